@@ -1,0 +1,5 @@
+import sys
+
+from neurocontrol.cli import main
+
+sys.exit(main())
