@@ -1,0 +1,888 @@
+"""Reference signals, identification excitation and reference models.
+
+Three kinds of objects live here, each usable on its own:
+
+* **Signals** map time in s to a set-point in the output's physical unit,
+  vectorised over a time array: :class:`Constant`, :class:`Step`,
+  :class:`Staircase`, :class:`Ramp`, :class:`Sine`, and :class:`MultiSignal`,
+  which stacks one scalar signal per controlled output into shape (T, p).
+* **Excitation generators** for plant identification return arrays of shape
+  (n_steps, channels): :func:`aprbs`, :func:`multisine`, :func:`chirp`.
+  Every random draw comes from an explicit ``numpy.random.Generator`` or int
+  seed.
+* **Reference models** turn a (possibly discontinuous) set-point into a
+  dynamically feasible desired response ``d(t)`` for the imitator:
+  :class:`FirstOrderReferenceModel` and :class:`SecondOrderReferenceModel`,
+  discretised exactly with a zero-order hold, with optional rate and
+  acceleration limits.
+
+Examples
+--------
+>>> import numpy as np
+>>> from neurocontrol.reference import MultiSignal, Step, Sine, SecondOrderReferenceModel
+>>> r = MultiSignal(signals=(Step(t0=1.0, before=0.0, after=0.3),
+...                          Sine(amplitude=0.1, frequency_hz=0.2)))
+>>> r(np.array([0.0, 2.0])).shape
+(2, 2)
+>>> model = SecondOrderReferenceModel(bandwidth_rad_s=[2.0, 4.0], damping=1.0, dt=0.01)
+>>> model.reset([0.0, 0.0])
+>>> value, rate = model.step(r(1.0))
+>>> value.shape
+(2,)
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+import scipy.linalg
+
+from neurocontrol._validation import as_float_array
+from neurocontrol.exceptions import OutOfRangeError, ParameterError, ShapeError
+
+__all__ = [
+    "AbstractSignal",
+    "Constant",
+    "Step",
+    "Staircase",
+    "Ramp",
+    "Sine",
+    "MultiSignal",
+    "aprbs",
+    "multisine",
+    "chirp",
+    "AbstractReferenceModel",
+    "FirstOrderReferenceModel",
+    "SecondOrderReferenceModel",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _finite_scalar(value, name: str) -> float:
+    arr = as_float_array(value, name)
+    if arr.ndim != 0:
+        raise ShapeError(f"`{name}` must be a scalar, got shape {arr.shape}.")
+    return float(arr)
+
+
+def _positive_scalar(value, name: str, unit: str) -> float:
+    x = _finite_scalar(value, name)
+    if not x > 0:
+        raise ParameterError(f"`{name}` must be positive (in {unit}), got {x!r}.")
+    return x
+
+
+def _as_generator(rng) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, Integral) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise ParameterError(
+        f"`rng` must be a numpy.random.Generator or an int seed, got {rng!r}; "
+        "pass e.g. rng=np.random.default_rng(0) so the signal is reproducible.")
+
+
+def _n_steps(n_steps) -> int:
+    if not isinstance(n_steps, Integral) or isinstance(n_steps, bool) or n_steps < 1:
+        raise ParameterError(f"`n_steps` must be a positive int, got {n_steps!r}.")
+    return int(n_steps)
+
+
+def _channels(n_channels, **arrays) -> tuple[int, dict[str, np.ndarray]]:
+    """Broadcast scalar-or-(c,) arguments to a common channel count."""
+    coerced = {}
+    sizes = set()
+    for name, value in arrays.items():
+        arr = as_float_array(value, name)
+        if arr.ndim > 1:
+            raise ShapeError(f"`{name}` must be a scalar or have shape (channels,), got {arr.shape}.")
+        coerced[name] = arr
+        if arr.ndim == 1:
+            sizes.add(arr.shape[0])
+    if n_channels is not None:
+        if not isinstance(n_channels, Integral) or isinstance(n_channels, bool) or n_channels < 1:
+            raise ParameterError(f"`n_channels` must be a positive int, got {n_channels!r}.")
+        sizes.add(int(n_channels))
+    if len(sizes) > 1:
+        detail = ", ".join(f"{k}: {v.shape}" for k, v in coerced.items())
+        raise ShapeError(f"per-channel arguments must agree on the channel count, got {detail}"
+                         + (f" and n_channels={n_channels}" if n_channels is not None else "")
+                         + "; give scalars or arrays of one length.")
+    c = sizes.pop() if sizes else 1
+    return c, {k: np.broadcast_to(v, (c,)).astype(np.float64) for k, v in coerced.items()}
+
+
+def _per_output(value, name: str, unit: str, *, allow_none: bool = False) -> np.ndarray | None:
+    """A positive scalar or (p,) parameter; for limits, ``None`` or inf entries mean 'no limit'."""
+    if value is None and allow_none:
+        return None
+    arr = as_float_array(value, name, finite=not allow_none)
+    if np.any(np.isnan(arr)):
+        raise ParameterError(f"`{name}` must not be NaN; use None or inf for 'no limit', got {arr.tolist()}.")
+    if arr.ndim > 1:
+        raise ShapeError(f"`{name}` must be a scalar or have shape (p,), got {arr.shape}.")
+    if arr.size == 0:
+        raise ShapeError(f"`{name}` must be a scalar or have shape (p,) with p >= 1, got {arr.shape}.")
+    if np.any(arr <= 0):
+        raise ParameterError(f"`{name}` must be positive (in {unit}) for every output, got {arr.tolist()}.")
+    return np.atleast_1d(arr)
+
+
+def _broadcast_outputs(params: dict[str, np.ndarray | None]) -> tuple[int, dict[str, np.ndarray]]:
+    sizes = {v.shape[0] for v in params.values() if v is not None and v.shape[0] != 1}
+    if len(sizes) > 1:
+        detail = ", ".join(f"{k}: {v.shape}" for k, v in params.items() if v is not None)
+        raise ShapeError(f"per-output parameters must have one entry per output or be scalars, got {detail}.")
+    p = sizes.pop() if sizes else 1
+    out = {}
+    for k, v in params.items():
+        out[k] = np.full(p, np.inf) if v is None else np.broadcast_to(v, (p,)).astype(np.float64)
+        out[k].setflags(write=False)
+    return p, out
+
+
+# --------------------------------------------------------------------------- signals
+
+
+class AbstractSignal(abc.ABC):
+    """A scalar set-point signal ``r(t)``: time in s to a value in the output's unit.
+
+    Calling the signal evaluates it: a scalar time gives a float, an array of
+    times gives an array of the same shape. Subclasses implement the one hook
+    :meth:`_evaluate`, which receives a validated float64 array.
+    """
+
+    def __call__(self, t):
+        """Evaluate the signal at time(s) ``t`` in s (scalar or any-shape array)."""
+        arr = as_float_array(t, "t")
+        out = np.asarray(self._evaluate(arr), dtype=np.float64)
+        return float(out) if arr.ndim == 0 else out
+
+    @abc.abstractmethod
+    def _evaluate(self, t: np.ndarray) -> np.ndarray:
+        """Return the signal at the validated times ``t`` (same shape)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Constant(AbstractSignal):
+    """A constant set-point.
+
+    Parameters
+    ----------
+    value : float
+        The set-point, in the output's unit.
+
+    Examples
+    --------
+    >>> Constant(value=0.5)(3.0)
+    0.5
+    """
+
+    value: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "value", _finite_scalar(self.value, "value"))
+
+    def _evaluate(self, t):
+        return np.full_like(t, self.value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step(AbstractSignal):
+    """A single set-point step: ``before`` for ``t < t0``, ``after`` from ``t0`` on.
+
+    Parameters
+    ----------
+    t0 : float
+        Step time in s.
+    before, after : float
+        Set-point before and after the step, in the output's unit.
+
+    Examples
+    --------
+    >>> Step(t0=1.0, before=0.0, after=2.0)([0.5, 1.0, 1.5]).tolist()
+    [0.0, 2.0, 2.0]
+    """
+
+    t0: float
+    before: float = 0.0
+    after: float
+
+    def __post_init__(self):
+        for name in ("t0", "before", "after"):
+            object.__setattr__(self, name, _finite_scalar(getattr(self, name), name))
+
+    def _evaluate(self, t):
+        return np.where(t < self.t0, self.before, self.after)
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    """Quintic smoothstep 6x^5 - 15x^4 + 10x^3 on [0, 1], clipped outside."""
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * x * (x * (6.0 * x - 15.0) + 10.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Staircase(AbstractSignal):
+    """A piecewise-constant set-point, optionally with smooth transitions.
+
+    Parameters
+    ----------
+    times : array_like, shape (k,)
+        Strictly increasing switching times in s. Level ``i`` holds from
+        ``times[i]`` until ``times[i+1]``; before ``times[0]`` the signal is
+        ``levels[0]``.
+    levels : array_like, shape (k,)
+        Set-points, in the output's unit.
+    smoothing_time : float, default 0.0
+        Duration in s of each transition. ``0`` gives jumps; a positive value
+        replaces each jump at ``times[i]`` by a quintic smoothstep that starts
+        at ``times[i]`` and ends ``smoothing_time`` later, so the reference has
+        continuous rate and acceleration (peak rate ``15/8 * jump /
+        smoothing_time``).
+
+    Examples
+    --------
+    >>> s = Staircase(times=[0.0, 2.0, 4.0], levels=[0.0, 1.0, 0.5])
+    >>> s([1.0, 3.0, 5.0]).tolist()
+    [0.0, 1.0, 0.5]
+    >>> smooth = Staircase(times=[0.0, 2.0], levels=[0.0, 1.0], smoothing_time=1.0)
+    >>> round(smooth(2.5), 6)
+    0.5
+    """
+
+    times: tuple[float, ...]
+    levels: tuple[float, ...]
+    smoothing_time: float = 0.0
+
+    def __post_init__(self):
+        times = as_float_array(self.times, "times", (None,))
+        levels = as_float_array(self.levels, "levels", (None,))
+        if times.size == 0:
+            raise ShapeError("`times` must hold at least one switching time, got an empty array.")
+        if levels.shape != times.shape:
+            raise ShapeError(f"`levels` must have shape {times.shape} like `times` (one level per switching time), "
+                             f"got {levels.shape}.")
+        if np.any(np.diff(times) <= 0):
+            raise ParameterError(f"`times` must be strictly increasing, got {times.tolist()}.")
+        smoothing = _finite_scalar(self.smoothing_time, "smoothing_time")
+        if smoothing < 0:
+            raise ParameterError(f"`smoothing_time` must be >= 0 s, got {smoothing!r}.")
+        object.__setattr__(self, "times", tuple(times.tolist()))
+        object.__setattr__(self, "levels", tuple(levels.tolist()))
+        object.__setattr__(self, "smoothing_time", smoothing)
+
+    def _evaluate(self, t):
+        times = np.asarray(self.times[1:])
+        jumps = np.diff(np.asarray(self.levels))
+        if jumps.size == 0:
+            return np.full_like(t, self.levels[0])
+        since = t[..., None] - times
+        if self.smoothing_time > 0:
+            shape = _smoothstep(since / self.smoothing_time)
+        else:
+            shape = (since >= 0).astype(np.float64)
+        return self.levels[0] + shape @ jumps
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ramp(AbstractSignal):
+    """A ramp: ``initial`` until ``t0``, then rising at ``slope`` until ``t1``, then held.
+
+    Parameters
+    ----------
+    slope : float
+        Rate of change in output unit per s.
+    t0 : float, default 0.0
+        Start of the ramp in s.
+    initial : float, default 0.0
+        Value before ``t0``, in the output's unit.
+    t1 : float, default inf
+        End of the ramp in s (``t1 > t0``); the value is held afterwards.
+
+    Examples
+    --------
+    >>> Ramp(slope=0.5, t0=1.0, t1=3.0)([0.0, 2.0, 10.0]).tolist()
+    [0.0, 0.5, 1.0]
+    """
+
+    slope: float
+    t0: float = 0.0
+    initial: float = 0.0
+    t1: float = math.inf
+
+    def __post_init__(self):
+        for name in ("slope", "t0", "initial"):
+            object.__setattr__(self, name, _finite_scalar(getattr(self, name), name))
+        t1 = float(as_float_array(self.t1, "t1", finite=False))
+        if np.isnan(t1) or not t1 > self.t0:
+            raise ParameterError(f"`t1` must be later than `t0` = {self.t0} s (or inf for an endless ramp), got {t1!r}.")
+        object.__setattr__(self, "t1", t1)
+
+    def _evaluate(self, t):
+        return self.initial + self.slope * (np.clip(t, self.t0, self.t1) - self.t0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sine(AbstractSignal):
+    """A sinusoid ``offset + amplitude * sin(2 pi frequency_hz t + phase)``.
+
+    Parameters
+    ----------
+    amplitude : float
+        Amplitude in the output's unit.
+    frequency_hz : float
+        Frequency in Hz (>= 0).
+    phase : float, default 0.0
+        Phase in rad.
+    offset : float, default 0.0
+        Mean value in the output's unit.
+
+    Examples
+    --------
+    >>> round(Sine(amplitude=2.0, frequency_hz=0.25, offset=1.0)(1.0), 12)
+    3.0
+    """
+
+    amplitude: float
+    frequency_hz: float
+    phase: float = 0.0
+    offset: float = 0.0
+
+    def __post_init__(self):
+        for name in ("amplitude", "frequency_hz", "phase", "offset"):
+            object.__setattr__(self, name, _finite_scalar(getattr(self, name), name))
+        if self.frequency_hz < 0:
+            raise ParameterError(f"`frequency_hz` must be >= 0 Hz, got {self.frequency_hz!r}.")
+
+    def _evaluate(self, t):
+        return self.offset + self.amplitude * np.sin(2.0 * np.pi * self.frequency_hz * t + self.phase)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MultiSignal:
+    """One scalar signal per controlled output, evaluated together.
+
+    Parameters
+    ----------
+    signals : sequence of AbstractSignal, length p
+        ``signals[i]`` is the set-point of output ``i``.
+
+    Examples
+    --------
+    >>> r = MultiSignal(signals=(Constant(value=1.0), Ramp(slope=2.0)))
+    >>> r(0.5).tolist()
+    [1.0, 1.0]
+    >>> r([0.0, 1.0]).tolist()
+    [[1.0, 0.0], [1.0, 2.0]]
+    """
+
+    signals: tuple[AbstractSignal, ...]
+
+    def __post_init__(self):
+        try:
+            signals = tuple(self.signals)
+        except TypeError:
+            raise ParameterError(f"`signals` must be a sequence of signals (one per output), got {self.signals!r}.") from None
+        if not signals:
+            raise ParameterError("`signals` must hold one signal per controlled output, got none.")
+        for i, s in enumerate(signals):
+            if not isinstance(s, AbstractSignal):
+                raise ParameterError(f"`signals[{i}]` must be a signal such as Step or Sine, got {type(s).__name__}.")
+        object.__setattr__(self, "signals", signals)
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of outputs p."""
+        return len(self.signals)
+
+    def __call__(self, t) -> np.ndarray:
+        """Evaluate every output's set-point.
+
+        Parameters
+        ----------
+        t : float or array_like, shape (T,)
+            Time(s) in s.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (p,) for a scalar ``t``, (T, p) for an array.
+        """
+        arr = as_float_array(t, "t")
+        if arr.ndim > 1:
+            raise ShapeError(f"`t` must be a scalar or have shape (T,), got {arr.shape}.")
+        return np.stack([np.asarray(s(arr), dtype=np.float64) for s in self.signals], axis=-1)
+
+
+# --------------------------------------------------------------------------- excitation
+
+
+def aprbs(n_steps: int, *, low, high, min_hold: int, max_hold: int, rng, n_channels: int | None = None) -> np.ndarray:
+    """Amplitude-modulated pseudo-random binary sequence (APRBS).
+
+    Each channel holds a level drawn uniformly from ``[low, high]`` for a
+    number of steps drawn uniformly from ``{min_hold, ..., max_hold}``, then
+    draws a new level and hold time, independently of the other channels.
+
+    Parameters
+    ----------
+    n_steps : int
+        Number of samples.
+    low, high : float or array_like, shape (channels,)
+        Amplitude range per channel, in the input's unit (``low < high``).
+    min_hold, max_hold : int
+        Hold-time range in samples (``1 <= min_hold <= max_hold``). Choose
+        ``min_hold * dt`` near the plant's fastest time constant of interest
+        and ``max_hold * dt`` near its settling time.
+    rng : numpy.random.Generator or int
+        Source of randomness (an int is used as a seed).
+    n_channels : int, optional
+        Number of channels when ``low`` and ``high`` are scalars.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_steps, channels)
+
+    Notes
+    -----
+    Nelles, *Nonlinear System Identification*, Springer 2001, sec. 19.7: an
+    APRBS excites a nonlinear plant over its whole amplitude range, unlike a
+    binary PRBS.
+
+    Examples
+    --------
+    >>> u = aprbs(500, low=[-1.0, 0.0], high=[1.0, 5.0], min_hold=5, max_hold=20, rng=0)
+    >>> u.shape
+    (500, 2)
+    >>> bool(u[:, 1].min() >= 0.0 and u[:, 1].max() <= 5.0)
+    True
+    """
+    n = _n_steps(n_steps)
+    c, a = _channels(n_channels, low=low, high=high)
+    if np.any(a["low"] >= a["high"]):
+        raise ParameterError(f"`low` must be below `high` in every channel, got low={a['low'].tolist()}, "
+                             f"high={a['high'].tolist()}.")
+    for name, v in (("min_hold", min_hold), ("max_hold", max_hold)):
+        if not isinstance(v, Integral) or isinstance(v, bool) or v < 1:
+            raise ParameterError(f"`{name}` must be a positive int number of samples, got {v!r}.")
+    if max_hold < min_hold:
+        raise ParameterError(f"`max_hold` must be >= `min_hold` = {min_hold}, got {max_hold}.")
+    gen = _as_generator(rng)
+    n_seg = -(-n // int(min_hold))
+    holds = gen.integers(int(min_hold), int(max_hold) + 1, size=(n_seg, c))
+    levels = gen.uniform(a["low"], a["high"], size=(n_seg, c))
+    out = np.empty((n, c))
+    for j in range(c):
+        seg = np.repeat(np.arange(n_seg), holds[:, j])[:n]
+        out[:, j] = levels[seg, j]
+    return out
+
+
+def multisine(n_steps: int, *, dt: float, amplitude, f_min: float, f_max: float, n_freqs: int,
+              rng=None, schroeder: bool = False, offset=0.0) -> np.ndarray:
+    """A sum of ``n_freqs`` equal-amplitude cosines, scaled to a given peak.
+
+    Parameters
+    ----------
+    n_steps : int
+        Number of samples.
+    dt : float
+        Sample period in s.
+    amplitude : float or array_like, shape (channels,)
+        Peak deviation from ``offset`` per channel, in the input's unit: each
+        channel is scaled so that ``max |u - offset| == amplitude``.
+    f_min, f_max : float
+        Lowest and highest frequency in Hz, ``0 < f_min <= f_max < 1 / (2 dt)``.
+    n_freqs : int
+        Number of frequencies, spaced linearly from ``f_min`` to ``f_max``.
+    rng : numpy.random.Generator or int, optional
+        Source of the random phases (independent per channel and frequency).
+        Required unless ``schroeder`` is true.
+    schroeder : bool, default False
+        Use Schroeder phases ``phi_k = -pi k (k - 1) / n_freqs`` instead of
+        random ones: a low crest factor, deterministic, and the same in every
+        channel (use random phases to decorrelate MIMO channels).
+    offset : float or array_like, shape (channels,), default 0.0
+        Mean value per channel.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_steps, channels)
+
+    Notes
+    -----
+    Schroeder, "Synthesis of low-peak-factor signals and binary sequences
+    with low autocorrelation", IEEE Trans. Inf. Theory 16(1), 1970.
+
+    Examples
+    --------
+    >>> u = multisine(1000, dt=0.01, amplitude=0.5, f_min=0.1, f_max=5.0, n_freqs=20, rng=1)
+    >>> u.shape, round(float(abs(u).max()), 12)
+    ((1000, 1), 0.5)
+    """
+    n = _n_steps(n_steps)
+    dt = _positive_scalar(dt, "dt", "s")
+    c, a = _channels(None, amplitude=amplitude, offset=offset)
+    if np.any(a["amplitude"] <= 0):
+        raise ParameterError(f"`amplitude` must be positive in every channel, got {a['amplitude'].tolist()}.")
+    f_min = _positive_scalar(f_min, "f_min", "Hz")
+    f_max = _finite_scalar(f_max, "f_max")
+    nyquist = 0.5 / dt
+    if not f_min <= f_max < nyquist:
+        raise ParameterError(f"need 0 < f_min <= f_max < Nyquist = {nyquist:g} Hz for dt = {dt:g} s, "
+                             f"got f_min={f_min:g}, f_max={f_max:g}; lower f_max or shorten dt.")
+    if not isinstance(n_freqs, Integral) or isinstance(n_freqs, bool) or n_freqs < 1:
+        raise ParameterError(f"`n_freqs` must be a positive int, got {n_freqs!r}.")
+    freqs = np.linspace(f_min, f_max, int(n_freqs))
+    if schroeder:
+        k = np.arange(1, n_freqs + 1)
+        phases = np.broadcast_to((-np.pi * k * (k - 1) / n_freqs)[:, None], (n_freqs, c))
+    else:
+        if rng is None:
+            raise ParameterError("`rng` is required for random phases: pass rng=np.random.default_rng(seed) "
+                                 "or schroeder=True for deterministic phases.")
+        phases = _as_generator(rng).uniform(0.0, 2.0 * np.pi, size=(n_freqs, c))
+    t = np.arange(n) * dt
+    u = np.zeros((n, c))
+    for k in range(n_freqs):  # loop over frequencies keeps memory at O(n * c)
+        u += np.cos(2.0 * np.pi * freqs[k] * t[:, None] + phases[k])
+    peak = np.max(np.abs(u), axis=0)
+    return a["offset"] + u * (a["amplitude"] / peak)
+
+
+def chirp(n_steps: int, *, dt: float, f0: float, f1: float, amplitude, offset=0.0,
+          logarithmic: bool = False) -> np.ndarray:
+    """A swept sine from ``f0`` Hz at the first sample to ``f1`` Hz at the last.
+
+    Parameters
+    ----------
+    n_steps : int
+        Number of samples (>= 2).
+    dt : float
+        Sample period in s.
+    f0, f1 : float
+        Start and end frequency in Hz, both ``< 1 / (2 dt)``.
+    amplitude : float or array_like, shape (channels,)
+        Amplitude per channel, in the input's unit.
+    offset : float or array_like, shape (channels,), default 0.0
+        Mean value per channel.
+    logarithmic : bool, default False
+        Sweep the frequency exponentially (needs ``f0, f1 > 0``) instead of
+        linearly.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_steps, channels)
+        ``offset + amplitude * sin(phi(t))`` with instantaneous frequency
+        ``phi'(t) / (2 pi)`` going from ``f0`` to ``f1`` over ``(n_steps-1) dt``.
+
+    Examples
+    --------
+    >>> u = chirp(1001, dt=0.01, f0=0.1, f1=2.0, amplitude=[1.0, 0.5])
+    >>> u.shape, float(u[0, 0])
+    ((1001, 2), 0.0)
+    """
+    n = _n_steps(n_steps)
+    if n < 2:
+        raise ParameterError(f"`n_steps` must be >= 2 for a sweep, got {n}.")
+    dt = _positive_scalar(dt, "dt", "s")
+    f0 = _finite_scalar(f0, "f0")
+    f1 = _finite_scalar(f1, "f1")
+    nyquist = 0.5 / dt
+    low = 0.0 if not logarithmic else np.nextafter(0.0, 1.0)
+    for name, f in (("f0", f0), ("f1", f1)):
+        if not low <= f < nyquist:
+            kind = "0 <" if logarithmic else "0 <="
+            raise ParameterError(f"`{name}` must satisfy {kind} {name} < Nyquist = {nyquist:g} Hz for dt = {dt:g} s, "
+                                 f"got {f:g}.")
+    c, a = _channels(None, amplitude=amplitude, offset=offset)
+    t = np.arange(n) * dt
+    duration = t[-1]
+    if logarithmic and f0 != f1:
+        k = f1 / f0
+        phase = 2.0 * np.pi * f0 * duration / np.log(k) * (k ** (t / duration) - 1.0)
+    else:
+        phase = 2.0 * np.pi * (f0 * t + 0.5 * (f1 - f0) / duration * t * t)
+    return a["offset"] + np.sin(phase)[:, None] * a["amplitude"]
+
+
+# --------------------------------------------------------------------------- reference models
+
+
+class AbstractReferenceModel(abc.ABC):
+    """A discrete-time model of the desired closed-loop response, one channel per output.
+
+    The model owns its state (value and rate of each output). :meth:`step`
+    validates the set-point, calls the one hook :meth:`_step_impl` and stores
+    the new state.
+
+    Parameters
+    ----------
+    dt : float
+        Sample period in s (the control period).
+    n_outputs : int
+        Number of outputs p.
+    """
+
+    def __init__(self, *, dt: float, n_outputs: int):
+        self._dt = _positive_scalar(dt, "dt", "s")
+        self._p = int(n_outputs)
+        self._value = np.zeros(self._p)
+        self._rate = np.zeros(self._p)
+
+    @property
+    def dt(self) -> float:
+        """Sample period in s."""
+        return self._dt
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of outputs p."""
+        return self._p
+
+    @property
+    def value(self) -> np.ndarray:
+        """Desired output d(t), shape (p,), a read-only copy."""
+        v = self._value.copy()
+        v.setflags(write=False)
+        return v
+
+    @property
+    def rate(self) -> np.ndarray:
+        """Desired output rate d'(t) in unit/s, shape (p,), a read-only copy."""
+        v = self._rate.copy()
+        v.setflags(write=False)
+        return v
+
+    def reset(self, y0, rate0=None) -> None:
+        """Set the state to ``y0`` (shape (p,)) and optionally the rate ``rate0`` (unit/s)."""
+        y0 = as_float_array(y0, "y0", (self._p,))
+        rate0 = np.zeros(self._p) if rate0 is None else as_float_array(rate0, "rate0", (self._p,))
+        self._value, self._rate = self._reset_impl(y0.copy(), rate0.copy())
+
+    def step(self, r) -> tuple[np.ndarray, np.ndarray]:
+        """Advance one period with the set-point ``r`` (shape (p,)) held constant.
+
+        Returns
+        -------
+        value : numpy.ndarray, shape (p,)
+            Desired output at the next sample.
+        rate : numpy.ndarray, shape (p,)
+            Its rate of change in unit/s.
+        """
+        r = as_float_array(r, "r", (self._p,))
+        self._value, self._rate = self._step_impl(r)
+        return self._value.copy(), self._rate.copy()
+
+    def _reset_impl(self, y0: np.ndarray, rate0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return y0, rate0
+
+    @abc.abstractmethod
+    def _step_impl(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the next (value, rate) from the current state and a validated ``r``."""
+
+
+class FirstOrderReferenceModel(AbstractReferenceModel):
+    """First-order desired response ``tau d' = r - d``, exactly discretised.
+
+    Parameters
+    ----------
+    time_constant : float or array_like, shape (p,)
+        Time constant ``tau`` per output in s.
+    dt : float
+        Sample period in s.
+    rate_limit : float or array_like, shape (p,), optional
+        Largest ``|d'|`` in unit/s (None or inf: unlimited). The limited
+        model ``d' = sat((r - d) / tau)`` is also integrated exactly: it moves
+        at the limit until it is within ``rate_limit * tau`` of ``r``, then
+        approaches exponentially.
+
+    Notes
+    -----
+    With ``r`` held over a period (zero-order hold) the exact update is
+    ``d[k+1] = a d[k] + (1 - a) r[k]``, ``a = exp(-dt / tau)``. The reported
+    rate is the continuous-time derivative ``(r - d) / tau`` at the new sample.
+
+    Examples
+    --------
+    >>> model = FirstOrderReferenceModel(time_constant=0.5, dt=0.1)
+    >>> model.reset([0.0])
+    >>> value, rate = model.step([1.0])
+    >>> round(float(value[0]), 6)  # 1 - exp(-0.2)
+    0.181269
+    """
+
+    def __init__(self, *, time_constant, dt: float, rate_limit=None):
+        tau = _per_output(time_constant, "time_constant", "s")
+        rl = _per_output(rate_limit, "rate_limit", "unit/s", allow_none=True)
+        p, params = _broadcast_outputs({"time_constant": tau, "rate_limit": rl})
+        super().__init__(dt=dt, n_outputs=p)
+        self._tau = params["time_constant"]
+        self._rate_limit = params["rate_limit"]
+        self._a = np.exp(-self._dt / self._tau)
+
+    @property
+    def time_constant(self) -> np.ndarray:
+        """Time constants in s, shape (p,)."""
+        return self._tau
+
+    @property
+    def rate_limit(self) -> np.ndarray:
+        """Rate limits in unit/s, shape (p,) (inf where unlimited)."""
+        return self._rate_limit
+
+    def _reset_impl(self, y0, rate0):
+        if np.any(rate0 != 0):
+            raise ParameterError("a first-order reference model has no rate state: call reset(y0) without `rate0`.")
+        return y0, rate0
+
+    def _step_impl(self, r):
+        tau, rl, dt = self._tau, self._rate_limit, self._dt
+        e = r - self._value
+        dist = np.abs(e) - rl * tau  # distance outside the linear region |r - d| <= rl tau
+        limited = dist > 0  # starts the step at the rate limit (never where rl is inf)
+        rl_f = np.where(limited, rl, 1.0)  # finite stand-in keeps the unused branch free of inf * 0
+        t_lin = np.where(limited, dist / rl_f, 0.0)  # time spent at the rate limit
+        sign = np.sign(e)
+        at_limit = t_lin >= dt
+        # still rate-limited at the end of the step
+        v_limited = self._value + sign * rl_f * dt
+        # reaches the linear region within the step (or starts in it), then exponential
+        v_start = np.where(limited, r - sign * rl_f * tau, self._value)
+        remaining = dt - np.where(at_limit, 0.0, t_lin)
+        v_exp = r - (r - v_start) * np.exp(-remaining / tau)
+        value = np.where(at_limit, v_limited, v_exp)
+        rate = np.clip((r - value) / tau, -rl, rl)
+        return value, rate
+
+
+class SecondOrderReferenceModel(AbstractReferenceModel):
+    """Second-order desired response, exactly discretised, optionally rate/acceleration limited.
+
+    Each output ``i`` follows ``d'' = w_i^2 (r - d) - 2 zeta_i w_i d'`` with
+    its own natural frequency ``w_i`` (rad/s) and damping ``zeta_i``.
+
+    Parameters
+    ----------
+    bandwidth_rad_s : float or array_like, shape (p,)
+        Natural frequency ``w`` per output in rad/s.
+    damping : float or array_like, shape (p,), default 1.0
+        Damping ratio ``zeta`` per output (> 0; 1 is critically damped, no
+        overshoot).
+    dt : float
+        Sample period in s.
+    rate_limit : float or array_like, shape (p,), optional
+        Largest ``|d'|`` in unit/s (None or inf: unlimited).
+    acceleration_limit : float or array_like, shape (p,), optional
+        Largest ``|d''|`` in unit/s^2, as the average over a period (None or
+        inf: unlimited).
+
+    Notes
+    -----
+    State ``x = [d, d']``, continuous model ``x' = A x + B r`` with
+    ``A = [[0, 1], [-w^2, -2 zeta w]]``, ``B = [0, w^2]``. With ``r`` held
+    over a period the exact update is ``x[k+1] = Ad x[k] + Bd r[k]`` where
+    ``[[Ad, Bd], [0, 1]] = expm([[A, B], [0, 0]] dt)`` (:attr:`transition_matrix`,
+    :attr:`input_matrix`).
+
+    When limits are given, an output whose exact step would exceed them takes
+    a limited step instead: acceleration ``a = sat(w^2 (r - d) - 2 zeta w d')``,
+    then ``d'[k+1] = sat(d'[k] + a dt)`` and ``d[k+1] = d[k] + (d'[k] +
+    d'[k+1]) dt / 2``. So ``|d'| <= rate_limit`` and ``|d'[k+1] - d'[k]| / dt
+    <= acceleration_limit`` always hold and the desired response is
+    dynamically feasible; away from the limits the response is the exact
+    linear one. Tight acceleration limits can cause overshoot, as in any
+    saturated linear system.
+
+    Examples
+    --------
+    >>> model = SecondOrderReferenceModel(bandwidth_rad_s=2.0, damping=1.0, dt=0.01)
+    >>> model.reset([0.0])
+    >>> for _ in range(100):  # 1 s
+    ...     value, rate = model.step([1.0])
+    >>> round(float(value[0]), 6)  # 1 - (1 + w t) exp(-w t) at w t = 2
+    0.593994
+    """
+
+    def __init__(self, *, bandwidth_rad_s, damping=1.0, dt: float, rate_limit=None, acceleration_limit=None):
+        w = _per_output(bandwidth_rad_s, "bandwidth_rad_s", "rad/s")
+        z = _per_output(damping, "damping", "dimensionless units")
+        rl = _per_output(rate_limit, "rate_limit", "unit/s", allow_none=True)
+        al = _per_output(acceleration_limit, "acceleration_limit", "unit/s^2", allow_none=True)
+        p, params = _broadcast_outputs({"bandwidth_rad_s": w, "damping": z, "rate_limit": rl,
+                                        "acceleration_limit": al})
+        super().__init__(dt=dt, n_outputs=p)
+        self._w = params["bandwidth_rad_s"]
+        self._zeta = params["damping"]
+        self._rate_limit = params["rate_limit"]
+        self._acc_limit = params["acceleration_limit"]
+        ad = np.empty((p, 2, 2))
+        bd = np.empty((p, 2))
+        for i in range(p):
+            m = np.zeros((3, 3))
+            m[0, 1] = 1.0
+            m[1, 0] = -self._w[i] ** 2
+            m[1, 1] = -2.0 * self._zeta[i] * self._w[i]
+            m[1, 2] = self._w[i] ** 2
+            e = scipy.linalg.expm(m * self._dt)
+            ad[i] = e[:2, :2]
+            bd[i] = e[:2, 2]
+        ad.setflags(write=False)
+        bd.setflags(write=False)
+        self._ad, self._bd = ad, bd
+
+    @property
+    def bandwidth_rad_s(self) -> np.ndarray:
+        """Natural frequencies in rad/s, shape (p,)."""
+        return self._w
+
+    @property
+    def damping(self) -> np.ndarray:
+        """Damping ratios, shape (p,)."""
+        return self._zeta
+
+    @property
+    def rate_limit(self) -> np.ndarray:
+        """Rate limits in unit/s, shape (p,) (inf where unlimited)."""
+        return self._rate_limit
+
+    @property
+    def acceleration_limit(self) -> np.ndarray:
+        """Acceleration limits in unit/s^2, shape (p,) (inf where unlimited)."""
+        return self._acc_limit
+
+    @property
+    def transition_matrix(self) -> np.ndarray:
+        """Exact discrete ``Ad`` per output, shape (p, 2, 2), state ``[d, d']``."""
+        return self._ad
+
+    @property
+    def input_matrix(self) -> np.ndarray:
+        """Exact discrete ``Bd`` per output, shape (p, 2)."""
+        return self._bd
+
+    def _reset_impl(self, y0, rate0):
+        if np.any(np.abs(rate0) > self._rate_limit):
+            raise OutOfRangeError(f"`rate0` must lie within the rate limit {self._rate_limit.tolist()}, "
+                                  f"got {rate0.tolist()}.")
+        return y0, rate0
+
+    def _step_impl(self, r):
+        v, rate, dt = self._value, self._rate, self._dt
+        v_lin = self._ad[:, 0, 0] * v + self._ad[:, 0, 1] * rate + self._bd[:, 0] * r
+        rate_lin = self._ad[:, 1, 0] * v + self._ad[:, 1, 1] * rate + self._bd[:, 1] * r
+        limited = (np.abs(rate_lin) > self._rate_limit) | (np.abs(rate_lin - rate) > self._acc_limit * dt)
+        if not np.any(limited):
+            return v_lin, rate_lin
+        acc = self._w ** 2 * (r - v) - 2.0 * self._zeta * self._w * rate
+        acc = np.clip(acc, -self._acc_limit, self._acc_limit)
+        rate_lim = np.clip(rate + acc * dt, -self._rate_limit, self._rate_limit)
+        v_limd = v + 0.5 * (rate + rate_lim) * dt
+        return np.where(limited, v_limd, v_lin), np.where(limited, rate_lim, rate_lin)
