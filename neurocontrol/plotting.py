@@ -1,0 +1,342 @@
+"""Figures of runs, trial-to-trial learning and sweeps (the only module that imports matplotlib).
+
+pyplot is imported inside the functions, so importing neurocontrol stays fast
+and never touches a display. Without a display (no ``DISPLAY`` /
+``WAYLAND_DISPLAY`` on Linux, no ``MPLBACKEND`` set, pyplot not yet imported)
+the non-interactive Agg backend is selected.
+
+Every function returns the :class:`matplotlib.figure.Figure`. When ``path`` is
+given the figure is saved there and closed in pyplot (the returned object can
+still be saved again); otherwise it stays open for ``plt.show()`` and the
+caller closes it with ``plt.close(fig)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Mapping
+
+import numpy as np
+
+from neurocontrol._validation import as_float_array
+from neurocontrol.exceptions import ParameterError, ShapeError
+
+__all__ = ["plot_result", "plot_trials", "plot_sweep"]
+
+_REF_COLOR = "0.25"
+_SAT_COLOR = "tab:red"
+_MAX_STAIRS = 400  # steps drawn one by one; longer runs are binned
+_N_BINS = 200
+
+
+def _pyplot():
+    """Import pyplot, selecting Agg when there is no display."""
+    try:
+        import matplotlib
+    except ImportError:  # pragma: no cover - matplotlib is a core dependency
+        raise ModuleNotFoundError("plotting needs matplotlib: install it with `pip install matplotlib`.") from None
+    headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if headless and "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _finish(plt, fig, path, dpi):
+    if path is not None:
+        fig.savefig(os.fspath(path), dpi=dpi)
+        plt.close(fig)
+    return fig
+
+
+def _label(name: str, unit: str | None) -> str:
+    return f"{name} [{unit}]" if unit else name
+
+
+def _integer_ticks(axis):
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] | None = None,
+                title: str | None = None, dpi: int = 120):
+    """Plot one closed-loop run.
+
+    Left column: each controlled output with its reference and tolerance band,
+    then the identifier's one-step prediction error (log scale). Right column:
+    each input as applied (held over the step) with its limits and the steps
+    where it saturated shaded, then the inner iterations per step.
+
+    Parameters
+    ----------
+    result : neurocontrol.results.Result
+        The run.
+    path : str or os.PathLike, optional
+        Save the figure there (format from the suffix, e.g. ``.png``) and close it.
+    tolerance : float or array_like, shape (p,), optional
+        Half-width of the band drawn around each reference, in output units.
+        Default: ``result.metrics["outputs"][name]["tolerance"]`` when present.
+    units : mapping of str to str, optional
+        Unit of each output/input by name, for axis labels. Default:
+        ``result.meta.get("units", {})``.
+    title : str, optional
+        Figure title. Default: scenario, status and success from the result.
+    dpi : int, default 120
+        Resolution when saving.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neurocontrol.results import Result
+    >>> t = np.linspace(0, 5, 501)
+    >>> y = (1 - np.exp(-t))[:, None]
+    >>> res = Result(time=t, observations=y, outputs=y, references=np.ones((501, 1)), inputs=np.ones((500, 1)))
+    >>> fig = plot_result(res, tolerance=0.05)
+    >>> len(fig.axes)
+    4
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    from neurocontrol.results import Result
+
+    if not isinstance(result, Result):
+        raise ParameterError(f"`result` must be a neurocontrol Result, got {type(result).__name__}.")
+    p, m = result.n_outputs, result.n_inputs
+    metrics_out = result.metrics.get("outputs", {}) if isinstance(result.metrics.get("outputs"), dict) else {}
+    if tolerance is None:
+        tol = np.array([metrics_out.get(n, {}).get("tolerance") or np.nan for n in result.output_names], float)
+    else:
+        tol = as_float_array(tolerance, "tolerance")
+        tol = np.full(p, float(tol)) if tol.ndim == 0 else tol
+        if tol.shape != (p,) or np.any(tol <= 0):
+            raise ParameterError(f"`tolerance` must be a positive scalar or have shape ({p},), got {tol.tolist()}.")
+    units = dict(result.meta.get("units") or {}) if units is None else dict(units)
+    plt = _pyplot()
+    rows = max(p, m) + 1
+    fig, axes = plt.subplots(rows, 2, sharex=True, squeeze=False, figsize=(11.0, 1.9 * rows + 1.0),
+                             layout="constrained")
+    t = result.time
+    for i, name in enumerate(result.output_names):
+        ax = axes[i, 0]
+        r = result.references[:, i]
+        if np.isfinite(tol[i]):
+            ax.fill_between(t, r - tol[i], r + tol[i], color="tab:green", alpha=0.15, lw=0,
+                            label=f"tolerance ±{tol[i]:.3g}")
+        ax.plot(t, r, color=_REF_COLOR, ls="--", lw=1.2, label="reference")
+        ax.plot(t, result.outputs[:, i], color="tab:blue", lw=1.4, label="output")
+        ax.set_ylabel(_label(name, units.get(name)))
+        ax.set_title(f"output {name}", fontsize="medium", loc="left")
+        ax.legend(loc="best", fontsize="small", framealpha=0.8)
+    for j, name in enumerate(result.input_names):
+        ax = axes[j, 1]
+        u = result.inputs[:, j]
+        if result.n_steps:
+            ax.stairs(u, t, baseline=None, color="tab:orange", lw=1.4, label="input")
+        lo, hi = result.input_limits[j]
+        for k, lim in enumerate(v for v in (lo, hi) if np.isfinite(v)):
+            ax.axhline(lim, color="k", ls=":", lw=1.0, label="limits" if k == 0 else None)
+        sat = result.saturated[:, j]
+        if sat.any():
+            ax.fill_between(t, 0, 1, where=np.append(sat, sat[-1]), step="post", color=_SAT_COLOR, alpha=0.15,
+                            lw=0, transform=ax.get_xaxis_transform(), label=f"saturated ({100 * sat.mean():.0f} %)")
+        ax.set_ylabel(_label(name, units.get(name)))
+        ax.set_title(f"input {name}", fontsize="medium", loc="left")
+        ax.legend(loc="best", fontsize="small", framealpha=0.8)
+    for i in range(p, rows - 1):
+        axes[i, 0].set_visible(False)
+    for j in range(m, rows - 1):
+        axes[j, 1].set_visible(False)
+
+    ax = axes[-1, 0]
+    err = np.where(result.prediction_error > 0, result.prediction_error, np.nan)
+    if np.any(np.isfinite(err)):
+        ax.semilogy(t[1:], err, color="tab:purple", lw=1.0)
+    else:
+        ax.text(0.5, 0.5, "not applicable (no identifier)", transform=ax.transAxes, ha="center", va="center",
+                color="0.4")
+        ax.set_yticks([])
+    ax.set_ylabel("one-step error norm")
+    ax.set_title("identification error", fontsize="medium", loc="left")
+    ax.set_xlabel("time [s]")
+
+    ax = axes[-1, 1]
+    iters = result.inner_iterations
+    if 0 < result.n_steps <= _MAX_STAIRS:
+        ax.stairs(iters, t, baseline=None, color="tab:gray", lw=1.2)
+    elif result.n_steps:  # per-step counts would be a solid block: show their mean and range per bin
+        edges = np.linspace(0, result.n_steps, _N_BINS + 1).astype(int)
+        lo = np.minimum.reduceat(iters, edges[:-1])
+        hi = np.maximum.reduceat(iters, edges[:-1])
+        mean = np.add.reduceat(iters, edges[:-1]) / np.diff(edges)
+        bin_t = t[edges]
+        ax.stairs(hi, bin_t, baseline=lo, fill=True, color="tab:gray", alpha=0.25, label="min–max")
+        ax.stairs(mean, bin_t, baseline=None, color="k", lw=1.2,
+                  label=f"mean per {(bin_t[-1] - bin_t[0]) / _N_BINS:.2g} s")
+        ax.legend(loc="best", fontsize="small", framealpha=0.8)
+    ax.set_ylim(bottom=0, top=max(1, int(iters.max(initial=0))) * 1.15)
+    _integer_ticks(ax.yaxis)
+    ax.set_ylabel("iterations / step")
+    ax.set_title("inner iterations", fontsize="medium", loc="left")
+    ax.set_xlabel("time [s]")
+    ax.set_xlim(t[0], t[-1] if t[-1] > t[0] else t[0] + 1.0)
+
+    for row in axes:
+        for a in row:
+            a.grid(True, alpha=0.3)
+    if title is None:
+        parts = [str(result.meta.get("scenario", "closed-loop run")), f"status: {result.status}"]
+        if "success" in result.metrics:
+            parts.append(f"success: {'yes' if result.metrics['success'] else 'no'}")
+        title = " — ".join(parts)
+    fig.suptitle(title)
+    return _finish(plt, fig, path, dpi)
+
+
+def plot_trials(errors_per_trial, path=None, *, names=None, unit: str | None = None,
+                title: str = "iterative learning: tracking error per trial", dpi: int = 120):
+    """Plot an error norm per ILC trial on a log scale.
+
+    Parameters
+    ----------
+    errors_per_trial : array_like, shape (K,) or (K, p)
+        Error norm (>= 0) of each trial, optionally one column per output;
+        NaN marks a failed trial.
+    path : str or os.PathLike, optional
+        Save the figure there and close it.
+    names : sequence of str, optional
+        Legend label of each column (default ``y0, y1, ...``).
+    unit : str, optional
+        Unit of the error norm for the y label.
+    title : str
+        Figure title.
+    dpi : int, default 120
+        Resolution when saving.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_trials(0.5 ** np.arange(10), unit="rad")
+    >>> fig.axes[0].get_yscale()
+    'log'
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    e = as_float_array(errors_per_trial, "errors_per_trial", finite=False)
+    if e.ndim == 1:
+        e = e[:, None]
+    if e.ndim != 2 or e.shape[0] == 0:
+        raise ShapeError(f"`errors_per_trial` must have shape (K,) or (K, p) with K >= 1 trials, got {e.shape}.")
+    if np.any(e < 0) or np.any(np.isinf(e)):
+        raise ParameterError("`errors_per_trial` must hold error norms >= 0 (NaN for a failed trial).")
+    names = [f"y{i}" for i in range(e.shape[1])] if names is None else list(names)
+    if len(names) != e.shape[1]:
+        raise ShapeError(f"`names` must hold {e.shape[1]} labels (one per column), got {len(names)}.")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
+    trials = np.arange(1, e.shape[0] + 1)
+    for i, name in enumerate(names):
+        ax.semilogy(trials, np.where(e[:, i] > 0, e[:, i], np.nan), marker="o", ms=4, lw=1.3, label=name)
+    _integer_ticks(ax.xaxis)
+    ax.set_xlabel("trial")
+    ax.set_ylabel(_label("error norm", unit))
+    ax.set_title(title, fontsize="medium")
+    ax.grid(True, which="both", alpha=0.3)
+    if e.shape[1] > 1:
+        ax.legend(loc="best", fontsize="small")
+    return _finish(plt, fig, path, dpi)
+
+
+def _metric_array(name, values) -> np.ndarray:
+    arr = np.asarray([np.nan if v is None else v for v in np.ravel(np.asarray(values, dtype=object))])
+    if arr.dtype == bool:
+        return arr
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(f"metric {name!r} must hold numbers, bools or None, got {arr[:3].tolist()}...") from None
+
+
+def plot_sweep(metric_values: Mapping, path=None, *, units: Mapping[str, str] | None = None,
+               title: str = "sweep: metric distributions", dpi: int = 120):
+    """Plot the distribution of each metric over the runs of a sweep.
+
+    Numeric metrics get a histogram with the median marked; bool metrics
+    (e.g. ``success``) a bar chart of the two counts. None or NaN values
+    (undefined metrics, e.g. a settling time that never happened) are left
+    out and counted in the panel title.
+
+    Parameters
+    ----------
+    metric_values : mapping of str to array_like
+        One sequence of values (one per run) per metric name, e.g. built from
+        :func:`neurocontrol.results.flatten_metrics` of each run.
+    path : str or os.PathLike, optional
+        Save the figure there and close it.
+    units : mapping of str to str, optional
+        Unit of each metric for the axis label.
+    title : str
+        Figure title.
+    dpi : int, default 120
+        Resolution when saving.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> fig = plot_sweep({"iae": rng.gamma(2.0, 0.1, 50), "success": rng.random(50) > 0.2}, units={"iae": "rad s"})
+    >>> len(fig.axes)
+    2
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    if not isinstance(metric_values, Mapping) or not metric_values:
+        raise ParameterError("`metric_values` must be a non-empty dict {metric name: values per run}.")
+    data = {str(k): _metric_array(k, v) for k, v in metric_values.items()}
+    units = dict(units or {})
+    plt = _pyplot()
+    n = len(data)
+    ncols = min(3, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, figsize=(4.2 * ncols, 3.2 * nrows + 0.4),
+                             layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, (name, v) in zip(axes.flat, data.items()):
+        if v.dtype == bool:
+            counts = [int(np.sum(~v)), int(np.sum(v))]
+            ax.bar(["no", "yes"], counts, color=["tab:red", "tab:green"], alpha=0.8)
+            ax.set_ylabel("runs")
+            ax.set_title(f"{name}: {100 * v.mean():.0f} % yes of n = {v.size}", fontsize="medium")
+            _integer_ticks(ax.yaxis)
+            continue
+        finite = v[np.isfinite(v)]
+        undefined = v.size - finite.size
+        count = f"n = {finite.size}" + (f" ({undefined} undefined)" if undefined else "")
+        if finite.size:
+            heights, _, _ = ax.hist(finite, bins="auto" if np.ptp(finite) > 0 else 1, color="tab:blue", alpha=0.75,
+                                    label=count)
+            ax.set_ylim(top=1.4 * heights.max())  # headroom for the legend
+            med = float(np.median(finite))
+            ax.axvline(med, color="k", ls="--", lw=1.2, label=f"median {med:.3g}")
+            ax.legend(loc="best", fontsize="small")
+        else:
+            ax.text(0.5, 0.5, f"no finite values\n{count}", transform=ax.transAxes, ha="center", va="center",
+                    color="0.4")
+        ax.set_title(name, fontsize="medium")
+        ax.set_xlabel(_label(name, units.get(name)))
+        ax.set_ylabel("runs")
+        _integer_ticks(ax.yaxis)
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    return _finish(plt, fig, path, dpi)
