@@ -26,6 +26,7 @@ import math
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+import scipy.special
 
 from neurocontrol import _kernels
 from neurocontrol._validation import as_float_array
@@ -83,6 +84,8 @@ class AbstractActivation(abc.ABC):
     def check_range(self, values, name: str) -> None:
         """Raise :class:`OutOfRangeError` unless ``low < values < high`` elementwise."""
         v = np.asarray(values)
+        if v.size and v.min() > self.low and v.max() < self.high:
+            return
         bad = ~((v > self.low) & (v < self.high))
         if np.any(bad):
             raise OutOfRangeError(
@@ -128,10 +131,7 @@ class Logistic(AbstractActivation):
     high = 1.0
 
     def f(self, s, out=None):
-        out = np.negative(s, out=out)
-        np.exp(out, out=out)
-        np.add(out, 1.0, out=out)
-        return np.reciprocal(out, out=out)
+        return scipy.special.expit(s, out=out)
 
     def fprime_from_output(self, y, out=None):
         out = np.subtract(1.0, y, out=out)
@@ -178,6 +178,17 @@ def get_activation(activation) -> AbstractActivation:
 
 
 # --------------------------------------------------------------------------- configuration
+
+def _check_vector(x, name: str, n: int) -> np.ndarray:
+    """Fast path of ``as_float_array(x, name, (n,))`` for the per-step hot paths.
+
+    A float64 (n,) array whose dot product with itself is finite holds no NaN
+    or inf; anything else (including overflow) takes the full check.
+    """
+    if type(x) is np.ndarray and x.dtype == np.float64 and x.shape == (n,) and math.isfinite(x @ x):
+        return x
+    return as_float_array(x, name, (n,))
+
 
 def _check_int(value, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
@@ -270,6 +281,8 @@ class RTRNConfig:
     def check_state(self, y, name: str = "y0") -> np.ndarray:
         """Return a full state (N,); a (n_outputs,) vector is padded with zero hidden units."""
         arr = np.asarray(y, dtype=np.float64) if not isinstance(y, np.ndarray) else y
+        if arr.shape == (self.n_units,):
+            return _check_vector(arr, name, self.n_units)
         if arr.ndim == 1 and arr.shape[0] == self.n_outputs and self.n_hidden:
             arr = np.concatenate([arr, np.zeros(self.n_hidden)])
         return as_float_array(arr, name, (self.n_units,))
@@ -421,7 +434,7 @@ def stack_z(config: RTRNConfig, y, u, out=None) -> np.ndarray:
     numpy.ndarray, shape (N + m + b,)
     """
     y = config.check_state(y, "y")
-    u = as_float_array(u, "u", (config.n_inputs,))
+    u = _check_vector(u, "u", config.n_inputs)
     z = np.empty(config.n_z) if out is None else out
     N, m = config.n_units, config.n_inputs
     z[:N] = y
