@@ -512,11 +512,11 @@ def rtrl_step(config: RTRNConfig, W, y, u, P=None, *, forced: bool = False):
 
     Examples
     --------
-    >>> from neurocontrol.rtrn import RTRNConfig, _c
+    >>> from neurocontrol.rtrn import RTRNConfig
     >>> cfg = RTRNConfig(n_outputs=1, n_inputs=1, bias=False)
     >>> y1, P1 = rtrl_step(cfg, [[0.5, 1.0]], [0.0], [0.2])
     >>> P1.round(4)
-    array([[0.    , 0.1921]])
+    array([[0.    , 0.1922]])
     """
     from neurocontrol.rtrn import stack_z
 

@@ -353,8 +353,8 @@ class Normalizer:
     Examples
     --------
     >>> nz = Normalizer(low=[0.0, -2.0], high=[10.0, 2.0])
-    >>> nz.normalize([5.0, 2.0])
-    array([0. , 0.9])
+    >>> nz.normalize([2.5, 0.0])
+    array([-0.45,  0.  ])
     >>> nz.denormalize(nz.normalize([[1.0, 0.5]]))
     array([[1. , 0.5]])
     """
