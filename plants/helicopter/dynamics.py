@@ -436,4 +436,4 @@ def trim(rotor_speed: float, altitude: float = 1.0, params=None) -> TrimPoint:
         if not ulo <= value <= uhi:
             raise TrimError(f"the trim {name} {value:.4g} rad/s^2 at rotor_speed={omega} rad/s is outside its "
                             f"limits [{ulo}, {uhi}]; widen `{name}_limits` or pick another rotor speed.")
-    return TrimPoint(omega, z, th, u0, u1)
+    return TrimPoint(omega, z, float(th), float(u0), float(u1))
