@@ -129,8 +129,9 @@ def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] |
         if np.isfinite(tol[i]):
             ax.fill_between(t, r - tol[i], r + tol[i], color="tab:green", alpha=0.15, lw=0,
                             label=f"tolerance ±{tol[i]:.3g}")
-        ax.plot(t, r, color=_REF_COLOR, ls="--", lw=1.2, label="reference")
-        ax.plot(t, result.outputs[:, i], color="tab:blue", lw=1.4, label="output")
+        marker = "o" if t.size == 1 else None  # a run with one sample has no line to draw
+        ax.plot(t, r, color=_REF_COLOR, ls="--", lw=1.2, marker=marker, label="reference")
+        ax.plot(t, result.outputs[:, i], color="tab:blue", lw=1.4, marker=marker, label="output")
         ax.set_ylabel(_label(name, units.get(name)))
         ax.set_title(f"output {name}", fontsize="medium", loc="left")
         ax.legend(loc="best", fontsize="small", framealpha=0.8)
@@ -194,6 +195,14 @@ def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] |
         parts = [str(result.meta.get("scenario", "closed-loop run")), f"status: {result.status}"]
         if "success" in result.metrics:
             parts.append(f"success: {'yes' if result.metrics['success'] else 'no'}")
+        bad = ~np.all(np.isfinite(result.outputs), axis=1)
+        bad[:-1] |= ~np.all(np.isfinite(result.inputs), axis=1)
+        if bad.any():
+            t_bad = t[np.flatnonzero(bad)[0]]
+            parts.append(f"non-finite from t = {t_bad:.3g} s")
+            for a in axes.flat:
+                if a.get_visible():
+                    a.axvline(t_bad, color=_SAT_COLOR, ls="--", lw=1.0)
         title = " — ".join(parts)
     fig.suptitle(title)
     return _finish(plt, fig, path, dpi)

@@ -1,0 +1,190 @@
+import doctest
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import neurocontrol.plotting as plotting
+from neurocontrol.exceptions import ParameterError, ShapeError
+from neurocontrol.plotting import plot_result, plot_sweep, plot_trials
+from neurocontrol.results import Result, compute_metrics
+
+plt = pytest.importorskip("matplotlib.pyplot")
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def no_figures_left_open():
+    before = set(plt.get_fignums())
+    yield
+    leaked = set(plt.get_fignums()) - before
+    plt.close("all")
+    assert not leaked, f"figures left open: {leaked}"
+
+
+def synthetic_result(T=300, p=2, m=2, dt=0.01, seed=0, prediction=True, **overrides):
+    rng = np.random.default_rng(seed)
+    t = np.arange(T + 1) * dt
+    r = np.where(t[:, None] >= 0.5, 1.0, 0.0) * np.arange(1, p + 1)
+    y = r * (1 - np.exp(-np.clip(t[:, None] - 0.5, 0, None) / 0.3)) + rng.normal(0, 0.01, (T + 1, p))
+    u = np.clip(rng.normal(0, 1.0, (T, m)), -1.5, 1.5)
+    lim = np.tile([-1.5, 1.5], (m, 1))
+    kwargs = dict(
+        time=t, observations=y, outputs=y, references=r, inputs=u, saturated=np.abs(u) >= 1.5,
+        prediction_error=np.exp(-t[1:]) * 0.1 if prediction else None, inner_iterations=rng.integers(0, 3, T),
+        output_names=[f"angle{i}" for i in range(p)], input_names=[f"voltage{j}" for j in range(m)],
+        input_limits=lim, meta={"scenario": "synthetic", "units": {"angle0": "rad", "voltage0": "V"}},
+    )
+    kwargs.update(overrides)
+    res = Result(**kwargs)
+    return res.with_metrics(tolerance=0.05)
+
+
+def assert_png(path):
+    data = path.read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 5000
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(plotting, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 6 and result.failed == 0
+
+
+def test_plot_result_writes_a_png_and_closes_the_figure(tmp_path):
+    res = synthetic_result()
+    fig = plot_result(res, tmp_path / "run.png")
+    assert_png(tmp_path / "run.png")
+    assert fig.number not in plt.get_fignums()
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 6  # 2 outputs, 2 inputs, identification error, inner iterations
+    labels = {ax.get_ylabel() for ax in visible}
+    assert {"angle0 [rad]", "angle1", "voltage0 [V]", "one-step error norm", "iterations / step"} <= labels
+    assert fig.axes[4].get_yscale() == "log" and fig.axes[4].get_xlabel() == "time [s]"
+    # the tolerance band comes from the metrics; saturation is shaded and labelled
+    assert any("tolerance ±0.05" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+    legend_texts = [t.get_text() for ax in (fig.axes[1], fig.axes[3]) for t in ax.get_legend().get_texts()]
+    assert any(text.startswith("saturated (") for text in legend_texts)
+    assert "synthetic" in fig._suptitle.get_text()
+
+
+def test_plot_result_without_path_returns_an_open_figure():
+    fig = plot_result(synthetic_result(), tolerance=[0.1, 0.2], units={"angle1": "deg"}, title="my run")
+    assert fig.number in plt.get_fignums()
+    assert fig._suptitle.get_text() == "my run"
+    assert fig.axes[2].get_ylabel() == "angle1 [deg]"
+    plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(p=1, m=2),  # more inputs than outputs: an empty slot is hidden
+        dict(p=3, m=1),
+        dict(T=0),  # a run that stopped before the first step
+        dict(T=1000, prediction=False),  # long baseline run: iterations binned, error "not applicable"
+    ],
+)
+def test_plot_result_shapes_and_edge_cases(tmp_path, kwargs):
+    res = synthetic_result(**kwargs)
+    plot_result(res, tmp_path / "run.png")
+    assert_png(tmp_path / "run.png")
+
+
+def test_plot_result_of_a_diverged_run(tmp_path):
+    res = synthetic_result()
+    y = res.outputs.copy()
+    y[200:] = np.nan
+    u = res.inputs.copy()
+    u[199:] = np.nan
+    failed = Result(**(res.to_dict() | dict(outputs=y, inputs=u, status="failed")))
+    fig = plot_result(failed, tmp_path / "failed.png")
+    assert_png(tmp_path / "failed.png")
+    assert "failed" in fig._suptitle.get_text() and "non-finite from t = 1.99 s" in fig._suptitle.get_text()
+
+
+def test_saved_plots_do_not_accumulate_figures(tmp_path):
+    res = synthetic_result(T=50)
+    # pyplot warns when more than figure.max_open_warning figures are open; filterwarnings=error turns a
+    # leak into a failure here
+    with plt.rc_context({"figure.max_open_warning": 1}):
+        for k in range(2):
+            plot_result(res, tmp_path / f"r{k}.png", dpi=40)
+            plot_trials(np.ones(3), tmp_path / f"t{k}.png", dpi=40)
+            plot_sweep({"a": np.arange(5.0)}, tmp_path / f"s{k}.png", dpi=40)
+    assert plt.get_fignums() == []
+
+
+def test_plot_trials(tmp_path):
+    fig = plot_trials(np.column_stack([0.7 ** np.arange(12), 0.5 ** np.arange(12)]), tmp_path / "ilc.png",
+                      names=["elevation", "pitch"], unit="rad")
+    assert_png(tmp_path / "ilc.png")
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "trial" and ax.get_ylabel() == "error norm [rad]"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["elevation", "pitch"]
+    # a failed trial (NaN) and a zero error are left out, not plotted on the log axis
+    plot_trials([1.0, np.nan, 0.1, 0.0], tmp_path / "gaps.png")
+    assert_png(tmp_path / "gaps.png")
+
+
+def test_plot_sweep(tmp_path):
+    rng = np.random.default_rng(0)
+    values = {
+        "success": rng.random(40) > 0.25,
+        "outputs.angle0.iae": rng.gamma(2.0, 0.1, 40),
+        "outputs.angle0.settling_time": [None if x > 2.0 else float(x) for x in rng.gamma(3.0, 0.5, 40)],
+        "constant": np.ones(40),
+        "all_undefined": [None] * 40,
+    }
+    fig = plot_sweep(values, tmp_path / "sweep.png", units={"outputs.angle0.iae": "rad s"})
+    assert_png(tmp_path / "sweep.png")
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 5
+    assert visible[0].get_title().startswith("success: ")
+    assert visible[1].get_xlabel() == "outputs.angle0.iae [rad s]"
+    assert any("undefined" in t.get_text() for t in visible[2].get_legend().get_texts())
+
+
+def test_sweep_from_saved_metrics(tmp_path):
+    from neurocontrol.results import flatten_metrics
+
+    runs = [flatten_metrics(synthetic_result(T=100, seed=s).metrics) for s in range(5)]
+    values = {k: [run[k] for run in runs] for k in ("success", "outputs.angle0.rmse", "saturation_fraction")}
+    plot_sweep(values, tmp_path / "s.png")
+    assert_png(tmp_path / "s.png")
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: plot_result("not a result"), ParameterError, r"`result` must be a neurocontrol Result, got str"),
+        (lambda: plot_result(synthetic_result(), tolerance=[0.1]), ParameterError,
+         r"`tolerance` must be a positive scalar or have shape \(2,\)"),
+        (lambda: plot_trials([]), ShapeError, r"K >= 1 trials"),
+        (lambda: plot_trials(np.ones((2, 2, 2))), ShapeError, r"`errors_per_trial` must have shape \(K,\) or \(K, p\)"),
+        (lambda: plot_trials([1.0, -1.0]), ParameterError, r"error norms >= 0"),
+        (lambda: plot_trials(np.ones((3, 2)), names=["a"]), ShapeError, r"`names` must hold 2 labels"),
+        (lambda: plot_sweep({}), ParameterError, r"non-empty dict \{metric name: values per run\}"),
+        (lambda: plot_sweep({"x": ["a", "b"]}), ParameterError, r"metric 'x' must hold numbers, bools or None"),
+    ],
+)
+def test_plot_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_importing_the_toolkit_does_not_import_matplotlib():
+    code = ("import sys, neurocontrol, neurocontrol.reference, neurocontrol.results; "
+            "assert 'matplotlib' not in sys.modules, 'matplotlib imported eagerly'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_agg_backend_without_a_display(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
+    code = ("import matplotlib, numpy as np; from neurocontrol.plotting import plot_trials; "
+            f"plot_trials(np.ones(3), {str(tmp_path / 'x.png')!r}); print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
+    assert out.strip().lower() == "agg"
+    assert_png(tmp_path / "x.png")
