@@ -37,6 +37,7 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -468,7 +469,7 @@ class Result:
             return cls(**arrays, output_names=header["output_names"], input_names=header["input_names"],
                        observation_names=header["observation_names"], status=header["status"],
                        metrics=header["metrics"], meta=header["meta"])
-        except (KeyError, ValueError, OSError) as exc:
+        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
             raise CheckpointError(f"{folder} holds an unreadable or inconsistent Result ({exc}); save the run again.") \
                 from None
 

@@ -410,3 +410,16 @@ def test_with_metrics_and_flatten():
     assert flat["outputs.out1.iae"] == updated.metrics["outputs"]["out1"]["iae"]
     assert "success" in flat and not any(isinstance(v, dict) for v in flat.values())
     assert flatten_metrics({"a": {"b": 1}}, sep="/") == {"a/b": 1}
+
+
+def test_load_rejects_arrays_that_are_not_an_npz_even_with_a_matching_checksum(tmp_path):
+    import hashlib
+
+    folder = make_result().save(tmp_path)
+    junk = b"not a zip archive"
+    (folder / "arrays.npz").write_bytes(junk)
+    header = json.loads((folder / "result.json").read_text())
+    header["arrays_sha256"] = hashlib.sha256(junk).hexdigest()
+    (folder / "result.json").write_text(json.dumps(header))
+    with pytest.raises(CheckpointError, match=r"unreadable or inconsistent Result"):
+        Result.load(folder)
