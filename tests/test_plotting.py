@@ -9,7 +9,7 @@ import pytest
 import neurocontrol.plotting as plotting
 from neurocontrol.exceptions import ParameterError, ShapeError
 from neurocontrol.plotting import plot_result, plot_sweep, plot_trials
-from neurocontrol.results import Result, compute_metrics
+from neurocontrol.results import Result
 
 plt = pytest.importorskip("matplotlib.pyplot")
 
