@@ -717,6 +717,7 @@ class Guarded(AbstractLearningRule):
         state.backup[...] = W
         with np.errstate(all="ignore"):
             out = self.rule._update_impl(W, z, target, error, state.inner)
+            state.inner.n_updates += 1
             for g, gs in zip(self.guards, state.guards):
                 g.apply(W, gs)
             norm = float(np.linalg.norm(W))

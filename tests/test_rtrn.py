@@ -217,3 +217,13 @@ def test_rtrn_object_errors():
     net.set_rule(TwoDRule())
     with pytest.raises(OutOfRangeError, match=r"`target` must lie strictly inside \(-1, 1\)"):
         net.learn(U[0], [1.5, 0.0])
+
+
+@pytest.mark.parametrize("module", ["rtrn", "rtrl", "learning", "gradcheck"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"neurocontrol.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,0 +1,471 @@
+"""Learning rules: 2-D rule properties (hypothesis), RLS, RTRL gradient, guards, contract suite, identification."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from neurocontrol.exceptions import DivergenceError, NonFiniteError, OutOfRangeError, ParameterError, ShapeError
+from neurocontrol.learning import (
+    Adam,
+    DeadZone,
+    GradientStep,
+    Guarded,
+    NormalizedStep,
+    RecursiveLeastSquares,
+    RTRLGradient,
+    SigmaModification,
+    TwoDRule,
+    UpdateInfo,
+    WeightNormProjection,
+)
+from neurocontrol.learning import AbstractLearningRule
+from neurocontrol.rtrl import SnAp1, rtrl_gradient
+from neurocontrol.rtrn import RTRN, RTRNConfig, init_weights, predict
+
+HYP = settings(max_examples=60, deadline=None)
+
+
+@st.composite
+def two_d_problem(draw, w_scale=1.0):
+    p = draw(st.integers(1, 4))
+    m = draw(st.integers(0, 3))
+    cfg = RTRNConfig(n_outputs=p, n_inputs=m)
+    seed = draw(st.integers(0, 2 ** 32 - 1))
+    rng = np.random.default_rng(seed)
+    W = rng.uniform(-w_scale, w_scale, cfg.weight_shape)
+    z = np.concatenate([rng.uniform(-0.9, 0.9, p), rng.uniform(-1, 1, m), [1.0]])
+    d = rng.uniform(-0.9, 0.9, p)
+    return cfg, W, z, d
+
+
+def one_iteration(cfg, W, z, d, alpha, delta):
+    rule = TwoDRule(alpha=alpha, delta=delta, tol=0.0, k_max=1)
+    W1 = W.copy()
+    info = rule.update(W1, z, d, rule.init_state(cfg, W))
+    return W1, info
+
+
+# --------------------------------------------------------------------------- 2-D rule: properties
+
+@HYP
+@given(two_d_problem(w_scale=2.0), st.floats(0.05, 1.95), st.floats(0.0, 1.0))
+def test_two_d_error_recursion_is_exact(prob, alpha, delta):
+    # e_{k+1} = (1 - alpha * lambda / (f'(s) + delta)) e_k with lambda the secant slope (reference section 2)
+    cfg, W, z, d = prob
+    s0 = W @ z
+    W1, _ = one_iteration(cfg, W, z, d, alpha, delta)
+    s1 = W1 @ z
+    e0, e1 = d - np.tanh(s0), d - np.tanh(s1)
+    ds = s1 - s0
+    lam = np.where(np.abs(ds) > 1e-300, (np.tanh(s1) - np.tanh(s0)) / np.where(ds == 0, 1, ds), 1 - np.tanh(s0) ** 2)
+    pred = (1 - alpha * lam / (1 - np.tanh(s0) ** 2 + delta)) * e0
+    np.testing.assert_allclose(e1, pred, rtol=1e-9, atol=1e-12)
+
+
+@HYP
+@given(two_d_problem(w_scale=1.0), st.floats(0.05, 1.95), st.floats(0.0, 1.0))
+def test_two_d_error_contracts_under_the_gain_condition(prob, alpha, delta):
+    # tanh' <= 1, so alpha < 2 (f'(s_i) + delta) for every unit implies 0 < alpha*lambda/(f'+delta) < 2:
+    # the error of every unit shrinks, along every inner iteration k where the condition holds.
+    cfg, W, z, d = prob
+    fp = 1 - np.tanh(W @ z) ** 2
+    assume(np.all(alpha < 2 * (fp + delta)))
+    Wk = W.copy()
+    e_prev = d - np.tanh(Wk @ z)
+    for k in range(15):
+        fp = 1 - np.tanh(Wk @ z) ** 2
+        if not np.all(alpha < 2 * (fp + delta)):
+            break
+        Wk, _ = one_iteration(cfg, Wk, z, d, alpha, delta)
+        e = d - np.tanh(Wk @ z)
+        big = np.abs(e_prev) > 1e-12
+        assert np.all(np.abs(e[big]) < np.abs(e_prev[big]))
+        e_prev = e
+
+
+@HYP
+@given(two_d_problem(w_scale=4.0), st.floats(0.1, 1.0), st.floats(0.05, 0.99))
+def test_two_d_error_is_monotone_when_alpha_below_twice_delta(prob, delta, frac):
+    # alpha < 2 delta satisfies the gain condition everywhere, even from saturated net inputs
+    cfg, W, z, d = prob
+    alpha = frac * min(2 * delta, 1.999)
+    rule = TwoDRule(alpha=alpha, delta=delta, tol=0.0, k_max=1)
+    st_ = rule.init_state(cfg, W)
+    norms = [rule.update(W, z, d, st_).error_norm]
+    for _ in range(20):
+        norms.append(rule.update(W, z, d, st_).error_norm)
+    assert all(b <= a * (1 + 1e-12) for a, b in zip(norms, norms[1:]))
+    assert norms[-1] < norms[0] or norms[0] < 1e-12
+
+
+@HYP
+@given(two_d_problem(w_scale=2.0), st.floats(0.05, 1.95), st.floats(0.0, 1.0))
+def test_two_d_step_is_the_minimum_norm_solution(prob, alpha, delta):
+    cfg, W, z, d = prob
+    W1, info = one_iteration(cfg, W, z, d, alpha, delta)
+    assume(info.iterations == 1)
+    dW = W1 - W
+    s = W @ z
+    e = d - np.tanh(s)
+    v = alpha * e / (1 - np.tanh(s) ** 2 + delta)
+    np.testing.assert_allclose(dW @ z, v, rtol=1e-10, atol=1e-12)
+    # pseudo-inverse (minimum Frobenius norm) solution of X z = v
+    X = np.outer(v, np.linalg.pinv(z[None, :])[:, 0])
+    np.testing.assert_allclose(dW, X, rtol=1e-10, atol=1e-12 * np.max(np.abs(X)))
+    # any other solution X + N with N z = 0 is larger
+    rng = np.random.default_rng(0)
+    N = rng.normal(size=dW.shape)
+    N -= np.outer(N @ z, z) / (z @ z)
+    assert np.linalg.norm(dW + N) >= np.linalg.norm(dW)
+
+
+@HYP
+@given(two_d_problem(w_scale=4.0), st.floats(0.05, 1.95), st.floats(1e-3, 1.0))
+def test_two_d_gain_is_bounded_by_alpha_over_delta(prob, alpha, delta):
+    cfg, W, z, d = prob
+    W1, info = one_iteration(cfg, W, z, d, alpha, delta)
+    assert np.linalg.norm((W1 - W) @ z) <= alpha / delta * info.error_norm * (1 + 1e-12)
+
+
+def test_two_d_without_delta_can_diverge_from_saturation_and_delta_fixes_it():
+    # the documented caveat: from a saturated net input (s = 3) the paper's rule (delta = 0) overshoots
+    # into the opposite saturation and the error grows ~20-fold; with alpha < 2 delta it contracts.
+    cfg = RTRNConfig(n_outputs=1, n_inputs=0)
+    z = np.array([0.0, 1.0])
+    _, bad = one_iteration(cfg, np.array([[0.0, 3.0]]), z, np.array([0.9]), 1.0, 0.0)
+    assert bad.error_norm_after > 10 * bad.error_norm
+    _, good = one_iteration(cfg, np.array([[0.0, 3.0]]), z, np.array([0.9]), 1.0, 0.6)
+    assert good.error_norm_after < good.error_norm
+
+
+def test_two_d_iterates_until_tol_or_k_max_and_reports_iterations():
+    cfg = RTRNConfig(n_outputs=3, n_inputs=2)
+    W = init_weights(cfg, 0)
+    z = np.array([0.2, -0.1, 0.3, 0.5, -0.5, 1.0])
+    d = np.array([0.5, -0.4, 0.1])
+    rule = TwoDRule(alpha=0.5, delta=0.0, tol=1e-20, k_max=7)
+    info = rule.update(W.copy(), z, d, rule.init_state(cfg, W))
+    assert info.iterations == 7 and info.error_norm_after > 0
+    rule = TwoDRule(alpha=1.0, delta=0.0, tol=1e-20, k_max=50)
+    W1 = W.copy()
+    info = rule.update(W1, z, d, rule.init_state(cfg, W))
+    assert 2 <= info.iterations < 50 and 0.5 * info.error_norm_after ** 2 < 1e-20
+    # replicate the count by hand
+    Wh, k = W.copy(), 0
+    while 0.5 * np.sum((d - np.tanh(Wh[:3] @ z)) ** 2) >= 1e-20:
+        s = Wh @ z
+        Wh += np.outer((d - np.tanh(s)) / (1 - np.tanh(s) ** 2), z / (z @ z))
+        k += 1
+    assert k == info.iterations
+    # already below tol: no iteration, reported as skipped
+    again = rule.update(W1, z, d, rule.init_state(cfg, W1))
+    assert again.iterations == 0 and again.skipped
+
+
+def test_two_d_leaves_hidden_rows_alone():
+    cfg = RTRNConfig(n_outputs=2, n_inputs=1, n_hidden=2)
+    W = init_weights(cfg, 1)
+    W0 = W.copy()
+    rule = TwoDRule()
+    rule.update(W, np.array([0.1, 0.2, 0.0, 0.0, 0.5, 1.0]), [0.3, 0.3], rule.init_state(cfg, W))
+    np.testing.assert_array_equal(W[2:], W0[2:])
+    assert not np.array_equal(W[:2], W0[:2])
+
+
+# --------------------------------------------------------------------------- parameter validation
+
+@pytest.mark.parametrize("factory, match", [
+    (lambda: TwoDRule(alpha=2.0), r"`alpha` must be a number in \(0, 2\), got 2.0"),
+    (lambda: TwoDRule(alpha=0), r"`alpha` must be a number in \(0, 2\), got 0"),
+    (lambda: TwoDRule(delta=-0.1), r"`delta` must be a number in \[0, inf\), got -0.1"),
+    (lambda: TwoDRule(tol=float("nan")), r"`tol` must be a number in \[0, inf\), got nan"),
+    (lambda: TwoDRule(k_max=0), r"`k_max` must be an integer >= 1, got 0"),
+    (lambda: TwoDRule(k_max=2.5), r"`k_max` must be an integer >= 1, got 2.5"),
+    (lambda: RecursiveLeastSquares(forgetting=0.0), r"`forgetting` must be a number in \(0, 1\]"),
+    (lambda: RecursiveLeastSquares(forgetting=1.1), r"`forgetting` must be a number in \(0, 1\]"),
+    (lambda: RecursiveLeastSquares(initial_covariance=0), r"`initial_covariance` must be a number in \(0, inf\)"),
+    (lambda: RecursiveLeastSquares(max_trace=-1.0), r"`max_trace` must be a number in \(0, inf\)"),
+    (lambda: RTRLGradient(horizon=0), r"`horizon` must be an integer >= 1, got 0"),
+    (lambda: RTRLGradient(optimizer="adam"), r"`optimizer` must be an AbstractOptimizer"),
+    (lambda: RTRLGradient(sensitivity="snap"), r"`sensitivity` must be an AbstractSensitivity"),
+    (lambda: NormalizedStep(lr=2.0), r"`lr` must be a number in \(0, 2\)"),
+    (lambda: NormalizedStep(eps=0.0), r"`eps` must be a number in \(0, inf\)"),
+    (lambda: GradientStep(lr=-1.0), r"`lr` must be a number in \(0, inf\)"),
+    (lambda: Adam(beta1=1.0), r"`beta1` must be a number in \[0, 1\)"),
+    (lambda: Adam(max_step=0.0), r"`max_step` must be a number in \(0, inf\)"),
+    (lambda: Guarded("rule"), r"`rule` must be an AbstractLearningRule"),
+    (lambda: Guarded(TwoDRule(), [0.1]), r"`guards` must hold AbstractGuard objects"),
+    (lambda: Guarded(TwoDRule(), max_weight_norm=0.0), r"`max_weight_norm` must be a number in \(0, inf\)"),
+    (lambda: WeightNormProjection(radius=0.0), r"`radius` must be a number in \(0, inf\)"),
+    (lambda: SigmaModification(rate=1.0), r"`rate` must be a number in \[0, 1\)"),
+    (lambda: DeadZone(threshold=-1.0), r"`threshold` must be a number in \[0, inf\)"),
+])
+def test_parameter_validation(factory, match):
+    with pytest.raises(ParameterError, match=match):
+        factory()
+
+
+# --------------------------------------------------------------------------- contract suite
+
+RULES = {
+    "2d": lambda: TwoDRule(),
+    "rtrl-normalized": lambda: RTRLGradient(),
+    "rtrl-adam": lambda: RTRLGradient(optimizer=Adam(lr=0.01)),
+    "rtrl-window": lambda: RTRLGradient(optimizer=Adam(lr=0.01), horizon=10),
+    "rtrl-snap1": lambda: RTRLGradient(sensitivity=SnAp1()),
+    "rls": lambda: RecursiveLeastSquares(),
+    "guarded-2d": lambda: Guarded(TwoDRule(), [DeadZone(threshold=1e-4), SigmaModification(rate=1e-4),
+                                              WeightNormProjection(radius=10.0)]),
+    "guarded-rls": lambda: Guarded(RecursiveLeastSquares(forgetting=0.995), [WeightNormProjection(radius=10.0)]),
+}
+
+
+@pytest.mark.parametrize("name", list(RULES))
+def test_rule_contract(name):
+    rule = RULES[name]()
+    assert isinstance(rule, AbstractLearningRule)
+    cfg = RTRNConfig(n_outputs=2, n_inputs=2, n_hidden=1)
+    W = init_weights(cfg, 0)
+    state = rule.init_state(cfg, W)
+    z = np.array([0.1, -0.2, 0.05, 0.5, -0.3, 1.0])
+    d = np.array([0.4, -0.2])
+    W_id = id(W)
+    info = rule.update(W, z, d, state)
+    assert isinstance(info, UpdateInfo) and id(W) == W_id  # in place
+    assert info.iterations >= 1 and not info.rolled_back
+    assert info.error_norm_after < info.error_norm
+    assert state.n_updates == 1
+    with pytest.raises(ShapeError, match=r"`z` must have shape \(6,\), got \(5,\)"):
+        rule.update(W, z[:5], d, state)
+    with pytest.raises(ShapeError, match=r"`target` must have shape \(2,\), got \(3,\)"):
+        rule.update(W, z, [0.1, 0.2, 0.3], state)
+    with pytest.raises(NonFiniteError, match="`z` must be finite"):
+        rule.update(W, np.where(z > 0.4, np.nan, z), d, state)
+    with pytest.raises(OutOfRangeError, match=r"`target` must lie strictly inside \(-1, 1\)"):
+        rule.update(W, z, [1.0, 0.0], state)
+    with pytest.raises(ShapeError, match=r"`W` must have shape \(3, 6\), got \(2, 6\)"):
+        rule.update(W[:2].copy(), z, d, state)
+    Wr = W.copy()
+    Wr.setflags(write=False)
+    with pytest.raises(ParameterError, match="`W` must be a writeable float64 numpy array"):
+        rule.update(Wr, z, d, state)
+    with pytest.raises(ParameterError, match="`W` must be a writeable float64 numpy array"):
+        rule.update(W.tolist(), z, d, state)
+    with pytest.raises(ParameterError, match=r"`state` must come from .*init_state\(\)"):
+        rule.update(W, z, d, None)
+    with pytest.raises(ParameterError, match="`config` must be an RTRNConfig"):
+        rule.init_state("cfg", W)
+    with pytest.raises(NonFiniteError, match="`W` must be finite"):
+        rule.init_state(cfg, W * np.inf)
+
+
+# --------------------------------------------------------------------------- RLS
+
+@pytest.mark.parametrize("forgetting, p0, tol", [(1.0, 1e10, 1e-8), (0.95, 1e4, 1e-10)])
+def test_rls_recovers_the_generating_weights_from_noise_free_data(forgetting, p0, tol):
+    cfg = RTRNConfig(n_outputs=3, n_inputs=2)
+    rng = np.random.default_rng(0)
+    W_true = init_weights(cfg, rng) * 3
+    U = rng.uniform(-1, 1, (300, 2))
+    Y = predict(cfg, W_true, np.zeros(3), U)
+    net = RTRN(cfg, seed=1, rule=RecursiveLeastSquares(forgetting=forgetting, initial_covariance=p0))
+    net.reset(np.zeros(3))
+    for t in range(300):
+        net.learn(U[t], Y[t])
+    assert np.max(np.abs(net.weights - W_true)) < tol
+
+
+def test_rls_covariance_is_bounded_against_windup():
+    # a constant, non-exciting regressor with forgetting < 1 makes P grow without bound in the
+    # unexcited directions; the trace bound keeps it at max_trace
+    cfg = RTRNConfig(n_outputs=1, n_inputs=1)
+    rule = RecursiveLeastSquares(forgetting=0.9, initial_covariance=10.0, max_trace=100.0)
+    W = init_weights(cfg, 0)
+    st_ = rule.init_state(cfg, W)
+    for _ in range(200):
+        rule.update(W, [0.3, 0.3, 1.0], [0.2], st_)
+    assert np.trace(st_.covariance) <= 100.0 * (1 + 1e-12)
+    assert st_.n_bounded > 0
+    np.testing.assert_allclose(st_.covariance, st_.covariance.T)
+
+
+# --------------------------------------------------------------------------- RTRL gradient rule
+
+def test_windowed_rule_descends_the_exact_multistep_gradient():
+    cfg = RTRNConfig(n_outputs=2, n_inputs=1, n_hidden=1)
+    rng = np.random.default_rng(3)
+    W = init_weights(cfg, rng)
+    lr = 1e-3
+    rule = RTRLGradient(optimizer=GradientStep(lr=lr), horizon=4)
+    st_ = rule.init_state(cfg, W)
+    Z, D = [], []
+    for t in range(6):
+        z = np.concatenate([rng.uniform(-0.5, 0.5, 3), rng.uniform(-1, 1, 1), [1.0]])
+        d = rng.uniform(-0.5, 0.5, 2)
+        Z.append(z)
+        D.append(d)
+        Zw, Dw = np.array(Z[-4:]), np.array(D[-4:])
+        G = rtrl_gradient(cfg, W, Zw[0, :3], Zw[:, 3:4], Dw).gradient
+        expected = W - lr * G
+        rule.update(W, z, d, st_)
+        np.testing.assert_allclose(W, expected, rtol=1e-13, atol=1e-16)
+
+
+def test_one_step_normalized_rule_is_nlms_for_one_output():
+    # one output, no hidden units: the linearised error shrinks by exactly (1 - lr) per update
+    cfg = RTRNConfig(n_outputs=1, n_inputs=1)
+    W = np.array([[0.2, 0.1, -0.1]])
+    z = np.array([0.3, 0.5, 1.0])
+    rule = RTRLGradient(optimizer=NormalizedStep(lr=0.5, eps=1e-12))
+    W1 = W.copy()
+    rule.update(W1, z, [0.4], rule.init_state(cfg, W))
+    s0, s1 = W @ z, W1 @ z
+    e0 = 0.4 - np.tanh(s0)
+    np.testing.assert_allclose((1 - np.tanh(s0) ** 2) * (s1 - s0), 0.5 * e0, rtol=1e-9)
+
+
+# --------------------------------------------------------------------------- guards
+
+def test_dead_zone_skips_small_errors():
+    cfg = RTRNConfig(n_outputs=1, n_inputs=1)
+    W = np.array([[0.0, 0.0, 0.0]])
+    rule = Guarded(TwoDRule(), [DeadZone(threshold=0.1)])
+    st_ = rule.init_state(cfg, W)
+    info = rule.update(W, [0.0, 0.5, 1.0], [0.05], st_)
+    assert info.skipped and info.iterations == 0 and np.all(W == 0) and st_.n_skipped == 1
+    info = rule.update(W, [0.0, 0.5, 1.0], [0.5], st_)
+    assert not info.skipped and info.error_norm_after < 1e-3
+
+
+def test_projection_and_sigma_modification():
+    cfg = RTRNConfig(n_outputs=2, n_inputs=1)
+    W = init_weights(cfg, 0)
+    rule = Guarded(TwoDRule(), [WeightNormProjection(radius=0.3)])
+    rule.update(W, [0.9, -0.9, 1.0, 1.0], [0.8, -0.8], rule.init_state(cfg, W))
+    assert np.linalg.norm(W) <= 0.3 * (1 + 1e-12)
+    # sigma-modification: leak exactly rate * (W - W0) after the inner update
+    W = init_weights(cfg, 1)
+    W0 = W.copy()
+    inner = TwoDRule(k_max=1)
+    W_inner = W.copy()
+    inner.update(W_inner, [0.1, 0.2, 0.5, 1.0], [0.3, 0.1], inner.init_state(cfg, W))
+    rule = Guarded(inner, [SigmaModification(rate=0.1)])
+    rule.update(W, [0.1, 0.2, 0.5, 1.0], [0.3, 0.1], rule.init_state(cfg, W))
+    np.testing.assert_allclose(W, W_inner - 0.1 * (W_inner - W0), rtol=1e-14)
+    W = W0.copy()
+    rule = Guarded(inner, [SigmaModification(rate=0.1, toward_initial=False)])
+    rule.update(W, [0.1, 0.2, 0.5, 1.0], [0.3, 0.1], rule.init_state(cfg, W))
+    np.testing.assert_allclose(W, 0.9 * W_inner, rtol=1e-14)
+
+
+def test_forced_divergence_is_rolled_back_and_no_nan_escapes():
+    cfg = RTRNConfig(n_outputs=2, n_inputs=2)
+    rng = np.random.default_rng(0)
+    rule = Guarded(RTRLGradient(optimizer=GradientStep(lr=1e12)), max_weight_norm=1e3)
+    net = RTRN(cfg, seed=0, rule=rule)
+    net.reset([0.0, 0.0])
+    W_before = net.weights.copy()
+    infos = [net.learn(rng.uniform(-1, 1, 2), rng.uniform(-0.5, 0.5, 2)) for _ in range(50)]
+    assert all(i.rolled_back for i in infos)
+    assert net.rule_state.n_rollbacks == 50
+    np.testing.assert_array_equal(net.weights, W_before)
+    assert np.all(np.isfinite(net.state)) and all(math.isfinite(i.error_norm_after) for i in infos)
+
+
+class _NaNRule(AbstractLearningRule):
+    """A broken rule that writes NaN into W every third update."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def _update_impl(self, W, z, target, error, state):
+        self.calls += 1
+        if self.calls % 3 == 0:
+            W[0, 0] = np.nan
+        else:
+            W *= 0.999
+        return 1
+
+
+def test_non_finite_weights_are_rolled_back_to_the_last_good_ones():
+    cfg = RTRNConfig(n_outputs=1, n_inputs=1)
+    W = init_weights(cfg, 0)
+    rule = Guarded(_NaNRule())
+    st_ = rule.init_state(cfg, W)
+    for k in range(9):
+        good = W.copy()
+        info = rule.update(W, [0.1, 0.2, 1.0], [0.3], st_)
+        assert np.all(np.isfinite(W))
+        if info.rolled_back:
+            np.testing.assert_array_equal(W, good)
+    assert st_.n_rollbacks == 3
+
+
+def test_divergence_error_option_restores_then_raises():
+    cfg = RTRNConfig(n_outputs=2, n_inputs=2)
+    W = init_weights(cfg, 0)
+    W0 = W.copy()
+    rule = Guarded(RTRLGradient(optimizer=GradientStep(lr=1e12)), max_weight_norm=1e3, raise_on_divergence=True)
+    st_ = rule.init_state(cfg, W)
+    with pytest.raises(DivergenceError, match=r"learning diverged at update 1 .*previous weights were restored"):
+        rule.update(W, [0.1, 0.2, 0.3, -0.3, 1.0], [0.5, -0.5], st_)
+    np.testing.assert_array_equal(W, W0)
+
+
+# --------------------------------------------------------------------------- online identification
+
+W_TRUE = np.array([[0.6, -0.3, 0.5, 0.2, 0.1],
+                   [0.25, 0.7, -0.2, 0.45, -0.1]])  # stable, coupled 2-output, 2-input RTRN
+
+
+def random_steps(seed, T, m):
+    rng = np.random.default_rng(seed)
+    U = np.empty((T, m))
+    t = 0
+    while t < T:
+        n = int(rng.integers(5, 20))
+        U[t:t + n] = rng.uniform(-1, 1, m)
+        t += n
+    return U
+
+
+def prediction_errors(cfg, W, U, Y):
+    """RMS one-step (teacher-forced) and 50-step free-running errors over a validation record."""
+    one = np.sqrt(np.mean((predict(cfg, W, np.zeros(2), U, teacher=Y) - Y) ** 2))
+    sq = []
+    for s in range(0, len(U) - 50, 50):
+        y0 = np.zeros(2) if s == 0 else Y[s - 1]
+        sq.append(np.mean((predict(cfg, W, y0, U[s:s + 50]) - Y[s:s + 50]) ** 2))
+    return one, float(np.sqrt(np.mean(sq)))
+
+
+# Measured after 2000 online updates (seeded, deterministic; initial errors 0.50 / 0.45):
+#   2d 5.2e-5 / 1.0e-4, rtrl-normalized 6.4e-5 / 1.1e-4, rtrl-adam 3.3e-5 / 6.8e-5,
+#   rtrl-window (H=10, Adam) 3.7e-5 / 6.9e-5, rtrl-snap1 6.4e-5 / 1.1e-4, rls 1.4e-7 / 2.5e-7,
+#   guarded-2d 1.4e-3 / 3.0e-3 (sigma-modification leaks toward the initial weights by design),
+#   guarded-rls ~1e-14.
+# Thresholds: 1e-3 / 2e-3 for plain rules, 1e-2 / 2e-2 for guarded-2d: >= 7x margin above the measured
+# values, yet 20-500x below the untrained network, so a broken rule cannot pass.
+THRESHOLDS = {name: (1e-3, 2e-3) for name in RULES}
+THRESHOLDS["guarded-2d"] = (1e-2, 2e-2)
+
+
+@pytest.mark.parametrize("name", list(RULES))
+def test_online_identification_of_a_known_recurrent_system(name):
+    cfg = RTRNConfig(n_outputs=2, n_inputs=2)
+    U_train, U_val = random_steps(1, 2000, 2), random_steps(2, 1000, 2)
+    Y_train = predict(cfg, W_TRUE, np.zeros(2), U_train)
+    Y_val = predict(cfg, W_TRUE, np.zeros(2), U_val)
+    W0 = init_weights(cfg, 7)
+    one0, multi0 = prediction_errors(cfg, W0, U_val, Y_val)
+    assert one0 > 0.3 and multi0 > 0.3
+    net = RTRN(cfg, W0, rule=RULES[name]())
+    net.reset(np.zeros(2))
+    for t in range(len(U_train)):
+        net.learn(U_train[t], Y_train[t])
+    one, multi = prediction_errors(cfg, net.weights, U_val, Y_val)
+    assert one < THRESHOLDS[name][0]
+    assert multi < THRESHOLDS[name][1]
