@@ -122,8 +122,9 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
     - ``gust_duration`` (float, s): duration of each random gust, default 0.5.
     - ``gust_schedule`` (sequence of (t_start s, duration s, accel m/s^2)): deterministic gusts.
     - ``sensor_noise_std`` ((5,) array): standard deviation of the noise on each measured state.
-    - ``param_perturbation`` (float): relative standard deviation applied to each of
-      a1..a15 at every reset (a fresh plant per episode), default 0.
+    - ``param_perturbation`` (float): relative standard deviation (at most 0.25) of a
+      random factor applied to each of a1..a15 at every reset (a fresh plant per
+      episode; factors truncated to [0.25, 1.75], so no sign flips), default 0.
     - ``render_mode`` (None or "rgb_array"): headless rendering via matplotlib (Agg).
 
     All random draws use ``self.np_random``. Gusts are held constant over a
@@ -173,8 +174,8 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         self._noise_std.setflags(write=False)
         self._noisy = bool(np.any(self._noise_std > 0))
         self._param_rel_std = _nonneg_float(param_perturbation, "param_perturbation")
-        if self._param_rel_std > 0.5:
-            raise ParameterError(f"`param_perturbation` must be a relative std in [0, 0.5], got {param_perturbation!r}.")
+        if self._param_rel_std > 0.25:
+            raise ParameterError(f"`param_perturbation` must be a relative std in [0, 0.25], got {param_perturbation!r}.")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ParameterError(f"`render_mode` must be None or one of {self.metadata['render_modes']}, "
                                  f"got {render_mode!r}.")
@@ -238,6 +239,8 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _nominal_trim_state(self, rotor_speed: float) -> np.ndarray:
         th = _trim_collective(self._nominal.to_vector(), rotor_speed)
+        th_lo, th_hi = self._nominal.collective_range
+        th = th_lo if not math.isfinite(th) else min(max(th, th_lo), th_hi)
         return np.array([rotor_speed, 1.0, 0.0, th, 0.0])
 
     # ------------------------------------------------------------- public API
@@ -312,7 +315,7 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         x0 = options.get("initial_state")
         x0 = self._check_initial_state(x0) if x0 is not None else None
         if self._param_rel_std > 0:
-            factors = 1.0 + self._param_rel_std * rng.standard_normal(15)
+            factors = np.clip(1.0 + self._param_rel_std * rng.standard_normal(15), 0.25, 1.75)
             self._params = self._nominal.replace(**{n: getattr(self._nominal, n) * f
                                                     for n, f in zip(_COEFFS, factors)})
         else:
@@ -323,7 +326,7 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
             z = rng.uniform(0.2, 1.5)
             th = _trim_collective(self._p, omega)
             th_lo, th_hi = self._params.collective_range
-            th = th_lo if not math.isfinite(th) else min(max(th, th_lo), th_hi)
+            th = th_lo if not math.isfinite(th) else min(max(th, th_lo), th_hi)   # no hover: rest on a stop
             x0 = np.array([omega, z, 0.0, th, 0.0])
         self._x[:] = x0
         self._setpoint = sp
@@ -355,7 +358,7 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         x = self._x
         ew = x[0] - self._ref0
         ez = x[1] - self._ref1
-        reward = -(self._reward_coef[0] * ew * ew + self._reward_coef[1] * ez * ez)
+        reward = -float(self._reward_coef[0] * ew * ew + self._reward_coef[1] * ez * ez)
         return obs, reward, status == _kernels.STATUS_ROTOR_OUT_OF_RANGE, False, self._info()
 
     def render(self):
