@@ -7,7 +7,8 @@ import pytest
 
 
 @pytest.mark.parametrize("module", ["plants.helicopter.params", "plants.helicopter.dynamics",
-                                    "plants.helicopter.iosys", "plants.helicopter.env"])
+                                    "plants.helicopter.iosys", "plants.helicopter.env",
+                                    "plants.helicopter.vector_env"])
 def test_docstring_examples_run(module):
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)

@@ -12,7 +12,8 @@ from plants.helicopter.dynamics import (Linearization, TrimPoint, hover_range, j
 from plants.helicopter.env import HelicopterEnv, observation_bounds
 from plants.helicopter.iosys import to_iosys
 from plants.helicopter.params import INPUT_NAMES, STATE_NAMES, HelicopterParams
+from plants.helicopter.vector_env import HelicopterVectorEnv
 
-__all__ = ["HelicopterEnv", "HelicopterParams", "trim", "TrimPoint", "hover_range", "linearize", "Linearization",
+__all__ = ["HelicopterEnv", "HelicopterVectorEnv", "HelicopterParams", "trim", "TrimPoint", "hover_range", "linearize", "Linearization",
            "jacobian", "rhs", "output", "step", "step_batch", "to_iosys", "observation_bounds",
            "STATE_NAMES", "INPUT_NAMES"]
