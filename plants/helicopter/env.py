@@ -198,7 +198,7 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         self._sat = np.zeros(2, dtype=bool)
         self._setpoint = self._default_setpoint.copy()
         self._ref0, self._ref1 = float(self._setpoint[0]), float(self._setpoint[1])
-        self._trim_cache: dict[float, np.ndarray] = {}
+        self._trim_cache: tuple[float, np.ndarray] = (math.nan, np.zeros(2))   # (rotor set-point, trim input)
         self._time = 0.0
         self._steps = 0
         self._random_gusts: list[tuple[float, float]] = []
@@ -229,9 +229,10 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
 
     @staticmethod
     def _check_schedule(schedule) -> tuple[tuple[float, float, float], ...]:
-        if schedule is None:
+        rows = [] if schedule is None else list(schedule)
+        if not rows:
             return ()
-        arr = as_float_array(list(schedule) if len(schedule) else np.zeros((0, 3)), "gust_schedule", (None, 3))
+        arr = as_float_array(rows, "gust_schedule", (None, 3))
         if np.any(arr[:, 0] < 0) or np.any(arr[:, 1] <= 0):
             raise ParameterError("`gust_schedule` rows must be (t_start >= 0 s, duration > 0 s, accel m/s^2), "
                                  f"got {arr.tolist()}.")
@@ -276,11 +277,10 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         With ``param_perturbation`` or after :meth:`set_params` it is no longer
         an exact equilibrium of the simulated plant.
         """
-        key = self._ref0
-        u = self._trim_cache.get(key)
-        if u is None:
-            u = trim(key, self._ref1, self._nominal).u
-            self._trim_cache[key] = u
+        key, u = self._trim_cache
+        if key != self._ref0:
+            u = trim(self._ref0, self._ref1, self._nominal).u
+            self._trim_cache = (self._ref0, u)
         return u.copy()
 
     def set_params(self, params) -> None:
