@@ -7,7 +7,7 @@ from gymnasium.utils.env_checker import check_env
 
 import plants
 from neurocontrol.exceptions import NonFiniteError, OutOfRangeError, ParameterError, ShapeError
-from plants.helicopter import HelicopterEnv, HelicopterParams, observation_bounds, step, trim
+from plants.helicopter import HelicopterEnv, observation_bounds, step, trim
 
 ENV_ID = "neurocontrol/Helicopter-v0"
 AT_TRIM = trim(140.0).x
