@@ -16,8 +16,8 @@ Conventions shared by all kernels
            sensitivities are zero before the step (Williams & Zipser 1989),
            implemented by skipping those columns of the recurrent weights.
 ``use_blas`` 1: compute the sensitivity product with one BLAS GEMM
-           (``np.dot(A, P, out)``), 0: explicit loops (faster for small N,
-           where call overhead dominates).
+           (``np.dot(A, P, out)``), 0: register-blocked loops (faster for
+           small N, where BLAS call overhead dominates).
 
 Numba flags live in ``JIT_OPTIONS`` only.
 """
@@ -90,7 +90,10 @@ def forward_kernel(W, z, y, fp, act):
 
 @_jit
 def _propagate(W, z, P, Pn, A, fp, n_forced, use_blas):
-    """Pn = (fp[:, None] * W_rec[:, n_forced:]) @ P[n_forced:] + blockdiag(fp_k z)."""
+    """Pn = (fp[:, None] * W_rec[:, n_forced:]) @ P[n_forced:] + blockdiag(fp_k z).
+
+    ``A`` is an (N, N) scratch buffer used only when ``use_blas``.
+    """
     N, nz = W.shape
     ncol = P.shape[1]
     if use_blas:
@@ -99,23 +102,59 @@ def _propagate(W, z, P, Pn, A, fp, n_forced, use_blas):
                 A[k, l] = fp[k] * W[k, l] if l >= n_forced else 0.0
         np.dot(A, P, Pn)
     else:
-        # Register-blocked over four source rows: one load/store of Pn per four
-        # multiply-adds keeps the loop compute bound for small N.
-        for k in range(N):
+        # Register-blocked 2 x 4: two destination rows share four source rows,
+        # so each loaded P element feeds two fused multiply-adds and each Pn
+        # element is loaded/stored once per four source rows.
+        k = 0
+        while k + 2 <= N:
+            k2 = k + 1
+            f0 = fp[k]
+            f1 = fp[k2]
             for c in range(ncol):
                 Pn[k, c] = 0.0
-            fk = fp[k]
+                Pn[k2, c] = 0.0
             l = n_forced
             while l + 4 <= N:
-                a0 = fk * W[k, l]
-                a1 = fk * W[k, l + 1]
-                a2 = fk * W[k, l + 2]
-                a3 = fk * W[k, l + 3]
+                a0 = f0 * W[k, l]
+                a1 = f0 * W[k, l + 1]
+                a2 = f0 * W[k, l + 2]
+                a3 = f0 * W[k, l + 3]
+                b0 = f1 * W[k2, l]
+                b1 = f1 * W[k2, l + 1]
+                b2 = f1 * W[k2, l + 2]
+                b3 = f1 * W[k2, l + 3]
+                for c in range(ncol):
+                    p0 = P[l, c]
+                    p1 = P[l + 1, c]
+                    p2 = P[l + 2, c]
+                    p3 = P[l + 3, c]
+                    Pn[k, c] += a0 * p0 + a1 * p1 + a2 * p2 + a3 * p3
+                    Pn[k2, c] += b0 * p0 + b1 * p1 + b2 * p2 + b3 * p3
+                l += 4
+            while l < N:
+                a0 = f0 * W[k, l]
+                b0 = f1 * W[k2, l]
+                for c in range(ncol):
+                    p0 = P[l, c]
+                    Pn[k, c] += a0 * p0
+                    Pn[k2, c] += b0 * p0
+                l += 1
+            k += 2
+        if k < N:  # odd N: the last row alone
+            f0 = fp[k]
+            for c in range(ncol):
+                Pn[k, c] = 0.0
+            l = n_forced
+            while l + 4 <= N:
+                a0 = f0 * W[k, l]
+                a1 = f0 * W[k, l + 1]
+                a2 = f0 * W[k, l + 2]
+                a3 = f0 * W[k, l + 3]
                 for c in range(ncol):
                     Pn[k, c] += a0 * P[l, c] + a1 * P[l + 1, c] + a2 * P[l + 2, c] + a3 * P[l + 3, c]
                 l += 4
             while l < N:
-                a0 = fk * W[k, l]
+                a0 = f0 * W[k, l]
                 for c in range(ncol):
                     Pn[k, c] += a0 * P[l, c]
                 l += 1
@@ -126,17 +165,23 @@ def _propagate(W, z, P, Pn, A, fp, n_forced, use_blas):
 
 
 @_jit
-def rtrl_step_kernel(W, z, P, Pn, A, y, fp, act, n_forced, use_blas):
+def rtrl_step_kernel(W, z, P, Pn, y, fp, act, n_forced, use_blas):
     """One exact RTRL step: y = f(W z) and Pn = dy/dW from P (Williams & Zipser 1989).
 
-    ``A`` is an (N, N) scratch buffer used only when ``use_blas``.
+    Few arguments on purpose: each array argument costs call overhead, which
+    dominates for small N. The (N, N) GEMM operand is allocated per call only
+    on the BLAS path, where the product costs far more than the allocation.
     """
     _activate(W, z, y, fp, act)
+    if use_blas:
+        A = np.empty((W.shape[0], W.shape[0]))
+    else:
+        A = np.empty((0, 0))
     _propagate(W, z, P, Pn, A, fp, n_forced, use_blas)
 
 
 @_jit
-def rtrl_sequence_kernel(W, y0, U, D, n_out, forcing, act, bias, P, Pn, A, grad, Y, use_blas):
+def rtrl_sequence_kernel(W, y0, U, D, n_out, forcing, act, bias, P, Pn, grad, Y, use_blas):
     """Run exact RTRL over a whole sequence with frozen weights.
 
     Loss L = sum_t 0.5 ||D[t] - Y[t, :n_out]||^2, t = 0..T-1, where Y[t] = y(t+1).
@@ -153,6 +198,7 @@ def rtrl_sequence_kernel(W, y0, U, D, n_out, forcing, act, bias, P, Pn, A, grad,
     y = np.empty(N)
     ycur = np.empty(N)
     fp = np.empty(N)
+    A = np.empty((N, N))
     jac = np.zeros(ncol)  # per-column sums of squares: a vectorisable reduction
     for i in range(N):
         ycur[i] = y0[i]

@@ -40,7 +40,7 @@ __all__ = [
 #: From this many units on, the exact RTRL kernel forms the sensitivity product
 #: with one BLAS GEMM; below it, register-blocked compiled loops are faster
 #: (measured crossover on a one-core AVX2 machine, benchmarks/bench_rtrl.py).
-BLAS_MIN_UNITS = 12
+BLAS_MIN_UNITS = 24
 
 
 def _check_config(config) -> RTRNConfig:
@@ -78,12 +78,15 @@ class SensitivityState:
         self.t = 0
         self._y = np.zeros(config.n_units)
         self._fp = np.zeros(config.n_units)
+        self._y_ro = self._y.view()
+        self._y_ro.setflags(write=False)
+        self._shape = config.weight_shape
+        self._n_out = config.n_outputs
+        self._code = config.activation.code
 
     @property
     def y(self) -> np.ndarray:
-        v = self._y.view()
-        v.setflags(write=False)
-        return v
+        return self._y_ro
 
     @property
     def P(self) -> np.ndarray:  # pragma: no cover - overridden
@@ -209,14 +212,14 @@ class AbstractSensitivity(abc.ABC):
         The hot path: only shapes are checked (non-finite values propagate;
         wrap learning in :class:`neurocontrol.learning.Guarded` to catch them).
         """
-        shape = state.config.weight_shape
+        shape = state._shape
         if W.shape != shape:
             raise ShapeError(f"`W` must have shape {shape}, got {W.shape}.")
         if z.shape != (shape[1],):
             raise ShapeError(f"`z` must have shape ({shape[1]},), got {z.shape}.")
-        self._step_impl(_c(W), _c(z), state, state.config.n_outputs if forced else 0)
+        self._step_impl(_c(W), _c(z), state, state._n_out if forced else 0)
         state.t += 1
-        return state.y
+        return state._y_ro
 
     def gradient(self, state: SensitivityState, error) -> np.ndarray:
         """Gradient of 0.5 ||e||^2 w.r.t. W at the last step, e = d - y(t)[:n_outputs].
@@ -341,7 +344,9 @@ class ExactRTRL(AbstractSensitivity):
         return int(N >= BLAS_MIN_UNITS)
 
     def _new_state(self, config):
-        return _ExactState(config)
+        state = _ExactState(config)
+        state._use_blas = self._use_blas(config.n_units)
+        return state
 
     def _step_impl(self, W, z, state, n_forced):
         src = state._bufs[state._cur]
@@ -361,8 +366,7 @@ class ExactRTRL(AbstractSensitivity):
             diag = state._diag[1 - state._cur]
             diag += state._outer
         else:
-            _kernels.rtrl_step_kernel(W, z, src, dst, state._A, state._y, state._fp, state.config.activation.code,
-                                      n_forced, self._use_blas(W.shape[0]))
+            _kernels.rtrl_step_kernel(W, z, src, dst, state._y, state._fp, state._code, n_forced, state._use_blas)
         state._cur = 1 - state._cur
 
     def _gradient_impl(self, state, e):
@@ -381,8 +385,8 @@ class ExactRTRL(AbstractSensitivity):
         P = state._bufs[0]
         loss, jac_sq = _kernels.rtrl_sequence_kernel(
             _c(W), _c(y0), _c(inputs), _c(targets),
-            cfg.n_outputs, int(forcing), cfg.activation.code, int(cfg.bias), P, state._bufs[1], state._A, G, Y,
-            self._use_blas(N))
+            cfg.n_outputs, int(forcing), cfg.activation.code, int(cfg.bias), P, state._bufs[1], G, Y,
+            state._use_blas)
         state._cur = 0
         state.t = T
         state._y[:] = Y[-1]
@@ -525,8 +529,8 @@ def rtrl_step(config: RTRNConfig, W, y, u, P=None, *, forced: bool = False):
     z = stack_z(config, y, u)
     N, nz = config.weight_shape
     P = np.zeros((N, N * nz)) if P is None else _c(as_float_array(P, "P", (N, N * nz)))
-    y_next, fp, P_next, A = np.empty(N), np.empty(N), np.empty((N, N * nz)), np.empty((N, N))
-    _kernels.rtrl_step_kernel(W, z, P, P_next, A, y_next, fp, config.activation.code,
+    y_next, fp, P_next = np.empty(N), np.empty(N), np.empty((N, N * nz))
+    _kernels.rtrl_step_kernel(W, z, P, P_next, y_next, fp, config.activation.code,
                               config.n_outputs if forced else 0, int(N >= BLAS_MIN_UNITS))
     return y_next, P_next
 

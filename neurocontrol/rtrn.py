@@ -411,10 +411,15 @@ class Normalizer:
 
 # --------------------------------------------------------------------------- forward passes
 
+_F64 = np.dtype(np.float64)
+
+
 def _c(x: np.ndarray) -> np.ndarray:
     """A C-contiguous, writeable float64 array (one numba specialisation per kernel)."""
-    if x.dtype == np.float64 and x.flags.c_contiguous and x.flags.writeable:
-        return x
+    if x.dtype == _F64:
+        flags = x.flags
+        if flags.c_contiguous and flags.writeable:
+            return x
     return np.array(x, dtype=np.float64, order="C")
 
 

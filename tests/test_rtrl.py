@@ -85,8 +85,8 @@ def test_step_kernels_match_einsum_reference(N, n_forced):
     P = rng.normal(size=(N, N * nz))
     y_ref, P_ref = naive.einsum_rtrl_step(W, z, P, "tanh", n_forced)
     for use_blas in (0, 1):
-        Pn, A, y, fp = np.empty_like(P), np.empty((N, N)), np.empty(N), np.empty(N)
-        _kernels.rtrl_step_kernel(W, z, P, Pn, A, y, fp, _kernels.TANH, n_forced, use_blas)
+        Pn, y, fp = np.empty_like(P), np.empty(N), np.empty(N)
+        _kernels.rtrl_step_kernel(W, z, P, Pn, y, fp, _kernels.TANH, n_forced, use_blas)
         assert naive.relative_error(Pn, P_ref) <= 1e-12
         assert naive.relative_error(y, y_ref) <= 1e-12
         np.testing.assert_allclose(fp, 1 - y_ref ** 2, rtol=1e-13)
@@ -117,8 +117,8 @@ def test_logistic_kernel_matches_einsum_reference():
     N, nz = 4, 7
     W, z, P = rng.normal(size=(N, nz)), rng.uniform(-1, 1, nz), rng.normal(size=(N, N * nz))
     y_ref, P_ref = naive.einsum_rtrl_step(W, z, P, "logistic", 0)
-    Pn, A, y, fp = np.empty_like(P), np.empty((N, N)), np.empty(N), np.empty(N)
-    _kernels.rtrl_step_kernel(W, z, P, Pn, A, y, fp, _kernels.LOGISTIC, 0, 0)
+    Pn, y, fp = np.empty_like(P), np.empty(N), np.empty(N)
+    _kernels.rtrl_step_kernel(W, z, P, Pn, y, fp, _kernels.LOGISTIC, 0, 0)
     assert naive.relative_error(Pn, P_ref) <= 1e-12
 
 
