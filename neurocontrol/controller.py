@@ -81,6 +81,17 @@ class AbstractController(abc.ABC):
                                   "enable a guard with a fallback controller to keep flying.")
         return np.clip(u, self._input_limits[:, 0], self._input_limits[:, 1])
 
+    def diagnostics(self) -> dict:
+        """What the controller learned at its last step, for the runner to record.
+
+        Returns a dict with ``prediction_error`` (float, the identifier's
+        one-step prediction error norm in normalised units; NaN for
+        controllers without an identifier), ``inner_iterations`` (int, inner
+        learning iterations of the last step; 0 without learning) and
+        ``mode`` (str, e.g. ``"warmup"``, ``"adaptive"``, ``"baseline"``).
+        """
+        return {"prediction_error": float("nan"), "inner_iterations": 0, "mode": "baseline"}
+
     @abc.abstractmethod
     def _reset_impl(self, observation: np.ndarray, reference: np.ndarray, seed) -> None:
         """Reset internal state at the start of an episode."""
