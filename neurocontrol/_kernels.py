@@ -39,13 +39,18 @@ __all__ = [
     "predict_kernel",
     "snap1_step_kernel",
     "input_jacobian_kernel",
+    "output_error_kernel",
+    "two_d_kernel",
+    "rls_kernel",
 ]
 
 #: The one place where numba compilation flags are set. ``cache=True`` keeps the
 #: compiled machine code on disk so the test suite and scripts start quickly;
 #: ``fastmath`` allows only floating-point contraction (fused multiply-add), no
 #: reassociation, so results agree with plain references to rounding.
-JIT_OPTIONS = dict(nogil=True, cache=True, fastmath={"contract"}, boundscheck=False)
+#: ``error_model="numpy"``: division by zero gives inf/nan (caught by the
+#: learning guards) instead of raising inside a kernel.
+JIT_OPTIONS = dict(nogil=True, cache=True, fastmath={"contract"}, boundscheck=False, error_model="numpy")
 
 TANH = 0
 LOGISTIC = 1
@@ -320,3 +325,107 @@ def input_jacobian_kernel(W, y0, U, act, bias, Y, J, S, Sn):
                 for q in range(m):
                     S[j, k, q] = Sn[j, k, q]
                     J[h, j, k, q] = Sn[j, k, q]
+
+
+@_jit
+def _f_scalar(s, act):
+    if act == TANH:
+        return math.tanh(s)
+    return 1.0 / (1.0 + math.exp(-s))
+
+
+@_jit
+def output_error_kernel(W, z, target, act, e):
+    """e = target - f(W[:p] z) for the first p = len(target) units; returns ||e||."""
+    p = target.shape[0]
+    nz = z.shape[0]
+    acc = 0.0
+    for i in range(p):
+        s = 0.0
+        for j in range(nz):
+            s += W[i, j] * z[j]
+        ei = target[i] - _f_scalar(s, act)
+        e[i] = ei
+        acc += ei * ei
+    return math.sqrt(acc)
+
+
+@_jit
+def two_d_kernel(W, z, target, act, alpha, delta, tol, k_max, g):
+    """Inner iterations of the 2-D rule on the first p rows of W; returns k.
+
+    Per iteration: e = d - f(W z), stop if 0.5 e.e < tol or k = k_max, else
+    W[:p] += (alpha e / (f'(W z) + delta)) z^T / (z^T z). ``g`` is a (p,) buffer.
+    """
+    p = target.shape[0]
+    nz = z.shape[0]
+    zz = 0.0
+    for j in range(nz):
+        zz += z[j] * z[j]
+    k = 0
+    while True:
+        err2 = 0.0
+        for i in range(p):
+            s = 0.0
+            for j in range(nz):
+                s += W[i, j] * z[j]
+            y = _f_scalar(s, act)
+            ei = target[i] - y
+            err2 += ei * ei
+            if act == TANH:
+                d = 1.0 - y * y
+            else:
+                d = y * (1.0 - y)
+            g[i] = alpha * ei / ((d + delta) * zz)
+        if k >= k_max or 0.5 * err2 < tol:
+            return k
+        for i in range(p):
+            for j in range(nz):
+                W[i, j] += g[i] * z[j]
+        k += 1
+
+
+@_jit
+def rls_kernel(W, z, target, act, P, lam, max_trace, Pz, gain):
+    """One RLS step in pre-activation space on the first p rows of W, shared covariance P.
+
+    a = f^-1(d); gain = P z / (lam + z^T P z); W[:p] += (a - W[:p] z) gain^T;
+    P = (P - gain (P z)^T) / lam, symmetrised; scaled back to ``max_trace``
+    when its trace exceeds it. Returns 1 if the bound was applied, else 0.
+    """
+    p = target.shape[0]
+    nz = z.shape[0]
+    den = lam
+    for i in range(nz):
+        acc = 0.0
+        for j in range(nz):
+            acc += P[i, j] * z[j]
+        Pz[i] = acc
+        den += z[i] * acc
+    for i in range(nz):
+        gain[i] = Pz[i] / den
+    for i in range(p):
+        d = target[i]
+        if act == TANH:
+            a = 0.5 * math.log((1.0 + d) / (1.0 - d))
+        else:
+            a = math.log(d / (1.0 - d))
+        r = a
+        for j in range(nz):
+            r -= W[i, j] * z[j]
+        for j in range(nz):
+            W[i, j] += r * gain[j]
+    tr = 0.0
+    for i in range(nz):
+        for j in range(i, nz):
+            v = 0.5 * ((P[i, j] - gain[i] * Pz[j]) + (P[j, i] - gain[j] * Pz[i])) / lam
+            P[i, j] = v
+            P[j, i] = v
+        tr += P[i, i]
+    if tr > max_trace:
+        c = max_trace / tr
+        for i in range(nz):
+            for j in range(nz):
+                P[i, j] *= c
+        return 1
+    return 0

@@ -26,10 +26,10 @@ import math
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array
+from neurocontrol import _kernels
 from neurocontrol.exceptions import DivergenceError, ParameterError, ShapeError
 from neurocontrol.rtrl import AbstractSensitivity, ExactRTRL
-from neurocontrol.rtrn import RTRNConfig, _check_vector
+from neurocontrol.rtrn import RTRNConfig, _c, _check_vector
 
 __all__ = [
     "UpdateInfo",
@@ -163,25 +163,25 @@ class AbstractLearningRule(abc.ABC):
             raise ParameterError(f"`state` must come from {type(self).__name__}.init_state(), "
                                  f"got {type(state).__name__}.")
         cfg = state.config
-        if not isinstance(W, np.ndarray) or W.dtype != np.float64 or not W.flags.writeable:
-            raise ParameterError("`W` must be a writeable float64 numpy array (rules update it in place), "
-                                 f"got {type(W).__name__}"
-                                 + (f" of dtype {W.dtype}, writeable={W.flags.writeable}" if isinstance(W, np.ndarray)
-                                    else "") + ".")
+        if not (isinstance(W, np.ndarray) and W.dtype == np.float64 and W.flags.writeable
+                and W.flags.c_contiguous):
+            raise ParameterError("`W` must be a writeable, C-contiguous float64 numpy array (rules update it in "
+                                 f"place), got {type(W).__name__}"
+                                 + (f" of dtype {W.dtype}, writeable={W.flags.writeable}, "
+                                    f"C-contiguous={W.flags.c_contiguous}" if isinstance(W, np.ndarray) else "")
+                                 + "; pass np.ascontiguousarray(W, dtype=float) and use the returned array.")
         if W.shape != cfg.weight_shape:
             raise ShapeError(f"`W` must have shape {cfg.weight_shape}, got {W.shape}.")
-        z = _check_vector(z, "z", cfg.n_z)
-        target = _check_vector(target, "target", cfg.n_outputs)
+        z = _c(_check_vector(z, "z", cfg.n_z))
+        target = _c(_check_vector(target, "target", cfg.n_outputs))
         cfg.activation.check_range(target, "target")
-        p = cfg.n_outputs
-        e = target - cfg.activation.f(W[:p] @ z)
-        err0 = math.sqrt(e @ e)
+        code = cfg.activation.code
+        e = np.empty(cfg.n_outputs)
+        err0 = _kernels.output_error_kernel(W, z, target, code, e)
         out = self._update_impl(W, z, target, e, state)
         if not isinstance(out, _Outcome):
             out = _Outcome(int(out))
-        with np.errstate(all="ignore"):
-            e1 = target - cfg.activation.f(W[:p] @ z)
-            err1 = math.sqrt(e1 @ e1)
+        err1 = _kernels.output_error_kernel(W, z, target, code, np.empty(cfg.n_outputs))
         state.n_updates += 1
         return UpdateInfo(error_norm=err0, error_norm_after=err1, iterations=out.iterations,
                           skipped=out.skipped, rolled_back=out.rolled_back)
@@ -209,10 +209,13 @@ class TwoDRule(AbstractLearningRule):
     ----------
     alpha : float in (0, 2), default 1.0
         Step size (1 = full linearised Newton step through the activation).
-    delta : float >= 0, default 1e-3
-        Added to the slopes: bounds the gain, ``||dW z|| <= alpha/delta ||e||``
-        (``delta = 0`` is the paper's rule exactly; then saturated units get
-        unbounded steps).
+    delta : float >= 0, default 0.1
+        Added to the slopes: bounds the gain, ``||dW z|| <= alpha/delta ||e||``.
+        ``delta = 0`` is the paper's rule exactly; then saturated units get
+        unbounded steps, and on data the network cannot fit exactly (noise,
+        model mismatch) the weights grow until the units saturate and the
+        iteration blows up (measured: NaN within 300 steps on random
+        targets, where delta = 0.1 stays bounded).
     tol : float >= 0, default 1e-8
         Stop when ``0.5 ||e||^2 < tol``.
     k_max : int >= 1, default 20
@@ -244,7 +247,7 @@ class TwoDRule(AbstractLearningRule):
     """
 
     alpha: float = 1.0
-    delta: float = 1e-3
+    delta: float = 0.1
     tol: float = 1e-8
     k_max: int = 20
 
@@ -254,30 +257,11 @@ class TwoDRule(AbstractLearningRule):
         object.__setattr__(self, "tol", _number(self.tol, "tol", low=0))
         object.__setattr__(self, "k_max", _integer(self.k_max, "k_max", 1))
 
-    def increment(self, W, z, target, activation, p: int) -> np.ndarray:
-        """The weight change dW (p, nz) of one inner iteration (rows of the compared units)."""
-        y = activation.f(W[:p] @ z)
-        e = target - y
-        C = activation.fprime_from_output(y) + self.delta
-        zz = float(z @ z)
-        return np.outer(self.alpha * e / C, z / zz)
-
     def _update_impl(self, W, z, target, error, state):
-        cfg = state.config
-        act = cfg.activation
-        p = cfg.n_outputs
-        zz = float(z @ z)
-        if zz == 0.0:
-            return _Outcome(0, skipped=True)
-        k = 0
-        while True:
-            y = act.f(W[:p] @ z)
-            e = target - y
-            if k >= self.k_max or 0.5 * float(e @ e) < self.tol:
-                break
-            C = act.fprime_from_output(y) + self.delta
-            W[:p] += np.outer(self.alpha * e / C, z / zz)
-            k += 1
+        if not np.any(z):
+            return _Outcome(0, skipped=True)  # z = 0 carries no information (only without bias)
+        k = _kernels.two_d_kernel(W, z, target, state.config.activation.code, self.alpha, self.delta, self.tol,
+                                  self.k_max, np.empty(target.shape[0]))
         return _Outcome(k, skipped=(k == 0))
 
 
@@ -483,6 +467,9 @@ class _RLSState(RuleState):
         super().__init__(config)
         self.covariance = rule.initial_covariance * np.eye(config.n_z)
         self.n_bounded = 0
+        self.max_trace = rule.max_trace if rule.max_trace is not None else config.n_z * rule.initial_covariance
+        self._Pz = np.empty(config.n_z)
+        self._gain = np.empty(config.n_z)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -544,22 +531,8 @@ class RecursiveLeastSquares(AbstractLearningRule):
         return _RLSState(config, self)
 
     def _update_impl(self, W, z, target, error, state):
-        cfg = state.config
-        p = cfg.n_outputs
-        P = state.covariance
-        a = cfg.activation.inverse(target)
-        Pz = P @ z
-        k = Pz / (self.forgetting + float(z @ Pz))
-        W[:p] += np.outer(a - W[:p] @ z, k)
-        P -= np.outer(k, Pz)
-        P /= self.forgetting
-        P += P.T
-        P *= 0.5
-        bound = self.max_trace if self.max_trace is not None else cfg.n_z * self.initial_covariance
-        tr = float(np.trace(P))
-        if tr > bound:
-            P *= bound / tr
-            state.n_bounded += 1
+        state.n_bounded += _kernels.rls_kernel(W, z, target, state.config.activation.code, state.covariance,
+                                               self.forgetting, state.max_trace, state._Pz, state._gain)
         return 1
 
 

@@ -559,6 +559,7 @@ class RTRN:
         W = init_weights(config, seed) if weights is None else config.check_weights(weights, "weights")
         self._W = np.array(W, dtype=np.float64, order="C", copy=True)
         self._y = np.zeros(config.n_units)
+        self._fp = np.zeros(config.n_units)
         self._z = np.empty(config.n_z)
         self._rule = None
         self._rule_state = None
@@ -629,10 +630,17 @@ class RTRN:
         """
         if self._rule is None:
             raise ParameterError("this RTRN has no learning rule; pass `rule=` or call set_rule() first.")
-        z = stack_z(self._config, self._y, u, out=self._z)
+        cfg = self._config
+        u = _check_vector(u, "u", cfg.n_inputs)
+        z = self._z
+        N, m = cfg.n_units, cfg.n_inputs
+        z[:N] = self._y
+        z[N:N + m] = u
+        if cfg.bias:
+            z[N + m] = 1.0
         info = self._rule.update(self._W, z, target, self._rule_state)
-        self._config.activation.f(self._W @ z, out=self._y)
-        self._y[: self._config.n_outputs] = target
+        _kernels.forward_kernel(self._W, z, self._y, self._fp, cfg.activation.code)
+        self._y[: cfg.n_outputs] = target
         return info
 
     def predict(self, inputs, y0=None) -> np.ndarray:
