@@ -334,7 +334,7 @@ def init_weights(config: RTRNConfig, rng=None) -> np.ndarray:
 
 # --------------------------------------------------------------------------- normalisation
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
 class Normalizer:
     """Affine map from physical ranges ``[low, high]`` onto ``target`` and back.
 
@@ -349,6 +349,11 @@ class Normalizer:
     target : tuple of float, default (-0.9, 0.9)
         Interval the range maps to; keep it strictly inside the activation's
         output range (tanh: (-1, 1)) so targets stay reachable.
+
+    Attributes
+    ----------
+    scale, offset : numpy.ndarray, shape (n,)
+        Read-only coefficients of the map. Instances compare by identity.
 
     Examples
     --------
