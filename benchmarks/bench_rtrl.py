@@ -158,6 +158,8 @@ TARGETS_US = {5: (2.5, 1.5), 8: (2.5, 1.5), 16: (12.0, None), 32: (95.0, None)}
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (noisier)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=None, metavar="N",
+                    help="network sizes to run (default: 5 8 16 32 64 128)")
     args = ap.parse_args(argv)
 
     limiter = threadpool_limits(1) if threadpool_limits is not None else None
@@ -170,6 +172,8 @@ def main(argv=None):
     print(f"BLAS_MIN_UNITS = {BLAS_MIN_UNITS} (numba loops below, BLAS GEMM from there)\n")
 
     sizes = [(5, 2), (8, 3), (16, 3), (32, 3), (64, 3), (128, 3)]
+    if args.sizes:
+        sizes = [(n, 2 if n == 5 else 3) for n in args.sizes]
     hdr = (f"{'n':>4} {'m':>2} {'py-call us':>11} {'seq us':>9} {'strategy us':>12} {'numpy us':>10} "
            f"{'einsum us':>11} {'GEMM-only us':>13} {'GFLOP/s':>8} {'% peak':>7} {'x einsum':>9}  target")
     print(hdr)
