@@ -10,13 +10,18 @@ NaN ever reaches a plant.
 from __future__ import annotations
 
 import abc
+import dataclasses
 
 import numpy as np
 
 from neurocontrol._validation import as_float_array
 from neurocontrol.exceptions import DivergenceError, ParameterError
+from neurocontrol.learning import AbstractLearningRule, RecursiveLeastSquares
+from neurocontrol.reference import SecondOrderReferenceModel, aprbs
+from neurocontrol.rtrn import Normalizer, RTRNConfig
+from neurocontrol.synth import AbstractLaw, LawContext, PredictiveLaw
 
-__all__ = ["AbstractController"]
+__all__ = ["AbstractController", "AdaptiveController", "AdaptiveControllerConfig"]
 
 
 class AbstractController(abc.ABC):
@@ -99,3 +104,414 @@ class AbstractController(abc.ABC):
     @abc.abstractmethod
     def _step_impl(self, observation: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """Compute the next input from a validated observation and reference."""
+
+
+# =========================================================================== the adaptive controller
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AdaptiveControllerConfig:
+    """Settings of :class:`AdaptiveController` (model-free: signal ranges, not plant equations).
+
+    Parameters
+    ----------
+    observation_low, observation_high : tuple of float, shape (n,)
+        User-given range of each measured signal, physical units; mapped
+        onto ``(-normalized_range, normalized_range)``. Ranges, not a model.
+    normalized_range : float in (0, 0.9], default 0.1
+        Half-width of the normalised interval. Small keeps tanh close to
+        linear over the signal ranges. This matters: with signals spread over
+        +-0.45 the imitator's 150-step free run of a linear second-order
+        reference model was off by 0.3 (60 % of the range), with +-0.1 by
+        0.003 (3 %), because f^-1 = atanh bends a linear system's map. Learning
+        rules' covariances scale with 1/range^2 (defaults are set for 0.1).
+    rate_indices : tuple of int, shape (p,)
+        For each controlled output, the observation entry holding its rate
+        (e.g. climb rate for altitude), or -1 if none is measured. The
+        imitator then also learns the desired rate.
+    identifier_rule, imitator_rule : AbstractLearningRule
+        How the identifier learns measured transitions and how the imitator
+        learns the reference model's transitions, every control step.
+    persistence_prior : bool, default True
+        Start the identifier at "the next sample equals this one" around the
+        first measurement (exact for any sampled plant as dt -> 0) instead of
+        random weights.
+    seed_weight_scale : float, default 0.1
+        Scale of the seeded random initial weights where no prior is used
+        (input and bias columns of the imitator; the identifier without a
+        persistence prior).
+    reference_bandwidth, reference_damping : tuple of float, shape (p,)
+        Second-order reference model per controlled output (rad/s, -).
+    imitator_pretrain_steps : int, default 3000
+        Steps of reference-model response (under seeded random set-point
+        steps across the normalised range) the imitator learns at reset,
+        before the run; it then keeps learning online.
+    law : AbstractLaw
+        The control-law synthesiser.
+    warmup_duration : float, default 1.0
+        Seconds of identification warm-up (persistent excitation under the
+        warm-up controller, or around ``nominal_input``). Counts as run time.
+    excitation_amplitude : tuple of float, shape (m,)
+        APRBS amplitude per input during warm-up, physical units.
+    excitation_hold : tuple of int pairs, shape (m, 2)
+        APRBS hold-time range (steps) per input.
+    nominal_input : tuple of float or None
+        Input around which open-loop warm-up excites when no warm-up
+        controller is given (default: the middle of the limits).
+    rate_limit : tuple of float or None
+        Largest input change per control step, physical units.
+    disturbance_filter : float in [0, 1), default 0.0
+        Low-pass coefficient of the identifier's net-input residual added to
+        its predictions (0 disables the disturbance estimate).
+    """
+
+    observation_low: tuple[float, ...]
+    observation_high: tuple[float, ...]
+    normalized_range: float = 0.1
+    rate_indices: tuple[int, ...] = ()
+    identifier_rule: AbstractLearningRule = dataclasses.field(
+        default_factory=lambda: RecursiveLeastSquares(forgetting=0.998, initial_covariance=2.5e4, max_trace=2.5e5))
+    imitator_rule: AbstractLearningRule = dataclasses.field(
+        default_factory=lambda: RecursiveLeastSquares(forgetting=1.0, initial_covariance=2.5e4, max_trace=2.5e5))
+    persistence_prior: bool = True
+    seed_weight_scale: float = 0.1
+    reference_bandwidth: tuple[float, ...] = (4.0, 5.0)
+    reference_damping: tuple[float, ...] = (1.0, 1.0)
+    imitator_pretrain_steps: int = 3000
+    law: AbstractLaw = dataclasses.field(default_factory=PredictiveLaw)
+    warmup_duration: float = 1.0
+    excitation_amplitude: tuple[float, ...] = (40.0, 100.0)
+    excitation_hold: tuple[tuple[int, int], ...] = ((5, 30), (1, 4))
+    nominal_input: tuple[float, ...] | None = None
+    rate_limit: tuple[float, ...] | None = None
+    disturbance_filter: float = 0.0
+
+    def __post_init__(self):
+        lo = as_float_array(self.observation_low, "observation_low", (None,))
+        hi = as_float_array(self.observation_high, "observation_high", (lo.shape[0],))
+        if np.any(hi <= lo):
+            raise ParameterError(f"`observation_high` must exceed `observation_low` in every entry, "
+                                 f"got low={lo.tolist()}, high={hi.tolist()}.")
+        if not (0.0 < float(self.normalized_range) <= 0.9):
+            raise ParameterError(f"`normalized_range` must be in (0, 0.9], got {self.normalized_range!r}.")
+        if not isinstance(self.identifier_rule, AbstractLearningRule) or \
+                not isinstance(self.imitator_rule, AbstractLearningRule):
+            raise ParameterError("`identifier_rule` and `imitator_rule` must be learning-rule objects from "
+                                 "neurocontrol.learning (e.g. RecursiveLeastSquares(), TwoDRule()).")
+        if not isinstance(self.law, AbstractLaw):
+            raise ParameterError(f"`law` must be a law object from neurocontrol.synth (PredictiveLaw(), "
+                                 f"OneStepLaw()), got {type(self.law).__name__}.")
+        for name in ("warmup_duration", "seed_weight_scale"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v >= 0):
+                raise ParameterError(f"`{name}` must be a non-negative number, got {v!r}.")
+        if not (0.0 <= self.disturbance_filter < 1.0):
+            raise ParameterError(f"`disturbance_filter` must be in [0, 1), got {self.disturbance_filter!r}.")
+        if isinstance(self.imitator_pretrain_steps, bool) or int(self.imitator_pretrain_steps) < 0:
+            raise ParameterError(f"`imitator_pretrain_steps` must be a non-negative integer, "
+                                 f"got {self.imitator_pretrain_steps!r}.")
+        bw = as_float_array(self.reference_bandwidth, "reference_bandwidth", (None,))
+        dz = as_float_array(self.reference_damping, "reference_damping", (bw.shape[0],))
+        if np.any(bw <= 0) or np.any(dz <= 0):
+            raise ParameterError("`reference_bandwidth` and `reference_damping` must be positive, "
+                                 f"got {bw.tolist()} and {dz.tolist()}.")
+        hold = np.asarray(self.excitation_hold, dtype=np.int64)
+        amp = as_float_array(self.excitation_amplitude, "excitation_amplitude", (None,))
+        if hold.shape != (amp.shape[0], 2) or np.any(hold < 1) or np.any(hold[:, 1] < hold[:, 0]):
+            raise ParameterError(f"`excitation_hold` must give one (min_hold, max_hold) pair with "
+                                 f"1 <= min_hold <= max_hold per input, got {self.excitation_hold!r}.")
+        if np.any(amp < 0):
+            raise ParameterError(f"`excitation_amplitude` must be non-negative, got {amp.tolist()}.")
+
+
+def _pretrain_commands(n_steps, p, half, rng):
+    """Seeded random set-point steps (held 0.5-3 s at 100 Hz) across the normalised range."""
+    from neurocontrol.reference import aprbs
+
+    return aprbs(n_steps, low=np.full(p, -half), high=np.full(p, half), min_hold=50, max_hold=300, rng=rng)
+
+
+class AdaptiveController(AbstractController):
+    """Two RTRNs learning online, and a control-law synthesiser using both.
+
+    The **identifier** (an RTRN with one unit per measured signal, teacher
+    forced by the measurements) learns the plant's transitions
+    ``y(t) -> y(t+1)`` every control step. The **imitator** (an RTRN of the
+    same structure: same units, exogenous input = reference command) learns
+    the transitions of a second-order reference model per controlled output,
+    i.e. the desired response. The **synthesiser** (:mod:`neurocontrol.synth`)
+    computes the next input from both networks' weights, the measured output,
+    the imitator's state and the reference.
+
+    The controller is model-free: it gets only measurements, the control
+    period, the actuator limits and the user's signal ranges. During a short
+    warm-up it applies persistent excitation (APRBS) on top of an optional
+    user-configured warm-up controller; its time counts as run time.
+
+    Parameters
+    ----------
+    config : AdaptiveControllerConfig
+    input_limits : array_like, shape (m, 2)
+        Actuator limits, physical units.
+    output_indices : sequence of int, length p
+        Controlled outputs within the observation.
+    dt : float
+        Control period, s.
+    warmup_controller : AbstractController or None
+        Flies the plant during warm-up (excitation is added to its action).
+
+    Notes
+    -----
+    Per control step (normalised units, ``z = [y; u; 1]``):
+
+    1. identifier learns ``z(t-1) -> y(t)`` (measured);
+    2. the reference model advances under ``r(t)``; the imitator learns its
+       transition;
+    3. warm-up: ``u = baseline + excitation``; afterwards ``u = law(...)``,
+       limited in rate and range; the next step learns from the *applied*
+       input, so saturation never winds up the learned weights.
+    """
+
+    def __init__(self, config: AdaptiveControllerConfig, *, input_limits, output_indices, dt: float,
+                 warmup_controller: AbstractController | None = None):
+        super().__init__(input_limits=input_limits, output_indices=output_indices, dt=dt)
+        if not isinstance(config, AdaptiveControllerConfig):
+            raise ParameterError(f"`config` must be an AdaptiveControllerConfig, got {type(config).__name__}.")
+        self.config = config
+        n = len(config.observation_low)
+        m = self.n_inputs
+        p = len(self.output_indices)
+        if any(not 0 <= i < n for i in self.output_indices):
+            raise ParameterError(f"`output_indices` must lie in [0, {n}), got {self.output_indices}.")
+        rate_idx = tuple(config.rate_indices) if config.rate_indices else (-1,) * p
+        if len(rate_idx) != p or any(not -1 <= i < n for i in rate_idx):
+            raise ParameterError(f"`rate_indices` must give one entry per controlled output ({p}) in "
+                                 f"[-1, {n}), got {config.rate_indices!r}.")
+        if len(config.reference_bandwidth) != p:
+            raise ParameterError(f"`reference_bandwidth` must have one entry per controlled output ({p}), "
+                                 f"got {len(config.reference_bandwidth)}.")
+        if len(config.excitation_amplitude) != m:
+            raise ParameterError(f"`excitation_amplitude` must have one entry per input ({m}), "
+                                 f"got {len(config.excitation_amplitude)}.")
+        if warmup_controller is not None and not isinstance(warmup_controller, AbstractController):
+            raise ParameterError(f"`warmup_controller` must be an AbstractController or None, "
+                                 f"got {type(warmup_controller).__name__}.")
+        self.warmup_controller = warmup_controller
+        half = float(config.normalized_range)
+        self._obs_norm = Normalizer(low=config.observation_low, high=config.observation_high, target=(-half, half))
+        lim = self.input_limits
+        self._in_norm = Normalizer(low=lim[:, 0], high=lim[:, 1], target=(-half, half))
+        out = np.array(self.output_indices)
+        self._ref_norm = Normalizer(low=self._obs_norm.low[out], high=self._obs_norm.high[out],
+                                    target=(-half, half))
+        # imitator units: [controlled outputs (p) | their rates (p) | hidden]; as many as the identifier's
+        if n < 2 * p:
+            raise ParameterError(f"the imitator needs 2 units per controlled output (value and rate), so at least "
+                                 f"{2 * p} observation entries; got {n}.")
+        if len(set(self.output_indices) | {i for i in rate_idx if i >= 0}) != p + sum(i >= 0 for i in rate_idx):
+            raise ParameterError(f"`rate_indices` {rate_idx} must not repeat a controlled output.")
+        self._rate_idx = rate_idx
+        desired = -np.ones(n, dtype=np.int64)
+        desired[list(self.output_indices)] = np.arange(p)
+        for i, ri in enumerate(rate_idx):
+            if ri >= 0:
+                desired[ri] = p + i
+        self._desired_map = desired
+        # normalisation of the imitator's rate units: the measured rate's own scale where there is one,
+        # otherwise the output's scale per (1 / bandwidth) s
+        out = np.array(self.output_indices)
+        bw = np.asarray(config.reference_bandwidth, dtype=float)
+        self._rate_scale = np.array([self._obs_norm.scale[ri] if ri >= 0 else self._obs_norm.scale[o] / bw[i]
+                                     for i, (o, ri) in enumerate(zip(out, rate_idx))])
+        self._rate_offset = np.array([self._obs_norm.offset[ri] if ri >= 0 else 0.0 for ri in rate_idx])
+        self._id_cfg = RTRNConfig(n_outputs=n, n_inputs=m)
+        self._im_cfg = RTRNConfig(n_outputs=2 * p, n_hidden=n - 2 * p, n_inputs=p)
+        if self._im_cfg.weight_shape[0] != self._id_cfg.weight_shape[0]:
+            raise ParameterError("the imitator needs as many units as the identifier")
+        self._rate_limit = None if config.rate_limit is None else \
+            as_float_array(config.rate_limit, "rate_limit", (m,))
+        self._n = n
+        self._ready = False
+
+    # ----------------------------------------------------------------- state views
+    @property
+    def identifier_weights(self) -> np.ndarray:
+        """Identifier weights W, shape (n, n + m + 1), normalised units (read-only view)."""
+        v = self._W.view()
+        v.setflags(write=False)
+        return v
+
+    @property
+    def imitator_weights(self) -> np.ndarray:
+        """Imitator weights W*, shape (n, n + p + 1), normalised units (read-only view)."""
+        v = self._Ws.view()
+        v.setflags(write=False)
+        return v
+
+    @property
+    def step_count(self) -> int:
+        return self._k
+
+    @property
+    def in_warmup(self) -> bool:
+        return self._k < self._n_warmup
+
+    def diagnostics(self) -> dict:
+        return {"prediction_error": self._pred_err, "inner_iterations": self._iters,
+                "mode": "warmup" if self._k <= self._n_warmup else "adaptive"}
+
+    # ----------------------------------------------------------------- episode
+    def _reset_impl(self, observation, reference, seed) -> None:
+        cfg = self.config
+        n, m, p = self._n, self.n_inputs, len(self.output_indices)
+        if observation.shape != (n,):
+            raise ParameterError(f"`observation` must have shape ({n},) to match `observation_low`, "
+                                 f"got {observation.shape}.")
+        ss = np.random.SeedSequence(seed)
+        rng_init, rng_exc, rng_pre = (np.random.default_rng(s) for s in ss.spawn(3))
+        half = float(cfg.normalized_range)
+        y0 = np.clip(self._obs_norm.normalize(observation), -0.99, 0.99)
+        # identifier
+        if cfg.persistence_prior:
+            W = np.zeros(self._id_cfg.weight_shape)
+            g = 1.0 / (1.0 - y0 * y0)
+            W[np.arange(n), np.arange(n)] = g
+            W[:, -1] = np.arctanh(y0) - g * y0
+        else:
+            W = rng_init.uniform(-1, 1, self._id_cfg.weight_shape) * cfg.seed_weight_scale
+        self._W = np.ascontiguousarray(W)
+        self._id_state = cfg.identifier_rule.init_state(self._id_cfg, self._W)
+        # imitator: seeded small weights, then learns the reference model's response
+        self._Ws = np.ascontiguousarray(rng_init.uniform(-1, 1, self._im_cfg.weight_shape) * cfg.seed_weight_scale)
+        self._Ws[self._im_cfg.n_outputs:] = 0.0   # hidden units carry nothing
+        self._im_state = cfg.imitator_rule.init_state(self._im_cfg, self._Ws)
+        self._z = np.empty(self._id_cfg.n_z)
+        self._zs = np.empty(self._im_cfg.n_z)
+        self._refmodel = SecondOrderReferenceModel(bandwidth_rad_s=cfg.reference_bandwidth,
+                                                   damping=cfg.reference_damping, dt=self.dt)
+        self._pretrain_imitator(rng_pre, half)
+        out = np.array(self.output_indices)
+        rates0 = np.array([observation[i] if i >= 0 else 0.0 for i in self._rate_idx])
+        self._refmodel.reset(observation[out], rates0)
+        self._d = np.zeros(n)
+        self._fill_desired(self._d)
+        # warm-up excitation
+        self._n_warmup = int(round(cfg.warmup_duration / self.dt))
+        amp = np.asarray(cfg.excitation_amplitude, dtype=float)
+        exc = np.zeros((max(self._n_warmup, 1), m))
+        for j in range(m):
+            if amp[j] > 0:
+                lo, hi = cfg.excitation_hold[j]
+                exc[:, j] = aprbs(exc.shape[0], low=-amp[j], high=amp[j], min_hold=int(lo), max_hold=int(hi),
+                                  rng=rng_exc, n_channels=1)[:, 0]
+        self._excitation = exc
+        lim = self.input_limits
+        nominal = lim.mean(axis=1) if cfg.nominal_input is None else \
+            as_float_array(cfg.nominal_input, "nominal_input", (m,))
+        self._u = nominal.copy()
+        self._nominal = nominal.copy()
+        if self.warmup_controller is not None:
+            self.warmup_controller.reset(observation, reference)
+        self._have_z = False
+        self._offset = np.zeros(n)
+        self._k = 0
+        self._pred_err = float("nan")
+        self._iters = 0
+        self._r_prev = self._ref_norm.normalize(reference)
+        self._ready = True
+
+    def _fill_desired(self, d):
+        """Imitator state from the reference model: [values | rates | hidden = 0], normalised."""
+        out = np.array(self.output_indices)
+        p = out.shape[0]
+        d[:] = 0.0
+        d[:p] = self._refmodel.value * self._obs_norm.scale[out] + self._obs_norm.offset[out]
+        d[p:2 * p] = self._refmodel.rate * self._rate_scale + self._rate_offset
+        np.clip(d, -0.99, 0.99, out=d)
+
+    def _learn_imitator(self, d_prev, r, d_next):
+        zs = self._zs
+        n = self._n
+        zs[:n] = d_prev
+        zs[n:-1] = r
+        zs[-1] = 1.0
+        info = self.config.imitator_rule.update(self._Ws, zs, d_next[:self._im_cfg.n_outputs], self._im_state)
+        return info
+
+    def _pretrain_imitator(self, rng, half):
+        steps = int(self.config.imitator_pretrain_steps)
+        if steps == 0:
+            return
+        p = len(self.output_indices)
+        cmds = _pretrain_commands(steps, p, 0.9 * half, rng)
+        out = np.array(self.output_indices)
+        start = self._ref_norm.denormalize(cmds[0])
+        self._refmodel.reset(start, np.zeros(p))
+        d_prev = np.zeros(self._n)
+        d_next = np.zeros(self._n)
+        self._fill_desired(d_prev)
+        for k in range(steps):
+            r_phys = self._ref_norm.denormalize(cmds[k])
+            self._refmodel.step(r_phys)
+            self._fill_desired(d_next)
+            self._learn_imitator(d_prev, cmds[k], d_next)
+            d_prev, d_next = d_next, d_prev
+        del out
+
+    def _step_impl(self, observation, reference) -> np.ndarray:
+        if not self._ready:
+            raise ParameterError("call reset(observation, reference) before step().")
+        cfg = self.config
+        n = self._n
+        lim = self.input_limits
+        finite = bool(np.all(np.isfinite(observation)))
+        y = self._obs_norm.normalize(np.where(np.isfinite(observation), observation, 0.0))
+        np.clip(y, -0.99, 0.99, out=y)
+        self._iters = 0
+        # 1. identifier learns the measured transition z(t-1) -> y(t)
+        if self._have_z and finite:
+            W_old_pred = np.tanh(self._W @ self._z)
+            self._pred_err = float(np.linalg.norm(y - W_old_pred))
+            info = cfg.identifier_rule.update(self._W, self._z, y, self._id_state)
+            self._iters = info.iterations
+            if cfg.disturbance_filter > 0:
+                resid = np.arctanh(y) - self._W @ self._z
+                a = cfg.disturbance_filter
+                self._offset = a * self._offset + (1 - a) * resid
+        # 2. reference model and imitator
+        r = self._ref_norm.normalize(reference)
+        d_prev = self._d.copy()
+        if self._k == self._n_warmup:
+            # bumpless hand-over: the desired response starts where the plant is
+            out = np.array(self.output_indices)
+            rates = np.array([observation[i] if i >= 0 else 0.0 for i in self._rate_idx])
+            self._refmodel.reset(observation[out], rates)
+            self._fill_desired(d_prev)
+        self._refmodel.step(reference)
+        self._fill_desired(self._d)
+        info_i = self._learn_imitator(d_prev, r, self._d)
+        self._iters += info_i.iterations
+        # 3. the next input
+        if not finite:
+            u = self._u.copy()          # hold the last input on a bad measurement
+        elif self._k < self._n_warmup:
+            base = self.warmup_controller.step(observation, reference) if self.warmup_controller is not None \
+                else self._nominal
+            u = base + self._excitation[self._k]
+        else:
+            ctx = LawContext(W=self._W, W_star=self._Ws, y=y, d=d_prev, r=r,
+                             u_prev=self._in_norm.normalize(self._u), desired_map=self._desired_map,
+                             offset=self._offset)
+            u_n = cfg.law.compute(ctx)
+            u = self._in_norm.denormalize(u_n) if np.all(np.isfinite(u_n)) else self._u.copy()
+        if self._rate_limit is not None and self._k >= self._n_warmup:
+            u = np.clip(u, self._u - self._rate_limit, self._u + self._rate_limit)
+        u = np.clip(u, lim[:, 0], lim[:, 1])
+        # 4. remember the applied input for the next transition
+        self._z[:n] = y
+        self._z[n:-1] = self._in_norm.normalize(u)
+        self._z[-1] = 1.0
+        self._have_z = finite
+        self._u = u
+        self._r_prev = r
+        self._k += 1
+        return u

@@ -1,0 +1,347 @@
+"""Control-law synthesisers: from the two networks' weights to the next plant input.
+
+A synthesiser receives, in normalised units, the identifier's weights ``W``
+(the learned plant), the imitator's weights ``W_star`` (the learned desired
+response), the **measured** plant output ``y(t)``, the imitator's state
+``d(t)`` (the desired response now), the reference command ``r(t)`` and the
+last applied input ``u(t-1)``; it returns the next input ``u(t)``. It never
+sees network predictions in place of measurements.
+
+Two laws share one interface (:class:`AbstractLaw`):
+
+* :class:`OneStepLaw`: the faithful Chow-Fang law. It chooses ``u`` so that
+  the identifier's next net input equals the imitator's.
+* :class:`PredictiveLaw`: looks ahead over a horizon that covers the plant's
+  relative degree, using the identifier's free-running prediction and its
+  forward-propagated input sensitivities (one Gauss-Newton step of a
+  nonlinear model-predictive problem per control step).
+
+Both keep the input inside the actuator limits and rate limits by clipping the
+*applied* input; since every step starts from the applied input, nothing winds
+up.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+
+import numba
+import numpy as np
+
+from neurocontrol._kernels import JIT_OPTIONS
+from neurocontrol._validation import as_float_array
+from neurocontrol.exceptions import ParameterError
+
+__all__ = ["AbstractLaw", "OneStepLaw", "PredictiveLaw", "LawContext"]
+
+_jit = numba.njit(**JIT_OPTIONS)
+
+
+@dataclasses.dataclass
+class LawContext:
+    """Everything a law may use at one control step (normalised units).
+
+    Attributes
+    ----------
+    W : ndarray, shape (n, n + m + 1)
+        Identifier weights; columns [outputs | inputs | bias].
+    W_star : ndarray, shape (n, n + p + 1)
+        Imitator weights; columns [units | reference command | bias].
+    y : ndarray, shape (n,)
+        Measured plant output, normalised.
+    d : ndarray, shape (n,)
+        Imitator state: the desired response now (hidden units included).
+    r : ndarray, shape (p,)
+        Reference command, normalised.
+    u_prev : ndarray, shape (m,)
+        Last applied input, normalised.
+    desired_map : ndarray of int, shape (n,)
+        For each identifier unit, the imitator unit holding its desired value
+        (-1: no desired value for that unit).
+    offset : ndarray, shape (n,)
+        Disturbance estimate added to the identifier's net input in
+        predictions (zeros to disable).
+    """
+
+    W: np.ndarray
+    W_star: np.ndarray
+    y: np.ndarray
+    d: np.ndarray
+    r: np.ndarray
+    u_prev: np.ndarray
+    desired_map: np.ndarray
+    offset: np.ndarray
+
+
+class AbstractLaw(abc.ABC):
+    """A control-law synthesiser: one public :meth:`compute`, one hook ``_compute_impl``.
+
+    ``compute`` returns the unclipped normalised input proposal; the
+    controller applies limits and rate limits.
+    """
+
+    def compute(self, ctx: LawContext) -> np.ndarray:
+        """Return the proposed next input (normalised), shape (m,)."""
+        return self._compute_impl(ctx)
+
+    @abc.abstractmethod
+    def _compute_impl(self, ctx: LawContext) -> np.ndarray: ...
+
+
+def _positive(value, name, *, allow_zero=False):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"`{name}` must be a number, got {value!r}.") from None
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ParameterError(f"`{name}` must be a {'non-negative' if allow_zero else 'positive'} finite number, "
+                             f"got {value!r}.")
+    return v
+
+
+# --------------------------------------------------------------------------- one-step law
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OneStepLaw(AbstractLaw):
+    r"""The faithful one-step Chow-Fang law with a damped pseudo-inverse.
+
+    Choose ``u*`` so that the identifier's next net input equals the
+    imitator's on the units that have a desired value:
+
+    .. math::
+
+        W_1 y + W_2 u^* + b = W_1^* d + W_2^* r + b^*,\qquad
+        u^* = (W_2^T W_2 + \lambda I)^{-1} W_2^T\,[W_1^* d + W_2^* r + b^* - W_1 y - b]
+
+    with ``y`` the **measured** output and ``d`` the imitator's state (the
+    desired response), never network predictions in their place.
+
+    Parameters
+    ----------
+    damping : float >= 0, default 1e-3
+        lambda of the damped least-squares inverse; bounds the gain by
+        ``1 / (2 sqrt(lambda))`` when W2 is nearly singular.
+
+    Notes
+    -----
+    Chow & Fang, IEEE Trans. Ind. Electron. 45(1):151-161, 1998 (law
+    reconstructed from the paper's abstract and figures). The imitator's
+    exogenous input is the reference command, so the literal ``W2* u`` term
+    of the paper is read as ``W2* r``: the net input the imitator receives.
+    The law looks one control step ahead only: on the helicopter, altitude
+    has relative degree 4 from the collective servo, so the law cannot steer
+    altitude by itself (measured in the benchmarks).
+    """
+
+    damping: float = 1e-3
+
+    def __post_init__(self):
+        object.__setattr__(self, "damping", _positive(self.damping, "damping", allow_zero=True))
+
+    def _compute_impl(self, ctx: LawContext) -> np.ndarray:
+        n = ctx.y.shape[0]
+        m = ctx.u_prev.shape[0]
+        p = ctx.r.shape[0]
+        rows = np.flatnonzero(ctx.desired_map >= 0)
+        W1, W2, b = ctx.W[rows, :n], ctx.W[rows, n:n + m], ctx.W[rows, n + m]
+        Ws = ctx.W_star[ctx.desired_map[rows]]
+        target = Ws[:, :n] @ ctx.d + Ws[:, n:n + p] @ ctx.r + Ws[:, n + p]
+        rhs = target - W1 @ ctx.y - b
+        M = W2.T @ W2 + self.damping * np.eye(m)
+        return np.linalg.solve(M, W2.T @ rhs)
+
+
+# --------------------------------------------------------------------------- predictive law
+
+@_jit
+def predictive_kernel(W, Ws, y, d, r, u, offset, dmap, q, blocks, horizon, move_penalty,
+                      yh, yn, dh, dn, S, Sn, A, b, out):
+    """One Gauss-Newton step of the horizon problem (pure, no allocation in loops).
+
+    Free-runs the identifier from the measured ``y`` with the input held at
+    ``u`` and the imitator from ``d`` with the command held at ``r``;
+    propagates the sensitivities ``S[:, j*m:(j+1)*m] = dy(t+h)/du_j`` of the
+    outputs to the input move of block j (applied from step ``blocks[j]``
+    onward); accumulates the normal equations of
+
+        sum_h sum_k q_k (d_map[k](t+h) - y_k(t+h) - S_k(h) du)^2 + move_penalty * |du|^2
+
+    and solves them by Cholesky. Writes the first block's move into ``out``
+    and returns the predicted cost before the move.
+    """
+    n = y.shape[0]
+    m = u.shape[0]
+    p = r.shape[0]
+    nb = blocks.shape[0]
+    nv = nb * m
+    for i in range(n):
+        yh[i] = y[i]
+        dh[i] = d[i]
+        for j in range(nv):
+            S[i, j] = 0.0
+    for i in range(nv):
+        b[i] = 0.0
+        for j in range(nv):
+            A[i, j] = 0.0
+        A[i, i] = move_penalty[i % m]
+    cost = 0.0
+    for h in range(horizon):
+        # identifier free run and sensitivities
+        for k in range(n):
+            s = W[k, n + m] + offset[k]
+            for l in range(n):
+                s += W[k, l] * yh[l]
+            for l in range(m):
+                s += W[k, n + l] * u[l]
+            yn[k] = math.tanh(s)
+        for k in range(n):
+            fp = 1.0 - yn[k] * yn[k]
+            for j in range(nb):
+                active = h >= blocks[j]
+                for c in range(m):
+                    col = j * m + c
+                    acc = 0.0
+                    for l in range(n):
+                        acc += W[k, l] * S[l, col]
+                    if active:
+                        acc += W[k, n + c]
+                    Sn[k, col] = fp * acc
+        # imitator free run
+        for k in range(n):
+            s = Ws[k, n + p]
+            for l in range(n):
+                s += Ws[k, l] * dh[l]
+            for l in range(p):
+                s += Ws[k, n + l] * r[l]
+            dn[k] = math.tanh(s)
+        # accumulate normal equations
+        for k in range(n):
+            if dmap[k] < 0 or q[k] == 0.0:
+                continue
+            e = dn[dmap[k]] - yn[k]
+            cost += q[k] * e * e
+            for i in range(nv):
+                si = q[k] * Sn[k, i]
+                b[i] += si * e
+                for j in range(i, nv):
+                    A[i, j] += si * Sn[k, j]
+        for k in range(n):
+            yh[k] = yn[k]
+            dh[k] = dn[k]
+            for j in range(nv):
+                S[k, j] = Sn[k, j]
+    # Cholesky solve of the symmetric positive-definite system (upper triangle filled)
+    for i in range(nv):
+        for j in range(i):
+            A[i, j] = A[j, i]
+    for j in range(nv):
+        s = A[j, j]
+        for k in range(j):
+            s -= A[j, k] * A[j, k]
+        if s <= 0.0:
+            s = 1e-300
+        A[j, j] = math.sqrt(s)
+        for i in range(j + 1, nv):
+            s = A[i, j]
+            for k in range(j):
+                s -= A[i, k] * A[j, k]
+            A[i, j] = s / A[j, j]
+    for i in range(nv):
+        s = b[i]
+        for k in range(i):
+            s -= A[i, k] * b[k]
+        b[i] = s / A[i, i]
+    for i in range(nv - 1, -1, -1):
+        s = b[i]
+        for k in range(i + 1, nv):
+            s -= A[k, i] * b[k]
+        b[i] = s / A[i, i]
+    for c in range(m):
+        out[c] = u[c] + b[c]
+    return cost
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PredictiveLaw(AbstractLaw):
+    r"""Predictive law over a horizon: identifier free run plus input sensitivities.
+
+    At each step the identifier is run freely from the **measured** output
+    with the input held at its last applied value, giving ``y0(t+h)``; its
+    input sensitivities ``S_j(h) = dy(t+h)/du_j`` are propagated forward
+    (RTRL style) along that prediction for input moves ``du_j`` that start
+    at ``blocks[j]`` and are held to the end of the horizon. The imitator is
+    run freely from its state under the held reference command, giving the
+    desired response ``d(t+h)``. The move minimises
+
+    .. math::
+
+        \sum_{h=1}^{H}\sum_k q_k\,\big(d_k(t+h) - y^0_k(t+h) - S_k(h)\,\Delta u\big)^2
+        + \rho\,\lVert\Delta u\rVert^2
+
+    and the first block's move is applied (receding horizon).
+
+    Parameters
+    ----------
+    horizon : int, default 150
+        H in control steps; cover the slowest output's response you want to
+        shape (150 steps = 1.5 s at 10 ms: several times the relative-degree
+        delay of the helicopter's altitude).
+    blocks : tuple of int, default (0, 10, 30, 70)
+        Start step of each input move (move blocking); must start at 0 and
+        increase, all < horizon.
+    output_weights : tuple of float, default (1, 30, 1, 0, 0)
+        q_k per identifier unit (normalised units); 0 for units without a
+        desired value.
+    move_penalty : float >= 0, default 15.0
+        rho, per normalised input move.
+    """
+
+    horizon: int = 150
+    blocks: tuple[int, ...] = (0, 10, 30, 70)
+    output_weights: tuple[float, ...] = (1.0, 30.0, 1.0, 0.0, 0.0)
+    move_penalty: float = 15.0
+
+    def __post_init__(self):
+        if isinstance(self.horizon, bool) or not isinstance(self.horizon, (int, np.integer)) or self.horizon < 1:
+            raise ParameterError(f"`horizon` must be a positive number of control steps, got {self.horizon!r}.")
+        blocks = tuple(int(b) for b in self.blocks)
+        if not blocks or blocks[0] != 0 or any(b1 <= b0 for b0, b1 in zip(blocks, blocks[1:])) \
+                or blocks[-1] >= self.horizon:
+            raise ParameterError(f"`blocks` must start at 0, increase strictly and stay below horizon="
+                                 f"{self.horizon}, got {self.blocks!r}.")
+        q = as_float_array(self.output_weights, "output_weights", (None,))
+        if np.any(q < 0) or not np.any(q > 0):
+            raise ParameterError(f"`output_weights` must be non-negative with at least one positive entry, "
+                                 f"got {tuple(q.tolist())}.")
+        object.__setattr__(self, "horizon", int(self.horizon))
+        object.__setattr__(self, "blocks", blocks)
+        object.__setattr__(self, "output_weights", tuple(float(v) for v in q))
+        object.__setattr__(self, "move_penalty", _positive(self.move_penalty, "move_penalty", allow_zero=True))
+        object.__setattr__(self, "_buffers", {})
+
+    def _bufs(self, n, m):
+        key = (n, m)
+        bufs = self._buffers.get(key)
+        if bufs is None:
+            if len(self.output_weights) != n:
+                raise ParameterError(f"`output_weights` must have one entry per identifier unit ({n}), "
+                                     f"got {len(self.output_weights)}.")
+            nv = len(self.blocks) * m
+            bufs = dict(q=np.array(self.output_weights), blocks=np.array(self.blocks, dtype=np.int64),
+                        rho=np.full(m, self.move_penalty * (1.0 if self.move_penalty > 0 else 0.0) + 1e-12),
+                        yh=np.empty(n), yn=np.empty(n), dh=np.empty(n), dn=np.empty(n),
+                        S=np.empty((n, nv)), Sn=np.empty((n, nv)), A=np.empty((nv, nv)), b=np.empty(nv),
+                        out=np.empty(m))
+            self._buffers[key] = bufs
+        return bufs
+
+    def _compute_impl(self, ctx: LawContext) -> np.ndarray:
+        n = ctx.y.shape[0]
+        m = ctx.u_prev.shape[0]
+        B = self._bufs(n, m)
+        predictive_kernel(ctx.W, ctx.W_star, ctx.y, ctx.d, ctx.r, ctx.u_prev, ctx.offset, ctx.desired_map,
+                          B["q"], B["blocks"], self.horizon, B["rho"], B["yh"], B["yn"], B["dh"], B["dn"],
+                          B["S"], B["Sn"], B["A"], B["b"], B["out"])
+        return B["out"].copy()
