@@ -1,0 +1,277 @@
+"""The closed-loop runner: a real loop (plant integrates itself, controller sees only observations),
+determinism, stop conditions, events, metadata and argument errors."""
+
+import dataclasses
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import plants
+from neurocontrol.baselines import LQRController, PIDController
+from neurocontrol.controller import AbstractController
+from neurocontrol.exceptions import ParameterError, ShapeError
+from neurocontrol.reference import Constant, MultiSignal, Sine
+from neurocontrol.results import Result
+from neurocontrol.simulate import AbstractEvent, ParameterChange, seed_streams, simulate
+from plants.helicopter import dynamics, trim
+
+ID = plants.HELICOPTER_ID
+HOVER = MultiSignal(signals=(Constant(value=140.0), Constant(value=1.0)))
+TOL = {"rotor_speed": 1.4, "altitude": 0.02}
+DISTURBED = dict(gust_rate=1.0, gust_amplitude=2.0, sensor_noise_std=[0.2, 0.005, 0.01, 0.001, 0.05],
+                 param_perturbation=0.05)
+
+
+class SpyController(AbstractController):
+    """Random bounded actions around trim; remembers every argument it was given."""
+
+    def __init__(self, seed=0):
+        super().__init__(input_limits=((0.0, 400.0), (-600.0, 600.0)), output_indices=(0, 1), dt=0.01)
+        self.rng = np.random.default_rng(seed)
+        self.seen, self.refs, self.reset_seed = [], [], None
+        self.trim = trim(140.0).u
+
+    def _reset_impl(self, observation, reference, seed):
+        self.seen.append(observation.copy())
+        self.reset_seed = seed
+
+    def _step_impl(self, observation, reference):
+        self.seen.append(observation.copy())
+        self.refs.append(reference.copy())
+        return self.trim + self.rng.uniform(-20, 20, 2)
+
+
+def without_timing(metrics):
+    return {k: v for k, v in metrics.items() if k != "control_step_us"}
+
+
+def test_pid_hover_run_succeeds():
+    res = simulate(gym.make(ID), PIDController.from_plant(), HOVER, duration=30.0, seed=0, tolerance=TOL)
+    assert isinstance(res, Result) and res.status == "completed" and res.n_steps == 3000
+    assert res.metrics["success"] and res.metrics["steps"] == 3000
+    assert res.output_names == ("rotor_speed", "altitude")
+    assert res.input_names == ("throttle", "collective_servo")
+    assert res.metrics["outputs"]["altitude"]["tolerance"] == 0.02
+    assert res.metrics["control_step_us"] > 0
+    np.testing.assert_allclose(res.time[-1], 30.0)
+    meta = res.meta
+    assert meta["seed"] == 0 and meta["dt"] == 0.01 and meta["integrator"]["substeps"] == 5
+    assert meta["integrator"]["method"].startswith("rk4")
+    assert set(meta["versions"]) >= {"numpy", "gymnasium", "control", "numba", "neurocontrol", "python"}
+    assert meta["modes"] == [{"mode": "baseline", "start_step": 0, "end_step": 3000}]
+    assert meta["units"]["altitude"] == "m" and meta["stop_reason"] is None
+
+
+def test_same_seed_gives_bit_identical_runs_with_every_disturbance():
+    runs = [simulate(gym.make(ID, **DISTURBED), LQRController.from_plant(), HOVER, duration=3.0, seed=11,
+                     tolerance=TOL) for _ in range(2)]
+    a, b = runs
+    for name in ("time", "observations", "outputs", "references", "inputs", "saturated", "prediction_error",
+                 "inner_iterations"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert without_timing(a.metrics) == without_timing(b.metrics)
+    assert a.meta["seed_streams"] == b.meta["seed_streams"]
+    c = simulate(gym.make(ID, **DISTURBED), LQRController.from_plant(), HOVER, duration=3.0, seed=12, tolerance=TOL)
+    assert not np.array_equal(a.observations, c.observations)
+
+
+def test_seed_streams_are_independent_and_reproducible():
+    s = seed_streams(5)
+    assert s == seed_streams(5)._replace(spare=s.spare) and s.entropy == 5
+    assert len({s.plant, s.controller, seed_streams(6).plant}) == 3
+    assert seed_streams(None).entropy != seed_streams(None).entropy
+    with pytest.raises(ParameterError, match=r"`seed` must be a non-negative int"):
+        seed_streams(-1)
+
+
+def test_loop_is_real_plant_integrates_itself_and_controller_sees_only_observations():
+    env = gym.make(ID, sensor_noise_std=[0.5, 0.01, 0.02, 0.002, 0.05], param_perturbation=0.1)
+    spy = SpyController()
+    states = []
+    res = simulate(env, spy, HOVER, duration=1.0, seed=3, tolerance=TOL,
+                   callback=lambda k, info: states.append(info["env_info"]["state"]))
+    # the controller got exactly the observations the env returned, and the set-points, nothing else
+    assert len(spy.seen) == res.n_steps + 1  # reset, then one per step
+    np.testing.assert_array_equal(spy.seen[0], res.observations[0])
+    np.testing.assert_array_equal(np.array(spy.seen[1:]), res.observations[:-1])
+    np.testing.assert_array_equal(np.array(spy.refs), res.references[:-1])
+    assert isinstance(spy.reset_seed, int) and spy.reset_seed == res.meta["seed_streams"]["controller"]
+    # observations are noisy measurements, not the state
+    true = np.array(states)
+    assert not np.allclose(res.observations[1:], true)
+    # each true state is the plant's own RK4 step of the previous true state under the applied input
+    prm = env.unwrapped.params  # the perturbed plant of this episode
+    env2 = gym.make(ID, sensor_noise_std=[0.5, 0.01, 0.02, 0.002, 0.05], param_perturbation=0.1)
+    _, info0 = env2.reset(seed=res.meta["seed_streams"]["plant"])
+    x = info0["state"]
+    for k in range(res.n_steps):
+        x_next = dynamics.step(x, res.inputs[k], prm, dt=0.01, substeps=5)
+        np.testing.assert_array_equal(x_next, true[k])
+        x = true[k]
+
+
+def test_terminated_plant_stops_the_run_as_failed():
+    class Idle(SpyController):
+        def _step_impl(self, observation, reference):
+            return np.array([0.0, 0.0])   # throttle off: the rotor slows below its range
+
+    res = simulate(gym.make(ID), Idle(), HOVER, duration=10.0, seed=0, tolerance=TOL)
+    assert res.status == "failed" and not res.metrics["success"]
+    assert 0 < res.n_steps < 1000 and res.metrics["steps"] == res.n_steps
+    assert "terminated" in res.meta["stop_reason"]
+    assert res.saturated[:, 0].all()  # throttle on its lower limit
+
+
+def test_diverging_controller_is_recorded_as_failed():
+    class Broken(SpyController):
+        def _step_impl(self, observation, reference):
+            self.seen.append(observation)
+            return np.array([np.nan, 0.0]) if len(self.seen) > 5 else self.trim
+
+    res = simulate(gym.make(ID), Broken(), HOVER, duration=1.0, seed=0, tolerance=TOL)
+    assert res.status == "failed" and res.n_steps == 4 and "diverged" in res.meta["stop_reason"]
+
+
+def test_callback_returning_false_stops_the_run():
+    seen = []
+
+    def stop_at_10(k, info):
+        seen.append((k, info["time"]))
+        return k < 9 and None
+
+    res = simulate(gym.make(ID), PIDController.from_plant(), HOVER, duration=1.0, seed=0, tolerance=TOL,
+                   callback=stop_at_10)
+    assert res.status == "converged" and res.meta["stop_reason"] == "callback" and res.n_steps == 10
+    assert seen[-1] == (9, pytest.approx(0.1))
+
+
+def test_parameter_change_event_acts_between_steps():
+    env = gym.make(ID)
+    applied = []
+    res = simulate(env, PIDController.from_plant(), HOVER, duration=1.0, seed=0, tolerance=TOL,
+                   events=[ParameterChange(time=0.5, factors={"a8": 1.3, "a9": 1.3})],
+                   callback=lambda k, info: applied.append(env.unwrapped.params.a8))
+    nominal = env.unwrapped.nominal_params.a8
+    assert applied[49] == nominal and applied[50] == pytest.approx(1.3 * nominal)
+    (record,) = res.meta["events"]
+    assert record["kind"] == "parameter_change" and record["step"] == 50
+    assert record["after"]["a9"] == pytest.approx(1.3 * record["before"]["a9"])
+
+
+def test_events_are_small_frozen_dataclasses_and_validate():
+    ev = ParameterChange(time=1, factors={"a8": 2})
+    assert ev.time == 1.0 and ev.factors == {"a8": 2.0} and ev.kind == "parameter_change"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ev.time = 2.0
+    with pytest.raises(ParameterError, match=r"`time` must be a finite event time >= 0 s, got -1"):
+        ParameterChange(time=-1, factors={"a8": 2.0})
+    with pytest.raises(ParameterError, match=r"`factors\['a8'\]` must be a finite factor >= 0"):
+        ParameterChange(time=1, factors={"a8": math.nan})
+    with pytest.raises(ParameterError, match=r"`factors` must be a non-empty dict"):
+        ParameterChange(time=1, factors={})
+    with pytest.raises(ParameterError, match=r"unknown or non-numeric plant parameters \['a99'\]; valid names: .*a8"):
+        simulate(gym.make(ID), PIDController.from_plant(), HOVER, duration=1.0, seed=0,
+                 events=[ParameterChange(time=0.1, factors={"a99": 2.0})])
+    with pytest.raises(ParameterError, match=r"`events\[0\]` acts at 5.0 s, at or after the end of the run \(1 s\)"):
+        simulate(gym.make(ID), PIDController.from_plant(), HOVER, duration=1.0, seed=0,
+                 events=[ParameterChange(time=5.0, factors={"a8": 2.0})])
+    with pytest.raises(ParameterError, match=r"`events\[0\]` must be an event such as ParameterChange, got dict"):
+        simulate(gym.make(ID), PIDController.from_plant(), HOVER, duration=1.0, events=[{"time": 0.1}])
+
+
+def test_custom_event_subclass():
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class SetpointNote(AbstractEvent):
+        kind = "note"
+        text: str
+
+        def _apply_impl(self, env):
+            return {"text": self.text}
+
+    res = simulate(gym.make(ID), PIDController.from_plant(), HOVER, duration=0.2, seed=0,
+                   events=[SetpointNote(time=0.0, text="hello")])
+    assert res.meta["events"] == [{"kind": "note", "time": 0.0, "text": "hello", "step": 0}]
+
+
+def test_any_box_env_with_output_indices():
+    class PendulumP(AbstractController):
+        def __init__(self):
+            super().__init__(input_limits=[[-2.0, 2.0]], output_indices=(2,), dt=0.05)
+
+        def _reset_impl(self, observation, reference, seed):
+            pass
+
+        def _step_impl(self, observation, reference):
+            return np.array([0.5 * (reference[0] - observation[2])])
+
+    res = simulate(gym.make("Pendulum-v1"), PendulumP(), Sine(amplitude=1.0, frequency_hz=0.5), duration=2.0,
+                   seed=0, tolerance=10.0)
+    assert res.status == "completed" and res.n_steps == 40 and res.output_names == ("y0",)
+    assert res.observations.shape == (41, 3) and res.inputs.shape == (40, 1)
+
+
+def test_tolerance_default_and_forms():
+    res = simulate(gym.make(ID), PIDController.from_plant(), HOVER, duration=0.1, seed=0)
+    assert res.metrics["outputs"]["rotor_speed"]["tolerance"] == pytest.approx(1.4)
+    res = simulate(gym.make(ID), PIDController.from_plant(), HOVER, duration=0.1, seed=0, tolerance=[2.0, 0.1])
+    assert res.metrics["outputs"]["altitude"]["tolerance"] == 0.1
+    with pytest.raises(ParameterError, match=r"`tolerance` must give one value per controlled output .*missing \['altitude'\]"):
+        simulate(gym.make(ID), PIDController.from_plant(), HOVER, duration=0.1, tolerance={"rotor_speed": 1.0})
+    with pytest.raises(ShapeError, match=r"`tolerance` must be a scalar, shape \(2,\) or a dict"):
+        simulate(gym.make(ID), PIDController.from_plant(), HOVER, duration=0.1, tolerance=[1.0, 2.0, 3.0])
+    with pytest.raises(ParameterError, match=r"`tolerance` must be positive"):
+        simulate(gym.make(ID), PIDController.from_plant(), HOVER, duration=0.1, tolerance=0.0)
+
+
+def test_argument_errors():
+    pid = PIDController.from_plant()
+    with pytest.raises(ParameterError, match=r"`duration` must be a positive finite time in s, got -1"):
+        simulate(gym.make(ID), pid, HOVER, duration=-1)
+    with pytest.raises(ParameterError, match=r"shorter than one control period"):
+        simulate(gym.make(ID), pid, HOVER, duration=0.001)
+    with pytest.raises(ParameterError, match=r"time limit ends the episode after 3000 steps .*max_episode_steps=4000"):
+        simulate(gym.make(ID), pid, HOVER, duration=40.0)
+    simulate(gym.make(ID, max_episode_steps=4000), pid, HOVER, duration=0.1)  # the fix works
+    with pytest.raises(ParameterError, match=r"designed for dt = 0.02 s but the env steps dt = 0.01 s"):
+        simulate(gym.make(ID), PIDController.from_plant(dt=0.02), HOVER, duration=1.0)
+    with pytest.raises(ShapeError, match=r"`reference` must give 2 set-points"):
+        simulate(gym.make(ID), pid, MultiSignal(signals=(Constant(value=1.0),)), duration=1.0)
+    with pytest.raises(ParameterError, match=r"`env` must be a gymnasium.Env"):
+        simulate("heli", pid, HOVER, duration=1.0)
+    with pytest.raises(ParameterError, match=r"`controller` must have `output_indices`"):
+        simulate(gym.make(ID), object(), HOVER, duration=1.0)
+    with pytest.raises(ParameterError, match=r"`callback` must be callable"):
+        simulate(gym.make(ID), pid, HOVER, duration=1.0, callback=3)
+    with pytest.raises(ParameterError, match=r"`final_window_s` must be a window length >= 0 s"):
+        simulate(gym.make(ID), pid, HOVER, duration=1.0, final_window_s=-1.0)
+
+
+def test_progress_is_silent_without_a_terminal(capsys):
+    simulate(gym.make(ID), PIDController.from_plant(), HOVER, duration=0.5, seed=0, progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_modes_and_learning_diagnostics_are_recorded():
+    class Learner(SpyController):
+        def diagnostics(self):
+            n = len(self.seen)
+            return {"prediction_error": 1.0 / n, "inner_iterations": n % 3, "mode": "warmup" if n < 10 else "adaptive"}
+
+    res = simulate(gym.make(ID), Learner(), HOVER, duration=0.3, seed=0)
+    assert res.meta["modes"] == [{"mode": "warmup", "start_step": 0, "end_step": 8},
+                                 {"mode": "adaptive", "start_step": 8, "end_step": 30}]
+    assert res.meta["mode_fractions"] == {"warmup": 8 / 30, "adaptive": 22 / 30}
+    np.testing.assert_allclose(res.prediction_error, 1.0 / np.arange(2, 32))
+    np.testing.assert_array_equal(res.inner_iterations, np.arange(2, 32) % 3)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import neurocontrol.simulate
+
+    result = doctest.testmod(neurocontrol.simulate, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0
