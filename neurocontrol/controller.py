@@ -15,7 +15,8 @@ import dataclasses
 import numpy as np
 
 from neurocontrol._validation import as_float_array
-from neurocontrol.exceptions import DivergenceError, ParameterError
+from neurocontrol import _kernels
+from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError
 from neurocontrol.learning import AbstractLearningRule, RecursiveLeastSquares
 from neurocontrol.reference import SecondOrderReferenceModel, aprbs
 from neurocontrol.rtrn import Normalizer, RTRNConfig
@@ -76,15 +77,35 @@ class AbstractController(abc.ABC):
         ref = as_float_array(reference, "reference", (len(self._output_indices),))
         self._reset_impl(obs, ref, seed)
 
-    def step(self, observation, reference) -> np.ndarray:
-        """Return the next plant input, shape (m,), finite and within the limits."""
+    def step(self, observation, reference, feedforward=None) -> np.ndarray:
+        """Return the next plant input, shape (m,), finite and within the limits.
+
+        Parameters
+        ----------
+        observation : array_like, shape (n,)
+            The latest measurement (may hold NaN for a dropped sample; the
+            controller decides how to cope).
+        reference : array_like, shape (p,)
+            Set-points of the controlled outputs, physical units.
+        feedforward : array_like, shape (m,), optional
+            Added to the controller's feedback action before the limits
+            (e.g. by iterative learning control); the controller is told the
+            input actually applied.
+        """
         obs = as_float_array(observation, "observation", (None,), finite=False)
         ref = as_float_array(reference, "reference", (len(self._output_indices),))
         u = np.asarray(self._step_impl(obs, ref), dtype=np.float64)
-        if u.shape != (self.n_inputs,) or not np.all(np.isfinite(u)):
+        if u.shape != (self.n_inputs,) or not np.isfinite(u).all():
             raise DivergenceError(f"controller produced a non-finite or mis-shaped action {u!r}; "
                                   "enable a guard with a fallback controller to keep flying.")
-        return np.clip(u, self._input_limits[:, 0], self._input_limits[:, 1])
+        if feedforward is not None:
+            u = u + as_float_array(feedforward, "feedforward", (self.n_inputs,))
+        u = np.clip(u, self._input_limits[:, 0], self._input_limits[:, 1])
+        self._applied(u)
+        return u
+
+    def _applied(self, u: np.ndarray) -> None:
+        """Hook: the input actually applied this step (after feedforward and limits)."""
 
     def diagnostics(self) -> dict:
         """What the controller learned at its last step, for the runner to record.
@@ -327,6 +348,14 @@ class AdaptiveController(AbstractController):
         self._im_cfg = RTRNConfig(n_outputs=2 * p, n_hidden=n - 2 * p, n_inputs=p)
         if self._im_cfg.weight_shape[0] != self._id_cfg.weight_shape[0]:
             raise ParameterError("the imitator needs as many units as the identifier")
+        self._out = out
+        self._y_scale, self._y_offset = self._obs_norm.scale, self._obs_norm.offset
+        self._u_scale, self._u_offset = self._in_norm.scale, self._in_norm.offset
+        self._r_scale, self._r_offset = self._ref_norm.scale, self._ref_norm.offset
+        self._out_scale, self._out_offset = self._obs_norm.scale[out], self._obs_norm.offset[out]
+        rm = SecondOrderReferenceModel(bandwidth_rad_s=config.reference_bandwidth, damping=config.reference_damping,
+                                       dt=dt)
+        self._rm_ad, self._rm_bd = rm.transition_matrix.copy(), rm.input_matrix.copy()
         self._rate_limit = None if config.rate_limit is None else \
             as_float_array(config.rate_limit, "rate_limit", (m,))
         self._n = n
@@ -359,6 +388,68 @@ class AdaptiveController(AbstractController):
         return {"prediction_error": self._pred_err, "inner_iterations": self._iters,
                 "mode": "warmup" if self._k <= self._n_warmup else "adaptive"}
 
+    # ----------------------------------------------------------------- learning (fast paths)
+    @staticmethod
+    def _learn(rule, W, z, target, state) -> int:
+        """One learning update of ``W`` in place; returns the inner iterations.
+
+        RLS, the default, calls its compiled kernel directly: every argument
+        here was built and checked by this controller, so the public rule's
+        per-call validation (about 20 us) is skipped. Any other rule goes
+        through its public ``update``.
+        """
+        if type(rule) is RecursiveLeastSquares:
+            state.n_bounded += _kernels.rls_kernel(W, z, target, _kernels.TANH, state.covariance, rule.forgetting,
+                                                   state.max_trace, state._Pz, state._gain)
+            state.n_updates += 1
+            return 1
+        return rule.update(W, z, target, state).iterations
+
+    # ----------------------------------------------------------------- reference model
+    def _refmodel_reset(self, values, rates):
+        self._rm[:, 0] = values
+        self._rm[:, 1] = rates
+
+    def _refmodel_step(self, r):
+        """Exact zero-order-hold step of the second-order reference model per output."""
+        v = self._rm[:, 0].copy()
+        self._rm[:, 0] = self._rm_ad[:, 0, 0] * v + self._rm_ad[:, 0, 1] * self._rm[:, 1] + self._rm_bd[:, 0] * r
+        self._rm[:, 1] = self._rm_ad[:, 1, 0] * v + self._rm_ad[:, 1, 1] * self._rm[:, 1] + self._rm_bd[:, 1] * r
+
+    def _fill_desired(self, d):
+        """Imitator state from the reference model: [values | rates | hidden = 0], normalised."""
+        p = self._rm.shape[0]
+        d[:] = 0.0
+        d[:p] = self._rm[:, 0] * self._out_scale + self._out_offset
+        d[p:2 * p] = self._rm[:, 1] * self._rate_scale + self._rate_offset
+        np.clip(d, -0.99, 0.99, out=d)
+
+    def _learn_imitator(self, d_prev, r, d_next) -> int:
+        zs = self._zs
+        n = self._n
+        zs[:n] = d_prev
+        zs[n:-1] = r
+        zs[-1] = 1.0
+        return self._learn(self.config.imitator_rule, self._Ws, zs, d_next[:self._im_cfg.n_outputs], self._im_state)
+
+    def _pretrain_imitator(self, rng, half):
+        """The imitator learns the reference model's response to seeded random set-point steps."""
+        steps = int(self.config.imitator_pretrain_steps)
+        if steps == 0:
+            return
+        p = len(self.output_indices)
+        cmds = _pretrain_commands(steps, p, 0.9 * half, rng)
+        phys = self._ref_norm.denormalize(cmds)
+        self._refmodel_reset(phys[0], np.zeros(p))
+        d_prev = np.zeros(self._n)
+        d_next = np.zeros(self._n)
+        self._fill_desired(d_prev)
+        for k in range(steps):
+            self._refmodel_step(phys[k])
+            self._fill_desired(d_next)
+            self._learn_imitator(d_prev, cmds[k], d_next)
+            d_prev, d_next = d_next, d_prev
+
     # ----------------------------------------------------------------- episode
     def _reset_impl(self, observation, reference, seed) -> None:
         cfg = self.config
@@ -366,10 +457,12 @@ class AdaptiveController(AbstractController):
         if observation.shape != (n,):
             raise ParameterError(f"`observation` must have shape ({n},) to match `observation_low`, "
                                  f"got {observation.shape}.")
+        if not np.all(np.isfinite(observation)):
+            raise NonFiniteError(f"the first `observation` must be finite, got {observation.tolist()}.")
         ss = np.random.SeedSequence(seed)
         rng_init, rng_exc, rng_pre = (np.random.default_rng(s) for s in ss.spawn(3))
         half = float(cfg.normalized_range)
-        y0 = np.clip(self._obs_norm.normalize(observation), -0.99, 0.99)
+        y0 = np.clip(observation * self._y_scale + self._y_offset, -0.99, 0.99)
         # identifier
         if cfg.persistence_prior:
             W = np.zeros(self._id_cfg.weight_shape)
@@ -380,18 +473,15 @@ class AdaptiveController(AbstractController):
             W = rng_init.uniform(-1, 1, self._id_cfg.weight_shape) * cfg.seed_weight_scale
         self._W = np.ascontiguousarray(W)
         self._id_state = cfg.identifier_rule.init_state(self._id_cfg, self._W)
-        # imitator: seeded small weights, then learns the reference model's response
+        # imitator: seeded small weights, then it learns the reference model's response
         self._Ws = np.ascontiguousarray(rng_init.uniform(-1, 1, self._im_cfg.weight_shape) * cfg.seed_weight_scale)
         self._Ws[self._im_cfg.n_outputs:] = 0.0   # hidden units carry nothing
         self._im_state = cfg.imitator_rule.init_state(self._im_cfg, self._Ws)
         self._z = np.empty(self._id_cfg.n_z)
         self._zs = np.empty(self._im_cfg.n_z)
-        self._refmodel = SecondOrderReferenceModel(bandwidth_rad_s=cfg.reference_bandwidth,
-                                                   damping=cfg.reference_damping, dt=self.dt)
+        self._rm = np.zeros((p, 2))
         self._pretrain_imitator(rng_pre, half)
-        out = np.array(self.output_indices)
-        rates0 = np.array([observation[i] if i >= 0 else 0.0 for i in self._rate_idx])
-        self._refmodel.reset(observation[out], rates0)
+        self._refmodel_reset(observation[self._out], self._measured_rates(observation))
         self._d = np.zeros(n)
         self._fill_desired(self._d)
         # warm-up excitation
@@ -407,8 +497,8 @@ class AdaptiveController(AbstractController):
         lim = self.input_limits
         nominal = lim.mean(axis=1) if cfg.nominal_input is None else \
             as_float_array(cfg.nominal_input, "nominal_input", (m,))
-        self._u = nominal.copy()
-        self._nominal = nominal.copy()
+        self._u = np.clip(nominal, lim[:, 0], lim[:, 1])
+        self._nominal = self._u.copy()
         if self.warmup_controller is not None:
             self.warmup_controller.reset(observation, reference)
         self._have_z = False
@@ -416,46 +506,12 @@ class AdaptiveController(AbstractController):
         self._k = 0
         self._pred_err = float("nan")
         self._iters = 0
-        self._r_prev = self._ref_norm.normalize(reference)
+        self._ctx = LawContext(W=self._W, W_star=self._Ws, y=np.zeros(n), d=np.zeros(n), r=np.zeros(p),
+                               u_prev=np.zeros(m), desired_map=self._desired_map, offset=self._offset)
         self._ready = True
 
-    def _fill_desired(self, d):
-        """Imitator state from the reference model: [values | rates | hidden = 0], normalised."""
-        out = np.array(self.output_indices)
-        p = out.shape[0]
-        d[:] = 0.0
-        d[:p] = self._refmodel.value * self._obs_norm.scale[out] + self._obs_norm.offset[out]
-        d[p:2 * p] = self._refmodel.rate * self._rate_scale + self._rate_offset
-        np.clip(d, -0.99, 0.99, out=d)
-
-    def _learn_imitator(self, d_prev, r, d_next):
-        zs = self._zs
-        n = self._n
-        zs[:n] = d_prev
-        zs[n:-1] = r
-        zs[-1] = 1.0
-        info = self.config.imitator_rule.update(self._Ws, zs, d_next[:self._im_cfg.n_outputs], self._im_state)
-        return info
-
-    def _pretrain_imitator(self, rng, half):
-        steps = int(self.config.imitator_pretrain_steps)
-        if steps == 0:
-            return
-        p = len(self.output_indices)
-        cmds = _pretrain_commands(steps, p, 0.9 * half, rng)
-        out = np.array(self.output_indices)
-        start = self._ref_norm.denormalize(cmds[0])
-        self._refmodel.reset(start, np.zeros(p))
-        d_prev = np.zeros(self._n)
-        d_next = np.zeros(self._n)
-        self._fill_desired(d_prev)
-        for k in range(steps):
-            r_phys = self._ref_norm.denormalize(cmds[k])
-            self._refmodel.step(r_phys)
-            self._fill_desired(d_next)
-            self._learn_imitator(d_prev, cmds[k], d_next)
-            d_prev, d_next = d_next, d_prev
-        del out
+    def _measured_rates(self, observation):
+        return np.array([observation[i] if i >= 0 else 0.0 for i in self._rate_idx])
 
     def _step_impl(self, observation, reference) -> np.ndarray:
         if not self._ready:
@@ -463,33 +519,32 @@ class AdaptiveController(AbstractController):
         cfg = self.config
         n = self._n
         lim = self.input_limits
-        finite = bool(np.all(np.isfinite(observation)))
-        y = self._obs_norm.normalize(np.where(np.isfinite(observation), observation, 0.0))
-        np.clip(y, -0.99, 0.99, out=y)
+        finite = bool(np.isfinite(observation).all())
+        ctx = self._ctx
+        y = ctx.y
+        if finite:
+            np.multiply(observation, self._y_scale, out=y)
+            y += self._y_offset
+            np.clip(y, -0.99, 0.99, out=y)
         self._iters = 0
-        # 1. identifier learns the measured transition z(t-1) -> y(t)
+        # 1. the identifier learns the measured transition z(t-1) -> y(t)
         if self._have_z and finite:
-            W_old_pred = np.tanh(self._W @ self._z)
-            self._pred_err = float(np.linalg.norm(y - W_old_pred))
-            info = cfg.identifier_rule.update(self._W, self._z, y, self._id_state)
-            self._iters = info.iterations
+            self._pred_err = float(np.linalg.norm(y - np.tanh(self._W @ self._z)))
+            self._iters = self._learn(cfg.identifier_rule, self._W, self._z, y, self._id_state)
             if cfg.disturbance_filter > 0:
-                resid = np.arctanh(y) - self._W @ self._z
                 a = cfg.disturbance_filter
-                self._offset = a * self._offset + (1 - a) * resid
-        # 2. reference model and imitator
-        r = self._ref_norm.normalize(reference)
-        d_prev = self._d.copy()
-        if self._k == self._n_warmup:
+                self._offset *= a
+                self._offset += (1 - a) * (np.arctanh(y) - self._W @ self._z)
+        # 2. the reference model advances under r(t); the imitator learns its transition
+        r = reference * self._r_scale + self._r_offset
+        if self._k == self._n_warmup and finite:
             # bumpless hand-over: the desired response starts where the plant is
-            out = np.array(self.output_indices)
-            rates = np.array([observation[i] if i >= 0 else 0.0 for i in self._rate_idx])
-            self._refmodel.reset(observation[out], rates)
-            self._fill_desired(d_prev)
-        self._refmodel.step(reference)
+            self._refmodel_reset(observation[self._out], self._measured_rates(observation))
+            self._fill_desired(self._d)
+        ctx.d[:] = self._d
+        self._refmodel_step(reference)
         self._fill_desired(self._d)
-        info_i = self._learn_imitator(d_prev, r, self._d)
-        self._iters += info_i.iterations
+        self._iters += self._learn_imitator(ctx.d, r, self._d)
         # 3. the next input
         if not finite:
             u = self._u.copy()          # hold the last input on a bad measurement
@@ -498,20 +553,24 @@ class AdaptiveController(AbstractController):
                 else self._nominal
             u = base + self._excitation[self._k]
         else:
-            ctx = LawContext(W=self._W, W_star=self._Ws, y=y, d=d_prev, r=r,
-                             u_prev=self._in_norm.normalize(self._u), desired_map=self._desired_map,
-                             offset=self._offset)
+            ctx.r[:] = r
+            np.multiply(self._u, self._u_scale, out=ctx.u_prev)
+            ctx.u_prev += self._u_offset
             u_n = cfg.law.compute(ctx)
-            u = self._in_norm.denormalize(u_n) if np.all(np.isfinite(u_n)) else self._u.copy()
-        if self._rate_limit is not None and self._k >= self._n_warmup:
-            u = np.clip(u, self._u - self._rate_limit, self._u + self._rate_limit)
+            u = (u_n - self._u_offset) / self._u_scale if np.isfinite(u_n).all() else self._u.copy()
+            if self._rate_limit is not None:
+                u = np.clip(u, self._u - self._rate_limit, self._u + self._rate_limit)
         u = np.clip(u, lim[:, 0], lim[:, 1])
-        # 4. remember the applied input for the next transition
-        self._z[:n] = y
-        self._z[n:-1] = self._in_norm.normalize(u)
-        self._z[-1] = 1.0
-        self._have_z = finite
         self._u = u
-        self._r_prev = r
-        self._k += 1
+        self._finite = finite
         return u
+
+    def _applied(self, u):
+        # 4. the identifier will learn from the input actually applied (no windup of learned weights)
+        if self._finite:
+            n = self._n
+            self._z[:n] = self._ctx.y
+            self._z[n:-1] = u * self._u_scale + self._u_offset
+            self._z[-1] = 1.0
+        self._have_z = self._finite
+        self._k += 1
