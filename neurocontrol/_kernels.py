@@ -429,3 +429,93 @@ def rls_kernel(W, z, target, act, P, lam, max_trace, Pz, gain):
                 P[i, j] *= c
         return 1
     return 0
+
+
+# --------------------------------------------------------------------------- adaptive controller: one learning step
+
+@_jit
+def _fill_desired_kernel(rm, out_scale, out_offset, rate_scale, rate_offset, d):
+    p = rm.shape[0]
+    for i in range(d.shape[0]):
+        d[i] = 0.0
+    for i in range(p):
+        v = rm[i, 0] * out_scale[i] + out_offset[i]
+        w = rm[i, 1] * rate_scale[i] + rate_offset[i]
+        d[i] = min(max(v, -0.99), 0.99)
+        d[p + i] = min(max(w, -0.99), 0.99)
+
+
+@_jit
+def adaptive_learn_kernel(obs, ref, y, W, z, have_z, P, lam, max_trace, Pz, gain,
+                          Ws, zs, Ps, lam_s, max_trace_s, Pzs, gains, n_out_s,
+                          y_scale, y_offset, r_scale, r_offset,
+                          rm, rm_ad, rm_bd, handover, handover_values, handover_rates,
+                          out_scale, out_offset, rate_scale, rate_offset,
+                          d, d_prev, dist_a, offset, scratch):
+    """Learning half of one adaptive-controller step, both networks by RLS (pure, no allocation).
+
+    Normalises the measurement into ``y``; if ``have_z``, records the
+    identifier's a-priori one-step error, lets it learn ``z -> y`` (RLS),
+    and updates the disturbance estimate ``offset`` when ``dist_a > 0``;
+    optionally restarts the reference model at the measured outputs
+    (``handover``); copies the imitator state into ``d_prev``, advances the
+    reference model under ``ref``, fills ``d`` and lets the imitator learn
+    ``[d_prev; r; 1] -> d``. Returns the prediction error norm (NaN when not
+    learned); the count of covariance bounds applied goes to ``scratch[0]``.
+    """
+    n = y.shape[0]
+    p = rm.shape[0]
+    for i in range(n):
+        v = obs[i] * y_scale[i] + y_offset[i]
+        y[i] = min(max(v, -0.99), 0.99)
+    err = np.nan
+    bounded = 0
+    if have_z:
+        acc = 0.0
+        for k in range(n):
+            s = 0.0
+            for j in range(z.shape[0]):
+                s += W[k, j] * z[j]
+            e = y[k] - math.tanh(s)
+            acc += e * e
+        err = math.sqrt(acc)
+        bounded += rls_kernel(W, z, y, TANH, P, lam, max_trace, Pz, gain)
+        if dist_a > 0.0:
+            for k in range(n):
+                s = 0.0
+                for j in range(z.shape[0]):
+                    s += W[k, j] * z[j]
+                offset[k] = dist_a * offset[k] + (1.0 - dist_a) * (0.5 * math.log((1.0 + y[k]) / (1.0 - y[k])) - s)
+    if handover:
+        for i in range(p):
+            rm[i, 0] = handover_values[i]
+            rm[i, 1] = handover_rates[i]
+        _fill_desired_kernel(rm, out_scale, out_offset, rate_scale, rate_offset, d)
+    for i in range(n):
+        d_prev[i] = d[i]
+    for i in range(p):
+        v = rm[i, 0]
+        rm[i, 0] = rm_ad[i, 0, 0] * v + rm_ad[i, 0, 1] * rm[i, 1] + rm_bd[i, 0] * ref[i]
+        rm[i, 1] = rm_ad[i, 1, 0] * v + rm_ad[i, 1, 1] * rm[i, 1] + rm_bd[i, 1] * ref[i]
+    _fill_desired_kernel(rm, out_scale, out_offset, rate_scale, rate_offset, d)
+    for i in range(n):
+        zs[i] = d_prev[i]
+    for i in range(p):
+        zs[n + i] = ref[i] * r_scale[i] + r_offset[i]
+    zs[n + p] = 1.0
+    bounded += rls_kernel(Ws, zs, d[:n_out_s], TANH, Ps, lam_s, max_trace_s, Pzs, gains)
+    scratch[0] = bounded
+    return err
+
+
+@_jit
+def limit_input_kernel(proposal, normalized, u_scale, u_offset, u_prev, rate_limit, lo, hi, out):
+    """The input actually proposed: de-normalised, non-finite entries held at ``u_prev``, rate- and range-limited."""
+    for i in range(out.shape[0]):
+        v = proposal[i]
+        if normalized:
+            v = (v - u_offset[i]) / u_scale[i]
+        if not math.isfinite(v):
+            v = u_prev[i]
+        v = min(max(v, u_prev[i] - rate_limit[i]), u_prev[i] + rate_limit[i])
+        out[i] = min(max(v, lo[i]), hi[i])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 
 import numpy as np
 
@@ -95,12 +96,12 @@ class AbstractController(abc.ABC):
         obs = as_float_array(observation, "observation", (None,), finite=False)
         ref = as_float_array(reference, "reference", (len(self._output_indices),))
         u = np.asarray(self._step_impl(obs, ref), dtype=np.float64)
-        if u.shape != (self.n_inputs,) or not np.isfinite(u).all():
+        if u.shape != (self.n_inputs,) or not math.isfinite(u.sum()):
             raise DivergenceError(f"controller produced a non-finite or mis-shaped action {u!r}; "
                                   "enable a guard with a fallback controller to keep flying.")
         if feedforward is not None:
             u = u + as_float_array(feedforward, "feedforward", (self.n_inputs,))
-        u = np.clip(u, self._input_limits[:, 0], self._input_limits[:, 1])
+        u = np.minimum(np.maximum(u, self._input_limits[:, 0]), self._input_limits[:, 1])
         self._applied(u)
         return u
 
@@ -356,8 +357,11 @@ class AdaptiveController(AbstractController):
         rm = SecondOrderReferenceModel(bandwidth_rad_s=config.reference_bandwidth, damping=config.reference_damping,
                                        dt=dt)
         self._rm_ad, self._rm_bd = rm.transition_matrix.copy(), rm.input_matrix.copy()
-        self._rate_limit = None if config.rate_limit is None else \
-            as_float_array(config.rate_limit, "rate_limit", (m,))
+        self._no_rate_limit = np.full(m, np.inf)
+        self._rate_limit = self._no_rate_limit if config.rate_limit is None else \
+            as_float_array(config.rate_limit, "rate_limit", (m,)).copy()
+        if np.any(self._rate_limit <= 0):
+            raise ParameterError(f"`rate_limit` must be positive, got {self._rate_limit.tolist()}.")
         self._n = n
         self._ready = False
 
@@ -503,30 +507,48 @@ class AdaptiveController(AbstractController):
             self.warmup_controller.reset(observation, reference)
         self._have_z = False
         self._offset = np.zeros(n)
+        self._scratch = np.zeros(1)
+        self._fast = type(cfg.identifier_rule) is RecursiveLeastSquares and \
+            type(cfg.imitator_rule) is RecursiveLeastSquares
         self._k = 0
+        self._k0 = 0
         self._pred_err = float("nan")
         self._iters = 0
         self._ctx = LawContext(W=self._W, W_star=self._Ws, y=np.zeros(n), d=np.zeros(n), r=np.zeros(p),
                                u_prev=np.zeros(m), desired_map=self._desired_map, offset=self._offset)
         self._ready = True
 
+    def start_trial(self, observation, reference) -> None:
+        """Start another trial of a repeated task, keeping everything learned.
+
+        Unlike :meth:`reset`, the identifier's and imitator's weights and
+        learning states carry over and there is no warm-up: the controller
+        acts with its learned model from the first step (trial-to-trial
+        learning, see :mod:`neurocontrol.ilc`). The reference model restarts
+        from the measured outputs.
+        """
+        if not self._ready:
+            raise ParameterError("call reset(observation, reference) once before start_trial().")
+        obs = as_float_array(observation, "observation", (self._n,))
+        as_float_array(reference, "reference", (len(self.output_indices),))
+        self._refmodel_reset(obs[self._out], self._measured_rates(obs))
+        self._fill_desired(self._d)
+        self._have_z = False
+        self._k = self._n_warmup
+        self._k0 = self._n_warmup
+
     def _measured_rates(self, observation):
         return np.array([observation[i] if i >= 0 else 0.0 for i in self._rate_idx])
 
-    def _step_impl(self, observation, reference) -> np.ndarray:
-        if not self._ready:
-            raise ParameterError("call reset(observation, reference) before step().")
+    def _learn_python(self, observation, reference, finite):
+        """Steps 1-2 with the rules' public updates (any rule; the reference for the compiled path)."""
         cfg = self.config
-        n = self._n
-        lim = self.input_limits
-        finite = bool(np.isfinite(observation).all())
         ctx = self._ctx
         y = ctx.y
         if finite:
             np.multiply(observation, self._y_scale, out=y)
             y += self._y_offset
             np.clip(y, -0.99, 0.99, out=y)
-        self._iters = 0
         # 1. the identifier learns the measured transition z(t-1) -> y(t)
         if self._have_z and finite:
             self._pred_err = float(np.linalg.norm(y - np.tanh(self._W @ self._z)))
@@ -537,7 +559,7 @@ class AdaptiveController(AbstractController):
                 self._offset += (1 - a) * (np.arctanh(y) - self._W @ self._z)
         # 2. the reference model advances under r(t); the imitator learns its transition
         r = reference * self._r_scale + self._r_offset
-        if self._k == self._n_warmup and finite:
+        if self._k == self._n_warmup and self._k0 == 0 and finite:
             # bumpless hand-over: the desired response starts where the plant is
             self._refmodel_reset(observation[self._out], self._measured_rates(observation))
             self._fill_desired(self._d)
@@ -545,22 +567,61 @@ class AdaptiveController(AbstractController):
         self._refmodel_step(reference)
         self._fill_desired(self._d)
         self._iters += self._learn_imitator(ctx.d, r, self._d)
+
+    def _learn_compiled(self, observation, reference):
+        """Steps 1-2 in one compiled call (both rules RLS): same arithmetic as :meth:`_learn_python`."""
+        cfg = self.config
+        ctx = self._ctx
+        handover = self._k == self._n_warmup and self._k0 == 0
+        if handover:
+            hv, hr = observation[self._out].copy(), self._measured_rates(observation)
+        else:
+            hv = hr = self._rm[:, 0]
+        ids, ims = self._id_state, self._im_state
+        err = _kernels.adaptive_learn_kernel(
+            observation, reference, ctx.y, self._W, self._z, self._have_z, ids.covariance,
+            cfg.identifier_rule.forgetting, ids.max_trace, ids._Pz, ids._gain,
+            self._Ws, self._zs, ims.covariance, cfg.imitator_rule.forgetting, ims.max_trace, ims._Pz, ims._gain,
+            self._im_cfg.n_outputs, self._y_scale, self._y_offset, self._r_scale, self._r_offset,
+            self._rm, self._rm_ad, self._rm_bd, handover, hv, hr,
+            self._out_scale, self._out_offset, self._rate_scale, self._rate_offset,
+            self._d, ctx.d, cfg.disturbance_filter, self._offset, self._scratch)
+        ims.n_updates += 1
+        if self._have_z:
+            ids.n_updates += 1
+            self._pred_err = err
+            self._iters = 2
+        else:
+            self._iters = 1
+
+    def _step_impl(self, observation, reference) -> np.ndarray:
+        if not self._ready:
+            raise ParameterError("call reset(observation, reference) before step().")
+        cfg = self.config
+        lim = self.input_limits
+        finite = bool(np.isfinite(observation).all())
+        ctx = self._ctx
+        self._iters = 0
+        if finite and self._fast:
+            self._learn_compiled(observation, reference)
+        else:
+            self._learn_python(observation, reference, finite)
+        r = reference * self._r_scale + self._r_offset
         # 3. the next input
+        u = np.empty(self.n_inputs)
         if not finite:
-            u = self._u.copy()          # hold the last input on a bad measurement
+            u[:] = self._u              # hold the last input on a bad measurement
         elif self._k < self._n_warmup:
             base = self.warmup_controller.step(observation, reference) if self.warmup_controller is not None \
                 else self._nominal
-            u = base + self._excitation[self._k]
+            _kernels.limit_input_kernel(base + self._excitation[self._k], False, self._u_scale, self._u_offset,
+                                        self._u, self._no_rate_limit, lim[:, 0], lim[:, 1], u)
         else:
             ctx.r[:] = r
             np.multiply(self._u, self._u_scale, out=ctx.u_prev)
             ctx.u_prev += self._u_offset
-            u_n = cfg.law.compute(ctx)
-            u = (u_n - self._u_offset) / self._u_scale if np.isfinite(u_n).all() else self._u.copy()
-            if self._rate_limit is not None:
-                u = np.clip(u, self._u - self._rate_limit, self._u + self._rate_limit)
-        u = np.clip(u, lim[:, 0], lim[:, 1])
+            _kernels.limit_input_kernel(cfg.law.compute(ctx), True, self._u_scale, self._u_offset, self._u,
+                                        self._rate_limit, lim[:, 0], lim[:, 1], u)
         self._u = u
         self._finite = finite
         return u

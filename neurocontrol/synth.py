@@ -349,6 +349,9 @@ class PredictiveLaw(AbstractLaw):
 
     def _bufs(self, n, m):
         key = (n, m)
+        last = self._buffers.get("last")
+        if last is not None and last[0] == key:
+            return last[1]
         bufs = self._buffers.get(key)
         if bufs is None:
             if len(self.output_weights) != n:
@@ -361,6 +364,7 @@ class PredictiveLaw(AbstractLaw):
                         S=np.empty((n, nv)), Sn=np.empty((n, nv)), A=np.empty((nv, nv)), b=np.empty(nv),
                         out=np.empty(m))
             self._buffers[key] = bufs
+        self._buffers["last"] = (key, bufs)
         return bufs
 
     def _compute_impl(self, ctx: LawContext) -> np.ndarray:
