@@ -304,26 +304,28 @@ class PredictiveLaw(AbstractLaw):
 
     Parameters
     ----------
-    horizon : int, default 150
+    horizon : int, default 100
         H in control steps; cover the slowest output's response you want to
-        shape (150 steps = 1.5 s at 10 ms: several times the relative-degree
-        delay of the helicopter's altitude).
-    blocks : tuple of int, default (0, 10, 30, 70)
+        shape (100 steps = 1 s at 10 ms: many times the relative-degree
+        delay of the helicopter's altitude; 150 gave the same hover results).
+    blocks : tuple of int, default (0, 10, 30, 60)
         Start step of each input move (move blocking); must start at 0 and
         increase, all < horizon.
     output_weights : tuple of float, default (1, 30, 1, 0, 0)
         q_k per identifier unit (normalised units); 0 for units without a
         desired value.
-    stride : int, default 1
+    stride : int, default 4
         Evaluate the tracking cost at every ``stride``-th step of the horizon
-        (the prediction and sensitivities still advance every step).
+        (the prediction and sensitivities still advance every step). On the
+        hover task stride 4 and 1 gave the same success rate and altitude
+        IAE within 3 %, at 30 % less time per step.
     move_penalty : float >= 0, default 15.0
         rho, per normalised input move.
     """
 
-    horizon: int = 150
-    blocks: tuple[int, ...] = (0, 10, 30, 70)
-    stride: int = 1
+    horizon: int = 100
+    blocks: tuple[int, ...] = (0, 10, 30, 60)
+    stride: int = 4
     output_weights: tuple[float, ...] = (1.0, 30.0, 1.0, 0.0, 0.0)
     move_penalty: float = 15.0
 
