@@ -1,0 +1,188 @@
+"""The adaptive two-RTRN controller: configuration errors, compiled vs reference path, limits, windup, hover."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import plants  # noqa: F401  (registers the helicopter)
+from neurocontrol.baselines import PIDController
+from neurocontrol.controller import AdaptiveController, AdaptiveControllerConfig
+from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
+from neurocontrol.learning import TwoDRule
+from neurocontrol.synth import PredictiveLaw
+
+LOW = (74.25, 0.0, -3.0, 0.0175, -10.0)
+HIGH = (180.0, 2.0, 3.0, 0.245, 10.0)
+LIMITS = ((0.0, 400.0), (-600.0, 600.0))
+REF = np.array([140.0, 1.0])
+
+
+def make_controller(**overrides):
+    cfg = AdaptiveControllerConfig(observation_low=LOW, observation_high=HIGH, rate_indices=(-1, 2), **overrides)
+    warm = PIDController(trim_input=(170.0, -100.0), trim_collective=0.12, servo_gain=2700.0)
+    return AdaptiveController(cfg, input_limits=LIMITS, output_indices=(0, 1), dt=0.01, warmup_controller=warm)
+
+
+def fly(ctrl, seed, steps, reference=REF, env=None, before_step=None):
+    env = env or gym.make("neurocontrol/Helicopter-v0").unwrapped
+    obs, _ = env.reset(seed=seed)
+    ctrl.reset(obs, reference(0) if callable(reference) else reference, seed=seed)
+    X, U = [obs], []
+    for k in range(steps):
+        r = reference(k) if callable(reference) else reference
+        u = ctrl.step(obs, r)
+        obs, _, term, _, _ = env.step(u)
+        X.append(obs)
+        U.append(u)
+        assert not term
+    return np.array(X), np.array(U)
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_short_hover_succeeds(seed):
+    X, U = fly(make_controller(), seed, 3000)
+    last = X[-500:]
+    assert np.all(np.abs(last[:, 0] - 140.0) <= 1.4)
+    assert np.all(np.abs(last[:, 1] - 1.0) <= 0.02)
+    assert np.all(np.isfinite(U))
+
+
+def test_compiled_learning_matches_python_reference_path():
+    runs = []
+    for fast in (True, False):
+        ctrl = make_controller()
+        env = gym.make("neurocontrol/Helicopter-v0").unwrapped
+        obs, _ = env.reset(seed=3)
+        ctrl.reset(obs, REF, seed=3)
+        ctrl._fast = fast
+        U = []
+        for _ in range(300):
+            u = ctrl.step(obs, REF)
+            obs, *_ = env.step(u)
+            U.append(u)
+        runs.append((np.array(U), ctrl.identifier_weights.copy(), ctrl.imitator_weights.copy()))
+    (U1, W1, S1), (U2, W2, S2) = runs
+    np.testing.assert_allclose(U1, U2, rtol=1e-11, atol=1e-9)
+    np.testing.assert_allclose(W1, W2, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(S1, S2, rtol=1e-11, atol=1e-12)
+
+
+def test_same_seed_same_run_and_different_seed_differs():
+    a = fly(make_controller(), 5, 400)[1]
+    b = fly(make_controller(), 5, 400)[1]
+    np.testing.assert_array_equal(a, b)
+    c_ctrl = make_controller()
+    env = gym.make("neurocontrol/Helicopter-v0").unwrapped
+    obs, _ = env.reset(seed=5)
+    c_ctrl.reset(obs, REF, seed=6)      # same plant, other controller seed: other excitation
+    u0 = [c_ctrl.step(obs, REF) for _ in range(1)]
+    assert not np.array_equal(u0[0], a[0])
+
+
+def test_limits_and_rate_limits_never_exceeded():
+    rate = (5.0, 40.0)
+    X, U = fly(make_controller(rate_limit=rate), 2, 1500)
+    lim = np.array(LIMITS)
+    assert np.all(U >= lim[:, 0]) and np.all(U <= lim[:, 1])
+    dU = np.abs(np.diff(U[100:], axis=0))      # after warm-up the law is rate limited
+    assert np.all(dU <= np.array(rate) + 1e-9)
+
+
+def test_no_windup_after_long_saturation():
+    # 10 s asking for an altitude above the stand (the plant sits on the top stop, the law pushes), then 1 m
+    def reference(k):
+        return np.array([140.0, 2.5 if 100 <= k < 1100 else 1.0])
+    X, U = fly(make_controller(), 4, 2600, reference=reference)
+    assert X[1000, 1] > 1.95                     # it really went to the top stop
+    last = X[-500:]                              # and 10 s after the request ends it is back in band
+    assert np.all(np.abs(last[:, 1] - 1.0) <= 0.02)
+    assert np.all(np.abs(last[:, 0] - 140.0) <= 1.4)
+
+
+def test_bad_measurement_holds_last_input_and_never_returns_nan():
+    ctrl = make_controller()
+    env = gym.make("neurocontrol/Helicopter-v0").unwrapped
+    obs, _ = env.reset(seed=1)
+    ctrl.reset(obs, REF, seed=1)
+    for _ in range(200):
+        obs, *_ = env.step(ctrl.step(obs, REF))
+    u_before = ctrl.step(obs, REF)
+    bad = obs.copy()
+    bad[1] = np.nan
+    u_bad = ctrl.step(bad, REF)
+    np.testing.assert_array_equal(u_bad, u_before)
+    assert np.all(np.isfinite(ctrl.step(obs, REF)))
+
+
+def test_feedforward_is_applied_and_learned_from():
+    ctrl = make_controller()
+    env = gym.make("neurocontrol/Helicopter-v0").unwrapped
+    obs, _ = env.reset(seed=1)
+    ctrl.reset(obs, REF, seed=1)
+    for _ in range(150):
+        obs, *_ = env.step(ctrl.step(obs, REF))
+    ff = np.array([3.0, -7.0])
+    ctrl_fb = ctrl._u.copy()
+    u = ctrl.step(obs, REF, feedforward=ff)
+    np.testing.assert_allclose(u, np.clip(ctrl._u + ff, np.array(LIMITS)[:, 0], np.array(LIMITS)[:, 1]))
+    # the identifier's next regressor holds the applied (not the feedback) input
+    np.testing.assert_allclose(ctrl._z[5:7], u * ctrl._u_scale + ctrl._u_offset)
+    assert not np.allclose(ctrl_fb, u)
+
+
+def test_start_trial_keeps_weights_and_skips_warmup():
+    ctrl = make_controller()
+    X, _ = fly(ctrl, 0, 500)
+    W = ctrl.identifier_weights.copy()
+    ctrl.start_trial(X[0], REF)
+    np.testing.assert_array_equal(ctrl.identifier_weights, W)
+    assert not ctrl.in_warmup
+    ctrl.step(X[0], REF)
+    assert ctrl.diagnostics()["mode"] == "adaptive"
+
+
+def test_any_learning_rule_object_runs_through_the_public_path():
+    X, U = fly(make_controller(identifier_rule=TwoDRule(alpha=0.5, delta=0.1, k_max=5)), 0, 200)
+    assert np.all(np.isfinite(U))
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(observation_low=(0.0, 1.0), observation_high=(1.0, 0.5)), ParameterError, "`observation_high` must exceed"),
+    (dict(observation_low=(0.0,), observation_high=(1.0, 2.0)), ShapeError, r"`observation_high` must have shape \(1,\)"),
+    (dict(normalized_range=0.95), ParameterError, r"`normalized_range` must be in \(0, 0.9\]"),
+    (dict(identifier_rule="rls"), ParameterError, "must be learning-rule objects"),
+    (dict(law="predictive"), ParameterError, "`law` must be a law object"),
+    (dict(warmup_duration=-1.0), ParameterError, "`warmup_duration` must be a non-negative"),
+    (dict(disturbance_filter=1.0), ParameterError, r"`disturbance_filter` must be in \[0, 1\)"),
+    (dict(reference_bandwidth=(1.0, -2.0)), ParameterError, "must be positive"),
+    (dict(excitation_hold=((5, 1), (1, 4))), ParameterError, "`excitation_hold` must give one"),
+    (dict(imitator_pretrain_steps=-3), ParameterError, "`imitator_pretrain_steps` must be a non-negative"),
+])
+def test_config_errors(kwargs, error, match):
+    base = dict(observation_low=LOW, observation_high=HIGH)
+    base.update(kwargs)
+    with pytest.raises(error, match=match):
+        AdaptiveControllerConfig(**base)
+
+
+def test_constructor_and_reset_errors():
+    cfg = AdaptiveControllerConfig(observation_low=LOW, observation_high=HIGH, rate_indices=(-1, 2))
+    with pytest.raises(ParameterError, match="`rate_indices` must give one entry per controlled output"):
+        AdaptiveController(AdaptiveControllerConfig(observation_low=LOW, observation_high=HIGH, rate_indices=(2,)),
+                           input_limits=LIMITS, output_indices=(0, 1), dt=0.01)
+    with pytest.raises(ParameterError, match=r"`output_indices` must lie in \[0, 5\)"):
+        AdaptiveController(cfg, input_limits=LIMITS, output_indices=(0, 7), dt=0.01)
+    with pytest.raises(ParameterError, match="`warmup_controller` must be an AbstractController"):
+        AdaptiveController(cfg, input_limits=LIMITS, output_indices=(0, 1), dt=0.01, warmup_controller="pid")
+    with pytest.raises(ParameterError, match="`rate_limit` must be positive"):
+        AdaptiveController(AdaptiveControllerConfig(observation_low=LOW, observation_high=HIGH, rate_limit=(0.0, 1.0)),
+                           input_limits=LIMITS, output_indices=(0, 1), dt=0.01)
+    ctrl = AdaptiveController(cfg, input_limits=LIMITS, output_indices=(0, 1), dt=0.01)
+    with pytest.raises(ParameterError, match=r"call reset\(observation, reference\) before step"):
+        ctrl.step(np.zeros(5), REF)
+    with pytest.raises(ParameterError, match=r"`observation` must have shape \(5,\)"):
+        ctrl.reset(np.zeros(3), REF)
+    with pytest.raises(NonFiniteError, match="`observation` must be finite"):
+        ctrl.reset(np.full(5, np.nan), REF)
+    with pytest.raises(ParameterError, match="before start_trial"):
+        ctrl.start_trial(np.zeros(5), REF)
