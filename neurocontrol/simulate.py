@@ -359,7 +359,8 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
     final_window_s : float, default 5.0
         Window at the end of the run over which ``success`` is judged, s.
     events : sequence of AbstractEvent, optional
-        Timed actions on the plant, each with ``0 <= time < duration``.
+        Timed actions on the plant. Events timed at or after the end of the
+        run do not act; they are listed in ``meta["events_not_reached"]``.
     callback : callable, optional
         ``callback(k, info) -> bool | None`` after each control step ``k``;
         returning ``False`` stops the run (``status = "converged"``,
@@ -384,7 +385,8 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
         plus ``control_step_us`` (median wall time of ``controller.step`` in
         microseconds, the one metric that is not reproducible bit for bit).
         ``meta`` records the seed and its streams, ``dt``, the duration, the
-        integrator settings, package versions, units, applied events, the
+        integrator settings, package versions, units, applied events (and
+        those not reached), the
         controller's modes as run-length segments and the stop reason.
 
     Raises
@@ -444,11 +446,11 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
     for i, ev in enumerate(events):
         if not isinstance(ev, AbstractEvent):
             raise ParameterError(f"`events[{i}]` must be an event such as ParameterChange, got {type(ev).__name__}.")
-        if ev.time >= n_steps * dt:
-            raise ParameterError(f"`events[{i}]` acts at {ev.time} s, at or after the end of the run "
-                                 f"({n_steps * dt:g} s); move it earlier or lengthen `duration`.")
         ev.check(env)
-    events = tuple(sorted(events, key=lambda e: e.time))  # stable: equal times keep their order
+    # events at or after the end never act (a shortened run, e.g. --set run.duration=2); they are recorded
+    end = n_steps * dt - 1e-9 * dt
+    not_reached = [{"kind": ev.kind or type(ev).__name__, "time": ev.time} for ev in events if ev.time >= end]
+    events = tuple(sorted((ev for ev in events if ev.time < end), key=lambda e: e.time))  # stable sort
     if callback is not None and not callable(callback):
         raise ParameterError(f"`callback` must be callable as callback(k, info), got {type(callback).__name__}.")
 
@@ -582,6 +584,7 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
         "versions": package_versions(),
         "units": names["units"],
         "events": applied_events,
+        "events_not_reached": not_reached,
         "modes": _run_length(modes),
         "mode_fractions": {m_: c / T for m_, c in mode_counts.items()} if T else {},
         "stop_reason": stop_reason,
