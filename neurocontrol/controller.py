@@ -25,6 +25,8 @@ from neurocontrol.synth import AbstractLaw, LawContext, PredictiveLaw
 
 __all__ = ["AbstractController", "AdaptiveController", "AdaptiveControllerConfig"]
 
+_F64 = np.dtype(np.float64)
+
 
 class AbstractController(abc.ABC):
     """Base class of every controller.
@@ -53,6 +55,8 @@ class AbstractController(abc.ABC):
             raise ParameterError(f"`dt` must be a positive control period in s, got {dt!r}.")
         self._input_limits = lim
         self._input_limits.setflags(write=False)
+        self._lower = np.ascontiguousarray(lim[:, 0])
+        self._upper = np.ascontiguousarray(lim[:, 1])
         self._output_indices = tuple(int(i) for i in output_indices)
         if len(self._output_indices) == 0:
             raise ParameterError("`output_indices` must name at least one observation entry.")
@@ -93,15 +97,24 @@ class AbstractController(abc.ABC):
             (e.g. by iterative learning control); the controller is told the
             input actually applied.
         """
-        obs = as_float_array(observation, "observation", (None,), finite=False)
-        ref = as_float_array(reference, "reference", (len(self._output_indices),))
-        u = np.asarray(self._step_impl(obs, ref), dtype=np.float64)
+        # fast path for what a control loop passes every step: float64 vectors of the right shape
+        if type(observation) is np.ndarray and observation.dtype == _F64 and observation.ndim == 1:
+            obs = observation
+        else:
+            obs = as_float_array(observation, "observation", (None,), finite=False)
+        p = len(self._output_indices)
+        if not (type(reference) is np.ndarray and reference.dtype == _F64 and reference.shape == (p,)
+                and math.isfinite(reference.sum())):
+            reference = as_float_array(reference, "reference", (p,))
+        u = self._step_impl(obs, reference)
+        if type(u) is not np.ndarray or u.dtype != _F64:
+            u = np.asarray(u, dtype=np.float64)
         if u.shape != (self.n_inputs,) or not math.isfinite(u.sum()):
             raise DivergenceError(f"controller produced a non-finite or mis-shaped action {u!r}; "
                                   "enable a guard with a fallback controller to keep flying.")
         if feedforward is not None:
             u = u + as_float_array(feedforward, "feedforward", (self.n_inputs,))
-        u = np.minimum(np.maximum(u, self._input_limits[:, 0]), self._input_limits[:, 1])
+        u = np.minimum(np.maximum(u, self._lower), self._upper)
         self._applied(u)
         return u
 
