@@ -114,6 +114,14 @@ class Registration:
 
 _REGISTRY: dict[str, dict[str, Registration]] = {}
 _plugins_loaded = False
+_PLUGIN_ERRORS: dict[str, str] = {}
+
+
+def _plugin_note() -> str:
+    """A hint appended to unknown-kind errors when a registering module failed to import."""
+    if not _PLUGIN_ERRORS:
+        return ""
+    return " (note: " + "; ".join(f"{m} failed to import: {e}" for m, e in _PLUGIN_ERRORS.items()) + ")"
 
 
 def _is_config_class(cls) -> bool:
@@ -204,7 +212,9 @@ def _load_plugins() -> None:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name != name:
-                raise
+                _PLUGIN_ERRORS[name] = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # a broken module must not hide the kinds of the others; reported on lookup
+            _PLUGIN_ERRORS[name] = f"{type(exc).__name__}: {exc}"
     try:
         from importlib.metadata import entry_points
 
@@ -402,7 +412,7 @@ class _Decoder:
             raise self.fail(f"missing key `{path}.kind`; set it to one of {allowed}.")
         kind = value["kind"]
         if kind not in by_kind:
-            raise self.fail(f"unknown kind {kind!r} at `{path}.kind`; allowed: {allowed}.")
+            raise self.fail(f"unknown kind {kind!r} at `{path}.kind`; allowed: {allowed}." + _plugin_note())
         return self.dataclass(value, by_kind[kind], path)
 
     def dataclass(self, value, cls: type, path: str, *, label: str | None = None, allow_kind: bool = True):
@@ -1201,7 +1211,8 @@ class Scenario:
             raise dec.fail(f"missing key `{path}.kind`; set it to one of {allowed}.")
         kind = table["kind"]
         if not isinstance(kind, str) or kind not in kinds:
-            raise dec.fail(f"unknown kind {kind!r} at `{path}.kind`; registered {section} kinds: {allowed}.")
+            raise dec.fail(f"unknown kind {kind!r} at `{path}.kind`; registered {section} kinds: {allowed}."
+                           + _plugin_note())
         reg = kinds[kind]
         if reg.config is None:
             extra = [k for k in table if k != "kind"]

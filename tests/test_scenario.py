@@ -461,3 +461,10 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(scn, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_a_broken_plugin_module_is_reported_on_unknown_kinds(monkeypatch):
+    monkeypatch.setattr(scn, "_PLUGIN_ERRORS", {"neurocontrol.ilc": "SyntaxError: invalid syntax"})
+    with pytest.raises(ScenarioError, match=r"unknown kind 'adaptive2' at `controller.kind`; registered controller "
+                                            r"kinds: .*\(note: neurocontrol.ilc failed to import: SyntaxError"):
+        Scenario.from_dict(base(controller={"kind": "adaptive2"}))

@@ -1,0 +1,527 @@
+"""Many runs of one scenario: seeds in local processes, summaries, and controller comparisons.
+
+:func:`sweep` runs one scenario for many seeds (a process pool by default,
+serially in-process with ``workers=1``; results are ordered by seed and equal
+to serial runs). :class:`SweepResult` summarises the per-seed metrics
+(success rate; median, 10th and 90th percentile, min and max of every
+numeric metric, per output where the metric is per output), exports them to
+pandas and plots their distributions. :func:`compare` runs the same scenario
+with several controller kinds on identical seeds.
+
+Examples
+--------
+>>> from neurocontrol.scenario import Scenario
+>>> from neurocontrol.sweep import sweep
+>>> sc = Scenario.from_toml("scenarios/hover_lqr.toml").set("run.duration", "2")  # doctest: +SKIP
+>>> res = sweep(sc, range(4), workers=1)                                            # doctest: +SKIP
+>>> res.summary()["outputs"]["altitude"]["rmse"]["median"]                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import math
+import multiprocessing
+import numbers
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neurocontrol.exceptions import ParameterError
+from neurocontrol.results import flatten_metrics
+
+__all__ = ["sweep", "compare", "SweepResult", "Comparison", "parse_seeds", "STAT_KEYS"]
+
+#: Statistics reported for each numeric metric by :meth:`SweepResult.summary`.
+STAT_KEYS = ("median", "p10", "p90", "min", "max")
+#: Metrics plotted by :meth:`SweepResult.plot` (per-output ones for every output).
+_PLOT_METRICS = ("success", "saturation_fraction", "control_step_us")
+_PLOT_OUTPUT_METRICS = ("rmse", "final_error", "settling_time")
+
+
+# =========================================================================== seeds
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """Parse a seed list: ``"A:B"`` (A..B-1, like a Python range), ``"N"``, or ``"1,5,7"`` (items may be ranges).
+
+    Raises
+    ------
+    ParameterError
+        On a malformed item, a negative seed, an empty range or duplicates.
+
+    Examples
+    --------
+    >>> parse_seeds("0:4"), parse_seeds("7"), parse_seeds("1,5,10:12")
+    ((0, 1, 2, 3), (7,), (1, 5, 10, 11))
+    """
+    seeds: list[int] = []
+    for item in str(text).split(","):
+        item = item.strip()
+        try:
+            bounds = [int(x) for x in item.split(":")]
+        except ValueError:
+            bounds = []
+        if len(bounds) not in (1, 2):
+            raise ParameterError(f"seeds must look like 0:20, 7 or 1,5,7 (non-negative integers), got {text!r}.")
+        if len(bounds) == 2:
+            if bounds[1] <= bounds[0]:
+                raise ParameterError(f"seed range {item!r} is empty: write A:B with B > A (B excluded).")
+            seeds.extend(range(*bounds))
+        else:
+            seeds.append(bounds[0])
+    return _check_seeds(seeds)
+
+
+def _check_seeds(seeds) -> tuple[int, ...]:
+    try:
+        seeds = tuple(seeds)
+    except TypeError:
+        raise ParameterError(f"`seeds` must be an iterable of non-negative integers, got {seeds!r}.") from None
+    if not seeds:
+        raise ParameterError("`seeds` must hold at least one seed, e.g. range(10).")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:
+            raise ParameterError(f"`seeds` must hold non-negative integers, got {s!r}.")
+    if len(set(seeds)) != len(seeds):
+        dup = sorted({s for s in seeds if seeds.count(s) > 1})
+        raise ParameterError(f"`seeds` must be unique (one run per seed), got duplicates {dup}.")
+    return tuple(int(s) for s in seeds)
+
+
+# =========================================================================== workers
+
+
+def _run_job(job: tuple) -> dict:
+    """Run one (scenario TOML, seed) job; top level so that spawned processes can import it."""
+    toml_text, source, name, seed, out = job
+    from neurocontrol.scenario import Scenario, run_scenario
+
+    sc = Scenario.from_toml_text(toml_text, source=source, default_name=name)
+    t0 = time.perf_counter()
+    res = run_scenario(sc, seed=seed, out=out, plots=False)
+    return {"seed": seed, "status": res.status, "metrics": res.metrics, "stop_reason": res.meta.get("stop_reason"),
+            "mode_fractions": res.meta.get("mode_fractions", {}), "units": res.meta.get("units", {}),
+            "wall_time_s": time.perf_counter() - t0}
+
+
+def _default_workers(n_jobs: int) -> int:
+    return max(1, min(n_jobs, os.cpu_count() or 1))
+
+
+def _mp_context():
+    """A fork server that has imported neurocontrol once (POSIX), else spawn; never a fork of this process.
+
+    Forking the caller could copy held locks of BLAS, numba or tqdm threads; a
+    fork server is a clean single-threaded process, and preloading the package
+    there spares each worker the import (about 2 s with the compiled kernels).
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["neurocontrol.sweep", "neurocontrol.scenario", "neurocontrol.baselines", "plants"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _run_jobs(jobs: list[tuple], workers: int | None, progress: bool) -> list[dict]:
+    if workers is None:
+        workers = _default_workers(len(jobs))
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
+        raise ParameterError(f"`workers` must be a positive integer (1 runs serially in this process), got {workers!r}.")
+    bar = None
+    if progress and sys.stderr.isatty():
+        try:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(jobs), unit="run", delay=2.0, leave=False, file=sys.stderr, desc="sweep")
+        except ImportError:
+            bar = None
+    try:
+        if workers == 1 or len(jobs) == 1:
+            out = []
+            for job in jobs:
+                out.append(_run_job(job))
+                if bar is not None:
+                    bar.update(1)
+            return out
+        ctx = _mp_context()
+        with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+            out = []
+            for r in pool.map(_run_job, jobs):   # map keeps the job order
+                out.append(r)
+                if bar is not None:
+                    bar.update(1)
+            return out
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+# =========================================================================== results
+
+
+def _stats(values: Sequence) -> dict:
+    arr = np.array([v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))],
+                   dtype=np.float64)
+    if arr.size == 0:
+        return {**{k: None for k in STAT_KEYS}, "n": 0}
+    return {"median": float(np.median(arr)), "p10": float(np.percentile(arr, 10)),
+            "p90": float(np.percentile(arr, 90)), "min": float(arr.min()), "max": float(arr.max()), "n": int(arr.size)}
+
+
+def _is_number(v) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepResult:
+    """Per-seed outcomes of one scenario (see :func:`sweep`).
+
+    Attributes
+    ----------
+    scenario : str
+        Scenario name.
+    scenario_sha256 : str
+        Hash of its settings (:attr:`neurocontrol.scenario.Scenario.sha256`).
+    seeds : tuple of int
+        In the order given.
+    metrics : tuple of dict
+        ``Result.metrics`` of each seed.
+    statuses : tuple of str
+        ``Result.status`` of each seed.
+    stop_reasons : tuple of (str or None)
+    mode_fractions : tuple of dict
+        Fraction of steps in each controller mode, per seed.
+    wall_time_s : float
+        Wall time of the whole sweep.
+    workers : int
+    units : dict
+        Units of the signals, for plots.
+    """
+
+    scenario: str
+    scenario_sha256: str
+    seeds: tuple[int, ...]
+    metrics: tuple[dict, ...]
+    statuses: tuple[str, ...]
+    stop_reasons: tuple = ()
+    mode_fractions: tuple = ()
+    wall_time_s: float = 0.0
+    workers: int = 1
+    units: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        """Number of runs."""
+        return len(self.seeds)
+
+    def by_seed(self, seed: int) -> dict:
+        """Metrics of one seed."""
+        try:
+            return self.metrics[self.seeds.index(seed)]
+        except ValueError:
+            raise ParameterError(f"seed {seed!r} is not in this sweep; seeds: {list(self.seeds)}.") from None
+
+    def summary(self) -> dict:
+        """Success rate and distribution statistics of every numeric metric.
+
+        Returns
+        -------
+        dict
+            ``n`` (runs), ``success_rate`` (fraction with ``success``),
+            ``statuses`` ({status: count}), then for every numeric top-level
+            metric ``{median, p10, p90, min, max, n}`` (``n`` = runs where it
+            is defined; undefined values such as a settling time that never
+            happened are left out), and ``outputs`` ``{name: {metric:
+            {...}}}`` for the per-output metrics.
+        """
+        n = self.n
+        out: dict = {"n": n, "success_rate": sum(bool(m.get("success")) for m in self.metrics) / n,
+                     "statuses": {s: self.statuses.count(s) for s in dict.fromkeys(self.statuses)}}
+        first = self.metrics[0]
+        for key, value in first.items():
+            if key in ("success", "outputs") or not _is_number(value):
+                continue
+            out[key] = _stats([m.get(key) for m in self.metrics])
+        outputs = {}
+        for name, per in (first.get("outputs") or {}).items():
+            outputs[name] = {k: _stats([(m.get("outputs") or {}).get(name, {}).get(k) for m in self.metrics])
+                             for k, v in per.items() if _is_number(v)}
+        out["outputs"] = outputs
+        return out
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable: scenario, hash, seeds, workers, wall time, summary and the per-seed runs."""
+        runs = [{"seed": s, "status": st, "stop_reason": r, "mode_fractions": mf, "metrics": m}
+                for s, st, r, mf, m in zip(self.seeds, self.statuses, self.stop_reasons or [None] * self.n,
+                                           self.mode_fractions or [{}] * self.n, self.metrics)]
+        return {"scenario": self.scenario, "scenario_sha256": self.scenario_sha256, "seeds": list(self.seeds),
+                "workers": self.workers, "wall_time_s": self.wall_time_s, "summary": self.summary(), "runs": runs}
+
+    def to_pandas(self):
+        """One row per seed: ``seed``, ``status`` and the flattened metrics (``outputs.altitude.rmse``, ...)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ModuleNotFoundError("SweepResult.to_pandas needs pandas: install it with `pip install pandas`.") \
+                from None
+        rows = [{"seed": s, "status": st, **flatten_metrics(m)} for s, st, m in zip(self.seeds, self.statuses,
+                                                                                   self.metrics)]
+        return pd.DataFrame(rows)
+
+    def metric_values(self) -> dict:
+        """``{metric name: [value per seed]}`` of the plotted metrics (for :func:`~neurocontrol.plotting.plot_sweep`)."""
+        values = {}
+        for key in _PLOT_METRICS:
+            if key in self.metrics[0]:
+                values[key] = [m.get(key) for m in self.metrics]
+        for name in (self.metrics[0].get("outputs") or {}):
+            for key in _PLOT_OUTPUT_METRICS:
+                values[f"{name} {key}"] = [(m.get("outputs") or {}).get(name, {}).get(key) for m in self.metrics]
+        return values
+
+    def plot(self, path=None, **kwargs):
+        """Distributions of the main metrics over the seeds (:func:`neurocontrol.plotting.plot_sweep`)."""
+        from neurocontrol.plotting import plot_sweep
+
+        units = {"control_step_us": "us"}
+        for name in (self.metrics[0].get("outputs") or {}):
+            unit = self.units.get(name)
+            if unit:
+                units.update({f"{name} rmse": unit, f"{name} final_error": unit})
+            units[f"{name} settling_time"] = "s"
+        kwargs.setdefault("title", f"{self.scenario}: {self.n} seeds, success {100 * self.summary()['success_rate']:.0f} %")
+        return plot_sweep(self.metric_values(), path, units=units, **kwargs)
+
+    def save(self, directory) -> Path:
+        """Write ``sweep.json`` (:meth:`to_dict`) and ``runs.csv`` (one row per seed) to a folder."""
+        import csv
+
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "sweep.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        flat = [flatten_metrics(m) for m in self.metrics]
+        columns = ["seed", "status"] + list(dict.fromkeys(k for row in flat for k in row))
+        with open(folder / "runs.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(columns)
+            for s, st, row in zip(self.seeds, self.statuses, flat):
+                w.writerow([s, st] + ["" if row.get(c) is None else row.get(c) for c in columns[2:]])
+        return folder
+
+
+def _as_scenario(scenario):
+    from neurocontrol.scenario import _as_scenario as as_sc
+
+    return as_sc(scenario)
+
+
+def _jobs(sc, seeds, out) -> list[tuple]:
+    text = sc.to_toml()
+    return [(text, sc.source, sc.name, s, None if out is None else str(Path(out) / f"seed_{s}")) for s in seeds]
+
+
+def _result(sc, seeds, runs, wall, workers) -> SweepResult:
+    return SweepResult(scenario=sc.name, scenario_sha256=sc.sha256, seeds=tuple(seeds),
+                       metrics=tuple(r["metrics"] for r in runs), statuses=tuple(r["status"] for r in runs),
+                       stop_reasons=tuple(r["stop_reason"] for r in runs),
+                       mode_fractions=tuple(r["mode_fractions"] for r in runs), wall_time_s=wall,
+                       workers=workers, units=dict(runs[0]["units"]))
+
+
+def sweep(scenario, seeds: Iterable[int], *, workers: int | None = None, out=None,
+          progress: bool = False) -> SweepResult:
+    """Run one scenario for many seeds.
+
+    Parameters
+    ----------
+    scenario : Scenario or str or os.PathLike
+        The scenario or its file.
+    seeds : iterable of int
+        Unique non-negative seeds (e.g. ``range(20)``); one run each.
+    workers : int, optional
+        Processes to use (default: one per CPU, at most one per seed).
+        ``1`` runs serially in this process. Workers are spawned, so kinds
+        registered in a script must be registered at its top level.
+    out : str or os.PathLike, optional
+        Folder: each run in ``seed_<n>/`` (see
+        :func:`neurocontrol.scenario.save_run`, without plots), plus
+        ``sweep.json``, ``runs.csv`` and ``sweep.png``.
+    progress : bool, default False
+        A progress bar over runs on a terminal (tqdm, optional).
+
+    Returns
+    -------
+    SweepResult
+        Ordered like ``seeds``; equal to running each seed serially.
+
+    Raises
+    ------
+    ParameterError
+        On bad seeds or workers.
+    ScenarioError
+        On a bad scenario (before any run starts).
+    """
+    sc = _as_scenario(scenario)
+    seeds = _check_seeds(seeds)
+    sc.build(seeds[0])  # fail fast on a scenario that does not build
+    workers = _default_workers(len(seeds)) if workers is None else workers
+    t0 = time.perf_counter()
+    runs = _run_jobs(_jobs(sc, seeds, out), workers, progress)
+    res = _result(sc, seeds, runs, time.perf_counter() - t0, workers)
+    if out is not None:
+        res.save(out)
+        res.plot(Path(out) / "sweep.png")
+    return res
+
+
+# =========================================================================== comparison
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comparison:
+    """The same scenario with several controller kinds on identical seeds (see :func:`compare`).
+
+    Attributes
+    ----------
+    scenario : str
+    seeds : tuple of int
+    sweeps : dict of str to SweepResult
+        By controller kind, in the order given.
+    wall_time_s : float
+    """
+
+    scenario: str
+    seeds: tuple[int, ...]
+    sweeps: dict
+    wall_time_s: float = 0.0
+
+    def table(self) -> list[dict]:
+        """One row per controller: ``controller``, ``n``, ``success_rate``, ``failed`` and, per output, the
+        medians of ``rmse``, ``final_error``, ``settling_time`` and ``overshoot``, then the medians of
+        ``saturation_fraction`` and ``control_step_us``."""
+        rows = []
+        for kind, sw in self.sweeps.items():
+            s = sw.summary()
+            row = {"controller": kind, "n": s["n"], "success_rate": s["success_rate"],
+                   "failed": s["statuses"].get("failed", 0)}
+            for name, per in s["outputs"].items():
+                for key in ("rmse", "final_error", "settling_time", "overshoot"):
+                    if key in per:
+                        row[f"{name}.{key}"] = per[key]["median"]
+            for key in ("saturation_fraction", "control_step_us"):
+                if key in s:
+                    row[key] = s[key]["median"]
+            rows.append(row)
+        return rows
+
+    def format_table(self) -> str:
+        """The :meth:`table` as aligned text, one column per controller."""
+        rows = self.table()
+        keys = list(dict.fromkeys(k for r in rows for k in r if k != "controller"))
+        width = max(len(k) for k in keys) + 2
+
+        def fmt(v):
+            if v is None:
+                return "-"
+            if isinstance(v, float):
+                return f"{v:.4g}"
+            return str(v)
+
+        col = max(12, *(len(r["controller"]) + 2 for r in rows))
+        lines = [" " * width + "".join(f"{r['controller']:>{col}}" for r in rows)]
+        for k in keys:
+            lines.append(f"{k:<{width}}" + "".join(f"{fmt(r.get(k)):>{col}}" for r in rows))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable: scenario, seeds, wall time, the table, and each controller's summary."""
+        return {"scenario": self.scenario, "seeds": list(self.seeds), "wall_time_s": self.wall_time_s,
+                "table": self.table(), "controllers": {k: sw.summary() for k, sw in self.sweeps.items()}}
+
+    def to_pandas(self):
+        """The :meth:`table` as a DataFrame indexed by controller."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ModuleNotFoundError("Comparison.to_pandas needs pandas: install it with `pip install pandas`.") \
+                from None
+        return pd.DataFrame(self.table()).set_index("controller")
+
+    def plot(self, path=None, **kwargs):
+        """Side by side: one row per metric, one column per controller (histograms over the seeds)."""
+        from neurocontrol.plotting import plot_sweep
+
+        values = {}
+        per_kind = {k: sw.metric_values() for k, sw in self.sweeps.items()}
+        metrics = list(next(iter(per_kind.values())))
+        for metric in metrics:
+            for kind, vals in per_kind.items():
+                values[f"{kind}: {metric}"] = vals[metric]
+        kwargs.setdefault("title", f"{self.scenario}: {', '.join(self.sweeps)} on {len(self.seeds)} seeds")
+        return plot_sweep(values, path, **kwargs)
+
+
+def compare(scenario, controllers: Sequence[str] = ("adaptive", "lqr", "pid"), seeds: Iterable[int] = range(10), *,
+            workers: int | None = None, out=None, progress: bool = False) -> Comparison:
+    """Run one scenario with each controller kind on the same seeds.
+
+    Parameters
+    ----------
+    scenario : Scenario or str or os.PathLike
+    controllers : sequence of str
+        Registered controller kinds. A kind other than the scenario's own
+        runs with its default settings; the scenario's own kind keeps its
+        settings.
+    seeds : iterable of int
+    workers : int, optional
+        Processes for all runs together (see :func:`sweep`).
+    out : str or os.PathLike, optional
+        Folder: ``<kind>/`` per controller (as :func:`sweep`), plus
+        ``comparison.json`` and ``comparison.png``.
+    progress : bool, default False
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    ScenarioError
+        On an unknown controller kind (before any run starts).
+    """
+    sc = _as_scenario(scenario)
+    if isinstance(controllers, str):
+        controllers = [c.strip() for c in controllers.split(",") if c.strip()]
+    controllers = list(controllers)
+    if not controllers or len(set(controllers)) != len(controllers):
+        raise ParameterError(f"`controllers` must name distinct controller kinds, got {controllers!r}.")
+    seeds = _check_seeds(seeds)
+    variants = {kind: sc.set("controller.kind", kind) for kind in controllers}
+    for v in variants.values():
+        v.build(seeds[0])
+    jobs, spans = [], {}
+    for kind, v in variants.items():
+        start = len(jobs)
+        jobs += _jobs(v, seeds, None if out is None else Path(out) / kind)
+        spans[kind] = (start, len(jobs))
+    workers = _default_workers(len(jobs)) if workers is None else workers
+    t0 = time.perf_counter()
+    runs = _run_jobs(jobs, workers, progress)
+    wall = time.perf_counter() - t0
+    sweeps = {kind: _result(variants[kind], seeds, runs[a:b], wall, workers) for kind, (a, b) in spans.items()}
+    comp = Comparison(scenario=sc.name, seeds=seeds, sweeps=sweeps, wall_time_s=wall)
+    if out is not None:
+        folder = Path(out)
+        for kind, sw in sweeps.items():
+            sw.save(folder / kind)
+        (folder / "comparison.json").write_text(json.dumps(comp.to_dict(), indent=2) + "\n")
+        comp.plot(folder / "comparison.png")
+    return comp

@@ -1,0 +1,122 @@
+"""Sweeps over seeds (process pool equal to serial runs, ordered by seed), summaries, export, plots, and
+controller comparisons on identical seeds."""
+
+import json
+
+import numpy as np
+import pytest
+
+from neurocontrol.exceptions import ParameterError, ScenarioError
+from neurocontrol.scenario import Scenario, run_scenario
+from neurocontrol.sweep import STAT_KEYS, Comparison, SweepResult, compare, parse_seeds, sweep
+
+SCENARIO = Scenario.from_dict({
+    "scenario": {"name": "short_hover"},
+    "plant": {"kind": "helicopter", "disturbances": {"sensor_noise_std": [0.2, 0.005, 0.0, 0.0, 0.0],
+                                                     "gust_rate": 1.0, "gust_amplitude": 1.0}},
+    "reference": {"kind": "setpoint", "rotor_speed": 140.0, "altitude": 1.0},
+    "controller": {"kind": "lqr"},
+    "run": {"duration": 2.0, "tolerance": {"rotor_speed": 1.4, "altitude": 0.02}, "final_window_s": 1.0}})
+
+
+def drop_timing(metrics):
+    return {k: v for k, v in metrics.items() if k != "control_step_us"}
+
+
+def test_two_workers_equal_serial_runs_in_seed_order():
+    seeds = [3, 0, 2, 1]
+    parallel = sweep(SCENARIO, seeds, workers=2)
+    serial = sweep(SCENARIO, seeds, workers=1)
+    assert parallel.seeds == serial.seeds == tuple(seeds) and parallel.workers == 2
+    assert [drop_timing(m) for m in parallel.metrics] == [drop_timing(m) for m in serial.metrics]
+    assert parallel.statuses == serial.statuses
+    # and each equals a single run of that seed
+    single = run_scenario(SCENARIO, seed=2)
+    assert drop_timing(parallel.by_seed(2)) == drop_timing(single.metrics)
+    assert len({m["outputs"]["altitude"]["iae"] for m in parallel.metrics}) == 4  # seeds differ
+
+
+def fake(values):
+    metrics = []
+    for i, v in enumerate(values):
+        metrics.append({"success": i % 2 == 0, "steps": 100, "control_effort": v, "control_step_us": None,
+                        "outputs": {"altitude": {"rmse": v / 10, "settling_time": None if i == 0 else float(i)}}})
+    return SweepResult(scenario="fake", scenario_sha256="0" * 64, seeds=tuple(range(len(values))),
+                       metrics=tuple(metrics), statuses=("completed",) * (len(values) - 1) + ("failed",))
+
+
+def test_summary_statistics():
+    values = [5.0, 1.0, 4.0, 2.0, 3.0]
+    s = fake(values).summary()
+    assert s["n"] == 5 and s["success_rate"] == 0.6 and s["statuses"] == {"completed": 4, "failed": 1}
+    ce = s["control_effort"]
+    assert set(ce) == set(STAT_KEYS) | {"n"}
+    assert (ce["median"], ce["min"], ce["max"], ce["n"]) == (3.0, 1.0, 5.0, 5)
+    assert ce["p10"] == pytest.approx(np.percentile(values, 10)) and ce["p90"] == pytest.approx(np.percentile(values, 90))
+    assert s["control_step_us"] == {"median": None, "p10": None, "p90": None, "min": None, "max": None, "n": 0}
+    assert s["outputs"]["altitude"]["rmse"]["median"] == pytest.approx(0.3)
+    assert s["outputs"]["altitude"]["settling_time"]["n"] == 4  # the undefined one is left out
+    assert "success" not in s and json.loads(json.dumps(s)) == s
+
+
+def test_export_plot_and_folder(tmp_path):
+    res = sweep(SCENARIO, range(2), workers=1, out=tmp_path / "sw")
+    df = res.to_pandas()
+    assert list(df["seed"]) == [0, 1] and "outputs.altitude.rmse" in df.columns and "status" in df.columns
+    d = res.to_dict()
+    assert d["scenario"] == "short_hover" and d["seeds"] == [0, 1] and len(d["runs"]) == 2
+    assert d["runs"][1]["metrics"] == res.metrics[1] and d["scenario_sha256"] == SCENARIO.sha256
+    folder = tmp_path / "sw"
+    assert json.loads((folder / "sweep.json").read_text())["summary"]["n"] == 2
+    assert (folder / "runs.csv").read_text().splitlines()[0].startswith("seed,status,success")
+    assert (folder / "sweep.png").stat().st_size > 0 and (folder / "seed_1" / "result.json").is_file()
+    import matplotlib.pyplot as plt
+
+    fig = res.plot()
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == 3 + 3 * 2
+    plt.close(fig)
+    with pytest.raises(ParameterError, match=r"seed 7 is not in this sweep; seeds: \[0, 1\]"):
+        res.by_seed(7)
+
+
+def test_compare_runs_each_controller_on_identical_seeds(tmp_path):
+    comp = compare(SCENARIO, ["lqr", "pid"], range(2),
+                   workers=1, out=tmp_path / "cmp")
+    assert isinstance(comp, Comparison) and list(comp.sweeps) == ["lqr", "pid"]
+    assert comp.sweeps["lqr"].seeds == comp.sweeps["pid"].seeds == (0, 1)
+    pid_alone = sweep(SCENARIO.set("controller.kind", "pid"), range(2), workers=1)
+    assert [drop_timing(m) for m in comp.sweeps["pid"].metrics] == [drop_timing(m) for m in pid_alone.metrics]
+    rows = comp.table()
+    assert [r["controller"] for r in rows] == ["lqr", "pid"]
+    assert {"n", "success_rate", "failed", "altitude.rmse", "rotor_speed.final_error", "control_step_us"} <= set(rows[0])
+    text = comp.format_table()
+    assert text.splitlines()[0].split() == ["lqr", "pid"] and "altitude.rmse" in text
+    assert comp.to_pandas().loc["pid", "n"] == 2
+    d = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert d["table"] == json.loads(json.dumps(rows)) and set(d["controllers"]) == {"lqr", "pid"}
+    assert (tmp_path / "cmp" / "comparison.png").is_file() and (tmp_path / "cmp" / "pid" / "sweep.json").is_file()
+
+
+def test_compare_and_sweep_errors():
+    with pytest.raises(ScenarioError, match=r"unknown kind 'mpc' at `controller.kind`; registered controller kinds"):
+        compare(SCENARIO, ["lqr", "mpc"], range(2), workers=1)
+    with pytest.raises(ParameterError, match=r"`controllers` must name distinct controller kinds"):
+        compare(SCENARIO, ["lqr", "lqr"], range(2))
+    with pytest.raises(ParameterError, match=r"`seeds` must be unique \(one run per seed\), got duplicates \[1\]"):
+        sweep(SCENARIO, [1, 1])
+    with pytest.raises(ParameterError, match=r"`seeds` must hold at least one seed"):
+        sweep(SCENARIO, [])
+    with pytest.raises(ParameterError, match=r"`seeds` must hold non-negative integers, got -1"):
+        sweep(SCENARIO, [-1])
+    with pytest.raises(ParameterError, match=r"`workers` must be a positive integer"):
+        sweep(SCENARIO, [0], workers=0)
+
+
+def test_parse_seeds():
+    assert parse_seeds("0:3") == (0, 1, 2) and parse_seeds(" 5 ") == (5,) and parse_seeds("1,4:6") == (1, 4, 5)
+    with pytest.raises(ParameterError, match=r"seed range '5:5' is empty: write A:B with B > A"):
+        parse_seeds("5:5")
+    with pytest.raises(ParameterError, match=r"seeds must look like 0:20, 7 or 1,5,7"):
+        parse_seeds("a:b")
+    with pytest.raises(ParameterError, match=r"`seeds` must be unique"):
+        parse_seeds("1,0:3")
