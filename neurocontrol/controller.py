@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
+from typing import ClassVar
 
 import numpy as np
 
@@ -23,7 +24,8 @@ from neurocontrol.reference import SecondOrderReferenceModel, aprbs
 from neurocontrol.rtrn import Normalizer, RTRNConfig
 from neurocontrol.synth import AbstractLaw, LawContext, PredictiveLaw
 
-__all__ = ["AbstractController", "AdaptiveController", "AdaptiveControllerConfig"]
+__all__ = ["AbstractController", "AdaptiveController", "AdaptiveControllerConfig", "AdaptiveScenarioConfig",
+           "WarmupPIDConfig", "build_adaptive"]
 
 _F64 = np.dtype(np.float64)
 
@@ -187,8 +189,8 @@ class AdaptiveControllerConfig:
         warm-up controller, or around ``nominal_input``). Counts as run time.
     excitation_amplitude : tuple of float, shape (m,)
         APRBS amplitude per input during warm-up, physical units.
-    excitation_hold : tuple of int pairs, shape (m, 2)
-        APRBS hold-time range (steps) per input.
+    excitation_min_hold, excitation_max_hold : tuple of int, shape (m,)
+        APRBS hold-time range (control steps) per input.
     nominal_input : tuple of float or None
         Input around which open-loop warm-up excites when no warm-up
         controller is given (default: the middle of the limits).
@@ -217,7 +219,8 @@ class AdaptiveControllerConfig:
     law: AbstractLaw = dataclasses.field(default_factory=PredictiveLaw)
     warmup_duration: float = 1.0
     excitation_amplitude: tuple[float, ...] = (40.0, 100.0)
-    excitation_hold: tuple[tuple[int, int], ...] = ((5, 30), (1, 4))
+    excitation_min_hold: tuple[int, ...] = (5, 1)
+    excitation_max_hold: tuple[int, ...] = (30, 4)
     nominal_input: tuple[float, ...] | None = None
     rate_limit: tuple[float, ...] | None = None
     disturbance_filter: float = 0.95
@@ -251,11 +254,13 @@ class AdaptiveControllerConfig:
         if np.any(bw <= 0) or np.any(dz <= 0):
             raise ParameterError("`reference_bandwidth` and `reference_damping` must be positive, "
                                  f"got {bw.tolist()} and {dz.tolist()}.")
-        hold = np.asarray(self.excitation_hold, dtype=np.int64)
         amp = as_float_array(self.excitation_amplitude, "excitation_amplitude", (None,))
-        if hold.shape != (amp.shape[0], 2) or np.any(hold < 1) or np.any(hold[:, 1] < hold[:, 0]):
-            raise ParameterError(f"`excitation_hold` must give one (min_hold, max_hold) pair with "
-                                 f"1 <= min_hold <= max_hold per input, got {self.excitation_hold!r}.")
+        lo = np.asarray(self.excitation_min_hold)
+        hi = np.asarray(self.excitation_max_hold)
+        if lo.shape != amp.shape or hi.shape != amp.shape or np.any(lo < 1) or np.any(hi < lo):
+            raise ParameterError(f"`excitation_min_hold` and `excitation_max_hold` must give one hold time per input "
+                                 f"({amp.shape[0]}) with 1 <= min <= max steps, got {self.excitation_min_hold!r} and "
+                                 f"{self.excitation_max_hold!r}.")
         if np.any(amp < 0):
             raise ParameterError(f"`excitation_amplitude` must be non-negative, got {amp.tolist()}.")
 
@@ -509,7 +514,7 @@ class AdaptiveController(AbstractController):
         exc = np.zeros((max(self._n_warmup, 1), m))
         for j in range(m):
             if amp[j] > 0:
-                lo, hi = cfg.excitation_hold[j]
+                lo, hi = cfg.excitation_min_hold[j], cfg.excitation_max_hold[j]
                 exc[:, j] = aprbs(exc.shape[0], low=-amp[j], high=amp[j], min_hold=int(lo), max_hold=int(hi),
                                   rng=rng_exc, n_channels=1)[:, 0]
         self._excitation = exc
@@ -650,3 +655,93 @@ class AdaptiveController(AbstractController):
             self._z[-1] = 1.0
         self._have_z = self._finite
         self._k += 1
+
+
+# =========================================================================== scenario files
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WarmupPIDConfig:
+    """A rough, user-configured PID that flies the helicopter during the identification warm-up.
+
+    Rough hover values suffice (the adaptive controller takes over after
+    ``warmup_duration``); they are the user's knowledge of the stand, not the
+    model's trim: the shipped scenarios use rounded figures.
+
+    Parameters
+    ----------
+    trim_input : (float, float)
+        Approximate hover throttle and collective-servo input, rad/s^2.
+    trim_collective : float
+        Approximate hover collective, rad.
+    servo_gain : float
+        Approximate static servo gain d u1 / d theta, rad/s^2 per rad.
+    kp_rotor, ki_rotor, kp_alt, ki_alt, kd_alt, kp_pitch, kd_pitch : float
+        Gains of :class:`neurocontrol.baselines.PIDController`.
+    """
+
+    trim_input: tuple[float, float] = (170.0, -100.0)
+    trim_collective: float = 0.12
+    servo_gain: float = 2700.0
+    kp_rotor: float = 10.0
+    ki_rotor: float = 20.0
+    kp_alt: float = 0.062
+    ki_alt: float = 0.041
+    kd_alt: float = 0.030
+    kp_pitch: float = 1000.0
+    kd_pitch: float = 20.0
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AdaptiveScenarioConfig(AdaptiveControllerConfig):
+    """``[controller] kind = "adaptive"``: every :class:`AdaptiveControllerConfig` key, plus:
+
+    Parameters
+    ----------
+    output_indices : tuple of int, default (0, 1)
+        Controlled outputs within the observation (helicopter: rotor speed, altitude).
+    warmup_pid : WarmupPIDConfig or None
+        ``[controller.warmup_pid]``: the warm-up controller (None: open-loop
+        excitation around ``nominal_input``).
+
+    Actuator limits come from the env's action space, the control period
+    from ``env.unwrapped.dt``.
+    """
+
+    kind: ClassVar[str] = "adaptive"
+    output_indices: tuple[int, ...] = (0, 1)
+    warmup_pid: WarmupPIDConfig | None = None
+
+
+def build_adaptive(config: AdaptiveScenarioConfig, env) -> AdaptiveController:
+    """Make an :class:`AdaptiveController` for ``env`` from a scenario's ``[controller]`` table."""
+    from neurocontrol.baselines import PIDController
+
+    base = {f.name: getattr(config, f.name) for f in dataclasses.fields(AdaptiveControllerConfig)}
+    space = env.action_space
+    limits = np.column_stack([np.asarray(space.low, dtype=float), np.asarray(space.high, dtype=float)])
+    dt = float(getattr(env.unwrapped, "dt", 0.0) or 0.0)
+    if dt <= 0:
+        raise ParameterError(f"the adaptive controller needs the env's control period `env.unwrapped.dt` in s; "
+                             f"{type(env.unwrapped).__name__} has none.")
+    warm = None
+    if config.warmup_pid is not None:
+        w = config.warmup_pid
+        warm = PIDController(input_limits=limits, dt=dt,
+                             **{f.name: getattr(w, f.name) for f in dataclasses.fields(WarmupPIDConfig)})
+    return AdaptiveController(AdaptiveControllerConfig(**base), input_limits=limits,
+                              output_indices=config.output_indices, dt=dt, warmup_controller=warm)
+
+
+def _register_kinds():
+    from neurocontrol.learning import TwoDRule
+    from neurocontrol.scenario import register
+    from neurocontrol.synth import OneStepLaw
+
+    register("rule", "rls", RecursiveLeastSquares)
+    register("rule", "two_d", TwoDRule)
+    register("law", "predictive", PredictiveLaw)
+    register("law", "one_step", OneStepLaw)
+    register("controller", "adaptive", AdaptiveScenarioConfig, build_adaptive)
+
+
+_register_kinds()

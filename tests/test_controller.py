@@ -155,7 +155,8 @@ def test_any_learning_rule_object_runs_through_the_public_path():
     (dict(warmup_duration=-1.0), ParameterError, "`warmup_duration` must be a non-negative"),
     (dict(disturbance_filter=1.0), ParameterError, r"`disturbance_filter` must be in \[0, 1\)"),
     (dict(reference_bandwidth=(1.0, -2.0)), ParameterError, "must be positive"),
-    (dict(excitation_hold=((5, 1), (1, 4))), ParameterError, "`excitation_hold` must give one"),
+    (dict(excitation_min_hold=(5, 1), excitation_max_hold=(1, 4)), ParameterError,
+     "`excitation_min_hold` and `excitation_max_hold` must give one hold time per input"),
     (dict(imitator_pretrain_steps=-3), ParameterError, "`imitator_pretrain_steps` must be a non-negative"),
 ])
 def test_config_errors(kwargs, error, match):
