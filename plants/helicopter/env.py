@@ -188,6 +188,9 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         self._obs_bounds.setflags(write=False)
         self.observation_space = spaces.Box(low=self._obs_bounds[0], high=self._obs_bounds[1], dtype=np.float64)
         self._limits = np.ascontiguousarray(limits)
+        self._effectiveness = np.ones(2)
+        self._limits_eff = self._limits.copy()
+        self._degraded = False
         self._rotor_lo, self._rotor_hi = self._nominal.rotor_speed_range
 
         # Episode state, owned here; the kernels only see buffers.
@@ -302,9 +305,41 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         self._params = resolve_params(params)
         self._p = self._params.to_vector()
 
+    @property
+    def actuator_effectiveness(self) -> np.ndarray:
+        """Fraction of each commanded input the actuators deliver (1 = healthy), a copy."""
+        return self._effectiveness.copy()
+
+    def set_actuator_effectiveness(self, effectiveness) -> None:
+        """Degrade the actuators from now until the next reset (loss-of-effectiveness fault).
+
+        The plant receives ``effectiveness * clip(action, limits)``; the
+        saturation flags in ``info`` still refer to the commanded action.
+
+        Parameters
+        ----------
+        effectiveness : array_like, shape (2,)
+            Per input (throttle, collective servo), in [0, 1].
+
+        Examples
+        --------
+        >>> env = HelicopterEnv()
+        >>> _ = env.reset(seed=0)
+        >>> env.set_actuator_effectiveness([1.0, 0.7])
+        >>> env.actuator_effectiveness.tolist()
+        [1.0, 0.7]
+        """
+        eff = as_float_array(effectiveness, "effectiveness", (2,))
+        if np.any(eff < 0) or np.any(eff > 1):
+            raise ParameterError(f"`effectiveness` must lie in [0, 1] per input, got {eff.tolist()}.")
+        self._effectiveness = eff.copy()
+        self._limits_eff = np.ascontiguousarray(self._limits * eff[:, None])
+        self._degraded = bool(np.any(eff != 1.0))
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start an episode; see the class docstring for ``options``."""
         super().reset(seed=seed)
+        self.set_actuator_effectiveness((1.0, 1.0))
         options = {} if options is None else options
         unknown = set(options) - {"initial_state", "setpoint"}
         if unknown:
@@ -344,7 +379,11 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
             action = as_float_array(action, "action", (2,), finite=False)
         d = self._gust_accel() if self._has_gusts else 0.0
         obs = np.empty(5)
-        status = _kernels.env_step_kernel(self._x, action, self._limits, self._obs_bounds, self._p, d, self.dt,
+        limits = self._limits
+        if self._degraded:
+            action = action * self._effectiveness
+            limits = self._limits_eff
+        status = _kernels.env_step_kernel(self._x, action, limits, self._obs_bounds, self._p, d, self.dt,
                                           self.substeps, self._rotor_lo, self._rotor_hi, self._u, self._sat, obs)
         if status == _kernels.STATUS_BAD_ACTION:
             raise NonFiniteError(f"`action` must be finite, got {action.tolist()}; the plant was not stepped.")
