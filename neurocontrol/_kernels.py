@@ -447,7 +447,7 @@ def _fill_desired_kernel(rm, out_scale, out_offset, rate_scale, rate_offset, d):
 
 @_jit
 def adaptive_learn_kernel(obs, ref, y, W, z, have_z, P, lam, max_trace, Pz, gain,
-                          Ws, zs, Ps, lam_s, max_trace_s, Pzs, gains, n_out_s,
+                          Ws, zs, Ps, lam_s, max_trace_s, Pzs, gains, n_out_s, im_kind, im_par,
                           y_scale, y_offset, r_scale, r_offset,
                           rm, rm_ad, rm_bd, handover, handover_values, handover_rates,
                           out_scale, out_offset, rate_scale, rate_offset,
@@ -460,8 +460,11 @@ def adaptive_learn_kernel(obs, ref, y, W, z, have_z, P, lam, max_trace, Pz, gain
     optionally restarts the reference model at the measured outputs
     (``handover``); copies the imitator state into ``d_prev``, advances the
     reference model under ``ref``, fills ``d`` and lets the imitator learn
-    ``[d_prev; r; 1] -> d``. Returns the prediction error norm (NaN when not
-    learned); the count of covariance bounds applied goes to ``scratch[0]``.
+    ``[d_prev; r; 1] -> d`` by RLS (``im_kind`` 0) or by the 2-D rule
+    (``im_kind`` 1, ``im_par = [alpha, delta, tol, k_max]``, ``gains`` as
+    its buffer). Returns the prediction error norm (NaN when not learned);
+    the count of covariance bounds applied goes to ``scratch[0]``, the
+    imitator's inner iterations to ``scratch[1]``.
     """
     n = y.shape[0]
     p = rm.shape[0]
@@ -503,7 +506,11 @@ def adaptive_learn_kernel(obs, ref, y, W, z, have_z, P, lam, max_trace, Pz, gain
     for i in range(p):
         zs[n + i] = ref[i] * r_scale[i] + r_offset[i]
     zs[n + p] = 1.0
-    bounded += rls_kernel(Ws, zs, d[:n_out_s], TANH, Ps, lam_s, max_trace_s, Pzs, gains)
+    if im_kind == 0:
+        bounded += rls_kernel(Ws, zs, d[:n_out_s], TANH, Ps, lam_s, max_trace_s, Pzs, gains)
+        scratch[1] = 1
+    else:
+        scratch[1] = two_d_kernel(Ws, zs, d[:n_out_s], TANH, im_par[0], im_par[1], im_par[2], int(im_par[3]), gains)
     scratch[0] = bounded
     return err
 

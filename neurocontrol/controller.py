@@ -19,7 +19,7 @@ import numpy as np
 from neurocontrol._validation import as_float_array
 from neurocontrol import _kernels
 from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError
-from neurocontrol.learning import AbstractLearningRule, RecursiveLeastSquares
+from neurocontrol.learning import AbstractLearningRule, RecursiveLeastSquares, TwoDRule
 from neurocontrol.reference import SecondOrderReferenceModel, aprbs
 from neurocontrol.rtrn import Normalizer, RTRNConfig
 from neurocontrol.synth import AbstractLaw, LawContext, PredictiveLaw
@@ -527,9 +527,18 @@ class AdaptiveController(AbstractController):
             self.warmup_controller.reset(observation, reference)
         self._have_z = False
         self._offset = np.zeros(n)
-        self._scratch = np.zeros(1)
+        self._scratch = np.zeros(2)
         self._fast = type(cfg.identifier_rule) is RecursiveLeastSquares and \
-            type(cfg.imitator_rule) is RecursiveLeastSquares
+            type(cfg.imitator_rule) in (RecursiveLeastSquares, TwoDRule)
+        if self._fast:
+            rule, st, n_cmp = cfg.imitator_rule, self._im_state, self._im_cfg.n_outputs
+            if type(rule) is RecursiveLeastSquares:
+                self._im_kernel_args = (st.covariance, rule.forgetting, st.max_trace, st._Pz, st._gain, n_cmp, 0,
+                                        np.zeros(4))
+            else:
+                dummy = np.zeros((1, 1))
+                self._im_kernel_args = (dummy, 1.0, 0.0, np.zeros(1), np.zeros(n_cmp), n_cmp, 1,
+                                        np.array([rule.alpha, rule.delta, rule.tol, float(rule.k_max)]))
         self._k = 0
         self._k0 = 0
         self._pred_err = float("nan")
@@ -601,18 +610,16 @@ class AdaptiveController(AbstractController):
         err = _kernels.adaptive_learn_kernel(
             observation, reference, ctx.y, self._W, self._z, self._have_z, ids.covariance,
             cfg.identifier_rule.forgetting, ids.max_trace, ids._Pz, ids._gain,
-            self._Ws, self._zs, ims.covariance, cfg.imitator_rule.forgetting, ims.max_trace, ims._Pz, ims._gain,
-            self._im_cfg.n_outputs, self._y_scale, self._y_offset, self._r_scale, self._r_offset,
+            self._Ws, self._zs, *self._im_kernel_args, self._y_scale, self._y_offset, self._r_scale, self._r_offset,
             self._rm, self._rm_ad, self._rm_bd, handover, hv, hr,
             self._out_scale, self._out_offset, self._rate_scale, self._rate_offset,
             self._d, ctx.d, cfg.disturbance_filter, self._offset, self._scratch)
         ims.n_updates += 1
+        self._iters = int(self._scratch[1])
         if self._have_z:
             ids.n_updates += 1
             self._pred_err = err
-            self._iters = 2
-        else:
-            self._iters = 1
+            self._iters += 1
 
     def _step_impl(self, observation, reference) -> np.ndarray:
         if not self._ready:

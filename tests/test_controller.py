@@ -47,21 +47,25 @@ def test_short_hover_succeeds(seed):
     assert np.all(np.isfinite(U))
 
 
-def test_compiled_learning_matches_python_reference_path():
+@pytest.mark.parametrize("imitator_rule", [None, TwoDRule(alpha=1.0, delta=0.1, tol=1e-12, k_max=10)])
+def test_compiled_learning_matches_python_reference_path(imitator_rule):
     runs = []
+    extra = {} if imitator_rule is None else {"imitator_rule": imitator_rule}
     for fast in (True, False):
-        ctrl = make_controller()
+        ctrl = make_controller(**extra)
         env = gym.make("neurocontrol/Helicopter-v0").unwrapped
         obs, _ = env.reset(seed=3)
         ctrl.reset(obs, REF, seed=3)
         ctrl._fast = fast
-        U = []
+        U, iters = [], []
         for _ in range(300):
             u = ctrl.step(obs, REF)
             obs, *_ = env.step(u)
             U.append(u)
-        runs.append((np.array(U), ctrl.identifier_weights.copy(), ctrl.imitator_weights.copy()))
-    (U1, W1, S1), (U2, W2, S2) = runs
+            iters.append(ctrl.diagnostics()["inner_iterations"])
+        runs.append((np.array(U), ctrl.identifier_weights.copy(), ctrl.imitator_weights.copy(), iters))
+    (U1, W1, S1, I1), (U2, W2, S2, I2) = runs
+    assert I1 == I2
     np.testing.assert_allclose(U1, U2, rtol=1e-11, atol=1e-9)
     np.testing.assert_allclose(W1, W2, rtol=1e-11, atol=1e-12)
     np.testing.assert_allclose(S1, S2, rtol=1e-11, atol=1e-12)
