@@ -1,19 +1,237 @@
 """The ``neurocontrol`` command line.
 
-Each subcommand is a thin layer over a documented Python function; a bad
-argument prints one line to stderr and exits with status 2 (``--debug`` shows
-the traceback).
+Each subcommand is a thin layer over a documented Python function:
+
+==============  ===============================================  ==========================================
+command         does                                              Python
+==============  ===============================================  ==========================================
+``run``         one scenario, one seed                            :func:`neurocontrol.scenario.run_scenario`
+``sweep``       one scenario, many seeds (local processes)        :func:`neurocontrol.sweep.sweep`
+``compare``     several controller kinds on the same seeds        :func:`neurocontrol.sweep.compare`
+``check``       ``check gradients``: RTRL vs BPTT and FD          :func:`neurocontrol.gradcheck.check_gradients`
+``bench``       short speed benchmarks                            :func:`neurocontrol.bench.run_benchmarks`
+``plant-demo``  the helicopter open-loop around trim              :func:`plants.helicopter.demo.run_demo`
+==============  ===============================================  ==========================================
+
+A completed run exits with status 0 even when tracking failed (the result
+says so); ``check gradients`` exits with 1 when a check fails. A bad
+argument or scenario prints one line ``neurocontrol: error: ...`` to stderr
+and exits with status 2 (``--debug`` shows the traceback). With ``--json``
+stdout holds exactly one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
+import time
 
 import neurocontrol
-from neurocontrol.exceptions import NeurocontrolError
+from neurocontrol.exceptions import NeurocontrolError, ParameterError
 
 __all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``neurocontrol: error: ...`` and exit status 2."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        self.exit(2, f"neurocontrol: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _json_dump(obj) -> str:
+    return json.dumps(obj, indent=2, allow_nan=False)
+
+
+def _finite_or_none(obj):
+    """NaN/inf -> None so that the JSON output is strict."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+def _load(args):
+    from neurocontrol.scenario import Scenario
+
+    sc = Scenario.from_toml(args.scenario)
+    for item in args.set or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ParameterError(f"--set needs KEY=VALUE (e.g. run.duration=10), got {item!r}.")
+        sc = sc.set(key.strip(), value.strip())
+    return sc
+
+
+def _fmt(v, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _cmd_run(args) -> int:
+    from neurocontrol.scenario import run_scenario
+
+    sc = _load(args)
+    seed = sc.run.seed if args.seed is None else args.seed
+    out = args.out
+    if out is not None and not args.overwrite:
+        from pathlib import Path
+
+        if (Path(out) / "result.json").exists():
+            raise ParameterError(f"{out} already holds a saved run; pass --overwrite or choose another --out folder.")
+    t0 = time.perf_counter()
+    res = run_scenario(sc, seed=seed, progress=not args.json)
+    wall = time.perf_counter() - t0
+    if out is not None:
+        from neurocontrol.scenario import save_run
+
+        save_run(res, sc, out, overwrite=True, extra_manifest={"command": ["neurocontrol", *sys.argv[1:]],
+                                                             "wall_time_s": wall})
+    if args.json:
+        payload = {**res.metrics, "scenario": sc.name, "seed": seed, "wall_time_s": wall, "status": res.status}
+        print(_json_dump(_finite_or_none(payload)))
+        return 0
+    m = res.metrics
+    print(f"scenario   {sc.name}  ({sc.source})")
+    print(f"seed       {seed}")
+    print(f"status     {res.status}" + (f"  ({res.meta['stop_reason']})" if res.meta.get("stop_reason") else ""))
+    print(f"success    {_fmt(m['success'])}  (last {_fmt(m['final_window_s'])} s within tolerance)")
+    print(f"steps      {m['steps']} x {res.meta['dt']} s")
+    units = res.meta.get("units", {})
+    labels = {n: f"{n} [{units[n]}]" if units.get(n) else n for n in m["outputs"]}
+    width = max(12, *(len(label) + 2 for label in labels.values()))
+    cols = ("rmse", "final_error", "tolerance", "max_abs_error", "overshoot %", "settling_time s")
+    print("\n" + f"{'output':<{width}}" + "".join(f"{c:>16}" for c in cols))
+    for name, label in labels.items():
+        per = m["outputs"][name]
+        print(f"{label:<{width}}" + "".join(f"{_fmt(per.get(c.split()[0])):>16}" for c in cols))
+    print(f"\nsaturation {100 * m['saturation_fraction']:.1f} % of steps    control step {_fmt(m['control_step_us'])} us"
+          f"    wall time {wall:.2f} s")
+    if out is not None:
+        print(f"written to {out}/")
+    return 0
+
+
+# --------------------------------------------------------------------------- sweep, compare
+
+
+def _print_summary(summary: dict) -> None:
+    print(f"runs {summary['n']}, success {100 * summary['success_rate']:.0f} %, statuses "
+          + ", ".join(f"{k} {v}" for k, v in summary["statuses"].items()))
+    print(f"\n{'metric':<30}{'median':>12}{'p10':>12}{'p90':>12}{'min':>12}{'max':>12}")
+    rows = [(f"{name}.{k}", s) for name, per in summary["outputs"].items() for k, s in per.items()
+            if k in ("rmse", "final_error", "settling_time", "overshoot")]
+    rows += [(k, summary[k]) for k in ("saturation_fraction", "control_step_us") if k in summary]
+    for label, s in rows:
+        print(f"{label:<30}" + "".join(f"{_fmt(s.get(k)):>12}" for k in ("median", "p10", "p90", "min", "max")))
+
+
+def _cmd_sweep(args) -> int:
+    from neurocontrol.sweep import parse_seeds, sweep
+
+    sc = _load(args)
+    seeds = parse_seeds(args.seeds)
+    res = sweep(sc, seeds, workers=args.workers, out=args.out, progress=not args.json)
+    if args.json:
+        print(_json_dump(_finite_or_none(res.to_dict())))
+        return 0
+    print(f"scenario {sc.name}: {len(seeds)} seeds ({args.seeds}), {res.workers} worker(s), {res.wall_time_s:.1f} s")
+    _print_summary(res.summary())
+    if args.out:
+        print(f"\nwritten to {args.out}/")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from neurocontrol.sweep import compare, parse_seeds
+
+    sc = _load(args)
+    seeds = parse_seeds(args.seeds)
+    kinds = [k.strip() for k in args.controllers.split(",") if k.strip()]
+    comp = compare(sc, kinds, seeds, workers=args.workers, out=args.out, progress=not args.json)
+    if args.json:
+        print(_json_dump(_finite_or_none(comp.to_dict())))
+        return 0
+    print(f"scenario {sc.name}: {', '.join(kinds)} on {len(seeds)} seeds ({args.seeds}), {comp.wall_time_s:.1f} s "
+          "(medians over seeds)\n")
+    print(comp.format_table())
+    if args.out:
+        print(f"\nwritten to {args.out}/ (comparison.json, comparison.png, one folder per controller)")
+    return 0
+
+
+# --------------------------------------------------------------------------- check, bench, plant-demo
+
+
+def _gradient_cases():
+    """Standard gradient-check cases: (name, config, inputs, targets, teacher_forcing)."""
+    import numpy as np
+
+    from neurocontrol.rtrn import RTRNConfig
+
+    rng = np.random.default_rng(2024)
+    cases = []
+    for name, cfg, T, forcing in (
+            ("2 outputs, 1 input, 1 hidden", RTRNConfig(n_outputs=2, n_inputs=1, n_hidden=1), 20, False),
+            ("helicopter size: 5 outputs, 2 inputs", RTRNConfig(n_outputs=5, n_inputs=2), 30, False),
+            ("teacher forcing, 2 outputs, 3 hidden", RTRNConfig(n_outputs=2, n_inputs=2, n_hidden=3), 25, True)):
+        U = rng.uniform(-1.0, 1.0, (T, cfg.n_inputs))
+        D = rng.uniform(-0.5, 0.5, (T, cfg.n_outputs))
+        cases.append((name, cfg, U, D, forcing))
+    return cases
+
+
+def _cmd_check(args) -> int:
+    from neurocontrol.gradcheck import check_gradients
+
+    rows = []
+    for name, cfg, U, D, forcing in _gradient_cases():
+        r = check_gradients(cfg, U, D, teacher_forcing=forcing, seed=0)
+        rows.append({"case": name, "rtrl_vs_bptt": r.rtrl_vs_bptt, "rtrl_vs_fd": r.rtrl_vs_fd, "passed": r.passed()})
+    passed = all(r["passed"] for r in rows)
+    out = {"rtrl_vs_bptt": max(r["rtrl_vs_bptt"] for r in rows), "rtrl_vs_fd": max(r["rtrl_vs_fd"] for r in rows),
+           "passed": passed, "cases": rows}
+    if args.json:
+        print(_json_dump(_finite_or_none(out)))
+    else:
+        print(f"{'case':<40}{'RTRL vs BPTT':>14}{'RTRL vs FD':>14}  passed")
+        for r in rows:
+            print(f"{r['case']:<40}{r['rtrl_vs_bptt']:>14.2e}{r['rtrl_vs_fd']:>14.2e}  {_fmt(r['passed'])}")
+        print(f"\nmax relative errors: RTRL vs BPTT {out['rtrl_vs_bptt']:.2e} (tolerance 1e-10), "
+              f"RTRL vs FD {out['rtrl_vs_fd']:.2e} (tolerance 1e-6): {'passed' if passed else 'FAILED'}")
+    return 0 if passed else 1
+
+
+def _cmd_bench(args) -> int:
+    from neurocontrol.bench import run_benchmarks
+
+    res = run_benchmarks(quick=not args.full)
+    if args.json:
+        print(_json_dump(_finite_or_none(res)))
+        return 0
+    p = res["plant"]
+    print(f"plant     env step {p['env_step_us']:.1f} us ({p['env_steps_per_s']:,.0f} steps/s through gymnasium.make); "
+          f"batched {p['batch_plant_steps_per_s']:,.0f} plant-steps/s (N={p['batch_size']})")
+    for row in res["rtrl"]:
+        print(f"rtrl      exact RTRL step, {row['n_units']:>3} units: {row['us_per_step']:.2f} us")
+    for kind, row in res["control_step"].items():
+        print(f"control   {kind} controller.step: {_fmt(row['control_step_us'])} us (median of {row['steps']})")
+    print(f"machine   {res['machine']['processor']}, {res['machine']['cpu_count']} CPUs, Python "
+          f"{res['machine']['python']}; {res['wall_time_s']:.1f} s. Careful figures: benchmarks/bench_*.py")
+    return 0
 
 
 def _cmd_plant_demo(args: argparse.Namespace) -> int:
@@ -23,9 +241,21 @@ def _cmd_plant_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- parser
+
+
+def _common(p: argparse.ArgumentParser, *, scenario: bool = True) -> None:
+    if scenario:
+        p.add_argument("scenario", metavar="SCENARIO", help="scenario file (.toml), e.g. scenarios/hover_pid.toml")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override one setting by dotted key, value as TOML (repeatable), e.g. run.duration=10")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``neurocontrol`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="neurocontrol",
         description="Adaptive neural control of MIMO plants (RTRN + RTRL + ILC).",
     )
@@ -33,10 +263,52 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    run = sub.add_parser("run", help="run one scenario for one seed", description=(
+        "Run one scenario for one seed and print a summary. Exit 0 when the run completes (even if tracking "
+        "failed), 2 on a bad scenario or argument."))
+    _common(run)
+    run.add_argument("--seed", type=int, help="root seed (default: run.seed of the scenario)")
+    run.add_argument("--out", metavar="DIR", help="write time series (NPZ, CSV), metrics.json, manifest.json, "
+                                                  "scenario.toml and plots to DIR")
+    run.add_argument("--overwrite", action="store_true", help="replace a run already saved in --out")
+    run.set_defaults(func=_cmd_run)
+
+    sw = sub.add_parser("sweep", help="run one scenario for many seeds", description=(
+        "Run one scenario for many seeds in local processes and summarise the metrics."))
+    _common(sw)
+    sw.add_argument("--seeds", required=True, metavar="A:B", help="seeds: A:B (A..B-1), N, or a list 1,5,7")
+    sw.add_argument("--workers", type=int, help="processes (default: one per CPU; 1 = serial)")
+    sw.add_argument("--out", metavar="DIR", help="write each run, sweep.json, runs.csv and sweep.png to DIR")
+    sw.set_defaults(func=_cmd_sweep)
+
+    cmp_ = sub.add_parser("compare", help="run a scenario with several controllers on the same seeds", description=(
+        "Run the same scenario with each controller kind (default settings for kinds other than the "
+        "scenario's own) on identical seeds; print a side-by-side table."))
+    _common(cmp_)
+    cmp_.add_argument("--controllers", default="adaptive,lqr,pid", metavar="K1,K2",
+                      help="controller kinds (default: %(default)s)")
+    cmp_.add_argument("--seeds", default="0:10", metavar="A:B", help="seeds (default: %(default)s)")
+    cmp_.add_argument("--workers", type=int, help="processes (default: one per CPU; 1 = serial)")
+    cmp_.add_argument("--out", metavar="DIR", help="write comparison.json, comparison.png and each sweep to DIR")
+    cmp_.set_defaults(func=_cmd_compare)
+
+    chk = sub.add_parser("check", help="self-checks: `check gradients`", description=(
+        "check gradients: RTRL gradients against BPTT and central finite differences on standard cases; "
+        "exit 1 if a check fails."))
+    chk.add_argument("what", choices=["gradients"], help="what to check")
+    _common(chk, scenario=False)
+    chk.set_defaults(func=_cmd_check)
+
+    bench = sub.add_parser("bench", help="short speed benchmarks (plant, RTRL step, control step)")
+    _common(bench, scenario=False)
+    bench.add_argument("--full", action="store_true", help="longer, steadier timings")
+    bench.set_defaults(func=_cmd_bench)
+
     demo = sub.add_parser("plant-demo", help="fly the helicopter plant open-loop around trim and plot it")
     demo.add_argument("--out", default="runs/plant-demo", help="folder for the plots (default: %(default)s)")
     demo.add_argument("--seconds", type=float, default=10.0, help="simulated time in s (default: %(default)s)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
     demo.set_defaults(func=_cmd_plant_demo)
     return parser
 
@@ -50,10 +322,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (NeurocontrolError, OSError) as exc:
+    except (NeurocontrolError, OSError, ImportError) as exc:
         if args.debug:
             raise
-        print(f"neurocontrol: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"neurocontrol: error: {message}", file=sys.stderr)
         return 2
 
 

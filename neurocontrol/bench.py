@@ -1,0 +1,156 @@
+"""Short speed benchmarks for ``neurocontrol bench``: the plant, one RTRL step, and the control step.
+
+Quick forms (about a second each) of ``benchmarks/bench_plant.py`` and
+``benchmarks/bench_rtrl.py``, which stay the reference for careful
+measurements (more rounds, single-threaded BLAS, DGEMM peak). Every figure
+is the best of a few timing rounds; nothing is asserted.
+
+Examples
+--------
+>>> from neurocontrol.bench import bench_rtrl
+>>> row = bench_rtrl(sizes=(5,), rounds=1)[0]
+>>> row["n_units"], row["us_per_step"] > 0
+(5, True)
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+
+import numpy as np
+
+__all__ = ["bench_plant", "bench_rtrl", "bench_control_step", "run_benchmarks"]
+
+
+def _best_rate(fn, n: int, rounds: int) -> float:
+    """Best calls-per-second over ``rounds`` runs of ``fn(n)`` (after a warm-up)."""
+    fn(min(n, 200))
+    best = 0.0
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn(n)
+        best = max(best, n / max(time.perf_counter() - t0, 1e-12))
+    return best
+
+
+def bench_plant(steps: int = 20_000, batch: int = 256, rounds: int = 3) -> dict:
+    """Helicopter env steps per second through ``gymnasium.make`` and batched plant steps per second.
+
+    Parameters
+    ----------
+    steps : int, default 20000
+        Env steps per timing round.
+    batch : int, default 256
+        Plants in one :func:`plants.helicopter.step_batch` call.
+    rounds : int, default 3
+
+    Returns
+    -------
+    dict
+        ``env_steps_per_s``, ``env_step_us``, ``batch_size``,
+        ``batch_plant_steps_per_s``.
+    """
+    import gymnasium as gym
+
+    import plants
+    from plants.helicopter import step_batch, trim
+
+    env = gym.make(plants.HELICOPTER_ID)
+    env.reset(seed=0)
+    action = env.unwrapped.trim_action
+
+    def run_env(n):
+        for _ in range(n):
+            _, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                env.reset()
+
+    env_rate = _best_rate(run_env, steps, rounds)
+    tp = trim(140.0)
+    x = np.tile(tp.x, (batch, 1))
+    u = np.tile(tp.u, (batch, 1))
+    out = np.empty_like(x)
+
+    def run_batch(n_calls):
+        for _ in range(n_calls):
+            step_batch(x, u, out=out)
+
+    calls_per_s = _best_rate(run_batch, max(1, 5 * steps // max(batch, 1)), rounds) if batch else 0.0
+    return {"env_steps_per_s": env_rate, "env_step_us": 1e6 / env_rate, "batch_size": batch,
+            "batch_plant_steps_per_s": calls_per_s * batch}
+
+
+def bench_rtrl(sizes=(5, 8, 16, 32), n_inputs: int = 3, rounds: int = 3) -> list[dict]:
+    """Microseconds per exact RTRL step (the public :class:`neurocontrol.rtrl.ExactRTRL` strategy) by network size.
+
+    Returns
+    -------
+    list of dict
+        ``n_units``, ``n_inputs`` and ``us_per_step`` for each size.
+    """
+    from neurocontrol.rtrl import ExactRTRL
+    from neurocontrol.rtrn import RTRNConfig, stack_z
+
+    rows = []
+    for n in sizes:
+        cfg = RTRNConfig(n_outputs=int(n), n_inputs=n_inputs)
+        rng = np.random.default_rng(n)
+        W = rng.normal(0.0, 0.3 / np.sqrt(cfg.n_z), cfg.weight_shape)
+        z = stack_z(cfg, rng.uniform(-0.5, 0.5, cfg.n_units), rng.uniform(-1.0, 1.0, n_inputs))
+        strategy = ExactRTRL()
+        state = strategy.init_state(cfg)
+        reps = max(20, int(20_000 / (n * n * cfg.n_z) * 50))
+
+        def run(k, strategy=strategy, W=W, z=z, state=state):
+            for _ in range(k):
+                strategy.step(W, z, state)
+
+        rate = _best_rate(run, reps, rounds)
+        rows.append({"n_units": int(n), "n_inputs": n_inputs, "us_per_step": 1e6 / rate})
+    return rows
+
+
+def bench_control_step(seconds: float = 2.0) -> dict:
+    """Median wall time of one ``controller.step`` (us) of each baseline in a closed hover loop.
+
+    Returns
+    -------
+    dict
+        ``{kind: {"control_step_us": ..., "steps": ...}}`` for ``pid`` and ``lqr``.
+    """
+    from neurocontrol.scenario import Scenario, run_scenario
+
+    base = Scenario.from_dict({"plant": {"kind": "helicopter"}, "reference": {"kind": "setpoint"},
+                               "controller": {"kind": "pid"}, "run": {"duration": float(seconds)}},
+                              source="<bench>")
+    out = {}
+    for kind in ("pid", "lqr"):
+        res = run_scenario(base.set("controller.kind", kind), seed=0)
+        out[kind] = {"control_step_us": res.metrics["control_step_us"], "steps": res.n_steps}
+    return out
+
+
+def run_benchmarks(quick: bool = True) -> dict:
+    """All short benchmarks, as one JSON-serialisable dict.
+
+    Returns
+    -------
+    dict
+        ``plant`` (:func:`bench_plant`), ``rtrl`` (:func:`bench_rtrl`),
+        ``control_step`` (:func:`bench_control_step`), ``machine`` (Python
+        version, processor, CPU count) and ``quick``.
+    """
+    import os
+
+    t0 = time.perf_counter()
+    res = {
+        "plant": bench_plant(steps=5_000 if quick else 100_000, rounds=2 if quick else 5),
+        "rtrl": bench_rtrl(sizes=(5, 16) if quick else (5, 8, 16, 32, 64), rounds=2 if quick else 5),
+        "control_step": bench_control_step(seconds=2.0 if quick else 30.0),
+        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": os.cpu_count()},
+        "quick": bool(quick),
+    }
+    res["wall_time_s"] = time.perf_counter() - t0
+    return res

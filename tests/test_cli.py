@@ -1,0 +1,175 @@
+"""The command line: every subcommand in a subprocess with --json (exactly one JSON object on stdout), readable
+summaries, run folders, and one-line errors with exit status 2 (tracebacks only with --debug)."""
+
+import concurrent.futures
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from neurocontrol import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+HOVER = str(ROOT / "scenarios" / "hover_pid.toml")
+SHORT = ["--set", "run.duration=2"]
+
+
+def neurocontrol(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "neurocontrol", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every subcommand once in its own process, two at a time (each process pays the package import)."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    commands = {
+        "run": ("run", HOVER, "--seed", "5", *SHORT, "--json", "--out", str(out)),
+        "sweep": ("sweep", HOVER, "--seeds", "0:3", "--workers", "1", *SHORT, "--json"),
+        "compare": ("compare", HOVER, "--controllers", "lqr,pid", "--seeds", "0:2", "--workers", "1", *SHORT, "--json"),
+        "check": ("check", "gradients", "--json"),
+        "bench": ("bench", "--json"),
+        "error": ("run", "scenarios/nope.toml"),
+    }
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(neurocontrol, *argv, check=False) for name, argv in commands.items()}
+        procs = {name: f.result() for name, f in futures.items()}
+    for name, proc in procs.items():
+        assert name == "error" or proc.returncode == 0, (name, proc.stderr)
+    return procs, out
+
+
+def test_run_json_and_out_folder(runs, capsys):
+    procs, out = runs
+    proc = procs["run"]
+    payload = json.loads(proc.stdout)  # the whole stdout is one JSON object
+    expected_metrics = {"success", "steps", "final_window_s", "saturation_fraction", "nonfinite_actions",
+                        "control_effort", "control_energy", "control_step_us", "outputs"}
+    assert set(payload) == expected_metrics | {"scenario", "seed", "wall_time_s", "status"}
+    assert payload["scenario"] == "hover_pid" and payload["seed"] == 5 and payload["steps"] == 200
+    assert payload["status"] == "completed" and payload["wall_time_s"] > 0
+    assert set(payload["outputs"]) == {"rotor_speed", "altitude"}
+    assert payload["outputs"]["altitude"]["tolerance"] == 0.02
+    for name in ("arrays.npz", "result.json", "timeseries.csv", "metrics.json", "manifest.json", "scenario.toml",
+                 "result.png"):
+        assert (out / name).is_file(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == 5 and manifest["command"][:2] == ["neurocontrol", "run"]
+    assert manifest["integrator"] == {"method": "rk4 (fixed step, end-stop contacts)", "substeps": 5,
+                                      "substep_s": 0.002}
+    assert {"numpy", "gymnasium", "control", "numba", "neurocontrol"} <= set(manifest["versions"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {k: v for k, v in metrics.items() if k != "control_step_us"} == \
+        {k: v for k, v in payload.items() if k in expected_metrics - {"control_step_us"}}
+    # a second run into the same folder needs --overwrite
+    assert cli.main(["run", HOVER, *SHORT, "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.splitlines() == [
+        f"neurocontrol: error: {out} already holds a saved run; pass --overwrite or choose another --out folder."]
+    assert cli.main(["run", HOVER, *SHORT, "--out", str(out), "--overwrite", "--json"]) == 0
+
+
+def test_sweep_json(runs):
+    proc = runs[0]['sweep']
+    d = json.loads(proc.stdout)
+    assert set(d) == {"scenario", "scenario_sha256", "seeds", "workers", "wall_time_s", "summary", "runs"}
+    assert d["seeds"] == [0, 1, 2] and [r["seed"] for r in d["runs"]] == [0, 1, 2]
+    s = d["summary"]
+    assert s["n"] == 3 and 0.0 <= s["success_rate"] <= 1.0
+    assert set(s["outputs"]["altitude"]["rmse"]) == {"median", "p10", "p90", "min", "max", "n"}
+    assert set(d["runs"][0]) == {"seed", "status", "stop_reason", "mode_fractions", "metrics"}
+
+
+def test_compare_json(runs):
+    proc = runs[0]['compare']
+    d = json.loads(proc.stdout)
+    assert set(d) == {"scenario", "seeds", "wall_time_s", "table", "controllers"}
+    assert [row["controller"] for row in d["table"]] == ["lqr", "pid"]
+    assert d["table"][0]["n"] == 2 and "altitude.rmse" in d["table"][0]
+    assert set(d["controllers"]) == {"lqr", "pid"} and d["controllers"]["pid"]["n"] == 2
+
+
+def test_check_gradients_json(runs):
+    proc = runs[0]['check']
+    d = json.loads(proc.stdout)
+    assert d["passed"] is True and d["rtrl_vs_bptt"] < 1e-10 and d["rtrl_vs_fd"] < 1e-6
+    assert len(d["cases"]) == 3 and all(c["passed"] for c in d["cases"])
+
+
+def test_bench_json(runs):
+    proc = runs[0]['bench']
+    d = json.loads(proc.stdout)
+    assert d["plant"]["env_steps_per_s"] > 0 and d["plant"]["batch_plant_steps_per_s"] > 0
+    assert [r["n_units"] for r in d["rtrl"]] == [5, 16] and all(r["us_per_step"] > 0 for r in d["rtrl"])
+    assert set(d["control_step"]) == {"pid", "lqr"} and d["quick"] is True
+
+
+def test_bad_input_is_one_line_without_traceback_and_debug_raises(runs):
+    proc = runs[0]["error"]
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == ["neurocontrol: error: scenarios/nope.toml: no such scenario file; check the "
+                                        "path (shipped scenarios are in the project's scenarios/ folder)."]
+    from neurocontrol.exceptions import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"no such scenario file"):
+        cli.main(["run", "scenarios/nope.toml", "--debug"])
+    with pytest.raises(ScenarioError, match=r"no such scenario file"):
+        cli.main(["--debug", "sweep", "scenarios/nope.toml", "--seeds", "0:2"])
+
+
+# ------------------------------------------------------------------ in-process (fast)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["run", HOVER, "--set", "run.duration=-1"], r"hover_pid.toml: `run.duration` must be a finite number > 0 s"),
+    (["run", HOVER, "--set", "foo"], r"--set needs KEY=VALUE \(e.g. run.duration=10\), got 'foo'"),
+    (["run", HOVER, "--set", "controller.kind=mpc"], r"unknown kind 'mpc' at `controller.kind`"),
+    (["sweep", HOVER, "--seeds", "5:2"], r"seed range '5:2' is empty"),
+    (["sweep", HOVER, "--seeds", "0:2", "--workers", "0"], r"`workers` must be a positive integer"),
+    (["compare", HOVER, "--controllers", "lqr,mpc", "--seeds", "0:1"], r"unknown kind 'mpc' at `controller.kind`"),
+])
+def test_errors_are_one_line(capsys, argv, match):
+    import re
+
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("neurocontrol: error: ") and re.search(match, lines[0])
+    assert captured.out == ""
+
+
+def test_argparse_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["run"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "neurocontrol: error: the following arguments are required: SCENARIO (see `neurocontrol run --help`)"]
+    with pytest.raises(SystemExit):
+        cli.main(["check", "everything"])
+    assert "invalid choice: 'everything'" in capsys.readouterr().err
+
+
+def test_run_prints_a_readable_summary(capsys):
+    assert cli.main(["run", HOVER, "--seed", "2", "--set", "run.duration=30"]) == 0
+    out = capsys.readouterr().out
+    assert "scenario   hover_pid" in out and "success    yes" in out and "status     completed" in out
+    assert "altitude [m]" in out and "rotor_speed [rad/s]" in out and "control step" in out
+
+
+def test_failed_tracking_still_exits_zero(capsys):
+    assert cli.main(["run", HOVER, "--set", "run.duration=1", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["success"] is False and d["status"] == "completed"
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("run", "sweep", "compare", "check", "bench", "plant-demo"):
+        assert command in out
