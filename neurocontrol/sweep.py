@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurocontrol.exceptions import ParameterError
+from neurocontrol.exceptions import ParameterError, ScenarioError
 from neurocontrol.results import flatten_metrics
 
 __all__ = ["sweep", "compare", "SweepResult", "Comparison", "parse_seeds", "STAT_KEYS"]
@@ -504,7 +504,16 @@ def compare(scenario, controllers: Sequence[str] = ("adaptive", "lqr", "pid"), s
     if not controllers or len(set(controllers)) != len(controllers):
         raise ParameterError(f"`controllers` must name distinct controller kinds, got {controllers!r}.")
     seeds = _check_seeds(seeds)
-    variants = {kind: sc.set("controller.kind", kind) for kind in controllers}
+    variants = {}
+    for kind in controllers:
+        try:
+            variants[kind] = sc.set("controller.kind", kind)
+        except ScenarioError as exc:
+            if "missing key `controller." not in str(exc):
+                raise
+            raise ScenarioError(f"{exc} Controller kind {kind!r} has settings without defaults, so compare cannot "
+                                f"switch {sc.name!r} to it; compare from a scenario whose [controller] is "
+                                f"{kind!r} (its settings are kept).") from None
     for v in variants.values():
         v.build(seeds[0])
     jobs, spans = [], {}

@@ -3,6 +3,7 @@ determinism, stop conditions, events, metadata and argument errors."""
 
 import dataclasses
 import math
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -275,3 +276,20 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(neurocontrol.simulate, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    import io
+
+    from neurocontrol import simulate as sim
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert sim._make_progress(100, True) is None          # pytest's stderr is not a terminal
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert sim._make_progress(100, False) is None
+    bar = sim._make_progress(100, True)
+    assert bar is not None and bar.total == 100
+    bar.close()

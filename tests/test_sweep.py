@@ -120,3 +120,25 @@ def test_parse_seeds():
         parse_seeds("a:b")
     with pytest.raises(ParameterError, match=r"`seeds` must be unique"):
         parse_seeds("1,0:3")
+
+
+def test_compare_explains_a_kind_without_defaults():
+    import dataclasses
+
+    from neurocontrol import scenario as scn
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class NeedsRange:
+        low: tuple[float, ...]
+
+    saved = {s: dict(t) for s, t in scn._REGISTRY.items()}
+    try:
+        scn.register("controller", "needs_range", NeedsRange, lambda config, env: None)
+        with pytest.raises(ScenarioError, match=r"missing key `controller.low` \(an array of numbers\)\. Controller kind "
+                                                r"'needs_range' has settings without defaults, so compare cannot switch "
+                                                r"'short_hover' to it; compare from a scenario whose \[controller\] is "
+                                                r"'needs_range'"):
+            compare(SCENARIO, ["needs_range", "pid"], range(2), workers=1)
+    finally:
+        scn._REGISTRY.clear()
+        scn._REGISTRY.update(saved)
