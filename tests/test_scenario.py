@@ -14,7 +14,7 @@ import pytest
 
 from neurocontrol.baselines import LQRController, PIDController
 from neurocontrol.exceptions import ParameterError, ScenarioError
-from neurocontrol.reference import Constant, Staircase
+from neurocontrol.reference import Staircase
 from neurocontrol.results import Result
 from neurocontrol import scenario as scn
 from neurocontrol.scenario import (ILCSpec, LQRConfig, PIDConfig, RunConfig, Scenario, describe_kind, register,
