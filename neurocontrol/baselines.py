@@ -150,6 +150,14 @@ class PIDController(AbstractController):
         """Integrated errors (rotor rad, altitude m*s), a copy."""
         return self._int.copy()
 
+    def get_state(self) -> dict:
+        return {"integrators": self._int.copy()}
+
+    def set_state(self, state: dict) -> None:
+        if set(state) != {"integrators"}:
+            raise ParameterError(f"`state` must hold exactly 'integrators', got {sorted(state)}.")
+        self._int[:] = as_float_array(state["integrators"], "state['integrators']", (2,))
+
     def _reset_impl(self, observation, reference, seed) -> None:
         if observation.shape != (5,):
             raise ParameterError(f"`observation` must be the full helicopter state of shape (5,), got {observation.shape}.")
@@ -301,6 +309,14 @@ class LQRController(AbstractController):
     def integrators(self) -> np.ndarray:
         """Integrated output errors (rotor rad, altitude m*s), a copy."""
         return self._xi.copy()
+
+    def get_state(self) -> dict:
+        return {"integrators": self._xi.copy()}
+
+    def set_state(self, state: dict) -> None:
+        if set(state) != {"integrators"}:
+            raise ParameterError(f"`state` must hold exactly 'integrators', got {sorted(state)}.")
+        self._xi[:] = as_float_array(state["integrators"], "state['integrators']", (2,))
 
     def _reset_impl(self, observation, reference, seed) -> None:
         if observation.shape != (5,):

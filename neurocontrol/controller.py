@@ -18,7 +18,7 @@ import numpy as np
 
 from neurocontrol._validation import as_float_array
 from neurocontrol import _kernels
-from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError
+from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError, ShapeError
 from neurocontrol.learning import AbstractLearningRule, RecursiveLeastSquares, TwoDRule
 from neurocontrol.reference import SecondOrderReferenceModel, aprbs
 from neurocontrol.rtrn import Normalizer, RTRNConfig
@@ -122,6 +122,20 @@ class AbstractController(abc.ABC):
 
     def _applied(self, u: np.ndarray) -> None:
         """Hook: the input actually applied this step (after feedforward and limits)."""
+
+    def get_state(self) -> dict:
+        """Everything that changes during an episode, as a flat dict of arrays and numbers (copies).
+
+        Restoring it with :meth:`set_state` into a controller built with the
+        same settings continues the run bit-identically. Keys are dotted names;
+        values are numpy arrays or Python scalars, ready for ``numpy.savez``.
+        """
+        return {}
+
+    def set_state(self, state: dict) -> None:
+        """Restore what :meth:`get_state` returned (see there)."""
+        if state:
+            raise ParameterError(f"{type(self).__name__} has no episode state, got keys {sorted(state)}.")
 
     def diagnostics(self) -> dict:
         """What the controller learned at its last step, for the runner to record.
@@ -526,6 +540,7 @@ class AdaptiveController(AbstractController):
         if self.warmup_controller is not None:
             self.warmup_controller.reset(observation, reference)
         self._have_z = False
+        self._finite = True
         self._offset = np.zeros(n)
         self._scratch = np.zeros(2)
         self._fast = type(cfg.identifier_rule) is RecursiveLeastSquares and \
@@ -546,6 +561,68 @@ class AdaptiveController(AbstractController):
         self._ctx = LawContext(W=self._W, W_star=self._Ws, y=np.zeros(n), d=np.zeros(n), r=np.zeros(p),
                                u_prev=np.zeros(m), desired_map=self._desired_map, offset=self._offset)
         self._ready = True
+
+    # ----------------------------------------------------------------- state I/O
+    _STATE_ARRAYS = ("_W", "_Ws", "_rm", "_d", "_z", "_zs", "_offset", "_u", "_excitation", "_nominal")
+    _STATE_SCALARS = ("_have_z", "_k", "_k0", "_pred_err", "_iters", "_n_warmup", "_finite")
+
+    def get_state(self) -> dict:
+        if not self._ready:
+            raise ParameterError("call reset(observation, reference) before get_state(): there is no state yet.")
+        state = {name[1:]: getattr(self, name).copy() for name in self._STATE_ARRAYS}
+        state.update({name[1:]: getattr(self, name) for name in self._STATE_SCALARS})
+        state["y"] = self._ctx.y.copy()
+        for prefix, st in (("identifier_rule", self._id_state), ("imitator_rule", self._im_state)):
+            for key, value in vars(st).items():
+                if key == "config":
+                    continue
+                if isinstance(value, np.ndarray):
+                    state[f"{prefix}.{key}"] = value.copy()
+                elif isinstance(value, (bool, int, float, np.number)):
+                    state[f"{prefix}.{key}"] = value
+                else:
+                    raise ParameterError(f"the state of {type(self.config.identifier_rule if prefix[1] == 'd' else self.config.imitator_rule).__name__} "
+                                         f"holds {type(value).__name__} `{key}`, which get_state cannot save; use RLS or "
+                                         "the 2-D rule for checkpoints.")
+        if self.warmup_controller is not None:
+            state.update({f"warmup.{k}": v for k, v in self.warmup_controller.get_state().items()})
+        return state
+
+    def set_state(self, state: dict) -> None:
+        if not self._ready:
+            raise ParameterError("call reset(observation, reference) once before set_state(), to build the buffers.")
+        expected = set(self.get_state())
+        got = set(state)
+        if got != expected:
+            raise ParameterError(f"`state` does not fit this controller: missing {sorted(expected - got)}, "
+                                 f"unexpected {sorted(got - expected)}; was it saved from a controller with "
+                                 "other settings?")
+        for name in self._STATE_ARRAYS:
+            cur = getattr(self, name)
+            new = np.asarray(state[name[1:]], dtype=np.float64)
+            if new.shape != cur.shape:
+                raise ShapeError(f"`state[{name[1:]!r}]` must have shape {cur.shape}, got {new.shape}.")
+            if name in ("_excitation", "_nominal"):
+                setattr(self, name, new.copy())
+            else:
+                cur[...] = new          # in place: the law context and the kernels hold these buffers
+        self._have_z = bool(state["have_z"])
+        self._finite = bool(state["finite"])
+        self._k, self._k0, self._n_warmup = int(state["k"]), int(state["k0"]), int(state["n_warmup"])
+        self._iters = int(state["iters"])
+        self._pred_err = float(state["pred_err"])
+        self._ctx.y[:] = state["y"]
+        for prefix, st in (("identifier_rule", self._id_state), ("imitator_rule", self._im_state)):
+            for key, value in vars(st).items():
+                full = f"{prefix}.{key}"
+                if full not in state:
+                    continue
+                if isinstance(value, np.ndarray):
+                    value[...] = state[full]
+                else:
+                    setattr(st, key, type(value)(state[full]))
+        if self.warmup_controller is not None:
+            self.warmup_controller.set_state({k[7:]: v for k, v in state.items() if k.startswith("warmup.")})
 
     def start_trial(self, observation, reference) -> None:
         """Start another trial of a repeated task, keeping everything learned.
