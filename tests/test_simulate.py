@@ -281,6 +281,8 @@ def test_docstring_examples_run():
 def test_progress_bar_only_on_a_terminal(monkeypatch):
     import io
 
+    pytest.importorskip("tqdm")   # the optional `progress` extra (installed by `test`)
+
     from neurocontrol import simulate as sim
 
     class Terminal(io.StringIO):
