@@ -91,7 +91,7 @@ __all__ = ["register", "registered", "Registration", "Scenario", "Setup", "RunCo
            "TOP_LEVEL_TABLES"]
 
 #: Tables a scenario file may hold, in the order :meth:`Scenario.to_toml` writes them.
-TOP_LEVEL_TABLES = ("scenario", "plant", "reference", "controller", "ilc", "events", "run")
+TOP_LEVEL_TABLES = ("scenario", "plant", "reference", "controller", "ilc", "events", "run", "tune")
 _REQUIRED_TABLES = ("plant", "reference", "controller", "run")
 #: Modules that register kinds when imported (imported lazily, before the first lookup).
 _PLUGIN_MODULES = ("neurocontrol.learning", "neurocontrol.synth", "neurocontrol.controller", "neurocontrol.ilc")
@@ -1115,6 +1115,7 @@ class Scenario:
     run: RunConfig
     events: tuple = ()
     ilc: ILCSpec | None = None
+    tune: Any = None  # neurocontrol.tune.TuneSpec: the [tune] table (search space of `neurocontrol tune`)
     name: str = "scenario"
     description: str = ""
     source: str = field(default="<dict>", compare=False)
@@ -1190,6 +1191,10 @@ class Scenario:
                                  for i, ev in enumerate(events))
         if "ilc" in data:
             kwargs["ilc"] = cls._decode_ilc(dec, dict(data["ilc"]))
+        if "tune" in data:
+            from neurocontrol.tune import TuneSpec
+
+            kwargs["tune"] = TuneSpec.from_table(dict(data["tune"]), dec.source)
         meta = data.get("scenario", {})
         unknown = [k for k in meta if k not in ("name", "description")]
         if unknown:
@@ -1246,6 +1251,8 @@ class Scenario:
         if self.events:
             out["events"] = [_encode(e) for e in self.events]
         out["run"] = _encode(self.run)
+        if self.tune is not None:
+            out["tune"] = _encode(self.tune)
         return _plain(out)
 
     def to_toml(self) -> str:
@@ -1258,6 +1265,8 @@ class Scenario:
         if self.events:
             data["events"] = [_encode(e) for e in self.events]
         data["run"] = _encode(self.run)
+        if self.tune is not None:
+            data["tune"] = _encode(self.tune)
         return to_toml_text(data)
 
     @property
