@@ -7,11 +7,15 @@ command         does                                              Python
 ==============  ===============================================  ==========================================
 ``run``         one scenario, one seed                            :func:`neurocontrol.scenario.run_scenario`
 ``sweep``       one scenario, many seeds (local processes)        :func:`neurocontrol.sweep.sweep`
+``tune``        Optuna over the scenario's ``[tune]`` table       :func:`neurocontrol.tune.tune`
 ``compare``     several controller kinds on the same seeds        :func:`neurocontrol.sweep.compare`
 ``check``       ``check gradients``: RTRL vs BPTT and FD          :func:`neurocontrol.gradcheck.check_gradients`
 ``bench``       short speed benchmarks                            :func:`neurocontrol.bench.run_benchmarks`
 ``plant-demo``  the helicopter open-loop around trim              :func:`plants.helicopter.demo.run_demo`
 ==============  ===============================================  ==========================================
+
+``sweep --scheduler ADDRESS`` runs the same sweep on a Dask cluster
+(:func:`neurocontrol.dist.sweep_on_cluster`).
 
 A completed run exits with status 0 even when tracking failed (the result
 says so); ``check gradients`` exits with 1 when a check fails. A bad
@@ -144,6 +148,8 @@ def _cmd_sweep(args) -> int:
 
     sc = _load(args)
     seeds = parse_seeds(args.seeds)
+    if getattr(args, "scheduler", None):
+        return _cmd_sweep_cluster(args, sc, seeds)
     res = sweep(sc, seeds, workers=args.workers, out=args.out, progress=not args.json)
     if args.json:
         print(_json_dump(_finite_or_none(res.to_dict())))
@@ -152,6 +158,43 @@ def _cmd_sweep(args) -> int:
     _print_summary(res.summary())
     if args.out:
         print(f"\nwritten to {args.out}/")
+    return 0
+
+
+def _cmd_sweep_cluster(args, sc, seeds) -> int:
+    from neurocontrol.dist import sweep_on_cluster
+
+    if getattr(args, "resume", False):
+        raise ParameterError("--resume is not supported with --scheduler; run the sweep locally to resume it.")
+    res = sweep_on_cluster(sc, seeds, args.scheduler, out=args.out)
+    if args.json:
+        print(_json_dump(_finite_or_none(res.to_dict())))
+        return 0
+    print(f"scenario {sc.name}: {len(seeds)} seeds ({args.seeds}) on {args.scheduler}, {res.workers} Dask worker(s), "
+          f"{res.wall_time_s:.1f} s")
+    _print_summary(res.summary())
+    if args.out:
+        print(f"\nwritten to {args.out}/")
+    return 0
+
+
+def _cmd_tune(args) -> int:
+    from neurocontrol.tune import tune
+
+    sc = _load(args)
+    res = tune(sc, trials=args.trials, storage=args.storage, seeds=args.seeds, out=args.out, workers=args.workers,
+               study_name=args.study)
+    if args.json:
+        print(_json_dump(_finite_or_none(res.to_dict())))
+        return 0
+    ok = [t for t in res.trials if t["value"] is not None]
+    print(f"study {res.study_name} ({res.storage}): {len(res.trials)} trials, {len(ok)} complete, "
+          f"{res.wall_time_s:.1f} s this call")
+    print(f"best value {res.best_value:.6g}  (objective: 1000 x (1 - success rate) + median IAE)")
+    for key, value in res.best_params.items():
+        print(f"  {key} = {_fmt(value, 6)}")
+    out = args.out or f"runs/tune-{sc.name}"
+    print(f"\nbest scenario written to {out}/best.toml, trials to {out}/tune.json")
     return 0
 
 
@@ -279,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--seeds", required=True, metavar="A:B", help="seeds: A:B (A..B-1), N, or a list 1,5,7")
     sw.add_argument("--workers", type=int, help="processes (default: one per CPU; 1 = serial)")
     sw.add_argument("--out", metavar="DIR", help="write each run, sweep.json, runs.csv and sweep.png to DIR")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786 "
+                                                           "(needs the dist extra; see neurocontrol.dist)")
     sw.set_defaults(func=_cmd_sweep)
 
     cmp_ = sub.add_parser("compare", help="run a scenario with several controllers on the same seeds", description=(
@@ -291,6 +336,21 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--workers", type=int, help="processes (default: one per CPU; 1 = serial)")
     cmp_.add_argument("--out", metavar="DIR", help="write comparison.json, comparison.png and each sweep to DIR")
     cmp_.set_defaults(func=_cmd_compare)
+
+    tn = sub.add_parser("tune", help="tune the settings in a scenario's [tune] table with Optuna", description=(
+        "Tune the settings declared in the scenario's [tune] table with Optuna (TPE): each trial sweeps the "
+        "seeds and scores 1000 x (1 - success rate) + median IAE. The study is stored (default: an SQLite "
+        "file in --out) and resumed when it exists. Needs the tune extra."))
+    _common(tn)
+    tn.add_argument("--trials", type=int, help="new trials to run now (default: tune.trials of the scenario)")
+    tn.add_argument("--storage", metavar="URL", help="Optuna storage URL, e.g. sqlite:///tune.db or "
+                                                     "postgresql://... (default: sqlite in --out)")
+    tn.add_argument("--seeds", metavar="A:B", help="seeds of each trial (default: tune.seeds of the scenario)")
+    tn.add_argument("--out", metavar="DIR", help="folder for the storage, best.toml and tune.json "
+                                                 "(default: runs/tune-<scenario name>)")
+    tn.add_argument("--study", metavar="NAME", help="study name (default: the scenario name)")
+    tn.add_argument("--workers", type=int, help="processes of each trial's sweep (default: one per CPU)")
+    tn.set_defaults(func=_cmd_tune)
 
     chk = sub.add_parser("check", help="self-checks: `check gradients`", description=(
         "check gradients: RTRL gradients against BPTT and central finite differences on standard cases; "
