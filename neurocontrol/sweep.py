@@ -534,3 +534,12 @@ def compare(scenario, controllers: Sequence[str] = ("adaptive", "lqr", "pid"), s
         (folder / "comparison.json").write_text(json.dumps(comp.to_dict(), indent=2) + "\n")
         comp.plot(folder / "comparison.png")
     return comp
+
+
+def _callable_module():
+    from neurocontrol import _make_callable
+
+    _make_callable(__name__, "sweep")
+
+
+_callable_module()   # `neurocontrol.sweep(...)` calls sweep() even when this module was imported first

@@ -338,3 +338,12 @@ def tune(scenario, *, trials: int | None = None, storage: str | None = None, see
     (folder / "best.toml").write_text(best_sc.to_toml())
     (folder / "tune.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     return result
+
+
+def _callable_module():
+    from neurocontrol import _make_callable
+
+    _make_callable(__name__, "tune")
+
+
+_callable_module()   # `neurocontrol.tune(...)` calls tune() even when this module was imported first

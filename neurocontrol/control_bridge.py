@@ -1,0 +1,432 @@
+"""The python-control bridge: controllers and sampled plants as discrete-time ``control.NonlinearIOSystem``.
+
+:func:`controller_iosys` makes any :class:`~neurocontrol.controller.AbstractController`
+with ``get_state``/``set_state`` (the adaptive controller included) a
+discrete-time nonlinear I/O system whose **state vector is the controller's
+flattened state** (:class:`StateLayout`, keys in sorted order). Its output
+function is *pure*: it copies the state into a private scratch controller,
+steps it and returns the action, without touching anything visible, because
+``control.interconnect`` evaluates output functions several times per step.
+Learning happens only in the update function, which returns the scratch
+controller's state after the step.
+
+The controller is discrete, so the loop must be too: :func:`sample_iosys`
+turns a continuous ``nlsys`` into a discrete one with the fixed-step RK4 of
+:class:`plants.iosys_env.IOSystemEnv` (bit-identical to that env), and
+:func:`helicopter_sampled_iosys` wraps the helicopter's own compiled RK4 step
+with end-stop contacts (bit-identical to ``HelicopterEnv.step``).
+:func:`close_loop` connects plant and controller by signal names.
+
+Examples
+--------
+>>> import numpy as np, control
+>>> from neurocontrol.baselines import PIDController
+>>> from plants.helicopter import trim
+>>> pid = PIDController.from_plant()
+>>> x0 = trim(140.0).x
+>>> pid.reset(x0, [140.0, 1.0])
+>>> ctrl = controller_iosys(pid, dt=0.01)
+>>> plant = helicopter_sampled_iosys(dt=0.01)
+>>> loop = close_loop(plant, ctrl)
+>>> T = np.arange(101) * 0.01
+>>> resp = control.input_output_response(loop, T, np.tile([[140.0], [1.0]], (1, T.size)),
+...                                      np.concatenate([x0, controller_state_vector(pid)]))
+>>> bool(abs(resp.outputs[1, -1] - 1.0) < 1e-3)
+True
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+
+from neurocontrol.exceptions import ParameterError, ShapeError
+
+__all__ = ["StateLayout", "controller_state_vector", "controller_iosys", "sample_iosys",
+           "helicopter_sampled_iosys", "close_loop"]
+
+
+# =========================================================================== state layout
+
+
+class StateLayout:
+    """A fixed map between a controller's ``get_state()`` dict and one float64 vector.
+
+    Keys are taken in sorted order; arrays are flattened in C order; scalars
+    (bool, int, float) take one entry each. Every value the adaptive
+    controller holds is a float64 array or a scalar that a float64 holds
+    exactly, so ``unflatten(flatten(s))`` restores ``s`` bit for bit.
+
+    Parameters
+    ----------
+    state : dict
+        A ``get_state()`` dict; its keys and shapes define the layout.
+
+    Attributes
+    ----------
+    keys : tuple of str
+    shapes : tuple of tuple
+        ``()`` for scalars.
+    size : int
+        Length of the vector.
+    names : tuple of str
+        One label per vector entry, e.g. ``"W[3]"`` (python-control state names).
+
+    Examples
+    --------
+    >>> lay = StateLayout({"b": 2.0, "a": np.arange(3.0)})
+    >>> lay.keys, lay.size, lay.flatten({"a": np.ones(3), "b": 5}).tolist()
+    (('a', 'b'), 4, [1.0, 1.0, 1.0, 5.0])
+    """
+
+    def __init__(self, state: dict):
+        if not isinstance(state, dict) or not state:
+            raise ParameterError("a state layout needs a non-empty get_state() dict; is the controller reset "
+                                 "and does it keep state?")
+        self.keys = tuple(sorted(state))
+        shapes, kinds = [], []
+        for k in self.keys:
+            v = state[k]
+            if isinstance(v, np.ndarray):
+                shapes.append(v.shape)
+                kinds.append("array")
+            elif isinstance(v, (bool, np.bool_)):
+                shapes.append(())
+                kinds.append("bool")
+            elif isinstance(v, (numbers.Integral,)):
+                shapes.append(())
+                kinds.append("int")
+            elif isinstance(v, numbers.Real):
+                shapes.append(())
+                kinds.append("float")
+            else:
+                raise ParameterError(f"state entry {k!r} is a {type(v).__name__}; a state vector holds only arrays "
+                                     "and numbers.")
+        self.shapes = tuple(shapes)
+        self._kinds = tuple(kinds)
+        sizes = [int(np.prod(s)) if s else 1 for s in shapes]
+        self._slices = []
+        start = 0
+        for n in sizes:
+            self._slices.append(slice(start, start + n))
+            start += n
+        self.size = start
+        names = []
+        for k, s in zip(self.keys, shapes):
+            names += [k] if not s else [f"{k}[{i}]" for i in range(int(np.prod(s)))]
+        self.names = tuple(names)
+
+    def flatten(self, state: dict) -> np.ndarray:
+        """The state dict as one float64 vector of length :attr:`size`."""
+        if set(state) != set(self.keys):
+            raise ParameterError(f"the state does not fit this layout: missing {sorted(set(self.keys) - set(state))}, "
+                                 f"unexpected {sorted(set(state) - set(self.keys))}.")
+        out = np.empty(self.size)
+        for k, s, sl in zip(self.keys, self.shapes, self._slices):
+            v = np.asarray(state[k], dtype=np.float64)
+            if v.shape != s:
+                raise ShapeError(f"state entry {k!r} must have shape {s}, got {v.shape}.")
+            out[sl] = v.ravel()
+        return out
+
+    def unflatten(self, vector) -> dict:
+        """The dict that :meth:`flatten` maps to ``vector`` (arrays are copies)."""
+        x = np.asarray(vector, dtype=np.float64).reshape(-1)
+        if x.size != self.size:
+            raise ShapeError(f"the state vector must have {self.size} entries, got {x.size}.")
+        out = {}
+        for k, s, kind, sl in zip(self.keys, self.shapes, self._kinds, self._slices):
+            if kind == "array":
+                out[k] = x[sl].reshape(s).copy()
+            elif kind == "bool":
+                out[k] = bool(x[sl.start])
+            elif kind == "int":
+                out[k] = int(x[sl.start])
+            else:
+                out[k] = float(x[sl.start])
+        return out
+
+
+def _check_controller(controller):
+    from neurocontrol.controller import AbstractController
+
+    if not isinstance(controller, AbstractController):
+        raise ParameterError(f"`controller` must be a neurocontrol AbstractController, got {type(controller).__name__}.")
+    try:
+        state = controller.get_state()
+    except ParameterError as exc:
+        raise ParameterError(f"the controller has no state yet: {exc}") from None
+    return state
+
+
+def controller_state_vector(controller) -> np.ndarray:
+    """The controller's current state as the state vector of :func:`controller_iosys` (initial condition X0).
+
+    Raises
+    ------
+    ParameterError
+        If the controller has not been reset yet.
+    """
+    state = _check_controller(controller)
+    return StateLayout(state).flatten(state)
+
+
+# =========================================================================== the controller as an nlsys
+
+
+def controller_iosys(controller, *, dt: float | None = None, observation_names: Sequence[str] | None = None,
+                     reference_names: Sequence[str] | None = None, input_names: Sequence[str] | None = None,
+                     name: str = "controller"):
+    """Make a (reset) controller a discrete-time ``control.NonlinearIOSystem``.
+
+    Parameters
+    ----------
+    controller : AbstractController
+        Already reset (``controller.reset(observation, reference, seed=...)``):
+        its state defines the layout and the initial condition
+        (:func:`controller_state_vector`). It is not modified; the system
+        works on a private deep copy.
+    dt : float, optional
+        Sampling period in s; default ``controller.dt``. Must equal it.
+    observation_names : sequence of str, optional
+        Names of the observation inputs (n); default the helicopter's state
+        names when n = 5, else ``y[0] ...``. Give the plant's output names to
+        connect by name.
+    reference_names : sequence of str, optional
+        Names of the reference inputs (p); default ``<output name>_ref``.
+    input_names : sequence of str, optional
+        Names of the outputs (the plant inputs, m); default the helicopter's
+        input names when m = 2 and n = 5, else ``u[0] ...``.
+    name : str, default "controller"
+
+    Returns
+    -------
+    control.NonlinearIOSystem
+        Discrete time (``dt``); states :attr:`StateLayout.names`; inputs
+        ``observation_names + reference_names``; outputs ``input_names``.
+        ``x[k+1] = updfcn(x[k], [y[k], r[k]])`` is the controller's state
+        after ``step(y[k], r[k])``; ``u[k] = outfcn(x[k], [y[k], r[k]])`` is
+        the action that step returns (direct feedthrough of ``y`` and ``r``).
+
+    Raises
+    ------
+    ParameterError
+        If the controller is not reset, ``dt`` differs from the controller's,
+        or a name list has the wrong length.
+
+    Notes
+    -----
+    Purity: both functions restore ``x`` into a scratch copy with
+    ``set_state`` before stepping it, so every call with the same
+    ``(x, y, r)`` returns the same value and nothing outside the scratch copy
+    changes. The last evaluation is memoised by exact bytes of ``(x, y, r)``
+    (``interconnect`` asks for the output and then the update at the same
+    point), which changes speed only.
+    """
+    import control
+
+    state = _check_controller(controller)
+    layout = StateLayout(state)
+    cdt = float(controller.dt)
+    if dt is None:
+        dt = cdt
+    if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not math.isclose(float(dt), cdt, rel_tol=1e-12):
+        raise ParameterError(f"`dt` must be the controller's control period {cdt} s, got {dt!r}.")
+    scratch = copy.deepcopy(controller)
+    idx = controller.output_indices
+    p, m = len(idx), controller.n_inputs
+    n = _n_observations(controller)
+    heli = n == 5 and m == 2
+    if observation_names is None:
+        if heli:
+            from plants.helicopter.params import STATE_NAMES
+
+            observation_names = STATE_NAMES
+        else:
+            observation_names = [f"y[{i}]" for i in range(n)]
+    observation_names = _names(observation_names, n, "observation_names")
+    if reference_names is None:
+        reference_names = [f"{observation_names[i]}_ref" for i in idx]
+    reference_names = _names(reference_names, p, "reference_names")
+    if input_names is None:
+        if heli:
+            from plants.helicopter.params import INPUT_NAMES
+
+            input_names = INPUT_NAMES
+        else:
+            input_names = [f"u[{i}]" for i in range(m)]
+    input_names = _names(input_names, m, "input_names")
+
+    memo: dict = {"key": None}
+
+    def evaluate(x, v):
+        x = np.asarray(x, dtype=np.float64).reshape(-1)
+        v = np.asarray(v, dtype=np.float64).reshape(-1)
+        key = x.tobytes() + v.tobytes()
+        if memo["key"] != key:
+            scratch.set_state(layout.unflatten(x))
+            u = scratch.step(v[:n].copy(), v[n:].copy())
+            memo.update(key=key, u=u.copy(), x_next=layout.flatten(scratch.get_state()))
+        return memo
+
+    def updfcn(t, x, v, params):
+        return evaluate(x, v)["x_next"].copy()
+
+    def outfcn(t, x, v, params):
+        return evaluate(x, v)["u"].copy()
+
+    return control.nlsys(updfcn, outfcn, states=list(layout.names), inputs=list(observation_names) +
+                         list(reference_names), outputs=list(input_names), dt=float(dt), name=name)
+
+
+def _n_observations(controller) -> int:
+    cfg = getattr(controller, "config", None)
+    low = getattr(cfg, "observation_low", None)
+    if low is not None:
+        return len(low)
+    n = getattr(controller, "n_observations", None)
+    if n is None:
+        trim_state = getattr(controller, "trim_state", None)
+        n = 5 if trim_state is None else len(trim_state)
+    return int(n)
+
+
+def _names(names, size: int, what: str) -> tuple[str, ...]:
+    names = tuple(str(s) for s in names)
+    if len(names) != size or len(set(names)) != size:
+        raise ParameterError(f"`{what}` must give {size} distinct names, got {list(names)}.")
+    return names
+
+
+# =========================================================================== sampled plants
+
+
+def sample_iosys(sys, *, dt: float, substeps: int = 1, name: str | None = None):
+    """A continuous-time ``nlsys`` sampled with zero-order hold and fixed-step RK4, as a discrete ``nlsys``.
+
+    Parameters
+    ----------
+    sys : control.NonlinearIOSystem
+        Continuous time (``sys.dt == 0``).
+    dt : float
+        Sampling period, s.
+    substeps : int, default 1
+        RK4 sub-steps per period.
+    name : str, optional
+        Default ``sys.name + "_sampled"``.
+
+    Returns
+    -------
+    control.NonlinearIOSystem
+        Same states, inputs, outputs and params; ``x[k+1]`` is
+        :func:`plants.iosys_env.rk4_step` of the right-hand side (the
+        integrator of :class:`plants.iosys_env.IOSystemEnv`, so the two agree
+        bit for bit); the output function is the original one.
+    """
+    import control
+
+    from plants.iosys_env import rk4_step
+
+    if not isinstance(sys, control.NonlinearIOSystem) or not sys.isctime(strict=True):
+        raise ParameterError(f"`sys` must be a continuous-time control.NonlinearIOSystem, got "
+                             f"{type(sys).__name__} with dt={getattr(sys, 'dt', None)!r}.")
+    if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not (math.isfinite(dt) and dt > 0):
+        raise ParameterError(f"`dt` must be a positive sampling period in s, got {dt!r}.")
+    if isinstance(substeps, bool) or not isinstance(substeps, numbers.Integral) or substeps < 1:
+        raise ParameterError(f"`substeps` must be a positive integer, got {substeps!r}.")
+    f, g, nout = sys.updfcn, sys.outfcn, sys.noutputs
+
+    def updfcn(t, x, u, params):
+        return rk4_step(f, t, np.asarray(x, dtype=np.float64), np.asarray(u, dtype=np.float64), params,
+                        float(dt), int(substeps))
+
+    def outfcn(t, x, u, params):
+        return x[:nout].copy() if g is None else g(t, x, u, params)
+
+    return control.nlsys(updfcn, outfcn, states=list(sys.state_labels), inputs=list(sys.input_labels),
+                         outputs=list(sys.output_labels), params=dict(sys.params), dt=float(dt),
+                         name=name or f"{sys.name}_sampled")
+
+
+def helicopter_sampled_iosys(params=None, *, dt: float = 0.01, substeps: int = 5, name: str = "helicopter"):
+    """The helicopter sampled with its own compiled RK4 step (end-stop contacts included), as a discrete ``nlsys``.
+
+    ``x[k+1] = plants.helicopter.step(x[k], u[k], params, dt, substeps)``:
+    the same arithmetic as ``HelicopterEnv.step`` for an action within the
+    limits, so a closed loop through this system reproduces the env's
+    trajectory bit for bit (the env also clips observations to its sensor
+    ranges, which a hovering helicopter never reaches). Outputs ``y = x``.
+
+    Parameters
+    ----------
+    params : HelicopterParams or dict or None
+    dt : float, default 0.01
+        Control period, s.
+    substeps : int, default 5
+        RK4 sub-steps per period.
+    name : str, default "helicopter"
+    """
+    import control
+
+    from plants.helicopter.dynamics import resolve_params
+    from plants.helicopter import _kernels
+    from plants.helicopter.params import INPUT_NAMES, STATE_NAMES
+
+    prm = resolve_params(params)
+    pvec = prm.to_vector()
+    if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not (math.isfinite(dt) and dt > 0):
+        raise ParameterError(f"`dt` must be a positive sampling period in s, got {dt!r}.")
+    if isinstance(substeps, bool) or not isinstance(substeps, numbers.Integral) or substeps < 1:
+        raise ParameterError(f"`substeps` must be a positive integer, got {substeps!r}.")
+
+    def updfcn(t, x, u, params):
+        out = np.empty(5)
+        _kernels.step_kernel(np.asarray(x, dtype=np.float64), np.asarray(u, dtype=np.float64), pvec, 0.0,
+                             float(dt), int(substeps), out)
+        return out
+
+    def outfcn(t, x, u, params):
+        return np.array(x, dtype=np.float64)
+
+    return control.nlsys(updfcn, outfcn, states=list(STATE_NAMES), inputs=list(INPUT_NAMES),
+                         outputs=list(STATE_NAMES), dt=float(dt), name=name)
+
+
+def close_loop(plant, controller_sys, *, name: str = "closed_loop"):
+    """Connect a discrete plant and a controller system by signal names (``control.interconnect``).
+
+    The controller's observation inputs must be named like plant outputs and
+    its outputs like the plant inputs; its reference inputs stay external.
+
+    Returns
+    -------
+    control.InterconnectedSystem
+        Inputs: the controller's reference inputs. Outputs: the plant's
+        outputs, then the controller's outputs (the applied inputs). States:
+        the plant's, then the controller's.
+
+    Raises
+    ------
+    ParameterError
+        If the two systems' periods differ or names do not match.
+    """
+    import control
+
+    if plant.dt != controller_sys.dt:
+        raise ParameterError(f"plant and controller must share one sampling period, got {plant.dt!r} and "
+                             f"{controller_sys.dt!r}; sample the plant with sample_iosys(..., dt=...).")
+    p_out, p_in = list(plant.output_labels), list(plant.input_labels)
+    c_in, c_out = list(controller_sys.input_labels), list(controller_sys.output_labels)
+    missing = [s for s in p_in if s not in c_out]
+    if missing:
+        raise ParameterError(f"the controller's outputs {c_out} must include every plant input; missing {missing}.")
+    refs = [s for s in c_in if s not in p_out]
+    if len(c_in) - len(refs) == 0:
+        raise ParameterError(f"none of the controller's inputs {c_in} is a plant output {p_out}; name the "
+                             "controller's observation inputs like the plant's outputs.")
+    return control.interconnect([plant, controller_sys], inplist=refs, outlist=p_out + c_out,
+                                inputs=refs, outputs=p_out + c_out, name=name)
