@@ -289,8 +289,6 @@ class AdaptiveControllerConfig:
 
 def _pretrain_commands(n_steps, p, half, rng):
     """Seeded random set-point steps (held 0.5-3 s at 100 Hz) across the normalised range."""
-    from neurocontrol.reference import aprbs
-
     return aprbs(n_steps, low=np.full(p, -half), high=np.full(p, half), min_hold=50, max_hold=300, rng=rng)
 
 

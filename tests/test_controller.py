@@ -9,7 +9,6 @@ from neurocontrol.baselines import PIDController
 from neurocontrol.controller import AdaptiveController, AdaptiveControllerConfig
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 from neurocontrol.learning import TwoDRule
-from neurocontrol.synth import PredictiveLaw
 
 LOW = (74.25, 0.0, -3.0, 0.0175, -10.0)
 HIGH = (180.0, 2.0, 3.0, 0.245, 10.0)
