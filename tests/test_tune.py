@@ -1,0 +1,99 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from neurocontrol.exceptions import ParameterError, ScenarioError
+from neurocontrol.scenario import Scenario
+from neurocontrol.tune import TuneParam, TuneSpec, objective_value
+
+optuna = pytest.importorskip("optuna")
+
+TUNE = {"params": {"controller.kp_alt": {"low": 0.03, "high": 0.1, "log": True},
+                   "controller.kd_alt": {"choices": [0.02, 0.03]}},
+        "seeds": "0:2", "output": "altitude", "trials": 2}
+
+
+def scenario():
+    data = Scenario.from_toml("scenarios/hover_pid.toml").set("run.duration", "2").to_dict()
+    data["tune"] = TUNE
+    return Scenario.from_dict(data, source="tune.toml")
+
+
+def test_tune_table_round_trips_through_toml():
+    sc = scenario()
+    assert Scenario.from_toml_text(sc.to_toml()) == sc
+    assert sc.tune.params["controller.kd_alt"].choices == (0.02, 0.03)
+    assert Scenario.from_toml("scenarios/hover_pid.toml").tune is None
+
+
+def test_tune_runs_resumes_and_writes_best(tmp_path):
+    import neurocontrol
+
+    sc = scenario()
+    r1 = neurocontrol.tune(sc, trials=2, out=tmp_path, workers=1)
+    assert len(r1.trials) == 2 and set(r1.best_params) == {"controller.kp_alt", "controller.kd_alt"}
+    assert (tmp_path / "optuna.db").exists() and (tmp_path / "best.toml").exists()
+    best = Scenario.from_toml(tmp_path / "best.toml")
+    assert best.controller.kp_alt == pytest.approx(r1.best_params["controller.kp_alt"])
+    r2 = neurocontrol.tune(sc, trials=1, out=tmp_path, workers=1)          # resumed: same study
+    assert len(r2.trials) == 3 and r2.best_value <= r1.best_value
+    t = r2.trials[0]
+    assert r2.best_value == pytest.approx(min(x["value"] for x in r2.trials))
+    assert t["value"] == pytest.approx(1000 * (1 - t["success_rate"]) + t["median_iae"])
+
+
+def test_cli_tune_shares_an_rdb_storage(tmp_path):
+    path = tmp_path / "tune.toml"
+    path.write_text(scenario().to_toml())
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    cmd = [sys.executable, "-m", "neurocontrol", "tune", str(path), "--trials", "1", "--storage", url, "--seeds",
+           "0:1", "--out", str(tmp_path / "o"), "--workers", "1", "--json"]
+    out = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    assert out["n_trials"] == 1 and out["storage"] == url
+    out = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    assert out["n_trials"] == 2
+
+
+def test_objective_value():
+    s = {"success_rate": 0.5, "outputs": {"a": {"iae": {"median": 2.0}}, "b": {"iae": {"median": 3.0}}}}
+    assert objective_value(s, "a") == 502.0 and objective_value(s) == 505.0
+    with pytest.raises(ParameterError, match=r"`tune.output` 'c' is not a controlled output"):
+        objective_value(s, "c")
+
+
+@pytest.mark.parametrize("table, match", [
+    ({"params": {}, "seeds": "0:2"}, r"`tune.params` must name at least one setting"),
+    ({"params": {"a": {"low": 2.0, "high": 1.0}}}, r"`tune.params.a`: a tuned range needs finite `low` < `high`"),
+    ({"params": {"a": {"low": 0.0, "high": 1.0, "log": True}}}, r"a log-scale range needs `low` > 0"),
+    ({"params": {"a": {"low": 0.0, "high": 1.0, "choices": [1]}}}, r"either `choices` or `low`/`high`"),
+    ({"params": {"a": {"choices": []}}}, r"`choices` must be a non-empty array"),
+    ({"params": {"a": {"low": 0.0, "high": 1.0, "step": -1}}}, r"`step` must be a positive number"),
+    ({"params": {"a": {"lo": 0.0}}}, r"unknown key `lo` in `tune.params.a`"),
+    ({"params": {"a": 3}}, r"`tune.params.a` must be a table"),
+    ({"params": [], "seeds": "0:2"}, r"`tune.params` must be a table"),
+    ({"params": {"a": {"low": 0, "high": 1}}, "trials": 0}, r"`trials` must be a positive integer"),
+    ({"params": {"a": {"low": 0, "high": 1}}, "failure_weight": -1.0}, r"`failure_weight` must be a finite number"),
+    ({"params": {"a": {"low": 0, "high": 1}}, "seeds": "x"}, r"seeds must look like 0:20"),
+    ({"params": {"a": {"low": 0, "high": 1}}, "metric": "x"}, r"unknown key `tune.metric`"),
+])
+def test_spec_errors(table, match):
+    with pytest.raises(ScenarioError, match=match):
+        TuneSpec.from_table(table, "s.toml")
+
+
+def test_tune_errors(tmp_path):
+    import neurocontrol
+
+    with pytest.raises(ScenarioError, match=r"no \[tune\] table"):
+        neurocontrol.tune("scenarios/hover_pid.toml", out=tmp_path)
+    data = scenario().to_dict()
+    data["tune"] = {"params": {"controller.nope": {"low": 0.0, "high": 1.0}}}
+    with pytest.raises(ScenarioError, match=r"controller.nope"):
+        neurocontrol.tune(Scenario.from_dict(data), out=tmp_path)
+    with pytest.raises(ParameterError, match=r"`trials` must be a non-negative integer"):
+        neurocontrol.tune(scenario(), trials=-1, out=tmp_path)
+    with pytest.raises(ParameterError, match=r"has no completed trial yet"):
+        neurocontrol.tune(scenario(), trials=0, out=tmp_path / "empty")
+    assert TuneParam(low=1, high=5).is_int and not TuneParam(low=1.0, high=5.0).is_int
