@@ -42,6 +42,11 @@ __all__ = [
     "output_error_kernel",
     "two_d_kernel",
     "rls_kernel",
+    "predictive_kernel",
+    "adaptive_learn_kernel",
+    "adaptive_step_kernel",
+    "limit_input_kernel",
+    "ARENA_FIELDS",
 ]
 
 #: The one place where numba compilation flags are set. ``cache=True`` keeps the
@@ -526,3 +531,221 @@ def limit_input_kernel(proposal, normalized, u_scale, u_offset, u_prev, rate_lim
             v = u_prev[i]
         v = min(max(v, u_prev[i] - rate_limit[i]), u_prev[i] + rate_limit[i])
         out[i] = min(max(v, lo[i]), hi[i])
+
+
+# --------------------------------------------------------------------------- predictive law
+
+@_jit
+def _tanh(s):
+    """tanh through one exp (about 3x cheaper than math.tanh here; exact to rounding)."""
+    if s > 20.0:
+        return 1.0
+    if s < -20.0:
+        return -1.0
+    if -1e-3 < s < 1e-3:
+        s2 = s * s
+        return s * (1.0 - s2 * (1.0 / 3.0 - s2 * (2.0 / 15.0)))
+    e = math.exp(2.0 * s)
+    return (e - 1.0) / (e + 1.0)
+
+
+@_jit
+def predictive_kernel(W, Ws, y, d, r, u, offset, dmap, q, blocks, horizon, stride, move_penalty,
+                      yh, yn, dh, dn, S, Sn, A, b, out):
+    """One Gauss-Newton step of the horizon problem (pure, no allocation).
+
+    Free-runs the identifier from the measured ``y`` with the input held at
+    ``u`` and the imitator from ``d`` with the command held at ``r``;
+    propagates the sensitivities ``S[:, j*m:(j+1)*m] = dy(t+h)/du_j`` of the
+    outputs to the input move of block j (applied from step ``blocks[j]``
+    onward; zero before it); accumulates, at every ``stride``-th step, the
+    normal equations of
+
+        sum_h sum_k q_k (d_map[k](t+h) - y_k(t+h) - S_k(h) du)^2 + move_penalty * |du|^2
+
+    and solves them by Cholesky. Writes ``u + du_0`` (the first block's
+    input) into ``out`` and returns the predicted cost without a move.
+    """
+    n = y.shape[0]
+    m = u.shape[0]
+    p = r.shape[0]
+    nb = blocks.shape[0]
+    nv = nb * m
+    for i in range(n):
+        yh[i] = y[i]
+        dh[i] = d[i]
+        for j in range(nv):
+            S[i, j] = 0.0
+            Sn[i, j] = 0.0
+    for i in range(nv):
+        b[i] = 0.0
+        for j in range(nv):
+            A[i, j] = 0.0
+        A[i, i] = move_penalty[i % m]
+    cost = 0.0
+    n_active = 0
+    for h in range(horizon):
+        while n_active < nb and blocks[n_active] <= h:
+            n_active += 1
+        na = n_active * m
+        # identifier free run
+        for k in range(n):
+            s = W[k, n + m] + offset[k]
+            for l in range(n):
+                s += W[k, l] * yh[l]
+            for l in range(m):
+                s += W[k, n + l] * u[l]
+            yn[k] = _tanh(s)
+        # sensitivities of the active blocks: Sn = diag(f') (W1 S + W2 [active])
+        for k in range(n):
+            fp = 1.0 - yn[k] * yn[k]
+            for j in range(n_active):
+                for c in range(m):
+                    Sn[k, j * m + c] = W[k, n + c]
+            for l in range(n):
+                w = W[k, l]
+                for col in range(na):
+                    Sn[k, col] += w * S[l, col]
+            for col in range(na):
+                Sn[k, col] *= fp
+        # imitator free run
+        for k in range(n):
+            s = Ws[k, n + p]
+            for l in range(n):
+                s += Ws[k, l] * dh[l]
+            for l in range(p):
+                s += Ws[k, n + l] * r[l]
+            dn[k] = _tanh(s)
+        # normal equations at the evaluation points
+        if (h + 1) % stride == 0 or h == horizon - 1:
+            for k in range(n):
+                if dmap[k] < 0 or q[k] == 0.0:
+                    continue
+                e = dn[dmap[k]] - yn[k]
+                cost += q[k] * e * e
+                for i in range(na):
+                    si = q[k] * Sn[k, i]
+                    b[i] += si * e
+                    for j in range(i, na):
+                        A[i, j] += si * Sn[k, j]
+        for k in range(n):
+            yh[k] = yn[k]
+            dh[k] = dn[k]
+        S, Sn = Sn, S
+    # Cholesky solve of the symmetric positive-definite system (upper triangle filled)
+    for i in range(nv):
+        for j in range(i):
+            A[i, j] = A[j, i]
+    for j in range(nv):
+        s = A[j, j]
+        for k in range(j):
+            s -= A[j, k] * A[j, k]
+        if s <= 1e-300:
+            s = 1e-300
+        A[j, j] = math.sqrt(s)
+        for i in range(j + 1, nv):
+            s = A[i, j]
+            for k in range(j):
+                s -= A[i, k] * A[j, k]
+            A[i, j] = s / A[j, j]
+    for i in range(nv):
+        s = b[i]
+        for k in range(i):
+            s -= A[i, k] * b[k]
+        b[i] = s / A[i, i]
+    for i in range(nv - 1, -1, -1):
+        s = b[i]
+        for k in range(i + 1, nv):
+            s -= A[k, i] * b[k]
+        b[i] = s / A[i, i]
+    for c in range(m):
+        out[c] = u[c] + b[c]
+    return cost
+
+
+
+# --------------------------------------------------------------------------- adaptive controller: one fused step
+
+#: Named buffers of the adaptive controller's arena (one flat float64 array), in layout order.
+#: Passing one arena and one layout instead of ~50 arrays matters: numba unboxes every array
+#: argument on each call (about 0.3-0.4 us each here).
+ARENA_FIELDS = ("W", "z", "P", "Pz", "gain", "Ws", "zs", "Ps", "Pzs", "gains", "im_par",
+                "y_scale", "y_offset", "r_scale", "r_offset", "rm", "rm_ad", "rm_bd", "hv", "hr",
+                "out_scale", "out_offset", "rate_scale", "rate_offset", "d", "d_prev", "offset", "scratch", "y",
+                "u_scale", "u_offset", "u_law", "lo", "hi", "rate_limit", "u_out", "q", "rho",
+                "yh", "yn", "dh", "dn", "S", "Sn", "A", "b", "r_n", "u_n", "law_out", "par")
+#: Integer buffers: the imitator unit of each identifier unit, and the move-block starts.
+INT_FIELDS = ("dmap", "blocks")
+
+
+@_jit
+def _v1(A, L, k):
+    o = L[4 * k]
+    return A[o:o + L[4 * k + 1]]
+
+
+@_jit
+def _v2(A, L, k):
+    o = L[4 * k]
+    a = L[4 * k + 1]
+    b = L[4 * k + 2]
+    return A[o:o + a * b].reshape((a, b))
+
+
+@_jit
+def _v3(A, L, k):
+    o = L[4 * k]
+    a = L[4 * k + 1]
+    b = L[4 * k + 2]
+    c = L[4 * k + 3]
+    return A[o:o + a * b * c].reshape((a, b, c))
+
+
+@_jit
+def adaptive_step_kernel(obs, ref, A, L, J, JL):
+    """One whole adaptive-controller step after the warm-up, in one compiled call.
+
+    ``A`` is the arena (``ARENA_FIELDS`` laid out by ``L``: offset and up to
+    three dimensions per field), ``J`` the integer arena (``INT_FIELDS`` by
+    ``JL``). Runs :func:`adaptive_learn_kernel`, then :func:`predictive_kernel`
+    on the measured output, the imitator state and the normalised command,
+    then :func:`limit_input_kernel`; the proposed input lands in ``u_out``.
+    ``par`` holds ``[have_z, lam, max_trace, lam_s, max_trace_s, n_out_s,
+    im_kind, dist_a, handover, horizon, stride]``. Returns the identifier's
+    a-priori prediction error (NaN when it did not learn).
+    """
+    par = _v1(A, L, 49)
+    W = _v2(A, L, 0)
+    z = _v1(A, L, 1)
+    Ws = _v2(A, L, 5)
+    y = _v1(A, L, 28)
+    d = _v1(A, L, 24)
+    d_prev = _v1(A, L, 25)
+    offset = _v1(A, L, 26)
+    r_scale = _v1(A, L, 13)
+    r_offset = _v1(A, L, 14)
+    err = adaptive_learn_kernel(obs, ref, y, W, z, par[0] != 0.0, _v2(A, L, 2), par[1], par[2], _v1(A, L, 3),
+                                _v1(A, L, 4), Ws, _v1(A, L, 6), _v2(A, L, 7), par[3], par[4], _v1(A, L, 8),
+                                _v1(A, L, 9), int(par[5]), int(par[6]), _v1(A, L, 10),
+                                _v1(A, L, 11), _v1(A, L, 12), r_scale, r_offset,
+                                _v2(A, L, 15), _v3(A, L, 16), _v2(A, L, 17), par[8] != 0.0, _v1(A, L, 18),
+                                _v1(A, L, 19), _v1(A, L, 20), _v1(A, L, 21), _v1(A, L, 22), _v1(A, L, 23),
+                                d, d_prev, par[7], offset, _v1(A, L, 27))
+    r_n = _v1(A, L, 46)
+    for i in range(r_n.shape[0]):
+        r_n[i] = ref[i] * r_scale[i] + r_offset[i]
+    u_scale = _v1(A, L, 29)
+    u_offset = _v1(A, L, 30)
+    u_law = _v1(A, L, 31)
+    u_n = _v1(A, L, 47)
+    for i in range(u_n.shape[0]):
+        u_n[i] = u_law[i] * u_scale[i] + u_offset[i]
+    law_out = _v1(A, L, 48)
+    dmap = J[JL[0]:JL[0] + JL[1]]
+    blocks = J[JL[4]:JL[4] + JL[5]]
+    predictive_kernel(W, Ws, y, d_prev, r_n, u_n, offset, dmap, _v1(A, L, 36), blocks, int(par[9]), int(par[10]),
+                      _v1(A, L, 37), _v1(A, L, 38), _v1(A, L, 39), _v1(A, L, 40), _v1(A, L, 41), _v2(A, L, 42),
+                      _v2(A, L, 43), _v2(A, L, 44), _v1(A, L, 45), law_out)
+    limit_input_kernel(law_out, True, u_scale, u_offset, u_law, _v1(A, L, 34), _v1(A, L, 32), _v1(A, L, 33),
+                       _v1(A, L, 35))
+    return err

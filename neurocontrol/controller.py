@@ -566,7 +566,101 @@ class AdaptiveController(AbstractController):
         self._iters = 0
         self._ctx = LawContext(W=self._W, W_star=self._Ws, y=np.zeros(n), d=np.zeros(n), r=np.zeros(p),
                                u_prev=np.zeros(m), desired_map=self._desired_map, offset=self._offset)
+        self._fused = self._fast and type(cfg.law) is PredictiveLaw
+        if self._fused:
+            self._build_arena()
         self._ready = True
+
+    def _build_arena(self):
+        """Move the fast path's state into one flat arena for :func:`_kernels.adaptive_step_kernel`.
+
+        Every buffer (weights, covariances, reference model, law workspace)
+        becomes a view of one float64 array, so the fused kernel takes 6
+        arguments instead of about 50; the attributes keep pointing at the
+        same memory, so the Python path, get_state and set_state see it too.
+        """
+        cfg, law = self.config, self.config.law
+        n, m, p = self._n, self.n_inputs, len(self.output_indices)
+        ids, ims = self._id_state, self._im_state
+        nv = len(law.blocks) * m
+        im_rls = type(cfg.imitator_rule) is RecursiveLeastSquares
+        n_cmp = self._im_cfg.n_outputs
+        lim = self.input_limits
+        par = np.array([0.0, cfg.identifier_rule.forgetting, ids.max_trace,
+                        cfg.imitator_rule.forgetting if im_rls else 1.0, ims.max_trace if im_rls else 0.0,
+                        n_cmp, 0 if im_rls else 1, cfg.disturbance_filter, 0.0, law.horizon, law.stride])
+        im_par = np.zeros(4) if im_rls else np.array([cfg.imitator_rule.alpha, cfg.imitator_rule.delta,
+                                                       cfg.imitator_rule.tol, float(cfg.imitator_rule.k_max)])
+        fields = dict(
+            W=self._W, z=self._z, P=ids.covariance, Pz=ids._Pz, gain=ids._gain, Ws=self._Ws, zs=self._zs,
+            Ps=ims.covariance if im_rls else np.zeros((1, 1)), Pzs=ims._Pz if im_rls else np.zeros(1),
+            gains=ims._gain if im_rls else np.zeros(n_cmp), im_par=im_par,
+            y_scale=self._y_scale, y_offset=self._y_offset, r_scale=self._r_scale, r_offset=self._r_offset,
+            rm=self._rm, rm_ad=self._rm_ad, rm_bd=self._rm_bd, hv=np.zeros(p), hr=np.zeros(p),
+            out_scale=self._out_scale, out_offset=self._out_offset, rate_scale=self._rate_scale,
+            rate_offset=self._rate_offset, d=self._d, d_prev=self._ctx.d, offset=self._offset,
+            scratch=self._scratch, y=self._ctx.y, u_scale=self._u_scale, u_offset=self._u_offset, u_law=self._u,
+            lo=lim[:, 0], hi=lim[:, 1], rate_limit=self._rate_limit, u_out=np.zeros(m),
+            q=np.array(law.output_weights), rho=np.full(m, law.move_penalty + 1e-12),
+            yh=np.zeros(n), yn=np.zeros(n), dh=np.zeros(n), dn=np.zeros(n), S=np.zeros((n, nv)),
+            Sn=np.zeros((n, nv)), A=np.zeros((nv, nv)), b=np.zeros(nv), r_n=np.zeros(p), u_n=np.zeros(m),
+            law_out=np.zeros(m), par=par)
+        if len(law.output_weights) != n:
+            raise ParameterError(f"`output_weights` must have one entry per identifier unit ({n}), "
+                                 f"got {len(law.output_weights)}.")
+        sizes = [np.asarray(fields[name]).size for name in _kernels.ARENA_FIELDS]
+        arena = np.zeros(int(np.sum(sizes)))
+        layout = np.zeros(4 * len(sizes), dtype=np.int64)
+        views = {}
+        o = 0
+        for k, name in enumerate(_kernels.ARENA_FIELDS):
+            src = np.asarray(fields[name], dtype=np.float64)
+            layout[4 * k] = o
+            layout[4 * k + 1:4 * k + 1 + src.ndim] = src.shape
+            v = arena[o:o + src.size].reshape(src.shape)
+            v[...] = src
+            views[name] = v
+            o += src.size
+        self._arena, self._layout, self._av = arena, layout, views
+        ints = [self._desired_map, np.array(law.blocks, dtype=np.int64)]
+        self._iarena = np.concatenate(ints).astype(np.int64)
+        self._ilayout = np.array([0, ints[0].size, 0, 0, ints[0].size, ints[1].size, 0, 0], dtype=np.int64)
+        # every attribute now points into the arena
+        self._W, self._z, self._Ws, self._zs = views["W"], views["z"], views["Ws"], views["zs"]
+        ids.covariance, ids._Pz, ids._gain = views["P"], views["Pz"], views["gain"]
+        if im_rls:
+            ims.covariance, ims._Pz, ims._gain = views["Ps"], views["Pzs"], views["gains"]
+            self._im_kernel_args = (views["Ps"], self._im_kernel_args[1], ims.max_trace, views["Pzs"],
+                                    views["gains"]) + self._im_kernel_args[5:]
+        else:
+            self._im_kernel_args = self._im_kernel_args[:4] + (views["gains"],) + self._im_kernel_args[5:]
+        self._rm, self._d, self._offset, self._scratch = views["rm"], views["d"], views["offset"], views["scratch"]
+        self._u = views["u_law"]
+        self._ctx = LawContext(W=self._W, W_star=self._Ws, y=views["y"], d=views["d_prev"], r=np.zeros(p),
+                               u_prev=np.zeros(m), desired_map=self._desired_map, offset=self._offset)
+
+    def _step_fused(self, observation, reference) -> np.ndarray:
+        """Learning, law and limits in one compiled call (after the warm-up, RLS identifier, predictive law)."""
+        av = self._av
+        par = av["par"]
+        par[0] = 1.0 if self._have_z else 0.0
+        handover = self._k == self._n_warmup and self._k0 == 0
+        par[8] = 1.0 if handover else 0.0
+        if handover:
+            av["hv"][:] = observation[self._out]
+            av["hr"][:] = self._measured_rates(observation)
+        err = _kernels.adaptive_step_kernel(observation, reference, self._arena, self._layout, self._iarena,
+                                            self._ilayout)
+        self._im_state.n_updates += 1
+        self._iters = int(self._scratch[1])
+        if self._have_z:
+            self._id_state.n_updates += 1
+            self._pred_err = err
+            self._iters += 1
+        u = av["u_out"].copy()
+        self._u[:] = u
+        self._finite = True
+        return u
 
     # ----------------------------------------------------------------- state I/O
     _STATE_ARRAYS = ("_W", "_Ws", "_rm", "_d", "_z", "_zs", "_offset", "_u", "_excitation", "_nominal")
@@ -711,6 +805,8 @@ class AdaptiveController(AbstractController):
         lim = self.input_limits
         finite = bool(np.isfinite(observation).all())
         ctx = self._ctx
+        if finite and self._fused and self._k >= self._n_warmup:
+            return self._step_fused(observation, reference)
         self._iters = 0
         if finite and self._fast:
             self._learn_compiled(observation, reference)
@@ -732,7 +828,7 @@ class AdaptiveController(AbstractController):
             ctx.u_prev += self._u_offset
             _kernels.limit_input_kernel(cfg.law.compute(ctx), True, self._u_scale, self._u_offset, self._u,
                                         self._rate_limit, lim[:, 0], lim[:, 1], u)
-        self._u = u
+        self._u[:] = u
         self._finite = finite
         return u
 

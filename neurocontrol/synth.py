@@ -27,17 +27,13 @@ import abc
 import dataclasses
 import math
 
-import numba
 import numpy as np
 
-from neurocontrol._kernels import JIT_OPTIONS
+from neurocontrol._kernels import _tanh, predictive_kernel  # noqa: F401  (re-exported for tests)
 from neurocontrol._validation import as_float_array
 from neurocontrol.exceptions import ParameterError
 
 __all__ = ["AbstractLaw", "OneStepLaw", "PredictiveLaw", "LawContext"]
-
-_jit = numba.njit(**JIT_OPTIONS)
-
 
 @dataclasses.dataclass
 class LawContext:
@@ -154,134 +150,6 @@ class OneStepLaw(AbstractLaw):
 
 
 # --------------------------------------------------------------------------- predictive law
-
-@_jit
-def _tanh(s):
-    """tanh through one exp (about 3x cheaper than math.tanh here; exact to rounding)."""
-    if s > 20.0:
-        return 1.0
-    if s < -20.0:
-        return -1.0
-    if -1e-3 < s < 1e-3:
-        s2 = s * s
-        return s * (1.0 - s2 * (1.0 / 3.0 - s2 * (2.0 / 15.0)))
-    e = math.exp(2.0 * s)
-    return (e - 1.0) / (e + 1.0)
-
-
-@_jit
-def predictive_kernel(W, Ws, y, d, r, u, offset, dmap, q, blocks, horizon, stride, move_penalty,
-                      yh, yn, dh, dn, S, Sn, A, b, out):
-    """One Gauss-Newton step of the horizon problem (pure, no allocation).
-
-    Free-runs the identifier from the measured ``y`` with the input held at
-    ``u`` and the imitator from ``d`` with the command held at ``r``;
-    propagates the sensitivities ``S[:, j*m:(j+1)*m] = dy(t+h)/du_j`` of the
-    outputs to the input move of block j (applied from step ``blocks[j]``
-    onward; zero before it); accumulates, at every ``stride``-th step, the
-    normal equations of
-
-        sum_h sum_k q_k (d_map[k](t+h) - y_k(t+h) - S_k(h) du)^2 + move_penalty * |du|^2
-
-    and solves them by Cholesky. Writes ``u + du_0`` (the first block's
-    input) into ``out`` and returns the predicted cost without a move.
-    """
-    n = y.shape[0]
-    m = u.shape[0]
-    p = r.shape[0]
-    nb = blocks.shape[0]
-    nv = nb * m
-    for i in range(n):
-        yh[i] = y[i]
-        dh[i] = d[i]
-        for j in range(nv):
-            S[i, j] = 0.0
-            Sn[i, j] = 0.0
-    for i in range(nv):
-        b[i] = 0.0
-        for j in range(nv):
-            A[i, j] = 0.0
-        A[i, i] = move_penalty[i % m]
-    cost = 0.0
-    n_active = 0
-    for h in range(horizon):
-        while n_active < nb and blocks[n_active] <= h:
-            n_active += 1
-        na = n_active * m
-        # identifier free run
-        for k in range(n):
-            s = W[k, n + m] + offset[k]
-            for l in range(n):
-                s += W[k, l] * yh[l]
-            for l in range(m):
-                s += W[k, n + l] * u[l]
-            yn[k] = _tanh(s)
-        # sensitivities of the active blocks: Sn = diag(f') (W1 S + W2 [active])
-        for k in range(n):
-            fp = 1.0 - yn[k] * yn[k]
-            for j in range(n_active):
-                for c in range(m):
-                    Sn[k, j * m + c] = W[k, n + c]
-            for l in range(n):
-                w = W[k, l]
-                for col in range(na):
-                    Sn[k, col] += w * S[l, col]
-            for col in range(na):
-                Sn[k, col] *= fp
-        # imitator free run
-        for k in range(n):
-            s = Ws[k, n + p]
-            for l in range(n):
-                s += Ws[k, l] * dh[l]
-            for l in range(p):
-                s += Ws[k, n + l] * r[l]
-            dn[k] = _tanh(s)
-        # normal equations at the evaluation points
-        if (h + 1) % stride == 0 or h == horizon - 1:
-            for k in range(n):
-                if dmap[k] < 0 or q[k] == 0.0:
-                    continue
-                e = dn[dmap[k]] - yn[k]
-                cost += q[k] * e * e
-                for i in range(na):
-                    si = q[k] * Sn[k, i]
-                    b[i] += si * e
-                    for j in range(i, na):
-                        A[i, j] += si * Sn[k, j]
-        for k in range(n):
-            yh[k] = yn[k]
-            dh[k] = dn[k]
-        S, Sn = Sn, S
-    # Cholesky solve of the symmetric positive-definite system (upper triangle filled)
-    for i in range(nv):
-        for j in range(i):
-            A[i, j] = A[j, i]
-    for j in range(nv):
-        s = A[j, j]
-        for k in range(j):
-            s -= A[j, k] * A[j, k]
-        if s <= 1e-300:
-            s = 1e-300
-        A[j, j] = math.sqrt(s)
-        for i in range(j + 1, nv):
-            s = A[i, j]
-            for k in range(j):
-                s -= A[i, k] * A[j, k]
-            A[i, j] = s / A[j, j]
-    for i in range(nv):
-        s = b[i]
-        for k in range(i):
-            s -= A[i, k] * b[k]
-        b[i] = s / A[i, i]
-    for i in range(nv - 1, -1, -1):
-        s = b[i]
-        for k in range(i + 1, nv):
-            s -= A[k, i] * b[k]
-        b[i] = s / A[i, i]
-    for c in range(m):
-        out[c] = u[c] + b[c]
-    return cost
-
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PredictiveLaw(AbstractLaw):

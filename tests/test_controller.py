@@ -8,7 +8,7 @@ import plants  # noqa: F401  (registers the helicopter)
 from neurocontrol.baselines import PIDController
 from neurocontrol.controller import AdaptiveController, AdaptiveControllerConfig
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
-from neurocontrol.learning import TwoDRule
+from neurocontrol.learning import RecursiveLeastSquares, TwoDRule
 
 LOW = (74.25, 0.0, -3.0, 0.0175, -10.0)
 HIGH = (180.0, 2.0, 3.0, 0.245, 10.0)
@@ -46,16 +46,19 @@ def test_short_hover_succeeds(seed):
     assert np.all(np.isfinite(U))
 
 
-@pytest.mark.parametrize("imitator_rule", [None, TwoDRule(alpha=1.0, delta=0.1, tol=1e-12, k_max=10)])
-def test_compiled_learning_matches_python_reference_path(imitator_rule):
+@pytest.mark.parametrize("imitator_rule", [None, RecursiveLeastSquares(forgetting=1.0, initial_covariance=2.5e4,
+                                                                        max_trace=2.5e5)])
+def test_compiled_paths_match_python_reference_path(imitator_rule):
+    """The fused one-call step and the two-kernel step give what the readable Python path gives."""
     runs = []
     extra = {} if imitator_rule is None else {"imitator_rule": imitator_rule}
-    for fast in (True, False):
+    for fast, fused in ((True, True), (True, False), (False, False)):
         ctrl = make_controller(**extra)
         env = gym.make("neurocontrol/Helicopter-v0").unwrapped
         obs, _ = env.reset(seed=3)
         ctrl.reset(obs, REF, seed=3)
-        ctrl._fast = fast
+        assert ctrl._fused                    # the default configuration takes the fused path
+        ctrl._fast, ctrl._fused = fast, fused
         U, iters = [], []
         for _ in range(300):
             u = ctrl.step(obs, REF)
@@ -63,11 +66,12 @@ def test_compiled_learning_matches_python_reference_path(imitator_rule):
             U.append(u)
             iters.append(ctrl.diagnostics()["inner_iterations"])
         runs.append((np.array(U), ctrl.identifier_weights.copy(), ctrl.imitator_weights.copy(), iters))
-    (U1, W1, S1, I1), (U2, W2, S2, I2) = runs
-    assert I1 == I2
-    np.testing.assert_allclose(U1, U2, rtol=1e-11, atol=1e-9)
-    np.testing.assert_allclose(W1, W2, rtol=1e-11, atol=1e-12)
-    np.testing.assert_allclose(S1, S2, rtol=1e-11, atol=1e-12)
+    ref = runs[-1]
+    for U, W, S, it in runs[:-1]:
+        assert it == ref[3]
+        np.testing.assert_allclose(U, ref[0], rtol=1e-11, atol=1e-9)
+        np.testing.assert_allclose(W, ref[1], rtol=1e-11, atol=1e-12)
+        np.testing.assert_allclose(S, ref[2], rtol=1e-11, atol=1e-12)
 
 
 def test_same_seed_same_run_and_different_seed_differs():
