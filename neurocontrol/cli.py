@@ -150,7 +150,9 @@ def _cmd_sweep(args) -> int:
     seeds = parse_seeds(args.seeds)
     if getattr(args, "scheduler", None):
         return _cmd_sweep_cluster(args, sc, seeds)
-    res = sweep(sc, seeds, workers=args.workers, out=args.out, progress=not args.json)
+    if args.resume and not args.out:
+        raise ParameterError("--resume needs --out DIR, the folder of the interrupted sweep.")
+    res = sweep(sc, seeds, workers=args.workers, out=args.out, progress=not args.json, resume=args.resume)
     if args.json:
         print(_json_dump(_finite_or_none(res.to_dict())))
         return 0
@@ -324,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", metavar="DIR", help="write each run, sweep.json, runs.csv and sweep.png to DIR")
     sw.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786 "
                                                            "(needs the dist extra; see neurocontrol.dist)")
+    sw.add_argument("--resume", action="store_true", help="with --out: skip seeds already finished in DIR "
+                                                           "(same scenario settings), run the rest")
     sw.set_defaults(func=_cmd_sweep)
 
     cmp_ = sub.add_parser("compare", help="run a scenario with several controllers on the same seeds", description=(

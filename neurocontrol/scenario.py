@@ -94,7 +94,8 @@ __all__ = ["register", "registered", "Registration", "Scenario", "Setup", "RunCo
 TOP_LEVEL_TABLES = ("scenario", "plant", "reference", "controller", "ilc", "events", "run", "tune")
 _REQUIRED_TABLES = ("plant", "reference", "controller", "run")
 #: Modules that register kinds when imported (imported lazily, before the first lookup).
-_PLUGIN_MODULES = ("neurocontrol.learning", "neurocontrol.synth", "neurocontrol.controller", "neurocontrol.ilc")
+_PLUGIN_MODULES = ("neurocontrol.learning", "neurocontrol.synth", "neurocontrol.controller", "neurocontrol.ilc",
+                   "neurocontrol.faults", "neurocontrol.guard")
 _ENTRY_POINT_GROUP = "neurocontrol.registry"
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -757,6 +758,9 @@ class DisturbanceConfig:
             _finite(v, "sensor_noise_std", low=0.0)
 
 
+from neurocontrol.faults import FaultsConfig  # noqa: E402  (after `register`: faults registers its event kinds)
+
+
 @dataclass(frozen=True, kw_only=True)
 class HelicopterPlantConfig:
     """``[plant] kind = "helicopter"``: the helicopter on a stand (``neurocontrol/Helicopter-v0``).
@@ -783,6 +787,9 @@ class HelicopterPlantConfig:
         ``[plant.initial]``.
     disturbances : DisturbanceConfig
         ``[plant.disturbances]``.
+    faults : FaultsConfig, optional
+        ``[plant.faults]``: sensor bias, dropout, delay, stuck actuator,
+        parameter drift (:mod:`neurocontrol.faults`, docs/reliability.md).
     """
 
     kind: ClassVar[str] = "helicopter"
@@ -794,6 +801,7 @@ class HelicopterPlantConfig:
     reward_weights: tuple[float, float] = (1.0, 1.0)
     initial: InitialStateConfig = field(default_factory=InitialStateConfig)
     disturbances: DisturbanceConfig = field(default_factory=DisturbanceConfig)
+    faults: FaultsConfig | None = None
 
     def __post_init__(self):
         _finite(self.dt, "dt", low=0.0, strict=True, unit="s")
@@ -836,6 +844,10 @@ def _build_helicopter(config: HelicopterPlantConfig, run: RunConfig, rng: np.ran
         except NeurocontrolError:
             th = prm.collective_range[0]  # no hover at this rotor speed: rest on the lower stop
         x0 = np.array([omega, z, 0.0, th, 0.0])
+    if config.faults is not None:
+        from neurocontrol.faults import wrap_faults
+
+        env = wrap_faults(env, config.faults)
     return env, {"initial_state": x0}
 
 

@@ -100,15 +100,41 @@ def _check_seeds(seeds) -> tuple[int, ...]:
 
 def _run_job(job: tuple) -> dict:
     """Run one (scenario TOML, seed) job; top level so that spawned processes can import it."""
-    toml_text, source, name, seed, out = job
+    toml_text, source, name, seed, out = job[:5]
+    overwrite = bool(job[5]) if len(job) > 5 else False
     from neurocontrol.scenario import Scenario, run_scenario
 
     sc = Scenario.from_toml_text(toml_text, source=source, default_name=name)
     t0 = time.perf_counter()
-    res = run_scenario(sc, seed=seed, out=out, plots=False)
-    return {"seed": seed, "status": res.status, "metrics": res.metrics, "stop_reason": res.meta.get("stop_reason"),
-            "mode_fractions": res.meta.get("mode_fractions", {}), "units": res.meta.get("units", {}),
-            "wall_time_s": time.perf_counter() - t0}
+    res = run_scenario(sc, seed=seed, out=out, plots=False, overwrite=overwrite)
+    run = {"seed": seed, "status": res.status, "metrics": res.metrics, "stop_reason": res.meta.get("stop_reason"),
+           "mode_fractions": res.meta.get("mode_fractions", {}), "units": res.meta.get("units", {}),
+           "wall_time_s": time.perf_counter() - t0}
+    if out is not None:   # the marker of a finished seed, for --resume: written last, atomically
+        _write_json_atomic(Path(out) / _DONE, {**run, "scenario_sha256": sc.sha256})
+    return run
+
+
+_DONE = "run.json"
+
+
+def _write_json_atomic(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _finished(out, seed: int, sha: str) -> dict | None:
+    """The saved outcome of ``seed`` in a sweep folder, if that seed finished with the same settings."""
+    path = Path(out) / f"seed_{seed}" / _DONE
+    try:
+        run = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if run.get("scenario_sha256") != sha or run.get("seed") != seed:
+        return None
+    run.pop("scenario_sha256", None)
+    return run
 
 
 def _default_workers(n_jobs: int) -> int:
@@ -323,9 +349,10 @@ def _as_scenario(scenario):
     return as_sc(scenario)
 
 
-def _jobs(sc, seeds, out) -> list[tuple]:
+def _jobs(sc, seeds, out, overwrite: bool = False) -> list[tuple]:
     text = sc.to_toml()
-    return [(text, sc.source, sc.name, s, None if out is None else str(Path(out) / f"seed_{s}")) for s in seeds]
+    return [(text, sc.source, sc.name, s, None if out is None else str(Path(out) / f"seed_{s}"), overwrite)
+            for s in seeds]
 
 
 def _result(sc, seeds, runs, wall, workers) -> SweepResult:
@@ -337,7 +364,7 @@ def _result(sc, seeds, runs, wall, workers) -> SweepResult:
 
 
 def sweep(scenario, seeds: Iterable[int], *, workers: int | None = None, out=None,
-          progress: bool = False) -> SweepResult:
+          progress: bool = False, resume: bool = False) -> SweepResult:
     """Run one scenario for many seeds.
 
     Parameters
@@ -356,6 +383,11 @@ def sweep(scenario, seeds: Iterable[int], *, workers: int | None = None, out=Non
         ``sweep.json``, ``runs.csv`` and ``sweep.png``.
     progress : bool, default False
         A progress bar over runs on a terminal (tqdm, optional).
+    resume : bool, default False
+        Continue an interrupted sweep in ``out``: seeds whose ``seed_<n>/run.json``
+        (written last, atomically, after each run) holds the same scenario
+        hash are not run again; other seeds run and replace any partial
+        folder.
 
     Returns
     -------
@@ -365,16 +397,21 @@ def sweep(scenario, seeds: Iterable[int], *, workers: int | None = None, out=Non
     Raises
     ------
     ParameterError
-        On bad seeds or workers.
+        On bad seeds or workers, or ``resume`` without ``out``.
     ScenarioError
         On a bad scenario (before any run starts).
     """
     sc = _as_scenario(scenario)
     seeds = _check_seeds(seeds)
     sc.build(seeds[0])  # fail fast on a scenario that does not build
-    workers = _default_workers(len(seeds)) if workers is None else workers
+    if resume and out is None:
+        raise ParameterError("`resume` needs the sweep folder `out` (--out DIR) of the interrupted sweep.")
+    done = {s: r for s in seeds if resume and (r := _finished(out, s, sc.sha256)) is not None}
+    todo = [s for s in seeds if s not in done]
+    workers = _default_workers(max(1, len(todo))) if workers is None else workers
     t0 = time.perf_counter()
-    runs = _run_jobs(_jobs(sc, seeds, out), workers, progress)
+    fresh = dict(zip(todo, _run_jobs(_jobs(sc, todo, out, overwrite=resume), workers, progress))) if todo else {}
+    runs = [done[s] if s in done else fresh[s] for s in seeds]
     res = _result(sc, seeds, runs, time.perf_counter() - t0, workers)
     if out is not None:
         res.save(out)

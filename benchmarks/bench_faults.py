@@ -1,0 +1,151 @@
+"""Fault scenarios over many seeds: non-finite actions, limit violations and recovery to the success band.
+
+For each shipped fault scenario and seeds 0..N-1 (default 100), the run goes
+through :func:`neurocontrol.simulate.simulate` with an outermost monitor
+wrapper on the env that sees every action the controller sends (before any
+fault wrapper) and the *true* plant state (``info["state"]``, not the faulty
+measurement). Per run:
+
+* non-finite actions: actions with NaN/inf that reached the env, plus runs
+  stopped because the controller diverged (the controller raises instead of
+  returning one);
+* limit violations: actions outside the env's action space;
+* recovery: the true rotor speed and altitude enter the scenario's success
+  band (``run.tolerance``) no later than ``t_clear + allowed`` and stay in it
+  to the end of the run, where ``t_clear`` is when the fault clears (for a
+  persistent fault: its onset) and ``allowed`` 10 s (15 s for a persistent
+  loss of effectiveness).
+
+    python benchmarks/bench_faults.py                  # 100 seeds, 2 processes
+    python benchmarks/bench_faults.py --seeds 10 --only fault_actuator_loss
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import math
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: scenario -> (t_clear s, allowed s): when the fault clears (onset if persistent) and the recovery allowance.
+CASES = {
+    "fault_actuator_loss": (15.0, 15.0),
+    "fault_stuck_actuator": (17.0, 10.0),
+    "fault_sensor_bias": (15.0, 10.0),
+    "fault_sensor_dropout": (0.0, 10.0),
+    "fault_measurement_delay": (0.0, 10.0),
+    "fault_parameter_drift": (30.0, 10.0),
+    "guarded_actuator_loss": (15.0, 15.0),
+}
+
+
+class Monitor(gym.Wrapper):
+    """Counts bad actions from the controller and records the true controlled outputs."""
+
+    def __init__(self, env, output_indices):
+        super().__init__(env)
+        self.low = np.asarray(env.action_space.low, dtype=float)
+        self.high = np.asarray(env.action_space.high, dtype=float)
+        self.out = list(output_indices)
+        self.nonfinite = 0
+        self.violations = 0
+        self.true_outputs = []
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.true_outputs = [np.asarray(info["state"])[self.out].copy()]
+        return obs, info
+
+    def step(self, action):
+        a = np.asarray(action, dtype=float)
+        if not np.all(np.isfinite(a)):
+            self.nonfinite += 1
+        elif np.any(a < self.low) or np.any(a > self.high):
+            self.violations += 1
+        out = self.env.step(action)
+        self.true_outputs.append(np.asarray(out[4]["state"])[self.out].copy())
+        return out
+
+
+def run_one(job):
+    name, seed = job
+    from neurocontrol.scenario import Scenario
+    from neurocontrol.simulate import simulate
+
+    sc = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml")
+    setup = sc.build(seed)
+    env = Monitor(setup.env, setup.controller.output_indices)
+    t0 = time.perf_counter()
+    res = simulate(env, setup.controller, setup.reference, duration=sc.run.duration, seed=setup.seed,
+                   options=setup.options, events=setup.events, tolerance=dict(sc.run.tolerance))
+    wall = time.perf_counter() - t0
+    y = np.array(env.true_outputs)
+    refs = res.references[: len(y)]
+    tol = np.array([sc.run.tolerance[n] for n in res.output_names])
+    inside = np.all(np.abs(y - refs) <= tol, axis=1)
+    t = res.time[: len(y)]
+    t_clear, allowed = CASES[name]
+    # first time from which the outputs stay in the band to the end
+    outside_idx = np.flatnonzero(~inside)
+    t_in = 0.0 if outside_idx.size == 0 else (t[outside_idx[-1] + 1] if outside_idx[-1] + 1 < len(t) else math.inf)
+    completed = res.status == "completed"
+    recovered = completed and t_in <= t_clear + allowed
+    diverged = res.status == "failed" and "diverged" in str(res.meta.get("stop_reason"))
+    modes = res.meta.get("mode_fractions", {})
+    return {"scenario": name, "seed": seed, "status": res.status, "recovered": bool(recovered),
+            "recovery_s": (t_in - t_clear) if math.isfinite(t_in) else None,
+            "nonfinite": env.nonfinite + int(diverged), "violations": env.violations,
+            "fallback_fraction": modes.get("fallback", 0.0), "wall_s": wall}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, default=100)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--only", nargs="*", default=None, help="scenario names (default: all)")
+    ap.add_argument("--json", metavar="FILE", help="write every run's record to FILE")
+    args = ap.parse_args(argv)
+    names = args.only or list(CASES)
+    jobs = [(n, s) for n in names for s in range(args.seeds)]
+    t0 = time.perf_counter()
+    ctx = multiprocessing.get_context("forkserver")
+    with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
+        rows = list(pool.map(run_one, jobs, chunksize=4))
+    print(f"{len(jobs)} runs in {time.perf_counter() - t0:.0f} s ({args.workers} processes)\n")
+    print(f"{'scenario':<26}{'recovered':>12}{'non-finite':>12}{'limit viol.':>12}{'median rec. s':>15}"
+          f"{'max rec. s':>12}{'failed':>8}")
+    summary = {}
+    for n in names:
+        rs = [r for r in rows if r["scenario"] == n]
+        rec = [r["recovery_s"] for r in rs if r["recovery_s"] is not None]
+        s = {"n": len(rs), "recovered": sum(r["recovered"] for r in rs), "nonfinite": sum(r["nonfinite"] for r in rs),
+             "violations": sum(r["violations"] for r in rs),
+             "median_recovery_s": float(np.median(rec)) if rec else None,
+             "max_recovery_s": float(np.max(rec)) if rec else None,
+             "failed": sum(r["status"] == "failed" for r in rs),
+             "not_recovered_seeds": [r["seed"] for r in rs if not r["recovered"]]}
+        summary[n] = s
+        med = "-" if s["median_recovery_s"] is None else f"{s['median_recovery_s']:.2f}"
+        mx = "-" if s["max_recovery_s"] is None else f"{s['max_recovery_s']:.2f}"
+        print(f"{n:<26}{s['recovered']:>8}/{s['n']:<3}{s['nonfinite']:>12}{s['violations']:>12}{med:>15}{mx:>12}"
+              f"{s['failed']:>8}")
+        if s["not_recovered_seeds"]:
+            print(f"{'':<26}not recovered: seeds {s['not_recovered_seeds'][:20]}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"summary": summary, "runs": rows}, indent=1))
+    ok = all(s["nonfinite"] == 0 and s["violations"] == 0 and s["recovered"] >= 0.9 * s["n"] for s in summary.values())
+    print("\ntargets (0 non-finite, 0 violations, >= 90 % recovered):", "met" if ok else "NOT met")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""Faults in scenario files: the ``[plant.faults]`` table (sensor and actuator wrappers) and fault events.
+
+Two ways to inject a fault, both seeded and reproducible:
+
+* ``[plant.faults]`` (:class:`FaultsConfig`) wraps the plant in the
+  Gymnasium wrappers of :mod:`plants.wrappers`: sensor bias, sensor dropout,
+  measurement delay, a stuck actuator and a slow parameter drift, each with
+  its own time window;
+* ``[[events]]`` of kind ``actuator_fault`` (:class:`ActuatorFault`) set the
+  actuators' effectiveness at a time (loss of effectiveness; a second event
+  with ``effectiveness = [1.0, 1.0]`` ends it). Parameter jumps are the
+  builtin ``parameter_change`` events.
+
+Example scenario fragment::
+
+    [plant.faults.sensor_bias]
+    bias = [0.0, 0.0, 0.05, 0.0, 0.0]   # climb rate reads 5 cm/s high
+    start = 10.0
+
+    [plant.faults.dropout]
+    probability = 0.05                   # 5 % of samples lost (NaN)
+
+    [[events]]
+    kind = "actuator_fault"
+    time = 15.0
+    effectiveness = [1.0, 0.7]           # collective servo at 70 %
+
+See docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from neurocontrol.exceptions import ParameterError
+from neurocontrol.simulate import AbstractEvent
+
+__all__ = ["FaultsConfig", "SensorBiasConfig", "DropoutConfig", "StuckActuatorConfig", "DriftConfig",
+           "ActuatorFault", "wrap_faults"]
+
+
+def _time(value, name: str, *, allow_none: bool = False):
+    if value is None and allow_none:
+        return
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0
+    if not ok:
+        raise ParameterError(f"`{name}` must be a finite time >= 0 s, got {value!r}.")
+
+
+def _window(start, end):
+    _time(start, "start")
+    _time(end, "end", allow_none=True)
+    if end is not None and end <= start:
+        raise ParameterError(f"`end` must be after `start`, got start={start} s, end={end} s.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SensorBiasConfig:
+    """``[plant.faults.sensor_bias]``: a constant offset on the measurements (:class:`plants.wrappers.SensorBias`).
+
+    Parameters
+    ----------
+    bias : tuple of float
+        Offset per observation entry, observation units (helicopter: 5 values).
+    start : float, default 0.0
+        When the bias appears, s.
+    end : float, optional
+        When it disappears, s (absent: never).
+    """
+
+    bias: tuple[float, ...]
+    start: float = 0.0
+    end: float | None = None
+
+    def __post_init__(self):
+        if not self.bias or not all(isinstance(b, numbers.Real) and math.isfinite(b) for b in self.bias):
+            raise ParameterError(f"`bias` must be one finite offset per observation entry, got {self.bias!r}.")
+        _window(self.start, self.end)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropoutConfig:
+    """``[plant.faults.dropout]``: lost samples, delivered as NaN (:class:`plants.wrappers.SensorDropout`).
+
+    Parameters
+    ----------
+    probability : float in [0, 1]
+        Chance that a sample is lost, per control step.
+    start : float, default 0.0
+        First time a sample can be lost, s (the reset measurement never is).
+    end : float, optional
+        Last time, s (absent: until the end).
+    """
+
+    probability: float
+    start: float = 0.0
+    end: float | None = None
+
+    def __post_init__(self):
+        if isinstance(self.probability, bool) or not isinstance(self.probability, numbers.Real) \
+                or not 0 <= self.probability <= 1:
+            raise ParameterError(f"`probability` must be in [0, 1], got {self.probability!r}.")
+        _window(self.start, self.end)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StuckActuatorConfig:
+    """``[plant.faults.stuck_actuator]``: one input frozen at its last value (:class:`plants.wrappers.StuckActuator`).
+
+    Parameters
+    ----------
+    input : int
+        Index of the stuck input (helicopter: 0 throttle, 1 collective servo).
+    start : float
+        When it sticks, s.
+    end : float, optional
+        When it frees again, s (absent: stuck for good).
+    value : float, optional
+        Stuck at this value (a hard-over), physical units; absent: at the
+        last command before ``start``.
+    """
+
+    input: int
+    start: float
+    end: float | None = None
+    value: float | None = None
+
+    def __post_init__(self):
+        if isinstance(self.input, bool) or not isinstance(self.input, numbers.Integral) or self.input < 0:
+            raise ParameterError(f"`input` must be a non-negative input index, got {self.input!r}.")
+        _window(self.start, self.end)
+        if self.value is not None and not math.isfinite(self.value):
+            raise ParameterError(f"`value` must be a finite input value, got {self.value!r}.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftConfig:
+    """``[plant.faults.drift]``: plant parameters ramped by factors (:class:`plants.wrappers.ParameterDrift`).
+
+    Parameters
+    ----------
+    factors : dict of str to float
+        Final factor per plant parameter, e.g. ``{a8 = 1.3, a9 = 1.3}``.
+    start : float, default 0.0
+        When the drift begins, s.
+    duration : float, default 10.0
+        How long the ramp takes, s (> 0).
+    """
+
+    factors: dict[str, float]
+    start: float = 0.0
+    duration: float = 10.0
+
+    def __post_init__(self):
+        if not self.factors:
+            raise ParameterError("`factors` must name at least one plant parameter, e.g. {a8 = 1.3}.")
+        for name, f in self.factors.items():
+            if isinstance(f, bool) or not isinstance(f, numbers.Real) or not math.isfinite(f) or f < 0:
+                raise ParameterError(f"`factors[{name!r}]` must be a finite factor >= 0, got {f!r}.")
+        _time(self.start, "start")
+        if isinstance(self.duration, bool) or not isinstance(self.duration, numbers.Real) \
+                or not math.isfinite(self.duration) or self.duration <= 0:
+            raise ParameterError(f"`duration` must be a positive time in s, got {self.duration!r}.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaultsConfig:
+    """``[plant.faults]``: sensor and actuator faults, each an optional sub-table (absent: healthy).
+
+    Parameters
+    ----------
+    sensor_bias : SensorBiasConfig, optional
+    delay_steps : int, default 0
+        Measurement delay in control steps (:class:`plants.wrappers.MeasurementDelay`).
+    dropout : DropoutConfig, optional
+    stuck_actuator : StuckActuatorConfig, optional
+    drift : DriftConfig, optional
+
+    Notes
+    -----
+    The wrappers stack in signal order: drift and stuck actuator next to the
+    plant, then bias, delay, and dropout next to the controller. Dropout
+    draws from its own generator seeded by the run's plant seed.
+    """
+
+    sensor_bias: SensorBiasConfig | None = None
+    delay_steps: int = 0
+    dropout: DropoutConfig | None = None
+    stuck_actuator: StuckActuatorConfig | None = None
+    drift: DriftConfig | None = None
+
+    def __post_init__(self):
+        if isinstance(self.delay_steps, bool) or not isinstance(self.delay_steps, numbers.Integral) \
+                or self.delay_steps < 0:
+            raise ParameterError(f"`delay_steps` must be a non-negative integer (control steps), "
+                                 f"got {self.delay_steps!r}.")
+
+
+def wrap_faults(env, faults: FaultsConfig | None):
+    """Wrap ``env`` in the wrappers of a :class:`FaultsConfig` (None or all absent: ``env`` unchanged).
+
+    Raises
+    ------
+    ParameterError
+        If a fault does not fit the env (e.g. a bias of the wrong length).
+    """
+    from plants.wrappers import apply_faults
+
+    if faults is None:
+        return env
+    kw = {}
+    if faults.sensor_bias is not None:
+        kw["sensor_bias"] = dataclasses.asdict(faults.sensor_bias)
+    if faults.dropout is not None:
+        kw["dropout"] = dataclasses.asdict(faults.dropout)
+    if faults.stuck_actuator is not None:
+        kw["stuck_actuator"] = dataclasses.asdict(faults.stuck_actuator)
+    if faults.drift is not None:
+        kw["drift"] = dataclasses.asdict(faults.drift)
+    return apply_faults(env, delay_steps=faults.delay_steps, **kw)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActuatorFault(AbstractEvent):
+    """Set the actuators' effectiveness (loss-of-effectiveness fault), until the next such event or reset.
+
+    Calls ``env.unwrapped.set_actuator_effectiveness(effectiveness)``: the
+    plant then receives ``effectiveness * clip(action)``. A later event with
+    all ones ends the fault.
+
+    Parameters
+    ----------
+    time : float
+        When it acts, s.
+    effectiveness : tuple of float
+        Fraction per input in [0, 1] (helicopter: throttle, collective servo).
+
+    Examples
+    --------
+    >>> ActuatorFault(time=15.0, effectiveness=(1.0, 0.7))
+    ActuatorFault(time=15.0, effectiveness=(1.0, 0.7))
+    """
+
+    kind: ClassVar[str] = "actuator_fault"
+    effectiveness: tuple[float, ...]
+
+    def __post_init__(self):
+        super().__post_init__()
+        eff = tuple(self.effectiveness) if isinstance(self.effectiveness, (tuple, list, np.ndarray)) else None
+        if not eff or not all(isinstance(e, numbers.Real) and not isinstance(e, bool) and 0 <= e <= 1 for e in eff):
+            raise ParameterError(f"`effectiveness` must give a fraction in [0, 1] per input, got "
+                                 f"{self.effectiveness!r}.")
+        object.__setattr__(self, "effectiveness", tuple(float(e) for e in eff))
+
+    def _check_impl(self, env) -> None:
+        if not callable(getattr(env, "set_actuator_effectiveness", None)):
+            raise ParameterError(f"an actuator fault needs an env with `set_actuator_effectiveness`; "
+                                 f"{type(env).__name__} has none.")
+        m = int(np.prod(env.action_space.shape))
+        if len(self.effectiveness) != m:
+            raise ParameterError(f"`effectiveness` must have one entry per input ({m}), "
+                                 f"got {len(self.effectiveness)}.")
+
+    def _apply_impl(self, env) -> dict:
+        before = [float(v) for v in getattr(env, "actuator_effectiveness", [math.nan] * len(self.effectiveness))]
+        env.set_actuator_effectiveness(self.effectiveness)
+        return {"before": before, "after": list(self.effectiveness)}
+
+
+def _register_kinds():
+    from neurocontrol.scenario import register
+
+    register("events", "actuator_fault", ActuatorFault)
+
+
+_register_kinds()
