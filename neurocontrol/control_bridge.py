@@ -236,10 +236,10 @@ def controller_iosys(controller, *, dt: float | None = None, observation_names: 
         dt = cdt
     if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not math.isclose(float(dt), cdt, rel_tol=1e-12):
         raise ParameterError(f"`dt` must be the controller's control period {cdt} s, got {dt!r}.")
-    scratch = copy.deepcopy(controller)
     idx = controller.output_indices
     p, m = len(idx), controller.n_inputs
     n = _n_observations(controller)
+    scratch = _scratch_copy(controller, n, layout)
     heli = n == 5 and m == 2
     if observation_names is None:
         if heli:
@@ -281,6 +281,26 @@ def controller_iosys(controller, *, dt: float | None = None, observation_names: 
 
     return control.nlsys(updfcn, outfcn, states=list(layout.names), inputs=list(observation_names) +
                          list(reference_names), outputs=list(input_names), dt=float(dt), name=name)
+
+
+def _scratch_copy(controller, n: int, layout: StateLayout):
+    """A private controller with the same settings and its own buffers.
+
+    A deep copy alone is not enough: numpy copies each view of a shared
+    buffer separately (e.g. the adaptive controller's state arena), so the
+    copy is reset once, which rebuilds its buffers; every step then restores
+    the full state with ``set_state`` anyway.
+    """
+    scratch = copy.deepcopy(controller)
+    cfg = getattr(controller, "config", None)
+    low, high = getattr(cfg, "observation_low", None), getattr(cfg, "observation_high", None)
+    obs = np.zeros(n) if low is None else 0.5 * (np.asarray(low, dtype=float) + np.asarray(high, dtype=float))
+    idx = list(controller.output_indices)
+    scratch.reset(obs, obs[idx], seed=0)
+    if StateLayout(scratch.get_state()).names != layout.names:
+        raise ParameterError(f"{type(controller).__name__} changes its state layout at reset; it cannot be a "
+                             "python-control system with a fixed state vector.")
+    return scratch
 
 
 def _n_observations(controller) -> int:
