@@ -625,13 +625,23 @@ class AdaptiveController(AbstractController):
             views[name] = v
             o += src.size
         self._arena, self._layout, self._av = arena, layout, views
+        self._arena_shapes = tuple(np.asarray(fields[name]).shape for name in _kernels.ARENA_FIELDS)
         ints = [self._desired_map, np.array(law.blocks, dtype=np.int64)]
         self._iarena = np.concatenate(ints).astype(np.int64)
         self._ilayout = np.array([0, ints[0].size, 0, 0, ints[0].size, ints[1].size, 0, 0], dtype=np.int64)
-        # every attribute now points into the arena
+        self._relink_arena()
+
+    def _relink_arena(self):
+        """Point every state attribute at its view of the arena (after building, copying or unpickling)."""
+        views = {}
+        for k, (name, shape) in enumerate(zip(_kernels.ARENA_FIELDS, self._arena_shapes)):
+            o = int(self._layout[4 * k])
+            views[name] = self._arena[o:o + int(np.prod(shape))].reshape(shape)
+        self._av = views
+        ids, ims = self._id_state, self._im_state
         self._W, self._z, self._Ws, self._zs = views["W"], views["z"], views["Ws"], views["zs"]
         ids.covariance, ids._Pz, ids._gain = views["P"], views["Pz"], views["gain"]
-        if im_rls:
+        if type(self.config.imitator_rule) is RecursiveLeastSquares:
             ims.covariance, ims._Pz, ims._gain = views["Ps"], views["Pzs"], views["gains"]
             self._im_kernel_args = (views["Ps"], self._im_kernel_args[1], ims.max_trace, views["Pzs"],
                                     views["gains"]) + self._im_kernel_args[5:]
@@ -639,8 +649,15 @@ class AdaptiveController(AbstractController):
             self._im_kernel_args = self._im_kernel_args[:4] + (views["gains"],) + self._im_kernel_args[5:]
         self._rm, self._d, self._offset, self._scratch = views["rm"], views["d"], views["offset"], views["scratch"]
         self._u = views["u_law"]
+        p, m = len(self.output_indices), self.n_inputs
         self._ctx = LawContext(W=self._W, W_star=self._Ws, y=views["y"], d=views["d_prev"], r=np.zeros(p),
                                u_prev=np.zeros(m), desired_map=self._desired_map, offset=self._offset)
+
+    def __setstate__(self, state):
+        # copy.deepcopy and pickle copy every view of the arena into an unrelated array: point them back
+        self.__dict__.update(state)
+        if state.get("_ready") and state.get("_fused"):
+            self._relink_arena()
 
     def _step_fused(self, observation, reference) -> np.ndarray:
         """Learning, law and limits in one compiled call (after the warm-up, RLS identifier, predictive law)."""

@@ -236,3 +236,37 @@ def test_set_state_rejects_foreign_state():
     state["W"] = np.zeros((2, 2))
     with pytest.raises(ShapeError, match=r"`state\['W'\]` must have shape \(5, 8\)"):
         ctrl.set_state(state)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_copies_keep_their_state_wired_to_the_compiled_step(how):
+    import copy
+    import pickle
+
+    ctrl = make_controller()
+    env = gym.make("neurocontrol/Helicopter-v0").unwrapped
+    obs, _ = env.reset(seed=4)
+    ctrl.reset(obs, REF, seed=4)
+    for _ in range(150):                       # past the warm-up: the fused step is in use
+        obs, *_ = env.step(ctrl.step(obs, REF))
+    twin = copy.deepcopy(ctrl) if how == "deepcopy" else pickle.loads(pickle.dumps(ctrl))
+    assert twin._W.base is twin._arena or np.shares_memory(twin._W, twin._arena)
+    plant = env.state
+    U = []
+    for _ in range(100):
+        u = ctrl.step(obs, REF)
+        obs, *_ = env.step(u)
+        U.append(u)
+    env.reset(seed=4, options={"initial_state": plant})
+    obs2 = env.state
+    U2 = []
+    for _ in range(100):
+        u = twin.step(obs2, REF)
+        obs2, *_ = env.step(u)
+        U2.append(u)
+    np.testing.assert_array_equal(np.array(U2), np.array(U))
+    state = twin.get_state()                   # and set_state on the copy reaches its compiled step
+    state["W"] = state["W"] * 0.0
+    twin.set_state(state)
+    assert np.all(twin._av["W"] == 0.0)
+    assert not np.all(ctrl._av["W"] == 0.0)
