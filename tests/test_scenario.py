@@ -107,6 +107,7 @@ def build_mech(config, env):
 
 @pytest.fixture
 def mech_registered():
+    scn._load_plugins()   # snapshot after the plugin modules registered their kinds
     saved = {s: dict(t) for s, t in scn._REGISTRY.items()}
     register("controller", "mech", MechConfig, build_mech)
     register("shape", "square", Square)
@@ -253,7 +254,7 @@ duration = 2.0
      r"`events\[0\].time` must be a finite event time >= 0 s, got -2.0"),
     ("events = 3\n" + GOOD, r"`events` must be an array of tables \[\[events\]\], got an integer 3"),
     (GOOD + '[ilc]\ntrials = 0\n', r"`ilc.trials` must be an integer >= 1, got 0"),
-    (GOOD + '[ilc]\nlaw = "p"\n', r"unknown ILC law 'p' at `ilc.law`; registered laws: "),
+    (GOOD + '[ilc]\nlaw = "zz"\n', r"unknown ILC law 'zz' at `ilc.law`; registered laws: "),
     (GOOD + '[scenario]\nnam = "x"\n', r"unknown key `scenario.nam`; allowed keys of \[scenario\]: description, name"),
     ("plant = 3\n" + GOOD.replace('[plant]\nkind = "helicopter"\n', ""),
      r"`plant` must be a table \[plant\], got an integer 3"),
@@ -300,6 +301,7 @@ def test_build_time_errors_name_the_key(tmp_path):
 
 
 def test_ilc_spec_parses_with_a_registered_law_and_checks_gains():
+    scn._load_plugins()   # snapshot after the plugin modules registered their kinds
     saved = {s: dict(t) for s, t in scn._REGISTRY.items()}
 
     @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -315,6 +317,11 @@ def test_ilc_spec_parses_with_a_registered_law_and_checks_gains():
         with pytest.raises(ScenarioError, match=r"unknown key `ilc.gains.kq` \(did you mean `kp`\?\); allowed keys "
                                                 r"of the 'pd' law's gains: kd, kp"):
             Scenario.from_dict(base(ilc={"law": "pd", "gains": {"kq": 0.3}}))
+        # the builtin ILC runner (neurocontrol.ilc) runs the P-type law only and says so
+        with pytest.raises(ScenarioError, match=r"`ilc.law` must be 'p' \(P-type with Q-filter\) in scenario files, "
+                                                r"got 'pd'"):
+            run_scenario(sc)
+        scn._REGISTRY["runner"].pop("ilc")
         with pytest.raises(ScenarioError, match=r"the scenario has an \[ilc\] table but no ILC runner is registered"):
             run_scenario(sc)
     finally:

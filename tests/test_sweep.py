@@ -131,6 +131,7 @@ def test_compare_explains_a_kind_without_defaults():
     class NeedsRange:
         low: tuple[float, ...]
 
+    scn._load_plugins()   # snapshot after the plugin modules registered their kinds
     saved = {s: dict(t) for s, t in scn._REGISTRY.items()}
     try:
         scn.register("controller", "needs_range", NeedsRange, lambda config, env: None)
