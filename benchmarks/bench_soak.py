@@ -4,8 +4,8 @@ The loop calls ``controller.step`` and ``env.step`` directly (no :func:`simulate
 which records every step's arrays), keeping only running figures: non-finite
 actions, limit violations, the largest error over each set-point segment, and
 the resident set size (RSS) at the start and the end. The altitude set-point
-cycles 1.0 -> 1.3 -> 0.8 -> 1.0 m, 30 s each, rotor speed 140 rad/s; the last
-segment (1.0 m) is checked against the hover success band (1.4 rad/s, 0.02 m)
+cycles 1.0 -> 1.3 -> 0.8 -> 1.0 m, 30 s each (phased so that the run ends in
+the last 1.0 m segment), rotor speed 140 rad/s; the last segment is checked against the hover success band (1.4 rad/s, 0.02 m)
 over its last 5 s.
 
     python benchmarks/bench_soak.py                 # 1,000,000 steps (~2-4 min)
@@ -57,8 +57,9 @@ def main(argv=None):
     dt = env.unwrapped.dt
     seg_steps = int(round(SEGMENT_S / dt))
     cycle = len(LEVELS) * seg_steps
-    n = args.steps - args.steps % cycle if args.steps >= cycle else args.steps   # end on a whole cycle
-    r = np.array([140.0, LEVELS[0]])
+    n = args.steps
+    offset = (cycle - n % cycle) % cycle       # shift the cycle so that the run ends in its last (1.0 m) segment
+    r = np.array([140.0, LEVELS[(offset // seg_steps) % len(LEVELS)]])
     obs, info = env.reset(seed=streams.plant, options=setup.options)
     ctrl.reset(obs, r, seed=streams.controller)
     rss_before = rss_mb()
@@ -69,7 +70,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     final_window = int(round(5.0 / dt))
     for k in range(n):
-        r[1] = LEVELS[(k // seg_steps) % len(LEVELS)]
+        r[1] = LEVELS[((k + offset) // seg_steps) % len(LEVELS)]
         u = ctrl.step(obs, r)
         if not np.all(np.isfinite(u)):
             nonfinite += 1
