@@ -113,6 +113,7 @@ class PIDController(AbstractController):
                  kp_pitch: float = 1000.0, kd_pitch: float = 20.0, pitch_limits=(0.0175, 0.245),
                  input_limits=((0.0, 400.0), (-600.0, 600.0)), dt: float = 0.01):
         super().__init__(input_limits=input_limits, output_indices=(_ROTOR, _ALT), dt=dt)
+        self._n_obs = 5
         if self.n_inputs != 2:
             raise ParameterError(f"`input_limits` must have 2 rows (throttle, collective_servo), got {self.n_inputs}.")
         self.trim_input = as_float_array(trim_input, "trim_input", (2,)).copy()
@@ -232,6 +233,7 @@ class LQRController(AbstractController):
     def __init__(self, *, K, trim_state, trim_input, input_limits=((0.0, 400.0), (-600.0, 600.0)),
                  dt: float = 0.01, integrator_limit=(20.0, 2.0)):
         super().__init__(input_limits=input_limits, output_indices=(_ROTOR, _ALT), dt=dt)
+        self._n_obs = 5
         if self.n_inputs != 2:
             raise ParameterError(f"`input_limits` must have 2 rows (throttle, collective_servo), got {self.n_inputs}.")
         self.K = as_float_array(K, "K", (2, 7)).copy()

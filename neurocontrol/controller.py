@@ -78,8 +78,16 @@ class AbstractController(abc.ABC):
     def n_inputs(self) -> int:
         return self._input_limits.shape[0]
 
+    #: Number of observation entries the controller expects (None: any); checked by :meth:`step`.
+    _n_obs: int | None = None
+    #: True if ``_step_impl`` copes with NaN/inf measurements itself; otherwise :meth:`step`
+    #: holds the last applied input on a non-finite measurement.
+    _handles_nonfinite: bool = False
+    _last_u: np.ndarray | None = None
+
     def reset(self, observation, reference, *, seed=None) -> None:
         """Start a new episode from the first measurement."""
+        self._last_u = None
         obs = as_float_array(observation, "observation", (None,))
         ref = as_float_array(reference, "reference", (len(self._output_indices),))
         self._reset_impl(obs, ref, seed)
@@ -104,6 +112,13 @@ class AbstractController(abc.ABC):
             obs = observation
         else:
             obs = as_float_array(observation, "observation", (None,), finite=False)
+        if self._n_obs is not None and obs.shape[0] != self._n_obs:
+            raise ShapeError(f"`observation` must have shape ({self._n_obs},), got {obs.shape}.")
+        if not self._handles_nonfinite and not math.isfinite(obs.sum()):
+            # a lost or corrupted sample: hold the last applied input rather than act on garbage
+            if self._last_u is None:
+                raise NonFiniteError(f"`observation` must be finite at the first step, got {obs.tolist()}.")
+            return self._last_u.copy()
         p = len(self._output_indices)
         if not (type(reference) is np.ndarray and reference.dtype == _F64 and reference.shape == (p,)
                 and math.isfinite(reference.sum())):
@@ -117,6 +132,7 @@ class AbstractController(abc.ABC):
         if feedforward is not None:
             u = u + as_float_array(feedforward, "feedforward", (self.n_inputs,))
         u = np.minimum(np.maximum(u, self._lower), self._upper)
+        self._last_u = u
         self._applied(u)
         return u
 
@@ -361,6 +377,8 @@ class AdaptiveController(AbstractController):
             raise ParameterError(f"`warmup_controller` must be an AbstractController or None, "
                                  f"got {type(warmup_controller).__name__}.")
         self.warmup_controller = warmup_controller
+        self._n_obs = n
+        self._handles_nonfinite = True     # holds its input and skips learning on a bad sample
         half = float(config.normalized_range)
         self._obs_norm = Normalizer(low=config.observation_low, high=config.observation_high, target=(-half, half))
         lim = self.input_limits

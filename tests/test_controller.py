@@ -270,3 +270,29 @@ def test_copies_keep_their_state_wired_to_the_compiled_step(how):
     twin.set_state(state)
     assert np.all(twin._av["W"] == 0.0)
     assert not np.all(ctrl._av["W"] == 0.0)
+
+
+def test_wrong_shape_observation_is_a_named_error():
+    ctrl = make_controller()
+    X, _ = fly(ctrl, 0, 5)
+    with pytest.raises(ShapeError, match=r"`observation` must have shape \(5,\), got \(4,\)"):
+        ctrl.step(X[-1][:4], REF)
+    with pytest.raises(ShapeError, match=r"`observation` must have shape \(5,\), got \(6,\)"):
+        ctrl.step(np.append(X[-1], 0.0), REF)
+
+
+@pytest.mark.parametrize("make", [PIDController.from_plant, "lqr"])
+def test_baselines_hold_their_last_input_on_a_lost_sample(make):
+    from neurocontrol.baselines import LQRController
+
+    ctrl = LQRController.from_plant() if make == "lqr" else make()
+    env = gym.make("neurocontrol/Helicopter-v0").unwrapped
+    obs, _ = env.reset(seed=0)
+    ctrl.reset(obs, REF)
+    with pytest.raises(NonFiniteError, match="`observation` must be finite at the first step"):
+        ctrl.step(np.full(5, np.nan), REF)
+    for _ in range(50):
+        u = ctrl.step(obs, REF)
+        obs, *_ = env.step(u)
+    held = ctrl.step(np.full(5, np.nan), REF)
+    np.testing.assert_array_equal(held, u)
