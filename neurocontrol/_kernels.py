@@ -469,7 +469,9 @@ def adaptive_learn_kernel(obs, ref, y, W, z, have_z, P, lam, max_trace, Pz, gain
     (``im_kind`` 1, ``im_par = [alpha, delta, tol, k_max]``, ``gains`` as
     its buffer). Returns the prediction error norm (NaN when not learned);
     the count of covariance bounds applied goes to ``scratch[0]``, the
-    imitator's inner iterations to ``scratch[1]``.
+    imitator's inner iterations to ``scratch[1]``; ``scratch[2:5]`` hold the
+    identifier's outlier gate (factor, log running error level, level rate),
+    ``scratch[5]`` is 1 when the identifier learned this step.
     """
     n = y.shape[0]
     p = rm.shape[0]
@@ -487,7 +489,20 @@ def adaptive_learn_kernel(obs, ref, y, W, z, have_z, P, lam, max_trace, Pz, gain
             e = y[k] - math.tanh(s)
             acc += e * e
         err = math.sqrt(acc)
-        bounded += rls_kernel(W, z, y, TANH, P, lam, max_trace, Pz, gain)
+        # outlier gate (scratch[2] = G > 0): skip the update while the error exceeds G times its running
+        # level; the level (geometric mean, rate scratch[4]) follows every sample, so a lasting change of the
+        # plant opens the gate again after a delay that grows with log(jump)
+        learn = True
+        gate = scratch[2]
+        if gate > 0.0:
+            le = math.log(err + 1e-300)
+            if math.isnan(scratch[3]):
+                scratch[3] = le
+            learn = le <= math.log(gate) + scratch[3]
+            scratch[3] += scratch[4] * (le - scratch[3])
+        scratch[5] = 1.0 if learn else 0.0
+        if learn:
+            bounded += rls_kernel(W, z, y, TANH, P, lam, max_trace, Pz, gain)
         if dist_a > 0.0:
             for k in range(n):
                 s = 0.0

@@ -242,6 +242,15 @@ class AdaptiveControllerConfig:
         its predictions as a disturbance estimate (0 disables it). Measured
         on the helicopter with rotor drag +30 % at t = 15 s (seeds 0-19):
         median recovery 1.7 s with 0.95, 9.3 s without (seeds 0-3).
+    outlier_gate : float >= 0, default 0.0
+        The identifier skips learning a sample whose one-step error exceeds
+        ``outlier_gate`` times its running level (a geometric mean updated
+        by every sample at rate ``outlier_level_rate``), so a short fault the
+        controller is not told of (a stuck actuator) does not rewrite the
+        model, while a lasting plant change opens the gate again after about
+        ``ln(ln(jump) / ln(gate)) / rate`` steps. 0 disables the gate.
+    outlier_level_rate : float in (0, 1], default 0.01
+        Rate of the running error level, per control step.
     """
 
     observation_low: tuple[float, ...]
@@ -265,6 +274,8 @@ class AdaptiveControllerConfig:
     nominal_input: tuple[float, ...] | None = None
     rate_limit: tuple[float, ...] | None = None
     disturbance_filter: float = 0.95
+    outlier_gate: float = 0.0
+    outlier_level_rate: float = 0.01
 
     def __post_init__(self):
         lo = as_float_array(self.observation_low, "observation_low", (None,))
@@ -285,6 +296,10 @@ class AdaptiveControllerConfig:
             v = getattr(self, name)
             if not (np.isfinite(v) and v >= 0):
                 raise ParameterError(f"`{name}` must be a non-negative number, got {v!r}.")
+        if not (np.isfinite(self.outlier_gate) and (self.outlier_gate == 0 or self.outlier_gate > 1)):
+            raise ParameterError(f"`outlier_gate` must be 0 (off) or a factor > 1, got {self.outlier_gate!r}.")
+        if not (0.0 < self.outlier_level_rate <= 1.0):
+            raise ParameterError(f"`outlier_level_rate` must be in (0, 1], got {self.outlier_level_rate!r}.")
         if not (0.0 <= self.disturbance_filter < 1.0):
             raise ParameterError(f"`disturbance_filter` must be in [0, 1), got {self.disturbance_filter!r}.")
         if isinstance(self.imitator_pretrain_steps, bool) or int(self.imitator_pretrain_steps) < 0:
@@ -569,7 +584,7 @@ class AdaptiveController(AbstractController):
         self._have_z = False
         self._finite = True
         self._offset = np.zeros(n)
-        self._scratch = np.zeros(2)
+        self._scratch = np.array([0.0, 0.0, cfg.outlier_gate, np.nan, cfg.outlier_level_rate, 0.0])
         self._fast = type(cfg.identifier_rule) is RecursiveLeastSquares and \
             type(cfg.imitator_rule) in (RecursiveLeastSquares, TwoDRule)
         if self._fast:
@@ -689,19 +704,14 @@ class AdaptiveController(AbstractController):
             av["hr"][:] = self._measured_rates(observation)
         err = _kernels.adaptive_step_kernel(observation, reference, self._arena, self._layout, self._iarena,
                                             self._ilayout)
-        self._im_state.n_updates += 1
-        self._iters = int(self._scratch[1])
-        if self._have_z:
-            self._id_state.n_updates += 1
-            self._pred_err = err
-            self._iters += 1
+        self._count_updates(err)
         u = av["u_out"].copy()
         self._u[:] = u
         self._finite = True
         return u
 
     # ----------------------------------------------------------------- state I/O
-    _STATE_ARRAYS = ("_W", "_Ws", "_rm", "_d", "_z", "_zs", "_offset", "_u", "_excitation", "_nominal")
+    _STATE_ARRAYS = ("_W", "_Ws", "_rm", "_d", "_z", "_zs", "_offset", "_u", "_excitation", "_nominal", "_scratch")
     _STATE_SCALARS = ("_have_z", "_k", "_k0", "_pred_err", "_iters", "_n_warmup", "_finite")
 
     def get_state(self) -> dict:
@@ -796,7 +806,10 @@ class AdaptiveController(AbstractController):
         # 1. the identifier learns the measured transition z(t-1) -> y(t)
         if self._have_z and finite:
             self._pred_err = float(np.linalg.norm(y - np.tanh(self._W @ self._z)))
-            self._iters = self._learn(cfg.identifier_rule, self._W, self._z, y, self._id_state)
+            learn = self._gate_open(self._pred_err)
+            self._scratch[5] = 1.0 if learn else 0.0
+            if learn:
+                self._iters = self._learn(cfg.identifier_rule, self._W, self._z, y, self._id_state)
             if cfg.disturbance_filter > 0:
                 a = cfg.disturbance_filter
                 self._offset *= a
@@ -811,6 +824,18 @@ class AdaptiveController(AbstractController):
         self._refmodel_step(reference)
         self._fill_desired(self._d)
         self._iters += self._learn_imitator(ctx.d, r, self._d)
+
+    def _gate_open(self, err: float) -> bool:
+        """The identifier's outlier gate (same arithmetic as the compiled kernel); updates the error level."""
+        sc = self._scratch
+        if sc[2] <= 0.0:
+            return True
+        le = math.log(err + 1e-300)
+        if math.isnan(sc[3]):
+            sc[3] = le
+        open_ = le <= math.log(sc[2]) + sc[3]
+        sc[3] += sc[4] * (le - sc[3])
+        return open_
 
     def _learn_compiled(self, observation, reference):
         """Steps 1-2 in one compiled call (both rules RLS): same arithmetic as :meth:`_learn_python`."""
@@ -829,12 +854,17 @@ class AdaptiveController(AbstractController):
             self._rm, self._rm_ad, self._rm_bd, handover, hv, hr,
             self._out_scale, self._out_offset, self._rate_scale, self._rate_offset,
             self._d, ctx.d, cfg.disturbance_filter, self._offset, self._scratch)
-        ims.n_updates += 1
+        self._count_updates(err)
+
+    def _count_updates(self, err):
+        """Bookkeeping after a compiled learning step (imitator always, identifier unless gated)."""
+        self._im_state.n_updates += 1
         self._iters = int(self._scratch[1])
         if self._have_z:
-            ids.n_updates += 1
             self._pred_err = err
-            self._iters += 1
+            if self._scratch[5]:
+                self._id_state.n_updates += 1
+                self._iters += 1
 
     def _step_impl(self, observation, reference) -> np.ndarray:
         if not self._ready:

@@ -296,3 +296,43 @@ def test_baselines_hold_their_last_input_on_a_lost_sample(make):
         obs, *_ = env.step(u)
     held = ctrl.step(np.full(5, np.nan), REF)
     np.testing.assert_array_equal(held, u)
+
+
+def test_outlier_gate_paths_agree_and_gate_skips_a_jump():
+    runs = []
+    for fast in (True, False):
+        ctrl = make_controller(outlier_gate=4.0)
+        env = gym.make("neurocontrol/Helicopter-v0").unwrapped
+        obs, _ = env.reset(seed=1)
+        ctrl.reset(obs, REF, seed=1)
+        ctrl._fast = ctrl._fused = fast
+        U = []
+        for k in range(400):
+            if k == 300:
+                env.set_actuator_effectiveness([1.0, 0.0])    # the servo dies: errors jump
+            u = ctrl.step(obs, REF)
+            obs, *_ = env.step(u)
+            U.append(u)
+        runs.append((np.array(U), ctrl.identifier_weights.copy(), ctrl._scratch.copy()))
+    np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-11, atol=1e-9)
+    np.testing.assert_allclose(runs[0][1], runs[1][1], rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(runs[0][2], runs[1][2], rtol=1e-12)
+    # the gate closed at the jump: the identifier made fewer updates than there were samples
+    ctrl = make_controller(outlier_gate=4.0)
+    env = gym.make("neurocontrol/Helicopter-v0").unwrapped
+    obs, _ = env.reset(seed=1)
+    ctrl.reset(obs, REF, seed=1)
+    for k in range(400):
+        if k == 300:
+            env.set_actuator_effectiveness([1.0, 0.0])
+        obs, *_ = env.step(ctrl.step(obs, REF))
+    assert ctrl._id_state.n_updates < 399
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(outlier_gate=0.5), r"`outlier_gate` must be 0 \(off\) or a factor > 1"),
+    (dict(outlier_level_rate=0.0), r"`outlier_level_rate` must be in \(0, 1\]"),
+])
+def test_outlier_gate_errors(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        AdaptiveControllerConfig(observation_low=LOW, observation_high=HIGH, **kwargs)
