@@ -846,7 +846,7 @@ class AdaptiveController(AbstractController):
             hv, hr = observation[self._out].copy(), self._measured_rates(observation)
         else:
             hv = hr = self._rm[:, 0]
-        ids, ims = self._id_state, self._im_state
+        ids = self._id_state
         err = _kernels.adaptive_learn_kernel(
             observation, reference, ctx.y, self._W, self._z, self._have_z, ids.covariance,
             cfg.identifier_rule.forgetting, ids.max_trace, ids._Pz, ids._gain,
