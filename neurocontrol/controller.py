@@ -242,13 +242,17 @@ class AdaptiveControllerConfig:
         its predictions as a disturbance estimate (0 disables it). Measured
         on the helicopter with rotor drag +30 % at t = 15 s (seeds 0-19):
         median recovery 1.7 s with 0.95, 9.3 s without (seeds 0-3).
-    outlier_gate : float >= 0, default 0.0
+    outlier_gate : float >= 0, default 10.0
         The identifier skips learning a sample whose one-step error exceeds
         ``outlier_gate`` times its running level (a geometric mean updated
-        by every sample at rate ``outlier_level_rate``), so a short fault the
+        by every sample at rate ``outlier_level_rate``; armed when the warm-up
+        ends), so a short fault the
         controller is not told of (a stuck actuator) does not rewrite the
         model, while a lasting plant change opens the gate again after about
         ``ln(ln(jump) / ln(gate)) / rate`` steps. 0 disables the gate.
+        Measured (seeds 0-39, 20 ms collective servo stuck during a climb):
+        recovered 62 % without the gate, 85 % with 10, 97.5 % with 4; but 4
+        broke slow parameter drift (75 %), 10 did not (97.5 %).
     outlier_level_rate : float in (0, 1], default 0.01
         Rate of the running error level, per control step.
     """
@@ -274,7 +278,7 @@ class AdaptiveControllerConfig:
     nominal_input: tuple[float, ...] | None = None
     rate_limit: tuple[float, ...] | None = None
     disturbance_filter: float = 0.95
-    outlier_gate: float = 0.0
+    outlier_gate: float = 10.0
     outlier_level_rate: float = 0.01
 
     def __post_init__(self):
@@ -584,7 +588,8 @@ class AdaptiveController(AbstractController):
         self._have_z = False
         self._finite = True
         self._offset = np.zeros(n)
-        self._scratch = np.array([0.0, 0.0, cfg.outlier_gate, np.nan, cfg.outlier_level_rate, 0.0])
+        # the outlier gate starts closed-off (factor 0) and is armed at the hand-over: warm-up errors are wild
+        self._scratch = np.array([0.0, 0.0, 0.0, np.nan, cfg.outlier_level_rate, 0.0])
         self._fast = type(cfg.identifier_rule) is RecursiveLeastSquares and \
             type(cfg.imitator_rule) in (RecursiveLeastSquares, TwoDRule)
         if self._fast:
@@ -699,6 +704,8 @@ class AdaptiveController(AbstractController):
         par[0] = 1.0 if self._have_z else 0.0
         handover = self._k == self._n_warmup and self._k0 == 0
         par[8] = 1.0 if handover else 0.0
+        if self._k == self._n_warmup:
+            self._scratch[2] = self.config.outlier_gate
         if handover:
             av["hv"][:] = observation[self._out]
             av["hr"][:] = self._measured_rates(observation)
@@ -804,6 +811,8 @@ class AdaptiveController(AbstractController):
             y += self._y_offset
             np.clip(y, -0.99, 0.99, out=y)
         # 1. the identifier learns the measured transition z(t-1) -> y(t)
+        if self._k == self._n_warmup:
+            self._scratch[2] = cfg.outlier_gate
         if self._have_z and finite:
             self._pred_err = float(np.linalg.norm(y - np.tanh(self._W @ self._z)))
             learn = self._gate_open(self._pred_err)
@@ -842,6 +851,8 @@ class AdaptiveController(AbstractController):
         cfg = self.config
         ctx = self._ctx
         handover = self._k == self._n_warmup and self._k0 == 0
+        if self._k == self._n_warmup:
+            self._scratch[2] = cfg.outlier_gate
         if handover:
             hv, hr = observation[self._out].copy(), self._measured_rates(observation)
         else:
