@@ -250,7 +250,7 @@ class AdaptiveControllerConfig:
         controller is not told of (a stuck actuator) does not rewrite the
         model, while a lasting plant change opens the gate again after about
         ``ln(ln(jump) / ln(gate)) / rate`` steps. 0 disables the gate.
-        Measured (seeds 0-39, 20 ms collective servo stuck during a climb):
+        Measured (seeds 0-39, collective servo stuck for 2 s during a climb):
         recovered 62 % without the gate, 85 % with 10, 97.5 % with 4; but 4
         broke slow parameter drift (75 %), 10 did not (97.5 %).
     outlier_level_rate : float in (0, 1], default 0.01
