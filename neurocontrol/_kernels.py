@@ -623,8 +623,11 @@ def predictive_kernel(W, Ws, y, d, r, u, offset, dmap, q, blocks, horizon, strid
                     Sn[k, col] += w * S[l, col]
             for col in range(na):
                 Sn[k, col] *= fp
-        # imitator free run
+        # imitator free run (rows without weights are hidden units that stay at 0: skip them)
         for k in range(n):
+            if Ws[k, k] == 0.0 and Ws[k, n + p] == 0.0:
+                dn[k] = 0.0
+                continue
             s = Ws[k, n + p]
             for l in range(n):
                 s += Ws[k, l] * dh[l]
