@@ -110,9 +110,9 @@ def test_faults_table_round_trips_and_builds_the_wrappers():
     assert chain[:5] == ["SensorDropout", "MeasurementDelay", "SensorBias", "StuckActuator", "ParameterDrift"]
     res = run_scenario(sc.set("run.duration", "2").set("plant.faults.dropout.probability", "0.0"), seed=1)
     assert res.status == "completed" and np.all(np.isfinite(res.inputs))
-    # the PID baseline does not cope with lost samples: it refuses to act (no NaN reaches the plant)
+    # with lost samples the PID baseline holds its last input (AbstractController.step): the run completes
     res = run_scenario(sc.set("run.duration", "2"), seed=1)
-    assert res.status == "failed" and "controller diverged" in res.meta["stop_reason"]
+    assert res.status == "completed" and np.all(np.isfinite(res.inputs))
 
 
 @pytest.mark.parametrize("make_bad, error, match", [
