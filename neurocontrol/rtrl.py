@@ -58,7 +58,7 @@ def _diag_blocks(P: np.ndarray, nz: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- state
 
-class SensitivityState:
+class SensitivityState(abc.ABC):
     """Buffers and counters of one sensitivity strategy for one network.
 
     Attributes
@@ -89,8 +89,9 @@ class SensitivityState:
         return self._y_ro
 
     @property
-    def P(self) -> np.ndarray:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def P(self) -> np.ndarray:
+        """The sensitivities in the strategy's own layout."""
 
     def zero(self) -> None:
         """Zero the sensitivities and the step counter, keeping the buffers."""
@@ -99,8 +100,9 @@ class SensitivityState:
         self._fp[:] = 0.0
         self._zero_impl()
 
-    def _zero_impl(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _zero_impl(self) -> None:
+        """Zero the strategy's own buffers."""
 
 
 class _ExactState(SensitivityState):
