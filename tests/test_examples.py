@@ -4,6 +4,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,3 +49,10 @@ def test_api_reference_builds(tmp_path):
     assert {"index.md", "neurocontrol.control_bridge.md", "plants.iosys_env.md", "neurocontrol.tune.md"} <= names
     text = (tmp_path / "neurocontrol.control_bridge.md").read_text()
     assert "## `controller_iosys(" in text and "Parameters" in text
+
+
+def test_hover_adaptive_example_runs(tmp_path):
+    mod = load("examples/hover_adaptive.py")
+    result = mod.main(["--seed", "1", "--duration", "8", "--out", str(tmp_path)])
+    assert result.status == "completed" and np.all(np.isfinite(result.inputs))
+    assert (tmp_path / "hover.png").stat().st_size > 0
