@@ -151,7 +151,8 @@ def _mp_context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["neurocontrol.sweep", "neurocontrol.scenario", "neurocontrol.baselines", "plants"])
+        ctx.set_forkserver_preload(["neurocontrol.sweep", "neurocontrol.scenario", "neurocontrol.baselines", "plants",
+                                    "neurocontrol._preload"])
         return ctx
     return multiprocessing.get_context("spawn")
 
