@@ -1078,24 +1078,9 @@ class ILCRunner:
                                  f"got {type(law).__name__}.")
         self.trials = _int_at_least(trials, "trials", 1)
         duration = _positive_float(duration, "duration", " in s")
-        base = env.unwrapped
-        dt = getattr(base, "dt", None) or getattr(controller, "dt", None)
-        if not (isinstance(dt, numbers.Real) and dt > 0):
-            raise ParameterError("the control period is unknown: give the env a `dt` attribute (s) or the "
-                                 "controller a `dt`.")
-        dt = float(dt)
-        ctrl_dt = getattr(controller, "dt", None)
-        if ctrl_dt is not None and not math.isclose(float(ctrl_dt), dt, rel_tol=1e-9):
-            raise ParameterError(f"the controller was designed for dt = {ctrl_dt} s but the env steps dt = {dt} s; "
-                                 "build the controller with the env's dt.")
-        n_steps = int(round(duration / dt))
-        if n_steps < 1:
-            raise ParameterError(f"`duration` = {duration} s is shorter than one control period ({dt} s).")
-        limit = getattr(getattr(env, "spec", None), "max_episode_steps", None)
-        if limit is not None and limit < n_steps:
-            raise ParameterError(f"the env's time limit ends the episode after {limit} steps but `duration` = "
-                                 f"{duration} s needs {n_steps}; make it with gymnasium.make(..., "
-                                 f"max_episode_steps={n_steps}).")
+        from neurocontrol.simulate import episode_steps
+
+        dt, n_steps = episode_steps(env, controller, duration)
         self.initial_state = _readonly(as_float_array(initial_state, "initial_state", (None,)))
         if seed is None:
             self._root = np.random.SeedSequence()

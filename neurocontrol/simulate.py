@@ -48,7 +48,7 @@ from neurocontrol._validation import as_float_array
 from neurocontrol.exceptions import DivergenceError, ParameterError, ShapeError
 from neurocontrol.results import Result, compute_metrics
 
-__all__ = ["simulate", "seed_streams", "SeedStreams", "package_versions", "signal_names", "AbstractEvent",
+__all__ = ["simulate", "episode_steps", "seed_streams", "SeedStreams", "package_versions", "signal_names", "AbstractEvent",
            "ParameterChange"]
 
 #: Units of the helicopter's signals (observations and inputs), for labels and the run record.
@@ -326,6 +326,31 @@ def _make_progress(n_steps: int, enabled: bool):
                 desc="simulate")
 
 
+def episode_steps(env, controller, duration: float) -> tuple[float, int]:
+    """The control period and the number of steps of an episode of ``duration`` s, checked.
+
+    The period is ``env.unwrapped.dt`` (else ``controller.dt``); a controller
+    designed for another period, a duration shorter than one period, or an
+    env time limit that would end the episode early are ParameterErrors.
+    """
+    dt = getattr(env.unwrapped, "dt", None) or getattr(controller, "dt", None)
+    if not (isinstance(dt, numbers.Real) and dt > 0):
+        raise ParameterError("the control period is unknown: give the env a `dt` attribute (s) or the controller a `dt`.")
+    dt = float(dt)
+    ctrl_dt = getattr(controller, "dt", None)
+    if ctrl_dt is not None and not math.isclose(float(ctrl_dt), dt, rel_tol=1e-9):
+        raise ParameterError(f"the controller was designed for dt = {ctrl_dt} s but the env steps dt = {dt} s; "
+                             "build the controller with the env's dt.")
+    n_steps = int(round(duration / dt))
+    if n_steps < 1:
+        raise ParameterError(f"`duration` = {duration} s is shorter than one control period ({dt} s).")
+    limit = getattr(getattr(env, "spec", None), "max_episode_steps", None)
+    if limit is not None and limit < n_steps:
+        raise ParameterError(f"the env's time limit ends the episode after {limit} steps but `duration` = {duration} s "
+                             f"needs {n_steps}; make it with gymnasium.make(..., max_episode_steps={n_steps}).")
+    return dt, n_steps
+
+
 def simulate(env, controller, reference, *, duration: float, seed=None, options: Mapping | None = None,
              tolerance=None, final_window_s: float = 5.0, events: Sequence[AbstractEvent] = (),
              callback: Callable[[int, dict], bool | None] | None = None, progress: bool = False,
@@ -423,23 +448,8 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
     if isinstance(duration, bool) or not isinstance(duration, numbers.Real) or not math.isfinite(duration) \
             or duration <= 0:
         raise ParameterError(f"`duration` must be a positive finite time in s, got {duration!r}.")
-    base = env.unwrapped
-    dt = getattr(base, "dt", None) or getattr(controller, "dt", None)
-    if not (isinstance(dt, numbers.Real) and dt > 0):
-        raise ParameterError("the control period is unknown: give the env a `dt` attribute (s) or the controller a `dt`.")
-    dt = float(dt)
-    ctrl_dt = getattr(controller, "dt", None)
-    if ctrl_dt is not None and not math.isclose(float(ctrl_dt), dt, rel_tol=1e-9):
-        raise ParameterError(f"the controller was designed for dt = {ctrl_dt} s but the env steps dt = {dt} s; "
-                             "build the controller with the env's dt.")
-    n_steps = int(round(duration / dt))
-    if n_steps < 1:
-        raise ParameterError(f"`duration` = {duration} s is shorter than one control period ({dt} s).")
-    spec = getattr(env, "spec", None)
-    limit = getattr(spec, "max_episode_steps", None)
-    if limit is not None and limit < n_steps:
-        raise ParameterError(f"the env's time limit ends the episode after {limit} steps but `duration` = {duration} s "
-                             f"needs {n_steps}; make it with gymnasium.make(..., max_episode_steps={n_steps}).")
+    dt, n_steps = episode_steps(env, controller, duration)
+    base, spec = env.unwrapped, getattr(env, "spec", None)
     if not isinstance(final_window_s, numbers.Real) or isinstance(final_window_s, bool) or final_window_s < 0:
         raise ParameterError(f"`final_window_s` must be a window length >= 0 s, got {final_window_s!r}.")
     events = tuple(events)
