@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import numbers
 
-import control
 import numpy as np
 
 from neurocontrol._validation import as_float_array
@@ -265,6 +264,8 @@ class LQRController(AbstractController):
             raise ParameterError("`Q` must be symmetric positive semi-definite.")
         if not np.allclose(R, R.T) or np.any(np.linalg.eigvalsh(0.5 * (R + R.T)) <= 0):
             raise ParameterError("`R` must be symmetric positive definite.")
+        import control   # here, not at the top: python-control takes about a second to import
+
         sysd = control.c2d(control.ss(A, B, np.eye(5), np.zeros((5, 2))), dt, method="zoh")
         Ad, Bd = np.asarray(sysd.A), np.asarray(sysd.B)
         Cy = np.zeros((2, 5))

@@ -19,7 +19,6 @@ Examples
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import math
 import multiprocessing
@@ -178,17 +177,110 @@ def _run_jobs(jobs: list[tuple], workers: int | None, progress: bool) -> list[di
                 if bar is not None:
                     bar.update(1)
             return out
-        ctx = _mp_context()
-        with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
-            out = []
-            for r in pool.map(_run_job, jobs):   # map keeps the job order
-                out.append(r)
-                if bar is not None:
-                    bar.update(1)
-            return out
+        return _run_shared(jobs, min(workers, len(jobs)), bar)
     finally:
         if bar is not None:
             bar.close()
+
+
+def _run_shared(jobs: list[tuple], workers: int, bar) -> list[dict]:
+    """Run ``jobs`` on ``workers - 1`` worker processes and on this process, from both ends of the list.
+
+    The workers take jobs from the front, this process from the back, through
+    two shared counters under one lock, until they meet. This process has
+    imported the package already, so it works from the first second while
+    the workers start; and as nobody holds a job it has not started, the
+    two sides finish within one run of each other. Each result lands in its
+    job's slot, so the order is the job order.
+    """
+    ctx = _mp_context()
+    lock = ctx.Lock()
+    head, tail = ctx.RawValue("q", 0), ctx.RawValue("q", len(jobs))   # next front job; one past the last back job
+    results_q = ctx.Queue()
+    procs = [ctx.Process(target=_worker_loop, args=(jobs, head, tail, lock, results_q), daemon=True,
+                         name=f"neurocontrol-sweep-{k}") for k in range(workers - 1)]
+    results: list = [None] * len(jobs)
+
+    def take(msg) -> None:   # one message of a worker: a finished run, or an error to raise here
+        i, ok, value = msg
+        if not ok:
+            with lock:
+                head.value = tail.value   # the other workers stop after their current job
+            exc, remote_tb = value
+            if exc is None:
+                raise _RemoteError(remote_tb)
+            raise exc from _RemoteError(remote_tb)
+        results[i] = value
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        for p in procs:
+            p.start()
+        while True:
+            with lock:
+                if tail.value <= head.value:
+                    break
+                tail.value -= 1
+                i = tail.value
+            results[i] = _run_job(jobs[i])
+            if bar is not None:
+                bar.update(1)
+            while not results_q.empty():   # the workers' finished runs so far (and any error, raised now)
+                take(results_q.get())
+        while any(r is None for r in results):
+            take(_next_result(results_q, procs))
+        for p in procs:
+            p.join()
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join()
+        results_q.close()
+    return results
+
+
+def _worker_loop(jobs, head, tail, lock, results_q) -> None:
+    """A sweep worker: run jobs from the front until the counters meet; send ``(index, ok, run or error)``."""
+    import pickle
+    import traceback
+
+    while True:
+        with lock:
+            if head.value >= tail.value:
+                return
+            i = head.value
+            head.value += 1
+        try:
+            results_q.put((i, True, _run_job(jobs[i])))
+        except BaseException as exc:   # sent to the parent, which raises it there with this traceback
+            remote_tb = f"seed {jobs[i][3]} failed in a worker process:\n{traceback.format_exc()}"
+            try:
+                pickle.loads(pickle.dumps(exc))
+            except Exception:   # an error that does not survive pickling: its traceback text still does
+                exc = None
+            results_q.put((i, False, (exc, remote_tb)))
+            return
+
+
+class _RemoteError(Exception):
+    """The traceback of an error raised in a sweep worker process (the cause of the re-raised error)."""
+
+
+def _next_result(results_q, procs) -> tuple:
+    """The next message of the workers; an error if every worker has exited with results still missing."""
+    import queue
+
+    while True:
+        try:
+            return results_q.get(timeout=0.5)
+        except queue.Empty:
+            pass
+        if not any(p.is_alive() for p in procs) and results_q.empty():
+            codes = ", ".join(str(p.exitcode) for p in procs)
+            raise RuntimeError(f"the sweep's worker processes exited (exit codes {codes}) before finishing their "
+                               "runs, e.g. killed for lack of memory; run again with fewer `workers`.")
 
 
 # =========================================================================== results
@@ -375,9 +467,12 @@ def sweep(scenario, seeds: Iterable[int], *, workers: int | None = None, out=Non
     seeds : iterable of int
         Unique non-negative seeds (e.g. ``range(20)``); one run each.
     workers : int, optional
-        Processes to use (default: one per CPU, at most one per seed).
-        ``1`` runs serially in this process. Workers are spawned, so kinds
-        registered in a script must be registered at its top level.
+        Processes to use, this one included (default: one per CPU, at most
+        one per seed): ``workers - 1`` worker processes take seeds from the
+        front of the list while this process takes them from the back.
+        ``1`` runs serially in this process. Workers start from a fresh
+        interpreter (fork server or spawn), so kinds registered in a script
+        must be registered at its top level.
     out : str or os.PathLike, optional
         Folder: each run in ``seed_<n>/`` (see
         :func:`neurocontrol.scenario.save_run`, without plots), plus
@@ -394,6 +489,8 @@ def sweep(scenario, seeds: Iterable[int], *, workers: int | None = None, out=Non
     -------
     SweepResult
         Ordered like ``seeds``; equal to running each seed serially.
+        An error in a worker process is raised here, with the worker's
+        traceback as its ``__cause__``.
 
     Raises
     ------

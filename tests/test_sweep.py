@@ -143,3 +143,27 @@ def test_compare_explains_a_kind_without_defaults():
     finally:
         scn._REGISTRY.clear()
         scn._REGISTRY.update(saved)
+
+
+def test_this_process_takes_jobs_from_the_back_while_workers_take_the_front(monkeypatch):
+    import neurocontrol.sweep as sweep_mod
+
+    local = []
+    real = sweep_mod._run_job   # workers are other processes: this patch records only this process's runs
+    monkeypatch.setattr(sweep_mod, "_run_job", lambda job: local.append(job[3]) or real(job))
+    seeds = list(range(8))
+    res = sweep(SCENARIO, seeds, workers=2)
+    assert local and len(local) < len(seeds)                       # both sides ran some
+    assert local == seeds[::-1][:len(local)]                       # this side: from the back, in order
+    assert [drop_timing(m) for m in res.metrics] == [drop_timing(run_scenario(SCENARIO, seed=s).metrics)
+                                                     for s in seeds]
+
+
+def test_an_error_in_a_worker_is_raised_here_with_its_traceback(tmp_path):
+    out = tmp_path / "sw"
+    (out / "seed_0").mkdir(parents=True)
+    (out / "seed_0" / "result.json").write_text("{}")   # seed 0 (the workers' first job) refuses to overwrite it
+    with pytest.raises(FileExistsError, match="already holds a saved run") as info:
+        sweep(SCENARIO, range(6), workers=2, out=out)
+    assert "seed 0 failed in a worker process" in str(info.value.__cause__)
+    assert "Traceback" in str(info.value.__cause__)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-import control
+if TYPE_CHECKING:   # imported when called: python-control takes about a second to import
+    import control
 
 from plants.helicopter.dynamics import output, resolve_params, rhs
 from plants.helicopter.params import INPUT_NAMES, STATE_NAMES
@@ -50,6 +52,8 @@ def to_iosys(params=None, *, name: str = "helicopter") -> control.NonlinearIOSys
     >>> bool(np.allclose(resp.outputs[:, -1], tp.x, atol=1e-6))
     True
     """
+    import control
+
     prm = resolve_params(params)
     return control.nlsys(rhs, output, params=dataclasses.asdict(prm), states=list(STATE_NAMES),
                          inputs=list(INPUT_NAMES), outputs=list(STATE_NAMES), dt=0, name=name)
