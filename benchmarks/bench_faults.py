@@ -18,6 +18,7 @@ measurement). Per run:
 
     python benchmarks/bench_faults.py                  # 100 seeds, 2 processes
     python benchmarks/bench_faults.py --seeds 10 --only fault_actuator_loss
+    python benchmarks/bench_faults.py --only fault_stuck_actuator --set controller.outlier_gate=4
 """
 
 from __future__ import annotations
@@ -77,11 +78,13 @@ class Monitor(gym.Wrapper):
 
 
 def run_one(job):
-    name, seed = job
+    name, seed, overrides = job
     from neurocontrol.scenario import Scenario
     from neurocontrol.simulate import simulate
 
     sc = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml")
+    for key, value in overrides:
+        sc = sc.set(key, value)
     setup = sc.build(seed)
     env = Monitor(setup.env, setup.controller.output_indices)
     t0 = time.perf_counter()
@@ -113,9 +116,14 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--only", nargs="*", default=None, help="scenario names (default: all)")
     ap.add_argument("--json", metavar="FILE", help="write every run's record to FILE")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a scenario value in every run (TOML value), e.g. controller.outlier_gate=4")
     args = ap.parse_args(argv)
     names = args.only or list(CASES)
-    jobs = [(n, s) for n in names for s in range(args.seeds)]
+    overrides = tuple(tuple(kv.split("=", 1)) for kv in args.set)
+    if any(len(kv) != 2 for kv in overrides):
+        ap.error("--set takes KEY=VALUE, e.g. --set controller.outlier_gate=4")
+    jobs = [(n, s, overrides) for n in names for s in range(args.seeds)]
     t0 = time.perf_counter()
     ctx = multiprocessing.get_context("forkserver")
     with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:

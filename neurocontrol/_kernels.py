@@ -391,24 +391,32 @@ def two_d_kernel(W, z, target, act, alpha, delta, tol, k_max, g):
 
 
 @_jit
-def rls_kernel(W, z, target, act, P, lam, max_trace, Pz, gain):
+def rls_kernel(W, z, target, act, P, lam, lam_dir, max_trace, Pz, gain):
     """One RLS step in pre-activation space on the first p rows of W, shared covariance P.
 
-    a = f^-1(d); gain = P z / (lam + z^T P z); W[:p] += (a - W[:p] z) gain^T;
-    P = (P - gain (P z)^T) / lam, symmetrised; scaled back to ``max_trace``
-    when its trace exceeds it. Returns 1 if the bound was applied, else 0.
+    Uniform forgetting ``lam`` first (P' = P / lam), then the new sample with
+    directional forgetting ``lam_dir`` along it: with q = z^T P' z,
+    c = (lam_dir q - (1 - lam_dir)) / (lam_dir q (1 + q)),
+    gain = P' z / (lam_dir (1 + q)), W[:p] += (f^-1(d) - W[:p] z) gain^T,
+    P = P' - c (P' z)(P' z)^T, symmetrised; scaled back to ``max_trace``
+    when its trace exceeds it. ``lam_dir = 1`` is plain exponential
+    forgetting (gain = P z / (lam + z^T P z)). Returns 1 if the bound was
+    applied, else 0.
     """
     p = target.shape[0]
     nz = z.shape[0]
-    den = lam
+    q = 0.0
     for i in range(nz):
         acc = 0.0
         for j in range(nz):
             acc += P[i, j] * z[j]
-        Pz[i] = acc
-        den += z[i] * acc
+        Pz[i] = acc / lam
+        q += z[i] * Pz[i]
+    c = 1.0 / (1.0 + q)
+    if lam_dir < 1.0 and q > 1e-300:   # forget the information along z only: lam_dir of it is kept
+        c -= (1.0 - lam_dir) / (lam_dir * q * (1.0 + q))
     for i in range(nz):
-        gain[i] = Pz[i] / den
+        gain[i] = Pz[i] / (lam_dir * (1.0 + q))
     for i in range(p):
         d = target[i]
         if act == TANH:
@@ -423,7 +431,7 @@ def rls_kernel(W, z, target, act, P, lam, max_trace, Pz, gain):
     tr = 0.0
     for i in range(nz):
         for j in range(i, nz):
-            v = 0.5 * ((P[i, j] - gain[i] * Pz[j]) + (P[j, i] - gain[j] * Pz[i])) / lam
+            v = 0.5 * (P[i, j] + P[j, i]) / lam - c * Pz[i] * Pz[j]
             P[i, j] = v
             P[j, i] = v
         tr += P[i, i]
@@ -451,8 +459,8 @@ def _fill_desired_kernel(rm, out_scale, out_offset, rate_scale, rate_offset, d):
 
 
 @_jit
-def adaptive_learn_kernel(obs, ref, y, W, z, have_z, P, lam, max_trace, Pz, gain,
-                          Ws, zs, Ps, lam_s, max_trace_s, Pzs, gains, n_out_s, im_kind, im_par,
+def adaptive_learn_kernel(obs, ref, y, W, z, have_z, P, lam, lam_dir, max_trace, Pz, gain,
+                          Ws, zs, Ps, lam_s, lam_dir_s, max_trace_s, Pzs, gains, n_out_s, im_kind, im_par,
                           y_scale, y_offset, r_scale, r_offset,
                           rm, rm_ad, rm_bd, handover, handover_values, handover_rates,
                           out_scale, out_offset, rate_scale, rate_offset,
@@ -502,7 +510,7 @@ def adaptive_learn_kernel(obs, ref, y, W, z, have_z, P, lam, max_trace, Pz, gain
             scratch[3] += scratch[4] * (le - scratch[3])
         scratch[5] = 1.0 if learn else 0.0
         if learn:
-            bounded += rls_kernel(W, z, y, TANH, P, lam, max_trace, Pz, gain)
+            bounded += rls_kernel(W, z, y, TANH, P, lam, lam_dir, max_trace, Pz, gain)
         if dist_a > 0.0:
             for k in range(n):
                 s = 0.0
@@ -527,7 +535,7 @@ def adaptive_learn_kernel(obs, ref, y, W, z, have_z, P, lam, max_trace, Pz, gain
         zs[n + i] = ref[i] * r_scale[i] + r_offset[i]
     zs[n + p] = 1.0
     if im_kind == 0:
-        bounded += rls_kernel(Ws, zs, d[:n_out_s], TANH, Ps, lam_s, max_trace_s, Pzs, gains)
+        bounded += rls_kernel(Ws, zs, d[:n_out_s], TANH, Ps, lam_s, lam_dir_s, max_trace_s, Pzs, gains)
         scratch[1] = 1
     else:
         scratch[1] = two_d_kernel(Ws, zs, d[:n_out_s], TANH, im_par[0], im_par[1], im_par[2], int(im_par[3]), gains)
@@ -729,7 +737,7 @@ def adaptive_step_kernel(obs, ref, A, L, J, JL):
     on the measured output, the imitator state and the normalised command,
     then :func:`limit_input_kernel`; the proposed input lands in ``u_out``.
     ``par`` holds ``[have_z, lam, max_trace, lam_s, max_trace_s, n_out_s,
-    im_kind, dist_a, handover, horizon, stride]``. Returns the identifier's
+    im_kind, dist_a, handover, horizon, stride, lam_dir, lam_dir_s]``. Returns the identifier's
     a-priori prediction error (NaN when it did not learn).
     """
     par = _v1(A, L, 49)
@@ -742,8 +750,9 @@ def adaptive_step_kernel(obs, ref, A, L, J, JL):
     offset = _v1(A, L, 26)
     r_scale = _v1(A, L, 13)
     r_offset = _v1(A, L, 14)
-    err = adaptive_learn_kernel(obs, ref, y, W, z, par[0] != 0.0, _v2(A, L, 2), par[1], par[2], _v1(A, L, 3),
-                                _v1(A, L, 4), Ws, _v1(A, L, 6), _v2(A, L, 7), par[3], par[4], _v1(A, L, 8),
+    err = adaptive_learn_kernel(obs, ref, y, W, z, par[0] != 0.0, _v2(A, L, 2), par[1], par[11], par[2],
+                                _v1(A, L, 3), _v1(A, L, 4), Ws, _v1(A, L, 6), _v2(A, L, 7), par[3], par[12], par[4],
+                                _v1(A, L, 8),
                                 _v1(A, L, 9), int(par[5]), int(par[6]), _v1(A, L, 10),
                                 _v1(A, L, 11), _v1(A, L, 12), r_scale, r_offset,
                                 _v2(A, L, 15), _v3(A, L, 16), _v2(A, L, 17), par[8] != 0.0, _v1(A, L, 18),

@@ -487,6 +487,15 @@ class RecursiveLeastSquares(AbstractLearningRule):
         w_k \\leftarrow w_k + k\\,(f^{-1}(d_k) - w_k^T z),\\quad
         P \\leftarrow (P - k z^T P)/\\lambda.
 
+    With ``directional_forgetting`` mu < 1 the information along the new
+    regressor is also discounted, and only along it (Bittanti, Bolzern and
+    Campi's directional forgetting): in information form
+    :math:`R \\leftarrow \\lambda R + \\epsilon z z^T` with
+    :math:`\\epsilon = \\mu - (1-\\mu)/(z^T P z)` (P after the uniform
+    forgetting), so directions the data do not excite keep what was learned
+    there, and :math:`z^T P z` along a steadily excited direction settles at
+    :math:`(1-\\mu)/\\mu`.
+
     Parameters
     ----------
     forgetting : float in (0, 1], default 1.0
@@ -496,6 +505,9 @@ class RecursiveLeastSquares(AbstractLearningRule):
     max_trace : float > 0 or None, default None
         Anti-windup bound: when trace(P) exceeds it, P is scaled back to it
         (counted in ``state.n_bounded``). None: ``n_z * initial_covariance``.
+    directional_forgetting : float in (0, 1], default 1.0
+        mu; < 1 forgets (a further) 1 - mu of the information along each
+        new regressor only. 1: plain exponential forgetting.
 
     Notes
     -----
@@ -519,9 +531,13 @@ class RecursiveLeastSquares(AbstractLearningRule):
     forgetting: float = 1.0
     initial_covariance: float = 1e4
     max_trace: float | None = None
+    directional_forgetting: float = 1.0
 
     def __post_init__(self):
         object.__setattr__(self, "forgetting", _number(self.forgetting, "forgetting", low=0, high=1, low_open=True))
+        object.__setattr__(self, "directional_forgetting", _number(self.directional_forgetting,
+                                                                   "directional_forgetting", low=0, high=1,
+                                                                   low_open=True))
         object.__setattr__(self, "initial_covariance",
                            _number(self.initial_covariance, "initial_covariance", low=0, low_open=True))
         if self.max_trace is not None:
@@ -532,7 +548,8 @@ class RecursiveLeastSquares(AbstractLearningRule):
 
     def _update_impl(self, W, z, target, error, state):
         state.n_bounded += _kernels.rls_kernel(W, z, target, state.config.activation.code, state.covariance,
-                                               self.forgetting, state.max_trace, state._Pz, state._gain)
+                                               self.forgetting, self.directional_forgetting, state.max_trace,
+                                               state._Pz, state._gain)
         return 1
 
 

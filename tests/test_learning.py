@@ -322,6 +322,83 @@ def test_rls_covariance_is_bounded_against_windup():
     np.testing.assert_allclose(st_.covariance, st_.covariance.T)
 
 
+@pytest.mark.parametrize("lam", [1.0, 0.99])
+def test_directional_forgetting_matches_the_information_form(lam):
+    # independent reference: weighted least squares kept in information form, R = P^-1 and b = R w, with
+    # R <- lam R + eps z z^T, eps = mu - (1 - mu) / (z^T (lam R)^-1 z); b likewise (forgetting keeps w)
+    cfg = RTRNConfig(n_outputs=2, n_inputs=2)
+    rng = np.random.default_rng(11)
+    W = init_weights(cfg, rng)
+    mu = 0.95
+    rule = RecursiveLeastSquares(forgetting=lam, directional_forgetting=mu, initial_covariance=20.0,
+                                 max_trace=1e12)
+    st_ = rule.init_state(cfg, W)
+    R = np.eye(cfg.n_z) / 20.0
+    B = R @ W[:2].T
+    for _ in range(40):
+        z = np.concatenate([rng.uniform(-0.8, 0.8, 2), rng.uniform(-1, 1, 2), [1.0]])
+        d = rng.uniform(-0.8, 0.8, 2)
+        rule.update(W, z, d, st_)
+        w_old = np.linalg.solve(R, B)
+        R_f = lam * R
+        q = z @ np.linalg.solve(R_f, z)
+        eps = mu - (1 - mu) / q
+        R_new = R_f + eps * np.outer(z, z)
+        # forgetting leaves the estimate where it was: b_f = R_f_dir w_old, then the sample adds z a^T
+        B = (R_new - np.outer(z, z)) @ w_old + np.outer(z, np.arctanh(d))
+        R = R_new
+    assert naive.relative_error(st_.covariance, np.linalg.inv(R)) <= 1e-9
+    assert naive.relative_error(W[:2].T, np.linalg.solve(R, B)) <= 1e-9
+
+
+def test_directional_forgetting_of_one_is_exponential_forgetting():
+    cfg = RTRNConfig(n_outputs=1, n_inputs=1)
+    rng = np.random.default_rng(2)
+    W1 = init_weights(cfg, rng)
+    W2 = W1.copy()
+    a = RecursiveLeastSquares(forgetting=0.97, initial_covariance=5.0)
+    b = RecursiveLeastSquares(forgetting=0.97, initial_covariance=5.0, directional_forgetting=1.0)
+    sa, sb = a.init_state(cfg, W1), b.init_state(cfg, W2)
+    for _ in range(30):
+        z = np.concatenate([rng.uniform(-0.8, 0.8, 1), rng.uniform(-1, 1, 1), [1.0]])
+        d = rng.uniform(-0.8, 0.8, 1)
+        a.update(W1, z, d, sa)
+        b.update(W2, z, d, sb)
+    assert np.array_equal(W1, W2) and np.array_equal(sa.covariance, sb.covariance)
+
+
+def test_directional_forgetting_keeps_what_was_learned_in_unexcited_directions():
+    # rich data first, then one constant regressor (a quiet hover): exponential forgetting inflates P in
+    # every other direction (up to the trace bound), directional forgetting leaves it alone, and the
+    # steady z^T P z along the repeated regressor is (1 - mu) / mu
+    cfg = RTRNConfig(n_outputs=1, n_inputs=1)
+    rng = np.random.default_rng(4)
+    W0 = init_weights(cfg, rng)
+    rich = [np.concatenate([rng.uniform(-0.8, 0.8, 1), rng.uniform(-1, 1, 1), [1.0]]) for _ in range(50)]
+    quiet = np.array([0.3, 0.2, 1.0])
+    other = np.array([0.2, -0.3, 0.0])    # a direction the quiet data do not excite (orthogonal to it)
+    out = {}
+    for name, rule in {"exp": RecursiveLeastSquares(forgetting=0.98, initial_covariance=10.0, max_trace=1e6),
+                       "dir": RecursiveLeastSquares(forgetting=1.0, directional_forgetting=0.98,
+                                                    initial_covariance=10.0, max_trace=1e6)}.items():
+        W = W0.copy()
+        st_ = rule.init_state(cfg, W)
+        for z in rich:
+            rule.update(W, z, [0.1], st_)
+        before = other @ st_.covariance @ other
+        for _ in range(1500):   # the fixed point attracts at rate about mu per step
+            rule.update(W, quiet, [0.1], st_)
+        out[name] = (before, other @ st_.covariance @ other, quiet @ st_.covariance @ quiet)
+    assert out["exp"][1] > 1e3 * out["exp"][0]                  # windup: P along `other` blew up
+    assert out["dir"][1] <= 1.5 * out["dir"][0]                 # kept (it only shrinks as data come in)
+    assert out["dir"][2] == pytest.approx(0.02 / 0.98, rel=1e-9)
+
+
+def test_directional_forgetting_is_checked():
+    with pytest.raises(ParameterError, match=r"`directional_forgetting` must be a number in \(0, 1\]"):
+        RecursiveLeastSquares(directional_forgetting=0.0)
+
+
 # --------------------------------------------------------------------------- RTRL gradient rule
 
 def test_windowed_rule_descends_the_exact_multistep_gradient():
