@@ -322,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Run one scenario for many seeds in local processes and summarise the metrics."))
     _common(sw)
     sw.add_argument("--seeds", required=True, metavar="A:B", help="seeds: A:B (A..B-1), N, or a list 1,5,7")
-    sw.add_argument("--workers", type=int, help="processes (default: one per CPU; 1 = serial)")
+    sw.add_argument("--workers", type=int, help="processes, this one included (default: one per CPU; 1 = serial)")
     sw.add_argument("--out", metavar="DIR", help="write each run, sweep.json, runs.csv and sweep.png to DIR")
     sw.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786 "
                                                            "(needs the dist extra; see neurocontrol.dist)")
@@ -337,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--controllers", default="adaptive,lqr,pid", metavar="K1,K2",
                       help="controller kinds (default: %(default)s)")
     cmp_.add_argument("--seeds", default="0:10", metavar="A:B", help="seeds (default: %(default)s)")
-    cmp_.add_argument("--workers", type=int, help="processes (default: one per CPU; 1 = serial)")
+    cmp_.add_argument("--workers", type=int, help="processes, this one included (default: one per CPU; 1 = serial)")
     cmp_.add_argument("--out", metavar="DIR", help="write comparison.json, comparison.png and each sweep to DIR")
     cmp_.set_defaults(func=_cmd_compare)
 
