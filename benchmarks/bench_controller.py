@@ -2,7 +2,7 @@
 
 Prints the median and 90th-percentile wall time of one controller step
 (target: median <= 50 us, goal 20 us), the wall time of a whole 30 s
-closed-loop episode through :func:`neurocontrol.simulate.simulate` (target
+closed-loop episode through :func:`neurocontrol.simulation.loop.simulate` (target
 <= 0.5 s), and, measured in the same run for scale, the same figures for the
 LQR baseline and the plant step alone.
 
@@ -18,10 +18,10 @@ import gymnasium as gym
 import numpy as np
 
 import plants  # noqa: F401
-from neurocontrol.baselines import LQRController, PIDController
-from neurocontrol.controller import AdaptiveController, AdaptiveControllerConfig
+from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
+from neurocontrol.controllers.baselines import LQRController, PIDController
 from neurocontrol.reference import Constant, MultiSignal
-from neurocontrol.simulate import simulate
+from neurocontrol.simulation.loop import simulate
 
 LOW = (74.25, 0.0, -3.0, 0.0175, -10.0)
 HIGH = (180.0, 2.0, 3.0, 0.245, 10.0)

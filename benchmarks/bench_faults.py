@@ -1,7 +1,7 @@
 """Fault scenarios over many seeds: non-finite actions, limit violations and recovery to the success band.
 
 For each shipped fault scenario and seeds 0..N-1 (default 100), the run goes
-through :func:`neurocontrol.simulate.simulate` with an outermost monitor
+through :func:`neurocontrol.simulation.loop.simulate` with an outermost monitor
 wrapper on the env that sees every action the controller sends (before any
 fault wrapper) and the *true* plant state (``info["state"]``, not the faulty
 measurement). Per run:
@@ -80,7 +80,7 @@ class Monitor(gym.Wrapper):
 def run_one(job):
     name, seed, overrides = job
     from neurocontrol.scenario import Scenario
-    from neurocontrol.simulate import simulate
+    from neurocontrol.simulation.loop import simulate
 
     sc = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml")
     for key, value in overrides:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from neurocontrol.experiments.sweeps import compare, sweep
 from neurocontrol.scenario import Scenario, run_scenario
-from neurocontrol.sweep import compare, sweep
 
 ROOT = Path(__file__).resolve().parent.parent / "scenarios"
 

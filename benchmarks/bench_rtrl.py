@@ -40,10 +40,9 @@ try:  # noqa: E402
 except ImportError:  # pragma: no cover - optional
     threadpool_limits = None
 
-from neurocontrol import _kernels  # noqa: E402
-from neurocontrol.rtrl import BLAS_MIN_UNITS, ExactRTRL  # noqa: E402
-from neurocontrol.rtrn import RTRNConfig, stack_z  # noqa: E402
-
+from neurocontrol.nets import _kernels  # noqa: E402
+from neurocontrol.nets.rtrl import BLAS_MIN_UNITS, ExactRTRL  # noqa: E402
+from neurocontrol.nets.rtrn import RTRNConfig, stack_z  # noqa: E402
 
 ROUND_S = 0.02  # target duration of one timing round
 

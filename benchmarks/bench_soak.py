@@ -45,7 +45,7 @@ def main(argv=None):
     ap.add_argument("--guarded", action="store_true", help="soak the guarded controller (LQR fallback) instead")
     args = ap.parse_args(argv)
     from neurocontrol.scenario import Scenario
-    from neurocontrol.simulate import seed_streams
+    from neurocontrol.simulation.loop import seed_streams
 
     name = "guarded_actuator_loss" if args.guarded else "helicopter_hover"
     sc = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml")

@@ -18,8 +18,8 @@ import statistics
 import time
 from pathlib import Path
 
+from neurocontrol.experiments.sweeps import sweep
 from neurocontrol.scenario import Scenario
-from neurocontrol.sweep import sweep
 
 HOVER = Path(__file__).resolve().parents[1] / "scenarios" / "helicopter_hover.toml"
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 #: Modules documented, in index order.
 MODULES = (
-    "neurocontrol", "neurocontrol.controller", "neurocontrol.rtrn", "neurocontrol.rtrl", "neurocontrol.learning",
-    "neurocontrol.synth", "neurocontrol.reference", "neurocontrol.ilc", "neurocontrol.baselines",
-    "neurocontrol.simulate", "neurocontrol.results", "neurocontrol.scenario", "neurocontrol.sweep",
-    "neurocontrol.tune", "neurocontrol.dist", "neurocontrol.control_bridge", "neurocontrol.gym_wrappers",
-    "neurocontrol.io", "neurocontrol.gradcheck", "neurocontrol.exceptions", "plants", "plants.helicopter",
+    "neurocontrol", "neurocontrol.controllers.adaptive", "neurocontrol.nets.rtrn", "neurocontrol.nets.rtrl", "neurocontrol.nets.rules",
+    "neurocontrol.controllers.laws", "neurocontrol.reference", "neurocontrol.ilc", "neurocontrol.controllers.baselines",
+    "neurocontrol.simulation.loop", "neurocontrol.results", "neurocontrol.scenario", "neurocontrol.experiments.sweeps",
+    "neurocontrol.experiments.tuning", "neurocontrol.experiments.distributed", "neurocontrol.control_bridge", "neurocontrol.gym_wrappers",
+    "neurocontrol.io", "neurocontrol.nets.gradcheck", "neurocontrol.exceptions", "plants", "plants.helicopter",
     "plants.iosys_env",
 )
 

@@ -25,10 +25,10 @@ import argparse
 import control
 import numpy as np
 
-from neurocontrol.controller import AdaptiveController, AdaptiveControllerConfig
+from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
+from neurocontrol.controllers.laws import PredictiveLaw
 from neurocontrol.reference import MultiSignal, Staircase
-from neurocontrol.simulate import simulate
-from neurocontrol.synth import PredictiveLaw
+from neurocontrol.simulation.loop import simulate
 from plants.iosys_env import IOSystemEnv
 
 PARAMS = {"m1": 1.0, "m2": 1.5, "k1": 2.0, "k2": 3.0, "kc": 1.5, "kn": 4.0, "c1": 1.2, "c2": 1.5}

@@ -29,7 +29,7 @@ HOVER = Path(__file__).resolve().parents[1] / "scenarios" / "helicopter_hover.to
 
 def adaptive_controller(env):
     """The hover scenario's adaptive controller (with its warm-up PID) for ``env``."""
-    from neurocontrol.controller import build_adaptive
+    from neurocontrol.scenario.kinds import build_adaptive
 
     return build_adaptive(Scenario.from_toml(HOVER).controller, env)
 

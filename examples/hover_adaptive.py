@@ -17,10 +17,10 @@ from pathlib import Path
 import gymnasium as gym
 
 import plants  # noqa: F401  (registers neurocontrol/Helicopter-v0)
-from neurocontrol.baselines import PIDController
-from neurocontrol.controller import AdaptiveController, AdaptiveControllerConfig
+from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
+from neurocontrol.controllers.baselines import PIDController
 from neurocontrol.reference import Constant, MultiSignal
-from neurocontrol.simulate import simulate
+from neurocontrol.simulation.loop import simulate
 
 
 def main(argv=None):

@@ -24,11 +24,11 @@ from pathlib import Path
 import gymnasium as gym
 
 import plants
-from neurocontrol.baselines import LQRController
-from neurocontrol.controller import build_adaptive
+from neurocontrol.controllers.baselines import LQRController
 from neurocontrol.ilc import ILCRunner, PTypeILC
 from neurocontrol.reference import Constant, MultiSignal, Staircase
 from neurocontrol.scenario import Scenario
+from neurocontrol.scenario.kinds import build_adaptive
 from plants.helicopter import trim
 
 ROTOR_SPEED = 140.0                                   # rad/s, held

@@ -27,11 +27,11 @@ import gymnasium as gym
 import numpy as np
 
 import plants  # noqa: F401
-from neurocontrol.controller import AbstractController
+from neurocontrol.controllers.base import AbstractController
 from neurocontrol.gym_wrappers import NormalizeObservation, ResidualControlEnv
 from neurocontrol.reference import Constant, MultiSignal
 from neurocontrol.scenario import Scenario
-from neurocontrol.simulate import simulate
+from neurocontrol.simulation.loop import simulate
 
 HOVER = Path(__file__).resolve().parents[1] / "scenarios" / "helicopter_hover.toml"
 RESIDUAL_SCALE = (10.0, 30.0)
@@ -57,7 +57,7 @@ def make_ppo_env(seconds: float = TRAIN_EPISODE_S) -> gym.Env:
 
 def make_residual_env(seconds: float = TRAIN_EPISODE_S) -> gym.Env:
     """PPO residual on top of the adaptive controller."""
-    from neurocontrol.controller import build_adaptive
+    from neurocontrol.scenario.kinds import build_adaptive
 
     lo, hi = _ranges()
     env = gym.make("neurocontrol/Helicopter-v0", max_episode_steps=int(round(seconds / 0.01)))

@@ -20,19 +20,20 @@ Examples
 True
 >>> neurocontrol.Constant(value=1.0)(0.0)
 1.0
->>> callable(neurocontrol.sweep) and callable(neurocontrol.tune)
+>>> callable(neurocontrol.experiments.sweeps) and callable(neurocontrol.experiments.tuning)
 True
 
 ``sweep`` and ``tune`` are also the names of their modules. Whichever Python
-finds first, ``neurocontrol.sweep(...)`` calls :func:`neurocontrol.sweep.sweep`
-and ``neurocontrol.tune(...)`` calls :func:`neurocontrol.tune.tune`: the two
-modules are callable, and ``neurocontrol.sweep.parse_seeds`` etc. keep working.
+finds first, ``neurocontrol.sweep(...)`` calls :func:`neurocontrol.experiments.sweeps.sweep`
+and ``neurocontrol.tune(...)`` calls :func:`neurocontrol.experiments.tuning.tune`: the two
+modules are callable, and ``neurocontrol.experiments.sweeps.parse_seeds`` etc. keep working.
 """
 
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 try:
     __version__ = _version("neurocontrol")
@@ -42,35 +43,35 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 #: Public name -> module that defines it (imported on first attribute access).
 _LAZY = {
     # scripts first: one function per command
-    "run_scenario": "neurocontrol.scenario",
-    "sweep": "neurocontrol.sweep",
-    "compare": "neurocontrol.sweep",
-    "tune": "neurocontrol.tune",
-    "check_gradients": "neurocontrol.gradcheck",
-    "sweep_on_cluster": "neurocontrol.dist",
-    "simulate": "neurocontrol.simulate",
-    "Scenario": "neurocontrol.scenario",
+    "run_scenario": "neurocontrol.scenario.core",
+    "sweep": "neurocontrol.experiments.sweeps",
+    "compare": "neurocontrol.experiments.sweeps",
+    "tune": "neurocontrol.experiments.tuning",
+    "check_gradients": "neurocontrol.nets.gradcheck",
+    "sweep_on_cluster": "neurocontrol.experiments.distributed",
+    "simulate": "neurocontrol.simulation.loop",
+    "Scenario": "neurocontrol.scenario.core",
     # results
     "Result": "neurocontrol.results",
-    "SweepResult": "neurocontrol.sweep",
-    "Comparison": "neurocontrol.sweep",
-    "TuneResult": "neurocontrol.tune",
+    "SweepResult": "neurocontrol.experiments.sweeps",
+    "Comparison": "neurocontrol.experiments.sweeps",
+    "TuneResult": "neurocontrol.experiments.tuning",
     # controllers
-    "AbstractController": "neurocontrol.controller",
-    "AdaptiveController": "neurocontrol.controller",
-    "AdaptiveControllerConfig": "neurocontrol.controller",
-    "PIDController": "neurocontrol.baselines",
-    "LQRController": "neurocontrol.baselines",
+    "AbstractController": "neurocontrol.controllers.base",
+    "AdaptiveController": "neurocontrol.controllers.adaptive",
+    "AdaptiveControllerConfig": "neurocontrol.controllers.adaptive",
+    "PIDController": "neurocontrol.controllers.baselines",
+    "LQRController": "neurocontrol.controllers.baselines",
     # learning rules and guards
-    "AbstractLearningRule": "neurocontrol.learning",
-    "RecursiveLeastSquares": "neurocontrol.learning",
-    "TwoDRule": "neurocontrol.learning",
-    "RTRLGradient": "neurocontrol.learning",
-    "Guarded": "neurocontrol.learning",
+    "AbstractLearningRule": "neurocontrol.nets.rules",
+    "RecursiveLeastSquares": "neurocontrol.nets.rules",
+    "TwoDRule": "neurocontrol.nets.rules",
+    "RTRLGradient": "neurocontrol.nets.rules",
+    "Guarded": "neurocontrol.nets.rules",
     # control laws
-    "AbstractLaw": "neurocontrol.synth",
-    "PredictiveLaw": "neurocontrol.synth",
-    "OneStepLaw": "neurocontrol.synth",
+    "AbstractLaw": "neurocontrol.controllers.laws",
+    "PredictiveLaw": "neurocontrol.controllers.laws",
+    "OneStepLaw": "neurocontrol.controllers.laws",
     # reference signals and models
     "AbstractSignal": "neurocontrol.reference",
     "Constant": "neurocontrol.reference",
@@ -79,7 +80,7 @@ _LAZY = {
     "Ramp": "neurocontrol.reference",
     "Sine": "neurocontrol.reference",
     "MultiSignal": "neurocontrol.reference",
-    "SecondOrderReferenceModel": "neurocontrol.reference",
+    "SecondOrderReferenceModel": "neurocontrol.reference_model",
     "aprbs": "neurocontrol.reference",
     "multisine": "neurocontrol.reference",
     "chirp": "neurocontrol.reference",
@@ -95,36 +96,11 @@ __all__ = ["__version__", *_LAZY]
 
 
 #: Exported functions that share their module's name: the module itself is returned, made callable.
-_MODULE_FUNCTIONS = {"sweep", "tune"}
-
-
-def _make_callable(module_name: str, function_name: str) -> None:
-    """Make module ``module_name`` callable as its function ``function_name`` (see the module docstring)."""
-    import sys
-    import types
-
-    module = sys.modules[module_name]
-    function = getattr(module, function_name)
-
-    class _CallableModule(types.ModuleType):
-        __doc__ = module.__doc__
-
-        def __call__(self, *args, **kwargs):
-            return function(*args, **kwargs)
-
-    module.__class__ = _CallableModule
-
-
 def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'neurocontrol' has no attribute {name!r}")
-    mod = importlib.import_module(module)
-    if name in _MODULE_FUNCTIONS:
-        if not callable(mod):
-            _make_callable(module, name)
-        return mod
-    value = getattr(mod, name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value          # cache: later lookups skip __getattr__
     return value
 

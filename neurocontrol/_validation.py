@@ -1,12 +1,20 @@
-"""Small argument checks shared by every public function (not public API)."""
+"""Every argument check of the package, once: arrays, real numbers, integers (not public API).
+
+Public functions and config classes call these at their boundary; kernels
+check nothing. Each check raises a named error (:mod:`neurocontrol.exceptions`)
+whose message names the argument, says what was expected and shows what came.
+"""
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
-from neurocontrol.exceptions import NonFiniteError, ShapeError
+from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 
-__all__ = ["as_float_array"]
+__all__ = ["as_float_array", "check_real", "check_positive", "check_int"]
 
 
 def as_float_array(value, name: str, shape: tuple[int | None, ...] | None = None, *,
@@ -48,3 +56,109 @@ def as_float_array(value, name: str, shape: tuple[int | None, ...] | None = None
     if finite and not np.all(np.isfinite(arr)):
         raise NonFiniteError(f"`{name}` must be finite, got NaN or inf in {np.array2string(arr, threshold=10)}.")
     return arr
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_real(value, name: str, *, low: float | None = None, high: float | None = None, low_open: bool = False,
+               high_open: bool = False, unit: str = "", allow_inf: bool = False) -> float:
+    """Check a real scalar in an interval and return it as a float.
+
+    Parameters
+    ----------
+    value : object
+        The argument (``bool`` and non-numbers are rejected).
+    name : str
+        The argument's name, used in the error message.
+    low, high : float, optional
+        Bounds of the allowed interval (None: unbounded on that side).
+    low_open, high_open : bool, default False
+        Exclude the bound itself.
+    unit : str, default ""
+        Unit shown in the message, e.g. ``"s"``.
+    allow_inf : bool, default False
+        Accept ``inf`` (never NaN).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ParameterError
+        With a message like "`dt` must be a finite number > 0 s, got -1."
+    """
+    ok = _is_real(value)
+    v = float(value) if ok else math.nan
+    if ok and (math.isnan(v) or (math.isinf(v) and not allow_inf)):
+        ok = False
+    if ok and low is not None:
+        ok = v > low if low_open else v >= low
+    if ok and high is not None:
+        ok = v < high if high_open else v <= high
+    if not ok:
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'>' if low_open else '>='} {low:g}")
+        if high is not None:
+            bounds.append(f"{'<' if high_open else '<='} {high:g}")
+        what = "a number" if allow_inf else "a finite number"
+        rng = (" " + " and ".join(bounds)) if bounds else ""
+        raise ParameterError(f"`{name}` must be {what}{rng}{' ' + unit if unit else ''}, got {value!r}.")
+    return v
+
+
+def check_positive(value, name: str, *, unit: str = "", allow_zero: bool = False) -> float:
+    """Check a finite number > 0 (>= 0 with ``allow_zero``); see :func:`check_real`.
+
+    Parameters
+    ----------
+    value : object
+        The argument.
+    name : str
+        The argument's name.
+    unit : str, default ""
+        Unit shown in the message.
+    allow_zero : bool, default False
+        Accept 0.
+
+    Returns
+    -------
+    float
+    """
+    return check_real(value, name, low=0.0, low_open=not allow_zero, unit=unit)
+
+
+def check_int(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    """Check an integer (not a bool) in ``[low, high]`` and return it as an int.
+
+    Parameters
+    ----------
+    value : object
+        The argument.
+    name : str
+        The argument's name.
+    low, high : int, optional
+        Inclusive bounds (None: unbounded).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ParameterError
+        With a message like "`trials` must be an integer >= 1, got 0."
+    """
+    ok = isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
+    if ok and low is not None and value < low:
+        ok = False
+    if ok and high is not None and value > high:
+        ok = False
+    if not ok:
+        bounds = [b for b in (f">= {low}" if low is not None else "", f"<= {high}" if high is not None else "") if b]
+        raise ParameterError(f"`{name}` must be an integer{' ' + ' and '.join(bounds) if bounds else ''}, "
+                             f"got {value!r}.")
+    return int(value)

@@ -23,7 +23,7 @@ at 0 (time-scheduled gusts and fault windows count from the restore).
 Examples
 --------
 >>> import os, tempfile
->>> from neurocontrol.baselines import LQRController
+>>> from neurocontrol.controllers.baselines import LQRController
 >>> ctrl = LQRController.from_plant()
 >>> ctrl.reset([140.0, 1.0, 0.0, 0.123, 0.0], [140.0, 1.0])
 >>> path = os.path.join(tempfile.mkdtemp(), "lqr.npz")

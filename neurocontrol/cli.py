@@ -6,16 +6,16 @@ Each subcommand is a thin layer over a documented Python function:
 command         does                                              Python
 ==============  ===============================================  ==========================================
 ``run``         one scenario, one seed                            :func:`neurocontrol.scenario.run_scenario`
-``sweep``       one scenario, many seeds (local processes)        :func:`neurocontrol.sweep.sweep`
-``tune``        Optuna over the scenario's ``[tune]`` table       :func:`neurocontrol.tune.tune`
-``compare``     several controller kinds on the same seeds        :func:`neurocontrol.sweep.compare`
-``check``       ``check gradients``: RTRL vs BPTT and FD          :func:`neurocontrol.gradcheck.check_gradients`
-``bench``       short speed benchmarks                            :func:`neurocontrol.bench.run_benchmarks`
+``sweep``       one scenario, many seeds (local processes)        :func:`neurocontrol.experiments.sweeps.sweep`
+``tune``        Optuna over the scenario's ``[tune]`` table       :func:`neurocontrol.experiments.tuning.tune`
+``compare``     several controller kinds on the same seeds        :func:`neurocontrol.experiments.sweeps.compare`
+``check``       ``check gradients``: RTRL vs BPTT and FD          :func:`neurocontrol.nets.gradcheck.check_gradients`
+``bench``       short speed benchmarks                            :func:`neurocontrol.experiments.bench.run_benchmarks`
 ``plant-demo``  the helicopter open-loop around trim              :func:`plants.helicopter.demo.run_demo`
 ==============  ===============================================  ==========================================
 
 ``sweep --scheduler ADDRESS`` runs the same sweep on a Dask cluster
-(:func:`neurocontrol.dist.sweep_on_cluster`).
+(:func:`neurocontrol.experiments.distributed.sweep_on_cluster`).
 
 A completed run exits with status 0 even when tracking failed (the result
 says so); ``check gradients`` exits with 1 when a check fails. A bad
@@ -144,7 +144,7 @@ def _print_summary(summary: dict) -> None:
 
 
 def _cmd_sweep(args) -> int:
-    from neurocontrol.sweep import parse_seeds, sweep
+    from neurocontrol.experiments.sweeps import parse_seeds, sweep
 
     sc = _load(args)
     seeds = parse_seeds(args.seeds)
@@ -164,7 +164,7 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_sweep_cluster(args, sc, seeds) -> int:
-    from neurocontrol.dist import sweep_on_cluster
+    from neurocontrol.experiments.distributed import sweep_on_cluster
 
     if getattr(args, "resume", False):
         raise ParameterError("--resume is not supported with --scheduler; run the sweep locally to resume it.")
@@ -181,7 +181,7 @@ def _cmd_sweep_cluster(args, sc, seeds) -> int:
 
 
 def _cmd_tune(args) -> int:
-    from neurocontrol.tune import tune
+    from neurocontrol.experiments.tuning import tune
 
     sc = _load(args)
     res = tune(sc, trials=args.trials, storage=args.storage, seeds=args.seeds, out=args.out, workers=args.workers,
@@ -201,7 +201,7 @@ def _cmd_tune(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from neurocontrol.sweep import compare, parse_seeds
+    from neurocontrol.experiments.sweeps import compare, parse_seeds
 
     sc = _load(args)
     seeds = parse_seeds(args.seeds)
@@ -225,7 +225,7 @@ def _gradient_cases():
     """Standard gradient-check cases: (name, config, inputs, targets, teacher_forcing)."""
     import numpy as np
 
-    from neurocontrol.rtrn import RTRNConfig
+    from neurocontrol.nets.rtrn import RTRNConfig
 
     rng = np.random.default_rng(2024)
     cases = []
@@ -240,7 +240,7 @@ def _gradient_cases():
 
 
 def _cmd_check(args) -> int:
-    from neurocontrol.gradcheck import check_gradients
+    from neurocontrol.nets.gradcheck import check_gradients
 
     rows = []
     for name, cfg, U, D, forcing in _gradient_cases():
@@ -261,7 +261,7 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from neurocontrol.bench import run_benchmarks
+    from neurocontrol.experiments.bench import run_benchmarks
 
     res = run_benchmarks(quick=not args.full)
     if args.json:
@@ -325,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, help="processes, this one included (default: one per CPU; 1 = serial)")
     sw.add_argument("--out", metavar="DIR", help="write each run, sweep.json, runs.csv and sweep.png to DIR")
     sw.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786 "
-                                                           "(needs the dist extra; see neurocontrol.dist)")
+                                                           "(needs the dist extra; see neurocontrol.experiments.distributed)")
     sw.add_argument("--resume", action="store_true", help="with --out: skip seeds already finished in DIR "
                                                            "(same scenario settings), run the rest")
     sw.set_defaults(func=_cmd_sweep)

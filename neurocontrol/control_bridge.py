@@ -1,6 +1,6 @@
 """The python-control bridge: controllers and sampled plants as discrete-time ``control.NonlinearIOSystem``.
 
-:func:`controller_iosys` makes any :class:`~neurocontrol.controller.AbstractController`
+:func:`controller_iosys` makes any :class:`~neurocontrol.controllers.adaptive.AbstractController`
 with ``get_state``/``set_state`` (the adaptive controller included) a
 discrete-time nonlinear I/O system whose **state vector is the controller's
 flattened state** (:class:`StateLayout`, keys in sorted order). Its output
@@ -20,7 +20,7 @@ with end-stop contacts (bit-identical to ``HelicopterEnv.step``).
 Examples
 --------
 >>> import numpy as np, control
->>> from neurocontrol.baselines import PIDController
+>>> from neurocontrol.controllers.baselines import PIDController
 >>> from plants.helicopter import trim
 >>> pid = PIDController.from_plant()
 >>> x0 = trim(140.0).x
@@ -152,7 +152,7 @@ class StateLayout:
 
 
 def _check_controller(controller):
-    from neurocontrol.controller import AbstractController
+    from neurocontrol.controllers.adaptive import AbstractController
 
     if not isinstance(controller, AbstractController):
         raise ParameterError(f"`controller` must be a neurocontrol AbstractController, got {type(controller).__name__}.")
@@ -392,8 +392,8 @@ def helicopter_sampled_iosys(params=None, *, dt: float = 0.01, substeps: int = 5
     """
     import control
 
-    from plants.helicopter.dynamics import resolve_params
     from plants.helicopter import _kernels
+    from plants.helicopter.dynamics import resolve_params
     from plants.helicopter.params import INPUT_NAMES, STATE_NAMES
 
     prm = resolve_params(params)

@@ -17,7 +17,7 @@ from the wrapper's ``np_random``, and so is the controller, so the same
 Examples
 --------
 >>> import gymnasium as gym, plants
->>> from neurocontrol.baselines import PIDController
+>>> from neurocontrol.controllers.baselines import PIDController
 >>> from neurocontrol.reference import Constant, MultiSignal
 >>> env = ResidualControlEnv(gym.make("neurocontrol/Helicopter-v0", max_episode_steps=100),
 ...                          PIDController.from_plant(),
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -57,7 +56,7 @@ def _check_env(env):
 
 
 def _check_controller(controller, env):
-    from neurocontrol.controller import AbstractController
+    from neurocontrol.controllers.adaptive import AbstractController
 
     if callable(controller) and not isinstance(controller, AbstractController):
         controller = controller(env)

@@ -1,7 +1,7 @@
 """Controller weights to and from NPZ files.
 
 :func:`save_weights` writes everything a controller learned
-(``controller.get_state()``: for :class:`~neurocontrol.controller.AdaptiveController`
+(``controller.get_state()``: for :class:`~neurocontrol.controllers.adaptive.AdaptiveController`
 the identifier and imitator weights, the learning rules' covariances, the
 reference model and the warm-up controller's integrators) to one ``.npz``
 file; :func:`load_weights` restores it into a controller built with the same
@@ -10,7 +10,7 @@ settings, which then continues bit-identically.
 Examples
 --------
 >>> import tempfile, os
->>> from neurocontrol.baselines import PIDController
+>>> from neurocontrol.controllers.baselines import PIDController
 >>> from plants.helicopter import trim
 >>> a = PIDController.from_plant(); a.reset(trim(140.0).x, [140.0, 1.0])
 >>> _ = a.step(trim(140.0).x + 0.1, [140.0, 1.0])

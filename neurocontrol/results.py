@@ -47,7 +47,7 @@ import numpy as np
 from neurocontrol._validation import as_float_array
 from neurocontrol.exceptions import CheckpointError, ParameterError, ShapeError
 
-__all__ = ["RESULT_STATUSES", "Result", "compute_metrics", "flatten_metrics"]
+__all__ = ["RESULT_STATUSES", "Result", "compute_metrics", "flatten_metrics", "per_output_band"]
 
 #: Allowed values of :attr:`Result.status`: ``"completed"`` ran every step,
 #: ``"converged"`` stopped early because a stop criterion was met, ``"failed"``
@@ -482,12 +482,54 @@ def _trapezoid(y: np.ndarray, t: np.ndarray) -> float:
     return float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(t)))
 
 
-def _per_output_band(value, name: str, p: int) -> np.ndarray:
-    arr = as_float_array(value, name)
-    if arr.ndim == 0:
-        arr = np.full(p, float(arr))
-    elif arr.shape != (p,):
-        raise ShapeError(f"`{name}` must be a scalar or have shape ({p},) (one per output), got {arr.shape}.")
+def per_output_band(value, name: str, names: Sequence[str], references: np.ndarray | None = None) -> np.ndarray:
+    """One positive band per controlled output (a tolerance or a settling band), output units.
+
+    The one parser of tolerances: used by :func:`compute_metrics` and the
+    closed loop.
+
+    Parameters
+    ----------
+    value : float, array_like of shape (p,), dict of str to float, or None
+        A scalar for every output, one value per output, or a dict by output
+        name (every output named once). None: 1 % of each output's largest
+        ``|reference|`` (at least 1e-6); needs ``references``.
+    name : str
+        The argument's name, for the error message.
+    names : sequence of str
+        The p output names.
+    references : numpy.ndarray, shape (T+1, p), optional
+        The references, for the default.
+
+    Returns
+    -------
+    numpy.ndarray, shape (p,)
+
+    Raises
+    ------
+    ParameterError
+        On an unknown or missing output name, or a band that is not positive.
+    ShapeError
+        On a vector of the wrong length.
+    """
+    p = len(names)
+    if value is None:
+        if references is None:
+            raise ParameterError(f"`{name}` must be given (no references to take 1 % of).")
+        return np.maximum(0.01 * np.max(np.abs(references), axis=0), 1e-6)
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(names))
+        missing = [n for n in names if n not in value]
+        if unknown or missing:
+            raise ParameterError(f"`{name}` must give one value per controlled output {list(names)}; "
+                                 f"unknown {unknown}, missing {missing}.")
+        arr = np.array([float(as_float_array(value[n], f"{name}[{n!r}]", ())) for n in names])
+    else:
+        arr = as_float_array(value, name)
+        if arr.ndim == 0:
+            arr = np.full(p, float(arr))
+        elif arr.shape != (p,):
+            raise ShapeError(f"`{name}` must be a scalar, shape ({p},) or a dict by output name, got {arr.shape}.")
     if np.any(arr <= 0):
         raise ParameterError(f"`{name}` must be positive for every output (output units), got {arr.tolist()}.")
     return arr
@@ -595,16 +637,15 @@ def compute_metrics(*, time, outputs, references, inputs, saturated, tolerance, 
     p = outputs.shape[1]
     references = as_float_array(references, "references", (n, p))
     inputs = as_float_array(inputs, "inputs", (n - 1, None), finite=False)
-    m = inputs.shape[1]
     saturated = np.asarray(saturated, dtype=bool)
     if saturated.shape != inputs.shape:
         raise ShapeError(f"`saturated` must have shape {inputs.shape} like `inputs`, got {saturated.shape}.")
-    tol = _per_output_band(tolerance, "tolerance", p)
-    band = tol if settle_band is None else _per_output_band(settle_band, "settle_band", p)
+    names = _names(output_names, "output_names", p, "y")
+    tol = per_output_band(tolerance, "tolerance", names, references)
+    band = tol if settle_band is None else per_output_band(settle_band, "settle_band", names)
     window = float(as_float_array(final_window_s, "final_window_s"))
     if window < 0:
         raise ParameterError(f"`final_window_s` must be >= 0 s, got {window!r}.")
-    names = _names(output_names, "output_names", p, "y")
     if control_step_us is not None:
         control_step_us = float(as_float_array(control_step_us, "control_step_us"))
 

@@ -17,8 +17,17 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from plants.helicopter import (HelicopterEnv, HelicopterParams, HelicopterVectorEnv, hover_range, linearize, step,
-                               step_batch, to_iosys, trim)
+from plants.helicopter import (
+    HelicopterEnv,
+    HelicopterParams,
+    HelicopterVectorEnv,
+    hover_range,
+    linearize,
+    step,
+    step_batch,
+    to_iosys,
+    trim,
+)
 
 __all__ = ["HelicopterEnv", "HelicopterVectorEnv", "HelicopterParams", "trim", "hover_range", "linearize", "step", "step_batch",
            "to_iosys", "HELICOPTER_ID", "register_envs"]

@@ -143,7 +143,7 @@ class SensorDropout(_Clock, gym.ObservationWrapper):
     -----
     A lost sample is NaN, which lies outside the Box observation space: the
     consumer (a controller) must cope, e.g. by holding its last input, as
-    :class:`neurocontrol.controller.AdaptiveController` does.
+    :class:`neurocontrol.controllers.adaptive.AdaptiveController` does.
     """
 
     def __init__(self, env, probability: float, *, start: float = 0.0, end: float | None = None, seed=None):

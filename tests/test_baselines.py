@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg
 
 import plants
-from neurocontrol.baselines import LQRController, PIDController
+from neurocontrol.controllers.baselines import LQRController, PIDController
 from neurocontrol.exceptions import ParameterError, ShapeError
 from plants.helicopter import linearize, trim
 
@@ -135,7 +135,7 @@ def test_bad_arguments_raise_named_errors():
 def test_docstring_examples_run():
     import doctest
 
-    import neurocontrol.baselines
+    import neurocontrol.controllers.baselines
 
-    result = doctest.testmod(neurocontrol.baselines, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(neurocontrol.controllers.baselines, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

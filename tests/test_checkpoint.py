@@ -2,7 +2,6 @@
 
 import json
 import os
-import zipfile
 
 import numpy as np
 import pytest
@@ -113,7 +112,7 @@ def test_bad_checkpoints(tmp_path):
     with pytest.raises(CheckpointError, match=r"not a neurocontrol checkpoint"):
         load_checkpoint(tmp_path / "plain.npz", ctrl)
     path, ctrl = saved(tmp_path)
-    from neurocontrol.baselines import LQRController
+    from neurocontrol.controllers.baselines import LQRController
     lqr = LQRController.from_plant()
     lqr.reset([140.0, 1.0, 0.0, 0.12, 0.0], R)
     with pytest.raises(CheckpointError, match=r"the checkpoint holds a AdaptiveController, not a LQRController"):
@@ -134,7 +133,7 @@ def test_checkpoint_of_other_settings_does_not_fit(tmp_path):
 
 
 def test_sweep_resume_skips_finished_seeds(tmp_path, monkeypatch):
-    from neurocontrol import sweep as sweep_mod
+    from neurocontrol.experiments import sweeps as sweep_mod
 
     sc = Scenario.from_toml("scenarios/hover_pid.toml").set("run.duration", "1")
     out = tmp_path / "sw"

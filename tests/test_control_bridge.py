@@ -5,12 +5,18 @@ import numpy as np
 import pytest
 
 import plants  # noqa: F401
-from neurocontrol.baselines import PIDController
-from neurocontrol.control_bridge import (StateLayout, close_loop, controller_iosys, controller_state_vector,
-                                         helicopter_sampled_iosys, sample_iosys)
+from neurocontrol.control_bridge import (
+    StateLayout,
+    close_loop,
+    controller_iosys,
+    controller_state_vector,
+    helicopter_sampled_iosys,
+    sample_iosys,
+)
+from neurocontrol.controllers.baselines import PIDController
 from neurocontrol.exceptions import ParameterError, ShapeError
 from neurocontrol.scenario import Scenario
-from neurocontrol.simulate import seed_streams, simulate
+from neurocontrol.simulation.loop import seed_streams, simulate
 from plants.helicopter import step, to_iosys, trim
 
 
@@ -100,7 +106,7 @@ def test_state_layout_round_trip_and_errors():
 
 
 def test_bridge_errors():
-    from neurocontrol.controller import AdaptiveController, AdaptiveControllerConfig
+    from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
 
     with pytest.raises(ParameterError, match=r"`controller` must be a neurocontrol AbstractController"):
         controller_iosys("pid")

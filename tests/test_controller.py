@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 import plants  # noqa: F401  (registers the helicopter)
-from neurocontrol.baselines import PIDController
-from neurocontrol.controller import AdaptiveController, AdaptiveControllerConfig
+from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
+from neurocontrol.controllers.baselines import PIDController
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
-from neurocontrol.learning import RecursiveLeastSquares, TwoDRule
+from neurocontrol.nets.rules import RecursiveLeastSquares, TwoDRule
 
 LOW = (74.25, 0.0, -3.0, 0.0175, -10.0)
 HIGH = (180.0, 2.0, 3.0, 0.245, 10.0)
@@ -283,7 +283,7 @@ def test_wrong_shape_observation_is_a_named_error():
 
 @pytest.mark.parametrize("make", [PIDController.from_plant, "lqr"])
 def test_baselines_hold_their_last_input_on_a_lost_sample(make):
-    from neurocontrol.baselines import LQRController
+    from neurocontrol.controllers.baselines import LQRController
 
     ctrl = LQRController.from_plant() if make == "lqr" else make()
     env = gym.make("neurocontrol/Helicopter-v0").unwrapped

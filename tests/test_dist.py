@@ -1,8 +1,8 @@
 import pytest
 
 from neurocontrol.exceptions import ParameterError
+from neurocontrol.experiments.sweeps import sweep
 from neurocontrol.scenario import Scenario
-from neurocontrol.sweep import sweep
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -12,7 +12,7 @@ def _without_timing(metrics):
 
 
 def test_sweep_on_a_local_cluster_equals_the_local_sweep():
-    from neurocontrol.dist import sweep_on_cluster
+    from neurocontrol.experiments.distributed import sweep_on_cluster
 
     sc = Scenario.from_toml("scenarios/helicopter_hover.toml").set("run.duration", "2")
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cl:
@@ -27,7 +27,7 @@ def test_sweep_on_a_local_cluster_equals_the_local_sweep():
 
 
 def test_errors():
-    from neurocontrol.dist import connect
+    from neurocontrol.experiments.distributed import connect
 
     with pytest.raises(ParameterError, match=r"`scheduler` must be an address like tcp://host:8786, got an empty"):
         connect("  ")

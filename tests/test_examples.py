@@ -46,7 +46,7 @@ def test_api_reference_builds(tmp_path):
     mod = load("docs/build_api.py")
     paths = mod.build(tmp_path)
     names = {p.name for p in paths}
-    assert {"index.md", "neurocontrol.control_bridge.md", "plants.iosys_env.md", "neurocontrol.tune.md"} <= names
+    assert {"index.md", "neurocontrol.control_bridge.md", "plants.iosys_env.md", "neurocontrol.experiments.tuning.md"} <= names
     text = (tmp_path / "neurocontrol.control_bridge.md").read_text()
     assert "## `controller_iosys(" in text and "Parameters" in text
 

@@ -6,8 +6,8 @@ import pytest
 
 import plants  # noqa: F401
 from neurocontrol.exceptions import ParameterError, ScenarioError
-from neurocontrol.faults import ActuatorFault, FaultsConfig
 from neurocontrol.scenario import Scenario, run_scenario
+from neurocontrol.simulation.faults import ActuatorFault, FaultsConfig
 from plants.wrappers import MeasurementDelay, ParameterDrift, SensorBias, SensorDropout, StuckActuator
 
 X0 = [140.0, 1.0, 0.0, 0.12301, 0.0]

@@ -1,13 +1,13 @@
 """The public gradient check, and its BPTT against the independent plain-loop reference."""
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from neurocontrol.exceptions import OutOfRangeError, ParameterError, ShapeError
-from neurocontrol.gradcheck import GradientCheckResult, bptt_gradient, check_gradients, relative_error
-from neurocontrol.rtrl import SnAp1
-from neurocontrol.rtrn import RTRN, RTRNConfig, init_weights
+from neurocontrol.nets.gradcheck import GradientCheckResult, bptt_gradient, check_gradients, relative_error
+from neurocontrol.nets.rtrl import SnAp1
+from neurocontrol.nets.rtrn import RTRN, RTRNConfig, init_weights
 
 
 def data(cfg, T, seed=0):

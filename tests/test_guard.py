@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
+from neurocontrol.controllers.guard import GuardedController, GuardSettings
 from neurocontrol.exceptions import ParameterError, ScenarioError, ShapeError
-from neurocontrol.guard import GuardedController, GuardSettings
 from neurocontrol.scenario import Scenario
-from neurocontrol.simulate import simulate
+from neurocontrol.simulation.loop import simulate
 
 HOVER = "scenarios/helicopter_hover.toml"
 

@@ -6,7 +6,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import plants  # noqa: F401
-from neurocontrol.baselines import PIDController
+from neurocontrol.controllers.baselines import PIDController
 from neurocontrol.exceptions import ParameterError
 from neurocontrol.gym_wrappers import NormalizeObservation, ReferenceSelectionEnv, ResidualControlEnv
 from neurocontrol.reference import Constant, MultiSignal

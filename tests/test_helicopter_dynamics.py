@@ -9,8 +9,18 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from neurocontrol.exceptions import NonFiniteError, OutOfRangeError, ParameterError, ShapeError, TrimError
-from plants.helicopter import (HelicopterParams, hover_range, jacobian, linearize, output, rhs, step, step_batch,
-                               to_iosys, trim)
+from plants.helicopter import (
+    HelicopterParams,
+    hover_range,
+    jacobian,
+    linearize,
+    output,
+    rhs,
+    step,
+    step_batch,
+    to_iosys,
+    trim,
+)
 
 # reference/helicopter.md, "Trim (hover) points": omega, theta*, theta* deg, u0*, u1*
 TRIM_TABLE = [

@@ -14,15 +14,25 @@ import pytest
 
 import plants
 from neurocontrol import ilc
-from neurocontrol.baselines import LQRController, PIDController
-from neurocontrol.controller import AbstractController
+from neurocontrol.controllers.base import AbstractController
+from neurocontrol.controllers.baselines import LQRController, PIDController
 from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError, ShapeError
-from neurocontrol.ilc import (FunctionGradient, GradientILC, IdentifierGradient, ILCResult, ILCRunner,
-                              InputChannel, LinearModelGradient, PTypeILC, ReferenceChannel, TrialContext,
-                              resolve_channel)
+from neurocontrol.ilc import (
+    FunctionGradient,
+    GradientILC,
+    IdentifierGradient,
+    ILCResult,
+    ILCRunner,
+    InputChannel,
+    LinearModelGradient,
+    PTypeILC,
+    ReferenceChannel,
+    TrialContext,
+    resolve_channel,
+)
+from neurocontrol.nets.rtrl import input_sensitivities
+from neurocontrol.nets.rtrn import Normalizer, RTRNConfig, init_weights
 from neurocontrol.reference import Constant, MultiSignal, Sine, Staircase
-from neurocontrol.rtrl import input_sensitivities
-from neurocontrol.rtrn import Normalizer, RTRNConfig, init_weights
 from plants.helicopter import trim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +111,7 @@ def lifted_norms(res):
 
 
 def test_doctests():
-    result = doctest.testmod(ilc, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(ilc.laws, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
 
 
@@ -286,7 +296,7 @@ def test_identifier_gradient_matches_finite_differences_of_the_network_in_physic
 
 
 def test_reference_model_gradient_is_the_pulse_response_of_the_reference_model():
-    from neurocontrol.reference import SecondOrderReferenceModel
+    from neurocontrol.reference_model import SecondOrderReferenceModel
 
     rm = SecondOrderReferenceModel(bandwidth_rad_s=[4.0, 5.0], damping=[1.0, 0.7], dt=DT)
     H = LinearModelGradient.from_reference_model(rm).lifted(20)
@@ -376,7 +386,7 @@ def test_determinism_for_a_seed():
 
 
 def make_adaptive():
-    from neurocontrol.controller import AdaptiveController, AdaptiveControllerConfig
+    from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
 
     cfg = AdaptiveControllerConfig(observation_low=(74.25, 0.0, -3.0, 0.0175, -10.0),
                                    observation_high=(180.0, 2.0, 3.0, 0.245, 10.0), rate_indices=(-1, 2),
@@ -386,7 +396,7 @@ def make_adaptive():
 
 
 def test_adaptive_controller_keeps_learning_across_trials_with_reference_model_gradient():
-    from neurocontrol.reference import SecondOrderReferenceModel
+    from neurocontrol.reference_model import SecondOrderReferenceModel
 
     ctrl = make_adaptive()
     model = LinearModelGradient.from_reference_model(

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from neurocontrol.controller import AdaptiveController
+from neurocontrol.controllers.adaptive import AdaptiveController
 from neurocontrol.exceptions import CheckpointError
 from neurocontrol.io import load_weights, save_weights
 from neurocontrol.scenario import Scenario
-from neurocontrol.simulate import simulate
+from neurocontrol.simulation.loop import simulate
 
 
 def hover(seed=0):
@@ -41,7 +41,7 @@ def test_errors(tmp_path):
     np.savez(tmp_path / "other.npz", x=np.ones(2))
     with pytest.raises(CheckpointError, match=r"not a neurocontrol weights file \(format 'missing'"):
         load_weights(tmp_path / "other.npz", a.controller)
-    from neurocontrol.baselines import PIDController
+    from neurocontrol.controllers.baselines import PIDController
 
     pid = PIDController.from_plant()
     pid.reset(obs, [140.0, 1.0])
@@ -54,8 +54,8 @@ def test_errors(tmp_path):
     cfg = other.controller.config
     import dataclasses
 
-    from neurocontrol.controller import AdaptiveControllerConfig
-    from neurocontrol.learning import RecursiveLeastSquares
+    from neurocontrol.controllers.adaptive import AdaptiveControllerConfig
+    from neurocontrol.nets.rules import RecursiveLeastSquares
 
     small = dataclasses.replace(AdaptiveControllerConfig(**{f.name: getattr(cfg, f.name) for f in
                                                             dataclasses.fields(AdaptiveControllerConfig)}),

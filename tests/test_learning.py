@@ -2,15 +2,17 @@
 
 import math
 
+import naive
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import naive
-
 from neurocontrol.exceptions import DivergenceError, NonFiniteError, OutOfRangeError, ParameterError, ShapeError
-from neurocontrol.learning import (
+from neurocontrol.nets.rtrl import SnAp1, rtrl_gradient
+from neurocontrol.nets.rtrn import RTRN, RTRNConfig, init_weights, predict
+from neurocontrol.nets.rules import (
+    AbstractLearningRule,
     Adam,
     DeadZone,
     GradientStep,
@@ -23,9 +25,6 @@ from neurocontrol.learning import (
     UpdateInfo,
     WeightNormProjection,
 )
-from neurocontrol.learning import AbstractLearningRule
-from neurocontrol.rtrl import SnAp1, rtrl_gradient
-from neurocontrol.rtrn import RTRN, RTRNConfig, init_weights, predict
 
 HYP = settings(max_examples=60, deadline=None, derandomize=True)   # the same examples every run (explicit seeding)
 

@@ -12,10 +12,8 @@ import neurocontrol.reference as reference
 from neurocontrol.exceptions import NonFiniteError, OutOfRangeError, ParameterError, ShapeError
 from neurocontrol.reference import (
     Constant,
-    FirstOrderReferenceModel,
     MultiSignal,
     Ramp,
-    SecondOrderReferenceModel,
     Sine,
     Staircase,
     Step,
@@ -23,6 +21,7 @@ from neurocontrol.reference import (
     chirp,
     multisine,
 )
+from neurocontrol.reference_model import FirstOrderReferenceModel, SecondOrderReferenceModel
 
 
 def test_docstring_examples_run():

@@ -384,7 +384,7 @@ def test_single_sample_run():
     "kw, error, match",
     [
         (dict(tolerance=0.0), ParameterError, r"`tolerance` must be positive for every output"),
-        (dict(tolerance=[0.1, 0.1]), ShapeError, r"`tolerance` must be a scalar or have shape \(1,\)"),
+        (dict(tolerance=[0.1, 0.1]), ShapeError, r"`tolerance` must be a scalar, shape \(1,\) or a dict by output name"),
         (dict(settle_band=-1.0), ParameterError, r"`settle_band` must be positive"),
         (dict(final_window_s=-1.0), ParameterError, r"`final_window_s` must be >= 0 s"),
         (dict(time=np.zeros(11)), ParameterError, r"`time` must be a non-empty, strictly increasing"),

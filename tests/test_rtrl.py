@@ -1,12 +1,12 @@
 """RTRL against independent references: plain-loop BPTT/RTRL, finite differences, einsum kernels."""
 
+import naive
 import numpy as np
 import pytest
 
-import naive
-from neurocontrol import _kernels
 from neurocontrol.exceptions import NonFiniteError, OutOfRangeError, ParameterError, ShapeError
-from neurocontrol.rtrl import (
+from neurocontrol.nets import _kernels
+from neurocontrol.nets.rtrl import (
     UORO,
     ExactRTRL,
     SnAp1,
@@ -14,7 +14,7 @@ from neurocontrol.rtrl import (
     rtrl_gradient,
     rtrl_step,
 )
-from neurocontrol.rtrn import RTRNConfig, init_weights, stack_z
+from neurocontrol.nets.rtrn import RTRNConfig, init_weights, stack_z
 
 BACKENDS = ["numba-loops", "numba-blas", "numpy"]
 

@@ -1,12 +1,11 @@
 """RTRN structure: configuration, activations, weights, normalisation, forward passes, the RTRN object."""
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from neurocontrol.exceptions import NonFiniteError, OutOfRangeError, ParameterError, ShapeError
-from neurocontrol.learning import TwoDRule
-from neurocontrol.rtrn import (
+from neurocontrol.nets.rtrn import (
     ACTIVATIONS,
     RTRN,
     Logistic,
@@ -19,6 +18,7 @@ from neurocontrol.rtrn import (
     predict,
     stack_z,
 )
+from neurocontrol.nets.rules import TwoDRule
 
 
 def test_config_derived_sizes():
@@ -219,7 +219,7 @@ def test_rtrn_object_errors():
         net.learn(U[0], [1.5, 0.0])
 
 
-@pytest.mark.parametrize("module", ["rtrn", "rtrl", "learning", "gradcheck"])
+@pytest.mark.parametrize("module", ["nets.rtrn", "nets.rtrl", "nets.rules", "nets.gradcheck"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib

@@ -12,14 +12,25 @@ from typing import ClassVar, Literal
 import numpy as np
 import pytest
 
-from neurocontrol.baselines import LQRController, PIDController
+from neurocontrol import registry
+from neurocontrol import scenario as scn
+from neurocontrol.controllers.baselines import LQRController, PIDController
 from neurocontrol.exceptions import ParameterError, ScenarioError
 from neurocontrol.reference import Staircase
 from neurocontrol.results import Result
-from neurocontrol import scenario as scn
-from neurocontrol.scenario import (ILCSpec, LQRConfig, PIDConfig, RunConfig, Scenario, describe_kind, register,
-                                   registered, run_scenario, save_run)
-from neurocontrol.simulate import ParameterChange
+from neurocontrol.scenario import (
+    ILCSpec,
+    LQRConfig,
+    PIDConfig,
+    RunConfig,
+    Scenario,
+    describe_kind,
+    register,
+    registered,
+    run_scenario,
+    save_run,
+)
+from neurocontrol.simulation.events import ParameterChange
 
 TOL = {"rotor_speed": 1.4, "altitude": 0.02}
 
@@ -107,14 +118,14 @@ def build_mech(config, env):
 
 @pytest.fixture
 def mech_registered():
-    scn._load_plugins()   # snapshot after the plugin modules registered their kinds
-    saved = {s: dict(t) for s, t in scn._REGISTRY.items()}
+    registry._load_builtins()   # snapshot after the plugin modules registered their kinds
+    saved = {s: dict(t) for s, t in registry._REGISTRY.items()}
     register("controller", "mech", MechConfig, build_mech)
     register("shape", "square", Square)
     register("shape", "disc", Disc)
     yield
-    scn._REGISTRY.clear()
-    scn._REGISTRY.update(saved)
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(saved)
 
 
 # --------------------------------------------------------------------------- the generic mechanism
@@ -301,8 +312,8 @@ def test_build_time_errors_name_the_key(tmp_path):
 
 
 def test_ilc_spec_parses_with_a_registered_law_and_checks_gains():
-    scn._load_plugins()   # snapshot after the plugin modules registered their kinds
-    saved = {s: dict(t) for s, t in scn._REGISTRY.items()}
+    registry._load_builtins()   # snapshot after the plugin modules registered their kinds
+    saved = {s: dict(t) for s, t in registry._REGISTRY.items()}
 
     @dataclasses.dataclass(frozen=True, kw_only=True)
     class PDGains:
@@ -321,12 +332,12 @@ def test_ilc_spec_parses_with_a_registered_law_and_checks_gains():
         with pytest.raises(ScenarioError, match=r"`ilc.law` must be 'p' \(P-type with Q-filter\) in scenario files, "
                                                 r"got 'pd'"):
             run_scenario(sc)
-        scn._REGISTRY["runner"].pop("ilc")
+        registry._REGISTRY["runner"].pop("ilc")
         with pytest.raises(ScenarioError, match=r"the scenario has an \[ilc\] table but no ILC runner is registered"):
             run_scenario(sc)
     finally:
-        scn._REGISTRY.clear()
-        scn._REGISTRY.update(saved)
+        registry._REGISTRY.clear()
+        registry._REGISTRY.update(saved)
 
 
 def test_ilc_spec_validates():
@@ -466,12 +477,12 @@ def test_describe_kind_lists_nested_keys():
 def test_docstring_examples_run():
     import doctest
 
-    result = doctest.testmod(scn, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(scn.core, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
 
 
 def test_a_broken_plugin_module_is_reported_on_unknown_kinds(monkeypatch):
-    monkeypatch.setattr(scn, "_PLUGIN_ERRORS", {"neurocontrol.ilc": "SyntaxError: invalid syntax"})
+    monkeypatch.setattr(registry, "_PLUGIN_ERRORS", {"neurocontrol.ilc": "SyntaxError: invalid syntax"})
     with pytest.raises(ScenarioError, match=r"unknown kind 'adaptive2' at `controller.kind`; registered controller "
                                             r"kinds: .*\(note: neurocontrol.ilc failed to import: SyntaxError"):
         Scenario.from_dict(base(controller={"kind": "adaptive2"}))

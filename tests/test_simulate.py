@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 import plants
-from neurocontrol.baselines import LQRController, PIDController
-from neurocontrol.controller import AbstractController
+from neurocontrol.controllers.base import AbstractController
+from neurocontrol.controllers.baselines import LQRController, PIDController
 from neurocontrol.exceptions import ParameterError, ShapeError
 from neurocontrol.reference import Constant, MultiSignal, Sine
 from neurocontrol.results import Result
-from neurocontrol.simulate import AbstractEvent, ParameterChange, seed_streams, simulate
+from neurocontrol.simulation import AbstractEvent, ParameterChange, seed_streams, simulate
 from plants.helicopter import dynamics, trim
 
 ID = plants.HELICOPTER_ID
@@ -272,9 +272,9 @@ def test_modes_and_learning_diagnostics_are_recorded():
 def test_docstring_examples_run():
     import doctest
 
-    import neurocontrol.simulate
+    import neurocontrol.simulation.loop
 
-    result = doctest.testmod(neurocontrol.simulate, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(neurocontrol.simulation.loop, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
 
 
@@ -283,7 +283,7 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
 
     pytest.importorskip("tqdm")   # the optional `progress` extra (installed by `test`)
 
-    from neurocontrol import simulate as sim
+    from neurocontrol.simulation import loop as sim
 
     class Terminal(io.StringIO):
         def isatty(self):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from neurocontrol.exceptions import ParameterError, ScenarioError
+from neurocontrol.experiments.sweeps import STAT_KEYS, Comparison, SweepResult, compare, parse_seeds, sweep
 from neurocontrol.scenario import Scenario, run_scenario
-from neurocontrol.sweep import STAT_KEYS, Comparison, SweepResult, compare, parse_seeds, sweep
 
 SCENARIO = Scenario.from_dict({
     "scenario": {"name": "short_hover"},
@@ -125,28 +125,28 @@ def test_parse_seeds():
 def test_compare_explains_a_kind_without_defaults():
     import dataclasses
 
-    from neurocontrol import scenario as scn
+    from neurocontrol import registry
 
     @dataclasses.dataclass(frozen=True, kw_only=True)
     class NeedsRange:
         low: tuple[float, ...]
 
-    scn._load_plugins()   # snapshot after the plugin modules registered their kinds
-    saved = {s: dict(t) for s, t in scn._REGISTRY.items()}
+    registry._load_builtins()   # snapshot after the plugin modules registered their kinds
+    saved = {s: dict(t) for s, t in registry._REGISTRY.items()}
     try:
-        scn.register("controller", "needs_range", NeedsRange, lambda config, env: None)
+        registry.register("controller", "needs_range", NeedsRange, lambda config, env: None)
         with pytest.raises(ScenarioError, match=r"missing key `controller.low` \(an array of numbers\)\. Controller kind "
                                                 r"'needs_range' has settings without defaults, so compare cannot switch "
                                                 r"'short_hover' to it; compare from a scenario whose \[controller\] is "
                                                 r"'needs_range'"):
             compare(SCENARIO, ["needs_range", "pid"], range(2), workers=1)
     finally:
-        scn._REGISTRY.clear()
-        scn._REGISTRY.update(saved)
+        registry._REGISTRY.clear()
+        registry._REGISTRY.update(saved)
 
 
 def test_this_process_takes_jobs_from_the_back_while_workers_take_the_front(monkeypatch):
-    import neurocontrol.sweep as sweep_mod
+    import neurocontrol.experiments.sweeps as sweep_mod
 
     local = []
     real = sweep_mod._run_job   # workers are other processes: this patch records only this process's runs

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from neurocontrol.controllers.laws import LawContext, OneStepLaw, PredictiveLaw, _tanh
 from neurocontrol.exceptions import ParameterError
-from neurocontrol.synth import LawContext, OneStepLaw, PredictiveLaw, _tanh
 
 
 def _ctx(rng, n=5, m=2, p=2, desired=(0, 1, 3, -1, -1)):

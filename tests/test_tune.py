@@ -5,8 +5,8 @@ import sys
 import pytest
 
 from neurocontrol.exceptions import ParameterError, ScenarioError
+from neurocontrol.experiments.tuning import TuneParam, TuneSpec, objective_value
 from neurocontrol.scenario import Scenario
-from neurocontrol.tune import TuneParam, TuneSpec, objective_value
 
 optuna = pytest.importorskip("optuna")
 

@@ -7,8 +7,18 @@ See ``reference/helicopter.md`` of the project for the model and its values.
 
 from __future__ import annotations
 
-from plants.helicopter.dynamics import (Linearization, TrimPoint, hover_range, jacobian, linearize, output, rhs,
-                                        step, step_batch, trim)
+from plants.helicopter.dynamics import (
+                                        Linearization,
+                                        TrimPoint,
+                                        hover_range,
+                                        jacobian,
+                                        linearize,
+                                        output,
+                                        rhs,
+                                        step,
+                                        step_batch,
+                                        trim,
+)
 from plants.helicopter.env import HelicopterEnv, observation_bounds
 from plants.helicopter.iosys import to_iosys
 from plants.helicopter.params import INPUT_NAMES, STATE_NAMES, HelicopterParams

@@ -12,7 +12,6 @@ from neurocontrol.exceptions import ParameterError
 from plants.helicopter.dynamics import trim
 from plants.helicopter.env import HelicopterEnv
 
-
 __all__ = ["run_demo", "demo_inputs"]
 
 _UNITS = ("rad/s", "m", "m/s", "deg", "deg/s")

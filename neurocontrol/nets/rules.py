@@ -3,7 +3,7 @@
 Every rule is an :class:`AbstractLearningRule`. Its state (covariances,
 optimiser moments, sensitivities, windows) lives in a separate state object
 created by :meth:`AbstractLearningRule.init_state`, owned by the caller (e.g.
-:class:`neurocontrol.rtrn.RTRN`). One call of
+:class:`neurocontrol.nets.rtrn.RTRN`). One call of
 :meth:`AbstractLearningRule.update` learns from one teacher-forced transition
 
     z(t) = [y(t); u(t); 1]  ->  target d(t+1) for the first n_outputs units
@@ -26,10 +26,10 @@ import math
 
 import numpy as np
 
-from neurocontrol import _kernels
 from neurocontrol.exceptions import DivergenceError, ParameterError, ShapeError
-from neurocontrol.rtrl import AbstractSensitivity, ExactRTRL
-from neurocontrol.rtrn import RTRNConfig, _c, _check_vector
+from neurocontrol.nets import _kernels
+from neurocontrol.nets.rtrl import AbstractSensitivity, ExactRTRL
+from neurocontrol.nets.rtrn import RTRNConfig, _c, _check_vector
 
 __all__ = [
     "UpdateInfo",
@@ -237,7 +237,7 @@ class TwoDRule(AbstractLearningRule):
 
     Examples
     --------
-    >>> from neurocontrol.rtrn import RTRNConfig, init_weights
+    >>> from neurocontrol.nets.rtrn import RTRNConfig, init_weights
     >>> cfg = RTRNConfig(n_outputs=2, n_inputs=1)
     >>> rule = TwoDRule(alpha=1.0)
     >>> W = init_weights(cfg, 0)
@@ -397,11 +397,11 @@ class RTRLGradient(AbstractLearningRule):
         stored inputs and ``0.5 sum ||d - y||^2`` over the window is
         differentiated by exact RTRL with the current (frozen) weights.
     sensitivity : AbstractSensitivity, default ExactRTRL()
-        ExactRTRL, SnAp1 or UORO (see :mod:`neurocontrol.rtrl`).
+        ExactRTRL, SnAp1 or UORO (see :mod:`neurocontrol.nets.rtrl`).
 
     Examples
     --------
-    >>> from neurocontrol.rtrn import RTRNConfig, init_weights
+    >>> from neurocontrol.nets.rtrn import RTRNConfig, init_weights
     >>> cfg = RTRNConfig(n_outputs=2, n_inputs=1)
     >>> rule = RTRLGradient(optimizer=Adam(lr=1e-2), horizon=5)
     >>> W = init_weights(cfg, 0)
@@ -519,7 +519,7 @@ class RecursiveLeastSquares(AbstractLearningRule):
 
     Examples
     --------
-    >>> from neurocontrol.rtrn import RTRNConfig, init_weights
+    >>> from neurocontrol.nets.rtrn import RTRNConfig, init_weights
     >>> cfg = RTRNConfig(n_outputs=1, n_inputs=1)
     >>> rule = RecursiveLeastSquares()
     >>> W = init_weights(cfg, 0)
@@ -668,7 +668,7 @@ class Guarded(AbstractLearningRule):
 
     Examples
     --------
-    >>> from neurocontrol.rtrn import RTRNConfig, init_weights
+    >>> from neurocontrol.nets.rtrn import RTRNConfig, init_weights
     >>> cfg = RTRNConfig(n_outputs=2, n_inputs=1)
     >>> rule = Guarded(TwoDRule(), [DeadZone(threshold=1e-3), WeightNormProjection(radius=10.0)])
     >>> W = init_weights(cfg, 0)

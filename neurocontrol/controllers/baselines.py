@@ -1,6 +1,6 @@
 """Baseline controllers for the helicopter on a stand: decoupled PID and LQR with integral action.
 
-Both subclass :class:`neurocontrol.controller.AbstractController`: they map
+Both subclass :class:`neurocontrol.controllers.adaptive.AbstractController`: they map
 the measured state ``(rotor_speed, altitude, climb_rate, collective,
 collective_rate)`` and the set-points of the controlled outputs
 ``(rotor_speed rad/s, altitude m)`` to the plant input ``(throttle,
@@ -20,7 +20,7 @@ import numbers
 import numpy as np
 
 from neurocontrol._validation import as_float_array
-from neurocontrol.controller import AbstractController
+from neurocontrol.controllers.adaptive import AbstractController
 from neurocontrol.exceptions import ParameterError
 
 __all__ = ["PIDController", "LQRController"]
@@ -96,7 +96,7 @@ class PIDController(AbstractController):
     Examples
     --------
     >>> import gymnasium as gym, plants
-    >>> from neurocontrol.baselines import PIDController
+    >>> from neurocontrol.controllers.baselines import PIDController
     >>> env = gym.make("neurocontrol/Helicopter-v0")
     >>> ctrl = PIDController.from_plant()
     >>> obs, info = env.reset(seed=0)
@@ -223,7 +223,7 @@ class LQRController(AbstractController):
 
     Examples
     --------
-    >>> from neurocontrol.baselines import LQRController
+    >>> from neurocontrol.controllers.baselines import LQRController
     >>> ctrl = LQRController.from_plant()
     >>> ctrl.K.shape
     (2, 7)
@@ -264,7 +264,7 @@ class LQRController(AbstractController):
             raise ParameterError("`Q` must be symmetric positive semi-definite.")
         if not np.allclose(R, R.T) or np.any(np.linalg.eigvalsh(0.5 * (R + R.T)) <= 0):
             raise ParameterError("`R` must be symmetric positive definite.")
-        import control   # here, not at the top: python-control takes about a second to import
+        import control  # here, not at the top: python-control takes about a second to import
 
         sysd = control.c2d(control.ss(A, B, np.eye(5), np.zeros((5, 2))), dt, method="zoh")
         Ad, Bd = np.asarray(sysd.A), np.asarray(sysd.B)

@@ -17,7 +17,7 @@ def _warm() -> None:
 
     from neurocontrol.scenario import Scenario, run_scenario
 
-    hover = Path(__file__).resolve().parent.parent / "scenarios" / "helicopter_hover.toml"
+    hover = Path(__file__).resolve().parents[2] / "scenarios" / "helicopter_hover.toml"
     if not hover.exists():          # an installed package without the scenario files: nothing to warm
         return
     sc = Scenario.from_toml(hover).set("run.duration", "1.5")

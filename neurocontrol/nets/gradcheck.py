@@ -11,10 +11,10 @@ import dataclasses
 
 import numpy as np
 
-from neurocontrol import _kernels
 from neurocontrol.exceptions import ParameterError
-from neurocontrol.rtrl import AbstractSensitivity, ExactRTRL, rtrl_gradient
-from neurocontrol.rtrn import RTRN, RTRNConfig, _c, init_weights
+from neurocontrol.nets import _kernels
+from neurocontrol.nets.rtrl import AbstractSensitivity, ExactRTRL, rtrl_gradient
+from neurocontrol.nets.rtrn import RTRN, RTRNConfig, _c, init_weights
 
 __all__ = ["GradientCheckResult", "bptt_gradient", "check_gradients", "relative_error"]
 
@@ -33,7 +33,7 @@ def relative_error(a, b) -> float:
 def bptt_gradient(config: RTRNConfig, W, y0, inputs, targets, *, teacher_forcing: bool = False):
     """Loss and gradient by back-propagation through time (reverse mode).
 
-    Same loss and conventions as :func:`neurocontrol.rtrl.rtrl_gradient`:
+    Same loss and conventions as :func:`neurocontrol.nets.rtrl.rtrl_gradient`:
     ``L = 0.5 sum_{t=1..T} ||d(t) - y(t)[:p]||^2``.
 
     Returns

@@ -7,7 +7,7 @@ is the best of a few timing rounds; nothing is asserted.
 
 Examples
 --------
->>> from neurocontrol.bench import bench_rtrl
+>>> from neurocontrol.experiments.bench import bench_rtrl
 >>> row = bench_rtrl(sizes=(5,), rounds=1)[0]
 >>> row["n_units"], row["us_per_step"] > 0
 (5, True)
@@ -82,15 +82,15 @@ def bench_plant(steps: int = 20_000, batch: int = 256, rounds: int = 3) -> dict:
 
 
 def bench_rtrl(sizes=(5, 8, 16, 32), n_inputs: int = 3, rounds: int = 3) -> list[dict]:
-    """Microseconds per exact RTRL step (the public :class:`neurocontrol.rtrl.ExactRTRL` strategy) by network size.
+    """Microseconds per exact RTRL step (the public :class:`neurocontrol.nets.rtrl.ExactRTRL` strategy) by network size.
 
     Returns
     -------
     list of dict
         ``n_units``, ``n_inputs`` and ``us_per_step`` for each size.
     """
-    from neurocontrol.rtrl import ExactRTRL
-    from neurocontrol.rtrn import RTRNConfig, stack_z
+    from neurocontrol.nets.rtrl import ExactRTRL
+    from neurocontrol.nets.rtrn import RTRNConfig, stack_z
 
     rows = []
     for n in sizes:

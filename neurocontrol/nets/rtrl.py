@@ -18,10 +18,10 @@ import dataclasses
 
 import numpy as np
 
-from neurocontrol import _kernels
 from neurocontrol._validation import as_float_array
 from neurocontrol.exceptions import ParameterError, ShapeError
-from neurocontrol.rtrn import RTRNConfig, _c
+from neurocontrol.nets import _kernels
+from neurocontrol.nets.rtrn import RTRNConfig, _c
 
 __all__ = [
     "AbstractSensitivity",
@@ -212,7 +212,7 @@ class AbstractSensitivity(abc.ABC):
         Notes
         -----
         The hot path: only shapes are checked (non-finite values propagate;
-        wrap learning in :class:`neurocontrol.learning.Guarded` to catch them).
+        wrap learning in :class:`neurocontrol.nets.rules.Guarded` to catch them).
         """
         shape = state._shape
         if W.shape != shape:
@@ -318,7 +318,7 @@ class ExactRTRL(AbstractSensitivity):
 
     Examples
     --------
-    >>> from neurocontrol.rtrn import RTRNConfig, init_weights, stack_z
+    >>> from neurocontrol.nets.rtrn import RTRNConfig, init_weights, stack_z
     >>> cfg = RTRNConfig(n_outputs=2, n_inputs=1)
     >>> W = init_weights(cfg, 0)
     >>> rtrl = ExactRTRL()
@@ -412,7 +412,7 @@ class SnAp1(AbstractSensitivity):
 
     Examples
     --------
-    >>> from neurocontrol.rtrn import RTRNConfig, init_weights, stack_z
+    >>> from neurocontrol.nets.rtrn import RTRNConfig, init_weights, stack_z
     >>> cfg = RTRNConfig(n_outputs=2, n_inputs=1)
     >>> snap = SnAp1()
     >>> st = snap.init_state(cfg)
@@ -518,13 +518,13 @@ def rtrl_step(config: RTRNConfig, W, y, u, P=None, *, forced: bool = False):
 
     Examples
     --------
-    >>> from neurocontrol.rtrn import RTRNConfig
+    >>> from neurocontrol.nets.rtrn import RTRNConfig
     >>> cfg = RTRNConfig(n_outputs=1, n_inputs=1, bias=False)
     >>> y1, P1 = rtrl_step(cfg, [[0.5, 1.0]], [0.0], [0.2])
     >>> P1.round(4)
     array([[0.    , 0.1922]])
     """
-    from neurocontrol.rtrn import stack_z
+    from neurocontrol.nets.rtrn import stack_z
 
     config = _check_config(config)
     W = _c(config.check_weights(W))
@@ -582,7 +582,7 @@ def rtrl_gradient(config: RTRNConfig, W, y0, inputs, targets, *, teacher_forcing
 
     Examples
     --------
-    >>> from neurocontrol.rtrn import RTRNConfig, init_weights
+    >>> from neurocontrol.nets.rtrn import RTRNConfig, init_weights
     >>> cfg = RTRNConfig(n_outputs=2, n_inputs=1, n_hidden=1)
     >>> res = rtrl_gradient(cfg, init_weights(cfg, 0), [0, 0, 0], [[0.5]] * 10, [[0.1, 0.2]] * 10)
     >>> res.gradient.shape
@@ -672,7 +672,7 @@ def input_sensitivities(config: RTRNConfig, W, y0, inputs, horizon: int | None =
 
     Examples
     --------
-    >>> from neurocontrol.rtrn import RTRNConfig, init_weights
+    >>> from neurocontrol.nets.rtrn import RTRNConfig, init_weights
     >>> cfg = RTRNConfig(n_outputs=2, n_inputs=1)
     >>> s = input_sensitivities(cfg, init_weights(cfg, 0), [0.0, 0.0], [0.3], horizon=4)
     >>> s.outputs.shape, s.held.shape

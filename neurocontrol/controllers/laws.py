@@ -29,8 +29,8 @@ import math
 
 import numpy as np
 
-from neurocontrol._kernels import _tanh, predictive_kernel  # noqa: F401  (re-exported for tests)
 from neurocontrol._validation import as_float_array
+from neurocontrol.controllers._kernels import _tanh, predictive_kernel  # noqa: F401  (re-exported for tests)
 from neurocontrol.exceptions import ParameterError
 
 __all__ = ["AbstractLaw", "OneStepLaw", "PredictiveLaw", "LawContext"]

@@ -9,168 +9,23 @@ NaN ever reaches a plant.
 
 from __future__ import annotations
 
-import abc
 import dataclasses
 import math
-from typing import ClassVar
 
 import numpy as np
 
 from neurocontrol._validation import as_float_array
-from neurocontrol import _kernels
-from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError, ShapeError
-from neurocontrol.learning import AbstractLearningRule, RecursiveLeastSquares, TwoDRule
-from neurocontrol.reference import SecondOrderReferenceModel, aprbs
-from neurocontrol.rtrn import Normalizer, RTRNConfig
-from neurocontrol.synth import AbstractLaw, LawContext, PredictiveLaw
+from neurocontrol.controllers import _kernels
+from neurocontrol.controllers.base import AbstractController
+from neurocontrol.controllers.laws import AbstractLaw, LawContext, PredictiveLaw
+from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
+from neurocontrol.nets.rtrn import Normalizer, RTRNConfig
+from neurocontrol.nets.rules import AbstractLearningRule, RecursiveLeastSquares, TwoDRule
+from neurocontrol.reference import aprbs
+from neurocontrol.reference_model import SecondOrderReferenceModel
 
-__all__ = ["AbstractController", "AdaptiveController", "AdaptiveControllerConfig", "AdaptiveScenarioConfig",
-           "WarmupPIDConfig", "build_adaptive"]
+__all__ = ["AdaptiveController", "AdaptiveControllerConfig"]
 
-_F64 = np.dtype(np.float64)
-
-
-class AbstractController(abc.ABC):
-    """Base class of every controller.
-
-    Parameters
-    ----------
-    input_limits : array_like, shape (m, 2)
-        Lower and upper actuator limit of each input, physical units.
-    output_indices : sequence of int
-        Which entries of the observation are the controlled outputs (p of them).
-    dt : float
-        Control period in s.
-
-    Notes
-    -----
-    Subclasses implement :meth:`_reset_impl` and :meth:`_step_impl`. The
-    ``reference`` passed to :meth:`step` holds the set-points of the
-    controlled outputs, shape (p,), in physical units.
-    """
-
-    def __init__(self, *, input_limits, output_indices, dt: float):
-        lim = as_float_array(input_limits, "input_limits", (None, 2))
-        if np.any(lim[:, 0] >= lim[:, 1]):
-            raise ParameterError(f"`input_limits` must have lower < upper in every row, got {lim.tolist()}.")
-        if not (np.isfinite(dt) and dt > 0):
-            raise ParameterError(f"`dt` must be a positive control period in s, got {dt!r}.")
-        self._input_limits = lim
-        self._input_limits.setflags(write=False)
-        self._lower = np.ascontiguousarray(lim[:, 0])
-        self._upper = np.ascontiguousarray(lim[:, 1])
-        self._output_indices = tuple(int(i) for i in output_indices)
-        if len(self._output_indices) == 0:
-            raise ParameterError("`output_indices` must name at least one observation entry.")
-        self.dt = float(dt)
-
-    @property
-    def input_limits(self) -> np.ndarray:
-        """Actuator limits, shape (m, 2), read-only."""
-        return self._input_limits
-
-    @property
-    def output_indices(self) -> tuple[int, ...]:
-        """Indices of the controlled outputs within the observation."""
-        return self._output_indices
-
-    @property
-    def n_inputs(self) -> int:
-        return self._input_limits.shape[0]
-
-    #: Number of observation entries the controller expects (None: any); checked by :meth:`step`.
-    _n_obs: int | None = None
-    #: True if ``_step_impl`` copes with NaN/inf measurements itself; otherwise :meth:`step`
-    #: holds the last applied input on a non-finite measurement.
-    _handles_nonfinite: bool = False
-    _last_u: np.ndarray | None = None
-
-    def reset(self, observation, reference, *, seed=None) -> None:
-        """Start a new episode from the first measurement."""
-        self._last_u = None
-        obs = as_float_array(observation, "observation", (None,))
-        ref = as_float_array(reference, "reference", (len(self._output_indices),))
-        self._reset_impl(obs, ref, seed)
-
-    def step(self, observation, reference, feedforward=None) -> np.ndarray:
-        """Return the next plant input, shape (m,), finite and within the limits.
-
-        Parameters
-        ----------
-        observation : array_like, shape (n,)
-            The latest measurement (may hold NaN for a dropped sample; the
-            controller decides how to cope).
-        reference : array_like, shape (p,)
-            Set-points of the controlled outputs, physical units.
-        feedforward : array_like, shape (m,), optional
-            Added to the controller's feedback action before the limits
-            (e.g. by iterative learning control); the controller is told the
-            input actually applied.
-        """
-        # fast path for what a control loop passes every step: float64 vectors of the right shape
-        if type(observation) is np.ndarray and observation.dtype == _F64 and observation.ndim == 1:
-            obs = observation
-        else:
-            obs = as_float_array(observation, "observation", (None,), finite=False)
-        if self._n_obs is not None and obs.shape[0] != self._n_obs:
-            raise ShapeError(f"`observation` must have shape ({self._n_obs},), got {obs.shape}.")
-        if not self._handles_nonfinite and not math.isfinite(obs.sum()):
-            # a lost or corrupted sample: hold the last applied input rather than act on garbage
-            if self._last_u is None:
-                raise NonFiniteError(f"`observation` must be finite at the first step, got {obs.tolist()}.")
-            return self._last_u.copy()
-        p = len(self._output_indices)
-        if not (type(reference) is np.ndarray and reference.dtype == _F64 and reference.shape == (p,)
-                and math.isfinite(reference.sum())):
-            reference = as_float_array(reference, "reference", (p,))
-        u = self._step_impl(obs, reference)
-        if type(u) is not np.ndarray or u.dtype != _F64:
-            u = np.asarray(u, dtype=np.float64)
-        if u.shape != (self.n_inputs,) or not math.isfinite(u.sum()):
-            raise DivergenceError(f"controller produced a non-finite or mis-shaped action {u!r}; "
-                                  "enable a guard with a fallback controller to keep flying.")
-        if feedforward is not None:
-            u = u + as_float_array(feedforward, "feedforward", (self.n_inputs,))
-        u = np.minimum(np.maximum(u, self._lower), self._upper)
-        self._last_u = u
-        self._applied(u)
-        return u
-
-    def _applied(self, u: np.ndarray) -> None:
-        """Hook: the input actually applied this step (after feedforward and limits)."""
-
-    def get_state(self) -> dict:
-        """Everything that changes during an episode, as a flat dict of arrays and numbers (copies).
-
-        Restoring it with :meth:`set_state` into a controller built with the
-        same settings continues the run bit-identically. Keys are dotted names;
-        values are numpy arrays or Python scalars, ready for ``numpy.savez``.
-        """
-        return {}
-
-    def set_state(self, state: dict) -> None:
-        """Restore what :meth:`get_state` returned (see there)."""
-        if state:
-            raise ParameterError(f"{type(self).__name__} has no episode state, got keys {sorted(state)}.")
-
-    def diagnostics(self) -> dict:
-        """What the controller learned at its last step, for the runner to record.
-
-        Returns a dict with ``prediction_error`` (float, the identifier's
-        one-step prediction error norm in normalised units; NaN for
-        controllers without an identifier), ``inner_iterations`` (int, inner
-        learning iterations of the last step; 0 without learning) and
-        ``mode`` (str, e.g. ``"warmup"``, ``"adaptive"``, ``"baseline"``).
-        """
-        return {"prediction_error": float("nan"), "inner_iterations": 0, "mode": "baseline"}
-
-    @abc.abstractmethod
-    def _reset_impl(self, observation: np.ndarray, reference: np.ndarray, seed) -> None:
-        """Reset internal state at the start of an episode."""
-
-    @abc.abstractmethod
-    def _step_impl(self, observation: np.ndarray, reference: np.ndarray) -> np.ndarray:
-        """Compute the next input from a validated observation and reference."""
 
 
 # =========================================================================== the adaptive controller
@@ -305,9 +160,9 @@ class AdaptiveControllerConfig:
         if not isinstance(self.identifier_rule, AbstractLearningRule) or \
                 not isinstance(self.imitator_rule, AbstractLearningRule):
             raise ParameterError("`identifier_rule` and `imitator_rule` must be learning-rule objects from "
-                                 "neurocontrol.learning (e.g. RecursiveLeastSquares(), TwoDRule()).")
+                                 "neurocontrol.nets.rules (e.g. RecursiveLeastSquares(), TwoDRule()).")
         if not isinstance(self.law, AbstractLaw):
-            raise ParameterError(f"`law` must be a law object from neurocontrol.synth (PredictiveLaw(), "
+            raise ParameterError(f"`law` must be a law object from neurocontrol.controllers.laws (PredictiveLaw(), "
                                  f"OneStepLaw()), got {type(self.law).__name__}.")
         for name in ("warmup_duration", "seed_weight_scale"):
             v = getattr(self, name)
@@ -351,7 +206,7 @@ class AdaptiveController(AbstractController):
     ``y(t) -> y(t+1)`` every control step. The **imitator** (an RTRN of the
     same structure: same units, exogenous input = reference command) learns
     the transitions of a second-order reference model per controlled output,
-    i.e. the desired response. The **synthesiser** (:mod:`neurocontrol.synth`)
+    i.e. the desired response. The **synthesiser** (:mod:`neurocontrol.controllers.laws`)
     computes the next input from both networks' weights, the measured output,
     the imitator's state and the reference.
 
@@ -940,90 +795,3 @@ class AdaptiveController(AbstractController):
         self._k += 1
 
 
-# =========================================================================== scenario files
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class WarmupPIDConfig:
-    """A rough, user-configured PID that flies the helicopter during the identification warm-up.
-
-    Rough hover values suffice (the adaptive controller takes over after
-    ``warmup_duration``); they are the user's knowledge of the stand, not the
-    model's trim: the shipped scenarios use rounded figures.
-
-    Parameters
-    ----------
-    trim_input : (float, float)
-        Approximate hover throttle and collective-servo input, rad/s^2.
-    trim_collective : float
-        Approximate hover collective, rad.
-    servo_gain : float
-        Approximate static servo gain d u1 / d theta, rad/s^2 per rad.
-    kp_rotor, ki_rotor, kp_alt, ki_alt, kd_alt, kp_pitch, kd_pitch : float
-        Gains of :class:`neurocontrol.baselines.PIDController`.
-    """
-
-    trim_input: tuple[float, float] = (170.0, -100.0)
-    trim_collective: float = 0.12
-    servo_gain: float = 2700.0
-    kp_rotor: float = 10.0
-    ki_rotor: float = 20.0
-    kp_alt: float = 0.062
-    ki_alt: float = 0.041
-    kd_alt: float = 0.030
-    kp_pitch: float = 1000.0
-    kd_pitch: float = 20.0
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class AdaptiveScenarioConfig(AdaptiveControllerConfig):
-    """``[controller] kind = "adaptive"``: every :class:`AdaptiveControllerConfig` key, plus:
-
-    Parameters
-    ----------
-    output_indices : tuple of int, default (0, 1)
-        Controlled outputs within the observation (helicopter: rotor speed, altitude).
-    warmup_pid : WarmupPIDConfig or None
-        ``[controller.warmup_pid]``: the warm-up controller (None: open-loop
-        excitation around ``nominal_input``).
-
-    Actuator limits come from the env's action space, the control period
-    from ``env.unwrapped.dt``.
-    """
-
-    kind: ClassVar[str] = "adaptive"
-    output_indices: tuple[int, ...] = (0, 1)
-    warmup_pid: WarmupPIDConfig | None = None
-
-
-def build_adaptive(config: AdaptiveScenarioConfig, env) -> AdaptiveController:
-    """Make an :class:`AdaptiveController` for ``env`` from a scenario's ``[controller]`` table."""
-    from neurocontrol.baselines import PIDController
-
-    base = {f.name: getattr(config, f.name) for f in dataclasses.fields(AdaptiveControllerConfig)}
-    space = env.action_space
-    limits = np.column_stack([np.asarray(space.low, dtype=float), np.asarray(space.high, dtype=float)])
-    dt = float(getattr(env.unwrapped, "dt", 0.0) or 0.0)
-    if dt <= 0:
-        raise ParameterError(f"the adaptive controller needs the env's control period `env.unwrapped.dt` in s; "
-                             f"{type(env.unwrapped).__name__} has none.")
-    warm = None
-    if config.warmup_pid is not None:
-        w = config.warmup_pid
-        warm = PIDController(input_limits=limits, dt=dt,
-                             **{f.name: getattr(w, f.name) for f in dataclasses.fields(WarmupPIDConfig)})
-    return AdaptiveController(AdaptiveControllerConfig(**base), input_limits=limits,
-                              output_indices=config.output_indices, dt=dt, warmup_controller=warm)
-
-
-def _register_kinds():
-    from neurocontrol.scenario import register
-    from neurocontrol.synth import OneStepLaw
-
-    register("rule", "rls", RecursiveLeastSquares)
-    register("rule", "two_d", TwoDRule)
-    register("law", "predictive", PredictiveLaw)
-    register("law", "one_step", OneStepLaw)
-    register("controller", "adaptive", AdaptiveScenarioConfig, build_adaptive)
-
-
-_register_kinds()

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import scipy.special
 
-from neurocontrol import _kernels
 from neurocontrol._validation import as_float_array
 from neurocontrol.exceptions import OutOfRangeError, ParameterError, ShapeError
+from neurocontrol.nets import _kernels
 
 if TYPE_CHECKING:  # pragma: no cover
-    from neurocontrol.learning import AbstractLearningRule, UpdateInfo
+    from neurocontrol.nets.rules import AbstractLearningRule, UpdateInfo
 
 __all__ = [
     "AbstractActivation",
@@ -91,7 +91,7 @@ class AbstractActivation(abc.ABC):
             raise OutOfRangeError(
                 f"`{name}` must lie strictly inside ({self.low:g}, {self.high:g}), the output range of the "
                 f"{self.name} activation, got {v[bad].ravel()[:5].tolist()}; normalise the signal first "
-                f"(e.g. with neurocontrol.rtrn.Normalizer into (-0.9, 0.9) for tanh, (0.05, 0.95) for logistic).")
+                f"(e.g. with neurocontrol.nets.rtrn.Normalizer into (-0.9, 0.9) for tanh, (0.05, 0.95) for logistic).")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -536,7 +536,7 @@ class RTRN:
     seed : int or numpy.random.Generator, optional
         Randomness for the initial weights.
     rule : AbstractLearningRule, optional
-        Used by :meth:`learn`; see :mod:`neurocontrol.learning`.
+        Used by :meth:`learn`; see :mod:`neurocontrol.nets.rules`.
 
     Notes
     -----
@@ -549,7 +549,7 @@ class RTRN:
 
     Examples
     --------
-    >>> from neurocontrol.learning import TwoDRule
+    >>> from neurocontrol.nets.rules import TwoDRule
     >>> net = RTRN(RTRNConfig(n_outputs=2, n_inputs=1), seed=0, rule=TwoDRule())
     >>> net.reset([0.1, -0.2])
     >>> info = net.learn([0.5], [0.2, 0.1])
@@ -605,7 +605,7 @@ class RTRN:
 
     def set_rule(self, rule) -> None:
         """Attach a learning rule and start its state from the current weights."""
-        from neurocontrol.learning import AbstractLearningRule
+        from neurocontrol.nets.rules import AbstractLearningRule
 
         if not isinstance(rule, AbstractLearningRule):
             raise ParameterError(f"`rule` must be an AbstractLearningRule, got {type(rule).__name__}.")
@@ -631,7 +631,7 @@ class RTRN:
     def learn(self, u, target) -> UpdateInfo:
         """Teacher-forced learning step from input u(t) and measured target d(t+1).
 
-        Returns the rule's :class:`~neurocontrol.learning.UpdateInfo`.
+        Returns the rule's :class:`~neurocontrol.nets.rules.UpdateInfo`.
         """
         if self._rule is None:
             raise ParameterError("this RTRN has no learning rule; pass `rule=` or call set_rule() first.")
@@ -653,8 +653,8 @@ class RTRN:
         return predict(self._config, self._W, self._y if y0 is None else y0, inputs)
 
     def input_sensitivities(self, inputs, y0=None):
-        """:func:`neurocontrol.rtrl.input_sensitivities` from the current state (or ``y0``)."""
-        from neurocontrol.rtrl import input_sensitivities
+        """:func:`neurocontrol.nets.rtrl.input_sensitivities` from the current state (or ``y0``)."""
+        from neurocontrol.nets.rtrl import input_sensitivities
 
         return input_sensitivities(self._config, self._W, self._y if y0 is None else y0, inputs)
 

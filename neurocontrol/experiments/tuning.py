@@ -14,7 +14,7 @@ A scenario declares what may be tuned in a ``[tune]`` table::
 
 Keys are dotted scenario keys as for :meth:`neurocontrol.scenario.Scenario.set`
 (an index selects one entry of an array). Each trial sets the sampled
-values, runs :func:`neurocontrol.sweep.sweep` over the seeds and minimises
+values, runs :func:`neurocontrol.experiments.sweeps.sweep` over the seeds and minimises
 
     ``failure_weight * (1 - success_rate) + median IAE``
 
@@ -26,7 +26,7 @@ is resumed when it exists (``load_if_exists``). Needs the ``tune`` extra
 
 Examples
 --------
->>> from neurocontrol.tune import TuneSpec
+>>> from neurocontrol.experiments.tuning import TuneSpec
 >>> spec = TuneSpec.from_table({"params": {"run.final_window_s": {"low": 1.0, "high": 5.0}}, "seeds": "0:2"})
 >>> spec.params["run.final_window_s"]
 TuneParam(low=1.0, high=5.0, log=False, step=None, choices=None)
@@ -127,7 +127,7 @@ class TuneSpec:
     trials: int = 20
 
     def __post_init__(self):
-        from neurocontrol.sweep import parse_seeds
+        from neurocontrol.experiments.sweeps import parse_seeds
 
         if not self.params:
             raise ParameterError("`tune.params` must name at least one setting to tune, e.g. "
@@ -265,7 +265,7 @@ def tune(scenario, *, trials: int | None = None, storage: str | None = None, see
     study_name : str, optional
         Default: the scenario name.
     workers : int, optional
-        Processes of each trial's sweep (see :func:`neurocontrol.sweep.sweep`).
+        Processes of each trial's sweep (see :func:`neurocontrol.experiments.sweeps.sweep`).
     sampler_seed : int or None, default 0
         Seed of the TPE sampler (None: fresh entropy).
 
@@ -281,11 +281,11 @@ def tune(scenario, *, trials: int | None = None, storage: str | None = None, see
     ModuleNotFoundError
         Without Optuna (with the install hint).
     """
-    from neurocontrol.scenario import _as_scenario
-    from neurocontrol.sweep import _check_seeds, parse_seeds, sweep
+    from neurocontrol.experiments.sweeps import _check_seeds, parse_seeds, sweep
+    from neurocontrol.scenario.core import as_scenario
 
     optuna = _import_optuna()
-    sc = _as_scenario(scenario)
+    sc = as_scenario(scenario)
     spec = getattr(sc, "tune", None)
     if spec is None:
         raise ScenarioError(f"{sc.source}: no [tune] table; declare the search space, e.g.\n[tune.params]\n"
@@ -338,12 +338,3 @@ def tune(scenario, *, trials: int | None = None, storage: str | None = None, see
     (folder / "best.toml").write_text(best_sc.to_toml())
     (folder / "tune.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     return result
-
-
-def _callable_module():
-    from neurocontrol import _make_callable
-
-    _make_callable(__name__, "tune")
-
-
-_callable_module()   # `neurocontrol.tune(...)` calls tune() even when this module was imported first

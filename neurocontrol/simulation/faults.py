@@ -33,13 +33,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from neurocontrol.exceptions import ParameterError
-from neurocontrol.simulate import AbstractEvent
+from neurocontrol.simulation.events import AbstractEvent
 
 __all__ = ["FaultsConfig", "SensorBiasConfig", "DropoutConfig", "StuckActuatorConfig", "DriftConfig",
            "ActuatorFault", "wrap_faults"]
@@ -271,12 +271,3 @@ class ActuatorFault(AbstractEvent):
         before = [float(v) for v in getattr(env, "actuator_effectiveness", [math.nan] * len(self.effectiveness))]
         env.set_actuator_effectiveness(self.effectiveness)
         return {"before": before, "after": list(self.effectiveness)}
-
-
-def _register_kinds():
-    from neurocontrol.scenario import register
-
-    register("events", "actuator_fault", ActuatorFault)
-
-
-_register_kinds()

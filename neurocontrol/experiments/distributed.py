@@ -1,9 +1,9 @@
 """Sweeps beyond one machine: the seeds of a sweep as tasks on a Dask distributed cluster.
 
-:func:`sweep_on_cluster` runs exactly the jobs of :func:`neurocontrol.sweep.sweep`
+:func:`sweep_on_cluster` runs exactly the jobs of :func:`neurocontrol.experiments.sweeps.sweep`
 (one per seed: the scenario's TOML text and the seed, run by the same
 top-level function) as Dask tasks and returns the same
-:class:`~neurocontrol.sweep.SweepResult`, ordered by seed and equal to a
+:class:`~neurocontrol.experiments.sweeps.SweepResult`, ordered by seed and equal to a
 local run. Needs the ``dist`` extra (``pip install -e .[dist]``) on the
 client and on every worker, with the same neurocontrol version.
 
@@ -66,7 +66,7 @@ def connect(scheduler):
 
 
 def sweep_on_cluster(scenario, seeds, scheduler, *, out=None, progress: bool = False):
-    """Run one scenario for many seeds on a Dask cluster (see :func:`neurocontrol.sweep.sweep`).
+    """Run one scenario for many seeds on a Dask cluster (see :func:`neurocontrol.experiments.sweeps.sweep`).
 
     Parameters
     ----------
@@ -77,7 +77,7 @@ def sweep_on_cluster(scenario, seeds, scheduler, *, out=None, progress: bool = F
         Address of the scheduler (``tcp://host:8786``), a cluster (e.g.
         ``LocalCluster``) or a connected Client (left open).
     out : str or os.PathLike, optional
-        As for :func:`~neurocontrol.sweep.sweep`; runs are written by the
+        As for :func:`~neurocontrol.experiments.sweeps.sweep`; runs are written by the
         workers, so on several machines give a shared folder.
     progress : bool, default False
         Unused (kept for the same signature as the local sweep).
@@ -96,9 +96,10 @@ def sweep_on_cluster(scenario, seeds, scheduler, *, out=None, progress: bool = F
     """
     from pathlib import Path
 
-    from neurocontrol.sweep import _as_scenario, _check_seeds, _jobs, _result, _run_job
+    from neurocontrol.experiments.sweeps import _check_seeds, _jobs, _result, _run_job
+    from neurocontrol.scenario.core import as_scenario
 
-    sc = _as_scenario(scenario)
+    sc = as_scenario(scenario)
     seeds = _check_seeds(seeds)
     sc.build(seeds[0])  # fail fast, here, not on a worker
     own = not _is_client(scheduler)

@@ -20,9 +20,9 @@ for draws outside the env (see :func:`seed_streams`).
 Examples
 --------
 >>> import gymnasium as gym, plants
->>> from neurocontrol.baselines import PIDController
+>>> from neurocontrol.controllers.baselines import PIDController
 >>> from neurocontrol.reference import Constant, MultiSignal
->>> from neurocontrol.simulate import simulate
+>>> from neurocontrol.simulation.loop import simulate
 >>> env = gym.make("neurocontrol/Helicopter-v0")
 >>> reference = MultiSignal(signals=(Constant(value=140.0), Constant(value=1.0)))
 >>> res = simulate(env, PIDController.from_plant(), reference, duration=30.0, seed=0,
@@ -33,23 +33,20 @@ Examples
 
 from __future__ import annotations
 
-import abc
 import math
 import numbers
 import sys
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array
 from neurocontrol.exceptions import DivergenceError, ParameterError, ShapeError
-from neurocontrol.results import Result, compute_metrics
+from neurocontrol.results import Result, compute_metrics, per_output_band
+from neurocontrol.simulation.events import AbstractEvent
 
-__all__ = ["simulate", "episode_steps", "seed_streams", "SeedStreams", "package_versions", "signal_names", "AbstractEvent",
-           "ParameterChange"]
+__all__ = ["simulate", "episode_steps", "seed_streams", "SeedStreams", "package_versions", "signal_names"]
 
 #: Units of the helicopter's signals (observations and inputs), for labels and the run record.
 _HELICOPTER_UNITS = {"rotor_speed": "rad/s", "altitude": "m", "climb_rate": "m/s", "collective": "rad",
@@ -174,135 +171,7 @@ def signal_names(env, output_indices: Sequence[int]) -> dict:
             "output_names": out_names, "units": units}
 
 
-# --------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True, kw_only=True)
-class AbstractEvent(abc.ABC):
-    """A timed action on the plant, applied between two control steps.
-
-    The runner applies an event before the first control step whose time
-    ``t_k`` is at or after :attr:`time` (so an event at 0 s acts right after
-    the reset). Subclasses are frozen keyword-only dataclasses with a
-    ``kind`` class variable (their name in scenario files) and implement
-    :meth:`_apply_impl`; :meth:`_check_impl` may validate the event against
-    the env before the run starts.
-
-    Parameters
-    ----------
-    time : float
-        When the event acts, s from the start of the run (>= 0).
-    """
-
-    kind: ClassVar[str] = ""
-    time: float
-
-    def __post_init__(self):
-        if isinstance(self.time, bool) or not isinstance(self.time, numbers.Real) or not math.isfinite(self.time) \
-                or self.time < 0:
-            raise ParameterError(f"`time` must be a finite event time >= 0 s, got {self.time!r}.")
-        object.__setattr__(self, "time", float(self.time))
-
-    def check(self, env) -> None:
-        """Raise a :class:`~neurocontrol.exceptions.ParameterError` if the event cannot act on ``env``."""
-        self._check_impl(env.unwrapped)
-
-    def apply(self, env) -> dict:
-        """Act on ``env`` now; return a JSON-serialisable record of what changed."""
-        self._check_impl(env.unwrapped)
-        record = self._apply_impl(env.unwrapped)
-        return {"kind": self.kind or type(self).__name__, "time": self.time, **(record or {})}
-
-    def _check_impl(self, env) -> None:
-        """Validate against the unwrapped env (default: nothing to check)."""
-
-    @abc.abstractmethod
-    def _apply_impl(self, env) -> dict | None:
-        """Act on the unwrapped env; return details for the run record."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ParameterChange(AbstractEvent):
-    """Multiply plant parameters by factors, e.g. a drag change or an actuator fault.
-
-    Calls ``env.unwrapped.set_params(params.replace(name=factor * value, ...))``
-    on the parameters being simulated at that moment (so two changes of the
-    same parameter compound). The change lasts until the next reset.
-
-    Parameters
-    ----------
-    time : float
-        When the change happens, s (>= 0).
-    factors : dict of str to float
-        ``{parameter name: factor}``, factors finite and >= 0, e.g.
-        ``{"a8": 1.3, "a9": 1.3}`` for 30 % more rotor drag.
-
-    Examples
-    --------
-    >>> ParameterChange(time=15.0, factors={"a8": 1.3, "a9": 1.3})
-    ParameterChange(time=15.0, factors={'a8': 1.3, 'a9': 1.3})
-    """
-
-    kind: ClassVar[str] = "parameter_change"
-    factors: dict[str, float]
-
-    def __post_init__(self):
-        super().__post_init__()
-        if not isinstance(self.factors, Mapping) or not self.factors:
-            raise ParameterError(f"`factors` must be a non-empty dict {{parameter name: factor}}, got {self.factors!r}.")
-        clean = {}
-        for name, value in self.factors.items():
-            if not isinstance(name, str):
-                raise ParameterError(f"`factors` keys must be parameter names (str), got {name!r}.")
-            ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
-            if not ok or value < 0:
-                raise ParameterError(f"`factors[{name!r}]` must be a finite factor >= 0, got {value!r}.")
-            clean[name] = float(value)
-        object.__setattr__(self, "factors", clean)
-
-    def _check_impl(self, env) -> None:
-        params = getattr(env, "params", None)
-        if params is None or not callable(getattr(env, "set_params", None)) or not hasattr(params, "replace"):
-            raise ParameterError(f"a parameter change needs an env with `params` (having .replace) and "
-                                 f"`set_params(...)`; {type(env).__name__} has not; use another event kind.")
-        unknown = [n for n in self.factors if not isinstance(getattr(params, n, None), numbers.Real)]
-        if unknown:
-            numeric = sorted(n for n in vars(params) if isinstance(getattr(params, n), numbers.Real)) \
-                if hasattr(params, "__dict__") else []
-            raise ParameterError(f"`factors` names unknown or non-numeric plant parameters {unknown}; "
-                                 f"valid names: {', '.join(numeric)}.")
-
-    def _apply_impl(self, env) -> dict:
-        params = env.params
-        before = {n: float(getattr(params, n)) for n in self.factors}
-        env.set_params(params.replace(**{n: f * before[n] for n, f in self.factors.items()}))
-        return {"before": before, "after": {n: float(getattr(env.params, n)) for n in self.factors}}
-
-
 # --------------------------------------------------------------------------- the runner
-
-
-def _tolerance_array(tolerance, names: tuple[str, ...], references: np.ndarray) -> np.ndarray:
-    p = len(names)
-    if tolerance is None:
-        scale = np.max(np.abs(references), axis=0)
-        return np.maximum(0.01 * scale, 1e-6)
-    if isinstance(tolerance, Mapping):
-        unknown = sorted(set(tolerance) - set(names))
-        missing = [n for n in names if n not in tolerance]
-        if unknown or missing:
-            raise ParameterError(f"`tolerance` must give one value per controlled output {list(names)}; "
-                                 f"unknown {unknown}, missing {missing}.")
-        tol = np.array([float(as_float_array(tolerance[n], f"tolerance[{n!r}]", ())) for n in names])
-    else:
-        tol = as_float_array(tolerance, "tolerance")
-        if tol.ndim == 0:
-            tol = np.full(p, float(tol))
-        elif tol.shape != (p,):
-            raise ShapeError(f"`tolerance` must be a scalar, shape ({p},) or a dict by output name, got {tol.shape}.")
-    if np.any(tol <= 0):
-        raise ParameterError(f"`tolerance` must be positive for every output (output units), got {tol.tolist()}.")
-    return tol
 
 
 def _run_length(modes: list[str]) -> list[dict]:
@@ -480,7 +349,7 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
         raise ParameterError("`reference` must be finite at every time of the run.")
     names = signal_names(env, output_indices)
     out_names = names["output_names"] or tuple(f"y{i}" for i in range(p))
-    tol = _tolerance_array(tolerance, out_names, refs)
+    tol = per_output_band(tolerance, "tolerance", out_names, refs)
 
     act_space = env.action_space
     low = np.asarray(getattr(act_space, "low", -np.inf), dtype=np.float64).ravel()

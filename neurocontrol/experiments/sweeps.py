@@ -11,7 +11,7 @@ with several controller kinds on identical seeds.
 Examples
 --------
 >>> from neurocontrol.scenario import Scenario
->>> from neurocontrol.sweep import sweep
+>>> from neurocontrol.experiments.sweeps import sweep
 >>> sc = Scenario.from_toml("scenarios/hover_lqr.toml").set("run.duration", "2")  # doctest: +SKIP
 >>> res = sweep(sc, range(4), workers=1)                                            # doctest: +SKIP
 >>> res.summary()["outputs"]["altitude"]["rmse"]["median"]                         # doctest: +SKIP
@@ -34,6 +34,7 @@ import numpy as np
 
 from neurocontrol.exceptions import ParameterError, ScenarioError
 from neurocontrol.results import flatten_metrics
+from neurocontrol.scenario.core import as_scenario
 
 __all__ = ["sweep", "compare", "SweepResult", "Comparison", "parse_seeds", "STAT_KEYS"]
 
@@ -150,8 +151,8 @@ def _mp_context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["neurocontrol.sweep", "neurocontrol.scenario", "neurocontrol.baselines", "plants",
-                                    "neurocontrol._preload"])
+        ctx.set_forkserver_preload(["neurocontrol.experiments.sweeps", "neurocontrol.scenario", "neurocontrol.controllers.baselines", "plants",
+                                    "neurocontrol.experiments._preload"])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -436,12 +437,6 @@ class SweepResult:
         return folder
 
 
-def _as_scenario(scenario):
-    from neurocontrol.scenario import _as_scenario as as_sc
-
-    return as_sc(scenario)
-
-
 def _jobs(sc, seeds, out, overwrite: bool = False) -> list[tuple]:
     text = sc.to_toml()
     return [(text, sc.source, sc.name, s, None if out is None else str(Path(out) / f"seed_{s}"), overwrite)
@@ -499,7 +494,7 @@ def sweep(scenario, seeds: Iterable[int], *, workers: int | None = None, out=Non
     ScenarioError
         On a bad scenario (before any run starts).
     """
-    sc = _as_scenario(scenario)
+    sc = as_scenario(scenario)
     seeds = _check_seeds(seeds)
     sc.build(seeds[0])  # fail fast on a scenario that does not build
     if resume and out is None:
@@ -541,7 +536,8 @@ class Comparison:
     def table(self) -> list[dict]:
         """One row per controller: ``controller``, ``n``, ``success_rate``, ``failed`` and, per output, the
         medians of ``rmse``, ``final_error``, ``settling_time`` and ``overshoot``, then the medians of
-        ``saturation_fraction`` and ``control_step_us``."""
+        ``saturation_fraction`` and ``control_step_us``.
+        """
         rows = []
         for kind, sw in self.sweeps.items():
             s = sw.summary()
@@ -632,7 +628,7 @@ def compare(scenario, controllers: Sequence[str] = ("adaptive", "lqr", "pid"), s
     ScenarioError
         On an unknown controller kind (before any run starts).
     """
-    sc = _as_scenario(scenario)
+    sc = as_scenario(scenario)
     if isinstance(controllers, str):
         controllers = [c.strip() for c in controllers.split(",") if c.strip()]
     controllers = list(controllers)
@@ -669,12 +665,3 @@ def compare(scenario, controllers: Sequence[str] = ("adaptive", "lqr", "pid"), s
         (folder / "comparison.json").write_text(json.dumps(comp.to_dict(), indent=2) + "\n")
         comp.plot(folder / "comparison.png")
     return comp
-
-
-def _callable_module():
-    from neurocontrol import _make_callable
-
-    _make_callable(__name__, "sweep")
-
-
-_callable_module()   # `neurocontrol.sweep(...)` calls sweep() even when this module was imported first

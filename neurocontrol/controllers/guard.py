@@ -1,7 +1,7 @@
 """A guard around the adaptive controller: divergence detection, rollback and a fallback controller.
 
 :class:`GuardedController` wraps an
-:class:`~neurocontrol.controller.AdaptiveController` and a baseline (LQR,
+:class:`~neurocontrol.controllers.adaptive.AdaptiveController` and a baseline (LQR,
 PID). Every step it checks the adaptive controller's learning and the plant's
 outputs; on trouble it rolls the adaptive controller back to its last good
 state and/or hands the plant to the fallback, and it hands back when learning
@@ -21,16 +21,15 @@ import dataclasses
 import json
 import math
 import numbers
-from dataclasses import dataclass, field
-from typing import ClassVar
+from dataclasses import dataclass
 
 import numpy as np
 
 from neurocontrol._validation import as_float_array
-from neurocontrol.controller import AbstractController, AdaptiveController, AdaptiveScenarioConfig
+from neurocontrol.controllers.adaptive import AbstractController, AdaptiveController
 from neurocontrol.exceptions import DivergenceError, ParameterError, ShapeError
 
-__all__ = ["GuardedController", "GuardSettings", "GuardedScenarioConfig", "build_guarded"]
+__all__ = ["GuardedController", "GuardSettings"]
 
 _MODES = ("warmup", "adaptive", "fallback")
 
@@ -127,7 +126,7 @@ class GuardedController(AbstractController):
         The guarded controller (its limits, outputs and ``dt`` are the guard's).
     fallback : AbstractController or None
         Flies the plant while the adaptive controller is not trusted (e.g.
-        :class:`~neurocontrol.baselines.LQRController`); same limits and
+        :class:`~neurocontrol.controllers.baselines.LQRController`); same limits and
         outputs. None: roll back and carry on adaptively (holding the last
         safe input if the adaptive controller fails at once).
     settings : GuardSettings, optional
@@ -432,45 +431,3 @@ class GuardedController(AbstractController):
         self._snapshots = snaps
 
 
-# =========================================================================== scenario files
-
-
-from neurocontrol.scenario import LQRConfig, PIDConfig  # noqa: E402  (scenario imports no guard: no cycle)
-
-
-@dataclass(frozen=True, kw_only=True)
-class GuardedScenarioConfig(GuardSettings):
-    """``[controller] kind = "guarded"``: every :class:`GuardSettings` key, plus two tables.
-
-    Parameters
-    ----------
-    inner : AdaptiveScenarioConfig
-        ``[controller.inner]``: the adaptive controller, every key of
-        ``kind = "adaptive"`` (its ``kind`` may be left out).
-    fallback : PIDConfig or LQRConfig
-        ``[controller.fallback]`` with ``kind = "lqr"`` (default) or ``"pid"``.
-    """
-
-    kind: ClassVar[str] = "guarded"
-    inner: AdaptiveScenarioConfig
-    fallback: PIDConfig | LQRConfig = field(default_factory=LQRConfig)
-
-
-def build_guarded(config: GuardedScenarioConfig, env) -> GuardedController:
-    """Make a :class:`GuardedController` for ``env`` from a scenario's ``[controller]`` table."""
-    from neurocontrol.scenario import registered
-
-    inner = registered("controller")["adaptive"].build(config.inner, env)
-    fb_kind = type(config.fallback).kind
-    fallback = registered("controller")[fb_kind].build(config.fallback, env)
-    settings = GuardSettings(**{f.name: getattr(config, f.name) for f in dataclasses.fields(GuardSettings)})
-    return GuardedController(inner, fallback, settings)
-
-
-def _register_kinds():
-    from neurocontrol.scenario import register
-
-    register("controller", "guarded", GuardedScenarioConfig, build_guarded)
-
-
-_register_kinds()

@@ -1,0 +1,91 @@
+"""Run artefacts: the files a scenario run writes (time series, metrics, manifest, plots)."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["save_run"]
+
+
+
+def _csv_rows(result):
+    header = _columns(result)
+    yield header
+    T = result.n_steps
+    for k in range(T + 1):
+        row = [result.time[k]]
+        row += list(result.outputs[k]) + list(result.references[k])
+        if k < T:
+            row += list(result.inputs[k]) + [int(s) for s in result.saturated[k]]
+            row += [result.prediction_error[k], int(result.inner_iterations[k])]
+        else:
+            row += [""] * (2 * result.n_inputs + 2)
+        row += list(result.observations[k])
+        yield [repr(float(v)) if isinstance(v, (float, np.floating)) else v for v in row]
+
+
+def _columns(result) -> list[str]:
+    """The columns of Result.to_pandas, in order."""
+    return (["time"] + list(result.output_names) + [f"{n}_ref" for n in result.output_names]
+            + list(result.input_names) + [f"{n}_saturated" for n in result.input_names]
+            + ["prediction_error", "inner_iterations"] + [f"obs_{n}" for n in result.observation_names])
+
+
+def save_run(result, scenario, out, *, overwrite: bool = False, plots: bool = True,
+             extra_manifest: Mapping | None = None) -> Path:
+    """Write one run to a folder.
+
+    Files: ``arrays.npz`` + ``result.json`` (:meth:`Result.save`),
+    ``timeseries.csv`` (one row per time point, the columns of
+    :meth:`Result.to_pandas`), ``metrics.json``, ``scenario.toml`` (the exact
+    settings, overrides applied), ``manifest.json`` (scenario hash, seed,
+    integrator settings, package versions, status, files) and, with
+    ``plots``, ``result.png``.
+
+    Raises
+    ------
+    FileExistsError
+        If ``out`` already holds a run and not ``overwrite``.
+    """
+    import csv
+
+    folder = Path(out)
+    if not overwrite and (folder / "result.json").exists():
+        raise FileExistsError(f"{folder} already holds a saved run; choose a new folder or allow overwriting "
+                              "(--overwrite on the command line).")
+    result.save(folder, overwrite=True)
+    with open(folder / "timeseries.csv", "w", newline="") as f:
+        csv.writer(f).writerows(_csv_rows(result))
+    (folder / "metrics.json").write_text(json.dumps(result.metrics, indent=2, allow_nan=False) + "\n")
+    toml_text = scenario.to_toml()
+    (folder / "scenario.toml").write_text(toml_text)
+    files = ["arrays.npz", "result.json", "timeseries.csv", "metrics.json", "scenario.toml", "manifest.json"]
+    if plots:
+        result.plot(path=folder / "result.png")
+        files.append("result.png")
+    meta = result.meta
+    manifest = {
+        "format": "neurocontrol.run-manifest",
+        "format_version": 1,
+        "scenario": scenario.name,
+        "scenario_sha256": hashlib.sha256(toml_text.encode()).hexdigest(),
+        "scenario_source": scenario.source,
+        "seed": meta.get("seed"),
+        "seed_streams": meta.get("seed_streams"),
+        "status": result.status,
+        "success": result.metrics.get("success"),
+        "dt": meta.get("dt"),
+        "integrator": meta.get("integrator"),
+        "versions": meta.get("versions"),
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "files": files,
+        **dict(extra_manifest or {}),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return folder

@@ -1,0 +1,233 @@
+"""Decoding TOML tables into frozen config dataclasses, with strict keys and errors that name the key."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Union
+
+from neurocontrol.exceptions import ParameterError, ScenarioError
+from neurocontrol.registry import _plugin_note, kind_of, subclass_kinds
+
+__all__ = []
+
+
+# =========================================================================== decoding
+
+
+class _Decoder:
+    """Turns TOML values into typed config objects; every error names the file and the dotted key."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, message: str) -> ScenarioError:
+        return ScenarioError(f"{self.source}: {message}")
+
+    # ------------------------------------------------------------- types
+    @staticmethod
+    def describe(hint) -> str:
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if hint is Any:
+            return "any value"
+        if hint is bool:
+            return "true or false"
+        if hint is int:
+            return "an integer"
+        if hint is float:
+            return "a number"
+        if hint is str:
+            return "a string"
+        if origin in (Union, types.UnionType):
+            members = [a for a in args if a is not type(None)]
+            return " or ".join(_Decoder.describe(a) for a in members)
+        if origin is tuple:
+            if len(args) == 2 and args[1] is Ellipsis:
+                return f"an array of {_Decoder._plural(args[0])}"
+            return f"an array of {len(args)} {_Decoder._plural(args[0]) if len(set(args)) == 1 else 'values'}"
+        if origin is list:
+            return f"an array of {_Decoder._plural(args[0]) if args else 'values'}"
+        if origin in (dict, Mapping):
+            return f"a table of {_Decoder._plural(args[1]) if len(args) == 2 else 'values'}"
+        if origin is Literal:
+            return "one of " + ", ".join(repr(a) for a in args)
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            return f"a table ({hint.__name__})"
+        if isinstance(hint, type):
+            kinds = sorted(subclass_kinds(hint))
+            return f"a table with `kind` one of {', '.join(kinds) or '(none registered)'}"
+        return str(hint)
+
+    @staticmethod
+    def _plural(hint) -> str:
+        return {float: "numbers", int: "integers", str: "strings", bool: "booleans"}.get(
+            hint, f"({_Decoder.describe(hint)})")
+
+    @staticmethod
+    def _got(value) -> str:
+        kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
+                dict: "a table"}.get(type(value), type(value).__name__)
+        text = repr(value)
+        return f"{kind} {text if len(text) <= 60 else text[:57] + '...'}"
+
+    def type_error(self, path: str, hint, value) -> ScenarioError:
+        return self.fail(f"`{path}` must be {self.describe(hint)}, got {self._got(value)}.")
+
+    # ------------------------------------------------------------- values
+    def value(self, value, hint, path: str):
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if origin is typing.Annotated:
+            return self.value(value, args[0], path)
+        if hint is Any:
+            return value
+        if origin in (Union, types.UnionType):
+            members = [a for a in args if a is not type(None)]
+            if len(members) == 1:
+                return self.value(value, members[0], path)
+            tables = [m for m in members if self._is_table_type(m)]
+            if isinstance(value, dict) and tables:
+                return self.polymorphic(value, tables, path)
+            for m in members:
+                if self._is_table_type(m):
+                    continue
+                try:
+                    return self.value(value, m, path)
+                except ScenarioError:
+                    continue
+            raise self.type_error(path, hint, value)
+        if hint is bool:
+            if not isinstance(value, bool):
+                raise self.type_error(path, hint, value)
+            return value
+        if hint is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise self.type_error(path, hint, value)
+            return value
+        if hint is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise self.type_error(path, hint, value)
+            return float(value)
+        if hint is str:
+            if not isinstance(value, str):
+                raise self.type_error(path, hint, value)
+            return value
+        if origin is Literal:
+            if value not in args or isinstance(value, bool) != any(isinstance(a, bool) for a in args):
+                raise self.fail(f"`{path}` must be one of {', '.join(repr(a) for a in args)}, got {value!r}.")
+            return value
+        if origin in (tuple, list):
+            if not isinstance(value, (list, tuple)):
+                raise self.type_error(path, hint, value)
+            if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis) and args:
+                if len(value) != len(args):
+                    raise self.fail(f"`{path}` must be {self.describe(hint)}, got {len(value)} values: {value!r}.")
+                items = [self.value(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
+            else:
+                item = args[0] if args else Any
+                items = [self.value(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+            return tuple(items) if origin is tuple else items
+        if origin in (dict, Mapping):
+            if not isinstance(value, dict):
+                raise self.type_error(path, hint, value)
+            item = args[1] if len(args) == 2 else Any
+            return {str(k): self.value(v, item, f"{path}.{k}") for k, v in value.items()}
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            return self.dataclass(value, hint, path)
+        if isinstance(hint, type):
+            candidates = subclass_kinds(hint)
+            if not candidates:
+                raise self.fail(f"`{path}` is a {hint.__name__}, but no kind of it is registered; register one with "
+                                "neurocontrol.scenario.register(section, kind, ConfigClass).")
+            return self.polymorphic(value, list(dict.fromkeys(candidates.values())), path)
+        raise self.fail(f"`{path}` has a type the scenario reader does not support ({hint!r}); "
+                        "use float, int, bool, str, tuples, dicts or dataclasses.")
+
+    @staticmethod
+    def _is_table_type(hint) -> bool:
+        return isinstance(hint, type) and hint not in (bool, int, float, str) and typing.get_origin(hint) is None
+
+    def polymorphic(self, value, classes: Sequence[type], path: str):
+        """Decode a table whose ``kind`` selects one of ``classes``."""
+        by_kind = {}
+        for cls in classes:
+            if dataclasses.is_dataclass(cls):
+                kind = kind_of(cls)
+                if kind is not None:
+                    by_kind.setdefault(kind, cls)
+            else:  # an abstract base inside a union: its registered subclasses
+                by_kind.update({k: c for k, c in subclass_kinds(cls).items() if k not in by_kind})
+        allowed = ", ".join(sorted(by_kind)) or "(none registered)"
+        if not isinstance(value, dict):
+            raise self.fail(f"`{path}` must be a table with `kind` one of {allowed}, got {self._got(value)}.")
+        if "kind" not in value:
+            raise self.fail(f"missing key `{path}.kind`; set it to one of {allowed}.")
+        kind = value["kind"]
+        if kind not in by_kind:
+            raise self.fail(f"unknown kind {kind!r} at `{path}.kind`; allowed: {allowed}." + _plugin_note())
+        return self.dataclass(value, by_kind[kind], path)
+
+    def dataclass(self, value, cls: type, path: str, *, label: str | None = None, allow_kind: bool = True):
+        """Decode a table into the frozen dataclass ``cls``; the table's keys are its init fields."""
+        if not isinstance(value, dict):
+            raise self.fail(f"`{path}` must be a table of {cls.__name__} settings, got {self._got(value)}.")
+        try:
+            hints = typing.get_type_hints(cls)
+        except NameError as exc:
+            raise ParameterError(f"the type hints of {cls.__name__} cannot be resolved ({exc}); define the names it "
+                                 "uses at module level.") from None
+        fields = [f for f in dataclasses.fields(cls) if f.init]
+        names = {f.name for f in fields}
+        inline = [f for f in fields if f.metadata.get("inline")]
+        own_kind = kind_of(cls) if allow_kind else None
+        kwargs, rest = {}, {}
+        for key, v in value.items():
+            if key == "kind" and "kind" not in names:
+                if own_kind is None or v != own_kind:
+                    expect = f"{own_kind!r} (or leave it out)" if own_kind else "absent: this table has no kinds"
+                    raise self.fail(f"`{path}.kind` must be {expect}, got {v!r}.")
+                continue
+            if key in names and not (inline and key == inline[0].name):
+                f = next(f for f in fields if f.name == key)
+                kwargs[key] = self.value(v, hints[key], f"{path}.{key}")
+            elif inline:
+                rest[key] = v
+            else:
+                allowed = sorted(names) + ([] if own_kind is None or "kind" in names else ["kind"])
+                close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
+                hint = f" (did you mean `{close[0]}`?)" if close else ""
+                what = label or (f"{cls.__name__} (kind {own_kind!r})" if own_kind else cls.__name__)
+                raise self.fail(f"unknown key `{path}.{key}`{hint}; allowed keys of {what}: {', '.join(allowed)}.")
+        if inline:
+            f = inline[0]
+            item = typing.get_args(hints[f.name])[1] if len(typing.get_args(hints[f.name])) == 2 else Any
+            kwargs[f.name] = {str(k): self.value(v, item, f"{path}.{k}") for k, v in rest.items()}
+        for f in fields:
+            if f.name in kwargs or f.metadata.get("inline"):
+                continue
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                if self._optional(hints[f.name]):
+                    kwargs[f.name] = None
+                else:
+                    raise self.fail(f"missing key `{path}.{f.name}` ({self.describe(hints[f.name])}).")
+        try:
+            return cls(**kwargs)
+        except (ValueError, TypeError) as exc:
+            raise self.fail(_qualify(str(exc), path, names)) from None
+
+    @staticmethod
+    def _optional(hint) -> bool:
+        return typing.get_origin(hint) in (Union, types.UnionType) and type(None) in typing.get_args(hint)
+
+
+def _qualify(message: str, path: str, names) -> str:
+    """Turn "`duration` must be ..." into "`run.duration` must be ..." (or prefix the table's path)."""
+    match = re.search(r"`([A-Za-z_][A-Za-z0-9_]*)(`|\[)", message)
+    if match and match.group(1) in names:
+        return message[:match.start(1)] + f"{path}." + message[match.start(1):]
+    return f"[{path}]: {message}"
+
+

@@ -1,0 +1,40 @@
+"""The closed loop: one controller, one plant, one reference per run (:func:`simulate`), its seeds, events and faults."""
+
+from __future__ import annotations
+
+from neurocontrol.simulation.events import AbstractEvent, ParameterChange
+from neurocontrol.simulation.faults import (
+    ActuatorFault,
+    DriftConfig,
+    DropoutConfig,
+    FaultsConfig,
+    SensorBiasConfig,
+    StuckActuatorConfig,
+    wrap_faults,
+)
+from neurocontrol.simulation.loop import (
+    SeedStreams,
+    episode_steps,
+    package_versions,
+    seed_streams,
+    signal_names,
+    simulate,
+)
+
+__all__ = [
+    "simulate",
+    "episode_steps",
+    "seed_streams",
+    "SeedStreams",
+    "package_versions",
+    "signal_names",
+    "AbstractEvent",
+    "ParameterChange",
+    "FaultsConfig",
+    "SensorBiasConfig",
+    "DropoutConfig",
+    "StuckActuatorConfig",
+    "DriftConfig",
+    "ActuatorFault",
+    "wrap_faults",
+]
