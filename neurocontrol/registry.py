@@ -54,7 +54,7 @@ BUILTIN = (
     ("events", "parameter_change", "neurocontrol.simulation.events:ParameterChange", None),
     ("events", "actuator_fault", "neurocontrol.simulation.faults:ActuatorFault", None),
     ("ilc_law", "p", None, None),
-    ("runner", "ilc", None, "neurocontrol.scenario.kinds:run_ilc_scenario"),
+    ("runner", "ilc", None, "neurocontrol.ilc.scenario_runner:run_ilc_scenario"),
 )
 
 #: The built-in kinds by section, ``{section: (kind, ...)}`` (documented in docs/scenarios.md).
