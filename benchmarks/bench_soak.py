@@ -5,8 +5,8 @@ which records every step's arrays), keeping only running figures: non-finite
 actions, limit violations, the largest error over each set-point segment, and
 the resident set size (RSS) at the start and the end. The altitude set-point
 cycles 1.0 -> 1.3 -> 0.8 -> 1.0 m, 30 s each (phased so that the run ends in
-the last 1.0 m segment), rotor speed 140 rad/s; the last segment is checked against the hover success band (1.4 rad/s, 0.02 m)
-over its last 5 s.
+the last 1.0 m segment), rotor speed 140 rad/s; the last segment is checked against the
+hover success band (1.4 rad/s, 0.02 m) over its last 5 s.
 
     python benchmarks/bench_soak.py                 # 1,000,000 steps (~2-4 min)
     python benchmarks/bench_soak.py --steps 100000

@@ -76,7 +76,8 @@ def main(argv=None):
         t_par = time.perf_counter() - t0
         s = par.summary()
         print(f"[{rep + 1}] {args.workers} workers: {t_par:.1f} s wall (target <= 30 s), success "
-              f"{100 * s['success_rate']:.0f} %, median altitude IAE {s['outputs']['altitude']['iae']['median']:.4g} m s")
+              f"{100 * s['success_rate']:.0f} %, median altitude IAE "
+              f"{s['outputs']['altitude']['iae']['median']:.4g} m s")
         if args.skip_serial:
             pairs.append((t_par, None, None))
             continue

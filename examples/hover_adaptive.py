@@ -18,9 +18,9 @@ import gymnasium as gym
 
 import plants  # noqa: F401  (registers neurocontrol/Helicopter-v0)
 from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
-from neurocontrol.controllers.baselines import PIDController
 from neurocontrol.reference import Constant, MultiSignal
 from neurocontrol.simulation.loop import simulate
+from plants.helicopter.baselines import PIDController
 
 
 def main(argv=None):

@@ -24,12 +24,12 @@ from pathlib import Path
 import gymnasium as gym
 
 import plants
-from neurocontrol.controllers.baselines import LQRController
 from neurocontrol.ilc import ILCRunner, PTypeILC
 from neurocontrol.reference import Constant, MultiSignal, Staircase
 from neurocontrol.scenario import Scenario
 from neurocontrol.scenario.kinds import build_adaptive
 from plants.helicopter import trim
+from plants.helicopter.baselines import LQRController
 
 ROTOR_SPEED = 140.0                                   # rad/s, held
 LEVELS = (0.5, 0.75, 1.0, 1.25, 1.5)                  # m
@@ -65,7 +65,8 @@ def main(argv=None) -> int:
                        options={"setpoint": (ROTOR_SPEED, LEVELS[0])})
     result = runner.run()
 
-    print(f"ILC, reference channel, {args.controller} controller, {result.n_trials} trials of {runner.duration:g} s: {law!r}")
+    print(f"ILC, reference channel, {args.controller} controller, {result.n_trials} trials of {runner.duration:g} s: "
+          f"{law!r}")
     for k, (rotor, altitude) in enumerate(result.errors, start=1):
         print(f"trial {k:2d}  RMS altitude error {altitude * 1000:8.3f} mm   RMS rotor-speed error {rotor:.4f} rad/s")
     first, last = result.errors[0, 1], result.errors[-1, 1]
@@ -74,8 +75,7 @@ def main(argv=None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     result.plot(args.out / "ilc_staircase_trials.png")
-    result.last_trial.plot(path=args.out / "ilc_staircase_last_trial.png", units={"rotor_speed": "rad/s",
-                                                                                  "altitude": "m"})
+    result.last_trial.plot(path=args.out / "ilc_staircase_last_trial.png")   # units from the run record
     print(f"plots written to {args.out}/")
     return 0 if result.status != "failed" else 1
 

@@ -131,7 +131,8 @@ def evaluate(seeds, duration: float, ppo=None, residual=None) -> dict:
                     continue
                 ctrl = PolicyController(residual, input_limits=lim, dt=0.01, base=setup.controller)
             res = simulate(setup.env, ctrl, setup.reference, duration=sc.run.duration, seed=seed,
-                           options=setup.options, tolerance=tol, final_window_s=min(sc.run.final_window_s, duration / 2))
+                           options=setup.options, tolerance=tol,
+                           final_window_s=min(sc.run.final_window_s, duration / 2))
             out[name].append(res.metrics)
     return {k: v for k, v in out.items() if v}
 

@@ -60,8 +60,8 @@ _LAZY = {
     "AbstractController": "neurocontrol.controllers.base",
     "AdaptiveController": "neurocontrol.controllers.adaptive",
     "AdaptiveControllerConfig": "neurocontrol.controllers.adaptive",
-    "PIDController": "neurocontrol.controllers.baselines",
-    "LQRController": "neurocontrol.controllers.baselines",
+    "PIDController": "plants.helicopter.baselines",
+    "LQRController": "plants.helicopter.baselines",
     # learning rules and guards
     "AbstractLearningRule": "neurocontrol.nets.rules",
     "RecursiveLeastSquares": "neurocontrol.nets.rules",

@@ -1,3 +1,5 @@
+"""Entry point of ``python -m neurocontrol``: the command line (:mod:`neurocontrol.cli`)."""
+
 import sys
 
 from neurocontrol.cli import main

@@ -1,17 +1,20 @@
-"""Checkpoints: a controller's full state in a versioned, checksummed NPZ file, written atomically.
+"""The package's one file format for a controller's state: versioned, checksummed NPZ, written atomically.
 
 :func:`save_checkpoint` stores ``controller.get_state()`` (weights, learning
 rule states, reference model, integrators, step counter, the warm-up
 excitation sequence: everything that changes during an episode, so no RNG
 state is needed) with a header: format name and version, package version,
 controller class, user ``meta`` (JSON) and a SHA-256 over every stored array.
-The file is written to a temporary file in the same folder and moved into
-place with :func:`os.replace`, so a crash never leaves a half-written
-checkpoint under the final name.
+The file is written through :func:`neurocontrol._files.atomic_write`, so a
+crash never leaves a half-written checkpoint under the final name.
+:func:`neurocontrol.io.save_weights` / :func:`~neurocontrol.io.load_weights`
+write and read this same format (without ``meta``).
 
 :func:`load_checkpoint` checks all of that and restores the state into a
 controller built with the same settings and ``reset`` once; the run then
-continues bit-identically.
+continues bit-identically. It also reads the weights files of the earlier
+``save_weights`` layout (format tag ``"neurocontrol-weights-1"``, no checksum:
+save them again to get one).
 
 The plant is not in the checkpoint. To continue a run, restore the env too:
 ``env.reset(options={"initial_state": state})`` with the true state saved in
@@ -23,11 +26,11 @@ at 0 (time-scheduled gusts and fault windows count from the restore).
 Examples
 --------
 >>> import os, tempfile
->>> from neurocontrol.controllers.baselines import LQRController
+>>> from neurocontrol import LQRController
 >>> ctrl = LQRController.from_plant()
 >>> ctrl.reset([140.0, 1.0, 0.0, 0.123, 0.0], [140.0, 1.0])
 >>> path = os.path.join(tempfile.mkdtemp(), "lqr.npz")
->>> save_checkpoint(path, ctrl, meta={"step": 0})
+>>> _ = save_checkpoint(path, ctrl, meta={"step": 0})
 >>> load_checkpoint(path, ctrl)["step"]
 0
 """
@@ -35,17 +38,21 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import tempfile
 import zipfile
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from neurocontrol._files import atomic_write
 from neurocontrol.exceptions import CheckpointError, NeurocontrolError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint", "CheckpointContents", "FORMAT", "FORMAT_VERSION",
+           "LEGACY_WEIGHTS_FORMAT"]
 
 #: Format name stored in every checkpoint.
 FORMAT = "neurocontrol.checkpoint"
@@ -54,12 +61,17 @@ FORMAT_VERSION = 1
 _STATE = "state/"
 _HEADER = ("__format__", "__format_version__", "__package_version__", "__controller__", "__meta__", "__checksum__",
            "__kinds__")
+#: Format tag of the weights files of the earlier ``save_weights`` layout (read, never written).
+LEGACY_WEIGHTS_FORMAT = "neurocontrol-weights-1"
+_LEGACY_HEADER = ("__format__", "__controller__")
+_WRITERS = "save_checkpoint(path, controller) or neurocontrol.io.save_weights(path, controller)"
 
 
 def _package_version() -> str:
-    import neurocontrol
-
-    return str(getattr(neurocontrol, "__version__", "unknown"))
+    try:
+        return _dist_version("neurocontrol")
+    except PackageNotFoundError:
+        return "0.0.0+unknown"
 
 
 def _checksum(arrays: dict) -> str:
@@ -154,19 +166,9 @@ def save_checkpoint(path, controller, *, meta: dict | None = None) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise CheckpointError(f"{path}: the folder {folder} does not exist; create it first.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays, **header)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays, **header)
+    atomic_write(path, buffer.getvalue())
     return path
 
 
@@ -176,7 +178,8 @@ def load_checkpoint(path, controller) -> dict:
     Parameters
     ----------
     path : str or os.PathLike
-        A file written by :func:`save_checkpoint`.
+        A file written by :func:`save_checkpoint` or
+        :func:`neurocontrol.io.save_weights` (also of the earlier weights layout).
     controller : AbstractController
         Built with the same settings as the saved one, and ``reset`` once
         (that builds its buffers; the checkpoint then overwrites them).
@@ -185,7 +188,8 @@ def load_checkpoint(path, controller) -> dict:
     -------
     dict
         The ``meta`` given to :func:`save_checkpoint`, plus
-        ``"package_version"`` of the writer.
+        ``"package_version"`` of the writer (``"unknown"`` for a file of the
+        earlier weights layout).
 
     Raises
     ------
@@ -195,44 +199,104 @@ def load_checkpoint(path, controller) -> dict:
         class, or does not fit the controller's settings.
     """
     path = Path(path)
+    contents = read_checkpoint(path)
+    if contents.controller != type(controller).__name__:
+        raise CheckpointError(f"{path}: the checkpoint holds a {contents.controller}, not a "
+                              f"{type(controller).__name__}; build the same controller class to load it.")
+    try:
+        controller.set_state(contents.state)
+    except NeurocontrolError as exc:
+        raise CheckpointError(f"{path}: the checkpoint does not fit this controller: {exc}; build the controller "
+                              "with the settings it was saved with (a file from another version of the "
+                              "controller cannot be restored: save it again with that version's code).") from None
+    return contents.meta
+
+
+class CheckpointContents(NamedTuple):
+    """What a checkpoint file holds (see :func:`read_checkpoint`)."""
+
+    #: Class name of the controller that was saved.
+    controller: str
+    #: Its ``get_state()`` dict, scalars restored to Python types.
+    state: dict
+    #: The ``meta`` given to :func:`save_checkpoint`, plus ``"package_version"`` of the writer.
+    meta: dict
+
+
+def read_checkpoint(path) -> CheckpointContents:
+    """Read and check a checkpoint (or weights) file without restoring it into a controller.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :func:`save_checkpoint` or
+        :func:`neurocontrol.io.save_weights` (also of the earlier weights layout).
+
+    Returns
+    -------
+    CheckpointContents
+        The controller class name, its state and the meta.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, not a checkpoint, truncated or corrupted
+        (checksum) or of another format version.
+    """
+    path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file.")
+        raise CheckpointError(f"{path}: no such checkpoint file; write one with {_WRITERS}.")
     try:
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zipfile.LargeZipFile) as exc:
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupted file: "
-                              f"{type(exc).__name__}: {exc}); write it again with save_checkpoint.") from None
-    if "__format__" not in data or str(data["__format__"]) != FORMAT:
-        raise CheckpointError(f"{path}: not a neurocontrol checkpoint (no `{FORMAT}` header).")
+                              f"{type(exc).__name__}: {exc}); write it again with {_WRITERS}.") from None
+    fmt = str(data["__format__"]) if "__format__" in data else ""
+    if fmt == LEGACY_WEIGHTS_FORMAT:
+        state, meta = _decode_legacy_weights(path, data)
+    elif fmt == FORMAT:
+        state, meta = _decode(path, data)
+    else:
+        raise CheckpointError(f"{path}: not a neurocontrol checkpoint (format {fmt or 'missing'!r}, expected "
+                              f"{FORMAT!r}); write it with {_WRITERS}.")
+    return CheckpointContents(str(data["__controller__"]), state, meta)
+
+
+def _decode(path: Path, data: dict) -> tuple[dict, dict]:
+    """Check the header and checksum of a current-format file; return its state and meta."""
     try:
         version = int(data["__format_version__"])
     except (KeyError, TypeError, ValueError):
-        raise CheckpointError(f"{path}: the checkpoint has no valid format version.") from None
+        raise CheckpointError(f"{path}: the checkpoint has no valid format version; write it again with "
+                              f"{_WRITERS}.") from None
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format version {version} is not supported (this neurocontrol "
                               f"{_package_version()} reads version {FORMAT_VERSION}); re-create the checkpoint "
                               f"with this version.")
     missing = [k for k in _HEADER if k not in data]
     if missing:
-        raise CheckpointError(f"{path}: the checkpoint header is incomplete (missing {missing}).")
+        raise CheckpointError(f"{path}: the checkpoint header is incomplete (missing {missing}); write it again "
+                              f"with {_WRITERS}.")
+    data = dict(data)
     stored = str(data.pop("__checksum__"))
     if _checksum(data) != stored:
         raise CheckpointError(f"{path}: checksum mismatch: the checkpoint is corrupted; do not use it.")
-    saved_class = str(data["__controller__"])
-    if saved_class != type(controller).__name__:
-        raise CheckpointError(f"{path}: the checkpoint holds a {saved_class}, not a {type(controller).__name__}; "
-                              "build the same controller class to load it.")
     kinds = json.loads(str(data["__kinds__"]))
     state = {}
     for key, arr in data.items():
         if key.startswith(_STATE):
             name = key[len(_STATE):]
             state[name] = _decode_value(arr, kinds.get(name, "array"))
-    try:
-        controller.set_state(state)
-    except NeurocontrolError as exc:
-        raise CheckpointError(f"{path}: the checkpoint does not fit this controller: {exc}") from None
     meta = json.loads(str(data["__meta__"]))
     meta["package_version"] = str(data["__package_version__"])
-    return meta
+    return state, meta
+
+
+def _decode_legacy_weights(path: Path, data: dict) -> tuple[dict, dict]:
+    """Return the state of a file of the earlier weights layout (entries under their own names, 0-d = scalar)."""
+    if "__controller__" not in data:
+        raise CheckpointError(f"{path}: the weights file names no controller class (missing `__controller__`); "
+                              f"write it again with {_WRITERS}.")
+    state = {k: (v if v.ndim else v.item()) for k, v in data.items() if k not in _LEGACY_HEADER}
+    return state, {"package_version": "unknown"}

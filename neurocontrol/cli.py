@@ -122,7 +122,8 @@ def _cmd_run(args) -> int:
     for name, label in labels.items():
         per = m["outputs"][name]
         print(f"{label:<{width}}" + "".join(f"{_fmt(per.get(c.split()[0])):>16}" for c in cols))
-    print(f"\nsaturation {100 * m['saturation_fraction']:.1f} % of steps    control step {_fmt(m['control_step_us'])} us"
+    print(f"\nsaturation {100 * m['saturation_fraction']:.1f} % of steps    "
+          f"control step {_fmt(m['control_step_us'])} us"
           f"    wall time {wall:.2f} s")
     if out is not None:
         print(f"written to {out}/")
@@ -222,7 +223,7 @@ def _cmd_compare(args) -> int:
 
 
 def _gradient_cases():
-    """Standard gradient-check cases: (name, config, inputs, targets, teacher_forcing)."""
+    """Return the standard gradient-check cases: (name, config, inputs, targets, teacher_forcing)."""
     import numpy as np
 
     from neurocontrol.nets.rtrn import RTRNConfig
@@ -280,9 +281,9 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_plant_demo(args: argparse.Namespace) -> int:
-    from plants.helicopter.demo import run_demo
+    from neurocontrol.registry import registered
 
-    run_demo(out=args.out, seconds=args.seconds, seed=args.seed)
+    registered("plant_demo")["helicopter"].build(out=args.out, seconds=args.seconds, seed=args.seed)
     return 0
 
 
@@ -324,8 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--seeds", required=True, metavar="A:B", help="seeds: A:B (A..B-1), N, or a list 1,5,7")
     sw.add_argument("--workers", type=int, help="processes, this one included (default: one per CPU; 1 = serial)")
     sw.add_argument("--out", metavar="DIR", help="write each run, sweep.json, runs.csv and sweep.png to DIR")
-    sw.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786 "
-                                                           "(needs the dist extra; see neurocontrol.experiments.distributed)")
+    sw.add_argument("--scheduler", metavar="ADDRESS",
+                    help="run on a Dask cluster, e.g. tcp://host:8786 (needs the dist extra; see "
+                         "neurocontrol.experiments.distributed)")
     sw.add_argument("--resume", action="store_true", help="with --out: skip seeds already finished in DIR "
                                                            "(same scenario settings), run the rest")
     sw.set_defaults(func=_cmd_sweep)
@@ -378,7 +380,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line and return the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 1 when ``check gradients`` fails, 2 on a bad argument or scenario.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

@@ -10,29 +10,31 @@ steps it and returns the action, without touching anything visible, because
 Learning happens only in the update function, which returns the scratch
 controller's state after the step.
 
-The controller is discrete, so the loop must be too: :func:`sample_iosys`
-turns a continuous ``nlsys`` into a discrete one with the fixed-step RK4 of
-:class:`plants.iosys_env.IOSystemEnv` (bit-identical to that env), and
-:func:`helicopter_sampled_iosys` wraps the helicopter's own compiled RK4 step
-with end-stop contacts (bit-identical to ``HelicopterEnv.step``).
+The controller's signals are named after the plant it controls: pass
+``plant=`` (an env, whose unwrapped env declares ``observation_names`` and
+``input_names``, or a python-control system, whose labels are its names) or
+the names themselves; this module knows no plant. The controller is
+discrete, so the loop must be too: :func:`sample_iosys` turns a continuous
+``nlsys`` into a discrete one with the fixed-step RK4 of
+:class:`plants.iosys_env.IOSystemEnv` (bit-identical to that env); a plant
+may ship its own sampled system (the helicopter's
+:func:`plants.helicopter.to_sampled_iosys`, bit-identical to its env).
 :func:`close_loop` connects plant and controller by signal names.
 
 Examples
 --------
 >>> import numpy as np, control
->>> from neurocontrol.controllers.baselines import PIDController
->>> from plants.helicopter import trim
+>>> from neurocontrol import PIDController
 >>> pid = PIDController.from_plant()
->>> x0 = trim(140.0).x
->>> pid.reset(x0, [140.0, 1.0])
->>> ctrl = controller_iosys(pid, dt=0.01)
->>> plant = helicopter_sampled_iosys(dt=0.01)
->>> loop = close_loop(plant, ctrl)
->>> T = np.arange(101) * 0.01
->>> resp = control.input_output_response(loop, T, np.tile([[140.0], [1.0]], (1, T.size)),
-...                                      np.concatenate([x0, controller_state_vector(pid)]))
->>> bool(abs(resp.outputs[1, -1] - 1.0) < 1e-3)
-True
+>>> pid.reset([140.0, 1.0, 0.0, 0.12, 0.0], [140.0, 1.0])
+>>> names = ["w", "z", "zdot", "theta", "thetadot"]       # normally read from ``plant=``
+>>> ctrl = controller_iosys(pid, observation_names=names, input_names=["u0", "u1"])
+>>> ctrl.input_labels[5:], ctrl.output_labels, ctrl.nstates == controller_state_vector(pid).size
+(['w_ref', 'z_ref'], ['u0', 'u1'], True)
+>>> lag = control.nlsys(lambda t, x, u, p: -x + u, None, states=["v"], inputs=["f"], outputs=["v"], name="lag")
+>>> sampled = sample_iosys(lag, dt=0.1, substeps=4)
+>>> sampled.isdtime(strict=True), round(float(sampled.dynamics(0.0, [0.0], [1.0])[0]), 6)
+(True, 0.095163)
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from neurocontrol._validation import check_int, check_positive
 from neurocontrol.exceptions import ParameterError, ShapeError
 
-__all__ = ["StateLayout", "controller_state_vector", "controller_iosys", "sample_iosys",
-           "helicopter_sampled_iosys", "close_loop"]
+__all__ = ["StateLayout", "controller_state_vector", "controller_iosys", "sample_iosys", "close_loop"]
 
 
 # =========================================================================== state layout
@@ -121,7 +123,17 @@ class StateLayout:
         self.names = tuple(names)
 
     def flatten(self, state: dict) -> np.ndarray:
-        """The state dict as one float64 vector of length :attr:`size`."""
+        """Return the state dict as one float64 vector of length :attr:`size`.
+
+        Parameters
+        ----------
+        state : dict
+            A ``get_state()`` dict with this layout's keys and shapes.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         if set(state) != set(self.keys):
             raise ParameterError(f"the state does not fit this layout: missing {sorted(set(self.keys) - set(state))}, "
                                  f"unexpected {sorted(set(state) - set(self.keys))}.")
@@ -134,7 +146,17 @@ class StateLayout:
         return out
 
     def unflatten(self, vector) -> dict:
-        """The dict that :meth:`flatten` maps to ``vector`` (arrays are copies)."""
+        """Return the dict that :meth:`flatten` maps to ``vector`` (arrays are copies).
+
+        Parameters
+        ----------
+        vector : array_like, shape (size,)
+            A state vector of this layout.
+
+        Returns
+        -------
+        dict
+        """
         x = np.asarray(vector, dtype=np.float64).reshape(-1)
         if x.size != self.size:
             raise ShapeError(f"the state vector must have {self.size} entries, got {x.size}.")
@@ -152,10 +174,13 @@ class StateLayout:
 
 
 def _check_controller(controller):
-    from neurocontrol.controllers.adaptive import AbstractController
+    # imported when called: the controllers package compiles numba kernels on import (about a second),
+    # which StateLayout and sample_iosys users should not pay for
+    from neurocontrol.controllers.base import AbstractController
 
     if not isinstance(controller, AbstractController):
-        raise ParameterError(f"`controller` must be a neurocontrol AbstractController, got {type(controller).__name__}.")
+        raise ParameterError(f"`controller` must be a neurocontrol AbstractController, "
+                             f"got {type(controller).__name__}.")
     try:
         state = controller.get_state()
     except ParameterError as exc:
@@ -164,7 +189,17 @@ def _check_controller(controller):
 
 
 def controller_state_vector(controller) -> np.ndarray:
-    """The controller's current state as the state vector of :func:`controller_iosys` (initial condition X0).
+    """Return the controller's current state as the state vector of :func:`controller_iosys` (initial condition X0).
+
+    Parameters
+    ----------
+    controller : AbstractController
+        A controller that has been reset.
+
+    Returns
+    -------
+    numpy.ndarray
+        Its flattened ``get_state()`` (:class:`StateLayout`).
 
     Raises
     ------
@@ -178,9 +213,9 @@ def controller_state_vector(controller) -> np.ndarray:
 # =========================================================================== the controller as an nlsys
 
 
-def controller_iosys(controller, *, dt: float | None = None, observation_names: Sequence[str] | None = None,
-                     reference_names: Sequence[str] | None = None, input_names: Sequence[str] | None = None,
-                     name: str = "controller"):
+def controller_iosys(controller, *, plant=None, dt: float | None = None,
+                     observation_names: Sequence[str] | None = None, reference_names: Sequence[str] | None = None,
+                     input_names: Sequence[str] | None = None, name: str = "controller"):
     """Make a (reset) controller a discrete-time ``control.NonlinearIOSystem``.
 
     Parameters
@@ -190,18 +225,22 @@ def controller_iosys(controller, *, dt: float | None = None, observation_names: 
         its state defines the layout and the initial condition
         (:func:`controller_state_vector`). It is not modified; the system
         works on a private deep copy.
+    plant : gymnasium.Env or control.InputOutputSystem, optional
+        The plant the controller drives; its declared signal names name the
+        system's signals: an env's (unwrapped) ``observation_names`` and
+        ``input_names``, or a python-control system's output and input labels.
     dt : float, optional
         Sampling period in s; default ``controller.dt``. Must equal it.
     observation_names : sequence of str, optional
-        Names of the observation inputs (n); default the helicopter's state
-        names when n = 5, else ``y[0] ...``. Give the plant's output names to
-        connect by name.
+        Names of the observation inputs (n); default the plant's observation
+        (output) names, else ``y[0] ...``.
     reference_names : sequence of str, optional
         Names of the reference inputs (p); default ``<output name>_ref``.
     input_names : sequence of str, optional
-        Names of the outputs (the plant inputs, m); default the helicopter's
-        input names when m = 2 and n = 5, else ``u[0] ...``.
+        Names of the outputs (the plant inputs, m); default the plant's input
+        names, else ``u[0] ...``.
     name : str, default "controller"
+        System name.
 
     Returns
     -------
@@ -216,7 +255,9 @@ def controller_iosys(controller, *, dt: float | None = None, observation_names: 
     ------
     ParameterError
         If the controller is not reset, ``dt`` differs from the controller's,
-        or a name list has the wrong length.
+        a name list has the wrong length, ``plant`` declares no names, or the
+        number of observations is known neither from the controller's
+        settings nor from ``plant`` / ``observation_names``.
 
     Notes
     -----
@@ -234,32 +275,23 @@ def controller_iosys(controller, *, dt: float | None = None, observation_names: 
     cdt = float(controller.dt)
     if dt is None:
         dt = cdt
-    if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not math.isclose(float(dt), cdt, rel_tol=1e-12):
-        raise ParameterError(f"`dt` must be the controller's control period {cdt} s, got {dt!r}.")
+    if not math.isclose(check_positive(dt, "dt", unit="s"), cdt, rel_tol=1e-12):
+        raise ParameterError(f"`dt` must be the controller's control period {cdt} s, got {dt!r}; leave it out.")
     idx = controller.output_indices
     p, m = len(idx), controller.n_inputs
-    n = _n_observations(controller)
-    scratch = _scratch_copy(controller, n, layout)
-    heli = n == 5 and m == 2
+    plant_obs, plant_in = (None, None) if plant is None else _declared_names(plant)
     if observation_names is None:
-        if heli:
-            from plants.helicopter.params import STATE_NAMES
-
-            observation_names = STATE_NAMES
-        else:
-            observation_names = [f"y[{i}]" for i in range(n)]
-    observation_names = _names(observation_names, n, "observation_names")
+        observation_names = plant_obs
+    if input_names is None:
+        input_names = plant_in
+    n = _n_observations(controller, observation_names)
+    observation_names = _names([f"y[{i}]" for i in range(n)] if observation_names is None else observation_names,
+                               n, "observation_names")
     if reference_names is None:
         reference_names = [f"{observation_names[i]}_ref" for i in idx]
     reference_names = _names(reference_names, p, "reference_names")
-    if input_names is None:
-        if heli:
-            from plants.helicopter.params import INPUT_NAMES
-
-            input_names = INPUT_NAMES
-        else:
-            input_names = [f"u[{i}]" for i in range(m)]
-    input_names = _names(input_names, m, "input_names")
+    input_names = _names([f"u[{i}]" for i in range(m)] if input_names is None else input_names, m, "input_names")
+    scratch = _scratch_copy(controller, n, layout)
 
     memo: dict = {"key": None}
 
@@ -284,7 +316,7 @@ def controller_iosys(controller, *, dt: float | None = None, observation_names: 
 
 
 def _scratch_copy(controller, n: int, layout: StateLayout):
-    """A private controller with the same settings and its own buffers.
+    """Return a private controller with the same settings and its own buffers.
 
     A deep copy alone is not enough: numpy copies each view of a shared
     buffer separately (e.g. the adaptive controller's state arena), so the
@@ -303,15 +335,32 @@ def _scratch_copy(controller, n: int, layout: StateLayout):
     return scratch
 
 
-def _n_observations(controller) -> int:
+def _declared_names(plant) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return the (observation, input) names a plant declares: an env's attributes or a system's labels."""
+    base = getattr(plant, "unwrapped", plant)
+    obs, inp = getattr(base, "observation_names", None), getattr(base, "input_names", None)
+    if obs is None or inp is None:
+        obs, inp = getattr(plant, "output_labels", None), getattr(plant, "input_labels", None)
+    if obs is None or inp is None:
+        raise ParameterError(f"`plant` must declare its signal names (an env with `observation_names` and "
+                             f"`input_names`, or a python-control system), got {type(plant).__name__}; or pass "
+                             "observation_names=... and input_names=... instead.")
+    return tuple(obs), tuple(inp)
+
+
+def _n_observations(controller, observation_names) -> int:
+    """Return the observation size: from the controller's settings, else from the names given or declared."""
     cfg = getattr(controller, "config", None)
     low = getattr(cfg, "observation_low", None)
-    if low is not None:
-        return len(low)
-    n = getattr(controller, "n_observations", None)
+    n = len(low) if low is not None else getattr(controller, "n_observations", None)
     if n is None:
-        trim_state = getattr(controller, "trim_state", None)
-        n = 5 if trim_state is None else len(trim_state)
+        n = getattr(controller, "trim_state", None)
+        n = None if n is None else len(n)
+    if n is None:
+        if observation_names is None:
+            raise ParameterError(f"cannot tell how many observations the {type(controller).__name__} takes; pass "
+                                 "plant=... (the env or system it controls) or observation_names=....")
+        n = len(tuple(observation_names))
     return int(n)
 
 
@@ -326,7 +375,7 @@ def _names(names, size: int, what: str) -> tuple[str, ...]:
 
 
 def sample_iosys(sys, *, dt: float, substeps: int = 1, name: str | None = None):
-    """A continuous-time ``nlsys`` sampled with zero-order hold and fixed-step RK4, as a discrete ``nlsys``.
+    """Sample a continuous-time ``nlsys`` with zero-order hold and fixed-step RK4, as a discrete ``nlsys``.
 
     Parameters
     ----------
@@ -337,7 +386,7 @@ def sample_iosys(sys, *, dt: float, substeps: int = 1, name: str | None = None):
     substeps : int, default 1
         RK4 sub-steps per period.
     name : str, optional
-        Default ``sys.name + "_sampled"``.
+        System name; default ``sys.name + "_sampled"``.
 
     Returns
     -------
@@ -346,6 +395,12 @@ def sample_iosys(sys, *, dt: float, substeps: int = 1, name: str | None = None):
         :func:`plants.iosys_env.rk4_step` of the right-hand side (the
         integrator of :class:`plants.iosys_env.IOSystemEnv`, so the two agree
         bit for bit); the output function is the original one.
+
+    Raises
+    ------
+    ParameterError
+        If ``sys`` is not a continuous-time system, ``dt`` is not positive or
+        ``substeps`` not a positive integer.
     """
     import control
 
@@ -354,15 +409,13 @@ def sample_iosys(sys, *, dt: float, substeps: int = 1, name: str | None = None):
     if not isinstance(sys, control.NonlinearIOSystem) or not sys.isctime(strict=True):
         raise ParameterError(f"`sys` must be a continuous-time control.NonlinearIOSystem, got "
                              f"{type(sys).__name__} with dt={getattr(sys, 'dt', None)!r}.")
-    if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not (math.isfinite(dt) and dt > 0):
-        raise ParameterError(f"`dt` must be a positive sampling period in s, got {dt!r}.")
-    if isinstance(substeps, bool) or not isinstance(substeps, numbers.Integral) or substeps < 1:
-        raise ParameterError(f"`substeps` must be a positive integer, got {substeps!r}.")
+    dt = check_positive(dt, "dt", unit="s")
+    substeps = check_int(substeps, "substeps", low=1)
     f, g, nout = sys.updfcn, sys.outfcn, sys.noutputs
 
     def updfcn(t, x, u, params):
-        return rk4_step(f, t, np.asarray(x, dtype=np.float64), np.asarray(u, dtype=np.float64), params,
-                        float(dt), int(substeps))
+        return rk4_step(f, t, np.asarray(x, dtype=np.float64), np.asarray(u, dtype=np.float64), params, dt,
+                        substeps)
 
     def outfcn(t, x, u, params):
         return x[:nout].copy() if g is None else g(t, x, u, params)
@@ -372,55 +425,20 @@ def sample_iosys(sys, *, dt: float, substeps: int = 1, name: str | None = None):
                          name=name or f"{sys.name}_sampled")
 
 
-def helicopter_sampled_iosys(params=None, *, dt: float = 0.01, substeps: int = 5, name: str = "helicopter"):
-    """The helicopter sampled with its own compiled RK4 step (end-stop contacts included), as a discrete ``nlsys``.
-
-    ``x[k+1] = plants.helicopter.step(x[k], u[k], params, dt, substeps)``:
-    the same arithmetic as ``HelicopterEnv.step`` for an action within the
-    limits, so a closed loop through this system reproduces the env's
-    trajectory bit for bit (the env also clips observations to its sensor
-    ranges, which a hovering helicopter never reaches). Outputs ``y = x``.
-
-    Parameters
-    ----------
-    params : HelicopterParams or dict or None
-    dt : float, default 0.01
-        Control period, s.
-    substeps : int, default 5
-        RK4 sub-steps per period.
-    name : str, default "helicopter"
-    """
-    import control
-
-    from plants.helicopter import _kernels
-    from plants.helicopter.dynamics import resolve_params
-    from plants.helicopter.params import INPUT_NAMES, STATE_NAMES
-
-    prm = resolve_params(params)
-    pvec = prm.to_vector()
-    if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not (math.isfinite(dt) and dt > 0):
-        raise ParameterError(f"`dt` must be a positive sampling period in s, got {dt!r}.")
-    if isinstance(substeps, bool) or not isinstance(substeps, numbers.Integral) or substeps < 1:
-        raise ParameterError(f"`substeps` must be a positive integer, got {substeps!r}.")
-
-    def updfcn(t, x, u, params):
-        out = np.empty(5)
-        _kernels.step_kernel(np.asarray(x, dtype=np.float64), np.asarray(u, dtype=np.float64), pvec, 0.0,
-                             float(dt), int(substeps), out)
-        return out
-
-    def outfcn(t, x, u, params):
-        return np.array(x, dtype=np.float64)
-
-    return control.nlsys(updfcn, outfcn, states=list(STATE_NAMES), inputs=list(INPUT_NAMES),
-                         outputs=list(STATE_NAMES), dt=float(dt), name=name)
-
-
 def close_loop(plant, controller_sys, *, name: str = "closed_loop"):
     """Connect a discrete plant and a controller system by signal names (``control.interconnect``).
 
     The controller's observation inputs must be named like plant outputs and
     its outputs like the plant inputs; its reference inputs stay external.
+
+    Parameters
+    ----------
+    plant : control.NonlinearIOSystem
+        Discrete-time plant (e.g. from :func:`sample_iosys`).
+    controller_sys : control.NonlinearIOSystem
+        From :func:`controller_iosys`, with the plant's period.
+    name : str, default "closed_loop"
+        System name.
 
     Returns
     -------

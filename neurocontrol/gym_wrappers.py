@@ -1,4 +1,4 @@
-"""Gymnasium pipelines around neurocontrol controllers: an RL agent working with (or above) a controller.
+"""Gymnasium envs and wrappers around neurocontrol controllers: an RL agent working with (or above) a controller.
 
 - :class:`ResidualControlEnv`: the agent adds a residual to the controller's
   action every control step (residual RL on top of the adaptive controller).
@@ -7,17 +7,29 @@
 - :class:`NormalizeObservation`: maps a finite Box observation affinely onto
   ``[-1, 1]`` (stateless, unlike ``gymnasium.wrappers.NormalizeObservation``).
 
-All three are plain Gymnasium envs/wrappers: they pass
-``gymnasium.utils.env_checker.check_env``, work in ``SyncVectorEnv`` and
+All three are plain Gymnasium envs/wrappers: made with ``gym.make`` (the two
+envs are registered as ``neurocontrol/ResidualControl-v0`` and
+``neurocontrol/ReferenceSelection-v0``; the id
+``"neurocontrol.gym_wrappers:neurocontrol/ResidualControl-v0"`` imports this
+module first) they pass ``gymnasium.utils.env_checker.check_env``, including
+re-creation from their spec; they work in ``SyncVectorEnv`` and
 ``AsyncVectorEnv`` (give top-level factory functions, which pickle) and with
 ``RecordEpisodeStatistics`` and ``RescaleAction``. The inner env is seeded
 from the wrapper's ``np_random``, and so is the controller, so the same
 ``reset(seed=...)`` gives the same episode.
 
+A reference is a callable in either of the two forms the package uses:
+``reference(t) -> (p,)`` for a time ``t`` in s (a float), or the vectorised
+``reference(t_array) -> (T, p)`` that :func:`neurocontrol.simulation.simulate`
+takes (e.g. :class:`neurocontrol.reference.MultiSignal`, which is both). The
+form is found once, at construction, by evaluating at t = 0: first with a
+float (a (p,) or (1, p) result is the first form), else with a time array of
+shape (1,).
+
 Examples
 --------
 >>> import gymnasium as gym, plants
->>> from neurocontrol.controllers.baselines import PIDController
+>>> from neurocontrol import PIDController
 >>> from neurocontrol.reference import Constant, MultiSignal
 >>> env = ResidualControlEnv(gym.make("neurocontrol/Helicopter-v0", max_episode_steps=100),
 ...                          PIDController.from_plant(),
@@ -29,17 +41,20 @@ Examples
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from neurocontrol._validation import as_float_array
-from neurocontrol.exceptions import DivergenceError, ParameterError
+from neurocontrol._validation import as_float_array, check_int, check_real
+from neurocontrol.exceptions import DivergenceError, ParameterError, ShapeError
 
 __all__ = ["ResidualControlEnv", "ReferenceSelectionEnv", "NormalizeObservation"]
+
+#: Registered ids of the envs defined here (entry points in this module).
+ENV_IDS = {"neurocontrol/ResidualControl-v0": "neurocontrol.gym_wrappers:ResidualControlEnv",
+           "neurocontrol/ReferenceSelection-v0": "neurocontrol.gym_wrappers:ReferenceSelectionEnv"}
 
 
 def _check_env(env):
@@ -66,11 +81,36 @@ def _check_controller(controller, env):
     return controller
 
 
-def _reference(reference, p: int):
+_PROBE_ERRORS = (TypeError, ValueError, IndexError, AttributeError)
+
+
+def _reference_form(reference, p: int) -> bool:
+    """Return True if ``reference`` is the vectorised form ``reference(t_array (T,)) -> (T, p)``, False if scalar.
+
+    Probes once at t = 0: a float argument giving shape (p,) or (1, p) (or a scalar when p = 1) is the
+    scalar form; otherwise a (1,) time array must give (1, p) (or (1,) when p = 1).
+    """
     if not callable(reference):
-        raise ParameterError(f"`reference` must be callable as reference(t) -> ({p},) set-points "
-                             f"(e.g. a MultiSignal), got {type(reference).__name__}.")
-    return reference
+        raise ParameterError(f"`reference` must be callable as reference(t) -> ({p},) or "
+                             f"reference(t_array) -> (T, {p}) set-points (e.g. a MultiSignal), "
+                             f"got {type(reference).__name__}.")
+    try:
+        shape = np.shape(reference(0.0))
+        scalar = f"shape {shape}"
+    except _PROBE_ERRORS as exc:
+        shape, scalar = None, f"{type(exc).__name__}: {exc}"
+    if shape in ((p,), (1, p)) or (p == 1 and shape == ()):
+        return False
+    try:
+        vshape = np.shape(reference(np.zeros(1)))
+        vector = f"shape {vshape}"
+    except _PROBE_ERRORS as exc:
+        vshape, vector = None, f"{type(exc).__name__}: {exc}"
+    if vshape == (1, p) or (p == 1 and vshape == (1,)):
+        return True
+    raise ShapeError(f"`reference` must map a time t (s) to {p} set-points or a time array (T,) to (T, {p}), "
+                     f"got {scalar} for t = 0.0 and {vector} for t = [0.0]; give one set-point per "
+                     "controlled output in either form.")
 
 
 def _int_seed(rng: np.random.Generator) -> int:
@@ -86,9 +126,7 @@ class _ControllerEnv(gym.Env[np.ndarray, np.ndarray]):
         self.dt = _check_env(env)
         self.env = env
         self.controller = _check_controller(controller, env)
-        if not (isinstance(failure_reward, numbers.Real) and math.isfinite(failure_reward)):
-            raise ParameterError(f"`failure_reward` must be a finite number, got {failure_reward!r}.")
-        self.failure_reward = float(failure_reward)
+        self.failure_reward = check_real(failure_reward, "failure_reward")
         self._idx = list(self.controller.output_indices)
         inner = env.observation_space
         self._ref_low = np.asarray(inner.low, dtype=np.float64)[self._idx]
@@ -123,8 +161,10 @@ class ResidualControlEnv(_ControllerEnv):
         vector envs: each copy gets its own controller). Reset at every
         episode with a seed drawn from this env's ``np_random``.
     reference : callable
-        ``reference(t)`` -> set-points (p,) of the controlled outputs at time
-        ``t`` s (e.g. :class:`neurocontrol.reference.MultiSignal`).
+        Set-points of the controlled outputs, physical units: either
+        ``reference(t) -> (p,)`` for a time ``t`` in s, or the vectorised
+        ``reference(t_array) -> (T, p)`` of :func:`neurocontrol.simulation.simulate`
+        (e.g. :class:`neurocontrol.reference.MultiSignal`); see the module notes.
     residual_scale : float or array_like (m,), optional
         Physical size of a residual action of 1. Default: 10 % of each
         input's range.
@@ -144,7 +184,8 @@ class ResidualControlEnv(_ControllerEnv):
     def __init__(self, env, controller, reference, *, residual_scale=None, failure_reward: float = -1.0):
         super().__init__(env, controller, failure_reward=failure_reward)
         p = len(self._idx)
-        self.reference = _reference(reference, p)
+        self._ref_vectorised = _reference_form(reference, p)
+        self.reference = reference
         a_low = np.asarray(env.action_space.low, dtype=np.float64)
         a_high = np.asarray(env.action_space.high, dtype=np.float64)
         m = a_low.size
@@ -165,14 +206,23 @@ class ResidualControlEnv(_ControllerEnv):
         self._r = np.zeros(p)
 
     def _ref(self, t: float) -> np.ndarray:
-        r = np.asarray(self.reference(np.array([t])), dtype=np.float64).reshape(-1)
+        arg = np.array([t]) if self._ref_vectorised else t
+        r = np.asarray(self.reference(arg), dtype=np.float64).reshape(-1)
         return np.clip(r, self._ref_low, self._ref_high)
 
     def _observation(self) -> np.ndarray:
         return np.concatenate([self._obs, self._r])
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Reset the inner env (``options`` passed on) and the controller."""
+        """Reset the inner env (``options`` passed on) and the controller.
+
+        Parameters
+        ----------
+        seed : int, optional
+            Seeds this env's ``np_random``, from which the inner env and the controller are seeded.
+        options : dict, optional
+            Passed to the inner env's ``reset``.
+        """
         info = self._reset_inner(seed, options)
         self._t = 0.0
         self._r = self._ref(0.0)
@@ -180,7 +230,13 @@ class ResidualControlEnv(_ControllerEnv):
         return self._observation(), info
 
     def step(self, action):
-        """Apply the controller's action plus ``residual_scale * action`` for one control period."""
+        """Apply the controller's action plus ``residual_scale * action`` for one control period.
+
+        Parameters
+        ----------
+        action : array_like, shape (m,)
+            The residual in ``[-1, 1]`` per input (clipped).
+        """
         a = np.clip(as_float_array(action, "action", self.action_space.shape), -1.0, 1.0)
         residual = self.residual_scale * a
         try:
@@ -231,9 +287,7 @@ class ReferenceSelectionEnv(_ControllerEnv):
         if np.any(lo >= hi):
             raise ParameterError(f"`reference_low` must be below `reference_high`, got {lo.tolist()} and "
                                  f"{hi.tolist()}.")
-        if isinstance(hold_steps, bool) or not isinstance(hold_steps, numbers.Integral) or hold_steps < 1:
-            raise ParameterError(f"`hold_steps` must be a positive integer, got {hold_steps!r}.")
-        self.hold_steps = int(hold_steps)
+        self.hold_steps = check_int(hold_steps, "hold_steps", low=1)
         self.control_dt = self.dt
         self.dt = self.dt * self.hold_steps
         self._lo, self._hi = lo, hi
@@ -244,14 +298,28 @@ class ReferenceSelectionEnv(_ControllerEnv):
         self._r = 0.5 * (lo + hi)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Reset the inner env and the controller; the set-point starts mid-range."""
+        """Reset the inner env and the controller; the set-point starts mid-range.
+
+        Parameters
+        ----------
+        seed : int, optional
+            Seeds this env's ``np_random``, from which the inner env and the controller are seeded.
+        options : dict, optional
+            Passed to the inner env's ``reset``.
+        """
         info = self._reset_inner(seed, options)
         self._r = 0.5 * (self._lo + self._hi)
         self.controller.reset(self._obs, self._r, seed=_int_seed(self.np_random))
         return np.concatenate([self._obs, self._r]), info
 
     def step(self, action):
-        """Track the chosen set-point for ``hold_steps`` control periods."""
+        """Track the chosen set-point for ``hold_steps`` control periods.
+
+        Parameters
+        ----------
+        action : array_like, shape (p,)
+            The set-point, ``[-1, 1]`` mapped onto ``[reference_low, reference_high]`` (clipped).
+        """
         a = np.clip(as_float_array(action, "action", self.action_space.shape), -1.0, 1.0)
         self._r = self._lo + 0.5 * (a + 1.0) * (self._hi - self._lo)
         total, terminated, truncated, info = 0.0, False, False, {}
@@ -271,11 +339,13 @@ class ReferenceSelectionEnv(_ControllerEnv):
         return np.concatenate([self._obs, self._r]), total, bool(terminated), bool(truncated), info
 
 
-class NormalizeObservation(gym.ObservationWrapper):
+class NormalizeObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Map a finite Box observation affinely from ``[low, high]`` onto ``[-1, 1]`` (values outside are clipped).
 
     Stateless (no running statistics), so training and evaluation see the
-    same map, and picklable for ``AsyncVectorEnv``.
+    same map, and picklable for ``AsyncVectorEnv``. It records its
+    constructor arguments, so a wrapped ``gym.make`` env can be re-created
+    from its ``spec`` (``check_env`` does this).
 
     Parameters
     ----------
@@ -286,7 +356,8 @@ class NormalizeObservation(gym.ObservationWrapper):
     """
 
     def __init__(self, env, low=None, high=None):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, low=low, high=high)
+        gym.ObservationWrapper.__init__(self, env)
         box = env.observation_space
         lo = np.asarray(box.low if low is None else as_float_array(low, "low", box.shape), dtype=np.float64)
         hi = np.asarray(box.high if high is None else as_float_array(high, "high", box.shape), dtype=np.float64)
@@ -297,5 +368,17 @@ class NormalizeObservation(gym.ObservationWrapper):
         self.observation_space = spaces.Box(-1.0, 1.0, box.shape, dtype=np.float64)
 
     def observation(self, observation):
+        """Return the observation mapped onto ``[-1, 1]``.
+
+        Parameters
+        ----------
+        observation : array_like
+            The inner env's observation, physical units.
+        """
         y = 2.0 * (np.asarray(observation, dtype=np.float64) - self._lo) / (self._hi - self._lo) - 1.0
         return np.clip(y, -1.0, 1.0)
+
+
+for _id, _entry_point in ENV_IDS.items():
+    if _id not in gym.registry:
+        gym.register(id=_id, entry_point=_entry_point)

@@ -25,6 +25,12 @@ from neurocontrol.exceptions import ParameterError, ShapeError
 
 __all__ = ["plot_result", "plot_trials", "plot_sweep"]
 
+# What plot_result reads of a run. Checked by attribute, not by class, because results imports
+# this module (lazily, in Result.plot) and this module must not import results back (no cycle).
+_RESULT_ATTRS = ("time", "outputs", "references", "inputs", "saturated", "prediction_error", "inner_iterations",
+                 "input_limits", "output_names", "input_names", "metrics", "meta", "n_outputs", "n_inputs",
+                 "n_steps")
+
 _REF_COLOR = "0.25"
 _SAT_COLOR = "tab:red"
 _MAX_STAIRS = 400  # steps drawn one by one; longer runs are binned
@@ -104,10 +110,10 @@ def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] |
     4
     >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
-    from neurocontrol.results import Result
-
-    if not isinstance(result, Result):
-        raise ParameterError(f"`result` must be a neurocontrol Result, got {type(result).__name__}.")
+    missing = [a for a in _RESULT_ATTRS if not hasattr(result, a)]
+    if missing:
+        raise ParameterError(f"`result` must be a neurocontrol Result (from simulate or Result.load), got "
+                             f"{type(result).__name__} without {', '.join(missing)}.")
     p, m = result.n_outputs, result.n_inputs
     metrics_out = result.metrics.get("outputs", {}) if isinstance(result.metrics.get("outputs"), dict) else {}
     if tolerance is None:

@@ -1,6 +1,8 @@
-"""Reference signals, identification excitation and reference models.
+"""Reference signals and identification excitation: set-point signals r(t) and input sequences for a plant.
 
-Three kinds of objects live here, each usable on its own:
+Two kinds of objects live here, each usable on its own (the reference
+models that smooth a set-point into a desired response live in
+:mod:`neurocontrol.reference_model`):
 
 * **Signals** map time in s to a set-point in the output's physical unit,
   vectorised over a time array: :class:`Constant`, :class:`Step`,
@@ -10,11 +12,6 @@ Three kinds of objects live here, each usable on its own:
   (n_steps, channels): :func:`aprbs`, :func:`multisine`, :func:`chirp`.
   Every random draw comes from an explicit ``numpy.random.Generator`` or int
   seed.
-* **Reference models** turn a (possibly discontinuous) set-point into a
-  dynamically feasible desired response ``d(t)`` for the imitator:
-  :class:`FirstOrderReferenceModel` and :class:`SecondOrderReferenceModel`,
-  discretised exactly with a zero-order hold, with optional rate and
-  acceleration limits.
 
 Examples
 --------
@@ -41,7 +38,7 @@ from numbers import Integral
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array
+from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
 from neurocontrol.exceptions import ParameterError, ShapeError
 
 __all__ = [
@@ -61,18 +58,23 @@ __all__ = [
 # --------------------------------------------------------------------------- helpers
 
 
-def _finite_scalar(value, name: str) -> float:
-    arr = as_float_array(value, name)
-    if arr.ndim != 0:
-        raise ShapeError(f"`{name}` must be a scalar, got shape {arr.shape}.")
-    return float(arr)
+def _scalar(value, name: str):
+    """Return ``value`` unwrapped from a 0-d array; raise :class:`ShapeError` for arrays with dimensions."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    if np.ndim(value) != 0:
+        raise ShapeError(f"`{name}` must be a scalar, got shape {np.shape(value)}.")
+    return value
+
+
+def _finite_scalar(value, name: str, **bounds) -> float:
+    """Return a finite real scalar as float (:func:`~neurocontrol._validation.check_real` with ``bounds``)."""
+    return check_real(_scalar(value, name), name, **bounds)
 
 
 def _positive_scalar(value, name: str, unit: str) -> float:
-    x = _finite_scalar(value, name)
-    if not x > 0:
-        raise ParameterError(f"`{name}` must be positive (in {unit}), got {x!r}.")
-    return x
+    """Return a finite scalar > 0 in ``unit`` as float (:func:`~neurocontrol._validation.check_positive`)."""
+    return check_positive(_scalar(value, name), name, unit=unit)
 
 
 def _as_generator(rng) -> np.random.Generator:
@@ -86,9 +88,7 @@ def _as_generator(rng) -> np.random.Generator:
 
 
 def _n_steps(n_steps) -> int:
-    if not isinstance(n_steps, Integral) or isinstance(n_steps, bool) or n_steps < 1:
-        raise ParameterError(f"`n_steps` must be a positive int, got {n_steps!r}.")
-    return int(n_steps)
+    return check_int(n_steps, "n_steps", low=1)
 
 
 def _channels(n_channels, **arrays) -> tuple[int, dict[str, np.ndarray]]:
@@ -103,9 +103,7 @@ def _channels(n_channels, **arrays) -> tuple[int, dict[str, np.ndarray]]:
         if arr.ndim == 1:
             sizes.add(arr.shape[0])
     if n_channels is not None:
-        if not isinstance(n_channels, Integral) or isinstance(n_channels, bool) or n_channels < 1:
-            raise ParameterError(f"`n_channels` must be a positive int, got {n_channels!r}.")
-        sizes.add(int(n_channels))
+        sizes.add(check_int(n_channels, "n_channels", low=1))
     if len(sizes) > 1:
         detail = ", ".join(f"{k}: {v.shape}" for k, v in coerced.items())
         raise ShapeError(f"per-channel arguments must agree on the channel count, got {detail}"
@@ -116,7 +114,7 @@ def _channels(n_channels, **arrays) -> tuple[int, dict[str, np.ndarray]]:
 
 
 def _per_output(value, name: str, unit: str, *, allow_none: bool = False) -> np.ndarray | None:
-    """A positive scalar or (p,) parameter; for limits, ``None`` or inf entries mean 'no limit'."""
+    """Return a positive scalar or (p,) parameter as (1,) or (p,); for limits, ``None`` or inf mean 'no limit'."""
     if value is None and allow_none:
         return None
     arr = as_float_array(value, name, finite=not allow_none)
@@ -132,6 +130,7 @@ def _per_output(value, name: str, unit: str, *, allow_none: bool = False) -> np.
 
 
 def _broadcast_outputs(params: dict[str, np.ndarray | None]) -> tuple[int, dict[str, np.ndarray]]:
+    """Broadcast (1,) or (p,) per-output parameters to a common p (``None`` becomes inf: no limit)."""
     sizes = {v.shape[0] for v in params.values() if v is not None and v.shape[0] != 1}
     if len(sizes) > 1:
         detail = ", ".join(f"{k}: {v.shape}" for k, v in params.items() if v is not None)
@@ -156,7 +155,18 @@ class AbstractSignal(abc.ABC):
     """
 
     def __call__(self, t):
-        """Evaluate the signal at time(s) ``t`` in s (scalar or any-shape array)."""
+        """Evaluate the signal at time(s) ``t``.
+
+        Parameters
+        ----------
+        t : float or array_like
+            Time(s) in s, any shape.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            A float for a scalar ``t``, else an array of the shape of ``t``.
+        """
         arr = as_float_array(t, "t")
         out = np.asarray(self._evaluate(arr), dtype=np.float64)
         return float(out) if arr.ndim == 0 else out
@@ -268,9 +278,7 @@ class Staircase(AbstractSignal):
                              f"got {levels.shape}.")
         if np.any(np.diff(times) <= 0):
             raise ParameterError(f"`times` must be strictly increasing, got {times.tolist()}.")
-        smoothing = _finite_scalar(self.smoothing_time, "smoothing_time")
-        if smoothing < 0:
-            raise ParameterError(f"`smoothing_time` must be >= 0 s, got {smoothing!r}.")
+        smoothing = _finite_scalar(self.smoothing_time, "smoothing_time", low=0.0, unit="s")
         object.__setattr__(self, "times", tuple(times.tolist()))
         object.__setattr__(self, "levels", tuple(levels.tolist()))
         object.__setattr__(self, "smoothing_time", smoothing)
@@ -317,9 +325,10 @@ class Ramp(AbstractSignal):
     def __post_init__(self):
         for name in ("slope", "t0", "initial"):
             object.__setattr__(self, name, _finite_scalar(getattr(self, name), name))
-        t1 = float(as_float_array(self.t1, "t1", finite=False))
-        if np.isnan(t1) or not t1 > self.t0:
-            raise ParameterError(f"`t1` must be later than `t0` = {self.t0} s (or inf for an endless ramp), got {t1!r}.")
+        t1 = _finite_scalar(self.t1, "t1", allow_inf=True)
+        if not t1 > self.t0:
+            raise ParameterError(f"`t1` must be later than `t0` = {self.t0} s (or inf for an endless ramp), "
+                                 f"got {t1!r}.")
         object.__setattr__(self, "t1", t1)
 
     def _evaluate(self, t):
@@ -353,10 +362,9 @@ class Sine(AbstractSignal):
     offset: float = 0.0
 
     def __post_init__(self):
-        for name in ("amplitude", "frequency_hz", "phase", "offset"):
+        for name in ("amplitude", "phase", "offset"):
             object.__setattr__(self, name, _finite_scalar(getattr(self, name), name))
-        if self.frequency_hz < 0:
-            raise ParameterError(f"`frequency_hz` must be >= 0 Hz, got {self.frequency_hz!r}.")
+        object.__setattr__(self, "frequency_hz", _finite_scalar(self.frequency_hz, "frequency_hz", low=0.0, unit="Hz"))
 
     def _evaluate(self, t):
         return self.offset + self.amplitude * np.sin(2.0 * np.pi * self.frequency_hz * t + self.phase)
@@ -386,7 +394,8 @@ class MultiSignal:
         try:
             signals = tuple(self.signals)
         except TypeError:
-            raise ParameterError(f"`signals` must be a sequence of signals (one per output), got {self.signals!r}.") from None
+            raise ParameterError(f"`signals` must be a sequence of signals (one per output), "
+                                 f"got {self.signals!r}.") from None
         if not signals:
             raise ParameterError("`signals` must hold one signal per controlled output, got none.")
         for i, s in enumerate(signals):
@@ -466,9 +475,8 @@ def aprbs(n_steps: int, *, low, high, min_hold: int, max_hold: int, rng, n_chann
     if np.any(a["low"] >= a["high"]):
         raise ParameterError(f"`low` must be below `high` in every channel, got low={a['low'].tolist()}, "
                              f"high={a['high'].tolist()}.")
-    for name, v in (("min_hold", min_hold), ("max_hold", max_hold)):
-        if not isinstance(v, Integral) or isinstance(v, bool) or v < 1:
-            raise ParameterError(f"`{name}` must be a positive int number of samples, got {v!r}.")
+    min_hold = check_int(min_hold, "min_hold", low=1)
+    max_hold = check_int(max_hold, "max_hold", low=1)
     if max_hold < min_hold:
         raise ParameterError(f"`max_hold` must be >= `min_hold` = {min_hold}, got {max_hold}.")
     gen = _as_generator(rng)
@@ -484,7 +492,7 @@ def aprbs(n_steps: int, *, low, high, min_hold: int, max_hold: int, rng, n_chann
 
 def multisine(n_steps: int, *, dt: float, amplitude, f_min: float, f_max: float, n_freqs: int,
               rng=None, schroeder: bool = False, offset=0.0) -> np.ndarray:
-    """A sum of ``n_freqs`` equal-amplitude cosines, scaled to a given peak.
+    """Return a sum of ``n_freqs`` equal-amplitude cosines, scaled to a given peak.
 
     Parameters
     ----------
@@ -535,8 +543,7 @@ def multisine(n_steps: int, *, dt: float, amplitude, f_min: float, f_max: float,
     if not f_min <= f_max < nyquist:
         raise ParameterError(f"need 0 < f_min <= f_max < Nyquist = {nyquist:g} Hz for dt = {dt:g} s, "
                              f"got f_min={f_min:g}, f_max={f_max:g}; lower f_max or shorten dt.")
-    if not isinstance(n_freqs, Integral) or isinstance(n_freqs, bool) or n_freqs < 1:
-        raise ParameterError(f"`n_freqs` must be a positive int, got {n_freqs!r}.")
+    n_freqs = check_int(n_freqs, "n_freqs", low=1)
     freqs = np.linspace(f_min, f_max, int(n_freqs))
     if schroeder:
         k = np.arange(1, n_freqs + 1)
@@ -556,7 +563,7 @@ def multisine(n_steps: int, *, dt: float, amplitude, f_min: float, f_max: float,
 
 def chirp(n_steps: int, *, dt: float, f0: float, f1: float, amplitude, offset=0.0,
           logarithmic: bool = False) -> np.ndarray:
-    """A swept sine from ``f0`` Hz at the first sample to ``f1`` Hz at the last.
+    """Return a swept sine from ``f0`` Hz at the first sample to ``f1`` Hz at the last.
 
     Parameters
     ----------

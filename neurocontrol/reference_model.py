@@ -7,12 +7,42 @@ import abc
 import numpy as np
 import scipy.linalg
 
+from neurocontrol._jit import jit
 from neurocontrol._validation import as_float_array
 from neurocontrol.exceptions import OutOfRangeError, ParameterError
 from neurocontrol.reference import _broadcast_outputs, _per_output, _positive_scalar
 
-__all__ = ["AbstractReferenceModel", "FirstOrderReferenceModel", "SecondOrderReferenceModel"]
+__all__ = ["AbstractReferenceModel", "FirstOrderReferenceModel", "SecondOrderReferenceModel", "second_order_step"]
 
+# The controller's compiled step calls this function, so it uses the learning kernels' flags.
+_jit = jit
+
+
+@_jit
+def second_order_step(x, ad, bd, r):
+    """Advance the second-order reference model one period in place: ``x[i] = Ad[i] x[i] + Bd[i] r[i]``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (p, 2)
+        State ``[d, d']`` per output, overwritten with the next state.
+    ad : numpy.ndarray, shape (p, 2, 2)
+        Exact discrete transition matrix per output.
+    bd : numpy.ndarray, shape (p, 2)
+        Exact discrete input matrix per output.
+    r : numpy.ndarray, shape (p,)
+        Set-point held over the period.
+
+    Notes
+    -----
+    The one implementation of the linear step: :class:`SecondOrderReferenceModel`,
+    the adaptive controller's imitator pre-training and its compiled control
+    step all call it, so they agree to the last bit.
+    """
+    for i in range(x.shape[0]):
+        v = x[i, 0]
+        x[i, 0] = ad[i, 0, 0] * v + ad[i, 0, 1] * x[i, 1] + bd[i, 0] * r[i]
+        x[i, 1] = ad[i, 1, 0] * v + ad[i, 1, 1] * x[i, 1] + bd[i, 1] * r[i]
 
 
 class AbstractReferenceModel(abc.ABC):
@@ -61,13 +91,26 @@ class AbstractReferenceModel(abc.ABC):
         return v
 
     def reset(self, y0, rate0=None) -> None:
-        """Set the state to ``y0`` (shape (p,)) and optionally the rate ``rate0`` (unit/s)."""
+        """Set the state to ``y0`` (shape (p,)) and optionally the rate ``rate0`` (unit/s).
+
+        Parameters
+        ----------
+        y0 : array_like, shape (p,)
+            Initial value of each output.
+        rate0 : array_like, shape (p,), optional
+            Initial rate of each output, unit/s (default 0).
+        """
         y0 = as_float_array(y0, "y0", (self._p,))
         rate0 = np.zeros(self._p) if rate0 is None else as_float_array(rate0, "rate0", (self._p,))
         self._value, self._rate = self._reset_impl(y0.copy(), rate0.copy())
 
     def step(self, r) -> tuple[np.ndarray, np.ndarray]:
         """Advance one period with the set-point ``r`` (shape (p,)) held constant.
+
+        Parameters
+        ----------
+        r : array_like, shape (p,)
+            Set-point of each output over the period.
 
         Returns
         -------
@@ -275,8 +318,9 @@ class SecondOrderReferenceModel(AbstractReferenceModel):
 
     def _step_impl(self, r):
         v, rate, dt = self._value, self._rate, self._dt
-        v_lin = self._ad[:, 0, 0] * v + self._ad[:, 0, 1] * rate + self._bd[:, 0] * r
-        rate_lin = self._ad[:, 1, 0] * v + self._ad[:, 1, 1] * rate + self._bd[:, 1] * r
+        x = np.stack([v, rate], axis=1)
+        second_order_step(x, self._ad, self._bd, r)
+        v_lin, rate_lin = x[:, 0].copy(), x[:, 1].copy()
         limited = (np.abs(rate_lin) > self._rate_limit) | (np.abs(rate_lin - rate) > self._acc_limit * dt)
         if not np.any(limited):
             return v_lin, rate_lin

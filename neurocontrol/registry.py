@@ -9,8 +9,10 @@ lookup; third-party packages add kinds with :func:`register` or through the
 Sections and what their builders take: ``plant`` ``build(config, run, rng) ->
 (env, options)``; ``reference`` ``build(config, env, output_names) -> signal``;
 ``controller`` ``build(config, env) -> controller``; ``runner``
-``build(scenario, setup, **run_kwargs) -> result``; ``events``, ``signal``,
-``rule``, ``law``, ``ilc_law``: the config object itself is the object.
+``build(scenario, setup, **run_kwargs) -> result``; ``warmup`` ``build(config,
+env) -> controller`` (the adaptive controller's warm-up controller);
+``events``, ``signal``, ``rule``, ``law``, ``ilc_law``: the config object
+itself is the object.
 """
 
 from __future__ import annotations
@@ -24,14 +26,16 @@ from dataclasses import dataclass
 
 from neurocontrol.exceptions import ParameterError
 
-__all__ = ["Registration", "register", "registered", "BUILTIN", "BUILTIN_KINDS", "resolve", "kind_of", "subclass_kinds"]
+__all__ = ["Registration", "register", "registered", "BUILTIN", "BUILTIN_KINDS", "builtin_modules", "resolve",
+           "kind_of", "subclass_kinds"]
 
 _ENTRY_POINT_GROUP = "neurocontrol.registry"
 
 #: The built-in kinds, ``(section, kind, config, build)``; each object named as
 #: ``"module:attribute"`` (``None``: no config class, or the config is the object).
 BUILTIN = (
-    ("plant", "helicopter", "plants.helicopter.kinds:HelicopterPlantConfig", "plants.helicopter.kinds:build_helicopter"),
+    ("plant", "helicopter", "plants.helicopter.kinds:HelicopterPlantConfig",
+     "plants.helicopter.kinds:build_helicopter"),
     ("reference", "setpoint", "neurocontrol.scenario.kinds:SetpointReferenceConfig",
      "neurocontrol.scenario.kinds:build_setpoint"),
     ("reference", "signals", "neurocontrol.scenario.kinds:SignalsReferenceConfig",
@@ -49,11 +53,14 @@ BUILTIN = (
      "neurocontrol.scenario.kinds:build_adaptive"),
     ("controller", "guarded", "neurocontrol.scenario.kinds:GuardedScenarioConfig",
      "neurocontrol.scenario.kinds:build_guarded"),
-    ("controller", "pid", "neurocontrol.scenario.kinds:PIDConfig", "neurocontrol.scenario.kinds:build_pid"),
-    ("controller", "lqr", "neurocontrol.scenario.kinds:LQRConfig", "neurocontrol.scenario.kinds:build_lqr"),
+    ("controller", "pid", "plants.helicopter.kinds:PIDConfig", "plants.helicopter.kinds:build_pid"),
+    ("controller", "lqr", "plants.helicopter.kinds:LQRConfig", "plants.helicopter.kinds:build_lqr"),
+    ("warmup", "pid", "plants.helicopter.kinds:WarmupPIDConfig", "plants.helicopter.kinds:build_warmup_pid"),
     ("events", "parameter_change", "neurocontrol.simulation.events:ParameterChange", None),
     ("events", "actuator_fault", "neurocontrol.simulation.faults:ActuatorFault", None),
     ("ilc_law", "p", None, None),
+    ("plant_demo", "helicopter", None, "plants.helicopter.demo:run_demo"),
+    ("plant_bench", "helicopter", None, "plants.helicopter.bench:bench_plant"),
     ("runner", "ilc", None, "neurocontrol.ilc.scenario_runner:run_ilc_scenario"),
 )
 
@@ -61,15 +68,49 @@ BUILTIN = (
 BUILTIN_KINDS = {s: tuple(k for sec, k, _, _ in BUILTIN if sec == s) for s in dict.fromkeys(e[0] for e in BUILTIN)}
 
 
+def builtin_modules() -> tuple[str, ...]:
+    """Name the modules that define the built-in kinds, in :data:`BUILTIN` order, each once.
+
+    Returns
+    -------
+    tuple of str
+        Importable module names (e.g. for a process pool to preload).
+    """
+    names = (entry.partition(":")[0] for row in BUILTIN for entry in row[2:] if entry)
+    return tuple(dict.fromkeys(names))
+
+
 def resolve(name: str):
-    """Import the object named ``"module:attribute"``."""
+    """Import the object named ``"module:attribute"``.
+
+    Parameters
+    ----------
+    name : str
+        ``"package.module:attribute"``.
+
+    Returns
+    -------
+    object
+    """
     module, _, attr = name.partition(":")
     return getattr(importlib.import_module(module), attr)
 
 
 @dataclass(frozen=True)
 class Registration:
-    """One registered kind: its section, name, config dataclass and build function (or None)."""
+    """One registered kind: its section, name, config dataclass and build function (or None).
+
+    Parameters
+    ----------
+    section : str
+        The scenario-file section (``plant``, ``controller``, ...).
+    kind : str
+        The name used as ``kind = "..."``.
+    config : type or None
+        The frozen config dataclass (None: a kind without settings).
+    build : callable or None
+        Makes the object from a config (None: the config object is the object).
+    """
 
     section: str
     kind: str
@@ -83,7 +124,7 @@ _PLUGIN_ERRORS: dict[str, str] = {}
 
 
 def _plugin_note() -> str:
-    """A hint appended to unknown-kind errors when a registering module failed to import."""
+    """Return a hint for unknown-kind errors when a registering module failed to import."""
     if not _PLUGIN_ERRORS:
         return ""
     return " (note: " + "; ".join(f"{m} failed to import: {e}" for m, e in _PLUGIN_ERRORS.items()) + ")"
@@ -191,7 +232,17 @@ def _load_builtins() -> None:
 
 
 def registered(section: str | None = None) -> dict:
-    """Registered kinds: ``{kind: Registration}`` of one section, or ``{section: {...}}`` of all."""
+    """Return the registered kinds: ``{kind: Registration}`` of one section, or ``{section: {...}}`` of all.
+
+    Parameters
+    ----------
+    section : str, optional
+        The section; None: every section.
+
+    Returns
+    -------
+    dict
+    """
     _load_builtins()
     if section is None:
         return {s: dict(t) for s, t in _REGISTRY.items()}
@@ -199,7 +250,7 @@ def registered(section: str | None = None) -> dict:
 
 
 def _class_kind_attr(cls) -> str | None:
-    """A ``kind`` class variable (or field default) declared on the class itself or a base."""
+    """Return a ``kind`` class variable (or field default) declared on the class itself or a base."""
     if dataclasses.is_dataclass(cls):
         for f in dataclasses.fields(cls):
             if f.name == "kind":
@@ -209,6 +260,17 @@ def _class_kind_attr(cls) -> str | None:
 
 
 def kind_of(cls) -> str | None:
+    """Return the kind a config class is registered under (or declares in a ``kind`` attribute), else None.
+
+    Parameters
+    ----------
+    cls : type
+        A config class.
+
+    Returns
+    -------
+    str or None
+    """
     for table in _REGISTRY.values():
         for kind, reg in table.items():
             if reg.config is cls:
@@ -217,7 +279,17 @@ def kind_of(cls) -> str | None:
 
 
 def subclass_kinds(base: type) -> dict[str, type]:
-    """Registered config classes that subclass ``base``, by kind."""
+    """Return the registered config classes that subclass ``base``, by kind.
+
+    Parameters
+    ----------
+    base : type
+        An abstract base class (e.g. ``AbstractLaw``).
+
+    Returns
+    -------
+    dict of str to type
+    """
     _load_builtins()
     out = {}
     for table in _REGISTRY.values():

@@ -35,8 +35,6 @@ import hashlib
 import io
 import json
 import math
-import os
-import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,8 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
+from neurocontrol._files import atomic_write
 from neurocontrol._validation import as_float_array
 from neurocontrol.exceptions import CheckpointError, ParameterError, ShapeError
+from neurocontrol.plotting import plot_result  # cheap: plotting imports matplotlib inside its functions
 
 __all__ = ["RESULT_STATUSES", "Result", "compute_metrics", "flatten_metrics", "per_output_band"]
 
@@ -110,21 +110,6 @@ def _readonly(arr: np.ndarray) -> np.ndarray:
     arr = np.array(arr, copy=True)
     arr.setflags(write=False)
     return arr
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # --------------------------------------------------------------------------- Result
@@ -315,6 +300,11 @@ class Result:
         """Return a copy whose ``metrics`` are recomputed by :func:`compute_metrics`.
 
         A ``control_step_us`` already in ``metrics`` is kept.
+
+        Parameters
+        ----------
+        tolerance, final_window_s, settle_band
+            As for :func:`compute_metrics`.
         """
         metrics = compute_metrics(time=self.time, outputs=self.outputs, references=self.references,
                                   inputs=self.inputs, saturated=self.saturated, tolerance=tolerance,
@@ -375,9 +365,13 @@ class Result:
         return pd.DataFrame(cols)
 
     def plot(self, **kwargs):
-        """Plot the run with :func:`neurocontrol.plotting.plot_result` (keyword arguments are passed on)."""
-        from neurocontrol.plotting import plot_result
+        """Plot the run with :func:`neurocontrol.plotting.plot_result`.
 
+        Parameters
+        ----------
+        **kwargs
+            Passed on to :func:`~neurocontrol.plotting.plot_result` (``path``, ``tolerance``, ``units``, ...).
+        """
         return plot_result(self, **kwargs)
 
     # ------------------------------------------------------------------ storage
@@ -424,8 +418,8 @@ class Result:
             "metrics": self.metrics,
             "meta": self.meta,
         }
-        _atomic_write(folder / _ARRAYS_FILE, data)
-        _atomic_write(folder / _JSON_FILE, json.dumps(header, indent=2, allow_nan=False).encode())
+        atomic_write(folder / _ARRAYS_FILE, data)
+        atomic_write(folder / _JSON_FILE, json.dumps(header, indent=2, allow_nan=False))
         return folder
 
     @classmethod
@@ -710,6 +704,13 @@ def compute_metrics(*, time, outputs, references, inputs, saturated, tolerance, 
 
 def flatten_metrics(metrics: Mapping, *, sep: str = ".") -> dict:
     """Flatten nested metric dicts into one level, e.g. for a sweep table.
+
+    Parameters
+    ----------
+    metrics : mapping
+        Nested metrics, e.g. :attr:`Result.metrics`.
+    sep : str, default "."
+        Separator of the joined keys.
 
     Examples
     --------

@@ -1,4 +1,4 @@
-"""Plants for neurocontrol: Gymnasium environments that are also python-control systems.
+"""The plants of neurocontrol and their Gymnasium registration: environments that are also python-control systems.
 
 Importing this package registers the environments with Gymnasium, so that
 ``gymnasium.make("neurocontrol/Helicopter-v0")`` works after ``import plants``.
@@ -6,6 +6,7 @@ Importing this package registers the environments with Gymnasium, so that
 | id                             | entry point                       | time limit          |
 |--------------------------------|-----------------------------------|---------------------|
 | ``neurocontrol/Helicopter-v0`` | :class:`plants.helicopter.HelicopterEnv` | 3000 steps (30 s at dt=0.01) |
+| ``neurocontrol/IOSystem-v0``   | :class:`plants.iosys_env.IOSystemEnv`    | none (pass ``max_episode_steps``) |
 
 ``gymnasium.make_vec("neurocontrol/Helicopter-v0", num_envs=N)`` builds a
 :class:`plants.helicopter.HelicopterVectorEnv` (one compiled batch step for
@@ -28,16 +29,19 @@ from plants.helicopter import (
     to_iosys,
     trim,
 )
+from plants.iosys_env import IOSYSTEM_ID, IOSystemEnv
+from plants.iosys_env import register_env as _register_iosystem_env
 
-__all__ = ["HelicopterEnv", "HelicopterVectorEnv", "HelicopterParams", "trim", "hover_range", "linearize", "step", "step_batch",
-           "to_iosys", "HELICOPTER_ID", "register_envs"]
+__all__ = ["HelicopterEnv", "HelicopterVectorEnv", "HelicopterParams", "trim", "hover_range", "linearize", "step",
+           "step_batch", "to_iosys", "HELICOPTER_ID", "IOSystemEnv", "IOSYSTEM_ID", "register_envs"]
 
 #: Gymnasium id of the helicopter env.
 HELICOPTER_ID = "neurocontrol/Helicopter-v0"
 
 
 def register_envs() -> None:
-    """Register the plants with Gymnasium (idempotent: safe to call again)."""
+    """Register every plant id of the table above with Gymnasium (idempotent: safe to call again)."""
+    _register_iosystem_env()
     if HELICOPTER_ID not in gym.registry:
         gym.register(id=HELICOPTER_ID, entry_point="plants.helicopter.env:HelicopterEnv", max_episode_steps=3000,
                      vector_entry_point="plants.helicopter.vector_env:HelicopterVectorEnv")

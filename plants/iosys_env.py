@@ -1,4 +1,4 @@
-"""Any python-control nonlinear I/O system as a Gymnasium environment.
+"""The env of any python-control nonlinear I/O system (:class:`IOSystemEnv`), its RK4 step and its Gymnasium id.
 
 :class:`IOSystemEnv` turns a ``control.NonlinearIOSystem`` into a Gymnasium
 env: a continuous-time system is integrated with fixed-step classical RK4
@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from neurocontrol._validation import as_float_array
+from neurocontrol._validation import as_float_array, check_int, check_positive
 from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError, ShapeError
 
 __all__ = ["IOSystemEnv", "rk4_step", "IOSYSTEM_ID", "register_env"]
@@ -72,7 +72,7 @@ def rk4_step(f: Callable, t: float, x: np.ndarray, u: np.ndarray, params: Mappin
 
 
 def _select(names: Sequence[str], which, what: str) -> tuple[int, ...]:
-    """Indices of ``which`` (names or ints) among ``names``."""
+    """Return the indices of ``which`` (names or ints) among ``names``."""
     out = []
     for w in which:
         if isinstance(w, str):
@@ -86,6 +86,22 @@ def _select(names: Sequence[str], which, what: str) -> tuple[int, ...]:
     if len(set(out)) != len(out) or not out:
         raise ParameterError(f"`{what}` must name distinct signals (at least one), got {list(which)!r}.")
     return tuple(out)
+
+
+def _check_units(units, names: Sequence[str]) -> dict[str, str]:
+    """Return ``units`` as a plain dict after checking every key is a signal of the system and every value a str."""
+    if units is None:
+        return {}
+    if not isinstance(units, Mapping):
+        raise ParameterError(f"`units` must be a mapping signal name -> unit string, got {type(units).__name__}.")
+    out = {}
+    for key, unit in units.items():
+        if key not in names:
+            raise ParameterError(f"`units` names unknown signal {key!r}; the system has {sorted(set(names))}.")
+        if not isinstance(unit, str):
+            raise ParameterError(f"`units[{key!r}]` must be a unit string such as 'm/s', got {unit!r}.")
+        out[key] = unit
+    return out
 
 
 class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -134,17 +150,35 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Arguments
 
-    - ``sys``: the ``control.NonlinearIOSystem``; its ``params`` are used (``params`` overrides them).
-    - ``dt`` (float, s): control period; default ``sys.dt`` for a discrete system, required otherwise.
-    - ``substeps`` (int): RK4 sub-steps per period (continuous systems), default 1.
-    - ``x0``: initial state (n,) or sampler ``x0(rng) -> (n,)``.
-    - ``input_limits`` ((m, 2)): finite actuator limits, required.
-    - ``observation`` (sequence of output names or indices): observed outputs, default all.
-    - ``observation_low``, ``observation_high`` ((p,)): observation bounds (sensor ranges).
-    - ``output_noise_std`` (float or (p,)): standard deviation of the sensor noise.
-    - ``state_bounds`` ((n, 2)): terminate when the state leaves them.
-    - ``setpoint`` ((p,)): for the reward.
-    - ``units`` (dict name -> unit): documentation only (recorded in results).
+    The constructor's keyword arguments are listed under Parameters.
+
+    Parameters
+    ----------
+    sys : control.NonlinearIOSystem or control.StateSpace
+        The system; its ``params`` are used (``params`` overrides them).
+    dt : float, optional
+        Control period; default ``sys.dt`` for a discrete system, required otherwise.
+    substeps : int
+        RK4 sub-steps per period (continuous systems), default 1.
+    x0 : array_like or callable, optional
+        Initial state (n,) or sampler ``x0(rng) -> (n,)``.
+    input_limits : (m, 2)
+        Finite actuator limits, required.
+    observation : sequence of output names or indices
+        Observed outputs, default all.
+    observation_low, observation_high : (p,)
+        Observation bounds (sensor ranges).
+    output_noise_std : float or (p,)
+        Standard deviation of the sensor noise.
+    state_bounds : (n, 2)
+        Terminate when the state leaves them.
+    setpoint : (p,)
+        For the reward.
+    params : dict, optional
+        Overrides of the system's ``params``, passed to its update and output functions.
+    units : dict name -> unit string
+        Unit of any state, input or output, by name (declared as ``env.units`` and recorded in
+        results; signals left out have no unit).
 
     Attributes ``dt`` (s), ``substeps``, ``state`` (a copy), ``time`` (s),
     ``state_names``, ``input_names``, ``observation_names``, ``units`` and
@@ -182,8 +216,7 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ParameterError(f"`sys` must have at least one input and one output, got {m} inputs and "
                                  f"{q} outputs.")
         self.discrete = bool(sys.isdtime(strict=True))
-        if isinstance(substeps, bool) or not isinstance(substeps, numbers.Integral) or substeps < 1:
-            raise ParameterError(f"`substeps` must be a positive integer, got {substeps!r}.")
+        substeps = check_int(substeps, "substeps", low=1)
         if self.discrete:
             sys_dt = None if sys.dt is True else float(sys.dt)
             if dt is None:
@@ -191,7 +224,7 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
             if dt is None:
                 raise ParameterError("`dt` is required: the system is discrete with an unspecified period "
                                      "(dt=True); pass dt=... in s.")
-            if sys_dt is not None and not math.isclose(float(dt), sys_dt, rel_tol=1e-12):
+            if sys_dt is not None and not math.isclose(check_positive(dt, "dt", unit="s"), sys_dt, rel_tol=1e-12):
                 raise ParameterError(f"`dt` = {dt} s differs from the discrete system's period {sys_dt} s; "
                                      "leave dt out or resample the system.")
             if substeps != 1:
@@ -199,10 +232,8 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
         elif dt is None:
             raise ParameterError("`dt` is required for a continuous-time system: the control period in s, "
                                  "e.g. IOSystemEnv(sys, dt=0.01, substeps=5, ...).")
-        if isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not (math.isfinite(dt) and dt > 0):
-            raise ParameterError(f"`dt` must be a positive control period in s, got {dt!r}.")
-        self.dt = float(dt)
-        self.substeps = int(substeps)
+        self.dt = check_positive(dt, "dt", unit="s")
+        self.substeps = substeps
         self.integrator = "discrete update" if self.discrete else "rk4 (fixed step)"
         self._params = {**sys.params, **dict(params or {})}
 
@@ -213,7 +244,7 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
                                          "observation"))
         self.observation_names = tuple(output_names[i] for i in self._out_idx)
         p = len(self._out_idx)
-        self.units = dict(units or {})
+        self.units = _check_units(units, (*self.state_names, *self.input_names, *output_names))
 
         lim = as_float_array(input_limits, "input_limits", (m, 2))
         if np.any(lim[:, 0] >= lim[:, 1]):
@@ -295,7 +326,15 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
 
     # ------------------------------------------------------------------ Gymnasium API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Start an episode. ``options={"initial_state": x}`` sets the state for this episode."""
+        """Start an episode. ``options={"initial_state": x}`` sets the state for this episode.
+
+        Parameters
+        ----------
+        seed : int, optional
+            Seeds ``self.np_random`` (Gymnasium semantics).
+        options : dict, optional
+            ``"initial_state"`` only.
+        """
         super().reset(seed=seed)
         options = {} if options is None else dict(options)
         unknown = set(options) - {"initial_state"}
@@ -309,7 +348,13 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._output(self._u), self._info()
 
     def step(self, action):
-        """Hold ``action`` for ``dt`` s; return ``(observation, reward, terminated, truncated, info)``."""
+        """Hold ``action`` for ``dt`` s; return ``(observation, reward, terminated, truncated, info)``.
+
+        Parameters
+        ----------
+        action : array_like, shape (m,)
+            The system's inputs; clipped to the action space.
+        """
         a = as_float_array(action, "action", (self.sys.ninputs,), finite=False).reshape(-1)
         if not np.all(np.isfinite(a)):
             raise NonFiniteError(f"`action` must be finite, got {a.tolist()}; the system was not stepped.")

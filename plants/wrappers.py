@@ -1,4 +1,4 @@
-"""Fault wrappers for any Gymnasium plant: sensor bias, dropout, delay, a stuck actuator, slow parameter drift.
+"""The fault wrappers for any Gymnasium plant: sensor bias, dropout, delay, a stuck actuator, slow parameter drift.
 
 Each wrapper models one fault between the plant and the controller and
 leaves the plant's physics alone. They stack in the order a signal travels:
@@ -12,6 +12,10 @@ Timing: a wrapper counts its own control steps since the last ``reset``, so
 ``numpy.random.Generator``, seeded from an explicit ``seed`` or, failing
 that, from the seed passed to ``reset`` (a child of it, so the plant's own
 stream is not shifted); no wrapper ever draws from ``env.np_random``.
+
+Every wrapper records its constructor arguments
+(:class:`gymnasium.utils.RecordConstructorArgs`), so an env built with
+``gymnasium.make`` and wrapped can be recreated from its ``spec``.
 
 Examples
 --------
@@ -36,31 +40,28 @@ from collections.abc import Mapping
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.utils import RecordConstructorArgs
 
-from neurocontrol._validation import as_float_array
+from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
 from neurocontrol.exceptions import ParameterError
 
 __all__ = ["SensorBias", "SensorDropout", "MeasurementDelay", "StuckActuator", "ParameterDrift", "apply_faults"]
 
 
-def _time_arg(value, name: str, *, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0
-    if not ok:
-        raise ParameterError(f"`{name}` must be a finite time >= 0 s{' or None' if allow_none else ''}, got {value!r}.")
-    return float(value)
-
-
 def _window(start, end) -> tuple[float, float]:
-    start = _time_arg(start, "start")
-    end = _time_arg(end, "end", allow_none=True)
-    if end is not None and end <= start:
-        raise ParameterError(f"`end` must be after `start`, got start={start} s, end={end} s.")
-    return start, math.inf if end is None else end
+    """Return the active window ``[start, end)`` in s, ``end=None`` meaning for good."""
+    start = check_real(start, "start", low=0.0, unit="s")
+    if end is None:
+        return start, math.inf
+    end = check_real(end, "end", low=0.0, unit="s")
+    if end <= start:
+        raise ParameterError(f"`end` must be after `start`, got start={start} s, end={end} s; "
+                             "pass end=None for a fault that lasts.")
+    return start, end
 
 
 def _dt(env) -> float:
+    """Return the env's control period in s (1 when it declares none)."""
     dt = getattr(env.unwrapped, "dt", None)
     return float(dt) if isinstance(dt, numbers.Real) and dt > 0 else 1.0
 
@@ -80,7 +81,7 @@ class _Clock:
         return self._k * self._wdt
 
 
-class SensorBias(_Clock, gym.ObservationWrapper):
+class SensorBias(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
     """Add a constant offset to the measurements during ``[start, end)`` (a miscalibrated sensor).
 
     Parameters
@@ -99,7 +100,8 @@ class SensorBias(_Clock, gym.ObservationWrapper):
     """
 
     def __init__(self, env, bias, *, start: float = 0.0, end: float | None = None):
-        super().__init__(env)
+        RecordConstructorArgs.__init__(self, bias=bias, start=start, end=end)
+        gym.ObservationWrapper.__init__(self, env)
         n = int(np.prod(env.observation_space.shape))
         self.bias = as_float_array(bias, "bias", (n,)).copy()
         self.start, self.end = _window(start, end)
@@ -109,14 +111,35 @@ class SensorBias(_Clock, gym.ObservationWrapper):
         self._k = 0
 
     def reset(self, **kwargs):
+        """Restart the wrapper's clock and reset the env.
+
+        Parameters
+        ----------
+        **kwargs
+            ``seed`` and ``options``, passed on.
+        """
         self._clock_reset()
         return super().reset(**kwargs)
 
     def step(self, action):
+        """Step the env and bias the measurement if the fault is active.
+
+        Parameters
+        ----------
+        action : array_like
+            Passed on unchanged.
+        """
         self._clock_tick()
         return super().step(action)
 
     def observation(self, observation):
+        """Return the measurement plus the bias inside the window, clipped to the space.
+
+        Parameters
+        ----------
+        observation : numpy.ndarray
+            The env's measurement.
+        """
         t = self.time
         if not (self.start <= t < self.end):
             return observation
@@ -124,12 +147,13 @@ class SensorBias(_Clock, gym.ObservationWrapper):
         return np.clip(obs, self._low, self._high)
 
 
-class SensorDropout(_Clock, gym.ObservationWrapper):
+class SensorDropout(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
     """Lose whole measurement samples at random: the controller gets all-NaN observations with probability p.
 
     Parameters
     ----------
     env : gymnasium.Env
+        The plant.
     probability : float in [0, 1]
         Chance that a sample (after ``start``) is lost, independently per step.
     start, end : float
@@ -138,23 +162,34 @@ class SensorDropout(_Clock, gym.ObservationWrapper):
         Seed of the wrapper's generator. Default: derived from the seed given
         to ``reset`` (``SeedSequence([seed, 0x5D0])``), else fresh entropy at
         the first reset; later seedless resets continue the stream.
+    hold_last : bool, default False
+        Deliver a lost sample as a copy of the last delivered measurement
+        instead of NaN (a sample-and-hold receiver), so observations stay in
+        the observation space; ``info["dropped"]`` tells which were lost.
 
     Notes
     -----
-    A lost sample is NaN, which lies outside the Box observation space: the
-    consumer (a controller) must cope, e.g. by holding its last input, as
+    By default a lost sample is NaN, which lies outside the Box observation
+    space (so ``check_env`` rejects it): the consumer (a controller) must
+    cope, e.g. by holding its last input, as
     :class:`neurocontrol.controllers.adaptive.AdaptiveController` does.
+    ``info["dropped"]`` is set in both modes.
     """
 
-    def __init__(self, env, probability: float, *, start: float = 0.0, end: float | None = None, seed=None):
-        super().__init__(env)
-        ok = not isinstance(probability, bool) and isinstance(probability, numbers.Real) and 0 <= probability <= 1
-        if not ok:
-            raise ParameterError(f"`probability` must be in [0, 1], got {probability!r}.")
-        self.probability = float(probability)
+    def __init__(self, env, probability: float, *, start: float = 0.0, end: float | None = None, seed=None,
+                 hold_last: bool = False):
+        RecordConstructorArgs.__init__(self, probability=probability, start=start, end=end, seed=seed,
+                                       hold_last=hold_last)
+        gym.ObservationWrapper.__init__(self, env)
+        self.probability = check_real(probability, "probability", low=0.0, high=1.0)
         self.start, self.end = _window(start, end)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
-            raise ParameterError(f"`seed` must be a non-negative integer or None, got {seed!r}.")
+        if seed is not None:
+            seed = check_int(seed, "seed", low=0)
+        if not isinstance(hold_last, (bool, np.bool_)):
+            raise ParameterError(f"`hold_last` must be True or False, got {hold_last!r}.")
+        self.hold_last = bool(hold_last)
+        self._last_obs = None
+        self._dropped = False
         self._seed = seed
         self._rng = None if seed is None else np.random.default_rng(seed)
         self._wdt = _dt(env)
@@ -162,6 +197,15 @@ class SensorDropout(_Clock, gym.ObservationWrapper):
         self.n_dropped = 0
 
     def reset(self, *, seed=None, options=None):
+        """Reseed the wrapper's generator (see ``seed`` above) and reset the env; this sample is never lost.
+
+        Parameters
+        ----------
+        seed : int, optional
+            Passed on; also seeds the wrapper's generator when it has no seed of its own.
+        options : dict, optional
+            Passed on.
+        """
         if self._seed is None and seed is not None:
             self._rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5D0]))
         elif self._rng is None:
@@ -169,39 +213,67 @@ class SensorDropout(_Clock, gym.ObservationWrapper):
         self._clock_reset()
         self.n_dropped = 0
         obs, info = self.env.reset(seed=seed, options=options)
-        return obs, info                     # the first measurement always arrives
+        self._last_obs = np.array(obs, copy=True)
+        return obs, {**info, "dropped": False}     # the first measurement always arrives
 
     def step(self, action):
+        """Step the env; the measurement may be lost.
+
+        Parameters
+        ----------
+        action : array_like
+            Passed on unchanged.
+        """
         self._clock_tick()
-        return super().step(action)
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, reward, terminated, truncated, {**info, "dropped": self._dropped}
 
     def observation(self, observation):
+        """Return the measurement, or the lost-sample value (NaN, or the last one with ``hold_last``).
+
+        Parameters
+        ----------
+        observation : numpy.ndarray
+            The env's measurement.
+        """
         t = self.time
-        if self.probability > 0 and self.start <= t < self.end and self._rng.random() < self.probability:
+        self._dropped = bool(self.probability > 0 and self.start <= t < self.end
+                             and self._rng.random() < self.probability)
+        if self._dropped:
             self.n_dropped += 1
+            if self.hold_last:
+                return self._last_obs.copy()
             return np.full(np.shape(observation), np.nan)
+        self._last_obs = np.array(observation, copy=True)
         return observation
 
 
-class MeasurementDelay(gym.ObservationWrapper):
+class MeasurementDelay(gym.ObservationWrapper, RecordConstructorArgs):
     """Deliver each measurement ``steps`` control periods late (transport or processing delay).
 
     Parameters
     ----------
     env : gymnasium.Env
+        The plant.
     steps : int >= 0
         Delay in control steps; the first ``steps`` observations after reset
         repeat the reset measurement.
     """
 
     def __init__(self, env, steps: int):
-        super().__init__(env)
-        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
-            raise ParameterError(f"`steps` must be a non-negative integer (control periods), got {steps!r}.")
-        self.steps = int(steps)
+        RecordConstructorArgs.__init__(self, steps=steps)
+        gym.ObservationWrapper.__init__(self, env)
+        self.steps = check_int(steps, "steps", low=0)
         self._buffer: deque = deque(maxlen=self.steps + 1)
 
     def reset(self, **kwargs):
+        """Reset the env and fill the delay line with the reset measurement.
+
+        Parameters
+        ----------
+        **kwargs
+            ``seed`` and ``options``, passed on.
+        """
         obs, info = self.env.reset(**kwargs)
         self._buffer.clear()
         for _ in range(self.steps + 1):
@@ -209,16 +281,24 @@ class MeasurementDelay(gym.ObservationWrapper):
         return obs, info
 
     def observation(self, observation):
+        """Return the measurement of ``steps`` periods ago (a copy) and store this one.
+
+        Parameters
+        ----------
+        observation : numpy.ndarray
+            The env's measurement.
+        """
         self._buffer.append(np.array(observation, dtype=np.float64, copy=True))
-        return self._buffer[0]
+        return self._buffer[0].copy()
 
 
-class StuckActuator(_Clock, gym.ActionWrapper):
+class StuckActuator(_Clock, gym.ActionWrapper, RecordConstructorArgs):
     """Hold one input at the value it had when the fault started, during ``[start, end)`` (a jammed servo).
 
     Parameters
     ----------
     env : gymnasium.Env
+        Plant with a Box action space.
     input : int
         Index of the stuck input.
     start, end : float
@@ -233,31 +313,49 @@ class StuckActuator(_Clock, gym.ActionWrapper):
     """
 
     def __init__(self, env, input: int, *, start: float = 0.0, end: float | None = None, value: float | None = None):
-        super().__init__(env)
+        RecordConstructorArgs.__init__(self, input=input, start=start, end=end, value=value)
+        gym.ActionWrapper.__init__(self, env)
         m = int(np.prod(env.action_space.shape))
-        if isinstance(input, bool) or not isinstance(input, numbers.Integral) or not 0 <= input < m:
-            raise ParameterError(f"`input` must be an input index in [0, {m}), got {input!r}.")
-        self.input = int(input)
+        self.input = check_int(input, "input", low=0, high=m - 1)
         self.start, self.end = _window(start, end)
-        if value is not None and not (isinstance(value, numbers.Real) and math.isfinite(value)):
-            raise ParameterError(f"`value` must be a finite input value or None, got {value!r}.")
-        self.value = None if value is None else float(value)
+        self.value = None if value is None else check_real(value, "value")
         self._wdt = _dt(env)
         self._k = 0
         self._held = math.nan
         self._last = math.nan
 
     def reset(self, **kwargs):
+        """Restart the wrapper's clock, release the input and reset the env.
+
+        Parameters
+        ----------
+        **kwargs
+            ``seed`` and ``options``, passed on.
+        """
         self._clock_reset()
         self._held = self._last = math.nan
         return super().reset(**kwargs)
 
     def step(self, action):
+        """Step the env with the input held if the fault is active.
+
+        Parameters
+        ----------
+        action : array_like
+            The controller's command.
+        """
         out = super().step(action)
         self._clock_tick()
         return out
 
     def action(self, action):
+        """Return the command with the stuck input replaced by its held value inside the window.
+
+        Parameters
+        ----------
+        action : array_like
+            The controller's command.
+        """
         t = self.time                        # time at which this action starts to act
         a = np.array(action, dtype=np.float64, copy=True).ravel()
         if self.start <= t < self.end:
@@ -271,7 +369,7 @@ class StuckActuator(_Clock, gym.ActionWrapper):
         return a
 
 
-class ParameterDrift(_Clock, gym.Wrapper):
+class ParameterDrift(_Clock, gym.Wrapper, RecordConstructorArgs):
     """Ramp plant parameters linearly by factors over ``[start, start + duration]`` (wear, heating, icing).
 
     Needs an env whose ``unwrapped`` has ``params`` (with ``.replace``) and
@@ -283,6 +381,7 @@ class ParameterDrift(_Clock, gym.Wrapper):
     Parameters
     ----------
     env : gymnasium.Env
+        Plant whose unwrapped env has ``params`` and ``set_params``.
     factors : dict of str to float
         Final factor per parameter (finite, >= 0), e.g. ``{"a8": 1.3}``.
     start : float
@@ -292,7 +391,8 @@ class ParameterDrift(_Clock, gym.Wrapper):
     """
 
     def __init__(self, env, factors: Mapping[str, float], *, start: float = 0.0, duration: float = 10.0):
-        super().__init__(env)
+        RecordConstructorArgs.__init__(self, factors=factors, start=start, duration=duration)
+        gym.Wrapper.__init__(self, env)
         base = env.unwrapped
         params = getattr(base, "params", None)
         if params is None or not hasattr(params, "replace") or not callable(getattr(base, "set_params", None)):
@@ -304,27 +404,36 @@ class ParameterDrift(_Clock, gym.Wrapper):
         for name, f in factors.items():
             if not isinstance(getattr(params, str(name), None), numbers.Real):
                 raise ParameterError(f"`factors` names an unknown or non-numeric plant parameter {name!r}.")
-            if isinstance(f, bool) or not isinstance(f, numbers.Real) or not math.isfinite(f) or f < 0:
-                raise ParameterError(f"`factors[{name!r}]` must be a finite factor >= 0, got {f!r}.")
-            clean[str(name)] = float(f)
+            clean[str(name)] = check_real(f, f"factors[{name!r}]", low=0.0)
         self.factors = clean
-        self.start = _time_arg(start, "start")
-        d = _time_arg(duration, "duration")
-        if d <= 0:
-            raise ParameterError(f"`duration` must be positive, got {duration!r}.")
-        self.duration = d
+        self.start = check_real(start, "start", low=0.0, unit="s")
+        self.duration = check_positive(duration, "duration", unit="s")
         self._wdt = _dt(env)
         self._k = 0
         self._p0: dict | None = None
         self._done = False
 
     def reset(self, **kwargs):
+        """Restart the wrapper's clock and reset the env (which restores its nominal parameters).
+
+        Parameters
+        ----------
+        **kwargs
+            ``seed`` and ``options``, passed on.
+        """
         self._clock_reset()
         self._p0 = None
         self._done = False
         return self.env.reset(**kwargs)
 
     def step(self, action):
+        """Move the parameters along the ramp, then step the env.
+
+        Parameters
+        ----------
+        action : array_like
+            Passed on unchanged.
+        """
         t = self.time
         if t >= self.start:
             base = self.env.unwrapped
@@ -346,6 +455,7 @@ def apply_faults(env, *, sensor_bias=None, delay_steps: int = 0, dropout=None, s
     Parameters
     ----------
     env : gymnasium.Env
+        The plant.
     sensor_bias : dict, optional
         Keyword arguments of :class:`SensorBias` (``bias``, ``start``, ``end``).
     delay_steps : int, default 0

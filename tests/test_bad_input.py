@@ -66,7 +66,7 @@ def test_env_rejects_bad_actions():
 
 
 @pytest.mark.parametrize("text, match", [
-    ('[plant]\nkind = "helicopter"\n[plant.faults]\ndelay_steps = -1\n', r"`plant.faults.delay_steps` must be a non-negative"),
+    ('[plant]\nkind = "helicopter"\n[plant.faults]\ndelay_steps = -1\n', r"`plant.faults.delay_steps` must be an integer >= 0, got -1"),
     ('[plant]\nkind = "helicopter"\n[plant.faults.dropout]\n', r"missing key `plant.faults.dropout.probability`"),
     ('[plant]\nkind = "helicopter"\n[plant.faults.stuck_actuator]\ninput = "x"\nstart = 1.0\n',
      r"`plant.faults.stuck_actuator.input` must be an integer, got a string 'x'"),
@@ -84,7 +84,7 @@ def test_bad_fault_tables(tmp_path, text, match):
     (["run", "scenarios/nope.toml"], "no such scenario file"),
     (["run", "scenarios/hover_pid.toml", "--set", "run.duration=-1"], "`run.duration` must be a finite number > 0"),
     (["run", "scenarios/hover_pid.toml", "--set", "plant.faults.dropout.probability=3"],
-     "`plant.faults.dropout.probability` must be in [0, 1]"),
+     "`plant.faults.dropout.probability` must be a finite number >= 0 and <= 1, got 3.0"),
     (["sweep", "scenarios/hover_pid.toml", "--seeds", "5:2"], "seed range '5:2' is empty"),
     (["sweep", "scenarios/hover_pid.toml", "--seeds", "0:2", "--resume"], "--resume needs --out DIR"),
     (["run", "scenarios/hover_pid.toml", "--seed", "x"], "argument --seed: invalid int value"),
@@ -103,3 +103,12 @@ def test_cli_subprocess_exit_status():
     p = subprocess.run([sys.executable, "-m", "neurocontrol", "run", "scenarios/hover_pid.toml", "--set",
                         "plant.faults.delay_steps=-3"], capture_output=True, text=True)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "delay_steps" in p.stderr
+
+
+def test_a_run_too_long_for_its_control_period_is_a_named_error():
+    sc = Scenario.from_toml("scenarios/hover_pid.toml").set("run.duration", "1e300")
+    with pytest.raises(ScenarioError, match=r"\[plant\] \(kind 'helicopter'\): `run.duration` / `plant.dt` gives 1e\+302 "
+                                            r"control steps; at most 1e\+09: shorten the run or lengthen `plant.dt`"):
+        sc.build(0)
+    with pytest.raises(ScenarioError, match=r"`plant.dt` must be a finite number > 0 and <= 1 s, got 1e\+300"):
+        Scenario.from_toml("scenarios/hover_pid.toml").set("plant.dt", "1e300")

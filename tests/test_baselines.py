@@ -1,15 +1,17 @@
 """Baseline controllers on the helicopter: LQR gain vs a direct Riccati solution, the hover task,
 actuator limits, anti-windup and argument errors."""
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import scipy.linalg
 
 import plants
-from neurocontrol.controllers.baselines import LQRController, PIDController
 from neurocontrol.exceptions import ParameterError, ShapeError
 from plants.helicopter import linearize, trim
+from plants.helicopter.baselines import LQRController, PIDController, PIDGains
 
 SETPOINT = np.array([140.0, 1.0])
 
@@ -111,11 +113,13 @@ def test_controllers_track_another_rotor_setpoint():
 
 
 def test_bad_arguments_raise_named_errors():
-    with pytest.raises(ParameterError, match=r"`kp_alt` must be a non-negative finite number, got -1\.0\."):
-        PIDController.from_plant(kp_alt=-1.0)
+    with pytest.raises(ParameterError, match=r"`kp_alt` must be a finite number >= 0, got -1\.0\."):
+        PIDController.from_plant(gains=PIDGains(kp_alt=-1.0))
+    with pytest.raises(ParameterError, match=r"`gains` must be a PIDGains \(e\.g\. PIDGains\(kp_alt=0\.05\)\), got dict\."):
+        PIDController.from_plant(gains={"kp_alt": 0.05})
     with pytest.raises(ParameterError, match=r"`pitch_limits` must have lower < upper, got \[0\.2, 0\.1\]\."):
         PIDController(trim_input=[170, -96], trim_collective=0.12, servo_gain=2745.0, pitch_limits=(0.2, 0.1))
-    with pytest.raises(ParameterError, match=r"`servo_gain` must be a positive finite number, got 0\.0\."):
+    with pytest.raises(ParameterError, match=r"`servo_gain` must be a finite number > 0, got 0\.0\."):
         PIDController(trim_input=[170, -96], trim_collective=0.12, servo_gain=0.0)
     with pytest.raises(ShapeError, match=r"`K` must have shape \(2, 7\), got \(2, 5\)\."):
         LQRController(K=np.zeros((2, 5)), trim_state=trim(140.0).x, trim_input=trim(140.0).u)
@@ -135,7 +139,23 @@ def test_bad_arguments_raise_named_errors():
 def test_docstring_examples_run():
     import doctest
 
-    import neurocontrol.controllers.baselines
+    import plants.helicopter.baselines
 
-    result = doctest.testmod(neurocontrol.controllers.baselines, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(plants.helicopter.baselines, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_pid_gains_are_one_dataclass_with_the_published_defaults():
+    published = {"kp_rotor": 10.0, "ki_rotor": 20.0, "kp_alt": 0.062, "ki_alt": 0.041, "kd_alt": 0.03,
+                 "kp_pitch": 1000.0, "kd_pitch": 20.0}
+    assert dataclasses.asdict(PIDGains()) == published
+    from plants.helicopter.kinds import PIDConfig, WarmupPIDConfig
+
+    for cls in (PIDConfig, WarmupPIDConfig):     # the scenario configs take their gains from PIDGains
+        assert issubclass(cls, PIDGains) and cls().gains == PIDGains()
+    ctrl = PIDController.from_plant()
+    assert ctrl.gains == PIDGains() and (ctrl.kp_alt, ctrl.kd_pitch) == (0.062, 20.0)
+    g = PIDGains(kp_alt=1)                       # stored as a float
+    assert isinstance(g.kp_alt, float) and g.kp_alt == 1.0
+    with pytest.raises(ParameterError, match=r"`kd_pitch` must be a finite number >= 0, got nan\."):
+        PIDGains(kd_pitch=float("nan"))

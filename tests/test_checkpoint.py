@@ -3,11 +3,19 @@
 import json
 import os
 
+import legacy_files
 import numpy as np
 import pytest
 
-from neurocontrol.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from neurocontrol.checkpoint import (
+    FORMAT_VERSION,
+    LEGACY_WEIGHTS_FORMAT,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 from neurocontrol.exceptions import CheckpointError
+from neurocontrol.io import load_weights
 from neurocontrol.scenario import Scenario
 
 R = np.array([140.0, 1.0])
@@ -96,7 +104,9 @@ def test_bad_checkpoints(tmp_path):
     (tmp_path / "trunc.npz").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(CheckpointError, match=r"trunc.npz: not a readable checkpoint \(truncated or corrupted"):
         load_checkpoint(tmp_path / "trunc.npz", ctrl)
-    with pytest.raises(CheckpointError, match=r"missing.npz: no such checkpoint file"):
+    with pytest.raises(CheckpointError, match=r"missing.npz: no such checkpoint file; write one with "
+                                              r"save_checkpoint\(path, controller\) or "
+                                              r"neurocontrol.io.save_weights\(path, controller\)"):
         load_checkpoint(tmp_path / "missing.npz", ctrl)
     rewrite(path, __format_version__=np.array(FORMAT_VERSION + 1))
     with pytest.raises(CheckpointError, match=r"checkpoint format version 2 is not supported .* reads version 1"):
@@ -109,10 +119,17 @@ def test_bad_checkpoints(tmp_path):
     with pytest.raises(CheckpointError, match=r"checksum mismatch: the checkpoint is corrupted"):
         load_checkpoint(path, ctrl)
     np.savez(tmp_path / "plain.npz", x=np.zeros(3))
-    with pytest.raises(CheckpointError, match=r"not a neurocontrol checkpoint"):
+    with pytest.raises(CheckpointError, match=r"not a neurocontrol checkpoint \(format 'missing', expected "
+                                              r"'neurocontrol.checkpoint'\)"):
+        load_checkpoint(tmp_path / "plain.npz", ctrl)
+    rewrite(tmp_path / "plain.npz", __format__=np.array("neurocontrol.checkpoint"))
+    with pytest.raises(CheckpointError, match=r"the checkpoint has no valid format version; write it again"):
+        load_checkpoint(tmp_path / "plain.npz", ctrl)
+    rewrite(tmp_path / "plain.npz", __format_version__=np.array(FORMAT_VERSION))
+    with pytest.raises(CheckpointError, match=r"the checkpoint header is incomplete \(missing \['__package_version__'"):
         load_checkpoint(tmp_path / "plain.npz", ctrl)
     path, ctrl = saved(tmp_path)
-    from neurocontrol.controllers.baselines import LQRController
+    from plants.helicopter.baselines import LQRController
     lqr = LQRController.from_plant()
     lqr.reset([140.0, 1.0, 0.0, 0.12, 0.0], R)
     with pytest.raises(CheckpointError, match=r"the checkpoint holds a AdaptiveController, not a LQRController"):
@@ -121,6 +138,70 @@ def test_bad_checkpoints(tmp_path):
         save_checkpoint(tmp_path / "m.npz", ctrl, meta={"x": object()})
     with pytest.raises(CheckpointError, match=r"the folder .* does not exist"):
         save_checkpoint(tmp_path / "no" / "c.npz", ctrl)
+
+
+def assert_same_state(got: dict, want: dict):
+    assert sorted(got) == sorted(want)
+    for k, v in want.items():
+        if isinstance(v, np.ndarray):
+            assert got[k].dtype == v.dtype
+            np.testing.assert_array_equal(got[k], v, err_msg=k)
+        else:
+            assert type(got[k]) is type(v) and (got[k] == v or (v != v and got[k] != got[k])), k
+
+
+def test_files_of_the_earlier_layouts_restore_exactly_their_state():
+    """tests/data/legacy_*.npz were written by the code before the single format (see tests/legacy_files.py)."""
+    want = legacy_files.pid().get_state()
+    for reader, file in ((load_weights, "weights"), (load_checkpoint, "weights"), (load_checkpoint, "checkpoint")):
+        target = legacy_files.pid()                      # then reset elsewhere: the file must overwrite it all
+        target.reset(legacy_files.Y + 0.5, legacy_files.R)
+        meta = reader(legacy_files.DATA / f"legacy_{file}_pid.npz", target)
+        assert_same_state(target.get_state(), want)
+        if reader is load_checkpoint:
+            expected = {**legacy_files.META, "package_version": meta["package_version"]} if file == "checkpoint" \
+                else {"package_version": "unknown"}
+            assert meta == expected
+
+
+@pytest.mark.parametrize("name", ["pid", "adaptive"])
+def test_contents_of_files_of_the_earlier_layouts(name):
+    """The reader returns exactly what the old files hold (read back here with plain numpy)."""
+    for file in ("weights", "checkpoint"):
+        path = legacy_files.DATA / f"legacy_{file}_{name}.npz"
+        got = read_checkpoint(path)
+        with np.load(path) as npz:
+            raw = {k: npz[k] for k in npz.files}
+        prefix = "state/" if file == "checkpoint" else ""
+        want = {k[len(prefix):]: v for k, v in raw.items() if k.startswith(prefix) and not k.startswith("__")}
+        kinds = json.loads(str(raw["__kinds__"])) if file == "checkpoint" else {}
+        assert got.controller == str(raw["__controller__"]) and sorted(got.state) == sorted(want)
+        for k, v in want.items():
+            if v.ndim == 0 and kinds.get(k, "scalar") != "array":
+                assert got.state[k] == v.item() and not isinstance(got.state[k], np.ndarray), k
+            else:
+                np.testing.assert_array_equal(got.state[k], v, err_msg=k)
+        assert got.meta == ({**legacy_files.META, "package_version": str(raw["__package_version__"])}
+                            if file == "checkpoint" else {"package_version": "unknown"})
+
+
+def test_files_of_the_earlier_layouts_fail_with_named_errors(tmp_path):
+    pid = legacy_files.pid()
+    with pytest.raises(CheckpointError, match=r"legacy_weights_adaptive.npz: the checkpoint holds a "
+                                              r"AdaptiveController, not a PIDController"):
+        load_weights(legacy_files.DATA / "legacy_weights_adaptive.npz", pid)
+    with pytest.raises(CheckpointError, match=r"legacy_checkpoint_adaptive.npz: the checkpoint holds a "
+                                              r"AdaptiveController, not a PIDController"):
+        load_checkpoint(legacy_files.DATA / "legacy_checkpoint_adaptive.npz", pid)
+    np.savez(tmp_path / "old.npz", __format__=np.array(LEGACY_WEIGHTS_FORMAT), integrators=np.zeros(2))
+    with pytest.raises(CheckpointError, match=r"old.npz: the weights file names no controller class \(missing "
+                                              r"`__controller__`\); write it again with save_checkpoint"):
+        load_weights(tmp_path / "old.npz", pid)
+    np.savez(tmp_path / "old.npz", __format__=np.array(LEGACY_WEIGHTS_FORMAT),
+             __controller__=np.array("PIDController"), integrators=np.zeros(3))
+    with pytest.raises(CheckpointError, match=r"old.npz: the checkpoint does not fit this controller: .*; build the "
+                                              r"controller with the settings it was saved with"):
+        load_weights(tmp_path / "old.npz", pid)
 
 
 def test_checkpoint_of_other_settings_does_not_fit(tmp_path):
@@ -139,8 +220,9 @@ def test_sweep_resume_skips_finished_seeds(tmp_path, monkeypatch):
     out = tmp_path / "sw"
     first = sweep_mod.sweep(sc, [0, 1], workers=1, out=out)
     ran = []
-    real = sweep_mod._run_job
-    monkeypatch.setattr(sweep_mod, "_run_job", lambda job: ran.append(job[3]) or real(job))
+    real = sweep_mod._run_jobs
+    monkeypatch.setattr(sweep_mod, "_run_jobs", lambda jobs, *args: ran.extend(j.seed for j in jobs)
+                        or real(jobs, *args))
     (out / "seed_1" / "run.json").unlink()          # seed 1 "interrupted" after writing its files
     again = sweep_mod.sweep(sc, [0, 1, 2], workers=1, out=out, resume=True)
     assert ran == [1, 2]

@@ -1,3 +1,5 @@
+import ast
+import inspect
 import time
 
 import control
@@ -10,14 +12,14 @@ from neurocontrol.control_bridge import (
     close_loop,
     controller_iosys,
     controller_state_vector,
-    helicopter_sampled_iosys,
     sample_iosys,
 )
-from neurocontrol.controllers.baselines import PIDController
 from neurocontrol.exceptions import ParameterError, ShapeError
 from neurocontrol.scenario import Scenario
 from neurocontrol.simulation.loop import seed_streams, simulate
-from plants.helicopter import step, to_iosys, trim
+from plants.helicopter import step, to_iosys, to_sampled_iosys, trim
+from plants.helicopter.baselines import PIDController
+from plants.iosys_env import IOSystemEnv
 
 
 def hover_setup(seed, duration):
@@ -34,16 +36,17 @@ def hover_setup(seed, duration):
 def test_adaptive_closed_loop_in_python_control_equals_native_runner_over_10_s():
     setup, obs, T, R = hover_setup(seed=3, duration=10.0)
     ctrl = setup.controller
-    csys = controller_iosys(ctrl)
+    csys = controller_iosys(ctrl, plant=setup.env)          # names declared by the (wrapped) env
+    assert csys.input_labels[:5] == list(setup.env.unwrapped.observation_names)
     x0 = np.concatenate([obs, controller_state_vector(ctrl)])
-    loop = close_loop(helicopter_sampled_iosys(dt=0.01, substeps=5), csys)
+    loop = close_loop(to_sampled_iosys(dt=0.01, substeps=5), csys)
     t0 = time.perf_counter()
     resp = control.input_output_response(loop, T, R.T, x0)
     wall = time.perf_counter() - t0
     res = simulate(setup.env, ctrl, setup.reference, duration=10.0, seed=3, options=setup.options)
     assert res.n_steps == 1000 and res.status == "completed"
-    np.testing.assert_allclose(resp.outputs[:5].T, res.observations, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(resp.outputs[5:, :-1].T, res.inputs, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(resp.outputs[:5].T, res.observations)        # bit for bit
+    np.testing.assert_array_equal(resp.outputs[5:, :-1].T, res.inputs)
     assert "adaptive" in {s["mode"] for s in res.meta["modes"]}   # the comparison covers learning and control
     assert wall < 30.0
 
@@ -69,10 +72,12 @@ def test_pid_loop_and_signal_names():
     pid = PIDController.from_plant()
     x0 = trim(140.0).x
     pid.reset(x0, [140.0, 1.0])
-    csys = controller_iosys(pid)
+    plant = to_sampled_iosys()
+    csys = controller_iosys(pid, plant=plant)
+    assert csys.output_labels == ["throttle", "collective_servo"]
     assert csys.input_labels[:5] == ["rotor_speed", "altitude", "climb_rate", "collective", "collective_rate"]
     assert csys.input_labels[5:] == ["rotor_speed_ref", "altitude_ref"] and csys.isdtime(strict=True)
-    loop = close_loop(helicopter_sampled_iosys(), csys)
+    loop = close_loop(plant, csys)
     T = np.arange(201) * 0.01
     resp = control.input_output_response(loop, T, np.tile([[140.0], [1.2]], (1, T.size)),
                                          np.concatenate([x0, controller_state_vector(pid)]))
@@ -81,7 +86,7 @@ def test_pid_loop_and_signal_names():
 
 def test_sampled_helicopter_equals_plant_step_and_sample_iosys_is_rk4():
     tp = trim(140.0)
-    sysd = helicopter_sampled_iosys(dt=0.01, substeps=5)
+    sysd = to_sampled_iosys(dt=0.01, substeps=5)
     u = tp.u + [3.0, -5.0]
     np.testing.assert_array_equal(sysd.dynamics(0.0, tp.x, u), step(tp.x, u, dt=0.01, substeps=5))
     sampled = sample_iosys(to_iosys(), dt=0.01, substeps=5)
@@ -120,16 +125,80 @@ def test_bridge_errors():
     with pytest.raises(ParameterError, match=r"`dt` must be the controller's control period 0.01 s"):
         controller_iosys(pid, dt=0.02)
     with pytest.raises(ParameterError, match=r"`reference_names` must give 2 distinct names"):
-        controller_iosys(pid, reference_names=["r"])
+        controller_iosys(pid, plant=to_sampled_iosys(), reference_names=["r"])
     with pytest.raises(ParameterError, match=r"`sys` must be a continuous-time control.NonlinearIOSystem"):
-        sample_iosys(helicopter_sampled_iosys(), dt=0.01)
-    with pytest.raises(ParameterError, match=r"`dt` must be a positive sampling period"):
+        sample_iosys(to_sampled_iosys(), dt=0.01)
+    with pytest.raises(ParameterError, match=r"`dt` must be a finite number > 0 s, got 0.0"):
         sample_iosys(to_iosys(), dt=0.0)
-    with pytest.raises(ParameterError, match=r"`substeps` must be a positive integer"):
-        helicopter_sampled_iosys(substeps=0)
+    with pytest.raises(ParameterError, match=r"`substeps` must be an integer >= 1, got 0"):
+        sample_iosys(to_iosys(), dt=0.01, substeps=0)
+    with pytest.raises(ParameterError, match=r"`substeps` must be an integer >= 1, got 0"):
+        to_sampled_iosys(substeps=0)
+    with pytest.raises(ParameterError, match=r"`dt` must be a finite number > 0 s, got -0.01"):
+        to_sampled_iosys(dt=-0.01)
+    plant = to_sampled_iosys()
     with pytest.raises(ParameterError, match=r"plant and controller must share one sampling period"):
-        close_loop(helicopter_sampled_iosys(dt=0.02, substeps=5), controller_iosys(pid))
+        close_loop(to_sampled_iosys(dt=0.02, substeps=5), controller_iosys(pid, plant=plant))
     with pytest.raises(ParameterError, match=r"none of the controller's inputs"):
-        close_loop(helicopter_sampled_iosys(), controller_iosys(pid, observation_names=[f"o{i}" for i in range(5)]))
+        close_loop(plant, controller_iosys(pid, plant=plant, observation_names=[f"o{i}" for i in range(5)]))
     with pytest.raises(ParameterError, match=r"must include every plant input; missing \['throttle'"):
-        close_loop(helicopter_sampled_iosys(), controller_iosys(pid, input_names=["a", "b"]))
+        close_loop(plant, controller_iosys(pid, plant=plant, input_names=["a", "b"]))
+    with pytest.raises(ParameterError, match=r"cannot tell how many observations the PIDController takes; pass "
+                                             r"plant=\.\.\. \(the env or system it controls\)"):
+        controller_iosys(pid)
+    with pytest.raises(ParameterError, match=r"`plant` must declare its signal names \(an env with "
+                                             r"`observation_names` and `input_names`, or a python-control system\), "
+                                             r"got str"):
+        controller_iosys(pid, plant="helicopter")
+    ctrl = cfg_ctrl()
+    ctrl.reset([140.0, 1.0, 0.0, 0.12, 0.0], [140.0, 1.0], seed=0)
+    with pytest.raises(ParameterError, match=r"`observation_names` must give 5 distinct names, got \['v', 'w'\]"):
+        controller_iosys(ctrl, plant=_lag_env(2))          # the declared names do not fit the controller
+
+
+def _lag_env(n_out=1):
+    """A first-order lag plant whose signals are declared by the env (names and units)."""
+    outs = ["v", "w"][:n_out]
+    sys = control.nlsys(lambda t, x, u, p: -x + u[0], lambda t, x, u, p: np.repeat(x, n_out),
+                        states=["v"], inputs=["force"], outputs=outs, name="lag")
+    return IOSystemEnv(sys, dt=0.01, input_limits=[[-1.0, 1.0]], units={"v": "m/s", "force": "N"})
+
+
+def cfg_ctrl():
+    from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
+
+    cfg = AdaptiveControllerConfig(observation_low=(74.25, 0.0, -3.0, 0.0175, -10.0),
+                                   observation_high=(180.0, 2.0, 3.0, 0.245, 10.0))
+    return AdaptiveController(cfg, input_limits=((0, 400), (-600, 600)), output_indices=(0, 1), dt=0.01)
+
+
+def test_names_come_from_what_the_plant_declares_or_are_generic():
+    pid = PIDController.from_plant()
+    pid.reset(trim(140.0).x, [140.0, 1.0])
+    generic = controller_iosys(pid, observation_names=[f"s{i}" for i in range(5)])
+    assert generic.input_labels == [f"s{i}" for i in range(5)] + ["s0_ref", "s1_ref"]
+    assert generic.output_labels == ["u[0]", "u[1]"]
+    ctrl = cfg_ctrl()
+    ctrl.reset([140.0, 1.0, 0.0, 0.12, 0.0], [140.0, 1.0], seed=0)
+    assert controller_iosys(ctrl).input_labels[:5] == [f"y[{i}]" for i in range(5)]   # no plant: no guess
+    # the names an IOSystemEnv declares are its system's signal names
+    env = _lag_env()
+    assert (env.observation_names, env.input_names, env.units) == (("v",), ("force",), {"v": "m/s", "force": "N"})
+
+
+def test_the_bridge_names_no_plant():
+    import neurocontrol.control_bridge as bridge
+
+    tree = ast.parse(inspect.getsource(bridge))
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef)) and n.body
+                  and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    words = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            words.append(node.value)
+        elif isinstance(node, ast.Name):
+            words.append(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            words += [getattr(node, "module", "") or ""] + [a.name for a in node.names]
+    assert not [w for w in words if "helicopter" in w.lower() or "rotor" in w.lower()]

@@ -117,15 +117,15 @@ def test_faults_table_round_trips_and_builds_the_wrappers():
 
 @pytest.mark.parametrize("make_bad, error, match", [
     (lambda: SensorBias(make(), bias=[0.0, 1.0]), Exception, r"`bias` must have shape \(5,\), got \(2,\)"),
-    (lambda: SensorDropout(make(), probability=1.5), ParameterError, r"`probability` must be in \[0, 1\], got 1.5"),
-    (lambda: MeasurementDelay(make(), -1), ParameterError, r"`steps` must be a non-negative integer"),
-    (lambda: StuckActuator(make(), 2), ParameterError, r"`input` must be an input index in \[0, 2\), got 2"),
+    (lambda: SensorDropout(make(), probability=1.5), ParameterError, r"`probability` must be a finite number >= 0 and <= 1, got 1\.5"),
+    (lambda: MeasurementDelay(make(), -1), ParameterError, r"`steps` must be an integer >= 0, got -1"),
+    (lambda: StuckActuator(make(), 2), ParameterError, r"`input` must be an integer >= 0 and <= 1, got 2"),
     (lambda: StuckActuator(make(), 0, start=2.0, end=1.0), ParameterError, r"`end` must be after `start`"),
     (lambda: ParameterDrift(make(), {"zz": 1.1}), ParameterError, r"unknown or non-numeric plant parameter 'zz'"),
-    (lambda: ParameterDrift(make(), {"a8": 1.1}, duration=0), ParameterError, r"`duration` must be positive"),
+    (lambda: ParameterDrift(make(), {"a8": 1.1}, duration=0), ParameterError, r"`duration` must be a finite number > 0 s, got 0"),
     (lambda: ActuatorFault(time=1.0, effectiveness=(1.0, 1.5)), ParameterError,
-     r"`effectiveness` must give a fraction in \[0, 1\] per input"),
-    (lambda: FaultsConfig(delay_steps=-2), ParameterError, r"`delay_steps` must be a non-negative integer"),
+     r"`effectiveness\[1\]` must be a finite number >= 0 and <= 1, got 1\.5"),
+    (lambda: FaultsConfig(delay_steps=-2), ParameterError, r"`delay_steps` must be an integer >= 0, got -2"),
 ])
 def test_bad_fault_settings(make_bad, error, match):
     with pytest.raises(error, match=match):
@@ -134,7 +134,7 @@ def test_bad_fault_settings(make_bad, error, match):
 
 def test_bad_fault_keys_in_files_name_the_key():
     sc = Scenario.from_toml("scenarios/hover_pid.toml")
-    with pytest.raises(ScenarioError, match=r"`plant.faults.dropout.probability` must be in \[0, 1\], got 2.0"):
+    with pytest.raises(ScenarioError, match=r"`plant.faults.dropout.probability` must be a finite number >= 0 and <= 1, got 2\.0"):
         sc.set("plant.faults.dropout.probability", "2.0")
     with pytest.raises(ScenarioError, match=r"unknown key `plant.faults.dealy_steps` \(did you mean `delay_steps`\?\)"):
         sc.set("plant.faults.dealy_steps", "2")

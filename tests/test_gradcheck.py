@@ -78,7 +78,7 @@ def test_check_gradients_errors():
     U, D = data(cfg, 5)
     with pytest.raises(ParameterError, match="`net` must be an RTRNConfig or an RTRN, got ndarray"):
         check_gradients(np.zeros((5, 8)), U, D)
-    with pytest.raises(ParameterError, match=r"`eps` must be a finite-difference step in \(0, 1\)"):
+    with pytest.raises(ParameterError, match=r"`eps` must be a finite number > 0 and < 1, got 0\.0\."):
         check_gradients(cfg, U, D, eps=0.0)
     with pytest.raises(OutOfRangeError, match=r"`targets` must lie strictly inside \(-1, 1\)"):
         check_gradients(cfg, U, D + 1.0)

@@ -98,10 +98,29 @@ def test_errors():
         GuardSettings(trip_steps=0)
     with pytest.raises(ParameterError, match=r"`envelope_low` and `envelope_high` must give one value per controlled"):
         GuardedController(ctrl.controller, ctrl.fallback, envelope_low=(0.0,), envelope_high=(1.0,))
-    with pytest.raises(ScenarioError, match=r"`controller.fallback.kind`|unknown kind 'mpc' at `controller.fallback.kind`"):
-        d = Scenario.from_toml(HOVER).to_dict()
+    d = Scenario.from_toml(HOVER).to_dict()
+    with pytest.raises(ScenarioError, match=r"unknown kind 'mpc' at `controller\.fallback\.kind`; allowed: adaptive, "
+                                            r"guarded, lqr, pid"):
         Scenario.from_dict({**d, "controller": {"kind": "guarded", "inner": d["controller"],
                                                 "fallback": {"kind": "mpc"}}})
+    with pytest.raises(ScenarioError, match=r"missing key `controller\.fallback\.kind`; set it to one of"):
+        Scenario.from_dict({**d, "controller": {"kind": "guarded", "inner": d["controller"], "fallback": {}}})
+
+
+def test_fallback_is_any_registered_controller_kind_default_lqr():
+    from plants.helicopter.baselines import LQRController, PIDController
+    from plants.helicopter.kinds import LQRConfig, PIDConfig
+
+    d = Scenario.from_toml(HOVER).to_dict()
+    default = Scenario.from_dict({**d, "controller": {"kind": "guarded", "inner": d["controller"]}})
+    assert default.controller.fallback == LQRConfig()
+    assert isinstance(default.build(0).controller.fallback, LQRController)
+    pid = Scenario.from_dict({**d, "controller": {"kind": "guarded", "inner": d["controller"],
+                                                  "fallback": {"kind": "pid", "kp_alt": 0.05}}})
+    assert pid.controller.fallback == PIDConfig(kp_alt=0.05)
+    assert Scenario.from_toml_text(pid.to_toml()) == pid
+    ctrl = pid.build(0).controller.fallback
+    assert isinstance(ctrl, PIDController) and ctrl.kp_alt == 0.05
 
 
 def test_shipped_guarded_scenario_round_trips():

@@ -1,4 +1,5 @@
 import functools
+import math
 
 import gymnasium as gym
 import numpy as np
@@ -6,10 +7,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import plants  # noqa: F401
-from neurocontrol.controllers.baselines import PIDController
-from neurocontrol.exceptions import ParameterError
+from neurocontrol.exceptions import ParameterError, ShapeError
 from neurocontrol.gym_wrappers import NormalizeObservation, ReferenceSelectionEnv, ResidualControlEnv
 from neurocontrol.reference import Constant, MultiSignal
+from plants.helicopter.baselines import PIDController
 
 REF = MultiSignal(signals=(Constant(value=140.0), Constant(value=1.0)))
 
@@ -37,11 +38,73 @@ def make_adaptive_residual(steps=100):
     return make_residual_env(steps * 0.01)
 
 
-# these envs take objects (env, controller) and have no registered id, so no spec and no render modes
-@pytest.mark.filterwarnings("ignore:.*Not able to test alternative render modes")
-def test_check_env_residual_and_reference():
-    check_env(make_residual())
-    check_env(make_reference())
+# check_env warns when the env it checks is wrapped; gym.make always wraps (OrderEnforcing, PassiveEnvChecker)
+WRAPPED = pytest.mark.filterwarnings("ignore:.*is different from the unwrapped version")
+RESIDUAL_ID = "neurocontrol.gym_wrappers:neurocontrol/ResidualControl-v0"   # imports the module, then makes
+REFERENCE_ID = "neurocontrol.gym_wrappers:neurocontrol/ReferenceSelection-v0"
+
+
+@WRAPPED
+def test_check_env_residual_made_with_gym_make():
+    env = gym.make(RESIDUAL_ID, env=gym.make("neurocontrol/Helicopter-v0", max_episode_steps=200),
+                   controller=pid_factory, reference=REF)
+    assert env.spec is not None and env.spec.id == "neurocontrol/ResidualControl-v0"
+    check_env(env)   # includes re-creating the env from its spec (render modes, close)
+    again = env.spec.make()
+    np.testing.assert_array_equal(env.reset(seed=4)[0], again.reset(seed=4)[0])
+
+
+@WRAPPED
+def test_check_env_reference_selection_made_with_gym_make():
+    env = gym.make(REFERENCE_ID, env=gym.make("neurocontrol/Helicopter-v0", max_episode_steps=200),
+                   controller=pid_factory, reference_low=(130.0, 0.5), reference_high=(150.0, 1.5), hold_steps=5)
+    assert env.spec is not None and env.spec.id == "neurocontrol/ReferenceSelection-v0"
+    check_env(env)
+
+
+@WRAPPED
+@pytest.mark.filterwarnings("ignore:.*we recommend using a symmetric and normalized space")   # physical inputs
+def test_check_env_normalize_observation_on_a_gym_make_env():
+    env = NormalizeObservation(gym.make("neurocontrol/Helicopter-v0"), low=[0, 0, -3, 0, -10],
+                               high=[200, 2, 3, 0.3, 10])
+    check_env(env)   # re-creates the wrapper from env.spec: needs the recorded constructor arguments
+    spec_wrapper = env.spec.additional_wrappers[-1]
+    assert spec_wrapper.entry_point == "neurocontrol.gym_wrappers:NormalizeObservation"
+    assert spec_wrapper.kwargs == {"low": [0, 0, -3, 0, -10], "high": [200, 2, 3, 0.3, 10]}
+    again = env.spec.make()
+    np.testing.assert_array_equal(again.reset(seed=2)[0], env.reset(seed=2)[0])
+
+
+def scalar_reference(t):
+    # the scalar form, reference(t) -> (p,): works only for a float t
+    return [140.0 + math.sin(t), 1.0 + 0.1 * t]
+
+
+def vectorised_reference(t):
+    # the vectorised form of simulate, reference(t_array) -> (T, p): needs an array
+    return np.column_stack([140.0 + np.sin(t), 1.0 + 0.1 * np.asarray(t)]) if len(t) else np.empty((0, 2))
+
+
+@pytest.mark.parametrize("reference", [scalar_reference, vectorised_reference, REF])
+def test_residual_env_accepts_both_reference_forms(reference):
+    env = ResidualControlEnv(gym.make("neurocontrol/Helicopter-v0", max_episode_steps=50), pid_factory, reference)
+    obs, _ = env.reset(seed=0)
+    constant = reference is REF
+    for k in range(1, 6):
+        t = 0.01 * (k - 1)
+        want = [140.0, 1.0] if constant else [140.0 + math.sin(t), 1.0 + 0.1 * t]
+        np.testing.assert_allclose(obs[5:], want, rtol=1e-15)
+        obs, *_ = env.step(np.zeros(2))
+
+
+def test_residual_env_rejects_a_reference_of_the_wrong_shape():
+    heli = gym.make("neurocontrol/Helicopter-v0")
+    with pytest.raises(ShapeError, match=r"`reference` must map a time t \(s\) to 2 set-points or a time array "
+                                         r"\(T,\) to \(T, 2\), got shape \(3,\) for t = 0\.0 and shape \(3,\)"):
+        ResidualControlEnv(heli, pid_factory, lambda t: [1.0, 2.0, 3.0])
+    with pytest.raises(ShapeError, match=r"got TypeError: object of type 'float' has no len\(\) for t = 0\.0 and "
+                                         r"TypeError: unsupported operand"):
+        ResidualControlEnv(heli, pid_factory, lambda t: len(t) + None)
 
 
 def test_zero_residual_equals_the_controller_alone():
@@ -132,7 +195,7 @@ def test_errors():
         ResidualControlEnv(heli, pid_factory, REF, failure_reward=float("nan"))
     with pytest.raises(ParameterError, match=r"`reference_low` must be below `reference_high`"):
         ReferenceSelectionEnv(heli, pid_factory, reference_low=(1, 1), reference_high=(0, 2))
-    with pytest.raises(ParameterError, match=r"`hold_steps` must be a positive integer"):
+    with pytest.raises(ParameterError, match=r"`hold_steps` must be an integer >= 1, got 0\."):
         ReferenceSelectionEnv(heli, pid_factory, reference_low=(1, 1), reference_high=(2, 2), hold_steps=0)
 
     class NoDt(gym.Env):

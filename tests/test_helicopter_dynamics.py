@@ -206,11 +206,11 @@ def test_rhs_and_step_reject_bad_arguments():
         rhs(0.0, x, u, {"a16": 1.0})
     with pytest.raises(ParameterError, match=r"`params` must be a HelicopterParams, a dict of its fields or None, got list"):
         rhs(0.0, x, u, [1.0])
-    with pytest.raises(ParameterError, match=r"`dt` must be a positive finite number, got 0"):
+    with pytest.raises(ParameterError, match=r"`dt` must be a finite number > 0 s, got 0\."):
         step(x, u, dt=0)
-    with pytest.raises(ParameterError, match=r"`substeps` must be a positive integer, got 2\.5"):
+    with pytest.raises(ParameterError, match=r"`substeps` must be an integer >= 1, got 2\.5"):
         step(x, u, substeps=2.5)
-    with pytest.raises(ParameterError, match=r"`accel` must be a finite number in m/s\^2, got inf"):
+    with pytest.raises(ParameterError, match=r"`accel` must be a finite number m/s\^2, got inf"):
         step(x, u, accel=math.inf)
     with pytest.raises(ShapeError, match=r"`u` must have shape \(3, 2\), got \(2, 2\)\."):
         step_batch(np.tile(x, (3, 1)), np.tile(u, (2, 1)))

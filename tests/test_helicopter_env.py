@@ -140,17 +140,17 @@ def test_reset_options_are_validated():
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    ({"dt": 0.0}, ParameterError, r"`dt` must be a positive finite number, got 0\.0\."),
-    ({"substeps": 0}, ParameterError, r"`substeps` must be a positive integer, got 0\."),
+    ({"dt": 0.0}, ParameterError, r"`dt` must be a finite number > 0 s, got 0\.0\."),
+    ({"substeps": 0}, ParameterError, r"`substeps` must be an integer >= 1, got 0\."),
     ({"setpoint": (50.0, 1.0)}, OutOfRangeError, r"`setpoint` rotor speed must be in \[89\.4467, 180\.0000\]"),
     ({"reward_weights": (-1.0, 1.0)}, ParameterError, r"`reward_weights` must be non-negative and not both zero"),
-    ({"gust_rate": -1.0}, ParameterError, r"`gust_rate` must be a non-negative finite number, got -1\.0\."),
-    ({"gust_duration": 0.0}, ParameterError, r"`gust_duration` must be a positive finite number"),
+    ({"gust_rate": -1.0}, ParameterError, r"`gust_rate` must be a finite number >= 0 1/s, got -1\.0\."),
+    ({"gust_duration": 0.0}, ParameterError, r"`gust_duration` must be a finite number > 0 s, got 0\.0\."),
     ({"gust_schedule": [(1.0, -0.5, 2.0)]}, ParameterError, r"`gust_schedule` rows must be \(t_start >= 0 s, duration > 0 s"),
     ({"gust_schedule": [(1.0, 0.5)]}, ShapeError, r"`gust_schedule` must have shape \(N, 3\), got \(1, 2\)\."),
     ({"sensor_noise_std": [0.1, 0.1]}, ShapeError, r"`sensor_noise_std` must have shape \(5,\), got \(2,\)\."),
     ({"sensor_noise_std": [0.1, -0.1, 0, 0, 0]}, ParameterError, r"`sensor_noise_std` must be non-negative"),
-    ({"param_perturbation": 0.3}, ParameterError, r"`param_perturbation` must be a relative std in \[0, 0\.25\], got 0\.3\."),
+    ({"param_perturbation": 0.3}, ParameterError, r"`param_perturbation` must be a finite number >= 0 and <= 0\.25, got 0\.3\."),
     ({"render_mode": "human"}, ParameterError, r"`render_mode` must be None or one of \['rgb_array'\], got 'human'\."),
     ({"params": {"a3": -1.0}}, ParameterError, r"`a3 \+ a4\*theta` must be positive"),
 ])
@@ -328,3 +328,42 @@ def test_cli_plant_demo(tmp_path, capsys):
     assert main(["plant-demo", "--out", str(tmp_path), "--seconds", "1", "--seed", "2"]) == 0
     assert "plant-demo:" in capsys.readouterr().out
     assert (tmp_path / "states.png").exists() and (tmp_path / "inputs.png").exists()
+
+
+def test_every_env_declares_its_signals_and_units():
+    env = gym.make(ENV_ID).unwrapped
+    assert env.observation_names == ("rotor_speed", "altitude", "climb_rate", "collective", "collective_rate")
+    assert env.input_names == ("throttle", "collective_servo")
+    assert env.units == {"rotor_speed": "rad/s", "altitude": "m", "climb_rate": "m/s", "collective": "rad",
+                         "collective_rate": "rad/s", "throttle": "rad/s^2", "collective_servo": "rad/s^2"}
+    assert len(env.observation_names) == env.observation_space.shape[0]
+    assert len(env.input_names) == env.action_space.shape[0]
+    env.units["altitude"] = "ft"                           # a caller's edit stays with that env
+    assert gym.make(ENV_ID).unwrapped.units["altitude"] == "m"
+    vec = gym.make_vec(ENV_ID, num_envs=2)
+    assert (vec.unwrapped.observation_names, vec.unwrapped.input_names) == (env.observation_names, env.input_names)
+    assert vec.unwrapped.units == gym.make(ENV_ID).unwrapped.units
+
+
+def test_import_plants_registers_every_env_id_the_docs_name():
+    """In a fresh interpreter: `import plants` alone must make every documented id available."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    texts = [p.read_text() for p in [root / "README.md", *root.glob("docs/*.md"), *root.glob("plants/**/*.py")]]
+    from neurocontrol.gym_wrappers import ENV_IDS as WRAPPER_IDS  # registered by importing that module
+
+    ids = sorted(set(re.findall(r"neurocontrol/[A-Za-z]+-v\d+", "\n".join(texts))) - set(WRAPPER_IDS))
+    assert {"neurocontrol/Helicopter-v0", "neurocontrol/IOSystem-v0"} <= set(ids)
+    code = ("import sys, gymnasium as gym, plants\n"
+            "missing = [i for i in sys.argv[1:] if i not in gym.registry]\n"
+            "import control\n"
+            "sys_ = control.nlsys(lambda t, x, u, p: -x + u, None, states=['v'], inputs=['f'], outputs=['v'])\n"
+            "env = gym.make('neurocontrol/IOSystem-v0', sys=sys_, dt=0.1, input_limits=[[-1, 1]])\n"
+            "print(missing, env.unwrapped.observation_names)\n")
+    out = subprocess.run([sys.executable, "-c", code, *ids], capture_output=True, text=True, cwd=root, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[] ('v',)"

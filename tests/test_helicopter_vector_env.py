@@ -74,7 +74,7 @@ def test_vector_env_errors():
     with pytest.raises(ParameterError, match=r"HelicopterVectorEnv does not support \['gust_rate'\]; use "
                                              r"gym\.make_vec\(\.\.\., vectorization_mode='sync'\)"):
         HelicopterVectorEnv(num_envs=2, gust_rate=1.0)
-    with pytest.raises(ParameterError, match=r"`num_envs` must be a positive integer, got 0\."):
+    with pytest.raises(ParameterError, match=r"`num_envs` must be an integer >= 1, got 0\."):
         HelicopterVectorEnv(num_envs=0)
 
 

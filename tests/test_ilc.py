@@ -15,7 +15,6 @@ import pytest
 import plants
 from neurocontrol import ilc
 from neurocontrol.controllers.base import AbstractController
-from neurocontrol.controllers.baselines import LQRController, PIDController
 from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError, ShapeError
 from neurocontrol.ilc import (
     FunctionGradient,
@@ -33,7 +32,9 @@ from neurocontrol.ilc import (
 from neurocontrol.nets.rtrl import input_sensitivities
 from neurocontrol.nets.rtrn import Normalizer, RTRNConfig, init_weights
 from neurocontrol.reference import Constant, MultiSignal, Sine, Staircase
+from neurocontrol.simulation import seed_streams, simulate
 from plants.helicopter import trim
+from plants.helicopter.baselines import LQRController, PIDController
 
 ROOT = Path(__file__).resolve().parents[1]
 DT = 0.01
@@ -110,8 +111,9 @@ def lifted_norms(res):
     return np.sqrt(T * np.sum(res.errors ** 2, axis=1))
 
 
-def test_doctests():
-    result = doctest.testmod(ilc.laws, optionflags=doctest.NORMALIZE_WHITESPACE)
+@pytest.mark.parametrize("module", [ilc.laws, ilc.gradient, ilc.runner])
+def test_doctests(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
 
 
@@ -365,6 +367,58 @@ def test_first_trial_is_the_plain_closed_loop_and_every_trial_starts_at_the_init
     assert not np.array_equal(res.trial_results[1].observations[0], res.trial_results[2].observations[0])
 
 
+def test_trial_one_is_the_simulate_run_of_the_same_seed():
+    """One closed loop, one seed split: trial 1 (zero feedforward) is exactly simulate() with the same root seed."""
+    noisy = dict(sensor_noise_std=[0.1, 0.002, 0.01, 0.001, 0.01], param_perturbation=0.05)
+    res = ILCRunner(gym.make(plants.HELICOPTER_ID, **noisy), LQRController.from_plant(), HELI_REF,
+                    law=PTypeILC(0.5, lead=30), trials=2, duration=1.0, initial_state=X0, seed=3).run()
+    plain = simulate(gym.make(plants.HELICOPTER_ID, **noisy), LQRController.from_plant(), HELI_REF, duration=1.0,
+                     seed=3, options={"initial_state": X0})
+    for name in ("observations", "outputs", "references", "inputs", "saturated"):
+        np.testing.assert_array_equal(getattr(res.first_trial, name), getattr(plain, name))
+    streams = seed_streams(3)
+    assert (res.meta["plant_seed"], res.meta["controller_seed"]) == (streams.plant, streams.controller)
+    assert res.first_trial.meta["seed_streams"] == plain.meta["seed_streams"]
+
+
+class BoxedLTIEnv(LTIEnv):
+    """LTIEnv with the action box [-1, 1]; it clips for itself and records the raw actions it is sent."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, self.action_space.shape, np.float64)
+        self.sent = []
+
+    def step(self, action):
+        self.sent.append(np.array(action, dtype=float))
+        return super().step(np.clip(action, -1.0, 1.0))
+
+
+def test_runner_does_not_clip_the_controller_action():
+    env = BoxedLTIEnv(A1, B1, C1)
+    v0 = np.full((20, 2), 3.0)                   # input feedforward beyond the plant's box, inside the controller's
+    res = ILCRunner(env, ZeroController(), LTI_REF, law=PTypeILC(0.5), trials=1, duration=0.2,
+                    initial_state=[0.0, 0.0], seed=0, channel="input", initial_feedforward=v0).run()
+    np.testing.assert_array_equal(np.array(env.sent), v0)          # sent as the controller returned it
+    np.testing.assert_array_equal(res.first_trial.inputs, np.ones((20, 2)))   # applied: the plant's box
+    assert res.first_trial.saturated.all()
+
+
+def test_short_staircase_error_falls_threefold_in_five_trials():
+    """End to end: LQR on the helicopter, altitude staircase 0.5 -> 0.75 -> 1.0 m in 5 s, P-type ILC on the
+    reference channel with the example's law. Claim: the altitude RMS error falls every trial and trial 5's is at
+    most a third of trial 1's."""
+    stairs = MultiSignal(signals=(Constant(value=140.0),
+                                  Staircase(times=[0.0, 1.0, 3.0], levels=[0.5, 0.75, 1.0], smoothing_time=1.0)))
+    res = ILCRunner(gym.make(plants.HELICOPTER_ID), LQRController.from_plant(), stairs,
+                    law=PTypeILC([0.3, 1.0], lead=30, q_cutoff_hz=1.5), trials=5, duration=5.0,
+                    initial_state=trim(140.0, 0.5).x, seed=0, options={"setpoint": (140.0, 0.5)}).run()
+    alt = res.errors[:, 1]
+    assert res.status == "running" and res.n_trials == 5
+    assert np.all(np.diff(alt) < 0)
+    assert alt[-1] <= alt[0] / 3
+
+
 def test_determinism_for_a_seed():
     def run(seed, **kw):
         env = gym.make(plants.HELICOPTER_ID, sensor_noise_std=[0.1, 0.002, 0.01, 0.001, 0.01])
@@ -525,13 +579,13 @@ def make(**kw):
 
 
 @pytest.mark.parametrize("kw, error, match", [
-    (dict(trials=-1), ParameterError, r"`trials` must be a positive integer, got -1"),
-    (dict(trials=2.5), ParameterError, r"`trials` must be a positive integer"),
-    (dict(duration=0.0), ParameterError, r"`duration` must be a positive finite number"),
+    (dict(trials=-1), ParameterError, r"`trials` must be an integer >= 1, got -1\."),
+    (dict(trials=2.5), ParameterError, r"`trials` must be an integer >= 1, got 2\.5"),
+    (dict(duration=0.0), ParameterError, r"`duration` must be a finite number > 0 s, got 0\.0"),
     (dict(duration=0.001), ParameterError, r"shorter than one control period"),
     (dict(seed=-3), ParameterError, r"`seed` must be a non-negative int"),
     (dict(channel="output"), ParameterError, r"unknown `channel` 'output'"),
-    (dict(tol=-1.0), ParameterError, r"`tol` must be a positive finite number"),
+    (dict(tol=-1.0), ParameterError, r"`tol` must be a finite number > 0 \(relative change\), or None, got -1\.0"),
     (dict(callback=3), ParameterError, r"`callback` must be callable"),
     (dict(carry_weights="yes"), ParameterError, r"`carry_weights` must be True or False"),
     (dict(law="ptype"), ParameterError, r"`law` must be an ILC law"),
@@ -575,13 +629,13 @@ def test_time_limit_and_dt_mismatch():
 @pytest.mark.parametrize("build, error, match", [
     (lambda: PTypeILC(np.ones((2, 2, 2))), ShapeError, r"`gain` must be a scalar, a vector"),
     (lambda: PTypeILC([np.inf]), NonFiniteError, r"`gain` must be finite"),
-    (lambda: PTypeILC(0.5, lead=0), ParameterError, r"`lead` must be a positive integer, got 0"),
-    (lambda: PTypeILC(0.5, q_cutoff_hz=-1.0), ParameterError, r"`q_cutoff_hz` must be a positive finite number"),
-    (lambda: PTypeILC(0.5, q_order=0), ParameterError, r"`q_order` must be a positive integer"),
-    (lambda: GradientILC(0.0), ParameterError, r"`step` must be a positive finite number, got 0.0"),
+    (lambda: PTypeILC(0.5, lead=0), ParameterError, r"`lead` must be an integer >= 1, got 0\."),
+    (lambda: PTypeILC(0.5, q_cutoff_hz=-1.0), ParameterError, r"`q_cutoff_hz` must be a finite number > 0 Hz \(or None for no Q filter\), got -1\.0"),
+    (lambda: PTypeILC(0.5, q_order=0), ParameterError, r"`q_order` must be an integer >= 1, got 0"),
+    (lambda: GradientILC(0.0), ParameterError, r"`step` must be a finite number > 0, got 0\.0"),
     (lambda: GradientILC(1.0, model=3), ParameterError, r"`model` must be a gradient model"),
-    (lambda: IdentifierGradient(horizon=0), ParameterError, r"`horizon` must be a positive integer"),
-    (lambda: IdentifierGradient(stride=-1), ParameterError, r"`stride` must be a positive integer"),
+    (lambda: IdentifierGradient(horizon=0), ParameterError, r"`horizon` must be an integer >= 1, got 0"),
+    (lambda: IdentifierGradient(stride=-1), ParameterError, r"`stride` must be an integer >= 1, got -1"),
     (lambda: LinearModelGradient(np.ones((2, 3)), np.ones((2, 1)), np.ones((1, 2))), ShapeError, r"`A` must be square"),
     (lambda: LinearModelGradient(np.eye(2), np.ones((3, 1)), np.ones((1, 2))), ShapeError,
      r"`B` must have shape \(2, N\)"),

@@ -6,6 +6,7 @@ import pytest
 
 from neurocontrol.exceptions import ScenarioError
 from neurocontrol.scenario import Scenario, run_scenario
+from neurocontrol.simulation import seed_streams
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,6 +20,10 @@ def test_ilc_scenario_learns_over_trials():
     assert len(alt) == 4
     assert alt[-1] < 0.5 * alt[0]          # trial-to-trial learning on the repeated task
     assert ilc["last_over_first"]["altitude"] == pytest.approx(alt[-1] / alt[0])
+    # one seed split: the trials run on the plant and controller streams of a plain run with this seed
+    streams = seed_streams(0)
+    assert res.meta["seed_streams"] == {"plant": streams.plant, "controller": streams.controller}
+    assert res.meta["trial"] == 4 and res.meta["trial_start"] == "start_trial"
 
 
 def test_ilc_scenario_rejects_unknown_gain():

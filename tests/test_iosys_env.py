@@ -117,14 +117,18 @@ def test_rk4_step_order():
 
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(dt=None), ParameterError, r"`dt` is required for a continuous-time system"),
-    (dict(dt=-1.0), ParameterError, r"`dt` must be a positive control period"),
-    (dict(substeps=0), ParameterError, r"`substeps` must be a positive integer"),
+    (dict(dt=-1.0), ParameterError, r"`dt` must be a finite number > 0 s, got -1\.0\."),
+    (dict(substeps=0), ParameterError, r"`substeps` must be an integer >= 1, got 0\."),
     (dict(input_limits=[[1.0, -1.0]]), ParameterError, r"`input_limits` must have lower < upper"),
     (dict(input_limits=[[0.0, 1.0], [0.0, 1.0]]), ShapeError, r"`input_limits` must have shape \(1, 2\)"),
     (dict(observation=["nope"]), ParameterError, r"`observation` names unknown signal 'nope'"),
     (dict(observation=[0, 0]), ParameterError, r"`observation` must name distinct signals"),
     (dict(observation_low=[1.0], observation_high=[0.0]), ParameterError, r"`observation_low` must be below"),
     (dict(output_noise_std=-1.0), ParameterError, r"`output_noise_std` must be non-negative"),
+    (dict(units={"speed": "m/s"}), ParameterError, r"`units` names unknown signal 'speed'; the system has "
+                                                    r"\['force', 'v'\]"),
+    (dict(units={"v": 1.0}), ParameterError, r"`units\['v'\]` must be a unit string such as 'm/s', got 1.0"),
+    (dict(units=[("v", "m/s")]), ParameterError, r"`units` must be a mapping signal name -> unit string, got list"),
 ])
 def test_constructor_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -153,3 +157,13 @@ def test_other_errors():
     env.reset(seed=0)
     with pytest.raises(DivergenceError, match=r"the state became non-finite"):
         env.step(np.array([0.0]))
+
+
+def test_declared_signals_come_from_the_system():
+    env = make(units={"v": "m/s", "force": "N"})
+    assert (env.observation_names, env.input_names, env.state_names) == (("v",), ("force",), ("v",))
+    assert env.units == {"v": "m/s", "force": "N"} and make().units == {}
+    mod = two_mass()
+    env = mod.make_env()
+    assert env.observation_names == ("x1", "x2", "v1", "v2") and env.input_names == ("u1", "u2")
+    assert env.units["x1"] == "m" and env.units["u2"] == "N"

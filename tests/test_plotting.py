@@ -159,7 +159,7 @@ def test_sweep_from_saved_metrics(tmp_path):
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: plot_result("not a result"), ParameterError, r"`result` must be a neurocontrol Result, got str"),
+        (lambda: plot_result("not a result"), ParameterError, r"`result` must be a neurocontrol Result \(from simulate or Result.load\), got str without time, outputs"),
         (lambda: plot_result(synthetic_result(), tolerance=[0.1]), ParameterError,
          r"`tolerance` must be a positive scalar or have shape \(2,\)"),
         (lambda: plot_trials([]), ShapeError, r"K >= 1 trials"),

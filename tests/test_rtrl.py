@@ -199,8 +199,10 @@ def test_held_sensitivity_is_the_derivative_of_a_held_input_change():
 
 def test_input_sensitivities_errors():
     cfg, W, y0, U, D = problem("outputs-only", 4)
-    with pytest.raises(ParameterError, match="`horizon` must be a positive integer"):
+    with pytest.raises(ParameterError, match=r"`horizon` must be an integer >= 1, got 0\."):
         input_sensitivities(cfg, W, y0, U[0], horizon=0)
+    with pytest.raises(ParameterError, match=r"`horizon` must be an integer >= 1, got 2\.0\."):
+        input_sensitivities(cfg, W, y0, U[0], horizon=2.0)
     with pytest.raises(ShapeError, match="`inputs` must have 3 rows"):
         input_sensitivities(cfg, W, y0, U, horizon=3)
     with pytest.raises(ShapeError, match=r"`inputs` must have shape \(N, 2\), got \(4, 3\)"):
@@ -208,7 +210,7 @@ def test_input_sensitivities_errors():
     with pytest.raises(NonFiniteError, match="`inputs` must be finite"):
         input_sensitivities(cfg, W, y0, np.full((4, 2), np.nan))
     s = input_sensitivities(cfg, W, y0, U)
-    with pytest.raises(ParameterError, match=r"`j` must be in \[0, 3\]"):
+    with pytest.raises(ParameterError, match=r"`j` must be an integer >= 0 and <= 3, got 4\."):
         s.held_from(4)
 
 

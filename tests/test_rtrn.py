@@ -219,7 +219,8 @@ def test_rtrn_object_errors():
         net.learn(U[0], [1.5, 0.0])
 
 
-@pytest.mark.parametrize("module", ["nets.rtrn", "nets.rtrl", "nets.rules", "nets.gradcheck"])
+@pytest.mark.parametrize("module", ["nets.activations", "nets.structure", "nets.normalizer", "nets.forward",
+                                    "nets.rtrn", "nets.rtrl", "nets.rules", "nets.gradcheck"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib
@@ -227,3 +228,44 @@ def test_docstring_examples_run(module):
     mod = importlib.import_module(f"neurocontrol.{module}")
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+# the layers of neurocontrol.nets, lowest first: a module may import only modules listed before it
+NETS_LAYERS = ["_kernels", "activations", "structure", "normalizer", "forward", "rtrl", "rules", "rtrn", "gradcheck"]
+
+
+def _package_imports(path):
+    """Every neurocontrol module a file imports, at module level or inside functions (plain AST walk)."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("neurocontrol"):
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("neurocontrol"))
+    return found
+
+
+@pytest.mark.parametrize("name", NETS_LAYERS)
+def test_nets_modules_import_only_lower_layers(name):
+    from pathlib import Path
+
+    import neurocontrol.nets
+
+    path = Path(neurocontrol.nets.__file__).parent / f"{name}.py"
+    imported = _package_imports(path)
+    assert "neurocontrol.nets" not in imported   # the package __init__ imports every layer
+    nets = {m.split(".")[2] for m in imported if m.startswith("neurocontrol.nets.")}
+    assert nets <= set(NETS_LAYERS[:NETS_LAYERS.index(name)]), f"{name} imports {sorted(nets)}"
+    higher = ("controllers", "simulation", "ilc", "scenario", "experiments", "cli", "gym_wrappers")
+    assert not any(m.split(".")[1] in higher for m in imported if m.count(".") >= 1)
+
+
+def test_nets_public_names_stay_importable_from_their_old_modules():
+    import neurocontrol.nets as nets
+    import neurocontrol.nets.rtrn as rtrn
+
+    for name in rtrn.__all__:
+        assert getattr(rtrn, name) is getattr(nets, name)

@@ -14,14 +14,11 @@ import pytest
 
 from neurocontrol import registry
 from neurocontrol import scenario as scn
-from neurocontrol.controllers.baselines import LQRController, PIDController
 from neurocontrol.exceptions import ParameterError, ScenarioError
 from neurocontrol.reference import Staircase
 from neurocontrol.results import Result
 from neurocontrol.scenario import (
     ILCSpec,
-    LQRConfig,
-    PIDConfig,
     RunConfig,
     Scenario,
     describe_kind,
@@ -31,6 +28,8 @@ from neurocontrol.scenario import (
     save_run,
 )
 from neurocontrol.simulation.events import ParameterChange
+from plants.helicopter.baselines import LQRController, PIDController, PIDGains
+from plants.helicopter.kinds import LQRConfig, PIDConfig, WarmupPIDConfig
 
 TOL = {"rotor_speed": 1.4, "altitude": 0.02}
 
@@ -262,7 +261,7 @@ duration = 2.0
                                       'times = [0.0, 5.0]\nlevels = [1.0]'),
      r"`reference.altitude.levels` must have shape \(2,\) like `times`"),
     (GOOD + '[[events]]\nkind = "parameter_change"\ntime = -2.0\nfactors = {a8 = 1.3}\n',
-     r"`events\[0\].time` must be a finite event time >= 0 s, got -2.0"),
+     r"`events\[0\].time` must be a finite number >= 0 s, got -2.0"),
     ("events = 3\n" + GOOD, r"`events` must be an array of tables \[\[events\]\], got an integer 3"),
     (GOOD + '[ilc]\ntrials = 0\n', r"`ilc.trials` must be an integer >= 1, got 0"),
     (GOOD + '[ilc]\nlaw = "zz"\n', r"unknown ILC law 'zz' at `ilc.law`; registered laws: "),
@@ -418,16 +417,54 @@ def test_reference_setpoint_defaults_to_the_plant_setpoint_and_signals_accept_nu
 
 
 def test_baseline_configs_match_the_constructor_defaults():
-    pid_defaults = {k: p.default for k, p in inspect.signature(PIDController.__init__).parameters.items()
-                    if k.startswith("k")}
-    assert {k: getattr(PIDConfig(), k) for k in pid_defaults} == pid_defaults
+    assert PIDConfig().gains == PIDGains() and WarmupPIDConfig().gains == PIDGains()
     lqr = inspect.signature(LQRController.__init__).parameters["integrator_limit"].default
     assert LQRConfig().integrator_limit == tuple(lqr)
-    # the lqr kind builds the same gain as LQRController.from_plant
+    # the lqr kind builds the same gain as LQRController.from_plant, the pid kind the same gains as from_plant
     setup = Scenario.from_dict(base(controller={"kind": "lqr"})).build()
     np.testing.assert_array_equal(setup.controller.K, LQRController.from_plant().K)
+    pid = Scenario.from_dict(base(controller={"kind": "pid", "kp_alt": 0.05})).build().controller
+    assert pid.gains == PIDGains(kp_alt=0.05) and pid.servo_gain == PIDController.from_plant().servo_gain
     with pytest.raises(ParameterError, match=r"`Q` must hold 7 diagonal weights, got 2"):
         LQRConfig(Q=(1.0, 2.0))
+
+
+def test_warmup_pid_is_a_registered_kind_whose_kind_key_is_optional():
+    hover = Scenario.from_toml("scenarios/helicopter_hover.toml")
+    assert isinstance(hover.controller.warmup_pid, WarmupPIDConfig)
+    assert "[controller.warmup_pid]" in hover.to_toml()
+    assert 'kind = "pid"' not in hover.to_toml().split("[controller.warmup_pid]")[1].split("[")[0]
+    data = hover.to_dict()
+    data["controller"]["warmup_pid"] = {"kind": "pid", "servo_gain": 2600.0}
+    sc = Scenario.from_dict(data)
+    assert sc.controller.warmup_pid == WarmupPIDConfig(servo_gain=2600.0)
+    warm = sc.build(0).controller.warmup_controller
+    assert isinstance(warm, PIDController) and warm.servo_gain == 2600.0 and warm.gains == PIDGains()
+    data["controller"]["warmup_pid"] = {"kind": "lqr"}
+    with pytest.raises(ScenarioError, match=r"unknown kind 'lqr' at `controller\.warmup_pid\.kind`; allowed: pid"):
+        Scenario.from_dict(data)
+    data["controller"]["warmup_pid"] = {"servo_gain": 0.0}
+    with pytest.raises(ScenarioError, match=r"`controller\.warmup_pid\.servo_gain` must be a finite number > 0"):
+        Scenario.from_dict(data)
+
+
+def test_layers_scenario_imports_no_higher_layer_and_no_plant():
+    import ast
+    from pathlib import Path
+
+    root = Path(scn.__file__).resolve().parents[1]
+    for folder, banned in (("scenario", ("neurocontrol.experiments", "neurocontrol.cli", "plants")),
+                           ("experiments", ("neurocontrol.cli", "plants"))):
+        for path in sorted((root / folder).glob("*.py")):
+            # the plant benchmark times the helicopter env itself
+            ban = ("neurocontrol.cli",) if path.name == "bench.py" else banned
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    assert not node.module.startswith(ban), (path.name, node.module)
+                    if node.module.startswith("neurocontrol.experiments.") and folder == "experiments":
+                        assert all(not a.name.startswith("_") for a in node.names), (path.name, node.module)
+                elif isinstance(node, ast.Import):
+                    assert not any(a.name.startswith(ban) for a in node.names), path.name
 
 
 def test_run_scenario_is_deterministic_and_writes_a_run_folder(tmp_path):
@@ -461,7 +498,7 @@ def test_run_scenario_is_deterministic_and_writes_a_run_folder(tmp_path):
 def test_run_config_validates():
     with pytest.raises(ParameterError, match=r"`seed` must be a non-negative integer"):
         RunConfig(duration=1.0, seed=-1)
-    with pytest.raises(ParameterError, match=r"`tolerance\['altitude'\]` must be a positive number"):
+    with pytest.raises(ParameterError, match=r"`tolerance\['altitude'\]` must be a finite number > 0 \(output units\), got 0\.0"):
         RunConfig(duration=1.0, tolerance={"altitude": 0.0})
 
 

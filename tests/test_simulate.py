@@ -11,12 +11,12 @@ import pytest
 
 import plants
 from neurocontrol.controllers.base import AbstractController
-from neurocontrol.controllers.baselines import LQRController, PIDController
-from neurocontrol.exceptions import ParameterError, ShapeError
+from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 from neurocontrol.reference import Constant, MultiSignal, Sine
 from neurocontrol.results import Result
-from neurocontrol.simulation import AbstractEvent, ParameterChange, seed_streams, simulate
+from neurocontrol.simulation import AbstractEvent, ParameterChange, TrialSpec, seed_streams, signal_names, simulate
 from plants.helicopter import dynamics, trim
+from plants.helicopter.baselines import LQRController, PIDController
 
 ID = plants.HELICOPTER_ID
 HOVER = MultiSignal(signals=(Constant(value=140.0), Constant(value=1.0)))
@@ -166,9 +166,9 @@ def test_events_are_small_frozen_dataclasses_and_validate():
     assert ev.time == 1.0 and ev.factors == {"a8": 2.0} and ev.kind == "parameter_change"
     with pytest.raises(dataclasses.FrozenInstanceError):
         ev.time = 2.0
-    with pytest.raises(ParameterError, match=r"`time` must be a finite event time >= 0 s, got -1"):
+    with pytest.raises(ParameterError, match=r"`time` must be a finite number >= 0 s, got -1\."):
         ParameterChange(time=-1, factors={"a8": 2.0})
-    with pytest.raises(ParameterError, match=r"`factors\['a8'\]` must be a finite factor >= 0"):
+    with pytest.raises(ParameterError, match=r"`factors\['a8'\]` must be a finite number >= 0, got nan"):
         ParameterChange(time=1, factors={"a8": math.nan})
     with pytest.raises(ParameterError, match=r"`factors` must be a non-empty dict"):
         ParameterChange(time=1, factors={})
@@ -228,7 +228,7 @@ def test_tolerance_default_and_forms():
 
 def test_argument_errors():
     pid = PIDController.from_plant()
-    with pytest.raises(ParameterError, match=r"`duration` must be a positive finite time in s, got -1"):
+    with pytest.raises(ParameterError, match=r"`duration` must be a finite number > 0 s, got -1\."):
         simulate(gym.make(ID), pid, HOVER, duration=-1)
     with pytest.raises(ParameterError, match=r"shorter than one control period"):
         simulate(gym.make(ID), pid, HOVER, duration=0.001)
@@ -245,7 +245,7 @@ def test_argument_errors():
         simulate(gym.make(ID), object(), HOVER, duration=1.0)
     with pytest.raises(ParameterError, match=r"`callback` must be callable"):
         simulate(gym.make(ID), pid, HOVER, duration=1.0, callback=3)
-    with pytest.raises(ParameterError, match=r"`final_window_s` must be a window length >= 0 s"):
+    with pytest.raises(ParameterError, match=r"`final_window_s` must be a finite number >= 0 s, got -1\.0"):
         simulate(gym.make(ID), pid, HOVER, duration=1.0, final_window_s=-1.0)
 
 
@@ -295,3 +295,143 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     bar = sim._make_progress(100, True)
     assert bar is not None and bar.total == 100
     bar.close()
+
+
+# --------------------------------------------------------------------------- names declared by the plant
+
+
+class ScalarEnv(gym.Env):
+    """x(t+1) = 0.5 x(t) + u(t), observation (x, 2x); action box [-1, 1]; records the raw actions it is sent."""
+
+    def __init__(self, declare=True, noise=0.0):
+        self.dt, self.noise = 0.1, noise
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float64)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float64)
+        if declare:
+            self.observation_names, self.input_names = ("level", "double_level"), ("pump",)
+            self.units = {"level": "m", "pump": "m/s"}
+        self.sent = []
+
+    def _obs(self):
+        return np.array([self.x, 2 * self.x]) + self.noise * self.np_random.standard_normal(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = float((options or {}).get("initial_state", [0.0])[0])
+        return self._obs(), {}
+
+    def step(self, action):
+        self.sent.append(np.array(action, dtype=float))
+        self.x = 0.5 * self.x + float(np.clip(action, -1.0, 1.0)[0])
+        return self._obs(), 0.0, False, False, {}
+
+
+class Echo(AbstractController):
+    """u = reference - y (no clipping of its own beyond wide limits); records what it was given."""
+
+    def __init__(self, limit=100.0, with_start_trial=False):
+        super().__init__(input_limits=[[-limit, limit]], output_indices=(0,), dt=0.1)
+        self.refs, self.calls = [], []
+        if with_start_trial:
+            self.start_trial = lambda obs, ref: self.calls.append(("start_trial", np.array(ref)))
+
+    def _reset_impl(self, observation, reference, seed):
+        self.calls.append(("reset", np.array(reference)))
+
+    def _step_impl(self, observation, reference):
+        self.refs.append(reference.copy())
+        return np.array([reference[0] - observation[0]])
+
+
+def test_signal_names_come_from_the_plant_declaration_or_generic_defaults():
+    names = signal_names(ScalarEnv(), [1])
+    assert names == {"observation_names": ("level", "double_level"), "input_names": ("pump",),
+                     "output_names": ("double_level",), "units": {"level": "m", "pump": "m/s"}}
+    names = signal_names(ScalarEnv(declare=False), [1])
+    assert names == {"observation_names": ("obs0", "obs1"), "input_names": ("u0",), "output_names": ("y0",),
+                     "units": {}}
+    heli = signal_names(gym.make(ID), [0, 1])          # the helicopter declares its own
+    assert heli["output_names"] == ("rotor_speed", "altitude") and heli["units"]["altitude"] == "m"
+    res = simulate(ScalarEnv(), Echo(), Constant(value=0.5), duration=0.5, seed=0)
+    assert res.output_names == ("level",) and res.input_names == ("pump",) and res.meta["units"]["level"] == "m"
+    bad = ScalarEnv()
+    bad.observation_names = ("level",)
+    with pytest.raises(ParameterError, match=r"`ScalarEnv.observation_names` must name each of the 2 observation "
+                                             r"entries with a str, got \('level',\); fix the plant's declaration"):
+        signal_names(bad, [0])
+
+
+def test_the_loop_sends_the_controller_action_unchanged_and_records_what_the_plant_applied():
+    env = ScalarEnv()
+    res = simulate(env, Echo(), Constant(value=5.0), duration=0.3, seed=0)   # Echo asks for 5 > the box
+    assert env.sent[0][0] == 5.0                      # no clipping in the loop: the plant clips for itself
+    np.testing.assert_array_equal(res.inputs[:, 0], np.clip([s[0] for s in env.sent], -1, 1))
+    assert res.saturated[:, 0].all()
+
+
+def test_non_finite_reference_is_a_non_finite_error():
+    with pytest.raises(NonFiniteError, match=r"`reference` must be finite at every time of the run"):
+        simulate(ScalarEnv(), Echo(), lambda t: np.full(len(t), np.nan), duration=0.3)
+    with pytest.raises(ParameterError, match=r"`reference` must be callable as reference\(timepts\)"):
+        simulate(ScalarEnv(), Echo(), [1.0], duration=0.3)
+
+
+# --------------------------------------------------------------------------- one trial of a repeated task
+
+
+def test_trial_gives_the_controller_its_references_and_feedforward_and_records_the_task():
+    n = 5
+    shifted = np.arange(n, dtype=float)[:, None] / 10
+    ff = np.full((n, 1), 0.25)
+    ctrl = Echo()
+    res = simulate(ScalarEnv(), ctrl, Constant(value=0.5), duration=0.5, seed=0, options={"initial_state": [0.0]},
+                   trial=TrialSpec(references=shifted, feedforward=ff))
+    np.testing.assert_array_equal(np.array(ctrl.refs), shifted)                 # the controller got r_c
+    np.testing.assert_array_equal(res.references, np.full((n + 1, 1), 0.5))     # the record keeps the task
+    # plain-numpy reference of the loop: u = r_c - y + v (inside the wide limits), x+ = 0.5 x + clip(u)
+    x, xs = 0.0, [0.0]
+    for t in range(n):
+        u = shifted[t, 0] - x + 0.25
+        x = 0.5 * x + float(np.clip(u, -1, 1))
+        xs.append(x)
+    np.testing.assert_allclose(res.outputs[:, 0], xs, rtol=0, atol=1e-15)
+    assert ctrl.calls[0][0] == "reset" and ctrl.calls[0][1][0] == shifted[0, 0]
+    assert res.meta["trial_start"] == "reset" and res.meta["feedforward"] is True
+
+
+def test_trial_start_and_plant_seeding():
+    ctrl = Echo(with_start_trial=True)
+    simulate(ScalarEnv(), ctrl, Constant(value=0.5), duration=0.2, seed=0, trial=TrialSpec(start="start_trial"))
+    assert [c[0] for c in ctrl.calls] == ["start_trial"]
+    env = ScalarEnv(noise=0.1)
+    a = simulate(env, Echo(), Constant(value=0.5), duration=0.2, seed=4)
+    b = simulate(env, Echo(), Constant(value=0.5), duration=0.2, seed=4, trial=TrialSpec(reseed_plant=False))
+    c = simulate(env, Echo(), Constant(value=0.5), duration=0.2, seed=4, trial=TrialSpec(reseed_plant=True))
+    assert not np.array_equal(a.observations, b.observations)      # the env's stream continued
+    np.testing.assert_array_equal(a.observations, c.observations)  # reseeded: the same noise
+
+
+@pytest.mark.parametrize("trial, controller, error, match", [
+    (TrialSpec(start="start_trial"), Echo(), ParameterError, r"'start_trial' needs a controller with start_trial"),
+    (TrialSpec(references=np.zeros((3, 1))), Echo(), ShapeError, r"`trial.references` must have shape \(5, 1\)"),
+    (TrialSpec(feedforward=np.zeros((5, 2))), Echo(), ShapeError, r"`trial.feedforward` must have shape \(5, 1\)"),
+    ("reset", Echo(), ParameterError, r"`trial` must be a TrialSpec or None, got str"),
+])
+def test_trial_errors(trial, controller, error, match):
+    with pytest.raises(error, match=match):
+        simulate(ScalarEnv(), controller, Constant(value=0.5), duration=0.5, seed=0, trial=trial)
+
+
+def test_trial_spec_validates():
+    with pytest.raises(ParameterError, match=r"`start` must be one of \('reset', 'start_trial'\), got 'warm'"):
+        TrialSpec(start="warm")
+    with pytest.raises(NonFiniteError, match=r"`feedforward` must be finite"):
+        TrialSpec(feedforward=[[np.nan]])
+    with pytest.raises(ParameterError, match=r"`reseed_plant` must be True or False, got 1"):
+        TrialSpec(reseed_plant=1)
+
+
+def test_stop_kind_is_recorded():
+    assert simulate(ScalarEnv(), Echo(), Constant(value=0.5), duration=0.2, seed=0).meta["stop_kind"] is None
+    res = simulate(ScalarEnv(), Echo(), Constant(value=0.5), duration=0.5, seed=0, callback=lambda k, i: k < 1)
+    assert res.meta["stop_kind"] == "callback"

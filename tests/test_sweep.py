@@ -149,8 +149,8 @@ def test_this_process_takes_jobs_from_the_back_while_workers_take_the_front(monk
     import neurocontrol.experiments.sweeps as sweep_mod
 
     local = []
-    real = sweep_mod._run_job   # workers are other processes: this patch records only this process's runs
-    monkeypatch.setattr(sweep_mod, "_run_job", lambda job: local.append(job[3]) or real(job))
+    real = sweep_mod.run_job   # workers are other processes: this patch records only this process's runs
+    monkeypatch.setattr(sweep_mod, "run_job", lambda job: local.append(job.seed) or real(job))
     seeds = list(range(8))
     res = sweep(SCENARIO, seeds, workers=2)
     assert local and len(local) < len(seeds)                       # both sides ran some
@@ -167,3 +167,18 @@ def test_an_error_in_a_worker_is_raised_here_with_its_traceback(tmp_path):
         sweep(SCENARIO, range(6), workers=2, out=out)
     assert "seed 0 failed in a worker process" in str(info.value.__cause__)
     assert "Traceback" in str(info.value.__cause__)
+
+
+def test_fork_server_preload_names_importable_modules():
+    import importlib
+
+    import neurocontrol.experiments.jobs as jobs
+    from neurocontrol.experiments.sweeps import forkserver_preload
+    from neurocontrol.registry import BUILTIN
+
+    names = forkserver_preload()
+    assert names[0] == jobs.__name__ and names[-1] == "neurocontrol.experiments._preload"
+    kinds = {entry.partition(":")[0] for row in BUILTIN for entry in row[2:] if entry}
+    assert kinds <= set(names) and len(set(names)) == len(names)
+    for name in names:          # every string names a module that imports (the last one warms the kernels)
+        assert importlib.import_module(name).__name__ == name

@@ -120,14 +120,14 @@ def test_predictive_law_reaches_a_reachable_target_in_one_step_model():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(horizon=0), "`horizon` must be a positive"),
+    (dict(horizon=0), "`horizon` must be an integer >= 1, got 0"),
     (dict(blocks=(1, 5)), "`blocks` must start at 0"),
     (dict(blocks=(0, 5, 5)), "`blocks` must start at 0"),
     (dict(horizon=10, blocks=(0, 10)), "stay below horizon=10"),
-    (dict(stride=0), "`stride` must be a positive"),
+    (dict(stride=0), "`stride` must be an integer >= 1, got 0"),
     (dict(output_weights=(0.0, 0.0)), "`output_weights` must be non-negative with at least one positive"),
     (dict(output_weights=(1.0, -1.0)), "`output_weights` must be non-negative"),
-    (dict(move_penalty=-1.0), "`move_penalty` must be a non-negative"),
+    (dict(move_penalty=-1.0), r"`move_penalty` must be a finite number >= 0, got -1.0"),
 ])
 def test_predictive_law_bad_parameters(kwargs, match):
     with pytest.raises(ParameterError, match=match):
@@ -142,5 +142,5 @@ def test_predictive_law_weights_must_match_units():
 
 
 def test_one_step_law_bad_damping():
-    with pytest.raises(ParameterError, match="`damping` must be a non-negative"):
+    with pytest.raises(ParameterError, match=r"`damping` must be a finite number >= 0, got -1"):
         OneStepLaw(damping=-1)

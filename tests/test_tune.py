@@ -65,22 +65,37 @@ def test_objective_value():
 
 @pytest.mark.parametrize("table, match", [
     ({"params": {}, "seeds": "0:2"}, r"`tune.params` must name at least one setting"),
-    ({"params": {"a": {"low": 2.0, "high": 1.0}}}, r"`tune.params.a`: a tuned range needs finite `low` < `high`"),
-    ({"params": {"a": {"low": 0.0, "high": 1.0, "log": True}}}, r"a log-scale range needs `low` > 0"),
-    ({"params": {"a": {"low": 0.0, "high": 1.0, "choices": [1]}}}, r"either `choices` or `low`/`high`"),
-    ({"params": {"a": {"choices": []}}}, r"`choices` must be a non-empty array"),
-    ({"params": {"a": {"low": 0.0, "high": 1.0, "step": -1}}}, r"`step` must be a positive number"),
-    ({"params": {"a": {"lo": 0.0}}}, r"unknown key `lo` in `tune.params.a`"),
+    ({"params": {"a": {"low": 2.0, "high": 1.0}}}, r"a tuned range needs finite `tune\.params\.a\.low` < `high`"),
+    ({"params": {"a": {"low": 0.0, "high": 1.0, "log": True}}}, r"a log-scale range needs `tune\.params\.a\.low` > 0, got 0\.0"),
+    ({"params": {"a": {"low": 0.0, "high": 1.0, "choices": [1]}}}, r"a tuned parameter has either `tune\.params\.a\.choices` or `low`/`high`"),
+    ({"params": {"a": {"choices": []}}}, r"`tune\.params\.a\.choices` must be a non-empty array"),
+    ({"params": {"a": {"low": 0.0, "high": 1.0, "step": -1}}}, r"`tune\.params\.a\.step` must be a positive number and cannot go with log = true"),
+    ({"params": {"a": {"lo": 0.0}}}, r"unknown key `tune\.params\.a\.lo` \(did you mean `low`\?\); allowed keys of TuneParam"),
     ({"params": {"a": 3}}, r"`tune.params.a` must be a table"),
     ({"params": [], "seeds": "0:2"}, r"`tune.params` must be a table"),
-    ({"params": {"a": {"low": 0, "high": 1}}, "trials": 0}, r"`trials` must be a positive integer"),
-    ({"params": {"a": {"low": 0, "high": 1}}, "failure_weight": -1.0}, r"`failure_weight` must be a finite number"),
+    ({"params": {"a": {"low": 0, "high": 1}}, "trials": 0}, r"`tune\.trials` must be an integer >= 1, got 0"),
+    ({"params": {"a": {"low": 0, "high": 1}}, "failure_weight": -1.0},
+     r"`tune\.failure_weight` must be a finite number >= 0, got -1\.0"),
     ({"params": {"a": {"low": 0, "high": 1}}, "seeds": "x"}, r"seeds must look like 0:20"),
-    ({"params": {"a": {"low": 0, "high": 1}}, "metric": "x"}, r"unknown key `tune.metric`"),
+    ({"params": {"a": {"low": 0, "high": 1}}, "metric": "x"}, r"unknown key `tune\.metric` \(did you mean `trials`\?\); allowed keys of \[tune\]: failure_weight, "
+     r"output, params, seeds, trials"),
 ])
 def test_spec_errors(table, match):
-    with pytest.raises(ScenarioError, match=match):
+    with pytest.raises(ScenarioError, match=r"^s\.toml: .*" + match):
         TuneSpec.from_table(table, "s.toml")
+    data = Scenario.from_toml("scenarios/hover_pid.toml").to_dict()   # the scenario reader: the same decoder
+    with pytest.raises(ScenarioError, match=r"^s\.toml: .*" + match):
+        Scenario.from_dict({**data, "tune": table}, source="s.toml")
+
+
+def test_tune_spec_lives_in_the_scenario_layer_and_keeps_integer_ranges():
+    import neurocontrol.experiments.tuning as tuning
+    import neurocontrol.scenario as scenario
+
+    assert tuning.TuneSpec is scenario.TuneSpec and tuning.TuneParam is scenario.TuneParam
+    spec = TuneSpec.from_table({"params": {"controller.kp_alt": {"low": 1, "high": 5}, "x": {"choices": [True, 2]}}})
+    assert spec.params["controller.kp_alt"].is_int and spec.params["x"].choices == (True, 2)
+    assert isinstance(spec.params["x"].choices[0], bool)
 
 
 def test_tune_errors(tmp_path):

@@ -1,10 +1,9 @@
-"""Controllers: the interface, the adaptive two-network controller, its control laws, baselines and the guard."""
+"""Controllers: the interface, the adaptive two-network controller, its control laws and the guard."""
 
 from __future__ import annotations
 
 from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
 from neurocontrol.controllers.base import AbstractController
-from neurocontrol.controllers.baselines import LQRController, PIDController
 from neurocontrol.controllers.guard import GuardedController, GuardSettings
 from neurocontrol.controllers.laws import AbstractLaw, LawContext, OneStepLaw, PredictiveLaw
 
@@ -16,8 +15,6 @@ __all__ = [
     "LawContext",
     "AdaptiveController",
     "AdaptiveControllerConfig",
-    "PIDController",
-    "LQRController",
     "GuardedController",
     "GuardSettings",
 ]

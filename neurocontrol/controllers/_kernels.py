@@ -1,4 +1,4 @@
-"""Numba kernels of the adaptive controller: learning step, predictive law, input limits, fused step (not public API)."""
+"""Numba kernels of the controllers: the adaptive step, the predictive law, the input limits (not public API)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,46 @@ import math
 
 import numpy as np
 
+from neurocontrol.controllers.arena import F, I, view1, view2, view3
 from neurocontrol.nets._kernels import TANH, _jit, rls_kernel, two_d_kernel
+from neurocontrol.reference_model import second_order_step
 
-__all__ = ["TANH", "rls_kernel", "adaptive_learn_kernel", "limit_input_kernel", "predictive_kernel", "adaptive_step_kernel", "ARENA_FIELDS"]
+__all__ = ["adaptive_step_kernel", "denormalize_kernel", "fill_desired_kernel", "limit_input_kernel",
+           "predictive_kernel"]
 
 
-# --------------------------------------------------------------------------- adaptive controller: one learning step
+# --------------------------------------------------------------------------- input limits
 
 @_jit
-def _fill_desired_kernel(rm, out_scale, out_offset, rate_scale, rate_offset, d):
+def limit_input_kernel(proposal, feedforward, use_feedforward, u_prev, rate_limit, lo, hi, out):
+    """Write the applied input ``limit(proposal + feedforward)`` into ``out``: rate, then range limits.
+
+    The one place inputs are limited (:meth:`AbstractController.step`
+    calls it): the feedforward is added first, so the rate limit bounds it
+    too. ``use_feedforward`` False ignores ``feedforward`` (adding zeros
+    would turn -0.0 into 0.0).
+    """
+    for i in range(out.shape[0]):
+        v = proposal[i]
+        if use_feedforward:
+            v += feedforward[i]
+        v = min(max(v, u_prev[i] - rate_limit[i]), u_prev[i] + rate_limit[i])
+        out[i] = min(max(v, lo[i]), hi[i])
+
+
+@_jit
+def denormalize_kernel(proposal, u_scale, u_offset, u_hold, out):
+    """Write a normalised law proposal in physical units into ``out``; non-finite entries hold ``u_hold``."""
+    for i in range(out.shape[0]):
+        v = (proposal[i] - u_offset[i]) / u_scale[i]
+        out[i] = v if math.isfinite(v) else u_hold[i]
+
+
+# --------------------------------------------------------------------------- adaptive controller: desired response
+
+@_jit
+def fill_desired_kernel(rm, out_scale, out_offset, rate_scale, rate_offset, d):
+    """Imitator state from the reference model: ``[values | rates | hidden = 0]``, normalised, clipped to 0.99."""
     p = rm.shape[0]
     for i in range(d.shape[0]):
         d[i] = 0.0
@@ -23,104 +54,6 @@ def _fill_desired_kernel(rm, out_scale, out_offset, rate_scale, rate_offset, d):
         w = rm[i, 1] * rate_scale[i] + rate_offset[i]
         d[i] = min(max(v, -0.99), 0.99)
         d[p + i] = min(max(w, -0.99), 0.99)
-
-
-@_jit
-def adaptive_learn_kernel(obs, ref, y, W, z, have_z, P, lam, lam_dir, max_trace, Pz, gain,
-                          Ws, zs, Ps, lam_s, lam_dir_s, max_trace_s, Pzs, gains, n_out_s, im_kind, im_par,
-                          y_scale, y_offset, r_scale, r_offset,
-                          rm, rm_ad, rm_bd, handover, handover_values, handover_rates,
-                          out_scale, out_offset, rate_scale, rate_offset,
-                          d, d_prev, dist_a, offset, scratch):
-    """Learning half of one adaptive-controller step, both networks by RLS (pure, no allocation).
-
-    Normalises the measurement into ``y``; if ``have_z``, records the
-    identifier's a-priori one-step error, lets it learn ``z -> y`` (RLS),
-    and updates the disturbance estimate ``offset`` when ``dist_a > 0``;
-    optionally restarts the reference model at the measured outputs
-    (``handover``); copies the imitator state into ``d_prev``, advances the
-    reference model under ``ref``, fills ``d`` and lets the imitator learn
-    ``[d_prev; r; 1] -> d`` by RLS (``im_kind`` 0) or by the 2-D rule
-    (``im_kind`` 1, ``im_par = [alpha, delta, tol, k_max]``, ``gains`` as
-    its buffer). Returns the prediction error norm (NaN when not learned);
-    the count of covariance bounds applied goes to ``scratch[0]``, the
-    imitator's inner iterations to ``scratch[1]``; ``scratch[2:5]`` hold the
-    identifier's outlier gate (factor, log running error level, level rate),
-    ``scratch[5]`` is 1 when the identifier learned this step.
-    """
-    n = y.shape[0]
-    p = rm.shape[0]
-    for i in range(n):
-        v = obs[i] * y_scale[i] + y_offset[i]
-        y[i] = min(max(v, -0.99), 0.99)
-    err = np.nan
-    bounded = 0
-    if have_z:
-        acc = 0.0
-        for k in range(n):
-            s = 0.0
-            for j in range(z.shape[0]):
-                s += W[k, j] * z[j]
-            e = y[k] - math.tanh(s)
-            acc += e * e
-        err = math.sqrt(acc)
-        # outlier gate (scratch[2] = G > 0): skip the update while the error exceeds G times its running
-        # level; the level (geometric mean, rate scratch[4]) follows every sample, so a lasting change of the
-        # plant opens the gate again after a delay that grows with log(jump)
-        learn = True
-        gate = scratch[2]
-        if gate > 0.0:
-            le = math.log(err + 1e-300)
-            if math.isnan(scratch[3]):
-                scratch[3] = le
-            learn = le <= math.log(gate) + scratch[3]
-            scratch[3] += scratch[4] * (le - scratch[3])
-        scratch[5] = 1.0 if learn else 0.0
-        if learn:
-            bounded += rls_kernel(W, z, y, TANH, P, lam, lam_dir, max_trace, Pz, gain)
-        if dist_a > 0.0:
-            for k in range(n):
-                s = 0.0
-                for j in range(z.shape[0]):
-                    s += W[k, j] * z[j]
-                offset[k] = dist_a * offset[k] + (1.0 - dist_a) * (0.5 * math.log((1.0 + y[k]) / (1.0 - y[k])) - s)
-    if handover:
-        for i in range(p):
-            rm[i, 0] = handover_values[i]
-            rm[i, 1] = handover_rates[i]
-        _fill_desired_kernel(rm, out_scale, out_offset, rate_scale, rate_offset, d)
-    for i in range(n):
-        d_prev[i] = d[i]
-    for i in range(p):
-        v = rm[i, 0]
-        rm[i, 0] = rm_ad[i, 0, 0] * v + rm_ad[i, 0, 1] * rm[i, 1] + rm_bd[i, 0] * ref[i]
-        rm[i, 1] = rm_ad[i, 1, 0] * v + rm_ad[i, 1, 1] * rm[i, 1] + rm_bd[i, 1] * ref[i]
-    _fill_desired_kernel(rm, out_scale, out_offset, rate_scale, rate_offset, d)
-    for i in range(n):
-        zs[i] = d_prev[i]
-    for i in range(p):
-        zs[n + i] = ref[i] * r_scale[i] + r_offset[i]
-    zs[n + p] = 1.0
-    if im_kind == 0:
-        bounded += rls_kernel(Ws, zs, d[:n_out_s], TANH, Ps, lam_s, lam_dir_s, max_trace_s, Pzs, gains)
-        scratch[1] = 1
-    else:
-        scratch[1] = two_d_kernel(Ws, zs, d[:n_out_s], TANH, im_par[0], im_par[1], im_par[2], int(im_par[3]), gains)
-    scratch[0] = bounded
-    return err
-
-
-@_jit
-def limit_input_kernel(proposal, normalized, u_scale, u_offset, u_prev, rate_limit, lo, hi, out):
-    """The input actually proposed: de-normalised, non-finite entries held at ``u_prev``, rate- and range-limited."""
-    for i in range(out.shape[0]):
-        v = proposal[i]
-        if normalized:
-            v = (v - u_offset[i]) / u_scale[i]
-        if not math.isfinite(v):
-            v = u_prev[i]
-        v = min(max(v, u_prev[i] - rate_limit[i]), u_prev[i] + rate_limit[i])
-        out[i] = min(max(v, lo[i]), hi[i])
 
 
 # --------------------------------------------------------------------------- predictive law
@@ -256,90 +189,118 @@ def predictive_kernel(W, Ws, y, d, r, u, offset, dmap, q, blocks, horizon, strid
     return cost
 
 
-
-# --------------------------------------------------------------------------- adaptive controller: one fused step
-
-#: Named buffers of the adaptive controller's arena (one flat float64 array), in layout order.
-#: Passing one arena and one layout instead of ~50 arrays matters: numba unboxes every array
-#: argument on each call (about 0.3-0.4 us each here).
-ARENA_FIELDS = ("W", "z", "P", "Pz", "gain", "Ws", "zs", "Ps", "Pzs", "gains", "im_par",
-                "y_scale", "y_offset", "r_scale", "r_offset", "rm", "rm_ad", "rm_bd", "hv", "hr",
-                "out_scale", "out_offset", "rate_scale", "rate_offset", "d", "d_prev", "offset", "scratch", "y",
-                "u_scale", "u_offset", "u_law", "lo", "hi", "rate_limit", "u_out", "q", "rho",
-                "yh", "yn", "dh", "dn", "S", "Sn", "A", "b", "r_n", "u_n", "law_out", "par")
-#: Integer buffers: the imitator unit of each identifier unit, and the move-block starts.
-INT_FIELDS = ("dmap", "blocks")
-
+# --------------------------------------------------------------------------- adaptive controller: one step
 
 @_jit
-def _v1(A, L, k):
-    o = L[4 * k]
-    return A[o:o + L[4 * k + 1]]
+def adaptive_step_kernel(obs, ref, u_law, A, L, J, JL, finite, run_law):
+    """One adaptive-controller step on its arena (pure, no allocation); returns the a-priori error norm.
 
-
-@_jit
-def _v2(A, L, k):
-    o = L[4 * k]
-    a = L[4 * k + 1]
-    b = L[4 * k + 2]
-    return A[o:o + a * b].reshape((a, b))
-
-
-@_jit
-def _v3(A, L, k):
-    o = L[4 * k]
-    a = L[4 * k + 1]
-    b = L[4 * k + 2]
-    c = L[4 * k + 3]
-    return A[o:o + a * b * c].reshape((a, b, c))
-
-
-@_jit
-def adaptive_step_kernel(obs, ref, A, L, J, JL):
-    """One whole adaptive-controller step after the warm-up, in one compiled call.
-
-    ``A`` is the arena (``ARENA_FIELDS`` laid out by ``L``: offset and up to
-    three dimensions per field), ``J`` the integer arena (``INT_FIELDS`` by
-    ``JL``). Runs :func:`adaptive_learn_kernel`, then :func:`predictive_kernel`
-    on the measured output, the imitator state and the normalised command,
-    then :func:`limit_input_kernel`; the proposed input lands in ``u_out``.
-    ``par`` holds ``[have_z, lam, max_trace, lam_s, max_trace_s, n_out_s,
-    im_kind, dist_a, handover, horizon, stride, lam_dir, lam_dir_s]``. Returns the identifier's
-    a-priori prediction error (NaN when it did not learn).
+    ``A``/``L`` are the float arena and its layout, ``J``/``JL`` the integer
+    ones (fields named in :mod:`neurocontrol.controllers.arena`). With a
+    ``finite`` measurement: normalise it into ``y``; if ``have_z``, record
+    the identifier's a-priori one-step error, pass it through the outlier
+    gate and let the identifier learn ``z -> y`` by RLS, then update the
+    disturbance estimate ``offset``. Always: ``d_prev = d``, advance the
+    reference model under ``ref``, refill ``d`` and let the imitator learn
+    ``[d_prev; r; 1] -> d`` (RLS or the 2-D rule). With ``run_law``: one
+    predictive-law step from the measured ``y``, the imitator state
+    ``d_prev`` and the feedback input ``u_law``; its proposal, in physical
+    units, lands in ``u_out`` (non-finite entries hold ``u_law``). The
+    limits are applied by the caller. Returns NaN when the identifier had
+    nothing to learn from.
     """
-    par = _v1(A, L, 49)
-    W = _v2(A, L, 0)
-    z = _v1(A, L, 1)
-    Ws = _v2(A, L, 5)
-    y = _v1(A, L, 28)
-    d = _v1(A, L, 24)
-    d_prev = _v1(A, L, 25)
-    offset = _v1(A, L, 26)
-    r_scale = _v1(A, L, 13)
-    r_offset = _v1(A, L, 14)
-    err = adaptive_learn_kernel(obs, ref, y, W, z, par[0] != 0.0, _v2(A, L, 2), par[1], par[11], par[2],
-                                _v1(A, L, 3), _v1(A, L, 4), Ws, _v1(A, L, 6), _v2(A, L, 7), par[3], par[12], par[4],
-                                _v1(A, L, 8),
-                                _v1(A, L, 9), int(par[5]), int(par[6]), _v1(A, L, 10),
-                                _v1(A, L, 11), _v1(A, L, 12), r_scale, r_offset,
-                                _v2(A, L, 15), _v3(A, L, 16), _v2(A, L, 17), par[8] != 0.0, _v1(A, L, 18),
-                                _v1(A, L, 19), _v1(A, L, 20), _v1(A, L, 21), _v1(A, L, 22), _v1(A, L, 23),
-                                d, d_prev, par[7], offset, _v1(A, L, 27))
-    r_n = _v1(A, L, 46)
-    for i in range(r_n.shape[0]):
-        r_n[i] = ref[i] * r_scale[i] + r_offset[i]
-    u_scale = _v1(A, L, 29)
-    u_offset = _v1(A, L, 30)
-    u_law = _v1(A, L, 31)
-    u_n = _v1(A, L, 47)
-    for i in range(u_n.shape[0]):
-        u_n[i] = u_law[i] * u_scale[i] + u_offset[i]
-    law_out = _v1(A, L, 48)
-    dmap = J[JL[0]:JL[0] + JL[1]]
-    blocks = J[JL[4]:JL[4] + JL[5]]
-    predictive_kernel(W, Ws, y, d_prev, r_n, u_n, offset, dmap, _v1(A, L, 36), blocks, int(par[9]), int(par[10]),
-                      _v1(A, L, 37), _v1(A, L, 38), _v1(A, L, 39), _v1(A, L, 40), _v1(A, L, 41), _v2(A, L, 42),
-                      _v2(A, L, 43), _v2(A, L, 44), _v1(A, L, 45), law_out)
-    limit_input_kernel(law_out, True, u_scale, u_offset, u_law, _v1(A, L, 34), _v1(A, L, 32), _v1(A, L, 33),
-                       _v1(A, L, 35))
+    W = view2(A, L, F.W)
+    z = view1(A, L, F.z)
+    Ws = view2(A, L, F.Ws)
+    zs = view1(A, L, F.zs)
+    y = view1(A, L, F.y)
+    d = view1(A, L, F.d)
+    d_prev = view1(A, L, F.d_prev)
+    offset = view1(A, L, F.offset)
+    rm = view2(A, L, F.rm)
+    r_scale = view1(A, L, F.r_scale)
+    r_offset = view1(A, L, F.r_offset)
+    n = y.shape[0]
+    p = rm.shape[0]
+    err = np.nan
+    id_iters = 0
+    if finite:
+        y_scale = view1(A, L, F.y_scale)
+        y_offset = view1(A, L, F.y_offset)
+        for i in range(n):
+            v = obs[i] * y_scale[i] + y_offset[i]
+            y[i] = min(max(v, -0.99), 0.99)
+        if A[L[F.have_z, 0]] != 0.0:
+            acc = 0.0
+            for k in range(n):
+                s = 0.0
+                for j in range(z.shape[0]):
+                    s += W[k, j] * z[j]
+                e = y[k] - math.tanh(s)
+                acc += e * e
+            err = math.sqrt(acc)
+            A[L[F.pred_err, 0]] = err
+            # outlier gate (factor G > 0): skip the update while the error exceeds G times its running level;
+            # the level (a geometric mean) follows every sample, so a lasting change of the plant opens the gate
+            # again after a delay that grows with log(jump)
+            learn = True
+            gate = A[L[F.gate_factor, 0]]
+            if gate > 0.0:
+                lv = L[F.gate_level, 0]
+                le = math.log(err + 1e-300)
+                if math.isnan(A[lv]):
+                    A[lv] = le
+                learn = le <= math.log(gate) + A[lv]
+                A[lv] += A[L[F.gate_rate, 0]] * (le - A[lv])
+            if learn:
+                A[L[F.id_bounded, 0]] += rls_kernel(W, z, y, TANH, view2(A, L, F.P), A[L[F.lam, 0]],
+                                                    A[L[F.lam_dir, 0]], A[L[F.max_trace, 0]],
+                                                    view1(A, L, F.Pz), view1(A, L, F.gain))
+                A[L[F.id_updates, 0]] += 1.0
+                id_iters = 1
+            dist_a = A[L[F.dist_a, 0]]
+            if dist_a > 0.0:
+                for k in range(n):
+                    s = 0.0
+                    for j in range(z.shape[0]):
+                        s += W[k, j] * z[j]
+                    offset[k] = dist_a * offset[k] + (1.0 - dist_a) * (0.5 * math.log((1.0 + y[k]) / (1.0 - y[k]))
+                                                                         - s)
+    A[L[F.id_iters, 0]] = id_iters
+    for i in range(n):
+        d_prev[i] = d[i]
+    second_order_step(rm, view3(A, L, F.rm_ad), view2(A, L, F.rm_bd), ref)
+    fill_desired_kernel(rm, view1(A, L, F.out_scale), view1(A, L, F.out_offset), view1(A, L, F.rate_scale),
+                        view1(A, L, F.rate_offset), d)
+    for i in range(n):
+        zs[i] = d_prev[i]
+    for i in range(p):
+        zs[n + i] = ref[i] * r_scale[i] + r_offset[i]
+    zs[n + p] = 1.0
+    gains = view1(A, L, F.gains)
+    if J[JL[I.im_kind, 0]] == 0:
+        A[L[F.im_bounded, 0]] += rls_kernel(Ws, zs, d[:2 * p], TANH, view2(A, L, F.Ps), A[L[F.lam_s, 0]],
+                                            A[L[F.lam_dir_s, 0]], A[L[F.max_trace_s, 0]], view1(A, L, F.Pzs), gains)
+        A[L[F.im_iters, 0]] = 1
+    else:
+        A[L[F.im_iters, 0]] = two_d_kernel(Ws, zs, d[:2 * p], TANH, A[L[F.alpha_s, 0]], A[L[F.delta_s, 0]],
+                                           A[L[F.tol_s, 0]], J[JL[I.k_max_s, 0]], gains)
+    A[L[F.im_updates, 0]] += 1.0
+    if run_law:
+        r_n = view1(A, L, F.r_n)
+        for i in range(p):
+            r_n[i] = ref[i] * r_scale[i] + r_offset[i]
+        u_scale = view1(A, L, F.u_scale)
+        u_offset = view1(A, L, F.u_offset)
+        u_n = view1(A, L, F.u_n)
+        for i in range(u_n.shape[0]):
+            u_n[i] = u_law[i] * u_scale[i] + u_offset[i]
+        law_out = view1(A, L, F.law_out)
+        dmap = J[JL[I.dmap, 0]:JL[I.dmap, 0] + JL[I.dmap, 1]]
+        blocks = J[JL[I.blocks, 0]:JL[I.blocks, 0] + JL[I.blocks, 1]]
+        predictive_kernel(W, Ws, y, d_prev, r_n, u_n, offset, dmap, view1(A, L, F.q), blocks, J[JL[I.horizon, 0]],
+                          J[JL[I.stride, 0]], view1(A, L, F.rho), view1(A, L, F.yh), view1(A, L, F.yn),
+                          view1(A, L, F.dh), view1(A, L, F.dn), view2(A, L, F.S), view2(A, L, F.Sn),
+                          view2(A, L, F.NA), view1(A, L, F.Nb), law_out)
+        denormalize_kernel(law_out, u_scale, u_offset, u_law, view1(A, L, F.u_out))
     return err

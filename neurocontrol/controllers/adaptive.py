@@ -1,11 +1,4 @@
-"""Controllers: the abstract interface shared by the adaptive controller and the baselines.
-
-A controller maps the latest measurement and the reference to the next plant
-input. The public :meth:`AbstractController.step` validates its arguments,
-calls the one private hook :meth:`AbstractController._step_impl` and checks
-that the action it returns is finite and within the actuator limits, so no
-NaN ever reaches a plant.
-"""
+"""The adaptive two-RTRN controller: its settings, episode state (held in a named arena) and control step."""
 
 from __future__ import annotations
 
@@ -15,20 +8,27 @@ import math
 import numpy as np
 
 from neurocontrol._validation import as_float_array
-from neurocontrol.controllers import _kernels
+from neurocontrol.controllers._kernels import adaptive_step_kernel, denormalize_kernel, fill_desired_kernel
+from neurocontrol.controllers.arena import FIELDS, INT_FIELDS, Arena
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.laws import AbstractLaw, LawContext, PredictiveLaw
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
-from neurocontrol.nets.rtrn import Normalizer, RTRNConfig
+from neurocontrol.nets._kernels import TANH, rls_kernel, two_d_kernel
+from neurocontrol.nets.normalizer import Normalizer
 from neurocontrol.nets.rules import AbstractLearningRule, RecursiveLeastSquares, TwoDRule
+from neurocontrol.nets.structure import RTRNConfig
 from neurocontrol.reference import aprbs
-from neurocontrol.reference_model import SecondOrderReferenceModel
+from neurocontrol.reference_model import SecondOrderReferenceModel, second_order_step
 
 __all__ = ["AdaptiveController", "AdaptiveControllerConfig"]
 
+#: Arena fields that change during an episode (saved by ``get_state``); the others are settings and workspace.
+_STATE_FIELDS = ("W", "z", "P", "Ws", "zs", "Ps", "rm", "d", "d_prev", "y", "offset", "have_z", "gate_factor",
+                 "gate_level", "id_iters", "im_iters", "pred_err", "id_updates", "im_updates", "id_bounded",
+                 "im_bounded")
+#: Episode state kept outside the arena (Python numbers the compiled step does not read).
+_STATE_SCALARS = ("k", "k0", "n_warmup", "finite")
 
-
-# =========================================================================== the adaptive controller
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AdaptiveControllerConfig:
@@ -40,36 +40,25 @@ class AdaptiveControllerConfig:
         User-given range of each measured signal, physical units; mapped
         onto ``(-normalized_range, normalized_range)``. Ranges, not a model.
     normalized_range : float in (0, 0.9], default 0.1
-        Half-width of the normalised interval. Small keeps tanh close to
-        linear over the signal ranges. This matters: with signals spread over
-        +-0.45 the imitator's 150-step free run of a linear second-order
-        reference model was off by 0.3 (60 % of the range), with +-0.1 by
-        0.003 (3 %), because f^-1 = atanh bends a linear system's map. Learning
-        rules' covariances scale with 1/range^2 (defaults are set for 0.1).
+        Half-width of the normalised interval; small keeps tanh nearly
+        linear over the signal ranges, so the imitator can represent a
+        linear reference model (the rules' covariance defaults assume 0.1).
     rate_indices : tuple of int, shape (p,)
         For each controlled output, the observation entry holding its rate
         (e.g. climb rate for altitude), or -1 if none is measured. The
         imitator then also learns the desired rate.
     identifier_rule : AbstractLearningRule
         How the identifier learns measured transitions every control step.
-        Default: recursive least squares in pre-activation space with
-        forgetting 0.998, directional forgetting 0.998 along each new
-        regressor, and the covariance trace bounded at 2.5e4 (against
-        windup while hovering without excitation: with a bound of 2.5e5 a
-        4 m/s^2 gust after 15 s of quiet hover threw the model off in 10 of
-        100 seeds, with 2.5e4 in 5). The directional forgetting discounts
-        twice as fast along what the data excite, which keeps the model
-        tracking while a parameter drifts: rotor drag +30 % over 20 s, seeds
-        0-99, recovered 94 without it, 100 with it (98 together with the
-        outlier gate's slower level below). The one-sample 2-D rule alone
-        fits only the latest transition and forgets the rest (measured on
-        the hover task: see the
-        closing notes / benchmarks), so it is not the identifier's default.
+        Default: recursive least squares (forgetting 0.998, directional
+        forgetting 0.998, covariance trace bounded at 2.5e4), because it fits
+        all recent transitions rather than only the latest, keeps tracking a
+        drifting plant and does not wind up while hovering without excitation.
     imitator_rule : AbstractLearningRule
         How the imitator learns the reference model's transitions every
         control step. Default: the 2-D rule (alpha 1, delta 0.1, inner
-        iterations until 0.5 |e|^2 < 1e-12 or 10 iterations), reported per
-        step in ``diagnostics()["inner_iterations"]``.
+        iterations until 0.5 |e|^2 < 1e-12 or 10), which suffices for a
+        noise-free desired response; its iterations are reported in
+        ``diagnostics()["inner_iterations"]``.
     persistence_prior : bool, default True
         Start the identifier at "the next sample equals this one" around the
         first measurement (exact for any sampled plant as dt -> 0) instead of
@@ -77,18 +66,23 @@ class AdaptiveControllerConfig:
     seed_weight_scale : float, default 0.1
         Scale of the seeded random initial weights where no prior is used
         (input and bias columns of the imitator; the identifier without a
-        persistence prior).
+        persistence prior), small so the first predictions stay near zero.
     reference_bandwidth, reference_damping : tuple of float, shape (p,)
-        Second-order reference model per controlled output (rad/s, -).
+        Second-order reference model per controlled output (rad/s, -); the
+        defaults ask for a critically damped response the helicopter's
+        actuators can follow.
     imitator_pretrain_steps : int, default 3000
         Steps of reference-model response (under seeded random set-point
-        steps across the normalised range) the imitator learns at reset,
-        before the run; it then keeps learning online.
+        steps across the normalised range) the imitator learns at reset, so
+        it knows the desired response before the run; it then keeps learning
+        online.
     law : AbstractLaw
-        The control-law synthesiser.
+        The control-law synthesiser (default :class:`PredictiveLaw`, which
+        looks past the plant's relative degree).
     warmup_duration : float, default 1.0
         Seconds of identification warm-up (persistent excitation under the
-        warm-up controller, or around ``nominal_input``). Counts as run time.
+        warm-up controller, or around ``nominal_input``), long enough for the
+        identifier to see every input move; counts as run time.
     excitation_amplitude : tuple of float, shape (m,)
         APRBS amplitude per input during warm-up, physical units.
     excitation_min_hold, excitation_max_hold : tuple of int, shape (m,)
@@ -97,31 +91,26 @@ class AdaptiveControllerConfig:
         Input around which open-loop warm-up excites when no warm-up
         controller is given (default: the middle of the limits).
     rate_limit : tuple of float or None
-        Largest input change per control step, physical units.
+        Largest change of the applied input (feedforward included) per
+        control step after the warm-up, physical units; None: none.
     disturbance_filter : float in [0, 1), default 0.95
         Low-pass coefficient of the identifier's net-input residual, added to
-        its predictions as a disturbance estimate (0 disables it). Measured
-        on the helicopter with rotor drag +30 % at t = 15 s (seeds 0-19):
-        median recovery 1.7 s with 0.95, 9.3 s without (seeds 0-3).
+        its predictions as a disturbance estimate (0 disables it); 0.95
+        averages over about 20 steps, slow enough to ignore noise and fast
+        enough to cancel a sudden load change.
     outlier_gate : float >= 0, default 10.0
         The identifier skips learning a sample whose one-step error exceeds
-        ``outlier_gate`` times its running level (a geometric mean updated
-        by every sample at rate ``outlier_level_rate``; armed when the warm-up
-        ends), so a short fault the
-        controller is not told of (a stuck actuator) does not rewrite the
-        model, while a lasting plant change opens the gate again after about
-        ``ln(ln(jump) / ln(gate)) / rate`` steps. 0 disables the gate.
-        Measured (seeds 0-99, collective servo stuck for 2 s during a climb,
-        without directional forgetting): recovered 62 without the gate, 76
-        with 10; with the level rate 0.005 (the gate holds about 3 s) and the
-        directional forgetting: 100 (rate 0.01: 84). A gate of 4 also held
-        the stuck servo (97.5 % of 40 seeds) but skipped ordinary samples
-        and broke slow parameter drift (75 %).
+        ``outlier_gate`` times its running level (a geometric mean updated by
+        every sample at rate ``outlier_level_rate``; armed when the warm-up
+        ends), so a short fault the controller is not told of (a stuck
+        actuator) does not rewrite the model, while a lasting plant change
+        opens the gate again after about ``ln(ln(jump) / ln(gate)) / rate``
+        steps. 0 disables the gate; 10 lets ordinary samples and slow drift
+        through.
     outlier_level_rate : float in (0, 1], default 0.005
-        Rate of the running error level, per control step. With the gate
-        at 10, a jump of the one-step error by a factor J keeps the gate
-        shut for about ``ln(ln J / ln 10) / rate`` steps (J = 1e5: 3.2 s at
-        0.005).
+        Rate of the running error level, per control step; 0.005 keeps the
+        gate shut for a few seconds after a large jump, about as long as a
+        transient fault lasts.
     """
 
     observation_low: tuple[float, ...]
@@ -148,6 +137,7 @@ class AdaptiveControllerConfig:
     disturbance_filter: float = 0.95
     outlier_gate: float = 10.0
     outlier_level_rate: float = 0.005
+
 
     def __post_init__(self):
         lo = as_float_array(self.observation_low, "observation_low", (None,))
@@ -218,6 +208,7 @@ class AdaptiveController(AbstractController):
     Parameters
     ----------
     config : AdaptiveControllerConfig
+        The settings.
     input_limits : array_like, shape (m, 2)
         Actuator limits, physical units.
     output_indices : sequence of int, length p
@@ -234,13 +225,19 @@ class AdaptiveController(AbstractController):
     1. identifier learns ``z(t-1) -> y(t)`` (measured);
     2. the reference model advances under ``r(t)``; the imitator learns its
        transition;
-    3. warm-up: ``u = baseline + excitation``; afterwards ``u = law(...)``,
-       limited in rate and range; the next step learns from the *applied*
-       input, so saturation never winds up the learned weights.
+    3. warm-up: ``u = baseline + excitation``; afterwards ``u = law(...)``;
+       :meth:`AbstractController.step` adds any feedforward and limits rate
+       and range; the next step learns from the *applied* input, so
+       saturation never winds up the learned weights.
+
+    The compiled step (identifier RLS, imitator RLS or the 2-D rule) keeps
+    the whole episode state in one :class:`~neurocontrol.controllers.arena.Arena`;
+    other rules run the same arithmetic in Python with the rules' public
+    ``update``.
     """
 
     def __init__(self, config: AdaptiveControllerConfig, *, input_limits, output_indices, dt: float,
-                 warmup_controller: AbstractController | None = None):
+                 warmup_controller: AbstractController | None = None):  # noqa: D107  (documented on the class)
         super().__init__(input_limits=input_limits, output_indices=output_indices, dt=dt)
         if not isinstance(config, AdaptiveControllerConfig):
             raise ParameterError(f"`config` must be an AdaptiveControllerConfig, got {type(config).__name__}.")
@@ -305,11 +302,13 @@ class AdaptiveController(AbstractController):
         rm = SecondOrderReferenceModel(bandwidth_rad_s=config.reference_bandwidth, damping=config.reference_damping,
                                        dt=dt)
         self._rm_ad, self._rm_bd = rm.transition_matrix.copy(), rm.input_matrix.copy()
-        self._no_rate_limit = np.full(m, np.inf)
-        self._rate_limit = self._no_rate_limit if config.rate_limit is None else \
+        self._law_rate_limit = self._no_rate_limit if config.rate_limit is None else \
             as_float_array(config.rate_limit, "rate_limit", (m,)).copy()
-        if np.any(self._rate_limit <= 0):
-            raise ParameterError(f"`rate_limit` must be positive, got {self._rate_limit.tolist()}.")
+        if np.any(self._law_rate_limit <= 0):
+            raise ParameterError(f"`rate_limit` must be positive, got {self._law_rate_limit.tolist()}.")
+        self._compiled = type(config.identifier_rule) is RecursiveLeastSquares and \
+            type(config.imitator_rule) in (RecursiveLeastSquares, TwoDRule)
+        self._fused_law = self._compiled and type(config.law) is PredictiveLaw
         self._n = n
         self._ready = False
 
@@ -317,96 +316,38 @@ class AdaptiveController(AbstractController):
     @property
     def identifier_weights(self) -> np.ndarray:
         """Identifier weights W, shape (n, n + m + 1), normalised units (read-only view)."""
-        v = self._W.view()
+        v = self._arena["W"].view()
         v.setflags(write=False)
         return v
 
     @property
     def imitator_weights(self) -> np.ndarray:
         """Imitator weights W*, shape (n, n + p + 1), normalised units (read-only view)."""
-        v = self._Ws.view()
+        v = self._arena["Ws"].view()
         v.setflags(write=False)
         return v
 
     @property
     def step_count(self) -> int:
+        """Control steps since the last reset."""
         return self._k
 
     @property
     def in_warmup(self) -> bool:
+        """True while the identification warm-up runs."""
         return self._k < self._n_warmup
 
     def diagnostics(self) -> dict:
-        return {"prediction_error": self._pred_err, "inner_iterations": self._iters,
+        """Return what the controller learned at its last step (see :meth:`AbstractController.diagnostics`)."""
+        a = self._arena
+        return {"prediction_error": a.scalar("pred_err"),
+                "inner_iterations": int(a.scalar("id_iters") + a.scalar("im_iters")),
                 "mode": "warmup" if self._k <= self._n_warmup else "adaptive"}
-
-    # ----------------------------------------------------------------- learning (fast paths)
-    @staticmethod
-    def _learn(rule, W, z, target, state) -> int:
-        """One learning update of ``W`` in place; returns the inner iterations.
-
-        RLS, the default, calls its compiled kernel directly: every argument
-        here was built and checked by this controller, so the public rule's
-        per-call validation (about 20 us) is skipped. Any other rule goes
-        through its public ``update``.
-        """
-        if type(rule) is RecursiveLeastSquares:
-            state.n_bounded += _kernels.rls_kernel(W, z, target, _kernels.TANH, state.covariance, rule.forgetting,
-                                                   rule.directional_forgetting, state.max_trace, state._Pz,
-                                                   state._gain)
-            state.n_updates += 1
-            return 1
-        return rule.update(W, z, target, state).iterations
-
-    # ----------------------------------------------------------------- reference model
-    def _refmodel_reset(self, values, rates):
-        self._rm[:, 0] = values
-        self._rm[:, 1] = rates
-
-    def _refmodel_step(self, r):
-        """Exact zero-order-hold step of the second-order reference model per output."""
-        v = self._rm[:, 0].copy()
-        self._rm[:, 0] = self._rm_ad[:, 0, 0] * v + self._rm_ad[:, 0, 1] * self._rm[:, 1] + self._rm_bd[:, 0] * r
-        self._rm[:, 1] = self._rm_ad[:, 1, 0] * v + self._rm_ad[:, 1, 1] * self._rm[:, 1] + self._rm_bd[:, 1] * r
-
-    def _fill_desired(self, d):
-        """Imitator state from the reference model: [values | rates | hidden = 0], normalised."""
-        p = self._rm.shape[0]
-        d[:] = 0.0
-        d[:p] = self._rm[:, 0] * self._out_scale + self._out_offset
-        d[p:2 * p] = self._rm[:, 1] * self._rate_scale + self._rate_offset
-        np.clip(d, -0.99, 0.99, out=d)
-
-    def _learn_imitator(self, d_prev, r, d_next) -> int:
-        zs = self._zs
-        n = self._n
-        zs[:n] = d_prev
-        zs[n:-1] = r
-        zs[-1] = 1.0
-        return self._learn(self.config.imitator_rule, self._Ws, zs, d_next[:self._im_cfg.n_outputs], self._im_state)
-
-    def _pretrain_imitator(self, rng, half):
-        """The imitator learns the reference model's response to seeded random set-point steps."""
-        steps = int(self.config.imitator_pretrain_steps)
-        if steps == 0:
-            return
-        p = len(self.output_indices)
-        cmds = _pretrain_commands(steps, p, 0.9 * half, rng)
-        phys = self._ref_norm.denormalize(cmds)
-        self._refmodel_reset(phys[0], np.zeros(p))
-        d_prev = np.zeros(self._n)
-        d_next = np.zeros(self._n)
-        self._fill_desired(d_prev)
-        for k in range(steps):
-            self._refmodel_step(phys[k])
-            self._fill_desired(d_next)
-            self._learn_imitator(d_prev, cmds[k], d_next)
-            d_prev, d_next = d_next, d_prev
 
     # ----------------------------------------------------------------- episode
     def _reset_impl(self, observation, reference, seed) -> None:
         cfg = self.config
-        n, m, p = self._n, self.n_inputs, len(self.output_indices)
+        n, m = self._n, self.n_inputs
         if observation.shape != (n,):
             raise ParameterError(f"`observation` must have shape ({n},) to match `observation_low`, "
                                  f"got {observation.shape}.")
@@ -416,7 +357,6 @@ class AdaptiveController(AbstractController):
         rng_init, rng_exc, rng_pre = (np.random.default_rng(s) for s in ss.spawn(3))
         half = float(cfg.normalized_range)
         y0 = np.clip(observation * self._y_scale + self._y_offset, -0.99, 0.99)
-        # identifier
         if cfg.persistence_prior:
             W = np.zeros(self._id_cfg.weight_shape)
             g = 1.0 / (1.0 - y0 * y0)
@@ -424,20 +364,11 @@ class AdaptiveController(AbstractController):
             W[:, -1] = np.arctanh(y0) - g * y0
         else:
             W = rng_init.uniform(-1, 1, self._id_cfg.weight_shape) * cfg.seed_weight_scale
-        self._W = np.ascontiguousarray(W)
-        self._id_state = cfg.identifier_rule.init_state(self._id_cfg, self._W)
-        # imitator: seeded small weights, then it learns the reference model's response
-        self._Ws = np.ascontiguousarray(rng_init.uniform(-1, 1, self._im_cfg.weight_shape) * cfg.seed_weight_scale)
-        self._Ws[self._im_cfg.n_outputs:] = 0.0   # hidden units carry nothing
-        self._im_state = cfg.imitator_rule.init_state(self._im_cfg, self._Ws)
-        self._z = np.empty(self._id_cfg.n_z)
-        self._zs = np.empty(self._im_cfg.n_z)
-        self._rm = np.zeros((p, 2))
+        Ws = rng_init.uniform(-1, 1, self._im_cfg.weight_shape) * cfg.seed_weight_scale
+        Ws[self._im_cfg.n_outputs:] = 0.0   # hidden units carry nothing
+        self._build_arena(W, Ws)
         self._pretrain_imitator(rng_pre, half)
-        self._refmodel_reset(observation[self._out], self._measured_rates(observation))
-        self._d = np.zeros(n)
-        self._fill_desired(self._d)
-        # warm-up excitation
+        self._restart_reference_model(observation)
         self._n_warmup = int(round(cfg.warmup_duration / self.dt))
         amp = np.asarray(cfg.excitation_amplitude, dtype=float)
         exc = np.zeros((max(self._n_warmup, 1), m))
@@ -450,206 +381,141 @@ class AdaptiveController(AbstractController):
         lim = self.input_limits
         nominal = lim.mean(axis=1) if cfg.nominal_input is None else \
             as_float_array(cfg.nominal_input, "nominal_input", (m,))
+        # the feedback input (applied input minus feedforward): where the law starts its move from
         self._u = np.clip(nominal, lim[:, 0], lim[:, 1])
         self._nominal = self._u.copy()
+        self._last_u = self._u.copy()      # the rate limit's reference before the first step
         if self.warmup_controller is not None:
             self.warmup_controller.reset(observation, reference)
-        self._have_z = False
         self._finite = True
-        self._offset = np.zeros(n)
-        # the outlier gate starts closed-off (factor 0) and is armed at the hand-over: warm-up errors are wild
-        self._scratch = np.array([0.0, 0.0, 0.0, np.nan, cfg.outlier_level_rate, 0.0])
-        self._fast = type(cfg.identifier_rule) is RecursiveLeastSquares and \
-            type(cfg.imitator_rule) in (RecursiveLeastSquares, TwoDRule)
-        if self._fast:
-            rule, st, n_cmp = cfg.imitator_rule, self._im_state, self._im_cfg.n_outputs
-            if type(rule) is RecursiveLeastSquares:
-                self._im_kernel_args = (st.covariance, rule.forgetting, rule.directional_forgetting, st.max_trace,
-                                        st._Pz, st._gain, n_cmp, 0,
-                                        np.zeros(4))
-            else:
-                dummy = np.zeros((1, 1))
-                self._im_kernel_args = (dummy, 1.0, 1.0, 0.0, np.zeros(1), np.zeros(n_cmp), n_cmp, 1,
-                                        np.array([rule.alpha, rule.delta, rule.tol, float(rule.k_max)]))
         self._k = 0
         self._k0 = 0
-        self._pred_err = float("nan")
-        self._iters = 0
-        self._ctx = LawContext(W=self._W, W_star=self._Ws, y=np.zeros(n), d=np.zeros(n), r=np.zeros(p),
-                               u_prev=np.zeros(m), desired_map=self._desired_map, offset=self._offset)
-        self._fused = self._fast and type(cfg.law) is PredictiveLaw
-        if self._fused:
-            self._build_arena()
         self._ready = True
 
-    def _build_arena(self):
-        """Move the fast path's state into one flat arena for :func:`_kernels.adaptive_step_kernel`.
-
-        Every buffer (weights, covariances, reference model, law workspace)
-        becomes a view of one float64 array, so the fused kernel takes 6
-        arguments instead of about 50; the attributes keep pointing at the
-        same memory, so the Python path, get_state and set_state see it too.
-        """
+    def _build_arena(self, W, Ws):
+        """Allocate the arena (every weight, covariance, reference-model and law buffer) and the settings in it."""
         cfg, law = self.config, self.config.law
         n, m, p = self._n, self.n_inputs, len(self.output_indices)
-        ids, ims = self._id_state, self._im_state
-        nv = len(law.blocks) * m
-        im_rls = type(cfg.imitator_rule) is RecursiveLeastSquares
-        n_cmp = self._im_cfg.n_outputs
-        lim = self.input_limits
-        par = np.array([0.0, cfg.identifier_rule.forgetting, ids.max_trace,
-                        cfg.imitator_rule.forgetting if im_rls else 1.0, ims.max_trace if im_rls else 0.0,
-                        n_cmp, 0 if im_rls else 1, cfg.disturbance_filter, 0.0, law.horizon, law.stride,
-                        cfg.identifier_rule.directional_forgetting,
-                        cfg.imitator_rule.directional_forgetting if im_rls else 1.0])
-        im_par = np.zeros(4) if im_rls else np.array([cfg.imitator_rule.alpha, cfg.imitator_rule.delta,
-                                                       cfg.imitator_rule.tol, float(cfg.imitator_rule.k_max)])
-        fields = dict(
-            W=self._W, z=self._z, P=ids.covariance, Pz=ids._Pz, gain=ids._gain, Ws=self._Ws, zs=self._zs,
-            Ps=ims.covariance if im_rls else np.zeros((1, 1)), Pzs=ims._Pz if im_rls else np.zeros(1),
-            gains=ims._gain if im_rls else np.zeros(n_cmp), im_par=im_par,
-            y_scale=self._y_scale, y_offset=self._y_offset, r_scale=self._r_scale, r_offset=self._r_offset,
-            rm=self._rm, rm_ad=self._rm_ad, rm_bd=self._rm_bd, hv=np.zeros(p), hr=np.zeros(p),
-            out_scale=self._out_scale, out_offset=self._out_offset, rate_scale=self._rate_scale,
-            rate_offset=self._rate_offset, d=self._d, d_prev=self._ctx.d, offset=self._offset,
-            scratch=self._scratch, y=self._ctx.y, u_scale=self._u_scale, u_offset=self._u_offset, u_law=self._u,
-            lo=lim[:, 0], hi=lim[:, 1], rate_limit=self._rate_limit, u_out=np.zeros(m),
-            q=np.array(law.output_weights), rho=np.full(m, law.move_penalty + 1e-12),
-            yh=np.zeros(n), yn=np.zeros(n), dh=np.zeros(n), dn=np.zeros(n), S=np.zeros((n, nv)),
-            Sn=np.zeros((n, nv)), A=np.zeros((nv, nv)), b=np.zeros(nv), r_n=np.zeros(p), u_n=np.zeros(m),
-            law_out=np.zeros(m), par=par)
-        if len(law.output_weights) != n:
+        nz, nzs = self._id_cfg.n_z, self._im_cfg.n_z
+        compiled = self._compiled
+        im_rls = compiled and type(cfg.imitator_rule) is RecursiveLeastSquares
+        fused = self._fused_law
+        if fused and len(law.output_weights) != n:
             raise ParameterError(f"`output_weights` must have one entry per identifier unit ({n}), "
                                  f"got {len(law.output_weights)}.")
-        sizes = [np.asarray(fields[name]).size for name in _kernels.ARENA_FIELDS]
-        arena = np.zeros(int(np.sum(sizes)))
-        layout = np.zeros(4 * len(sizes), dtype=np.int64)
-        views = {}
-        o = 0
-        for k, name in enumerate(_kernels.ARENA_FIELDS):
-            src = np.asarray(fields[name], dtype=np.float64)
-            layout[4 * k] = o
-            layout[4 * k + 1:4 * k + 1 + src.ndim] = src.shape
-            v = arena[o:o + src.size].reshape(src.shape)
-            v[...] = src
-            views[name] = v
-            o += src.size
-        self._arena, self._layout, self._av = arena, layout, views
-        self._arena_shapes = tuple(np.asarray(fields[name]).shape for name in _kernels.ARENA_FIELDS)
-        ints = [self._desired_map, np.array(law.blocks, dtype=np.int64)]
-        self._iarena = np.concatenate(ints).astype(np.int64)
-        self._ilayout = np.array([0, ints[0].size, 0, 0, ints[0].size, ints[1].size, 0, 0], dtype=np.int64)
-        self._relink_arena()
-
-    def _relink_arena(self):
-        """Point every state attribute at its view of the arena (after building, copying or unpickling)."""
-        views = {}
-        for k, (name, shape) in enumerate(zip(_kernels.ARENA_FIELDS, self._arena_shapes)):
-            o = int(self._layout[4 * k])
-            views[name] = self._arena[o:o + int(np.prod(shape))].reshape(shape)
-        self._av = views
-        ids, ims = self._id_state, self._im_state
-        self._W, self._z, self._Ws, self._zs = views["W"], views["z"], views["Ws"], views["zs"]
-        ids.covariance, ids._Pz, ids._gain = views["P"], views["Pz"], views["gain"]
-        if type(self.config.imitator_rule) is RecursiveLeastSquares:
-            ims.covariance, ims._Pz, ims._gain = views["Ps"], views["Pzs"], views["gains"]
-            self._im_kernel_args = (views["Ps"], *self._im_kernel_args[1:3], ims.max_trace, views["Pzs"],
-                                    views["gains"]) + self._im_kernel_args[6:]
-        else:
-            self._im_kernel_args = self._im_kernel_args[:5] + (views["gains"],) + self._im_kernel_args[6:]
-        self._rm, self._d, self._offset, self._scratch = views["rm"], views["d"], views["offset"], views["scratch"]
-        self._u = views["u_law"]
-        p, m = len(self.output_indices), self.n_inputs
-        self._ctx = LawContext(W=self._W, W_star=self._Ws, y=views["y"], d=views["d_prev"], r=np.zeros(p),
-                               u_prev=np.zeros(m), desired_map=self._desired_map, offset=self._offset)
-
-    def __setstate__(self, state):
-        # copy.deepcopy and pickle copy every view of the arena into an unrelated array: point them back
-        self.__dict__.update(state)
-        if state.get("_ready") and state.get("_fused"):
-            self._relink_arena()
-
-    def _step_fused(self, observation, reference) -> np.ndarray:
-        """Learning, law and limits in one compiled call (after the warm-up, RLS identifier, predictive law)."""
-        av = self._av
-        par = av["par"]
-        par[0] = 1.0 if self._have_z else 0.0
-        handover = self._k == self._n_warmup and self._k0 == 0
-        par[8] = 1.0 if handover else 0.0
-        if self._k == self._n_warmup:
-            self._scratch[2] = self.config.outlier_gate
-        if handover:
-            av["hv"][:] = observation[self._out]
-            av["hr"][:] = self._measured_rates(observation)
-        err = _kernels.adaptive_step_kernel(observation, reference, self._arena, self._layout, self._iarena,
-                                            self._ilayout)
-        self._count_updates(err)
-        u = av["u_out"].copy()
-        self._u[:] = u
-        self._finite = True
-        return u
-
-    # ----------------------------------------------------------------- state I/O
-    _STATE_ARRAYS = ("_W", "_Ws", "_rm", "_d", "_z", "_zs", "_offset", "_u", "_excitation", "_nominal", "_scratch")
-    _STATE_SCALARS = ("_have_z", "_k", "_k0", "_pred_err", "_iters", "_n_warmup", "_finite")
-
-    def get_state(self) -> dict:
-        if not self._ready:
-            raise ParameterError("call reset(observation, reference) before get_state(): there is no state yet.")
-        state = {name[1:]: getattr(self, name).copy() for name in self._STATE_ARRAYS}
-        state.update({name[1:]: getattr(self, name) for name in self._STATE_SCALARS})
-        state["y"] = self._ctx.y.copy()
-        for prefix, st in (("identifier_rule", self._id_state), ("imitator_rule", self._im_state)):
-            for key, value in vars(st).items():
-                if key == "config":
-                    continue
-                if isinstance(value, np.ndarray):
-                    state[f"{prefix}.{key}"] = value.copy()
-                elif isinstance(value, (bool, int, float, np.number)):
-                    state[f"{prefix}.{key}"] = value
-                else:
-                    raise ParameterError(f"the state of {type(self.config.identifier_rule if prefix[1] == 'd' else self.config.imitator_rule).__name__} "
-                                         f"holds {type(value).__name__} `{key}`, which get_state cannot save; use RLS or "
-                                         "the 2-D rule for checkpoints.")
-        if self.warmup_controller is not None:
-            state.update({f"warmup.{k}": v for k, v in self.warmup_controller.get_state().items()})
-        return state
-
-    def set_state(self, state: dict) -> None:
-        if not self._ready:
-            raise ParameterError("call reset(observation, reference) once before set_state(), to build the buffers.")
-        expected = set(self.get_state())
-        got = set(state)
-        if got != expected:
-            raise ParameterError(f"`state` does not fit this controller: missing {sorted(expected - got)}, "
-                                 f"unexpected {sorted(got - expected)}; was it saved from a controller with "
-                                 "other settings?")
-        for name in self._STATE_ARRAYS:
-            cur = getattr(self, name)
-            new = np.asarray(state[name[1:]], dtype=np.float64)
-            if new.shape != cur.shape:
-                raise ShapeError(f"`state[{name[1:]!r}]` must have shape {cur.shape}, got {new.shape}.")
-            if name in ("_excitation", "_nominal"):
-                setattr(self, name, new.copy())
+        nv = len(law.blocks) * m if fused else 0
+        n_law = n if fused else 0
+        shapes = dict(W=W.shape, z=(nz,), P=(nz, nz) if compiled else (1, 1), Pz=(nz,), gain=(nz,), Ws=Ws.shape,
+                      zs=(nzs,), Ps=(nzs, nzs) if im_rls else (1, 1), Pzs=(nzs,), gains=(nzs,),
+                      rm=(p, 2), rm_ad=(p, 2, 2), rm_bd=(p, 2), d=(n,), d_prev=(n,), y=(n,), offset=(n,),
+                      u_out=(m,), y_scale=(n,), y_offset=(n,), r_scale=(p,), r_offset=(p,), out_scale=(p,),
+                      out_offset=(p,), rate_scale=(p,), rate_offset=(p,), u_scale=(m,), u_offset=(m,),
+                      q=(n_law,), rho=(m if fused else 0,), r_n=(p,), u_n=(m,), law_out=(m,), yh=(n_law,),
+                      yn=(n_law,), dh=(n_law,), dn=(n_law,), S=(n_law, nv), Sn=(n_law, nv), NA=(nv, nv), Nb=(nv,))
+        shapes.update({name: () for name, _ in FIELDS if name not in shapes})
+        a = Arena(FIELDS, shapes)
+        a["W"], a["Ws"] = W, Ws
+        a["rm_ad"], a["rm_bd"] = self._rm_ad, self._rm_bd
+        for name in ("y_scale", "y_offset", "r_scale", "r_offset", "out_scale", "out_offset", "rate_scale",
+                     "rate_offset", "u_scale", "u_offset"):
+            a[name] = getattr(self, "_" + name)
+        a["pred_err"] = a["gate_level"] = np.nan
+        a["gate_rate"] = cfg.outlier_level_rate
+        a["dist_a"] = cfg.disturbance_filter
+        ints = {"dmap": (n,), "blocks": (nv // m if fused else 0,)}
+        ints.update({name: () for name, _ in INT_FIELDS if name not in ints})
+        J = Arena(INT_FIELDS, ints, dtype=np.int64)
+        J["dmap"] = self._desired_map
+        if compiled:
+            rule = cfg.identifier_rule
+            a["P"] = rule.initial_covariance * np.eye(nz)
+            a["lam"], a["lam_dir"] = rule.forgetting, rule.directional_forgetting
+            a["max_trace"] = rule.max_trace if rule.max_trace is not None else nz * rule.initial_covariance
+            rule = cfg.imitator_rule
+            if im_rls:
+                a["Ps"] = rule.initial_covariance * np.eye(nzs)
+                a["lam_s"], a["lam_dir_s"] = rule.forgetting, rule.directional_forgetting
+                a["max_trace_s"] = rule.max_trace if rule.max_trace is not None else nzs * rule.initial_covariance
             else:
-                cur[...] = new          # in place: the law context and the kernels hold these buffers
-        self._have_z = bool(state["have_z"])
-        self._finite = bool(state["finite"])
-        self._k, self._k0, self._n_warmup = int(state["k"]), int(state["k0"]), int(state["n_warmup"])
-        self._iters = int(state["iters"])
-        self._pred_err = float(state["pred_err"])
-        self._ctx.y[:] = state["y"]
-        for prefix, st in (("identifier_rule", self._id_state), ("imitator_rule", self._im_state)):
-            for key, value in vars(st).items():
-                full = f"{prefix}.{key}"
-                if full not in state:
-                    continue
-                if isinstance(value, np.ndarray):
-                    value[...] = state[full]
-                else:
-                    setattr(st, key, type(value)(state[full]))
-        if self.warmup_controller is not None:
-            self.warmup_controller.set_state({k[7:]: v for k, v in state.items() if k.startswith("warmup.")})
+                a["alpha_s"], a["delta_s"], a["tol_s"] = rule.alpha, rule.delta, rule.tol
+                J["k_max_s"] = rule.k_max
+                J["im_kind"] = 1
+            self._rule_states = None
+        else:
+            # any other rule keeps its own state object and learns through its public update
+            self._rule_states = (cfg.identifier_rule.init_state(self._id_cfg, a["W"]),
+                                 cfg.imitator_rule.init_state(self._im_cfg, a["Ws"]))
+        if fused:
+            a["q"] = law.output_weights
+            a["rho"] = law.move_penalty + 1e-12
+            J["blocks"] = law.blocks
+            J["horizon"], J["stride"] = law.horizon, law.stride
+        self._arena, self._ints = a, J
+
+    def _learn_imitator(self, d_prev, r, d_next) -> int:
+        """Let the imitator learn ``[d_prev; r; 1] -> d_next`` (normalised); return its inner iterations."""
+        a = self._arena
+        zs, Ws = a["zs"], a["Ws"]
+        n, p2 = self._n, self._im_cfg.n_outputs
+        zs[:n] = d_prev
+        zs[n:-1] = r
+        zs[-1] = 1.0
+        a["im_updates"] += 1.0
+        if self._rule_states is not None:
+            return self.config.imitator_rule.update(Ws, zs, d_next[:p2], self._rule_states[1]).iterations
+        if self._ints.scalar("im_kind") == 0:
+            a["im_bounded"] += rls_kernel(Ws, zs, d_next[:p2], TANH, a["Ps"], a.scalar("lam_s"),
+                                          a.scalar("lam_dir_s"), a.scalar("max_trace_s"), a["Pzs"], a["gains"])
+            return 1
+        return two_d_kernel(Ws, zs, d_next[:p2], TANH, a.scalar("alpha_s"), a.scalar("delta_s"), a.scalar("tol_s"),
+                            self._ints.scalar("k_max_s"), a["gains"])
+
+    def _fill_desired(self, d):
+        """Fill ``d`` with the imitator state of the reference model's present state."""
+        a = self._arena
+        fill_desired_kernel(a["rm"], self._out_scale, self._out_offset, self._rate_scale, self._rate_offset, d)
+
+    def _pretrain_imitator(self, rng, half):
+        """Let the imitator learn the reference model's response to seeded random set-point steps."""
+        steps = int(self.config.imitator_pretrain_steps)
+        if steps == 0:
+            return
+        p = len(self.output_indices)
+        cmds = _pretrain_commands(steps, p, 0.9 * half, rng)
+        phys = self._ref_norm.denormalize(cmds)
+        rm = self._arena["rm"]
+        rm[:, 0] = phys[0]
+        rm[:, 1] = 0.0
+        d_prev = np.zeros(self._n)
+        d_next = np.zeros(self._n)
+        self._fill_desired(d_prev)
+        for k in range(steps):
+            second_order_step(rm, self._rm_ad, self._rm_bd, phys[k])
+            self._fill_desired(d_next)
+            self._learn_imitator(d_prev, cmds[k], d_next)
+            d_prev, d_next = d_next, d_prev
+
+    def _restart_reference_model(self, observation):
+        """Start the reference model (and the imitator state) at the measured outputs and rates."""
+        rm = self._arena["rm"]
+        rm[:, 0] = observation[self._out]
+        rm[:, 1] = self._measured_rates(observation)
+        self._fill_desired(self._arena["d"])
+
+    def _measured_rates(self, observation):
+        """Return the measured rate of each controlled output (0 where none is measured)."""
+        return np.array([observation[i] if i >= 0 else 0.0 for i in self._rate_idx])
+
+    def _hand_over(self, observation, finite):
+        """Hand over from the warm-up to the law: run by every path at step ``n_warmup``.
+
+        Arms the outlier gate (warm-up errors are wild, so it stays off until
+        now) and, at the end of a warm-up (not at a trial start), restarts the
+        desired response where the plant is, so the law takes over bumplessly.
+        """
+        self._arena["gate_factor"] = self.config.outlier_gate
+        if self._k0 == 0 and finite:
+            self._restart_reference_model(observation)
 
     def start_trial(self, observation, reference) -> None:
         """Start another trial of a repeated task, keeping everything learned.
@@ -659,139 +525,183 @@ class AdaptiveController(AbstractController):
         acts with its learned model from the first step (trial-to-trial
         learning, see :mod:`neurocontrol.ilc`). The reference model restarts
         from the measured outputs.
+
+        Parameters
+        ----------
+        observation : array_like, shape (n,)
+            The trial's first measurement.
+        reference : array_like, shape (p,)
+            Its first set-points.
         """
         if not self._ready:
             raise ParameterError("call reset(observation, reference) once before start_trial().")
         obs = as_float_array(observation, "observation", (self._n,))
         as_float_array(reference, "reference", (len(self.output_indices),))
-        self._refmodel_reset(obs[self._out], self._measured_rates(obs))
-        self._fill_desired(self._d)
-        self._have_z = False
+        self._restart_reference_model(obs)
+        self._arena["have_z"] = 0.0
         self._k = self._n_warmup
         self._k0 = self._n_warmup
 
-    def _measured_rates(self, observation):
-        return np.array([observation[i] if i >= 0 else 0.0 for i in self._rate_idx])
+    # ----------------------------------------------------------------- the step
+    def _step_impl(self, observation, reference) -> np.ndarray:
+        if not self._ready:
+            raise ParameterError("call reset(observation, reference) before step().")
+        k, n_warmup = self._k, self._n_warmup
+        finite = math.isfinite(observation.sum())
+        if k == n_warmup:
+            self._hand_over(observation, finite)
+        adaptive = k >= n_warmup
+        self._rate_limit = self._law_rate_limit if adaptive else self._no_rate_limit
+        fused = adaptive and finite and self._fused_law
+        a = self._arena
+        if self._compiled:
+            J = self._ints
+            adaptive_step_kernel(observation, reference, self._u, a.buffer, a.layout, J.buffer, J.layout, finite,
+                                 fused)
+        else:
+            self._learn_python(observation, reference, finite)
+        self._finite = finite
+        if fused:
+            return a["u_out"].copy()
+        if not finite:
+            return self._u.copy()          # hold the feedback input on a bad measurement
+        if not adaptive:
+            base = self.warmup_controller.step(observation, reference) if self.warmup_controller is not None \
+                else self._nominal
+            return base + self._excitation[k]
+        ctx = LawContext(W=a["W"], W_star=a["Ws"], y=a["y"], d=a["d_prev"],
+                         r=reference * self._r_scale + self._r_offset, u_prev=self._u * self._u_scale + self._u_offset,
+                         desired_map=self._desired_map, offset=a["offset"])
+        u = np.empty(self.n_inputs)
+        denormalize_kernel(np.asarray(self.config.law.compute(ctx), dtype=np.float64), self._u_scale, self._u_offset,
+                           self._u, u)
+        return u
 
     def _learn_python(self, observation, reference, finite):
-        """Steps 1-2 with the rules' public updates (any rule; the reference for the compiled path)."""
+        """Learn as :func:`adaptive_step_kernel` does, for any rule, through the rules' public ``update``."""
         cfg = self.config
-        ctx = self._ctx
-        y = ctx.y
+        a = self._arena
+        y = a["y"]
         if finite:
             np.multiply(observation, self._y_scale, out=y)
             y += self._y_offset
             np.clip(y, -0.99, 0.99, out=y)
-        # 1. the identifier learns the measured transition z(t-1) -> y(t)
-        if self._k == self._n_warmup:
-            self._scratch[2] = cfg.outlier_gate
-        if self._have_z and finite:
-            self._pred_err = float(np.linalg.norm(y - np.tanh(self._W @ self._z)))
-            learn = self._gate_open(self._pred_err)
-            self._scratch[5] = 1.0 if learn else 0.0
-            if learn:
-                self._iters = self._learn(cfg.identifier_rule, self._W, self._z, y, self._id_state)
+        id_iters = 0
+        if a.scalar("have_z") and finite:
+            W, z = a["W"], a["z"]
+            err = float(np.linalg.norm(y - np.tanh(W @ z)))
+            a["pred_err"] = err
+            if self._gate_open(err):
+                id_iters = cfg.identifier_rule.update(W, z, y, self._rule_states[0]).iterations
+                a["id_updates"] += 1.0
             if cfg.disturbance_filter > 0:
-                a = cfg.disturbance_filter
-                self._offset *= a
-                self._offset += (1 - a) * (np.arctanh(y) - self._W @ self._z)
-        # 2. the reference model advances under r(t); the imitator learns its transition
-        r = reference * self._r_scale + self._r_offset
-        if self._k == self._n_warmup and self._k0 == 0 and finite:
-            # bumpless hand-over: the desired response starts where the plant is
-            self._refmodel_reset(observation[self._out], self._measured_rates(observation))
-            self._fill_desired(self._d)
-        ctx.d[:] = self._d
-        self._refmodel_step(reference)
-        self._fill_desired(self._d)
-        self._iters += self._learn_imitator(ctx.d, r, self._d)
+                f = cfg.disturbance_filter
+                offset = a["offset"]
+                offset *= f
+                offset += (1 - f) * (np.arctanh(y) - W @ z)
+        a["id_iters"] = id_iters
+        a["d_prev"] = a["d"]
+        second_order_step(a["rm"], self._rm_ad, self._rm_bd, reference)
+        self._fill_desired(a["d"])
+        a["im_iters"] = self._learn_imitator(a["d_prev"], reference * self._r_scale + self._r_offset, a["d"])
 
     def _gate_open(self, err: float) -> bool:
-        """The identifier's outlier gate (same arithmetic as the compiled kernel); updates the error level."""
-        sc = self._scratch
-        if sc[2] <= 0.0:
+        """Return whether the outlier gate lets the identifier learn (as the compiled step); update its level."""
+        a = self._arena
+        gate = a.scalar("gate_factor")
+        if gate <= 0.0:
             return True
         le = math.log(err + 1e-300)
-        if math.isnan(sc[3]):
-            sc[3] = le
-        open_ = le <= math.log(sc[2]) + sc[3]
-        sc[3] += sc[4] * (le - sc[3])
-        return open_
-
-    def _learn_compiled(self, observation, reference):
-        """Steps 1-2 in one compiled call (both rules RLS): same arithmetic as :meth:`_learn_python`."""
-        cfg = self.config
-        ctx = self._ctx
-        handover = self._k == self._n_warmup and self._k0 == 0
-        if self._k == self._n_warmup:
-            self._scratch[2] = cfg.outlier_gate
-        if handover:
-            hv, hr = observation[self._out].copy(), self._measured_rates(observation)
-        else:
-            hv = hr = self._rm[:, 0]
-        ids = self._id_state
-        err = _kernels.adaptive_learn_kernel(
-            observation, reference, ctx.y, self._W, self._z, self._have_z, ids.covariance,
-            cfg.identifier_rule.forgetting, cfg.identifier_rule.directional_forgetting, ids.max_trace, ids._Pz,
-            ids._gain,
-            self._Ws, self._zs, *self._im_kernel_args, self._y_scale, self._y_offset, self._r_scale, self._r_offset,
-            self._rm, self._rm_ad, self._rm_bd, handover, hv, hr,
-            self._out_scale, self._out_offset, self._rate_scale, self._rate_offset,
-            self._d, ctx.d, cfg.disturbance_filter, self._offset, self._scratch)
-        self._count_updates(err)
-
-    def _count_updates(self, err):
-        """Bookkeeping after a compiled learning step (imitator always, identifier unless gated)."""
-        self._im_state.n_updates += 1
-        self._iters = int(self._scratch[1])
-        if self._have_z:
-            self._pred_err = err
-            if self._scratch[5]:
-                self._id_state.n_updates += 1
-                self._iters += 1
-
-    def _step_impl(self, observation, reference) -> np.ndarray:
-        if not self._ready:
-            raise ParameterError("call reset(observation, reference) before step().")
-        cfg = self.config
-        lim = self.input_limits
-        finite = math.isfinite(observation.sum())
-        ctx = self._ctx
-        if finite and self._fused and self._k >= self._n_warmup:
-            return self._step_fused(observation, reference)
-        self._iters = 0
-        if finite and self._fast:
-            self._learn_compiled(observation, reference)
-        else:
-            self._learn_python(observation, reference, finite)
-        r = reference * self._r_scale + self._r_offset
-        # 3. the next input
-        u = np.empty(self.n_inputs)
-        if not finite:
-            u[:] = self._u              # hold the last input on a bad measurement
-        elif self._k < self._n_warmup:
-            base = self.warmup_controller.step(observation, reference) if self.warmup_controller is not None \
-                else self._nominal
-            _kernels.limit_input_kernel(base + self._excitation[self._k], False, self._u_scale, self._u_offset,
-                                        self._u, self._no_rate_limit, lim[:, 0], lim[:, 1], u)
-        else:
-            ctx.r[:] = r
-            np.multiply(self._u, self._u_scale, out=ctx.u_prev)
-            ctx.u_prev += self._u_offset
-            _kernels.limit_input_kernel(cfg.law.compute(ctx), True, self._u_scale, self._u_offset, self._u,
-                                        self._rate_limit, lim[:, 0], lim[:, 1], u)
-        self._u[:] = u
-        self._finite = finite
-        return u
+        if math.isnan(a.scalar("gate_level")):
+            a["gate_level"] = le
+        level = a.scalar("gate_level")
+        a["gate_level"] = level + a.scalar("gate_rate") * (le - level)
+        return le <= math.log(gate) + level
 
     def _applied(self, u):
-        # 4. the identifier will learn from the input actually applied (no windup of learned weights)
+        # the identifier will learn from the input actually applied (no windup of learned weights); the law
+        # starts its next move from the feedback part of it
+        ff = self._feedforward
+        if ff is None:
+            self._u[:] = u
+        else:
+            np.subtract(u, ff, out=self._u)
+        a = self._arena
         if self._finite:
             n = self._n
-            self._z[:n] = self._ctx.y
-            self._z[n:-1] = u * self._u_scale + self._u_offset
-            self._z[-1] = 1.0
-        self._have_z = self._finite
+            z = a["z"]
+            z[:n] = a["y"]
+            z[n:-1] = u * self._u_scale + self._u_offset
+            z[-1] = 1.0
+        a["have_z"] = 1.0 if self._finite else 0.0
         self._k += 1
 
+    # ----------------------------------------------------------------- state I/O
+    def get_state(self) -> dict:
+        """Everything that changes during an episode (see :meth:`AbstractController.get_state`)."""
+        if not self._ready:
+            raise ParameterError("call reset(observation, reference) before get_state(): there is no state yet.")
+        a = self._arena
+        state = {name: a[name].copy() for name in _STATE_FIELDS}
+        state.update(u=self._u.copy(), last_input=self._last_u.copy(), excitation=self._excitation.copy(),
+                     nominal=self._nominal.copy())
+        state.update({name: getattr(self, "_" + name) for name in _STATE_SCALARS})
+        if self._rule_states is not None:
+            for prefix, st in zip(("identifier_rule", "imitator_rule"), self._rule_states):
+                for key, value in vars(st).items():
+                    if key == "config":
+                        continue
+                    if isinstance(value, np.ndarray):
+                        state[f"{prefix}.{key}"] = value.copy()
+                    elif isinstance(value, (bool, int, float, np.number)):
+                        state[f"{prefix}.{key}"] = value
+                    else:
+                        raise ParameterError(f"the {prefix.replace('_', ' ')}'s state holds {type(value).__name__} "
+                                             f"`{key}`, which get_state cannot save; use RLS or the 2-D rule for "
+                                             "checkpoints.")
+        if self.warmup_controller is not None:
+            state.update({f"warmup.{k}": v for k, v in self.warmup_controller.get_state().items()})
+        return state
 
+    def set_state(self, state: dict) -> None:
+        """Restore what :meth:`get_state` returned, in place.
+
+        Parameters
+        ----------
+        state : dict
+            A :meth:`get_state` dict of a controller with the same settings.
+        """
+        if not self._ready:
+            raise ParameterError("call reset(observation, reference) once before set_state(), to build the buffers.")
+        expected = set(self.get_state())
+        got = set(state)
+        if got != expected:
+            raise ParameterError(f"`state` does not fit this controller: missing {sorted(expected - got)}, "
+                                 f"unexpected {sorted(got - expected)}; was it saved from a controller with "
+                                 "other settings?")
+        for name in _STATE_FIELDS:
+            self._arena.load(name, state[name])
+        for name in ("u", "last_input", "excitation", "nominal"):
+            cur = {"u": self._u, "last_input": self._last_u, "excitation": self._excitation,
+                   "nominal": self._nominal}[name]
+            new = np.asarray(state[name], dtype=np.float64)
+            if new.shape != cur.shape:
+                raise ShapeError(f"`state[{name!r}]` must have shape {cur.shape}, got {new.shape}.")
+        self._u[:] = state["u"]
+        self._last_u = np.array(state["last_input"], dtype=np.float64)
+        self._excitation = np.array(state["excitation"], dtype=np.float64)
+        self._nominal = np.array(state["nominal"], dtype=np.float64)
+        self._finite = bool(state["finite"])
+        self._k, self._k0, self._n_warmup = int(state["k"]), int(state["k0"]), int(state["n_warmup"])
+        if self._rule_states is not None:
+            for prefix, st in zip(("identifier_rule", "imitator_rule"), self._rule_states):
+                for key, value in vars(st).items():
+                    full = f"{prefix}.{key}"
+                    if full not in state:
+                        continue
+                    if isinstance(value, np.ndarray):
+                        value[...] = state[full]
+                    else:
+                        setattr(st, key, type(value)(state[full]))
+        if self.warmup_controller is not None:
+            self.warmup_controller.set_state({k[7:]: v for k, v in state.items() if k.startswith("warmup.")})

@@ -1,4 +1,4 @@
-"""The controller interface: :class:`AbstractController` (validated public step, one private hook)."""
+"""The controller interface: :class:`AbstractController` (validated public step, one private hook, the input limits)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array
+from neurocontrol._validation import as_float_array, check_positive
+from neurocontrol.controllers._kernels import limit_input_kernel
 from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError, ShapeError
 
 __all__ = ["AbstractController"]
@@ -29,17 +30,19 @@ class AbstractController(abc.ABC):
 
     Notes
     -----
-    Subclasses implement :meth:`_reset_impl` and :meth:`_step_impl`. The
-    ``reference`` passed to :meth:`step` holds the set-points of the
-    controlled outputs, shape (p,), in physical units.
+    Subclasses implement :meth:`_reset_impl` and :meth:`_step_impl`; the
+    latter returns a *proposal*, and :meth:`step` alone adds the feedforward
+    and applies the rate limit (``_rate_limit``, per input, inf: none;
+    subclasses may set it) and the range limits. The ``reference`` passed to
+    :meth:`step` holds the set-points of the controlled outputs, shape (p,),
+    in physical units.
     """
 
     def __init__(self, *, input_limits, output_indices, dt: float):
         lim = as_float_array(input_limits, "input_limits", (None, 2))
         if np.any(lim[:, 0] >= lim[:, 1]):
             raise ParameterError(f"`input_limits` must have lower < upper in every row, got {lim.tolist()}.")
-        if not (np.isfinite(dt) and dt > 0):
-            raise ParameterError(f"`dt` must be a positive control period in s, got {dt!r}.")
+        check_positive(dt, "dt", unit="s")
         self._input_limits = lim
         self._input_limits.setflags(write=False)
         self._lower = np.ascontiguousarray(lim[:, 0])
@@ -48,6 +51,8 @@ class AbstractController(abc.ABC):
         if len(self._output_indices) == 0:
             raise ParameterError("`output_indices` must name at least one observation entry.")
         self.dt = float(dt)
+        self._no_rate_limit = np.full(lim.shape[0], np.inf)
+        self._rate_limit = self._no_rate_limit
 
     @property
     def input_limits(self) -> np.ndarray:
@@ -61,6 +66,7 @@ class AbstractController(abc.ABC):
 
     @property
     def n_inputs(self) -> int:
+        """Number of plant inputs m."""
         return self._input_limits.shape[0]
 
     #: Number of observation entries the controller expects (None: any); checked by :meth:`step`.
@@ -68,10 +74,24 @@ class AbstractController(abc.ABC):
     #: True if ``_step_impl`` copes with NaN/inf measurements itself; otherwise :meth:`step`
     #: holds the last applied input on a non-finite measurement.
     _handles_nonfinite: bool = False
+    #: The last applied input (after feedforward and limits), None before the first step unless
+    #: ``_reset_impl`` sets the input the plant holds (the rate limit's reference).
     _last_u: np.ndarray | None = None
+    #: The feedforward of the step in progress (None: none), for the :meth:`_applied` hook.
+    _feedforward: np.ndarray | None = None
 
     def reset(self, observation, reference, *, seed=None) -> None:
-        """Start a new episode from the first measurement."""
+        """Start a new episode from the first measurement.
+
+        Parameters
+        ----------
+        observation : array_like, shape (n,)
+            The first measurement.
+        reference : array_like, shape (p,)
+            The first set-points of the controlled outputs.
+        seed : int or numpy.random.SeedSequence, optional
+            Seed of everything random in the controller.
+        """
         self._last_u = None
         obs = as_float_array(observation, "observation", (None,))
         ref = as_float_array(reference, "reference", (len(self._output_indices),))
@@ -88,9 +108,9 @@ class AbstractController(abc.ABC):
         reference : array_like, shape (p,)
             Set-points of the controlled outputs, physical units.
         feedforward : array_like, shape (m,), optional
-            Added to the controller's feedback action before the limits
-            (e.g. by iterative learning control); the controller is told the
-            input actually applied.
+            Added to the controller's proposal before the rate and range
+            limits, so the rate limit bounds it too (e.g. iterative learning
+            control); the controller is told the input actually applied.
         """
         # fast path for what a control loop passes every step: float64 vectors of the right shape
         if type(observation) is np.ndarray and observation.dtype == _F64 and observation.ndim == 1:
@@ -108,21 +128,33 @@ class AbstractController(abc.ABC):
         if not (type(reference) is np.ndarray and reference.dtype == _F64 and reference.shape == (p,)
                 and math.isfinite(reference.sum())):
             reference = as_float_array(reference, "reference", (p,))
-        u = self._step_impl(obs, reference)
-        if type(u) is not np.ndarray or u.dtype != _F64:
-            u = np.asarray(u, dtype=np.float64)
-        if u.shape != (self.n_inputs,) or not math.isfinite(u.sum()):
-            raise DivergenceError(f"controller produced a non-finite or mis-shaped action {u!r}; "
+        ff = None if feedforward is None else as_float_array(feedforward, "feedforward", (self.n_inputs,))
+        proposal = self._step_impl(obs, reference)
+        if type(proposal) is not np.ndarray or proposal.dtype != _F64:
+            proposal = np.asarray(proposal, dtype=np.float64)
+        if proposal.shape != (self.n_inputs,) or not math.isfinite(proposal.sum()):
+            raise DivergenceError(f"controller produced a non-finite or mis-shaped action {proposal!r}; "
                                   "enable a guard with a fallback controller to keep flying.")
-        if feedforward is not None:
-            u = u + as_float_array(feedforward, "feedforward", (self.n_inputs,))
-        u = np.minimum(np.maximum(u, self._lower), self._upper)
+        # the one place inputs are limited: u = limit(proposal + feedforward), rate first, then range
+        u = np.empty(self.n_inputs)
+        prev = proposal if self._last_u is None else self._last_u
+        rate = self._no_rate_limit if self._last_u is None else self._rate_limit
+        limit_input_kernel(proposal, proposal if ff is None else ff, ff is not None, prev, rate, self._lower,
+                           self._upper, u)
         self._last_u = u
+        self._feedforward = ff
         self._applied(u)
         return u
 
     def _applied(self, u: np.ndarray) -> None:
-        """Hook: the input actually applied this step (after feedforward and limits)."""
+        """Receive the input actually applied this step (after feedforward and limits); a hook.
+
+        Parameters
+        ----------
+        u : numpy.ndarray, shape (m,)
+            The applied input; ``self._feedforward`` holds this step's
+            feedforward (None if none).
+        """
 
     def get_state(self) -> dict:
         """Everything that changes during an episode, as a flat dict of arrays and numbers (copies).
@@ -134,12 +166,18 @@ class AbstractController(abc.ABC):
         return {}
 
     def set_state(self, state: dict) -> None:
-        """Restore what :meth:`get_state` returned (see there)."""
+        """Restore what :meth:`get_state` returned (see there).
+
+        Parameters
+        ----------
+        state : dict
+            A :meth:`get_state` dict of a controller with the same settings.
+        """
         if state:
             raise ParameterError(f"{type(self).__name__} has no episode state, got keys {sorted(state)}.")
 
     def diagnostics(self) -> dict:
-        """What the controller learned at its last step, for the runner to record.
+        """Return what the controller learned at its last step, for the runner to record.
 
         Returns a dict with ``prediction_error`` (float, the identifier's
         one-step prediction error norm in normalised units; NaN for

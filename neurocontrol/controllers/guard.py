@@ -1,17 +1,18 @@
 """A guard around the adaptive controller: divergence detection, rollback and a fallback controller.
 
 :class:`GuardedController` wraps an
-:class:`~neurocontrol.controllers.adaptive.AdaptiveController` and a baseline (LQR,
-PID). Every step it checks the adaptive controller's learning and the plant's
+:class:`~neurocontrol.controllers.adaptive.AdaptiveController` and a fallback
+controller (any :class:`~neurocontrol.controllers.base.AbstractController`, e.g.
+a plant's LQR baseline). Every step it checks the adaptive controller's learning and the plant's
 outputs; on trouble it rolls the adaptive controller back to its last good
 state and/or hands the plant to the fallback, and it hands back when learning
 has recovered. Every switch is logged (``switches``) and the current mode is
 ``diagnostics()["mode"]``: ``"warmup"``, ``"adaptive"`` or ``"fallback"``.
 
 Scenario files: ``[controller] kind = "guarded"`` with the adaptive settings
-in ``[controller.inner]`` and the fallback in ``[controller.fallback]``
-(``kind = "lqr"`` or ``"pid"``), see :class:`GuardedScenarioConfig` and
-docs/reliability.md.
+in ``[controller.inner]`` and the fallback in ``[controller.fallback]`` (any
+registered controller kind, default ``"lqr"``), see
+:class:`neurocontrol.scenario.kinds.GuardedScenarioConfig` and docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -20,33 +21,17 @@ import collections
 import dataclasses
 import json
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array
+from neurocontrol._validation import as_float_array, check_int, check_positive
 from neurocontrol.controllers.adaptive import AbstractController, AdaptiveController
 from neurocontrol.exceptions import DivergenceError, ParameterError, ShapeError
 
 __all__ = ["GuardedController", "GuardSettings"]
 
 _MODES = ("warmup", "adaptive", "fallback")
-
-
-def _pos(value, name, *, integer=False, allow_zero=False):
-    if integer:
-        ok = not isinstance(value, bool) and isinstance(value, numbers.Integral) and (value >= 0 if allow_zero
-                                                                                       else value >= 1)
-        if not ok:
-            raise ParameterError(f"`{name}` must be an integer >= {0 if allow_zero else 1}, got {value!r}.")
-        return int(value)
-    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value) and \
-        (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        raise ParameterError(f"`{name}` must be a {'non-negative' if allow_zero else 'positive'} finite number, "
-                             f"got {value!r}.")
-    return float(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,10 +84,10 @@ class GuardSettings:
 
     def __post_init__(self):
         for name in ("weight_norm_limit", "error_ratio", "error_floor", "recover_ratio", "level_time"):
-            _pos(getattr(self, name), name)
+            check_positive(getattr(self, name), name)
         for name in ("trip_steps", "recover_steps", "snapshot_interval"):
-            _pos(getattr(self, name), name, integer=True)
-        _pos(self.max_recoveries, "max_recoveries", integer=True, allow_zero=True)
+            check_int(getattr(self, name), name, low=1)
+        check_int(self.max_recoveries, "max_recoveries", low=0)
         if self.recover_ratio > self.error_ratio:
             raise ParameterError(f"`recover_ratio` ({self.recover_ratio}) must not exceed `error_ratio` "
                                  f"({self.error_ratio}): hand back only when the error is lower than the trip level.")
@@ -126,7 +111,7 @@ class GuardedController(AbstractController):
         The guarded controller (its limits, outputs and ``dt`` are the guard's).
     fallback : AbstractController or None
         Flies the plant while the adaptive controller is not trusted (e.g.
-        :class:`~neurocontrol.controllers.baselines.LQRController`); same limits and
+        the helicopter's :class:`~plants.helicopter.baselines.LQRController`); same limits and
         outputs. None: roll back and carry on adaptively (holding the last
         safe input if the adaptive controller fails at once).
     settings : GuardSettings, optional
@@ -223,6 +208,7 @@ class GuardedController(AbstractController):
         return self._level
 
     def diagnostics(self) -> dict:
+        """Return the inner controller's prediction error and iterations, the guard's mode and switch count."""
         d = self.controller.diagnostics()
         return {"prediction_error": d["prediction_error"], "inner_iterations": d["inner_iterations"],
                 "mode": self._mode, "switches": len(self._switches)}
@@ -385,6 +371,7 @@ class GuardedController(AbstractController):
     _SCALARS = ("_k", "_level", "_bad", "_good", "_trips", "_healthy_since_snapshot")
 
     def get_state(self) -> dict:
+        """Return the whole state (inner controller, fallback, guard counters, snapshots) for a checkpoint."""
         if not self._ready:
             raise ParameterError("call reset(observation, reference) before get_state(): there is no state yet.")
         state = {f"inner.{k}": v for k, v in self.controller.get_state().items()}
@@ -403,6 +390,13 @@ class GuardedController(AbstractController):
         return state
 
     def set_state(self, state: dict) -> None:
+        """Restore a state returned by :meth:`get_state`.
+
+        Parameters
+        ----------
+        state : dict
+            As :meth:`get_state` returned it.
+        """
         if not self._ready:
             raise ParameterError("call reset(observation, reference) once before set_state(), to build the buffers.")
         need = {f"guard.{n[1:]}" for n in self._SCALARS} | {"guard.mode", "guard.switches", "guard.last_obs",

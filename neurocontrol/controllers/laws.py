@@ -16,8 +16,8 @@ Two laws share one interface (:class:`AbstractLaw`):
   forward-propagated input sensitivities (one Gauss-Newton step of a
   nonlinear model-predictive problem per control step).
 
-Both keep the input inside the actuator limits and rate limits by clipping the
-*applied* input; since every step starts from the applied input, nothing winds
+Both return a proposal; :meth:`AbstractController.step` limits it in rate and
+range, and every step starts from the input actually applied, so nothing winds
 up.
 """
 
@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import math
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array
+from neurocontrol._validation import as_float_array, check_int, check_positive
 from neurocontrol.controllers._kernels import _tanh, predictive_kernel  # noqa: F401  (re-exported for tests)
 from neurocontrol.exceptions import ParameterError
 
 __all__ = ["AbstractLaw", "OneStepLaw", "PredictiveLaw", "LawContext"]
+
 
 @dataclasses.dataclass
 class LawContext:
@@ -79,22 +79,17 @@ class AbstractLaw(abc.ABC):
     """
 
     def compute(self, ctx: LawContext) -> np.ndarray:
-        """Return the proposed next input (normalised), shape (m,)."""
+        """Return the proposed next input (normalised), shape (m,).
+
+        Parameters
+        ----------
+        ctx : LawContext
+            Weights, measurement, imitator state, command and last input.
+        """
         return self._compute_impl(ctx)
 
     @abc.abstractmethod
     def _compute_impl(self, ctx: LawContext) -> np.ndarray: ...
-
-
-def _positive(value, name, *, allow_zero=False):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"`{name}` must be a number, got {value!r}.") from None
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ParameterError(f"`{name}` must be a {'non-negative' if allow_zero else 'positive'} finite number, "
-                             f"got {value!r}.")
-    return v
 
 
 # --------------------------------------------------------------------------- one-step law
@@ -134,7 +129,7 @@ class OneStepLaw(AbstractLaw):
     damping: float = 1e-3
 
     def __post_init__(self):
-        object.__setattr__(self, "damping", _positive(self.damping, "damping", allow_zero=True))
+        object.__setattr__(self, "damping", check_positive(self.damping, "damping", allow_zero=True))
 
     def _compute_impl(self, ctx: LawContext) -> np.ndarray:
         n = ctx.y.shape[0]
@@ -173,9 +168,9 @@ class PredictiveLaw(AbstractLaw):
     Parameters
     ----------
     horizon : int, default 100
-        H in control steps; cover the slowest output's response you want to
-        shape (100 steps = 1 s at 10 ms: many times the relative-degree
-        delay of the helicopter's altitude; 150 gave the same hover results).
+        H in control steps; covers the slowest output's response you want to
+        shape (100 steps = 1 s at 10 ms, many times the relative-degree delay
+        of the helicopter's altitude).
     blocks : tuple of int, default (0, 10, 30, 60)
         Start step of each input move (move blocking); must start at 0 and
         increase, all < horizon.
@@ -184,9 +179,9 @@ class PredictiveLaw(AbstractLaw):
         desired value.
     stride : int, default 4
         Evaluate the tracking cost at every ``stride``-th step of the horizon
-        (the prediction and sensitivities still advance every step). On the
-        hover task stride 4 and 1 gave the same success rate and altitude
-        IAE within 3 %, at 30 % less time per step.
+        (the prediction and sensitivities still advance every step), which
+        cuts the cost of the normal equations without losing the response's
+        shape.
     move_penalty : float >= 0, default 15.0
         rho, per normalised input move.
     """
@@ -198,8 +193,7 @@ class PredictiveLaw(AbstractLaw):
     move_penalty: float = 15.0
 
     def __post_init__(self):
-        if isinstance(self.horizon, bool) or not isinstance(self.horizon, (int, np.integer)) or self.horizon < 1:
-            raise ParameterError(f"`horizon` must be a positive number of control steps, got {self.horizon!r}.")
+        check_int(self.horizon, "horizon", low=1)
         blocks = tuple(int(b) for b in self.blocks)
         if not blocks or blocks[0] != 0 or any(b1 <= b0 for b0, b1 in zip(blocks, blocks[1:])) \
                 or blocks[-1] >= self.horizon:
@@ -209,12 +203,11 @@ class PredictiveLaw(AbstractLaw):
         if np.any(q < 0) or not np.any(q > 0):
             raise ParameterError(f"`output_weights` must be non-negative with at least one positive entry, "
                                  f"got {tuple(q.tolist())}.")
-        if isinstance(self.stride, bool) or not isinstance(self.stride, (int, np.integer)) or self.stride < 1:
-            raise ParameterError(f"`stride` must be a positive number of control steps, got {self.stride!r}.")
+        check_int(self.stride, "stride", low=1)
         object.__setattr__(self, "horizon", int(self.horizon))
         object.__setattr__(self, "blocks", blocks)
         object.__setattr__(self, "output_weights", tuple(float(v) for v in q))
-        object.__setattr__(self, "move_penalty", _positive(self.move_penalty, "move_penalty", allow_zero=True))
+        object.__setattr__(self, "move_penalty", check_positive(self.move_penalty, "move_penalty", allow_zero=True))
         object.__setattr__(self, "_buffers", {})
 
     def _bufs(self, n, m):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neurocontrol.experiments.bench import bench_control_step, bench_plant, bench_rtrl, run_benchmarks
+from neurocontrol.experiments.bench import bench_control_step, bench_rtrl, run_benchmarks
 from neurocontrol.experiments.distributed import connect, sweep_on_cluster
 from neurocontrol.experiments.sweeps import STAT_KEYS, Comparison, SweepResult, compare, parse_seeds, sweep
 from neurocontrol.experiments.tuning import TuneParam, TuneResult, TuneSpec, objective_value, tune
@@ -21,7 +21,7 @@ __all__ = [
     "objective_value",
     "sweep_on_cluster",
     "connect",
-    "bench_plant",
+
     "bench_rtrl",
     "bench_control_step",
     "run_benchmarks",

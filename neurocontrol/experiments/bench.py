@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-__all__ = ["bench_plant", "bench_rtrl", "bench_control_step", "run_benchmarks"]
+__all__ = ["bench_rtrl", "bench_control_step", "run_benchmarks"]
 
 
 def _best_rate(fn, n: int, rounds: int) -> float:
@@ -34,55 +34,17 @@ def _best_rate(fn, n: int, rounds: int) -> float:
     return best
 
 
-def bench_plant(steps: int = 20_000, batch: int = 256, rounds: int = 3) -> dict:
-    """Helicopter env steps per second through ``gymnasium.make`` and batched plant steps per second.
+def bench_rtrl(sizes=(5, 8, 16, 32), n_inputs: int = 3, rounds: int = 3) -> list[dict]:
+    """Microseconds per exact RTRL step (the public :class:`neurocontrol.nets.rtrl.ExactRTRL` strategy) by network size.
 
     Parameters
     ----------
-    steps : int, default 20000
-        Env steps per timing round.
-    batch : int, default 256
-        Plants in one :func:`plants.helicopter.step_batch` call.
+    sizes : sequence of int, default (5, 8, 16, 32)
+        Network sizes (units).
+    n_inputs : int, default 3
+        Exogenous inputs of each network.
     rounds : int, default 3
-
-    Returns
-    -------
-    dict
-        ``env_steps_per_s``, ``env_step_us``, ``batch_size``,
-        ``batch_plant_steps_per_s``.
-    """
-    import gymnasium as gym
-
-    import plants
-    from plants.helicopter import step_batch, trim
-
-    env = gym.make(plants.HELICOPTER_ID)
-    env.reset(seed=0)
-    action = env.unwrapped.trim_action
-
-    def run_env(n):
-        for _ in range(n):
-            _, _, terminated, truncated, _ = env.step(action)
-            if terminated or truncated:
-                env.reset()
-
-    env_rate = _best_rate(run_env, steps, rounds)
-    tp = trim(140.0)
-    x = np.tile(tp.x, (batch, 1))
-    u = np.tile(tp.u, (batch, 1))
-    out = np.empty_like(x)
-
-    def run_batch(n_calls):
-        for _ in range(n_calls):
-            step_batch(x, u, out=out)
-
-    calls_per_s = _best_rate(run_batch, max(1, 5 * steps // max(batch, 1)), rounds) if batch else 0.0
-    return {"env_steps_per_s": env_rate, "env_step_us": 1e6 / env_rate, "batch_size": batch,
-            "batch_plant_steps_per_s": calls_per_s * batch}
-
-
-def bench_rtrl(sizes=(5, 8, 16, 32), n_inputs: int = 3, rounds: int = 3) -> list[dict]:
-    """Microseconds per exact RTRL step (the public :class:`neurocontrol.nets.rtrl.ExactRTRL` strategy) by network size.
+        Timing rounds; the best is reported.
 
     Returns
     -------
@@ -114,6 +76,11 @@ def bench_rtrl(sizes=(5, 8, 16, 32), n_inputs: int = 3, rounds: int = 3) -> list
 def bench_control_step(seconds: float = 2.0) -> dict:
     """Median wall time of one ``controller.step`` (us) of each baseline in a closed hover loop.
 
+    Parameters
+    ----------
+    seconds : float, default 2.0
+        Simulated time of each closed loop, s.
+
     Returns
     -------
     dict
@@ -131,13 +98,28 @@ def bench_control_step(seconds: float = 2.0) -> dict:
     return out
 
 
+def _bench_plants(**kwargs) -> dict:
+    """Run the speed benchmark of the built-in plant(s) registered in section ``plant_bench``."""
+    from neurocontrol.registry import registered
+
+    benches = registered("plant_bench")
+    if not benches:
+        return {}
+    return next(iter(benches.values())).build(**kwargs)
+
+
 def run_benchmarks(quick: bool = True) -> dict:
     """All short benchmarks, as one JSON-serialisable dict.
+
+    Parameters
+    ----------
+    quick : bool, default True
+        About a second per benchmark; False: the longer forms.
 
     Returns
     -------
     dict
-        ``plant`` (:func:`bench_plant`), ``rtrl`` (:func:`bench_rtrl`),
+        ``plant`` (the registered plant's benchmark, section ``plant_bench``), ``rtrl`` (:func:`bench_rtrl`),
         ``control_step`` (:func:`bench_control_step`), ``machine`` (Python
         version, processor, CPU count) and ``quick``.
     """
@@ -145,7 +127,7 @@ def run_benchmarks(quick: bool = True) -> dict:
 
     t0 = time.perf_counter()
     res = {
-        "plant": bench_plant(steps=5_000 if quick else 100_000, rounds=2 if quick else 5),
+        "plant": _bench_plants(steps=5_000 if quick else 100_000, rounds=2 if quick else 5),
         "rtrl": bench_rtrl(sizes=(5, 16) if quick else (5, 8, 16, 32, 64), rounds=2 if quick else 5),
         "control_step": bench_control_step(seconds=2.0 if quick else 30.0),
         "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),

@@ -31,8 +31,12 @@ Examples
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from neurocontrol.exceptions import ParameterError
+from neurocontrol.experiments.jobs import make_jobs, run_job
+from neurocontrol.experiments.sweeps import SweepResult
+from neurocontrol.scenario import as_scenario, check_seeds
 
 __all__ = ["sweep_on_cluster", "connect"]
 
@@ -40,7 +44,16 @@ _INSTALL_HINT = "sweeps on a cluster need Dask: install it with `pip install -e 
 
 
 def connect(scheduler):
-    """A ``dask.distributed.Client`` for a scheduler address (``tcp://host:8786``), a cluster object or a Client.
+    """Connect a ``dask.distributed.Client`` to a scheduler address (``tcp://host:8786``), a cluster or a Client.
+
+    Parameters
+    ----------
+    scheduler : str or dask cluster or dask.distributed.Client
+        Where to connect; a Client is returned as it is.
+
+    Returns
+    -------
+    dask.distributed.Client
 
     Raises
     ------
@@ -71,6 +84,7 @@ def sweep_on_cluster(scenario, seeds, scheduler, *, out=None, progress: bool = F
     Parameters
     ----------
     scenario : Scenario or str or os.PathLike
+        The scenario or its file.
     seeds : iterable of int
         Unique non-negative seeds.
     scheduler : str or dask cluster or dask.distributed.Client
@@ -94,13 +108,8 @@ def sweep_on_cluster(scenario, seeds, scheduler, *, out=None, progress: bool = F
     ModuleNotFoundError
         Without dask.distributed.
     """
-    from pathlib import Path
-
-    from neurocontrol.experiments.sweeps import _check_seeds, _jobs, _result, _run_job
-    from neurocontrol.scenario.core import as_scenario
-
     sc = as_scenario(scenario)
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     sc.build(seeds[0])  # fail fast, here, not on a worker
     own = not _is_client(scheduler)
     client = connect(scheduler)
@@ -110,13 +119,13 @@ def sweep_on_cluster(scenario, seeds, scheduler, *, out=None, progress: bool = F
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     try:
         t0 = time.perf_counter()
-        futures = client.map(_run_job, _jobs(sc, seeds, out), pure=False)
+        futures = client.map(run_job, make_jobs(sc, seeds, out), pure=False)
         runs = client.gather(futures)
         wall = time.perf_counter() - t0
     finally:
         if own:
             client.close()
-    res = _result(sc, seeds, runs, wall, n_workers)
+    res = SweepResult.from_runs(sc, seeds, runs, wall, n_workers)
     if out is not None:
         res.save(out)
         res.plot(Path(out) / "sweep.png")

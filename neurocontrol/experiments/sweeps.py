@@ -19,6 +19,8 @@ Examples
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import multiprocessing
@@ -32,11 +34,21 @@ from pathlib import Path
 
 import numpy as np
 
+import neurocontrol.scenario
+from neurocontrol._files import atomic_write
 from neurocontrol.exceptions import ParameterError, ScenarioError
+from neurocontrol.experiments import jobs as _jobs_module
+from neurocontrol.experiments.jobs import finished_run, make_jobs, run_job
+from neurocontrol.registry import builtin_modules
 from neurocontrol.results import flatten_metrics
-from neurocontrol.scenario.core import as_scenario
+from neurocontrol.scenario import as_scenario, check_seeds, parse_seeds
 
-__all__ = ["sweep", "compare", "SweepResult", "Comparison", "parse_seeds", "STAT_KEYS"]
+__all__ = ["sweep", "compare", "SweepResult", "Comparison", "parse_seeds", "check_seeds", "STAT_KEYS",
+           "forkserver_preload"]
+
+#: The one module of the fork server's preload list named by a string: importing it is its effect
+#: (it warms the compiled kernels), so it cannot be imported here; tests/test_sweep.py imports it.
+_WARM_MODULE = "neurocontrol.experiments._preload"
 
 #: Statistics reported for each numeric metric by :meth:`SweepResult.summary`.
 STAT_KEYS = ("median", "p10", "p90", "min", "max")
@@ -45,104 +57,29 @@ _PLOT_METRICS = ("success", "saturation_fraction", "control_step_us")
 _PLOT_OUTPUT_METRICS = ("rmse", "final_error", "settling_time")
 
 
-# =========================================================================== seeds
-
-
-def parse_seeds(text: str) -> tuple[int, ...]:
-    """Parse a seed list: ``"A:B"`` (A..B-1, like a Python range), ``"N"``, or ``"1,5,7"`` (items may be ranges).
-
-    Raises
-    ------
-    ParameterError
-        On a malformed item, a negative seed, an empty range or duplicates.
-
-    Examples
-    --------
-    >>> parse_seeds("0:4"), parse_seeds("7"), parse_seeds("1,5,10:12")
-    ((0, 1, 2, 3), (7,), (1, 5, 10, 11))
-    """
-    seeds: list[int] = []
-    for item in str(text).split(","):
-        item = item.strip()
-        try:
-            bounds = [int(x) for x in item.split(":")]
-        except ValueError:
-            bounds = []
-        if len(bounds) not in (1, 2):
-            raise ParameterError(f"seeds must look like 0:20, 7 or 1,5,7 (non-negative integers), got {text!r}.")
-        if len(bounds) == 2:
-            if bounds[1] <= bounds[0]:
-                raise ParameterError(f"seed range {item!r} is empty: write A:B with B > A (B excluded).")
-            seeds.extend(range(*bounds))
-        else:
-            seeds.append(bounds[0])
-    return _check_seeds(seeds)
-
-
-def _check_seeds(seeds) -> tuple[int, ...]:
-    try:
-        seeds = tuple(seeds)
-    except TypeError:
-        raise ParameterError(f"`seeds` must be an iterable of non-negative integers, got {seeds!r}.") from None
-    if not seeds:
-        raise ParameterError("`seeds` must hold at least one seed, e.g. range(10).")
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:
-            raise ParameterError(f"`seeds` must hold non-negative integers, got {s!r}.")
-    if len(set(seeds)) != len(seeds):
-        dup = sorted({s for s in seeds if seeds.count(s) > 1})
-        raise ParameterError(f"`seeds` must be unique (one run per seed), got duplicates {dup}.")
-    return tuple(int(s) for s in seeds)
-
-
 # =========================================================================== workers
-
-
-def _run_job(job: tuple) -> dict:
-    """Run one (scenario TOML, seed) job; top level so that spawned processes can import it."""
-    toml_text, source, name, seed, out = job[:5]
-    overwrite = bool(job[5]) if len(job) > 5 else False
-    from neurocontrol.scenario import Scenario, run_scenario
-
-    sc = Scenario.from_toml_text(toml_text, source=source, default_name=name)
-    t0 = time.perf_counter()
-    res = run_scenario(sc, seed=seed, out=out, plots=False, overwrite=overwrite)
-    run = {"seed": seed, "status": res.status, "metrics": res.metrics, "stop_reason": res.meta.get("stop_reason"),
-           "mode_fractions": res.meta.get("mode_fractions", {}), "units": res.meta.get("units", {}),
-           "wall_time_s": time.perf_counter() - t0}
-    if out is not None:   # the marker of a finished seed, for --resume: written last, atomically
-        _write_json_atomic(Path(out) / _DONE, {**run, "scenario_sha256": sc.sha256})
-    return run
-
-
-_DONE = "run.json"
-
-
-def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _finished(out, seed: int, sha: str) -> dict | None:
-    """The saved outcome of ``seed`` in a sweep folder, if that seed finished with the same settings."""
-    path = Path(out) / f"seed_{seed}" / _DONE
-    try:
-        run = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if run.get("scenario_sha256") != sha or run.get("seed") != seed:
-        return None
-    run.pop("scenario_sha256", None)
-    return run
 
 
 def _default_workers(n_jobs: int) -> int:
     return max(1, min(n_jobs, os.cpu_count() or 1))
 
 
+def forkserver_preload() -> tuple[str, ...]:
+    """Name the modules the sweep's fork server imports once before it forks workers.
+
+    The job runner, the scenario package, every module that defines a built-in
+    kind (:func:`neurocontrol.registry.builtin_modules`) and the kernel warm-up.
+
+    Returns
+    -------
+    tuple of str
+    """
+    names = (_jobs_module.__name__, neurocontrol.scenario.__name__, *builtin_modules(), _WARM_MODULE)
+    return tuple(dict.fromkeys(names))
+
+
 def _mp_context():
-    """A fork server that has imported neurocontrol once (POSIX), else spawn; never a fork of this process.
+    """Return a fork server that has imported neurocontrol once (POSIX), else spawn; never a fork of this process.
 
     Forking the caller could copy held locks of BLAS, numba or tqdm threads; a
     fork server is a clean single-threaded process, and preloading the package
@@ -151,8 +88,7 @@ def _mp_context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["neurocontrol.experiments.sweeps", "neurocontrol.scenario", "neurocontrol.controllers.baselines", "plants",
-                                    "neurocontrol.experiments._preload"])
+        ctx.set_forkserver_preload(list(forkserver_preload()))
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -161,7 +97,8 @@ def _run_jobs(jobs: list[tuple], workers: int | None, progress: bool) -> list[di
     if workers is None:
         workers = _default_workers(len(jobs))
     if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
-        raise ParameterError(f"`workers` must be a positive integer (1 runs serially in this process), got {workers!r}.")
+        raise ParameterError(f"`workers` must be a positive integer (1 runs serially in this process), "
+                             f"got {workers!r}.")
     bar = None
     if progress and sys.stderr.isatty():
         try:
@@ -174,7 +111,7 @@ def _run_jobs(jobs: list[tuple], workers: int | None, progress: bool) -> list[di
         if workers == 1 or len(jobs) == 1:
             out = []
             for job in jobs:
-                out.append(_run_job(job))
+                out.append(run_job(job))
                 if bar is not None:
                     bar.update(1)
             return out
@@ -224,7 +161,7 @@ def _run_shared(jobs: list[tuple], workers: int, bar) -> list[dict]:
                     break
                 tail.value -= 1
                 i = tail.value
-            results[i] = _run_job(jobs[i])
+            results[i] = run_job(jobs[i])
             if bar is not None:
                 bar.update(1)
             while not results_q.empty():   # the workers' finished runs so far (and any error, raised now)
@@ -243,7 +180,7 @@ def _run_shared(jobs: list[tuple], workers: int, bar) -> list[dict]:
 
 
 def _worker_loop(jobs, head, tail, lock, results_q) -> None:
-    """A sweep worker: run jobs from the front until the counters meet; send ``(index, ok, run or error)``."""
+    """Run jobs from the front until the counters meet (a sweep worker); send ``(index, ok, run or error)``."""
     import pickle
     import traceback
 
@@ -254,9 +191,9 @@ def _worker_loop(jobs, head, tail, lock, results_q) -> None:
             i = head.value
             head.value += 1
         try:
-            results_q.put((i, True, _run_job(jobs[i])))
+            results_q.put((i, True, run_job(jobs[i])))
         except BaseException as exc:   # sent to the parent, which raises it there with this traceback
-            remote_tb = f"seed {jobs[i][3]} failed in a worker process:\n{traceback.format_exc()}"
+            remote_tb = f"seed {jobs[i].seed} failed in a worker process:\n{traceback.format_exc()}"
             try:
                 pickle.loads(pickle.dumps(exc))
             except Exception:   # an error that does not survive pickling: its traceback text still does
@@ -270,7 +207,7 @@ class _RemoteError(Exception):
 
 
 def _next_result(results_q, procs) -> tuple:
-    """The next message of the workers; an error if every worker has exited with results still missing."""
+    """Return the next message of the workers; raise if every worker has exited with results still missing."""
     import queue
 
     while True:
@@ -337,13 +274,46 @@ class SweepResult:
     workers: int = 1
     units: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_runs(cls, scenario, seeds, runs, wall_time_s: float, workers: int) -> "SweepResult":
+        """Collect the outcomes of :func:`neurocontrol.experiments.jobs.run_job` into a sweep result.
+
+        Parameters
+        ----------
+        scenario : Scenario
+            The swept scenario.
+        seeds : sequence of int
+            The seeds, in the order of ``runs``.
+        runs : sequence of dict
+            One outcome per seed.
+        wall_time_s : float
+            Wall time of the sweep.
+        workers : int
+            Processes (or cluster workers) used.
+
+        Returns
+        -------
+        SweepResult
+        """
+        return cls(scenario=scenario.name, scenario_sha256=scenario.sha256, seeds=tuple(seeds),
+                   metrics=tuple(r["metrics"] for r in runs), statuses=tuple(r["status"] for r in runs),
+                   stop_reasons=tuple(r["stop_reason"] for r in runs),
+                   mode_fractions=tuple(r["mode_fractions"] for r in runs), wall_time_s=wall_time_s,
+                   workers=workers, units=dict(runs[0]["units"]))
+
     @property
     def n(self) -> int:
         """Number of runs."""
         return len(self.seeds)
 
     def by_seed(self, seed: int) -> dict:
-        """Metrics of one seed."""
+        """Metrics of one seed.
+
+        Parameters
+        ----------
+        seed : int
+            One of the sweep's seeds.
+        """
         try:
             return self.metrics[self.seeds.index(seed)]
         except ValueError:
@@ -397,7 +367,7 @@ class SweepResult:
         return pd.DataFrame(rows)
 
     def metric_values(self) -> dict:
-        """``{metric name: [value per seed]}`` of the plotted metrics (for :func:`~neurocontrol.plotting.plot_sweep`)."""
+        """Return ``{metric name: [value per seed]}`` of the plotted metrics (for ``plotting.plot_sweep``)."""
         values = {}
         for key in _PLOT_METRICS:
             if key in self.metrics[0]:
@@ -408,7 +378,15 @@ class SweepResult:
         return values
 
     def plot(self, path=None, **kwargs):
-        """Distributions of the main metrics over the seeds (:func:`neurocontrol.plotting.plot_sweep`)."""
+        """Distributions of the main metrics over the seeds (:func:`neurocontrol.plotting.plot_sweep`).
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            Write the figure there (PNG) and close it.
+        **kwargs
+            Passed to :func:`neurocontrol.plotting.plot_sweep`.
+        """
         from neurocontrol.plotting import plot_sweep
 
         units = {"control_step_us": "us"}
@@ -417,38 +395,34 @@ class SweepResult:
             if unit:
                 units.update({f"{name} rmse": unit, f"{name} final_error": unit})
             units[f"{name} settling_time"] = "s"
-        kwargs.setdefault("title", f"{self.scenario}: {self.n} seeds, success {100 * self.summary()['success_rate']:.0f} %")
+        rate = 100 * self.summary()["success_rate"]
+        kwargs.setdefault("title", f"{self.scenario}: {self.n} seeds, success {rate:.0f} %")
         return plot_sweep(self.metric_values(), path, units=units, **kwargs)
 
     def save(self, directory) -> Path:
-        """Write ``sweep.json`` (:meth:`to_dict`) and ``runs.csv`` (one row per seed) to a folder."""
-        import csv
+        """Write ``sweep.json`` (:meth:`to_dict`) and ``runs.csv`` (one row per seed) to a folder, atomically.
 
+        Parameters
+        ----------
+        directory : str or os.PathLike
+            The folder (created if missing).
+
+        Returns
+        -------
+        pathlib.Path
+        """
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "sweep.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        atomic_write(folder / "sweep.json", json.dumps(self.to_dict(), indent=2) + "\n")
         flat = [flatten_metrics(m) for m in self.metrics]
         columns = ["seed", "status"] + list(dict.fromkeys(k for row in flat for k in row))
-        with open(folder / "runs.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(columns)
-            for s, st, row in zip(self.seeds, self.statuses, flat):
-                w.writerow([s, st] + ["" if row.get(c) is None else row.get(c) for c in columns[2:]])
+        buf = io.StringIO(newline="")
+        w = csv.writer(buf)
+        w.writerow(columns)
+        for s, st, row in zip(self.seeds, self.statuses, flat):
+            w.writerow([s, st] + ["" if row.get(c) is None else row.get(c) for c in columns[2:]])
+        atomic_write(folder / "runs.csv", buf.getvalue())
         return folder
-
-
-def _jobs(sc, seeds, out, overwrite: bool = False) -> list[tuple]:
-    text = sc.to_toml()
-    return [(text, sc.source, sc.name, s, None if out is None else str(Path(out) / f"seed_{s}"), overwrite)
-            for s in seeds]
-
-
-def _result(sc, seeds, runs, wall, workers) -> SweepResult:
-    return SweepResult(scenario=sc.name, scenario_sha256=sc.sha256, seeds=tuple(seeds),
-                       metrics=tuple(r["metrics"] for r in runs), statuses=tuple(r["status"] for r in runs),
-                       stop_reasons=tuple(r["stop_reason"] for r in runs),
-                       mode_fractions=tuple(r["mode_fractions"] for r in runs), wall_time_s=wall,
-                       workers=workers, units=dict(runs[0]["units"]))
 
 
 def sweep(scenario, seeds: Iterable[int], *, workers: int | None = None, out=None,
@@ -495,17 +469,17 @@ def sweep(scenario, seeds: Iterable[int], *, workers: int | None = None, out=Non
         On a bad scenario (before any run starts).
     """
     sc = as_scenario(scenario)
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     sc.build(seeds[0])  # fail fast on a scenario that does not build
     if resume and out is None:
         raise ParameterError("`resume` needs the sweep folder `out` (--out DIR) of the interrupted sweep.")
-    done = {s: r for s in seeds if resume and (r := _finished(out, s, sc.sha256)) is not None}
+    done = {s: r for s in seeds if resume and (r := finished_run(out, s, sc.sha256)) is not None}
     todo = [s for s in seeds if s not in done]
     workers = _default_workers(max(1, len(todo))) if workers is None else workers
     t0 = time.perf_counter()
-    fresh = dict(zip(todo, _run_jobs(_jobs(sc, todo, out, overwrite=resume), workers, progress))) if todo else {}
+    fresh = dict(zip(todo, _run_jobs(make_jobs(sc, todo, out, overwrite=resume), workers, progress))) if todo else {}
     runs = [done[s] if s in done else fresh[s] for s in seeds]
-    res = _result(sc, seeds, runs, time.perf_counter() - t0, workers)
+    res = SweepResult.from_runs(sc, seeds, runs, time.perf_counter() - t0, workers)
     if out is not None:
         res.save(out)
         res.plot(Path(out) / "sweep.png")
@@ -534,9 +508,12 @@ class Comparison:
     wall_time_s: float = 0.0
 
     def table(self) -> list[dict]:
-        """One row per controller: ``controller``, ``n``, ``success_rate``, ``failed`` and, per output, the
-        medians of ``rmse``, ``final_error``, ``settling_time`` and ``overshoot``, then the medians of
-        ``saturation_fraction`` and ``control_step_us``.
+        """Return one row per controller with its success rate and the medians of the main metrics.
+
+        A row holds ``controller``, ``n``, ``success_rate``, ``failed`` and, per
+        output, the medians of ``rmse``, ``final_error``, ``settling_time`` and
+        ``overshoot``, then the medians of ``saturation_fraction`` and
+        ``control_step_us``.
         """
         rows = []
         for kind, sw in self.sweeps.items():
@@ -554,7 +531,7 @@ class Comparison:
         return rows
 
     def format_table(self) -> str:
-        """The :meth:`table` as aligned text, one column per controller."""
+        """Return the :meth:`table` as aligned text, one column per controller."""
         rows = self.table()
         keys = list(dict.fromkeys(k for r in rows for k in r if k != "controller"))
         width = max(len(k) for k in keys) + 2
@@ -578,7 +555,7 @@ class Comparison:
                 "table": self.table(), "controllers": {k: sw.summary() for k, sw in self.sweeps.items()}}
 
     def to_pandas(self):
-        """The :meth:`table` as a DataFrame indexed by controller."""
+        """Return the :meth:`table` as a DataFrame indexed by controller."""
         try:
             import pandas as pd
         except ImportError:
@@ -587,7 +564,15 @@ class Comparison:
         return pd.DataFrame(self.table()).set_index("controller")
 
     def plot(self, path=None, **kwargs):
-        """Side by side: one row per metric, one column per controller (histograms over the seeds)."""
+        """Side by side: one row per metric, one column per controller (histograms over the seeds).
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            Write the figure there (PNG) and close it.
+        **kwargs
+            Passed to :func:`neurocontrol.plotting.plot_sweep`.
+        """
         from neurocontrol.plotting import plot_sweep
 
         values = {}
@@ -634,7 +619,7 @@ def compare(scenario, controllers: Sequence[str] = ("adaptive", "lqr", "pid"), s
     controllers = list(controllers)
     if not controllers or len(set(controllers)) != len(controllers):
         raise ParameterError(f"`controllers` must name distinct controller kinds, got {controllers!r}.")
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     variants = {}
     for kind in controllers:
         try:
@@ -650,18 +635,19 @@ def compare(scenario, controllers: Sequence[str] = ("adaptive", "lqr", "pid"), s
     jobs, spans = [], {}
     for kind, v in variants.items():
         start = len(jobs)
-        jobs += _jobs(v, seeds, None if out is None else Path(out) / kind)
+        jobs += make_jobs(v, seeds, None if out is None else Path(out) / kind)
         spans[kind] = (start, len(jobs))
     workers = _default_workers(len(jobs)) if workers is None else workers
     t0 = time.perf_counter()
     runs = _run_jobs(jobs, workers, progress)
     wall = time.perf_counter() - t0
-    sweeps = {kind: _result(variants[kind], seeds, runs[a:b], wall, workers) for kind, (a, b) in spans.items()}
+    sweeps = {kind: SweepResult.from_runs(variants[kind], seeds, runs[a:b], wall, workers)
+              for kind, (a, b) in spans.items()}
     comp = Comparison(scenario=sc.name, seeds=seeds, sweeps=sweeps, wall_time_s=wall)
     if out is not None:
         folder = Path(out)
         for kind, sw in sweeps.items():
             sw.save(folder / kind)
-        (folder / "comparison.json").write_text(json.dumps(comp.to_dict(), indent=2) + "\n")
+        atomic_write(folder / "comparison.json", json.dumps(comp.to_dict(), indent=2) + "\n")
         comp.plot(folder / "comparison.png")
     return comp

@@ -24,164 +24,45 @@ URL, e.g. ``postgresql://...``, lets several machines share one study) and
 is resumed when it exists (``load_if_exists``). Needs the ``tune`` extra
 (``pip install -e .[tune]``).
 
-Examples
---------
->>> from neurocontrol.experiments.tuning import TuneSpec
->>> spec = TuneSpec.from_table({"params": {"run.final_window_s": {"low": 1.0, "high": 5.0}}, "seeds": "0:2"})
->>> spec.params["run.final_window_s"]
-TuneParam(low=1.0, high=5.0, log=False, step=None, choices=None)
+The ``[tune]`` table is decoded by the scenario decoder into
+:class:`neurocontrol.scenario.TuneSpec` (re-exported here).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import numbers
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from neurocontrol._files import atomic_write
 from neurocontrol.exceptions import ParameterError, ScenarioError
+from neurocontrol.experiments.sweeps import sweep
+from neurocontrol.scenario import TuneParam, TuneSpec, as_scenario, check_seeds, parse_seeds
 
 __all__ = ["TuneParam", "TuneSpec", "TuneResult", "tune", "objective_value"]
 
 _INSTALL_HINT = "tuning needs Optuna: install it with `pip install -e .[tune]` (or `pip install optuna`)."
 
 
-def _real(v) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-
-
-@dataclass(frozen=True, kw_only=True)
-class TuneParam:
-    """One tuned setting: a range ``[low, high]`` (``log`` scale, optional ``step``) or a list of ``choices``.
-
-    Integer ``low`` and ``high`` (and ``step``) give an integer parameter.
-    """
-
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    choices: tuple | None = None
-
-    def __post_init__(self):
-        if self.choices is not None:
-            if self.low is not None or self.high is not None or self.step is not None or self.log:
-                raise ParameterError("a tuned parameter has either `choices` or `low`/`high` (with `log`, `step`), "
-                                     "not both.")
-            choices = tuple(self.choices)
-            if not choices or any(not isinstance(c, (bool, int, float, str)) for c in choices):
-                raise ParameterError(f"`choices` must be a non-empty array of numbers, strings or booleans, "
-                                     f"got {self.choices!r}.")
-            object.__setattr__(self, "choices", choices)
-            return
-        if not (_real(self.low) and _real(self.high)) or self.low >= self.high:
-            raise ParameterError(f"a tuned range needs finite `low` < `high`, got low={self.low!r}, high={self.high!r}.")
-        if not isinstance(self.log, bool):
-            raise ParameterError(f"`log` must be true or false, got {self.log!r}.")
-        if self.log and self.low <= 0:
-            raise ParameterError(f"a log-scale range needs `low` > 0, got {self.low!r}.")
-        if self.step is not None and (not _real(self.step) or self.step <= 0 or self.log):
-            raise ParameterError(f"`step` must be a positive number and cannot go with log = true, got {self.step!r}.")
-
-    @property
-    def is_int(self) -> bool:
-        """True for an integer range (integer ``low``, ``high`` and ``step``)."""
-        return self.choices is None and all(isinstance(v, numbers.Integral) for v in (self.low, self.high)) and \
-            (self.step is None or isinstance(self.step, numbers.Integral))
-
-    def suggest(self, trial, name: str):
-        """Draw this parameter from an Optuna trial."""
-        if self.choices is not None:
-            return trial.suggest_categorical(name, list(self.choices))
-        if self.is_int:
-            return trial.suggest_int(name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
-        return trial.suggest_float(name, float(self.low), float(self.high), step=self.step, log=self.log)
-
-
-@dataclass(frozen=True, kw_only=True)
-class TuneSpec:
-    """``[tune]``: the search space and objective of :func:`tune`.
+def objective_value(summary: dict, output: str = "", failure_weight: float = 1000.0) -> float:
+    """Compute ``failure_weight * (1 - success_rate) + median IAE`` of a :meth:`SweepResult.summary`.
 
     Parameters
     ----------
-    params : dict of str to TuneParam
-        ``[tune.params]``: dotted scenario key -> range or choices.
-    seeds : str, default "0:10"
-        Seeds of each trial's sweep (``A:B``, ``N`` or ``1,5,7``).
+    summary : dict
+        A sweep summary.
     output : str, default ""
-        Controlled output whose median IAE breaks ties ("" = sum of the
-        medians over all outputs).
+        The output whose median IAE counts ("" = the sum over all outputs).
     failure_weight : float, default 1000.0
-        Weight of ``1 - success_rate`` in the objective.
-    trials : int, default 20
-        Trials per call of :func:`tune` when none are given.
-    """
+        Weight of the failure rate.
 
-    params: dict[str, TuneParam] = field(default_factory=dict)
-    seeds: str = "0:10"
-    output: str = ""
-    failure_weight: float = 1000.0
-    trials: int = 20
-
-    def __post_init__(self):
-        from neurocontrol.experiments.sweeps import parse_seeds
-
-        if not self.params:
-            raise ParameterError("`tune.params` must name at least one setting to tune, e.g. "
-                                 "\"controller.law.move_penalty\" = {low = 2.0, high = 60.0, log = true}.")
-        parse_seeds(self.seeds)
-        if not isinstance(self.output, str):
-            raise ParameterError(f"`output` must be a controlled output's name (or \"\"), got {self.output!r}.")
-        if not _real(self.failure_weight) or self.failure_weight < 0:
-            raise ParameterError(f"`failure_weight` must be a finite number >= 0, got {self.failure_weight!r}.")
-        if isinstance(self.trials, bool) or not isinstance(self.trials, numbers.Integral) or self.trials < 1:
-            raise ParameterError(f"`trials` must be a positive integer, got {self.trials!r}.")
-
-    @classmethod
-    def from_table(cls, table, source: str = "<tune>") -> "TuneSpec":
-        """Decode a ``[tune]`` table (plain data from TOML).
-
-        Raises
-        ------
-        ScenarioError
-            On an unknown key or a bad value (the message names the key).
-        """
-        if not isinstance(table, dict):
-            raise ScenarioError(f"{source}: `tune` must be a table [tune], got {type(table).__name__}.")
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        for key in table:
-            if key not in allowed:
-                raise ScenarioError(f"{source}: unknown key `tune.{key}`; allowed keys of [tune]: "
-                                    f"{', '.join(sorted(allowed))}.")
-        raw = table.get("params", {})
-        if not isinstance(raw, dict):
-            raise ScenarioError(f"{source}: `tune.params` must be a table of dotted key = {{low, high}} or "
-                                f"{{choices}}, got {type(raw).__name__}.")
-        params = {}
-        pfields = {f.name for f in dataclasses.fields(TuneParam)}
-        for key, spec in raw.items():
-            if not isinstance(spec, dict):
-                raise ScenarioError(f"{source}: `tune.params.{key}` must be a table like {{low = 1.0, high = 2.0}} "
-                                    f"or {{choices = [...]}}, got {spec!r}.")
-            unknown = [k for k in spec if k not in pfields]
-            if unknown:
-                raise ScenarioError(f"{source}: unknown key `{unknown[0]}` in `tune.params.{key}`; allowed: "
-                                    f"{', '.join(sorted(pfields))}.")
-            try:
-                params[key] = TuneParam(**spec)
-            except ParameterError as exc:
-                raise ScenarioError(f"{source}: `tune.params.{key}`: {exc}") from None
-        try:
-            return cls(**{**table, "params": params})
-        except (ParameterError, TypeError) as exc:
-            raise ScenarioError(f"{source}: [tune]: {exc}") from None
-
-
-def objective_value(summary: dict, output: str = "", failure_weight: float = 1000.0) -> float:
-    """``failure_weight * (1 - success_rate) + median IAE`` of a :meth:`SweepResult.summary`.
+    Returns
+    -------
+    float
+        The objective (1e12 in place of a non-finite value).
 
     Raises
     ------
@@ -229,7 +110,7 @@ class TuneResult:
     wall_time_s: float = 0.0
 
     def to_dict(self) -> dict:
-        """JSON-serialisable summary."""
+        """Return a JSON-serialisable summary."""
         return {"study_name": self.study_name, "storage": self.storage, "best_params": self.best_params,
                 "best_value": self.best_value, "n_trials": len(self.trials), "wall_time_s": self.wall_time_s,
                 "trials": list(self.trials)}
@@ -281,9 +162,6 @@ def tune(scenario, *, trials: int | None = None, storage: str | None = None, see
     ModuleNotFoundError
         Without Optuna (with the install hint).
     """
-    from neurocontrol.experiments.sweeps import _check_seeds, parse_seeds, sweep
-    from neurocontrol.scenario.core import as_scenario
-
     optuna = _import_optuna()
     sc = as_scenario(scenario)
     spec = getattr(sc, "tune", None)
@@ -294,7 +172,7 @@ def tune(scenario, *, trials: int | None = None, storage: str | None = None, see
     if isinstance(n_new, bool) or not isinstance(n_new, numbers.Integral) or n_new < 0:
         raise ParameterError(f"`trials` must be a non-negative integer, got {trials!r}.")
     seed_list = parse_seeds(spec.seeds) if seeds is None else \
-        (parse_seeds(seeds) if isinstance(seeds, str) else _check_seeds(seeds))
+        (parse_seeds(seeds) if isinstance(seeds, str) else check_seeds(seeds))
     for key, p in spec.params.items():   # every key must exist and accept its range
         probe = p.choices[0] if p.choices is not None else p.low
         sc.set(key, probe)
@@ -335,6 +213,6 @@ def tune(scenario, *, trials: int | None = None, storage: str | None = None, see
                  for t in study.trials)
     result = TuneResult(study_name=name, storage=storage, best_params=dict(best.params), best_value=float(best.value),
                         best_scenario=best_sc, trials=rows, wall_time_s=wall)
-    (folder / "best.toml").write_text(best_sc.to_toml())
-    (folder / "tune.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    atomic_write(folder / "best.toml", best_sc.to_toml())
+    atomic_write(folder / "tune.json", json.dumps(result.to_dict(), indent=2) + "\n")
     return result

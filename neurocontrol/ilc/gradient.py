@@ -1,4 +1,4 @@
-"""Gradient models of ILC: the lifted input-output Jacobian of a trial from a linear model, a function or the identifier network."""
+"""Gradient ILC and its models of the trial's lifted Jacobian: a linear model, a function or the identifier."""
 
 from __future__ import annotations
 
@@ -8,15 +8,13 @@ from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array
+from neurocontrol._validation import as_float_array, check_int, check_positive
 from neurocontrol.exceptions import ParameterError, ShapeError
 from neurocontrol.ilc.laws import (
     AbstractChannel,
     AbstractILCLaw,
     InputChannel,
     TrialContext,
-    _int_at_least,
-    _positive_float,
     _q_filter,
     _readonly,
 )
@@ -43,6 +41,10 @@ class AbstractGradientModel(abc.ABC):
             e(1)..e(T) (module notes).
         context : TrialContext, optional
             The trial (models that linearise along it need it).
+
+        Returns
+        -------
+        numpy.ndarray, shape (T, c)
         """
         e = as_float_array(error, "error", (None, None))
         g = np.asarray(self._adjoint_impl(e, context), dtype=np.float64)
@@ -52,7 +54,19 @@ class AbstractGradientModel(abc.ABC):
 
     def check(self, *, n_channels: int, n_outputs: int, n_steps: int, dt: float, channel: AbstractChannel,
               controller=None) -> None:
-        """Raise if the model cannot describe this loop (default: accept)."""
+        """Raise if the model cannot describe this loop (default: accept).
+
+        Parameters
+        ----------
+        n_channels, n_outputs, n_steps : int
+            Feedforward channels c, controlled outputs p and steps T of a trial.
+        dt : float
+            Control period, s.
+        channel : AbstractChannel
+            Where the feedforward enters.
+        controller : object, optional
+            The trial's controller.
+        """
 
     @abc.abstractmethod
     def _adjoint_impl(self, error: np.ndarray, context: TrialContext | None) -> np.ndarray:
@@ -66,8 +80,11 @@ class LinearModelGradient(AbstractGradientModel):
     Parameters
     ----------
     A : array_like, shape (nx, nx)
+        State transition over one control period.
     B : array_like, shape (nx, c)
+        Feedforward to state.
     C : array_like, shape (p, nx)
+        State to controlled outputs.
 
     Notes
     -----
@@ -103,11 +120,11 @@ class LinearModelGradient(AbstractGradientModel):
 
     @classmethod
     def from_reference_model(cls, model) -> "LinearModelGradient":
-        """The closed loop as its reference model: one block per output, set-point -> value.
+        """Model the closed loop by its reference model: one block per output, set-point -> value.
 
         For the reference channel around a controller that makes each output
         follow a linear reference model (the adaptive controller's
-        :class:`~neurocontrol.reference.SecondOrderReferenceModel`, or a model
+        :class:`~neurocontrol.reference_model.SecondOrderReferenceModel`, or a model
         fitted to a baseline's closed loop), ``r -> y`` is that model.
 
         Parameters
@@ -139,8 +156,14 @@ class LinearModelGradient(AbstractGradientModel):
         return cls(A, B, C)
 
     def lifted(self, n_steps: int) -> np.ndarray:
-        """Explicit lifted matrix H, shape (T p, T c)."""
-        T = _int_at_least(n_steps, "n_steps", 1)
+        """Return the explicit lifted matrix H, shape (T p, T c).
+
+        Parameters
+        ----------
+        n_steps : int
+            Steps T of the trial (>= 1).
+        """
+        T = check_int(n_steps, "n_steps", low=1)
         p, c = self.C.shape[0], self.B.shape[1]
         H = np.zeros((T * p, T * c))
         markov = self.B
@@ -153,6 +176,19 @@ class LinearModelGradient(AbstractGradientModel):
         return H
 
     def check(self, *, n_channels, n_outputs, n_steps, dt, channel, controller=None):
+        """Raise a ShapeError unless ``B`` has c columns and ``C`` has p rows.
+
+        Parameters
+        ----------
+        n_channels, n_outputs, n_steps : int
+            Feedforward channels c, controlled outputs p and steps T of a trial.
+        dt : float
+            Control period, s.
+        channel : AbstractChannel
+            Where the feedforward enters.
+        controller : object, optional
+            The trial's controller.
+        """
         if self.B.shape[1] != n_channels or self.C.shape[0] != n_outputs:
             raise ShapeError(f"the model maps {self.B.shape[1]} feedforward channels to {self.C.shape[0]} outputs, "
                              f"the loop has {n_channels} channels and {n_outputs} outputs; fix `B` or `C`.")
@@ -225,7 +261,7 @@ class IdentifierGradient(AbstractGradientModel):
     The identifier predicts ``y(t+1) = tanh(W [y(t); u(t); 1])`` in
     normalised units (``controller.identifier_weights``, structure
     ``RTRNConfig(n_outputs=n, n_inputs=m)``). H is never formed over the
-    whole trial (T p x T m: 4000 x 4000 for a 20 s trial at 10 ms). Instead,
+    whole trial (T p x T m entries, large for long trials). Instead,
     windows start every ``stride`` steps at the *measured* state y(t0) and
     run the network free with the trial's applied inputs for ``stride +
     horizon`` steps; :func:`neurocontrol.nets.rtrl.input_sensitivities` gives
@@ -242,24 +278,19 @@ class IdentifierGradient(AbstractGradientModel):
     The identifier models the open-loop plant ``u -> y``: this is the
     channel's Jacobian for the input channel with feedback weak on the
     time scale of the horizon (exact with a pure feedforward loop); it
-    ignores the feedback's reaction to the feedforward otherwise. Measured
-    on the helicopter with the adaptive controller (8 s altitude staircase
-    1.0 -> 1.4 m, ``output_weights=(1, 1e4)``, step 0.3): the collective
-    feedforward grew to 58 rad/s^2 over 4 trials while the altitude RMS
-    error only went from 42 to 33 mm and stalled, because the feedback
-    cancels an input feedforward it sees as a disturbance. Around a tight
-    loop prefer the reference channel with
-    :meth:`LinearModelGradient.from_reference_model` (same task, step 1, 2 Hz Q filter:
-    42 -> 2.0 mm in 6 trials). The reference channel is refused here: the
-    identifier does not model ``r -> y``.
+    ignores the feedback's reaction to the feedforward otherwise: a tight
+    feedback loop cancels an input feedforward it sees as a disturbance, so
+    the error stalls. Around a tight loop prefer the reference channel with
+    :meth:`LinearModelGradient.from_reference_model`. The reference channel
+    is refused here: the identifier does not model ``r -> y``.
     """
 
     horizon: int = 100
     stride: int | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "horizon", _int_at_least(self.horizon, "horizon", 1))
-        stride = self.horizon if self.stride is None else _int_at_least(self.stride, "stride", 1)
+        object.__setattr__(self, "horizon", check_int(self.horizon, "horizon", low=1))
+        stride = self.horizon if self.stride is None else check_int(self.stride, "stride", low=1)
         object.__setattr__(self, "stride", stride)
 
     @staticmethod
@@ -278,6 +309,19 @@ class IdentifierGradient(AbstractGradientModel):
         return W, controller._obs_norm, controller._in_norm
 
     def check(self, *, n_channels, n_outputs, n_steps, dt, channel, controller=None):
+        """Raise a ParameterError unless the channel is the input channel and the controller has an identifier.
+
+        Parameters
+        ----------
+        n_channels, n_outputs, n_steps : int
+            Feedforward channels c, controlled outputs p and steps T of a trial.
+        dt : float
+            Control period, s.
+        channel : AbstractChannel
+            Where the feedforward enters.
+        controller : object, optional
+            The trial's controller.
+        """
         if not isinstance(channel, InputChannel):
             raise ParameterError("IdentifierGradient models the plant u -> y, so it needs channel='input'; for the "
                                  "reference channel give GradientILC a model of the closed loop r -> y.")
@@ -331,13 +375,12 @@ class GradientILC(AbstractILCLaw):
     output_weights : array_like, shape (p,), optional
         W = diag(output_weights) > 0 of the cost ``sum_t e^T W e / 2`` whose
         gradient the law follows (default: all ones). Outputs in different
-        units need it: on the helicopter dy/du of the rotor speed (rad/s per
-        rad/s^2) dwarfs that of the altitude (m per rad/s^2), so without
-        weights the step that is safe for the rotor barely moves the
-        altitude.
+        units need it: when dy/du of one output dwarfs another's, the step
+        that is safe for the first barely moves the second.
     q_cutoff_hz : float or None, default None
         Zero-phase Q filter as in :class:`PTypeILC` (None: Q = I).
     q_order : int, default 2
+        Order of the Butterworth Q filter.
 
     Notes
     -----
@@ -365,7 +408,7 @@ class GradientILC(AbstractILCLaw):
     q_order: int = 2
 
     def __post_init__(self):
-        object.__setattr__(self, "step", _positive_float(self.step, "step"))
+        object.__setattr__(self, "step", check_positive(self.step, "step"))
         if self.output_weights is not None:
             w = as_float_array(self.output_weights, "output_weights", (None,))
             if w.size == 0 or np.any(w <= 0):
@@ -385,6 +428,19 @@ class GradientILC(AbstractILCLaw):
         object.__setattr__(self, "q_order", self._q.order)
 
     def check(self, *, n_channels, n_outputs, n_steps, dt, channel, controller=None):
+        """Raise if the output weights, the Q filter or the gradient model do not fit the loop.
+
+        Parameters
+        ----------
+        n_channels, n_outputs, n_steps : int
+            Feedforward channels c, controlled outputs p and steps T of a trial.
+        dt : float
+            Control period, s.
+        channel : AbstractChannel
+            Where the feedforward enters.
+        controller : object, optional
+            The trial's controller.
+        """
         self._weights(n_outputs)
         self._q.check(dt, n_steps)
         self.model.check(n_channels=n_channels, n_outputs=n_outputs, n_steps=n_steps, dt=dt, channel=channel,

@@ -1,11 +1,13 @@
-r"""Iterative learning control (ILC): learning a feedforward signal from trial to trial.
+r"""Trial-to-trial laws of iterative learning control (ILC), the feedforward channels and the trial context.
 
 A finite-horizon tracking task is repeated from the same initial state. After
 trial ``k`` an ILC law turns the trial's tracking error ``e_k = r - y_k`` into
 the feedforward signal ``v_{k+1}`` of the next trial; the feedback controller
 stays in the loop (and, for the adaptive controller, keeps what it learned).
 
-Three kinds of objects live here:
+The package has three kinds of objects (laws and channels here, gradient
+models in :mod:`neurocontrol.ilc.gradient`, the runner in
+:mod:`neurocontrol.ilc.runner`):
 
 * **Laws** (:class:`AbstractILCLaw`): :class:`PTypeILC` (model-free,
   ``v <- Q[v + L e(t + lead)]``) and :class:`GradientILC` (``v <- v + beta
@@ -47,14 +49,12 @@ Examples
 from __future__ import annotations
 
 import abc
-import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array
+from neurocontrol._validation import as_float_array, check_int, check_positive
 from neurocontrol.exceptions import DivergenceError, ParameterError, ShapeError
 
 __all__ = [
@@ -79,20 +79,6 @@ ILC_STATUSES = ("running", "converged", "failed")
 
 
 # =========================================================================== helpers
-
-def _int_at_least(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        kind = "positive" if low == 1 else f">= {low}"
-        raise ParameterError(f"`{name}` must be a {kind} integer, got {value!r}.")
-    return int(value)
-
-
-def _positive_float(value, name: str, unit: str = "") -> float:
-    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value) and value > 0
-    if not ok:
-        raise ParameterError(f"`{name}` must be a positive finite number{unit}, got {value!r}.")
-    return float(value)
-
 
 def _readonly(arr) -> np.ndarray:
     out = np.array(arr, dtype=np.float64, copy=True)
@@ -133,10 +119,10 @@ class _QFilter:
 
 
 def _q_filter(q_cutoff_hz, q_order) -> _QFilter:
-    order = _int_at_least(q_order, "q_order", 1)
+    order = check_int(q_order, "q_order", low=1)
     if q_cutoff_hz is None:
         return _QFilter(None, order)
-    return _QFilter(_positive_float(q_cutoff_hz, "q_cutoff_hz", " in Hz (or None for no Q filter)"), order)
+    return _QFilter(check_positive(q_cutoff_hz, "q_cutoff_hz", unit="Hz (or None for no Q filter)"), order)
 
 
 # =========================================================================== trial context
@@ -200,10 +186,22 @@ class AbstractChannel(abc.ABC):
 
     @abc.abstractmethod
     def n_channels(self, *, n_inputs: int, n_outputs: int) -> int:
-        """Number c of feedforward signals (columns of the feedforward)."""
+        """Return the number c of feedforward signals (columns of the feedforward).
+
+        Parameters
+        ----------
+        n_inputs : int
+            Number m of plant inputs.
+        n_outputs : int
+            Number p of controlled outputs.
+
+        Returns
+        -------
+        int
+        """
 
     def commands(self, references, feedforward):
-        """What the controller is given at each step of a trial.
+        """Return what the controller is given at each step of a trial.
 
         Parameters
         ----------
@@ -249,6 +247,19 @@ class ReferenceChannel(AbstractChannel):
     name = "reference"
 
     def n_channels(self, *, n_inputs, n_outputs):
+        """Return p: one set-point shift per controlled output.
+
+        Parameters
+        ----------
+        n_inputs : int
+            Number m of plant inputs.
+        n_outputs : int
+            Number p of controlled outputs.
+
+        Returns
+        -------
+        int
+        """
         return n_outputs
 
     def _commands_impl(self, references, feedforward):
@@ -268,6 +279,19 @@ class InputChannel(AbstractChannel):
     name = "input"
 
     def n_channels(self, *, n_inputs, n_outputs):
+        """Return m: one feedforward per plant input.
+
+        Parameters
+        ----------
+        n_inputs : int
+            Number m of plant inputs.
+        n_outputs : int
+            Number p of controlled outputs.
+
+        Returns
+        -------
+        int
+        """
         return n_inputs
 
     def _commands_impl(self, references, feedforward):
@@ -280,6 +304,20 @@ CHANNELS: Mapping[str, type[AbstractChannel]] = {"reference": ReferenceChannel, 
 
 def resolve_channel(channel) -> AbstractChannel:
     """Return a channel object for ``channel`` (a name in :data:`CHANNELS` or an :class:`AbstractChannel`).
+
+    Parameters
+    ----------
+    channel : str or AbstractChannel
+        ``"reference"``, ``"input"`` or a channel instance (returned as is).
+
+    Returns
+    -------
+    AbstractChannel
+
+    Raises
+    ------
+    ParameterError
+        On an unknown name or another type.
 
     Examples
     --------
@@ -350,6 +388,22 @@ class AbstractILCLaw(abc.ABC):
         """Raise if the law cannot run on trials of this shape (the runner calls it up front).
 
         The default accepts everything.
+
+        Parameters
+        ----------
+        n_channels, n_outputs, n_steps : int
+            Feedforward channels c, controlled outputs p and steps T of a trial.
+        dt : float
+            Control period, s.
+        channel : AbstractChannel
+            Where the feedforward enters.
+        controller : object, optional
+            The trial's controller (for laws that read its model).
+
+        Raises
+        ------
+        ParameterError, ShapeError
+            If the law does not fit the loop.
         """
 
     @abc.abstractmethod
@@ -415,13 +469,30 @@ class PTypeILC(AbstractILCLaw):
             else tuple(g.tolist())
         object.__setattr__(self, "gain", as_python)
         object.__setattr__(self, "_gain", _readonly(g))
-        object.__setattr__(self, "lead", _int_at_least(self.lead, "lead", 1))
+        object.__setattr__(self, "lead", check_int(self.lead, "lead", low=1))
         object.__setattr__(self, "_q", _q_filter(self.q_cutoff_hz, self.q_order))
         object.__setattr__(self, "q_cutoff_hz", self._q.cutoff_hz)
         object.__setattr__(self, "q_order", self._q.order)
 
     def gain_matrix(self, n_channels: int, n_outputs: int) -> np.ndarray:
-        """The gain as a (c, p) matrix; raises ShapeError if it does not fit."""
+        """Return the gain as a (c, p) matrix.
+
+        Parameters
+        ----------
+        n_channels : int
+            Feedforward channels c.
+        n_outputs : int
+            Controlled outputs p.
+
+        Returns
+        -------
+        numpy.ndarray, shape (c, p)
+
+        Raises
+        ------
+        ShapeError
+            If the gain does not fit c and p.
+        """
         g = self._gain
         if g.ndim == 2:
             if g.shape != (n_channels, n_outputs):
@@ -437,6 +508,24 @@ class PTypeILC(AbstractILCLaw):
         return np.diag(np.broadcast_to(g, (n_outputs,)))
 
     def check(self, *, n_channels, n_outputs, n_steps, dt, channel, controller=None):
+        """Raise if the gain, the Q filter or the lead do not fit trials of this shape.
+
+        Parameters
+        ----------
+        n_channels, n_outputs, n_steps : int
+            Feedforward channels c, controlled outputs p and steps T of a trial.
+        dt : float
+            Control period, s.
+        channel : AbstractChannel
+            Where the feedforward enters.
+        controller : object, optional
+            The trial's controller (for laws that read its model).
+
+        Raises
+        ------
+        ParameterError, ShapeError
+            If the law does not fit the loop.
+        """
         self.gain_matrix(n_channels, n_outputs)
         self._q.check(dt, n_steps)
         if self.lead > n_steps:

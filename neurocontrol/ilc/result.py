@@ -16,9 +16,9 @@ __all__ = ["ILCResult"]
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class ILCResult:
-    """Outcome of an :class:`ILCRunner` run.
+    """Outcome of an :class:`ILCRunner` run (frozen; the arrays are read-only).
 
-    Attributes
+    Parameters
     ----------
     errors : numpy.ndarray, shape (K, p)
         RMS tracking error of each output in each trial run, over e(1)..e(T),
@@ -75,8 +75,16 @@ class ILCResult:
     def plot(self, path=None, **kwargs):
         """Plot the RMS error per trial (log scale) via :func:`neurocontrol.plotting.plot_trials`.
 
-        ``kwargs`` go to ``plot_trials`` (``unit``, ``title``, ``dpi``).
-        Returns the matplotlib Figure (closed when ``path`` is given).
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            Write the figure there (and close it).
+        **kwargs
+            Passed to ``plot_trials`` (``unit``, ``title``, ``dpi``).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
         """
         from neurocontrol.plotting import plot_trials
 

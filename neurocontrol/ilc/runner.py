@@ -1,45 +1,18 @@
-"""The trial runner: repeats a closed-loop trial and applies an ILC law between trials."""
+"""The trial runner of iterative learning control: every trial through :func:`~neurocontrol.simulation.simulate`."""
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array
-from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError, ShapeError
-from neurocontrol.ilc.laws import (
-    AbstractILCLaw,
-    TrialContext,
-    _int_at_least,
-    _positive_float,
-    _readonly,
-    resolve_channel,
-)
+from neurocontrol._validation import as_float_array, check_int, check_positive
+from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError
+from neurocontrol.ilc.laws import AbstractILCLaw, TrialContext, _readonly, resolve_channel
 from neurocontrol.ilc.result import ILCResult
+from neurocontrol.simulation.loop import TrialSpec, check_loop, seed_streams, signal_names, simulate
 
 __all__ = ["ILCRunner"]
-
-
-# =========================================================================== runner
-
-def _names(env, output_indices):
-    base = env.unwrapped
-    obs_names = getattr(base, "observation_names", None)
-    in_names = getattr(base, "input_names", None)
-    try:
-        from plants.helicopter import HelicopterEnv
-        from plants.helicopter.params import INPUT_NAMES, STATE_NAMES
-
-        if isinstance(base, HelicopterEnv):
-            obs_names, in_names = STATE_NAMES, INPUT_NAMES
-    except ImportError:  # pragma: no cover - plants ships with neurocontrol
-        pass
-    obs_names = None if obs_names is None else tuple(obs_names)
-    out_names = tuple(obs_names[i] for i in output_indices) if obs_names is not None else \
-        tuple(f"y{i}" for i in range(len(output_indices)))
-    return obs_names, (None if in_names is None else tuple(in_names)), out_names
 
 
 class ILCRunner:
@@ -68,8 +41,10 @@ class ILCRunner:
     initial_state : array_like
         Plant state every trial starts from (``env.reset(options={"initial_state": ...})``).
     seed : int or None
-        Root seed: ``SeedSequence(seed).spawn(2)`` seeds the plant and the
-        controller. None draws fresh entropy (recorded in ``meta``).
+        Root seed, split by :func:`~neurocontrol.simulation.seed_streams`
+        into the plant's and the controller's seeds exactly as for a single
+        :func:`~neurocontrol.simulation.simulate` run. None draws fresh
+        entropy (recorded in ``meta``).
     channel : {"reference", "input"} or AbstractChannel, default "reference"
         Where the feedforward enters (:data:`CHANNELS`).
     carry_weights : bool, default True
@@ -87,7 +62,7 @@ class ILCRunner:
         Feedforward of trial 1 (default zeros), e.g. a previous run's
         ``result.feedforward``.
     options : dict, optional
-        More ``env.reset`` options (e.g. the helicopter's ``"setpoint"``).
+        More ``env.reset`` options of the plant.
     repeat_disturbances : bool, default False
         True reseeds the env with the same seed every trial (identical noise
         and gusts: the idealised repeatable task); False seeds it once, so
@@ -95,6 +70,11 @@ class ILCRunner:
     keep_trials : bool, default False
         Keep every trial's :class:`~neurocontrol.results.Result` (the first
         and the last are always kept).
+    tolerance : float, array_like (p,) or dict, optional
+        Success band of each trial's metrics, as in
+        :func:`~neurocontrol.simulation.simulate`.
+    final_window_s : float, default 5.0
+        Window of each trial's ``success`` metric, s.
 
     Raises
     ------
@@ -103,15 +83,22 @@ class ILCRunner:
         mismatch or a law that cannot run on this loop.
     ShapeError
         On a reference or feedforward of the wrong shape.
+    NonFiniteError
+        On a reference, initial state or feedforward that is not finite.
 
     Notes
     -----
-    **Trial loop.** Step ``t``: ``r_c, v_in = channel.commands(r, v)``;
-    ``u = controller.step(y(t), r_c(t), feedforward=v_in(t))``;
-    ``y(t+1) = env.step(u)``. The plant integrates itself: its state is
-    only ever set by ``env.reset`` to ``initial_state`` before a trial. After
-    the trial, ``e = r - y`` over steps 1..T feeds ``law.update`` with a
-    :class:`TrialContext`.
+    **Trial loop.** Every trial is one :func:`~neurocontrol.simulation.simulate`
+    run with a :class:`~neurocontrol.simulation.TrialSpec`: ``r_c, v_in =
+    channel.commands(r, v)``, then at step ``t`` ``u = controller.step(y(t),
+    r_c(t), feedforward=v_in(t))`` and ``y(t+1) = env.step(u)``. The runner
+    never changes ``u`` (the controller applies its limits, the plant clips
+    for itself). The plant integrates itself: its state is only ever set by
+    ``env.reset`` to ``initial_state`` before a trial. After the trial,
+    ``e = r - y`` over steps 1..T feeds ``law.update`` with a
+    :class:`TrialContext`. A trial fails (status ``"failed"``) when the
+    episode terminates or is truncated, the controller or plant diverges,
+    or a measurement is not finite.
 
     **Controller contract between trials.** Before trial 1:
     ``controller.reset(y(0), r_c(0), seed=controller_seed)``. Before each
@@ -129,12 +116,12 @@ class ILCRunner:
     Examples
     --------
     >>> import gymnasium as gym, plants
-    >>> from neurocontrol.controllers.baselines import LQRController
+    >>> from neurocontrol import LQRController
+    >>> from neurocontrol.ilc import PTypeILC
     >>> from neurocontrol.reference import Constant, MultiSignal, Staircase
-    >>> from plants.helicopter import trim
     >>> ref = MultiSignal(signals=(Constant(value=140.0),
     ...                            Staircase(times=[0.0, 0.5], levels=[1.0, 1.2], smoothing_time=1.0)))
-    >>> x0 = trim(140.0, 1.0).x
+    >>> x0 = plants.trim(140.0, 1.0).x
     >>> runner = ILCRunner(gym.make("neurocontrol/Helicopter-v0"), LQRController.from_plant(), ref,
     ...                    law=PTypeILC([0.5, 0.5], lead=30, q_cutoff_hz=2.0), trials=3, duration=3.0,
     ...                    initial_state=x0, seed=0)
@@ -146,65 +133,30 @@ class ILCRunner:
     def __init__(self, env, controller, reference, *, law: AbstractILCLaw, trials: int, duration: float,
                  initial_state, seed=None, channel="reference", carry_weights: bool = True, tol: float | None = None,
                  callback: Callable | None = None, initial_feedforward=None, options: Mapping | None = None,
-                 repeat_disturbances: bool = False, keep_trials: bool = False):
-        import gymnasium as gym
-
-        if not isinstance(env, gym.Env):
-            raise ParameterError(f"`env` must be a gymnasium.Env (from gymnasium.make or an instance), "
-                                 f"got {type(env).__name__}.")
-        if not isinstance(env.observation_space, gym.spaces.Box):
-            raise ParameterError(f"`env` must have a Box observation space, got "
-                                 f"{type(env.observation_space).__name__}; flatten it with FlattenObservation.")
-        for attr in ("output_indices", "reset", "step"):
-            if not hasattr(controller, attr):
-                raise ParameterError(f"`controller` must have `{attr}` like neurocontrol's AbstractController, "
-                                     f"got {type(controller).__name__}.")
+                 repeat_disturbances: bool = False, keep_trials: bool = False, tolerance=None,
+                 final_window_s: float = 5.0):
+        loop = check_loop(env, controller, reference, duration)
         if not isinstance(law, AbstractILCLaw):
             raise ParameterError(f"`law` must be an ILC law such as PTypeILC(gain) or GradientILC(step), "
                                  f"got {type(law).__name__}.")
-        self.trials = _int_at_least(trials, "trials", 1)
-        duration = _positive_float(duration, "duration", " in s")
-        from neurocontrol.simulation.loop import episode_steps
-
-        dt, n_steps = episode_steps(env, controller, duration)
+        self.trials = check_int(trials, "trials", low=1)
         self.initial_state = _readonly(as_float_array(initial_state, "initial_state", (None,)))
-        if seed is None:
-            self._root = np.random.SeedSequence()
-        elif isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
-            self._root = np.random.SeedSequence(int(seed))
-        else:
-            raise ParameterError(f"`seed` must be a non-negative int (or None for fresh entropy), got {seed!r}.")
+        self._streams = seed_streams(seed)
         self.channel = resolve_channel(channel)
         for name, flag in (("carry_weights", carry_weights), ("repeat_disturbances", repeat_disturbances),
                            ("keep_trials", keep_trials)):
             if not isinstance(flag, (bool, np.bool_)):
                 raise ParameterError(f"`{name}` must be True or False, got {flag!r}.")
-        self.tol = None if tol is None else _positive_float(tol, "tol", " (relative change), or None")
+        self.tol = None if tol is None else check_positive(tol, "tol", unit="(relative change), or None")
         if callback is not None and not callable(callback):
             raise ParameterError(f"`callback` must be callable as callback(trial, info), got "
                                  f"{type(callback).__name__}.")
         options = dict(options or {})
         if "initial_state" in options:
             raise ParameterError("give the initial state as `initial_state`, not in `options`.")
+        self.final_window_s = check_positive(final_window_s, "final_window_s", unit="s", allow_zero=True)
 
-        output_indices = tuple(int(i) for i in controller.output_indices)
-        n_obs = int(np.prod(env.observation_space.shape))
-        if any(not 0 <= i < n_obs for i in output_indices):
-            raise ParameterError(f"controller `output_indices` {list(output_indices)} must index the {n_obs} "
-                                 "observations.")
-        p = len(output_indices)
-        timepts = np.arange(n_steps + 1) * dt
-        if not callable(reference):
-            raise ParameterError(f"`reference` must be callable as reference(timepts) -> (T+1, p), e.g. a "
-                                 f"MultiSignal, got {type(reference).__name__}.")
-        refs = np.asarray(reference(timepts), dtype=np.float64)
-        if refs.ndim == 1 and p == 1:
-            refs = refs[:, None]
-        if refs.shape != (n_steps + 1, p):
-            raise ShapeError(f"`reference` must give {p} set-points (one per controlled output) at each of the "
-                             f"{n_steps + 1} times, got shape {refs.shape}.")
-        if not np.all(np.isfinite(refs)):
-            raise NonFiniteError("`reference` must be finite at every time of the trial.")
+        dt, n_steps, p = loop.dt, loop.n_steps, len(loop.output_indices)
         m = getattr(controller, "n_inputs", None)
         if m is None:
             m = int(np.prod(env.action_space.shape))
@@ -219,91 +171,42 @@ class ILCRunner:
         self.duration, self.dt, self.n_steps = n_steps * dt, dt, n_steps
         self.carry_weights, self.repeat_disturbances = bool(carry_weights), bool(repeat_disturbances)
         self.keep_trials = bool(keep_trials)
-        self.callback, self.options = callback, options
-        self.output_indices = output_indices
-        self.timepts = _readonly(timepts)
-        self.references = _readonly(refs)
+        self.callback, self.options, self.tolerance = callback, options, tolerance
+        self.output_indices = loop.output_indices
+        self.timepts = _readonly(loop.timepts)
+        self.references = _readonly(loop.references)
         self.initial_feedforward = _readonly(v0)
-        self._names = _names(env, output_indices)
-        space = env.action_space
-        self._action_box = (np.asarray(space.low, float), np.asarray(space.high, float)) \
-            if isinstance(space, gym.spaces.Box) else None
+        self.output_names = signal_names(env, loop.output_indices)["output_names"]
 
     # ----------------------------------------------------------------- one trial
-    def _trial(self, k: int, v: np.ndarray, plant_seed, controller_seed):
+    def _start(self, k: int) -> str:
+        """Return how trial k (1-based) starts the controller: ``"reset"`` or ``"start_trial"``."""
+        carry = k > 1 and self.carry_weights and callable(getattr(self.controller, "start_trial", None))
+        return "start_trial" if carry else "reset"
+
+    def _trial(self, k: int, v: np.ndarray):
         """Run trial k (1-based) with feedforward v; return (context or None, Result, stop_reason or None)."""
-        env, ctrl, T = self.env, self.controller, self.n_steps
-        refs = self.references
-        r_c, v_in = self.channel.commands(refs[:-1], v)
-        reseed = k == 1 or self.repeat_disturbances
-        obs, _ = env.reset(seed=plant_seed if reseed else None,
-                           options={**self.options, "initial_state": self.initial_state})
-        obs = np.asarray(obs, dtype=np.float64).reshape(-1)
-        n_obs = obs.shape[0]
-        observations = np.full((T + 1, n_obs), np.nan)
-        observations[0] = obs
-        m = v_in.shape[1] if v_in is not None else int(getattr(ctrl, "n_inputs", np.prod(env.action_space.shape)))
-        inputs = np.full((T, m), np.nan)
-        if k == 1 or not self.carry_weights or not callable(getattr(ctrl, "start_trial", None)):
-            ctrl.reset(obs, r_c[0], seed=controller_seed)
-        else:
-            ctrl.start_trial(obs, r_c[0])
-        reason = None
-        steps = T
-        for t in range(T):
-            try:
-                u = ctrl.step(obs, r_c[t]) if v_in is None else ctrl.step(obs, r_c[t], feedforward=v_in[t])
-            except (DivergenceError, NonFiniteError):
-                reason, steps = "diverged", t
-                break
-            u = np.asarray(u, dtype=np.float64).reshape(-1)
-            if self._action_box is not None:
-                u = np.clip(u, *self._action_box)
-            inputs[t] = u
-            obs, _, terminated, truncated, _ = env.step(u)
-            obs = np.asarray(obs, dtype=np.float64).reshape(-1)
-            observations[t + 1] = obs
-            if not np.all(np.isfinite(obs)):
-                reason, steps = "nonfinite", t + 1
-                break
-            if terminated:
-                reason, steps = "terminated", t + 1
-                break
-            if truncated and t + 1 < T:
-                reason, steps = "truncated", t + 1
-                break
-        out = list(self.output_indices)
-        result = self._result(k, observations[:steps + 1], refs[:steps + 1], inputs[:steps], ctrl,
-                              "failed" if reason else "completed", reason)
-        if reason is not None:
-            return None, result, reason
-        ctx = TrialContext(trial=k, dt=self.dt, observations=_readonly(observations),
-                           outputs=_readonly(observations[:, out]), references=refs, inputs=_readonly(inputs),
-                           feedforward=_readonly(v), channel=self.channel, controller=ctrl,
-                           output_indices=self.output_indices)
+        r_c, v_in = self.channel.commands(self.references[:-1], v)
+        spec = TrialSpec(start=self._start(k), references=r_c, feedforward=v_in,
+                         reseed_plant=k == 1 or self.repeat_disturbances)
+        result = simulate(self.env, self.controller, self.reference, duration=self.duration,
+                          seed=self._streams.entropy, options={**self.options, "initial_state": self.initial_state},
+                          tolerance=self.tolerance, final_window_s=self.final_window_s, trial=spec,
+                          meta={"trial": k, "channel": self.channel.name})
+        kind = result.meta["stop_kind"]
+        if kind is not None:            # terminated, truncated or diverged: the trial is not a whole trial
+            return None, result, kind
+        if not np.all(np.isfinite(result.observations)):
+            return None, result, "nonfinite"
+        ctx = TrialContext(trial=k, dt=self.dt, observations=_readonly(result.observations),
+                           outputs=_readonly(result.outputs), references=self.references,
+                           inputs=_readonly(result.inputs), feedforward=_readonly(v), channel=self.channel,
+                           controller=self.controller, output_indices=self.output_indices)
         return ctx, result, None
-
-    def _result(self, k, observations, refs, inputs, ctrl, status, reason):
-        from neurocontrol.results import Result
-
-        obs_names, in_names, out_names = self._names
-        n = observations.shape[0]
-        limits = getattr(ctrl, "input_limits", None)
-        if limits is None or np.shape(limits) != (inputs.shape[1], 2):
-            limits = None
-        return Result(time=self.timepts[:n], observations=observations,
-                      outputs=observations[:, list(self.output_indices)], references=refs, inputs=inputs,
-                      output_names=out_names, input_names=in_names, observation_names=obs_names,
-                      input_limits=limits, status=status,
-                      meta={"trial": k, "dt": self.dt, "channel": self.channel.name,
-                            **({"stop_reason": reason} if reason else {})})
 
     # ----------------------------------------------------------------- the run
     def run(self) -> ILCResult:
         """Run the trials and return an :class:`ILCResult` (each call starts again from trial 1)."""
-        plant_ss, ctrl_ss = self._root.spawn(2)
-        plant_seed = int(plant_ss.generate_state(1, dtype=np.uint32)[0])
-        controller_seed = int(ctrl_ss.generate_state(1, dtype=np.uint32)[0])
         p = len(self.output_indices)
         v = self.initial_feedforward.copy()
         applied = v
@@ -313,9 +216,9 @@ class ILCRunner:
         started = "reset"
         for k in range(1, self.trials + 1):
             applied = v
-            if k > 1 and self.carry_weights and callable(getattr(self.controller, "start_trial", None)):
-                started = "start_trial"
-            ctx, res, reason = self._trial(k, v, plant_seed, controller_seed)
+            if k > 1:
+                started = self._start(k)
+            ctx, res, reason = self._trial(k, v)
             first = res if k == 1 else first
             last = res
             if self.keep_trials:
@@ -345,13 +248,12 @@ class ILCRunner:
                 if np.all(change < self.tol):
                     status, stop_reason = "converged", "tol"
                     break
-        meta = {"seed_entropy": self._root.entropy, "plant_seed": plant_seed, "controller_seed": controller_seed,
+        streams = self._streams
+        meta = {"seed_entropy": streams.entropy, "plant_seed": streams.plant, "controller_seed": streams.controller,
                 "dt": self.dt, "duration": self.duration, "n_steps": self.n_steps, "law": repr(self.law),
                 "controller": type(self.controller).__name__, "carry_weights": self.carry_weights,
                 "repeat_disturbances": self.repeat_disturbances, "tol": self.tol, "later_trials_start": started}
         return ILCResult(errors=np.array(rms_rows), max_errors=np.array(max_rows), status=status,
                          stop_reason=stop_reason, feedforward=v, last_feedforward=applied,
-                         output_names=self._names[2], channel=self.channel.name, first_trial=first, last_trial=last,
-                         trial_results=tuple(kept), meta=meta)
-
-
+                         output_names=self.output_names, channel=self.channel.name, first_trial=first,
+                         last_trial=last, trial_results=tuple(kept), meta=meta)

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 
 import numpy as np
 
 from neurocontrol.exceptions import ScenarioError
 from neurocontrol.ilc.laws import AbstractILCLaw, PTypeILC
 from neurocontrol.ilc.runner import ILCRunner
+from neurocontrol.simulation.loop import seed_streams, signal_names
 
 __all__ = ["run_ilc_scenario"]
 
 
 def _law_from_spec(spec, output_names) -> AbstractILCLaw:
-    """The ILC law of a scenario's ``[ilc]`` table.
+    """Build the ILC law of a scenario's ``[ilc]`` table.
 
     ``law = "p"``: :class:`PTypeILC` with ``gains`` keys ``gain`` (all
     outputs) or ``gain_<output>`` per output (default 1.0), ``lead`` (steps,
     default 30) and ``q_cutoff_hz`` (default 1.5; 0 disables the Q filter).
+
+    Parameters
+    ----------
+    spec : ILCSpec
+        The decoded ``[ilc]`` table (its ``gains`` mapping is read here).
+    output_names : sequence of str
+        Names of the controlled outputs (the ``gain_<output>`` keys).
+
+    Returns
+    -------
+    AbstractILCLaw
     """
     gains = dict(spec.gains)
     allowed = {"gain", "lead", "q_cutoff_hz"} | {f"gain_{n}" for n in output_names}
@@ -44,7 +55,43 @@ def run_ilc_scenario(scenario, setup, *, duration, seed, options, tolerance, fin
     ``rms_error`` (per output, one value per trial), ``max_error`` and
     ``last_over_first`` (per output, RMS of the last trial over the first).
     Timed events are not supported in ILC scenarios (every trial must be the
-    same task).
+    same task). The root seed is split by
+    :func:`~neurocontrol.simulation.seed_streams` as for every other run:
+    trial 1 sees the plant and controller seeds a plain run would see.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The scenario (its ``ilc`` table and ``source``).
+    setup : Setup
+        What :meth:`Scenario.build` made: env, controller, reference.
+    duration : float
+        Length of each trial, s.
+    seed : int
+        Root seed of the run.
+    options : dict or None
+        ``env.reset`` options; ``initial_state`` is every trial's start (when
+        absent, the state after a reset with the run's plant seed).
+    tolerance : float, array_like or dict, optional
+        Success band of the last trial's metrics.
+    final_window_s : float
+        Window of the ``success`` metric, s.
+    events : sequence, optional
+        Must be empty.
+    callback, progress : optional
+        Accepted for the runner protocol; not used by trials.
+    meta : dict, optional
+        Extra entries for the returned Result's ``meta``.
+
+    Returns
+    -------
+    Result
+        The last trial, with ``metrics["ilc"]`` and ``meta["ilc"]``.
+
+    Raises
+    ------
+    ScenarioError
+        If the scenario has events or a law other than ``"p"``.
     """
     if events:
         raise ScenarioError(f"{scenario.source}: [[events]] cannot be combined with [ilc] (every trial must repeat "
@@ -56,21 +103,15 @@ def run_ilc_scenario(scenario, setup, *, duration, seed, options, tolerance, fin
     opts = dict(options or {})
     x0 = opts.pop("initial_state", None)
     if x0 is None:
-        obs, _ = setup.env.reset(seed=seed, options=opts or None)
+        obs, _ = setup.env.reset(seed=seed_streams(seed).plant, options=opts or None)
         x0 = np.asarray(getattr(setup.env.unwrapped, "state", obs), dtype=float)
-    from neurocontrol.simulation.loop import signal_names
-
-    names = tuple(signal_names(setup.env, setup.controller.output_indices)["output_names"] or
-                  (f"y{i}" for i in range(len(setup.controller.output_indices))))
+    names = signal_names(setup.env, setup.controller.output_indices)["output_names"]
     law = _law_from_spec(spec, names)
     runner = ILCRunner(setup.env, setup.controller, setup.reference, law=law, trials=spec.trials, duration=duration,
-                       initial_state=x0, seed=seed, channel="reference", options=opts or None, callback=None)
+                       initial_state=x0, seed=seed, channel="reference", options=opts or None, callback=None,
+                       tolerance=tolerance, final_window_s=final_window_s)
     res = runner.run()
-    if isinstance(tolerance, Mapping):
-        tolerance = [tolerance[n] for n in res.output_names]
-    elif tolerance is None:
-        tolerance = 0.01 * np.max(np.abs(res.last_trial.references), axis=0)
-    last = res.last_trial.with_metrics(tolerance=tolerance, final_window_s=final_window_s)
+    last = res.last_trial
     errors = np.asarray(res.errors)
     ilc = {"trials": int(errors.shape[0]), "status": res.status, "law": repr(law),
            "rms_error": {n: errors[:, i].tolist() for i, n in enumerate(res.output_names)},

@@ -1,11 +1,18 @@
 """The networks: RTRN structure, RTRL sensitivities and their variants, learning rules, gradient check.
 
-The lowest learning layer: it imports nothing above it (controllers, loops, scenarios).
+The lowest learning layer: it imports nothing above it (controllers, loops,
+scenarios). Inside, imports run one way, each module importing only those
+listed before it: ``_kernels`` < ``activations`` < ``structure`` <
+``normalizer``, ``forward`` < ``rtrl`` (sensitivities) < ``rules`` <
+``rtrn`` (the :class:`RTRN` object) < ``gradcheck``.
 """
 
 from __future__ import annotations
 
+from neurocontrol.nets.activations import ACTIVATIONS, AbstractActivation, Logistic, Tanh, get_activation
+from neurocontrol.nets.forward import forward, predict, stack_z
 from neurocontrol.nets.gradcheck import GradientCheckResult, bptt_gradient, check_gradients, relative_error
+from neurocontrol.nets.normalizer import Normalizer
 from neurocontrol.nets.rtrl import (
     BLAS_MIN_UNITS,
     UORO,
@@ -19,20 +26,7 @@ from neurocontrol.nets.rtrl import (
     rtrl_gradient,
     rtrl_step,
 )
-from neurocontrol.nets.rtrn import (
-    ACTIVATIONS,
-    RTRN,
-    AbstractActivation,
-    Logistic,
-    Normalizer,
-    RTRNConfig,
-    Tanh,
-    forward,
-    get_activation,
-    init_weights,
-    predict,
-    stack_z,
-)
+from neurocontrol.nets.rtrn import RTRN
 from neurocontrol.nets.rules import (
     AbstractGuard,
     AbstractLearningRule,
@@ -50,6 +44,7 @@ from neurocontrol.nets.rules import (
     UpdateInfo,
     WeightNormProjection,
 )
+from neurocontrol.nets.structure import RTRNConfig, init_weights
 
 __all__ = [
     "AbstractActivation",

@@ -19,15 +19,16 @@ Conventions shared by all kernels
            (``np.dot(A, P, out)``), 0: register-blocked loops (faster for
            small N, where BLAS call overhead dominates).
 
-Numba flags live in ``JIT_OPTIONS`` only.
+Numba flags live in :mod:`neurocontrol._jit` only.
 """
 
 from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from neurocontrol._jit import JIT_OPTIONS, jit
 
 __all__ = [
     "JIT_OPTIONS",
@@ -44,18 +45,11 @@ __all__ = [
     "rls_kernel",
 ]
 
-#: The one place where numba compilation flags are set. ``cache=True`` keeps the
-#: compiled machine code on disk so the test suite and scripts start quickly;
-#: ``fastmath`` allows only floating-point contraction (fused multiply-add), no
-#: reassociation, so results agree with plain references to rounding.
-#: ``error_model="numpy"``: division by zero gives inf/nan (caught by the
-#: learning guards) instead of raising inside a kernel.
-JIT_OPTIONS = dict(nogil=True, cache=True, fastmath={"contract"}, boundscheck=False, error_model="numpy")
 
 TANH = 0
 LOGISTIC = 1
 
-_jit = numba.njit(**JIT_OPTIONS)
+_jit = jit
 
 
 @_jit

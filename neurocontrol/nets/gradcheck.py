@@ -1,8 +1,9 @@
-"""Gradient check: RTRL against back-propagation through time and finite differences.
+"""The gradient check of the networks: RTRL against back-propagation through time and finite differences.
 
 Use it whenever the network structure, the activation or the sensitivity
 code changes: with frozen weights, forward-mode RTRL and reverse-mode BPTT
-compute the same gradient of the same loss, to rounding.
+compute the same gradient of the same loss, to rounding. The top of
+:mod:`neurocontrol.nets`: it imports the :class:`~neurocontrol.nets.rtrn.RTRN` object.
 """
 
 from __future__ import annotations
@@ -11,16 +12,26 @@ import dataclasses
 
 import numpy as np
 
+import neurocontrol.nets._kernels as _kernels
+from neurocontrol._validation import check_real
 from neurocontrol.exceptions import ParameterError
-from neurocontrol.nets import _kernels
 from neurocontrol.nets.rtrl import AbstractSensitivity, ExactRTRL, rtrl_gradient
-from neurocontrol.nets.rtrn import RTRN, RTRNConfig, _c, init_weights
+from neurocontrol.nets.rtrn import RTRN
+from neurocontrol.nets.structure import RTRNConfig, _c, init_weights
 
 __all__ = ["GradientCheckResult", "bptt_gradient", "check_gradients", "relative_error"]
 
 
 def relative_error(a, b) -> float:
-    """Norm-wise relative error ``max|a - b| / max|b|`` (max norm; 0/0 counts as 0)."""
+    """Return the norm-wise relative error ``max|a - b| / max|b|`` (max norm; 0/0 counts as 0).
+
+    Parameters
+    ----------
+    a : array_like
+        The value under test.
+    b : array_like
+        The reference (same shape).
+    """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     scale = float(np.max(np.abs(b))) if b.size else 0.0
@@ -31,10 +42,25 @@ def relative_error(a, b) -> float:
 
 
 def bptt_gradient(config: RTRNConfig, W, y0, inputs, targets, *, teacher_forcing: bool = False):
-    """Loss and gradient by back-propagation through time (reverse mode).
+    """Compute loss and gradient by back-propagation through time (reverse mode).
 
     Same loss and conventions as :func:`neurocontrol.nets.rtrl.rtrl_gradient`:
     ``L = 0.5 sum_{t=1..T} ||d(t) - y(t)[:p]||^2``.
+
+    Parameters
+    ----------
+    config : RTRNConfig
+        The structure.
+    W : array_like, shape (N, N + m + b)
+        Frozen weights.
+    y0 : array_like, shape (N,) or (n_outputs,)
+        y(0).
+    inputs : array_like, shape (T, m)
+        u(0), ..., u(T-1).
+    targets : array_like, shape (T, n_outputs)
+        d(1), ..., d(T), inside the activation's output range.
+    teacher_forcing : bool, default False
+        Replace the compared units of y(t) by d(t) before each step t >= 1.
 
     Returns
     -------
@@ -106,7 +132,15 @@ class GradientCheckResult:
     loss: float
 
     def passed(self, bptt_tol: float = 1e-10, fd_tol: float = 1e-6) -> bool:
-        """True when both errors are within the float64 tolerances of the project."""
+        """Return True when both errors are within the tolerances.
+
+        Parameters
+        ----------
+        bptt_tol : float, default 1e-10
+            Bound on :attr:`rtrl_vs_bptt` (two exact methods: rounding only).
+        fd_tol : float, default 1e-6
+            Bound on :attr:`rtrl_vs_fd` (central differences: truncation and rounding).
+        """
         return self.rtrl_vs_bptt <= bptt_tol and self.rtrl_vs_fd <= fd_tol
 
 
@@ -126,7 +160,9 @@ def check_gradients(net, inputs, targets, *, weights=None, y0=None, teacher_forc
     y0 : array_like, shape (N,) or (n_outputs,), optional
         Initial state; drawn from ``seed`` (uniform in half the activation's range) if omitted.
     teacher_forcing : bool, default False
+        Replace the compared units of y(t) by d(t) before each step t >= 1.
     seed : int or numpy.random.Generator, default 0
+        Randomness for the weights and the initial state when they are not given.
     eps : float > 0, default 1e-6
         Finite-difference step.
     sensitivity : AbstractSensitivity, default ExactRTRL()
@@ -154,8 +190,7 @@ def check_gradients(net, inputs, targets, *, weights=None, y0=None, teacher_forc
         W = weights
     else:
         raise ParameterError(f"`net` must be an RTRNConfig or an RTRN, got {type(net).__name__}.")
-    if not (isinstance(eps, (int, float)) and not isinstance(eps, bool) and 0 < eps < 1):
-        raise ParameterError(f"`eps` must be a finite-difference step in (0, 1), got {eps!r}.")
+    eps = check_real(eps, "eps", low=0.0, high=1.0, low_open=True, high_open=True)
     rng = np.random.default_rng(seed)
     if W is None:
         W = init_weights(config, rng)

@@ -1,4 +1,4 @@
-"""Forward-mode recurrent gradients: exact RTRL, SnAp-1, UORO, and input sensitivities.
+r"""The sensitivities of an RTRN: forward-mode gradients (exact RTRL, SnAp-1, UORO) and input Jacobians.
 
 Sensitivity strategies share one interface, :class:`AbstractSensitivity`:
 ``state = s.init_state(config)``, then per step ``y_next = s.step(W, z, state)``
@@ -9,6 +9,10 @@ Conventions: W has shape (N, nz), nz = N + m + b; z = [y; u; 1]; the dense
 sensitivity is ``P[k, i*nz + j] = dy_k / dW_ij`` (W flattened row-major), shape
 (N, N*nz). Gradients are of the loss ``L = 0.5 ||e||^2`` with
 ``e = d - y[:n_outputs]``, so gradient descent is ``W -= lr * G``.
+
+Layer: imports :mod:`~neurocontrol.nets.structure` and
+:mod:`~neurocontrol.nets.forward` below it, never the rules or the
+:class:`~neurocontrol.nets.rtrn.RTRN` object above it.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import dataclasses
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array
+import neurocontrol.nets._kernels as _kernels
+from neurocontrol._validation import as_float_array, check_int
 from neurocontrol.exceptions import ParameterError, ShapeError
-from neurocontrol.nets import _kernels
-from neurocontrol.nets.rtrn import RTRNConfig, _c
+from neurocontrol.nets.forward import stack_z
+from neurocontrol.nets.structure import RTRNConfig, _c, _check_config
 
 __all__ = [
     "AbstractSensitivity",
@@ -39,14 +44,8 @@ __all__ = [
 
 #: From this many units on, the exact RTRL kernel forms the sensitivity product
 #: with one BLAS GEMM; below it, register-blocked compiled loops are faster
-#: (measured crossover on a one-core AVX2 machine, benchmarks/bench_rtrl.py).
+#: (the crossover is measured by benchmarks/bench_rtrl.py).
 BLAS_MIN_UNITS = 24
-
-
-def _check_config(config) -> RTRNConfig:
-    if not isinstance(config, RTRNConfig):
-        raise ParameterError(f"`config` must be an RTRNConfig, got {type(config).__name__}.")
-    return config
 
 
 def _diag_blocks(P: np.ndarray, nz: int) -> np.ndarray:
@@ -86,6 +85,7 @@ class SensitivityState(abc.ABC):
 
     @property
     def y(self) -> np.ndarray:
+        """Output y(t) of the last step, shape (N,), read-only view."""
         return self._y_ro
 
     @property
@@ -183,11 +183,23 @@ class AbstractSensitivity(abc.ABC):
     exact: bool = False
 
     def init_state(self, config: RTRNConfig) -> SensitivityState:
-        """Allocate the buffers for ``config`` (sensitivities start at zero)."""
+        """Allocate the buffers for ``config`` (sensitivities start at zero).
+
+        Parameters
+        ----------
+        config : RTRNConfig
+            The structure of the network whose sensitivities are carried.
+        """
         return self._new_state(_check_config(config))
 
     def reset(self, state: SensitivityState) -> None:
-        """Zero the sensitivities (start of a new sequence); keeps the buffers."""
+        """Zero the sensitivities (start of a new sequence); keeps the buffers.
+
+        Parameters
+        ----------
+        state : SensitivityState
+            From :meth:`init_state`.
+        """
         state.zero()
 
     def step(self, W: np.ndarray, z: np.ndarray, state: SensitivityState, *, forced: bool = False) -> np.ndarray:
@@ -229,7 +241,9 @@ class AbstractSensitivity(abc.ABC):
         Parameters
         ----------
         state : SensitivityState
+            From :meth:`init_state`, after at least one :meth:`step`.
         error : array_like, shape (n_outputs,)
+            e = d - y(t)[:n_outputs].
 
         Returns
         -------
@@ -240,14 +254,30 @@ class AbstractSensitivity(abc.ABC):
         return self._gradient_impl(state, e)
 
     def sequence(self, W, y0, inputs, targets, *, state: SensitivityState, forcing: bool = False):
-        """Loss, gradient and outputs over a sequence with frozen weights (no checks).
+        """Compute loss, gradient and outputs over a sequence with frozen weights (no checks).
 
-        Parameters are float64 arrays already validated: W (N, nz), y0 (N,),
-        inputs (T, m), targets (T, n_outputs); ``state`` is reset first and
-        holds the final sensitivities afterwards. Returns
-        ``(loss, gradient (N, nz), outputs (T, N), jacobian_sq)`` where
-        ``jacobian_sq = sum_t ||dy(t)[:p]/dW||_F^2``. Use :func:`rtrl_gradient`
-        for a validated call.
+        Use :func:`rtrl_gradient` for a validated call.
+
+        Parameters
+        ----------
+        W : numpy.ndarray, float64, shape (N, nz)
+            Frozen weights.
+        y0 : numpy.ndarray, float64, shape (N,)
+            y(0).
+        inputs : numpy.ndarray, float64, shape (T, m)
+            u(0), ..., u(T-1).
+        targets : numpy.ndarray, float64, shape (T, n_outputs)
+            d(1), ..., d(T).
+        state : SensitivityState
+            Reset first; holds the final sensitivities afterwards.
+        forcing : bool, default False
+            Teacher-force the compared units before each step t >= 1.
+
+        Returns
+        -------
+        tuple
+            ``(loss, gradient (N, nz), outputs (T, N), jacobian_sq)`` with
+            ``jacobian_sq = sum_t ||dy(t)[:p]/dW||_F^2``.
         """
         cfg = state.config
         N, nz = cfg.weight_shape
@@ -293,7 +323,7 @@ _EXACT_BACKENDS = ("auto", "numba-loops", "numba-blas", "numpy")
 
 
 class ExactRTRL(AbstractSensitivity):
-    """Exact real-time recurrent learning (dense sensitivities, GEMM form).
+    r"""Exact real-time recurrent learning (dense sensitivities, GEMM form).
 
     Parameters
     ----------
@@ -308,8 +338,8 @@ class ExactRTRL(AbstractSensitivity):
     -----
     Williams & Zipser (1989), with s = W z, D = diag(f'(s)):
 
-    .. math:: p^k_{ij}(t+1) = f'(s_k) \\Big[\\sum_l w_{kl}\\, p^l_{ij}(t) + \\delta_{ik} z_j(t)\\Big],
-              \\quad p(0) = 0,
+    .. math:: p^k_{ij}(t+1) = f'(s_k) \Big[\sum_l w_{kl}\, p^l_{ij}(t) + \delta_{ik} z_j(t)\Big],
+              \quad p(0) = 0,
 
     i.e. ``P_new = (D W_rec) @ P`` (one GEMM, 2 N^3 nz flops) plus ``f'_k z``
     added onto the k-th diagonal block (a strided view). Teacher-forced units
@@ -376,7 +406,7 @@ class ExactRTRL(AbstractSensitivity):
         G = -(e @ state._bufs[state._cur][:p])
         return G.reshape(state.config.weight_shape)
 
-    def sequence(self, W, y0, inputs, targets, *, state, forcing=False):
+    def sequence(self, W, y0, inputs, targets, *, state, forcing=False):  # noqa: D102 - documented on the base class
         if self.backend == "numpy":
             return super().sequence(W, y0, inputs, targets, forcing=forcing, state=state)
         cfg = state.config
@@ -396,14 +426,14 @@ class ExactRTRL(AbstractSensitivity):
 
 
 class SnAp1(AbstractSensitivity):
-    """SnAp-1: keep only the sensitivities of each unit to its own incoming weights.
+    r"""SnAp-1: keep only the sensitivities of each unit to its own incoming weights.
 
     Notes
     -----
     Menick et al. (2020), "Practical real time recurrent learning with a sparse
     approximation" (ICLR 2021), order-1 sparse approximation:
 
-    .. math:: p^i_{ij}(t+1) = f'(s_i) \\big( w_{ii}\\, p^i_{ij}(t) + z_j(t) \\big),
+    .. math:: p^i_{ij}(t+1) = f'(s_i) \big( w_{ii}\, p^i_{ij}(t) + z_j(t) \big),
 
     O(#params) time and memory. Biased and deterministic; exact at T = 1 and
     whenever W_rec is diagonal (units do not drive each other). Weights into
@@ -438,7 +468,7 @@ class SnAp1(AbstractSensitivity):
 
 
 class UORO(AbstractSensitivity):
-    """Unbiased Online Recurrent Optimisation: a rank-one estimate P ~ y~ theta~^T.
+    r"""Unbiased Online Recurrent Optimisation: a rank-one estimate P ~ y~ theta~^T.
 
     Parameters
     ----------
@@ -451,8 +481,8 @@ class UORO(AbstractSensitivity):
     2018). With A = diag(f') W_rec, immediate Jacobian D (diagonal blocks
     f'_k z) and random signs nu:
 
-    .. math:: \\tilde y \\leftarrow \\rho_0 A \\tilde y + \\rho_1 \\nu,\\qquad
-              \\tilde\\theta \\leftarrow \\tilde\\theta/\\rho_0 + \\nu^T D/\\rho_1,
+    .. math:: \tilde y \leftarrow \rho_0 A \tilde y + \rho_1 \nu,\qquad
+              \tilde\theta \leftarrow \tilde\theta/\rho_0 + \nu^T D/\rho_1,
 
     rho_0 = sqrt(||theta~|| / ||A y~||), rho_1 = sqrt(||nu^T D|| / ||nu||), so
     E[y~ theta~^T] = P. O(#params) per step, unbiased, high variance.
@@ -501,10 +531,13 @@ def rtrl_step(config: RTRNConfig, W, y, u, P=None, *, forced: bool = False):
     Parameters
     ----------
     config : RTRNConfig
+        The structure.
     W : array_like, shape (N, nz)
+        Weights.
     y : array_like, shape (N,)
         y(t) as fed to the network (with teacher values in the compared units when ``forced``).
     u : array_like, shape (m,)
+        u(t).
     P : array_like, shape (N, N*nz), optional
         dy(t)/dW; zeros if omitted.
     forced : bool, default False
@@ -524,8 +557,6 @@ def rtrl_step(config: RTRNConfig, W, y, u, P=None, *, forced: bool = False):
     >>> P1.round(4)
     array([[0.    , 0.1922]])
     """
-    from neurocontrol.nets.rtrn import stack_z
-
     config = _check_config(config)
     W = _c(config.check_weights(W))
     z = stack_z(config, y, u)
@@ -566,8 +597,11 @@ def rtrl_gradient(config: RTRNConfig, W, y0, inputs, targets, *, teacher_forcing
     Parameters
     ----------
     config : RTRNConfig
+        The structure.
     W : array_like, shape (N, nz)
+        Frozen weights.
     y0 : array_like, shape (N,) or (n_outputs,)
+        y(0).
     inputs : array_like, shape (T, m)
         u(0), ..., u(T-1).
     targets : array_like, shape (T, n_outputs)
@@ -575,6 +609,7 @@ def rtrl_gradient(config: RTRNConfig, W, y0, inputs, targets, *, teacher_forcing
     teacher_forcing : bool, default False
         Replace the compared units of y(t) by d(t) before each step t >= 1.
     sensitivity : AbstractSensitivity, default ExactRTRL()
+        The strategy.
 
     Returns
     -------
@@ -631,6 +666,7 @@ class InputSensitivities:
 
     @property
     def horizon(self) -> int:
+        """Number H of predicted steps."""
         return self.outputs.shape[0]
 
     @property
@@ -644,9 +680,14 @@ class InputSensitivities:
         return self.jacobian.sum(axis=1)
 
     def held_from(self, j: int) -> np.ndarray:
-        """dy(t+h)/du for u(t+j..t+H-1) shifted together, shape (H, N, m) (zero for h <= j)."""
-        if not 0 <= j < self.horizon:
-            raise ParameterError(f"`j` must be in [0, {self.horizon - 1}], got {j!r}.")
+        """Return dy(t+h)/du for u(t+j..t+H-1) shifted together, shape (H, N, m) (zero for h <= j).
+
+        Parameters
+        ----------
+        j : int
+            First shifted input, 0 <= j < H.
+        """
+        j = check_int(j, "j", low=0, high=self.horizon - 1)
         return self.jacobian[:, j:].sum(axis=1)
 
 
@@ -656,7 +697,9 @@ def input_sensitivities(config: RTRNConfig, W, y0, inputs, horizon: int | None =
     Parameters
     ----------
     config : RTRNConfig
+        The structure.
     W : array_like, shape (N, nz)
+        Weights.
     y0 : array_like, shape (N,) or (n_outputs,)
         y(t), the (measured) starting state.
     inputs : array_like, shape (H, m) or (m,)
@@ -683,8 +726,7 @@ def input_sensitivities(config: RTRNConfig, W, y0, inputs, horizon: int | None =
     y0 = _c(config.check_state(y0))
     arr = np.asarray(inputs, dtype=np.float64)
     if horizon is not None:
-        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-            raise ParameterError(f"`horizon` must be a positive integer, got {horizon!r}.")
+        horizon = check_int(horizon, "horizon", low=1)
         if arr.ndim == 1 and arr.shape[0] == config.n_inputs:
             arr = np.broadcast_to(arr, (int(horizon), config.n_inputs))
         elif arr.ndim == 2 and arr.shape[0] != horizon:

@@ -1,4 +1,4 @@
-"""Learning rules over time x iteration for RTRNs, and guards that make them safe.
+r"""The learning rules of an RTRN (time x iteration), the optimisers they use and the guards that make them safe.
 
 Every rule is an :class:`AbstractLearningRule`. Its state (covariances,
 optimiser moments, sensitivities, windows) lives in a separate state object
@@ -16,6 +16,10 @@ Rules: :class:`TwoDRule` (Chow & Fang 1998, reconstructed), :class:`RTRLGradient
 :class:`RecursiveLeastSquares` (in pre-activation space). Safety by
 composition: ``Guarded(rule, guards=[DeadZone(...), SigmaModification(...),
 WeightNormProjection(...)])`` with non-finite/divergence rollback.
+
+Layer: imports :mod:`~neurocontrol.nets.structure` and
+:mod:`~neurocontrol.nets.rtrl` below it, never the
+:class:`~neurocontrol.nets.rtrn.RTRN` object above it.
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ import math
 
 import numpy as np
 
+import neurocontrol.nets._kernels as _kernels
+from neurocontrol._validation import check_int, check_real
 from neurocontrol.exceptions import DivergenceError, ParameterError, ShapeError
-from neurocontrol.nets import _kernels
 from neurocontrol.nets.rtrl import AbstractSensitivity, ExactRTRL
-from neurocontrol.nets.rtrn import RTRNConfig, _c, _check_vector
+from neurocontrol.nets.structure import RTRNConfig, _c, _check_config, _check_vector
 
 __all__ = [
     "UpdateInfo",
@@ -48,30 +53,6 @@ __all__ = [
     "DeadZone",
     "Guarded",
 ]
-
-
-def _number(value, name: str, *, low=None, high=None, low_open=False, high_open=False, allow_inf=False) -> float:
-    """Validate a real scalar in a (half-)open interval; return it as float."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    v = float(value) if ok else math.nan
-    if ok and (math.isnan(v) or (math.isinf(v) and not allow_inf)):
-        ok = False
-    if ok and low is not None:
-        ok = v > low if low_open else v >= low
-    if ok and high is not None:
-        ok = v < high if high_open else v <= high
-    if not ok:
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
-        interval = ("(" if low_open or low is None else "[") + f"{lo}, {hi}" + (")" if high_open or high is None else "]")
-        raise ParameterError(f"`{name}` must be a number in {interval}, got {value!r}.")
-    return v
-
-
-def _integer(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ParameterError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 # --------------------------------------------------------------------------- results and state
@@ -133,9 +114,16 @@ class AbstractLearningRule(abc.ABC):
     """
 
     def init_state(self, config: RTRNConfig, W) -> RuleState:
-        """Create the rule's state for a network with ``config`` and current weights ``W``."""
-        if not isinstance(config, RTRNConfig):
-            raise ParameterError(f"`config` must be an RTRNConfig, got {type(config).__name__}.")
+        """Create the rule's state for a network with ``config`` and current weights ``W``.
+
+        Parameters
+        ----------
+        config : RTRNConfig
+            The structure of the network the rule will update.
+        W : array_like, shape (N, N + m + b)
+            Its current weights (anchors, backups and priors start from them).
+        """
+        config = _check_config(config)
         W = config.check_weights(W)
         return self._init_state(config, W)
 
@@ -148,6 +136,7 @@ class AbstractLearningRule(abc.ABC):
         Parameters
         ----------
         W : numpy.ndarray, float64, shape (N, N + m + b), writeable
+            The weights, changed in place.
         z : array_like, shape (N + m + b,)
             z(t) = [y(t); u(t); 1], compared units holding the measured y(t).
         target : array_like, shape (n_outputs,)
@@ -194,14 +183,14 @@ class AbstractLearningRule(abc.ABC):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TwoDRule(AbstractLearningRule):
-    """The 2-D (time x iteration) learning rule of Chow & Fang (1998), reconstructed.
+    r"""The 2-D (time x iteration) learning rule of Chow & Fang (1998), reconstructed.
 
     At a fixed time step t the weights are iterated, k = 0, 1, ...:
 
     .. math::
 
-        e_k = d(t+1) - f(W_k z),\\quad C_k = \\operatorname{diag}(f'(W_k z)) + \\delta I,\\quad
-        W_{k+1} = W_k + \\alpha\\, C_k^{-1} e_k\\, z^T / (z^T z),
+        e_k = d(t+1) - f(W_k z),\quad C_k = \operatorname{diag}(f'(W_k z)) + \delta I,\quad
+        W_{k+1} = W_k + \alpha\, C_k^{-1} e_k\, z^T / (z^T z),
 
     until ``0.5 ||e_k||^2 < tol`` or ``k = k_max``; W(t+1, 0) = W(t, K).
 
@@ -213,9 +202,9 @@ class TwoDRule(AbstractLearningRule):
         Added to the slopes: bounds the gain, ``||dW z|| <= alpha/delta ||e||``.
         ``delta = 0`` is the paper's rule exactly; then saturated units get
         unbounded steps, and on data the network cannot fit exactly (noise,
-        model mismatch) the weights grow until the units saturate and the
-        iteration blows up (measured: NaN within 300 steps on random
-        targets, where delta = 0.1 stays bounded).
+        model mismatch) the weights can grow until the units saturate and the
+        iteration blows up; ``alpha < 2 delta / sup f'`` rules out overshoot
+        (see Notes).
     tol : float >= 0, default 1e-8
         Stop when ``0.5 ||e||^2 < tol``.
     k_max : int >= 1, default 20
@@ -225,14 +214,41 @@ class TwoDRule(AbstractLearningRule):
     -----
     ``dW z = alpha C^-1 e`` exactly, and ``dW = alpha C^-1 e z^T/(z^T z)`` is the
     minimum-Frobenius-norm matrix with that property (a projection, as in
-    normalised LMS). Per unit the error obeys
-    ``e_{k+1} = (1 - alpha f'(xi)/(f'(s) + delta)) e_k`` with f'(xi) the secant
-    slope between old and new net input, so it contracts iff
-    ``0 < alpha f'(xi)/(f'(s)+delta) < 2``; this holds near the solution for
-    alpha in (0, 2), always when ``alpha < 2 delta`` (tanh: f' <= 1), but
-    not from saturated net inputs with small delta (the step overshoots into
-    the opposite saturation). Only the rows of compared units change; hidden
-    units have no error signal in this rule.
+    normalised LMS). Only the rows of compared units change; hidden units
+    have no error signal in this rule.
+
+    *When the error shrinks.* Rows change independently, so take one unit
+    with net input s. The step moves it to :math:`s' = s + \Delta s`,
+    :math:`\Delta s = \alpha e_k / (f'(s) + \delta)`. By the mean value theorem
+    :math:`f(s') - f(s) = \lambda \Delta s` with the secant slope
+    :math:`\lambda = f'(\xi)`, :math:`\xi` between s and s', hence
+
+    .. math:: e_{k+1} = \Big(1 - \frac{\alpha \lambda}{f'(s) + \delta}\Big) e_k .
+
+    As f is increasing, :math:`\lambda > 0`, so :math:`|e_{k+1}| \le |e_k|` iff
+    :math:`\alpha \lambda \le 2 (f'(s) + \delta)`. The slope :math:`\lambda`
+    lies between the smallest and the largest slope on :math:`[s, s']`; for
+    tanh and logistic f' is unimodal with its peak :math:`\sup f' = f'(0)`, so
+    these are the slopes at the current and the next point (the peak if the
+    step crosses 0). Therefore
+
+    * :math:`\alpha \max_{[s, s']} f' < 2 (f'(s) + \delta)` implies the error
+      of the unit shrinks, by at least the factor
+      :math:`\max |1 - \alpha f'/(f'(s) + \delta)|` over the slopes at both ends;
+    * :math:`\alpha \min(f'(s), f'(s')) > 2 (f'(s) + \delta)` implies it grows:
+      the step overshoots, e.g. from a saturated unit (f'(s) ~ 0) with small
+      delta into the opposite saturation;
+    * :math:`\alpha < 2 \delta / \sup f'` (tanh: ``alpha < 2 delta``; logistic:
+      ``alpha < 8 delta``) meets the first condition everywhere, so every
+      unit's error, and the error norm, is non-increasing from any start;
+      near the solution :math:`\xi \approx s` and any alpha in (0, 2) does.
+
+    This is exact arithmetic. In float64 the error is computed only to within
+    :math:`\eta = O(u\, (n_z + |d| + \sum_j |w_j z_j|))`, u = 2^-53, so the
+    computed iteration satisfies :math:`|e_{k+1}| \le |e_k| + \eta` per unit:
+    once the error reaches that floor it moves by an ulp either way, and a
+    relative test ``|e_{k+1}| <= |e_k| (1 + tol)`` fails there even though the
+    step contracts.
     Reference: Chow & Fang, IEEE Trans. Ind. Electron. 45(1):151-161, 1998.
 
     Examples
@@ -252,10 +268,10 @@ class TwoDRule(AbstractLearningRule):
     k_max: int = 20
 
     def __post_init__(self):
-        object.__setattr__(self, "alpha", _number(self.alpha, "alpha", low=0, high=2, low_open=True, high_open=True))
-        object.__setattr__(self, "delta", _number(self.delta, "delta", low=0))
-        object.__setattr__(self, "tol", _number(self.tol, "tol", low=0))
-        object.__setattr__(self, "k_max", _integer(self.k_max, "k_max", 1))
+        object.__setattr__(self, "alpha", check_real(self.alpha, "alpha", low=0, high=2, low_open=True, high_open=True))
+        object.__setattr__(self, "delta", check_real(self.delta, "delta", low=0))
+        object.__setattr__(self, "tol", check_real(self.tol, "tol", low=0))
+        object.__setattr__(self, "k_max", check_int(self.k_max, "k_max", low=1))
 
     def _update_impl(self, W, z, target, error, state):
         if not np.any(z):
@@ -271,11 +287,30 @@ class AbstractOptimizer(abc.ABC):
     """Turns a gradient into an in-place weight change (used by :class:`RTRLGradient`)."""
 
     def init_state(self, shape: tuple[int, int]) -> dict:
+        """Create the optimiser's state (moments, counters) for weights of ``shape``.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The weight shape (N, N + m + b).
+        """
         return {}
 
     @abc.abstractmethod
     def step(self, W: np.ndarray, G: np.ndarray, jacobian_sq: float, state: dict) -> None:
-        """W <- W + dW from gradient G (same shape) and ||dy/dW||_F^2 of the loss terms."""
+        """Change W in place, W <- W + dW, from the gradient of the loss.
+
+        Parameters
+        ----------
+        W : numpy.ndarray, shape (N, N + m + b)
+            The weights, changed in place.
+        G : numpy.ndarray, same shape as W
+            Gradient of the loss.
+        jacobian_sq : float
+            ``||dy/dW||_F^2`` of the loss terms (used by normalised steps).
+        state : dict
+            From :meth:`init_state`; updated in place.
+        """
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -290,9 +325,9 @@ class GradientStep(AbstractOptimizer):
     lr: float = 0.01
 
     def __post_init__(self):
-        object.__setattr__(self, "lr", _number(self.lr, "lr", low=0, low_open=True))
+        object.__setattr__(self, "lr", check_real(self.lr, "lr", low=0, low_open=True))
 
-    def step(self, W, G, jacobian_sq, state):
+    def step(self, W, G, jacobian_sq, state):  # noqa: D102 - documented on the base class
         W -= self.lr * G
 
 
@@ -313,10 +348,10 @@ class NormalizedStep(AbstractOptimizer):
     eps: float = 1e-3
 
     def __post_init__(self):
-        object.__setattr__(self, "lr", _number(self.lr, "lr", low=0, high=2, low_open=True, high_open=True))
-        object.__setattr__(self, "eps", _number(self.eps, "eps", low=0, low_open=True))
+        object.__setattr__(self, "lr", check_real(self.lr, "lr", low=0, high=2, low_open=True, high_open=True))
+        object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0, low_open=True))
 
-    def step(self, W, G, jacobian_sq, state):
+    def step(self, W, G, jacobian_sq, state):  # noqa: D102 - documented on the base class
         W -= (self.lr / (self.eps + jacobian_sq)) * G
 
 
@@ -340,17 +375,17 @@ class Adam(AbstractOptimizer):
     max_step: float | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "lr", _number(self.lr, "lr", low=0, low_open=True))
-        object.__setattr__(self, "beta1", _number(self.beta1, "beta1", low=0, high=1, high_open=True))
-        object.__setattr__(self, "beta2", _number(self.beta2, "beta2", low=0, high=1, high_open=True))
-        object.__setattr__(self, "eps", _number(self.eps, "eps", low=0, low_open=True))
+        object.__setattr__(self, "lr", check_real(self.lr, "lr", low=0, low_open=True))
+        object.__setattr__(self, "beta1", check_real(self.beta1, "beta1", low=0, high=1, high_open=True))
+        object.__setattr__(self, "beta2", check_real(self.beta2, "beta2", low=0, high=1, high_open=True))
+        object.__setattr__(self, "eps", check_real(self.eps, "eps", low=0, low_open=True))
         if self.max_step is not None:
-            object.__setattr__(self, "max_step", _number(self.max_step, "max_step", low=0, low_open=True))
+            object.__setattr__(self, "max_step", check_real(self.max_step, "max_step", low=0, low_open=True))
 
-    def init_state(self, shape):
+    def init_state(self, shape):  # noqa: D102 - documented on the base class
         return {"m": np.zeros(shape), "v": np.zeros(shape), "t": 0}
 
-    def step(self, W, G, jacobian_sq, state):
+    def step(self, W, G, jacobian_sq, state):  # noqa: D102 - documented on the base class
         state["t"] += 1
         t = state["t"]
         m, v = state["m"], state["v"]
@@ -421,7 +456,7 @@ class RTRLGradient(AbstractLearningRule):
         if not isinstance(self.sensitivity, AbstractSensitivity):
             raise ParameterError(f"`sensitivity` must be an AbstractSensitivity such as ExactRTRL(), "
                                  f"got {type(self.sensitivity).__name__}.")
-        object.__setattr__(self, "horizon", _integer(self.horizon, "horizon", 1))
+        object.__setattr__(self, "horizon", check_int(self.horizon, "horizon", low=1))
 
     def _init_state(self, config, W):
         return _RTRLGradientState(config, self, W)
@@ -474,7 +509,7 @@ class _RLSState(RuleState):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RecursiveLeastSquares(AbstractLearningRule):
-    """Recursive least squares on the pre-activations of the compared units.
+    r"""Recursive least squares on the pre-activations of the compared units.
 
     With teacher forcing the target satisfies ``f^-1(d(t+1)) = W z(t)`` for
     a network that generated the data, so each compared row w_k of W solves a
@@ -483,18 +518,18 @@ class RecursiveLeastSquares(AbstractLearningRule):
 
     .. math::
 
-        k = P z / (\\lambda + z^T P z),\\quad
-        w_k \\leftarrow w_k + k\\,(f^{-1}(d_k) - w_k^T z),\\quad
-        P \\leftarrow (P - k z^T P)/\\lambda.
+        k = P z / (\lambda + z^T P z),\quad
+        w_k \leftarrow w_k + k\,(f^{-1}(d_k) - w_k^T z),\quad
+        P \leftarrow (P - k z^T P)/\lambda.
 
     With ``directional_forgetting`` mu < 1 the information along the new
     regressor is also discounted, and only along it (Bittanti, Bolzern and
     Campi's directional forgetting): in information form
-    :math:`R \\leftarrow \\lambda R + \\epsilon z z^T` with
-    :math:`\\epsilon = \\mu - (1-\\mu)/(z^T P z)` (P after the uniform
+    :math:`R \leftarrow \lambda R + \epsilon z z^T` with
+    :math:`\epsilon = \mu - (1-\mu)/(z^T P z)` (P after the uniform
     forgetting), so directions the data do not excite keep what was learned
     there, and :math:`z^T P z` along a steadily excited direction settles at
-    :math:`(1-\\mu)/\\mu`.
+    :math:`(1-\mu)/\mu`.
 
     Parameters
     ----------
@@ -534,14 +569,14 @@ class RecursiveLeastSquares(AbstractLearningRule):
     directional_forgetting: float = 1.0
 
     def __post_init__(self):
-        object.__setattr__(self, "forgetting", _number(self.forgetting, "forgetting", low=0, high=1, low_open=True))
-        object.__setattr__(self, "directional_forgetting", _number(self.directional_forgetting,
+        object.__setattr__(self, "forgetting", check_real(self.forgetting, "forgetting", low=0, high=1, low_open=True))
+        object.__setattr__(self, "directional_forgetting", check_real(self.directional_forgetting,
                                                                    "directional_forgetting", low=0, high=1,
                                                                    low_open=True))
         object.__setattr__(self, "initial_covariance",
-                           _number(self.initial_covariance, "initial_covariance", low=0, low_open=True))
+                           check_real(self.initial_covariance, "initial_covariance", low=0, low_open=True))
         if self.max_trace is not None:
-            object.__setattr__(self, "max_trace", _number(self.max_trace, "max_trace", low=0, low_open=True))
+            object.__setattr__(self, "max_trace", check_real(self.max_trace, "max_trace", low=0, low_open=True))
 
     def _init_state(self, config, W):
         return _RLSState(config, self)
@@ -563,12 +598,39 @@ class AbstractGuard(abc.ABC):
     """
 
     def init_state(self, config: RTRNConfig, W: np.ndarray):
+        """Create the guard's state (e.g. an anchor) for a network; None by default.
+
+        Parameters
+        ----------
+        config : RTRNConfig
+            The structure of the guarded network.
+        W : numpy.ndarray, shape (N, N + m + b)
+            Its weights when the rule's state is created.
+        """
         return None
 
     def skip(self, error_norm: float, state) -> bool:
+        """Return True to make no update at this step (False by default).
+
+        Parameters
+        ----------
+        error_norm : float
+            ``||d(t+1) - f(W z(t))[:p]||`` before the update.
+        state : object
+            From :meth:`init_state`.
+        """
         return False
 
     def apply(self, W: np.ndarray, state) -> None:
+        """Change W in place after the rule's update (nothing by default).
+
+        Parameters
+        ----------
+        W : numpy.ndarray, shape (N, N + m + b)
+            The updated weights.
+        state : object
+            From :meth:`init_state`.
+        """
         return None
 
 
@@ -584,9 +646,9 @@ class WeightNormProjection(AbstractGuard):
     radius: float
 
     def __post_init__(self):
-        object.__setattr__(self, "radius", _number(self.radius, "radius", low=0, low_open=True))
+        object.__setattr__(self, "radius", check_real(self.radius, "radius", low=0, low_open=True))
 
-    def apply(self, W, state):
+    def apply(self, W, state):  # noqa: D102 - documented on the base class
         n = float(np.linalg.norm(W))
         if n > self.radius:
             W *= self.radius / n
@@ -608,12 +670,12 @@ class SigmaModification(AbstractGuard):
     toward_initial: bool = True
 
     def __post_init__(self):
-        object.__setattr__(self, "rate", _number(self.rate, "rate", low=0, high=1, high_open=True))
+        object.__setattr__(self, "rate", check_real(self.rate, "rate", low=0, high=1, high_open=True))
 
-    def init_state(self, config, W):
+    def init_state(self, config, W):  # noqa: D102 - documented on the base class
         return np.array(W, dtype=np.float64, copy=True) if self.toward_initial else np.zeros(config.weight_shape)
 
-    def apply(self, W, state):
+    def apply(self, W, state):  # noqa: D102 - documented on the base class
         W -= self.rate * (W - state)
 
 
@@ -630,9 +692,9 @@ class DeadZone(AbstractGuard):
     threshold: float
 
     def __post_init__(self):
-        object.__setattr__(self, "threshold", _number(self.threshold, "threshold", low=0))
+        object.__setattr__(self, "threshold", check_real(self.threshold, "threshold", low=0))
 
-    def skip(self, error_norm, state):
+    def skip(self, error_norm, state):  # noqa: D102 - documented on the base class
         return error_norm < self.threshold
 
 
@@ -692,7 +754,7 @@ class Guarded(AbstractLearningRule):
                                      f"got {type(g).__name__}.")
         object.__setattr__(self, "guards", guards)
         object.__setattr__(self, "max_weight_norm",
-                           _number(self.max_weight_norm, "max_weight_norm", low=0, low_open=True, allow_inf=True))
+                           check_real(self.max_weight_norm, "max_weight_norm", low=0, low_open=True, allow_inf=True))
         object.__setattr__(self, "raise_on_divergence", bool(self.raise_on_divergence))
 
     def _init_state(self, config, W):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import datetime
 import hashlib
+import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["save_run"]
+from neurocontrol._files import atomic_write
 
+__all__ = ["save_run"]
 
 
 def _csv_rows(result):
@@ -31,7 +34,7 @@ def _csv_rows(result):
 
 
 def _columns(result) -> list[str]:
-    """The columns of Result.to_pandas, in order."""
+    """List the columns of Result.to_pandas, in order."""
     return (["time"] + list(result.output_names) + [f"{n}_ref" for n in result.output_names]
             + list(result.input_names) + [f"{n}_saturated" for n in result.input_names]
             + ["prediction_error", "inner_iterations"] + [f"obs_{n}" for n in result.observation_names])
@@ -46,25 +49,44 @@ def save_run(result, scenario, out, *, overwrite: bool = False, plots: bool = Tr
     :meth:`Result.to_pandas`), ``metrics.json``, ``scenario.toml`` (the exact
     settings, overrides applied), ``manifest.json`` (scenario hash, seed,
     integrator settings, package versions, status, files) and, with
-    ``plots``, ``result.png``.
+    ``plots``, ``result.png``. Every file is written atomically.
+
+    Parameters
+    ----------
+    result : Result
+        The run.
+    scenario : Scenario
+        Its scenario (written as ``scenario.toml``).
+    out : str or os.PathLike
+        The folder (created by :meth:`Result.save`).
+    overwrite : bool, default False
+        Replace a run already saved there.
+    plots : bool, default True
+        Write ``result.png``.
+    extra_manifest : mapping, optional
+        More entries of ``manifest.json`` (e.g. the command line).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
 
     Raises
     ------
     FileExistsError
         If ``out`` already holds a run and not ``overwrite``.
     """
-    import csv
-
     folder = Path(out)
     if not overwrite and (folder / "result.json").exists():
         raise FileExistsError(f"{folder} already holds a saved run; choose a new folder or allow overwriting "
                               "(--overwrite on the command line).")
     result.save(folder, overwrite=True)
-    with open(folder / "timeseries.csv", "w", newline="") as f:
-        csv.writer(f).writerows(_csv_rows(result))
-    (folder / "metrics.json").write_text(json.dumps(result.metrics, indent=2, allow_nan=False) + "\n")
+    buf = io.StringIO(newline="")
+    csv.writer(buf).writerows(_csv_rows(result))
+    atomic_write(folder / "timeseries.csv", buf.getvalue())
+    atomic_write(folder / "metrics.json", json.dumps(result.metrics, indent=2, allow_nan=False) + "\n")
     toml_text = scenario.to_toml()
-    (folder / "scenario.toml").write_text(toml_text)
+    atomic_write(folder / "scenario.toml", toml_text)
     files = ["arrays.npz", "result.json", "timeseries.csv", "metrics.json", "scenario.toml", "manifest.json"]
     if plots:
         result.plot(path=folder / "result.png")
@@ -87,5 +109,5 @@ def save_run(result, scenario, out, *, overwrite: bool = False, plots: bool = Tr
         "files": files,
         **dict(extra_manifest or {}),
     }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    atomic_write(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return folder

@@ -65,7 +65,6 @@ import hashlib
 import numbers
 import os
 import tomllib
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,9 +76,10 @@ from neurocontrol.exceptions import NeurocontrolError, ParameterError, ScenarioE
 from neurocontrol.reference import MultiSignal
 from neurocontrol.registry import _load_builtins, _plugin_note, kind_of, registered
 from neurocontrol.scenario.artefacts import save_run
-from neurocontrol.scenario.configs import ILCSpec, RunConfig
+from neurocontrol.scenario.configs import ILCSpec, RunConfig, TuneSpec
 from neurocontrol.scenario.decode import _Decoder
 from neurocontrol.scenario.encode import _encode, _Table, to_toml_text
+from neurocontrol.scenario.keys import describe_kind
 from neurocontrol.simulation.loop import seed_streams, signal_names, simulate
 
 __all__ = ["Scenario", "Setup", "as_scenario", "run_scenario", "describe_kind", "TOP_LEVEL_TABLES"]
@@ -87,52 +87,6 @@ __all__ = ["Scenario", "Setup", "as_scenario", "run_scenario", "describe_kind", 
 #: Tables a scenario file may hold, in the order :meth:`Scenario.to_toml` writes them.
 TOP_LEVEL_TABLES = ("scenario", "plant", "reference", "controller", "ilc", "events", "run", "tune")
 _REQUIRED_TABLES = ("plant", "reference", "controller", "run")
-
-
-def describe_kind(section: str, kind: str) -> list[dict]:
-    """The keys of a registered kind: ``[{"key", "type", "default", "required"}]`` (nested tables dotted).
-
-    Examples
-    --------
-    >>> [row["key"] for row in describe_kind("run", "run")][:2]
-    ['duration', 'seed']
-    """
-    if section == "run":
-        cls = RunConfig
-    elif section == "ilc":
-        cls = ILCSpec
-    else:
-        reg = registered(section).get(kind)
-        if reg is None:
-            raise ParameterError(f"no {section} kind {kind!r} is registered; registered: "
-                                 f"{', '.join(sorted(registered(section)))}.")
-        cls = reg.config
-    rows: list[dict] = []
-
-    def walk(c, prefix):
-        hints = typing.get_type_hints(c)
-        for f in dataclasses.fields(c):
-            if not f.init:
-                continue
-            key = f"{prefix}{f.name}"
-            hint = hints[f.name]
-            if f.default is not dataclasses.MISSING:
-                default = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                default = f.default_factory()
-            else:
-                default = dataclasses.MISSING
-            if f.metadata.get("inline"):
-                key = f"{prefix}<output name>"
-            rows.append({"key": key, "type": _Decoder.describe(hint), "required": default is dataclasses.MISSING,
-                         "default": None if default is dataclasses.MISSING else _encode(default)})
-            if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-                rows.pop()
-                walk(hint, f"{key}.")
-
-    if cls is not None:
-        walk(cls, "")
-    return rows
 
 
 # =========================================================================== the Scenario
@@ -172,6 +126,8 @@ class Scenario:
     run : RunConfig
     events : tuple of AbstractEvent
     ilc : ILCSpec or None
+    tune : TuneSpec or None
+        The ``[tune]`` table: search space of ``neurocontrol tune``.
     name, description : str
     source : str
         Where it came from (file path or ``"<dict>"``), used in error messages.
@@ -183,7 +139,7 @@ class Scenario:
     run: RunConfig
     events: tuple = ()
     ilc: ILCSpec | None = None
-    tune: Any = None  # neurocontrol.experiments.tuning.TuneSpec: the [tune] table (search space of `neurocontrol tune`)
+    tune: TuneSpec | None = None
     name: str = "scenario"
     description: str = ""
     source: str = field(default="<dict>", compare=False)
@@ -260,9 +216,7 @@ class Scenario:
         if "ilc" in data:
             kwargs["ilc"] = cls._decode_ilc(dec, dict(data["ilc"]))
         if "tune" in data:
-            from neurocontrol.experiments.tuning import TuneSpec
-
-            kwargs["tune"] = TuneSpec.from_table(dict(data["tune"]), dec.source)
+            kwargs["tune"] = dec.dataclass(dict(data["tune"]), TuneSpec, "tune", label="[tune]")
         meta = data.get("scenario", {})
         unknown = [k for k in meta if k not in ("name", "description")]
         if unknown:
@@ -309,7 +263,7 @@ class Scenario:
 
     # ------------------------------------------------------------- writing
     def to_dict(self) -> dict:
-        """The scenario as nested plain data (every setting, defaults included); ``from_dict`` inverts it."""
+        """Return the scenario as nested plain data (every setting, defaults included); ``from_dict`` inverts it."""
         out: dict[str, Any] = {"scenario": {"name": self.name, "description": self.description}}
         out["plant"] = _encode(self.plant)
         out["reference"] = _encode(self.reference)
@@ -324,7 +278,7 @@ class Scenario:
         return _plain(out)
 
     def to_toml(self) -> str:
-        """The scenario as TOML text; ``Scenario.from_toml_text(s.to_toml()) == s``."""
+        """Return the scenario as TOML text; ``Scenario.from_toml_text(s.to_toml()) == s``."""
         data = {"scenario": _Table({"name": self.name, "description": self.description}),
                 "plant": _encode(self.plant), "reference": _encode(self.reference),
                 "controller": _encode(self.controller)}
@@ -403,7 +357,13 @@ class Scenario:
         return Scenario.from_dict(data, source=self.source, default_name=self.name)
 
     def with_seed(self, seed: int) -> "Scenario":
-        """Return a copy whose ``run.seed`` is ``seed``."""
+        """Return a copy whose ``run.seed`` is ``seed``.
+
+        Parameters
+        ----------
+        seed : int
+            The new root seed (>= 0).
+        """
         return dataclasses.replace(self, run=dataclasses.replace(self.run, seed=seed))
 
     # ------------------------------------------------------------- building
@@ -486,7 +446,22 @@ def _plain(value):
 
 
 def as_scenario(scenario) -> Scenario:
-    """The scenario itself, or the one read from a ``.toml`` path (``ParameterError`` on anything else)."""
+    """Return the scenario itself, or the one read from a ``.toml`` path.
+
+    Parameters
+    ----------
+    scenario : Scenario or str or os.PathLike
+        A scenario or the path of its file.
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ParameterError
+        On anything else.
+    """
     if isinstance(scenario, Scenario):
         return scenario
     if isinstance(scenario, (str, os.PathLike)):

@@ -1,4 +1,10 @@
-"""Decoding TOML tables into frozen config dataclasses, with strict keys and errors that name the key."""
+"""Decoding TOML tables into frozen config dataclasses, with strict keys and errors that name the key.
+
+The one decoder of every table of a scenario file. Besides the type hints of
+a config class it understands fields made by :func:`kind_field`: a sub-table
+whose ``kind`` selects any kind registered in a registry section (e.g. the
+guarded controller's ``fallback``, any controller kind).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,93 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Union
 
 from neurocontrol.exceptions import ParameterError, ScenarioError
-from neurocontrol.registry import _plugin_note, kind_of, subclass_kinds
+from neurocontrol.registry import _plugin_note, kind_of, registered, subclass_kinds
 
-__all__ = []
+__all__ = ["decode_table", "kind_field", "registration_of"]
+
+
+def kind_field(section: str, *, default_kind: str | None = None, default=dataclasses.MISSING,
+               default_factory=dataclasses.MISSING):
+    """Declare a config field whose sub-table is any kind registered in ``section``, chosen by its ``kind`` key.
+
+    Parameters
+    ----------
+    section : str
+        The registry section the kinds come from, e.g. ``"controller"``.
+    default_kind : str, optional
+        The kind of a sub-table without a ``kind`` key (and one that
+        :meth:`Scenario.to_toml` leaves out); None: ``kind`` is required.
+    default : object, optional
+        Value when the key is absent (e.g. None).
+    default_factory : callable, optional
+        Makes the value when the key is absent.
+
+    Returns
+    -------
+    dataclasses.Field
+    """
+    meta = {"section": section, "default_kind": default_kind}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def registration_of(section: str, config):
+    """Find the registration of ``section`` whose config class is ``type(config)``.
+
+    Parameters
+    ----------
+    section : str
+        Registry section, e.g. ``"controller"``.
+    config : object
+        A config object of a registered kind.
+
+    Returns
+    -------
+    neurocontrol.registry.Registration
+
+    Raises
+    ------
+    ParameterError
+        If no kind of ``section`` has that config class.
+    """
+    for reg in registered(section).values():
+        if reg.config is type(config):
+            return reg
+    raise ParameterError(f"{type(config).__name__} is not the config of a registered {section} kind; register it "
+                         f"with neurocontrol.registry.register({section!r}, kind, {type(config).__name__}, build).")
+
+
+def decode_table(table, cls: type, path: str, *, source: str = "<dict>", label: str | None = None):
+    """Decode one table (plain data from TOML) into the frozen config dataclass ``cls``.
+
+    Parameters
+    ----------
+    table : dict
+        The table.
+    cls : type
+        A frozen keyword-only dataclass whose init fields are the allowed keys.
+    path : str
+        Dotted key of the table, used in messages (e.g. ``"tune"``).
+    source : str, default "<dict>"
+        File name used in messages.
+    label : str, optional
+        How messages name the table (default: the class name).
+
+    Returns
+    -------
+    object
+        An instance of ``cls``.
+
+    Raises
+    ------
+    ScenarioError
+        On an unknown key, a wrong type or a bad value (the message names the file and key).
+    """
+    dec = _Decoder(source)
+    if not isinstance(table, Mapping):
+        raise dec.fail(f"`{path}` must be a table [{path}], got {dec._got(table)}.")
+    return dec.dataclass(dict(table), cls, path, label=label)
 
 
 # =========================================================================== decoding
@@ -170,6 +260,21 @@ class _Decoder:
             raise self.fail(f"unknown kind {kind!r} at `{path}.kind`; allowed: {allowed}." + _plugin_note())
         return self.dataclass(value, by_kind[kind], path)
 
+    def registered_kind(self, value, section: str, default_kind: str | None, path: str):
+        """Decode a table whose ``kind`` (default ``default_kind``) selects a kind registered in ``section``."""
+        kinds = {k: r for k, r in registered(section).items() if r.config is not None}
+        allowed = ", ".join(sorted(kinds)) or "(none registered)"
+        if not isinstance(value, dict):
+            raise self.fail(f"`{path}` must be a table with `kind` one of {allowed}, got {self._got(value)}.")
+        kind = value.get("kind", default_kind)
+        if kind is None:
+            raise self.fail(f"missing key `{path}.kind`; set it to one of {allowed}.")
+        if kind not in kinds:
+            raise self.fail(f"unknown kind {kind!r} at `{path}.kind`; allowed: {allowed}." + _plugin_note())
+        table = {k: v for k, v in value.items() if k != "kind"}
+        return self.dataclass(table, kinds[kind].config, path, allow_kind=False,
+                              label=f"{kinds[kind].config.__name__} ({section} kind {kind!r})")
+
     def dataclass(self, value, cls: type, path: str, *, label: str | None = None, allow_kind: bool = True):
         """Decode a table into the frozen dataclass ``cls``; the table's keys are its init fields."""
         if not isinstance(value, dict):
@@ -192,7 +297,11 @@ class _Decoder:
                 continue
             if key in names and not (inline and key == inline[0].name):
                 f = next(f for f in fields if f.name == key)
-                kwargs[key] = self.value(v, hints[key], f"{path}.{key}")
+                if f.metadata.get("section"):
+                    kwargs[key] = self.registered_kind(v, f.metadata["section"], f.metadata.get("default_kind"),
+                                                       f"{path}.{key}")
+                else:
+                    kwargs[key] = self.value(v, hints[key], f"{path}.{key}")
             elif inline:
                 rest[key] = v
             else:

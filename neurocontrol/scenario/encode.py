@@ -26,7 +26,7 @@ _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def _encode(value):
-    """A config value as plain TOML data (dataclasses -> _Table with their kind; None -> omitted)."""
+    """Encode a config value as plain TOML data (dataclasses -> _Table with their kind; None -> omitted)."""
     if value is None:
         return None
     if isinstance(value, (bool, np.bool_)):
@@ -55,6 +55,9 @@ def _encode(value):
                         out[str(k)] = enc
                 continue
             enc = _encode(v)
+            implied = f.metadata.get("default_kind")
+            if isinstance(enc, _Table) and implied and enc.get("kind") == implied:
+                del enc["kind"]   # a kind_field's default kind is implied (see decode.kind_field)
             if enc is not None:
                 out[f.name] = enc
         return out
@@ -134,7 +137,13 @@ def _write_table(lines: list[str], path: str, table: Mapping, header: str | None
 
 
 def to_toml_text(data: Mapping) -> str:
-    """Write nested plain data (as from :func:`_encode`) as a TOML document."""
+    """Write nested plain data (as from :func:`_encode`) as a TOML document.
+
+    Parameters
+    ----------
+    data : Mapping
+        Tables (dicts) of plain values; nested dicts become sub-tables, lists of dicts arrays of tables.
+    """
     lines: list[str] = []
     root = _Table({k: (v if not isinstance(v, dict) or isinstance(v, _Table) else _Table(v)) for k, v in data.items()})
     _write_table(lines, "", root, None)

@@ -1,4 +1,4 @@
-"""The closed loop: one controller, one plant, one reference per run (:func:`simulate`), its seeds, events and faults."""
+"""The one closed loop (:func:`simulate`): controller, plant and reference per run, its seeds, events and faults."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from neurocontrol.simulation.faults import (
     wrap_faults,
 )
 from neurocontrol.simulation.loop import (
+    LoopSpec,
     SeedStreams,
+    TrialSpec,
+    check_loop,
     episode_steps,
     package_versions,
     seed_streams,
@@ -23,6 +26,9 @@ from neurocontrol.simulation.loop import (
 
 __all__ = [
     "simulate",
+    "TrialSpec",
+    "check_loop",
+    "LoopSpec",
     "episode_steps",
     "seed_streams",
     "SeedStreams",

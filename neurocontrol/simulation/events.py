@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import abc
-import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from neurocontrol._validation import check_real
 from neurocontrol.exceptions import ParameterError
 
 __all__ = ["AbstractEvent", "ParameterChange"]
@@ -35,17 +35,31 @@ class AbstractEvent(abc.ABC):
     time: float
 
     def __post_init__(self):
-        if isinstance(self.time, bool) or not isinstance(self.time, numbers.Real) or not math.isfinite(self.time) \
-                or self.time < 0:
-            raise ParameterError(f"`time` must be a finite event time >= 0 s, got {self.time!r}.")
-        object.__setattr__(self, "time", float(self.time))
+        object.__setattr__(self, "time", check_real(self.time, "time", low=0.0, unit="s"))
 
     def check(self, env) -> None:
-        """Raise a :class:`~neurocontrol.exceptions.ParameterError` if the event cannot act on ``env``."""
+        """Raise a :class:`~neurocontrol.exceptions.ParameterError` if the event cannot act on ``env``.
+
+        Parameters
+        ----------
+        env : gymnasium.Env
+            The plant the event will act on (checked unwrapped).
+        """
         self._check_impl(env.unwrapped)
 
     def apply(self, env) -> dict:
-        """Act on ``env`` now; return a JSON-serialisable record of what changed."""
+        """Act on ``env`` now; return a JSON-serialisable record of what changed.
+
+        Parameters
+        ----------
+        env : gymnasium.Env
+            The plant to act on (its unwrapped env is changed).
+
+        Returns
+        -------
+        dict
+            ``kind``, ``time`` and the event's own details.
+        """
         self._check_impl(env.unwrapped)
         record = self._apply_impl(env.unwrapped)
         return {"kind": self.kind or type(self).__name__, "time": self.time, **(record or {})}
@@ -72,7 +86,7 @@ class ParameterChange(AbstractEvent):
         When the change happens, s (>= 0).
     factors : dict of str to float
         ``{parameter name: factor}``, factors finite and >= 0, e.g.
-        ``{"a8": 1.3, "a9": 1.3}`` for 30 % more rotor drag.
+        ``{"a8": 1.3, "a9": 1.3}`` (names of the plant's parameters).
 
     Examples
     --------
@@ -86,15 +100,13 @@ class ParameterChange(AbstractEvent):
     def __post_init__(self):
         super().__post_init__()
         if not isinstance(self.factors, Mapping) or not self.factors:
-            raise ParameterError(f"`factors` must be a non-empty dict {{parameter name: factor}}, got {self.factors!r}.")
+            raise ParameterError(f"`factors` must be a non-empty dict {{parameter name: factor}}, "
+                                 f"got {self.factors!r}.")
         clean = {}
         for name, value in self.factors.items():
             if not isinstance(name, str):
                 raise ParameterError(f"`factors` keys must be parameter names (str), got {name!r}.")
-            ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
-            if not ok or value < 0:
-                raise ParameterError(f"`factors[{name!r}]` must be a finite factor >= 0, got {value!r}.")
-            clean[name] = float(value)
+            clean[name] = check_real(value, f"factors[{name!r}]", low=0.0)
         object.__setattr__(self, "factors", clean)
 
     def _check_impl(self, env) -> None:

@@ -14,7 +14,7 @@ Two ways to inject a fault, both seeded and reproducible:
 Example scenario fragment::
 
     [plant.faults.sensor_bias]
-    bias = [0.0, 0.0, 0.05, 0.0, 0.0]   # climb rate reads 5 cm/s high
+    bias = [0.0, 0.0, 0.05, 0.0, 0.0]   # third observation reads 0.05 high
     start = 10.0
 
     [plant.faults.dropout]
@@ -23,7 +23,7 @@ Example scenario fragment::
     [[events]]
     kind = "actuator_fault"
     time = 15.0
-    effectiveness = [1.0, 0.7]           # collective servo at 70 %
+    effectiveness = [1.0, 0.7]           # second input at 70 %
 
 See docs/reliability.md.
 """
@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
+from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
 from neurocontrol.exceptions import ParameterError
 from neurocontrol.simulation.events import AbstractEvent
 
@@ -45,19 +45,13 @@ __all__ = ["FaultsConfig", "SensorBiasConfig", "DropoutConfig", "StuckActuatorCo
            "ActuatorFault", "wrap_faults"]
 
 
-def _time(value, name: str, *, allow_none: bool = False):
-    if value is None and allow_none:
-        return
-    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0
-    if not ok:
-        raise ParameterError(f"`{name}` must be a finite time >= 0 s, got {value!r}.")
-
-
-def _window(start, end):
-    _time(start, "start")
-    _time(end, "end", allow_none=True)
-    if end is not None and end <= start:
-        raise ParameterError(f"`end` must be after `start`, got start={start} s, end={end} s.")
+def _window(start, end) -> None:
+    """Check a fault's time window: ``start`` >= 0 s, ``end`` (None: open) after it."""
+    check_real(start, "start", low=0.0, unit="s")
+    if end is not None:
+        check_real(end, "end", low=0.0, unit="s")
+        if end <= start:
+            raise ParameterError(f"`end` must be after `start`, got start={start} s, end={end} s.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,7 +61,7 @@ class SensorBiasConfig:
     Parameters
     ----------
     bias : tuple of float
-        Offset per observation entry, observation units (helicopter: 5 values).
+        Offset per observation entry, observation units.
     start : float, default 0.0
         When the bias appears, s.
     end : float, optional
@@ -79,8 +73,8 @@ class SensorBiasConfig:
     end: float | None = None
 
     def __post_init__(self):
-        if not self.bias or not all(isinstance(b, numbers.Real) and math.isfinite(b) for b in self.bias):
-            raise ParameterError(f"`bias` must be one finite offset per observation entry, got {self.bias!r}.")
+        if as_float_array(self.bias, "bias", (None,)).size == 0:
+            raise ParameterError("`bias` must give one offset per observation entry, got none.")
         _window(self.start, self.end)
 
 
@@ -103,9 +97,7 @@ class DropoutConfig:
     end: float | None = None
 
     def __post_init__(self):
-        if isinstance(self.probability, bool) or not isinstance(self.probability, numbers.Real) \
-                or not 0 <= self.probability <= 1:
-            raise ParameterError(f"`probability` must be in [0, 1], got {self.probability!r}.")
+        check_real(self.probability, "probability", low=0.0, high=1.0)
         _window(self.start, self.end)
 
 
@@ -116,7 +108,7 @@ class StuckActuatorConfig:
     Parameters
     ----------
     input : int
-        Index of the stuck input (helicopter: 0 throttle, 1 collective servo).
+        Index of the stuck input in the action vector.
     start : float
         When it sticks, s.
     end : float, optional
@@ -132,11 +124,10 @@ class StuckActuatorConfig:
     value: float | None = None
 
     def __post_init__(self):
-        if isinstance(self.input, bool) or not isinstance(self.input, numbers.Integral) or self.input < 0:
-            raise ParameterError(f"`input` must be a non-negative input index, got {self.input!r}.")
+        check_int(self.input, "input", low=0)
         _window(self.start, self.end)
-        if self.value is not None and not math.isfinite(self.value):
-            raise ParameterError(f"`value` must be a finite input value, got {self.value!r}.")
+        if self.value is not None:
+            check_real(self.value, "value")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,12 +152,9 @@ class DriftConfig:
         if not self.factors:
             raise ParameterError("`factors` must name at least one plant parameter, e.g. {a8 = 1.3}.")
         for name, f in self.factors.items():
-            if isinstance(f, bool) or not isinstance(f, numbers.Real) or not math.isfinite(f) or f < 0:
-                raise ParameterError(f"`factors[{name!r}]` must be a finite factor >= 0, got {f!r}.")
-        _time(self.start, "start")
-        if isinstance(self.duration, bool) or not isinstance(self.duration, numbers.Real) \
-                or not math.isfinite(self.duration) or self.duration <= 0:
-            raise ParameterError(f"`duration` must be a positive time in s, got {self.duration!r}.")
+            check_real(f, f"factors[{name!r}]", low=0.0)
+        check_real(self.start, "start", low=0.0, unit="s")
+        check_positive(self.duration, "duration", unit="s")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,14 +184,23 @@ class FaultsConfig:
     drift: DriftConfig | None = None
 
     def __post_init__(self):
-        if isinstance(self.delay_steps, bool) or not isinstance(self.delay_steps, numbers.Integral) \
-                or self.delay_steps < 0:
-            raise ParameterError(f"`delay_steps` must be a non-negative integer (control steps), "
-                                 f"got {self.delay_steps!r}.")
+        check_int(self.delay_steps, "delay_steps", low=0)
 
 
 def wrap_faults(env, faults: FaultsConfig | None):
     """Wrap ``env`` in the wrappers of a :class:`FaultsConfig` (None or all absent: ``env`` unchanged).
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        The plant.
+    faults : FaultsConfig or None
+        The faults to inject.
+
+    Returns
+    -------
+    gymnasium.Env
+        ``env`` inside the fault wrappers of :mod:`plants.wrappers`.
 
     Raises
     ------
@@ -239,7 +236,7 @@ class ActuatorFault(AbstractEvent):
     time : float
         When it acts, s.
     effectiveness : tuple of float
-        Fraction per input in [0, 1] (helicopter: throttle, collective servo).
+        Fraction per input in [0, 1], in action order.
 
     Examples
     --------
@@ -253,10 +250,11 @@ class ActuatorFault(AbstractEvent):
     def __post_init__(self):
         super().__post_init__()
         eff = tuple(self.effectiveness) if isinstance(self.effectiveness, (tuple, list, np.ndarray)) else None
-        if not eff or not all(isinstance(e, numbers.Real) and not isinstance(e, bool) and 0 <= e <= 1 for e in eff):
+        if not eff:
             raise ParameterError(f"`effectiveness` must give a fraction in [0, 1] per input, got "
                                  f"{self.effectiveness!r}.")
-        object.__setattr__(self, "effectiveness", tuple(float(e) for e in eff))
+        eff = tuple(check_real(e, f"effectiveness[{i}]", low=0.0, high=1.0) for i, e in enumerate(eff))
+        object.__setattr__(self, "effectiveness", eff)
 
     def _check_impl(self, env) -> None:
         if not callable(getattr(env, "set_actuator_effectiveness", None)):

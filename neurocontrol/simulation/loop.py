@@ -1,4 +1,4 @@
-"""The closed-loop runner: one controller, one Gymnasium plant, one reference -> :class:`~neurocontrol.results.Result`.
+"""The one closed loop of the package: controller, Gymnasium plant, reference -> :class:`~neurocontrol.results.Result`.
 
 :func:`simulate` runs the loop of the design (``r(t) -> controller -> u ->
 env.step(u) -> y``) for a fixed duration and records every signal, the
@@ -9,18 +9,25 @@ observations the env returns.
 
 Timed events (:class:`ParameterChange`, or any :class:`AbstractEvent`
 subclass) act on the plant between control steps, e.g. a fault that changes
-the drag coefficients half-way through a run.
+the drag coefficients half-way through a run. A :class:`TrialSpec` makes the
+run one trial of a repeated task (iterative learning control): how the
+controller starts it and what the controller is given at each step.
 
 One seed feeds a :class:`numpy.random.SeedSequence` whose children seed the
 plant (noise, disturbances, random initial state: ``env.reset(seed=...)``),
 the controller (network initialisation, excitation:
 ``controller.reset(seed=...)``) and a spare stream that scenario builders use
-for draws outside the env (see :func:`seed_streams`).
+for draws outside the env (see :func:`seed_streams`, the only place a root
+seed is split).
+
+Signal names and units come from the plant's own declarations
+(``observation_names``, ``input_names``, ``units``, see
+:func:`signal_names`); this module knows no plant.
 
 Examples
 --------
 >>> import gymnasium as gym, plants
->>> from neurocontrol.controllers.baselines import PIDController
+>>> from neurocontrol import PIDController
 >>> from neurocontrol.reference import Constant, MultiSignal
 >>> from neurocontrol.simulation.loop import simulate
 >>> env = gym.make("neurocontrol/Helicopter-v0")
@@ -38,21 +45,23 @@ import numbers
 import sys
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from neurocontrol.exceptions import DivergenceError, ParameterError, ShapeError
+from neurocontrol._validation import as_float_array, check_positive
+from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError, ShapeError
 from neurocontrol.results import Result, compute_metrics, per_output_band
 from neurocontrol.simulation.events import AbstractEvent
 
-__all__ = ["simulate", "episode_steps", "seed_streams", "SeedStreams", "package_versions", "signal_names"]
+__all__ = ["simulate", "TrialSpec", "LoopSpec", "check_loop", "episode_steps", "seed_streams", "SeedStreams",
+           "package_versions", "signal_names"]
 
-#: Units of the helicopter's signals (observations and inputs), for labels and the run record.
-_HELICOPTER_UNITS = {"rotor_speed": "rad/s", "altitude": "m", "climb_rate": "m/s", "collective": "rad",
-                     "collective_rate": "rad/s", "throttle": "rad/s^2", "collective_servo": "rad/s^2"}
 _VERSIONED = ("numpy", "scipy", "gymnasium", "control", "numba", "neurocontrol")
 _PROGRESS_DELAY_S = 2.0  # a progress bar appears only for runs that take longer than this
+#: How a trial starts the controller: ``reset`` (fresh, seeded) or ``start_trial`` (keeps what it learned).
+TRIAL_STARTS = ("reset", "start_trial")
 
 
 # --------------------------------------------------------------------------- seeds, names, versions
@@ -99,7 +108,9 @@ def seed_streams(seed=None) -> SeedStreams:
     -----
     The children are ``SeedSequence(seed).spawn(3)`` in the order plant,
     controller, spare, so each stream is statistically independent of the
-    others and adding a draw to one never shifts another.
+    others and adding a draw to one never shifts another. Every run of the
+    package (a :func:`simulate` call, every trial of an ILC run, a scenario's
+    initial-state draw) splits its root seed here.
 
     Examples
     --------
@@ -121,7 +132,7 @@ def seed_streams(seed=None) -> SeedStreams:
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of Python and of the packages that determine a run's numbers, for the run record."""
+    """Return the versions of Python and of the packages that determine a run's numbers, for the run record."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": sys.version.split()[0]}
@@ -133,45 +144,71 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _helicopter_env_class():
-    try:
-        from plants.helicopter.env import HelicopterEnv
-    except ImportError:  # pragma: no cover - plants ships with neurocontrol
-        return None
-    return HelicopterEnv
+def _space_size(space) -> int:
+    shape = getattr(space, "shape", None) or ()
+    return int(np.prod(shape))
+
+
+def _declared_names(base, attr: str, n: int, prefix: str, what: str) -> tuple[str, ...]:
+    value = getattr(base, attr, None)
+    if value is None:
+        return tuple(f"{prefix}{i}" for i in range(n))
+    names = tuple(value) if not isinstance(value, str) else (value,)
+    if len(names) != n or not all(isinstance(s, str) for s in names):
+        raise ParameterError(f"`{type(base).__name__}.{attr}` must name each of the {n} {what} entries with a str, "
+                             f"got {value!r}; fix the plant's declaration (or remove it for the defaults "
+                             f"{prefix}0, {prefix}1, ...).")
+    return names
 
 
 def signal_names(env, output_indices: Sequence[int]) -> dict:
-    """Names and units of an env's observations, inputs and controlled outputs.
+    """Return the names and units of an env's observations, inputs and controlled outputs.
 
-    The env may declare ``observation_names`` and ``input_names`` attributes
-    (and a ``units`` dict); the helicopter's names are known. Otherwise the
-    Result defaults are used (``obs0, ...``, ``u0, ...``, ``y0, ...``).
+    The plant declares them: ``env.unwrapped.observation_names`` and
+    ``env.unwrapped.input_names`` (tuples of str, one per observation and
+    action entry) and ``env.unwrapped.units`` ({signal name: unit string}).
+    A plant that declares nothing gets generic names (``obs0, obs1, ...``,
+    ``u0, u1, ...``; controlled outputs ``y0, y1, ...``) and no units.
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        The plant (wrapped or not; the declarations are read from
+        ``env.unwrapped``).
+    output_indices : sequence of int
+        Which observation entries are the controlled outputs.
 
     Returns
     -------
     dict
-        ``observation_names``, ``input_names``, ``output_names`` (tuples or
-        None) and ``units`` ({name: unit}).
+        ``observation_names``, ``input_names``, ``output_names`` (tuples of
+        str) and ``units`` ({name: unit}).
+
+    Raises
+    ------
+    ParameterError
+        If a declared name tuple does not have one str per entry of the
+        observation or action space.
+
+    Examples
+    --------
+    >>> import gymnasium as gym
+    >>> names = signal_names(gym.make("Pendulum-v1"), [2])
+    >>> names["observation_names"], names["input_names"], names["output_names"], names["units"]
+    (('obs0', 'obs1', 'obs2'), ('u0',), ('y0',), {})
     """
     base = env.unwrapped
-    obs_names = getattr(base, "observation_names", None)
-    in_names = getattr(base, "input_names", None)
+    n_obs, m = _space_size(env.observation_space), _space_size(env.action_space)
+    obs_names = _declared_names(base, "observation_names", n_obs, "obs", "observation")
+    in_names = _declared_names(base, "input_names", m, "u", "action")
+    declared = getattr(base, "observation_names", None) is not None
+    out_names = tuple(obs_names[i] for i in output_indices) if declared else \
+        tuple(f"y{i}" for i in range(len(output_indices)))
     units = dict(getattr(base, "units", None) or {})
-    heli = _helicopter_env_class()
-    if heli is not None and isinstance(base, heli):
-        from plants.helicopter.params import INPUT_NAMES, STATE_NAMES
-
-        obs_names, in_names, units = STATE_NAMES, INPUT_NAMES, dict(_HELICOPTER_UNITS)
-    out_names = None
-    if obs_names is not None:
-        obs_names = tuple(obs_names)
-        out_names = tuple(obs_names[i] for i in output_indices)
-    return {"observation_names": obs_names, "input_names": None if in_names is None else tuple(in_names),
-            "output_names": out_names, "units": units}
+    return {"observation_names": obs_names, "input_names": in_names, "output_names": out_names, "units": units}
 
 
-# --------------------------------------------------------------------------- the runner
+# --------------------------------------------------------------------------- checks shared by every loop
 
 
 def _run_length(modes: list[str]) -> list[dict]:
@@ -196,15 +233,35 @@ def _make_progress(n_steps: int, enabled: bool):
 
 
 def episode_steps(env, controller, duration: float) -> tuple[float, int]:
-    """The control period and the number of steps of an episode of ``duration`` s, checked.
+    """Return the control period and the number of steps of an episode of ``duration`` s, checked.
 
-    The period is ``env.unwrapped.dt`` (else ``controller.dt``); a controller
-    designed for another period, a duration shorter than one period, or an
-    env time limit that would end the episode early are ParameterErrors.
+    Parameters
+    ----------
+    env : gymnasium.Env
+        The plant; its period is ``env.unwrapped.dt`` (else ``controller.dt``).
+    controller : object
+        The controller; a ``dt`` attribute must match the env's period.
+    duration : float
+        Length of the episode in s.
+
+    Returns
+    -------
+    dt : float
+        Control period in s.
+    n_steps : int
+        ``round(duration / dt)``, at least 1.
+
+    Raises
+    ------
+    ParameterError
+        If the period is unknown, the controller was designed for another
+        period, ``duration`` is shorter than one period, or the env's time
+        limit would end the episode early.
     """
     dt = getattr(env.unwrapped, "dt", None) or getattr(controller, "dt", None)
     if not (isinstance(dt, numbers.Real) and dt > 0):
-        raise ParameterError("the control period is unknown: give the env a `dt` attribute (s) or the controller a `dt`.")
+        raise ParameterError("the control period is unknown: give the env a `dt` attribute (s) or the controller "
+                             "a `dt`.")
     dt = float(dt)
     ctrl_dt = getattr(controller, "dt", None)
     if ctrl_dt is not None and not math.isclose(float(ctrl_dt), dt, rel_tol=1e-9):
@@ -220,10 +277,163 @@ def episode_steps(env, controller, duration: float) -> tuple[float, int]:
     return dt, n_steps
 
 
+class LoopSpec(NamedTuple):
+    """What :func:`check_loop` found out about a closed loop before it runs."""
+
+    #: Control period, s.
+    dt: float
+    #: Number of control steps T.
+    n_steps: int
+    #: Observation entries that are the controlled outputs (p of them).
+    output_indices: tuple[int, ...]
+    #: Times of the run, ``k dt`` for k = 0..T, shape (T+1,), s.
+    timepts: np.ndarray
+    #: The task's set-points at ``timepts``, shape (T+1, p), output units.
+    references: np.ndarray
+
+
+def check_loop(env, controller, reference, duration: float) -> LoopSpec:
+    """Check that env, controller, reference and duration make a closed loop, and sample the reference.
+
+    :func:`simulate` and the ILC runner call it before they run, so both
+    reject the same mistakes with the same errors.
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        The plant, with a Box observation space.
+    controller : object
+        Anything with ``output_indices``, ``reset`` and ``step``.
+    reference : callable
+        ``reference(timepts)`` -> (T+1, p) set-points (or (T+1,) when p = 1).
+    duration : float
+        Simulated time in s (> 0).
+
+    Returns
+    -------
+    LoopSpec
+
+    Raises
+    ------
+    ParameterError
+        On a wrong env, controller, duration (see :func:`episode_steps`),
+        output indices or a reference that is not callable.
+    ShapeError
+        If the reference does not give one set-point per controlled output.
+    NonFiniteError
+        If the reference is NaN or infinite at a time of the run.
+    """
+    import gymnasium as gym
+
+    if not isinstance(env, gym.Env):
+        raise ParameterError(f"`env` must be a gymnasium.Env (from gymnasium.make or an instance), "
+                             f"got {type(env).__name__}.")
+    if not isinstance(env.observation_space, gym.spaces.Box):
+        raise ParameterError(f"`env` must have a Box observation space, got {type(env.observation_space).__name__}; "
+                             "flatten it with gymnasium.wrappers.FlattenObservation.")
+    for attr in ("output_indices", "reset", "step"):
+        if not hasattr(controller, attr):
+            raise ParameterError(f"`controller` must have `{attr}` like neurocontrol AbstractController, "
+                                 f"got {type(controller).__name__}.")
+    duration = check_positive(duration, "duration", unit="s")
+    dt, n_steps = episode_steps(env, controller, duration)
+    output_indices = tuple(int(i) for i in controller.output_indices)
+    n_obs = _space_size(env.observation_space)
+    if any(not 0 <= i < n_obs for i in output_indices):
+        raise ParameterError(f"controller `output_indices` {list(output_indices)} must index the {n_obs} observations.")
+    p = len(output_indices)
+    if not callable(reference):
+        raise ParameterError(f"`reference` must be callable as reference(timepts) -> (T+1, p), e.g. a MultiSignal, "
+                             f"got {type(reference).__name__}.")
+    timepts = np.arange(n_steps + 1) * dt
+    refs = np.asarray(reference(timepts), dtype=np.float64)
+    if refs.ndim == 1 and p == 1:
+        refs = refs[:, None]
+    if refs.shape != (n_steps + 1, p):
+        raise ShapeError(f"`reference` must give {p} set-points (one per controlled output) at each time, "
+                         f"got shape {refs.shape[1:] if refs.ndim == 2 else refs.shape} per call.")
+    if not np.all(np.isfinite(refs)):
+        raise NonFiniteError("`reference` must be finite at every time of the run; check the signal's parameters.")
+    return LoopSpec(dt=dt, n_steps=n_steps, output_indices=output_indices, timepts=timepts, references=refs)
+
+
+# --------------------------------------------------------------------------- one trial of a repeated task
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    out = np.array(arr, dtype=np.float64, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class TrialSpec:
+    """How one run of :func:`simulate` is a trial of a repeated task (iterative learning control).
+
+    Parameters
+    ----------
+    start : {"reset", "start_trial"}, default "reset"
+        How the controller starts: ``"reset"`` calls ``controller.reset(y(0),
+        r_c(0), seed=controller_seed)`` (a fresh controller);
+        ``"start_trial"`` calls ``controller.start_trial(y(0), r_c(0))``,
+        which keeps what the controller learned in earlier trials.
+    references : array_like, shape (T, p), optional
+        What the controller is given as its reference at steps 0..T-1
+        (``r_c``, e.g. the task's reference shifted by a learned
+        feedforward). Default: the task's reference. The run's record keeps
+        the task's reference either way.
+    feedforward : array_like, shape (T, m), optional
+        Passed as ``controller.step(y, r_c, feedforward=v(t))``; the
+        controller adds it to its action inside its limits. Default: none.
+    reseed_plant : bool, default True
+        Reset the env with the run's plant seed; False resets it with
+        ``seed=None``, so its random stream continues from the previous
+        trial (new noise and gusts every trial, as on a rig).
+
+    Raises
+    ------
+    ParameterError
+        On an unknown ``start`` or a ``reseed_plant`` that is not a bool.
+    ShapeError, NonFiniteError
+        On arrays that are not 2-D or not finite.
+    """
+
+    start: str = "reset"
+    references: np.ndarray | None = None
+    feedforward: np.ndarray | None = None
+    reseed_plant: bool = True
+
+    def __post_init__(self):
+        if self.start not in TRIAL_STARTS:
+            raise ParameterError(f"`start` must be one of {TRIAL_STARTS}, got {self.start!r}.")
+        for name in ("references", "feedforward"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _readonly(as_float_array(value, name, (None, None))))
+        if not isinstance(self.reseed_plant, (bool, np.bool_)):
+            raise ParameterError(f"`reseed_plant` must be True or False, got {self.reseed_plant!r}.")
+        object.__setattr__(self, "reseed_plant", bool(self.reseed_plant))
+
+    def _check(self, controller, n_steps: int, p: int, m: int) -> None:
+        """Raise if the trial does not fit a loop of ``n_steps`` steps, p outputs and m inputs."""
+        if self.start == "start_trial" and not callable(getattr(controller, "start_trial", None)):
+            raise ParameterError(f"`trial.start` = 'start_trial' needs a controller with start_trial(observation, "
+                                 f"reference), {type(controller).__name__} has none; use start='reset'.")
+        if self.references is not None and self.references.shape != (n_steps, p):
+            raise ShapeError(f"`trial.references` must have shape ({n_steps}, {p}) (one row per control step), "
+                             f"got {self.references.shape}.")
+        if self.feedforward is not None and self.feedforward.shape != (n_steps, m):
+            raise ShapeError(f"`trial.feedforward` must have shape ({n_steps}, {m}) (one row per control step, "
+                             f"one column per input), got {self.feedforward.shape}.")
+
+
+# --------------------------------------------------------------------------- the loop
+
+
 def simulate(env, controller, reference, *, duration: float, seed=None, options: Mapping | None = None,
              tolerance=None, final_window_s: float = 5.0, events: Sequence[AbstractEvent] = (),
              callback: Callable[[int, dict], bool | None] | None = None, progress: bool = False,
-             meta: Mapping | None = None) -> Result:
+             meta: Mapping | None = None, trial: TrialSpec | None = None) -> Result:
     """Run one closed-loop episode and return its :class:`~neurocontrol.results.Result`.
 
     Parameters
@@ -235,7 +445,8 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
     controller : AbstractController
         Anything with ``output_indices``, ``reset(observation, reference,
         seed=...)``, ``step(observation, reference) -> action`` and,
-        optionally, ``diagnostics()`` and ``dt``.
+        optionally, ``diagnostics()``, ``dt`` and (for trials)
+        ``start_trial(observation, reference)``.
     reference : MultiSignal or callable
         Set-points of the controlled outputs: ``reference(t)`` maps a time
         array (T,) in s to shape (T, p), physical units.
@@ -260,14 +471,20 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
         returning ``False`` stops the run (``status = "converged"``,
         ``meta["stop_reason"] = "callback"``). ``info`` holds ``time``
         (s, after the step), ``observation``, ``output``, ``reference``
-        (used at step k), ``input`` (applied), ``reward``, ``terminated``,
-        ``truncated``, ``diagnostics`` and the env's ``env_info``.
+        (the task's, at step k), ``input`` (applied), ``reward``,
+        ``terminated``, ``truncated``, ``diagnostics`` and the env's
+        ``env_info``.
     progress : bool, default False
         Show a tqdm progress bar on stderr when stderr is a terminal, tqdm is
         installed and the run takes longer than about 2 s.
     meta : dict, optional
         Extra JSON-serialisable entries for ``Result.meta`` (e.g. the
         scenario name and hash).
+    trial : TrialSpec, optional
+        Run as one trial of a repeated task: how the controller starts, the
+        reference it is given and the feedforward at each step, whether the
+        plant is reseeded. Default: a single episode (reset, the task's
+        reference, no feedforward, plant seeded).
 
     Returns
     -------
@@ -280,47 +497,40 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
         microseconds, the one metric that is not reproducible bit for bit).
         ``meta`` records the seed and its streams, ``dt``, the duration, the
         integrator settings, package versions, units, applied events (and
-        those not reached), the
-        controller's modes as run-length segments and the stop reason.
+        those not reached), the controller's modes as run-length segments,
+        the stop reason (a sentence) and ``stop_kind`` (None,
+        ``"callback"``, ``"terminated"``, ``"truncated"`` or
+        ``"diverged"``), and the trial settings when ``trial`` was given.
 
     Raises
     ------
     ParameterError
-        On an invalid duration, seed, tolerance or event, a controller whose
-        ``dt`` differs from the env's, or an env whose time limit ends the
-        episode before ``duration``.
+        On an invalid duration, seed, tolerance, event or trial, a controller
+        whose ``dt`` differs from the env's, or an env whose time limit ends
+        the episode before ``duration``.
     ShapeError
-        If the reference does not give one set-point per controlled output.
+        If the reference (or the trial's references or feedforward) does not
+        fit the controlled outputs, inputs and steps.
+    NonFiniteError
+        If the reference is not finite.
 
     Notes
     -----
     Step ``k`` (time ``t_k = k dt``): apply due events; ``r_k =
-    reference(t_k)``; ``u = controller.step(y_k, r_k)`` (timed with
-    ``time.perf_counter_ns``); ``y_{k+1}, ... = env.step(u)``. ``inputs[k]``
-    is the input the env applied (``info["action"]`` when present) and
-    ``saturated[k]`` flags an input the env clipped (``info["saturated"]``)
-    or that lies on an action-space limit (a controller that clips to its
-    own limits sends exactly the limit, which the env does not flag).
+    reference(t_k)``; ``u = controller.step(y_k, r_c(k)[, feedforward=v(k)])``
+    (timed with ``time.perf_counter_ns``; ``r_c = r`` without a trial);
+    ``y_{k+1}, ... = env.step(u)``. The loop never changes ``u``: the
+    controller applies its limits and the plant clips for itself.
+    ``inputs[k]`` is the input the env applied (``info["action"]`` when
+    present) and ``saturated[k]`` flags an input the env clipped
+    (``info["saturated"]``) or that lies on an action-space limit (a
+    controller that clips to its own limits sends exactly the limit, which
+    the env does not flag).
     """
-    import gymnasium as gym
-
-    if not isinstance(env, gym.Env):
-        raise ParameterError(f"`env` must be a gymnasium.Env (from gymnasium.make or an instance), "
-                             f"got {type(env).__name__}.")
-    if not isinstance(env.observation_space, gym.spaces.Box):
-        raise ParameterError(f"`env` must have a Box observation space, got {type(env.observation_space).__name__}; "
-                             "flatten it with gymnasium.wrappers.FlattenObservation.")
-    for attr in ("output_indices", "reset", "step"):
-        if not hasattr(controller, attr):
-            raise ParameterError(f"`controller` must have `{attr}` like neurocontrol AbstractController, "
-                                 f"got {type(controller).__name__}.")
-    if isinstance(duration, bool) or not isinstance(duration, numbers.Real) or not math.isfinite(duration) \
-            or duration <= 0:
-        raise ParameterError(f"`duration` must be a positive finite time in s, got {duration!r}.")
-    dt, n_steps = episode_steps(env, controller, duration)
-    base, spec = env.unwrapped, getattr(env, "spec", None)
-    if not isinstance(final_window_s, numbers.Real) or isinstance(final_window_s, bool) or final_window_s < 0:
-        raise ParameterError(f"`final_window_s` must be a window length >= 0 s, got {final_window_s!r}.")
+    spec = check_loop(env, controller, reference, duration)
+    dt, n_steps, output_indices, timepts, refs = spec
+    base, env_spec = env.unwrapped, getattr(env, "spec", None)
+    final_window_s = check_positive(final_window_s, "final_window_s", unit="s", allow_zero=True)
     events = tuple(events)
     for i, ev in enumerate(events):
         if not isinstance(ev, AbstractEvent):
@@ -333,28 +543,22 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
     if callback is not None and not callable(callback):
         raise ParameterError(f"`callback` must be callable as callback(k, info), got {type(callback).__name__}.")
 
-    output_indices = tuple(int(i) for i in controller.output_indices)
-    n_obs = int(np.prod(env.observation_space.shape))
-    if any(not 0 <= i < n_obs for i in output_indices):
-        raise ParameterError(f"controller `output_indices` {list(output_indices)} must index the {n_obs} observations.")
+    n_obs = _space_size(env.observation_space)
     p = len(output_indices)
-    timepts = np.arange(n_steps + 1) * dt
-    refs = np.asarray(reference(timepts), dtype=np.float64)
-    if refs.ndim == 1 and p == 1:
-        refs = refs[:, None]
-    if refs.shape != (n_steps + 1, p):
-        raise ShapeError(f"`reference` must give {p} set-points (one per controlled output) at each time, "
-                         f"got shape {refs.shape[1:] if refs.ndim == 2 else refs.shape} per call.")
-    if not np.all(np.isfinite(refs)):
-        raise ParameterError("`reference` must be finite at every time of the run.")
     names = signal_names(env, output_indices)
-    out_names = names["output_names"] or tuple(f"y{i}" for i in range(p))
+    out_names = names["output_names"]
     tol = per_output_band(tolerance, "tolerance", out_names, refs)
 
     act_space = env.action_space
     low = np.asarray(getattr(act_space, "low", -np.inf), dtype=np.float64).ravel()
     high = np.asarray(getattr(act_space, "high", np.inf), dtype=np.float64).ravel()
     m = low.size
+    if trial is not None and not isinstance(trial, TrialSpec):
+        raise ParameterError(f"`trial` must be a TrialSpec or None, got {type(trial).__name__}.")
+    if trial is not None:
+        trial._check(controller, n_steps, p, int(getattr(controller, "n_inputs", m)))
+    ctrl_refs = refs if trial is None or trial.references is None else trial.references
+    feedforward = None if trial is None else trial.feedforward
     streams = seed_streams(seed)
 
     observations = np.full((n_steps + 1, n_obs), np.nan)
@@ -367,12 +571,16 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
     applied_events: list[dict] = []
     diagnostics = getattr(controller, "diagnostics", None)
 
-    obs, info = env.reset(seed=streams.plant, options=None if options is None else dict(options))
+    plant_seed = streams.plant if trial is None or trial.reseed_plant else None
+    obs, info = env.reset(seed=plant_seed, options=None if options is None else dict(options))
     obs = np.asarray(obs, dtype=np.float64).ravel()
     observations[0] = obs
-    controller.reset(obs, refs[0], seed=streams.controller)
+    if trial is not None and trial.start == "start_trial":
+        controller.start_trial(obs, ctrl_refs[0])
+    else:
+        controller.reset(obs, ctrl_refs[0], seed=streams.controller)
 
-    status, stop_reason, k_done = "completed", None, 0
+    status, stop_reason, stop_kind, k_done = "completed", None, None, 0
     next_event = 0
     bar = _make_progress(n_steps, progress)
     perf = _time.perf_counter_ns
@@ -385,15 +593,18 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
             r = refs[k]
             t0 = perf()
             try:
-                u = controller.step(obs, r)
+                if feedforward is None:
+                    u = controller.step(obs, ctrl_refs[k])
+                else:
+                    u = controller.step(obs, ctrl_refs[k], feedforward=feedforward[k])
             except DivergenceError as exc:
-                status, stop_reason = "failed", f"controller diverged at t={t_k:.4g} s: {exc}"
+                status, stop_kind, stop_reason = "failed", "diverged", f"controller diverged at t={t_k:.4g} s: {exc}"
                 break
             step_ns[k] = perf() - t0
             try:
                 obs, reward, terminated, truncated, info = env.step(u)
             except DivergenceError as exc:
-                status, stop_reason = "failed", f"plant diverged at t={t_k + dt:.4g} s: {exc}"
+                status, stop_kind, stop_reason = "failed", "diverged", f"plant diverged at t={t_k + dt:.4g} s: {exc}"
                 break
             obs = np.asarray(obs, dtype=np.float64).ravel()
             applied = np.asarray(info.get("action", np.clip(u, low, high)), dtype=np.float64).ravel()
@@ -416,14 +627,14 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
                            "input": applied.copy(), "reward": float(reward), "terminated": bool(terminated),
                            "truncated": bool(truncated), "diagnostics": dict(diag), "env_info": info}
                 if callback(k, cb_info) is False:
-                    status, stop_reason = "converged", "callback"
+                    status, stop_kind, stop_reason = "converged", "callback", "callback"
                     break
             if terminated:
-                status = "failed"
+                status, stop_kind = "failed", "terminated"
                 stop_reason = f"terminated by the env at t={timepts[k + 1]:.4g} s (the plant left its operating range)"
                 break
             if truncated and k_done < n_steps:
-                stop_reason = f"truncated by the env at t={timepts[k + 1]:.4g} s"
+                stop_kind, stop_reason = "truncated", f"truncated by the env at t={timepts[k + 1]:.4g} s"
                 break
     finally:
         if bar is not None:
@@ -442,9 +653,6 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
     if status == "failed":
         metrics["success"] = False
     integrator = {"method": getattr(base, "integrator", None)}
-    heli = _helicopter_env_class()
-    if heli is not None and isinstance(base, heli):
-        integrator["method"] = "rk4 (fixed step, end-stop contacts)"
     substeps = getattr(base, "substeps", None)
     if substeps is not None:
         integrator.update(substeps=int(substeps), substep_s=dt / int(substeps))
@@ -457,7 +665,7 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
         "duration": n_steps * dt,
         "n_steps_requested": n_steps,
         "integrator": integrator,
-        "env_id": getattr(spec, "id", None),
+        "env_id": getattr(env_spec, "id", None),
         "env": type(base).__name__,
         "controller": type(controller).__name__,
         "versions": package_versions(),
@@ -467,8 +675,13 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
         "modes": _run_length(modes),
         "mode_fractions": {m_: c / T for m_, c in mode_counts.items()} if T else {},
         "stop_reason": stop_reason,
+        "stop_kind": stop_kind,
         "output_indices": list(output_indices),
     }
+    if trial is not None:
+        record["trial_start"] = trial.start
+        record["plant_reseeded"] = trial.reseed_plant
+        record["feedforward"] = trial.feedforward is not None
     record.update(dict(meta or {}))
     return Result(time=time, observations=obs_arr, outputs=outputs, references=refs[: T + 1], inputs=inputs[:T],
                   saturated=saturated[:T], prediction_error=pred[:T], inner_iterations=inner[:T],

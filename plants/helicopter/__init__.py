@@ -1,4 +1,4 @@
-"""The helicopter on a vertical test stand (5 states, 2 inputs).
+"""The helicopter plant (5 states, 2 inputs): its public names, re-exported from the modules below.
 
 One physics source (:mod:`.dynamics`) and two thin adapters: the Gymnasium
 env (:class:`HelicopterEnv`) and the python-control system (:func:`to_iosys`).
@@ -20,10 +20,10 @@ from plants.helicopter.dynamics import (
                                         trim,
 )
 from plants.helicopter.env import HelicopterEnv, observation_bounds
-from plants.helicopter.iosys import to_iosys
-from plants.helicopter.params import INPUT_NAMES, STATE_NAMES, HelicopterParams
+from plants.helicopter.iosys import to_iosys, to_sampled_iosys
+from plants.helicopter.params import INPUT_NAMES, STATE_NAMES, UNITS, HelicopterParams
 from plants.helicopter.vector_env import HelicopterVectorEnv
 
-__all__ = ["HelicopterEnv", "HelicopterVectorEnv", "HelicopterParams", "trim", "TrimPoint", "hover_range", "linearize", "Linearization",
-           "jacobian", "rhs", "output", "step", "step_batch", "to_iosys", "observation_bounds",
-           "STATE_NAMES", "INPUT_NAMES"]
+__all__ = ["HelicopterEnv", "HelicopterVectorEnv", "HelicopterParams", "trim", "TrimPoint", "hover_range", "linearize",
+           "Linearization", "jacobian", "rhs", "output", "step", "step_batch", "to_iosys", "to_sampled_iosys",
+           "observation_bounds", "STATE_NAMES", "INPUT_NAMES", "UNITS"]

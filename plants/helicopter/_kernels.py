@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import math
 
-import numba
+from neurocontrol._jit import plant_jit
 
 __all__ = ["jit", "rhs_kernel", "step_kernel", "step_batch_kernel", "env_step_kernel",
            "STATUS_OK", "STATUS_ROTOR_OUT_OF_RANGE", "STATUS_NONFINITE",
            "STATUS_BAD_ACTION"]
 
-#: The one place where numba flags are set: strict IEEE arithmetic (no fastmath),
-#: so results are reproducible bit for bit; cached compilation; GIL released.
-jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy", boundscheck=False)
+#: The plant's kernels compile with the project's plant flags (strict IEEE: :mod:`neurocontrol._jit`).
+jit = plant_jit
 
 STATUS_OK = 0
 STATUS_ROTOR_OUT_OF_RANGE = 1

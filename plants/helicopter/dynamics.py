@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array
+from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
 from neurocontrol.exceptions import OutOfRangeError, ParameterError, TrimError
 from plants.helicopter import _kernels
 from plants.helicopter.params import HelicopterParams
@@ -53,6 +53,11 @@ def resolve_params(params=None) -> HelicopterParams:
 
     A mapping (python-control's ``params`` dict) holds field overrides of the
     defaults, e.g. ``{"a8": -0.91}``; it may also be empty.
+
+    Parameters
+    ----------
+    params : HelicopterParams or mapping or None, optional
+        The parameters, or field overrides of the defaults.
 
     Raises
     ------
@@ -76,18 +81,6 @@ def resolve_params(params=None) -> HelicopterParams:
             return HelicopterParams(**params)
     raise ParameterError(f"`params` must be a HelicopterParams, a dict of its fields or None, "
                          f"got {type(params).__name__}.")
-
-
-def _positive_float(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise ParameterError(f"`{name}` must be a positive finite number, got {value!r}.")
-    return float(value)
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ParameterError(f"`{name}` must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def rhs(t, x, u, params=None) -> np.ndarray:
@@ -124,7 +117,19 @@ def rhs(t, x, u, params=None) -> np.ndarray:
 
 
 def output(t, x, u, params=None) -> np.ndarray:
-    """Measured output ``y = x`` (python-control ``outfcn``); shape (5,)."""
+    """Return the measured output ``y = x`` (python-control ``outfcn``); shape (5,).
+
+    Parameters
+    ----------
+    t : float
+        Time, s (unused: the model is time-invariant).
+    x : array_like, shape (5,)
+        State.
+    u : array_like, shape (2,)
+        Input (unused: no feedthrough).
+    params : HelicopterParams or dict or None, optional
+        Plant parameters (unused).
+    """
     return as_float_array(x, "x", (5,)).copy()
 
 
@@ -161,12 +166,11 @@ def step(x, u, params=None, dt: float = 0.01, substeps: int = 5, *, accel: float
     p = resolve_params(params).to_vector()
     x = as_float_array(x, "x", (5,))
     u = as_float_array(u, "u", (2,))
-    dt = _positive_float(dt, "dt")
-    substeps = _positive_int(substeps, "substeps")
-    if not (isinstance(accel, numbers.Real) and math.isfinite(accel)):
-        raise ParameterError(f"`accel` must be a finite number in m/s^2, got {accel!r}.")
+    dt = check_positive(dt, "dt", unit="s")
+    substeps = check_int(substeps, "substeps", low=1)
+    accel = check_real(accel, "accel", unit="m/s^2")
     out = np.empty(5)
-    _kernels.step_kernel(x, u, p, float(accel), dt, substeps, out)
+    _kernels.step_kernel(x, u, p, accel, dt, substeps, out)
     return out
 
 
@@ -203,8 +207,8 @@ def step_batch(x, u, params=None, dt: float = 0.01, substeps: int = 5, *, accel=
     n = x.shape[0]
     u = as_float_array(u, "u", (n, 2))
     d = np.zeros(n) if accel is None else as_float_array(accel, "accel", (n,))
-    dt = _positive_float(dt, "dt")
-    substeps = _positive_int(substeps, "substeps")
+    dt = check_positive(dt, "dt", unit="s")
+    substeps = check_int(substeps, "substeps", low=1)
     if out is None:
         out = np.empty((n, 5))
     elif not (isinstance(out, np.ndarray) and out.dtype == np.float64 and out.shape == (n, 5)
@@ -220,6 +224,15 @@ def jacobian(x, u, params=None) -> tuple[np.ndarray, np.ndarray]:
 
     At ``zdot == 0`` the physical drag ``a6*zdot*|zdot|`` has derivative 0, so
     ``A[2, 2] == a5`` there.
+
+    Parameters
+    ----------
+    x : array_like, shape (5,)
+        State.
+    u : array_like, shape (2,)
+        Input, rad/s^2.
+    params : HelicopterParams or dict or None, optional
+        Plant parameters (defaults: the published set).
     """
     prm = resolve_params(params)
     x = as_float_array(x, "x", (5,))
@@ -259,6 +272,15 @@ class Linearization(NamedTuple):
 def linearize(x, u, params=None) -> Linearization:
     """Linearise the free-flight model at ``(x, u)``; outputs are the full state.
 
+    Parameters
+    ----------
+    x : array_like, shape (5,)
+        State.
+    u : array_like, shape (2,)
+        Input, rad/s^2.
+    params : HelicopterParams or dict or None, optional
+        Plant parameters (defaults: the published set).
+
     Returns
     -------
     Linearization
@@ -287,6 +309,11 @@ def hover_range(params=None) -> tuple[float, float]:
     The lower end is where the hover collective reaches its upper stop (about
     89.45 rad/s for the published parameters), clipped to ``rotor_speed_range``.
 
+    Parameters
+    ----------
+    params : HelicopterParams or dict or None, optional
+        Plant parameters (defaults: the published set).
+
     Raises
     ------
     TrimError
@@ -314,7 +341,7 @@ def hover_range(params=None) -> tuple[float, float]:
 class TrimPoint:
     """A hover equilibrium of the helicopter (climb rate and pitch rate zero).
 
-    Attributes
+    Parameters
     ----------
     rotor_speed : float
         rad/s.
@@ -346,7 +373,7 @@ class TrimPoint:
 
 
 def _trim_collective(p, omega: float) -> float:
-    """Collective pitch that balances weight at rotor speed ``omega`` (nan if none)."""
+    """Return the collective pitch that balances weight at rotor speed ``omega`` (nan if none)."""
     a1, a2, a3, a4 = p[0], p[1], p[2], p[3]
     c = -p[6] / (omega * omega)
     # a1 + a2*th - c = sqrt(a3 + a4*th); square it: qa*th^2 + qb*th + qc = 0

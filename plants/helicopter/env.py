@@ -1,20 +1,19 @@
-"""Gymnasium environment of the helicopter on a vertical test stand."""
+"""The helicopter's Gymnasium environment (:class:`HelicopterEnv`) and its sensor ranges."""
 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from neurocontrol._validation import as_float_array
+from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
 from neurocontrol.exceptions import DivergenceError, NonFiniteError, OutOfRangeError, ParameterError
 from plants.helicopter import _kernels
 from plants.helicopter.dynamics import _trim_collective, hover_range, resolve_params, trim
-from plants.helicopter.params import STATE_NAMES, HelicopterParams
+from plants.helicopter.params import INPUT_NAMES, STATE_NAMES, UNITS, HelicopterParams
 
 __all__ = ["HelicopterEnv", "observation_bounds"]
 
@@ -22,7 +21,7 @@ _COEFFS = tuple(f"a{i}" for i in range(1, 16))
 
 
 def observation_bounds(params: HelicopterParams | None = None) -> np.ndarray:
-    """Sensor ranges of the five measured states, shape (2, 5): ``[low, high]``.
+    """Return the sensor ranges of the five measured states, shape (2, 5): ``[low, high]``.
 
     The nominal state envelope of ``params`` widened by margins that the
     nominal plant does not reach within an episode: rotor speed ``[0, 2*max]``;
@@ -30,6 +29,11 @@ def observation_bounds(params: HelicopterParams | None = None) -> np.ndarray:
     its span beyond each stop; climb rate and collective rate ``+-4x`` the
     largest nominal bound. Measurements are clipped to these ranges (sensor
     saturation), so observations always lie in the observation space.
+
+    Parameters
+    ----------
+    params : HelicopterParams or dict or None, optional
+        Plant parameters (defaults: the published set).
     """
     prm = resolve_params(params)
     (w_lo, w_hi), (z_lo, z_hi), (v_lo, v_hi), (t_lo, t_hi), (r_lo, r_hi) = prm.state_ranges
@@ -112,23 +116,47 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Arguments
 
-    - ``params`` (HelicopterParams or dict): nominal plant, default the published set.
-    - ``dt`` (float, s): control period, default 0.01 (exposed as ``env.unwrapped.dt``).
-    - ``substeps`` (int): RK4 sub-steps per period, default 5 (2 ms).
-    - ``setpoint`` ((float, float)): default set-point (rad/s, m), default (140, 1).
-    - ``reward_weights`` ((float, float)): weights of rotor and altitude error.
-    - ``gust_rate`` (float, 1/s): mean rate of random vertical gusts (Poisson), default 0.
-    - ``gust_amplitude`` (float, m/s^2): standard deviation of a random gust's acceleration.
-    - ``gust_duration`` (float, s): duration of each random gust, default 0.5.
-    - ``gust_schedule`` (sequence of (t_start s, duration s, accel m/s^2)): deterministic gusts.
-    - ``sensor_noise_std`` ((5,) array): standard deviation of the noise on each measured state.
-    - ``param_perturbation`` (float): relative standard deviation (at most 0.25) of a
-      random factor applied to each of a1..a15 at every reset (a fresh plant per
-      episode; factors truncated to [0.25, 1.75], so no sign flips), default 0.
-    - ``render_mode`` (None or "rgb_array"): headless rendering via matplotlib (Agg).
+    The constructor's keyword arguments are listed under Parameters.
+
+    Parameters
+    ----------
+    params : HelicopterParams or dict
+        Nominal plant, default the published set.
+    dt : float, s
+        Control period, default 0.01 (exposed as ``env.unwrapped.dt``).
+    substeps : int
+        RK4 sub-steps per period, default 5 (2 ms).
+    setpoint : (float, float)
+        Default set-point (rad/s, m), default (140, 1).
+    reward_weights : (float, float)
+        Weights of rotor and altitude error.
+    gust_rate : float, 1/s
+        Mean rate of random vertical gusts (Poisson), default 0.
+    gust_amplitude : float, m/s^2
+        Standard deviation of a random gust's acceleration.
+    gust_duration : float, s
+        Duration of each random gust, default 0.5.
+    gust_schedule : sequence of (t_start s, duration s, accel m/s^2)
+        Deterministic gusts.
+    sensor_noise_std : (5,) array
+        Standard deviation of the noise on each measured state.
+    param_perturbation : float
+        Relative standard deviation (at most 0.25) of a random factor applied to each of a1..a15 at
+        every reset (a fresh plant per episode; factors truncated to [0.25, 1.75], so no sign
+        flips), default 0.
+    render_mode : None or "rgb_array"
+        Headless rendering via matplotlib (Agg).
 
     All random draws use ``self.np_random``. Gusts are held constant over a
     control period and added to the vertical acceleration.
+
+    ## Declared signals
+
+    ``observation_names`` (the five states, in observation order),
+    ``input_names`` (``throttle``, ``collective_servo``, in action order) and
+    ``units`` (signal name -> unit string) describe the signals to generic
+    code (closed loop, results, python-control bridge), which never guesses
+    the plant from array sizes.
 
     Examples
     --------
@@ -142,6 +170,12 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 100}
+    #: Names of the observation entries, in order.
+    observation_names: tuple[str, ...] = STATE_NAMES
+    #: Names of the action entries, in order.
+    input_names: tuple[str, ...] = INPUT_NAMES
+    #: How the env integrates its state (recorded in every run's manifest).
+    integrator: str = "rk4 (fixed step, end-stop contacts)"
 
     def __init__(self, params: HelicopterParams | None = None, *, dt: float = 0.01, substeps: int = 5,
                  setpoint: Sequence[float] = (140.0, 1.0), reward_weights: Sequence[float] = (1.0, 1.0),
@@ -149,10 +183,10 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
                  gust_schedule: Sequence[Sequence[float]] = (), sensor_noise_std=None,
                  param_perturbation: float = 0.0, render_mode: str | None = None):
         self._nominal = resolve_params(params)
-        self.dt = _nonneg_float(dt, "dt", positive=True)
-        if isinstance(substeps, bool) or not isinstance(substeps, numbers.Integral) or substeps < 1:
-            raise ParameterError(f"`substeps` must be a positive integer, got {substeps!r}.")
-        self.substeps = int(substeps)
+        #: Unit of every observation and input, by name.
+        self.units: dict[str, str] = dict(UNITS)
+        self.dt = check_positive(dt, "dt", unit="s")
+        self.substeps = check_int(substeps, "substeps", low=1)
         self._default_setpoint = self._check_setpoint(setpoint)
         w = as_float_array(reward_weights, "reward_weights", (2,))
         if np.any(w < 0) or w.sum() <= 0:
@@ -161,9 +195,9 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         span_z = np.diff(self._nominal.altitude_range)[0]
         self._reward_coef = (float(w[0] / w.sum() / span_w ** 2), float(w[1] / w.sum() / span_z ** 2))
         self.reward_weights = tuple(w.tolist())
-        self._gust_rate = _nonneg_float(gust_rate, "gust_rate")
-        self._gust_amplitude = _nonneg_float(gust_amplitude, "gust_amplitude")
-        self._gust_duration = _nonneg_float(gust_duration, "gust_duration", positive=True)
+        self._gust_rate = check_positive(gust_rate, "gust_rate", unit="1/s", allow_zero=True)
+        self._gust_amplitude = check_positive(gust_amplitude, "gust_amplitude", unit="m/s^2", allow_zero=True)
+        self._gust_duration = check_positive(gust_duration, "gust_duration", unit="s")
         self._gust_schedule = self._check_schedule(gust_schedule)
         if sensor_noise_std is None:
             self._noise_std = np.zeros(5)
@@ -173,9 +207,7 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
                 raise ParameterError(f"`sensor_noise_std` must be non-negative, got {self._noise_std.tolist()}.")
         self._noise_std.setflags(write=False)
         self._noisy = bool(np.any(self._noise_std > 0))
-        self._param_rel_std = _nonneg_float(param_perturbation, "param_perturbation")
-        if self._param_rel_std > 0.25:
-            raise ParameterError(f"`param_perturbation` must be a relative std in [0, 0.25], got {param_perturbation!r}.")
+        self._param_rel_std = check_real(param_perturbation, "param_perturbation", low=0.0, high=0.25)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ParameterError(f"`render_mode` must be None or one of {self.metadata['render_modes']}, "
                                  f"got {render_mode!r}.")
@@ -293,6 +325,11 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         constructor's parameters; the next :meth:`reset` restores the nominal
         parameters (perturbed if ``param_perturbation > 0``).
 
+        Parameters
+        ----------
+        params : HelicopterParams or dict
+            The new plant parameters.
+
         Examples
         --------
         >>> env = HelicopterEnv()
@@ -337,7 +374,15 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         self._degraded = bool(np.any(eff != 1.0))
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Start an episode; see the class docstring for ``options``."""
+        """Start an episode; see the class docstring for ``options``.
+
+        Parameters
+        ----------
+        seed : int, optional
+            Seeds ``self.np_random`` (Gymnasium semantics).
+        options : dict, optional
+            ``"initial_state"`` and ``"setpoint"`` (see the class docstring).
+        """
         super().reset(seed=seed)
         self.set_actuator_effectiveness((1.0, 1.0))
         options = {} if options is None else options
@@ -374,7 +419,13 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         return obs, self._info()
 
     def step(self, action):
-        """Apply ``action`` (throttle, collective_servo) for ``dt`` s; return the Gymnasium 5-tuple."""
+        """Apply ``action`` (throttle, collective_servo) for ``dt`` s; return the Gymnasium 5-tuple.
+
+        Parameters
+        ----------
+        action : array_like, shape (2,)
+            Throttle and collective servo, rad/s^2; clipped to the action space.
+        """
         if not (type(action) is np.ndarray and action.dtype == np.float64 and action.shape == (2,)):
             action = as_float_array(action, "action", (2,), finite=False)
         d = self._gust_accel() if self._has_gusts else 0.0
@@ -412,6 +463,7 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         return render_rgb(self._figure, self._x, self._setpoint, self._u, self._time, self._nominal)
 
     def close(self):
+        """Release the rendering figure."""
         self._figure = None
 
     # ---------------------------------------------------------------- helpers
@@ -439,11 +491,3 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
             for _, acc in gusts:
                 d += acc
         return d
-
-
-def _nonneg_float(value, name: str, *, positive: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
-        kind = "positive" if positive else "non-negative"
-        raise ParameterError(f"`{name}` must be a {kind} finite number, got {value!r}.")
-    return float(value)

@@ -1,17 +1,33 @@
-"""The helicopter as a scenario-file plant kind: ``[plant] kind = "helicopter"``."""
+"""The helicopter's scenario-file kinds: the plant, its PID and LQR baselines and the warm-up PID.
+
+``[plant] kind = "helicopter"``, ``[controller] kind = "pid"`` / ``"lqr"`` and
+the adaptive controller's ``[controller.warmup_pid]`` (section ``warmup``,
+kind ``"pid"``); all are listed in :data:`neurocontrol.registry.BUILTIN`.
+"""
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 
+from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
 from neurocontrol.exceptions import NeurocontrolError, ParameterError
-from neurocontrol.scenario.configs import RunConfig, _finite
+from neurocontrol.scenario.configs import RunConfig
+from neurocontrol.scenario.kinds import env_dt, env_input_limits
 from neurocontrol.simulation.faults import FaultsConfig
+from plants.helicopter.baselines import LQRController, PIDController, PIDGains
+from plants.helicopter.env import HelicopterEnv
 from plants.helicopter.params import HelicopterParams
+
+__all__ = ["InitialStateConfig", "DisturbanceConfig", "HelicopterPlantConfig", "build_helicopter", "PIDConfig",
+           "LQRConfig", "WarmupPIDConfig", "build_pid", "build_lqr", "build_warmup_pid"]
+
+#: Most control steps of one run: beyond it the episode length and the result arrays cannot be allocated.
+_MAX_STEPS = 1e9
+#: Longest control period, s: the collective servo's time constant is about 15 ms, so any sensible period is far below.
+_MAX_DT = 1.0
 
 # ---------------------------------------------------------------- the helicopter plant
 
@@ -43,7 +59,7 @@ class InitialStateConfig:
 
     def __post_init__(self):
         for name in ("rotor_speed", "altitude"):
-            lo, hi = (_finite(v, name) for v in getattr(self, name))
+            lo, hi = (check_real(v, name) for v in getattr(self, name))
             if lo > hi:
                 raise ParameterError(f"`{name}` must be a range [low, high] with low <= high, got {[lo, hi]}.")
         if self.state is not None:
@@ -51,7 +67,7 @@ class InitialStateConfig:
                 raise ParameterError(f"`state` must hold the 5 helicopter states (rotor_speed, altitude, climb_rate, "
                                      f"collective, collective_rate), got {len(self.state)} values.")
             for v in self.state:
-                _finite(v, "state")
+                check_real(v, "state")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,8 +100,8 @@ class DisturbanceConfig:
 
     def __post_init__(self):
         for name in ("gust_rate", "gust_amplitude", "param_perturbation"):
-            _finite(getattr(self, name), name, low=0.0)
-        _finite(self.gust_duration, "gust_duration", low=0.0, strict=True, unit="s")
+            check_positive(getattr(self, name), name, allow_zero=True)
+        check_positive(self.gust_duration, "gust_duration", unit="s")
         if self.param_perturbation > 0.25:
             raise ParameterError(f"`param_perturbation` must be a relative std in [0, 0.25], "
                                  f"got {self.param_perturbation!r}.")
@@ -93,11 +109,8 @@ class DisturbanceConfig:
             raise ParameterError(f"`sensor_noise_std` must hold 5 values (one per measured state), "
                                  f"got {len(self.sensor_noise_std)}.")
         for v in self.sensor_noise_std:
-            _finite(v, "sensor_noise_std", low=0.0)
+            check_positive(v, "sensor_noise_std", allow_zero=True)
 
-
-
-__all__ = ["InitialStateConfig", "DisturbanceConfig", "HelicopterPlantConfig", "build_helicopter"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,7 +123,7 @@ class HelicopterPlantConfig:
         Gymnasium id passed to ``gymnasium.make`` (with the episode length
         set to the run's duration).
     dt : float, default 0.01
-        Control period, s.
+        Control period, s (at most 1 s: the model's fastest modes need far shorter periods).
     substeps : int, default 5
         RK4 sub-steps per control period.
     params : HelicopterParams
@@ -143,12 +156,28 @@ class HelicopterPlantConfig:
     faults: FaultsConfig | None = None
 
     def __post_init__(self):
-        _finite(self.dt, "dt", low=0.0, strict=True, unit="s")
-        if isinstance(self.substeps, bool) or not isinstance(self.substeps, numbers.Integral) or self.substeps < 1:
-            raise ParameterError(f"`substeps` must be a positive integer, got {self.substeps!r}.")
+        check_real(self.dt, "dt", low=0.0, low_open=True, high=_MAX_DT, unit="s")
+        check_int(self.substeps, "substeps", low=1)
 
 
 def build_helicopter(config: HelicopterPlantConfig, run: RunConfig, rng: np.random.Generator):
+    """Make the helicopter env of a ``[plant]`` table and draw its initial state.
+
+    Parameters
+    ----------
+    config : HelicopterPlantConfig
+        The table.
+    run : RunConfig
+        The run (its duration sets the episode length).
+    rng : numpy.random.Generator
+        The run's spare stream: draws the initial state from ``config.initial``.
+
+    Returns
+    -------
+    env : gymnasium.Env
+    options : dict
+        Reset options with the ``initial_state``.
+    """
     import gymnasium as gym
 
     import plants  # noqa: F401  (registers the env ids)
@@ -156,7 +185,11 @@ def build_helicopter(config: HelicopterPlantConfig, run: RunConfig, rng: np.rand
 
     prm = config.params
     d = config.disturbances
-    n_steps = max(1, int(round(run.duration / config.dt)))
+    steps = run.duration / config.dt
+    if not steps <= _MAX_STEPS:
+        raise ParameterError(f"`run.duration` / `plant.dt` gives {steps:.3g} control steps; at most {_MAX_STEPS:.0e}: "
+                             "shorten the run or lengthen `plant.dt`.")
+    n_steps = max(1, int(round(steps)))
     env = gym.make(config.gym_id, max_episode_steps=n_steps, params=prm, dt=config.dt, substeps=config.substeps,
                    setpoint=config.setpoint, reward_weights=config.reward_weights, gust_rate=d.gust_rate,
                    gust_amplitude=d.gust_amplitude, gust_duration=d.gust_duration,
@@ -190,3 +223,161 @@ def build_helicopter(config: HelicopterPlantConfig, run: RunConfig, rng: np.rand
     return env, {"initial_state": x0}
 
 
+# ---------------------------------------------------------------- the baselines and the warm-up PID
+
+
+@dataclass(frozen=True, kw_only=True)
+class PIDConfig(PIDGains):
+    """``[controller] kind = "pid"``: :class:`plants.helicopter.baselines.PIDController` around the plant's trim.
+
+    Parameters
+    ----------
+    design_rotor_speed : float, optional
+        Rotor speed of the trim the feedforward is designed at, rad/s; default the plant's set-point.
+    design_altitude : float, optional
+        Altitude of that trim, m; default the plant's set-point.
+    """
+
+    kind: ClassVar[str] = "pid"
+    design_rotor_speed: float | None = None
+    design_altitude: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("design_rotor_speed", "design_altitude"):
+            if getattr(self, name) is not None:
+                check_positive(getattr(self, name), name, allow_zero=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LQRConfig:
+    """``[controller] kind = "lqr"``: :class:`plants.helicopter.baselines.LQRController` with integral action.
+
+    Parameters
+    ----------
+    design_rotor_speed : float, optional
+        Design rotor speed, rad/s; default the plant's set-point.
+    Q : tuple of 7 floats, optional
+        Diagonal state weight on (rotor, altitude, climb rate, collective,
+        collective rate, int rotor error, int altitude error); default Bryson.
+    R : tuple of 2 floats, optional
+        Diagonal input weight; default ``(1/50^2, 1/150^2)``.
+    integrator_limit : (float, float), default (20.0, 2.0)
+        Clamp on the integrators (rad, m s).
+    """
+
+    kind: ClassVar[str] = "lqr"
+    design_rotor_speed: float | None = None
+    Q: tuple[float, ...] | None = None
+    R: tuple[float, ...] | None = None
+    integrator_limit: tuple[float, float] = (20.0, 2.0)
+
+    def __post_init__(self):
+        if self.design_rotor_speed is not None:
+            check_positive(self.design_rotor_speed, "design_rotor_speed")
+        for name, n in (("Q", 7), ("R", 2)):
+            v = getattr(self, name)
+            if v is not None:
+                if len(v) != n:
+                    raise ParameterError(f"`{name}` must hold {n} diagonal weights, got {len(v)}.")
+                for x in v:
+                    check_positive(x, name, allow_zero=name == "Q")
+        for x in self.integrator_limit:
+            check_positive(x, "integrator_limit")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarmupPIDConfig(PIDGains):
+    """``[controller.warmup_pid]``: a rough PID that flies the helicopter during the identification warm-up.
+
+    Rough hover values suffice (the adaptive controller takes over after
+    ``warmup_duration``); they are the user's knowledge of the stand, not the
+    model's trim: the shipped scenarios use rounded figures.
+
+    Parameters
+    ----------
+    trim_input : (float, float), default (170.0, -100.0)
+        Approximate hover throttle and collective-servo input, rad/s^2.
+    trim_collective : float, default 0.12
+        Approximate hover collective, rad.
+    servo_gain : float, default 2700.0
+        Approximate static servo gain d u1 / d theta, rad/s^2 per rad.
+    """
+
+    kind: ClassVar[str] = "pid"
+    trim_input: tuple[float, float] = (170.0, -100.0)
+    trim_collective: float = 0.12
+    servo_gain: float = 2700.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        as_float_array(self.trim_input, "trim_input", (2,))
+        check_real(self.trim_collective, "trim_collective")
+        check_positive(self.servo_gain, "servo_gain")
+
+
+def _helicopter(env, kind: str) -> HelicopterEnv:
+    if not isinstance(env.unwrapped, HelicopterEnv):
+        raise ParameterError(f"the {kind!r} baseline is designed for the helicopter plant, got "
+                             f"{type(env.unwrapped).__name__}; choose another controller kind.")
+    return env.unwrapped
+
+
+def build_pid(config: PIDConfig, env) -> PIDController:
+    """Make the PID baseline of a ``[controller] kind = "pid"`` table around the plant's trim.
+
+    Parameters
+    ----------
+    config : PIDConfig
+        The table.
+    env : gymnasium.Env
+        The helicopter env (its nominal parameters, set-point and ``dt``).
+
+    Returns
+    -------
+    PIDController
+    """
+    base = _helicopter(env, "pid")
+    sp = base.setpoint
+    return PIDController.from_plant(
+        base.nominal_params, rotor_speed=sp[0] if config.design_rotor_speed is None else config.design_rotor_speed,
+        altitude=sp[1] if config.design_altitude is None else config.design_altitude, dt=base.dt, gains=config.gains)
+
+
+def build_lqr(config: LQRConfig, env) -> LQRController:
+    """Make the LQR baseline of a ``[controller] kind = "lqr"`` table at the plant's trim.
+
+    Parameters
+    ----------
+    config : LQRConfig
+        The table.
+    env : gymnasium.Env
+        The helicopter env (its nominal parameters, set-point and ``dt``).
+
+    Returns
+    -------
+    LQRController
+    """
+    base = _helicopter(env, "lqr")
+    rotor = base.setpoint[0] if config.design_rotor_speed is None else config.design_rotor_speed
+    return LQRController.from_plant(base.nominal_params, rotor_speed=rotor, dt=base.dt, Q=config.Q, R=config.R,
+                                    integrator_limit=config.integrator_limit)
+
+
+def build_warmup_pid(config: WarmupPIDConfig, env) -> PIDController:
+    """Make the adaptive controller's warm-up PID from the user's rough trim values.
+
+    Parameters
+    ----------
+    config : WarmupPIDConfig
+        The ``[controller.warmup_pid]`` table.
+    env : gymnasium.Env
+        The plant: its action space gives the actuator limits, ``unwrapped.dt`` the control period.
+
+    Returns
+    -------
+    PIDController
+    """
+    return PIDController(input_limits=env_input_limits(env), dt=env_dt(env, "the warm-up PID"),
+                         trim_input=config.trim_input, trim_collective=config.trim_collective,
+                         servo_gain=config.servo_gain, gains=config.gains)

@@ -1,4 +1,4 @@
-"""Physical parameters of the helicopter on a vertical test stand.
+"""The helicopter's physical parameters (:class:`HelicopterParams`) and its signal names and units.
 
 One frozen, keyword-only dataclass holds the lumped model constants a1..a15,
 the drag-law option, the actuator limits and the state envelope (end stops and
@@ -16,12 +16,15 @@ import numpy as np
 
 from neurocontrol.exceptions import ParameterError
 
-__all__ = ["HelicopterParams", "STATE_NAMES", "INPUT_NAMES", "N_PARAMS"]
+__all__ = ["HelicopterParams", "STATE_NAMES", "INPUT_NAMES", "UNITS", "N_PARAMS"]
 
 #: Names of the five states, in order (also the names of the outputs).
 STATE_NAMES = ("rotor_speed", "altitude", "climb_rate", "collective", "collective_rate")
 #: Names of the two inputs, in order.
 INPUT_NAMES = ("throttle", "collective_servo")
+#: Unit of every state/output and input, by name (what the envs declare as ``units``).
+UNITS = {"rotor_speed": "rad/s", "altitude": "m", "climb_rate": "m/s", "collective": "rad",
+         "collective_rate": "rad/s", "throttle": "rad/s^2", "collective_servo": "rad/s^2"}
 
 # Layout of the kernel parameter vector (see HelicopterParams.to_vector).
 P_A = slice(0, 15)          # a1..a15 at indices 0..14
@@ -182,7 +185,13 @@ class HelicopterParams:
                     "raise a3 or the lower collective stop.")
 
     def replace(self, **changes) -> "HelicopterParams":
-        """Return a validated copy with some fields changed (``dataclasses.replace``)."""
+        """Return a validated copy with some fields changed (``dataclasses.replace``).
+
+        Parameters
+        ----------
+        **changes
+            New values of fields, by name.
+        """
         return dataclasses.replace(self, **changes)
 
     @functools.cached_property

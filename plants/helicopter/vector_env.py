@@ -1,15 +1,13 @@
-"""Many helicopters in one Gymnasium ``VectorEnv``, stepped by one compiled batch kernel."""
+"""The helicopter's vector env: many helicopters in one ``VectorEnv``, stepped by one compiled batch kernel."""
 
 from __future__ import annotations
-
-import numbers
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from neurocontrol._validation import as_float_array
+from neurocontrol._validation import as_float_array, check_int
 from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError
 from plants.helicopter import _kernels
 from plants.helicopter.env import HelicopterEnv
@@ -35,6 +33,13 @@ class HelicopterVectorEnv(gym.vector.VectorEnv):
     params, dt, substeps, setpoint, reward_weights
         As for :class:`HelicopterEnv`.
 
+    Attributes
+    ----------
+    observation_names, input_names : tuple of str
+        Names of the entries of one sub-environment's observation and action.
+    units : dict of str to str
+        Unit of every signal, by name.
+
     Notes
     -----
     Autoreset mode ``NEXT_STEP``: a sub-environment that terminated or was
@@ -57,9 +62,8 @@ class HelicopterVectorEnv(gym.vector.VectorEnv):
 
     def __init__(self, num_envs: int = 1, max_episode_steps: int = 3000, params=None, *, dt: float = 0.01,
                  substeps: int = 5, setpoint=(140.0, 1.0), reward_weights=(1.0, 1.0), render_mode=None, **kwargs):
-        for name, value in (("num_envs", num_envs), ("max_episode_steps", max_episode_steps)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ParameterError(f"`{name}` must be a positive integer, got {value!r}.")
+        num_envs = check_int(num_envs, "num_envs", low=1)
+        max_episode_steps = check_int(max_episode_steps, "max_episode_steps", low=1)
         unsupported = {k: v for k, v in kwargs.items() if v not in (None, 0, 0.0, ())}
         if unsupported or set(kwargs) - {"gust_rate", "gust_amplitude", "gust_duration", "gust_schedule",
                                           "sensor_noise_std", "param_perturbation"}:
@@ -74,6 +78,9 @@ class HelicopterVectorEnv(gym.vector.VectorEnv):
         self.max_episode_steps = int(max_episode_steps)
         self.render_mode = None
         self.dt = self._single.dt
+        self.observation_names = self._single.observation_names
+        self.input_names = self._single.input_names
+        self.units = dict(self._single.units)
         self.substeps = self._single.substeps
         self.single_action_space = self._single.action_space
         self.single_observation_space = self._single.observation_space
@@ -110,6 +117,13 @@ class HelicopterVectorEnv(gym.vector.VectorEnv):
 
         ``options`` as for :class:`HelicopterEnv`, applied to every
         sub-environment; ``"initial_state"`` may also have shape (num_envs, 5).
+
+        Parameters
+        ----------
+        seed : int, optional
+            Seeds the vector env's generator, from which every sub-environment draws.
+        options : dict, optional
+            ``"initial_state"`` and ``"setpoint"``.
         """
         super().reset(seed=seed)
         for i in range(self.num_envs):
@@ -118,7 +132,13 @@ class HelicopterVectorEnv(gym.vector.VectorEnv):
         return self._observe(), self._infos()
 
     def step(self, actions):
-        """Step every sub-environment; ``actions`` has shape (num_envs, 2) in physical units."""
+        """Step every sub-environment; ``actions`` has shape (num_envs, 2) in physical units.
+
+        Parameters
+        ----------
+        actions : array_like, shape (num_envs, 2)
+            One action per sub-environment, rad/s^2; clipped to the action space.
+        """
         a = as_float_array(actions, "actions", (self.num_envs, 2), finite=False)
         if not np.all(np.isfinite(a)):
             raise NonFiniteError(f"`actions` must be finite, got NaN or inf in rows "

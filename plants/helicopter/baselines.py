@@ -1,11 +1,12 @@
-"""Baseline controllers for the helicopter on a stand: decoupled PID and LQR with integral action.
+"""Baseline controllers of the helicopter on a stand: the PID gains, decoupled PID, and LQR with integral action.
 
-Both subclass :class:`neurocontrol.controllers.adaptive.AbstractController`: they map
-the measured state ``(rotor_speed, altitude, climb_rate, collective,
-collective_rate)`` and the set-points of the controlled outputs
-``(rotor_speed rad/s, altitude m)`` to the plant input ``(throttle,
-collective_servo)`` in rad/s^2, within the actuator limits. They are the
-yardsticks for the adaptive neural controller.
+Both controllers subclass :class:`neurocontrol.controllers.base.AbstractController`:
+they map the measured state ``(rotor_speed, altitude, climb_rate, collective,
+collective_rate)`` and the set-points of the controlled outputs ``(rotor_speed
+rad/s, altitude m)`` to the plant input ``(throttle, collective_servo)`` in
+rad/s^2, within the actuator limits. They are the yardsticks for the adaptive
+neural controller; they know the helicopter's state layout, so they live with
+the plant.
 
 The ``from_plant`` constructors use the plant model (trim, linearisation) to
 set feedforward values and gains; the controller objects themselves work from
@@ -14,33 +15,63 @@ observations only.
 
 from __future__ import annotations
 
-import math
-import numbers
+import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array
-from neurocontrol.controllers.adaptive import AbstractController
+from neurocontrol._validation import as_float_array, check_positive
+from neurocontrol.controllers.base import AbstractController
 from neurocontrol.exceptions import ParameterError
+from plants.helicopter.dynamics import linearize, resolve_params, trim
 
-__all__ = ["PIDController", "LQRController"]
+__all__ = ["PIDGains", "PIDController", "LQRController"]
 
 _ROTOR, _ALT, _CLIMB, _PITCH, _PITCH_RATE = range(5)
 
 
-def _positive(value, name: str, *, allow_zero: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        kind = "non-negative" if allow_zero else "positive"
-        raise ParameterError(f"`{name}` must be a {kind} finite number, got {value!r}.")
-    return float(value)
+@dataclass(frozen=True, kw_only=True)
+class PIDGains:
+    """The seven gains of :class:`PIDController`, each a finite number >= 0.
+
+    Parameters
+    ----------
+    kp_rotor : float, default 10.0
+        Proportional gain of the rotor-speed loop, (rad/s^2)/(rad/s).
+    ki_rotor : float, default 20.0
+        Integral gain of the rotor-speed loop, (rad/s^2)/rad.
+    kp_alt : float, default 0.062
+        Proportional gain of the altitude loop, rad/m.
+    ki_alt : float, default 0.041
+        Integral gain of the altitude loop, rad/(m s).
+    kd_alt : float, default 0.03
+        Derivative gain of the altitude loop on the measured climb rate, rad/(m/s).
+    kp_pitch : float, default 1000.0
+        Proportional gain of the inner collective-pitch loop, (rad/s^2)/rad.
+    kd_pitch : float, default 20.0
+        Derivative gain of the inner collective-pitch loop, (rad/s^2)/(rad/s).
+    """
+
+    kp_rotor: float = 10.0
+    ki_rotor: float = 20.0
+    kp_alt: float = 0.062
+    ki_alt: float = 0.041
+    kd_alt: float = 0.030
+    kp_pitch: float = 1000.0
+    kd_pitch: float = 20.0
+
+    def __post_init__(self):
+        for f in dataclasses.fields(PIDGains):
+            object.__setattr__(self, f.name, check_positive(getattr(self, f.name), f.name, allow_zero=True))
+
+    @property
+    def gains(self) -> "PIDGains":
+        """The seven gains alone, as a :class:`PIDGains` (also of a subclass such as a scenario config)."""
+        return PIDGains(**{f.name: getattr(self, f.name) for f in dataclasses.fields(PIDGains)})
 
 
 def _plant(params, rotor_speed, altitude):
-    """Trim and linearisation of the helicopter (lazy import: plants is optional for neurocontrol)."""
-    from plants.helicopter import linearize, trim
-    from plants.helicopter.dynamics import resolve_params
-
+    """Trim and linearisation of the helicopter model at a hover point."""
     prm = resolve_params(params)
     tp = trim(rotor_speed, altitude, prm)
     return prm, tp, linearize(tp.x, tp.u, prm)
@@ -72,12 +103,8 @@ class PIDController(AbstractController):
     servo_gain : float
         Static gain of the collective servo, d u1 / d theta, rad/s^2 per rad
         (2745 at 140 rad/s): the input change that holds a pitch change.
-    kp_rotor, ki_rotor : float
-        Rotor PI gains, (rad/s^2)/(rad/s) and (rad/s^2)/rad.
-    kp_alt, ki_alt, kd_alt : float
-        Altitude PID gains, rad/m, rad/(m s), rad/(m/s).
-    kp_pitch, kd_pitch : float
-        Inner pitch-loop gains, (rad/s^2)/rad and (rad/s^2)/(rad/s).
+    gains : PIDGains, optional
+        The seven loop gains; default ``PIDGains()``.
     pitch_limits : (float, float)
         Range of the collective demand, rad (inside the mechanical stops).
     input_limits : array_like, shape (2, 2)
@@ -96,7 +123,7 @@ class PIDController(AbstractController):
     Examples
     --------
     >>> import gymnasium as gym, plants
-    >>> from neurocontrol.controllers.baselines import PIDController
+    >>> from plants.helicopter.baselines import PIDController
     >>> env = gym.make("neurocontrol/Helicopter-v0")
     >>> ctrl = PIDController.from_plant()
     >>> obs, info = env.reset(seed=0)
@@ -107,24 +134,24 @@ class PIDController(AbstractController):
     True
     """
 
-    def __init__(self, *, trim_input, trim_collective: float, servo_gain: float, kp_rotor: float = 10.0,
-                 ki_rotor: float = 20.0, kp_alt: float = 0.062, ki_alt: float = 0.041, kd_alt: float = 0.030,
-                 kp_pitch: float = 1000.0, kd_pitch: float = 20.0, pitch_limits=(0.0175, 0.245),
-                 input_limits=((0.0, 400.0), (-600.0, 600.0)), dt: float = 0.01):
+    def __init__(self, *, trim_input, trim_collective: float, servo_gain: float, gains: PIDGains | None = None,
+                 pitch_limits=(0.0175, 0.245), input_limits=((0.0, 400.0), (-600.0, 600.0)), dt: float = 0.01):
         super().__init__(input_limits=input_limits, output_indices=(_ROTOR, _ALT), dt=dt)
         self._n_obs = 5
         if self.n_inputs != 2:
             raise ParameterError(f"`input_limits` must have 2 rows (throttle, collective_servo), got {self.n_inputs}.")
         self.trim_input = as_float_array(trim_input, "trim_input", (2,)).copy()
         self.trim_collective = float(as_float_array(trim_collective, "trim_collective", ()))
-        self.servo_gain = _positive(servo_gain, "servo_gain")
-        self.kp_rotor = _positive(kp_rotor, "kp_rotor", allow_zero=True)
-        self.ki_rotor = _positive(ki_rotor, "ki_rotor", allow_zero=True)
-        self.kp_alt = _positive(kp_alt, "kp_alt", allow_zero=True)
-        self.ki_alt = _positive(ki_alt, "ki_alt", allow_zero=True)
-        self.kd_alt = _positive(kd_alt, "kd_alt", allow_zero=True)
-        self.kp_pitch = _positive(kp_pitch, "kp_pitch", allow_zero=True)
-        self.kd_pitch = _positive(kd_pitch, "kd_pitch", allow_zero=True)
+        self.servo_gain = check_positive(servo_gain, "servo_gain")
+        if gains is None:
+            gains = PIDGains()
+        if not isinstance(gains, PIDGains):
+            raise ParameterError(f"`gains` must be a PIDGains (e.g. PIDGains(kp_alt=0.05)), "
+                                 f"got {type(gains).__name__}.")
+        self.gains = gains.gains
+        g = self.gains
+        self.kp_rotor, self.ki_rotor, self.kp_alt, self.ki_alt = g.kp_rotor, g.ki_rotor, g.kp_alt, g.ki_alt
+        self.kd_alt, self.kp_pitch, self.kd_pitch = g.kd_alt, g.kp_pitch, g.kd_pitch
         lim = as_float_array(pitch_limits, "pitch_limits", (2,))
         if not lim[0] < lim[1]:
             raise ParameterError(f"`pitch_limits` must have lower < upper, got {lim.tolist()}.")
@@ -133,17 +160,33 @@ class PIDController(AbstractController):
 
     @classmethod
     def from_plant(cls, params=None, rotor_speed: float = 140.0, altitude: float = 1.0, dt: float = 0.01,
-                   **gains) -> "PIDController":
-        """PID around the hover trim of the helicopter model at ``rotor_speed`` (rad/s).
+                   gains: PIDGains | None = None) -> "PIDController":
+        """Make a PID around the hover trim of the helicopter model at ``rotor_speed`` (rad/s).
 
         Feedforward, servo gain, pitch limits (the stops, 1 mrad inside) and
-        actuator limits come from the model ``params`` (default: the published
-        set); ``gains`` override the default gains.
+        actuator limits come from the model.
+
+        Parameters
+        ----------
+        params : HelicopterParams or dict or None
+            Model parameters (default: the published set).
+        rotor_speed : float, default 140.0
+            Design rotor speed, rad/s.
+        altitude : float, default 1.0
+            Design altitude, m.
+        dt : float, default 0.01
+            Control period, s.
+        gains : PIDGains, optional
+            The loop gains; default ``PIDGains()``.
+
+        Returns
+        -------
+        PIDController
         """
         prm, tp, lin = _plant(params, rotor_speed, altitude)
         th_lo, th_hi = prm.collective_range
-        return cls(trim_input=tp.u, trim_collective=tp.collective, servo_gain=-lin.A[4, 3],
-                   pitch_limits=(th_lo + 1e-3, th_hi - 1e-3), input_limits=prm.input_limits, dt=dt, **gains)
+        return cls(trim_input=tp.u, trim_collective=tp.collective, servo_gain=-lin.A[4, 3], gains=gains,
+                   pitch_limits=(th_lo + 1e-3, th_hi - 1e-3), input_limits=prm.input_limits, dt=dt)
 
     @property
     def integrators(self) -> np.ndarray:
@@ -151,16 +194,25 @@ class PIDController(AbstractController):
         return self._int.copy()
 
     def get_state(self) -> dict:
+        """Return the controller's state (the integrators) for a checkpoint."""
         return {"integrators": self._int.copy()}
 
     def set_state(self, state: dict) -> None:
+        """Restore the state returned by :meth:`get_state`.
+
+        Parameters
+        ----------
+        state : dict
+            ``{"integrators": array of shape (2,)}``.
+        """
         if set(state) != {"integrators"}:
             raise ParameterError(f"`state` must hold exactly 'integrators', got {sorted(state)}.")
         self._int[:] = as_float_array(state["integrators"], "state['integrators']", (2,))
 
     def _reset_impl(self, observation, reference, seed) -> None:
         if observation.shape != (5,):
-            raise ParameterError(f"`observation` must be the full helicopter state of shape (5,), got {observation.shape}.")
+            raise ParameterError(f"`observation` must be the full helicopter state of shape (5,), "
+                                 f"got {observation.shape}.")
         self._int[:] = 0.0
 
     def _step_impl(self, observation, reference) -> np.ndarray:
@@ -223,7 +275,7 @@ class LQRController(AbstractController):
 
     Examples
     --------
-    >>> from neurocontrol.controllers.baselines import LQRController
+    >>> from plants.helicopter.baselines import LQRController
     >>> ctrl = LQRController.from_plant()
     >>> ctrl.K.shape
     (2, 7)
@@ -259,7 +311,7 @@ class LQRController(AbstractController):
         B = as_float_array(B, "B", (5, 2))
         Q = as_float_array(Q, "Q", (7, 7))
         R = as_float_array(R, "R", (2, 2))
-        dt = _positive(dt, "dt")
+        dt = check_positive(dt, "dt", unit="s")
         if not np.allclose(Q, Q.T) or np.any(np.linalg.eigvalsh(0.5 * (Q + Q.T)) < -1e-12):
             raise ParameterError("`Q` must be symmetric positive semi-definite.")
         if not np.allclose(R, R.T) or np.any(np.linalg.eigvalsh(0.5 * (R + R.T)) <= 0):
@@ -278,7 +330,7 @@ class LQRController(AbstractController):
     @classmethod
     def from_plant(cls, params=None, rotor_speed: float = 140.0, dt: float = 0.01, Q=None, R=None,
                    **kwargs) -> "LQRController":
-        """LQR designed at the hover trim of the helicopter model at ``rotor_speed`` (rad/s).
+        """Make an LQR designed at the hover trim of the helicopter model at ``rotor_speed`` (rad/s).
 
         Parameters
         ----------
@@ -297,6 +349,10 @@ class LQRController(AbstractController):
             Input weight; default ``diag(1/50**2, 1/150**2)`` (rad/s^2)^-2.
         **kwargs
             Passed to the constructor (e.g. ``integrator_limit``).
+
+        Returns
+        -------
+        LQRController
         """
         prm, tp, lin = _plant(params, rotor_speed, 1.0)
         if Q is None:
@@ -314,16 +370,25 @@ class LQRController(AbstractController):
         return self._xi.copy()
 
     def get_state(self) -> dict:
+        """Return the controller's state (the integrators) for a checkpoint."""
         return {"integrators": self._xi.copy()}
 
     def set_state(self, state: dict) -> None:
+        """Restore the state returned by :meth:`get_state`.
+
+        Parameters
+        ----------
+        state : dict
+            ``{"integrators": array of shape (2,)}``.
+        """
         if set(state) != {"integrators"}:
             raise ParameterError(f"`state` must hold exactly 'integrators', got {sorted(state)}.")
         self._xi[:] = as_float_array(state["integrators"], "state['integrators']", (2,))
 
     def _reset_impl(self, observation, reference, seed) -> None:
         if observation.shape != (5,):
-            raise ParameterError(f"`observation` must be the full helicopter state of shape (5,), got {observation.shape}.")
+            raise ParameterError(f"`observation` must be the full helicopter state of shape (5,), "
+                                 f"got {observation.shape}.")
         self._xi[:] = 0.0
 
     def _step_impl(self, observation, reference) -> np.ndarray:

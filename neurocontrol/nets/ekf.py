@@ -1,0 +1,389 @@
+r"""The (node-)decoupled extended Kalman filter over RTRL sensitivities, and the online identifier that applies it.
+
+The weights are the state of a Kalman filter and the network's one-step
+prediction its measurement (Williams 1992; Puskorius & Feldkamp 1994). With
+:math:`H = \partial\hat y(t+1)/\partial\theta` from exact RTRL
+(:func:`neurocontrol.nets.incremental.output_sensitivities`):
+
+.. math::
+
+    S = \sum_b H_b P_b H_b^T + R,\quad
+    \theta_b \leftarrow \theta_b + P_b H_b^T S^{-1} e,\quad
+    P_b \leftarrow P_b - P_b H_b^T S^{-1} H_b P_b + qI,
+
+one block b per output row [A_i, V_i] and per hidden unit's incoming
+weights W_k (node-decoupled), or one block for all weights (global EKF).
+For a network without hidden units every block is one output row with the
+regressor [y; u; 1]: the rule is recursive least squares.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from neurocontrol._validation import as_float_array, check_positive, check_real
+from neurocontrol.exceptions import ParameterError, ShapeError
+from neurocontrol.nets import _incremental_kernels as _k
+from neurocontrol.nets.incremental import (
+    IncrementalConfig,
+    free_run,
+    init_incremental_weights,
+    input_jacobian,
+    split_weights,
+)
+
+__all__ = ["DecoupledEKF", "EKF_STATUS", "IncrementalIdentifier"]
+
+#: Names of the update outcomes, by kernel status code.
+EKF_STATUS = ("updated", "dead_zone", "outlier", "non_finite")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DecoupledEKF:
+    """The EKF learning rule: covariance prior, noise, and the guards against drift and blow-up.
+
+    Parameters
+    ----------
+    measurement_noise : float or array_like of shape (p,), default 1e-4
+        R, the variance of the one-step prediction error in normalised units
+        (for an incremental model about twice the sensor noise variance: the
+        measured y(t) and y(t+1) both carry noise).
+    output_covariance : float, default 1.0
+        Initial covariance of the output weights [A_i, V_i] (weak prior).
+    hidden_covariance : float, default 0.01
+        Initial covariance of the hidden weights W (tight prior: they start
+        from a random draw that already makes useful features).
+    process_noise : float, default 0.0
+        q in P += q I after each update; 0 for a model evaluated frozen.
+    max_trace : float or None, default None
+        Bound on the trace of each covariance block (scaled back when
+        exceeded); None: the block's initial trace.
+    dead_zone : float, default 0.0
+        No update while the RMS of e / sqrt(R) over the outputs is below this
+        (in noise standard deviations).
+    outlier_gate : float, default inf
+        No update when e^T S^-1 e / p exceeds ``outlier_gate**2`` (an innovation
+        of more than that many predicted standard deviations).
+    decoupled : bool, default True
+        One block per output row and per hidden unit (True) or one global block.
+
+    Examples
+    --------
+    >>> from neurocontrol.nets.incremental import IncrementalConfig
+    >>> rule = DecoupledEKF(measurement_noise=1e-4)
+    >>> rule.initial_covariance(IncrementalConfig(n_outputs=2, n_inputs=1, n_hidden=3)).shape
+    (5, 7, 7)
+    """
+
+    measurement_noise: float | np.ndarray = 1e-4
+    output_covariance: float = 1.0
+    hidden_covariance: float = 0.01
+    process_noise: float = 0.0
+    max_trace: float | None = None
+    dead_zone: float = 0.0
+    outlier_gate: float = math.inf
+    decoupled: bool = True
+
+    def __post_init__(self):
+        r = as_float_array(self.measurement_noise, "measurement_noise")
+        if r.ndim > 1 or np.any(r <= 0):
+            raise ParameterError(f"`measurement_noise` must be a positive number or a vector of them, "
+                                 f"got {np.array2string(r, threshold=10)}.")
+        object.__setattr__(self, "measurement_noise", float(r) if r.ndim == 0 else tuple(r.tolist()))
+        for name in ("output_covariance", "hidden_covariance"):
+            object.__setattr__(self, name, check_positive(getattr(self, name), name))
+        object.__setattr__(self, "process_noise", check_positive(self.process_noise, "process_noise",
+                                                                 allow_zero=True))
+        if self.max_trace is not None:
+            object.__setattr__(self, "max_trace", check_positive(self.max_trace, "max_trace"))
+        object.__setattr__(self, "dead_zone", check_positive(self.dead_zone, "dead_zone", allow_zero=True))
+        object.__setattr__(self, "outlier_gate", check_real(self.outlier_gate, "outlier_gate", low=0.0,
+                                                            low_open=True, allow_inf=True))
+        if not isinstance(self.decoupled, (bool, np.bool_)):
+            raise ParameterError(f"`decoupled` must be True or False, got {self.decoupled!r}.")
+
+    def noise_vector(self, config: IncrementalConfig) -> np.ndarray:
+        """R as a (p,) vector for ``config``.
+
+        Parameters
+        ----------
+        config : IncrementalConfig
+            The network the rule trains.
+        """
+        p = config.n_outputs
+        if isinstance(self.measurement_noise, float):
+            return np.full(p, self.measurement_noise)
+        r = np.array(self.measurement_noise)
+        if r.shape != (p,):
+            raise ShapeError(f"`measurement_noise` must be a number or have shape ({p},) for this network, "
+                             f"got {r.shape}.")
+        return r
+
+    def initial_covariance(self, config: IncrementalConfig) -> np.ndarray:
+        """Return the prior covariance blocks, (p + H, bs, bs) decoupled or (1, n, n) global.
+
+        Parameters
+        ----------
+        config : IncrementalConfig
+            The network the rule trains.
+        """
+        p, bs, n = config.n_outputs, config.block_size, config.n_weights
+        diag = np.concatenate([np.full(p * bs, self.output_covariance),
+                               np.full(n - p * bs, self.hidden_covariance)])
+        if not self.decoupled:
+            return np.diag(diag)[None, :, :].copy()
+        P = np.zeros((config.n_blocks, bs, bs))
+        for b in range(config.n_blocks):
+            P[b] = np.diag(diag[b * bs:(b + 1) * bs])
+        return P
+
+    def trace_bounds(self, config: IncrementalConfig) -> np.ndarray:
+        """Per-block trace bound: ``max_trace`` or each block's initial trace.
+
+        Parameters
+        ----------
+        config : IncrementalConfig
+            The network the rule trains.
+        """
+        P0 = self.initial_covariance(config)
+        if self.max_trace is not None:
+            return np.full(P0.shape[0], self.max_trace)
+        return np.trace(P0, axis1=1, axis2=2).copy()
+
+    def update(self, config: IncrementalConfig, theta: np.ndarray, covariance: np.ndarray, sensitivities,
+               error) -> str:
+        """Apply one EKF step in place to ``theta`` and ``covariance``; return the outcome's name.
+
+        Parameters
+        ----------
+        config : IncrementalConfig
+            The network's structure.
+        theta : numpy.ndarray, shape (n_weights,)
+            The weights, float64 C-contiguous, changed in place.
+        covariance : numpy.ndarray
+            From :meth:`initial_covariance` (or a previous update), changed in place.
+        sensitivities : array_like, shape (p, n_weights)
+            d y_hat(t+1) / d theta.
+        error : array_like, shape (p,)
+            e = y(t+1) - y_hat(t+1), normalised units.
+
+        Returns
+        -------
+        str
+            One of :data:`EKF_STATUS`: "updated", or why nothing changed.
+        """
+        p, n = config.n_outputs, config.n_weights
+        _check_inplace(theta, "theta", (n,))
+        nblk = config.n_blocks if self.decoupled else 1
+        bs = config.block_size if self.decoupled else n
+        _check_inplace(covariance, "covariance", (nblk, bs, bs))
+        Hm = np.ascontiguousarray(as_float_array(sensitivities, "sensitivities", (p, n), finite=False))
+        e = np.ascontiguousarray(as_float_array(error, "error", (p,), finite=False))
+        G, S, L, alpha, M = _ekf_buffers(p, n, bs)
+        code = _k.ekf_kernel(theta, covariance, Hm, e, self.noise_vector(config), self.trace_bounds(config),
+                             self.process_noise, self.dead_zone, self.outlier_gate, G, S, L, alpha, M)
+        return EKF_STATUS[code]
+
+
+def _check_inplace(arr, name, shape):
+    if not (isinstance(arr, np.ndarray) and arr.dtype == np.float64 and arr.flags.c_contiguous
+            and arr.flags.writeable):
+        raise ShapeError(f"`{name}` must be a writeable C-contiguous float64 array (it is updated in place), "
+                         f"got {type(arr).__name__}.")
+    if arr.shape != shape:
+        raise ShapeError(f"`{name}` must have shape {shape}, got {arr.shape}.")
+
+
+def _ekf_buffers(p, n, bs):
+    return np.empty((n, p)), np.empty((p, p)), np.empty((p, p)), np.empty(p + 1), np.empty((p, bs))
+
+
+def _vec(x, name, n):
+    if type(x) is np.ndarray and x.dtype == np.float64 and x.shape == (n,) and x.flags.c_contiguous:
+        return x
+    return np.ascontiguousarray(as_float_array(x, name, (n,), finite=False))
+
+
+class IncrementalIdentifier:
+    """An incremental recurrent network trained online by the EKF rule over exact RTRL sensitivities.
+
+    Owns the weights, the hidden state and its sensitivities, the covariance
+    blocks and the update counters; :meth:`update` is one compiled call that
+    allocates nothing.
+
+    Parameters
+    ----------
+    config : IncrementalConfig
+        Structure and declared signal ranges (physical units in, physical out).
+    rule : DecoupledEKF, optional
+        The learning rule; default ``DecoupledEKF()``.
+    rng : numpy.random.Generator or int
+        Seed of the initial hidden weights.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cfg = IncrementalConfig(n_outputs=1, n_inputs=1, n_hidden=2)
+    >>> ident = IncrementalIdentifier(cfg, rng=0)
+    >>> ident.update([0.1], [0.5], [0.12])
+    'updated'
+    >>> ident.predict([0.1], [[0.5], [0.5]]).shape
+    (2, 1)
+    """
+
+    def __init__(self, config: IncrementalConfig, rule: DecoupledEKF | None = None, *, rng):
+        if not isinstance(config, IncrementalConfig):
+            raise ParameterError(f"`config` must be an IncrementalConfig, got {type(config).__name__}.")
+        rule = DecoupledEKF() if rule is None else rule
+        if not isinstance(rule, DecoupledEKF):
+            raise ParameterError(f"`rule` must be a DecoupledEKF, got {type(rule).__name__}.")
+        self.config, self.rule = config, rule
+        p, m, H, n = config.n_outputs, config.n_inputs, config.n_hidden, config.n_weights
+        self._theta = init_incremental_weights(config, rng)
+        self._C, self._W = split_weights(config, self._theta)
+        self._P = rule.initial_covariance(config)
+        self._R = rule.noise_vector(config)
+        self._max_trace = rule.trace_bounds(config)
+        self._h, self._h_new = np.zeros(H), np.zeros(H)
+        self._Sh, self._Sh_new, self._Sy = np.zeros((H, n)), np.zeros((H, n)), np.zeros((p, n))
+        self._yn, self._un, self._yn_next, self._y_hat = np.empty(p), np.empty(m), np.empty(p), np.empty(p)
+        self._x, self._phi, self._d, self._e = (np.empty(config.block_size), np.empty(config.block_size),
+                                                np.empty(H), np.empty(p))
+        self._ekf = _ekf_buffers(p, n, self._P.shape[1])
+        self._counts = dict.fromkeys(EKF_STATUS, 0)
+        self._counts["bounded"] = 0
+
+    # ------------------------------------------------------------------ state views
+    @property
+    def weights(self) -> np.ndarray:
+        """All weights (n_weights,), a read-only view (layout: :func:`split_weights`)."""
+        v = self._theta.view()
+        v.setflags(write=False)
+        return v
+
+    @property
+    def hidden(self) -> np.ndarray:
+        """The hidden state h(t), a copy."""
+        return self._h.copy()
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """The covariance blocks, a read-only view."""
+        v = self._P.view()
+        v.setflags(write=False)
+        return v
+
+    @property
+    def counts(self) -> dict:
+        """Number of updates by outcome (:data:`EKF_STATUS`) and of trace-bounded blocks, a copy."""
+        return dict(self._counts)
+
+    def reset_hidden(self) -> None:
+        """Zero the hidden state and its sensitivities (e.g. at a new episode); weights are kept."""
+        self._h[:] = 0.0
+        self._Sh[:] = 0.0
+
+    # ------------------------------------------------------------------ learning
+    def update(self, y, u, y_next) -> str:
+        """Learn from one measured transition and advance the hidden state.
+
+        Parameters
+        ----------
+        y : array_like, shape (p,)
+            Measured output y(t), physical units.
+        u : array_like, shape (m,)
+            Applied input u(t), physical units.
+        y_next : array_like, shape (p,)
+            Measured output y(t+1).
+
+        Returns
+        -------
+        str
+            The outcome (:data:`EKF_STATUS`); on non-finite data nothing changes.
+        """
+        cfg = self.config
+        y = _vec(y, "y", cfg.n_outputs)
+        u = _vec(u, "u", cfg.n_inputs)
+        y_next = _vec(y_next, "y_next", cfg.n_outputs)
+        G, S, L, alpha, M = self._ekf
+        code = _k.train_step_kernel(self._theta, self._C, self._W, y, u, y_next, cfg.output_mid, cfg.output_half,
+                                    cfg.input_mid, cfg.input_half, self._h, self._Sh, self._h_new, self._Sh_new,
+                                    self._Sy, self._yn, self._un, self._yn_next, self._y_hat, self._x, self._phi,
+                                    self._d, self._e, self._P, self._R, self._max_trace, self.rule.process_noise,
+                                    self.rule.dead_zone, self.rule.outlier_gate, G, S, L, alpha, M)
+        self._counts[EKF_STATUS[code]] += 1
+        if code == _k.UPDATED:
+            self._counts["bounded"] += int(alpha[-1])
+        return EKF_STATUS[code]
+
+    def fit(self, outputs, inputs) -> dict:
+        """One online pass over a recorded episode; returns :attr:`counts`.
+
+        Parameters
+        ----------
+        outputs : array_like, shape (T + 1, p)
+            Measured outputs y(0), ..., y(T).
+        inputs : array_like, shape (T, m)
+            Applied inputs u(0), ..., u(T-1).
+        """
+        cfg = self.config
+        inputs = np.ascontiguousarray(as_float_array(inputs, "inputs", (None, cfg.n_inputs), finite=False))
+        outputs = np.ascontiguousarray(as_float_array(outputs, "outputs", (inputs.shape[0] + 1, cfg.n_outputs),
+                                                      finite=False))
+        for t in range(inputs.shape[0]):
+            self.update(outputs[t], inputs[t], outputs[t + 1])
+        return self.counts
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, y0, inputs, hidden=None) -> np.ndarray:
+        """Free-run prediction y(t+1..t+N) in physical units from the measured y(t), weights as they are.
+
+        Parameters
+        ----------
+        y0 : array_like, shape (p,)
+            Measured output y(t).
+        inputs : array_like, shape (N, m)
+            Inputs u(t), ..., u(t+N-1).
+        hidden : array_like, shape (H,), optional
+            h(t); default the identifier's current hidden state.
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, p)
+        """
+        out, _ = self.predict_with_jacobian(y0, inputs, hidden, jacobian=False)
+        return out
+
+    def predict_with_jacobian(self, y0, inputs, hidden=None, *, jacobian: bool = True):
+        """Free-run prediction and its input Jacobian dy(t+i+1)/du(t+j), physical units.
+
+        Parameters
+        ----------
+        y0 : array_like, shape (p,)
+            Measured output y(t).
+        inputs : array_like, shape (N, m)
+            Inputs u(t), ..., u(t+N-1).
+        hidden : array_like, shape (H,), optional
+            h(t); default the current hidden state.
+        jacobian : bool, default True
+            Also compute the Jacobian (else None is returned in its place).
+
+        Returns
+        -------
+        outputs : numpy.ndarray, shape (N, p)
+        jacobian : numpy.ndarray, shape (N, p, N, m) or None
+        """
+        cfg = self.config
+        yn = cfg.normalize_outputs(as_float_array(y0, "y0", (cfg.n_outputs,)))
+        un = cfg.normalize_inputs(as_float_array(inputs, "inputs", (None, cfg.n_inputs)))
+        h = self._h if hidden is None else hidden
+        if jacobian:
+            out, J = input_jacobian(cfg, self._theta, yn, un, h)
+            J = J * (cfg.output_half[None, :, None, None] / cfg.input_half[None, None, None, :])
+        else:
+            out, _ = free_run(cfg, self._theta, yn, un, h)
+            J = None
+        return cfg.denormalize_outputs(out), J

@@ -1,0 +1,256 @@
+"""The decoupled EKF rule and the online incremental identifier: plain numpy references, RLS equivalence, robustness."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurocontrol.exceptions import ParameterError, ShapeError
+from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier
+from neurocontrol.nets.incremental import IncrementalConfig, init_incremental_weights
+
+# ----------------------------------------------------------------- plain references (no kernel shared)
+
+
+def plain_ekf(theta, blocks, Hm, e, R, q=0.0, max_trace=None):
+    """Kalman update with block-diagonal covariance, written with numpy.linalg."""
+    theta = theta.copy()
+    blocks = [b.copy() for b in blocks]
+    sizes = [b.shape[0] for b in blocks]
+    offs = np.concatenate([[0], np.cumsum(sizes)])
+    Hb = [Hm[:, offs[i]:offs[i + 1]] for i in range(len(blocks))]
+    S = sum(h @ P @ h.T for h, P in zip(Hb, blocks)) + np.diag(R)
+    Sinv = np.linalg.inv(S)
+    for i, (h, P) in enumerate(zip(Hb, blocks)):
+        K = P @ h.T @ Sinv
+        theta[offs[i]:offs[i + 1]] += K @ e
+        P = P - K @ h @ P + q * np.eye(P.shape[0])
+        if max_trace is not None and np.trace(P) > max_trace[i]:
+            P = P * (max_trace[i] / np.trace(P))
+        blocks[i] = P
+    return theta, blocks
+
+
+def plain_identifier_run(cfg, theta, P_blocks, R, outputs, inputs):
+    """Online teacher-forced RTRL + block EKF, plain numpy (weights change every step)."""
+    p, H = cfg.n_outputs, cfg.n_hidden
+    nz, nb = cfg.n_z, cfg.block_size
+    theta = theta.copy()
+    blocks = [b.copy() for b in P_blocks]
+    h = np.zeros(H)
+    Sh = np.zeros((H, theta.size))
+    for t in range(inputs.shape[0]):
+        C = theta[:p * nb].reshape(p, nb)
+        W = theta[p * nb:].reshape(H, nb)
+        z = np.concatenate([outputs[t], inputs[t], [1.0]])
+        x = np.concatenate([h, z])
+        hn = np.tanh(W @ x)
+        phi = np.concatenate([z, hn])
+        y_hat = outputs[t] + C @ phi
+        ex = np.zeros((H, theta.size))
+        for k in range(H):
+            ex[k, p * nb + k * nb: p * nb + (k + 1) * nb] = x
+        Sh = (1 - hn ** 2)[:, None] * (W[:, :H] @ Sh + ex)
+        Sy = C[:, nz:] @ Sh
+        for i in range(p):
+            Sy[i, i * nb:(i + 1) * nb] += phi
+        theta, blocks = plain_ekf(theta, blocks, Sy, outputs[t + 1] - y_hat, R)
+        h = hn
+    return theta, blocks
+
+
+def spd(rng, n, scale):
+    a = rng.normal(size=(n, n))
+    return scale * (a @ a.T / n + 0.1 * np.eye(n))
+
+
+# ----------------------------------------------------------------- the rule against numpy
+
+@pytest.mark.parametrize("H", [0, 4])
+@pytest.mark.parametrize("decoupled", [True, False])
+def test_update_matches_plain_numpy(H, decoupled):
+    rng = np.random.default_rng(H + 10 * decoupled)
+    cfg = IncrementalConfig(n_outputs=3, n_inputs=2, n_hidden=H)
+    rule = DecoupledEKF(measurement_noise=[1e-2, 2e-2, 5e-3], decoupled=decoupled, process_noise=1e-3)
+    theta = rng.normal(size=cfg.n_weights)
+    P = rule.initial_covariance(cfg)
+    for b in range(P.shape[0]):
+        P[b] = spd(rng, P.shape[1], 0.5)
+    Hm = rng.normal(size=(3, cfg.n_weights))
+    e = rng.normal(size=3)
+    th_ref, blocks_ref = plain_ekf(theta, list(P), Hm, e, np.array(rule.measurement_noise), q=1e-3,
+                                   max_trace=rule.trace_bounds(cfg))
+    assert rule.update(cfg, theta, P, Hm, e) == "updated"
+    np.testing.assert_allclose(theta, th_ref, rtol=1e-12, atol=1e-12 * np.abs(th_ref).max())
+    for b in range(P.shape[0]):
+        np.testing.assert_allclose(P[b], blocks_ref[b], rtol=0, atol=1e-12 * np.abs(blocks_ref[b]).max())
+
+
+def test_trace_bound_scales_a_block_back():
+    rng = np.random.default_rng(3)
+    cfg = IncrementalConfig(n_outputs=2, n_inputs=1, n_hidden=2)
+    rule = DecoupledEKF(measurement_noise=1.0, process_noise=0.5, max_trace=2.0)
+    theta = np.zeros(cfg.n_weights)
+    P = rule.initial_covariance(cfg)
+    th_ref, blocks_ref = plain_ekf(theta, list(P), rng.normal(size=(2, cfg.n_weights)) * 0, np.ones(2) * 0.1,
+                                   np.ones(2), q=0.5, max_trace=np.full(P.shape[0], 2.0))
+    assert rule.update(cfg, theta, P, np.zeros((2, cfg.n_weights)), np.ones(2) * 0.1) == "updated"
+    traces = np.trace(P, axis1=1, axis2=2)
+    np.testing.assert_allclose(traces, 2.0)   # every block reached q * bs > 2 and was scaled back
+    for b in range(P.shape[0]):
+        np.testing.assert_allclose(P[b], blocks_ref[b], atol=1e-14)
+
+
+@pytest.mark.parametrize("decoupled", [True, False])
+def test_online_identifier_matches_plain_numpy_run(decoupled):
+    rng = np.random.default_rng(5)
+    cfg = IncrementalConfig(n_outputs=2, n_inputs=1, n_hidden=4)
+    rule = DecoupledEKF(measurement_noise=[1e-3, 4e-3], decoupled=decoupled)
+    T = 40
+    outputs = np.cumsum(rng.normal(0, 0.05, size=(T + 1, 2)), axis=0)
+    inputs = rng.uniform(-1, 1, size=(T, 1))
+    ident = IncrementalIdentifier(cfg, rule, rng=9)
+    theta0 = init_incremental_weights(cfg, 9)
+    np.testing.assert_array_equal(ident.weights, theta0)
+    th_ref, blocks_ref = plain_identifier_run(cfg, theta0, list(rule.initial_covariance(cfg)),
+                                              np.array(rule.measurement_noise), outputs, inputs)
+    counts = ident.fit(outputs, inputs)
+    assert counts["updated"] == T
+    np.testing.assert_allclose(ident.weights, th_ref, rtol=0, atol=1e-11 * np.abs(th_ref).max())
+    for b in range(len(blocks_ref)):
+        np.testing.assert_allclose(ident.covariance[b], blocks_ref[b], rtol=0,
+                                   atol=1e-11 * np.abs(blocks_ref[b]).max())
+
+
+def test_without_hidden_units_the_rule_is_recursive_least_squares():
+    rng = np.random.default_rng(11)
+    p, m, T = 3, 2, 300
+    r, p0 = 4e-4, 1.0
+    cfg = IncrementalConfig(n_outputs=p, n_inputs=m, n_hidden=0)
+    ident = IncrementalIdentifier(cfg, DecoupledEKF(measurement_noise=r, output_covariance=p0), rng=0)
+    A_true = rng.normal(0, 0.1, size=(p, p + m + 1))
+    A_true[:, :p] = -0.2 * np.eye(p) + rng.normal(0, 0.02, size=(p, p))   # a stable plant
+    y = np.zeros((T + 1, p))
+    u = rng.uniform(-1, 1, size=(T, m))
+    for t in range(T):
+        z = np.concatenate([y[t], u[t], [1.0]])
+        y[t + 1] = y[t] + A_true @ z + rng.normal(0, 0.02, size=p)
+    ident.fit(y, u)
+    # plain RLS, forgetting 1, P(0) = (p0 / r) I, one regression per output on z with target y(t+1) - y(t)
+    Wr = np.zeros((p, p + m + 1))
+    Pr = np.eye(p + m + 1) * p0 / r
+    for t in range(T):
+        z = np.concatenate([y[t], u[t], [1.0]])
+        k = Pr @ z / (1.0 + z @ Pr @ z)
+        Wr += np.outer(y[t + 1] - y[t] - Wr @ z, k)
+        Pr = Pr - np.outer(k, z @ Pr)
+    np.testing.assert_allclose(ident.weights.reshape(p, -1), Wr, rtol=0, atol=1e-10)
+    for i in range(p):
+        np.testing.assert_allclose(ident.covariance[i], r * Pr, rtol=0, atol=1e-12 * np.abs(r * Pr).max())
+    assert np.abs(Wr - A_true).max() < 0.05   # and it identifies the system
+
+
+# ----------------------------------------------------------------- guards
+
+def test_dead_zone_outlier_and_non_finite_leave_everything_unchanged():
+    cfg = IncrementalConfig(n_outputs=2, n_inputs=1, n_hidden=3)
+    rule = DecoupledEKF(measurement_noise=1e-4, dead_zone=1.0, outlier_gate=5.0)
+    ident = IncrementalIdentifier(cfg, rule, rng=1)
+    w0, P0 = ident.weights.copy(), ident.covariance.copy()
+    assert ident.update([0.1, 0.2], [0.3], [0.1 + 1e-3, 0.2]) == "dead_zone"   # 0.7 sd RMS
+    h1 = ident.hidden   # a dead-zone step still advances the hidden state (it tracks the data)
+    assert np.all(h1 != 0)
+    assert ident.update([0.1, 0.2], [0.3], [np.nan, 0.2]) == "non_finite"
+    assert ident.update([0.1, 0.2], [np.inf], [0.1, 0.2]) == "non_finite"
+    np.testing.assert_array_equal(ident.hidden, h1)   # non-finite data do not move the hidden state
+    # an error of 1e3 predicted standard deviations is gated
+    rule2 = DecoupledEKF(measurement_noise=1e-4, outlier_gate=5.0, output_covariance=1e-8, hidden_covariance=1e-8)
+    ident2 = IncrementalIdentifier(cfg, rule2, rng=1)
+    assert ident2.update([0.1, 0.2], [0.3], [10.0, 0.2]) == "outlier"
+    np.testing.assert_array_equal(ident.weights, w0)
+    np.testing.assert_array_equal(ident.covariance, P0)
+    np.testing.assert_array_equal(ident2.weights, w0)
+    assert ident.counts == {"updated": 0, "dead_zone": 1, "outlier": 0, "non_finite": 2, "bounded": 0}
+    assert ident.update([0.1, 0.2], [0.3], [0.5, 0.2]) == "updated"
+    assert not np.array_equal(ident.weights, w0)
+
+
+def test_long_saturating_run_stays_finite_and_bounded():
+    # a nonlinear plant driven by a random input that spends most of its time on the limits,
+    # with bursts of outliers and NaN: weights, covariance and predictions stay finite and bounded
+    rng = np.random.default_rng(21)
+    T = 20000
+    cfg = IncrementalConfig(n_outputs=2, n_inputs=1, n_hidden=6, output_range=[[-3, -3], [3, 3]],
+                            input_range=[[-1], [1]])
+    rule = DecoupledEKF(measurement_noise=2 * (0.01 / 3) ** 2, process_noise=1e-6, dead_zone=0.5, outlier_gate=8.0)
+    ident = IncrementalIdentifier(cfg, rule, rng=2)
+    y = np.zeros((T + 1, 2))
+    u = np.clip(3.0 * np.repeat(rng.normal(size=T // 20), 20), -1, 1)[:, None]
+    assert np.mean(np.abs(u) == 1) > 0.6
+    x = np.zeros(2)
+    for t in range(T):
+        x = np.array([0.9 * x[0] + 0.2 * np.tanh(3 * u[t, 0]) + 0.05 * np.sin(x[1]),
+                      0.8 * x[1] + 0.05 * x[0] ** 2 - 0.1])   # stays inside the declared +-3
+        y[t + 1] = x + rng.normal(0, 0.01, 2)
+    y[5000:5010] += 50.0                     # sensor glitch
+    y[7000, 0] = np.nan
+    counts = ident.fit(y, u)
+    assert counts["non_finite"] == 2 and counts["outlier"] >= 10
+    assert np.all(np.isfinite(ident.weights)) and np.all(np.isfinite(ident.covariance))
+    bounds = rule.trace_bounds(cfg)
+    assert np.all(np.trace(ident.covariance, axis1=1, axis2=2) <= bounds * (1 + 1e-12))
+    assert np.abs(ident.weights).max() < 100.0
+    assert np.abs(y[1:5000]).max() < 3.0
+    pred = ident.predict(y[-1], u[-200:])   # 200-step free run stays inside the declared ranges
+    assert np.all(np.isfinite(pred)) and np.abs(pred).max() < 3.0
+
+
+# ----------------------------------------------------------------- prediction in physical units
+
+def test_physical_jacobian_matches_finite_differences():
+    cfg = IncrementalConfig(n_outputs=2, n_inputs=2, n_hidden=3, output_range=[[0, -1], [200, 1]],
+                            input_range=[[0, -600], [400, 600]])
+    ident = IncrementalIdentifier(cfg, rng=4)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        ident.update([100 + rng.normal(), rng.normal(0, .1)], [200 + rng.normal(0, 50), rng.normal(0, 100)],
+                     [100 + rng.normal(), rng.normal(0, .1)])
+    inputs = np.array([[200.0, 10.0]] * 6)
+    out, J = ident.predict_with_jacobian([120.0, 0.2], inputs)
+    np.testing.assert_allclose(out, ident.predict([120.0, 0.2], inputs))
+    eps = 1e-3
+    for j, a in [(0, 0), (2, 1)]:
+        up, um = inputs.copy(), inputs.copy()
+        up[j, a] += eps
+        um[j, a] -= eps
+        fd = (ident.predict([120.0, 0.2], up) - ident.predict([120.0, 0.2], um)) / (2 * eps)
+        np.testing.assert_allclose(J[:, :, j, a], fd, rtol=1e-6, atol=1e-9 * np.abs(fd).max())
+
+
+# ----------------------------------------------------------------- errors
+
+def test_errors():
+    cfg = IncrementalConfig(n_outputs=2, n_inputs=1, n_hidden=1)
+    with pytest.raises(ParameterError, match="`measurement_noise` must be a positive number"):
+        DecoupledEKF(measurement_noise=-1.0)
+    with pytest.raises(ParameterError, match="`hidden_covariance` must be a finite number > 0"):
+        DecoupledEKF(hidden_covariance=0.0)
+    with pytest.raises(ParameterError, match="`outlier_gate` must be a number > 0"):
+        DecoupledEKF(outlier_gate=0.0)
+    with pytest.raises(ParameterError, match="`decoupled` must be True or False"):
+        DecoupledEKF(decoupled="yes")
+    with pytest.raises(ShapeError, match=r"`measurement_noise` must be a number or have shape \(2,\)"):
+        IncrementalIdentifier(cfg, DecoupledEKF(measurement_noise=[1.0, 2.0, 3.0]), rng=0)
+    with pytest.raises(ParameterError, match="`rule` must be a DecoupledEKF"):
+        IncrementalIdentifier(cfg, "ekf", rng=0)
+    with pytest.raises(ParameterError, match="`config` must be an IncrementalConfig"):
+        IncrementalIdentifier("cfg", rng=0)
+    rule = DecoupledEKF()
+    with pytest.raises(ShapeError, match="`covariance` must have shape"):
+        rule.update(cfg, np.zeros(cfg.n_weights), np.zeros((1, 2, 2)), np.zeros((2, cfg.n_weights)), np.zeros(2))
+    with pytest.raises(ShapeError, match="`theta` must be a writeable C-contiguous float64 array"):
+        rule.update(cfg, [0.0] * cfg.n_weights, rule.initial_covariance(cfg), np.zeros((2, cfg.n_weights)),
+                    np.zeros(2))
+    ident = IncrementalIdentifier(cfg, rng=0)
+    with pytest.raises(ShapeError, match=r"`y` must have shape \(2,\)"):
+        ident.update([0.0], [0.0], [0.0, 0.0])
