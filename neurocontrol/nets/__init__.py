@@ -4,14 +4,26 @@ The lowest learning layer: it imports nothing above it (controllers, loops,
 scenarios). Inside, imports run one way, each module importing only those
 listed before it: ``_kernels`` < ``activations`` < ``structure`` <
 ``normalizer``, ``forward`` < ``rtrl`` (sensitivities) < ``rules`` <
-``rtrn`` (the :class:`RTRN` object) < ``gradcheck``.
+``rtrn`` (the :class:`RTRN` object) < ``gradcheck``; the incremental identifier:
+``_incremental_kernels`` < ``incremental`` < ``ekf``.
 """
 
 from __future__ import annotations
 
 from neurocontrol.nets.activations import ACTIVATIONS, AbstractActivation, Logistic, Tanh, get_activation
+from neurocontrol.nets.ekf import EKF_STATUS, DecoupledEKF, IncrementalIdentifier
 from neurocontrol.nets.forward import forward, predict, stack_z
 from neurocontrol.nets.gradcheck import GradientCheckResult, bptt_gradient, check_gradients, relative_error
+from neurocontrol.nets.incremental import (
+    IncrementalConfig,
+    free_run,
+    incremental_step,
+    init_incremental_weights,
+    input_jacobian,
+    one_step_predictions,
+    output_sensitivities,
+    split_weights,
+)
 from neurocontrol.nets.normalizer import Normalizer
 from neurocontrol.nets.rtrl import (
     BLAS_MIN_UNITS,
@@ -47,6 +59,17 @@ from neurocontrol.nets.rules import (
 from neurocontrol.nets.structure import RTRNConfig, init_weights
 
 __all__ = [
+    "DecoupledEKF",
+    "EKF_STATUS",
+    "IncrementalIdentifier",
+    "IncrementalConfig",
+    "free_run",
+    "incremental_step",
+    "init_incremental_weights",
+    "input_jacobian",
+    "one_step_predictions",
+    "output_sensitivities",
+    "split_weights",
     "AbstractActivation",
     "Tanh",
     "Logistic",
