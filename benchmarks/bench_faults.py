@@ -19,6 +19,10 @@ measurement). Per run:
     python benchmarks/bench_faults.py                  # 100 seeds, 2 processes
     python benchmarks/bench_faults.py --seeds 10 --only fault_actuator_loss
     python benchmarks/bench_faults.py --only fault_stuck_actuator --set controller.outlier_gate=4
+
+A full run (every scenario, no ``--set``) writes ``benchmarks/records/faults.json``,
+from which ``docs/make_tables.py`` makes the fault tables of README.md and
+docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ import gymnasium as gym
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import write_record  # noqa: E402
 
 #: scenario -> (t_clear s, allowed s): when the fault clears (onset if persistent) and the recovery allowance.
 CASES = {
@@ -151,6 +157,10 @@ def main(argv=None):
     if args.json:
         Path(args.json).write_text(json.dumps({"summary": summary, "runs": rows}, indent=1))
     ok = all(s["nonfinite"] == 0 and s["violations"] == 0 and s["recovered"] >= 0.9 * s["n"] for s in summary.values())
+    if args.only is None and not overrides:
+        write_record("faults", command=f"python benchmarks/bench_faults.py --seeds {args.seeds} --workers "
+                     f"{args.workers}", scenarios=names, figures={"summary": summary, "cases": CASES},
+                     wall_s=time.perf_counter() - t0, seeds=args.seeds, workers=args.workers)
     print("\ntargets (0 non-finite, 0 violations, >= 90 % recovered):", "met" if ok else "NOT met")
     return 0 if ok else 1
 

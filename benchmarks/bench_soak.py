@@ -38,6 +38,10 @@ def rss_mb() -> float:
         return math.nan
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import write_record  # noqa: E402
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=1_000_000)
@@ -104,6 +108,13 @@ def main(argv=None):
           f"-> {'in band' if in_band else 'NOT in band'}")
     if hasattr(ctrl, "switches"):
         print(f"guard switches: {len(ctrl.switches)}")
+    write_record("soak_guarded" if args.guarded else "soak",
+                 command=f"python benchmarks/bench_soak.py --steps {n}" + (" --guarded" if args.guarded else ""),
+                 scenarios=[name], wall_s=wall, seed=args.seed,
+                 figures={"steps_requested": n, "steps_run": k + 1, "flight_h": (k + 1) * dt / 3600,
+                          "us_per_step": wall / (k + 1) * 1e6, "nonfinite_actions": nonfinite,
+                          "limit_violations": violations, "rss_after_1000_steps_mb": rss0, "rss_end_mb": rss1,
+                          "final_max_error": [float(worst_last[0]), float(worst_last[1])], "in_band": in_band})
     ok = nonfinite == 0 and violations == 0 and in_band and k + 1 == n and (rss1 - rss0) <= 5.0
     return 0 if ok else 1
 

@@ -50,8 +50,12 @@ def make_reference_env(seconds: float = 30.0) -> gym.Env:
     return gym.wrappers.RecordEpisodeStatistics(env)
 
 
-def run(n_envs: int = 2, seconds: float = 5.0, asynchronous: bool = False, seed: int = 0) -> dict:
-    """Run one episode per sub-env with a zero and with a random residual; return the episode returns."""
+def run(n_envs: int = 2, seconds: float = 5.0, asynchronous: bool = False, seed: int = 0, final=None) -> dict:
+    """Run one episode per sub-env with a zero and with a random residual; return the episode returns.
+
+    ``final``, a dict, receives each label's last observations, shape (n_envs, n + p) (the measurements and
+    the reference of every sub-env after its last step).
+    """
     factory = functools.partial(make_residual_env, seconds)
     vec_cls = gym.vector.AsyncVectorEnv if asynchronous else gym.vector.SyncVectorEnv
     out = {}
@@ -67,6 +71,8 @@ def run(n_envs: int = 2, seconds: float = 5.0, asynchronous: bool = False, seed:
                 rng.uniform(-2.0, 2.0, envs.action_space.shape)
             obs, reward, terminated, truncated, info = envs.step(a)
             done = terminated | truncated
+            if final is not None:      # next-step autoreset: this step's obs is a finished episode's last
+                final.setdefault(label, np.full(obs.shape, np.nan))[done] = obs[done]
             if done.any() and "episode" in info:
                 for i in np.flatnonzero(info["_episode"]):
                     returns[i] = float(info["episode"]["r"][i])

@@ -8,7 +8,7 @@ command         does                                              Python
 ``run``         one scenario, one seed                            :func:`neurocontrol.scenario.run_scenario`
 ``sweep``       one scenario, many seeds (local processes)        :func:`neurocontrol.experiments.sweeps.sweep`
 ``tune``        Optuna over the scenario's ``[tune]`` table       :func:`neurocontrol.experiments.tuning.tune`
-``compare``     several controller kinds on the same seeds        :func:`neurocontrol.experiments.sweeps.compare`
+``compare``     controller kinds or settings on the same seeds    :func:`neurocontrol.experiments.sweeps.compare`
 ``check``       ``check gradients``: RTRL vs BPTT and FD          :func:`neurocontrol.nets.gradcheck.check_gradients`
 ``bench``       short speed benchmarks                            :func:`neurocontrol.experiments.bench.run_benchmarks`
 ``plant-demo``  the helicopter open-loop around trim              :func:`plants.helicopter.demo.run_demo`
@@ -86,8 +86,15 @@ def _fmt(v, digits: int = 4) -> str:
 
 
 def _cmd_run(args) -> int:
+    from neurocontrol._compile import CompileProgress, cache_is_cold
+
+    compiling = CompileProgress(announce=False)
+    if not args.json and cache_is_cold():
+        compiling.notice()  # before the imports below, which take a second or more
     from neurocontrol.scenario import run_scenario
 
+    if args.seed is not None and args.seed < 0:
+        raise ParameterError(f"`--seed` must be a non-negative integer, got {args.seed}.")
     sc = _load(args)
     seed = sc.run.seed if args.seed is None else args.seed
     out = args.out
@@ -97,7 +104,11 @@ def _cmd_run(args) -> int:
         if (Path(out) / "result.json").exists():
             raise ParameterError(f"{out} already holds a saved run; pass --overwrite or choose another --out folder.")
     t0 = time.perf_counter()
-    res = run_scenario(sc, seed=seed, progress=not args.json)
+    if args.json:
+        res = run_scenario(sc, seed=seed, progress=False)
+    else:
+        with compiling:
+            res = run_scenario(sc, seed=seed, progress=True)
     wall = time.perf_counter() - t0
     if out is not None:
         from neurocontrol.scenario import save_run
@@ -193,7 +204,13 @@ def _cmd_tune(args) -> int:
     ok = [t for t in res.trials if t["value"] is not None]
     print(f"study {res.study_name} ({res.storage}): {len(res.trials)} trials, {len(ok)} complete, "
           f"{res.wall_time_s:.1f} s this call")
-    print(f"best value {res.best_value:.6g}  (objective: 1000 x (1 - success rate) + median IAE)")
+    if len(res.objectives) == 1:
+        what = "1000 x (1 - success rate) + median IAE" if res.objectives[0] == "score" else \
+            f"{res.objectives[0]}, {res.directions[0]}d"
+        print(f"best value {res.best_value:.6g}  (objective: {what})")
+    else:
+        print(f"Pareto front of {', '.join(res.objectives)} ({len(res.pareto)} trials); best in the first:")
+        print("  " + ", ".join(f"{o} = {v:.6g}" for o, v in zip(res.objectives, res.best_value)))
     for key, value in res.best_params.items():
         print(f"  {key} = {_fmt(value, 6)}")
     out = args.out or f"runs/tune-{sc.name}"
@@ -206,16 +223,17 @@ def _cmd_compare(args) -> int:
 
     sc = _load(args)
     seeds = parse_seeds(args.seeds)
-    kinds = [k.strip() for k in args.controllers.split(",") if k.strip()]
-    comp = compare(sc, kinds, seeds, workers=args.workers, out=args.out, progress=not args.json)
+    kinds = [k.strip() for k in args.controllers.split(",") if k.strip()] if args.controllers else None
+    comp = compare(sc, kinds, seeds, vary=args.vary or None, workers=args.workers, out=args.out,
+                   progress=not args.json)
     if args.json:
         print(_json_dump(_finite_or_none(comp.to_dict())))
         return 0
-    print(f"scenario {sc.name}: {', '.join(kinds)} on {len(seeds)} seeds ({args.seeds}), {comp.wall_time_s:.1f} s "
-          "(medians over seeds)\n")
+    print(f"scenario {sc.name}: {' | '.join(comp.sweeps)} on {len(seeds)} seeds ({args.seeds}), "
+          f"{comp.wall_time_s:.1f} s (medians over seeds)\n")
     print(comp.format_table())
     if args.out:
-        print(f"\nwritten to {args.out}/ (comparison.json, comparison.png, one folder per controller)")
+        print(f"\nwritten to {args.out}/ (comparison.json, comparison.png, one folder per variant)")
     return 0
 
 
@@ -323,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Run one scenario for many seeds in local processes and summarise the metrics."))
     _common(sw)
     sw.add_argument("--seeds", required=True, metavar="A:B", help="seeds: A:B (A..B-1), N, or a list 1,5,7")
-    sw.add_argument("--workers", type=int, help="processes, this one included (default: one per CPU; 1 = serial)")
+    sw.add_argument("--workers", type=int, help="processes, this one included (default: serial for few seeds, else "
+                                                "one per CPU; 1 = serial)")
     sw.add_argument("--out", metavar="DIR", help="write each run, sweep.json, runs.csv and sweep.png to DIR")
     sw.add_argument("--scheduler", metavar="ADDRESS",
                     help="run on a Dask cluster, e.g. tcp://host:8786 (needs the dist extra; see "
@@ -332,14 +351,20 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "(same scenario settings), run the rest")
     sw.set_defaults(func=_cmd_sweep)
 
-    cmp_ = sub.add_parser("compare", help="run a scenario with several controllers on the same seeds", description=(
+    cmp_ = sub.add_parser("compare", help="run a scenario with several controllers or settings on the same seeds",
+                          description=(
         "Run the same scenario with each controller kind (default settings for kinds other than the "
-        "scenario's own) on identical seeds; print a side-by-side table."))
+        "scenario's own) and/or each value of the --vary settings on identical seeds; print a side-by-side "
+        "table."))
     _common(cmp_)
-    cmp_.add_argument("--controllers", default="adaptive,lqr,pid", metavar="K1,K2",
-                      help="controller kinds (default: %(default)s)")
+    cmp_.add_argument("--controllers", default=None, metavar="K1,K2",
+                      help="controller kinds (default: adaptive,lqr,pid; with --vary: the scenario's own)")
+    cmp_.add_argument("--vary", action="append", metavar="KEY=V1,V2",
+                      help="compare these values of one setting, e.g. controller.law.move_penalty=5,15,45 "
+                           "(repeatable: every combination)")
     cmp_.add_argument("--seeds", default="0:10", metavar="A:B", help="seeds (default: %(default)s)")
-    cmp_.add_argument("--workers", type=int, help="processes, this one included (default: one per CPU; 1 = serial)")
+    cmp_.add_argument("--workers", type=int, help="processes, this one included (default: serial for few runs, "
+                                                  "else one per CPU; 1 = serial)")
     cmp_.add_argument("--out", metavar="DIR", help="write comparison.json, comparison.png and each sweep to DIR")
     cmp_.set_defaults(func=_cmd_compare)
 
@@ -355,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     tn.add_argument("--out", metavar="DIR", help="folder for the storage, best.toml and tune.json "
                                                  "(default: runs/tune-<scenario name>)")
     tn.add_argument("--study", metavar="NAME", help="study name (default: the scenario name)")
-    tn.add_argument("--workers", type=int, help="processes of each trial's sweep (default: one per CPU)")
+    tn.add_argument("--workers", type=int, help="processes of each trial's sweep (default: serial for few seeds, "
+                                                "else one per CPU)")
     tn.set_defaults(func=_cmd_tune)
 
     chk = sub.add_parser("check", help="self-checks: `check gradients`", description=(

@@ -48,6 +48,7 @@ import numpy as np
 
 from neurocontrol._validation import check_int, check_positive
 from neurocontrol.exceptions import ParameterError, ShapeError
+from plants.iosys_env import rk4_step
 
 __all__ = ["StateLayout", "controller_state_vector", "controller_iosys", "sample_iosys", "close_loop"]
 
@@ -404,7 +405,6 @@ def sample_iosys(sys, *, dt: float, substeps: int = 1, name: str | None = None):
     """
     import control
 
-    from plants.iosys_env import rk4_step
 
     if not isinstance(sys, control.NonlinearIOSystem) or not sys.isctime(strict=True):
         raise ParameterError(f"`sys` must be a continuous-time control.NonlinearIOSystem, got "

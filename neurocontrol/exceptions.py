@@ -8,6 +8,8 @@ wrong and how to fix it, e.g. "`x0` must have shape (5,), got (3,)."
 from __future__ import annotations
 
 __all__ = [
+    "MainGuardError",
+    "WorkerError",
     "NeurocontrolError",
     "ShapeError",
     "NonFiniteError",
@@ -54,3 +56,11 @@ class ScenarioError(NeurocontrolError, ValueError):
 
 class CheckpointError(NeurocontrolError, ValueError):
     """A checkpoint file is corrupted or of an incompatible version."""
+
+
+class MainGuardError(NeurocontrolError, RuntimeError):
+    """A sweep with worker processes was started from a script's top level without a main guard."""
+
+
+class WorkerError(NeurocontrolError, RuntimeError):
+    """A worker process of a sweep exited before it could run its jobs."""

@@ -48,6 +48,7 @@ import numpy as np
 from gymnasium import spaces
 
 from neurocontrol._validation import as_float_array, check_int, check_real
+from neurocontrol.controllers.base import AbstractController
 from neurocontrol.exceptions import DivergenceError, ParameterError, ShapeError
 
 __all__ = ["ResidualControlEnv", "ReferenceSelectionEnv", "NormalizeObservation"]
@@ -71,7 +72,6 @@ def _check_env(env):
 
 
 def _check_controller(controller, env):
-    from neurocontrol.controllers.adaptive import AbstractController
 
     if callable(controller) and not isinstance(controller, AbstractController):
         controller = controller(env)

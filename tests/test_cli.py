@@ -88,7 +88,7 @@ def test_sweep_json(runs):
 def test_compare_json(runs):
     proc = runs[0]['compare']
     d = json.loads(proc.stdout)
-    assert set(d) == {"scenario", "seeds", "wall_time_s", "table", "controllers"}
+    assert set(d) == {"scenario", "seeds", "wall_time_s", "table", "variants", "controllers"}
     assert [row["controller"] for row in d["table"]] == ["lqr", "pid"]
     assert d["table"][0]["n"] == 2 and "altitude.rmse" in d["table"][0]
     assert set(d["controllers"]) == {"lqr", "pid"} and d["controllers"]["pid"]["n"] == 2
@@ -173,3 +173,12 @@ def test_help_lists_every_command(capsys):
     out = capsys.readouterr().out
     for command in ("run", "sweep", "compare", "check", "bench", "plant-demo"):
         assert command in out
+
+
+def test_compare_vary_settings_one_table():
+    # old behaviour: `compare` had no --vary (argparse error, exit 2)
+    proc = neurocontrol("compare", HOVER, *SHORT, "--vary", "controller.kp_alt=0.03,0.08", "--seeds", "0:2", "--json")
+    data = json.loads(proc.stdout)
+    assert [r["variant"] for r in data["table"]] == ["kp_alt=0.03", "kp_alt=0.08"]
+    assert data["variants"]["kp_alt=0.03"]["controller.kp_alt"] == 0.03
+    assert data["seeds"] == [0, 1]

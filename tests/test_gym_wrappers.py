@@ -204,3 +204,111 @@ def test_errors():
 
     with pytest.raises(ParameterError, match=r"must expose its control period as `env.unwrapped.dt`"):
         ResidualControlEnv(NoDt(), pid_factory, REF)
+
+
+# --------------------------------------------------------------------------- one reference signature in simulate
+def test_simulate_accepts_both_reference_forms_with_equal_results():
+    # old behaviour: simulate called reference(timepts) only; a pointwise reference(t) -> (p,) failed
+    from neurocontrol.scenario import Scenario
+    from neurocontrol.simulation.loop import simulate
+
+    sc = Scenario.from_toml("scenarios/hover_pid.toml").set("run.duration", "2")
+    results = []
+    for form in ("vector", "point"):
+        setup = sc.build(0)
+        ref = setup.reference
+        reference = ref if form == "vector" else (lambda t, ref=ref: ref(float(t)).reshape(-1) if
+                                                  not hasattr(t, "__len__") else (_ for _ in ()).throw(TypeError()))
+        results.append(simulate(setup.env, setup.controller, reference, duration=2.0, seed=0,
+                                options=setup.options))
+    assert (results[0].outputs == results[1].outputs).all() and (results[0].inputs == results[1].inputs).all()
+
+
+def test_sample_reference_forms_and_errors():
+    import numpy as np
+
+    from neurocontrol.exceptions import ParameterError, ShapeError
+    from neurocontrol.reference import Constant, MultiSignal
+    from neurocontrol.simulation.loop import sample_reference
+
+    t = np.arange(5) * 0.1
+    vector = MultiSignal(signals=(Constant(value=140.0), Constant(value=1.0)))
+    import math
+
+    def pointwise(s):
+        return (140.0, 1.0 + math.sin(s))   # math.sin rejects arrays: pointwise form only
+
+    assert np.array_equal(sample_reference(vector, t, 2), np.tile([140.0, 1.0], (5, 1)))
+    expect = np.array([[140.0, 1.0 + math.sin(s)] for s in t])
+    assert np.array_equal(sample_reference(pointwise, t, 2), expect)
+    assert sample_reference(lambda s: 2.0, t, 1).shape == (5, 1)
+    with pytest.raises(ShapeError, match=r"must give 2 set-points .* map a time t \(s\) to \(2,\)"):
+        sample_reference(lambda s: (1.0, 2.0, 3.0), t, 2)
+    with pytest.raises(ParameterError, match="must be callable"):
+        sample_reference(3.0, t, 2)
+
+
+# --------------------------------------------------------------------------- a controller per sub-env of a vector env
+def _load_example(name):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod          # AsyncVectorEnv pickles the example's top-level factory
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _plain_episodes(mod, k, seed, steps, episode_steps):
+    """Reference: sub-env k as one env driven by hand, a fresh controller state at each episode."""
+    import numpy as np
+
+    from neurocontrol.scenario import Scenario
+
+    sc = Scenario.from_toml(mod.PID)
+    reference, ctrl = sc.build(seed).reference, sc.build(seed).controller
+    idx = list(ctrl.output_indices)
+    env = mod.make_env(episode_steps)
+    out = []
+    obs, _ = env.reset(seed=seed + k)
+    episode, t = 0, 0.0
+    ctrl.reset(obs, np.asarray(reference(0.0)).reshape(-1), seed=mod.controller_seed(seed, k, 0))
+    while len(out) < steps:
+        obs, _, term, trunc, _ = env.step(ctrl.step(obs, np.asarray(reference(t)).reshape(-1)))
+        out.append(obs[idx])
+        t += ctrl.dt
+        if term or trunc:
+            out.append(None)                          # the vector env's autoreset step
+            obs, _ = env.reset()
+            episode, t = episode + 1, 0.0
+            ctrl.reset(obs, np.asarray(reference(0.0)).reshape(-1), seed=mod.controller_seed(seed, k, episode))
+    env.close()
+    return out[:steps]
+
+
+def test_vector_env_controller_example_matches_a_plain_loop_across_autoresets():
+    import gymnasium as gym
+    import numpy as np
+
+    mod = _load_example("vector_env_controller")
+    steps, episode_steps = 130, 50                  # two autoresets per sub-env
+    sync = mod.run(n_envs=2, steps=steps, episode_steps=episode_steps, seed=3)
+    assert list(sync["episodes"]) == [3, 3]
+    for k in range(2):
+        plain = _plain_episodes(mod, k, 3, steps, episode_steps)
+        for i, row in enumerate(plain):
+            if row is None:
+                assert np.all(np.isnan(sync["outputs"][i, k]))
+            else:
+                assert np.array_equal(sync["outputs"][i, k], row), (k, i)
+    asyn = mod.run(n_envs=2, steps=steps, episode_steps=episode_steps, seed=3, asynchronous=True)
+    assert np.array_equal(asyn["outputs"], sync["outputs"], equal_nan=True)
+    same = mod.run(n_envs=2, steps=steps, episode_steps=episode_steps, seed=3,
+                   autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    assert not np.isnan(same["outputs"]).any()     # SAME_STEP has no reset step: the same episodes, without gaps
+    for k in range(2):
+        episodes = sync["outputs"][:, k][~np.isnan(sync["outputs"][:, k, 0])]
+        assert np.array_equal(same["outputs"][: len(episodes), k], episodes)

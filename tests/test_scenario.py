@@ -523,3 +523,24 @@ def test_a_broken_plugin_module_is_reported_on_unknown_kinds(monkeypatch):
     with pytest.raises(ScenarioError, match=r"unknown kind 'adaptive2' at `controller.kind`; registered controller "
                                             r"kinds: .*\(note: neurocontrol.ilc failed to import: SyntaxError"):
         Scenario.from_dict(base(controller={"kind": "adaptive2"}))
+
+
+# --------------------------------------------------------------------------- dependent keys
+def test_derived_fields_are_not_written_so_they_follow_their_source():
+    # old behaviour: the encoder wrote every field, so a value resolved from another field kept its stale value
+    import dataclasses
+
+    from neurocontrol.scenario.encode import _encode
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Window:
+        length: int = 10
+        half: int | None = None
+
+        def __post_init__(self):
+            object.__setattr__(self, "__derived_fields__", frozenset({"half"}) if self.half is None else frozenset())
+            if self.half is None:
+                object.__setattr__(self, "half", self.length // 2)
+
+    assert dict(_encode(Window(length=8))) == {"length": 8}                 # derived: left out
+    assert dict(_encode(Window(length=8, half=3))) == {"length": 8, "half": 3}   # explicit: written

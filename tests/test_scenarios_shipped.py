@@ -1,5 +1,5 @@
-"""Every shipped scenario (scenarios/*.toml, picked up automatically) loads, round-trips exactly and runs for a
-short horizon; the generated key reference (docs/scenarios.md, the reference scenario) is up to date and
+"""Every shipped scenario (scenarios/*.toml, picked up automatically) loads and round-trips exactly (its outcome,
+on the full horizon, is tested in tests/test_outcomes.py); the generated key reference (docs/scenarios.md, the reference scenario) is up to date and
 documents every key of every built-in kind."""
 
 import importlib.util
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from neurocontrol.scenario import BUILTIN_KINDS, Scenario, describe_kind, registered, run_scenario
+from neurocontrol.scenario import BUILTIN_KINDS, Scenario, describe_kind, registered
 from neurocontrol.scenario.keys import parameter_docs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,16 +21,12 @@ def test_scenarios_are_shipped():
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_shipped_scenario_loads_round_trips_and_runs(path):
+def test_shipped_scenario_loads_and_round_trips(path):
     sc = Scenario.from_toml(path)
     assert sc.name == path.stem and sc.description
     text = sc.to_toml()
     again = Scenario.from_toml_text(text, source=str(path))
     assert again == sc and again.to_toml() == text
-    short = sc.set("run.duration", "2")
-    res = run_scenario(short)
-    assert res.status == "completed", res.meta["stop_reason"]
-    assert res.n_steps == round(2 / res.meta["dt"]) and res.meta["scenario"] == sc.name
 
 
 def _make_keys():

@@ -27,7 +27,7 @@ def test_two_workers_equal_serial_runs_in_seed_order():
     seeds = [3, 0, 2, 1]
     parallel = sweep(SCENARIO, seeds, workers=2)
     serial = sweep(SCENARIO, seeds, workers=1)
-    assert parallel.seeds == serial.seeds == tuple(seeds) and parallel.workers == 2
+    assert parallel.seeds == serial.seeds == tuple(seeds) and parallel.workers in (1, 2)   # processes that ran seeds
     assert [drop_timing(m) for m in parallel.metrics] == [drop_timing(m) for m in serial.metrics]
     assert parallel.statuses == serial.statuses
     # and each equals a single run of that seed
@@ -146,14 +146,15 @@ def test_compare_explains_a_kind_without_defaults():
 
 
 def test_this_process_takes_jobs_from_the_back_while_workers_take_the_front(monkeypatch):
-    import neurocontrol.experiments.sweeps as sweep_mod
+    import neurocontrol.experiments._pool as pool_mod
 
     local = []
-    real = sweep_mod.run_job   # workers are other processes: this patch records only this process's runs
-    monkeypatch.setattr(sweep_mod, "run_job", lambda job: local.append(job.seed) or real(job))
+    real = pool_mod.run_job   # workers are other processes: this patch records only this process's runs
+    monkeypatch.setattr(pool_mod, "run_job", lambda job: local.append(job.seed) or real(job))
     seeds = list(range(8))
     res = sweep(SCENARIO, seeds, workers=2)
     assert local and len(local) < len(seeds)                       # both sides ran some
+    assert res.workers == 2                                        # and the count says so
     assert local == seeds[::-1][:len(local)]                       # this side: from the back, in order
     assert [drop_timing(m) for m in res.metrics] == [drop_timing(run_scenario(SCENARIO, seed=s).metrics)
                                                      for s in seeds]
@@ -182,3 +183,106 @@ def test_fork_server_preload_names_importable_modules():
     assert kinds <= set(names) and len(set(names)) == len(names)
     for name in names:          # every string names a module that imports (the last one warms the kernels)
         assert importlib.import_module(name).__name__ == name
+
+
+# --------------------------------------------------------------------------- scripts, workers, compare --vary
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from neurocontrol.experiments import _pool  # noqa: E402
+from neurocontrol.experiments.sweeps import MainGuardError, default_workers, split_values  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+_SCRIPT_HEAD = """
+from neurocontrol.experiments.sweeps import sweep
+from neurocontrol.scenario import Scenario
+sc = Scenario.from_toml("scenarios/hover_pid.toml").set("run.duration", "0.5")
+"""
+
+
+def _run_script(tmp_path, text):
+    path = tmp_path / "script.py"
+    path.write_text(text)
+    return subprocess.run([sys.executable, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_unguarded_script_stops_at_once_with_the_fix(tmp_path):
+    # old behaviour: every worker died bootstrapping, the caller ran all seeds serially, exit 0, workers == 2
+    proc = _run_script(tmp_path, _SCRIPT_HEAD + "res = sweep(sc, range(3), workers=2)\nprint('ran', res.workers)\n")
+    assert proc.returncode != 0 and "ran" not in proc.stdout
+    assert "MainGuardError" in proc.stderr and 'if __name__ == "__main__":' in proc.stderr
+    assert "bootstrapping phase" not in proc.stderr   # no worker was started
+
+
+def test_guarded_script_uses_the_workers_it_reports(tmp_path):
+    body = "if __name__ == '__main__':\n    res = sweep(sc, range(4), workers=2)\n    print('ran', res.workers)\n"
+    proc = _run_script(tmp_path, _SCRIPT_HEAD + body)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] in ("1", "2")   # processes that actually ran seeds
+    assert "Error" not in proc.stderr
+
+
+def test_a_worker_that_dies_while_starting_is_raised_not_replaced_by_serial_runs(tmp_path):
+    # the static check bypassed: the workers re-import the script, fail to start; the caller must raise
+    text = ("import neurocontrol.experiments._pool as pool\npool._unguarded_statement = lambda: None\n"
+            + _SCRIPT_HEAD.replace('"0.5"', '"30"') + "res = sweep(sc, range(100), workers=2)\n"
+            "print('ran', res.workers)\n")
+    proc = _run_script(tmp_path, text)
+    assert proc.returncode != 0 and "ran" not in proc.stdout
+    assert "WorkerError" in proc.stderr and "MainGuardError" in proc.stderr   # the worker's own error, too
+
+
+def test_main_guard_error_message_in_process(monkeypatch):
+    monkeypatch.setattr(_pool.multiprocessing.current_process(), "_inheriting", True, raising=False)
+    with pytest.raises(MainGuardError, match=r'if __name__ == "__main__":'):
+        _pool.check_main_guard("sweep")
+
+
+def test_guard_detection_on_source():
+    import ast
+
+    src = ("import x\nx.sweep()\nif __name__ == '__main__':\n    x.sweep()\nelse:\n    x.sweep()\n"
+           "try:\n    if '__main__' == __name__:\n        x.sweep()\nexcept E:\n    pass\n")
+    body = ast.parse(src).body
+    assert [_pool._guarded(body, line) for line in (2, 4, 6, 9)] == [False, True, False, True]
+
+
+def test_default_workers_is_serial_for_small_sweeps():
+    # old behaviour: one worker per CPU for any sweep of more than one seed
+    assert default_workers(6) == 1 and default_workers(_pool.MIN_PARALLEL_RUNS - 1) == 1
+    assert default_workers(10 * _pool.MIN_PARALLEL_RUNS) >= 1
+    res = sweep(SCENARIO.set("run.duration", "0.5"), range(3))
+    assert res.workers == 1
+
+
+def test_split_values():
+    assert split_values("5, 15,45") == ["5", "15", "45"]
+    assert split_values("[0, 10],[0, 20]") == ["[0, 10]", "[0, 20]"]
+    assert split_values('"a,b",c') == ['"a,b"', "c"]
+
+
+def test_compare_settings_side_by_side_equals_separate_sweeps(tmp_path):
+    # old behaviour: compare() had no `vary`; only controller kinds could be compared
+    sc = Scenario.from_toml(ROOT / "scenarios/hover_pid.toml").set("run.duration", "2")
+    comp = compare(sc, seeds=[0, 1], vary={"controller.kp_alt": [0.03, 0.08]}, workers=1, out=tmp_path / "c")
+    assert list(comp.sweeps) == ["kp_alt=0.03", "kp_alt=0.08"]
+    assert comp.variants["kp_alt=0.08"] == {"controller.kind": "pid", "controller.kp_alt": 0.08}
+    for value, label in ((0.03, "kp_alt=0.03"), (0.08, "kp_alt=0.08")):
+        ref = sweep(sc.set("controller.kp_alt", value), [0, 1], workers=1)
+        assert [drop_timing(m) for m in comp.sweeps[label].metrics] == [drop_timing(m) for m in ref.metrics]
+    rows = comp.table()
+    assert [r["variant"] for r in rows] == list(comp.sweeps)
+    assert rows[0]["altitude.iae"] != rows[1]["altitude.iae"]
+    assert (tmp_path / "c" / "comparison.png").exists() and (tmp_path / "c" / "kp_alt_0.03").is_dir() is False
+    assert (tmp_path / "c" / "kp_alt=0.03" / "sweep.json").exists()
+
+
+def test_compare_vary_errors():
+    sc = Scenario.from_toml(ROOT / "scenarios/hover_pid.toml")
+    with pytest.raises(ParameterError, match="KEY=V1,V2"):
+        compare(sc, seeds=[0], vary="controller.kp_alt")
+    with pytest.raises(ParameterError, match="no values"):
+        compare(sc, seeds=[0], vary={"controller.kp_alt": []})
+    with pytest.raises(ScenarioError, match="nope"):
+        compare(sc, seeds=[0], vary="controller.nope=1,2")

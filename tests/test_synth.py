@@ -144,3 +144,29 @@ def test_predictive_law_weights_must_match_units():
 def test_one_step_law_bad_damping():
     with pytest.raises(ParameterError, match=r"`damping` must be a finite number >= 0, got -1"):
         OneStepLaw(damping=-1)
+
+
+# --------------------------------------------------------------------------- blocks follow the horizon
+def test_blocks_follow_the_horizon_unless_set():
+    # old behaviour: PredictiveLaw(horizon=50) failed on the fixed default blocks (0, 10, 30, 60)
+    from neurocontrol.controllers.laws import default_blocks
+
+    assert PredictiveLaw().blocks == (0, 10, 30, 60)            # the shipped default is unchanged
+    assert PredictiveLaw(horizon=50).blocks == (0, 5, 15, 30)
+    assert PredictiveLaw(horizon=3).blocks == (0, 1)
+    for h in range(1, 300):                                       # valid for every horizon: plain check
+        b = default_blocks(h)
+        assert b[0] == 0 and all(x < y for x, y in zip(b, b[1:])) and b[-1] < h
+    assert PredictiveLaw(horizon=50, blocks=(0, 20)).blocks == (0, 20)
+    with pytest.raises(ParameterError, match="leave `blocks` unset"):
+        PredictiveLaw(horizon=50, blocks=(0, 10, 30, 60))
+
+
+def test_scenario_set_horizon_resolves_blocks_again():
+    from neurocontrol.scenario import Scenario
+
+    sc = Scenario.from_toml("scenarios/helicopter_hover.toml")
+    assert "blocks" not in sc.to_toml()
+    assert sc.set("controller.law.horizon", 50).controller.law.blocks == (0, 5, 15, 30)
+    explicit = sc.set("controller.law.blocks", "[0, 20]")
+    assert explicit.set("controller.law.horizon", 40).controller.law.blocks == (0, 20)   # explicit is kept

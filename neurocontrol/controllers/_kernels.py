@@ -209,6 +209,9 @@ def adaptive_step_kernel(obs, ref, u_law, A, L, J, JL, finite, run_law):
     limits are applied by the caller. Returns NaN when the identifier had
     nothing to learn from.
     """
+    # the activation code as a run-time int64, as the Python callers pass it: a literal would compile the
+    # shared kernels a second time, specialised to the constant
+    act = np.int64(TANH)
     W = view2(A, L, F.W)
     z = view1(A, L, F.z)
     Ws = view2(A, L, F.Ws)
@@ -253,7 +256,7 @@ def adaptive_step_kernel(obs, ref, u_law, A, L, J, JL, finite, run_law):
                 learn = le <= math.log(gate) + A[lv]
                 A[lv] += A[L[F.gate_rate, 0]] * (le - A[lv])
             if learn:
-                A[L[F.id_bounded, 0]] += rls_kernel(W, z, y, TANH, view2(A, L, F.P), A[L[F.lam, 0]],
+                A[L[F.id_bounded, 0]] += rls_kernel(W, z, y, act, view2(A, L, F.P), A[L[F.lam, 0]],
                                                     A[L[F.lam_dir, 0]], A[L[F.max_trace, 0]],
                                                     view1(A, L, F.Pz), view1(A, L, F.gain))
                 A[L[F.id_updates, 0]] += 1.0
@@ -279,11 +282,11 @@ def adaptive_step_kernel(obs, ref, u_law, A, L, J, JL, finite, run_law):
     zs[n + p] = 1.0
     gains = view1(A, L, F.gains)
     if J[JL[I.im_kind, 0]] == 0:
-        A[L[F.im_bounded, 0]] += rls_kernel(Ws, zs, d[:2 * p], TANH, view2(A, L, F.Ps), A[L[F.lam_s, 0]],
+        A[L[F.im_bounded, 0]] += rls_kernel(Ws, zs, d[:2 * p], act, view2(A, L, F.Ps), A[L[F.lam_s, 0]],
                                             A[L[F.lam_dir_s, 0]], A[L[F.max_trace_s, 0]], view1(A, L, F.Pzs), gains)
         A[L[F.im_iters, 0]] = 1
     else:
-        A[L[F.im_iters, 0]] = two_d_kernel(Ws, zs, d[:2 * p], TANH, A[L[F.alpha_s, 0]], A[L[F.delta_s, 0]],
+        A[L[F.im_iters, 0]] = two_d_kernel(Ws, zs, d[:2 * p], act, A[L[F.alpha_s, 0]], A[L[F.delta_s, 0]],
                                            A[L[F.tol_s, 0]], J[JL[I.k_max_s, 0]], gains)
     A[L[F.im_updates, 0]] += 1.0
     if run_law:

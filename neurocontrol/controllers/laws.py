@@ -32,7 +32,36 @@ from neurocontrol._validation import as_float_array, check_int, check_positive
 from neurocontrol.controllers._kernels import _tanh, predictive_kernel  # noqa: F401  (re-exported for tests)
 from neurocontrol.exceptions import ParameterError
 
-__all__ = ["AbstractLaw", "OneStepLaw", "PredictiveLaw", "LawContext"]
+__all__ = ["AbstractLaw", "OneStepLaw", "PredictiveLaw", "LawContext", "default_blocks"]
+
+#: Move-block starts as fractions of the horizon (0, 10, 30, 60 steps for a horizon of 100).
+_BLOCK_FRACTIONS = (0.0, 0.1, 0.3, 0.6)
+
+
+def default_blocks(horizon: int) -> tuple[int, ...]:
+    """Return the move-block starts that :class:`PredictiveLaw` uses when ``blocks`` is not set.
+
+    Moves start at 0, 10 %, 30 % and 60 % of the horizon (rounded down;
+    duplicates dropped), so a short horizon gets fewer blocks.
+
+    Parameters
+    ----------
+    horizon : int
+        Prediction horizon in control steps (>= 1).
+
+    Returns
+    -------
+    tuple of int
+        Strictly increasing, starting at 0, all below ``horizon``.
+
+    Examples
+    --------
+    >>> default_blocks(100), default_blocks(50), default_blocks(5)
+    ((0, 10, 30, 60), (0, 5, 15, 30), (0, 1, 3))
+    """
+    horizon = check_int(horizon, "horizon", low=1)
+    starts = sorted({int(f * horizon) for f in _BLOCK_FRACTIONS})
+    return tuple(b for b in starts if b < horizon)
 
 
 @dataclasses.dataclass
@@ -171,9 +200,12 @@ class PredictiveLaw(AbstractLaw):
         H in control steps; covers the slowest output's response you want to
         shape (100 steps = 1 s at 10 ms, many times the relative-degree delay
         of the helicopter's altitude).
-    blocks : tuple of int, default (0, 10, 30, 60)
+    blocks : tuple of int, optional
         Start step of each input move (move blocking); must start at 0 and
-        increase, all < horizon.
+        increase, all < horizon. Default: follows ``horizon`` (see
+        :func:`default_blocks`; ``(0, 10, 30, 60)`` for the default horizon
+        of 100), so changing ``horizon`` alone keeps a valid law. A value set
+        explicitly is kept and checked against ``horizon``.
     output_weights : tuple of float, default (1, 30, 1, 0, 0)
         q_k per identifier unit (normalised units); 0 for units without a
         desired value.
@@ -187,18 +219,20 @@ class PredictiveLaw(AbstractLaw):
     """
 
     horizon: int = 100
-    blocks: tuple[int, ...] = (0, 10, 30, 60)
+    blocks: tuple[int, ...] | None = None
     stride: int = 4
     output_weights: tuple[float, ...] = (1.0, 30.0, 1.0, 0.0, 0.0)
     move_penalty: float = 15.0
 
     def __post_init__(self):
         check_int(self.horizon, "horizon", low=1)
-        blocks = tuple(int(b) for b in self.blocks)
+        derived = self.blocks is None
+        blocks = default_blocks(int(self.horizon)) if derived else tuple(int(b) for b in self.blocks)
         if not blocks or blocks[0] != 0 or any(b1 <= b0 for b0, b1 in zip(blocks, blocks[1:])) \
                 or blocks[-1] >= self.horizon:
             raise ParameterError(f"`blocks` must start at 0, increase strictly and stay below horizon="
-                                 f"{self.horizon}, got {self.blocks!r}.")
+                                 f"{self.horizon}, got {self.blocks!r}; leave `blocks` unset to let it follow "
+                                 f"`horizon` ({default_blocks(int(self.horizon))!r} for horizon={self.horizon}).")
         q = as_float_array(self.output_weights, "output_weights", (None,))
         if np.any(q < 0) or not np.any(q > 0):
             raise ParameterError(f"`output_weights` must be non-negative with at least one positive entry, "
@@ -206,6 +240,8 @@ class PredictiveLaw(AbstractLaw):
         check_int(self.stride, "stride", low=1)
         object.__setattr__(self, "horizon", int(self.horizon))
         object.__setattr__(self, "blocks", blocks)
+        # a key resolved from others is not written back (scenario/encode.py), so it follows them after a change
+        object.__setattr__(self, "__derived_fields__", frozenset({"blocks"}) if derived else frozenset())
         object.__setattr__(self, "output_weights", tuple(float(v) for v in q))
         object.__setattr__(self, "move_penalty", check_positive(self.move_penalty, "move_penalty", allow_zero=True))
         object.__setattr__(self, "_buffers", {})

@@ -20,18 +20,11 @@ import time
 
 import numpy as np
 
+from neurocontrol._timing import best_rate
+
 __all__ = ["bench_rtrl", "bench_control_step", "run_benchmarks"]
 
 
-def _best_rate(fn, n: int, rounds: int) -> float:
-    """Best calls-per-second over ``rounds`` runs of ``fn(n)`` (after a warm-up)."""
-    fn(min(n, 200))
-    best = 0.0
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn(n)
-        best = max(best, n / max(time.perf_counter() - t0, 1e-12))
-    return best
 
 
 def bench_rtrl(sizes=(5, 8, 16, 32), n_inputs: int = 3, rounds: int = 3) -> list[dict]:
@@ -68,7 +61,7 @@ def bench_rtrl(sizes=(5, 8, 16, 32), n_inputs: int = 3, rounds: int = 3) -> list
             for _ in range(k):
                 strategy.step(W, z, state)
 
-        rate = _best_rate(run, reps, rounds)
+        rate = best_rate(run, reps, rounds)
         rows.append({"n_units": int(n), "n_inputs": n_inputs, "us_per_step": 1e6 / rate})
     return rows
 

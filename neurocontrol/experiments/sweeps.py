@@ -1,12 +1,13 @@
-"""Many runs of one scenario: seeds in local processes, summaries, and controller comparisons.
+"""Many runs of one scenario: seeds in local processes, summaries, and comparisons of kinds or settings.
 
-:func:`sweep` runs one scenario for many seeds (a process pool by default,
-serially in-process with ``workers=1``; results are ordered by seed and equal
-to serial runs). :class:`SweepResult` summarises the per-seed metrics
-(success rate; median, 10th and 90th percentile, min and max of every
-numeric metric, per output where the metric is per output), exports them to
-pandas and plots their distributions. :func:`compare` runs the same scenario
-with several controller kinds on identical seeds.
+:func:`sweep` runs one scenario for many seeds (in-process for small sweeps
+or ``workers=1``, else on worker processes of :mod:`neurocontrol.experiments._pool`;
+results are ordered by seed and equal to serial runs). :class:`SweepResult`
+summarises the per-seed metrics (success rate; median, 10th and 90th
+percentile, min and max of every numeric metric, per output where the metric
+is per output), exports them to pandas and plots their distributions.
+:func:`compare` runs the same scenario in several variants (controller kinds,
+values of settings, or both) on identical seeds.
 
 Examples
 --------
@@ -23,10 +24,6 @@ import csv
 import io
 import json
 import math
-import multiprocessing
-import numbers
-import os
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,21 +31,22 @@ from pathlib import Path
 
 import numpy as np
 
-import neurocontrol.scenario
 from neurocontrol._files import atomic_write
 from neurocontrol.exceptions import ParameterError, ScenarioError
-from neurocontrol.experiments import jobs as _jobs_module
-from neurocontrol.experiments.jobs import finished_run, make_jobs, run_job
-from neurocontrol.registry import builtin_modules
+from neurocontrol.experiments._pool import (
+    MIN_PARALLEL_RUNS,
+    MainGuardError,
+    WorkerError,
+    default_workers,
+    forkserver_preload,
+    run_jobs,
+)
+from neurocontrol.experiments.jobs import finished_run, make_jobs
 from neurocontrol.results import flatten_metrics
 from neurocontrol.scenario import as_scenario, check_seeds, parse_seeds
 
 __all__ = ["sweep", "compare", "SweepResult", "Comparison", "parse_seeds", "check_seeds", "STAT_KEYS",
-           "forkserver_preload"]
-
-#: The one module of the fork server's preload list named by a string: importing it is its effect
-#: (it warms the compiled kernels), so it cannot be imported here; tests/test_sweep.py imports it.
-_WARM_MODULE = "neurocontrol.experiments._preload"
+           "forkserver_preload", "default_workers", "MainGuardError", "WorkerError", "MIN_PARALLEL_RUNS"]
 
 #: Statistics reported for each numeric metric by :meth:`SweepResult.summary`.
 STAT_KEYS = ("median", "p10", "p90", "min", "max")
@@ -60,165 +58,9 @@ _PLOT_OUTPUT_METRICS = ("rmse", "final_error", "settling_time")
 # =========================================================================== workers
 
 
-def _default_workers(n_jobs: int) -> int:
-    return max(1, min(n_jobs, os.cpu_count() or 1))
-
-
-def forkserver_preload() -> tuple[str, ...]:
-    """Name the modules the sweep's fork server imports once before it forks workers.
-
-    The job runner, the scenario package, every module that defines a built-in
-    kind (:func:`neurocontrol.registry.builtin_modules`) and the kernel warm-up.
-
-    Returns
-    -------
-    tuple of str
-    """
-    names = (_jobs_module.__name__, neurocontrol.scenario.__name__, *builtin_modules(), _WARM_MODULE)
-    return tuple(dict.fromkeys(names))
-
-
-def _mp_context():
-    """Return a fork server that has imported neurocontrol once (POSIX), else spawn; never a fork of this process.
-
-    Forking the caller could copy held locks of BLAS, numba or tqdm threads; a
-    fork server is a clean single-threaded process, and preloading the package
-    there spares each worker the import (about 2 s with the compiled kernels).
-    """
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" in methods:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(list(forkserver_preload()))
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
-def _run_jobs(jobs: list[tuple], workers: int | None, progress: bool) -> list[dict]:
-    if workers is None:
-        workers = _default_workers(len(jobs))
-    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
-        raise ParameterError(f"`workers` must be a positive integer (1 runs serially in this process), "
-                             f"got {workers!r}.")
-    bar = None
-    if progress and sys.stderr.isatty():
-        try:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(jobs), unit="run", delay=2.0, leave=False, file=sys.stderr, desc="sweep")
-        except ImportError:
-            bar = None
-    try:
-        if workers == 1 or len(jobs) == 1:
-            out = []
-            for job in jobs:
-                out.append(run_job(job))
-                if bar is not None:
-                    bar.update(1)
-            return out
-        return _run_shared(jobs, min(workers, len(jobs)), bar)
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _run_shared(jobs: list[tuple], workers: int, bar) -> list[dict]:
-    """Run ``jobs`` on ``workers - 1`` worker processes and on this process, from both ends of the list.
-
-    The workers take jobs from the front, this process from the back, through
-    two shared counters under one lock, until they meet. This process has
-    imported the package already, so it works from the first second while
-    the workers start; and as nobody holds a job it has not started, the
-    two sides finish within one run of each other. Each result lands in its
-    job's slot, so the order is the job order.
-    """
-    ctx = _mp_context()
-    lock = ctx.Lock()
-    head, tail = ctx.RawValue("q", 0), ctx.RawValue("q", len(jobs))   # next front job; one past the last back job
-    results_q = ctx.Queue()
-    procs = [ctx.Process(target=_worker_loop, args=(jobs, head, tail, lock, results_q), daemon=True,
-                         name=f"neurocontrol-sweep-{k}") for k in range(workers - 1)]
-    results: list = [None] * len(jobs)
-
-    def take(msg) -> None:   # one message of a worker: a finished run, or an error to raise here
-        i, ok, value = msg
-        if not ok:
-            with lock:
-                head.value = tail.value   # the other workers stop after their current job
-            exc, remote_tb = value
-            if exc is None:
-                raise _RemoteError(remote_tb)
-            raise exc from _RemoteError(remote_tb)
-        results[i] = value
-        if bar is not None:
-            bar.update(1)
-
-    try:
-        for p in procs:
-            p.start()
-        while True:
-            with lock:
-                if tail.value <= head.value:
-                    break
-                tail.value -= 1
-                i = tail.value
-            results[i] = run_job(jobs[i])
-            if bar is not None:
-                bar.update(1)
-            while not results_q.empty():   # the workers' finished runs so far (and any error, raised now)
-                take(results_q.get())
-        while any(r is None for r in results):
-            take(_next_result(results_q, procs))
-        for p in procs:
-            p.join()
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-                p.join()
-        results_q.close()
-    return results
-
-
-def _worker_loop(jobs, head, tail, lock, results_q) -> None:
-    """Run jobs from the front until the counters meet (a sweep worker); send ``(index, ok, run or error)``."""
-    import pickle
-    import traceback
-
-    while True:
-        with lock:
-            if head.value >= tail.value:
-                return
-            i = head.value
-            head.value += 1
-        try:
-            results_q.put((i, True, run_job(jobs[i])))
-        except BaseException as exc:   # sent to the parent, which raises it there with this traceback
-            remote_tb = f"seed {jobs[i].seed} failed in a worker process:\n{traceback.format_exc()}"
-            try:
-                pickle.loads(pickle.dumps(exc))
-            except Exception:   # an error that does not survive pickling: its traceback text still does
-                exc = None
-            results_q.put((i, False, (exc, remote_tb)))
-            return
-
-
-class _RemoteError(Exception):
-    """The traceback of an error raised in a sweep worker process (the cause of the re-raised error)."""
-
-
-def _next_result(results_q, procs) -> tuple:
-    """Return the next message of the workers; raise if every worker has exited with results still missing."""
-    import queue
-
-    while True:
-        try:
-            return results_q.get(timeout=0.5)
-        except queue.Empty:
-            pass
-        if not any(p.is_alive() for p in procs) and results_q.empty():
-            codes = ", ".join(str(p.exitcode) for p in procs)
-            raise RuntimeError(f"the sweep's worker processes exited (exit codes {codes}) before finishing their "
-                               "runs, e.g. killed for lack of memory; run again with fewer `workers`.")
+def _run_jobs(jobs: list[tuple], workers: int | None, progress: bool, what: str = "sweep") -> list[dict]:
+    """Run jobs through the local pool (:func:`neurocontrol.experiments._pool.run_jobs`)."""
+    return run_jobs(jobs, workers, progress, what)
 
 
 # =========================================================================== results
@@ -436,12 +278,17 @@ def sweep(scenario, seeds: Iterable[int], *, workers: int | None = None, out=Non
     seeds : iterable of int
         Unique non-negative seeds (e.g. ``range(20)``); one run each.
     workers : int, optional
-        Processes to use, this one included (default: one per CPU, at most
-        one per seed): ``workers - 1`` worker processes take seeds from the
-        front of the list while this process takes them from the back.
-        ``1`` runs serially in this process. Workers start from a fresh
-        interpreter (fork server or spawn), so kinds registered in a script
-        must be registered at its top level.
+        Processes to use, this one included: ``workers - 1`` worker
+        processes take seeds from the front of the list while this process
+        takes them from the back; ``1`` runs serially in this process.
+        Default (:func:`default_workers`): serial below
+        :data:`MIN_PARALLEL_RUNS` runs, where starting workers costs more
+        than it saves, else one per CPU, at most one per seed. Workers start
+        from a fresh interpreter (fork server or spawn) that re-imports the
+        main script: a script must call ``sweep`` under
+        ``if __name__ == "__main__":`` (else :class:`MainGuardError`, before
+        any run), and kinds registered in a script must be registered at its
+        top level.
     out : str or os.PathLike, optional
         Folder: each run in ``seed_<n>/`` (see
         :func:`neurocontrol.scenario.save_run`, without plots), plus
@@ -457,14 +304,20 @@ def sweep(scenario, seeds: Iterable[int], *, workers: int | None = None, out=Non
     Returns
     -------
     SweepResult
-        Ordered like ``seeds``; equal to running each seed serially.
-        An error in a worker process is raised here, with the worker's
-        traceback as its ``__cause__``.
+        Ordered like ``seeds``; equal to running each seed serially;
+        ``workers`` is the number of processes that ran seeds. An error in a
+        worker process is raised here, with the worker's traceback as its
+        ``__cause__``.
 
     Raises
     ------
     ParameterError
         On bad seeds or workers, or ``resume`` without ``out``.
+    MainGuardError
+        If worker processes are needed and the calling script has no main
+        guard (raised before any run).
+    WorkerError
+        If a worker process exits before running its seeds.
     ScenarioError
         On a bad scenario (before any run starts).
     """
@@ -475,11 +328,15 @@ def sweep(scenario, seeds: Iterable[int], *, workers: int | None = None, out=Non
         raise ParameterError("`resume` needs the sweep folder `out` (--out DIR) of the interrupted sweep.")
     done = {s: r for s in seeds if resume and (r := finished_run(out, s, sc.sha256)) is not None}
     todo = [s for s in seeds if s not in done]
-    workers = _default_workers(max(1, len(todo))) if workers is None else workers
     t0 = time.perf_counter()
-    fresh = dict(zip(todo, _run_jobs(make_jobs(sc, todo, out, overwrite=resume), workers, progress))) if todo else {}
+    used = 1
+    fresh = {}
+    if todo:
+        ran = _run_jobs(make_jobs(sc, todo, out, overwrite=resume), workers, progress)
+        used = getattr(ran, "workers_used", 1)
+        fresh = dict(zip(todo, ran))
     runs = [done[s] if s in done else fresh[s] for s in seeds]
-    res = SweepResult.from_runs(sc, seeds, runs, time.perf_counter() - t0, workers)
+    res = SweepResult.from_runs(sc, seeds, runs, time.perf_counter() - t0, used)
     if out is not None:
         res.save(out)
         res.plot(Path(out) / "sweep.png")
@@ -491,49 +348,55 @@ def sweep(scenario, seeds: Iterable[int], *, workers: int | None = None, out=Non
 
 @dataclass(frozen=True, kw_only=True)
 class Comparison:
-    """The same scenario with several controller kinds on identical seeds (see :func:`compare`).
+    """The same scenario in several variants on identical seeds (see :func:`compare`).
+
+    A variant is a controller kind, a combination of settings, or both.
 
     Attributes
     ----------
     scenario : str
     seeds : tuple of int
     sweeps : dict of str to SweepResult
-        By controller kind, in the order given.
+        By variant label (the kind, ``key=value``, or both joined by ``, ``), in order.
     wall_time_s : float
+    variants : dict of str to dict
+        By label: the settings that variant changes (``{"controller.kind": "lqr"}``, ...).
     """
 
     scenario: str
     seeds: tuple[int, ...]
     sweeps: dict
     wall_time_s: float = 0.0
+    variants: dict = field(default_factory=dict)
 
     def table(self) -> list[dict]:
-        """Return one row per controller with its success rate and the medians of the main metrics.
+        """Return one row per variant with its success rate and the medians of the main metrics.
 
-        A row holds ``controller``, ``n``, ``success_rate``, ``failed`` and, per
-        output, the medians of ``rmse``, ``final_error``, ``settling_time`` and
-        ``overshoot``, then the medians of ``saturation_fraction`` and
-        ``control_step_us``.
+        A row holds ``variant`` (the label), ``controller`` (the label, for a
+        comparison of kinds only), ``n``, ``success_rate``, ``failed`` and, per
+        output, the medians of ``iae``, ``rmse``, ``final_error``,
+        ``settling_time`` and ``overshoot``, then the medians of
+        ``control_effort``, ``saturation_fraction`` and ``control_step_us``.
         """
         rows = []
-        for kind, sw in self.sweeps.items():
+        for label, sw in self.sweeps.items():
             s = sw.summary()
-            row = {"controller": kind, "n": s["n"], "success_rate": s["success_rate"],
+            row = {"variant": label, "controller": label, "n": s["n"], "success_rate": s["success_rate"],
                    "failed": s["statuses"].get("failed", 0)}
             for name, per in s["outputs"].items():
-                for key in ("rmse", "final_error", "settling_time", "overshoot"):
+                for key in ("iae", "rmse", "final_error", "settling_time", "overshoot"):
                     if key in per:
                         row[f"{name}.{key}"] = per[key]["median"]
-            for key in ("saturation_fraction", "control_step_us"):
+            for key in ("control_effort", "saturation_fraction", "control_step_us"):
                 if key in s:
                     row[key] = s[key]["median"]
             rows.append(row)
         return rows
 
     def format_table(self) -> str:
-        """Return the :meth:`table` as aligned text, one column per controller."""
+        """Return the :meth:`table` as aligned text, one column per variant."""
         rows = self.table()
-        keys = list(dict.fromkeys(k for r in rows for k in r if k != "controller"))
+        keys = list(dict.fromkeys(k for r in rows for k in r if k not in ("variant", "controller")))
         width = max(len(k) for k in keys) + 2
 
         def fmt(v):
@@ -543,28 +406,29 @@ class Comparison:
                 return f"{v:.4g}"
             return str(v)
 
-        col = max(12, *(len(r["controller"]) + 2 for r in rows))
-        lines = [" " * width + "".join(f"{r['controller']:>{col}}" for r in rows)]
+        col = max(12, *(len(r["variant"]) + 2 for r in rows))
+        lines = [" " * width + "".join(f"{r['variant']:>{col}}" for r in rows)]
         for k in keys:
             lines.append(f"{k:<{width}}" + "".join(f"{fmt(r.get(k)):>{col}}" for r in rows))
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        """JSON-serialisable: scenario, seeds, wall time, the table, and each controller's summary."""
+        """JSON-serialisable: scenario, seeds, wall time, the table, each variant's settings and summary."""
         return {"scenario": self.scenario, "seeds": list(self.seeds), "wall_time_s": self.wall_time_s,
-                "table": self.table(), "controllers": {k: sw.summary() for k, sw in self.sweeps.items()}}
+                "table": self.table(), "variants": {k: dict(v) for k, v in self.variants.items()},
+                "controllers": {k: sw.summary() for k, sw in self.sweeps.items()}}
 
     def to_pandas(self):
-        """Return the :meth:`table` as a DataFrame indexed by controller."""
+        """Return the :meth:`table` as a DataFrame indexed by variant."""
         try:
             import pandas as pd
         except ImportError:
             raise ModuleNotFoundError("Comparison.to_pandas needs pandas: install it with `pip install pandas`.") \
                 from None
-        return pd.DataFrame(self.table()).set_index("controller")
+        return pd.DataFrame(self.table()).drop(columns="controller").set_index("variant")
 
     def plot(self, path=None, **kwargs):
-        """Side by side: one row per metric, one column per controller (histograms over the seeds).
+        """Side by side: one row per metric, one column per variant (histograms over the seeds).
 
         Parameters
         ----------
@@ -576,32 +440,114 @@ class Comparison:
         from neurocontrol.plotting import plot_sweep
 
         values = {}
-        per_kind = {k: sw.metric_values() for k, sw in self.sweeps.items()}
-        metrics = list(next(iter(per_kind.values())))
+        per_variant = {k: sw.metric_values() for k, sw in self.sweeps.items()}
+        metrics = list(next(iter(per_variant.values())))
         for metric in metrics:
-            for kind, vals in per_kind.items():
-                values[f"{kind}: {metric}"] = vals[metric]
-        kwargs.setdefault("title", f"{self.scenario}: {', '.join(self.sweeps)} on {len(self.seeds)} seeds")
+            for label, vals in per_variant.items():
+                values[f"{label}: {metric}"] = vals[metric]
+        kwargs.setdefault("title", f"{self.scenario}: {' | '.join(self.sweeps)} on {len(self.seeds)} seeds")
         return plot_sweep(values, path, **kwargs)
 
 
-def compare(scenario, controllers: Sequence[str] = ("adaptive", "lqr", "pid"), seeds: Iterable[int] = range(10), *,
-            workers: int | None = None, out=None, progress: bool = False) -> Comparison:
-    """Run one scenario with each controller kind on the same seeds.
+def split_values(text: str) -> list[str]:
+    """Split ``"5,15,45"`` or ``"[0, 10],[0, 20]"`` at the commas outside brackets, braces and quotes.
+
+    Parameters
+    ----------
+    text : str
+        Comma-separated TOML values, as after ``--vary KEY=``.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> split_values('5, 15,45'), split_values('[0, 10],[0, 20]'), split_values('"a,b",c')
+    (['5', '15', '45'], ['[0, 10]', '[0, 20]'], ['"a,b"', 'c'])
+    """
+    items, depth, quote, cur = [], 0, None, []
+    for ch in str(text):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(ch)
+    items.append("".join(cur).strip())
+    return [i for i in items if i]
+
+
+def _vary_table(vary) -> dict:
+    """Check ``vary``: ``{key: values}``, or ``"key=v1,v2"`` strings (one per key); return ``{key: [values]}``."""
+    if isinstance(vary, str):
+        vary = [vary]
+    if not isinstance(vary, dict):
+        table = {}
+        for item in vary:
+            key, sep, values = str(item).partition("=")
+            if not sep or not key.strip():
+                raise ParameterError(f"`vary` must look like KEY=V1,V2,..., e.g. controller.law.move_penalty=5,15,45;"
+                                     f" got {item!r}.")
+            table[key.strip()] = [_toml_value(v) for v in split_values(values)]
+        vary = table
+    out = {}
+    for key, values in vary.items():
+        values = [values] if isinstance(values, str) else list(values)
+        if not values:
+            raise ParameterError(f"`vary` gives no values for {key!r}; list at least one, e.g. {key}=1,2.")
+        out[str(key)] = values
+    if not out:
+        raise ParameterError("`vary` must name at least one setting, e.g. {'controller.law.move_penalty': [5, 15]}.")
+    return out
+
+
+def _toml_value(text: str):
+    """Parse one value as ``Scenario.set`` does: a TOML value, else the bare string."""
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _label(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def compare(scenario, controllers: Sequence[str] | str | None = None, seeds: Iterable[int] = range(10), *,
+            vary=None, workers: int | None = None, out=None, progress: bool = False) -> Comparison:
+    """Run one scenario in several variants (controller kinds, settings, or both) on the same seeds.
 
     Parameters
     ----------
     scenario : Scenario or str or os.PathLike
-    controllers : sequence of str
-        Registered controller kinds. A kind other than the scenario's own
-        runs with its default settings; the scenario's own kind keeps its
-        settings.
+    controllers : sequence of str or str, optional
+        Registered controller kinds (a string: comma-separated). A kind other
+        than the scenario's own runs with its default settings; the scenario's
+        own kind keeps its settings. Default: ``adaptive, lqr, pid`` without
+        ``vary``, else the scenario's own controller only.
     seeds : iterable of int
+    vary : dict of str to sequence, or str or sequence of str, optional
+        Settings to compare: dotted scenario keys (as for
+        :meth:`~neurocontrol.scenario.Scenario.set`) and their values, e.g.
+        ``{"controller.law.move_penalty": [5, 15, 45]}`` or
+        ``"controller.law.move_penalty=5,15,45"``. Several keys give every
+        combination (and every combination with each controller kind).
     workers : int, optional
         Processes for all runs together (see :func:`sweep`).
     out : str or os.PathLike, optional
-        Folder: ``<kind>/`` per controller (as :func:`sweep`), plus
-        ``comparison.json`` and ``comparison.png``.
+        Folder: one sub-folder per variant (as :func:`sweep`; the label with
+        ``/`` and spaces replaced), plus ``comparison.json`` and
+        ``comparison.png``.
     progress : bool, default False
 
     Returns
@@ -610,44 +556,83 @@ def compare(scenario, controllers: Sequence[str] = ("adaptive", "lqr", "pid"), s
 
     Raises
     ------
+    ParameterError
+        On repeated kinds, a malformed ``vary`` or bad seeds.
     ScenarioError
-        On an unknown controller kind (before any run starts).
+        On an unknown controller kind, key or value (before any run starts).
+    MainGuardError
+        As for :func:`sweep`.
+
+    Examples
+    --------
+    >>> comp = compare("scenarios/hover_pid.toml", seeds=range(4),
+    ...                vary={"controller.kp_alt": [0.03, 0.06]})        # doctest: +SKIP
+    >>> print(comp.format_table())                                      # doctest: +SKIP
     """
+    import itertools
+
     sc = as_scenario(scenario)
+    if controllers is None:
+        from neurocontrol.registry import kind_of
+
+        controllers = [kind_of(type(sc.controller))] if vary is not None else ["adaptive", "lqr", "pid"]
     if isinstance(controllers, str):
         controllers = [c.strip() for c in controllers.split(",") if c.strip()]
     controllers = list(controllers)
     if not controllers or len(set(controllers)) != len(controllers):
         raise ParameterError(f"`controllers` must name distinct controller kinds, got {controllers!r}.")
     seeds = check_seeds(seeds)
-    variants = {}
+    table = _vary_table(vary) if vary is not None else {}
+    combos = list(itertools.product(*table.values())) if table else [()]
+    variants, settings = {}, {}
     for kind in controllers:
         try:
-            variants[kind] = sc.set("controller.kind", kind)
+            base = sc.set("controller.kind", kind)
         except ScenarioError as exc:
             if "missing key `controller." not in str(exc):
                 raise
             raise ScenarioError(f"{exc} Controller kind {kind!r} has settings without defaults, so compare cannot "
                                 f"switch {sc.name!r} to it; compare from a scenario whose [controller] is "
                                 f"{kind!r} (its settings are kept).") from None
+        for combo in combos:
+            v = base
+            for key, value in zip(table, combo):
+                v = v.set(key, value)
+            parts = ([kind] if len(controllers) > 1 or not table else []) + \
+                [f"{key.rsplit('.', 1)[-1] if _unique_tail(table, key) else key}={_label(val)}"
+                 for key, val in zip(table, combo)]
+            label = ", ".join(parts)
+            variants[label] = v
+            settings[label] = {"controller.kind": kind, **{k: val for k, val in zip(table, combo)}}
+    if len(variants) != len(controllers) * len(combos):
+        raise ParameterError(f"`vary` repeats a value: the variants {list(variants)} are not distinct.")
     for v in variants.values():
         v.build(seeds[0])
     jobs, spans = [], {}
-    for kind, v in variants.items():
+    for label, v in variants.items():
         start = len(jobs)
-        jobs += make_jobs(v, seeds, None if out is None else Path(out) / kind)
-        spans[kind] = (start, len(jobs))
-    workers = _default_workers(len(jobs)) if workers is None else workers
+        jobs += make_jobs(v, seeds, None if out is None else Path(out) / _folder(label))
+        spans[label] = (start, len(jobs))
     t0 = time.perf_counter()
-    runs = _run_jobs(jobs, workers, progress)
+    runs = _run_jobs(jobs, workers, progress, "compare")
     wall = time.perf_counter() - t0
-    sweeps = {kind: SweepResult.from_runs(variants[kind], seeds, runs[a:b], wall, workers)
-              for kind, (a, b) in spans.items()}
-    comp = Comparison(scenario=sc.name, seeds=seeds, sweeps=sweeps, wall_time_s=wall)
+    used = getattr(runs, "workers_used", 1)
+    sweeps = {label: SweepResult.from_runs(variants[label], seeds, runs[a:b], wall, used)
+              for label, (a, b) in spans.items()}
+    comp = Comparison(scenario=sc.name, seeds=seeds, sweeps=sweeps, wall_time_s=wall, variants=settings)
     if out is not None:
         folder = Path(out)
-        for kind, sw in sweeps.items():
-            sw.save(folder / kind)
+        for label, sw in sweeps.items():
+            sw.save(folder / _folder(label))
         atomic_write(folder / "comparison.json", json.dumps(comp.to_dict(), indent=2) + "\n")
         comp.plot(folder / "comparison.png")
     return comp
+
+
+def _unique_tail(table: dict, key: str) -> bool:
+    tail = key.rsplit(".", 1)[-1]
+    return sum(k.rsplit(".", 1)[-1] == tail for k in table) == 1
+
+
+def _folder(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "._=-" else "_" for c in label.replace(", ", "__"))

@@ -18,6 +18,8 @@ from neurocontrol.ilc.laws import (
     _q_filter,
     _readonly,
 )
+from neurocontrol.nets.rtrl import input_sensitivities
+from neurocontrol.nets.rtrn import RTRNConfig
 
 __all__ = ["AbstractGradientModel", "LinearModelGradient", "FunctionGradient", "IdentifierGradient", "GradientILC"]
 
@@ -328,8 +330,6 @@ class IdentifierGradient(AbstractGradientModel):
         self._parts(controller, weights=False)
 
     def _adjoint_impl(self, error, context):
-        from neurocontrol.nets.rtrl import input_sensitivities
-        from neurocontrol.nets.rtrn import RTRNConfig
 
         if context is None:
             raise ParameterError("IdentifierGradient needs the trial: pass a TrialContext (ILCRunner does).")

@@ -8,6 +8,8 @@ import numpy as np
 
 from neurocontrol.exceptions import ParameterError
 from neurocontrol.ilc.laws import ILC_STATUSES, _readonly
+from neurocontrol.plotting import plot_trials
+from neurocontrol.results import _jsonable
 
 __all__ = ["ILCResult"]
 
@@ -86,15 +88,11 @@ class ILCResult:
         -------
         matplotlib.figure.Figure
         """
-        from neurocontrol.plotting import plot_trials
-
         kwargs.setdefault("title", f"ILC ({self.channel} channel): RMS tracking error per trial")
         return plot_trials(self.errors, path, names=self.output_names, **kwargs)
 
     def to_dict(self) -> dict:
         """JSON-serialisable summary (lists, NaN -> None); the trial Results export themselves."""
-        from neurocontrol.results import _jsonable
-
         return _jsonable({"errors": self.errors, "max_errors": self.max_errors, "status": self.status,
                           "stop_reason": self.stop_reason, "feedforward": self.feedforward,
                           "last_feedforward": self.last_feedforward, "output_names": list(self.output_names),

@@ -36,6 +36,7 @@ __all__ = [
     "teacher_forced_kernel",
     "sensitivity_step_kernel",
     "input_jacobian_kernel",
+    "blocked_jacobian_kernel",
     "ekf_kernel",
     "train_step_kernel",
 ]
@@ -370,3 +371,65 @@ def train_step_kernel(theta, C, W, y, u, y_next, y_mid, y_half, u_mid, u_half, h
     for i in range(p):
         e[i] = yn_next[i] - y_hat[i]
     return ekf_kernel(theta, P, Sy, e, R, max_trace, q, dead_zone, gate, G, S, L, alpha, M)
+
+
+@_jit
+def blocked_jacobian_kernel(C, W, y0, h0, inputs, block_of, outputs, J, y, h, Sy, Sy_next, Sh, Sh_next, x, phi):
+    """Free run with sensitivities to move-blocked inputs: J[t, :, b m + a] = dy(t+1)/dv_b[a].
+
+    The planned input at step t is ``v[block_of[t]]`` (``block_of`` non-decreasing
+    int64, starting at 0), so the explicit input terms of step t land on the
+    columns of block ``block_of[t]``; blocks not yet started stay zero. ``J``
+    is (N, p, B m); ``Sy``, ``Sy_next`` (p, B m), ``Sh``, ``Sh_next`` (H, B m)
+    are scratch buffers; ``outputs[t] = y(t+1)``.
+    """
+    p, nb = C.shape
+    H = W.shape[0]
+    nz = nb - H
+    N, m = inputs.shape
+    ncol = J.shape[2]
+    for i in range(p):
+        y[i] = y0[i]
+        for c in range(ncol):
+            Sy[i, c] = 0.0
+    for k in range(H):
+        h[k] = h0[k]
+        for c in range(ncol):
+            Sh[k, c] = 0.0
+    for t in range(N):
+        step_kernel(C, W, y, inputs[t], h, y, h, x, phi)   # y, h now at t+1
+        c0 = block_of[t] * m
+        ncur = c0 + m
+        for k in range(H):
+            for c in range(ncur):
+                acc = 0.0
+                for l in range(H):
+                    acc += W[k, l] * Sh[l, c]
+                for j in range(p):
+                    acc += W[k, H + j] * Sy[j, c]
+                Sh_next[k, c] = acc
+            for a in range(m):
+                Sh_next[k, c0 + a] += W[k, H + p + a]
+            dk = 1.0 - h[k] * h[k]
+            for c in range(ncur):
+                Sh_next[k, c] *= dk
+        for i in range(p):
+            for c in range(ncur):
+                acc = Sy[i, c]
+                for j in range(p):
+                    acc += C[i, j] * Sy[j, c]
+                for k in range(H):
+                    acc += C[i, nz + k] * Sh_next[k, c]
+                Sy_next[i, c] = acc
+            for a in range(m):
+                Sy_next[i, c0 + a] += C[i, p + a]
+        for i in range(p):
+            outputs[t, i] = y[i]
+            for c in range(ncur):
+                Sy[i, c] = Sy_next[i, c]
+                J[t, i, c] = Sy_next[i, c]
+            for c in range(ncur, ncol):
+                J[t, i, c] = 0.0
+        for k in range(H):
+            for c in range(ncur):
+                Sh[k, c] = Sh_next[k, c]

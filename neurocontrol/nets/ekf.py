@@ -255,6 +255,7 @@ class IncrementalIdentifier:
         self._ekf = _ekf_buffers(p, n, self._P.shape[1])
         self._counts = dict.fromkeys(EKF_STATUS, 0)
         self._counts["bounded"] = 0
+        self._counts["frozen"] = 0
 
     # ------------------------------------------------------------------ state views
     @property
@@ -278,7 +279,7 @@ class IncrementalIdentifier:
 
     @property
     def counts(self) -> dict:
-        """Number of updates by outcome (:data:`EKF_STATUS`) and of trace-bounded blocks, a copy."""
+        """Number of updates by outcome (:data:`EKF_STATUS`), frozen steps and trace-bounded blocks, a copy."""
         return dict(self._counts)
 
     def reset_hidden(self) -> None:
@@ -287,7 +288,7 @@ class IncrementalIdentifier:
         self._Sh[:] = 0.0
 
     # ------------------------------------------------------------------ learning
-    def update(self, y, u, y_next) -> str:
+    def update(self, y, u, y_next, *, learn: bool = True) -> str:
         """Learn from one measured transition and advance the hidden state.
 
         Parameters
@@ -298,16 +299,35 @@ class IncrementalIdentifier:
             Applied input u(t), physical units.
         y_next : array_like, shape (p,)
             Measured output y(t+1).
+        learn : bool, default True
+            False: only advance the hidden state (teacher forced) with the
+            weights and covariance frozen; the hidden sensitivities restart
+            from zero, so learning may resume later.
 
         Returns
         -------
         str
-            The outcome (:data:`EKF_STATUS`); on non-finite data nothing changes.
+            The outcome (:data:`EKF_STATUS`, or ``"frozen"`` when ``learn`` is
+            False); on non-finite data nothing changes.
         """
         cfg = self.config
         y = _vec(y, "y", cfg.n_outputs)
         u = _vec(u, "u", cfg.n_inputs)
         y_next = _vec(y_next, "y_next", cfg.n_outputs)
+        if not learn:
+            if not (math.isfinite(y.sum()) and math.isfinite(u.sum()) and math.isfinite(y_next.sum())):
+                self._counts["non_finite"] += 1
+                return "non_finite"
+            np.subtract(y, cfg.output_mid, out=self._yn)
+            self._yn /= cfg.output_half
+            np.subtract(u, cfg.input_mid, out=self._un)
+            self._un /= cfg.input_half
+            _k.step_kernel(self._C, self._W, self._yn, self._un, self._h, self._y_hat, self._h_new, self._x,
+                           self._phi)
+            self._h[:] = self._h_new
+            self._Sh[:] = 0.0
+            self._counts["frozen"] += 1
+            return "frozen"
         G, S, L, alpha, M = self._ekf
         code = _k.train_step_kernel(self._theta, self._C, self._W, y, u, y_next, cfg.output_mid, cfg.output_half,
                                     cfg.input_mid, cfg.input_half, self._h, self._Sh, self._h_new, self._Sh_new,

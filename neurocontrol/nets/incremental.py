@@ -34,6 +34,7 @@ __all__ = [
     "one_step_predictions",
     "output_sensitivities",
     "input_jacobian",
+    "blocked_input_jacobian",
 ]
 
 
@@ -476,4 +477,53 @@ def input_jacobian(config: IncrementalConfig, theta, y0, inputs, hidden=None) ->
     _k.input_jacobian_kernel(C, W, y0, _hidden(config, hidden), inputs, outputs, J, np.empty(p), np.empty(H),
                              np.empty((p, N * m)), np.empty((p, N * m)), np.empty((H, N * m)),
                              np.empty((H, N * m)), *_buffers(config))
+    return outputs, J
+
+
+def blocked_input_jacobian(config: IncrementalConfig, theta, y0, inputs, block_of,
+                           hidden=None) -> tuple[np.ndarray, np.ndarray]:
+    """Free run over a horizon with sensitivities to move-blocked inputs (normalised units).
+
+    Parameters
+    ----------
+    config : IncrementalConfig
+        The structure.
+    theta : array_like, shape (n_weights,)
+        The weights.
+    y0 : array_like, shape (p,)
+        Normalised measured output y(t).
+    inputs : array_like, shape (N, m)
+        Normalised planned inputs u(t), ..., u(t+N-1); with move blocking
+        ``inputs[j] = v[block_of[j]]``.
+    block_of : array_like of int, shape (N,)
+        Block of each step: non-decreasing, starting at 0.
+    hidden : array_like, shape (H,), optional
+        h(t); default zeros.
+
+    Returns
+    -------
+    outputs : numpy.ndarray, shape (N, p)
+        y(t+1), ..., y(t+N).
+    jacobian : numpy.ndarray, shape (N, p, B m)
+        ``jacobian[i, :, b m + a] = dy(t+i+1)/dv_b[a]``, the sum of
+        :func:`input_jacobian` over the steps of block b; B = ``block_of[-1] + 1``.
+    """
+    config = _check_config(config)
+    theta = config.check_weights(theta)
+    C, W = split_weights(config, theta)
+    p, H, m = config.n_outputs, config.n_hidden, config.n_inputs
+    y0 = np.ascontiguousarray(as_float_array(y0, "y0", (p,)))
+    inputs = _seq(inputs, "inputs", m)
+    N = inputs.shape[0]
+    blk = np.asarray(block_of)
+    if blk.shape != (N,) or not np.issubdtype(blk.dtype, np.integer) or blk[0] != 0 \
+            or np.any(np.diff(blk) < 0) or np.any(np.diff(blk) > 1):
+        raise ShapeError(f"`block_of` must be {N} integers, starting at 0 and rising by 0 or 1 per step, "
+                         f"got {np.array2string(blk, threshold=12)}.")
+    blk = np.ascontiguousarray(blk, dtype=np.int64)
+    ncol = (int(blk[-1]) + 1) * m
+    outputs, J = np.empty((N, p)), np.empty((N, p, ncol))
+    _k.blocked_jacobian_kernel(C, W, y0, _hidden(config, hidden), inputs, blk, outputs, J, np.empty(p),
+                               np.empty(H), np.empty((p, ncol)), np.empty((p, ncol)), np.empty((H, ncol)),
+                               np.empty((H, ncol)), *_buffers(config))
     return outputs, J

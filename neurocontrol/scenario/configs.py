@@ -241,12 +241,27 @@ class TuneSpec:
     seeds : str, default "0:10"
         Seeds of each trial's sweep (``A:B``, ``N`` or ``1,5,7``).
     output : str, default ""
-        Controlled output whose median IAE breaks ties ("" = sum of the
-        medians over all outputs).
+        For the ``"score"`` objective: the controlled output whose median
+        IAE breaks ties ("" = sum of the medians over all outputs).
     failure_weight : float, default 1000.0
-        Weight of ``1 - success_rate`` in the objective.
+        For the ``"score"`` objective: weight of ``1 - success_rate``.
     trials : int, default 20
         Trials per call of ``tune`` when none are given.
+    objective : str or tuple of str, default "score"
+        What a trial is judged by: ``"score"`` (``failure_weight * (1 -
+        success_rate) + median IAE``), ``"success_rate"``, a top-level
+        metric of the result (``"control_effort"``, ``"saturation_fraction"``,
+        ...), a per-output metric ``"<output>.<metric>"`` (``"altitude.iae"``,
+        ``"rotor_speed.rmse"``), or a per-output metric name alone
+        (``"iae"``: the sum over the outputs). Two or more names: a
+        multi-objective study (Optuna's Pareto front).
+    direction : str or tuple of str, default ""
+        ``"minimize"`` or ``"maximize"``, one for all objectives or one per
+        objective; "" = maximise ``success_rate``, minimise everything else.
+    aggregate : str, default "median"
+        How a metric's per-seed values combine: ``"median"``, ``"mean"``,
+        ``"min"``, ``"max"`` or a percentile ``"pNN"`` (e.g. ``"p90"``).
+        ``success_rate`` and ``score`` are defined over the seeds already.
 
     Examples
     --------
@@ -260,6 +275,9 @@ class TuneSpec:
     output: str = ""
     failure_weight: float = 1000.0
     trials: int = 20
+    objective: str | tuple[str, ...] = "score"
+    direction: str | tuple[str, ...] = ""
+    aggregate: str = "median"
 
     def __post_init__(self):
         if not self.params:
@@ -270,6 +288,34 @@ class TuneSpec:
             raise ParameterError(f"`output` must be a controlled output's name (or \"\"), got {self.output!r}.")
         check_real(self.failure_weight, "failure_weight", low=0.0)
         check_int(self.trials, "trials", low=1)
+        objectives = self.objectives
+        if not objectives or any(not isinstance(o, str) or not re.fullmatch(r"[A-Za-z_][\w.]*", o)
+                                 for o in objectives):
+            raise ParameterError(f"`objective` must be a metric name such as \"altitude.iae\" or a list of them, "
+                                 f"got {self.objective!r}.")
+        if len(set(objectives)) != len(objectives):
+            raise ParameterError(f"`objective` must name distinct metrics, got {self.objective!r}.")
+        directions = (self.direction,) if isinstance(self.direction, str) else tuple(self.direction)
+        if any(d not in ("", "minimize", "maximize") for d in directions) or \
+                len(directions) not in (1, len(objectives)):
+            raise ParameterError(f"`direction` must be \"minimize\" or \"maximize\", one for all objectives or one "
+                                 f"per objective ({len(objectives)}), got {self.direction!r}.")
+        if not isinstance(self.aggregate, str) or not (self.aggregate in ("median", "mean", "min", "max") or (
+                re.fullmatch(r"p\d+(\.\d+)?", self.aggregate) and float(self.aggregate[1:]) <= 100)):
+            raise ParameterError(f"`aggregate` must be median, mean, min, max or a percentile like p90, "
+                                 f"got {self.aggregate!r}.")
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        """The objective names as a tuple."""
+        return (self.objective,) if isinstance(self.objective, str) else tuple(self.objective)
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        """``"minimize"`` or ``"maximize"`` per objective (defaults resolved)."""
+        given = (self.direction,) if isinstance(self.direction, str) else tuple(self.direction)
+        given = given * len(self.objectives) if len(given) == 1 else given
+        return tuple(d or ("maximize" if o == "success_rate" else "minimize") for d, o in zip(given, self.objectives))
 
     @classmethod
     def from_table(cls, table, source: str = "<tune>") -> "TuneSpec":

@@ -412,6 +412,8 @@ class Scenario:
             reference = ref_reg.build(self.reference, env, names)
         except (NeurocontrolError, ValueError) as exc:
             raise ScenarioError(f"{self.source}: [reference] (kind {ref_reg.kind!r}): {exc}") from None
+        if callable(getattr(controller, "set_preview", None)):
+            controller.set_preview(reference)     # a scenario's reference is known ahead: controllers may preview it
         unknown = [k for k in self.run.tolerance if k not in names]
         if unknown:
             raise ScenarioError(f"{self.source}: `run.tolerance.{unknown[0]}` is not a controlled output; "

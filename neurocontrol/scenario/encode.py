@@ -26,7 +26,14 @@ _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def _encode(value):
-    """Encode a config value as plain TOML data (dataclasses -> _Table with their kind; None -> omitted)."""
+    """Encode a config value as plain TOML data (dataclasses -> _Table with their kind; None -> omitted).
+
+    A config may name, in an instance attribute ``__derived_fields__``, init
+    fields whose value it resolved from other fields because they were not
+    given (e.g. ``PredictiveLaw.blocks`` from ``horizon``); those are not
+    written, so after ``Scenario.set`` changes the fields they depend on,
+    they resolve again instead of keeping a stale value.
+    """
     if value is None:
         return None
     if isinstance(value, (bool, np.bool_)):
@@ -44,8 +51,9 @@ def _encode(value):
         names = {f.name for f in dataclasses.fields(cls)}
         if kind is not None and "kind" not in names:
             out["kind"] = kind
+        derived = getattr(value, "__derived_fields__", ())   # keys resolved from others: follow them on re-decode
         for f in dataclasses.fields(cls):
-            if not f.init:
+            if not f.init or f.name in derived:
                 continue
             v = getattr(value, f.name)
             if f.metadata.get("inline"):

@@ -40,6 +40,7 @@ import numpy as np
 from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
 from neurocontrol.exceptions import ParameterError
 from neurocontrol.simulation.events import AbstractEvent
+from plants.wrappers import apply_faults
 
 __all__ = ["FaultsConfig", "SensorBiasConfig", "DropoutConfig", "StuckActuatorConfig", "DriftConfig",
            "ActuatorFault", "wrap_faults"]
@@ -207,8 +208,6 @@ def wrap_faults(env, faults: FaultsConfig | None):
     ParameterError
         If a fault does not fit the env (e.g. a bias of the wrong length).
     """
-    from plants.wrappers import apply_faults
-
     if faults is None:
         return env
     kw = {}

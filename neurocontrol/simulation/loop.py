@@ -56,7 +56,7 @@ from neurocontrol.results import Result, compute_metrics, per_output_band
 from neurocontrol.simulation.events import AbstractEvent
 
 __all__ = ["simulate", "TrialSpec", "LoopSpec", "check_loop", "episode_steps", "seed_streams", "SeedStreams",
-           "package_versions", "signal_names"]
+           "package_versions", "signal_names", "sample_reference"]
 
 _VERSIONED = ("numpy", "scipy", "gymnasium", "control", "numba", "neurocontrol")
 _PROGRESS_DELAY_S = 2.0  # a progress bar appears only for runs that take longer than this
@@ -292,6 +292,77 @@ class LoopSpec(NamedTuple):
     references: np.ndarray
 
 
+_PROBE_ERRORS = (TypeError, ValueError, IndexError, AttributeError)
+
+
+def sample_reference(reference, timepts, p: int) -> np.ndarray:
+    """Sample a reference at every time of a run, in either of its two accepted forms; return shape (T, p).
+
+    The form is detected once: first the vectorised ``reference(t_array)``
+    with the whole time array (T,); if that raises or does not give (T, p)
+    (or (T,) when p = 1), the pointwise form ``reference(t) -> (p,)`` is
+    called once per time with a float ``t``. A
+    :class:`~neurocontrol.reference.MultiSignal` is vectorised; a plain
+    function of one float time also works. The gym wrappers accept the
+    same two forms.
+
+    Parameters
+    ----------
+    reference : callable
+        ``reference(t_array (T,)) -> (T, p)`` or ``reference(t) -> (p,)``,
+        set-points in physical units, times in s.
+    timepts : array_like, shape (T,)
+        Times in s.
+    p : int
+        Number of controlled outputs.
+
+    Returns
+    -------
+    ndarray, shape (T, p)
+
+    Raises
+    ------
+    ParameterError
+        If ``reference`` is not callable.
+    ShapeError
+        If neither form gives ``p`` set-points per time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sample_reference(lambda t: (140.0, 1.0 + t), np.array([0.0, 0.5]), 2)
+    array([[140. ,   1. ],
+           [140. ,   1.5]])
+    """
+    if not callable(reference):
+        raise ParameterError(f"`reference` must be callable as reference(timepts) -> (T, {p}) or reference(t) -> "
+                             f"({p},) set-points, e.g. a MultiSignal, got {type(reference).__name__}.")
+    timepts = np.asarray(timepts, dtype=np.float64)
+    T = timepts.shape[0]
+    try:
+        refs = np.asarray(reference(timepts), dtype=np.float64)
+        vector = f"shape {refs.shape} for a time array of shape ({T},)"
+    except _PROBE_ERRORS as exc:
+        refs, vector = None, f"{type(exc).__name__}: {exc} for a time array"
+    if refs is not None and refs.ndim == 1 and p == 1 and refs.shape == (T,):
+        refs = refs[:, None]
+    if refs is not None and refs.shape == (T, p):
+        return refs
+    try:
+        first = np.asarray(reference(float(timepts[0])), dtype=np.float64)
+        point = f"shape {first.shape} for t = {float(timepts[0])}"
+    except _PROBE_ERRORS as exc:
+        first, point = None, f"{type(exc).__name__}: {exc} for a float time"
+    if first is None or first.size != p or first.shape not in ((p,), (1, p), ()):
+        raise ShapeError(f"`reference` must give {p} set-points (one per controlled output) at each time: map a "
+                         f"time t (s) to ({p},), or a time array (T,) to (T, {p}); got {vector} and {point}.")
+    out = np.empty((T, p))
+    out[0] = first.reshape(p)
+    for k in range(1, T):
+        out[k] = np.asarray(reference(float(timepts[k])), dtype=np.float64).reshape(p)
+    return out
+
+
 def check_loop(env, controller, reference, duration: float) -> LoopSpec:
     """Check that env, controller, reference and duration make a closed loop, and sample the reference.
 
@@ -305,7 +376,8 @@ def check_loop(env, controller, reference, duration: float) -> LoopSpec:
     controller : object
         Anything with ``output_indices``, ``reset`` and ``step``.
     reference : callable
-        ``reference(timepts)`` -> (T+1, p) set-points (or (T+1,) when p = 1).
+        ``reference(t_array) -> (T+1, p)`` or ``reference(t) -> (p,)`` set-points
+        (see :func:`sample_reference`).
     duration : float
         Simulated time in s (> 0).
 
@@ -342,16 +414,8 @@ def check_loop(env, controller, reference, duration: float) -> LoopSpec:
     if any(not 0 <= i < n_obs for i in output_indices):
         raise ParameterError(f"controller `output_indices` {list(output_indices)} must index the {n_obs} observations.")
     p = len(output_indices)
-    if not callable(reference):
-        raise ParameterError(f"`reference` must be callable as reference(timepts) -> (T+1, p), e.g. a MultiSignal, "
-                             f"got {type(reference).__name__}.")
     timepts = np.arange(n_steps + 1) * dt
-    refs = np.asarray(reference(timepts), dtype=np.float64)
-    if refs.ndim == 1 and p == 1:
-        refs = refs[:, None]
-    if refs.shape != (n_steps + 1, p):
-        raise ShapeError(f"`reference` must give {p} set-points (one per controlled output) at each time, "
-                         f"got shape {refs.shape[1:] if refs.ndim == 2 else refs.shape} per call.")
+    refs = sample_reference(reference, timepts, p)
     if not np.all(np.isfinite(refs)):
         raise NonFiniteError("`reference` must be finite at every time of the run; check the signal's parameters.")
     return LoopSpec(dt=dt, n_steps=n_steps, output_indices=output_indices, timepts=timepts, references=refs)
@@ -448,8 +512,11 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
         optionally, ``diagnostics()``, ``dt`` and (for trials)
         ``start_trial(observation, reference)``.
     reference : MultiSignal or callable
-        Set-points of the controlled outputs: ``reference(t)`` maps a time
-        array (T,) in s to shape (T, p), physical units.
+        Set-points of the controlled outputs, physical units, in either
+        form (detected once, see :func:`sample_reference`): vectorised,
+        ``reference(t_array)`` maps a time array (T,) in s to shape (T, p),
+        as a :class:`~neurocontrol.reference.MultiSignal` does; or pointwise,
+        ``reference(t)`` maps one time in s (a float) to shape (p,).
     duration : float
         Simulated time in s (> 0); rounded to a whole number of control
         periods.

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+
+import plants
+from neurocontrol._timing import best_rate
+from plants.helicopter.dynamics import step_batch, trim
 
 __all__ = ["bench_plant"]
 
 
-def _best_rate(fn, n: int, rounds: int) -> float:
-    """Return the best calls-per-second over ``rounds`` runs of ``fn(n)`` (after a warm-up)."""
-    fn(min(n, 200))
-    best = 0.0
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn(n)
-        best = max(best, n / max(time.perf_counter() - t0, 1e-12))
-    return best
 
 
 def bench_plant(steps: int = 20_000, batch: int = 256, rounds: int = 3) -> dict:
@@ -39,8 +32,6 @@ def bench_plant(steps: int = 20_000, batch: int = 256, rounds: int = 3) -> dict:
     """
     import gymnasium as gym
 
-    import plants
-    from plants.helicopter import step_batch, trim
 
     env = gym.make(plants.HELICOPTER_ID)
     env.reset(seed=0)
@@ -52,7 +43,7 @@ def bench_plant(steps: int = 20_000, batch: int = 256, rounds: int = 3) -> dict:
             if terminated or truncated:
                 env.reset()
 
-    env_rate = _best_rate(run_env, steps, rounds)
+    env_rate = best_rate(run_env, steps, rounds)
     tp = trim(140.0)
     x = np.tile(tp.x, (batch, 1))
     u = np.tile(tp.u, (batch, 1))
@@ -62,6 +53,6 @@ def bench_plant(steps: int = 20_000, batch: int = 256, rounds: int = 3) -> dict:
         for _ in range(n_calls):
             step_batch(x, u, out=out)
 
-    calls_per_s = _best_rate(run_batch, max(1, 5 * steps // max(batch, 1)), rounds) if batch else 0.0
+    calls_per_s = best_rate(run_batch, max(1, 5 * steps // max(batch, 1)), rounds) if batch else 0.0
     return {"env_steps_per_s": env_rate, "env_step_us": 1e6 / env_rate, "batch_size": batch,
             "batch_plant_steps_per_s": calls_per_s * batch}

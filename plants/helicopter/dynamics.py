@@ -23,65 +23,26 @@ zero and stays zero until the net force pulls the body away.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import numbers
-from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
 
 from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
 from neurocontrol.exceptions import OutOfRangeError, ParameterError, TrimError
+from plants._params import ParamsResolver
 from plants.helicopter import _kernels
 from plants.helicopter.params import HelicopterParams
 
 __all__ = ["rhs", "output", "step", "step_batch", "jacobian", "linearize", "Linearization",
            "trim", "TrimPoint", "hover_range", "resolve_params"]
 
-_DEFAULT = HelicopterParams()
-_FIELDS = frozenset(f.name for f in dataclasses.fields(HelicopterParams))
 
 
-@functools.lru_cache(maxsize=64)
-def _params_from_items(items: frozenset) -> HelicopterParams:
-    return HelicopterParams(**dict(items))
 
-
-def resolve_params(params=None) -> HelicopterParams:
-    """Return a :class:`HelicopterParams` from ``None``, an instance, or a mapping.
-
-    A mapping (python-control's ``params`` dict) holds field overrides of the
-    defaults, e.g. ``{"a8": -0.91}``; it may also be empty.
-
-    Parameters
-    ----------
-    params : HelicopterParams or mapping or None, optional
-        The parameters, or field overrides of the defaults.
-
-    Raises
-    ------
-    ParameterError
-        If ``params`` is of another type or the mapping has unknown keys.
-    """
-    if params is None:
-        return _DEFAULT
-    if isinstance(params, HelicopterParams):
-        return params
-    if isinstance(params, Mapping):
-        unknown = set(params) - _FIELDS
-        if unknown:
-            raise ParameterError(f"`params` has unknown keys {sorted(unknown)}; valid keys are the fields of "
-                                 f"HelicopterParams: {sorted(_FIELDS)}.")
-        if not params:
-            return _DEFAULT
-        try:
-            return _params_from_items(frozenset(params.items()))
-        except TypeError:  # unhashable values such as lists
-            return HelicopterParams(**params)
-    raise ParameterError(f"`params` must be a HelicopterParams, a dict of its fields or None, "
-                         f"got {type(params).__name__}.")
-
+#: ``resolve_params(params=None)``: None, a :class:`HelicopterParams` or a dict of field overrides -> HelicopterParams.
+resolve_params = ParamsResolver(HelicopterParams)
 
 def rhs(t, x, u, params=None) -> np.ndarray:
     """Free-flight state derivative ``dx/dt = f(x, u)`` (python-control ``updfcn``).

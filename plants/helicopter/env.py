@@ -455,6 +455,7 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         """Return an RGB image (H, W, 3) of the stand, or None when ``render_mode`` is None."""
         if self.render_mode is None:
             return None
+        # matplotlib is imported only when an image is asked for
         from plants.helicopter._render import render_rgb
 
         if self._figure is None:

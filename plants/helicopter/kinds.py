@@ -12,12 +12,14 @@ from typing import ClassVar
 
 import numpy as np
 
+import plants  # noqa: F401  (registers the env ids)
 from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
 from neurocontrol.exceptions import NeurocontrolError, ParameterError
 from neurocontrol.scenario.configs import RunConfig
 from neurocontrol.scenario.kinds import env_dt, env_input_limits
-from neurocontrol.simulation.faults import FaultsConfig
+from neurocontrol.simulation.faults import FaultsConfig, wrap_faults
 from plants.helicopter.baselines import LQRController, PIDController, PIDGains
+from plants.helicopter.dynamics import trim
 from plants.helicopter.env import HelicopterEnv
 from plants.helicopter.params import HelicopterParams
 
@@ -180,8 +182,6 @@ def build_helicopter(config: HelicopterPlantConfig, run: RunConfig, rng: np.rand
     """
     import gymnasium as gym
 
-    import plants  # noqa: F401  (registers the env ids)
-    from plants.helicopter import trim
 
     prm = config.params
     d = config.disturbances
@@ -217,7 +217,6 @@ def build_helicopter(config: HelicopterPlantConfig, run: RunConfig, rng: np.rand
             th = prm.collective_range[0]  # no hover at this rotor speed: rest on the lower stop
         x0 = np.array([omega, z, 0.0, th, 0.0])
     if config.faults is not None:
-        from neurocontrol.simulation.faults import wrap_faults
 
         env = wrap_faults(env, config.faults)
     return env, {"initial_state": x0}

@@ -1,0 +1,168 @@
+"""Ablation of the neural predictive controller against the shipped adaptive controller, LQR and PID.
+
+Run:  python benchmarks/bench_ablation.py [--seeds 20] [--scenarios hover,staircase,...] [--quick]
+
+Rows (controllers): the neural controller (``[controller] kind = "neural"``,
+online RTRN identifier, H = 8); the same with a linear identifier (H = 0);
+the same with learning frozen at the end of the warm-up (at the change in the
+plant-change scenario); the shipped adaptive controller; LQR; PID.
+Scenarios: hover, the altitude staircase, an altitude sine at 0.3 Hz, plant
+parameters off nominal, sensor noise doubled, rotor drag up 30 % at 15 s.
+Each row flies the same seeds of the same scenario (same plant, initial
+state, noise); the neural rows get the reference as a function of time
+(preview). Columns: success rate, RMSE per output (over the whole run, and
+after the change for the plant-change scenario), altitude IAE, median control
+step in microseconds. Prints a table and writes the record
+``benchmarks/records/ablation.json`` (command, commit, machine, figures).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from neurocontrol.scenario.core import Scenario  # noqa: E402
+from neurocontrol.simulation.loop import simulate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SC = ROOT / "scenarios"
+RECORD = Path(__file__).resolve().parent / "records" / "ablation.json"
+CHANGE_TIME = 15.0   # s, the rotor-drag change of scenarios/rotor_drag_change.toml
+
+#: scenario name -> (file with the adaptive controller, file of the neural variant or None: swap the controller)
+SCENARIOS = {
+    "hover": ("helicopter_hover.toml", "neural_hover.toml"),
+    "staircase": ("altitude_staircase.toml", None),
+    "sine_0.3Hz": (None, "neural_sine_fast.toml"),
+    "off_nominal": (None, "neural_off_nominal.toml"),
+    "noise_x2": (None, "neural_noise_doubled.toml"),
+    "plant_change": ("rotor_drag_change.toml", None),
+}
+ROWS = ("neural", "neural H=0", "neural frozen", "adaptive", "lqr", "pid")
+
+
+def controller_tables():
+    """The [controller] tables of the rows, from the shipped hover scenarios."""
+    neural = Scenario.from_toml(SC / "neural_hover.toml").to_dict()["controller"]
+    adaptive = Scenario.from_toml(SC / "helicopter_hover.toml").to_dict()["controller"]
+    return {"neural": neural, "adaptive": adaptive, "lqr": {"kind": "lqr"}, "pid": {"kind": "pid"}}
+
+
+def scenario_for(name: str, row: str, tables) -> Scenario:
+    """The scenario ``name`` flown by ``row``."""
+    adaptive_file, neural_file = SCENARIOS[name]
+    base = Scenario.from_toml(SC / (neural_file or adaptive_file))
+    data = base.to_dict()
+    if row == "adaptive" and adaptive_file is not None:
+        return Scenario.from_toml(SC / adaptive_file)
+    if row.startswith("neural"):
+        ctrl = dict(data["controller"]) if data["controller"].get("kind") == "neural" else dict(tables["neural"])
+        if row == "neural H=0":
+            ctrl["n_hidden"] = 0
+        elif row == "neural frozen":
+            ctrl["learning_until"] = CHANGE_TIME if name == "plant_change" else float(ctrl.get("warmup_duration",
+                                                                                              1.0))
+    else:
+        ctrl = dict(tables[row])
+    data["controller"] = ctrl
+    return Scenario.from_dict(data, source=f"{name}:{row}", default_name=name)
+
+
+def fly(sc: Scenario, seed: int):
+    """One run; returns the Result."""
+    s = sc.build(seed)
+    if hasattr(s.controller, "set_preview"):
+        s.controller.set_preview(s.reference)
+    return simulate(s.env, s.controller, s.reference, duration=s.run.duration, seed=s.seed, options=s.options,
+                    tolerance=dict(s.run.tolerance) or None, final_window_s=s.run.final_window_s, events=s.events)
+
+
+def figures(res, post_change: bool):
+    """Success, RMSE per output (after the change if asked), altitude IAE, median step us."""
+    m = res.metrics
+    names = list(res.output_names)
+    e = np.asarray(res.outputs) - np.asarray(res.references)
+    t = np.asarray(res.time)
+    sel = t >= CHANGE_TIME if post_change else np.ones(t.shape, bool)
+    with np.errstate(invalid="ignore", over="ignore"):
+        rmse = np.sqrt(np.mean(e[sel] ** 2, axis=0))
+    return {"success": bool(m["success"]) and res.status == "completed",
+            "rmse": {n: float(rmse[i]) for i, n in enumerate(names)},
+            "iae": {n: m["outputs"][n]["iae"] for n in names},
+            "step_us": m["control_step_us"]}
+
+
+def _median(values):
+    vals = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.median(vals)) if vals else None
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--rows", default=",".join(ROWS))
+    ap.add_argument("--quick", action="store_true", help="2 seeds, for a smoke test (no record written)")
+    ap.add_argument("--no-record", action="store_true")
+    args = ap.parse_args(argv)
+    seeds = list(range(2 if args.quick else args.seeds))
+    tables = controller_tables()
+    out = {}
+    t_start = time.time()
+    for name in args.scenarios.split(","):
+        out[name] = {}
+        for row in args.rows.split(","):
+            sc = scenario_for(name, row, tables)
+            runs = []
+            for seed in seeds:
+                try:
+                    runs.append(figures(fly(sc, seed), name == "plant_change"))
+                except Exception as exc:  # noqa: BLE001  (a crashed run counts as a failure, with its reason)
+                    runs.append({"success": False, "rmse": {}, "iae": {}, "step_us": None, "error": repr(exc)})
+            outs = sorted({k for r in runs for k in r["rmse"]})
+            agg = {"success_rate": float(np.mean([r["success"] for r in runs])),
+                   "rmse_median": {k: _median([r["rmse"].get(k) for r in runs]) for k in outs},
+                   "iae_median": {k: _median([r["iae"].get(k) for r in runs]) for k in outs},
+                   "step_us_median": _median([r["step_us"] for r in runs]),
+                   "errors": [r["error"] for r in runs if "error" in r][:3],
+                   "per_seed": runs}
+            out[name][row] = agg
+            rm = "  ".join(f"{k} {v:.4g}" for k, v in agg["rmse_median"].items() if v is not None)
+            print(f"{name:13s} {row:14s} success {100 * agg['success_rate']:5.1f} %  rmse {rm}  "
+                  f"alt IAE {agg['iae_median'].get('altitude') or float('nan'):.3f}  "
+                  f"step {agg['step_us_median'] or float('nan'):.1f} us", flush=True)
+    elapsed = time.time() - t_start
+    print(f"wall time {elapsed:.0f} s")
+    if args.quick or args.no_record:
+        return out
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
+                                    text=True).stdout.strip())
+    except OSError:
+        commit, dirty = "unknown", True
+    record = {"command": "python benchmarks/bench_ablation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "commit": commit, "working_tree_dirty": dirty, "seeds": seeds,
+              "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                          "cpus": os.cpu_count(), "processor": platform.processor()},
+              "wall_time_s": elapsed, "results": out}
+    RECORD.parent.mkdir(parents=True, exist_ok=True)
+    RECORD.write_text(json.dumps(record, indent=1))
+    print(f"wrote {RECORD}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

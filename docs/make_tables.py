@@ -1,0 +1,263 @@
+"""Write the results tables of README.md and docs/*.md from the benchmark records (benchmarks/records/*.json).
+
+Every measured figure in a table comes from a record; no figure is typed by
+hand. A table sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->``
+in its page; :data:`TABLES` maps each name to its page, its record and the
+function that renders it. ``--check`` exits with 1 when a page differs from
+what the script would write (``tests/test_records.py`` runs the same check and
+also fails when a record's scenario hash no longer matches the shipped
+scenario file, i.e. the record is stale).
+
+Usage: ``python docs/make_tables.py [--check]`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / "benchmarks" / "records"
+
+__all__ = ["TABLES", "load_record", "render_page", "render_table", "main"]
+
+
+def load_record(name: str) -> dict:
+    """Read ``benchmarks/records/<name>.json``.
+
+    Parameters
+    ----------
+    name : str
+        Record name (file stem).
+    """
+    return json.loads((RECORDS / f"{name}.json").read_text())
+
+
+def _g(v, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def _provenance(rec: dict) -> str:
+    m = rec["machine"]
+    commit = rec.get("git_commit") or "unknown"
+    commit = commit[:12] + (" with uncommitted changes" if commit.endswith("+uncommitted") else "")
+    load = m.get("load_average_at_end")
+    load = f", load average {load[0]:.1f} at the end" if load else ""
+    return (f"Record `benchmarks/records/{rec['benchmark']}.json`: `{rec['command']}`, commit {commit}, "
+            f"{rec['measured_at']}, {m['cpu_count']} cores{load}, {rec['wall_s']:.0f} s wall")
+
+
+# --------------------------------------------------------------------------- hover (bench_hover_sweep.py)
+
+def _hover_compare(rec: dict) -> str:
+    rows = rec["figures"]["compare_table"]
+    keys = [k for k in rows[0] if k not in ("variant", "controller")]
+    keys = [k for k in keys if not k.endswith(".iae") and k != "control_effort"]
+    width = max(len(k) for k in keys) + 2
+    col = 12
+    lines = [" " * width + "".join(f"{r['variant']:>{col}}" for r in rows)]
+    for k in keys:
+        lines.append(f"{k:<{width}}" + "".join(f"{_g(r.get(k)):>{col}}" for r in rows))
+    n = rows[0]["n"]
+    return (f"Medians over seeds 0-{n - 1} (same initial state per seed for every controller); "
+            f"{_provenance(rec)}.\n\n```\n" + "\n".join(lines) + "\n```")
+
+
+def _hover_targets(rec: dict, faults: dict | None = None) -> str:
+    f = rec["figures"]
+    hov = f["hover"]
+    ad = hov["adaptive"]
+    ratio = f["iae_ratio"]
+    drag, gust = f["rotor_drag_change"], f["vertical_gust"]
+    alt = f["ilc_staircase"]["altitude_rms_m"]
+    pct = 100 * alt[-1] / alt[0]
+    step = ad["control_step_us_median"]
+    lqr_step = hov["lqr"]["control_step_us_median"]
+
+    def met(ok):
+        return "met" if ok else "not met"
+
+    rows = [
+        ("hover success (>= 95 %, goal 100 %)", f"{ad['success']}/{ad['n']}", met(ad["success"] >= 0.95 * ad["n"])),
+        ("median settling time (<= 10 s)", f"{ad['settling_median_s']:.2f} s (later of the two outputs)",
+         met(ad["settling_median_s"] <= 10.0)),
+        ("altitude IAE, adaptive / LQR (<= 1.5, goal 1.0)",
+         f"{ratio['ratio_of_means']:.2f} on the mean ({ad['altitude_iae_mean']:.3f} vs "
+         f"{hov['lqr']['altitude_iae_mean']:.3f} m s); per seed <= 1.5 in {ratio['seeds_le_1_5']} of {ratio['n']}",
+         met(ratio["ratio_of_means"] <= 1.5) + ("" if ratio["ratio_of_means"] <= 1.0 else "; goal not met")),
+        ("rotor drag a8, a9 +30 % at 15 s: recovered within 10 s (>= 90 %)", f"{drag['recovered']}/{drag['n']}",
+         met(drag["recovered"] >= 0.9 * drag["n"])),
+        ("4 m/s^2 downward gust for 1 s at 15 s: recovered within 10 s (>= 90 %)",
+         f"{gust['recovered']}/{gust['n']}", met(gust["recovered"] >= 0.9 * gust["n"])),
+        ("ILC, 20 s staircase 0.5 -> 1.5 m: RMS altitude error trial "
+         f"{len(alt)} / trial 1 (<= 30 %)", f"{1000 * alt[0]:.3g} mm -> {1000 * alt[-1]:.3g} mm, {pct:.1f} %",
+         met(pct <= 30.0)),
+        ("median controller step (<= 50 us, goal 20 us)", f"{step:.0f} us (LQR {lqr_step:.0f} us, same runs)",
+         met(step <= 50.0) + ("" if step <= 20.0 else "; goal not met")),
+    ]
+    lines = ["| target (issue) | measured | |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return (f"Hover seeds 0-{ad['n'] - 1}; drag and gust seeds 0-{drag['n'] - 1} (fewer seeds than the hover "
+            f"comparison, to keep the measurement short on 2 shared cores); ILC seed 0; controller step times "
+            f"grow with the load of the shared machine. {_provenance(rec)}.\n\n" + "\n".join(lines))
+
+
+def _hover_one_step(rec: dict) -> str:
+    o = rec["figures"]["hover_one_step_law"]
+    return (f"The faithful one-step Chow-Fang law (`scenarios/hover_one_step_law.toml`) fails on this plant, as "
+            f"expected from altitude's relative degree 4 at 10 ms: {o['success']} of {o['n']} seeds succeed, "
+            f"median final altitude error {o['altitude_final_error_median_m']:.2f} m (`{rec['command']}`).")
+
+
+# --------------------------------------------------------------------------- faults (bench_faults.py)
+
+#: What each fault scenario does, for the table's first column.
+FAULT_LABELS = {
+    "fault_actuator_loss": "30 % collective-servo loss from 15 s, within 15 s",
+    "fault_stuck_actuator": "servo stuck 15-17 s during a commanded climb, within 10 s",
+    "fault_sensor_bias": "climb rate +0.02 m/s, collective +0.005 rad from 15 s",
+    "fault_sensor_dropout": "5 % of samples lost",
+    "fault_measurement_delay": "20 ms",
+    "fault_parameter_drift": "a8, a9 to 1.3x over 10-30 s",
+    "guarded_actuator_loss": "guarded controller, 30 % servo loss",
+}
+
+
+def _faults_table(rec: dict) -> str:
+    lines = ["| scenario | recovered in time | non-finite actions | limit violations | median / max recovery "
+             "| failed runs |", "|---|--:|--:|--:|--:|--:|"]
+    for name, s in rec["figures"]["summary"].items():
+        if s["median_recovery_s"] is None:
+            rec_s = "-"
+        else:
+            rec_s = f"{s['median_recovery_s']:.2f} s / {s['max_recovery_s']:.2f} s"
+        lines.append(f"| `{name}` ({FAULT_LABELS.get(name, '')}) | {s['recovered']}/{s['n']} | {s['nonfinite']} "
+                     f"| {s['violations']} | {rec_s} | {s['failed']} |")
+    n = rec["seeds"]
+    return (f"Seeds 0-{n - 1} (fewer than the 100 the benchmark runs by default, to keep the measurement "
+            f"short on 2 shared cores); true outputs against the success band; recovery times count from the "
+            f"fault's end (persistent faults: its onset; dropout and delay: the start of the run); a negative "
+            f"time means the outputs were already in the band. {_provenance(rec)}.\n\n" + "\n".join(lines))
+
+
+def _faults_summary(rec: dict) -> str:
+    summ = rec["figures"]["summary"]
+    parts = [f"{FAULT_LABELS.get(k, k)} ({k}) {s['recovered']}/{s['n']}" for k, s in summ.items()]
+    nonfinite = sum(s["nonfinite"] for s in summ.values())
+    viol = sum(s["violations"] for s in summ.values())
+    return (f"Faults (`{rec['command']}`, true state; target >= 90 % recovered, no non-finite action, no limit "
+            f"violation): " + "; ".join(parts) + f"; {nonfinite} non-finite actions and {viol} limit violations "
+            f"in all.")
+
+
+# --------------------------------------------------------------------------- soak, first run
+
+def _soak(rec: dict) -> str:
+    f = rec["figures"]
+    err = f["final_max_error"]
+    return (f"A soak of {f['steps_run']:,} control steps ({f['flight_h']:.2f} h of flight, altitude set-point "
+            f"cycling every 30 s; `{rec['command']}`, {f['us_per_step']:.0f} us per step on a shared machine) had "
+            f"{f['nonfinite_actions']} non-finite actions and {f['limit_violations']} limit violations; RSS "
+            f"{f['rss_after_1000_steps_mb']:.1f} MB after 1,000 steps and {f['rss_end_mb']:.1f} MB at the end "
+            f"({f['rss_end_mb'] - f['rss_after_1000_steps_mb']:+.1f} MB); largest error over the final 5 s "
+            f"{err[0]:.2g} rad/s and {err[1]:.2g} m ({'in' if f['in_band'] else 'NOT in'} the success band).")
+
+
+def _first_run(rec: dict) -> str:
+    f = rec["figures"]
+    labels = {"bytecode_cached": "Python bytecode cached (a normal install)",
+              "no_bytecode_cache": "`PYTHONDONTWRITEBYTECODE=1` (every process recompiles the Python sources)"}
+    lines = ["| Python setting | first run (fresh numba cache) | first message after | kernels compiled "
+             "| later run |", "|---|--:|--:|--:|--:|"]
+    for mode, r in f.items():
+        a, b = r["first_run"], r["later_run"]
+        lines.append(f"| {labels.get(mode, mode)} | {a['wall_s']:.1f} s | {a['first_line_s']:.2f} s "
+                     f"| {a['kernels_compiled']} in {a['compile_s']:.1f} s | {b['wall_s']:.1f} s |")
+    return (f"The main command (`{rec['main_command']}`) end to end, wall time, once each, the numba cache "
+            f"emptied before the first run; "
+            f"{_provenance(rec)}.\n\n" + "\n".join(lines))
+
+
+#: name -> (page relative to the root, record names, renderer taking the records in order).
+TABLES = {
+    "hover-compare": ("README.md", ("hover",), _hover_compare),
+    "hover-targets": ("README.md", ("hover",), _hover_targets),
+    "hover-one-step": ("README.md", ("hover",), _hover_one_step),
+    "faults-summary": ("README.md", ("faults",), _faults_summary),
+    "faults": ("docs/reliability.md", ("faults",), _faults_table),
+    "soak": ("README.md", ("soak",), _soak),
+    "soak-reliability": ("docs/reliability.md", ("soak",), _soak),
+    "first-run": ("README.md", ("first_run",), _first_run),
+}
+
+
+def render_table(name: str) -> str:
+    """Render one table from its records.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`TABLES`.
+    """
+    _, records, render = TABLES[name]
+    return render(*(load_record(r) for r in records))
+
+
+def render_page(page: str, text: str) -> str:
+    """Return ``text`` (the content of ``page``) with every marked table of that page regenerated.
+
+    Parameters
+    ----------
+    page : str
+        The page's path relative to the repository root (e.g. ``"README.md"``).
+    text : str
+        The page's current content.
+    """
+    for name, (where, _, _) in TABLES.items():
+        if where != page:
+            continue
+        begin, end = f"<!-- table:{name} -->", f"<!-- /table:{name} -->"
+        pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
+        if not pattern.search(text):
+            raise ValueError(f"{page} has no `{begin}` ... `{end}` block; add the markers where the table goes.")
+        block = f"{begin}\n<!-- generated by docs/make_tables.py from benchmarks/records; do not edit -->\n" \
+                f"{render_table(name)}\n{end}"
+        text = pattern.sub(lambda _m: block, text, count=1)
+    return text
+
+
+def main(argv=None) -> int:
+    """Regenerate the tables, or with ``--check`` report the pages that differ.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default ``sys.argv[1:]``).
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    check = "--check" in argv
+    stale = []
+    for page in sorted({where for where, _, _ in TABLES.values()}):
+        path = ROOT / page
+        old = path.read_text()
+        new = render_page(page, old)
+        if new != old:
+            stale.append(page)
+            if not check:
+                path.write_text(new)
+    if check and stale:
+        print("out of date (run python docs/make_tables.py): " + ", ".join(stale))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

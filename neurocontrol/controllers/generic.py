@@ -1,0 +1,461 @@
+"""Generic baselines for any plant with a python-control model: LQR with integral action and a Kalman observer.
+
+The design functions take a python-control system or plain matrices, never a
+plant name: :func:`design_lqr_i` linearises nothing itself (give it the
+linearisation and its trim), :func:`lqr_i_gains` solves the discrete Riccati
+equation of the plant augmented with the integrals of the output errors, and
+:func:`kalman_gain` the steady-state filter gain for the states that are not
+measured. :class:`LQRIController` runs the design (reference feedforward from
+the linear model, integrators frozen while an input saturates). The scenario
+kind ``[controller] kind = "lqr_i"`` (:class:`LQRIConfig`, :func:`build_lqr_i`)
+designs it at the trim of ``env.unwrapped.to_iosys()`` for the env's set-point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple
+
+import numpy as np
+
+from neurocontrol._validation import as_float_array, check_positive
+from neurocontrol.controllers.base import AbstractController
+from neurocontrol.exceptions import ParameterError, TrimError
+
+__all__ = ["discretize_zoh", "lqr_i_gains", "kalman_gain", "design_lqr_i", "LQRIDesign", "LQRIController",
+           "LQRIConfig", "build_lqr_i"]
+
+
+def discretize_zoh(A, B, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return the zero-order-hold discretisation ``(Ad, Bd)`` of ``dx/dt = A x + B u`` at period ``dt``.
+
+    Parameters
+    ----------
+    A : array_like, shape (n, n)
+        Continuous state matrix.
+    B : array_like, shape (n, m)
+        Continuous input matrix.
+    dt : float
+        Sampling period, s.
+
+    Notes
+    -----
+    ``expm([[A, B], [0, 0]] dt) = [[Ad, Bd], [0, I]]``.
+    """
+    from scipy.linalg import expm
+
+    A = as_float_array(A, "A", (None, None))
+    n = A.shape[0]
+    B = as_float_array(B, "B", (n, None))
+    dt = check_positive(dt, "dt", unit="s")
+    m = B.shape[1]
+    block = np.zeros((n + m, n + m))
+    block[:n, :n] = A
+    block[:n, n:] = B
+    e = expm(block * dt)
+    return e[:n, :n], e[:n, n:]
+
+
+def lqr_i_gains(Ad, Bd, Cc, dt: float, Q, R) -> tuple[np.ndarray, np.ndarray]:
+    """Return the LQR gains ``(K, Ki)`` of a discrete plant augmented with the integrals of its output errors.
+
+    Augmented model: ``x[k+1] = Ad x[k] + Bd u[k]``, ``z[k+1] = z[k] - dt Cc x[k]``
+    (the integral of ``r - y`` for ``r = 0``); the law is ``u = -K x - Ki z``.
+
+    Parameters
+    ----------
+    Ad : array_like, shape (n, n)
+        Discrete state matrix.
+    Bd : array_like, shape (n, m)
+        Discrete input matrix.
+    Cc : array_like, shape (p, n)
+        The controlled outputs.
+    dt : float
+        Sampling period, s (the integrators' step).
+    Q : array_like, shape (n + p, n + p)
+        Weight on the augmented state ``[x; z]``.
+    R : array_like, shape (m, m)
+        Input weight (positive definite).
+
+    Returns
+    -------
+    K : numpy.ndarray, shape (m, n)
+    Ki : numpy.ndarray, shape (m, p)
+
+    Raises
+    ------
+    ParameterError
+        If the shapes disagree or the Riccati equation has no stabilising solution
+        (e.g. a transmission zero at s = 0, which integral action cannot pass).
+    """
+    from scipy.linalg import solve_discrete_are
+
+    Ad = as_float_array(Ad, "Ad", (None, None))
+    n = Ad.shape[0]
+    Bd = as_float_array(Bd, "Bd", (n, None))
+    m = Bd.shape[1]
+    Cc = as_float_array(Cc, "Cc", (None, n))
+    p = Cc.shape[0]
+    Q = as_float_array(Q, "Q", (n + p, n + p))
+    R = as_float_array(R, "R", (m, m))
+    dt = check_positive(dt, "dt", unit="s")
+    Aa = np.block([[Ad, np.zeros((n, p))], [-dt * Cc, np.eye(p)]])
+    Ba = np.vstack([Bd, np.zeros((p, m))])
+    try:
+        P = solve_discrete_are(Aa, Ba, Q, R)
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        raise ParameterError(f"the LQR-I Riccati equation has no stabilising solution ({exc}); check that the "
+                             "plant is stabilisable and has no transmission zero at s = 0, and that Q >= 0, "
+                             "R > 0.") from None
+    G = np.linalg.solve(R + Ba.T @ P @ Ba, Ba.T @ P @ Aa)
+    return G[:, :n], G[:, n:]
+
+
+def kalman_gain(Ad, C, W, V) -> np.ndarray:
+    """Return the steady-state Kalman filter gain ``M`` (n, q): ``x_post = x_prior + M (y - C x_prior)``.
+
+    Parameters
+    ----------
+    Ad : array_like, shape (n, n)
+        Discrete state matrix.
+    C : array_like, shape (q, n)
+        Measured outputs.
+    W : array_like, shape (n, n)
+        Process-noise covariance (positive semi-definite).
+    V : array_like, shape (q, q)
+        Measurement-noise covariance (positive definite).
+
+    Raises
+    ------
+    ParameterError
+        If the Riccati equation has no solution (an undetectable pair ``(Ad, C)``).
+    """
+    from scipy.linalg import solve_discrete_are
+
+    Ad = as_float_array(Ad, "Ad", (None, None))
+    n = Ad.shape[0]
+    C = as_float_array(C, "C", (None, n))
+    W = as_float_array(W, "W", (n, n))
+    V = as_float_array(V, "V", (C.shape[0], C.shape[0]))
+    try:
+        P = solve_discrete_are(Ad.T, C.T, W, V)   # prior covariance
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        raise ParameterError(f"the Kalman filter Riccati equation has no solution ({exc}); the measured outputs "
+                             "must make the plant detectable and V must be positive definite.") from None
+    return P @ C.T @ np.linalg.inv(C @ P @ C.T + V)
+
+
+class LQRIDesign(NamedTuple):
+    """A designed LQR-I controller: discrete model, gains, observer gain and trim (deviation variables)."""
+
+    Ad: np.ndarray
+    Bd: np.ndarray
+    C: np.ndarray           # measured outputs (q, n)
+    Cc: np.ndarray          # controlled outputs (p, n), rows of C
+    K: np.ndarray
+    Ki: np.ndarray
+    M: np.ndarray | None    # Kalman gain (n, q); None when C is square and invertible (states measured)
+    x_trim: np.ndarray
+    u_trim: np.ndarray
+    y_trim: np.ndarray      # measured outputs at the trim (q,)
+    dt: float
+
+
+def _matrices(plant, dt):
+    import control
+
+    if isinstance(plant, control.StateSpace):
+        A, B, C, D = (np.asarray(M, dtype=np.float64) for M in (plant.A, plant.B, plant.C, plant.D))
+        discrete = plant.isdtime(strict=True)
+        if discrete and plant.dt is not True and not np.isclose(float(plant.dt), dt):
+            raise ParameterError(f"`plant` is discrete with period {plant.dt} s but `dt` is {dt} s; resample it "
+                                 "or pass the continuous system.")
+    else:
+        try:
+            A, B, C, D = (np.asarray(M, dtype=np.float64) for M in plant)
+        except (TypeError, ValueError):
+            raise ParameterError("`plant` must be a control.StateSpace or a tuple (A, B, C, D) of a continuous "
+                                 f"system, got {type(plant).__name__}.") from None
+        discrete = False
+    if np.any(D != 0):
+        raise ParameterError("`plant` must have no direct feedthrough (D = 0) for LQR-I with an observer.")
+    if discrete:
+        return A, B, C
+    Ad, Bd = discretize_zoh(A, B, dt)
+    return Ad, Bd, C
+
+
+def design_lqr_i(plant, *, dt: float, Q, R, output_indices, W=None, V=None, x_trim=None, u_trim=None,
+                 y_trim=None) -> LQRIDesign:
+    """Design an LQR with integral action (and a Kalman filter if the measurements do not give the state).
+
+    Parameters
+    ----------
+    plant : control.StateSpace or (A, B, C, D)
+        The linearisation at the trim in deviation variables; its outputs are
+        the measurements. A continuous system is discretised with a zero-order
+        hold at ``dt``.
+    dt : float
+        Control period, s.
+    Q : array_like, shape (n + p, n + p)
+        Weight on ``[x; z]`` (state deviations; integrals of the ``p`` controlled output errors).
+    R : array_like, shape (m, m)
+        Input weight.
+    output_indices : sequence of int
+        The controlled outputs among the plant's outputs (``p`` of them).
+    W : array_like, shape (n, n), optional
+        Process-noise covariance of the observer; default ``Bd Bd^T + 1e-9 I``.
+    V : array_like, shape (q, q), optional
+        Measurement-noise covariance; default ``1e-4 I``.
+    x_trim, u_trim, y_trim : array_like, optional
+        The trim the deviations are taken from (default zeros).
+
+    Returns
+    -------
+    LQRIDesign
+
+    Raises
+    ------
+    ParameterError
+        On inconsistent shapes, output indices out of range, or a Riccati
+        equation without a solution.
+    """
+    dt = check_positive(dt, "dt", unit="s")
+    Ad, Bd, C = _matrices(plant, dt)
+    n, m, q = Ad.shape[0], Bd.shape[1], C.shape[0]
+    idx = [int(i) for i in output_indices]
+    if not idx or any(not 0 <= i < q for i in idx):
+        raise ParameterError(f"`output_indices` must index the plant's {q} outputs, got {idx}.")
+    Cc = C[idx]
+    K, Ki = lqr_i_gains(Ad, Bd, Cc, dt, Q, R)
+    M = None
+    if not (q == n and np.linalg.matrix_rank(C) == n):
+        W = Bd @ Bd.T + 1e-9 * np.eye(n) if W is None else W
+        V = 1e-4 * np.eye(q) if V is None else V
+        M = kalman_gain(Ad, C, W, V)
+    xt = np.zeros(n) if x_trim is None else as_float_array(x_trim, "x_trim", (n,))
+    ut = np.zeros(m) if u_trim is None else as_float_array(u_trim, "u_trim", (m,))
+    yt = np.zeros(q) if y_trim is None else as_float_array(y_trim, "y_trim", (q,))
+    return LQRIDesign(Ad, Bd, C, Cc, K, Ki, M, xt, ut, yt, dt)
+
+
+class LQRIController(AbstractController):
+    """LQR with integral action on the controlled outputs, Kalman filter for unmeasured states.
+
+    ``u = u_trim + du_r - K (x_hat - dx_r) - Ki z`` with ``(dx_r, du_r)`` the
+    linear model's steady state for the reference and ``z`` the integral of
+    the controlled output errors, which stops integrating while the applied
+    input differs from the proposal (saturation: no wind-up).
+
+    Parameters
+    ----------
+    design : LQRIDesign
+        From :func:`design_lqr_i`; its measured outputs are the observation entries.
+    input_limits : array_like, shape (m, 2)
+        Actuator limits.
+    output_indices : sequence of int
+        Controlled outputs within the observation (the rows of ``design.Cc``).
+
+    Examples
+    --------
+    >>> import control
+    >>> sys = control.ss([[-1.0]], [[1.0]], [[1.0]], [[0.0]])
+    >>> d = design_lqr_i(sys, dt=0.1, Q=np.diag([1.0, 1.0]), R=[[0.1]], output_indices=[0])
+    >>> ctrl = LQRIController(d, input_limits=[[-5.0, 5.0]], output_indices=[0])
+    >>> ctrl.reset([0.0], [1.0])
+    >>> bool(ctrl.step([0.0], [1.0])[0] > 1.0)
+    True
+    """
+
+    def __init__(self, design: LQRIDesign, *, input_limits, output_indices):
+        if not isinstance(design, LQRIDesign):
+            raise ParameterError(f"`design` must be an LQRIDesign from design_lqr_i, got {type(design).__name__}.")
+        super().__init__(input_limits=input_limits, output_indices=output_indices, dt=design.dt)
+        n, m = design.Bd.shape
+        q, p = design.C.shape[0], design.Cc.shape[0]
+        if self.n_inputs != m or len(self.output_indices) != p:
+            raise ParameterError(f"the design has {m} inputs and {p} controlled outputs; got input_limits for "
+                                 f"{self.n_inputs} and {len(self.output_indices)} output_indices.")
+        self.design = design
+        self._n_obs = q
+        # steady state of the linear model for a controlled-output offset rc: [[Ad - I, Bd], [Cc, 0]] [dx; du] = [0; rc]
+        lhs = np.block([[design.Ad - np.eye(n), design.Bd], [design.Cc, np.zeros((p, m))]])
+        rhs = np.vstack([np.zeros((n, p)), np.eye(p)])
+        self._target = np.linalg.lstsq(lhs, rhs, rcond=None)[0]
+        self._Cinv = np.linalg.inv(design.C) if design.M is None else None
+        self._yc_trim = design.y_trim[list(self.output_indices)]
+        self._x_prior = np.zeros(n)
+        self._x_post = np.zeros(n)
+        self._z = np.zeros(p)
+        self._z_next = np.zeros(p)
+        self._proposal = np.zeros(m)
+
+    def _estimate(self, obs: np.ndarray) -> np.ndarray:
+        dy = obs - self.design.y_trim
+        if self._Cinv is not None:
+            return self._Cinv @ dy
+        return self._x_prior + self.design.M @ (dy - self.design.C @ self._x_prior)
+
+    def _reset_impl(self, observation, reference, seed) -> None:
+        d = self.design
+        dy = observation - d.y_trim
+        # start the estimate at the least-squares state of the first measurement
+        self._x_prior = np.linalg.lstsq(d.C, dy, rcond=None)[0] if self._Cinv is None else self._Cinv @ dy
+        self._x_post = self._x_prior.copy()
+        self._z = np.zeros(len(self.output_indices))
+        self._z_next = self._z.copy()
+
+    def _step_impl(self, observation, reference) -> np.ndarray:
+        d = self.design
+        n = d.Ad.shape[0]
+        self._x_post = self._estimate(observation)
+        tgt = self._target @ (reference - self._yc_trim)
+        dx_r, du_r = tgt[:n], tgt[n:]
+        u = d.u_trim + du_r - d.K @ (self._x_post - dx_r) - d.Ki @ self._z
+        self._z_next = self._z + d.dt * (reference - observation[list(self.output_indices)])
+        self._proposal = u
+        return u
+
+    def _applied(self, u: np.ndarray) -> None:
+        d = self.design
+        wanted = self._proposal if self._feedforward is None else self._proposal + self._feedforward
+        if np.array_equal(u, wanted):
+            self._z = self._z_next
+        self._x_prior = d.Ad @ self._x_post + d.Bd @ (u - d.u_trim)
+
+    def get_state(self) -> dict:
+        """Observer estimate and integrators, copies (see :meth:`AbstractController.get_state`)."""
+        return {"x_prior": self._x_prior.copy(), "integral": self._z.copy()}
+
+    def set_state(self, state: dict) -> None:
+        """Restore :meth:`get_state`'s dict.
+
+        Parameters
+        ----------
+        state : dict
+            Keys ``x_prior`` and ``integral``.
+        """
+        if set(state) != {"x_prior", "integral"}:
+            raise ParameterError(f"LQRIController state must have keys ['integral', 'x_prior'], got {sorted(state)}.")
+        self._x_prior = as_float_array(state["x_prior"], "x_prior", self._x_prior.shape).copy()
+        self._z = as_float_array(state["integral"], "integral", self._z.shape).copy()
+
+
+@dataclass(frozen=True, kw_only=True)
+class LQRIConfig:
+    """``[controller] kind = "lqr_i"``: :class:`LQRIController` designed at the trim of the python-control model.
+
+    Weights are relative to the plant's declared ranges (Bryson's rule): an
+    output weight ``w`` means ``w / span^2`` with ``span`` the width of the
+    output's observation range, likewise for the inputs' action ranges.
+
+    Parameters
+    ----------
+    output_indices : tuple of int, default (0, 1)
+        Controlled outputs within the observation.
+    output_weight : float, default 1.0
+        Weight of the controlled output deviations.
+    integral_weight : float, default 0.01
+        Weight of their integrals (per s^2).
+    input_weight : float, default 1.0
+        Weight of the input deviations.
+    state_weight : float, default 1e-6
+        Weight on every state deviation (keeps unobserved modes damped).
+    measurement_noise : float, default 1e-3
+        Measurement-noise standard deviation of the observer, relative to each observation's range.
+    process_noise : float, default 0.01
+        Input-disturbance standard deviation of the observer, relative to each input's range.
+    design_setpoint : tuple of float, optional
+        Controlled-output values of the design trim; default ``env.unwrapped.setpoint``.
+    """
+
+    kind: ClassVar[str] = "lqr_i"
+    output_indices: tuple[int, ...] = (0, 1)
+    output_weight: float = 1.0
+    integral_weight: float = 0.01
+    input_weight: float = 1.0
+    state_weight: float = 1e-6
+    measurement_noise: float = 1e-3
+    process_noise: float = 0.01
+    design_setpoint: tuple[float, ...] | None = None
+
+    def __post_init__(self):
+        for name in ("output_weight", "integral_weight", "input_weight", "measurement_noise", "process_noise"):
+            check_positive(getattr(self, name), name)
+        check_positive(self.state_weight, "state_weight", allow_zero=True)
+
+
+def build_lqr_i(config: LQRIConfig, env) -> LQRIController:
+    """Design the LQR-I baseline for ``env`` at the trim of ``env.unwrapped.to_iosys()`` and return it.
+
+    Parameters
+    ----------
+    config : LQRIConfig
+        The table.
+    env : gymnasium.Env
+        A plant whose unwrapped env has ``to_iosys()`` (its ``sys`` attribute, or
+        a method), ``observation_names`` among the system's outputs, ``dt``, a
+        ``setpoint`` (or ``config.design_setpoint``) and optionally
+        ``operating_point`` (x, u) as the trim search's start.
+
+    Returns
+    -------
+    LQRIController
+
+    Raises
+    ------
+    ParameterError
+        If the env has no python-control model or the names do not match.
+    TrimError
+        If no trim holds the design set-point.
+    """
+    import control
+
+    base = env.unwrapped
+    sys = getattr(base, "sys", None)
+    if sys is None and callable(getattr(base, "to_iosys", None)):
+        sys = base.to_iosys()
+    if not isinstance(sys, control.NonlinearIOSystem):
+        raise ParameterError(f"the 'lqr_i' baseline needs the plant's python-control model: "
+                             f"{type(base).__name__} has no `sys` nor `to_iosys()`; choose another controller kind.")
+    obs_names = tuple(getattr(base, "observation_names", ()))
+    missing = [nm for nm in obs_names if nm not in sys.output_labels]
+    if not obs_names or missing:
+        raise ParameterError(f"the env's observation_names {list(obs_names)} must be outputs of its python-control "
+                             f"model {sys.output_labels}.")
+    obs_idx = [sys.output_labels.index(nm) for nm in obs_names]
+    idx = [int(i) for i in config.output_indices]
+    if any(not 0 <= i < len(obs_names) for i in idx):
+        raise ParameterError(f"`output_indices` {idx} must index the {len(obs_names)} observations.")
+    sp = config.design_setpoint if config.design_setpoint is not None else getattr(base, "setpoint", None)
+    sp = as_float_array(sp, "design_setpoint", (len(idx),))
+    x0, u0 = getattr(base, "operating_point", (np.zeros(sys.nstates), np.zeros(sys.ninputs)))
+    lim = np.column_stack([np.asarray(env.action_space.low, float), np.asarray(env.action_space.high, float)])
+    dt = float(base.dt)
+    iy = [obs_idx[i] for i in idx]
+    y0 = np.asarray(sys.output(0.0, x0, u0, params=sys.params), float).copy()
+    y0[iy] = sp
+    op = control.find_operating_point(sys, initial_state=x0, inputs=u0, outputs=y0, output_indices=iy,
+                                      params=sys.params, return_result=True)
+    if not op.result.success or np.max(np.abs(sys.updfcn(0.0, op.states, op.inputs, sys.params))) > 1e-6 * (
+            1 + np.max(np.abs(op.states))):
+        raise TrimError(f"no trim of {sys.name} holds the design set-point {sp.tolist()}: {op.result.message}; "
+                        "give another `design_setpoint`.")
+    lin = sys.linearize(op.states, op.inputs, params=sys.params)
+    n, m = sys.nstates, sys.ninputs
+    C = np.asarray(lin.C)[obs_idx]
+    span_y = np.asarray(env.observation_space.high, float) - np.asarray(env.observation_space.low, float)
+    span_u = lim[:, 1] - lim[:, 0]
+    Cc = C[idx]
+    qy = config.output_weight / span_y[idx] ** 2
+    Qx = Cc.T @ np.diag(qy) @ Cc + config.state_weight * np.eye(n)
+    Q = np.block([[Qx, np.zeros((n, len(idx)))],
+                  [np.zeros((len(idx), n)), np.diag(config.integral_weight / span_y[idx] ** 2)]])
+    R = np.diag(config.input_weight / span_u ** 2)
+    Ad, Bd = discretize_zoh(lin.A, lin.B, dt)
+    W = Bd @ np.diag((config.process_noise * span_u) ** 2) @ Bd.T + 1e-12 * np.eye(n)
+    V = np.diag((config.measurement_noise * span_y) ** 2)
+    y_trim = np.asarray(sys.output(0.0, op.states, op.inputs, params=sys.params), float)[obs_idx]
+    design = design_lqr_i((lin.A, lin.B, C, np.zeros((len(obs_idx), m))), dt=dt, Q=Q, R=R, output_indices=idx,
+                          W=W, V=V, x_trim=op.states, u_trim=op.inputs, y_trim=y_trim)
+    return LQRIController(design, input_limits=lim, output_indices=idx)

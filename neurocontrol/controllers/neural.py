@@ -1,0 +1,641 @@
+"""The neural predictive controller: an incremental RTRN identifier learning online and a Gauss-Newton synthesiser.
+
+The identifier is :class:`~neurocontrol.nets.ekf.IncrementalIdentifier`
+(``y(t+1) = y(t) + A z(t) + V h(t+1)``, ``h(t+1) = tanh(W [h(t); z(t)])``),
+trained at every control step by the node-decoupled EKF over exact RTRL
+sensitivities. The desired response is the reference model's response to the
+(previewed) reference, computed exactly (see :class:`NeuralController` for
+why no imitator network). The synthesiser (:class:`GaussNewtonLaw`,
+:func:`gauss_newton_step`) takes one damped Gauss-Newton step on the tracking
+cost over a horizon, through the identifier's free run and its Jacobian with
+respect to move-blocked inputs. Every scale comes from the declared
+observation ranges and the input limits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import ClassVar
+
+import numpy as np
+
+from neurocontrol import registry
+from neurocontrol._validation import as_float_array, check_int, check_positive
+from neurocontrol.controllers import _neural_kernels as _nk
+from neurocontrol.controllers.base import AbstractController
+from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
+from neurocontrol.nets import _incremental_kernels as _ik
+from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier
+from neurocontrol.nets.incremental import IncrementalConfig, split_weights
+from neurocontrol.reference import aprbs
+from neurocontrol.reference_model import SecondOrderReferenceModel
+
+__all__ = ["GaussNewtonLaw", "gauss_newton_step", "NeuralControllerConfig", "NeuralController", "build_neural"]
+
+
+# ---------------------------------------------------------------- the synthesiser
+
+
+def gauss_newton_step(prediction, jacobian, plan, u_prev, desired, *, tracked, weights, eval_steps,
+                      move_penalty: float, damping: float, range_weight: float, bound: float) -> np.ndarray:
+    r"""One damped Gauss-Newton step on the predictive tracking cost (normalised units).
+
+    Parameters
+    ----------
+    prediction : numpy.ndarray, shape (N, n)
+        Identifier free run ``y(t+1..t+N)`` under the plan.
+    jacobian : numpy.ndarray, shape (N, n, B m)
+        ``d y(t+i+1) / d v`` (move-blocked inputs, :func:`~neurocontrol.nets.incremental.blocked_input_jacobian`).
+    plan : numpy.ndarray, shape (B m,)
+        The block inputs ``v`` the prediction was made with.
+    u_prev : numpy.ndarray, shape (m,)
+        The input applied at the previous step.
+    desired : numpy.ndarray, shape (N, q)
+        Desired values of the tracked entries at ``t+1..t+N``.
+    tracked : numpy.ndarray of int, shape (q,)
+        Which entries of the prediction are tracked.
+    weights : numpy.ndarray, shape (q,)
+        Tracking weight of each tracked entry.
+    eval_steps : numpy.ndarray of int
+        Horizon steps (rows of ``prediction``) where the cost is evaluated.
+    move_penalty : float
+        rho on every block move ``v_b - v_{b-1}`` (``v_{-1} = u_prev``).
+    damping : float
+        Levenberg damping mu added to the normal matrix.
+    range_weight : float
+        Weight of the soft range penalty on every predicted entry beyond ``bound``.
+    bound : float
+        Normalised bound of the soft range penalty (1: the declared range).
+
+    Returns
+    -------
+    numpy.ndarray, shape (B m,)
+        The new plan ``v + delta``, before input limits; all NaN when the
+        normal matrix is not positive definite (e.g. non-finite data).
+
+    Notes
+    -----
+    With ``e = y(v) - d`` on the evaluated steps, ``D`` the block-difference
+    operator and ``x`` the range excess on the active set,
+
+    .. math::
+
+        \delta = -\big(J^T Q J + \rho D^T D + w_r J_x^T J_x + \mu I\big)^{-1}
+                 \big(J^T Q e + \rho D^T (D v - c) + w_r J_x^T x\big).
+    """
+    prediction = np.ascontiguousarray(as_float_array(prediction, "prediction", (None, None), finite=False))
+    N, n = prediction.shape
+    plan = np.ascontiguousarray(as_float_array(plan, "plan", (None,)))
+    nc = plan.shape[0]
+    jacobian = np.ascontiguousarray(as_float_array(jacobian, "jacobian", (N, n, nc), finite=False))
+    u_prev = np.ascontiguousarray(as_float_array(u_prev, "u_prev", (None,)))
+    if u_prev.shape[0] == 0 or nc % u_prev.shape[0]:
+        raise ShapeError(f"`plan` must hold whole blocks of {u_prev.shape[0]} inputs, got length {nc}.")
+    tracked = np.ascontiguousarray(tracked, dtype=np.int64)
+    desired = np.ascontiguousarray(as_float_array(desired, "desired", (N, tracked.shape[0])))
+    weights = np.ascontiguousarray(as_float_array(weights, "weights", (tracked.shape[0],)))
+    eval_steps = np.ascontiguousarray(eval_steps, dtype=np.int64)
+    if np.any(tracked < 0) or np.any(tracked >= n) or np.any(eval_steps < 0) or np.any(eval_steps >= N):
+        raise ShapeError(f"`tracked` must index the {n} predicted entries and `eval_steps` the {N} horizon rows, "
+                         f"got {tracked.tolist()} and {eval_steps.tolist()}.")
+    out = np.empty(nc)
+    ok = _nk.gauss_newton_kernel(prediction, jacobian, plan, u_prev, desired, tracked, weights, eval_steps,
+                                 float(move_penalty), float(damping), float(range_weight), float(bound),
+                                 np.empty((nc, nc)), np.empty(nc), np.empty((nc, nc)), out)
+    if not ok:
+        out[:] = np.nan
+    return out
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GaussNewtonLaw:
+    """Settings of the predictive synthesiser (normalised units: each declared range maps onto [-1, 1]).
+
+    Parameters
+    ----------
+    horizon : int, default 50
+        N, prediction horizon in control steps.
+    blocks : tuple of int, default (0, 5, 15, 30)
+        Start step of each input block (move blocking): strictly increasing,
+        from 0, all below ``horizon``.
+    stride : int, default 2
+        The cost is evaluated at every ``stride``-th horizon step (ending at N).
+    output_weights : tuple of float or None, default None
+        Tracking weight per controlled output; None: 1 each.
+    rate_weights : tuple of float or None, default None
+        Weight on tracking the reference model's rate per controlled output
+        (needs the output's ``rate_indices`` entry); None: 0 each.
+    move_penalty : float, default 1.0
+        rho on each normalised block move.
+    damping : float, default 1e-4
+        Levenberg damping mu.
+    range_weight : float, default 100.0
+        Weight of the soft penalty on predicted observations beyond the range bound.
+    range_bound : float, default 1.0
+        Normalised bound of that penalty (1: the declared observation range).
+    """
+
+    horizon: int = 50
+    blocks: tuple[int, ...] = (0, 5, 15, 30)
+    stride: int = 2
+    output_weights: tuple[float, ...] | None = None
+    rate_weights: tuple[float, ...] | None = None
+    move_penalty: float = 1.0
+    damping: float = 1e-4
+    range_weight: float = 100.0
+    range_bound: float = 1.0
+
+    def __post_init__(self):
+        N = check_int(self.horizon, "horizon", low=1)
+        blocks = tuple(int(b) for b in self.blocks)
+        if not blocks or blocks[0] != 0 or any(b1 <= b0 for b0, b1 in zip(blocks, blocks[1:])) or blocks[-1] >= N:
+            raise ParameterError(f"`blocks` must start at 0, increase strictly and stay below horizon={N}, "
+                                 f"got {self.blocks!r}; e.g. (0, 10, 30, 60).")
+        object.__setattr__(self, "blocks", blocks)
+        check_int(self.stride, "stride", low=1, high=N)
+        for name in ("output_weights", "rate_weights"):
+            w = getattr(self, name)
+            if w is not None:
+                arr = as_float_array(w, name, (None,))
+                if np.any(arr < 0):
+                    raise ParameterError(f"`{name}` must be non-negative, got {arr.tolist()}.")
+                object.__setattr__(self, name, tuple(arr.tolist()))
+        for name in ("move_penalty", "damping", "range_weight"):
+            object.__setattr__(self, name, check_positive(getattr(self, name), name, allow_zero=True))
+        object.__setattr__(self, "range_bound", check_positive(self.range_bound, "range_bound"))
+
+    def block_of(self) -> np.ndarray:
+        """Block index of every horizon step, shape (N,), int64."""
+        return np.searchsorted(np.array(self.blocks), np.arange(self.horizon), side="right").astype(np.int64) - 1
+
+    def eval_steps(self) -> np.ndarray:
+        """Horizon rows where the cost is evaluated (every ``stride``-th, ending at N), int64."""
+        return np.arange(self.horizon - 1, -1, -self.stride)[::-1].astype(np.int64)
+
+
+# ---------------------------------------------------------------- settings
+
+
+def _ints(value, name, n, low, high):
+    arr = np.asarray(value)
+    if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer) or np.any(arr < low) or np.any(arr >= high):
+        raise ParameterError(f"`{name}` must give {n} integers in [{low}, {high}), got {value!r}.")
+    return tuple(int(i) for i in arr)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NeuralControllerConfig:
+    """``[controller] kind = "neural"``: settings of :class:`NeuralController` (ranges, not plant equations).
+
+    Parameters
+    ----------
+    observation_low, observation_high : tuple of float or None
+        Declared range of each measured signal, physical units (mapped onto
+        [-1, 1]); None: the env's observation space (must then be finite).
+    output_indices : tuple of int, default (0, 1)
+        Controlled outputs within the observation.
+    rate_indices : tuple of int, default ()
+        Per controlled output, the observation entry holding its rate, or -1.
+    n_hidden : int, default 8
+        Hidden tanh units of the identifier (0: a linear ARX identifier).
+    measurement_noise : float, default 1e-5
+        EKF R, variance of the one-step prediction error in normalised units.
+    process_noise : float, default 1e-7
+        EKF q: keeps the covariance open so the model tracks a changing plant.
+    output_covariance, hidden_covariance : float, default 1.0, 0.01
+        EKF prior covariance of the output rows and of the hidden weights.
+    dead_zone : float, default 0.0
+        EKF dead zone in noise standard deviations.
+    outlier_gate : float, default 10.0
+        EKF innovation gate in predicted standard deviations.
+    learning_until : float or None, default None
+        Run time (s) after which the identifier stops learning (weights
+        frozen, hidden state still driven by the measurements); None: never.
+    reference_bandwidth, reference_damping : tuple of float
+        Second-order reference model per controlled output (rad/s, -).
+    preview : bool, default True
+        Use the reference ahead of time when it is known (see
+        :meth:`NeuralController.set_preview`).
+    horizon, blocks, stride, output_weights, rate_weights, move_penalty, damping, range_weight, range_bound
+        The synthesiser, see :class:`GaussNewtonLaw`.
+    rate_limit : tuple of float or None
+        Largest input change per control step after the warm-up, physical units.
+    warmup_duration : float, default 1.0
+        Seconds of warm-up (warm-up controller or nominal input, plus APRBS).
+    excitation_amplitude : tuple of float or None
+        APRBS amplitude per input, physical units; None: 20 % of each input's half range.
+    excitation_min_hold, excitation_max_hold : tuple of int
+        APRBS hold-time range per input, control steps.
+    nominal_input : tuple of float or None
+        Warm-up input without a warm-up controller; None: the middle of the limits.
+    warmup_pid : table, optional
+        ``[controller.warmup_pid]``: a kind of section ``warmup`` that flies the warm-up.
+    """
+
+    kind: ClassVar[str] = "neural"
+    observation_low: tuple[float, ...] | None = None
+    observation_high: tuple[float, ...] | None = None
+    output_indices: tuple[int, ...] = (0, 1)
+    rate_indices: tuple[int, ...] = ()
+    n_hidden: int = 8
+    measurement_noise: float = 1e-5
+    process_noise: float = 1e-7
+    output_covariance: float = 1.0
+    hidden_covariance: float = 0.01
+    dead_zone: float = 0.0
+    outlier_gate: float = 10.0
+    learning_until: float | None = None
+    reference_bandwidth: tuple[float, ...] = (4.0, 5.0)
+    reference_damping: tuple[float, ...] = (1.0, 1.0)
+    preview: bool = True
+    horizon: int = 50
+    blocks: tuple[int, ...] = (0, 5, 15, 30)
+    stride: int = 2
+    output_weights: tuple[float, ...] | None = None
+    rate_weights: tuple[float, ...] | None = None
+    move_penalty: float = 1.0
+    damping: float = 1e-4
+    range_weight: float = 100.0
+    range_bound: float = 1.0
+    rate_limit: tuple[float, ...] | None = None
+    warmup_duration: float = 1.0
+    excitation_amplitude: tuple[float, ...] | None = None
+    excitation_min_hold: tuple[int, ...] = (5, 1)
+    excitation_max_hold: tuple[int, ...] = (30, 4)
+    nominal_input: tuple[float, ...] | None = None
+    warmup_pid: object = dataclasses.field(default=None, metadata={"section": "warmup", "default_kind": "pid"})
+
+    def __post_init__(self):
+        if (self.observation_low is None) != (self.observation_high is None):
+            raise ParameterError("give both `observation_low` and `observation_high`, or neither (then the env's "
+                                 "observation space is used).")
+        if self.observation_low is not None:
+            lo = as_float_array(self.observation_low, "observation_low", (None,))
+            hi = as_float_array(self.observation_high, "observation_high", (lo.shape[0],))
+            if np.any(hi <= lo):
+                raise ParameterError(f"`observation_high` must exceed `observation_low` in every entry, "
+                                     f"got low={lo.tolist()}, high={hi.tolist()}.")
+        check_int(self.n_hidden, "n_hidden", low=0)
+        for name in ("learning_until",):
+            if getattr(self, name) is not None:
+                check_positive(getattr(self, name), name, unit="s", allow_zero=True)
+        check_positive(self.warmup_duration, "warmup_duration", unit="s", allow_zero=True)
+        bw = as_float_array(self.reference_bandwidth, "reference_bandwidth", (None,))
+        dz = as_float_array(self.reference_damping, "reference_damping", (bw.shape[0],))
+        if np.any(bw <= 0) or np.any(dz <= 0):
+            raise ParameterError(f"`reference_bandwidth` and `reference_damping` must be positive, "
+                                 f"got {bw.tolist()} and {dz.tolist()}.")
+        if len(self.output_indices) != bw.shape[0]:
+            raise ParameterError(f"`reference_bandwidth` must have one entry per controlled output "
+                                 f"({len(self.output_indices)}), got {bw.shape[0]}.")
+        if self.excitation_amplitude is not None:
+            amp = as_float_array(self.excitation_amplitude, "excitation_amplitude", (None,))
+            if np.any(amp < 0):
+                raise ParameterError(f"`excitation_amplitude` must be non-negative, got {amp.tolist()}.")
+        lo_h, hi_h = np.asarray(self.excitation_min_hold), np.asarray(self.excitation_max_hold)
+        if lo_h.shape != hi_h.shape or np.any(lo_h < 1) or np.any(hi_h < lo_h):
+            raise ParameterError(f"`excitation_min_hold` and `excitation_max_hold` must give one hold time per "
+                                 f"input with 1 <= min <= max steps, got {self.excitation_min_hold!r} and "
+                                 f"{self.excitation_max_hold!r}.")
+        self.law()
+        self.rule()
+
+    def law(self) -> GaussNewtonLaw:
+        """Return the synthesiser settings as a :class:`GaussNewtonLaw`."""
+        names = [f.name for f in dataclasses.fields(GaussNewtonLaw)]
+        return GaussNewtonLaw(**{n: getattr(self, n) for n in names})
+
+    def rule(self) -> DecoupledEKF:
+        """Return the identifier's learning rule as a :class:`~neurocontrol.nets.ekf.DecoupledEKF`."""
+        return DecoupledEKF(measurement_noise=self.measurement_noise, process_noise=self.process_noise,
+                            output_covariance=self.output_covariance, hidden_covariance=self.hidden_covariance,
+                            dead_zone=self.dead_zone, outlier_gate=self.outlier_gate)
+
+
+# ---------------------------------------------------------------- the controller
+
+
+class NeuralController(AbstractController):
+    """Predictive control through an incremental RTRN identifier that learns at every step.
+
+    Parameters
+    ----------
+    config : NeuralControllerConfig
+        The settings (``observation_low``/``observation_high`` must be given here).
+    input_limits : array_like, shape (m, 2)
+        Actuator limits, physical units.
+    dt : float
+        Control period, s.
+    warmup_controller : AbstractController or None
+        Flies the plant during warm-up (APRBS excitation is added to its input).
+    preview : callable or None
+        ``preview(timepts) -> (T, p)``: the reference as a function of run time
+        (e.g. a scenario's :class:`~neurocontrol.reference.MultiSignal`); also
+        settable with :meth:`set_preview`. None: the present reference is held
+        over the horizon.
+
+    Notes
+    -----
+    Per control step k (time ``k dt``), normalised units:
+
+    1. the identifier learns the transition ``(y(k-1), u(k-1)) -> y(k)``
+       (RTRL + decoupled EKF) and its hidden state advances to ``h(k)``;
+    2. warm-up: ``u = baseline + APRBS``; afterwards
+    3. the desired trajectory ``d(k+1..k+N)`` is the reference model's
+       response to the previewed (or held) reference from its present state;
+    4. from the held plan ``v = u(k-1)`` the identifier free-runs N steps
+       with the Jacobian to the block inputs, and one damped Gauss-Newton
+       step (:func:`gauss_newton_step`) gives the new plan; it is clipped to
+       the limits and rates, and its first block is proposed.
+
+    **No imitator network.** The imitator of the two-network design learns
+    the reference model's transitions; the reference model is linear and
+    known, so its exact response (two precomputed matrices per output over
+    the horizon) is what a perfectly trained imitator would give, at no
+    learning cost and with no fitting error. The identifier is the only
+    network that learns.
+
+    A non-finite measurement holds the last applied input and skips that
+    transition's learning (the next finite pair resumes it).
+    """
+
+    _handles_nonfinite = True
+
+    def __init__(self, config: NeuralControllerConfig, *, input_limits, dt: float,
+                 warmup_controller: AbstractController | None = None, preview: Callable | None = None):  # noqa: D107
+        if not isinstance(config, NeuralControllerConfig):
+            raise ParameterError(f"`config` must be a NeuralControllerConfig, got {type(config).__name__}.")
+        super().__init__(input_limits=input_limits, output_indices=config.output_indices, dt=dt)
+        if config.observation_low is None:
+            raise ParameterError("`observation_low` and `observation_high` must be given to NeuralController "
+                                 "(build_neural fills them from the env's observation space).")
+        self.config = config
+        lo = np.asarray(config.observation_low, dtype=np.float64)
+        hi = np.asarray(config.observation_high, dtype=np.float64)
+        n, m, p = lo.shape[0], self.n_inputs, len(self.output_indices)
+        self._n_obs = n
+        if any(not 0 <= i < n for i in self.output_indices):
+            raise ParameterError(f"`output_indices` must lie in [0, {n}), got {self.output_indices}.")
+        self._rate_idx = _ints(config.rate_indices or (-1,) * p, "rate_indices", p, -1, n)
+        law = config.law()
+        self.law = law
+        self._id_cfg = IncrementalConfig(n_outputs=n, n_inputs=m, n_hidden=config.n_hidden,
+                                         output_range=np.vstack([lo, hi]), input_range=self.input_limits.T)
+        self._rule = config.rule()
+        self._rule.noise_vector(self._id_cfg)
+        ow = np.ones(p) if law.output_weights is None else np.asarray(law.output_weights)
+        rw = np.zeros(p) if law.rate_weights is None else np.asarray(law.rate_weights)
+        if ow.shape != (p,) or rw.shape != (p,):
+            raise ParameterError(f"`output_weights` and `rate_weights` must have one entry per controlled output "
+                                 f"({p}), got {law.output_weights!r} and {law.rate_weights!r}.")
+        if np.any((rw > 0) & (np.array(self._rate_idx) < 0)):
+            raise ParameterError("a positive `rate_weights` entry needs the output's `rate_indices` entry (the "
+                                 "observation holding its rate); set it or give that output rate weight 0.")
+        tracked, weights, self._rate_rows = list(self.output_indices), list(ow), []
+        for i in range(p):
+            if rw[i] > 0:
+                self._rate_rows.append(i)
+                tracked.append(self._rate_idx[i])
+                weights.append(rw[i])
+        self._tracked = np.array(tracked, dtype=np.int64)
+        self._weights = np.array(weights)
+        lim = self.input_limits
+        self._u_mid, self._u_half = 0.5 * (lim[:, 0] + lim[:, 1]), 0.5 * (lim[:, 1] - lim[:, 0])
+        if config.rate_limit is None:
+            self._law_rate = np.full(m, np.inf)
+        else:
+            self._law_rate = as_float_array(config.rate_limit, "rate_limit", (m,))
+            if np.any(self._law_rate <= 0):
+                raise ParameterError(f"`rate_limit` must be positive per input, got {self._law_rate.tolist()}.")
+        self._rate_n = self._law_rate / self._u_half
+        for name in ("excitation_min_hold", "excitation_max_hold"):
+            if len(getattr(config, name)) != m:
+                raise ParameterError(f"`{name}` must have one entry per input ({m}), got {getattr(config, name)!r}.")
+        amp = 0.2 * self._u_half if config.excitation_amplitude is None else \
+            as_float_array(config.excitation_amplitude, "excitation_amplitude", (m,))
+        self._amp = amp
+        self._nominal0 = self._u_mid.copy() if config.nominal_input is None else \
+            as_float_array(config.nominal_input, "nominal_input", (m,))
+        self.warmup_controller = warmup_controller
+        self._preview = None
+        if preview is not None:
+            self.set_preview(preview)
+        self._prepare_reference_model(p)
+        self._block_of = law.block_of()
+        self._eval = law.eval_steps()
+        self._ready = False
+
+    # ------------------------------------------------------------------ setup
+    def set_preview(self, reference: Callable | None) -> None:
+        """Give the controller the reference as a function of run time (for preview); None: no preview.
+
+        Parameters
+        ----------
+        reference : callable or None
+            ``reference(timepts) -> (T, p)`` set-points of the controlled outputs.
+        """
+        if reference is not None and not callable(reference):
+            raise ParameterError(f"`reference` must be callable as reference(timepts) -> (T, p), "
+                                 f"got {type(reference).__name__}.")
+        self._preview = reference
+
+    def _prepare_reference_model(self, p):
+        """Precompute the reference model's response over the horizon: d = Phi x + G r (per output)."""
+        cfg = self.config
+        model = SecondOrderReferenceModel(bandwidth_rad_s=cfg.reference_bandwidth, damping=cfg.reference_damping,
+                                          dt=self.dt)
+        ad, bd = model.transition_matrix, model.input_matrix
+        self._rm_ad, self._rm_bd = np.ascontiguousarray(ad), np.ascontiguousarray(bd)
+        N = self.law.horizon
+        phi = np.empty((p, N, 2, 2))
+        gmat = np.zeros((p, N, N, 2))
+        for i in range(p):
+            powers = [np.eye(2)]
+            for _ in range(N):
+                powers.append(ad[i] @ powers[-1])
+            for t in range(N):
+                phi[i, t] = powers[t + 1]
+                for j in range(t + 1):
+                    gmat[i, t, j] = powers[t - j] @ bd[i]
+        self._rm_phi, self._rm_g = phi, gmat
+        self._rm_g_held = gmat.sum(axis=2)
+
+    def _desired(self, reference):
+        """Desired trajectory of the tracked entries over the horizon, normalised, shape (N, q)."""
+        cfg = self._id_cfg
+        p, N = len(self.output_indices), self.law.horizon
+        x = self._rm
+        if self._preview is not None and self.config.preview:
+            times = (self._k + np.arange(N)) * self.dt
+            r = np.asarray(self._preview(times), dtype=np.float64).reshape(N, p)
+            r[0] = reference
+            resp = np.einsum("itab,ib->ita", self._rm_phi, x) + np.einsum("itja,ji->ita", self._rm_g, r)
+        else:
+            resp = np.einsum("itab,ib->ita", self._rm_phi, x) + self._rm_g_held * reference[:, None, None]
+        out = np.empty((N, len(self._tracked)))
+        idx = np.array(self.output_indices)
+        out[:, :p] = (resp[:, :, 0].T - cfg.output_mid[idx]) / cfg.output_half[idx]
+        for c, i in enumerate(self._rate_rows):
+            j = self._rate_idx[i]
+            out[:, p + c] = (resp[i, :, 1] - cfg.output_mid[j]) / cfg.output_half[j]
+        return out
+
+    # ------------------------------------------------------------------ episode
+    def _reset_impl(self, observation, reference, seed):
+        cfg = self.config
+        if observation.shape != (self._n_obs,):
+            raise ShapeError(f"`observation` must have shape ({self._n_obs},), got {observation.shape}.")
+        if not np.all(np.isfinite(observation)):
+            raise NonFiniteError(f"`observation` must be finite at reset, got {observation.tolist()}.")
+        ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        net_seed, exc_seed = ss.spawn(2)
+        self.identifier = IncrementalIdentifier(self._id_cfg, self._rule, rng=np.random.default_rng(net_seed))
+        self._C, self._W = split_weights(self._id_cfg, self.identifier._theta)
+        m, n = self.n_inputs, self._n_obs
+        self._n_warmup = int(round(cfg.warmup_duration / self.dt))
+        if self._n_warmup > 0:
+            rng = np.random.default_rng(exc_seed)
+            cols = [aprbs(self._n_warmup, low=-self._amp[a] - 1e-12, high=self._amp[a] + 1e-12,
+                          min_hold=int(cfg.excitation_min_hold[a]), max_hold=int(cfg.excitation_max_hold[a]),
+                          rng=rng, n_channels=1)[:, 0] for a in range(m)]
+            self._excitation = np.column_stack(cols)
+        else:
+            self._excitation = np.zeros((0, m))
+        self._nominal = self._nominal0.copy()
+        if self.warmup_controller is not None:
+            self.warmup_controller.reset(observation, reference, seed=exc_seed)
+        self._k = 0
+        self._y_prev = np.full(n, np.nan)
+        self._u_prev = np.full(m, np.nan)
+        self._rm = np.zeros((len(self.output_indices), 2))
+        self._restart_reference_model(observation)
+        N, nc = self.law.horizon, len(self.law.blocks) * m
+        H = self._id_cfg.n_hidden
+        self._buf = dict(out=np.empty((N, n)), J=np.empty((N, n, nc)), y=np.empty(n), h=np.empty(H),
+                         Sy=np.empty((n, nc)), Sy2=np.empty((n, nc)), Sh=np.empty((H, nc)), Sh2=np.empty((H, nc)),
+                         x=np.empty(self._id_cfg.block_size), phi=np.empty(self._id_cfg.block_size),
+                         yn=np.empty(n), u=np.empty((N, m)), plan=np.empty(nc), A=np.empty((nc, nc)),
+                         g=np.empty(nc), L=np.empty((nc, nc)))
+        self._plan = np.zeros(nc)
+        self._mode = "warmup" if self._n_warmup > 0 else "predictive"
+        self._status = "none"
+        self._ready = True
+
+    def _restart_reference_model(self, observation):
+        self._rm[:, 0] = observation[list(self.output_indices)]
+        self._rm[:, 1] = [observation[j] if j >= 0 else 0.0 for j in self._rate_idx]
+
+    def _learning(self, k: int) -> bool:
+        """Whether the transition measured at step ``k`` (time ``k dt``) is learned."""
+        until = self.config.learning_until
+        return until is None or k * self.dt < until - 1e-9
+
+    def _step_impl(self, observation, reference):
+        if not self._ready:
+            raise ParameterError("call reset(observation, reference) before step().")
+        k = self._k
+        self._k += 1
+        finite = math.isfinite(observation.sum())
+        if not finite:
+            if self._last_u is None:
+                raise NonFiniteError(f"`observation` must be finite at the first step, got {observation.tolist()}.")
+            self._y_prev[:] = np.nan               # the next transition is unknown: skip its learning
+            self._advance_reference_model(reference)
+            return self._last_u.copy()
+        if math.isfinite(self._y_prev.sum()) and math.isfinite(self._u_prev.sum()):
+            self._status = self.identifier.update(self._y_prev, self._u_prev, observation, learn=self._learning(k))
+        self._y_prev[:] = observation
+        if k < self._n_warmup:
+            self._advance_reference_model(reference)
+            base = self.warmup_controller.step(observation, reference) if self.warmup_controller is not None \
+                else self._nominal
+            return base + self._excitation[k]
+        if k == self._n_warmup:
+            self._restart_reference_model(observation)
+            self._rate_limit = self._law_rate
+            self._mode = "predictive"
+        u = self._synthesise(observation, reference)
+        self._advance_reference_model(reference)
+        return u
+
+    def _advance_reference_model(self, reference):
+        ad, bd, x = self._rm_ad, self._rm_bd, self._rm
+        for i in range(x.shape[0]):
+            x[i] = ad[i] @ x[i] + bd[i] * reference[i]
+
+    def _synthesise(self, observation, reference):
+        """One Gauss-Newton step from the held plan; return the first block's input, physical units."""
+        cfg, law, b = self._id_cfg, self.law, self._buf
+        m = self.n_inputs
+        u_prev = (self._last_u - self._u_mid) / self._u_half
+        plan = np.tile(u_prev, len(law.blocks))
+        np.subtract(observation, cfg.output_mid, out=b["yn"])
+        b["yn"] /= cfg.output_half
+        b["u"][:] = plan.reshape(-1, m)[self._block_of]
+        _ik.blocked_jacobian_kernel(self._C, self._W, b["yn"], self.identifier._h, b["u"], self._block_of, b["out"],
+                                    b["J"], b["y"], b["h"], b["Sy"], b["Sy2"], b["Sh"], b["Sh2"], b["x"], b["phi"])
+        desired = self._desired(reference)
+        new = b["plan"]
+        ok = _nk.gauss_newton_kernel(b["out"], b["J"], plan, u_prev, desired, self._tracked, self._weights,
+                                     self._eval, law.move_penalty, law.damping, law.range_weight, law.range_bound,
+                                     b["A"], b["g"], b["L"], new)
+        if not ok:
+            return self._last_u.copy()          # a failed solve holds the input
+        v = new.reshape(-1, m)
+        prev = u_prev
+        for j in range(v.shape[0]):
+            np.clip(v[j], prev - self._rate_n, prev + self._rate_n, out=v[j])
+            np.clip(v[j], -1.0, 1.0, out=v[j])
+            prev = v[j]
+        self._plan = new.copy()
+        return v[0] * self._u_half + self._u_mid
+
+    def _applied(self, u):
+        self._u_prev[:] = u                       # the identifier learns from the input actually applied
+
+    def diagnostics(self) -> dict:
+        """Return the last step's learning outcome (see :meth:`AbstractController.diagnostics`)."""
+        return {"prediction_error": float("nan"), "inner_iterations": int(self._status == "updated"),
+                "mode": self._mode if self._ready else "warmup"}
+
+
+# ---------------------------------------------------------------- scenario builder
+
+
+def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
+    """Make a :class:`NeuralController` for ``env`` from a scenario's ``[controller]`` table.
+
+    Parameters
+    ----------
+    config : NeuralControllerConfig
+        The table.
+    env : gymnasium.Env
+        The plant: its action space gives the input limits, ``unwrapped.dt``
+        the control period, its observation space the default signal ranges.
+
+    Returns
+    -------
+    NeuralController
+    """
+    space = env.action_space
+    limits = np.column_stack([np.asarray(space.low, dtype=float), np.asarray(space.high, dtype=float)])
+    dt = float(getattr(env.unwrapped, "dt", 0.0) or 0.0)
+    if dt <= 0:
+        raise ParameterError(f"the neural controller needs the env's control period `env.unwrapped.dt` in s; "
+                             f"{type(env.unwrapped).__name__} has none.")
+    if config.observation_low is None:
+        obs = env.observation_space
+        lo, hi = np.asarray(obs.low, dtype=float), np.asarray(obs.high, dtype=float)
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+            raise ParameterError("the env's observation space is unbounded: give `observation_low` and "
+                                 "`observation_high` (the declared range of each measured signal).")
+        config = dataclasses.replace(config, observation_low=tuple(lo.tolist()), observation_high=tuple(hi.tolist()))
+    warm = None
+    if config.warmup_pid is not None:
+        regs = [r for r in registry.registered("warmup").values() if r.config is type(config.warmup_pid)]
+        if not regs or regs[0].build is None:
+            raise ParameterError(f"`warmup_pid` must be a registered warm-up kind, got {type(config.warmup_pid)}.")
+        warm = regs[0].build(config.warmup_pid, env)
+    return NeuralController(config, input_limits=limits, dt=dt, warmup_controller=warm)

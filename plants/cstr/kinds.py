@@ -1,0 +1,83 @@
+"""The Van de Vusse CSTR's scenario-file kind: ``[plant] kind = "cstr"``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+import plants  # noqa: F401  (registers the env ids)
+from neurocontrol._validation import check_int, check_positive, check_real
+from neurocontrol.scenario.configs import RunConfig
+from plants.cstr.params import CSTRParams
+
+__all__ = ["CSTRPlantConfig", "build_cstr"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CSTRPlantConfig:
+    """``[plant] kind = "cstr"``: the Van de Vusse reactor (``neurocontrol/CSTR-v0``).
+
+    Parameters
+    ----------
+    gym_id : str, default "neurocontrol/CSTR-v0"
+        Gymnasium id (the episode length is set to the run's duration).
+    params : CSTRParams
+        ``[plant.params]``; default the published values.
+    dt : float, default 10.0
+        Control period, s.
+    substeps : int, default 2
+        RK4 sub-steps per period.
+    setpoint : (float, float), optional
+        Default set-point (c_B mol/L, T degC); default the outputs at the start.
+    initial_spread : float, default 0.0
+        Half-width of a uniform random offset of the start's reactor and
+        jacket temperatures (K, from the run's spare stream).
+    output_noise_std : float, default 0.0
+        Standard deviation of the sensor noise.
+    """
+
+    kind: ClassVar[str] = "cstr"
+    gym_id: str = "neurocontrol/CSTR-v0"
+    params: CSTRParams = field(default_factory=CSTRParams)
+    dt: float = 10.0
+    substeps: int = 2
+    setpoint: tuple[float, float] | None = None
+    initial_spread: float = 0.0
+    output_noise_std: float = 0.0
+
+    def __post_init__(self):
+        check_real(self.dt, "dt", low=0.0, low_open=True, high=120.0, unit="s")
+        check_int(self.substeps, "substeps", low=1)
+        check_positive(self.initial_spread, "initial_spread", unit="K", allow_zero=True)
+        check_positive(self.output_noise_std, "output_noise_std", allow_zero=True)
+
+
+def build_cstr(config: CSTRPlantConfig, run: RunConfig, rng: np.random.Generator):
+    """Make the CSTR env of a ``[plant]`` table and its start.
+
+    Parameters
+    ----------
+    config : CSTRPlantConfig
+        The table.
+    run : RunConfig
+        The run (its duration sets the episode length).
+    rng : numpy.random.Generator
+        The run's spare stream: draws the start's temperature offset.
+
+    Returns
+    -------
+    env : gymnasium.Env
+    options : dict
+        Reset options with the ``initial_state``.
+    """
+    import gymnasium as gym
+
+
+    n_steps = max(1, int(round(run.duration / config.dt)))
+    env = gym.make(config.gym_id, max_episode_steps=n_steps, params=config.params, dt=config.dt,
+                   substeps=config.substeps, setpoint=config.setpoint, output_noise_std=config.output_noise_std)
+    x0 = env.unwrapped.operating_point[0].copy()
+    x0[2:] += rng.uniform(-config.initial_spread, config.initial_spread, 2)
+    return env, {"initial_state": x0}

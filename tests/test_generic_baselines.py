@@ -1,0 +1,119 @@
+"""The generic LQR-I baseline: gains against python-control, observer against a plain Riccati recursion, closed loops.
+
+Claim checked last: the LQR-I designed by ``build_lqr_i`` at the trim of each
+new plant's python-control model completes that plant's shipped standard
+task (quadtank P- and P+, PVTOL steps, CSTR set-point change) within the
+scenario's tolerance, on seeds 0 and 1.
+"""
+
+import control
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import plants  # noqa: F401
+from neurocontrol.controllers.generic import (
+    LQRIConfig,
+    LQRIController,
+    build_lqr_i,
+    design_lqr_i,
+    discretize_zoh,
+    kalman_gain,
+    lqr_i_gains,
+)
+from neurocontrol.exceptions import ParameterError
+from neurocontrol.scenario.core import Scenario, run_scenario
+
+
+def random_plant(seed, n=4, m=2, p=2):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, n)) - 2.0 * np.eye(n)
+    return A, rng.normal(size=(n, m)), rng.normal(size=(p, n)), np.zeros((p, m))
+
+
+def test_discretisation_equals_c2d():
+    A, B, C, D = random_plant(0)
+    Ad, Bd = discretize_zoh(A, B, 0.1)
+    ref = control.c2d(control.ss(A, B, C, D), 0.1, method="zoh")
+    np.testing.assert_allclose(Ad, ref.A, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(Bd, ref.B, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_lqr_i_gains_equal_dlqr_on_the_augmented_system(seed):
+    A, B, C, D = random_plant(seed)
+    dt = 0.05
+    sysd = control.c2d(control.ss(A, B, C, D), dt, method="zoh")
+    n, p = 4, 2
+    Aa = np.block([[sysd.A, np.zeros((n, p))], [-dt * C, np.eye(p)]])
+    Ba = np.vstack([sysd.B, np.zeros((p, 2))])
+    Q = np.diag([1.0, 2.0, 0.5, 0.1, 3.0, 4.0])
+    R = np.diag([0.3, 0.7])
+    K_ref, _, _ = control.dlqr(Aa, Ba, Q, R)
+    design = design_lqr_i(control.ss(A, B, C, D), dt=dt, Q=Q, R=R, output_indices=[0, 1])
+    np.testing.assert_allclose(np.hstack([design.K, design.Ki]), K_ref, rtol=1e-7, atol=1e-9)
+
+
+def test_kalman_gain_equals_the_riccati_recursion():
+    A, B, C, _ = random_plant(4, p=1)
+    Ad, Bd = discretize_zoh(A, B, 0.1)
+    W, V = Bd @ Bd.T + 1e-3 * np.eye(4), np.array([[0.01]])
+    P = np.eye(4)
+    for _ in range(5000):   # plain prior-covariance recursion to its fixed point
+        S = C @ P @ C.T + V
+        P = Ad @ P @ Ad.T + W - Ad @ P @ C.T @ np.linalg.inv(S) @ C @ P @ Ad.T
+    M_ref = P @ C.T @ np.linalg.inv(C @ P @ C.T + V)
+    np.testing.assert_allclose(kalman_gain(Ad, C, W, V), M_ref, rtol=1e-8, atol=1e-12)
+
+
+def test_integrators_freeze_while_the_input_saturates():
+    sys = control.ss([[-1.0]], [[1.0]], [[1.0]], [[0.0]])
+    design = design_lqr_i(sys, dt=0.1, Q=np.diag([1.0, 1.0]), R=[[0.1]], output_indices=[0])
+    ctrl = LQRIController(design, input_limits=[[-0.1, 0.1]], output_indices=[0])
+    ctrl.reset([0.0], [10.0])
+    for _ in range(20):
+        assert ctrl.step([0.0], [10.0])[0] == 0.1
+    assert np.array_equal(ctrl.get_state()["integral"], [0.0])
+    wide = LQRIController(design, input_limits=[[-1e6, 1e6]], output_indices=[0])
+    wide.reset([0.0], [10.0])
+    wide.step([0.0], [10.0])
+    assert wide.get_state()["integral"][0] == pytest.approx(1.0)   # dt * error
+
+
+def test_state_round_trip():
+    design = design_lqr_i(random_plant(5), dt=0.1, Q=np.eye(6), R=np.eye(2), output_indices=[0, 1])
+    a = LQRIController(design, input_limits=[[-5, 5]] * 2, output_indices=[0, 1])
+    b = LQRIController(design, input_limits=[[-5, 5]] * 2, output_indices=[0, 1])
+    for c in (a, b):
+        c.reset([0.1, 0.2], [1.0, 0.0])
+    for _ in range(3):
+        a.step([0.1, 0.2], [1.0, 0.0])
+    b.set_state(a.get_state())
+    b._last_u = a._last_u
+    assert np.array_equal(a.step([0.3, 0.1], [1.0, 0.0]), b.step([0.3, 0.1], [1.0, 0.0]))
+
+
+def test_errors():
+    A, B, C, D = random_plant(6)
+    with pytest.raises(ParameterError, match="`output_indices` must index the plant's 2 outputs"):
+        design_lqr_i((A, B, C, D), dt=0.1, Q=np.eye(6), R=np.eye(2), output_indices=[0, 5])
+    with pytest.raises(ParameterError, match="no direct feedthrough"):
+        design_lqr_i((A, B, C, np.ones((2, 2))), dt=0.1, Q=np.eye(6), R=np.eye(2), output_indices=[0, 1])
+    with pytest.raises(ParameterError, match="Riccati equation has no stabilising solution"):
+        # an uncontrollable integrator mode cannot be stabilised
+        lqr_i_gains(np.array([[1.0]]), np.array([[0.0]]), np.array([[1.0]]), 0.1, np.eye(2), np.eye(1))
+    with pytest.raises(ParameterError, match="`design` must be an LQRIDesign"):
+        LQRIController("lqr", input_limits=[[0, 1]], output_indices=[0])
+    with pytest.raises(ParameterError, match="needs the plant's python-control model"):
+        build_lqr_i(LQRIConfig(output_indices=(0,)), gym.make("Pendulum-v1"))
+    with pytest.raises(ParameterError, match="`input_weight` must be"):
+        LQRIConfig(input_weight=0.0)
+
+
+@pytest.mark.parametrize("name", ["quadtank_pminus", "quadtank_pplus", "pvtol_steps", "cstr_setpoint"])
+def test_lqr_i_completes_each_new_plants_standard_task(name):
+    sc = Scenario.from_toml(f"scenarios/{name}.toml")
+    assert sc.to_dict()["controller"]["kind"] == "lqr_i"
+    for seed in (0, 1):
+        res = run_scenario(sc, seed=seed)
+        assert res.status == "completed" and res.metrics["success"], (name, seed, res.metrics["outputs"])

@@ -1,0 +1,307 @@
+"""Every shipped scenario does what it is there for, on its full horizon, seeds 0-4.
+
+Each scenario file has one entry in ``CLAIMS``: the claim in words (from the
+scenario's description, its comments, README.md and docs/reliability.md), and
+the check. The claims were written down before the runs; where a run falls
+short of a documented figure the test says so (``xfail(strict=True)`` with the
+measured figure) instead of a looser claim. Runs take 0.2-1 s each; the
+file runs in about a minute.
+
+Recovery is judged as benchmarks/bench_faults.py judges it, on the *true*
+plant outputs (``info["state"]`` seen by an outermost monitor): the outputs
+enter the success band (``run.tolerance``) no later than ``t_clear +
+allowed`` and stay in it to the end, where ``t_clear`` is when the fault
+clears (its onset if persistent).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from neurocontrol.scenario import Scenario
+from neurocontrol.simulation.loop import simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = (0, 1, 2, 3, 4)
+
+
+class TrueOutputs(gym.Wrapper):
+    """Outermost wrapper: counts non-finite and out-of-range actions, records the true controlled outputs."""
+
+    def __init__(self, env, output_indices):
+        super().__init__(env)
+        self.low = np.asarray(env.action_space.low, dtype=float)
+        self.high = np.asarray(env.action_space.high, dtype=float)
+        self.idx = list(output_indices)
+        self.nonfinite = self.violations = 0
+        self.y = []
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.y = [np.asarray(info["state"])[self.idx].copy()]
+        return obs, info
+
+    def step(self, action):
+        a = np.asarray(action, dtype=float)
+        self.nonfinite += int(not np.all(np.isfinite(a)))
+        self.violations += int(np.all(np.isfinite(a)) and (np.any(a < self.low) or np.any(a > self.high)))
+        out = self.env.step(action)
+        self.y.append(np.asarray(out[4]["state"])[self.idx].copy())
+        return out
+
+
+class Run:
+    """One full-length run of a shipped scenario: the Result, true outputs, bands and monitor counts."""
+
+    def __init__(self, name, seed):
+        sc = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml")
+        self.scenario = sc
+        setup = sc.build(seed)
+        env = TrueOutputs(setup.env, setup.controller.output_indices)
+        self.result = res = simulate(env, setup.controller, setup.reference, duration=sc.run.duration,
+                                     seed=setup.seed, options=setup.options, events=setup.events,
+                                     tolerance=dict(sc.run.tolerance), final_window_s=sc.run.final_window_s)
+        self.nonfinite, self.violations = env.nonfinite, env.violations
+        self.y = np.array(env.y)
+        n = len(self.y)
+        self.t = res.time[:n]
+        self.r = res.references[:n]
+        self.tol = np.array([sc.run.tolerance[k] for k in res.output_names])
+        self.err = np.abs(self.y - self.r)           # true output error, output units
+
+    @property
+    def success(self) -> bool:
+        return bool(self.result.metrics["success"])
+
+    def inside(self, t0=-math.inf, t1=math.inf) -> bool:
+        """True outputs within the success band over ``t0 <= t < t1``."""
+        m = (self.t >= t0) & (self.t < t1)
+        return bool(m.any() and np.all(self.err[m] <= self.tol))
+
+    def left_band_after(self, t0) -> bool:
+        """Some true output leaves the band at or after ``t0`` (the disturbance really bites)."""
+        return bool(np.any(self.err[self.t >= t0] > self.tol))
+
+    def time_in_band(self) -> float:
+        """First time from which the true outputs stay in the band to the end (inf: never)."""
+        out = np.flatnonzero(np.any(self.err > self.tol, axis=1))
+        if out.size == 0:
+            return 0.0
+        return float(self.t[out[-1] + 1]) if out[-1] + 1 < len(self.t) else math.inf
+
+    def recovered(self, t_clear, allowed) -> bool:
+        return self.result.status == "completed" and self.time_in_band() <= t_clear + allowed
+
+
+@functools.cache
+def run(name, seed) -> Run:
+    return Run(name, seed)
+
+
+def runs(name, seeds=SEEDS):
+    return [run(name, s) for s in seeds]
+
+
+def clean(rs):
+    """No non-finite action, no action outside the env's limits, every run completed."""
+    return all(r.nonfinite == 0 and r.violations == 0 and r.result.status == "completed" for r in rs)
+
+
+# --------------------------------------------------------------------------------------------- the claims
+def hover(name, max_settling=10.0, seeds=SEEDS):
+    """Success on every seed (README: 100/100 for adaptive, LQR and PID); both outputs settle within 10 s."""
+    rs = runs(name, seeds)
+    assert clean(rs)
+    assert [r.success for r in rs] == [True] * len(rs)
+    for r in rs:
+        for o in r.result.metrics["outputs"].values():
+            assert o["settling_time"] is not None and o["settling_time"] <= max_settling
+
+
+def one_step_law_fails(name):
+    """README: the faithful one-step law fails (0 of 20 seeds, median final altitude error 0.70 m): no seed
+    succeeds and the final altitude error is at least 10x the 2 cm band on every seed."""
+    rs = runs(name)
+    assert not any(r.success for r in rs)
+    assert all(r.result.metrics["outputs"]["altitude"]["final_error"] >= 10 * 0.02 for r in rs)
+
+
+def staircase(name):
+    """Success, and every level of the staircase is reached: in the last 5 s of each 10 s level the altitude
+    (and rotor speed) are within the band."""
+    rs = runs(name)
+    assert clean(rs) and all(r.success for r in rs)
+    for r in rs:
+        for t_end in (10.0, 20.0, 30.0, 40.0):
+            assert r.inside(t_end - 5.0, t_end), (r.result.meta["seed"], t_end)
+
+
+def rotor_speed_change(name):
+    """Success at the new rotor speed (120 rad/s over the last 5 s), altitude held in its 2 cm band from 5 s
+    on, through the change; the rotor speed really changed (ends > 15 rad/s below where it was at 9 s)."""
+    rs = runs(name)
+    assert clean(rs) and all(r.success for r in rs)
+    for r in rs:
+        m = r.t >= 5.0
+        assert np.all(r.err[m, 1] <= r.tol[1])
+        assert r.y[r.t >= 9.0][0, 0] - r.y[-1, 0] > 15.0
+
+
+def sine_success(name):
+    """README: 5.3 cm peak error on the 0.3 m, 0.1 Hz sine, band set to 6 cm: success on every seed."""
+    rs = runs(name)
+    assert clean(rs) and all(r.success for r in rs)
+
+
+def sine_tracks(name, seeds=SEEDS):
+    """The controller follows the sine rather than holding the offset: over the last 5 s the mean altitude
+    error is below a third of what holding 1.0 m gives (mean |0.3 sin| = 0.19 m over whole periods)."""
+    for r in runs(name, seeds):
+        m = r.t >= r.t[-1] - 5.0
+        hold = np.mean(np.abs(r.r[m, 1] - 1.0))
+        assert hold > 0.1                                    # the reference really moves in the window
+        assert np.mean(r.err[m, 1]) < hold / 3
+
+
+def succeeds(name, seeds=SEEDS):
+    """Success (both outputs in their bands over the final window) on every seed, with clean actions."""
+    rs = runs(name, seeds)
+    assert clean(rs)
+    assert [r.success for r in rs] == [True] * len(rs)
+
+
+def runs_clean(name, seeds=SEEDS):
+    """Every run completes with no non-finite action and no action outside the limits (success not claimed)."""
+    assert clean(runs(name, seeds))
+
+
+def recovers(t_clear, allowed, onset, min_recovered=None):
+    """The disturbance bites (some output leaves the band after ``onset``, for the plant changes and gusts)
+    or at least changes the run (outputs differ from the fault-free hover run of the same seed), and the true
+    outputs are back in the band by ``t_clear + allowed`` to the end; no bad action."""
+    def check(name):
+        rs = runs(name)
+        assert clean(rs)
+        for r in rs:
+            base = run("helicopter_hover", r.result.meta["seed"])
+            n = min(len(base.y), len(r.y))
+            after = r.t[:n] >= onset
+            assert not np.array_equal(r.y[:n][after], base.y[:n][after]), "the fault changes nothing"
+        ok = [r.recovered(t_clear, allowed) for r in rs]
+        need = len(rs) if min_recovered is None else min_recovered
+        assert sum(ok) >= need, ok
+    return check
+
+
+def bites(onset):
+    def check(name):
+        assert all(r.left_band_after(onset) for r in runs(name))
+    return check
+
+
+def dropout_rate(name):
+    """5 % of the samples are lost (all-NaN rows in the measurements), never the reset sample."""
+    for r in runs(name):
+        obs = r.result.observations
+        lost = np.all(np.isnan(obs), axis=1)
+        assert not lost[0] and 0.03 <= lost.mean() <= 0.07
+
+
+def ilc_reduces_error(name):
+    """README target: RMS altitude error of trial 10 <= 30 % of trial 1 (measured 7.2 %); every trial's RMS
+    altitude error below the previous one's; the last trial succeeds."""
+    sc = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml")
+    from neurocontrol.scenario import run_scenario
+
+    res = run_scenario(sc)
+    rms = res.metrics["ilc"]["rms_error"]["altitude"]
+    assert len(rms) == sc.ilc.trials == 10
+    assert rms[-1] <= 0.30 * rms[0]
+    assert all(b < a for a, b in zip(rms, rms[1:]))
+    assert res.metrics["success"]
+
+
+def reference_file(name):
+    """The key reference (every key at its default: PID, constant set-points, two events) runs its full 30 s
+    and succeeds: the defaults are a working configuration."""
+    rs = runs(name)
+    assert clean(rs) and all(r.success for r in rs)
+
+
+SINE_XFAIL = pytest.mark.xfail(strict=True, reason=(
+    "finding: altitude_sine fails its own 6 cm band on seeds 0-4 (peak altitude error over the last 5 s "
+    "7.97 cm on seed 0; mean 5.06 cm); README.md claims a 5.3 cm peak"))
+
+#: scenario -> [(claim id, check, marks)]
+SINE_FAST_XFAIL = pytest.mark.xfail(strict=True, reason=(
+    "finding: the neural controller does not follow the 0.3 Hz, 0.2 m altitude sine even with preview: mean "
+    "altitude error over the last 5 s 8.6 cm on seed 0, against 4.2 cm claimed (a third of holding 1.0 m)"))
+NOISE_XFAIL = pytest.mark.xfail(strict=True, reason=(
+    "known miss: the neural controller does not hold the hover bands with doubled sensor noise (0 of 3 seeds in "
+    "benchmarks/records/ablation.json)"))
+
+CLAIMS = {
+    "helicopter_hover": [("success", hover, ())],
+    "hover_lqr": [("success", hover, ())],
+    "hover_pid": [("success", hover, ())],
+    # added by another engineer during this work; 5 s per run, so two seeds
+    "neural_hover": [("success, seeds 0-1", functools.partial(hover, seeds=(0, 1)), ())],
+    "hover_one_step_law": [("fails as documented", one_step_law_fails, ())],
+    "altitude_staircase": [("every level reached", staircase, ())],
+    "altitude_sine": [("success", sine_success, (SINE_XFAIL,)), ("tracks the sine", sine_tracks, ())],
+    "rotor_speed_change": [("new speed, altitude held", rotor_speed_change, ())],
+    "vertical_gust": [("gust bites", bites(15.0), ()),
+                      ("recovered 10 s after the gust", recovers(16.0, 10.0, 15.0), ())],
+    "rotor_drag_change": [("drag change bites", bites(15.0), ()),
+                          ("recovered within 10 s", recovers(15.0, 10.0, 15.0), ())],
+    "sensor_noise": [("success on the measured outputs, >= 4 of 5 seeds",
+                      lambda name: (sum(r.success for r in runs(name)) >= 4) or pytest.fail(
+                          [r.success for r in runs(name)]), ())],
+    "fault_actuator_loss": [("loss bites", bites(15.0), ()),
+                            ("recovered within 15 s", recovers(15.0, 15.0, 15.0), ())],
+    "guarded_actuator_loss": [("loss bites", bites(15.0), ()),
+                              ("recovered within 15 s", recovers(15.0, 15.0, 15.0), ())],
+    "fault_stuck_actuator": [("stuck servo bites", bites(15.0), ()),
+                             ("recovered 10 s after release", recovers(17.0, 10.0, 15.0), ())],
+    "fault_sensor_bias": [("recovered within 10 s", recovers(15.0, 10.0, 15.0), ())],
+    "fault_sensor_dropout": [("5 % samples lost", dropout_rate, ()),
+                             ("recovered within 10 s", recovers(0.0, 10.0, 0.0), ())],
+    # bench_faults: 97/100 recovered; seed 4 is one of the misses
+    "fault_measurement_delay": [("recovered, >= 4 of 5 seeds", recovers(0.0, 10.0, 0.0, min_recovered=4), ())],
+    "fault_parameter_drift": [("recovered 10 s after the drift ends", recovers(30.0, 10.0, 10.0), ())],
+    "ilc_staircase": [("error / 3 over 10 trials", ilc_reduces_error, ())],
+    "reference_all_keys": [("defaults work", reference_file, ())],
+    # the tuning scenario flies the hover task with its untuned settings
+    "tune_hover": [("success", hover, ())],
+    # the published benchmark plants under the generic LQR with integral action (docs/plants.md)
+    "quadtank_pminus": [("success", succeeds, ())],
+    "quadtank_pplus": [("success", succeeds, ())],
+    "pvtol_steps": [("success", succeeds, ())],
+    "cstr_setpoint": [("success", succeeds, ())],
+    # the neural controller's ablation scenarios (benchmarks/bench_ablation.py); one seed each, they are slow
+    "neural_off_nominal": [("success, seed 0", functools.partial(succeeds, seeds=(0,)), ())],
+    "neural_sine_fast": [("runs clean, seed 0", functools.partial(runs_clean, seeds=(0,)), ()),
+                         ("tracks the sine, seed 0", lambda n: sine_tracks(n, seeds=(0,)), (SINE_FAST_XFAIL,))],
+    "neural_noise_doubled": [("runs clean, seed 0", functools.partial(runs_clean, seeds=(0,)), ()),
+                             ("success, seed 0", functools.partial(succeeds, seeds=(0,)), (NOISE_XFAIL,))],
+}
+
+SHIPPED = sorted(p.stem for p in (ROOT / "scenarios").glob("*.toml"))
+CASES = [pytest.param(name, check, id=f"{name}: {claim}", marks=marks)
+         for name in SHIPPED if name in CLAIMS for claim, check, marks in CLAIMS[name]]
+
+
+def test_every_shipped_scenario_has_a_claim():
+    """A scenario file is shipped for an outcome: adding one means adding its claim here."""
+    assert [n for n in SHIPPED if n not in CLAIMS] == []
+
+
+@pytest.mark.parametrize("name, check", CASES)
+def test_shipped_scenario_outcome(name, check):
+    check(name)

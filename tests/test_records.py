@@ -1,0 +1,154 @@
+"""The results tables in README.md and docs/ against the benchmark records they are made from.
+
+A table must equal what ``docs/make_tables.py`` renders from its record, and a
+record must have been measured on the scenario files as shipped (the
+``Scenario.sha256`` stored in the record equals the file's today); otherwise
+the figures in the docs are stale and must be re-measured.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from neurocontrol.scenario import Scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / "benchmarks" / "records"
+
+
+def _make_tables():
+    spec = importlib.util.spec_from_file_location("make_tables", ROOT / "docs" / "make_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MT = _make_tables()
+USED_RECORDS = sorted({r for _, records, _ in MT.TABLES.values() for r in records})
+PAGES = sorted({page for page, _, _ in MT.TABLES.values()})
+
+
+@pytest.mark.parametrize("name", sorted(MT.TABLES))
+def test_every_table_has_its_markers_once(name):
+    page = MT.TABLES[name][0]
+    text = (ROOT / page).read_text()
+    assert text.count(f"<!-- table:{name} -->") == 1
+    assert text.count(f"<!-- /table:{name} -->") == 1
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_tables_equal_their_records(page):
+    text = (ROOT / page).read_text()
+    assert MT.render_page(page, text) == text, f"{page}: run `python docs/make_tables.py`"
+
+
+@pytest.mark.parametrize("record", USED_RECORDS)
+def test_record_is_not_stale(record):
+    rec = json.loads((RECORDS / f"{record}.json").read_text())
+    assert rec["scenarios"], "a record names the shipped scenarios it ran"
+    for name, digest in rec["scenarios"].items():
+        shipped = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml").sha256
+        assert digest == shipped, (f"{record}.json was measured on another {name}.toml; re-run "
+                                   f"`{rec['command']}` and `python docs/make_tables.py`")
+
+
+@pytest.mark.parametrize("record", USED_RECORDS)
+def test_record_has_provenance(record):
+    rec = json.loads((RECORDS / f"{record}.json").read_text())
+    assert rec["command"].startswith("python benchmarks/")
+    assert re.fullmatch(r"[0-9a-f]{40}(\+uncommitted)?", rec["git_commit"])
+    assert {"cpu_count", "python", "numpy", "numba"} <= set(rec["machine"])
+
+
+def test_check_mode_detects_an_edited_figure(tmp_path, monkeypatch):
+    """The checker itself can fail: a table with one figure changed is reported."""
+    page = PAGES[0]
+    text = (ROOT / page).read_text()
+    name = next(n for n, (p, _, _) in MT.TABLES.items() if p == page)
+    begin = text.index(f"<!-- table:{name} -->")
+    digit = re.compile(r"\d").search(text, begin + len(f"<!-- table:{name} -->") + 80)
+    edited = text[:digit.start()] + str((int(digit.group()) + 1) % 10) + text[digit.end():]
+    assert MT.render_page(page, edited) == text
+    assert edited != text
+    (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / page).write_text(edited)
+    for other in PAGES:
+        if other != page:
+            (tmp_path / other).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / other).write_text((ROOT / other).read_text())
+    monkeypatch.setattr(MT, "ROOT", tmp_path)
+    assert MT.main(["--check"]) == 1
+
+
+def test_a_stale_scenario_hash_is_detected():
+    """A scenario that differs from the shipped one in a single value has another hash."""
+    shipped = Scenario.from_toml(ROOT / "scenarios" / "helicopter_hover.toml")
+    changed = shipped.set("run.duration", shipped.run.duration + 1.0)
+    assert changed.sha256 != shipped.sha256
+
+
+# --------------------------------------------------------------------------- first-run compile notice (_compile.py)
+
+def test_kernel_modules_are_the_files_with_jitted_functions():
+    from neurocontrol import _compile
+
+    found = {p.relative_to(ROOT).as_posix() for p in _compile.kernel_modules()}
+    assert {"neurocontrol/nets/_kernels.py", "neurocontrol/controllers/_kernels.py"} <= found
+    assert "neurocontrol/cli.py" not in found and "neurocontrol/_jit.py" not in found
+
+
+def test_cache_is_cold_follows_the_index_files(tmp_path):
+    import os
+
+    from neurocontrol._compile import cache_is_cold
+
+    src = tmp_path / "pkg" / "_kernels.py"
+    src.parent.mkdir()
+    src.write_text("@jit\ndef f(x):\n    return x\n")
+    other = tmp_path / "pkg" / "_unused.py"
+    other.write_text("@jit\ndef g(x):\n    return x\n")
+    mods = [src, other]
+    assert cache_is_cold(mods, cache_dir="")                       # fresh install: no index anywhere
+    index = tmp_path / "pkg" / "__pycache__" / "_kernels.f-1.py311.nbi"
+    index.parent.mkdir()
+    index.write_bytes(b"")
+    os.utime(src, (1_000_000, 1_000_000))
+    assert not cache_is_cold(mods, cache_dir="")                   # compiled; the never-called module does not count
+    os.utime(src, (index.stat().st_mtime + 10, index.stat().st_mtime + 10))
+    assert cache_is_cold(mods, cache_dir="")                       # source edited after compiling: stale
+    user = tmp_path / "cache" / "pkg_0123abcd"
+    user.mkdir(parents=True)
+    assert cache_is_cold(mods, cache_dir=str(tmp_path / "cache"))  # NUMBA_CACHE_DIR: its own, empty, folder
+    (user / "_kernels.f-1.py311.nbi").write_bytes(b"")
+    os.utime(src, (1_000_000, 1_000_000))
+    assert not cache_is_cold(mods, cache_dir=str(tmp_path / "cache"))
+
+
+def test_compile_progress_reports_each_compiled_kernel():
+    import io
+
+    import numba
+
+    from neurocontrol._compile import CompileProgress
+
+    @numba.njit(cache=False)
+    def _twice(x):
+        return 2.0 * x
+
+    quiet = io.StringIO()
+    with CompileProgress(quiet, announce=False):
+        pass
+    assert quiet.getvalue() == ""                                  # nothing compiled, nothing said
+    out = io.StringIO()
+    with CompileProgress(out, announce=False) as progress:
+        assert _twice(1.5) == 3.0
+    text = out.getvalue()
+    assert progress.count == 1
+    assert "compiling numba kernels" in text                       # the notice comes with the first compile
+    assert "compiled  1 kernels" in text and "_twice" in text
+    assert "1 kernels compiled in" in text
