@@ -35,6 +35,9 @@ import time
 import neurocontrol
 from neurocontrol.exceptions import NeurocontrolError, ParameterError
 
+# Each command imports what it needs when it runs: `neurocontrol --help` and the first-run compile notice must
+# come before the package's heavy imports (numba kernels, python-control, matplotlib).
+
 __all__ = ["main", "build_parser"]
 
 

@@ -279,3 +279,26 @@ def test_public_callables_with_arguments_document_them_in_a_parameters_section()
     missing = [label for label, doc, params, is_class in _public_callables()
                if params and not re.search(r"^Parameters\n-{10}" + (r"|^Attributes\n-{10}" if is_class else ""), doc, re.M)]
     assert missing == [], f"{len(missing)} public callables without a Parameters section:\n" + "\n".join(missing)
+
+
+def test_function_level_imports_of_the_package_say_why():
+    """A project module imported inside a function needs a reason (start-up time, an import side effect) in a comment.
+
+    The command line is the exception by design: every command imports what it needs (one comment in cli.py says so).
+    """
+    silent = []
+    for module, path in MODULES.items():
+        if module == "neurocontrol.cli":
+            continue
+        src = path.read_text().splitlines()
+        tree = ast.parse(path.read_text())
+        top = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in top:
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                if not any(n.split(".")[0] in PACKAGES for n in names):
+                    continue
+                context = src[max(0, node.lineno - 4):node.lineno]
+                if not any("#" in line for line in context):
+                    silent.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert silent == []

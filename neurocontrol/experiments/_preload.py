@@ -15,6 +15,7 @@ from __future__ import annotations
 def _warm() -> None:
     from pathlib import Path
 
+    # imported here, not at the top: this module runs only inside the sweep's fork server, to warm its kernels
     from neurocontrol.scenario import Scenario, run_scenario
 
     hover = Path(__file__).resolve().parents[2] / "scenarios" / "helicopter_hover.toml"

@@ -21,6 +21,10 @@ import time
 import numpy as np
 
 from neurocontrol._timing import best_rate
+from neurocontrol.nets.rtrl import ExactRTRL
+from neurocontrol.nets.rtrn import RTRNConfig, stack_z
+from neurocontrol.registry import registered
+from neurocontrol.scenario import Scenario, run_scenario
 
 __all__ = ["bench_rtrl", "bench_control_step", "run_benchmarks"]
 
@@ -44,9 +48,6 @@ def bench_rtrl(sizes=(5, 8, 16, 32), n_inputs: int = 3, rounds: int = 3) -> list
     list of dict
         ``n_units``, ``n_inputs`` and ``us_per_step`` for each size.
     """
-    from neurocontrol.nets.rtrl import ExactRTRL
-    from neurocontrol.nets.rtrn import RTRNConfig, stack_z
-
     rows = []
     for n in sizes:
         cfg = RTRNConfig(n_outputs=int(n), n_inputs=n_inputs)
@@ -79,8 +80,6 @@ def bench_control_step(seconds: float = 2.0) -> dict:
     dict
         ``{kind: {"control_step_us": ..., "steps": ...}}`` for ``pid`` and ``lqr``.
     """
-    from neurocontrol.scenario import Scenario, run_scenario
-
     base = Scenario.from_dict({"plant": {"kind": "helicopter"}, "reference": {"kind": "setpoint"},
                                "controller": {"kind": "pid"}, "run": {"duration": float(seconds)}},
                               source="<bench>")
@@ -93,8 +92,6 @@ def bench_control_step(seconds: float = 2.0) -> dict:
 
 def _bench_plants(**kwargs) -> dict:
     """Run the speed benchmark of the built-in plant(s) registered in section ``plant_bench``."""
-    from neurocontrol.registry import registered
-
     benches = registered("plant_bench")
     if not benches:
         return {}

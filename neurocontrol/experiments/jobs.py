@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from neurocontrol._files import atomic_write
+from neurocontrol.scenario import Scenario, run_scenario
 
 __all__ = ["Job", "make_jobs", "run_job", "finished_run", "DONE_FILE"]
 
@@ -68,7 +69,6 @@ def run_job(job: Job) -> dict:
         ``seed``, ``status``, ``metrics``, ``stop_reason``, ``mode_fractions``, ``units``, ``wall_time_s``.
     """
     job = Job(*job)
-    from neurocontrol.scenario import Scenario, run_scenario
 
     sc = Scenario.from_toml_text(job.toml_text, source=job.source, default_name=job.name)
     t0 = time.perf_counter()

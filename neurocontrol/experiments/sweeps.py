@@ -42,6 +42,8 @@ from neurocontrol.experiments._pool import (
     run_jobs,
 )
 from neurocontrol.experiments.jobs import finished_run, make_jobs
+from neurocontrol.plotting import plot_sweep
+from neurocontrol.registry import kind_of
 from neurocontrol.results import flatten_metrics
 from neurocontrol.scenario import as_scenario, check_seeds, parse_seeds
 
@@ -229,8 +231,6 @@ class SweepResult:
         **kwargs
             Passed to :func:`neurocontrol.plotting.plot_sweep`.
         """
-        from neurocontrol.plotting import plot_sweep
-
         units = {"control_step_us": "us"}
         for name in (self.metrics[0].get("outputs") or {}):
             unit = self.units.get(name)
@@ -437,8 +437,6 @@ class Comparison:
         **kwargs
             Passed to :func:`neurocontrol.plotting.plot_sweep`.
         """
-        from neurocontrol.plotting import plot_sweep
-
         values = {}
         per_variant = {k: sw.metric_values() for k, sw in self.sweeps.items()}
         metrics = list(next(iter(per_variant.values())))
@@ -573,7 +571,6 @@ def compare(scenario, controllers: Sequence[str] | str | None = None, seeds: Ite
 
     sc = as_scenario(scenario)
     if controllers is None:
-        from neurocontrol.registry import kind_of
 
         controllers = [kind_of(type(sc.controller))] if vary is not None else ["adaptive", "lqr", "pid"]
     if isinstance(controllers, str):

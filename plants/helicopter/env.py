@@ -456,10 +456,9 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         if self.render_mode is None:
             return None
         # matplotlib is imported only when an image is asked for
-        from plants.helicopter._render import render_rgb
+        from plants.helicopter._render import make_figure, render_rgb
 
         if self._figure is None:
-            from plants.helicopter._render import make_figure
             self._figure = make_figure()
         return render_rgb(self._figure, self._x, self._setpoint, self._u, self._time, self._nominal)
 
