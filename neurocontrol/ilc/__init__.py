@@ -20,6 +20,7 @@ from neurocontrol.ilc.laws import (
     TrialContext,
     resolve_channel,
 )
+from neurocontrol.ilc.network import AbstractClosedLoopModel, ClosedLoopFIRModel, NormOptimalILC
 from neurocontrol.ilc.result import ILCResult
 from neurocontrol.ilc.runner import ILCRunner
 
@@ -40,4 +41,7 @@ __all__ = [
     "GradientILC",
     "ILCResult",
     "ILCRunner",
+    "AbstractClosedLoopModel",
+    "ClosedLoopFIRModel",
+    "NormOptimalILC",
 ]
