@@ -32,7 +32,6 @@ def bench_plant(steps: int = 20_000, batch: int = 256, rounds: int = 3) -> dict:
     """
     import gymnasium as gym
 
-
     env = gym.make(plants.HELICOPTER_ID)
     env.reset(seed=0)
     action = env.unwrapped.trim_action

@@ -182,7 +182,6 @@ def build_helicopter(config: HelicopterPlantConfig, run: RunConfig, rng: np.rand
     """
     import gymnasium as gym
 
-
     prm = config.params
     d = config.disturbances
     steps = run.duration / config.dt

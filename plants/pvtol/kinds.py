@@ -74,7 +74,6 @@ def build_pvtol(config: PVTOLPlantConfig, run: RunConfig, rng: np.random.Generat
     """
     import gymnasium as gym
 
-
     n_steps = max(1, int(round(run.duration / config.dt)))
     env = gym.make(config.gym_id, max_episode_steps=n_steps, params=config.params, dt=config.dt,
                    substeps=config.substeps, setpoint=config.setpoint, output_noise_std=config.output_noise_std)

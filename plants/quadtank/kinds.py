@@ -81,7 +81,6 @@ def build_quadtank(config: QuadTankPlantConfig, run: RunConfig, rng: np.random.G
     """
     import gymnasium as gym
 
-
     n_steps = max(1, int(round(run.duration / config.dt)))
     env = gym.make(config.gym_id, max_episode_steps=n_steps, params=config.params,
                    operating_point=config.operating_point, dt=config.dt, substeps=config.substeps,
