@@ -188,3 +188,19 @@ def test_agg_backend_without_a_display(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
     assert out.strip().lower() == "agg"
     assert_png(tmp_path / "x.png")
+
+
+def test_saving_lays_out_once_with_the_pixels_of_a_plain_savefig(tmp_path):
+    # plot_result runs the layout engine itself and saves with one draw; savefig of the same figure with its
+    # engine (a draw to lay out, then a draw to render) must give the same image
+    import matplotlib.image as mpimg
+
+    res = synthetic_result()
+    fig = plot_result(res, tmp_path / "once.png", dpi=80)
+    assert fig.get_layout_engine() is not None and fig.dpi == plt.rcParams["figure.dpi"]  # both restored
+    shown = plot_result(res)
+    shown.savefig(tmp_path / "plain.png", dpi=80)
+    plt.close(shown)
+    np.testing.assert_array_equal(mpimg.imread(tmp_path / "once.png"), mpimg.imread(tmp_path / "plain.png"))
+    fig.savefig(tmp_path / "again.png", dpi=80)  # the returned figure can be saved again, laid out anew
+    np.testing.assert_array_equal(mpimg.imread(tmp_path / "again.png"), mpimg.imread(tmp_path / "plain.png"))
