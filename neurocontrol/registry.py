@@ -66,6 +66,7 @@ BUILTIN = (
     ("events", "parameter_change", "neurocontrol.simulation.events:ParameterChange", None),
     ("events", "actuator_fault", "neurocontrol.simulation.faults:ActuatorFault", None),
     ("ilc_law", "p", None, None),
+    ("ilc_law", "norm_optimal", None, None),
     ("plant_demo", "helicopter", None, "plants.helicopter.demo:run_demo"),
     ("plant_bench", "helicopter", None, "plants.helicopter.bench:bench_plant"),
     ("runner", "ilc", None, "neurocontrol.ilc.scenario_runner:run_ilc_scenario"),

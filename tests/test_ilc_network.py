@@ -306,3 +306,17 @@ def test_non_finite_step_is_a_divergence_error():
                        channel=ReferenceChannel())
     with pytest.raises(DivergenceError, match="gain is not finite"):
         law.update(np.zeros((3, 1)), np.ones((3, 1)), ctx)
+
+
+def test_the_norm_optimal_law_runs_from_a_scenario_file():
+    """``[ilc] law = "norm_optimal"``: the shipped staircase's altitude error falls below a third of trial 1's by trial 3."""
+    import neurocontrol
+    from neurocontrol.exceptions import ScenarioError
+    from neurocontrol.scenario import Scenario
+
+    sc = (Scenario.from_toml("scenarios/ilc_staircase.toml").set("ilc.law", '"norm_optimal"').set("ilc.trials", "3")
+          .set("ilc.gains", "{weight_rotor_speed = 1.0, weight_altitude = 100.0}"))
+    rms = neurocontrol.run_scenario(sc, seed=0).metrics["ilc"]["rms_error"]["altitude"]
+    assert len(rms) == 3 and rms[2] < rms[0] / 3
+    with pytest.raises(ScenarioError, match=r"`ilc.gains` has unknown keys \['gain'\] for law 'norm_optimal'"):
+        neurocontrol.run_scenario(sc.set("ilc.gains", "{gain = 1.0}"), seed=0)

@@ -8,6 +8,7 @@ import numpy as np
 
 from neurocontrol.exceptions import ScenarioError
 from neurocontrol.ilc.laws import AbstractILCLaw, PTypeILC
+from neurocontrol.ilc.network import ClosedLoopFIRModel, NormOptimalILC
 from neurocontrol.ilc.runner import ILCRunner
 from neurocontrol.simulation.loop import seed_streams, signal_names
 
@@ -21,6 +22,12 @@ def _law_from_spec(spec, output_names) -> AbstractILCLaw:
     outputs) or ``gain_<output>`` per output (default 1.0), ``lead`` (steps,
     default 30) and ``q_cutoff_hz`` (default 1.5; 0 disables the Q filter).
 
+    ``law = "norm_optimal"``: :class:`~neurocontrol.ilc.network.NormOptimalILC`
+    on a :class:`~neurocontrol.ilc.network.ClosedLoopFIRModel` learned from the
+    trials, with ``gains`` keys ``taps`` (default 150), ``regularization``
+    (default 0.1), ``weight_<output>`` (default 1.0) and ``q_cutoff_hz``
+    (default 1.5; 0 disables the Q filter).
+
     Parameters
     ----------
     spec : ILCSpec
@@ -33,6 +40,8 @@ def _law_from_spec(spec, output_names) -> AbstractILCLaw:
     AbstractILCLaw
     """
     gains = dict(spec.gains)
+    if spec.law == "norm_optimal":
+        return _norm_optimal_from_gains(gains, output_names)
     allowed = {"gain", "lead", "q_cutoff_hz"} | {f"gain_{n}" for n in output_names}
     unknown = sorted(set(gains) - allowed)
     if unknown:
@@ -44,6 +53,22 @@ def _law_from_spec(spec, output_names) -> AbstractILCLaw:
         raise ScenarioError(f"`ilc.gains.lead` must be a whole number of steps >= 1, got {lead!r}.")
     cutoff = float(gains.get("q_cutoff_hz", 1.5))
     return PTypeILC(per_output, lead=int(lead), q_cutoff_hz=cutoff if cutoff > 0 else None)
+
+
+def _norm_optimal_from_gains(gains, output_names) -> AbstractILCLaw:
+    """Build the norm-optimal law of an ``[ilc]`` table with ``law = "norm_optimal"`` (keys in _law_from_spec)."""
+    allowed = {"taps", "regularization", "q_cutoff_hz"} | {f"weight_{n}" for n in output_names}
+    unknown = sorted(set(gains) - allowed)
+    if unknown:
+        raise ScenarioError(f"`ilc.gains` has unknown keys {unknown} for law 'norm_optimal'; "
+                            f"allowed: {sorted(allowed)}.")
+    taps = gains.get("taps", 150)
+    if float(taps) != int(taps) or int(taps) < 1:
+        raise ScenarioError(f"`ilc.gains.taps` must be a whole number of steps >= 1, got {taps!r}.")
+    cutoff = float(gains.get("q_cutoff_hz", 1.5))
+    weights = [float(gains.get(f"weight_{n}", 1.0)) for n in output_names]
+    return NormOptimalILC(ClosedLoopFIRModel(n_taps=int(taps)), regularization=float(gains.get("regularization", 0.1)),
+                          output_weights=weights, q_cutoff_hz=cutoff if cutoff > 0 else None)
 
 
 def run_ilc_scenario(scenario, setup, *, duration, seed, options, tolerance, final_window_s, events=(),
@@ -91,15 +116,15 @@ def run_ilc_scenario(scenario, setup, *, duration, seed, options, tolerance, fin
     Raises
     ------
     ScenarioError
-        If the scenario has events or a law other than ``"p"``.
+        If the scenario has events or a law other than ``"p"`` and ``"norm_optimal"``.
     """
     if events:
         raise ScenarioError(f"{scenario.source}: [[events]] cannot be combined with [ilc] (every trial must repeat "
                             "the same task); remove one of them.")
     spec = scenario.ilc
-    if spec.law != "p":
-        raise ScenarioError(f"{scenario.source}: `ilc.law` must be 'p' (P-type with Q-filter) in scenario files, "
-                            f"got {spec.law!r}; use neurocontrol.ilc from Python for the gradient law.")
+    if spec.law not in ("p", "norm_optimal"):
+        raise ScenarioError(f"{scenario.source}: `ilc.law` must be 'p' (P-type with Q-filter) or 'norm_optimal' in "
+                            f"scenario files, got {spec.law!r}; use neurocontrol.ilc from Python for the gradient law.")
     opts = dict(options or {})
     x0 = opts.pop("initial_state", None)
     if x0 is None:
