@@ -256,6 +256,8 @@ class _Decoder:
         if "kind" not in value:
             raise self.fail(f"missing key `{path}.kind`; set it to one of {allowed}.")
         kind = value["kind"]
+        if not isinstance(kind, str):
+            raise self.fail(f"`{path}.kind` must be a string, one of {allowed}; got {self._got(kind)}.")
         if kind not in by_kind:
             raise self.fail(f"unknown kind {kind!r} at `{path}.kind`; allowed: {allowed}." + _plugin_note())
         return self.dataclass(value, by_kind[kind], path)
@@ -269,6 +271,8 @@ class _Decoder:
         kind = value.get("kind", default_kind)
         if kind is None:
             raise self.fail(f"missing key `{path}.kind`; set it to one of {allowed}.")
+        if not isinstance(kind, str):
+            raise self.fail(f"`{path}.kind` must be a string, one of {allowed}; got {self._got(kind)}.")
         if kind not in kinds:
             raise self.fail(f"unknown kind {kind!r} at `{path}.kind`; allowed: {allowed}." + _plugin_note())
         table = {k: v for k, v in value.items() if k != "kind"}

@@ -1,0 +1,238 @@
+"""Bad input at scale: mutated shipped scenario files and CLI arguments, through the real command line.
+
+Hypothesis picks a shipped scenario and mutates its text (a deleted key line, a
+value replaced by a wrong type, NaN, inf, a huge, zero or negative number, a
+truncated line, a duplicated key line) and sometimes the command-line
+arguments. Every mutant runs with ``run.duration`` overridden to 0.3 s and
+must either
+
+* run (exit status 0) and print one JSON object whose every number is finite
+  or null, and write metrics.json with the same property; or
+* exit with status 2 and exactly one line on stderr, ``neurocontrol: error:
+  ...`` naming the offending key or argument, no traceback;
+
+within a 60 s alarm (no hang). Draws are random (not derandomised); a failure
+prints its reproduction blob and lands in Hypothesis' database.
+
+The property counts what it saw: every call of its body (Hypothesis' own
+replays and shrinking included) and every distinct mutant, split into ran /
+rejected with a named error / failed. At the end of the module the counts are
+written to ``fuzz_counts.json`` in pytest's base temporary folder (and to the
+path in ``NC_FUZZ_RECORD`` if set) and printed (seen with ``-s``). The number
+of examples is 40 (CI); ``NC_FUZZ_EXAMPLES=200`` runs more:
+
+    NC_FUZZ_EXAMPLES=200 NC_FUZZ_RECORD=/tmp/fuzz_counts.json .venv/bin/python -m pytest -s tests/test_fuzz_scenarios.py
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from neurocontrol.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = sorted(p for p in (ROOT / "scenarios").glob("*.toml")
+                   if p.stem not in {"ilc_staircase", "neural_hover"})     # trials / 5 s per run: too slow here
+TEXTS = {p.stem: p.read_text() for p in SCENARIOS}
+KEY_LINE = re.compile(r"^\s*([A-Za-z_][\w]*)\s*=\s*(.+?)\s*(#.*)?$")
+#: Findings left out of the property's draws, each pinned by an xfail(strict=True) test below: these values
+#: in a [reference...] or [run.tolerance] table are accepted and overflow; a list or inline table as the `kind`
+#: of a sub-table (e.g. [reference.altitude]) is a TypeError (traceback) in the decoder.
+HUGE = {"1e308", "-1e308"}
+BAD_VALUES = ["nan", "inf", "-inf", "1e308", "-1e308", "0", "-1", "-0.5", "1e20", '"x"', "true", "[]", "{}",
+              "[nan, 1.0]", "[1.0]", "[[1.0]]", '{kind = "nope"}', "1.5", "3", '""']
+#: Examples per run: 40 by default (CI); more with the environment variable NC_FUZZ_EXAMPLES.
+MAX_EXAMPLES = int(os.environ.get("NC_FUZZ_EXAMPLES", "40"))
+#: Calls of the property's body by outcome (replays and shrinking included).
+COUNTS = {"tried": 0, "ran": 0, "rejected": 0, "failed": 0}
+#: Distinct mutants (scenario, operation, key, text, extra arguments) -> their outcome.
+OUTCOMES: dict[str, dict] = {}
+
+
+def numbers(obj):
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return
+    if isinstance(obj, (int, float)):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from numbers(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from numbers(v)
+
+
+@st.composite
+def mutants(draw):
+    name = draw(st.sampled_from(sorted(TEXTS)))
+    lines = TEXTS[name].splitlines()
+    keyed = [i for i, s in enumerate(lines) if KEY_LINE.match(s) and not s.lstrip().startswith("#")]
+    i = draw(st.sampled_from(keyed))
+    op = draw(st.sampled_from(["delete", "value", "truncate", "duplicate", "table"]))
+    key = KEY_LINE.match(lines[i]).group(1)
+    if op == "delete":
+        lines[i] = ""
+    elif op == "value":
+        value = draw(st.sampled_from(BAD_VALUES))
+        table = next((lines[j].split("#")[0].strip() for j in range(i, -1, -1) if lines[j].startswith("[")), "")
+        assume(not (value in HUGE and (table.startswith("[reference") or table == "[run.tolerance]")))
+        lines[i] = f"{key} = {value}"
+    elif op == "truncate":
+        cut = draw(st.integers(1, max(1, len(lines[i]) - 1)))
+        lines[i] = lines[i][:cut]
+    elif op == "duplicate":
+        lines.insert(i + 1, lines[i])
+    else:                                   # a table header deleted or duplicated
+        heads = [j for j, s in enumerate(lines) if s.startswith("[")]
+        j = draw(st.sampled_from(heads))
+        if draw(st.booleans()):
+            lines[j] = ""
+        else:
+            lines.insert(j + 1, lines[j])
+    argv_extra = draw(st.sampled_from([[], ["--seed", "3"], ["--set", "run.seed=2"],
+                                       ["--set", "plant.dt=0"], ["--set", "nokey=1"], ["--set", "run.duration"],
+                                       ["--seed", "1e3"], ["--set", "controller.kind=\"nope\""]]))
+    return name, op, key, "\n".join(lines) + "\n", argv_extra
+
+
+class Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise Hang()
+
+
+def _summary() -> dict:
+    by = collections.Counter(o["outcome"] for o in OUTCOMES.values())
+    by_op = collections.defaultdict(collections.Counter)
+    for o in OUTCOMES.values():
+        by_op[o["op"]][o["outcome"]] += 1
+    return {"max_examples": MAX_EXAMPLES, "calls": dict(COUNTS),
+            "distinct": {"tried": len(OUTCOMES), "ran": by["ran"], "rejected": by["rejected"],
+                         "failed": by["failed"]},
+            "distinct_by_operation": {op: dict(c) for op, c in sorted(by_op.items())},
+            "scenarios": sorted({o["scenario"] for o in OUTCOMES.values()}),
+            "failures": [o for o in OUTCOMES.values() if o["outcome"] == "failed"]}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _record_counts(tmp_path_factory):
+    """Write and print the counts once the module's tests are done."""
+    yield
+    text = json.dumps(_summary(), indent=1)
+    (tmp_path_factory.getbasetemp() / "fuzz_counts.json").write_text(text + "\n")
+    if os.environ.get("NC_FUZZ_RECORD"):
+        Path(os.environ["NC_FUZZ_RECORD"]).write_text(text + "\n")
+    print("\nfuzz counts:", text)
+
+
+@settings(max_examples=MAX_EXAMPLES, deadline=None, print_blob=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(m=mutants())
+def test_a_mutated_scenario_runs_or_is_rejected_by_name(tmp_path_factory, m):
+    name, op, key, text, argv_extra = m
+    ident = hashlib.sha256(json.dumps([name, op, key, text, argv_extra]).encode()).hexdigest()
+    COUNTS["tried"] += 1
+    try:
+        outcome = _check_mutant(tmp_path_factory, name, text, argv_extra)
+    except Exception as exc:
+        COUNTS["failed"] += 1
+        OUTCOMES[ident] = {"scenario": name, "op": op, "key": key, "argv_extra": argv_extra, "outcome": "failed",
+                           "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        raise
+    COUNTS[outcome] += 1
+    OUTCOMES[ident] = {"scenario": name, "op": op, "key": key, "argv_extra": argv_extra, "outcome": outcome}
+
+
+def _check_mutant(tmp_path_factory, name, text, argv_extra) -> str:
+    """Run one mutant through the command line and check the contract; return ``ran`` or ``rejected``."""
+    d = tmp_path_factory.mktemp("fuzz")
+    path = d / f"{name}.toml"
+    path.write_text(text)
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["run", str(path), "--set", "run.duration=0.3", "--json", "--out", str(d / "run"), *argv_extra]
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(60)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = main(argv)
+            except SystemExit as exc:          # argparse errors
+                rc = exc.code
+    except Hang:
+        raise AssertionError(f"hang (> 60 s): {argv}") from None
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    e = err.getvalue()
+    assert "Traceback" not in e, e
+    assert rc in (0, 2), (rc, e)
+    if rc == 0:
+        record = json.loads(out.getvalue())
+        assert all(math.isfinite(x) for x in numbers(record)), record
+        metrics = json.loads((d / "run" / "metrics.json").read_text())
+        assert all(math.isfinite(x) for x in numbers(metrics))
+        return "ran"
+    lines = e.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("neurocontrol: error:"), e
+    assert re.search(r"`[\w.\[\]<>' -]+`|argument --\w+|line \d+|--set|scenario|TOML", lines[0]), lines[0]
+    return "rejected"
+
+
+def test_a_negative_seed_is_rejected_naming_the_argument(capsys):
+    assert main(["run", str(ROOT / "scenarios" / "hover_pid.toml"), "--seed", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--seed" in err[0], err
+
+
+def _with_line(name, table, key, value):
+    """The shipped scenario ``name`` with ``key`` of ``table`` set to ``value`` (the property's "value" mutant)."""
+    lines = TEXTS[name].splitlines()
+    current = ""
+    for i, s in enumerate(lines):
+        if s.startswith("["):
+            current = s.split("#")[0].strip()
+        m = KEY_LINE.match(s)
+        if current == table and m and m.group(1) == key and not s.lstrip().startswith("#"):
+            lines[i] = f"{key} = {value}"
+            return "\n".join(lines) + "\n"
+    raise LookupError((name, table, key))
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeWarning, reason=(
+    "finding: a huge finite value (1e308) of a reference set-point, sine amplitude or frequency, or of a "
+    "run.tolerance entry is accepted; the run overflows (numpy RuntimeWarning: to stderr outside the tests, an "
+    "error here) and exits 0, or 2 after the warnings for frequency_hz; -1e308 is rejected by name for "
+    "frequency_hz and run.tolerance only"))
+@pytest.mark.parametrize("name, table, key", [
+    ("altitude_sine", "[reference.altitude]", "amplitude"),
+    ("altitude_sine", "[reference.altitude]", "frequency_hz"),
+    ("altitude_sine", "[reference]", "rotor_speed"),
+    ("fault_actuator_loss", "[reference]", "altitude"),
+    ("altitude_sine", "[run.tolerance]", "rotor_speed"),
+])
+def test_a_huge_finite_value_is_rejected_by_name(tmp_path_factory, name, table, key):
+    assert _check_mutant(tmp_path_factory, name, _with_line(name, table, key, "1e308"), []) == "rejected"
+
+
+@pytest.mark.parametrize("name, table, value", [
+    ("altitude_sine", "[reference.altitude]", "[]"),
+    ("altitude_sine", "[reference.altitude]", "{}"),
+    ("altitude_staircase", "[reference.altitude]", "[1.0]"),
+])
+def test_a_list_kind_is_rejected_by_name(tmp_path_factory, name, table, value):
+    assert _check_mutant(tmp_path_factory, name, _with_line(name, table, "kind", value), []) == "rejected"
