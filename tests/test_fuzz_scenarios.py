@@ -88,7 +88,7 @@ def mutants(draw):
     elif op == "value":
         value = draw(st.sampled_from(BAD_VALUES))
         table = next((lines[j].split("#")[0].strip() for j in range(i, -1, -1) if lines[j].startswith("[")), "")
-        assume(not (value in HUGE and (table.startswith("[reference") or table == "[run.tolerance]")))
+        assume(not (value in HUGE and table == "[run.tolerance]"))   # finding: see _TOLERANCE_XFAIL
         lines[i] = f"{key} = {value}"
     elif op == "truncate":
         cut = draw(st.integers(1, max(1, len(lines[i]) - 1)))
@@ -213,17 +213,19 @@ def _with_line(name, table, key, value):
     raise LookupError((name, table, key))
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeWarning, reason=(
-    "finding: a huge finite value (1e308) of a reference set-point, sine amplitude or frequency, or of a "
-    "run.tolerance entry is accepted; the run overflows (numpy RuntimeWarning: to stderr outside the tests, an "
-    "error here) and exits 0, or 2 after the warnings for frequency_hz; -1e308 is rejected by name for "
-    "frequency_hz and run.tolerance only"))
+_TOLERANCE_XFAIL = pytest.mark.xfail(strict=True, raises=RuntimeWarning, reason=(
+    "finding: a huge finite value (1e308) of a run.tolerance entry is accepted; the run overflows (numpy "
+    "RuntimeWarning: to stderr outside the tests, an error here) and exits 0"))
+
+
+# found by the property test: huge set-points, amplitudes and frequencies overflowed until simulate checked the
+# sampled reference against the plant's declared ranges (with numpy's overflow warnings silenced while sampling)
 @pytest.mark.parametrize("name, table, key", [
     ("altitude_sine", "[reference.altitude]", "amplitude"),
     ("altitude_sine", "[reference.altitude]", "frequency_hz"),
     ("altitude_sine", "[reference]", "rotor_speed"),
     ("fault_actuator_loss", "[reference]", "altitude"),
-    ("altitude_sine", "[run.tolerance]", "rotor_speed"),
+    pytest.param("altitude_sine", "[run.tolerance]", "rotor_speed", marks=_TOLERANCE_XFAIL),
 ])
 def test_a_huge_finite_value_is_rejected_by_name(tmp_path_factory, name, table, key):
     assert _check_mutant(tmp_path_factory, name, _with_line(name, table, key, "1e308"), []) == "rejected"

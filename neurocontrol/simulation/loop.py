@@ -415,10 +415,33 @@ def check_loop(env, controller, reference, duration: float) -> LoopSpec:
         raise ParameterError(f"controller `output_indices` {list(output_indices)} must index the {n_obs} observations.")
     p = len(output_indices)
     timepts = np.arange(n_steps + 1) * dt
-    refs = sample_reference(reference, timepts, p)
+    with np.errstate(all="ignore"):     # a signal that overflows is reported by name below, not as a warning
+        refs = sample_reference(reference, timepts, p)
     if not np.all(np.isfinite(refs)):
         raise NonFiniteError("`reference` must be finite at every time of the run; check the signal's parameters.")
+    _check_reference_range(env, output_indices, timepts, refs)
     return LoopSpec(dt=dt, n_steps=n_steps, output_indices=output_indices, timepts=timepts, references=refs)
+
+
+def _check_reference_range(env, output_indices, timepts, refs) -> None:
+    """Raise a ParameterError when a set-point leaves the plant's declared (finite) range of that output."""
+    space = env.observation_space
+    low, high = getattr(space, "low", None), getattr(space, "high", None)
+    if low is None or high is None:
+        return
+    low, high = np.ravel(low), np.ravel(high)
+    names = signal_names(env, output_indices)["output_names"]
+    for j, i in enumerate(output_indices):
+        lo, hi = float(low[i]), float(high[i])
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            continue
+        bad = np.flatnonzero((refs[:, j] < lo) | (refs[:, j] > hi))
+        if bad.size:
+            k = int(bad[0])
+            name = names[j] if names else f"output {j}"
+            raise ParameterError(f"`reference` of {name} reaches {refs[k, j]:g} at t = {timepts[k]:g} s, outside the "
+                                 f"plant's range of that output [{lo:g}, {hi:g}]; choose set-points the plant can "
+                                 "reach.")
 
 
 # --------------------------------------------------------------------------- one trial of a repeated task
