@@ -170,7 +170,11 @@ def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] |
         ax = axes[i, 0]
         r = result.references[:, i]
         if np.isfinite(tol[i]):
-            ax.fill_between(t, r - tol[i], r + tol[i], color="tab:green", alpha=0.15, lw=0,
+            # a band far wider than the signals covers the axes anyway: drawing it clipped keeps the limits finite
+            y = result.outputs[:, i]
+            seen = np.concatenate([r, y[np.isfinite(y)]])
+            half = min(float(tol[i]), 10.0 * (float(np.ptp(seen)) + float(np.max(np.abs(seen))) + 1.0))
+            ax.fill_between(t, r - half, r + half, color="tab:green", alpha=0.15, lw=0,
                             label=f"tolerance ±{tol[i]:.3g}")
         marker = "o" if t.size == 1 else None  # a run with one sample has no line to draw
         ax.plot(t, r, color=_REF_COLOR, ls="--", lw=1.2, marker=marker, label="reference")
