@@ -162,6 +162,41 @@ def sensitivity_step_kernel(C, W, y, u, h, Sy, Sh, teacher, y_next, h_next, Sy_n
 
 
 @_jit
+def _input_sensitivity_step(C, W, h, Sy, Sh, Sy_next, Sh_next, c0, ncur, m):
+    """Advance the input sensitivities one step: the step's input enters columns ``c0 .. c0 + m``.
+
+    ``h`` is the hidden state after the step; only the first ``ncur`` columns
+    (inputs already applied) are touched.
+    """
+    p, nb = C.shape
+    H = W.shape[0]
+    nz = nb - H
+    for k in range(H):
+        for c in range(ncur):
+            acc = 0.0
+            for l in range(H):
+                acc += W[k, l] * Sh[l, c]
+            for j in range(p):
+                acc += W[k, H + j] * Sy[j, c]
+            Sh_next[k, c] = acc
+        for a in range(m):
+            Sh_next[k, c0 + a] += W[k, H + p + a]
+        dk = 1.0 - h[k] * h[k]
+        for c in range(ncur):
+            Sh_next[k, c] *= dk
+    for i in range(p):
+        for c in range(ncur):
+            acc = Sy[i, c]
+            for j in range(p):
+                acc += C[i, j] * Sy[j, c]
+            for k in range(H):
+                acc += C[i, nz + k] * Sh_next[k, c]
+            Sy_next[i, c] = acc
+        for a in range(m):
+            Sy_next[i, c0 + a] += C[i, p + a]
+
+
+@_jit
 def input_jacobian_kernel(C, W, y0, h0, inputs, outputs, J, y, h, Sy, Sy_next, Sh, Sh_next, x, phi):
     """Free run with forward input sensitivities: J[t, :, s, :] = dy(t+1)/du(s), outputs[t] = y(t+1).
 
@@ -171,7 +206,6 @@ def input_jacobian_kernel(C, W, y0, h0, inputs, outputs, J, y, h, Sy, Sy_next, S
     """
     p, nb = C.shape
     H = W.shape[0]
-    nz = nb - H
     N, m = inputs.shape
     ncol = N * m
     for i in range(p):
@@ -186,29 +220,7 @@ def input_jacobian_kernel(C, W, y0, h0, inputs, outputs, J, y, h, Sy, Sy_next, S
         step_kernel(C, W, y, inputs[t], h, y, h, x, phi)   # y, h now at t+1
         c0 = t * m
         ncur = c0 + m
-        for k in range(H):
-            for c in range(ncur):
-                acc = 0.0
-                for l in range(H):
-                    acc += W[k, l] * Sh[l, c]
-                for j in range(p):
-                    acc += W[k, H + j] * Sy[j, c]
-                Sh_next[k, c] = acc
-            for a in range(m):
-                Sh_next[k, c0 + a] += W[k, H + p + a]
-            dk = 1.0 - h[k] * h[k]
-            for c in range(ncur):
-                Sh_next[k, c] *= dk
-        for i in range(p):
-            for c in range(ncur):
-                acc = Sy[i, c]
-                for j in range(p):
-                    acc += C[i, j] * Sy[j, c]
-                for k in range(H):
-                    acc += C[i, nz + k] * Sh_next[k, c]
-                Sy_next[i, c] = acc
-            for a in range(m):
-                Sy_next[i, c0 + a] += C[i, p + a]
+        _input_sensitivity_step(C, W, h, Sy, Sh, Sy_next, Sh_next, c0, ncur, m)
         for i in range(p):
             for c in range(ncur):
                 Sy[i, c] = Sy_next[i, c]
@@ -385,7 +397,6 @@ def blocked_jacobian_kernel(C, W, y0, h0, inputs, block_of, outputs, J, y, h, Sy
     """
     p, nb = C.shape
     H = W.shape[0]
-    nz = nb - H
     N, m = inputs.shape
     ncol = J.shape[2]
     for i in range(p):
@@ -400,29 +411,7 @@ def blocked_jacobian_kernel(C, W, y0, h0, inputs, block_of, outputs, J, y, h, Sy
         step_kernel(C, W, y, inputs[t], h, y, h, x, phi)   # y, h now at t+1
         c0 = block_of[t] * m
         ncur = c0 + m
-        for k in range(H):
-            for c in range(ncur):
-                acc = 0.0
-                for l in range(H):
-                    acc += W[k, l] * Sh[l, c]
-                for j in range(p):
-                    acc += W[k, H + j] * Sy[j, c]
-                Sh_next[k, c] = acc
-            for a in range(m):
-                Sh_next[k, c0 + a] += W[k, H + p + a]
-            dk = 1.0 - h[k] * h[k]
-            for c in range(ncur):
-                Sh_next[k, c] *= dk
-        for i in range(p):
-            for c in range(ncur):
-                acc = Sy[i, c]
-                for j in range(p):
-                    acc += C[i, j] * Sy[j, c]
-                for k in range(H):
-                    acc += C[i, nz + k] * Sh_next[k, c]
-                Sy_next[i, c] = acc
-            for a in range(m):
-                Sy_next[i, c0 + a] += C[i, p + a]
+        _input_sensitivity_step(C, W, h, Sy, Sh, Sy_next, Sh_next, c0, ncur, m)
         for i in range(p):
             outputs[t, i] = y[i]
             for c in range(ncur):
