@@ -77,7 +77,40 @@ def _plant(params, rotor_speed, altitude):
     return prm, tp, linearize(tp.x, tp.u, prm)
 
 
-class PIDController(AbstractController):
+class _IntegratingBaseline(AbstractController):
+    """The state the two baselines share: the integrals of the rotor-speed and altitude errors."""
+
+    _int: np.ndarray
+
+    @property
+    def integrators(self) -> np.ndarray:
+        """Integrated output errors (rotor rad, altitude m*s), a copy."""
+        return self._int.copy()
+
+    def get_state(self) -> dict:
+        """Return the controller's state (the integrators) for a checkpoint."""
+        return {"integrators": self._int.copy()}
+
+    def set_state(self, state: dict) -> None:
+        """Restore the state returned by :meth:`get_state`.
+
+        Parameters
+        ----------
+        state : dict
+            ``{"integrators": array of shape (2,)}``.
+        """
+        if set(state) != {"integrators"}:
+            raise ParameterError(f"`state` must hold exactly 'integrators', got {sorted(state)}.")
+        self._int[:] = as_float_array(state["integrators"], "state['integrators']", (2,))
+
+    def _reset_impl(self, observation, reference, seed) -> None:
+        if observation.shape != (5,):
+            raise ParameterError(f"`observation` must be the full helicopter state of shape (5,), "
+                                 f"got {observation.shape}.")
+        self._int[:] = 0.0
+
+
+class PIDController(_IntegratingBaseline):
     r"""Decoupled PID: rotor speed by throttle, altitude by a collective cascade.
 
     Rotor loop (PI around the trim throttle)::
@@ -188,33 +221,6 @@ class PIDController(AbstractController):
         return cls(trim_input=tp.u, trim_collective=tp.collective, servo_gain=-lin.A[4, 3], gains=gains,
                    pitch_limits=(th_lo + 1e-3, th_hi - 1e-3), input_limits=prm.input_limits, dt=dt)
 
-    @property
-    def integrators(self) -> np.ndarray:
-        """Integrated errors (rotor rad, altitude m*s), a copy."""
-        return self._int.copy()
-
-    def get_state(self) -> dict:
-        """Return the controller's state (the integrators) for a checkpoint."""
-        return {"integrators": self._int.copy()}
-
-    def set_state(self, state: dict) -> None:
-        """Restore the state returned by :meth:`get_state`.
-
-        Parameters
-        ----------
-        state : dict
-            ``{"integrators": array of shape (2,)}``.
-        """
-        if set(state) != {"integrators"}:
-            raise ParameterError(f"`state` must hold exactly 'integrators', got {sorted(state)}.")
-        self._int[:] = as_float_array(state["integrators"], "state['integrators']", (2,))
-
-    def _reset_impl(self, observation, reference, seed) -> None:
-        if observation.shape != (5,):
-            raise ParameterError(f"`observation` must be the full helicopter state of shape (5,), "
-                                 f"got {observation.shape}.")
-        self._int[:] = 0.0
-
     def _step_impl(self, observation, reference) -> np.ndarray:
         y = observation
         lim = self.input_limits
@@ -238,7 +244,7 @@ class PIDController(AbstractController):
         return np.array([u0, u1])
 
 
-class LQRController(AbstractController):
+class LQRController(_IntegratingBaseline):
     r"""Discrete LQR with integral action on the rotor-speed and altitude errors.
 
     Designed on the zero-order-hold discretisation of the linearisation at a
@@ -297,7 +303,7 @@ class LQRController(AbstractController):
         if np.any(lim <= 0):
             raise ParameterError(f"`integrator_limit` must be positive, got {lim.tolist()}.")
         self.integrator_limit = lim.copy()
-        self._xi = np.zeros(2)
+        self._int = np.zeros(2)
         self._dx = np.zeros(5)
 
     @staticmethod
@@ -364,39 +370,12 @@ class LQRController(AbstractController):
         K = cls.design(lin.A, lin.B, dt, Q, R)[0]
         return cls(K=K, trim_state=tp.x, trim_input=tp.u, input_limits=prm.input_limits, dt=dt, **kwargs)
 
-    @property
-    def integrators(self) -> np.ndarray:
-        """Integrated output errors (rotor rad, altitude m*s), a copy."""
-        return self._xi.copy()
-
-    def get_state(self) -> dict:
-        """Return the controller's state (the integrators) for a checkpoint."""
-        return {"integrators": self._xi.copy()}
-
-    def set_state(self, state: dict) -> None:
-        """Restore the state returned by :meth:`get_state`.
-
-        Parameters
-        ----------
-        state : dict
-            ``{"integrators": array of shape (2,)}``.
-        """
-        if set(state) != {"integrators"}:
-            raise ParameterError(f"`state` must hold exactly 'integrators', got {sorted(state)}.")
-        self._xi[:] = as_float_array(state["integrators"], "state['integrators']", (2,))
-
-    def _reset_impl(self, observation, reference, seed) -> None:
-        if observation.shape != (5,):
-            raise ParameterError(f"`observation` must be the full helicopter state of shape (5,), "
-                                 f"got {observation.shape}.")
-        self._xi[:] = 0.0
-
     def _step_impl(self, observation, reference) -> np.ndarray:
         dx = self._dx
         np.subtract(observation, self.trim_state, out=dx)
         e_w = dx[_ROTOR] = observation[_ROTOR] - reference[0]
         e_z = dx[_ALT] = observation[_ALT] - reference[1]
-        xi = self._xi
+        xi = self._int
         u = self.trim_input - self._Kx @ dx - self._Ki @ xi
         # conditional integration: skip the update if it would drive a saturated input further out
         lw, lz = self.integrator_limit
