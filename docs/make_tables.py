@@ -13,6 +13,7 @@ Usage: ``python docs/make_tables.py [--check]`` from the repository root.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "benchmarks" / "records"
 
-__all__ = ["TABLES", "load_record", "render_page", "render_table", "main"]
+__all__ = ["TABLES", "PLANT_TABLES", "load_record", "render_page", "render_table", "main"]
 
 
 def load_record(name: str) -> dict:
@@ -186,6 +187,41 @@ def _first_run(rec: dict) -> str:
             f"{_provenance(rec)}.\n\n" + "\n".join(lines))
 
 
+# --------------------------------------------------------------------------- per plant (bench_plants.py)
+
+#: README table name -> the plant's shipped scenario (a key of the plants record's figures).
+PLANT_TABLES = {
+    "plants-helicopter": "helicopter_hover",
+    "plants-quadtank-pminus": "quadtank_pminus",
+    "plants-quadtank-pplus": "quadtank_pplus",
+    "plants-pvtol": "pvtol_steps",
+    "plants-cstr": "cstr_setpoint",
+}
+
+
+def _short(error: str, limit: int = 170) -> str:
+    text = re.sub(r"\S+:\w+: \[controller\] \(kind '\w+'\): ", "", error)   # the scenario decoder's prefix
+    text = text.replace("|", "/").replace("`", "'")
+    return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
+
+
+def _plant_table(scenario: str, rec: dict) -> str:
+    f = rec["figures"][scenario]
+    rows = f["rows"]
+    outputs = list(dict.fromkeys(o for r in rows.values() for o in r["iae_median"]))
+    head = "| controller | success | stopped early | " + " | ".join(f"median IAE {o}" for o in outputs) + \
+        " | control step, median | note |"
+    lines = [head, "|---|--:|--:|" + "--:|" * len(outputs) + "--:|---|"]
+    for kind, r in rows.items():
+        iae = " | ".join(_g(r["iae_median"].get(o)) for o in outputs)
+        step = "-" if r["step_us_median"] is None else f"{r['step_us_median']:.0f} us"
+        note = _short(r["error"]) if r.get("error") else ""
+        lines.append(f"| `{kind}` | {r['success']}/{r['n']} | {r['stopped']} | {iae} | {step} | {note} |")
+    lines.append("| MRAC / L1 | not built | | " + " | ".join("" for _ in outputs) + " | | |")
+    return (f"**{f['plant']}** (`scenarios/{scenario}.toml`), seeds 0-{rec['seeds'] - 1}; IAE over the runs "
+            f"that completed; {_provenance(rec)}.\n\n" + "\n".join(lines))
+
+
 #: name -> (page relative to the root, record names, renderer taking the records in order).
 TABLES = {
     "hover-compare": ("README.md", ("hover",), _hover_compare),
@@ -196,6 +232,8 @@ TABLES = {
     "soak": ("README.md", ("soak",), _soak),
     "soak-reliability": ("docs/reliability.md", ("soak",), _soak),
     "first-run": ("README.md", ("first_run",), _first_run),
+    **{name: ("README.md", ("plants",), functools.partial(_plant_table, scenario))
+       for name, scenario in PLANT_TABLES.items()},
 }
 
 

@@ -21,13 +21,14 @@ import dataclasses
 import importlib
 import re
 import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from neurocontrol.exceptions import ParameterError
 
 __all__ = ["Registration", "register", "registered", "BUILTIN", "BUILTIN_KINDS", "builtin_modules", "resolve",
-           "kind_of", "subclass_kinds"]
+           "import_object", "kind_of", "subclass_kinds"]
 
 _ENTRY_POINT_GROUP = "neurocontrol.registry"
 
@@ -60,6 +61,8 @@ BUILTIN = (
     ("controller", "lqr", "plants.helicopter.kinds:LQRConfig", "plants.helicopter.kinds:build_lqr"),
     ("controller", "lqr_i", "neurocontrol.controllers.generic:LQRIConfig",
      "neurocontrol.controllers.generic:build_lqr_i"),
+    ("controller", "pid_auto", "neurocontrol.controllers.autotune:PIDAutoConfig",
+     "neurocontrol.controllers.autotune:build_pid_auto"),
     ("controller", "neural", "neurocontrol.controllers.neural:NeuralControllerConfig",
      "neurocontrol.controllers.neural:build_neural"),
     ("warmup", "pid", "plants.helicopter.kinds:WarmupPIDConfig", "plants.helicopter.kinds:build_warmup_pid"),
@@ -67,6 +70,7 @@ BUILTIN = (
     ("events", "actuator_fault", "neurocontrol.simulation.faults:ActuatorFault", None),
     ("ilc_law", "p", None, None),
     ("ilc_law", "norm_optimal", None, None),
+    ("ilc_law", "network", None, None),
     ("plant_demo", "helicopter", None, "plants.helicopter.demo:run_demo"),
     ("plant_bench", "helicopter", None, "plants.helicopter.bench:bench_plant"),
     ("runner", "ilc", None, "neurocontrol.ilc.scenario_runner:run_ilc_scenario"),
@@ -102,6 +106,69 @@ def resolve(name: str):
     """
     module, _, attr = name.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+_IMPORT_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def import_object(name: str, what: str = "the object"):
+    """Import a user's object named ``"package.module:attribute"``, with errors that say how to fix the name.
+
+    Unlike :func:`resolve` (for the built-in names) every failure is a
+    :class:`~neurocontrol.exceptions.ParameterError` naming the module or
+    attribute at fault; the attribute may be dotted (``"pkg.mod:Class.make"``).
+
+    Parameters
+    ----------
+    name : str
+        ``"package.module:attribute"``; the module must be importable
+        (installed, or its folder on ``sys.path``/``PYTHONPATH``).
+    what : str, default "the object"
+        How messages name the object, e.g. ``"the plant kind"``.
+
+    Returns
+    -------
+    object
+
+    Raises
+    ------
+    ParameterError
+        If the name is malformed, the module cannot be imported or raises
+        while importing, or the attribute is missing.
+
+    Examples
+    --------
+    >>> import_object("collections:OrderedDict").__name__
+    'OrderedDict'
+    """
+    if not isinstance(name, str) or not _IMPORT_NAME.fullmatch(name):
+        raise ParameterError(f"{what} must be named \"package.module:attribute\" (e.g. \"my_plants.tank:TankEnv\"), "
+                             f"got {name!r}.")
+    module, _, attr = name.partition(":")
+    try:
+        obj = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+            raise ParameterError(f"{what} {name!r}: module {module!r} cannot be imported (no module named "
+                                 f"{exc.name!r}); it must be on sys.path or installed in every process that "
+                                 "reads it: install its package (pip install -e .) or add its folder to "
+                                 "PYTHONPATH.") from None
+        raise ParameterError(f"{what} {name!r}: importing module {module!r} failed: {type(exc).__name__}: {exc}; "
+                             "install what it needs.") from exc
+    except Exception as exc:   # the user's module raised while importing: report it with its cause
+        raise ParameterError(f"{what} {name!r}: importing module {module!r} failed: {type(exc).__name__}: {exc}; "
+                             "fix the module.") from exc
+    path = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            public = sorted(n for n in dir(obj) if not n.startswith("_")
+                            and not isinstance(getattr(obj, n, None), types.ModuleType))
+            listed = ", ".join(public[:20]) + (", ..." if len(public) > 20 else "")
+            raise ParameterError(f"{what} {name!r}: {path!r} has no attribute {part!r}; its public names: "
+                                 f"{listed or '(none)'}.")
+        obj = getattr(obj, part)
+        path = f"{path}.{part}"
+    return obj
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from neurocontrol._validation import as_float_array, check_int, check_positive
+from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
 from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError, ShapeError
 
 __all__ = ["IOSystemEnv", "rk4_step", "IOSYSTEM_ID", "register_env"]
@@ -140,7 +140,8 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ``x0`` (array, or a sampler ``x0(rng) -> array`` called with
     ``self.np_random``), default zeros; ``reset(options={"initial_state":
-    x})`` overrides it for one episode.
+    x})`` overrides it for one episode. A reset restores the parameters of
+    the constructor (see :meth:`set_params`).
 
     ## Episode End
 
@@ -236,6 +237,7 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
         self.substeps = substeps
         self.integrator = "discrete update" if self.discrete else "rk4 (fixed step)"
         self._params = {**sys.params, **dict(params or {})}
+        self._params0 = dict(self._params)     # what reset restores after set_params
 
         self.state_names = tuple(sys.state_labels)
         self.input_names = tuple(sys.input_labels)
@@ -293,8 +295,59 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
 
     @property
     def params(self) -> dict:
-        """Parameters passed to the system's update and output functions (a copy)."""
+        """Parameters passed to the system's update and output functions now (a copy; see :meth:`set_params`)."""
         return dict(self._params)
+
+    def set_params(self, params: Mapping) -> None:
+        """Change numeric parameters of the simulated system from the next step until the next reset.
+
+        The names given take their new values; the others keep theirs (so a
+        :class:`~neurocontrol.simulation.events.ParameterChange` event can
+        scale a few of them). The next :meth:`reset` restores the parameters
+        of the constructor. The action and observation spaces stay those of
+        the constructor.
+
+        Parameters
+        ----------
+        params : Mapping of str to float
+            ``{name: value}``: names of numeric entries of :attr:`params`,
+            finite real values.
+
+        Raises
+        ------
+        ParameterError
+            If ``params`` is not a mapping, names a parameter the system does
+            not have or one whose value is not a number, or gives a value
+            that is not a finite real number (nothing is changed then).
+
+        Examples
+        --------
+        >>> import control
+        >>> sys = control.nlsys(lambda t, x, u, p: -p["a"] * x + u, None, states=["v"], inputs=["f"],
+        ...                     outputs=["v"], params={"a": 1.0})
+        >>> env = IOSystemEnv(sys, dt=0.1, input_limits=[[-1.0, 1.0]])
+        >>> _ = env.reset(seed=0)
+        >>> env.set_params({"a": 2.0})
+        >>> env.params["a"]
+        2.0
+        >>> _ = env.reset(seed=0)
+        >>> env.params["a"]
+        1.0
+        """
+        if not isinstance(params, Mapping):
+            raise ParameterError(f"`params` must be a mapping {{name: value}} of parameters to change, "
+                                 f"got {type(params).__name__}.")
+        numeric = sorted(k for k, v in self._params.items() if isinstance(v, numbers.Real) and not isinstance(v, bool))
+        clean = {}
+        for name, value in params.items():
+            if name not in self._params:
+                raise ParameterError(f"`params` names unknown parameter {name!r}; the system's parameters are "
+                                     f"{sorted(self._params)}.")
+            if name not in numeric:
+                raise ParameterError(f"parameter {name!r} is not a number ({self._params[name]!r}), so set_params "
+                                     f"cannot change it; numeric parameters: {', '.join(numeric)}.")
+            clean[name] = check_real(value, f"params[{name!r}]")
+        self._params = {**self._params, **clean}
 
     def _initial_state(self, options) -> np.ndarray:
         n = self.sys.nstates
@@ -340,6 +393,7 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
         unknown = set(options) - {"initial_state"}
         if unknown:
             raise ParameterError(f"unknown reset options {sorted(unknown)}; valid: 'initial_state'.")
+        self._params = dict(self._params0)
         self._x = self._initial_state(options)
         self._u = np.zeros(self.sys.ninputs)
         self._sat[:] = False

@@ -92,6 +92,56 @@ def test_a_stale_scenario_hash_is_detected():
     assert changed.sha256 != shipped.sha256
 
 
+# --------------------------------------------------------------------------- per-plant tables (bench_plants.py)
+
+def _bench_plants():
+    spec = importlib.util.spec_from_file_location("bench_plants", ROOT / "benchmarks" / "bench_plants.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_one_plant_table_per_shipped_plant_scenario_of_the_benchmark():
+    bench = _bench_plants()
+    rec = json.loads((RECORDS / "plants.json").read_text())
+    assert sorted(MT.PLANT_TABLES.values()) == sorted(bench.PLANTS.values()) == sorted(rec["figures"])
+    assert all(MT.TABLES[name][1] == ("plants",) for name in MT.PLANT_TABLES)
+    for scenario, fig in rec["figures"].items():
+        assert list(fig["rows"]) == list(bench.KINDS), scenario
+        for kind, row in fig["rows"].items():
+            assert 0 <= row["success"] <= row["n"] == rec["seeds"], (scenario, kind)
+            assert row["success"] + row["stopped"] <= row["n"]
+            assert row["error"] or row["stopped"] == 0, f"{scenario} {kind}: runs stopped without a reason"
+
+
+def test_plant_table_rows_come_from_the_record_and_claim_no_mrac():
+    rec = json.loads((RECORDS / "plants.json").read_text())
+    for name, scenario in MT.PLANT_TABLES.items():
+        table = MT.render_table(name)
+        rows = rec["figures"][scenario]["rows"]
+        for kind, row in rows.items():
+            line = next(ln for ln in table.splitlines() if ln.startswith(f"| `{kind}` |"))
+            assert f"| {row['success']}/{row['n']} | {row['stopped']} |" in line
+            if row["error"]:
+                assert row["error"].split(":")[0].split(" (")[0] in line      # the error class is shown
+        mrac = [ln for ln in table.splitlines() if "MRAC" in ln]
+        assert mrac == [next(ln for ln in table.splitlines() if ln.startswith("| MRAC / L1 | not built |"))]
+
+
+def test_plant_table_renders_a_refusal_and_missing_figures():
+    row = {"n": 3, "success": 0, "stopped": 3, "iae_median": {}, "step_us_median": None,
+           "error": "ScenarioError (ParameterError): no python-control model | see docs"}
+    ok = {"n": 3, "success": 2, "stopped": 0, "iae_median": {"y1": 1.23456, "y2": None}, "step_us_median": 12.4}
+    rec = {"benchmark": "plants", "command": "python benchmarks/bench_plants.py --seeds 3", "git_commit": "0" * 40,
+           "measured_at": "2026-01-01", "wall_s": 1.0, "seeds": 3,
+           "machine": {"cpu_count": 2, "load_average_at_end": None},
+           "figures": {"x": {"plant": "a plant", "rows": {"lqr_i": {**ok, "error": None}, "pid_auto": row}}}}
+    table = MT._plant_table("x", rec)
+    assert "| `lqr_i` | 2/3 | 0 | 1.235 | - | 12 us |  |" in table
+    assert "| `pid_auto` | 0/3 | 3 | - | - | - | ScenarioError (ParameterError): no python-control model / see docs |" \
+        in table
+
+
 # --------------------------------------------------------------------------- first-run compile notice (_compile.py)
 
 def test_kernel_modules_are_the_files_with_jitted_functions():

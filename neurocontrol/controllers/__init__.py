@@ -1,14 +1,16 @@
-"""Controllers: the interface, the adaptive two-network controller, its control laws and the guard."""
+"""Controllers: the interface, the adaptive two-network controller, its laws, the guard and the relay-tuned PID."""
 
 from __future__ import annotations
 
 from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
-from neurocontrol.controllers.base import AbstractController
+from neurocontrol.controllers.autotune import PIDAutoConfig, PIDAutoController
+from neurocontrol.controllers.base import AbstractController, FunctionController
 from neurocontrol.controllers.guard import GuardedController, GuardSettings
 from neurocontrol.controllers.laws import AbstractLaw, LawContext, OneStepLaw, PredictiveLaw
 
 __all__ = [
     "AbstractController",
+    "FunctionController",
     "AbstractLaw",
     "OneStepLaw",
     "PredictiveLaw",
@@ -17,4 +19,6 @@ __all__ = [
     "AdaptiveControllerConfig",
     "GuardedController",
     "GuardSettings",
+    "PIDAutoController",
+    "PIDAutoConfig",
 ]

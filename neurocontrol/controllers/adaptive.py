@@ -10,7 +10,7 @@ import numpy as np
 from neurocontrol._validation import as_float_array
 from neurocontrol.controllers._kernels import adaptive_step_kernel, denormalize_kernel, fill_desired_kernel
 from neurocontrol.controllers.arena import FIELDS, INT_FIELDS, Arena
-from neurocontrol.controllers.base import AbstractController
+from neurocontrol.controllers.base import AbstractController, FunctionController
 from neurocontrol.controllers.laws import AbstractLaw, LawContext, PredictiveLaw
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 from neurocontrol.nets._kernels import TANH, rls_kernel, two_d_kernel
@@ -215,8 +215,15 @@ class AdaptiveController(AbstractController):
         Controlled outputs within the observation.
     dt : float
         Control period, s.
-    warmup_controller : AbstractController or None
-        Flies the plant during warm-up (excitation is added to its action).
+    warmup_controller : AbstractController or object or None
+        Flies the plant during warm-up (excitation is added to its action):
+        any controller object with public methods ``reset(observation,
+        reference)`` and ``step(observation, reference) -> input`` (plus
+        ``get_state()``/``set_state(state)`` for checkpoints, if it has
+        them); one that is not an :class:`AbstractController` is wrapped in
+        a :class:`~neurocontrol.controllers.base.FunctionController` with
+        this controller's limits, outputs and period. None: open-loop
+        excitation around ``nominal_input``.
 
     Notes
     -----
@@ -257,10 +264,7 @@ class AdaptiveController(AbstractController):
         if len(config.excitation_amplitude) != m:
             raise ParameterError(f"`excitation_amplitude` must have one entry per input ({m}), "
                                  f"got {len(config.excitation_amplitude)}.")
-        if warmup_controller is not None and not isinstance(warmup_controller, AbstractController):
-            raise ParameterError(f"`warmup_controller` must be an AbstractController or None, "
-                                 f"got {type(warmup_controller).__name__}.")
-        self.warmup_controller = warmup_controller
+        self.warmup_controller = self._as_controller(warmup_controller)
         self._n_obs = n
         self._handles_nonfinite = True     # holds its input and skips learning on a bad sample
         half = float(config.normalized_range)
@@ -391,6 +395,22 @@ class AdaptiveController(AbstractController):
         self._k = 0
         self._k0 = 0
         self._ready = True
+
+    def _as_controller(self, warmup) -> AbstractController | None:
+        """Return the warm-up controller as an AbstractController: as it is, or a duck-typed object wrapped."""
+        if warmup is None or isinstance(warmup, AbstractController):
+            return warmup
+        missing = [name for name in ("reset", "step") if not callable(getattr(warmup, name, None))]
+        if missing:
+            raise ParameterError(f"`warmup_controller` must be an AbstractController, any object with public "
+                                 f"methods reset(observation, reference) and step(observation, reference), or None; "
+                                 f"{type(warmup).__name__} has no {' and no '.join(missing)} method. Wrap a "
+                                 "plain function in neurocontrol.controllers.base.FunctionController.")
+        stateful = callable(getattr(warmup, "get_state", None)) and callable(getattr(warmup, "set_state", None))
+        return FunctionController(warmup.step, reset=warmup.reset, input_limits=self.input_limits,
+                                  output_indices=self.output_indices, dt=self.dt,
+                                  get_state=warmup.get_state if stateful else None,
+                                  set_state=warmup.set_state if stateful else None)
 
     def _build_arena(self, W, Ws):
         """Allocate the arena (every weight, covariance, reference-model and law buffer) and the settings in it."""

@@ -1,4 +1,9 @@
-"""The controller interface: :class:`AbstractController` (validated public step, one private hook, the input limits)."""
+"""The controller interface: :class:`AbstractController` (validated public step, one private hook, the input limits).
+
+:class:`FunctionController` makes a controller of plain functions (or of any
+object's public ``step`` and ``reset`` methods), for users who do not want to
+subclass: e.g. the adaptive controller's warm-up controller.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from neurocontrol._validation import as_float_array, check_positive
 from neurocontrol.controllers._kernels import limit_input_kernel
 from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError, ShapeError
 
-__all__ = ["AbstractController"]
+__all__ = ["AbstractController", "FunctionController"]
 
 _F64 = np.dtype(np.float64)
 
@@ -196,3 +201,89 @@ class AbstractController(abc.ABC):
         """Compute the next input from a validated observation and reference."""
 
 
+
+
+class FunctionController(AbstractController):
+    """A controller made of functions: ``step(observation, reference) -> input``, an optional ``reset``.
+
+    The public way to use any controller object or function where an
+    :class:`AbstractController` is expected (e.g. as the adaptive
+    controller's ``warmup_controller``) without subclassing or private
+    hooks. :meth:`step` calls ``step`` and then, like every controller,
+    validates the proposal and applies the input limits (no rate limit).
+
+    Parameters
+    ----------
+    step : callable
+        ``step(observation, reference) -> u``: the observation (n,) and the
+        set-points of the controlled outputs (p,), float64 arrays in
+        physical units; returns the input (m,), array_like. A non-finite
+        or mis-shaped input raises :class:`~neurocontrol.exceptions.DivergenceError`.
+    reset : callable, optional
+        ``reset(observation, reference)``, called by :meth:`reset` at the
+        start of every episode (None: nothing to reset).
+    input_limits : array_like, shape (m, 2)
+        Actuator limits, physical units; the input is clipped to them.
+    output_indices : sequence of int
+        The controlled outputs within the observation.
+    dt : float
+        Control period, s.
+    get_state, set_state : callable, optional
+        ``get_state() -> dict`` and ``set_state(dict)`` of the functions'
+        episode state, for checkpoints (:meth:`AbstractController.get_state`);
+        without them the state is empty, and a checkpoint continues
+        bit-identically only if ``step`` keeps no state of its own.
+
+    Examples
+    --------
+    A proportional law as a function:
+
+    >>> import numpy as np
+    >>> ctrl = FunctionController(lambda obs, ref: 2.0 * (ref - obs[:1]), input_limits=[[-1.0, 1.0]],
+    ...                           output_indices=[0], dt=0.1)
+    >>> ctrl.reset(np.array([0.0]), np.array([1.0]))
+    >>> ctrl.step(np.array([0.8]), np.array([1.0])), ctrl.step(np.array([0.0]), np.array([1.0]))
+    (array([0.4]), array([1.]))
+
+    Any object with public ``step`` and ``reset`` methods, e.g. as a warm-up
+    controller: ``FunctionController(obj.step, reset=obj.reset,
+    input_limits=..., output_indices=..., dt=...)``.
+    """
+
+    def __init__(self, step, reset=None, *, input_limits, output_indices, dt: float, get_state=None,
+                 set_state=None):  # noqa: D107  (documented on the class)
+        super().__init__(input_limits=input_limits, output_indices=output_indices, dt=dt)
+        for name, fn, required in (("step", step, True), ("reset", reset, False), ("get_state", get_state, False),
+                                   ("set_state", set_state, False)):
+            if (fn is not None or required) and not callable(fn):
+                raise ParameterError(f"`{name}` must be callable{'' if required else ' or None'}, got "
+                                     f"{type(fn).__name__}; pass a function such as "
+                                     f"`{name}=my_controller.{name}`.")
+        if (get_state is None) != (set_state is None):
+            raise ParameterError("`get_state` and `set_state` go together: pass both or neither.")
+        self._step_fn, self._reset_fn = step, reset
+        self._get_state_fn, self._set_state_fn = get_state, set_state
+
+    def _reset_impl(self, observation, reference, seed) -> None:
+        if self._reset_fn is not None:
+            self._reset_fn(observation, reference)
+
+    def _step_impl(self, observation, reference) -> np.ndarray:
+        return self._step_fn(observation, reference)
+
+    def get_state(self) -> dict:
+        """Return the functions' episode state (``get_state()``), or {} without one (see the class)."""
+        return {} if self._get_state_fn is None else dict(self._get_state_fn())
+
+    def set_state(self, state: dict) -> None:
+        """Restore what :meth:`get_state` returned.
+
+        Parameters
+        ----------
+        state : dict
+            A :meth:`get_state` dict.
+        """
+        if self._set_state_fn is None:
+            super().set_state(state)
+        else:
+            self._set_state_fn(state)

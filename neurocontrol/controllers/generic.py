@@ -23,7 +23,7 @@ from neurocontrol.controllers.base import AbstractController
 from neurocontrol.exceptions import ParameterError, TrimError
 
 __all__ = ["discretize_zoh", "lqr_i_gains", "kalman_gain", "design_lqr_i", "LQRIDesign", "LQRIController",
-           "LQRIConfig", "build_lqr_i"]
+           "LQRIConfig", "build_lqr_i", "Trim", "trim_linearisation"]
 
 
 def discretize_zoh(A, B, dt: float) -> tuple[np.ndarray, np.ndarray]:
@@ -239,6 +239,79 @@ def design_lqr_i(plant, *, dt: float, Q, R, output_indices, W=None, V=None, x_tr
     return LQRIDesign(Ad, Bd, C, Cc, K, Ki, M, xt, ut, yt, dt)
 
 
+class Trim(NamedTuple):
+    """The trim of an env's python-control model for a set-point, and the linearisation there."""
+
+    sys: object                  # the control.NonlinearIOSystem
+    obs_idx: list                # the observations' indices among the system's outputs
+    output_indices: list         # the controlled outputs within the observation
+    states: np.ndarray           # trim state
+    inputs: np.ndarray           # trim input
+    lin: object                  # control.StateSpace, the linearisation at (states, inputs), all outputs
+
+
+def trim_linearisation(env, output_indices, design_setpoint=None, *, who: str = "lqr_i") -> Trim:
+    """Find the trim of ``env.unwrapped``'s python-control model that holds a set-point, and linearise there.
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        A plant whose unwrapped env has ``to_iosys()`` (or a ``sys`` attribute),
+        ``observation_names`` among the system's outputs, a ``setpoint`` (or
+        ``design_setpoint``) and optionally ``operating_point`` (x, u), the
+        trim search's start.
+    output_indices : sequence of int
+        The controlled outputs within the observation.
+    design_setpoint : sequence of float, optional
+        Their values at the trim; default ``env.unwrapped.setpoint``.
+    who : str, default "lqr_i"
+        The controller kind asking, for the error messages.
+
+    Returns
+    -------
+    Trim
+
+    Raises
+    ------
+    ParameterError
+        If the env has no python-control model or the names or indices do not match.
+    TrimError
+        If no trim holds the set-point.
+    """
+    import control
+
+    base = env.unwrapped
+    sys = getattr(base, "sys", None)
+    if sys is None and callable(getattr(base, "to_iosys", None)):
+        sys = base.to_iosys()
+    if not isinstance(sys, control.NonlinearIOSystem):
+        raise ParameterError(f"the {who!r} baseline needs the plant's python-control model: "
+                             f"{type(base).__name__} has no `sys` nor `to_iosys()`; choose another controller kind.")
+    obs_names = tuple(getattr(base, "observation_names", ()))
+    missing = [nm for nm in obs_names if nm not in sys.output_labels]
+    if not obs_names or missing:
+        raise ParameterError(f"the env's observation_names {list(obs_names)} must be outputs of its python-control "
+                             f"model {sys.output_labels}.")
+    obs_idx = [sys.output_labels.index(nm) for nm in obs_names]
+    idx = [int(i) for i in output_indices]
+    if any(not 0 <= i < len(obs_names) for i in idx):
+        raise ParameterError(f"`output_indices` {idx} must index the {len(obs_names)} observations.")
+    sp = design_setpoint if design_setpoint is not None else getattr(base, "setpoint", None)
+    sp = as_float_array(sp, "design_setpoint", (len(idx),))
+    x0, u0 = getattr(base, "operating_point", (np.zeros(sys.nstates), np.zeros(sys.ninputs)))
+    iy = [obs_idx[i] for i in idx]
+    y0 = np.asarray(sys.output(0.0, x0, u0, params=sys.params), float).copy()
+    y0[iy] = sp
+    op = control.find_operating_point(sys, initial_state=x0, inputs=u0, outputs=y0, output_indices=iy,
+                                      params=sys.params, return_result=True)
+    if not op.result.success or np.max(np.abs(sys.updfcn(0.0, op.states, op.inputs, sys.params))) > 1e-6 * (
+            1 + np.max(np.abs(op.states))):
+        raise TrimError(f"no trim of {sys.name} holds the design set-point {sp.tolist()}: {op.result.message}; "
+                        "give another `design_setpoint`.")
+    lin = sys.linearize(op.states, op.inputs, params=sys.params)
+    return Trim(sys, obs_idx, idx, np.asarray(op.states, float), np.asarray(op.inputs, float), lin)
+
+
 class LQRIController(AbstractController):
     """LQR with integral action on the controlled outputs, Kalman filter for unmeasured states.
 
@@ -409,39 +482,11 @@ def build_lqr_i(config: LQRIConfig, env) -> LQRIController:
     TrimError
         If no trim holds the design set-point.
     """
-    import control
-
     base = env.unwrapped
-    sys = getattr(base, "sys", None)
-    if sys is None and callable(getattr(base, "to_iosys", None)):
-        sys = base.to_iosys()
-    if not isinstance(sys, control.NonlinearIOSystem):
-        raise ParameterError(f"the 'lqr_i' baseline needs the plant's python-control model: "
-                             f"{type(base).__name__} has no `sys` nor `to_iosys()`; choose another controller kind.")
-    obs_names = tuple(getattr(base, "observation_names", ()))
-    missing = [nm for nm in obs_names if nm not in sys.output_labels]
-    if not obs_names or missing:
-        raise ParameterError(f"the env's observation_names {list(obs_names)} must be outputs of its python-control "
-                             f"model {sys.output_labels}.")
-    obs_idx = [sys.output_labels.index(nm) for nm in obs_names]
-    idx = [int(i) for i in config.output_indices]
-    if any(not 0 <= i < len(obs_names) for i in idx):
-        raise ParameterError(f"`output_indices` {idx} must index the {len(obs_names)} observations.")
-    sp = config.design_setpoint if config.design_setpoint is not None else getattr(base, "setpoint", None)
-    sp = as_float_array(sp, "design_setpoint", (len(idx),))
-    x0, u0 = getattr(base, "operating_point", (np.zeros(sys.nstates), np.zeros(sys.ninputs)))
+    tr = trim_linearisation(env, config.output_indices, config.design_setpoint, who="lqr_i")
+    sys, obs_idx, lin, idx = tr.sys, tr.obs_idx, tr.lin, tr.output_indices
     lim = np.column_stack([np.asarray(env.action_space.low, float), np.asarray(env.action_space.high, float)])
     dt = float(base.dt)
-    iy = [obs_idx[i] for i in idx]
-    y0 = np.asarray(sys.output(0.0, x0, u0, params=sys.params), float).copy()
-    y0[iy] = sp
-    op = control.find_operating_point(sys, initial_state=x0, inputs=u0, outputs=y0, output_indices=iy,
-                                      params=sys.params, return_result=True)
-    if not op.result.success or np.max(np.abs(sys.updfcn(0.0, op.states, op.inputs, sys.params))) > 1e-6 * (
-            1 + np.max(np.abs(op.states))):
-        raise TrimError(f"no trim of {sys.name} holds the design set-point {sp.tolist()}: {op.result.message}; "
-                        "give another `design_setpoint`.")
-    lin = sys.linearize(op.states, op.inputs, params=sys.params)
     n, m = sys.nstates, sys.ninputs
     C = np.asarray(lin.C)[obs_idx]
     span_y = np.asarray(env.observation_space.high, float) - np.asarray(env.observation_space.low, float)
@@ -455,7 +500,7 @@ def build_lqr_i(config: LQRIConfig, env) -> LQRIController:
     Ad, Bd = discretize_zoh(lin.A, lin.B, dt)
     W = Bd @ np.diag((config.process_noise * span_u) ** 2) @ Bd.T + 1e-12 * np.eye(n)
     V = np.diag((config.measurement_noise * span_y) ** 2)
-    y_trim = np.asarray(sys.output(0.0, op.states, op.inputs, params=sys.params), float)[obs_idx]
+    y_trim = np.asarray(sys.output(0.0, tr.states, tr.inputs, params=sys.params), float)[obs_idx]
     design = design_lqr_i((lin.A, lin.B, C, np.zeros((len(obs_idx), m))), dt=dt, Q=Q, R=R, output_indices=idx,
-                          W=W, V=V, x_trim=op.states, u_trim=op.inputs, y_trim=y_trim)
+                          W=W, V=V, x_trim=tr.states, u_trim=tr.inputs, y_trim=y_trim)
     return LQRIController(design, input_limits=lim, output_indices=idx)

@@ -4,6 +4,7 @@ A scenario file holds one table per object of a closed-loop run::
 
     [scenario]                 # optional: name and description
     [plant]       kind = ...   # the Gymnasium plant, its disturbances and initial state
+                               # (or kind = "package.module:attr": a user's env, see user_plant)
     [reference]   kind = ...   # set-points of the controlled outputs
     [controller]  kind = ...   # the controller
     [ilc]                      # optional: trial-to-trial learning (ILCSpec)
@@ -80,6 +81,7 @@ from neurocontrol.scenario.configs import ILCSpec, RunConfig, TuneSpec
 from neurocontrol.scenario.decode import _Decoder
 from neurocontrol.scenario.encode import _encode, _Table, to_toml_text
 from neurocontrol.scenario.keys import describe_kind
+from neurocontrol.scenario.user_plant import ImportedPlantConfig, build_imported_plant, is_import_kind
 from neurocontrol.simulation.loop import seed_streams, signal_names, simulate
 
 __all__ = ["Scenario", "Setup", "as_scenario", "run_scenario", "describe_kind", "TOP_LEVEL_TABLES"]
@@ -232,11 +234,15 @@ class Scenario:
     def _decode_section(dec: _Decoder, section: str, table, path: str):
         kinds = registered(section)
         allowed = ", ".join(sorted(kinds)) or "(none registered)"
+        if section == "plant":
+            allowed += ', or a user plant as "package.module:attr"'
         if not isinstance(table, Mapping):
             raise dec.fail(f"`{path}` must be a table with `kind` one of {allowed}, got {dec._got(table)}.")
         if "kind" not in table:
             raise dec.fail(f"missing key `{path}.kind`; set it to one of {allowed}.")
         kind = table["kind"]
+        if section == "plant" and is_import_kind(kind):   # a user's env named by import path, not registered
+            return dec.dataclass(dict(table), ImportedPlantConfig, path)
         if not isinstance(kind, str) or kind not in kinds:
             raise dec.fail(f"unknown kind {kind!r} at `{path}.kind`; registered {section} kinds: {allowed}."
                            + _plugin_note())
@@ -395,11 +401,15 @@ class Scenario:
         seed = int(seed)
         streams = seed_streams(seed)
         rng = np.random.default_rng(streams.spare)
-        plant_reg = registered("plant")[kind_of(type(self.plant))]
+        if isinstance(self.plant, ImportedPlantConfig):
+            plant_kind, plant_build = self.plant.kind, build_imported_plant
+        else:
+            plant_reg = registered("plant")[kind_of(type(self.plant))]
+            plant_kind, plant_build = plant_reg.kind, plant_reg.build
         try:
-            env, options = plant_reg.build(self.plant, self.run, rng)
+            env, options = plant_build(self.plant, self.run, rng)
         except (NeurocontrolError, ValueError) as exc:
-            raise ScenarioError(f"{self.source}: [plant] (kind {plant_reg.kind!r}): {exc}") from None
+            raise ScenarioError(f"{self.source}: [plant] (kind {plant_kind!r}): {exc}") from None
         ctrl_reg = registered("controller")[kind_of(type(self.controller))]
         try:
             controller = ctrl_reg.build(self.controller, env) if ctrl_reg.build else self.controller

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import ClassVar
 from neurocontrol._validation import check_real
 from neurocontrol.exceptions import ParameterError
 
-__all__ = ["AbstractEvent", "ParameterChange"]
+__all__ = ["AbstractEvent", "ParameterChange", "numeric_parameters"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,13 +73,49 @@ class AbstractEvent(abc.ABC):
         """Act on the unwrapped env; return details for the run record."""
 
 
+def numeric_parameters(params) -> tuple[str, ...]:
+    """Name the parameters of a plant that are real numbers (those a :class:`ParameterChange` can scale).
+
+    Parameters
+    ----------
+    params : Mapping or object
+        A plant's ``params``: a mapping of names to values, or an object
+        (e.g. a frozen dataclass) whose attributes are the parameters.
+
+    Returns
+    -------
+    tuple of str
+        The names whose value is a real number (booleans excluded), sorted.
+
+    Examples
+    --------
+    >>> numeric_parameters({"k": 2.0, "tau": 3, "name": "lag", "on": True})
+    ('k', 'tau')
+    """
+    if isinstance(params, Mapping):
+        items = params.items()
+    elif dataclasses.is_dataclass(params):
+        items = ((f.name, getattr(params, f.name)) for f in dataclasses.fields(params))
+    else:
+        items = vars(params).items() if hasattr(params, "__dict__") else ()
+    return tuple(sorted(str(k) for k, v in items if isinstance(v, numbers.Real) and not isinstance(v, bool)))
+
+
 @dataclass(frozen=True, kw_only=True)
 class ParameterChange(AbstractEvent):
     """Multiply plant parameters by factors, e.g. a drag change or an actuator fault.
 
-    Calls ``env.unwrapped.set_params(params.replace(name=factor * value, ...))``
-    on the parameters being simulated at that moment (so two changes of the
-    same parameter compound). The change lasts until the next reset.
+    Acts on any plant that declares its parameters: ``env.unwrapped.params``
+    and a method ``env.unwrapped.set_params``. The parameters are either an
+    object with ``replace`` (a frozen dataclass of the plant's constants:
+    the event calls ``set_params(params.replace(name=factor * value, ...))``)
+    or a mapping of names to numbers (e.g. the ``params`` dict of
+    :class:`plants.iosys_env.IOSystemEnv`: the event calls
+    ``set_params({name: factor * value, ...})`` with the changed names only,
+    so ``set_params`` of such a plant must keep the names it is not given).
+    The factors scale the parameters being simulated at that moment (so two
+    changes of the same parameter compound); the change lasts until the
+    next reset.
 
     Parameters
     ----------
@@ -86,7 +123,7 @@ class ParameterChange(AbstractEvent):
         When the change happens, s (>= 0).
     factors : dict of str to float
         ``{parameter name: factor}``, factors finite and >= 0, e.g.
-        ``{"a8": 1.3, "a9": 1.3}`` (names of the plant's parameters).
+        ``{"a8": 1.3, "a9": 1.3}`` (names of the plant's numeric parameters).
 
     Examples
     --------
@@ -111,20 +148,24 @@ class ParameterChange(AbstractEvent):
 
     def _check_impl(self, env) -> None:
         params = getattr(env, "params", None)
-        if params is None or not callable(getattr(env, "set_params", None)) or not hasattr(params, "replace"):
-            raise ParameterError(f"a parameter change needs an env with `params` (having .replace) and "
-                                 f"`set_params(...)`; {type(env).__name__} has not; use another event kind.")
-        unknown = [n for n in self.factors if not isinstance(getattr(params, n, None), numbers.Real)]
+        declared = isinstance(params, Mapping) or hasattr(params, "replace")
+        if params is None or not callable(getattr(env, "set_params", None)) or not declared:
+            raise ParameterError(f"a parameter change needs a plant that declares its parameters: `params` (a "
+                                 f"dataclass with .replace, or a mapping of numbers) and `set_params(...)`; "
+                                 f"{type(env).__name__} has not; add them to the plant or use another event kind.")
+        numeric = numeric_parameters(params)
+        unknown = [n for n in self.factors if n not in numeric]
         if unknown:
-            numeric = sorted(n for n in vars(params) if isinstance(getattr(params, n), numbers.Real)) \
-                if hasattr(params, "__dict__") else []
             raise ParameterError(f"`factors` names unknown or non-numeric plant parameters {unknown}; "
                                  f"valid names: {', '.join(numeric)}.")
 
     def _apply_impl(self, env) -> dict:
         params = env.params
+        if isinstance(params, Mapping):
+            before = {n: float(params[n]) for n in self.factors}
+            env.set_params({n: f * before[n] for n, f in self.factors.items()})
+            after = env.params
+            return {"before": before, "after": {n: float(after[n]) for n in self.factors}}
         before = {n: float(getattr(params, n)) for n in self.factors}
         env.set_params(params.replace(**{n: f * before[n] for n, f in self.factors.items()}))
         return {"before": before, "after": {n: float(getattr(env.params, n)) for n in self.factors}}
-
-

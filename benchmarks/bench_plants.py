@@ -1,0 +1,139 @@
+"""One comparison per plant: the generic controller kinds on each plant's shipped scenario (printed, and recorded).
+
+Run:  python benchmarks/bench_plants.py [--seeds 20] [--workers 1] [--plants quadtank_pminus,...] [--no-record]
+
+For each plant's shipped scenario (helicopter hover, quadruple tank at P- and
+P+, planar VTOL steps, Van de Vusse CSTR set-point change) it runs the
+controller kinds available for any plant through
+:func:`neurocontrol.experiments.sweeps.compare` on the same seeds: the
+adaptive two-network controller (``adaptive``), the neural predictive
+controller (``neural``), LQR with integral action (``lqr_i``) and the
+relay-autotuned PID (``pid_auto``). A scenario's own kind keeps the settings
+of its file; the others run with their defaults, the adaptive controller
+given only the env's declared observation ranges. A kind that refuses the
+plant when it is built is recorded with the error's class and message and
+counts as failing every seed; a run that stops early (status "failed") is
+not a success. Columns: success count, runs that stopped early, median IAE
+per output over the runs that completed, median control step in
+microseconds. MRAC and L1 adaptive control are not built.
+Writes ``benchmarks/records/plants.json``; ``docs/make_tables.py`` makes the
+README's per-plant tables from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from neurocontrol.experiments.sweeps import compare
+from neurocontrol.registry import kind_of
+from neurocontrol.scenario import Scenario
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import write_record  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent / "scenarios"
+
+#: plant label -> its shipped scenario (file stem)
+PLANTS = {
+    "helicopter": "helicopter_hover",
+    "quadruple tank P-": "quadtank_pminus",
+    "quadruple tank P+": "quadtank_pplus",
+    "planar VTOL": "pvtol_steps",
+    "Van de Vusse CSTR": "cstr_setpoint",
+}
+KINDS = ("adaptive", "neural", "lqr_i", "pid_auto")
+
+
+def _cause(exc: BaseException) -> str:
+    """The error's class, and the class of the error it wraps (a scenario error names the builder's error)."""
+    inner = exc.__cause__ or exc.__context__
+    return type(exc).__name__ + (f" ({type(inner).__name__})" if inner is not None else "")
+
+
+def variant(sc: Scenario, kind: str) -> Scenario:
+    """``sc`` flown by ``kind``: its own settings if it is the file's kind, else the defaults (see the module)."""
+    if kind_of(type(sc.controller)) == kind:
+        return sc
+    data = sc.to_dict()
+    table = {"kind": kind}
+    if kind == "adaptive":
+        space = sc.build(0).env.observation_space
+        table.update(observation_low=[float(v) for v in space.low], observation_high=[float(v) for v in space.high])
+    data["controller"] = table
+    return Scenario.from_dict(data, source=f"{sc.name}:{kind}", default_name=sc.name)
+
+
+def _median(values):
+    vals = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.median(vals)) if vals else None
+
+
+def measure(name: str, kind: str, seeds, workers: int) -> dict:
+    """Run one scenario with one controller kind on ``seeds``; return the row's figures."""
+    sc = Scenario.from_toml(ROOT / f"{name}.toml")
+    n = len(seeds)
+    try:
+        sw = compare(variant(sc, kind), [kind], seeds, workers=workers).sweeps[kind]
+    except Exception as exc:  # noqa: BLE001  (a kind that refuses the plant is a row of failures, with the reason)
+        return {"n": n, "success": 0, "stopped": n, "iae_median": {}, "step_us_median": None,
+                "error": f"{_cause(exc)}: {str(exc).splitlines()[0]}"}
+    done = [m for m, st in zip(sw.metrics, sw.statuses) if st == "completed"]
+    outputs = list((sw.metrics[0].get("outputs") or {}))
+    reasons: dict = {}
+    for r, st in zip(sw.stop_reasons, sw.statuses):
+        if st != "completed" and r:
+            why = re.sub(r" at t=\S+ s", "", r).split(" (")[0]      # the same reason at other times and values
+            reasons[why] = reasons.get(why, 0) + 1
+    return {"n": n, "success": int(sum(bool(m.get("success")) and st == "completed"
+                                       for m, st in zip(sw.metrics, sw.statuses))),
+            "stopped": int(sum(st != "completed" for st in sw.statuses)),
+            "iae_median": {o: _median([m["outputs"][o]["iae"] for m in done]) for o in outputs},
+            "step_us_median": _median([m.get("control_step_us") for m in sw.metrics]),
+            "error": "; ".join(f"{why} ({k} runs)" for why, k in reasons.items()) or None}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 (default 20)")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--plants", default=",".join(PLANTS.values()), help="scenario stems, comma-separated")
+    ap.add_argument("--kinds", default=",".join(KINDS))
+    ap.add_argument("--no-record", action="store_true", help="do not write benchmarks/records/plants.json")
+    args = ap.parse_args(argv)
+    seeds = list(range(args.seeds))
+    names = args.plants.split(",")
+    labels = {v: k for k, v in PLANTS.items()}
+    t0 = time.perf_counter()
+    fig = {}
+    for name in names:
+        rows = {}
+        print(f"{labels.get(name, name)} ({name}.toml), seeds 0-{args.seeds - 1}")
+        for kind in args.kinds.split(","):
+            t = time.perf_counter()
+            rows[kind] = r = measure(name, kind, seeds, args.workers)
+            iae = "  ".join(f"{o} {v:.4g}" if v is not None else f"{o} -" for o, v in r["iae_median"].items())
+            step = f"{r['step_us_median']:.1f} us" if r["step_us_median"] is not None else "-"
+            print(f"  {kind:<9} success {r['success']:>3}/{r['n']:<3} stopped {r['stopped']:>3}  IAE {iae or '-'}  "
+                  f"step {step}  ({time.perf_counter() - t:.0f} s){'  ' + r['error'] if r['error'] else ''}",
+                  flush=True)
+        fig[name] = {"plant": labels.get(name, name), "rows": rows}
+    wall = time.perf_counter() - t0
+    print(f"wall time {wall:.0f} s")
+    if not args.no_record:
+        command = f"python benchmarks/bench_plants.py --seeds {args.seeds} --workers {args.workers}"
+        if args.plants != ",".join(PLANTS.values()):
+            command += f" --plants {args.plants}"
+        if args.kinds != ",".join(KINDS):
+            command += f" --kinds {args.kinds}"
+        write_record("plants", command=command, wall_s=wall, figures=fig, seeds=args.seeds, scenarios=names)
+    return fig
+
+
+if __name__ == "__main__":
+    main()
