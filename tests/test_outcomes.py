@@ -214,16 +214,17 @@ def dropout_rate(name):
 
 
 def ilc_reduces_error(name):
-    """README target: RMS altitude error of trial 10 <= 30 % of trial 1 (measured 7.2 %); every trial's RMS
-    altitude error below the previous one's; the last trial succeeds."""
+    """docs/ilc.md: the network ILC brings the RMS altitude error within 10 % of trial 1 by trial 3 (issue target;
+    measured 5.1 % on seed 0) and to <= 5 % by trial 10 (measured 1.8 %); the last trial succeeds. Not claimed:
+    a monotone decrease (seed 0 rises from 1.70 to 1.81 mm at trial 5)."""
     sc = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml")
     from neurocontrol.scenario import run_scenario
 
     res = run_scenario(sc)
     rms = res.metrics["ilc"]["rms_error"]["altitude"]
     assert len(rms) == sc.ilc.trials == 10
-    assert rms[-1] <= 0.30 * rms[0]
-    assert all(b < a for a, b in zip(rms, rms[1:]))
+    assert rms[2] <= 0.10 * rms[0]
+    assert rms[-1] <= 0.05 * rms[0]
     assert res.metrics["success"]
 
 
@@ -275,7 +276,7 @@ CLAIMS = {
     # bench_faults: 97/100 recovered; seed 4 is one of the misses
     "fault_measurement_delay": [("recovered, >= 4 of 5 seeds", recovers(0.0, 10.0, 0.0, min_recovered=4), ())],
     "fault_parameter_drift": [("recovered 10 s after the drift ends", recovers(30.0, 10.0, 10.0), ())],
-    "ilc_staircase": [("error / 3 over 10 trials", ilc_reduces_error, ())],
+    "ilc_staircase": [("error / 20 over 10 trials", ilc_reduces_error, ())],
     "reference_all_keys": [("defaults work", reference_file, ())],
     # the tuning scenario flies the hover task with its untuned settings
     "tune_hover": [("success", hover, ())],

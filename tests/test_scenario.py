@@ -327,9 +327,9 @@ def test_ilc_spec_parses_with_a_registered_law_and_checks_gains():
         with pytest.raises(ScenarioError, match=r"unknown key `ilc.gains.kq` \(did you mean `kp`\?\); allowed keys "
                                                 r"of the 'pd' law's gains: kd, kp"):
             Scenario.from_dict(base(ilc={"law": "pd", "gains": {"kq": 0.3}}))
-        # the builtin ILC runner (neurocontrol.ilc) runs its two scenario-file laws only and says so
-        with pytest.raises(ScenarioError, match=r"`ilc.law` must be 'p' \(P-type with Q-filter\) or 'norm_optimal' in "
-                                                r"scenario files, got 'pd'"):
+        # the builtin ILC runner (neurocontrol.ilc) runs its three scenario-file laws only and says so
+        with pytest.raises(ScenarioError, match=r"`ilc.law` must be 'p' \(P-type with Q-filter\), 'norm_optimal' or "
+                                                r"'network' in scenario files, got 'pd'"):
             run_scenario(sc)
         registry._REGISTRY["runner"].pop("ilc")
         with pytest.raises(ScenarioError, match=r"the scenario has an \[ilc\] table but no ILC runner is registered"):

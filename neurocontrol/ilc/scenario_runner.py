@@ -9,13 +9,14 @@ import numpy as np
 from neurocontrol.exceptions import ScenarioError
 from neurocontrol.ilc.laws import AbstractILCLaw, PTypeILC
 from neurocontrol.ilc.network import ClosedLoopFIRModel, NormOptimalILC
+from neurocontrol.ilc.rtrn_model import ClosedLoopNetworkModel
 from neurocontrol.ilc.runner import ILCRunner
 from neurocontrol.simulation.loop import seed_streams, signal_names
 
 __all__ = ["run_ilc_scenario"]
 
 
-def _law_from_spec(spec, output_names) -> AbstractILCLaw:
+def _law_from_spec(spec, output_names, output_range=None, seed=0) -> AbstractILCLaw:
     """Build the ILC law of a scenario's ``[ilc]`` table.
 
     ``law = "p"``: :class:`PTypeILC` with ``gains`` keys ``gain`` (all
@@ -28,20 +29,33 @@ def _law_from_spec(spec, output_names) -> AbstractILCLaw:
     (default 0.1), ``weight_<output>`` (default 1.0) and ``q_cutoff_hz``
     (default 1.5; 0 disables the Q filter).
 
+    ``law = "network"``: the same norm-optimal law on a
+    :class:`~neurocontrol.ilc.rtrn_model.ClosedLoopNetworkModel`, an RTRN of
+    the closed loop trained by RTRL + EKF over the trials, with ``gains``
+    keys ``hidden_units`` (default 8), ``block_steps`` (default 10),
+    ``taps`` (default 15), ``tap_spacing`` (blocks, default 1), ``regularization``,
+    ``weight_<output>`` and ``q_cutoff_hz`` as above, and ``memory`` (1
+    keeps the network over the trials, the default; 0 forgets it before each
+    trial). The network's ranges are the controlled outputs' declared ranges.
+
     Parameters
     ----------
     spec : ILCSpec
         The decoded ``[ilc]`` table (its ``gains`` mapping is read here).
     output_names : sequence of str
         Names of the controlled outputs (the ``gain_<output>`` keys).
+    output_range : array_like, shape (2, p), optional
+        Declared ranges of the controlled outputs (needed by ``"network"``).
+    seed : numpy.random.SeedSequence or int, optional
+        Draw of the network's initial weights (``"network"``).
 
     Returns
     -------
     AbstractILCLaw
     """
     gains = dict(spec.gains)
-    if spec.law == "norm_optimal":
-        return _norm_optimal_from_gains(gains, output_names)
+    if spec.law in ("norm_optimal", "network"):
+        return _norm_optimal_from_gains(gains, output_names, spec.law, output_range, seed)
     allowed = {"gain", "lead", "q_cutoff_hz"} | {f"gain_{n}" for n in output_names}
     unknown = sorted(set(gains) - allowed)
     if unknown:
@@ -55,20 +69,55 @@ def _law_from_spec(spec, output_names) -> AbstractILCLaw:
     return PTypeILC(per_output, lead=int(lead), q_cutoff_hz=cutoff if cutoff > 0 else None)
 
 
-def _norm_optimal_from_gains(gains, output_names) -> AbstractILCLaw:
-    """Build the norm-optimal law of an ``[ilc]`` table with ``law = "norm_optimal"`` (keys in _law_from_spec)."""
-    allowed = {"taps", "regularization", "q_cutoff_hz"} | {f"weight_{n}" for n in output_names}
-    unknown = sorted(set(gains) - allowed)
+def _whole(gains, key, default, low):
+    value = gains.get(key, default)
+    if float(value) != int(value) or int(value) < low:
+        raise ScenarioError(f"`ilc.gains.{key}` must be a whole number >= {low}, got {value!r}.")
+    return int(value)
+
+
+def _norm_optimal_from_gains(gains, output_names, law, output_range, seed) -> AbstractILCLaw:
+    """Build the norm-optimal law of an ``[ilc]`` table with ``law = "norm_optimal"`` or ``"network"``."""
+    common = {"regularization", "q_cutoff_hz"} | {f"weight_{n}" for n in output_names}
+    own = {"taps"} if law == "norm_optimal" else {"hidden_units", "block_steps", "taps", "tap_spacing", "memory"}
+    unknown = sorted(set(gains) - common - own)
     if unknown:
-        raise ScenarioError(f"`ilc.gains` has unknown keys {unknown} for law 'norm_optimal'; "
-                            f"allowed: {sorted(allowed)}.")
-    taps = gains.get("taps", 150)
-    if float(taps) != int(taps) or int(taps) < 1:
-        raise ScenarioError(f"`ilc.gains.taps` must be a whole number of steps >= 1, got {taps!r}.")
+        raise ScenarioError(f"`ilc.gains` has unknown keys {unknown} for law {law!r}; "
+                            f"allowed: {sorted(common | own)}.")
+    if law == "norm_optimal":
+        model = ClosedLoopFIRModel(n_taps=_whole(gains, "taps", 150, 1))
+    else:
+        if output_range is None:
+            raise ScenarioError("`ilc.law = 'network'` needs the declared ranges of the controlled outputs: give "
+                                "the controller `observation_low`/`observation_high`, or a plant whose "
+                                "observation space is bounded.")
+        memory = _whole(gains, "memory", 1, 0)
+        if memory > 1:
+            raise ScenarioError(f"`ilc.gains.memory` must be 1 (keep the network over the trials) or 0, "
+                                f"got {memory}.")
+        model = ClosedLoopNetworkModel(output_range, n_hidden=_whole(gains, "hidden_units", 8, 0),
+                                       block_steps=_whole(gains, "block_steps", 10, 1),
+                                       taps=_whole(gains, "taps", 15, 1),
+                                       tap_spacing=_whole(gains, "tap_spacing", 1, 1), seed=seed,
+                                       memory=bool(memory))
     cutoff = float(gains.get("q_cutoff_hz", 1.5))
     weights = [float(gains.get(f"weight_{n}", 1.0)) for n in output_names]
-    return NormOptimalILC(ClosedLoopFIRModel(n_taps=int(taps)), regularization=float(gains.get("regularization", 0.1)),
+    return NormOptimalILC(model, regularization=float(gains.get("regularization", 0.1)),
                           output_weights=weights, q_cutoff_hz=cutoff if cutoff > 0 else None)
+
+
+def _output_range(setup) -> np.ndarray | None:
+    """Return the declared ranges (2, p) of the controlled outputs: the controller's, else the env's bounded ones."""
+    idx = list(setup.controller.output_indices)
+    cfg = getattr(setup.controller, "config", None)
+    lo, hi = getattr(cfg, "observation_low", None), getattr(cfg, "observation_high", None)
+    if lo is None or hi is None:
+        space = getattr(setup.env, "observation_space", None)
+        lo, hi = getattr(space, "low", None), getattr(space, "high", None)
+    if lo is None or hi is None:
+        return None
+    rng = np.array([np.asarray(lo, dtype=float)[idx], np.asarray(hi, dtype=float)[idx]])
+    return rng if np.all(np.isfinite(rng)) else None
 
 
 def run_ilc_scenario(scenario, setup, *, duration, seed, options, tolerance, final_window_s, events=(),
@@ -122,16 +171,17 @@ def run_ilc_scenario(scenario, setup, *, duration, seed, options, tolerance, fin
         raise ScenarioError(f"{scenario.source}: [[events]] cannot be combined with [ilc] (every trial must repeat "
                             "the same task); remove one of them.")
     spec = scenario.ilc
-    if spec.law not in ("p", "norm_optimal"):
-        raise ScenarioError(f"{scenario.source}: `ilc.law` must be 'p' (P-type with Q-filter) or 'norm_optimal' in "
-                            f"scenario files, got {spec.law!r}; use neurocontrol.ilc from Python for the gradient law.")
+    if spec.law not in ("p", "norm_optimal", "network"):
+        raise ScenarioError(f"{scenario.source}: `ilc.law` must be 'p' (P-type with Q-filter), 'norm_optimal' or "
+                            f"'network' in scenario files, got {spec.law!r}; use neurocontrol.ilc from Python for "
+                            "the gradient law.")
     opts = dict(options or {})
     x0 = opts.pop("initial_state", None)
     if x0 is None:
         obs, _ = setup.env.reset(seed=seed_streams(seed).plant, options=opts or None)
         x0 = np.asarray(getattr(setup.env.unwrapped, "state", obs), dtype=float)
     names = signal_names(setup.env, setup.controller.output_indices)["output_names"]
-    law = _law_from_spec(spec, names)
+    law = _law_from_spec(spec, names, _output_range(setup), seed_streams(seed).spare.spawn(1)[0])
     runner = ILCRunner(setup.env, setup.controller, setup.reference, law=law, trials=spec.trials, duration=duration,
                        initial_state=x0, seed=seed, channel="reference", options=opts or None, callback=None,
                        tolerance=tolerance, final_window_s=final_window_s)

@@ -23,6 +23,7 @@ from neurocontrol.nets.incremental import (
     one_step_predictions,
     output_sensitivities,
     split_weights,
+    trajectory_jacobians,
 )
 from neurocontrol.nets.normalizer import Normalizer
 from neurocontrol.nets.rtrl import (
@@ -68,6 +69,7 @@ __all__ = [
     "init_incremental_weights",
     "input_jacobian",
     "one_step_predictions",
+    "trajectory_jacobians",
     "output_sensitivities",
     "split_weights",
     "AbstractActivation",

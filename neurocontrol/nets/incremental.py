@@ -35,6 +35,7 @@ __all__ = [
     "output_sensitivities",
     "input_jacobian",
     "blocked_input_jacobian",
+    "trajectory_jacobians",
 ]
 
 
@@ -527,3 +528,66 @@ def blocked_input_jacobian(config: IncrementalConfig, theta, y0, inputs, block_o
                                np.empty(H), np.empty((p, ncol)), np.empty((p, ncol)), np.empty((H, ncol)),
                                np.empty((H, ncol)), *_buffers(config))
     return outputs, J
+
+
+def trajectory_jacobians(config: IncrementalConfig, theta, measured, inputs,
+                         hidden=None) -> tuple[np.ndarray, np.ndarray]:
+    r"""Per-step Jacobians of the free run, linearised along a measured trajectory (normalised units).
+
+    The state of the free run is ``s(t) = [y(t); h(t)]``; a small change of
+    the inputs moves it by ``ds(t+1) = F(t) ds(t) + G(t) du(t)``. Here F and G
+    are evaluated at the measured outputs and the teacher-forced hidden states
+    (:func:`one_step_predictions`), so the linearisation follows the recorded
+    trajectory rather than the network's own free run, which may drift from it.
+
+    Parameters
+    ----------
+    config : IncrementalConfig
+        The structure.
+    theta : array_like, shape (n_weights,)
+        The weights.
+    measured : array_like, shape (T, p)
+        Normalised measured outputs y(0), ..., y(T-1).
+    inputs : array_like, shape (T, m)
+        Normalised inputs u(0), ..., u(T-1).
+    hidden : array_like, shape (H,), optional
+        h(0); default zeros.
+
+    Returns
+    -------
+    F : numpy.ndarray, shape (T, p + H, p + H)
+        ``d s(t+1) / d s(t)``.
+    G : numpy.ndarray, shape (T, p + H, m)
+        ``d s(t+1) / d u(t)``.
+
+    Notes
+    -----
+    With ``h' = tanh(W [h; y; u; 1])``, ``D = diag(1 - h'^2)`` and
+    ``y' = y + A [y; u; 1] + V h'``:
+
+    .. math::
+
+        \frac{\partial h'}{\partial (h, y, u)} = D\,[W_h, W_y, W_u],\qquad
+        \frac{\partial y'}{\partial (h, y, u)} = [0, I + A_y, A_u]
+            + V\,\frac{\partial h'}{\partial (h, y, u)}.
+
+    Along the network's own free run, ``F`` and ``G`` chain to the exact
+    input Jacobian of :func:`input_jacobian`.
+    """
+    config = _check_config(config)
+    theta = config.check_weights(theta)
+    C, W = split_weights(config, theta)
+    p, m, H, nz = config.n_outputs, config.n_inputs, config.n_hidden, config.n_z
+    _, hid = one_step_predictions(config, theta, measured, inputs, hidden)
+    T = hid.shape[0] - 1
+    D = 1.0 - hid[1:] ** 2                                          # (T, H)
+    dh = D[:, :, None] * W[None, :, :H + p + m]                     # (T, H, H + p + m): [h | y | u]
+    A, V = C[:, :nz], C[:, nz:]
+    dy = np.einsum("ik,tkj->tij", V, dh)                            # (T, p, H + p + m)
+    dy[:, :, H:H + p] += np.eye(p) + A[:, :p]
+    dy[:, :, H + p:] += A[:, p:p + m]
+    F = np.empty((T, p + H, p + H))
+    F[:, :p, :p], F[:, :p, p:] = dy[:, :, H:H + p], dy[:, :, :H]
+    F[:, p:, :p], F[:, p:, p:] = dh[:, :, H:H + p], dh[:, :, :H]
+    G = np.concatenate([dy[:, :, H + p:], dh[:, :, H + p:]], axis=1)
+    return F, G

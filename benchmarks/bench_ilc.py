@@ -1,0 +1,204 @@
+"""Trial-to-trial learning through the networks: the ablation of the ILC staircase, and its robustness runs.
+
+Runs ``scenarios/ilc_staircase.toml`` (20 s altitude staircase 0.5 -> 1.5 m,
+every trial from the same hover) through :class:`neurocontrol.ilc.ILCRunner`
+with these variants, the same seeds for each:
+
+- ``network``: norm-optimal ILC on the reference channel whose closed-loop
+  model is an RTRN trained by RTRL + EKF over the trials
+  (:class:`~neurocontrol.ilc.rtrn_model.ClosedLoopNetworkModel`, 8 hidden
+  units), around the adaptive controller, which carries its weights too;
+- ``network_h0``: the same with a linear network (no hidden units);
+- ``network_reset``: the same as ``network`` with every network reset at each
+  trial: the controller restarts from its warm-up and the closed-loop
+  network forgets its weights (only the feedforward signal carries over);
+- ``fir``: the same law with a linear FIR least-squares model of the closed
+  loop (:class:`~neurocontrol.ilc.network.ClosedLoopFIRModel`, 150 taps);
+- ``p_adaptive``: the P-type set-point law (gains 0.3 / 1.0, lead 30, Q 1.5 Hz)
+  around the adaptive controller;
+- ``p_lqr``: the same P-type law around the helicopter's LQR baseline;
+- ``none``: no ILC (the adaptive controller still carries its weights).
+
+Then, for the network law: ``--long`` trials with sensor noise (the
+``sensor_noise`` scenario's levels) and random vertical gusts that differ
+from trial to trial, and a drag change (+30 %, a8 and a9) before trial 6.
+
+Prints the tables and writes ``benchmarks/records/ilc.json`` and
+``docs/img/ilc_trials.png`` (median RMS altitude error per trial and variant).
+
+    python benchmarks/bench_ilc.py                       # seeds 0-19, 10 trials; robustness seeds 0-4
+    python benchmarks/bench_ilc.py --seeds 0:3 --robust-seeds 0 --long 20   # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import ROOT, write_record  # noqa: E402  (benchmarks are scripts, not a package)
+
+from neurocontrol.experiments.sweeps import parse_seeds  # noqa: E402
+from neurocontrol.ilc import ILCRunner, PTypeILC  # noqa: E402
+from neurocontrol.ilc.network import ClosedLoopFIRModel, NormOptimalILC  # noqa: E402
+from neurocontrol.ilc.rtrn_model import ClosedLoopNetworkModel  # noqa: E402
+from neurocontrol.scenario import Scenario  # noqa: E402
+from neurocontrol.simulation.loop import seed_streams  # noqa: E402
+from plants.helicopter.baselines import LQRController  # noqa: E402
+
+SCENARIO = ROOT / "scenarios" / "ilc_staircase.toml"
+WEIGHTS = (1.0, 100.0)            # rotor speed, altitude: the ratio of their trial-1 RMS errors squared, about
+NOISE = [0.2, 0.002, 0.01, 0.0002, 0.005]       # the sensor_noise scenario's levels
+VARIANTS = ("network", "network_h0", "network_reset", "fir", "p_adaptive", "p_lqr", "none")
+
+
+class DragChange(gym.Wrapper):
+    """Multiply the plant's drag coefficients a8, a9 after every reset once ``active`` is set."""
+
+    def __init__(self, env, factor: float):
+        super().__init__(env)
+        self.factor, self.active = factor, False
+
+    def reset(self, **kwargs):
+        out = self.env.reset(**kwargs)
+        if self.active:
+            p = self.env.unwrapped.params
+            self.env.unwrapped.set_params(p.replace(a8=p.a8 * self.factor, a9=p.a9 * self.factor))
+        return out
+
+
+def _law(variant: str, output_range, seed: int):
+    model_seed = np.random.default_rng(seed_streams(seed).spare.spawn(1)[0])
+    if variant.startswith("network"):
+        model = ClosedLoopNetworkModel(output_range, n_hidden=0 if variant == "network_h0" else 8, seed=model_seed,
+                                       memory=variant != "network_reset")
+    elif variant == "fir":
+        model = ClosedLoopFIRModel(150)
+    elif variant in ("p_adaptive", "p_lqr"):
+        return PTypeILC([0.3, 1.0], lead=30, q_cutoff_hz=1.5)
+    elif variant == "none":
+        return PTypeILC([0.0, 0.0], lead=30, q_cutoff_hz=1.5)
+    else:
+        raise ValueError(variant)
+    return NormOptimalILC(model, regularization=0.1, output_weights=WEIGHTS, q_cutoff_hz=1.5)
+
+
+def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: bool = False,
+        change_before: int | None = None) -> np.ndarray:
+    """Return the (trials, 2) RMS errors of one ILC run (NaN rows after a failed trial)."""
+    sc = Scenario.from_toml(SCENARIO)
+    if noise:
+        sc = sc.set("plant.disturbances.sensor_noise_std", NOISE)
+    if gusts:
+        sc = sc.set("plant.disturbances.gust_rate", 0.1).set("plant.disturbances.gust_amplitude", 2.0)
+    setup = sc.build(seed)
+    cfg = setup.controller.config
+    idx = list(setup.controller.output_indices)
+    output_range = np.array([np.asarray(cfg.observation_low)[idx], np.asarray(cfg.observation_high)[idx]])
+    controller = LQRController.from_plant(rotor_speed=140.0) if variant == "p_lqr" else setup.controller
+    env = DragChange(setup.env, 1.3) if change_before else setup.env
+    opts = dict(setup.options or {})
+    x0 = opts.pop("initial_state")
+
+    def callback(k, info):
+        if change_before and k == change_before - 1:
+            env.active = True
+
+    runner = ILCRunner(env, controller, setup.reference, law=_law(variant, output_range, seed), trials=trials,
+                       duration=sc.run.duration, initial_state=x0, seed=seed, channel="reference",
+                       options=opts or None, callback=callback, carry_weights=variant != "network_reset")
+    res = runner.run()
+    errors = np.full((trials, 2), np.nan)
+    errors[:res.errors.shape[0]] = res.errors
+    return errors
+
+
+def _json_safe(x):
+    """Replace NaN by None (a failed trial) everywhere in nested lists and dicts."""
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x
+
+
+def _median(rows):
+    return np.nanmedian(np.array(rows), axis=0)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0:20", help="seeds of the ablation (default 0:20, i.e. 0-19)")
+    parser.add_argument("--trials", type=int, default=10, help="trials of the ablation (default 10)")
+    parser.add_argument("--robust-seeds", default="0:5",
+                        help="seeds of the noise/gust and plant-change runs (default 0:5)")
+    parser.add_argument("--long", type=int, default=50, help="trials of the noise/gust run (default 50)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of the variants")
+    parser.add_argument("--no-record", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    seeds, rseeds = parse_seeds(args.seeds), parse_seeds(args.robust_seeds)
+    variants = [v for v in args.variants.split(",") if v]
+    t_start = time.time()
+
+    ablation = {}
+    for v in variants:
+        rows = []
+        t0 = time.time()
+        for s in seeds:
+            rows.append(run(v, s, args.trials))
+        alt = np.array(rows)[:, :, 1]
+        med = _median(alt)
+        first = med[0]
+        reach = next((k + 1 for k, e in enumerate(med) if e <= 0.1 * first), None)
+        ablation[v] = {"altitude_rms_m": alt.tolist(), "rotor_rms_rad_s": np.array(rows)[:, :, 0].tolist(),
+                       "median_altitude_m": med.tolist(), "trials_to_10_percent": reach,
+                       "failed_runs": int(np.sum(np.any(np.isnan(alt), axis=1))), "seconds": time.time() - t0}
+        print(f"{v:14s} median altitude RMS per trial (mm): {np.round(med * 1e3, 2).tolist()}  "
+              f"trials to 10 %: {reach}  ({time.time() - t0:.0f} s)", flush=True)
+    share = None
+    if "network" in ablation and "network_reset" in ablation:
+        a = np.array(ablation["network"]["median_altitude_m"])
+        b = np.array(ablation["network_reset"]["median_altitude_m"])
+        share = float(1.0 - (a[0] - b[-1]) / (a[0] - a[-1]))
+        print(f"share of the improvement lost without trial memory in the networks: {share:.1%}")
+
+    robust = {}
+    if rseeds and args.long > 0:
+        rows = [run("network", s, args.long, noise=True, gusts=True) for s in rseeds]
+        alt = np.array(rows)[:, :, 1]
+        ratio = [float(np.nanmax(r[10:]) / np.nanmin(r[:10])) for r in alt]
+        robust["noise_gusts"] = {"trials": args.long, "altitude_rms_m": alt.tolist(),
+                                 "worst_11_on_over_best_1_10": ratio}
+        print(f"noise + gusts, {args.long} trials: worst(11..) / best(1..10) per seed: {np.round(ratio, 2).tolist()}")
+        rows = [run("network", s, args.trials, change_before=6) for s in rseeds]
+        alt = np.array(rows)[:, :, 1]
+        back = []
+        for r in alt:      # trials after the change until every later trial stays within 2x of trial 5
+            k = next((k for k in range(5, len(r)) if np.all(r[k:] <= 2.0 * r[4])), None)
+            back.append(None if k is None else k - 4)
+        robust["drag_change_before_6"] = {"altitude_rms_m": alt.tolist(), "trials_to_stay_within_2x_trial5": back}
+        print(f"drag +30 % before trial 6: trials until the error stays within 2x of trial 5, per seed: {back}")
+
+    if not args.no_record:
+        from neurocontrol.plotting import plot_trials
+
+        names = [v for v in variants if v in ablation]
+        meds = np.array([ablation[v]["median_altitude_m"] for v in names]).T
+        plot_trials(meds, ROOT / "docs" / "img" / "ilc_trials.png", names=names, unit="m",
+                    title=f"ILC staircase: median RMS altitude error per trial, seeds {args.seeds}")
+        figures = {"ablation": ablation, "share_lost_without_memory": share, "robust": robust}
+        write_record("ilc", command=("python benchmarks/bench_ilc.py " + " ".join(argv or sys.argv[1:])).rstrip(),
+                     scenarios=["ilc_staircase"], figures=_json_safe(figures), wall_s=time.time() - t_start,
+                     seeds=seeds, trials=args.trials, robust_seeds=rseeds, weights=list(WEIGHTS))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
