@@ -37,11 +37,14 @@ import re
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neurocontrol.cli import main
+from neurocontrol.exceptions import ParameterError
+from plants.helicopter.baselines import MAX_GAIN, PIDController, PIDGains
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted(p for p in (ROOT / "scenarios").glob("*.toml")
@@ -218,6 +221,37 @@ def _with_line(name, table, key, value):
 ])
 def test_a_huge_finite_value_is_rejected_by_name(tmp_path_factory, name, table, key):
     assert _check_mutant(tmp_path_factory, name, _with_line(name, table, key, "1e308"), []) == "rejected"
+
+
+# found by the property test: a PID gain of 1e308 overflowed `kd_pitch * collective_rate` in the helicopter PID
+# (a RuntimeWarning deep in numpy, then a non-finite action); a trim input of 1e308 per input overflowed the sum
+# that checks the action. The gains (and the servo gain) are now at most 1e9 and the trim input within the limits.
+@pytest.mark.parametrize("name, table, key, value", [
+    ("reference_all_keys", "[controller]", "kd_pitch", "1e308"),
+    ("reference_all_keys", "[controller]", "kp_pitch", "1e20"),
+    ("helicopter_hover", "[controller.warmup_pid]", "servo_gain", "1e308"),
+    ("helicopter_hover", "[controller.warmup_pid]", "trim_input", "[1e308, 1e308]"),
+])
+def test_a_huge_pid_setting_is_rejected_by_name(tmp_path_factory, name, table, key, value):
+    assert _check_mutant(tmp_path_factory, name, _with_line(name, table, key, value), []) == "rejected"
+
+
+def test_pid_gain_bound():
+    assert PIDGains(kd_pitch=MAX_GAIN).kd_pitch == 1e9          # the bound itself is a gain
+    with pytest.raises(ParameterError, match=r"`kd_pitch` must be at most 1e\+09, got 1e\+308"):
+        PIDGains(kd_pitch=1e308)
+    with pytest.raises(ParameterError, match=r"`servo_gain` must be at most 1e\+09"):
+        PIDController(trim_input=[170.0, -96.0], trim_collective=0.12, servo_gain=2e9)
+    with pytest.raises(ParameterError, match=r"`trim_input` must lie within the input limits"):
+        PIDController(trim_input=[170.0, 1e308], trim_collective=0.12, servo_gain=2745.0)
+    # the largest gains keep the arithmetic finite at the extremes of the sensor ranges: the action is the limit
+    ctrl = PIDController.from_plant(gains=PIDGains(**{k: MAX_GAIN for k in PIDGains.__dataclass_fields__}))
+    obs = np.array([360.0, -0.5, -22.8, 0.3588, -38.08])      # the helicopter's observation_bounds corners
+    ctrl.reset(obs, [140.0, 1.0])
+    with np.errstate(all="raise"):
+        for _ in range(3):
+            u = ctrl.step(obs, [140.0, 1.0])
+    np.testing.assert_array_equal(u, [0.0, 600.0])
 
 
 def test_a_huge_tolerance_runs_cleanly(tmp_path_factory):

@@ -258,3 +258,51 @@ def test_controller_errors():
         ctrl._step_impl(np.zeros(5), np.zeros(2))
     with pytest.raises(ParameterError, match="rate_limit` must be positive"):
         build_neural(dataclasses.replace(ctrl.config, rate_limit=(0.0, 1.0)), _hover_env())
+
+
+CSTR = "scenarios/cstr_setpoint.toml"
+
+
+def _cstr_neural(**table):
+    """The CSTR's shipped scenario flown by the neural controller (defaults, or ``table``), 20 s."""
+    data = Scenario.from_toml(CSTR).to_dict()
+    data["controller"] = {"kind": "neural", **table}
+    data["run"]["duration"] = 20.0
+    return Scenario.from_dict(data, source="cstr:neural", default_name="cstr_setpoint")
+
+
+def test_warmup_shorter_than_half_the_control_period_lasts_one_step():
+    # Regression: the default 1 s warm-up at the CSTR's 2 s period rounded to zero steps and the hand-over
+    # read an input that was never set (TypeError). A positive warm-up now lasts at least one step.
+    sc = _cstr_neural()
+    res = run_scenario(sc, seed=0)
+    assert res.status == "completed"
+    assert np.all(np.isfinite(res.inputs))
+    setup = sc.build(0)
+    env, ctrl = setup.env, setup.controller
+    obs, _ = env.reset(seed=0, options=setup.options)
+    ref = np.array([1.0, 110.0])
+    ctrl.reset(obs, ref, seed=0)
+    u0 = ctrl.step(obs, ref)
+    assert ctrl.diagnostics()["mode"] == "warmup"
+    mid, amp = np.array([20.0, -4250.0]), 0.2 * np.array([15.0, 4250.0])   # limits [5, 35] 1/h, [-8500, 0] kJ/h
+    assert np.all(np.abs(u0 - mid) <= amp + 1e-9)
+    obs, *_ = env.step(u0)
+    assert np.all(np.isfinite(ctrl.step(obs, ref)))
+    assert ctrl.diagnostics()["mode"] == "predictive"
+
+
+@pytest.mark.parametrize("nominal", [(10.0, -7000.0), (30.0, -1000.0)])
+def test_zero_warmup_starts_the_predictive_law_from_the_nominal_input(nominal):
+    # Claim: with no warm-up the first step is already predictive, and its input stays within one rate
+    # limit of `nominal_input` (the two nominal inputs are further apart than two rate limits).
+    rate = np.array([1.0, 200.0])
+    setup = _cstr_neural(warmup_duration=0.0, nominal_input=list(nominal), rate_limit=rate.tolist()).build(0)
+    env, ctrl = setup.env, setup.controller
+    obs, _ = env.reset(seed=0, options=setup.options)
+    ref = np.array([1.0, 110.0])
+    ctrl.reset(obs, ref, seed=0)
+    u0 = ctrl.step(obs, ref)
+    assert ctrl.diagnostics()["mode"] == "predictive"
+    assert np.all(np.isfinite(u0))
+    assert np.all(np.abs(u0 - np.array(nominal)) <= rate + 1e-9), (u0, nominal)

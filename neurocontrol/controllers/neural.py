@@ -223,13 +223,16 @@ class NeuralControllerConfig:
     rate_limit : tuple of float or None
         Largest input change per control step after the warm-up, physical units.
     warmup_duration : float, default 1.0
-        Seconds of warm-up (warm-up controller or nominal input, plus APRBS).
+        Seconds of warm-up (warm-up controller or nominal input, plus APRBS),
+        rounded to whole control steps but at least one step when positive;
+        0: no warm-up, the predictive law starts at once from ``nominal_input``.
     excitation_amplitude : tuple of float or None
         APRBS amplitude per input, physical units; None: 20 % of each input's half range.
     excitation_min_hold, excitation_max_hold : tuple of int
         APRBS hold-time range per input, control steps.
     nominal_input : tuple of float or None
-        Warm-up input without a warm-up controller; None: the middle of the limits.
+        Warm-up input without a warm-up controller (without a warm-up, the
+        predictive law's first held input); None: the middle of the limits.
     warmup_pid : table, optional
         ``[controller.warmup_pid]``: a kind of section ``warmup`` that flies the warm-up.
     """
@@ -359,6 +362,12 @@ class NeuralController(AbstractController):
 
     A non-finite measurement holds the last applied input and skips that
     transition's learning (the next finite pair resumes it).
+
+    **Warm-up length.** ``round(warmup_duration / dt)`` control steps, at
+    least one when ``warmup_duration`` is positive (a 1 s warm-up at a 2 s
+    control period lasts one step). With ``warmup_duration = 0`` the first
+    step is already predictive: its move penalty and rate limit are taken
+    from ``nominal_input``, and the identifier has learned nothing yet.
     """
 
     _handles_nonfinite = True
@@ -495,6 +504,8 @@ class NeuralController(AbstractController):
         self._C, self._W = split_weights(self._id_cfg, self.identifier._theta)
         m, n = self.n_inputs, self._n_obs
         self._n_warmup = int(round(cfg.warmup_duration / self.dt))
+        if cfg.warmup_duration > 0:
+            self._n_warmup = max(self._n_warmup, 1)     # a positive warm-up shorter than half a period: one step
         if self._n_warmup > 0:
             rng = np.random.default_rng(exc_seed)
             cols = [aprbs(self._n_warmup, low=-self._amp[a] - 1e-12, high=self._amp[a] + 1e-12,
@@ -569,7 +580,8 @@ class NeuralController(AbstractController):
         """One Gauss-Newton step from the held plan; return the first block's input, physical units."""
         cfg, law, b = self._id_cfg, self.law, self._buf
         m = self.n_inputs
-        u_prev = (self._last_u - self._u_mid) / self._u_half
+        held = self._nominal if self._last_u is None else self._last_u   # no warm-up: start from the nominal input
+        u_prev = (held - self._u_mid) / self._u_half
         plan = np.tile(u_prev, len(law.blocks))
         np.subtract(observation, cfg.output_mid, out=b["yn"])
         b["yn"] /= cfg.output_half
@@ -582,7 +594,7 @@ class NeuralController(AbstractController):
                                      self._eval, law.move_penalty, law.damping, law.range_weight, law.range_bound,
                                      b["A"], b["g"], b["L"], new)
         if not ok:
-            return self._last_u.copy()          # a failed solve holds the input
+            return held.copy()                  # a failed solve holds the input
         v = new.reshape(-1, m)
         prev = u_prev
         for j in range(v.shape[0]):

@@ -25,14 +25,43 @@ from neurocontrol.controllers.base import AbstractController
 from neurocontrol.exceptions import ParameterError
 from plants.helicopter.dynamics import linearize, resolve_params, trim
 
-__all__ = ["PIDGains", "PIDController", "LQRController"]
+__all__ = ["MAX_GAIN", "check_gain", "PIDGains", "PIDController", "LQRController"]
 
 _ROTOR, _ALT, _CLIMB, _PITCH, _PITCH_RATE = range(5)
 
 
+#: Largest accepted PID gain (any of the seven, in its own unit) and servo gain: far above any gain that flies the
+#: helicopter (the defaults are 0.03 to 1000), below any that could overflow the control arithmetic.
+MAX_GAIN = 1e9
+
+
+def check_gain(value, name: str, *, allow_zero: bool = True) -> float:
+    """Check a loop gain: a finite number in [0, :data:`MAX_GAIN`] (> 0 unless ``allow_zero``); return it as a float.
+
+    Parameters
+    ----------
+    value : object
+        The gain.
+    name : str
+        Its name, for the error message.
+    allow_zero : bool, default True
+        Accept 0.
+
+    Raises
+    ------
+    ParameterError
+        If it is not a finite number, is negative (or 0 when not allowed), or exceeds :data:`MAX_GAIN`.
+    """
+    v = check_positive(value, name, allow_zero=allow_zero)
+    if v > MAX_GAIN:
+        raise ParameterError(f"`{name}` must be at most {MAX_GAIN:g}, got {value!r}: a larger gain turns the loop "
+                             "into a relay on any error the sensors resolve (check the units).")
+    return v
+
+
 @dataclass(frozen=True, kw_only=True)
 class PIDGains:
-    """The seven gains of :class:`PIDController`, each a finite number >= 0.
+    """The seven gains of :class:`PIDController`, each a finite number in [0, :data:`MAX_GAIN`] (1e9).
 
     Parameters
     ----------
@@ -62,7 +91,7 @@ class PIDGains:
 
     def __post_init__(self):
         for f in dataclasses.fields(PIDGains):
-            object.__setattr__(self, f.name, check_positive(getattr(self, f.name), f.name, allow_zero=True))
+            object.__setattr__(self, f.name, check_gain(getattr(self, f.name), f.name))
 
     @property
     def gains(self) -> "PIDGains":
@@ -130,14 +159,15 @@ class PIDController(_IntegratingBaseline):
     Parameters
     ----------
     trim_input : array_like, shape (2,)
-        Feedforward (u0*, u1*), rad/s^2.
+        Feedforward (u0*, u1*), rad/s^2, within ``input_limits``.
     trim_collective : float
         theta* in rad, the collective at the trim.
     servo_gain : float
         Static gain of the collective servo, d u1 / d theta, rad/s^2 per rad
-        (2745 at 140 rad/s): the input change that holds a pitch change.
+        (2745 at 140 rad/s): the input change that holds a pitch change; in
+        (0, :data:`MAX_GAIN`].
     gains : PIDGains, optional
-        The seven loop gains; default ``PIDGains()``.
+        The seven loop gains; default ``PIDGains()`` (each at most :data:`MAX_GAIN`).
     pitch_limits : (float, float)
         Range of the collective demand, rad (inside the mechanical stops).
     input_limits : array_like, shape (2, 2)
@@ -174,8 +204,12 @@ class PIDController(_IntegratingBaseline):
         if self.n_inputs != 2:
             raise ParameterError(f"`input_limits` must have 2 rows (throttle, collective_servo), got {self.n_inputs}.")
         self.trim_input = as_float_array(trim_input, "trim_input", (2,)).copy()
+        lim_u = self.input_limits
+        if np.any(self.trim_input < lim_u[:, 0]) or np.any(self.trim_input > lim_u[:, 1]):
+            raise ParameterError(f"`trim_input` must lie within the input limits {lim_u.tolist()} (it is a hover "
+                                 f"input), got {self.trim_input.tolist()}.")
         self.trim_collective = float(as_float_array(trim_collective, "trim_collective", ()))
-        self.servo_gain = check_positive(servo_gain, "servo_gain")
+        self.servo_gain = check_gain(servo_gain, "servo_gain", allow_zero=False)
         if gains is None:
             gains = PIDGains()
         if not isinstance(gains, PIDGains):

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
-from neurocontrol.exceptions import DivergenceError, NonFiniteError, OutOfRangeError, ParameterError
+from neurocontrol.exceptions import DivergenceError, NonFiniteError, OutOfRangeError, ParameterError, TrimError
 from plants.helicopter import _kernels
 from plants.helicopter.dynamics import _trim_collective, hover_range, resolve_params, trim
+from plants.helicopter.iosys import to_iosys as _to_iosys
 from plants.helicopter.params import INPUT_NAMES, STATE_NAMES, UNITS, HelicopterParams
+
+if TYPE_CHECKING:   # python-control is imported only when a system is made
+    import control
 
 __all__ = ["HelicopterEnv", "observation_bounds"]
 
@@ -317,6 +322,57 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
             u = trim(self._ref0, self._ref1, self._nominal).u
             self._trim_cache = (self._ref0, u)
         return u.copy()
+
+    @property
+    def operating_point(self) -> tuple[np.ndarray, np.ndarray]:
+        """Hover trim ``(x, u)`` at the set-point, copies: where generic trim searches start (see :meth:`to_iosys`).
+
+        The trim of the plant being simulated (:attr:`params`); the nominal
+        plant's when the simulated one cannot hover at the set-point.
+        """
+        try:
+            tp = trim(self._ref0, self._ref1, self._params)
+        except TrimError:
+            tp = trim(self._ref0, self._ref1, self._nominal)
+        return tp.x.copy(), tp.u.copy()
+
+    def to_iosys(self, *, name: str = "helicopter") -> control.NonlinearIOSystem:
+        """Return the plant being simulated as a continuous-time python-control system (free flight).
+
+        :func:`plants.helicopter.iosys.to_iosys` of :attr:`params` (the
+        nominal parameters before the first reset; the perturbed or changed
+        ones afterwards): states ``rotor_speed, altitude, climb_rate,
+        collective, collective_rate``, outputs ``y = x`` named like the
+        states, so :attr:`observation_names` are its outputs in observation
+        order; inputs ``throttle, collective_servo`` in action order. Generic
+        model-based controllers (``[controller] kind = "lqr_i"``,
+        ``"pid_auto"``) design at its trim for the set-point, starting the
+        search from :attr:`operating_point`.
+
+        Parameters
+        ----------
+        name : str, default "helicopter"
+            System name.
+
+        Returns
+        -------
+        control.NonlinearIOSystem
+
+        Notes
+        -----
+        Free flight: the end stops (altitude 0 and 2 m, collective 0.0175 and
+        0.245 rad), gusts, sensor noise and actuator faults are not modelled,
+        so the model holds only away from the stops; the env's steps are RK4
+        integrations of the same right-hand side between contacts.
+
+        Examples
+        --------
+        >>> env = HelicopterEnv()
+        >>> sys = env.to_iosys()
+        >>> sys.output_labels == list(env.observation_names), sys.input_labels == list(env.input_names)
+        (True, True)
+        """
+        return _to_iosys(self._params, name=name)
 
     def set_params(self, params) -> None:
         """Change the simulated plant from now until the next reset (e.g. a fault).

@@ -18,7 +18,7 @@ from neurocontrol.exceptions import NeurocontrolError, ParameterError
 from neurocontrol.scenario.configs import RunConfig
 from neurocontrol.scenario.kinds import env_dt, env_input_limits
 from neurocontrol.simulation.faults import FaultsConfig, wrap_faults
-from plants.helicopter.baselines import LQRController, PIDController, PIDGains
+from plants.helicopter.baselines import LQRController, PIDController, PIDGains, check_gain
 from plants.helicopter.dynamics import trim
 from plants.helicopter.env import HelicopterEnv
 from plants.helicopter.params import HelicopterParams
@@ -311,7 +311,7 @@ class WarmupPIDConfig(PIDGains):
         super().__post_init__()
         as_float_array(self.trim_input, "trim_input", (2,))
         check_real(self.trim_collective, "trim_collective")
-        check_positive(self.servo_gain, "servo_gain")
+        check_gain(self.servo_gain, "servo_gain", allow_zero=False)
 
 
 def _helicopter(env, kind: str) -> HelicopterEnv:
