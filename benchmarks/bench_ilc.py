@@ -52,7 +52,8 @@ from neurocontrol.simulation.loop import seed_streams  # noqa: E402
 from plants.helicopter.baselines import LQRController  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "ilc_staircase.toml"
-WEIGHTS = (1.0, 100.0)            # rotor speed, altitude: the ratio of their trial-1 RMS errors squared, about
+TOLERANCE = (1.4, 0.02)          # the scenario's [run.tolerance] (rotor speed rad/s, altitude m), checked below
+WEIGHTS = tuple(1.0 / t ** 2 for t in TOLERANCE)     # the scenario runner's default: errors in units of their band
 NOISE = [0.2, 0.002, 0.01, 0.0002, 0.005]       # the sensor_noise scenario's levels
 VARIANTS = ("network", "network_h0", "network_reset", "fir", "p_adaptive", "p_lqr", "none")
 
@@ -72,11 +73,11 @@ class DragChange(gym.Wrapper):
         return out
 
 
-def _law(variant: str, output_range, seed: int):
+def _law(variant: str, output_range, seed: int, lag):
     model_seed = np.random.default_rng(seed_streams(seed).spare.spawn(1)[0])
     if variant.startswith("network"):
         model = ClosedLoopNetworkModel(output_range, n_hidden=0 if variant == "network_h0" else 8, seed=model_seed,
-                                       memory=variant != "network_reset")
+                                       memory=variant != "network_reset", prior_lag=lag)
     elif variant == "fir":
         model = ClosedLoopFIRModel(150)
     elif variant in ("p_adaptive", "p_lqr"):
@@ -97,9 +98,12 @@ def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: boo
     if gusts:
         sc = sc.set("plant.disturbances.gust_rate", 0.1).set("plant.disturbances.gust_amplitude", 2.0)
     setup = sc.build(seed)
+    assert tuple(sc.run.tolerance[n] for n in ("rotor_speed", "altitude")) == TOLERANCE
     cfg = setup.controller.config
     idx = list(setup.controller.output_indices)
     output_range = np.array([np.asarray(cfg.observation_low)[idx], np.asarray(cfg.observation_high)[idx]])
+    # the network's prior, as the scenario file's law: the reference model's lag 2 zeta / omega, in steps
+    lag = 2.0 * np.asarray(cfg.reference_damping) / np.asarray(cfg.reference_bandwidth) / setup.controller.dt
     controller = LQRController.from_plant(rotor_speed=140.0) if variant == "p_lqr" else setup.controller
     env = DragChange(setup.env, 1.3) if change_before else setup.env
     opts = dict(setup.options or {})
@@ -109,7 +113,7 @@ def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: boo
         if change_before and k == change_before - 1:
             env.active = True
 
-    runner = ILCRunner(env, controller, setup.reference, law=_law(variant, output_range, seed), trials=trials,
+    runner = ILCRunner(env, controller, setup.reference, law=_law(variant, output_range, seed, lag), trials=trials,
                        duration=sc.run.duration, initial_state=x0, seed=seed, channel="reference",
                        options=opts or None, callback=callback, carry_weights=variant != "network_reset")
     res = runner.run()

@@ -231,6 +231,12 @@ _ILC_LABELS = {
 }
 
 
+def _median_of(values):
+    vals = sorted(v for v in values if v is not None)
+    k = len(vals)
+    return None if k == 0 else (vals[k // 2] if k % 2 else 0.5 * (vals[k // 2 - 1] + vals[k // 2]))
+
+
 def _mm(v) -> str:
     return "-" if v is None else f"{1000 * v:.3g}"
 
@@ -274,10 +280,13 @@ def _ilc_ablation(rec: dict) -> str:
     if "noise_gusts" in rob:
         ratios = rob["noise_gusts"]["worst_11_on_over_best_1_10"]
         worst = max(r for r in ratios if r is not None)
-        notes.append(f"{rob['noise_gusts']['trials']} trials with sensor noise and per-trial random gusts, seeds "
-                     f"{', '.join(map(str, rec['robust_seeds']))}: worst trial of 11-{rob['noise_gusts']['trials']} "
-                     f"over the best of 1-10 = {', '.join(f'{r:.2f}' for r in ratios)} (target <= 1.5: "
-                     f"{'met' if worst <= 1.5 else 'not met'})")
+        n = rob["noise_gusts"]["trials"]
+        meds = [(_median_of(r[:10]), _median_of(r[n - 10:])) for r in rob["noise_gusts"]["altitude_rms_m"]]
+        notes.append(f"{n} trials with sensor noise and per-trial random gusts, seeds "
+                     f"{', '.join(map(str, rec['robust_seeds']))}: worst trial of 11-{n} over the best of 1-10 = "
+                     f"{', '.join(f'{r:.2f}' for r in ratios)} (target <= 1.5: "
+                     f"{'met' if worst <= 1.5 else 'not met'}); median of trials 1-10 -> {n - 9}-{n}: "
+                     + ", ".join(f"{_mm(a)} -> {_mm(b)} mm" for a, b in meds))
     if "drag_change_before_6" in rob:
         rows = rob["drag_change_before_6"]["altitude_rms_m"]
         back = [_trials_to_stay_within(r, 6, 2.0) for r in rows]

@@ -320,3 +320,58 @@ def test_the_norm_optimal_law_runs_from_a_scenario_file():
     assert len(rms) == 3 and rms[2] < rms[0] / 3
     with pytest.raises(ScenarioError, match=r"`ilc.gains` has unknown keys \['gain'\] for law 'norm_optimal'"):
         neurocontrol.run_scenario(sc.set("ilc.gains", "{gain = 1.0}"), seed=0)
+
+
+# --------------------------------------------------------------------------- the change test
+
+
+class ScaledPlantEnv(PlantEnv):
+    """The test plant with its input matrix scaled by ``gain`` (settable between trials)."""
+
+    gain = 1.0
+
+    def step(self, action):
+        self.x = A @ self.x + self.gain * (B @ np.asarray(action, float))
+        return C @ self.x, 0.0, False, False, {}
+
+
+def test_change_test_skips_the_update_after_a_trial_the_model_did_not_foresee_and_resumes():
+    """Input gain x3 before trial 4: the model's prediction of trial 4 from trial 3 misses by far more than the
+    error it corrects, so the feedforward is kept for trial 5; trial 5 repeats trial 4 and learning resumes."""
+    env = ScaledPlantEnv()
+    law = NormOptimalILC(ClosedLoopFIRModel(N_TAPS, ridge=1e-9), regularization=1.0)
+    seen = {}
+
+    def callback(k, info):
+        seen[k] = (dict(law.last_update), info["feedforward"].copy())
+        if k == 3:
+            env.gain = 3.0
+
+    ILCRunner(env, PassThrough(), REF, law=law, trials=7, duration=T * DT, initial_state=np.zeros(2), seed=0,
+              channel="reference", callback=callback).run()
+    mismatch = {k: u["mismatch"] for k, (u, _) in seen.items()}
+    skipped = {k: u["skipped"] for k, (u, _) in seen.items()}
+    print("mismatch per trial:", {k: None if m is None else round(m, 4) for k, m in mismatch.items()})
+    # unchanged plant: the model predicts the next trial to a few % (one smooth trial does not identify all 30
+    # taps, see the identification note in docs/ilc.md, so trial 2's prediction is not exact)
+    assert mismatch[1] is None and all(mismatch[k] < 0.1 for k in (2, 3))
+    assert mismatch[4] > 3.0 and skipped[4]
+    assert np.array_equal(seen[4][1], seen[3][1])                                   # the feedforward is kept
+    assert mismatch[5] < 1e-6 and not skipped[5]                                    # trial 5 repeats trial 4
+    assert not any(skipped[k] for k in (1, 2, 3, 5, 6, 7))
+
+
+def test_change_test_can_be_switched_off_and_is_validated():
+    law = NormOptimalILC(ClosedLoopFIRModel(N_TAPS, ridge=1e-9), regularization=1.0, change_threshold=None)
+    env = ScaledPlantEnv()
+
+    def callback(k, info):
+        if k == 3:
+            env.gain = 3.0
+        if k == 4:
+            assert law.last_update["skipped"] is False and law.last_update["mismatch"] > 3.0
+
+    ILCRunner(env, PassThrough(), REF, law=law, trials=4, duration=T * DT, initial_state=np.zeros(2), seed=0,
+              channel="reference", callback=callback).run()
+    with pytest.raises(ParameterError, match="change_threshold"):
+        NormOptimalILC(ClosedLoopFIRModel(N_TAPS), change_threshold=0.0)

@@ -111,7 +111,7 @@ def test_matvec_is_the_derivative_of_the_networks_free_run_along_its_own_traject
 
     def outputs_at_block_ends(commands):
         u = cfg.normalize_inputs(model.tapped(model.block_means(commands) - y0))
-        return cfg.denormalize_outputs(plain_free_run(cfg, theta, cfg.normalize_outputs(y0), u))
+        return y0 + cfg.denormalize_outputs(plain_free_run(cfg, theta, np.zeros(2), u))   # relative to y(0)
 
     # full-rate outputs whose block ends are the free run (the model reads only those)
     nb = T // b
@@ -143,6 +143,26 @@ def test_a_set_point_no_trial_moved_has_no_path_to_the_outputs_without_hidden_un
     v = np.zeros((T, 2))
     v[:, 1] = 1.0
     assert np.max(np.abs(model.matvec(v))) == 0.0
+
+
+def test_prior_lag_is_the_model_of_a_set_point_no_trial_moved():
+    """Channel 1 never moves and output 1 stays at rest: its weights see no data and stay at the prior, so the
+    response of output 1 to a step of set-point 1 is the first-order lag 1 - (1 - a)^k at the block ends."""
+    lag, b = 40.0, 10
+    model = ClosedLoopNetworkModel(RANGE, n_hidden=0, block_steps=b, prior_lag=[25.0, lag], seed=0)
+    rng = np.random.default_rng(0)
+    r = np.zeros((T, 2))
+    r[:, 0] = np.cumsum(rng.normal(0.0, 0.05, T))
+    y = np.vstack([np.zeros(2), np.column_stack([0.8 * r[:, 0], np.zeros(T)])])
+    model.learn(r, y)
+    v = np.zeros((T, 2))
+    v[:, 1] = 1.0
+    a = 1.0 - np.exp(-b / lag)
+    ends = model.matvec(v)[b - 1::b, 1]
+    expect = 1.0 - (1.0 - a) ** np.arange(1, ends.size + 1)
+    assert np.max(np.abs(ends - expect)) < 1e-12
+    with pytest.raises(ParameterError, match="prior_lag"):
+        ClosedLoopNetworkModel(RANGE, prior_lag=[1.0, -2.0])
 
 
 # --------------------------------------------------------------------------- contraction on the linear plant

@@ -22,6 +22,7 @@ from neurocontrol.ilc.laws import (
 )
 from neurocontrol.ilc.network import AbstractClosedLoopModel, ClosedLoopFIRModel, NormOptimalILC
 from neurocontrol.ilc.result import ILCResult
+from neurocontrol.ilc.rtrn_model import ClosedLoopNetworkModel
 from neurocontrol.ilc.runner import ILCRunner
 
 __all__ = [
@@ -43,5 +44,6 @@ __all__ = [
     "ILCRunner",
     "AbstractClosedLoopModel",
     "ClosedLoopFIRModel",
+    "ClosedLoopNetworkModel",
     "NormOptimalILC",
 ]

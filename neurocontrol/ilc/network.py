@@ -408,6 +408,15 @@ class NormOptimalILC(AbstractILCLaw):
     cg_maxiter : int, default 1000
         Largest number of conjugate-gradient iterations; a truncated solve is
         still a descent step on the regularised cost.
+    change_threshold : float or None, default 3.0
+        Skip the update after a trial the model did not foresee: when
+        ``||W^(1/2) (e_k - ê_k)|| > change_threshold * ||W^(1/2) e_{k-1}||``
+        with ``ê_k = e_{k-1} - H (v_k - v_{k-1})`` the model's prediction of
+        trial k from trial k-1, the feedforward is kept as it is (the model
+        still learns the trial). A loop that changed, or a trial hit by a
+        disturbance that will not repeat, then does not drive a correction
+        for the next trial; a lasting change is consistent from the next
+        trial on and learning resumes. None: never skip.
 
     Notes
     -----
@@ -437,6 +446,7 @@ class NormOptimalILC(AbstractILCLaw):
     q_order: int = 2
     cg_rtol: float = 1e-10
     cg_maxiter: int = 1000
+    change_threshold: float | None = 3.0
 
     def __post_init__(self):
         if not isinstance(self.model, AbstractClosedLoopModel):
@@ -450,6 +460,10 @@ class NormOptimalILC(AbstractILCLaw):
             object.__setattr__(self, "output_weights", tuple(w.tolist()))
         object.__setattr__(self, "cg_rtol", check_real(self.cg_rtol, "cg_rtol", low=0.0, low_open=True))
         object.__setattr__(self, "cg_maxiter", check_int(self.cg_maxiter, "cg_maxiter", low=1))
+        if self.change_threshold is not None:
+            object.__setattr__(self, "change_threshold", check_real(self.change_threshold, "change_threshold",
+                                                                    low=0.0, low_open=True))
+        object.__setattr__(self, "_last", {})
         object.__setattr__(self, "_q", _q_filter(self.q_cutoff_hz, self.q_order))
         object.__setattr__(self, "q_cutoff_hz", self._q.cutoff_hz)
         object.__setattr__(self, "q_order", self._q.order)
@@ -457,7 +471,11 @@ class NormOptimalILC(AbstractILCLaw):
 
     @property
     def last_update(self) -> dict:
-        """What the last update used: ``trial``, ``lam`` (lambda), ``cg_iterations``, ``cg_residual``."""
+        """What the last update used.
+
+        ``trial``, ``lam`` (lambda), ``cg_iterations``, ``cg_residual``,
+        ``mismatch`` (the change test's ratio, None at trial 1) and ``skipped``.
+        """
         return dict(self._info)
 
     def check(self, *, n_channels, n_outputs, n_steps, dt, channel: AbstractChannel, controller=None):
@@ -546,8 +564,21 @@ class NormOptimalILC(AbstractILCLaw):
             raise ParameterError("NormOptimalILC learns from the trial: pass a TrialContext (ILCRunner does).")
         if context.trial == 1:
             self.model.reset()
+            self._last.clear()
+        w = np.sqrt(self._weights(error.shape[1]))
+        mismatch = None
+        if self._last and self._last["error"].shape == error.shape:
+            # the model (as of the last update) predicts this trial from the last one
+            predicted = self._last["error"] - self.model.matvec(feedforward - self._last["feedforward"])
+            scale = max(float(np.linalg.norm(self._last["error"] * w)), np.finfo(float).tiny)
+            mismatch = float(np.linalg.norm((error - predicted) * w)) / scale
+        self._last.update(error=np.array(error), feedforward=np.array(feedforward))
         commands, _ = context.channel.commands(context.references[:-1], context.feedforward)
         self.model.learn(commands, context.outputs)
+        if mismatch is not None and self.change_threshold is not None and mismatch > self.change_threshold:
+            self._info.clear()
+            self._info.update(trial=context.trial, mismatch=mismatch, skipped=True)
+            return np.array(feedforward)
         dv = self.step(error)
-        self._info["trial"] = context.trial
+        self._info.update(trial=context.trial, mismatch=mismatch, skipped=False)
         return self._q(feedforward + dv, context.dt)

@@ -23,7 +23,7 @@ block means of the set-point changes through a tapped delay line,
 ``u(k) = [dr(k); dr(k - s); ...; dr(k - (L-1) s)]`` (``L = taps``, ``s =
 tap_spacing`` blocks, ``dr = r_c - y(0)``, zero before the trial), so its
 linear part is a coarse impulse response and its hidden units add what
-depends on the operating point (they see the measured outputs too).
+depends on the operating point (they see the outputs' changes too).
 
 Examples
 --------
@@ -44,7 +44,12 @@ from neurocontrol._validation import as_float_array, check_int, check_positive
 from neurocontrol.exceptions import ParameterError, ShapeError
 from neurocontrol.ilc.network import AbstractClosedLoopModel
 from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier
-from neurocontrol.nets.incremental import IncrementalConfig, trajectory_jacobians
+from neurocontrol.nets.incremental import (
+    IncrementalConfig,
+    init_incremental_weights,
+    split_weights,
+    trajectory_jacobians,
+)
 
 __all__ = ["ClosedLoopNetworkModel"]
 
@@ -83,6 +88,17 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
         Standard deviation of the hidden units' initial input weights: small,
         so that a set-point channel no trial has moved yet starts with
         nearly no path to the outputs.
+    process_noise : float, default 0.0
+        q of the EKF (added to the covariance after every update): above 0
+        the network keeps adapting, so a loop that changes between trials
+        is re-learned instead of averaged with the old trials.
+    prior_lag : float or array_like of shape (p,), optional
+        Time constant, in control steps, of a first-order lag per output
+        that the network starts from (and is pulled towards by
+        ``output_covariance``): "each output follows its own set-point",
+        e.g. from the controller's reference model. It gives a set-point
+        channel that no trial has moved yet a plausible path to its own
+        output, instead of none (Notes). None: no prior (zero output weights).
     seed : int or numpy.random.Generator, default 0
         Draw of the initial hidden weights (a reset draws the same again).
     memory : bool, default True
@@ -99,9 +115,9 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
     Notes
     -----
     *Blocks.* With ``b = block_steps`` the network's step k maps the mean
-    set-point change over steps ``k b .. (k+1) b - 1`` (relative to the rest
-    output ``y(0)``, so a channel no trial moves feeds exact zeros) to the
-    measured output at step ``(k+1) b``. The lifted map of the control steps
+    set-point change over steps ``k b .. (k+1) b - 1`` to the measured output
+    at step ``(k+1) b``, both relative to the rest output ``y(0)`` (so a
+    channel no trial moves feeds exact zeros and keeps its prior). The lifted map of the control steps
     is ``H = I_b H_net A_b``: ``A_b`` takes block means, ``H_net`` is the
     linearised network over the blocks and ``I_b`` interpolates linearly
     between block ends (zero change at step 0, held after the last whole
@@ -110,6 +126,13 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
     network trained on them predicted the next trial's output change worse
     than "no change"; at 10 steps per block it predicts it as well as the
     150-tap FIR (docs/ilc.md).
+
+    *Prior.* With ``prior_lag`` the output weights start from ``y_i(k+1) =
+    y_i(k) + a_i (dr_i(k) - y_i(k))``, ``a_i = 1 - exp(-b / lag_i)``, and the
+    EKF pulls the estimate towards it with ``output_covariance``. Without it
+    a set-point channel that never moved has no path to any output, and after
+    a change of the loop the law could correct that channel's output only
+    through another channel's coupling.
 
     *Training.* One online pass of the decoupled EKF over the blocks of each
     trial, teacher forced (the measured output at the block start is the
@@ -120,7 +143,8 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
 
     def __init__(self, output_range, *, n_hidden: int = 8, block_steps: int = 10, taps: int = 15, tap_spacing: int = 1,
                  measurement_noise: float = 1e-6, output_covariance: float = 1e-4, hidden_covariance: float = 1e-3,
-                 input_init_std: float = 0.1, seed=0, memory: bool = True):
+                 input_init_std: float = 0.1, process_noise: float = 0.0, prior_lag=None, seed=0,
+                 memory: bool = True):
         rng = as_float_array(output_range, "output_range", (2, None))
         if np.any(rng[1] <= rng[0]):
             raise ParameterError(f"`output_range` must have low < high for every output, got low={rng[0].tolist()}, "
@@ -134,6 +158,7 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
         self.output_covariance = check_positive(output_covariance, "output_covariance")
         self.hidden_covariance = check_positive(hidden_covariance, "hidden_covariance")
         self.input_init_std = check_positive(input_init_std, "input_init_std", allow_zero=True)
+        self.process_noise = check_positive(process_noise, "process_noise", allow_zero=True)
         if not isinstance(memory, (bool, np.bool_)):
             raise ParameterError(f"`memory` must be True or False, got {memory!r}.")
         self.memory = bool(memory)
@@ -142,11 +167,19 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
                                  "got None.")
         self._seed_state = np.random.default_rng(seed).bit_generator.state
         p = rng.shape[1]
+        if prior_lag is None:
+            self.prior_lag = None
+        else:
+            lag = as_float_array(prior_lag, "prior_lag")
+            lag = np.broadcast_to(lag, (p,)) if lag.ndim == 0 else lag
+            if lag.shape != (p,) or np.any(lag <= 0):
+                raise ParameterError(f"`prior_lag` must be a positive number of control steps, or one per output "
+                                     f"({p}), got {np.array2string(np.asarray(prior_lag))}.")
+            self.prior_lag = tuple(float(v) for v in lag)
+        half = 0.5 * (rng[1] - rng[0]) * np.array([[-1.0], [1.0]])      # changes: centred on zero
         self.config = IncrementalConfig(n_outputs=p, n_inputs=p * self.taps, n_hidden=self.n_hidden,
-                                        input_init_std=self.input_init_std,
-                                        output_range=rng,
-                                        input_range=np.tile(0.5 * (rng[1] - rng[0]) * np.array([[-1.0], [1.0]]),
-                                                            (1, self.taps)))
+                                        input_init_std=self.input_init_std, output_range=half,
+                                        input_range=np.tile(half, (1, self.taps)))
         self.reset()
 
     # ----------------------------------------------------------------- state
@@ -155,9 +188,16 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
         gen = np.random.default_rng()
         gen.bit_generator.state = self._seed_state
         rule = DecoupledEKF(measurement_noise=self.measurement_noise, output_covariance=self.output_covariance,
-                            hidden_covariance=self.hidden_covariance)
-        self.network = IncrementalIdentifier(self.config, rule,
-                                             rng=gen)
+                            hidden_covariance=self.hidden_covariance, process_noise=self.process_noise)
+        theta = init_incremental_weights(self.config, gen)
+        if self.prior_lag is not None:              # y(k+1) = y(k) + a (dr(k) - y(k)) per output, in blocks
+            C, _ = split_weights(self.config, theta)
+            p = self.config.n_outputs
+            for i, lag in enumerate(self.prior_lag):
+                a = 1.0 - np.exp(-self.block_steps / lag)
+                C[i, i] -= a                        # on y_i (z starts with y)
+                C[i, p + i] += a                    # on the newest tap of set-point i
+        self.network = IncrementalIdentifier(self.config, rule, weights=theta)
         self.n_trials = 0
         self._F = self._G = None
         self._T, self._interp = 0, None
@@ -270,27 +310,16 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
         return csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                           shape=(n_steps, nb))
 
-    # ----------------------------------------------------------------- learning
-    def learn(self, commands, outputs) -> None:
-        """Train the network on one trial (one online RTRL + EKF pass) and linearise it along the trial.
-
-        Parameters
-        ----------
-        commands : array_like, shape (T, p)
-            The set-points the controller was given, r_c(0)..r_c(T-1).
-        outputs : array_like, shape (T+1, p)
-            The controlled outputs y(0)..y(T).
-        """
-        super().learn(commands, outputs)
-
+    # ----------------------------------------------------------------- learning (learn: the base class)
     def _learn_impl(self, commands, outputs):
+        """Train the network on one trial (one online RTRL + EKF pass) and linearise it along the trial."""
         T, c = commands.shape
         self.check(n_channels=c, n_outputs=outputs.shape[1])
         if not self.memory and self.n_trials:
             self.reset()
         nb, b = self.blocks(T), self.block_steps
         u = self.tapped(self.block_means(commands) - outputs[0])       # set-points relative to the rest output
-        y = outputs[:nb * b + 1:b]
+        y = outputs[:nb * b + 1:b] - outputs[0]                        # outputs too
         net = self.network
         net.reset_hidden()
         net.fit(y, u)

@@ -11,12 +11,14 @@ from neurocontrol.ilc.laws import AbstractILCLaw, PTypeILC
 from neurocontrol.ilc.network import ClosedLoopFIRModel, NormOptimalILC
 from neurocontrol.ilc.rtrn_model import ClosedLoopNetworkModel
 from neurocontrol.ilc.runner import ILCRunner
+from neurocontrol.results import per_output_band
 from neurocontrol.simulation.loop import seed_streams, signal_names
 
 __all__ = ["run_ilc_scenario"]
 
 
-def _law_from_spec(spec, output_names, output_range=None, seed=0) -> AbstractILCLaw:
+def _law_from_spec(spec, output_names, output_range=None, seed=0, prior_lag=None,
+                   tolerance=None) -> AbstractILCLaw:
     """Build the ILC law of a scenario's ``[ilc]`` table.
 
     ``law = "p"``: :class:`PTypeILC` with ``gains`` keys ``gain`` (all
@@ -26,7 +28,8 @@ def _law_from_spec(spec, output_names, output_range=None, seed=0) -> AbstractILC
     ``law = "norm_optimal"``: :class:`~neurocontrol.ilc.network.NormOptimalILC`
     on a :class:`~neurocontrol.ilc.network.ClosedLoopFIRModel` learned from the
     trials, with ``gains`` keys ``taps`` (default 150), ``regularization``
-    (default 0.1), ``weight_<output>`` (default 1.0) and ``q_cutoff_hz``
+    (default 0.1), ``weight_<output>`` (default ``1 / tolerance**2`` of the
+    run's success band, else 1.0) and ``q_cutoff_hz``
     (default 1.5; 0 disables the Q filter).
 
     ``law = "network"``: the same norm-optimal law on a
@@ -48,6 +51,12 @@ def _law_from_spec(spec, output_names, output_range=None, seed=0) -> AbstractILC
         Declared ranges of the controlled outputs (needed by ``"network"``).
     seed : numpy.random.SeedSequence or int, optional
         Draw of the network's initial weights (``"network"``).
+    prior_lag : array_like of shape (p,), optional
+        The closed loop's lag per output in control steps, the network's prior (``"network"``).
+    tolerance : array_like of shape (p,), optional
+        The run's success band per output: the default ``weight_<output>``
+        of the norm-optimal laws is ``1 / tolerance**2`` (errors counted in
+        units of their band); without a tolerance, 1.
 
     Returns
     -------
@@ -55,7 +64,7 @@ def _law_from_spec(spec, output_names, output_range=None, seed=0) -> AbstractILC
     """
     gains = dict(spec.gains)
     if spec.law in ("norm_optimal", "network"):
-        return _norm_optimal_from_gains(gains, output_names, spec.law, output_range, seed)
+        return _norm_optimal_from_gains(gains, output_names, spec.law, output_range, seed, prior_lag, tolerance)
     allowed = {"gain", "lead", "q_cutoff_hz"} | {f"gain_{n}" for n in output_names}
     unknown = sorted(set(gains) - allowed)
     if unknown:
@@ -76,10 +85,12 @@ def _whole(gains, key, default, low):
     return int(value)
 
 
-def _norm_optimal_from_gains(gains, output_names, law, output_range, seed) -> AbstractILCLaw:
+def _norm_optimal_from_gains(gains, output_names, law, output_range, seed, prior_lag=None,
+                             tolerance=None) -> AbstractILCLaw:
     """Build the norm-optimal law of an ``[ilc]`` table with ``law = "norm_optimal"`` or ``"network"``."""
     common = {"regularization", "q_cutoff_hz"} | {f"weight_{n}" for n in output_names}
-    own = {"taps"} if law == "norm_optimal" else {"hidden_units", "block_steps", "taps", "tap_spacing", "memory"}
+    own = {"taps"} if law == "norm_optimal" else {"hidden_units", "block_steps", "taps", "tap_spacing", "memory",
+                                                  "prior"}
     unknown = sorted(set(gains) - common - own)
     if unknown:
         raise ScenarioError(f"`ilc.gains` has unknown keys {unknown} for law {law!r}; "
@@ -91,19 +102,35 @@ def _norm_optimal_from_gains(gains, output_names, law, output_range, seed) -> Ab
             raise ScenarioError("`ilc.law = 'network'` needs the declared ranges of the controlled outputs: give "
                                 "the controller `observation_low`/`observation_high`, or a plant whose "
                                 "observation space is bounded.")
-        memory = _whole(gains, "memory", 1, 0)
-        if memory > 1:
-            raise ScenarioError(f"`ilc.gains.memory` must be 1 (keep the network over the trials) or 0, "
-                                f"got {memory}.")
+        memory, prior = _whole(gains, "memory", 1, 0), _whole(gains, "prior", 1, 0)
+        if memory > 1 or prior > 1:
+            raise ScenarioError(f"`ilc.gains.memory` and `ilc.gains.prior` must be 1 or 0, got {memory} and "
+                                f"{prior}.")
         model = ClosedLoopNetworkModel(output_range, n_hidden=_whole(gains, "hidden_units", 8, 0),
                                        block_steps=_whole(gains, "block_steps", 10, 1),
                                        taps=_whole(gains, "taps", 15, 1),
                                        tap_spacing=_whole(gains, "tap_spacing", 1, 1), seed=seed,
+                                       prior_lag=prior_lag if prior else None,
                                        memory=bool(memory))
     cutoff = float(gains.get("q_cutoff_hz", 1.5))
-    weights = [float(gains.get(f"weight_{n}", 1.0)) for n in output_names]
+    default = [1.0] * len(output_names) if tolerance is None else [1.0 / float(t) ** 2 for t in tolerance]
+    weights = [float(gains.get(f"weight_{n}", d)) for n, d in zip(output_names, default)]
     return NormOptimalILC(model, regularization=float(gains.get("regularization", 0.1)),
                           output_weights=weights, q_cutoff_hz=cutoff if cutoff > 0 else None)
+
+
+def _reference_lag(controller) -> np.ndarray | None:
+    """Return the lag (control steps) of the controller's second-order reference model per output, or None.
+
+    ``2 zeta / omega``: the mean delay of a second-order lag, read from a
+    config with ``reference_bandwidth`` (rad/s) and ``reference_damping``.
+    """
+    cfg = getattr(controller, "config", None)
+    bw, dz = getattr(cfg, "reference_bandwidth", None), getattr(cfg, "reference_damping", None)
+    dt = getattr(controller, "dt", None)
+    if bw is None or dz is None or not dt:
+        return None
+    return 2.0 * np.asarray(dz, dtype=float) / np.asarray(bw, dtype=float) / float(dt)
 
 
 def _output_range(setup) -> np.ndarray | None:
@@ -181,7 +208,9 @@ def run_ilc_scenario(scenario, setup, *, duration, seed, options, tolerance, fin
         obs, _ = setup.env.reset(seed=seed_streams(seed).plant, options=opts or None)
         x0 = np.asarray(getattr(setup.env.unwrapped, "state", obs), dtype=float)
     names = signal_names(setup.env, setup.controller.output_indices)["output_names"]
-    law = _law_from_spec(spec, names, _output_range(setup), seed_streams(seed).spare.spawn(1)[0])
+    band = None if tolerance is None else per_output_band(tolerance, "tolerance", names)
+    law = _law_from_spec(spec, names, _output_range(setup), seed_streams(seed).spare.spawn(1)[0],
+                         _reference_lag(setup.controller), band)
     runner = ILCRunner(setup.env, setup.controller, setup.reference, law=law, trials=spec.trials, duration=duration,
                        initial_state=x0, seed=seed, channel="reference", options=opts or None, callback=None,
                        tolerance=tolerance, final_window_s=final_window_s)

@@ -220,8 +220,13 @@ class IncrementalIdentifier:
         Structure and declared signal ranges (physical units in, physical out).
     rule : DecoupledEKF, optional
         The learning rule; default ``DecoupledEKF()``.
-    rng : numpy.random.Generator or int
-        Seed of the initial hidden weights.
+    rng : numpy.random.Generator or int, optional
+        Seed of the initial hidden weights (needed unless ``weights`` is given).
+    weights : array_like, shape (n_weights,), optional
+        Initial weights, e.g. a prior model (default: a draw of
+        :func:`~neurocontrol.nets.incremental.init_incremental_weights`).
+        The EKF starts from them, so its estimate is pulled towards them
+        with the prior covariance of the rule.
 
     Examples
     --------
@@ -234,7 +239,7 @@ class IncrementalIdentifier:
     (2, 1)
     """
 
-    def __init__(self, config: IncrementalConfig, rule: DecoupledEKF | None = None, *, rng):
+    def __init__(self, config: IncrementalConfig, rule: DecoupledEKF | None = None, *, rng=None, weights=None):
         if not isinstance(config, IncrementalConfig):
             raise ParameterError(f"`config` must be an IncrementalConfig, got {type(config).__name__}.")
         rule = DecoupledEKF() if rule is None else rule
@@ -242,7 +247,10 @@ class IncrementalIdentifier:
             raise ParameterError(f"`rule` must be a DecoupledEKF, got {type(rule).__name__}.")
         self.config, self.rule = config, rule
         p, m, H, n = config.n_outputs, config.n_inputs, config.n_hidden, config.n_weights
-        self._theta = init_incremental_weights(config, rng)
+        if weights is None:
+            self._theta = init_incremental_weights(config, rng)
+        else:
+            self._theta = config.check_weights(weights, "weights").copy()
         self._C, self._W = split_weights(config, self._theta)
         self._P = rule.initial_covariance(config)
         self._R = rule.noise_vector(config)
