@@ -254,3 +254,20 @@ def test_errors():
     ident = IncrementalIdentifier(cfg, rng=0)
     with pytest.raises(ShapeError, match=r"`y` must have shape \(2,\)"):
         ident.update([0.0], [0.0], [0.0, 0.0])
+
+
+def test_last_prediction_is_the_one_step_prediction_before_the_update():
+    # Claim: after update(y, u, y_next) the identifier reports y_hat(t+1) of the weights *before* that update,
+    # in physical units: what predict() gave one call earlier from the same state.
+    cfg = IncrementalConfig(n_outputs=2, n_inputs=1, n_hidden=3, output_range=[[0.0, -2.0], [10.0, 2.0]],
+                            input_range=[[-1.0], [1.0]])
+    ident = IncrementalIdentifier(cfg, DecoupledEKF(measurement_noise=1e-4), rng=3)
+    rng = np.random.default_rng(0)
+    y = np.array([5.0, 0.3])
+    for _ in range(5):
+        u = rng.uniform(-1, 1, 1)
+        want = ident.predict(y, u[None, :])[0]
+        y_next = want + rng.normal(0, 0.05, 2)
+        assert ident.update(y, u, y_next) == "updated"
+        np.testing.assert_allclose(ident.last_prediction, want, rtol=0, atol=1e-12)
+        y = y_next

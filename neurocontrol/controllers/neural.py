@@ -10,6 +10,13 @@ why no imitator network). The synthesiser (:class:`GaussNewtonLaw`,
 cost over a horizon, through the identifier's free run and its Jacobian with
 respect to move-blocked inputs. Every scale comes from the declared
 observation ranges and the input limits.
+
+Against sensor noise, the identifier's regressor and the synthesiser's
+starting point are a blend of the measurement and the identifier's own
+one-step prediction, with a gain per signal from the ratio of the
+sensor-noise variance (estimated without a model, from second differences of
+the measurements) to the innovation variance
+(:class:`~neurocontrol.controllers.measurement_filter.MeasurementFilter`).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from neurocontrol import registry
 from neurocontrol._validation import as_float_array, check_int, check_positive
 from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers.base import AbstractController
+from neurocontrol.controllers.measurement_filter import MeasurementFilter
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 from neurocontrol.nets import _incremental_kernels as _ik
 from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier
@@ -338,17 +346,25 @@ class NeuralController(AbstractController):
         (e.g. a scenario's :class:`~neurocontrol.reference.MultiSignal`); also
         settable with :meth:`set_preview`. None: the present reference is held
         over the horizon.
+    state_filter : bool, default True
+        Blend each measurement with the identifier's one-step prediction
+        (:class:`~neurocontrol.controllers.measurement_filter.MeasurementFilter`)
+        for the identifier's regressor and the synthesiser's starting point;
+        False: both use the raw measurement.
 
     Notes
     -----
     Per control step k (time ``k dt``), normalised units:
 
-    1. the identifier learns the transition ``(y(k-1), u(k-1)) -> y(k)``
+    1. the identifier learns the transition ``(x(k-1), u(k-1)) -> y(k)``
        (RTRL + decoupled EKF) and its hidden state advances to ``h(k)``;
+       ``x(k) = p + K (y(k) - p)`` is the measurement blended with the
+       identifier's prediction ``p`` of it (K = 1 during the warm-up and
+       without noise; :class:`~neurocontrol.controllers.measurement_filter.MeasurementFilter`);
     2. warm-up: ``u = baseline + APRBS``; afterwards
     3. the desired trajectory ``d(k+1..k+N)`` is the reference model's
        response to the previewed (or held) reference from its present state;
-    4. from the held plan ``v = u(k-1)`` the identifier free-runs N steps
+    4. from the held plan ``v = u(k-1)`` and ``x(k)`` the identifier free-runs N steps
        with the Jacobian to the block inputs, and one damped Gauss-Newton
        step (:func:`gauss_newton_step`) gives the new plan; it is clipped to
        the limits and rates, and its first block is proposed.
@@ -363,6 +379,15 @@ class NeuralController(AbstractController):
     A non-finite measurement holds the last applied input and skips that
     transition's learning (the next finite pair resumes it).
 
+    **Sensor noise.** An equation-error identifier fed noisy outputs as
+    regressors is biased (errors in variables): with the sensor noise large
+    against the closed loop's own variation in hover, it learns a spurious
+    pull of every output back to a fixed level and input gains far below the
+    plant's, and the synthesiser over that model oscillates. The blended
+    state ``x`` carries ``K`` times the sensor noise in place of all of it,
+    which shrinks that bias, and gives the synthesiser a start that is not
+    the raw noisy sample.
+
     **Warm-up length.** ``round(warmup_duration / dt)`` control steps, at
     least one when ``warmup_duration`` is positive (a 1 s warm-up at a 2 s
     control period lasts one step). With ``warmup_duration = 0`` the first
@@ -373,7 +398,8 @@ class NeuralController(AbstractController):
     _handles_nonfinite = True
 
     def __init__(self, config: NeuralControllerConfig, *, input_limits, dt: float,
-                 warmup_controller: AbstractController | None = None, preview: Callable | None = None):  # noqa: D107
+                 warmup_controller: AbstractController | None = None, preview: Callable | None = None,
+                 state_filter: bool = True):  # noqa: D107
         if not isinstance(config, NeuralControllerConfig):
             raise ParameterError(f"`config` must be a NeuralControllerConfig, got {type(config).__name__}.")
         super().__init__(input_limits=input_limits, output_indices=config.output_indices, dt=dt)
@@ -381,6 +407,9 @@ class NeuralController(AbstractController):
             raise ParameterError("`observation_low` and `observation_high` must be given to NeuralController "
                                  "(build_neural fills them from the env's observation space).")
         self.config = config
+        if not isinstance(state_filter, (bool, np.bool_)):
+            raise ParameterError(f"`state_filter` must be True or False, got {state_filter!r}.")
+        self.state_filter = bool(state_filter)
         lo = np.asarray(config.observation_low, dtype=np.float64)
         hi = np.asarray(config.observation_high, dtype=np.float64)
         n, m, p = lo.shape[0], self.n_inputs, len(self.output_indices)
@@ -518,8 +547,10 @@ class NeuralController(AbstractController):
         if self.warmup_controller is not None:
             self.warmup_controller.reset(observation, reference, seed=exc_seed)
         self._k = 0
-        self._y_prev = np.full(n, np.nan)
+        self._y_prev = np.full(n, np.nan)           # the identifier's regressor: the blended state x(k-1)
         self._u_prev = np.full(m, np.nan)
+        self.filter = MeasurementFilter(n)
+        self._x = observation.copy()
         self._rm = np.zeros((len(self.output_indices), 2))
         self._restart_reference_model(observation)
         N, nc = self.law.horizon, len(self.law.blocks) * m
@@ -538,6 +569,11 @@ class NeuralController(AbstractController):
         self._rm[:, 0] = observation[list(self.output_indices)]
         self._rm[:, 1] = [observation[j] if j >= 0 else 0.0 for j in self._rate_idx]
 
+    @property
+    def state(self) -> np.ndarray:
+        """The blended state x(k) of the last step (the measurement itself when not blended), physical units."""
+        return self._x.copy()
+
     def _learning(self, k: int) -> bool:
         """Whether the transition measured at step ``k`` (time ``k dt``) is learned."""
         until = self.config.learning_until
@@ -553,11 +589,20 @@ class NeuralController(AbstractController):
             if self._last_u is None:
                 raise NonFiniteError(f"`observation` must be finite at the first step, got {observation.tolist()}.")
             self._y_prev[:] = np.nan               # the next transition is unknown: skip its learning
+            self.filter.measure(observation)        # non-finite: restarts the noise estimate's differences
             self._advance_reference_model(reference)
             return self._last_u.copy()
+        cfg = self._id_cfg
+        yn = (observation - cfg.output_mid) / cfg.output_half
+        self.filter.measure(yn)
+        x = observation
         if math.isfinite(self._y_prev.sum()) and math.isfinite(self._u_prev.sum()):
             self._status = self.identifier.update(self._y_prev, self._u_prev, observation, learn=self._learning(k))
-        self._y_prev[:] = observation
+            if self.state_filter and self._status != "non_finite":
+                pn = (self.identifier.last_prediction - cfg.output_mid) / cfg.output_half
+                x = self.filter.blend(yn, pn, active=k >= self._n_warmup) * cfg.output_half + cfg.output_mid
+        self._x = x
+        self._y_prev[:] = x
         if k < self._n_warmup:
             self._advance_reference_model(reference)
             base = self.warmup_controller.step(observation, reference) if self.warmup_controller is not None \
@@ -567,7 +612,7 @@ class NeuralController(AbstractController):
             self._restart_reference_model(observation)
             self._rate_limit = self._law_rate
             self._mode = "predictive"
-        u = self._synthesise(observation, reference)
+        u = self._synthesise(x, reference)
         self._advance_reference_model(reference)
         return u
 
@@ -577,7 +622,7 @@ class NeuralController(AbstractController):
             x[i] = ad[i] @ x[i] + bd[i] * reference[i]
 
     def _synthesise(self, observation, reference):
-        """One Gauss-Newton step from the held plan; return the first block's input, physical units."""
+        """One Gauss-Newton step from the held plan and the state ``observation``; return the first block's input."""
         cfg, law, b = self._id_cfg, self.law, self._buf
         m = self.n_inputs
         held = self._nominal if self._last_u is None else self._last_u   # no warm-up: start from the nominal input

@@ -286,6 +286,14 @@ class IncrementalIdentifier:
         return v
 
     @property
+    def last_prediction(self) -> np.ndarray:
+        """One-step prediction y_hat(t+1) of the last :meth:`update` (before its weight change), physical units.
+
+        Undefined (whatever the buffer holds) after an update that returned ``"non_finite"``.
+        """
+        return self._y_hat * self.config.output_half + self.config.output_mid
+
+    @property
     def counts(self) -> dict:
         """Number of updates by outcome (:data:`EKF_STATUS`), frozen steps and trace-bounded blocks, a copy."""
         return dict(self._counts)

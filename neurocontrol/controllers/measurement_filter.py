@@ -1,0 +1,163 @@
+"""Sensor-noise handling for a controller that predicts through a learned model: noise estimate and blend.
+
+:func:`second_difference_noise_std` estimates the standard deviation of
+white sensor noise from the measurements alone (no model);
+:class:`MeasurementFilter` blends each measurement with a one-step
+prediction by a gain from that estimate and the innovation variance (the
+steady-state Kalman gain of a scalar state). Used by the neural predictive
+controller (:mod:`neurocontrol.controllers.neural`, docs/neural_controller.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from neurocontrol._validation import as_float_array, check_int
+from neurocontrol.exceptions import ShapeError
+
+__all__ = ["MeasurementFilter", "NOISE_WINDOW", "second_difference_noise_std"]
+
+#: Samples in the sliding window of the sensor-noise estimate; also the memory (samples) of the innovation variance.
+NOISE_WINDOW = 100
+#: 1 / Phi^-1(3/4): the median absolute value of a zero-mean normal variable times this is its standard deviation.
+_MAD_TO_STD = 1.482602218505602
+
+
+def second_difference_noise_std(samples) -> np.ndarray:
+    r"""Robust standard deviation of white measurement noise per signal, from second differences.
+
+    Parameters
+    ----------
+    samples : array_like, shape (T, n)
+        Consecutive measurements, T >= 3 (one column per signal).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+
+    Notes
+    -----
+    For ``y(t) = s(t) + v(t)`` with white ``v`` of variance sigma^2 the second
+    difference ``y(t+1) - 2 y(t) + y(t-1)`` has the noise variance
+    ``6 sigma^2`` plus the signal's curvature, which is small when the signal
+    is smooth at the sampling rate; so ``sigma = 1.4826 median|d2| / sqrt(6)``
+    (the median makes sparse steps of the signal harmless). A signal that
+    moves fast at the sampling rate inflates the estimate: it is an upper
+    bound, which makes the filter below trust the model less, never more.
+    """
+    y = as_float_array(samples, "samples", (None, None))
+    if y.shape[0] < 3:
+        raise ShapeError(f"`samples` must hold at least 3 consecutive measurements, got {y.shape[0]}.")
+    d2 = y[2:] - 2.0 * y[1:-1] + y[:-2]
+    return _MAD_TO_STD * np.median(np.abs(d2), axis=0) / math.sqrt(6.0)
+
+
+class MeasurementFilter:
+    r"""Blend of each measured signal with a one-step prediction, by a gain from the estimated sensor noise.
+
+    Per signal i, with the prediction ``p`` and the measurement ``y`` at step t:
+
+    .. math::
+
+        \nu = y - p,\quad S \leftarrow (1 - 1/W) S + \nu^2 / W,\quad
+        K = \mathrm{clip}(1 - \hat\sigma^2 / S,\ 0,\ 1),\quad x = p + K \nu,
+
+    where ``sigma^2`` is :func:`second_difference_noise_std` squared over the
+    last W measurements (0, hence K = 1, until W second differences are in)
+    and S starts at the first ``nu^2``. This is the steady-state Kalman gain
+    ``K = P^- / (P^- + sigma^2)`` of a scalar state with innovation variance
+    ``S = P^- + sigma^2``: where the prediction error is all sensor noise the
+    blend follows the prediction, where the model is wrong (S large) or the
+    noise negligible it follows the measurement.
+
+    Parameters
+    ----------
+    n_signals : int
+        Number of measured signals.
+    window : int, default :data:`NOISE_WINDOW`
+        W, samples of the noise estimate and memory of S.
+
+    Examples
+    --------
+    >>> f = MeasurementFilter(1, window=10)
+    >>> for y in (0.0, 0.1, 0.2):
+    ...     f.measure([y])
+    >>> f.blend([0.2], [0.2]).tolist(), f.gain.tolist()
+    ([0.2], [1.0])
+    """
+
+    def __init__(self, n_signals: int, *, window: int = NOISE_WINDOW):
+        self.n_signals = check_int(n_signals, "n_signals", low=1)
+        self.window = check_int(window, "window", low=3)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every measurement, the noise estimate and the innovation variance."""
+        n, w = self.n_signals, self.window
+        self._raw = np.full((3, n), np.nan)
+        self._d2 = np.zeros((w, n))
+        self._count = 0
+        self._S = np.full(n, np.nan)
+        self.noise_var = np.zeros(n)
+        self.gain = np.ones(n)
+
+    @property
+    def noise_std(self) -> np.ndarray:
+        """The sensor-noise standard deviation estimate per signal (0 until the window is full), a copy."""
+        return np.sqrt(self.noise_var)
+
+    @property
+    def innovation_var(self) -> np.ndarray:
+        """S per signal (NaN before the first blend), a copy."""
+        return self._S.copy()
+
+    def measure(self, y) -> None:
+        """Take one raw measurement into the noise estimate (a non-finite one restarts the differences).
+
+        Parameters
+        ----------
+        y : array_like, shape (n_signals,)
+            The measurement, in the units the filter works in.
+        """
+        y = as_float_array(y, "y", (self.n_signals,), finite=False)
+        self._raw[:2] = self._raw[1:]
+        self._raw[2] = y
+        if not math.isfinite(self._raw.sum()):
+            if not math.isfinite(y.sum()):
+                self._raw[:] = np.nan
+            return
+        self._d2[self._count % self.window] = np.abs(self._raw[2] - 2.0 * self._raw[1] + self._raw[0])
+        self._count += 1
+        if self._count >= self.window:
+            self.noise_var = (_MAD_TO_STD * np.median(self._d2, axis=0)) ** 2 / 6.0
+
+    def blend(self, y, prediction, *, active: bool = True) -> np.ndarray:
+        """Update S with the innovation and return the blended state ``p + K (y - p)``.
+
+        Parameters
+        ----------
+        y : array_like, shape (n_signals,)
+            The measurement.
+        prediction : array_like, shape (n_signals,)
+            The one-step prediction of that measurement.
+        active : bool, default True
+            False: S is updated but K = 1 (the measurement is returned).
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_signals,)
+        """
+        y = as_float_array(y, "y", (self.n_signals,))
+        p = as_float_array(prediction, "prediction", (self.n_signals,))
+        nu = y - p
+        a = 1.0 / self.window
+        self._S = np.where(np.isnan(self._S), nu * nu, (1.0 - a) * self._S + a * nu * nu)
+        if active:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(self._S > 0, self.noise_var / self._S, 0.0)
+            self.gain = np.clip(1.0 - ratio, 0.0, 1.0)
+        else:
+            self.gain = np.ones(self.n_signals)
+        return p + self.gain * nu
