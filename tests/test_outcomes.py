@@ -243,8 +243,8 @@ SINE_FAST_XFAIL = pytest.mark.xfail(strict=True, reason=(
     "finding: the neural controller does not follow the 0.3 Hz, 0.2 m altitude sine even with preview: mean "
     "altitude error over the last 5 s 8.6 cm on seed 0, against 4.2 cm claimed (a third of holding 1.0 m)"))
 NOISE_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "known miss: the neural controller does not hold the hover bands with doubled sensor noise (0 of 3 seeds in "
-    "benchmarks/records/ablation.json)"))
+    "known miss: the neural controller does not hold the hover bands with doubled sensor noise on seed 0 (8 of "
+    "20 seeds with its measurement filter, LQR 14 of 20; docs/neural_controller.md)"))
 
 CLAIMS = {
     "helicopter_hover": [("success", hover, ())],

@@ -182,6 +182,11 @@ class ClosedLoopFIRModel(AbstractClosedLoopModel):
             raise ParameterError("a model with `learn=False` needs a `prior` (it never learns one).")
         self.reset()
 
+    def __repr__(self):
+        prior = "None" if self._prior is None else f"<{self._prior.shape[0]} Markov parameters>"
+        return (f"{type(self).__name__}(n_taps={self.n_taps}, prior={prior}, ridge={self.ridge}, "
+                f"forgetting={self.forgetting}, learn={self.learns})")
+
     # ----------------------------------------------------------------- state
     def reset(self) -> None:
         """Forget every trial: back to the prior (zeros before the first trial if there is none)."""

@@ -203,6 +203,12 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
         self._T, self._interp = 0, None
         self._norm_cache = {}
 
+    def __repr__(self):
+        lo, hi = self.output_range
+        return (f"{type(self).__name__}(output_range=[{lo.tolist()}, {hi.tolist()}], n_hidden={self.n_hidden}, "
+                f"block_steps={self.block_steps}, taps={self.taps}, tap_spacing={self.tap_spacing}, "
+                f"prior_lag={self.prior_lag}, memory={self.memory})")
+
     @property
     def counts(self) -> dict:
         """The EKF's update counters, a copy."""
