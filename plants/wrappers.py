@@ -372,8 +372,10 @@ class StuckActuator(_Clock, gym.ActionWrapper, RecordConstructorArgs):
 class ParameterDrift(_Clock, gym.Wrapper, RecordConstructorArgs):
     """Ramp plant parameters linearly by factors over ``[start, start + duration]`` (wear, heating, icing).
 
-    Needs an env whose ``unwrapped`` has ``params`` (with ``.replace``) and
-    ``set_params`` (as :class:`plants.helicopter.HelicopterEnv`). Each step
+    Needs an env whose ``unwrapped`` has ``params`` and ``set_params``: a
+    parameter object with ``.replace`` (as :class:`plants.helicopter.HelicopterEnv`)
+    or a mapping of numbers (as :class:`plants.IOSystemEnv`, whose
+    ``set_params`` takes the changed entries). Each step
     sets ``p = p_start * (1 + (factor - 1) * s)``, ``s`` rising from 0 to 1,
     where ``p_start`` is the value at the first drifting step; afterwards the
     parameters keep their final values until the next reset.
@@ -395,14 +397,16 @@ class ParameterDrift(_Clock, gym.Wrapper, RecordConstructorArgs):
         gym.Wrapper.__init__(self, env)
         base = env.unwrapped
         params = getattr(base, "params", None)
-        if params is None or not hasattr(params, "replace") or not callable(getattr(base, "set_params", None)):
-            raise ParameterError(f"a parameter drift needs an env with `params` (having .replace) and `set_params`; "
-                                 f"{type(base).__name__} has not.")
+        if params is None or not (hasattr(params, "replace") or isinstance(params, Mapping)) \
+                or not callable(getattr(base, "set_params", None)):
+            raise ParameterError(f"a parameter drift needs an env with `params` (a mapping of numbers, or an object "
+                                 f"with .replace) and `set_params`; {type(base).__name__} has not.")
         if not isinstance(factors, Mapping) or not factors:
             raise ParameterError(f"`factors` must be a non-empty dict {{parameter name: factor}}, got {factors!r}.")
         clean = {}
         for name, f in factors.items():
-            if not isinstance(getattr(params, str(name), None), numbers.Real):
+            value = params.get(str(name)) if isinstance(params, Mapping) else getattr(params, str(name), None)
+            if not isinstance(value, numbers.Real) or isinstance(value, bool):
                 raise ParameterError(f"`factors` names an unknown or non-numeric plant parameter {name!r}.")
             clean[str(name)] = check_real(f, f"factors[{name!r}]", low=0.0)
         self.factors = clean
@@ -437,12 +441,14 @@ class ParameterDrift(_Clock, gym.Wrapper, RecordConstructorArgs):
         t = self.time
         if t >= self.start:
             base = self.env.unwrapped
+            params = base.params
+            mapping = isinstance(params, Mapping)
             if self._p0 is None:
-                self._p0 = {n: float(getattr(base.params, n)) for n in self.factors}
+                self._p0 = {n: float(params[n] if mapping else getattr(params, n)) for n in self.factors}
             if not self._done:
                 s = min(1.0, (t - self.start) / self.duration)
-                base.set_params(base.params.replace(**{n: v * (1.0 + (self.factors[n] - 1.0) * s)
-                                                       for n, v in self._p0.items()}))
+                new = {n: v * (1.0 + (self.factors[n] - 1.0) * s) for n, v in self._p0.items()}
+                base.set_params(new if mapping else params.replace(**new))
                 self._done = s >= 1.0
         out = self.env.step(action)
         self._clock_tick()

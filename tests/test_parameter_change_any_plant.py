@@ -185,3 +185,25 @@ def test_a_scenario_parameter_change_event_on_the_quadtank():
     bad = sc.set("events.0.factors", "{a9 = 1.3}")
     with pytest.raises(ParameterError, match=r"unknown or non-numeric plant parameters \['a9'\]; valid names: A1"):
         run_scenario(bad, seed=0)
+
+
+def test_quadtank_parameter_drift_matches_a_plain_rk4_with_the_ramped_value():
+    """ParameterDrift on a plant whose parameters are a mapping: a1 ramps to 1.4x over 10 s from t = 20 s."""
+    from plants.wrappers import ParameterDrift
+
+    p0 = dataclasses.asdict(QuadTankParams.at("P-"))
+    dt, n, start, duration, f = 1.0, 60, 20.0, 10.0, 1.4
+    env = ParameterDrift(QuadTankEnv(operating_point="P-"), {"a1": f}, start=start, duration=duration)
+    x0, u = np.array([12.0, 13.0, 1.6, 1.3]), np.array([3.1, 2.9])
+    res = simulate(env, Hold(u, [[0, 10], [0, 10]], dt, 2), _const([6.0, 6.0]), duration=n * dt, seed=0,
+                   options={"initial_state": x0})
+
+    def params_at(k):                 # the wrapper sets the value of period k before stepping it
+        s = min(1.0, max(0.0, (k * dt - start) / duration))
+        return {**p0, "a1": p0["a1"] * (1.0 + (f - 1.0) * s)}
+
+    ref = _plain_rk4(_quadtank_rhs, x0, u, dt, 4, n, params_at)
+    np.testing.assert_allclose(res.observations, p0["kc"] * ref[:, :2], rtol=1e-12, atol=1e-12)
+    assert env.unwrapped.params["a1"] == pytest.approx(f * p0["a1"])
+    with pytest.raises(ParameterError, match="unknown or non-numeric plant parameter 'a9'"):
+        ParameterDrift(QuadTankEnv(operating_point="P-"), {"a9": 1.1})
