@@ -8,14 +8,17 @@ controller kinds available for any plant through
 :func:`neurocontrol.experiments.sweeps.compare` on the same seeds: the
 adaptive two-network controller (``adaptive``), the neural predictive
 controller (``neural``), LQR with integral action (``lqr_i``) and the
-relay-autotuned PID (``pid_auto``). A scenario's own kind keeps the settings
+relay-autotuned PID (``pid_auto``) and the model-reference adaptive
+augmentation of LQR-I (``mrac``). A scenario's own kind keeps the settings
 of its file; the others run with their defaults, the adaptive controller
-given only the env's declared observation ranges. A kind that refuses the
+given only the env's declared observation ranges, and ``mrac`` keeps the
+file's ``lqr_i`` keys when there are some (it augments that baseline; its
+own keys keep their defaults). A kind that refuses the
 plant when it is built is recorded with the error's class and message and
 counts as failing every seed; a run that stops early (status "failed") is
 not a success. Columns: success count, runs that stopped early, median IAE
 per output over the runs that completed, median control step in
-microseconds. MRAC and L1 adaptive control are not built.
+microseconds. L1 adaptive control is not built.
 Writes ``benchmarks/records/plants.json``; ``docs/make_tables.py`` makes the
 README's per-plant tables from it.
 """
@@ -47,7 +50,7 @@ PLANTS = {
     "planar VTOL": "pvtol_steps",
     "Van de Vusse CSTR": "cstr_setpoint",
 }
-KINDS = ("adaptive", "neural", "lqr_i", "pid_auto")
+KINDS = ("adaptive", "neural", "lqr_i", "pid_auto", "mrac")
 
 
 def _cause(exc: BaseException) -> str:
@@ -62,6 +65,8 @@ def variant(sc: Scenario, kind: str) -> Scenario:
         return sc
     data = sc.to_dict()
     table = {"kind": kind}
+    if kind == "mrac" and kind_of(type(sc.controller)) == "lqr_i":
+        table = {**data["controller"], "kind": kind}       # the same baseline, augmented
     if kind == "adaptive":
         space = sc.build(0).env.observation_space
         table.update(observation_low=[float(v) for v in space.low], observation_high=[float(v) for v in space.high])

@@ -213,7 +213,7 @@ def _plant_table(scenario: str, rec: dict) -> str:
         step = "-" if r["step_us_median"] is None else f"{r['step_us_median']:.0f} us"
         note = _short(r["error"]) if r.get("error") else ""
         lines.append(f"| `{kind}` | {r['success']}/{r['n']} | {r['stopped']} | {iae} | {step} | {note} |")
-    lines.append("| MRAC / L1 | not built | | " + " | ".join("" for _ in outputs) + " | | |")
+    lines.append("| L1 | not built | | " + " | ".join("" for _ in outputs) + " | | |")
     return (f"**{f['plant']}** (`scenarios/{scenario}.toml`), seeds 0-{rec['seeds'] - 1}; IAE over the runs "
             f"that completed; {_provenance(rec)}.\n\n" + "\n".join(lines))
 

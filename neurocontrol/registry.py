@@ -63,6 +63,7 @@ BUILTIN = (
      "neurocontrol.controllers.generic:build_lqr_i"),
     ("controller", "pid_auto", "neurocontrol.controllers.autotune:PIDAutoConfig",
      "neurocontrol.controllers.autotune:build_pid_auto"),
+    ("controller", "mrac", "neurocontrol.controllers.mrac:MRACConfig", "neurocontrol.controllers.mrac:build_mrac"),
     ("controller", "neural", "neurocontrol.controllers.neural:NeuralControllerConfig",
      "neurocontrol.controllers.neural:build_neural"),
     ("warmup", "pid", "plants.helicopter.kinds:WarmupPIDConfig", "plants.helicopter.kinds:build_warmup_pid"),

@@ -1,4 +1,4 @@
-"""Controllers: the interface, the adaptive two-network controller, its laws, the guard and the relay-tuned PID."""
+"""Controllers: the interface, the adaptive two-network controller, its laws, the guard, the relay-tuned PID, MRAC."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from neurocontrol.controllers.autotune import PIDAutoConfig, PIDAutoController
 from neurocontrol.controllers.base import AbstractController, FunctionController
 from neurocontrol.controllers.guard import GuardedController, GuardSettings
 from neurocontrol.controllers.laws import AbstractLaw, LawContext, OneStepLaw, PredictiveLaw
+from neurocontrol.controllers.mrac import MRACConfig, MRACController
 
 __all__ = [
     "AbstractController",
@@ -21,4 +22,6 @@ __all__ = [
     "GuardSettings",
     "PIDAutoController",
     "PIDAutoConfig",
+    "MRACController",
+    "MRACConfig",
 ]
