@@ -1,18 +1,24 @@
-"""Speed of the adaptive controller on the helicopter hover task (printed figures, no assertions).
+"""Speed of the adaptive and neural controllers on the helicopter hover task (printed figures, no assertions).
 
-Prints the median and 90th-percentile wall time of one controller step
-(target: median <= 50 us, goal 20 us), the wall time of a whole 30 s
-closed-loop episode through :func:`neurocontrol.simulation.loop.simulate` (target
-<= 0.5 s), and, measured in the same run for scale, the same figures for the
-LQR baseline and the plant step alone.
+Prints the median wall time of one controller step (adaptive target: median
+<= 50 us, goal 20 us; neural target, issue #13: <= 2x LQR's), the wall time
+of a whole 30 s closed-loop episode through
+:func:`neurocontrol.simulation.loop.simulate` (target <= 0.5 s), and, measured
+in the same run for scale, the same figures for the LQR baseline and the
+plant step alone. The neural rows fly ``scenarios/neural_hover.toml`` with its
+reference previewed (as the ablation does); ``--jacobian-every K`` adds a row
+for the approximate synthesiser that recomputes the horizon Jacobian every K
+steps. The controllers' episodes alternate, so a busy machine slows all alike.
 
-Run: ``python benchmarks/bench_controller.py [--episodes 5]``
+Run: ``python benchmarks/bench_controller.py [--episodes 5] [--jacobian-every 5]``
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -20,9 +26,11 @@ import numpy as np
 import plants  # noqa: F401
 from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
 from neurocontrol.reference import Constant, MultiSignal
+from neurocontrol.scenario import Scenario
 from neurocontrol.simulation.loop import simulate
 from plants.helicopter.baselines import LQRController, PIDController
 
+NEURAL_HOVER = Path(__file__).resolve().parents[1] / "scenarios" / "neural_hover.toml"
 LOW = (74.25, 0.0, -3.0, 0.0175, -10.0)
 HIGH = (180.0, 2.0, 3.0, 0.245, 10.0)
 
@@ -43,20 +51,41 @@ def episode(make_controller, seed):
     return time.perf_counter() - t0, res
 
 
+def neural_episode(seed, jacobian_every=1):
+    """One 30 s run of scenarios/neural_hover.toml (reference previewed); returns (wall s, Result)."""
+    sc = Scenario.from_toml(NEURAL_HOVER)
+    s = sc.build(seed)
+    ctrl = s.controller
+    if jacobian_every != 1:
+        cfg = dataclasses.replace(ctrl.config, jacobian_every=jacobian_every)
+        ctrl = type(ctrl)(cfg, input_limits=ctrl.input_limits, dt=ctrl.dt, warmup_controller=ctrl.warmup_controller)
+    ctrl.set_preview(s.reference)
+    t0 = time.perf_counter()
+    res = simulate(s.env, ctrl, s.reference, duration=s.run.duration, seed=s.seed, options=s.options,
+                   tolerance=dict(s.run.tolerance) or None, final_window_s=s.run.final_window_s)
+    return time.perf_counter() - t0, res
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--episodes", type=int, default=5)
+    ap.add_argument("--jacobian-every", type=int, default=1,
+                    help="also time the neural controller with jacobian_every = K (an approximation)")
     args = ap.parse_args(argv)
-    episode(adaptive, 0)   # compile and warm caches
-    rows = []
-    for name, make in (("adaptive", adaptive), ("lqr", LQRController.from_plant)):
-        walls, steps, ok = [], [], 0
-        for s in range(args.episodes):
-            wall, res = episode(make, s)
-            walls.append(wall)
-            steps.append(res.metrics["control_step_us"])
-            ok += bool(res.metrics["success"])
-        rows.append((name, np.median(steps), np.median(walls), ok))
+    runs = {"adaptive": lambda s: episode(adaptive, s), "lqr": lambda s: episode(LQRController.from_plant, s),
+            "neural": neural_episode}
+    if args.jacobian_every != 1:
+        runs[f"neural_j{args.jacobian_every}"] = lambda s: neural_episode(s, args.jacobian_every)
+    for run in runs.values():
+        run(0)   # compile and warm caches
+    walls, steps, ok = ({name: [] for name in runs} for _ in range(3))
+    for s in range(args.episodes):
+        for name, run in runs.items():   # alternate the controllers episode by episode
+            wall, res = run(s)
+            walls[name].append(wall)
+            steps[name].append(res.metrics["control_step_us"])
+            ok[name].append(bool(res.metrics["success"]))
+    rows = [(name, np.median(steps[name]), np.median(walls[name]), sum(ok[name])) for name in runs]
     env = gym.make("neurocontrol/Helicopter-v0")
     env.reset(seed=0)
     a = env.unwrapped.trim_action
@@ -68,7 +97,10 @@ def main(argv=None):
     print(f"{'controller':<10} {'median step us':>15} {'30 s episode s':>15} {'success':>8}")
     for name, st, wall, ok in rows:
         print(f"{name:<10} {st:>15.1f} {wall:>15.3f} {ok:>5}/{args.episodes}")
-    print(f"adaptive / lqr median step: {rows[0][1] / rows[1][1]:.2f} (the machine-independent figure)")
+    lqr = rows[1][1]
+    print(f"adaptive / lqr median step: {rows[0][1] / lqr:.2f} (the machine-independent figure)")
+    for name, st, _, _ in rows[2:]:
+        print(f"{name} / lqr median step: {st / lqr:.2f} (issue #13 target <= 2)")
     print(f"plant env step (gymnasium.make): {plant_us:.1f} us")
     print("targets: adaptive median step <= 50 us (goal 20 us); 30 s episode <= 0.5 s")
 

@@ -451,3 +451,39 @@ def test_with_doubled_sensor_noise_the_blend_keeps_the_true_outputs_near_the_set
     assert all(ok and rms[1] < 0.01 and rms[0] < 0.5 for ok, rms in after), after
     before = [_true_final_rms(seed, False) for seed in (0, 1, 2)]
     assert not all(ok and rms[1] < 0.01 and rms[0] < 0.5 for ok, rms in before), before
+
+
+@pytest.mark.parametrize("window", [6, 7])
+def test_measurement_filter_noise_estimate_is_the_median_over_its_window_exactly(window):
+    # the filter keeps its second differences sorted as they arrive; the variance must be, bit for bit, the
+    # plain formula over numpy's median of the last `window` of them (ties included: values on a coarse grid)
+    rng = np.random.default_rng(7)
+    ys = np.round(rng.normal(0.0, 1.0, (60, 2)) * 4) / 4 + rng.normal(0.0, 1e-3, (60, 2)) * (rng.random((60, 1)) < 0.5)
+    d2 = np.abs(ys[2:] - 2.0 * ys[1:-1] + ys[:-2])
+    f = MeasurementFilter(2, window=window)
+    for t, y in enumerate(ys):
+        f.measure(y)
+        if t >= window + 1:                          # t - 1 second differences in, the last `window` of them:
+            want = (1.482602218505602 * np.median(d2[t - 1 - window:t - 1], axis=0)) ** 2 / 6.0
+            assert np.array_equal(f.noise_var, want), t
+        else:
+            assert np.all(f.noise_var == 0.0)
+
+
+def test_jacobian_every_reuses_the_jacobian_between_refreshes_only():
+    # jacobian_every = 3: the first predictive step is the exact one (same input as the default), the next one
+    # reuses that Jacobian (a different input), and the approximate controller still holds the hover band
+    sc = Scenario.from_toml(HOVER)
+    runs = {}
+    for every in (1, 3):
+        data = sc.to_dict()
+        data["controller"] = dict(data["controller"], jacobian_every=every)
+        res = run_scenario(Scenario.from_dict(data, source="test", default_name="neural_hover"), seed=0)
+        runs[every] = res
+    k0 = int(round(1.0 / 0.01))                         # the first predictive step (1 s warm-up)
+    exact, approx = np.asarray(runs[1].inputs), np.asarray(runs[3].inputs)
+    assert np.array_equal(exact[:k0 + 1], approx[:k0 + 1])
+    assert not np.array_equal(exact[k0 + 1], approx[k0 + 1])
+    assert runs[3].metrics["success"]
+    with pytest.raises(ParameterError, match="jacobian_every"):
+        NeuralControllerConfig(jacobian_every=0)

@@ -1,8 +1,11 @@
-"""Numba kernel of the neural controller's Gauss-Newton step (not public API).
+"""Numba kernels of the neural controller's step: Gauss-Newton, measurement filter, desired trajectory (not public API).
 
-Pure function of float64/int64 arrays and scalars: validates nothing,
-allocates nothing (buffers are passed in). The public wrapper is
-:func:`neurocontrol.controllers.neural.gauss_newton_step`.
+Pure functions of float64/int64 arrays and scalars: they validate nothing
+and allocate nothing (buffers are passed in). The public wrappers are
+:func:`neurocontrol.controllers.neural.gauss_newton_step` and
+:class:`neurocontrol.controllers.measurement_filter.MeasurementFilter`;
+:func:`observe_kernel` and :func:`synthesise_kernel` are the controller's
+whole step after the identifier's update, in two compiled calls.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ import math
 
 import numba
 
+from neurocontrol.nets import _incremental_kernels as _ik
 from neurocontrol.nets._kernels import JIT_OPTIONS
 
-__all__ = ["gauss_newton_kernel"]
+__all__ = ["gauss_newton_kernel", "filter_measure_kernel", "filter_blend_kernel", "observe_kernel", "desired_kernel",
+           "synthesise_kernel"]
 
 _jit = numba.njit(**JIT_OPTIONS)
 
@@ -104,4 +109,215 @@ def gauss_newton_kernel(pred, J, plan, u_prev, desired, tracked, weights, eval_s
         out[i] = plan[i] - out[i]
         if not math.isfinite(out[i]):
             return False
+    return True
+
+
+# ---------------------------------------------------------------- numpy-order kernels of the control step
+#
+# Compiled without floating-point contraction: every expression below rounds exactly like the numpy
+# expression it replaces (a product rounded before the sum, sums in numpy's order), so the neural
+# controller's step gives the same bits as its former numpy glue. The contracted kernels it calls
+# (blocked_jacobian_kernel, gauss_newton_kernel) keep their own flags.
+_strict = numba.njit(**dict(JIT_OPTIONS, fastmath=False))
+
+#: 1 / Phi^-1(3/4) (as :data:`neurocontrol.controllers.measurement_filter._MAD_TO_STD`).
+_MAD_TO_STD = 1.482602218505602
+
+
+@_strict
+def filter_measure_kernel(raw, d2, srt, count, y, noise_var):
+    """Take one measurement ``y`` into the sensor-noise estimate; return the new count of second differences.
+
+    ``raw`` (3, n) the last three measurements, ``d2`` (W, n) the ring of
+    absolute second differences (slot ``count % W``), ``srt`` (W, n) the same
+    values sorted per column (kept sorted by one insertion per step, so the
+    median is read, not recomputed). Once ``count >= W``, ``noise_var`` gets
+    ``(1.4826 median)^2 / 6`` (numpy's median: the mean of the two middle
+    values for even W). A non-finite window skips; a non-finite ``y`` clears ``raw``.
+    """
+    n = y.shape[0]
+    w = d2.shape[0]
+    for j in range(n):
+        raw[0, j] = raw[1, j]
+        raw[1, j] = raw[2, j]
+        raw[2, j] = y[j]
+    total = 0.0
+    for r in range(3):
+        for j in range(n):
+            total += raw[r, j]
+    if not math.isfinite(total):
+        ys = 0.0
+        for j in range(n):
+            ys += y[j]
+        if not math.isfinite(ys):
+            for r in range(3):
+                for j in range(n):
+                    raw[r, j] = math.nan
+        return count
+    slot = count % w
+    for j in range(n):
+        v = abs(raw[2, j] - 2.0 * raw[1, j] + raw[0, j])
+        old = d2[slot, j]
+        d2[slot, j] = v
+        pos = 0
+        while pos < w and srt[pos, j] != old:
+            pos += 1
+        if pos == w:            # not found (cannot happen for finite data): rebuild the column
+            col = d2[:, j].copy()
+            col.sort()
+            for r in range(w):
+                srt[r, j] = col[r]
+            continue
+        while pos + 1 < w and srt[pos + 1, j] < v:
+            srt[pos, j] = srt[pos + 1, j]
+            pos += 1
+        while pos > 0 and srt[pos - 1, j] > v:
+            srt[pos, j] = srt[pos - 1, j]
+            pos -= 1
+        srt[pos, j] = v
+    count += 1
+    if count >= w:
+        half = w // 2
+        for j in range(n):
+            if w % 2:
+                med = srt[half, j] / 1.0
+            else:
+                med = (srt[half - 1, j] + srt[half, j]) / 2.0
+            s = _MAD_TO_STD * med
+            noise_var[j] = s * s / 6.0
+    return count
+
+
+@_strict
+def filter_blend_kernel(y, p, S, noise_var, gain, a, active, out):
+    """Blend ``out = p + K nu``, ``nu = y - p``, with ``S <- (1-a) S + a nu^2`` and ``K = clip(1 - var/S, 0, 1)``.
+
+    S starts at the first ``nu^2``; ``active`` False: K = 1. ``S``, ``gain`` updated in place; ``out`` may alias ``y``.
+    """
+    for j in range(y.shape[0]):
+        nu = y[j] - p[j]
+        if math.isnan(S[j]):
+            S[j] = nu * nu
+        else:
+            S[j] = (1.0 - a) * S[j] + a * nu * nu
+        if active:
+            ratio = noise_var[j] / S[j] if S[j] > 0 else 0.0
+            k = 1.0 - ratio
+            if math.isnan(k):
+                gain[j] = k
+            else:
+                k = k if k > 0.0 else 0.0
+                gain[j] = k if k < 1.0 else 1.0
+        else:
+            gain[j] = 1.0
+        out[j] = p[j] + gain[j] * nu
+
+
+@_strict
+def observe_kernel(obs, mid, half, raw, d2, srt, count, noise_var, S, gain, a, y_hat, blend, active, yn, pn, x):
+    """Normalise the measurement, feed the noise estimate and blend (the controller's step); return the new count.
+
+    ``x`` gets the blended state in physical units when ``blend`` (the
+    identifier's prediction ``y_hat``, normalised, passed through physical
+    units as the public property does), else the measurement ``obs`` itself.
+    """
+    n = obs.shape[0]
+    for i in range(n):
+        yn[i] = (obs[i] - mid[i]) / half[i]
+    count = filter_measure_kernel(raw, d2, srt, count, yn, noise_var)
+    if blend:
+        for i in range(n):
+            pn[i] = ((y_hat[i] * half[i] + mid[i]) - mid[i]) / half[i]
+        filter_blend_kernel(yn, pn, S, noise_var, gain, a, active, x)
+        for i in range(n):
+            x[i] = x[i] * half[i] + mid[i]
+    else:
+        for i in range(n):
+            x[i] = obs[i]
+    return count
+
+
+@_strict
+def desired_kernel(phi, G, G_held, rm, r, preview, reference, mid, half, out_idx, rate_rows, rate_cols, resp, out):
+    """Desired trajectory (N, q) of the tracked entries, normalised: the reference model's response over the horizon.
+
+    Per output i: ``resp[i, t] = Phi[i, t] rm[i] + sum_j G[i, t, j] r[j, i]``
+    (preview) or ``+ G_held[i, t] reference[i]`` (held), summed in the order of
+    the einsum it replaces (j > t terms of G are zero and left out: a sum that
+    starts at +0.0 is unchanged by adding +-0). Columns: the outputs'
+    values, then the rate of each output in ``rate_rows`` (observation entry ``rate_cols``).
+    """
+    p, N = phi.shape[0], phi.shape[1]
+    for i in range(p):
+        for t in range(N):
+            for a in range(2):
+                s = 0.0
+                s += phi[i, t, a, 0] * rm[i, 0]
+                s += phi[i, t, a, 1] * rm[i, 1]
+                if preview:
+                    g = 0.0
+                    for j in range(t + 1):
+                        g += G[i, t, j, a] * r[j, i]
+                else:
+                    g = G_held[i, t, a] * reference[i]
+                resp[i, t, a] = s + g
+    for t in range(N):
+        for i in range(p):
+            j = out_idx[i]
+            out[t, i] = (resp[i, t, 0] - mid[j]) / half[j]
+        for c in range(rate_rows.shape[0]):
+            j = rate_cols[c]
+            out[t, p + c] = (resp[rate_rows[c], t, 1] - mid[j]) / half[j]
+
+
+@_strict
+def synthesise_kernel(fresh, C, W, h0, x, mid, half, held, u_mid, u_half, rate_n, block_of,
+                      rm_phi, rm_g, rm_g_held, rm, r, preview, reference, out_idx, rate_rows, rate_cols,
+                      tracked, weights, eval_steps, rho, mu, wr, bound,
+                      u_prev, plan, yn, u, pred, J, y, h, Sy, Sy2, Sh, Sh2, xb, phi, resp, desired, A, g, L, new,
+                      result, hidden):
+    """One predictive step from the held input ``held`` and the state ``x`` (physical); False if the solve failed.
+
+    The held plan (``u_prev`` in every block), the identifier's free run with
+    its move-blocked input Jacobian, the desired trajectory
+    (:func:`desired_kernel`), one Gauss-Newton step, then each block clipped
+    to the rate ``rate_n`` from the previous block and to [-1, 1] (numpy's
+    clip), and ``result`` = the first block in physical units. ``new`` holds the clipped plan.
+    ``fresh`` False: only the free run is recomputed (into ``pred``, ``hidden``
+    scratch) and ``J`` is reused as the previous call left it (an approximation).
+    """
+    m = held.shape[0]
+    nc = plan.shape[0]
+    for a in range(m):
+        u_prev[a] = (held[a] - u_mid[a]) / u_half[a]
+    for c in range(nc):
+        plan[c] = u_prev[c % m]
+    for i in range(x.shape[0]):
+        yn[i] = (x[i] - mid[i]) / half[i]
+    for t in range(u.shape[0]):
+        for a in range(m):
+            u[t, a] = plan[block_of[t] * m + a]
+    if fresh:
+        _ik.blocked_jacobian_kernel(C, W, yn, h0, u, block_of, pred, J, y, h, Sy, Sy2, Sh, Sh2, xb, phi)
+    else:
+        _ik.free_run_kernel(C, W, yn, h0, u, pred, hidden, y, h, xb, phi)
+    desired_kernel(rm_phi, rm_g, rm_g_held, rm, r, preview, reference, mid, half, out_idx, rate_rows, rate_cols,
+                   resp, desired)
+    if not gauss_newton_kernel(pred, J, plan, u_prev, desired, tracked, weights, eval_steps, rho, mu, wr, bound,
+                               A, g, L, new):
+        return False
+    for blk in range(nc // m):
+        for a in range(m):
+            c = blk * m + a
+            prev = u_prev[a] if blk == 0 else new[c - m]
+            lo = prev - rate_n[a]
+            hi = prev + rate_n[a]
+            v = new[c]
+            v = v if v > lo else lo
+            v = v if v < hi else hi
+            v = v if v > -1.0 else -1.0
+            v = v if v < 1.0 else 1.0
+            new[c] = v
+    for a in range(m):
+        result[a] = new[a] * u_half[a] + u_mid[a]
     return True

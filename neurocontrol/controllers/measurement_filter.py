@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from neurocontrol._validation import as_float_array, check_int
+from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.exceptions import ShapeError
 
 __all__ = ["MeasurementFilter", "NOISE_WINDOW", "second_difference_noise_std"]
@@ -22,7 +23,7 @@ __all__ = ["MeasurementFilter", "NOISE_WINDOW", "second_difference_noise_std"]
 #: Samples in the sliding window of the sensor-noise estimate; also the memory (samples) of the innovation variance.
 NOISE_WINDOW = 100
 #: 1 / Phi^-1(3/4): the median absolute value of a zero-mean normal variable times this is its standard deviation.
-_MAD_TO_STD = 1.482602218505602
+_MAD_TO_STD = _nk._MAD_TO_STD
 
 
 def second_difference_noise_std(samples) -> np.ndarray:
@@ -98,8 +99,10 @@ class MeasurementFilter:
         n, w = self.n_signals, self.window
         self._raw = np.full((3, n), np.nan)
         self._d2 = np.zeros((w, n))
+        self._sorted = np.zeros((w, n))         # the columns of _d2, sorted (the median is read off)
         self._count = 0
         self._S = np.full(n, np.nan)
+        self._a = 1.0 / w
         self.noise_var = np.zeros(n)
         self.gain = np.ones(n)
 
@@ -121,17 +124,8 @@ class MeasurementFilter:
         y : array_like, shape (n_signals,)
             The measurement, in the units the filter works in.
         """
-        y = as_float_array(y, "y", (self.n_signals,), finite=False)
-        self._raw[:2] = self._raw[1:]
-        self._raw[2] = y
-        if not math.isfinite(self._raw.sum()):
-            if not math.isfinite(y.sum()):
-                self._raw[:] = np.nan
-            return
-        self._d2[self._count % self.window] = np.abs(self._raw[2] - 2.0 * self._raw[1] + self._raw[0])
-        self._count += 1
-        if self._count >= self.window:
-            self.noise_var = (_MAD_TO_STD * np.median(self._d2, axis=0)) ** 2 / 6.0
+        y = np.ascontiguousarray(as_float_array(y, "y", (self.n_signals,), finite=False))
+        self._count = _nk.filter_measure_kernel(self._raw, self._d2, self._sorted, self._count, y, self.noise_var)
 
     def blend(self, y, prediction, *, active: bool = True) -> np.ndarray:
         """Update S with the innovation and return the blended state ``p + K (y - p)``.
@@ -149,15 +143,8 @@ class MeasurementFilter:
         -------
         numpy.ndarray, shape (n_signals,)
         """
-        y = as_float_array(y, "y", (self.n_signals,))
-        p = as_float_array(prediction, "prediction", (self.n_signals,))
-        nu = y - p
-        a = 1.0 / self.window
-        self._S = np.where(np.isnan(self._S), nu * nu, (1.0 - a) * self._S + a * nu * nu)
-        if active:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(self._S > 0, self.noise_var / self._S, 0.0)
-            self.gain = np.clip(1.0 - ratio, 0.0, 1.0)
-        else:
-            self.gain = np.ones(self.n_signals)
-        return p + self.gain * nu
+        y = np.ascontiguousarray(as_float_array(y, "y", (self.n_signals,)))
+        p = np.ascontiguousarray(as_float_array(prediction, "prediction", (self.n_signals,)))
+        out = np.empty(self.n_signals)
+        _nk.filter_blend_kernel(y, p, self._S, self.noise_var, self.gain, self._a, bool(active), out)
+        return out

@@ -34,7 +34,6 @@ from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.measurement_filter import MeasurementFilter
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
-from neurocontrol.nets import _incremental_kernels as _ik
 from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier
 from neurocontrol.nets.incremental import IncrementalConfig, split_weights
 from neurocontrol.reference import aprbs
@@ -143,6 +142,12 @@ class GaussNewtonLaw:
         Weight of the soft penalty on predicted observations beyond the range bound.
     range_bound : float, default 1.0
         Normalised bound of that penalty (1: the declared observation range).
+    jacobian_every : int, default 1
+        Recompute the input Jacobian over the horizon at every this many
+        predictive steps and reuse it in between (the free run is recomputed
+        at every step); 1: every step, the exact Gauss-Newton step. Larger
+        values are an approximation that trades tracking quality for step
+        cost (docs/neural_controller.md, "Cost").
     """
 
     horizon: int = 50
@@ -154,9 +159,11 @@ class GaussNewtonLaw:
     damping: float = 1e-4
     range_weight: float = 100.0
     range_bound: float = 1.0
+    jacobian_every: int = 1
 
     def __post_init__(self):
         N = check_int(self.horizon, "horizon", low=1)
+        check_int(self.jacobian_every, "jacobian_every", low=1)
         blocks = tuple(int(b) for b in self.blocks)
         if not blocks or blocks[0] != 0 or any(b1 <= b0 for b0, b1 in zip(blocks, blocks[1:])) or blocks[-1] >= N:
             raise ParameterError(f"`blocks` must start at 0, increase strictly and stay below horizon={N}, "
@@ -228,6 +235,9 @@ class NeuralControllerConfig:
         :meth:`NeuralController.set_preview`).
     horizon, blocks, stride, output_weights, rate_weights, move_penalty, damping, range_weight, range_bound
         The synthesiser, see :class:`GaussNewtonLaw`.
+    jacobian_every : int, default 1
+        Recompute the horizon Jacobian every this many predictive steps (1:
+        every step, exact; more: an approximation), see :class:`GaussNewtonLaw`.
     rate_limit : tuple of float or None
         Largest input change per control step after the warm-up, physical units.
     warmup_duration : float, default 1.0
@@ -270,6 +280,7 @@ class NeuralControllerConfig:
     damping: float = 1e-4
     range_weight: float = 100.0
     range_bound: float = 1.0
+    jacobian_every: int = 1
     rate_limit: tuple[float, ...] | None = None
     warmup_duration: float = 1.0
     excitation_amplitude: tuple[float, ...] | None = None
@@ -458,11 +469,23 @@ class NeuralController(AbstractController):
             as_float_array(config.nominal_input, "nominal_input", (m,))
         self.warmup_controller = warmup_controller
         self._preview = None
+        self._use_preview = False
+        self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
         if preview is not None:
             self.set_preview(preview)
         self._prepare_reference_model(p)
         self._block_of = law.block_of()
         self._eval = law.eval_steps()
+        # constants of the hot path, checked here once (the step passes them to compiled kernels unchecked)
+        self._out_idx = np.array(self.output_indices, dtype=np.int64)
+        self._rate_rows_a = np.array(self._rate_rows, dtype=np.int64)
+        self._rate_cols = np.array([self._rate_idx[i] for i in self._rate_rows], dtype=np.int64)
+        self._preview_steps = np.arange(2 * law.horizon)
+        self._r_shape = (law.horizon, p)
+        self._r_buf = np.empty(self._r_shape)
+        self._no_preview = np.zeros(self._r_shape)
+        self._gn_scalars = (float(law.move_penalty), float(law.damping), float(law.range_weight),
+                            float(law.range_bound))
         self._ready = False
 
     # ------------------------------------------------------------------ setup
@@ -478,6 +501,8 @@ class NeuralController(AbstractController):
             raise ParameterError(f"`reference` must be callable as reference(timepts) -> (T, p), "
                                  f"got {type(reference).__name__}.")
         self._preview = reference
+        self._use_preview = reference is not None and self.config.preview
+        self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
 
     def _prepare_reference_model(self, p):
         """Precompute the reference model's response over the horizon: d = Phi x + G r (per output)."""
@@ -501,24 +526,29 @@ class NeuralController(AbstractController):
         self._rm_g_held = gmat.sum(axis=2)
 
     def _desired(self, reference):
-        """Desired trajectory of the tracked entries over the horizon, normalised, shape (N, q)."""
-        cfg = self._id_cfg
-        p, N = len(self.output_indices), self.law.horizon
-        x = self._rm
-        if self._preview is not None and self.config.preview:
-            times = (self._k + np.arange(N)) * self.dt
-            r = np.asarray(self._preview(times), dtype=np.float64).reshape(N, p)
-            r[0] = reference
-            resp = np.einsum("itab,ib->ita", self._rm_phi, x) + np.einsum("itja,ji->ita", self._rm_g, r)
-        else:
-            resp = np.einsum("itab,ib->ita", self._rm_phi, x) + self._rm_g_held * reference[:, None, None]
-        out = np.empty((N, len(self._tracked)))
-        idx = np.array(self.output_indices)
-        out[:, :p] = (resp[:, :, 0].T - cfg.output_mid[idx]) / cfg.output_half[idx]
-        for c, i in enumerate(self._rate_rows):
-            j = self._rate_idx[i]
-            out[:, p + c] = (resp[i, :, 1] - cfg.output_mid[j]) / cfg.output_half[j]
+        """Desired trajectory of the tracked entries over the horizon, normalised, shape (N, q) (a new array)."""
+        out = np.empty((self.law.horizon, len(self._tracked)))
+        _nk.desired_kernel(self._rm_phi, self._rm_g, self._rm_g_held, self._rm, self._preview_horizon(reference),
+                           self._use_preview, reference, self._id_cfg.output_mid, self._id_cfg.output_half,
+                           self._out_idx, self._rate_rows_a, self._rate_cols, np.empty(self._rm_phi.shape[:3]), out)
         return out
+
+    def _preview_horizon(self, reference):
+        """Return the previewed reference over the horizon (N, p), first row the present one (dummy: no preview)."""
+        if not self._use_preview:
+            return self._no_preview
+        N, k = self._r_shape[0], self._k
+        off = k - self._preview_k0
+        if not 0 <= off <= self._preview_cache.shape[0] - N:
+            # one call of the preview per N steps: the reference at steps k .. k + 2N - 1 (a function of time
+            # evaluated point by point, so each row is what a call at that step alone would give)
+            times = (k + self._preview_steps) * self.dt
+            self._preview_cache = np.ascontiguousarray(self._preview(times), dtype=np.float64).reshape(2 * N, -1)
+            self._preview_k0, off = k, 0
+        r = self._r_buf
+        r[:] = self._preview_cache[off:off + N]
+        r[0] = reference
+        return r
 
     # ------------------------------------------------------------------ episode
     def _reset_impl(self, observation, reference, seed):
@@ -555,12 +585,17 @@ class NeuralController(AbstractController):
         self._restart_reference_model(observation)
         N, nc = self.law.horizon, len(self.law.blocks) * m
         H = self._id_cfg.n_hidden
-        self._buf = dict(out=np.empty((N, n)), J=np.empty((N, n, nc)), y=np.empty(n), h=np.empty(H),
-                         Sy=np.empty((n, nc)), Sy2=np.empty((n, nc)), Sh=np.empty((H, nc)), Sh2=np.empty((H, nc)),
-                         x=np.empty(self._id_cfg.block_size), phi=np.empty(self._id_cfg.block_size),
-                         yn=np.empty(n), u=np.empty((N, m)), plan=np.empty(nc), A=np.empty((nc, nc)),
-                         g=np.empty(nc), L=np.empty((nc, nc)))
+        bs, p, q = self._id_cfg.block_size, len(self.output_indices), len(self._tracked)
+        # every buffer of the step, allocated once per episode (the order is synthesise_kernel's)
+        self._synth_buf = (np.empty(m), np.empty(nc), np.empty(n), np.empty((N, m)), np.empty((N, n)),
+                           np.empty((N, n, nc)), np.empty(n), np.empty(H), np.empty((n, nc)), np.empty((n, nc)),
+                           np.empty((H, nc)), np.empty((H, nc)), np.empty(bs), np.empty(bs), np.empty((p, N, 2)),
+                           np.empty((N, q)), np.empty((nc, nc)), np.empty(nc), np.empty((nc, nc)), np.empty(nc),
+                           np.empty(m), np.empty((N, H)))
+        self._obs_buf = (np.empty(n), np.empty(n))
+        self._x_buf = np.empty(n)
         self._plan = np.zeros(nc)
+        self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
         self._mode = "warmup" if self._n_warmup > 0 else "predictive"
         self._status = "none"
         self._ready = True
@@ -592,15 +627,16 @@ class NeuralController(AbstractController):
             self.filter.measure(observation)        # non-finite: restarts the noise estimate's differences
             self._advance_reference_model(reference)
             return self._last_u.copy()
-        cfg = self._id_cfg
-        yn = (observation - cfg.output_mid) / cfg.output_half
-        self.filter.measure(yn)
-        x = observation
+        cfg, f, ident = self._id_cfg, self.filter, self.identifier
+        blend = False
         if math.isfinite(self._y_prev.sum()) and math.isfinite(self._u_prev.sum()):
-            self._status = self.identifier.update(self._y_prev, self._u_prev, observation, learn=self._learning(k))
-            if self.state_filter and self._status != "non_finite":
-                pn = (self.identifier.last_prediction - cfg.output_mid) / cfg.output_half
-                x = self.filter.blend(yn, pn, active=k >= self._n_warmup) * cfg.output_half + cfg.output_mid
+            self._status = ident.update(self._y_prev, self._u_prev, observation, learn=self._learning(k))
+            blend = self.state_filter and self._status != "non_finite"
+        # the filter's noise estimate (measurement of step k, independent of the update) and the blend, one call
+        x = self._x_buf
+        f._count = _nk.observe_kernel(observation, cfg.output_mid, cfg.output_half, f._raw, f._d2, f._sorted,
+                                      f._count, f.noise_var, f._S, f.gain, f._a, ident._y_hat, blend,
+                                      k >= self._n_warmup, *self._obs_buf, x)
         self._x = x
         self._y_prev[:] = x
         if k < self._n_warmup:
@@ -623,31 +659,20 @@ class NeuralController(AbstractController):
 
     def _synthesise(self, observation, reference):
         """One Gauss-Newton step from the held plan and the state ``observation``; return the first block's input."""
-        cfg, law, b = self._id_cfg, self.law, self._buf
-        m = self.n_inputs
+        cfg = self._id_cfg
         held = self._nominal if self._last_u is None else self._last_u   # no warm-up: start from the nominal input
-        u_prev = (held - self._u_mid) / self._u_half
-        plan = np.tile(u_prev, len(law.blocks))
-        np.subtract(observation, cfg.output_mid, out=b["yn"])
-        b["yn"] /= cfg.output_half
-        b["u"][:] = plan.reshape(-1, m)[self._block_of]
-        _ik.blocked_jacobian_kernel(self._C, self._W, b["yn"], self.identifier._h, b["u"], self._block_of, b["out"],
-                                    b["J"], b["y"], b["h"], b["Sy"], b["Sy2"], b["Sh"], b["Sh2"], b["x"], b["phi"])
-        desired = self._desired(reference)
-        new = b["plan"]
-        ok = _nk.gauss_newton_kernel(b["out"], b["J"], plan, u_prev, desired, self._tracked, self._weights,
-                                     self._eval, law.move_penalty, law.damping, law.range_weight, law.range_bound,
-                                     b["A"], b["g"], b["L"], new)
+        b = self._synth_buf
+        fresh = (self._k - 1 - self._n_warmup) % self.law.jacobian_every == 0   # this step's k is self._k - 1
+        ok = _nk.synthesise_kernel(fresh, self._C, self._W, self.identifier._h, observation, cfg.output_mid,
+                                   cfg.output_half, held, self._u_mid, self._u_half, self._rate_n, self._block_of,
+                                   self._rm_phi, self._rm_g, self._rm_g_held, self._rm,
+                                   self._preview_horizon(reference), self._use_preview, reference, self._out_idx,
+                                   self._rate_rows_a, self._rate_cols, self._tracked, self._weights, self._eval,
+                                   *self._gn_scalars, *b)
         if not ok:
             return held.copy()                  # a failed solve holds the input
-        v = new.reshape(-1, m)
-        prev = u_prev
-        for j in range(v.shape[0]):
-            np.clip(v[j], prev - self._rate_n, prev + self._rate_n, out=v[j])
-            np.clip(v[j], -1.0, 1.0, out=v[j])
-            prev = v[j]
-        self._plan = new.copy()
-        return v[0] * self._u_half + self._u_mid
+        self._plan[:] = b[-3]
+        return b[-2]
 
     def _applied(self, u):
         self._u_prev[:] = u                       # the identifier learns from the input actually applied
