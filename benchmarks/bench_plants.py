@@ -1,6 +1,7 @@
 """One comparison per plant: the generic controller kinds on each plant's shipped scenario (printed, and recorded).
 
-Run:  python benchmarks/bench_plants.py [--seeds 20] [--workers 1] [--plants quadtank_pminus,...] [--no-record]
+Run:  python benchmarks/bench_plants.py [--seeds 20] [--workers 1] [--plants quadtank_pminus,...]
+      [--variant nominal|change|noise] [--no-record]
 
 For each plant's shipped scenario (helicopter hover, quadruple tank at P- and
 P+, planar VTOL steps, Van de Vusse CSTR set-point change) it runs the
@@ -19,8 +20,31 @@ counts as failing every seed; a run that stops early (status "failed") is
 not a success. Columns: success count, runs that stopped early, median IAE
 per output over the runs that completed, median control step in
 microseconds. L1 adaptive control is not built.
-Writes ``benchmarks/records/plants.json``; ``docs/make_tables.py`` makes the
-README's per-plant tables from it.
+
+``--variant`` perturbs every plant the same way for all kinds, unknown to the
+controllers (their settings are those of the nominal task):
+
+- ``nominal`` (default): the shipped scenarios as they are.
+- ``change``: a ``parameter_change`` event at a third of the run multiplies
+  the plant's input gain or mass by 1.3 (:data:`CHANGE_FACTORS`: the pump
+  gains k1, k2 of the quadruple tank; the mass m of the planar VTOL; the
+  jacket coolant mass m_K of the CSTR, whose inverse is the gain of the
+  jacket heat input Q_K; the helicopter's rotor-thrust term, whose
+  coefficients a1, a2 scale by 1.3 and a3, a4 under the square root by
+  1.3**2, so the thrust per omega**2 at every collective is 1.3 times the
+  nominal one: its inputs enter with unit gain, so the rotor's lift is the
+  closest to an actuator gain). Adds the median IAE per output over the time
+  from the change to the end (runs that completed).
+- ``noise``: Gaussian sensor noise on every observation with a standard
+  deviation of 1 % of that observation's declared range (the env's
+  observation-space bounds, all finite for these plants): the ``[plant]``
+  key ``output_noise_std`` or, for the helicopter, ``[plant.disturbances]
+  sensor_noise_std``. Success is judged as the scenario does, on the
+  measured (noisy) outputs.
+
+Writes ``benchmarks/records/plants.json`` (``plants_change.json``,
+``plants_noise.json`` for the variants); ``docs/make_tables.py`` makes the
+README's per-plant tables from them.
 """
 
 from __future__ import annotations
@@ -28,6 +52,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +60,7 @@ import numpy as np
 
 from neurocontrol.experiments.sweeps import compare
 from neurocontrol.registry import kind_of
+from neurocontrol.results import Result
 from neurocontrol.scenario import Scenario
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,12 +77,52 @@ PLANTS = {
     "Van de Vusse CSTR": "cstr_setpoint",
 }
 KINDS = ("adaptive", "neural", "lqr_i", "pid_auto", "mrac")
+VARIANTS = ("nominal", "change", "noise")
+#: plant kind -> the parameter_change factors of the ``change`` variant (see the module)
+CHANGE_FACTORS = {
+    "helicopter": {"a1": 1.3, "a2": 1.3, "a3": 1.69, "a4": 1.69},
+    "quadtank": {"k1": 1.3, "k2": 1.3},
+    "pvtol": {"m": 1.3},
+    "cstr": {"m_K": 1.3},
+}
+CHANGE_AT = 1.0 / 3.0      # fraction of the run's duration
+NOISE_FRACTION = 0.01      # sensor-noise std per observation, fraction of its declared range
 
 
 def _cause(exc: BaseException) -> str:
     """The error's class, and the class of the error it wraps (a scenario error names the builder's error)."""
     inner = exc.__cause__ or exc.__context__
     return type(exc).__name__ + (f" ({type(inner).__name__})" if inner is not None else "")
+
+
+def noise_std(sc: Scenario) -> list:
+    """1 % of each observation's declared range (the env's observation-space bounds, which must be finite)."""
+    space = sc.build(0).env.observation_space
+    span = np.asarray(space.high, float) - np.asarray(space.low, float)
+    if not np.all(np.isfinite(span)):
+        raise ValueError(f"{sc.name}: an observation range is not finite ({span.tolist()}); give one.")
+    return [float(NOISE_FRACTION * v) for v in span]
+
+
+def perturb(sc: Scenario, which: str) -> tuple[Scenario, dict]:
+    """``sc`` under the variant ``which`` (see the module) and a description of the perturbation."""
+    if which == "nominal":
+        return sc, {}
+    data = sc.to_dict()
+    plant = data["plant"]["kind"]
+    if which == "change":
+        at = round(CHANGE_AT * sc.run.duration, 6)
+        event = {"kind": "parameter_change", "time": at, "factors": CHANGE_FACTORS[plant]}
+        data["events"] = [*data.get("events", []), event]
+        info = {"time": at, "factors": CHANGE_FACTORS[plant]}
+    else:
+        std = noise_std(sc)
+        if plant == "helicopter":
+            data["plant"]["disturbances"]["sensor_noise_std"] = std
+        else:
+            data["plant"]["output_noise_std"] = std[0] if len(set(std)) == 1 else std
+        info = {"sensor_noise_std": std}
+    return Scenario.from_dict(data, source=f"{sc.name}:{which}", default_name=sc.name), info
 
 
 def variant(sc: Scenario, kind: str) -> Scenario:
@@ -79,14 +145,31 @@ def _median(values):
     return float(np.median(vals)) if vals else None
 
 
-def measure(name: str, kind: str, seeds, workers: int) -> dict:
-    """Run one scenario with one controller kind on ``seeds``; return the row's figures."""
-    sc = Scenario.from_toml(ROOT / f"{name}.toml")
+def iae_after(res: Result, t0: float) -> dict:
+    """IAE per output over ``time >= t0`` (trapezoid rule, as the run's own IAE)."""
+    t = np.asarray(res.time)
+    sel = t >= t0
+    a = np.abs(np.asarray(res.outputs) - np.asarray(res.references))[sel]
+    ts = t[sel]
+    return {o: float(np.sum(0.5 * (a[1:, i] + a[:-1, i]) * np.diff(ts))) for i, o in enumerate(res.output_names)}
+
+
+def measure(name: str, kind: str, seeds, workers: int, which: str = "nominal") -> dict:
+    """Run one scenario (perturbed as ``which`` says) with one controller kind on ``seeds``; return the row."""
+    sc, info = perturb(Scenario.from_toml(ROOT / f"{name}.toml"), which)
     n = len(seeds)
+    after: dict = {}
     try:
-        sw = compare(variant(sc, kind), [kind], seeds, workers=workers).sweeps[kind]
+        with tempfile.TemporaryDirectory() as tmp:
+            out = tmp if which == "change" else None      # the change variant reads the time series back
+            sw = compare(variant(sc, kind), [kind], seeds, workers=workers, out=out).sweeps[kind]
+            for s, st in zip(seeds, sw.statuses):
+                if out is not None and st == "completed":
+                    for o, v in iae_after(Result.load(Path(tmp) / kind / f"seed_{s}"), info["time"]).items():
+                        after.setdefault(o, []).append(v)
     except Exception as exc:  # noqa: BLE001  (a kind that refuses the plant is a row of failures, with the reason)
         return {"n": n, "success": 0, "stopped": n, "iae_median": {}, "step_us_median": None,
+                **({"iae_after_change_median": {}} if which == "change" else {}),
                 "error": f"{_cause(exc)}: {str(exc).splitlines()[0]}"}
     done = [m for m, st in zip(sw.metrics, sw.statuses) if st == "completed"]
     outputs = list((sw.metrics[0].get("outputs") or {}))
@@ -100,6 +183,8 @@ def measure(name: str, kind: str, seeds, workers: int) -> dict:
             "stopped": int(sum(st != "completed" for st in sw.statuses)),
             "iae_median": {o: _median([m["outputs"][o]["iae"] for m in done]) for o in outputs},
             "step_us_median": _median([m.get("control_step_us") for m in sw.metrics]),
+            **({"iae_after_change_median": {o: _median(after.get(o, [])) for o in outputs}}
+               if which == "change" else {}),
             "error": "; ".join(f"{why} ({k} runs)" for why, k in reasons.items()) or None}
 
 
@@ -109,7 +194,9 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--plants", default=",".join(PLANTS.values()), help="scenario stems, comma-separated")
     ap.add_argument("--kinds", default=",".join(KINDS))
-    ap.add_argument("--no-record", action="store_true", help="do not write benchmarks/records/plants.json")
+    ap.add_argument("--variant", choices=VARIANTS, default="nominal",
+                    help="nominal task, +30 %% gain/mass change at a third of the run, or 1 %% sensor noise")
+    ap.add_argument("--no-record", action="store_true", help="do not write the record (benchmarks/records/)")
     args = ap.parse_args(argv)
     seeds = list(range(args.seeds))
     names = args.plants.split(",")
@@ -118,16 +205,19 @@ def main(argv=None):
     fig = {}
     for name in names:
         rows = {}
-        print(f"{labels.get(name, name)} ({name}.toml), seeds 0-{args.seeds - 1}")
+        print(f"{labels.get(name, name)} ({name}.toml, {args.variant}), seeds 0-{args.seeds - 1}")
         for kind in args.kinds.split(","):
             t = time.perf_counter()
-            rows[kind] = r = measure(name, kind, seeds, args.workers)
-            iae = "  ".join(f"{o} {v:.4g}" if v is not None else f"{o} -" for o, v in r["iae_median"].items())
+            rows[kind] = r = measure(name, kind, seeds, args.workers, args.variant)
+            iae = "  ".join(f"{o} {v:.4g}" if v is not None else f"{o} -"
+                            for o, v in r.get("iae_after_change_median", r["iae_median"]).items())
             step = f"{r['step_us_median']:.1f} us" if r["step_us_median"] is not None else "-"
             print(f"  {kind:<9} success {r['success']:>3}/{r['n']:<3} stopped {r['stopped']:>3}  IAE {iae or '-'}  "
                   f"step {step}  ({time.perf_counter() - t:.0f} s){'  ' + r['error'] if r['error'] else ''}",
                   flush=True)
-        fig[name] = {"plant": labels.get(name, name), "rows": rows}
+        fig[name] = {"plant": labels.get(name, name), "rows": rows,
+                     **({"perturbation": perturb(Scenario.from_toml(ROOT / f"{name}.toml"), args.variant)[1]}
+                        if args.variant != "nominal" else {})}
     wall = time.perf_counter() - t0
     print(f"wall time {wall:.0f} s")
     if not args.no_record:
@@ -136,7 +226,11 @@ def main(argv=None):
             command += f" --plants {args.plants}"
         if args.kinds != ",".join(KINDS):
             command += f" --kinds {args.kinds}"
-        write_record("plants", command=command, wall_s=wall, figures=fig, seeds=args.seeds, scenarios=names)
+        record = "plants"
+        if args.variant != "nominal":
+            command += f" --variant {args.variant}"
+            record += f"_{args.variant}"
+        write_record(record, command=command, wall_s=wall, figures=fig, seeds=args.seeds, scenarios=names)
     return fig
 
 

@@ -218,6 +218,43 @@ def _plant_table(scenario: str, rec: dict) -> str:
             f"that completed; {_provenance(rec)}.\n\n" + "\n".join(lines))
 
 
+def _factors(factors: dict) -> str:
+    groups: dict = {}
+    for name, factor in factors.items():
+        groups.setdefault(f"{factor:.4g}", []).append(name)
+    return ", ".join(f"{', '.join(names)} x{factor}" for factor, names in groups.items())
+
+
+def _robust_cell(row: dict, key: str) -> str:
+    """``success/n; IAE per output`` of one kind on one plant (a refusal: its error class)."""
+    head = f"{row['success']}/{row['n']}"
+    if row["stopped"] == row["n"] and row["step_us_median"] is None:          # the kind refused the plant
+        return f"{head}; refused: {(row['error'] or 'no reason').split(':')[0]}"
+    if row["stopped"] == row["n"]:
+        return f"{head}; all stopped early"
+    stopped = f" ({row['stopped']} stopped early)" if row["stopped"] else ""
+    return f"{head}{stopped}; " + ", ".join(f"{o} {_g(v)}" for o, v in row[key].items())
+
+
+def _plants_robust(rec: dict) -> str:
+    """One table of a perturbed-plant record (``bench_plants.py --variant change|noise``): plants x kinds."""
+    change = rec["benchmark"] == "plants_change"
+    key = "iae_after_change_median" if change else "iae_median"
+    kinds = list(dict.fromkeys(k for f in rec["figures"].values() for k in f["rows"]))
+    lines = ["| plant | " + ("change" if change else "noise std") + " | " + " | ".join(f"`{k}`" for k in kinds)
+             + " |", "|---|---|" + "---|" * len(kinds)]
+    for scenario, f in rec["figures"].items():
+        pert = f["perturbation"]
+        what = (f"{_factors(pert['factors'])} at {_g(pert['time'])} s" if change
+                else ", ".join(_g(v, 3) for v in pert["sensor_noise_std"]))
+        cells = " | ".join(_robust_cell(f["rows"][k], key) if k in f["rows"] else "" for k in kinds)
+        lines.append(f"| {f['plant']} (`{scenario}`) | {what} | {cells} |")
+    what = ("success / runs; median IAE per output from the change to the end, over the runs that completed"
+            if change else "success / runs (judged on the measured, noisy outputs); median IAE per output over "
+            "the whole run, over the runs that completed")
+    return f"Seeds 0-{rec['seeds'] - 1}; cells: {what}; {_provenance(rec)}.\n\n" + "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- ILC (bench_ilc.py)
 
 _ILC_LABELS = {
@@ -316,6 +353,8 @@ TABLES = {
     "ilc-ablation-docs": ("docs/ilc.md", ("ilc",), _ilc_ablation),
     **{name: ("README.md", ("plants",), functools.partial(_plant_table, scenario))
        for name, scenario in PLANT_TABLES.items()},
+    "plants-change": ("README.md", ("plants_change",), _plants_robust),
+    "plants-noise": ("README.md", ("plants_noise",), _plants_robust),
 }
 
 

@@ -146,6 +146,26 @@ def test_plant_table_renders_a_refusal_and_missing_figures():
         in table
 
 
+@pytest.mark.parametrize("variant", ["change", "noise"])
+def test_perturbed_plant_records_cover_every_plant_and_kind(variant):
+    bench = _bench_plants()
+    rec = json.loads((RECORDS / f"plants_{variant}.json").read_text())
+    assert rec["benchmark"] == f"plants_{variant}" and f"--variant {variant}" in rec["command"]
+    assert MT.TABLES[f"plants-{variant}"][1] == (f"plants_{variant}",)
+    assert sorted(rec["figures"]) == sorted(bench.PLANTS.values())
+    table = MT.render_table(f"plants-{variant}")
+    for scenario, fig in rec["figures"].items():
+        assert fig["perturbation"], scenario
+        assert list(fig["rows"]) == list(bench.KINDS), scenario
+        line = next(ln for ln in table.splitlines() if f"(`{scenario}`)" in ln)
+        for kind, row in fig["rows"].items():
+            assert 0 <= row["success"] <= row["n"] == rec["seeds"], (scenario, kind)
+            assert row["success"] + row["stopped"] <= row["n"]
+            assert row["error"] or row["stopped"] == 0, f"{scenario} {kind}: runs stopped without a reason"
+            assert ("iae_after_change_median" in row) == (variant == "change")
+            assert f"| {row['success']}/{row['n']}" in line
+
+
 # --------------------------------------------------------------------------- first-run compile notice (_compile.py)
 
 def test_kernel_modules_are_the_files_with_jitted_functions():

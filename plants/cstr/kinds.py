@@ -34,8 +34,9 @@ class CSTRPlantConfig:
     initial_spread : float, default 0.0
         Half-width of a uniform random offset of the start's reactor and
         jacket temperatures (K, from the run's spare stream).
-    output_noise_std : float, default 0.0
-        Standard deviation of the sensor noise.
+    output_noise_std : float or tuple of 2 floats, default 0.0
+        Standard deviation of the sensor noise: one value for both
+        measurements, or one per measurement (c_B mol/L, T K).
     """
 
     kind: ClassVar[str] = "cstr"
@@ -45,13 +46,14 @@ class CSTRPlantConfig:
     substeps: int = 2
     setpoint: tuple[float, float] | None = None
     initial_spread: float = 0.0
-    output_noise_std: float = 0.0
+    output_noise_std: float | tuple[float, ...] = 0.0
 
     def __post_init__(self):
         check_real(self.dt, "dt", low=0.0, low_open=True, high=120.0, unit="s")
         check_int(self.substeps, "substeps", low=1)
         check_positive(self.initial_spread, "initial_spread", unit="K", allow_zero=True)
-        check_positive(self.output_noise_std, "output_noise_std", allow_zero=True)
+        for v in np.atleast_1d(self.output_noise_std):      # one value for all, or one per observation
+            check_positive(float(v), "output_noise_std", allow_zero=True)
 
 
 def build_cstr(config: CSTRPlantConfig, run: RunConfig, rng: np.random.Generator):

@@ -34,8 +34,10 @@ class PVTOLPlantConfig:
     initial_spread : float, default 0.0
         Half-width of a uniform random offset of the start's position (m, from
         the run's spare stream); the start is hover, level and at rest.
-    output_noise_std : float, default 0.0
-        Standard deviation of the sensor noise on every observation.
+    output_noise_std : float or tuple of 6 floats, default 0.0
+        Standard deviation of the sensor noise: one value for every
+        observation, or one per observation (x, y, theta, xdot, ydot,
+        thetadot, in their units).
     """
 
     kind: ClassVar[str] = "pvtol"
@@ -45,13 +47,14 @@ class PVTOLPlantConfig:
     substeps: int = 2
     setpoint: tuple[float, float] = (0.0, 0.0)
     initial_spread: float = 0.0
-    output_noise_std: float = 0.0
+    output_noise_std: float | tuple[float, ...] = 0.0
 
     def __post_init__(self):
         check_real(self.dt, "dt", low=0.0, low_open=True, high=1.0, unit="s")
         check_int(self.substeps, "substeps", low=1)
         check_positive(self.initial_spread, "initial_spread", unit="m", allow_zero=True)
-        check_positive(self.output_noise_std, "output_noise_std", allow_zero=True)
+        for v in np.atleast_1d(self.output_noise_std):      # one value for all, or one per observation
+            check_positive(float(v), "output_noise_std", allow_zero=True)
 
 
 def build_pvtol(config: PVTOLPlantConfig, run: RunConfig, rng: np.random.Generator):
