@@ -33,6 +33,7 @@ Prints the tables and writes ``benchmarks/records/ilc.json`` and
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -44,16 +45,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import ROOT, write_record  # noqa: E402  (benchmarks are scripts, not a package)
 
 from neurocontrol.experiments.sweeps import parse_seeds  # noqa: E402
-from neurocontrol.ilc import ILCRunner, PTypeILC  # noqa: E402
-from neurocontrol.ilc.network import ClosedLoopFIRModel, NormOptimalILC  # noqa: E402
-from neurocontrol.ilc.rtrn_model import ClosedLoopNetworkModel  # noqa: E402
+from neurocontrol.ilc import ILCRunner  # noqa: E402
+from neurocontrol.ilc.scenario_runner import law_for_setup  # noqa: E402
 from neurocontrol.scenario import Scenario  # noqa: E402
-from neurocontrol.simulation.loop import seed_streams  # noqa: E402
 from plants.helicopter.baselines import LQRController  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "ilc_staircase.toml"
-TOLERANCE = (1.4, 0.02)          # the scenario's [run.tolerance] (rotor speed rad/s, altitude m), checked below
-WEIGHTS = tuple(1.0 / t ** 2 for t in TOLERANCE)     # the scenario runner's default: errors in units of their band
 NOISE = [0.2, 0.002, 0.01, 0.0002, 0.005]       # the sensor_noise scenario's levels
 VARIANTS = ("network", "network_h0", "network_reset", "fir", "p_adaptive", "p_lqr", "none")
 
@@ -73,20 +70,22 @@ class DragChange(gym.Wrapper):
         return out
 
 
-def _law(variant: str, output_range, seed: int, lag):
-    model_seed = np.random.default_rng(seed_streams(seed).spare.spawn(1)[0])
-    if variant.startswith("network"):
-        model = ClosedLoopNetworkModel(output_range, n_hidden=0 if variant == "network_h0" else 8, seed=model_seed,
-                                       memory=variant != "network_reset", prior_lag=lag)
-    elif variant == "fir":
-        model = ClosedLoopFIRModel(150)
-    elif variant in ("p_adaptive", "p_lqr"):
-        return PTypeILC([0.3, 1.0], lead=30, q_cutoff_hz=1.5)
-    elif variant == "none":
-        return PTypeILC([0.0, 0.0], lead=30, q_cutoff_hz=1.5)
-    else:
-        raise ValueError(variant)
-    return NormOptimalILC(model, regularization=0.1, output_weights=WEIGHTS, q_cutoff_hz=1.5)
+#: P-type set-point law of the P variants (gains 0.3 / 1.0, lead 30 steps, Q 1.5 Hz)
+P_GAINS = {"gain_rotor_speed": 0.3, "gain_altitude": 1.0, "lead": 30, "q_cutoff_hz": 1.5}
+
+
+def _spec(variant: str, shipped):
+    """The ``[ilc]`` table of a variant, from the shipped scenario's own (``shipped``)."""
+    gains = dict(shipped.gains)
+    table = {"network": ("network", gains),
+             "network_h0": ("network", {**gains, "hidden_units": 0}),
+             "network_reset": ("network", {**gains, "memory": 0}),
+             "fir": ("norm_optimal", {"taps": 150, "regularization": gains.get("regularization", 0.1),
+                                      "q_cutoff_hz": gains.get("q_cutoff_hz", 1.5)}),
+             "p_adaptive": ("p", P_GAINS), "p_lqr": ("p", P_GAINS),
+             "none": ("p", {**P_GAINS, "gain_rotor_speed": 0.0, "gain_altitude": 0.0})}
+    law, g = table[variant]
+    return dataclasses.replace(shipped, law=law, gains=g)
 
 
 def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: bool = False,
@@ -98,12 +97,8 @@ def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: boo
     if gusts:
         sc = sc.set("plant.disturbances.gust_rate", 0.1).set("plant.disturbances.gust_amplitude", 2.0)
     setup = sc.build(seed)
-    assert tuple(sc.run.tolerance[n] for n in ("rotor_speed", "altitude")) == TOLERANCE
-    cfg = setup.controller.config
-    idx = list(setup.controller.output_indices)
-    output_range = np.array([np.asarray(cfg.observation_low)[idx], np.asarray(cfg.observation_high)[idx]])
-    # the network's prior, as the scenario file's law: the reference model's lag 2 zeta / omega, in steps
-    lag = 2.0 * np.asarray(cfg.reference_damping) / np.asarray(cfg.reference_bandwidth) / setup.controller.dt
+    # the law as a scenario run builds it (ranges, prior lag and 1 / tolerance^2 weights from the setup)
+    law = law_for_setup(_spec(variant, sc.ilc), setup, seed, dict(sc.run.tolerance))
     controller = LQRController.from_plant(rotor_speed=140.0) if variant == "p_lqr" else setup.controller
     env = DragChange(setup.env, 1.3) if change_before else setup.env
     opts = dict(setup.options or {})
@@ -113,7 +108,7 @@ def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: boo
         if change_before and k == change_before - 1:
             env.active = True
 
-    runner = ILCRunner(env, controller, setup.reference, law=_law(variant, output_range, seed, lag), trials=trials,
+    runner = ILCRunner(env, controller, setup.reference, law=law, trials=trials,
                        duration=sc.run.duration, initial_state=x0, seed=seed, channel="reference",
                        options=opts or None, callback=callback, carry_weights=variant != "network_reset")
     res = runner.run()
@@ -200,7 +195,7 @@ def main(argv=None) -> int:
         figures = {"ablation": ablation, "share_lost_without_memory": share, "robust": robust}
         write_record("ilc", command=("python benchmarks/bench_ilc.py " + " ".join(argv or sys.argv[1:])).rstrip(),
                      scenarios=["ilc_staircase"], figures=_json_safe(figures), wall_s=time.time() - t_start,
-                     seeds=seeds, trials=args.trials, robust_seeds=rseeds, weights=list(WEIGHTS))
+                     seeds=seeds, trials=args.trials, robust_seeds=rseeds)
     return 0
 
 

@@ -14,7 +14,7 @@ from neurocontrol.ilc.runner import ILCRunner
 from neurocontrol.results import per_output_band
 from neurocontrol.simulation.loop import seed_streams, signal_names
 
-__all__ = ["run_ilc_scenario"]
+__all__ = ["law_for_setup", "run_ilc_scenario"]
 
 
 def _law_from_spec(spec, output_names, output_range=None, seed=0, prior_lag=None,
@@ -71,17 +71,15 @@ def _law_from_spec(spec, output_names, output_range=None, seed=0, prior_lag=None
         raise ScenarioError(f"`ilc.gains` has unknown keys {unknown}; allowed: {sorted(allowed)}.")
     base = float(gains.get("gain", 1.0))
     per_output = [float(gains.get(f"gain_{n}", base)) for n in output_names]
-    lead = gains.get("lead", 30)
-    if float(lead) != int(lead) or int(lead) < 1:
-        raise ScenarioError(f"`ilc.gains.lead` must be a whole number of steps >= 1, got {lead!r}.")
+    lead = _whole(gains, "lead", 30, 1, "whole number of steps")
     cutoff = float(gains.get("q_cutoff_hz", 1.5))
-    return PTypeILC(per_output, lead=int(lead), q_cutoff_hz=cutoff if cutoff > 0 else None)
+    return PTypeILC(per_output, lead=lead, q_cutoff_hz=cutoff if cutoff > 0 else None)
 
 
-def _whole(gains, key, default, low):
+def _whole(gains, key, default, low, what="whole number"):
     value = gains.get(key, default)
     if float(value) != int(value) or int(value) < low:
-        raise ScenarioError(f"`ilc.gains.{key}` must be a whole number >= {low}, got {value!r}.")
+        raise ScenarioError(f"`ilc.gains.{key}` must be a {what} >= {low}, got {value!r}.")
     return int(value)
 
 
@@ -147,6 +145,34 @@ def _output_range(setup) -> np.ndarray | None:
     return rng if np.all(np.isfinite(rng)) else None
 
 
+def law_for_setup(spec, setup, seed, tolerance=None) -> AbstractILCLaw:
+    """Build the ILC law of an ``[ilc]`` table for a built scenario, as a scenario run does.
+
+    The network law's output ranges and prior lag come from the setup's
+    controller (:func:`_output_range`, :func:`_reference_lag`), its weights from
+    ``tolerance``, its initial weights from the run seed's spare stream.
+
+    Parameters
+    ----------
+    spec : ILCSpec
+        The ``[ilc]`` table (``law`` and ``gains``).
+    setup : Setup
+        What :meth:`Scenario.build` made for this seed.
+    seed : int
+        Root seed of the run.
+    tolerance : float, array_like or dict, optional
+        The run's success band (``[run.tolerance]``).
+
+    Returns
+    -------
+    AbstractILCLaw
+    """
+    names = signal_names(setup.env, setup.controller.output_indices)["output_names"]
+    band = None if tolerance is None else per_output_band(tolerance, "tolerance", names)
+    return _law_from_spec(spec, names, _output_range(setup), seed_streams(seed).spare.spawn(1)[0],
+                          _reference_lag(setup.controller), band)
+
+
 def run_ilc_scenario(scenario, setup, *, duration, seed, options, tolerance, final_window_s, events=(),
                      callback=None, progress=False, meta=None):
     """Runner of scenarios with an ``[ilc]`` table: repeated trials from the same initial state.
@@ -192,7 +218,7 @@ def run_ilc_scenario(scenario, setup, *, duration, seed, options, tolerance, fin
     Raises
     ------
     ScenarioError
-        If the scenario has events or a law other than ``"p"`` and ``"norm_optimal"``.
+        If the scenario has events or a law other than ``"p"``, ``"norm_optimal"`` and ``"network"``.
     """
     if events:
         raise ScenarioError(f"{scenario.source}: [[events]] cannot be combined with [ilc] (every trial must repeat "
@@ -207,10 +233,7 @@ def run_ilc_scenario(scenario, setup, *, duration, seed, options, tolerance, fin
     if x0 is None:
         obs, _ = setup.env.reset(seed=seed_streams(seed).plant, options=opts or None)
         x0 = np.asarray(getattr(setup.env.unwrapped, "state", obs), dtype=float)
-    names = signal_names(setup.env, setup.controller.output_indices)["output_names"]
-    band = None if tolerance is None else per_output_band(tolerance, "tolerance", names)
-    law = _law_from_spec(spec, names, _output_range(setup), seed_streams(seed).spare.spawn(1)[0],
-                         _reference_lag(setup.controller), band)
+    law = law_for_setup(spec, setup, seed, tolerance)
     runner = ILCRunner(setup.env, setup.controller, setup.reference, law=law, trials=spec.trials, duration=duration,
                        initial_state=x0, seed=seed, channel="reference", options=opts or None, callback=None,
                        tolerance=tolerance, final_window_s=final_window_s)
