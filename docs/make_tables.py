@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -269,9 +270,8 @@ _ILC_LABELS = {
 
 
 def _median_of(values):
-    vals = sorted(v for v in values if v is not None)
-    k = len(vals)
-    return None if k == 0 else (vals[k // 2] if k % 2 else 0.5 * (vals[k // 2 - 1] + vals[k // 2]))
+    vals = [v for v in values if v is not None]         # None: a failed trial
+    return statistics.median(vals) if vals else None
 
 
 def _mm(v) -> str:
