@@ -3,7 +3,9 @@
 Run:  python benchmarks/bench_ablation.py [--seeds 20] [--scenarios hover,staircase,...] [--quick]
 
 Rows (controllers): the neural controller (``[controller] kind = "neural"``,
-online RTRN identifier, H = 8); the same with a linear identifier (H = 0);
+online RTRN identifier and imitator, H = 8); the same with the reference
+model's exact response in place of the imitator's prediction; the same with
+linear networks (H = 0);
 the same with learning frozen at the end of the warm-up (at the change in the
 plant-change scenario); the shipped adaptive controller; LQR; PID.
 Scenarios: hover, the altitude staircase, an altitude sine at 0.3 Hz, plant
@@ -50,7 +52,7 @@ SCENARIOS = {
     "noise_x2": (None, "neural_noise_doubled.toml"),
     "plant_change": ("rotor_drag_change.toml", None),
 }
-ROWS = ("neural", "neural H=0", "neural frozen", "adaptive", "lqr", "pid")
+ROWS = ("neural", "neural exact", "neural H=0", "neural frozen", "adaptive", "lqr", "pid")
 
 
 def controller_tables():
@@ -71,6 +73,8 @@ def scenario_for(name: str, row: str, tables) -> Scenario:
         ctrl = dict(data["controller"]) if data["controller"].get("kind") == "neural" else dict(tables["neural"])
         if row == "neural H=0":
             ctrl["n_hidden"] = 0
+        elif row == "neural exact":
+            ctrl["imitator"] = "exact"
         elif row == "neural frozen":
             ctrl["learning_until"] = CHANGE_TIME if name == "plant_change" else float(ctrl.get("warmup_duration",
                                                                                               1.0))

@@ -6,7 +6,9 @@ of a whole 30 s closed-loop episode through
 :func:`neurocontrol.simulation.loop.simulate` (target <= 0.5 s), and, measured
 in the same run for scale, the same figures for the LQR baseline and the
 plant step alone. The neural rows fly ``scenarios/neural_hover.toml`` with its
-reference previewed (as the ablation does); ``--jacobian-every K`` adds a row
+reference previewed (as the ablation does), with the imitator network and,
+for the imitator's share of the cost, with the reference model's exact
+response in its place (``neural_exact``); ``--jacobian-every K`` adds a row
 for the approximate synthesiser that recomputes the horizon Jacobian every K
 steps. The controllers' episodes alternate, so a busy machine slows all alike.
 
@@ -51,13 +53,13 @@ def episode(make_controller, seed):
     return time.perf_counter() - t0, res
 
 
-def neural_episode(seed, jacobian_every=1):
+def neural_episode(seed, jacobian_every=1, imitator="network"):
     """One 30 s run of scenarios/neural_hover.toml (reference previewed); returns (wall s, Result)."""
     sc = Scenario.from_toml(NEURAL_HOVER)
     s = sc.build(seed)
     ctrl = s.controller
-    if jacobian_every != 1:
-        cfg = dataclasses.replace(ctrl.config, jacobian_every=jacobian_every)
+    if jacobian_every != 1 or imitator != "network":
+        cfg = dataclasses.replace(ctrl.config, jacobian_every=jacobian_every, imitator=imitator)
         ctrl = type(ctrl)(cfg, input_limits=ctrl.input_limits, dt=ctrl.dt, warmup_controller=ctrl.warmup_controller)
     ctrl.set_preview(s.reference)
     t0 = time.perf_counter()
@@ -73,7 +75,7 @@ def main(argv=None):
                     help="also time the neural controller with jacobian_every = K (an approximation)")
     args = ap.parse_args(argv)
     runs = {"adaptive": lambda s: episode(adaptive, s), "lqr": lambda s: episode(LQRController.from_plant, s),
-            "neural": neural_episode}
+            "neural": neural_episode, "neural_exact": lambda s: neural_episode(s, imitator="exact")}
     if args.jacobian_every != 1:
         runs[f"neural_j{args.jacobian_every}"] = lambda s: neural_episode(s, args.jacobian_every)
     for run in runs.values():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,9 +41,10 @@ def _doc(obj) -> str:
 
 def _signature(obj) -> str:
     try:
-        return str(inspect.signature(obj))
+        text = str(inspect.signature(obj))
     except (TypeError, ValueError):
         return ""
+    return re.sub(r" object at 0x[0-9a-f]+>", ">", text)   # no memory addresses: the pages are reproducible
 
 
 def _block(text: str) -> str:

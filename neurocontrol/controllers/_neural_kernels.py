@@ -2,7 +2,7 @@
 
 Pure functions of float64/int64 arrays and scalars: they validate nothing
 and allocate nothing (buffers are passed in). The public wrappers are
-:func:`neurocontrol.controllers.neural.gauss_newton_step` and
+:func:`neurocontrol.controllers.gauss_newton.gauss_newton_step` and
 :class:`neurocontrol.controllers.measurement_filter.MeasurementFilter`;
 :func:`observe_kernel` and :func:`synthesise_kernel` are the controller's
 whole step after the identifier's update, in two compiled calls.
@@ -18,7 +18,7 @@ from neurocontrol.nets import _incremental_kernels as _ik
 from neurocontrol.nets._kernels import JIT_OPTIONS
 
 __all__ = ["gauss_newton_kernel", "filter_measure_kernel", "filter_blend_kernel", "observe_kernel", "desired_kernel",
-           "synthesise_kernel"]
+           "imitator_desired_kernel", "synthesise_kernel"]
 
 _jit = numba.njit(**JIT_OPTIONS)
 
@@ -271,9 +271,40 @@ def desired_kernel(phi, G, G_held, rm, r, preview, reference, mid, half, out_idx
 
 
 @_strict
+def imitator_desired_kernel(C, W, h0, rm, r, preview, reference, y_mid, y_half, u_mid, u_half, mid, half, out_idx,
+                            rate_rows, rate_cols, y0, un, pred, hidden, y, h, xb, phi, out):
+    """Desired trajectory (N, q) of the tracked entries, normalised: the imitator network's free run over the horizon.
+
+    The imitator (weights ``C``, ``W``, hidden state ``h0``; outputs value and
+    rate per controlled output, inputs the set-points, normalised by
+    ``y_mid``/``y_half`` and ``u_mid``/``u_half``) free-runs from the
+    reference model's state ``rm`` (p, 2) under ``r`` (preview) or the held
+    ``reference``. Columns of ``out`` as :func:`desired_kernel`'s.
+    """
+    p = rm.shape[0]
+    N = out.shape[0]
+    for i in range(p):
+        for a in range(2):
+            y0[2 * i + a] = (rm[i, a] - y_mid[2 * i + a]) / y_half[2 * i + a]
+    for t in range(N):
+        for i in range(p):
+            v = r[t, i] if preview else reference[i]
+            un[t, i] = (v - u_mid[i]) / u_half[i]
+    _ik.free_run_kernel(C, W, y0, h0, un, pred, hidden, y, h, xb, phi)
+    for t in range(N):
+        for i in range(p):
+            j = out_idx[i]
+            out[t, i] = ((pred[t, 2 * i] * y_half[2 * i] + y_mid[2 * i]) - mid[j]) / half[j]
+        for c in range(rate_rows.shape[0]):
+            i = rate_rows[c]
+            j = rate_cols[c]
+            out[t, p + c] = ((pred[t, 2 * i + 1] * y_half[2 * i + 1] + y_mid[2 * i + 1]) - mid[j]) / half[j]
+
+
+@_strict
 def synthesise_kernel(fresh, C, W, h0, x, mid, half, held, u_mid, u_half, rate_n, block_of,
                       rm_phi, rm_g, rm_g_held, rm, r, preview, reference, out_idx, rate_rows, rate_cols,
-                      tracked, weights, eval_steps, rho, mu, wr, bound,
+                      tracked, weights, eval_steps, rho, mu, wr, bound, desired_given,
                       u_prev, plan, yn, u, pred, J, y, h, Sy, Sy2, Sh, Sh2, xb, phi, resp, desired, A, g, L, new,
                       result, hidden):
     """One predictive step from the held input ``held`` and the state ``x`` (physical); False if the solve failed.
@@ -283,6 +314,9 @@ def synthesise_kernel(fresh, C, W, h0, x, mid, half, held, u_mid, u_half, rate_n
     (:func:`desired_kernel`), one Gauss-Newton step, then each block clipped
     to the rate ``rate_n`` from the previous block and to [-1, 1] (numpy's
     clip), and ``result`` = the first block in physical units. ``new`` holds the clipped plan.
+    ``desired_given`` True: ``desired`` already holds the desired trajectory
+    (the imitator network's, :func:`imitator_desired_kernel`) and the
+    reference model's exact response is not computed.
     ``fresh`` False: only the free run is recomputed (into ``pred``, ``hidden``
     scratch) and ``J`` is reused as the previous call left it (an approximation).
     """
@@ -301,8 +335,9 @@ def synthesise_kernel(fresh, C, W, h0, x, mid, half, held, u_mid, u_half, rate_n
         _ik.blocked_jacobian_kernel(C, W, yn, h0, u, block_of, pred, J, y, h, Sy, Sy2, Sh, Sh2, xb, phi)
     else:
         _ik.free_run_kernel(C, W, yn, h0, u, pred, hidden, y, h, xb, phi)
-    desired_kernel(rm_phi, rm_g, rm_g_held, rm, r, preview, reference, mid, half, out_idx, rate_rows, rate_cols,
-                   resp, desired)
+    if not desired_given:
+        desired_kernel(rm_phi, rm_g, rm_g_held, rm, r, preview, reference, mid, half, out_idx, rate_rows, rate_cols,
+                       resp, desired)
     if not gauss_newton_kernel(pred, J, plan, u_prev, desired, tracked, weights, eval_steps, rho, mu, wr, bound,
                                A, g, L, new):
         return False

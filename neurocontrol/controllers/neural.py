@@ -3,9 +3,11 @@
 The identifier is :class:`~neurocontrol.nets.ekf.IncrementalIdentifier`
 (``y(t+1) = y(t) + A z(t) + V h(t+1)``, ``h(t+1) = tanh(W [h(t); z(t)])``),
 trained at every control step by the node-decoupled EKF over exact RTRL
-sensitivities. The desired response is the reference model's response to the
-(previewed) reference, computed exactly (see :class:`NeuralController` for
-why no imitator network). The synthesiser (:class:`GaussNewtonLaw`,
+sensitivities. The desired response comes from the imitator
+(:class:`~neurocontrol.controllers.imitator.Imitator`), a second network of
+the identifier's structure and rule that learns the reference model; its free
+run under the (previewed) reference is the desired trajectory
+(``imitator = "exact"``: the reference model's exact response). The synthesiser (:class:`GaussNewtonLaw`,
 :func:`gauss_newton_step`) takes one damped Gauss-Newton step on the tracking
 cost over a horizon, through the identifier's free run and its Jacobian with
 respect to move-blocked inputs. Every scale comes from the declared
@@ -32,6 +34,8 @@ from neurocontrol import registry
 from neurocontrol._validation import as_float_array, check_int, check_positive
 from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers.base import AbstractController
+from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_step
+from neurocontrol.controllers.imitator import Imitator
 from neurocontrol.controllers.measurement_filter import MeasurementFilter
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier
@@ -40,154 +44,6 @@ from neurocontrol.reference import aprbs
 from neurocontrol.reference_model import SecondOrderReferenceModel
 
 __all__ = ["GaussNewtonLaw", "gauss_newton_step", "NeuralControllerConfig", "NeuralController", "build_neural"]
-
-
-# ---------------------------------------------------------------- the synthesiser
-
-
-def gauss_newton_step(prediction, jacobian, plan, u_prev, desired, *, tracked, weights, eval_steps,
-                      move_penalty: float, damping: float, range_weight: float, bound: float) -> np.ndarray:
-    r"""One damped Gauss-Newton step on the predictive tracking cost (normalised units).
-
-    Parameters
-    ----------
-    prediction : numpy.ndarray, shape (N, n)
-        Identifier free run ``y(t+1..t+N)`` under the plan.
-    jacobian : numpy.ndarray, shape (N, n, B m)
-        ``d y(t+i+1) / d v`` (move-blocked inputs, :func:`~neurocontrol.nets.incremental.blocked_input_jacobian`).
-    plan : numpy.ndarray, shape (B m,)
-        The block inputs ``v`` the prediction was made with.
-    u_prev : numpy.ndarray, shape (m,)
-        The input applied at the previous step.
-    desired : numpy.ndarray, shape (N, q)
-        Desired values of the tracked entries at ``t+1..t+N``.
-    tracked : numpy.ndarray of int, shape (q,)
-        Which entries of the prediction are tracked.
-    weights : numpy.ndarray, shape (q,)
-        Tracking weight of each tracked entry.
-    eval_steps : numpy.ndarray of int
-        Horizon steps (rows of ``prediction``) where the cost is evaluated.
-    move_penalty : float
-        rho on every block move ``v_b - v_{b-1}`` (``v_{-1} = u_prev``).
-    damping : float
-        Levenberg damping mu added to the normal matrix.
-    range_weight : float
-        Weight of the soft range penalty on every predicted entry beyond ``bound``.
-    bound : float
-        Normalised bound of the soft range penalty (1: the declared range).
-
-    Returns
-    -------
-    numpy.ndarray, shape (B m,)
-        The new plan ``v + delta``, before input limits; all NaN when the
-        normal matrix is not positive definite (e.g. non-finite data).
-
-    Notes
-    -----
-    With ``e = y(v) - d`` on the evaluated steps, ``D`` the block-difference
-    operator and ``x`` the range excess on the active set,
-
-    .. math::
-
-        \delta = -\big(J^T Q J + \rho D^T D + w_r J_x^T J_x + \mu I\big)^{-1}
-                 \big(J^T Q e + \rho D^T (D v - c) + w_r J_x^T x\big).
-    """
-    prediction = np.ascontiguousarray(as_float_array(prediction, "prediction", (None, None), finite=False))
-    N, n = prediction.shape
-    plan = np.ascontiguousarray(as_float_array(plan, "plan", (None,)))
-    nc = plan.shape[0]
-    jacobian = np.ascontiguousarray(as_float_array(jacobian, "jacobian", (N, n, nc), finite=False))
-    u_prev = np.ascontiguousarray(as_float_array(u_prev, "u_prev", (None,)))
-    if u_prev.shape[0] == 0 or nc % u_prev.shape[0]:
-        raise ShapeError(f"`plan` must hold whole blocks of {u_prev.shape[0]} inputs, got length {nc}.")
-    tracked = np.ascontiguousarray(tracked, dtype=np.int64)
-    desired = np.ascontiguousarray(as_float_array(desired, "desired", (N, tracked.shape[0])))
-    weights = np.ascontiguousarray(as_float_array(weights, "weights", (tracked.shape[0],)))
-    eval_steps = np.ascontiguousarray(eval_steps, dtype=np.int64)
-    if np.any(tracked < 0) or np.any(tracked >= n) or np.any(eval_steps < 0) or np.any(eval_steps >= N):
-        raise ShapeError(f"`tracked` must index the {n} predicted entries and `eval_steps` the {N} horizon rows, "
-                         f"got {tracked.tolist()} and {eval_steps.tolist()}.")
-    out = np.empty(nc)
-    ok = _nk.gauss_newton_kernel(prediction, jacobian, plan, u_prev, desired, tracked, weights, eval_steps,
-                                 float(move_penalty), float(damping), float(range_weight), float(bound),
-                                 np.empty((nc, nc)), np.empty(nc), np.empty((nc, nc)), out)
-    if not ok:
-        out[:] = np.nan
-    return out
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class GaussNewtonLaw:
-    """Settings of the predictive synthesiser (normalised units: each declared range maps onto [-1, 1]).
-
-    Parameters
-    ----------
-    horizon : int, default 50
-        N, prediction horizon in control steps.
-    blocks : tuple of int, default (0, 5, 15, 30)
-        Start step of each input block (move blocking): strictly increasing,
-        from 0, all below ``horizon``.
-    stride : int, default 2
-        The cost is evaluated at every ``stride``-th horizon step (ending at N).
-    output_weights : tuple of float or None, default None
-        Tracking weight per controlled output; None: 1 each.
-    rate_weights : tuple of float or None, default None
-        Weight on tracking the reference model's rate per controlled output
-        (needs the output's ``rate_indices`` entry); None: 0 each.
-    move_penalty : float, default 1.0
-        rho on each normalised block move.
-    damping : float, default 1e-4
-        Levenberg damping mu.
-    range_weight : float, default 100.0
-        Weight of the soft penalty on predicted observations beyond the range bound.
-    range_bound : float, default 1.0
-        Normalised bound of that penalty (1: the declared observation range).
-    jacobian_every : int, default 1
-        Recompute the input Jacobian over the horizon at every this many
-        predictive steps and reuse it in between (the free run is recomputed
-        at every step); 1: every step, the exact Gauss-Newton step. Larger
-        values are an approximation that trades tracking quality for step
-        cost (docs/neural_controller.md, "Cost").
-    """
-
-    horizon: int = 50
-    blocks: tuple[int, ...] = (0, 5, 15, 30)
-    stride: int = 2
-    output_weights: tuple[float, ...] | None = None
-    rate_weights: tuple[float, ...] | None = None
-    move_penalty: float = 1.0
-    damping: float = 1e-4
-    range_weight: float = 100.0
-    range_bound: float = 1.0
-    jacobian_every: int = 1
-
-    def __post_init__(self):
-        N = check_int(self.horizon, "horizon", low=1)
-        check_int(self.jacobian_every, "jacobian_every", low=1)
-        blocks = tuple(int(b) for b in self.blocks)
-        if not blocks or blocks[0] != 0 or any(b1 <= b0 for b0, b1 in zip(blocks, blocks[1:])) or blocks[-1] >= N:
-            raise ParameterError(f"`blocks` must start at 0, increase strictly and stay below horizon={N}, "
-                                 f"got {self.blocks!r}; e.g. (0, 10, 30, 60).")
-        object.__setattr__(self, "blocks", blocks)
-        check_int(self.stride, "stride", low=1, high=N)
-        for name in ("output_weights", "rate_weights"):
-            w = getattr(self, name)
-            if w is not None:
-                arr = as_float_array(w, name, (None,))
-                if np.any(arr < 0):
-                    raise ParameterError(f"`{name}` must be non-negative, got {arr.tolist()}.")
-                object.__setattr__(self, name, tuple(arr.tolist()))
-        for name in ("move_penalty", "damping", "range_weight"):
-            object.__setattr__(self, name, check_positive(getattr(self, name), name, allow_zero=True))
-        object.__setattr__(self, "range_bound", check_positive(self.range_bound, "range_bound"))
-
-    def block_of(self) -> np.ndarray:
-        """Block index of every horizon step, shape (N,), int64."""
-        return np.searchsorted(np.array(self.blocks), np.arange(self.horizon), side="right").astype(np.int64) - 1
-
-    def eval_steps(self) -> np.ndarray:
-        """Horizon rows where the cost is evaluated (every ``stride``-th, ending at N), int64."""
-        return np.arange(self.horizon - 1, -1, -self.stride)[::-1].astype(np.int64)
 
 
 # ---------------------------------------------------------------- settings
@@ -214,7 +70,14 @@ class NeuralControllerConfig:
     rate_indices : tuple of int, default ()
         Per controlled output, the observation entry holding its rate, or -1.
     n_hidden : int, default 8
-        Hidden tanh units of the identifier (0: a linear ARX identifier).
+        Hidden tanh units of the identifier and of the imitator (0: linear networks).
+    imitator : {"network", "exact"}, default "network"
+        Source of the desired trajectory: the imitator network's free run
+        (:class:`~neurocontrol.controllers.imitator.Imitator`), or the
+        reference model's exact response.
+    imitator_pretrain : int, default 20
+        Random set-points of the imitator's pre-training staircase at each
+        reset (holds of 1 to 6 time constants of the slowest reference model).
     measurement_noise : float, default 1e-5
         EKF R, variance of the one-step prediction error in normalised units.
     process_noise : float, default 1e-7
@@ -233,6 +96,13 @@ class NeuralControllerConfig:
     preview : bool, default True
         Use the reference ahead of time when it is known (see
         :meth:`NeuralController.set_preview`).
+    preview_lead : tuple of float or None, default None
+        With preview, the reference model's input at step k is the reference
+        at ``k dt + lead`` (per controlled output, s, rounded to control
+        steps). None: each output's reference model's low-frequency delay
+        ``2 damping / bandwidth``, so a smooth reference is followed without
+        the model's lag (a step is smoothed around its time instead of after
+        it); 0: the reference model lags the reference.
     horizon, blocks, stride, output_weights, rate_weights, move_penalty, damping, range_weight, range_bound
         The synthesiser, see :class:`GaussNewtonLaw`.
     jacobian_every : int, default 1
@@ -261,6 +131,8 @@ class NeuralControllerConfig:
     output_indices: tuple[int, ...] = (0, 1)
     rate_indices: tuple[int, ...] = ()
     n_hidden: int = 8
+    imitator: str = "network"
+    imitator_pretrain: int = 20
     measurement_noise: float = 1e-5
     process_noise: float = 1e-7
     output_covariance: float = 1.0
@@ -271,6 +143,7 @@ class NeuralControllerConfig:
     reference_bandwidth: tuple[float, ...] = (4.0, 5.0)
     reference_damping: tuple[float, ...] = (1.0, 1.0)
     preview: bool = True
+    preview_lead: tuple[float, ...] | None = None
     horizon: int = 50
     blocks: tuple[int, ...] = (0, 5, 15, 30)
     stride: int = 2
@@ -300,6 +173,10 @@ class NeuralControllerConfig:
                 raise ParameterError(f"`observation_high` must exceed `observation_low` in every entry, "
                                      f"got low={lo.tolist()}, high={hi.tolist()}.")
         check_int(self.n_hidden, "n_hidden", low=0)
+        check_int(self.imitator_pretrain, "imitator_pretrain", low=0)
+        if self.imitator not in ("network", "exact"):
+            raise ParameterError(f"`imitator` must be \"network\" (the imitator network's prediction) or \"exact\" "
+                                 f"(the reference model's response), got {self.imitator!r}.")
         for name in ("learning_until",):
             if getattr(self, name) is not None:
                 check_positive(getattr(self, name), name, unit="s", allow_zero=True)
@@ -309,6 +186,10 @@ class NeuralControllerConfig:
         if np.any(bw <= 0) or np.any(dz <= 0):
             raise ParameterError(f"`reference_bandwidth` and `reference_damping` must be positive, "
                                  f"got {bw.tolist()} and {dz.tolist()}.")
+        if self.preview_lead is not None:
+            lead = as_float_array(self.preview_lead, "preview_lead", (bw.shape[0],))
+            if np.any(lead < 0):
+                raise ParameterError(f"`preview_lead` must be non-negative seconds per output, got {lead.tolist()}.")
         if len(self.output_indices) != bw.shape[0]:
             raise ParameterError(f"`reference_bandwidth` must have one entry per controlled output "
                                  f"({len(self.output_indices)}), got {bw.shape[0]}.")
@@ -373,19 +254,21 @@ class NeuralController(AbstractController):
        identifier's prediction ``p`` of it (K = 1 during the warm-up and
        without noise; :class:`~neurocontrol.controllers.measurement_filter.MeasurementFilter`);
     2. warm-up: ``u = baseline + APRBS``; afterwards
-    3. the desired trajectory ``d(k+1..k+N)`` is the reference model's
-       response to the previewed (or held) reference from its present state;
+    3. the desired trajectory ``d(k+1..k+N)`` is the imitator network's
+       free run from the reference model's present state under the
+       previewed (or held) reference (the imitator learned the reference
+       model's transition of step k-1 at the end of the last step);
     4. from the held plan ``v = u(k-1)`` and ``x(k)`` the identifier free-runs N steps
        with the Jacobian to the block inputs, and one damped Gauss-Newton
        step (:func:`gauss_newton_step`) gives the new plan; it is clipped to
        the limits and rates, and its first block is proposed.
 
-    **No imitator network.** The imitator of the two-network design learns
-    the reference model's transitions; the reference model is linear and
-    known, so its exact response (two precomputed matrices per output over
-    the horizon) is what a perfectly trained imitator would give, at no
-    learning cost and with no fitting error. The identifier is the only
-    network that learns.
+    **Two networks.** The identifier and the imitator have the same
+    structure (incremental RTRN, ``n_hidden`` tanh units) and the same rule
+    (decoupled EKF over RTRL sensitivities). The imitator learns the
+    reference model, a linear system, so its hidden units carry next to
+    nothing; with ``imitator = "exact"`` the reference model's exact
+    response replaces its prediction (an ablation: what a perfect imitator gives).
 
     A non-finite measurement holds the last applied input and skips that
     transition's learning (the next finite pair resumes it).
@@ -474,13 +357,31 @@ class NeuralController(AbstractController):
         if preview is not None:
             self.set_preview(preview)
         self._prepare_reference_model(p)
+        self._imitator = None
+        if config.imitator == "network":
+            out = list(self.output_indices)
+            # no rate sensor: the rate range is +- the output's half range times its reference bandwidth
+            span = 0.5 * (hi[out] - lo[out]) * np.asarray(config.reference_bandwidth)
+            rate_lo = np.array([lo[j] if j >= 0 else -span[i] for i, j in enumerate(self._rate_idx)])
+            rate_hi = np.array([hi[j] if j >= 0 else span[i] for i, j in enumerate(self._rate_idx)])
+            slow = min(config.reference_bandwidth)
+            self._imitator = Imitator(self._rm_ad, self._rm_bd, np.vstack([lo[out], hi[out]]),
+                                      np.vstack([rate_lo, rate_hi]), n_hidden=config.n_hidden, rule=self._rule,
+                                      hold_steps=(max(1, round(1.0 / (slow * dt))), max(1, round(6.0 / (slow * dt)))),
+                                      pretrain=config.imitator_pretrain)
         self._block_of = law.block_of()
         self._eval = law.eval_steps()
         # constants of the hot path, checked here once (the step passes them to compiled kernels unchecked)
         self._out_idx = np.array(self.output_indices, dtype=np.int64)
         self._rate_rows_a = np.array(self._rate_rows, dtype=np.int64)
         self._rate_cols = np.array([self._rate_idx[i] for i in self._rate_rows], dtype=np.int64)
-        self._preview_steps = np.arange(2 * law.horizon)
+        if config.preview_lead is None:   # each reference model's low-frequency delay 2 zeta / omega
+            lead_s = 2.0 * np.asarray(config.reference_damping) / np.asarray(config.reference_bandwidth)
+        else:
+            lead_s = np.asarray(config.preview_lead, dtype=np.float64)
+        self._lead = [int(round(t / dt)) for t in lead_s]
+        self._lead_max = max(self._lead)
+        self._preview_steps = np.arange(2 * law.horizon + self._lead_max)
         self._r_shape = (law.horizon, p)
         self._r_buf = np.empty(self._r_shape)
         self._no_preview = np.zeros(self._r_shape)
@@ -525,29 +426,50 @@ class NeuralController(AbstractController):
         self._rm_phi, self._rm_g = phi, gmat
         self._rm_g_held = gmat.sum(axis=2)
 
+    @property
+    def imitator(self):
+        """The imitator network (an IncrementalIdentifier); None with ``imitator = "exact"``."""
+        return None if self._imitator is None else self._imitator.network
+
     def _desired(self, reference):
-        """Desired trajectory of the tracked entries over the horizon, normalised, shape (N, q) (a new array)."""
+        """Desired trajectory over the horizon at step ``self._k`` (the next step's index), normalised, (N, q), new."""
         out = np.empty((self.law.horizon, len(self._tracked)))
-        _nk.desired_kernel(self._rm_phi, self._rm_g, self._rm_g_held, self._rm, self._preview_horizon(reference),
-                           self._use_preview, reference, self._id_cfg.output_mid, self._id_cfg.output_half,
-                           self._out_idx, self._rate_rows_a, self._rate_cols, np.empty(self._rm_phi.shape[:3]), out)
+        r, cfg = self._preview_horizon(reference, self._k), self._id_cfg
+        if self._imitator is not None:
+            self._imitator.desired(self._rm, r, self._use_preview, reference, cfg.output_mid, cfg.output_half,
+                                   self._out_idx, self._rate_rows_a, self._rate_cols, self._im_buf, out)
+            return out
+        _nk.desired_kernel(self._rm_phi, self._rm_g, self._rm_g_held, self._rm, r, self._use_preview, reference,
+                           cfg.output_mid, cfg.output_half, self._out_idx, self._rate_rows_a, self._rate_cols,
+                           np.empty(self._rm_phi.shape[:3]), out)
         return out
 
-    def _preview_horizon(self, reference):
-        """Return the previewed reference over the horizon (N, p), first row the present one (dummy: no preview)."""
+    def _preview_horizon(self, reference, k):
+        """Return the reference model's input over the horizon (N, p) at step ``k`` (dummy without preview).
+
+        Row i, column j: the reference at step ``k + i + lead_j``; with no lead
+        row 0 is the present ``reference`` itself.
+        """
         if not self._use_preview:
             return self._no_preview
-        N, k = self._r_shape[0], self._k
+        N, L = self._r_shape[0], self._lead_max
         off = k - self._preview_k0
-        if not 0 <= off <= self._preview_cache.shape[0] - N:
-            # one call of the preview per N steps: the reference at steps k .. k + 2N - 1 (a function of time
+        if not 0 <= off <= self._preview_cache.shape[0] - N - L:
+            # one call of the preview per N steps: the reference at steps k .. k + 2N + L - 1 (a function of time
             # evaluated point by point, so each row is what a call at that step alone would give)
             times = (k + self._preview_steps) * self.dt
-            self._preview_cache = np.ascontiguousarray(self._preview(times), dtype=np.float64).reshape(2 * N, -1)
+            self._preview_cache = np.ascontiguousarray(self._preview(times),
+                                                       dtype=np.float64).reshape(times.shape[0], -1)
             self._preview_k0, off = k, 0
         r = self._r_buf
-        r[:] = self._preview_cache[off:off + N]
-        r[0] = reference
+        if L == 0:
+            r[:] = self._preview_cache[off:off + N]
+            r[0] = reference
+            return r
+        for j, lead in enumerate(self._lead):
+            r[:, j] = self._preview_cache[off + lead:off + lead + N, j]
+            if lead == 0:
+                r[0, j] = reference[j]
         return r
 
     # ------------------------------------------------------------------ episode
@@ -558,7 +480,7 @@ class NeuralController(AbstractController):
         if not np.all(np.isfinite(observation)):
             raise NonFiniteError(f"`observation` must be finite at reset, got {observation.tolist()}.")
         ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        net_seed, exc_seed = ss.spawn(2)
+        net_seed, exc_seed, im_seed = ss.spawn(3)   # spawn(3)'s first two children are spawn(2)'s
         self.identifier = IncrementalIdentifier(self._id_cfg, self._rule, rng=np.random.default_rng(net_seed))
         self._C, self._W = split_weights(self._id_cfg, self.identifier._theta)
         m, n = self.n_inputs, self._n_obs
@@ -596,6 +518,9 @@ class NeuralController(AbstractController):
         self._x_buf = np.empty(n)
         self._plan = np.zeros(nc)
         self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
+        if self._imitator is not None:
+            self._imitator.reset(np.random.default_rng(im_seed))
+            self._im_buf = self._imitator.buffers(N)
         self._mode = "warmup" if self._n_warmup > 0 else "predictive"
         self._status = "none"
         self._ready = True
@@ -625,7 +550,8 @@ class NeuralController(AbstractController):
                 raise NonFiniteError(f"`observation` must be finite at the first step, got {observation.tolist()}.")
             self._y_prev[:] = np.nan               # the next transition is unknown: skip its learning
             self.filter.measure(observation)        # non-finite: restarts the noise estimate's differences
-            self._advance_reference_model(reference)
+            ahead = self._mode == "predictive" and self._use_preview
+            self._advance_reference_model(self._preview_horizon(reference, k)[0] if ahead else reference)
             return self._last_u.copy()
         cfg, f, ident = self._id_cfg, self.filter, self.identifier
         blend = False
@@ -649,10 +575,14 @@ class NeuralController(AbstractController):
             self._rate_limit = self._law_rate
             self._mode = "predictive"
         u = self._synthesise(x, reference)
-        self._advance_reference_model(reference)
+        # the reference model's input: the (lead-shifted) previewed reference the synthesiser used
+        self._advance_reference_model(self._r_buf[0] if self._use_preview else reference)
         return u
 
     def _advance_reference_model(self, reference):
+        if self._imitator is not None:
+            self._imitator.learn(self._rm, reference)     # the same step, and the imitator learns it
+            return
         ad, bd, x = self._rm_ad, self._rm_bd, self._rm
         for i in range(x.shape[0]):
             x[i] = ad[i] @ x[i] + bd[i] * reference[i]
@@ -663,12 +593,17 @@ class NeuralController(AbstractController):
         held = self._nominal if self._last_u is None else self._last_u   # no warm-up: start from the nominal input
         b = self._synth_buf
         fresh = (self._k - 1 - self._n_warmup) % self.law.jacobian_every == 0   # this step's k is self._k - 1
+        r = self._preview_horizon(reference, self._k - 1)
+        given = self._imitator is not None
+        if given:
+            self._imitator.desired(self._rm, r, self._use_preview, reference, cfg.output_mid, cfg.output_half,
+                                   self._out_idx, self._rate_rows_a, self._rate_cols, self._im_buf, b[15])
         ok = _nk.synthesise_kernel(fresh, self._C, self._W, self.identifier._h, observation, cfg.output_mid,
                                    cfg.output_half, held, self._u_mid, self._u_half, self._rate_n, self._block_of,
                                    self._rm_phi, self._rm_g, self._rm_g_held, self._rm,
-                                   self._preview_horizon(reference), self._use_preview, reference, self._out_idx,
+                                   r, self._use_preview, reference, self._out_idx,
                                    self._rate_rows_a, self._rate_cols, self._tracked, self._weights, self._eval,
-                                   *self._gn_scalars, *b)
+                                   *self._gn_scalars, given, *b)
         if not ok:
             return held.copy()                  # a failed solve holds the input
         self._plan[:] = b[-3]

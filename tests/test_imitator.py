@@ -1,0 +1,158 @@
+"""The neural controller's imitator network (controllers/imitator.py) against plain references."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import scipy.linalg
+
+import plants  # noqa: F401  (registers the env)
+from neurocontrol.controllers.imitator import Imitator
+from neurocontrol.controllers.neural import NeuralControllerConfig, build_neural
+from neurocontrol.exceptions import ParameterError
+from neurocontrol.nets.ekf import DecoupledEKF
+from neurocontrol.nets.incremental import init_incremental_weights
+
+LOW = (74.25, 0.0, -3.0, 0.0175, -10.0)
+HIGH = (180.0, 2.0, 3.0, 0.245, 10.0)
+DT = 0.01
+
+
+def _zoh(bandwidth, damping, dt):
+    """Plain zero-order-hold discretisation of x'' = w^2 (r - x) - 2 z w x' (scipy expm of the augmented matrix)."""
+    a = np.array([[0.0, 1.0, 0.0], [-bandwidth ** 2, -2.0 * damping * bandwidth, bandwidth ** 2], [0.0, 0.0, 0.0]])
+    e = scipy.linalg.expm(a * dt)
+    return e[:2, :2], e[:2, 2]
+
+
+def _plain_response(x0, refs, bandwidths, damping=1.0, dt=DT):
+    """The reference model's response (values and rates per output) to ``refs`` (N, p), step by step."""
+    mats = [_zoh(w, damping, dt) for w in bandwidths]
+    x = np.array(x0, dtype=float).copy()
+    out = []
+    for r in refs:
+        for i, (ad, bd) in enumerate(mats):
+            x[i] = ad @ x[i] + bd * r[i]
+        out.append(x.copy())
+    return np.array(out)          # (N, p, 2)
+
+
+def _controller(**kw):
+    cfg = NeuralControllerConfig(observation_low=LOW, observation_high=HIGH, rate_indices=(-1, 2),
+                                 excitation_amplitude=(40.0, 100.0), **kw)
+    return build_neural(cfg, gym.make("neurocontrol/Helicopter-v0", max_episode_steps=100_000))
+
+
+@pytest.mark.parametrize("seed,bandwidth", [(0, (4.0, 5.0)), (1, (4.0, 6.0)), (2, (2.0, 8.0))])
+def test_after_pretraining_the_imitators_free_run_is_the_reference_models_response(seed, bandwidth):
+    # Claim (docs/neural_controller.md): after its pre-training the imitator's free run over the horizon
+    # reproduces the reference model's response to a previewed reference within 1e-4 of each signal's
+    # normalised range, from states and references it was not trained on.
+    ctrl = _controller(reference_bandwidth=bandwidth, rate_weights=(0.0, 0.5), preview_lead=(0.0, 0.0))
+    env = gym.make("neurocontrol/Helicopter-v0", max_episode_steps=100_000)
+    obs, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(100 + seed)
+    steps = rng.uniform([100.0, 0.3], [170.0, 1.7], size=(2, 2))
+
+    def reference(t):
+        t = np.atleast_1d(t)
+        return np.where((t < 0.3)[:, None], steps[0], steps[1]) + np.column_stack([0 * t, 0.1 * np.sin(3 * t)])
+
+    ctrl.set_preview(reference)
+    ctrl.reset(obs, reference(0.0)[0], seed=seed)
+    ctrl._k = 11
+    got = ctrl._desired(reference(0.11)[0])
+    x0 = np.array([[obs[0], 0.0], [obs[1], obs[2]]])
+    refs = reference(0.11 + np.arange(ctrl.law.horizon) * DT)
+    want = _plain_response(x0, refs, bandwidth)
+    want_n = np.column_stack([(want[:, 0, 0] - 127.125) / 52.875, want[:, 1, 0] - 1.0, want[:, 1, 1] / 3.0])
+    err = np.max(np.abs(got - want_n), axis=0)
+    assert np.all(err < 1e-4), err
+    # and the exact mode gives the response itself
+    exact = _controller(reference_bandwidth=bandwidth, rate_weights=(0.0, 0.5), preview_lead=(0.0, 0.0),
+                        imitator="exact")
+    exact.set_preview(reference)
+    exact.reset(obs, reference(0.0)[0], seed=seed)
+    exact._k = 11
+    np.testing.assert_allclose(exact._desired(reference(0.11)[0]), want_n, rtol=0, atol=1e-10)
+
+
+def test_the_imitator_learns_the_reference_model_online_from_scratch():
+    # Claim: with no pre-training the imitator learns the reference model from its transitions alone:
+    # the 50-step free-run error falls from the untrained network's (over 1e-2) to below 1e-3.
+    ad, bd = zip(*[_zoh(w, 1.0, DT) for w in (4.0, 5.0)])
+    vr = np.array([[74.25, 0.0], [180.0, 2.0]])
+    rr = np.array([[-211.5, -3.0], [211.5, 3.0]])
+    im = Imitator(np.array(ad), np.array(bd), vr, rr, n_hidden=8, rule=DecoupledEKF(), hold_steps=(25, 150),
+                  pretrain=0, dead_zone=0.0)
+    rng = np.random.default_rng(7)
+    im.reset(rng)
+
+    def test_error():
+        errs = []
+        for _ in range(20):
+            x0 = np.column_stack([rng.uniform(vr[0], vr[1]), np.zeros(2)])
+            refs = np.repeat(rng.uniform(vr[0], vr[1], size=(1, 2)), 50, axis=0)
+            want = _plain_response(x0, refs, (4.0, 5.0)).reshape(50, 4)
+            pred = im.network.predict(x0.reshape(-1), refs, hidden=np.zeros(8))
+            errs.append(np.max(np.abs(pred - want) / im.config.output_half))
+        return max(errs)
+
+    before = test_error()
+    x = np.array([[120.0, 0.0], [1.0, 0.0]])
+    for _ in range(30):
+        r = rng.uniform(vr[0] + 0.1 * (vr[1] - vr[0]), vr[1] - 0.1 * (vr[1] - vr[0]))
+        for _ in range(100):
+            im.learn(x, r)
+    after = test_error()
+    assert before > 1e-2 and after < 1e-3, (before, after)
+    assert im.network.counts["updated"] == 3000
+
+
+def test_both_networks_have_one_structure_and_both_learn():
+    # Claim: identifier and imitator are RTRNs of the same structure (same hidden units, same rule), and
+    # the imitator's hidden and output weights both move away from their initial draw.
+    ctrl = _controller()
+    env = gym.make("neurocontrol/Helicopter-v0", max_episode_steps=100_000)
+    obs, _ = env.reset(seed=4)
+    ref = np.array([140.0, 1.0])
+    ctrl.reset(obs, ref, seed=4)
+    for _ in range(150):
+        obs, *_ = env.step(ctrl.step(obs, ref))
+    ident, imit = ctrl.identifier, ctrl.imitator
+    assert ident.config.n_hidden == imit.config.n_hidden == 8
+    assert type(ident.rule) is type(imit.rule)
+    assert dataclasses.replace(imit.rule, dead_zone=0.0) == dataclasses.replace(ident.rule, dead_zone=0.0)
+    rng = np.random.default_rng(np.random.SeedSequence(4).spawn(3)[2])
+    theta0 = init_incremental_weights(imit.config, rng)
+    p, nb = imit.config.n_outputs, imit.config.block_size
+    moved = np.abs(np.asarray(imit.weights) - theta0)
+    assert moved[:p * nb].max() > 1e-2          # output rows (A, V)
+    assert moved[p * nb:].max() > 1e-3          # hidden units (W)
+    counts = imit.counts
+    assert counts["updated"] > 1000 and counts["dead_zone"] > 0
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(imitator="perfect"), "`imitator` must be"),
+    (dict(imitator_pretrain=-1), "imitator_pretrain"),
+])
+def test_imitator_config_errors(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        NeuralControllerConfig(**kwargs)
+
+
+def test_imitator_argument_errors():
+    ad, bd = zip(*[_zoh(w, 1.0, DT) for w in (4.0, 5.0)])
+    vr = np.array([[0.0, 0.0], [1.0, 1.0]])
+    with pytest.raises(ParameterError, match="increasing"):
+        Imitator(np.array(ad), np.array(bd), vr[::-1], vr, n_hidden=2, rule=DecoupledEKF(), hold_steps=(1, 2),
+                 pretrain=1)
+    with pytest.raises(ParameterError, match="shortest <= longest"):
+        Imitator(np.array(ad), np.array(bd), vr, vr, n_hidden=2, rule=DecoupledEKF(), hold_steps=(3, 2), pretrain=1)
+    with pytest.raises(ParameterError, match="reference model"):
+        Imitator(np.zeros((2, 3, 3)), np.array(bd), vr, vr, n_hidden=2, rule=DecoupledEKF(), hold_steps=(1, 2),
+                 pretrain=1)
