@@ -19,10 +19,28 @@ measurement). Per run:
     python benchmarks/bench_faults.py                  # 100 seeds, 2 processes
     python benchmarks/bench_faults.py --seeds 10 --only fault_actuator_loss
     python benchmarks/bench_faults.py --only fault_stuck_actuator --set controller.outlier_gate=4
+    python benchmarks/bench_faults.py --controller neural --seeds 20 --workers 2
 
 A full run (every scenario, no ``--set``) writes ``benchmarks/records/faults.json``,
 from which ``docs/make_tables.py`` makes the fault tables of README.md and
 docs/reliability.md.
+
+``--controller neural`` flies the same fault scenarios with each one's
+``[controller]`` table replaced by the ``[controller]`` table of
+``scenarios/neural_hover.toml`` (the neural predictive controller; same plant,
+signal ranges and warm-up; the faults, events, reference and run settings of
+the fault scenario are kept). ``guarded_actuator_loss`` is skipped for this
+kind: its guard wraps the adaptive controller only. Controller settings that a
+fault scenario gives beyond the ``[controller]`` of
+``scenarios/helicopter_hover.toml`` are carried over when the neural kind has a
+key of the same name (note that a same-named key may mean something else:
+``outlier_gate`` is the identifier's error-ratio gate for the adaptive kind, an
+EKF innovation gate in predicted standard deviations for the neural kind) and
+dropped otherwise; the run prints both lists, and a ``--set controller.KEY``
+that the neural kind does not have is dropped the same way. The shipped fault
+scenarios set no such keys. A full neural run (every scenario but the skipped
+one, no ``--set``) writes ``benchmarks/records/faults_neural.json`` (the same
+figures, plus the controller, its source and the skipped scenario).
 """
 
 from __future__ import annotations
@@ -42,6 +60,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import write_record  # noqa: E402
+from _swap import swap_controller  # noqa: E402
 
 #: scenario -> (t_clear s, allowed s): when the fault clears (onset if persistent) and the recovery allowance.
 CASES = {
@@ -53,6 +72,47 @@ CASES = {
     "fault_parameter_drift": (30.0, 10.0),
     "guarded_actuator_loss": (15.0, 15.0),
 }
+
+#: controller kind -> (record name, shipped scenario whose [controller] table replaces the fault scenario's, or None)
+CONTROLLERS = {"adaptive": ("faults", None), "neural": ("faults_neural", "neural_hover")}
+#: the [controller] table the fault scenarios were written from (their own settings are what differs from it)
+BASELINE = "helicopter_hover"
+#: scenario -> why the neural kind does not fly it
+SKIP_NEURAL = {"guarded_actuator_loss": "its guard wraps the adaptive controller only"}
+
+
+def scenario_for(name: str, controller: str = "adaptive"):
+    """The shipped fault scenario ``name`` as flown by ``controller``, and the swap report (None: not swapped).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`CASES`.
+    controller : str, default "adaptive"
+        A key of :data:`CONTROLLERS`.
+
+    Raises
+    ------
+    ScenarioError
+        If ``name`` is not a fault scenario of the benchmark, the controller
+        kind is unknown, or the kind skips that scenario.
+    """
+    from neurocontrol.exceptions import ScenarioError
+    from neurocontrol.scenario import Scenario
+
+    if name not in CASES:
+        raise ScenarioError(f"{name!r} is not a fault scenario of this benchmark; choose from {', '.join(CASES)}.")
+    if controller not in CONTROLLERS:
+        raise ScenarioError(f"unknown controller {controller!r}; choose from {', '.join(CONTROLLERS)}.")
+    sc = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml")
+    source = CONTROLLERS[controller][1]
+    if source is None:
+        return sc, None
+    if controller == "neural" and name in SKIP_NEURAL:
+        raise ScenarioError(f"{name} is not flown by the neural kind: {SKIP_NEURAL[name]}.")
+    table = Scenario.from_toml(ROOT / "scenarios" / f"{source}.toml").to_dict()["controller"]
+    baseline = Scenario.from_toml(ROOT / "scenarios" / f"{BASELINE}.toml").to_dict()["controller"]
+    return swap_controller(sc, table, baseline=baseline)
 
 
 class Monitor(gym.Wrapper):
@@ -84,11 +144,20 @@ class Monitor(gym.Wrapper):
 
 
 def run_one(job):
-    name, seed, overrides = job
-    from neurocontrol.scenario import Scenario
+    """One run: ``job`` is ``(scenario name, seed, overrides[, controller])``; returns its figures.
+
+    Parameters
+    ----------
+    job : tuple
+        Scenario name (a key of :data:`CASES`), seed, ``((key, value), ...)``
+        applied with ``Scenario.set``, and optionally the controller kind (a
+        key of :data:`CONTROLLERS`, default ``"adaptive"``).
+    """
+    name, seed, overrides = job[:3]
+    controller = job[3] if len(job) > 3 else "adaptive"
     from neurocontrol.simulation.loop import simulate
 
-    sc = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml")
+    sc, _ = scenario_for(name, controller)
     for key, value in overrides:
         sc = sc.set(key, value)
     setup = sc.build(seed)
@@ -121,15 +190,25 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--only", nargs="*", default=None, help="scenario names (default: all)")
+    ap.add_argument("--controller", choices=list(CONTROLLERS), default="adaptive",
+                    help="controller kind: the scenarios' own (adaptive) or the [controller] of "
+                         "scenarios/neural_hover.toml (neural; guarded_actuator_loss skipped)")
     ap.add_argument("--json", metavar="FILE", help="write every run's record to FILE")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a scenario value in every run (TOML value), e.g. controller.outlier_gate=4")
     args = ap.parse_args(argv)
     names = args.only or list(CASES)
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        ap.error(f"unknown scenario {unknown[0]!r}; choose from {', '.join(CASES)}")
     overrides = tuple(tuple(kv.split("=", 1)) for kv in args.set)
     if any(len(kv) != 2 for kv in overrides):
         ap.error("--set takes KEY=VALUE, e.g. --set controller.outlier_gate=4")
-    jobs = [(n, s, overrides) for n in names for s in range(args.seeds)]
+    run_overrides, skipped, swaps = overrides, {}, {}
+    if args.controller != "adaptive":
+        names, run_overrides, skipped, swaps = _prepare_swap(ap, args.controller, names, overrides)
+    jobs = [(n, s, run_overrides) + ((args.controller,) if args.controller != "adaptive" else ())
+            for n in names for s in range(args.seeds)]
     t0 = time.perf_counter()
     ctx = multiprocessing.get_context("forkserver")
     with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
@@ -157,12 +236,52 @@ def main(argv=None):
     if args.json:
         Path(args.json).write_text(json.dumps({"summary": summary, "runs": rows}, indent=1))
     ok = all(s["nonfinite"] == 0 and s["violations"] == 0 and s["recovered"] >= 0.9 * s["n"] for s in summary.values())
-    if args.only is None and not overrides:
+    if args.only is None and not overrides and args.controller == "adaptive":
         write_record("faults", command=f"python benchmarks/bench_faults.py --seeds {args.seeds} --workers "
                      f"{args.workers}", scenarios=names, figures={"summary": summary, "cases": CASES},
                      wall_s=time.perf_counter() - t0, seeds=args.seeds, workers=args.workers)
+    elif args.only is None and not overrides:
+        record, source = CONTROLLERS[args.controller]
+        write_record(record, command=f"python benchmarks/bench_faults.py --controller {args.controller} --seeds "
+                     f"{args.seeds} --workers {args.workers}", scenarios=[*names, source, BASELINE],
+                     figures={"summary": summary, "cases": {n: CASES[n] for n in names}},
+                     wall_s=time.perf_counter() - t0, seeds=args.seeds, workers=args.workers,
+                     controller=args.controller, controller_table=f"scenarios/{source}.toml", skipped=skipped,
+                     swap=swaps)
     print("\ntargets (0 non-finite, 0 violations, >= 90 % recovered):", "met" if ok else "NOT met")
     return 0 if ok else 1
+
+
+def _prepare_swap(ap, controller, names, overrides):
+    """Drop the scenarios the kind skips, report each swap, drop ``--set controller.*`` keys the kind lacks."""
+    from neurocontrol.exceptions import ScenarioError
+
+    skipped = {n: SKIP_NEURAL[n] for n in names if controller == "neural" and n in SKIP_NEURAL}
+    for n, why in skipped.items():
+        print(f"skipped {n} for the {controller} kind: {why}")
+    names = [n for n in names if n not in skipped]
+    if not names:
+        ap.error(f"no scenario left to fly with the {controller} kind")
+    swaps, kept = {}, []
+    for n in names:
+        sc, report = scenario_for(n, controller)
+        swaps[n] = {"carried": [list(kv) for kv in report.carried], "dropped": [k for k, _ in report.dropped]}
+        print(f"{n}: {report.describe()}")
+        for key, why in report.dropped:
+            print(f"    dropped controller.{key}: {why}")
+    for key, value in overrides:
+        try:
+            for n in names:
+                sc, _ = scenario_for(n, controller)
+                sc.set(key, value)
+        except ScenarioError as exc:
+            if not key.startswith("controller."):
+                ap.error(str(exc))
+            print(f"--set {key}={value} dropped: the {controller} kind has no such setting ({exc})")
+        else:
+            kept.append((key, value))
+    print()
+    return names, tuple(kept), skipped, swaps
 
 
 if __name__ == "__main__":

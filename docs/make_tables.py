@@ -140,7 +140,12 @@ def _faults_table(rec: dict) -> str:
         lines.append(f"| `{name}` ({FAULT_LABELS.get(name, '')}) | {s['recovered']}/{s['n']} | {s['nonfinite']} "
                      f"| {s['violations']} | {rec_s} | {s['failed']} |")
     n = rec["seeds"]
-    return (f"Seeds 0-{n - 1} (fewer than the 100 the benchmark runs by default, to keep the measurement "
+    who = ""
+    if rec.get("controller", "adaptive") != "adaptive":
+        skipped = "".join(f"; `{k}` not flown ({why})" for k, why in rec.get("skipped", {}).items())
+        who = (f"Controller kind `{rec['controller']}`: each scenario's `[controller]` table replaced by the one of "
+               f"`{rec['controller_table']}`, the faults, events, reference and run settings kept{skipped}. ")
+    return (who + f"Seeds 0-{n - 1} (fewer than the 100 the benchmark runs by default, to keep the measurement "
             f"short on 2 shared cores); true outputs against the success band; recovery times count from the "
             f"fault's end (persistent faults: its onset; dropout and delay: the start of the run); a negative "
             f"time means the outputs were already in the band. {_provenance(rec)}.\n\n" + "\n".join(lines))
@@ -346,6 +351,7 @@ TABLES = {
     "hover-one-step": ("README.md", ("hover",), _hover_one_step),
     "faults-summary": ("README.md", ("faults",), _faults_summary),
     "faults": ("docs/reliability.md", ("faults",), _faults_table),
+    "faults-neural": ("docs/reliability.md", ("faults_neural",), _faults_table),
     "soak": ("README.md", ("soak",), _soak),
     "soak-reliability": ("docs/reliability.md", ("soak",), _soak),
     "first-run": ("README.md", ("first_run",), _first_run),
