@@ -1,11 +1,13 @@
 """Ablation of the neural predictive controller against the shipped adaptive controller, LQR and PID.
 
-Run:  python benchmarks/bench_ablation.py [--seeds 20] [--scenarios hover,staircase,...] [--quick]
+Run:  python benchmarks/bench_ablation.py [--seeds 20] [--workers 2] [--scenarios hover,staircase,...]
+      [--rows neural,lqr,...] [--record NAME] [--quick]
 
 Rows (controllers): the neural controller (``[controller] kind = "neural"``,
 online RTRN identifier and imitator, H = 8); the same with the reference
 model's exact response in place of the imitator's prediction; the same with
-linear networks (H = 0);
+linear networks (H = 0, i.e. ``learning_rule = "rls"``); the same trained by
+the RTRL gradient rule (``learning_rule = "rtrl_gradient"``);
 the same with learning frozen at the end of the warm-up (at the change in the
 plant-change scenario); the shipped adaptive controller; LQR; PID.
 Scenarios: hover, the altitude staircase, an altitude sine at 0.3 Hz, plant
@@ -15,7 +17,10 @@ state, noise); the neural rows get the reference as a function of time
 (preview). Columns: success rate, RMSE per output (over the whole run, and
 after the change for the plant-change scenario), altitude IAE, median control
 step in microseconds. Prints a table and writes the record
-``benchmarks/records/ablation.json`` (command, commit, machine, figures).
+``benchmarks/records/ablation.json`` (command, commit, machine, figures), or
+``benchmarks/records/NAME.json`` with ``--record NAME``. With ``--workers K``
+the runs are spread over K processes (results are per seed, so the figures do
+not depend on K; step times do, through the machine's load).
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import concurrent.futures  # noqa: E402
 import json  # noqa: E402
+import multiprocessing  # noqa: E402
 import platform  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -52,7 +59,7 @@ SCENARIOS = {
     "noise_x2": (None, "neural_noise_doubled.toml"),
     "plant_change": ("rotor_drag_change.toml", None),
 }
-ROWS = ("neural", "neural exact", "neural H=0", "neural frozen", "adaptive", "lqr", "pid")
+ROWS = ("neural", "neural exact", "neural H=0", "neural gradient", "neural frozen", "adaptive", "lqr", "pid")
 
 
 def controller_tables():
@@ -75,6 +82,8 @@ def scenario_for(name: str, row: str, tables) -> Scenario:
             ctrl["n_hidden"] = 0
         elif row == "neural exact":
             ctrl["imitator"] = "exact"
+        elif row == "neural gradient":
+            ctrl["learning_rule"] = "rtrl_gradient"
         elif row == "neural frozen":
             ctrl["learning_until"] = CHANGE_TIME if name == "plant_change" else float(ctrl.get("warmup_duration",
                                                                                               1.0))
@@ -100,12 +109,21 @@ def figures(res, post_change: bool):
     e = np.asarray(res.outputs) - np.asarray(res.references)
     t = np.asarray(res.time)
     sel = t >= CHANGE_TIME if post_change else np.ones(t.shape, bool)
-    with np.errstate(invalid="ignore", over="ignore"):
-        rmse = np.sqrt(np.mean(e[sel] ** 2, axis=0))
+    with np.errstate(invalid="ignore", over="ignore"):    # a run stopped before the change has no post-change RMSE
+        rmse = np.sqrt(np.mean(e[sel] ** 2, axis=0)) if sel.any() else np.full(e.shape[1], np.nan)
     return {"success": bool(m["success"]) and res.status == "completed",
             "rmse": {n: float(rmse[i]) for i, n in enumerate(names)},
             "iae": {n: m["outputs"][n]["iae"] for n in names},
             "step_us": m["control_step_us"]}
+
+
+def run_job(job):
+    """One (scenario, row, seed) run in a worker; a crashed run counts as a failure, with its reason."""
+    name, row, seed = job
+    try:
+        return figures(fly(scenario_for(name, row, controller_tables()), seed), name == "plant_change")
+    except Exception as exc:  # noqa: BLE001
+        return {"success": False, "rmse": {}, "iae": {}, "step_us": None, "error": repr(exc)}
 
 
 def _median(values):
@@ -120,21 +138,28 @@ def main(argv=None):
     ap.add_argument("--rows", default=",".join(ROWS))
     ap.add_argument("--quick", action="store_true", help="2 seeds, for a smoke test (no record written)")
     ap.add_argument("--no-record", action="store_true")
+    ap.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    ap.add_argument("--record", default="ablation", help="record name under benchmarks/records (default ablation)")
     args = ap.parse_args(argv)
     seeds = list(range(2 if args.quick else args.seeds))
-    tables = controller_tables()
+    names, rows = args.scenarios.split(","), args.rows.split(",")
+    bad = [n for n in names if n not in SCENARIOS] + [r for r in rows if r not in ROWS]
+    if bad:
+        ap.error(f"unknown scenario or row {bad[0]!r}; scenarios: {', '.join(SCENARIOS)}; rows: {', '.join(ROWS)}")
     out = {}
     t_start = time.time()
-    for name in args.scenarios.split(","):
+    jobs = [(name, row, seed) for name in names for row in rows for seed in seeds]
+    if args.workers > 1:
+        ctx = multiprocessing.get_context("forkserver")
+        with concurrent.futures.ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
+            results = dict(zip(jobs, pool.map(run_job, jobs, chunksize=4)))
+    else:
+        results = None
+    for name in names:
         out[name] = {}
-        for row in args.rows.split(","):
-            sc = scenario_for(name, row, tables)
-            runs = []
-            for seed in seeds:
-                try:
-                    runs.append(figures(fly(sc, seed), name == "plant_change"))
-                except Exception as exc:  # noqa: BLE001  (a crashed run counts as a failure, with its reason)
-                    runs.append({"success": False, "rmse": {}, "iae": {}, "step_us": None, "error": repr(exc)})
+        for row in rows:
+            runs = [results[(name, row, seed)] if results is not None else run_job((name, row, seed))
+                    for seed in seeds]
             outs = sorted({k for r in runs for k in r["rmse"]})
             agg = {"success_rate": float(np.mean([r["success"] for r in runs])),
                    "rmse_median": {k: _median([r["rmse"].get(k) for r in runs]) for k in outs},
@@ -162,9 +187,10 @@ def main(argv=None):
               "machine": {"platform": platform.platform(), "python": platform.python_version(),
                           "cpus": os.cpu_count(), "processor": platform.processor()},
               "wall_time_s": elapsed, "results": out}
-    RECORD.parent.mkdir(parents=True, exist_ok=True)
-    RECORD.write_text(json.dumps(record, indent=1))
-    print(f"wrote {RECORD}")
+    path = RECORD.with_name(f"{args.record}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1))
+    print(f"wrote {path}")
     return out
 
 

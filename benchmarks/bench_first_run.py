@@ -1,6 +1,6 @@
 """First run and later run of the README's main command: numba compile cost, time to the first message.
 
-Runs ``neurocontrol run scenarios/helicopter_hover.toml --out DIR`` as a user
+Runs ``neurocontrol run scenarios/neural_hover.toml --out DIR`` (the README main command) as a user
 would, twice, in a fresh numba cache folder (``NUMBA_CACHE_DIR`` set to an
 empty temporary folder: the same as deleting the ``*.nbi``/``*.nbc`` files
 under ``neurocontrol/`` and ``plants/``, without touching the caches other
@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import ROOT, write_record  # noqa: E402
 
-SCENARIO = "helicopter_hover"
+SCENARIO = "neural_hover"
 
 
 def _run(env: dict, out: Path) -> dict:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neurocontrol.exceptions import ParameterError, ShapeError
-from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier
+from neurocontrol.nets.ekf import DecoupledEKF, GradientRule, IncrementalIdentifier
 from neurocontrol.nets.incremental import IncrementalConfig, init_incremental_weights
 
 # ----------------------------------------------------------------- plain references (no kernel shared)
@@ -31,8 +31,13 @@ def plain_ekf(theta, blocks, Hm, e, R, q=0.0, max_trace=None):
     return theta, blocks
 
 
-def plain_identifier_run(cfg, theta, P_blocks, R, outputs, inputs):
-    """Online teacher-forced RTRL + block EKF, plain numpy (weights change every step)."""
+def plain_nlms(theta, Hm, e, R, rate):
+    """Normalised gradient step over the sensitivities, written with numpy."""
+    return theta + rate * (Hm.T @ (e / R)) / (1.0 + np.sum(Hm ** 2 / R[:, None]))
+
+
+def plain_identifier_run(cfg, theta, P_blocks, R, outputs, inputs, rate=None):
+    """Online teacher-forced RTRL + block EKF (or NLMS with ``rate``), plain numpy (weights change every step)."""
     p, H = cfg.n_outputs, cfg.n_hidden
     nz, nb = cfg.n_z, cfg.block_size
     theta = theta.copy()
@@ -54,7 +59,10 @@ def plain_identifier_run(cfg, theta, P_blocks, R, outputs, inputs):
         Sy = C[:, nz:] @ Sh
         for i in range(p):
             Sy[i, i * nb:(i + 1) * nb] += phi
-        theta, blocks = plain_ekf(theta, blocks, Sy, outputs[t + 1] - y_hat, R)
+        if rate is None:
+            theta, blocks = plain_ekf(theta, blocks, Sy, outputs[t + 1] - y_hat, R)
+        else:
+            theta = plain_nlms(theta, Sy, outputs[t + 1] - y_hat, R, rate)
         h = hn
     return theta, blocks
 
@@ -120,6 +128,37 @@ def test_online_identifier_matches_plain_numpy_run(decoupled):
     for b in range(len(blocks_ref)):
         np.testing.assert_allclose(ident.covariance[b], blocks_ref[b], rtol=0,
                                    atol=1e-11 * np.abs(blocks_ref[b]).max())
+
+
+def test_rtrl_gradient_rule_matches_plain_numpy_run():
+    # The same exact RTRL sensitivities, a normalised gradient step in place of the EKF.
+    rng = np.random.default_rng(6)
+    cfg = IncrementalConfig(n_outputs=2, n_inputs=1, n_hidden=4)
+    rule = GradientRule(learning_rate=0.7, measurement_noise=[1e-3, 4e-3])
+    T = 40
+    outputs = np.cumsum(rng.normal(0, 0.05, size=(T + 1, 2)), axis=0)
+    inputs = rng.uniform(-1, 1, size=(T, 1))
+    ident = IncrementalIdentifier(cfg, rule, rng=3)
+    theta0 = init_incremental_weights(cfg, 3)
+    th_ref, _ = plain_identifier_run(cfg, theta0, [], np.array(rule.measurement_noise), outputs, inputs, rate=0.7)
+    assert ident.fit(outputs, inputs)["updated"] == T
+    assert np.abs(th_ref - theta0).max() > 1e-2                  # it learned something
+    np.testing.assert_allclose(ident.weights, th_ref, rtol=0, atol=1e-11 * np.abs(th_ref).max())
+
+
+def test_rtrl_gradient_rule_guards_and_errors():
+    cfg = IncrementalConfig(n_outputs=1, n_inputs=1, n_hidden=2)
+    ident = IncrementalIdentifier(cfg, GradientRule(dead_zone=1.0, measurement_noise=1e-2), rng=0)
+    w = np.array(ident.weights)
+    assert ident.update([0.1], [0.5], [0.1 + 1e-4]) == "dead_zone"
+    assert ident.update([0.1], [0.5], [np.nan]) == "non_finite"
+    gated = IncrementalIdentifier(cfg, GradientRule(outlier_gate=2.0, measurement_noise=1e-4), rng=0)
+    assert gated.update([0.1], [0.5], [0.9]) == "outlier"
+    np.testing.assert_array_equal(ident.weights, w)
+    np.testing.assert_array_equal(gated.weights, w)
+    for bad in (dict(learning_rate=2.0), dict(learning_rate=0.0), dict(measurement_noise=-1.0)):
+        with pytest.raises(ParameterError):
+            GradientRule(**bad)
 
 
 def test_without_hidden_units_the_rule_is_recursive_least_squares():

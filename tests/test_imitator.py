@@ -13,7 +13,7 @@ import plants  # noqa: F401  (registers the env)
 from neurocontrol.controllers.imitator import Imitator
 from neurocontrol.controllers.neural import NeuralControllerConfig, build_neural
 from neurocontrol.exceptions import ParameterError
-from neurocontrol.nets.ekf import DecoupledEKF
+from neurocontrol.nets.ekf import DecoupledEKF, GradientRule
 from neurocontrol.nets.incremental import init_incremental_weights
 
 LOW = (74.25, 0.0, -3.0, 0.0175, -10.0)
@@ -136,7 +136,21 @@ def test_both_networks_have_one_structure_and_both_learn():
     assert counts["updated"] > 1000 and counts["dead_zone"] > 0
 
 
+@pytest.mark.parametrize("rule,hidden,kind", [("rtrl_ekf", 8, DecoupledEKF), ("rtrl_gradient", 8, GradientRule),
+                                               ("rls", 0, DecoupledEKF)])
+def test_the_learning_rule_and_structure_are_those_of_both_networks(rule, hidden, kind):
+    ctrl = _controller(learning_rule=rule)
+    env = gym.make("neurocontrol/Helicopter-v0", max_episode_steps=100_000)
+    obs, _ = env.reset(seed=0)
+    ctrl.reset(obs, np.array([140.0, 1.0]), seed=0)
+    for net in (ctrl.identifier, ctrl.imitator):
+        assert net.config.n_hidden == hidden
+        assert type(net.rule) is kind
+    assert ctrl.imitator.rule.dead_zone == 0.1 and ctrl.identifier.rule.dead_zone == 0.0
+
+
 @pytest.mark.parametrize("kwargs,match", [
+    (dict(learning_rule="two_d"), "`learning_rule` must be"),
     (dict(imitator="perfect"), "`imitator` must be"),
     (dict(imitator_pretrain=-1), "imitator_pretrain"),
 ])

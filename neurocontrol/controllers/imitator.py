@@ -70,6 +70,8 @@ class Imitator:
     ----------
     network : IncrementalIdentifier
         The network (after :meth:`reset`); outputs ordered value, rate per output.
+    last_status : str
+        Outcome of the last :meth:`learn` (``"none"`` before any).
     """
 
     def __init__(self, transition, input_matrix, value_range, rate_range, *, n_hidden: int, rule: DecoupledEKF,
@@ -100,6 +102,7 @@ class Imitator:
         self.online_rule = dataclasses.replace(rule, dead_zone=check_positive(dead_zone, "dead_zone",
                                                                               allow_zero=True))
         self.network: IncrementalIdentifier | None = None
+        self.last_status = "none"
         self._old = np.empty(2 * p)
         self._new = np.empty(2 * p)
 
@@ -149,7 +152,8 @@ class Imitator:
         for i in range(state.shape[0]):
             state[i] = ad[i] @ state[i] + bd[i] * reference[i]
         self._new[:] = state.reshape(-1)
-        return self.network.update(self._old, reference, self._new)
+        self.last_status = self.network.update(self._old, reference, self._new)
+        return self.last_status
 
     def buffers(self, horizon: int):
         """Scratch arrays of :meth:`desired` for a horizon of ``horizon`` steps (allocate once per episode).

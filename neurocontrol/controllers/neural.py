@@ -38,7 +38,7 @@ from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_s
 from neurocontrol.controllers.imitator import Imitator
 from neurocontrol.controllers.measurement_filter import MeasurementFilter
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
-from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier
+from neurocontrol.nets.ekf import DecoupledEKF, GradientRule, IncrementalIdentifier
 from neurocontrol.nets.incremental import IncrementalConfig, split_weights
 from neurocontrol.reference import aprbs
 from neurocontrol.reference_model import SecondOrderReferenceModel
@@ -71,6 +71,16 @@ class NeuralControllerConfig:
         Per controlled output, the observation entry holding its rate, or -1.
     n_hidden : int, default 8
         Hidden tanh units of the identifier and of the imitator (0: linear networks).
+    learning_rule : {"rtrl_ekf", "rtrl_gradient", "rls"}, default "rtrl_ekf"
+        The rule of both networks: the node-decoupled EKF over exact RTRL
+        sensitivities (:class:`~neurocontrol.nets.ekf.DecoupledEKF`); a
+        normalised gradient step over the same sensitivities
+        (:class:`~neurocontrol.nets.ekf.GradientRule`, step ``learning_rate``);
+        or the linear baseline, recursive least squares: the EKF on networks
+        without hidden units (``n_hidden`` is then not used). The adaptive
+        controller's 2-D rule (``kind = "adaptive"``) trains its own network structure.
+    learning_rate : float, default 0.5
+        Step of ``rtrl_gradient``, in (0, 2).
     imitator : {"network", "exact"}, default "network"
         Source of the desired trajectory: the imitator network's free run
         (:class:`~neurocontrol.controllers.imitator.Imitator`), or the
@@ -131,6 +141,8 @@ class NeuralControllerConfig:
     output_indices: tuple[int, ...] = (0, 1)
     rate_indices: tuple[int, ...] = ()
     n_hidden: int = 8
+    learning_rule: str = "rtrl_ekf"
+    learning_rate: float = 0.5
     imitator: str = "network"
     imitator_pretrain: int = 20
     measurement_noise: float = 1e-5
@@ -174,6 +186,9 @@ class NeuralControllerConfig:
                                      f"got low={lo.tolist()}, high={hi.tolist()}.")
         check_int(self.n_hidden, "n_hidden", low=0)
         check_int(self.imitator_pretrain, "imitator_pretrain", low=0)
+        if self.learning_rule not in ("rtrl_ekf", "rtrl_gradient", "rls"):
+            raise ParameterError(f"`learning_rule` must be \"rtrl_ekf\", \"rtrl_gradient\" or \"rls\", "
+                                 f"got {self.learning_rule!r}.")
         if self.imitator not in ("network", "exact"):
             raise ParameterError(f"`imitator` must be \"network\" (the imitator network's prediction) or \"exact\" "
                                  f"(the reference model's response), got {self.imitator!r}.")
@@ -210,11 +225,19 @@ class NeuralControllerConfig:
         names = [f.name for f in dataclasses.fields(GaussNewtonLaw)]
         return GaussNewtonLaw(**{n: getattr(self, n) for n in names})
 
-    def rule(self) -> DecoupledEKF:
-        """Return the identifier's learning rule as a :class:`~neurocontrol.nets.ekf.DecoupledEKF`."""
+    def rule(self) -> DecoupledEKF | GradientRule:
+        """Return the networks' learning rule (:class:`~neurocontrol.nets.ekf.DecoupledEKF` or ``GradientRule``)."""
+        if self.learning_rule == "rtrl_gradient":
+            return GradientRule(learning_rate=self.learning_rate, measurement_noise=self.measurement_noise,
+                                dead_zone=self.dead_zone, outlier_gate=self.outlier_gate)
         return DecoupledEKF(measurement_noise=self.measurement_noise, process_noise=self.process_noise,
                             output_covariance=self.output_covariance, hidden_covariance=self.hidden_covariance,
                             dead_zone=self.dead_zone, outlier_gate=self.outlier_gate)
+
+    @property
+    def hidden_units(self) -> int:
+        """Hidden units the networks are built with: ``n_hidden``, or 0 for ``learning_rule = "rls"``."""
+        return 0 if self.learning_rule == "rls" else self.n_hidden
 
 
 # ---------------------------------------------------------------- the controller
@@ -313,7 +336,7 @@ class NeuralController(AbstractController):
         self._rate_idx = _ints(config.rate_indices or (-1,) * p, "rate_indices", p, -1, n)
         law = config.law()
         self.law = law
-        self._id_cfg = IncrementalConfig(n_outputs=n, n_inputs=m, n_hidden=config.n_hidden,
+        self._id_cfg = IncrementalConfig(n_outputs=n, n_inputs=m, n_hidden=config.hidden_units,
                                          output_range=np.vstack([lo, hi]), input_range=self.input_limits.T)
         self._rule = config.rule()
         self._rule.noise_vector(self._id_cfg)
@@ -366,7 +389,7 @@ class NeuralController(AbstractController):
             rate_hi = np.array([hi[j] if j >= 0 else span[i] for i, j in enumerate(self._rate_idx)])
             slow = min(config.reference_bandwidth)
             self._imitator = Imitator(self._rm_ad, self._rm_bd, np.vstack([lo[out], hi[out]]),
-                                      np.vstack([rate_lo, rate_hi]), n_hidden=config.n_hidden, rule=self._rule,
+                                      np.vstack([rate_lo, rate_hi]), n_hidden=config.hidden_units, rule=self._rule,
                                       hold_steps=(max(1, round(1.0 / (slow * dt))), max(1, round(6.0 / (slow * dt)))),
                                       pretrain=config.imitator_pretrain)
         self._block_of = law.block_of()
@@ -544,6 +567,7 @@ class NeuralController(AbstractController):
             raise ParameterError("call reset(observation, reference) before step().")
         k = self._k
         self._k += 1
+        self._status = "none"
         finite = math.isfinite(observation.sum())
         if not finite:
             if self._last_u is None:
@@ -613,9 +637,20 @@ class NeuralController(AbstractController):
         self._u_prev[:] = u                       # the identifier learns from the input actually applied
 
     def diagnostics(self) -> dict:
-        """Return the last step's learning outcome (see :meth:`AbstractController.diagnostics`)."""
-        return {"prediction_error": float("nan"), "inner_iterations": int(self._status == "updated"),
-                "mode": self._mode if self._ready else "warmup"}
+        """Return the last step's learning outcome (see :meth:`AbstractController.diagnostics`).
+
+        ``prediction_error``: norm of the identifier's one-step prediction
+        error of this step's measurement, normalised units (NaN when no
+        transition was taken in); ``inner_iterations``: weight updates this
+        step, the identifier's and the imitator's (0-2).
+        """
+        if not self._ready:
+            return {"prediction_error": float("nan"), "inner_iterations": 0, "mode": "warmup"}
+        seen = self._status in ("updated", "dead_zone", "outlier", "frozen")
+        err = float(np.linalg.norm(self._obs_buf[0] - self.identifier._y_hat)) if seen else float("nan")
+        imitated = self._imitator is not None and self._imitator.last_status == "updated"
+        return {"prediction_error": err, "inner_iterations": int(self._status == "updated") + int(imitated),
+                "mode": self._mode}
 
 
 # ---------------------------------------------------------------- scenario builder

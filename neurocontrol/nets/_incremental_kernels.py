@@ -39,6 +39,8 @@ __all__ = [
     "blocked_jacobian_kernel",
     "ekf_kernel",
     "train_step_kernel",
+    "gradient_kernel",
+    "gradient_train_step_kernel",
 ]
 
 _jit = numba.njit(**JIT_OPTIONS)
@@ -353,25 +355,24 @@ def ekf_kernel(theta, P, Hm, e, R, max_trace, q, dead_zone, gate, G, S, L, alpha
 
 
 @_jit
-def train_step_kernel(theta, C, W, y, u, y_next, y_mid, y_half, u_mid, u_half, h, Sh, h_new, Sh_new, Sy,
-                      yn, un, yn_next, y_hat, x, phi, d, e,
-                      P, R, max_trace, q, dead_zone, gate, G, S, L, alpha, M):
-    """One online identifier update from physical (y(t), u(t), y(t+1)); returns an EKF status code.
+def _teacher_step(C, W, y, u, y_next, y_mid, y_half, u_mid, u_half, h, Sh, h_new, Sh_new, Sy,
+                  yn, un, yn_next, y_hat, x, phi, d, e):
+    """Normalise, step the hidden state with teacher-forced RTRL sensitivities, fill ``e``; False on non-finite data.
 
-    Normalises, steps the hidden state with teacher-forced RTRL sensitivities
-    (h, Sh advanced in place through the h_new, Sh_new buffers), then applies
-    :func:`ekf_kernel` to the one-step error. Non-finite data: nothing moves.
+    ``h``, ``Sh`` are advanced in place through the ``h_new``, ``Sh_new``
+    buffers; ``Sy`` gets d y_hat(t+1) / d theta and ``e`` the one-step error
+    (normalised). Non-finite data: nothing moves.
     """
     p = y.shape[0]
     m = u.shape[0]
     for i in range(p):
         if not (math.isfinite(y[i]) and math.isfinite(y_next[i])):
-            return SKIP_NON_FINITE
+            return False
         yn[i] = (y[i] - y_mid[i]) / y_half[i]
         yn_next[i] = (y_next[i] - y_mid[i]) / y_half[i]
     for i in range(m):
         if not math.isfinite(u[i]):
-            return SKIP_NON_FINITE
+            return False
         un[i] = (u[i] - u_mid[i]) / u_half[i]
     sensitivity_step_kernel(C, W, yn, un, h, Sy, Sh, 1, y_hat, h_new, Sy, Sh_new, x, phi, d)
     H = h.shape[0]
@@ -382,7 +383,66 @@ def train_step_kernel(theta, C, W, y, u, y_next, y_mid, y_half, u_mid, u_half, h
             Sh[k, c] = Sh_new[k, c]
     for i in range(p):
         e[i] = yn_next[i] - y_hat[i]
+    return True
+
+
+@_jit
+def train_step_kernel(theta, C, W, y, u, y_next, y_mid, y_half, u_mid, u_half, h, Sh, h_new, Sh_new, Sy,
+                      yn, un, yn_next, y_hat, x, phi, d, e,
+                      P, R, max_trace, q, dead_zone, gate, G, S, L, alpha, M):
+    """One online identifier update from physical (y(t), u(t), y(t+1)); returns an EKF status code.
+
+    Normalises, steps the hidden state with teacher-forced RTRL sensitivities
+    (h, Sh advanced in place through the h_new, Sh_new buffers), then applies
+    :func:`ekf_kernel` to the one-step error. Non-finite data: nothing moves.
+    """
+    if not _teacher_step(C, W, y, u, y_next, y_mid, y_half, u_mid, u_half, h, Sh, h_new, Sh_new, Sy,
+                         yn, un, yn_next, y_hat, x, phi, d, e):
+        return SKIP_NON_FINITE
     return ekf_kernel(theta, P, Sy, e, R, max_trace, q, dead_zone, gate, G, S, L, alpha, M)
+
+
+@_jit
+def gradient_kernel(theta, Hm, e, R, rate, dead_zone, gate):
+    """One normalised gradient step on the one-step error; returns a status code.
+
+    ``theta += rate Hm^T R^-1 e / (1 + sum_i |Hm_i|^2 / R_i)`` (normalised
+    LMS over the RTRL sensitivities ``Hm`` (p, n)). Skips: non-finite ``e`` or
+    ``Hm`` (SKIP_NON_FINITE), ``mean(e^2 / R) < dead_zone^2`` (SKIP_DEAD_ZONE),
+    ``mean(e^2 / R) > gate^2`` (SKIP_OUTLIER).
+    """
+    p, n = Hm.shape
+    r2 = 0.0
+    norm = 1.0
+    for i in range(p):
+        if not math.isfinite(e[i]):
+            return SKIP_NON_FINITE
+        r2 += e[i] * e[i] / R[i]
+        for c in range(n):
+            v = Hm[i, c]
+            if not math.isfinite(v):
+                return SKIP_NON_FINITE
+            norm += v * v / R[i]
+    if r2 < dead_zone * dead_zone * p:
+        return SKIP_DEAD_ZONE
+    if r2 > gate * gate * p:
+        return SKIP_OUTLIER
+    for c in range(n):
+        acc = 0.0
+        for i in range(p):
+            acc += Hm[i, c] * e[i] / R[i]
+        theta[c] += rate * acc / norm
+    return UPDATED
+
+
+@_jit
+def gradient_train_step_kernel(theta, C, W, y, u, y_next, y_mid, y_half, u_mid, u_half, h, Sh, h_new, Sh_new, Sy,
+                               yn, un, yn_next, y_hat, x, phi, d, e, R, rate, dead_zone, gate):
+    """As :func:`train_step_kernel`, with :func:`gradient_kernel` in place of the EKF step."""
+    if not _teacher_step(C, W, y, u, y_next, y_mid, y_half, u_mid, u_half, h, Sh, h_new, Sh_new, Sy,
+                         yn, un, yn_next, y_hat, x, phi, d, e):
+        return SKIP_NON_FINITE
+    return gradient_kernel(theta, Sy, e, R, rate, dead_zone, gate)
 
 
 @_jit

@@ -35,7 +35,7 @@ from neurocontrol.nets.incremental import (
     split_weights,
 )
 
-__all__ = ["DecoupledEKF", "EKF_STATUS", "IncrementalIdentifier"]
+__all__ = ["DecoupledEKF", "GradientRule", "EKF_STATUS", "IncrementalIdentifier"]
 
 #: Names of the update outcomes, by kernel status code.
 EKF_STATUS = ("updated", "dead_zone", "outlier", "non_finite")
@@ -113,14 +113,7 @@ class DecoupledEKF:
         config : IncrementalConfig
             The network the rule trains.
         """
-        p = config.n_outputs
-        if isinstance(self.measurement_noise, float):
-            return np.full(p, self.measurement_noise)
-        r = np.array(self.measurement_noise)
-        if r.shape != (p,):
-            raise ShapeError(f"`measurement_noise` must be a number or have shape ({p},) for this network, "
-                             f"got {r.shape}.")
-        return r
+        return _noise_vector(self.measurement_noise, config)
 
     def initial_covariance(self, config: IncrementalConfig) -> np.ndarray:
         """Return the prior covariance blocks, (p + H, bs, bs) decoupled or (1, n, n) global.
@@ -188,6 +181,95 @@ class DecoupledEKF:
         return EKF_STATUS[code]
 
 
+def _noise_vector(measurement_noise, config):
+    p = config.n_outputs
+    if isinstance(measurement_noise, float):
+        return np.full(p, measurement_noise)
+    r = np.array(measurement_noise)
+    if r.shape != (p,):
+        raise ShapeError(f"`measurement_noise` must be a number or have shape ({p},) for this network, "
+                         f"got {r.shape}.")
+    return r
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GradientRule:
+    r"""The RTRL gradient rule: a normalised gradient step on the one-step error over exact RTRL sensitivities.
+
+    .. math::
+
+        \theta \leftarrow \theta + \eta \frac{H^T R^{-1} e}{1 + \sum_i |H_i|^2 / R_i}
+
+    with :math:`H = \partial\hat y(t+1)/\partial\theta` (the same sensitivities
+    the EKF uses): normalised least mean squares, stable for a linear network
+    with ``0 < learning_rate < 2``. No covariance: a first-order rule, the
+    baseline the EKF is measured against.
+
+    Parameters
+    ----------
+    learning_rate : float, default 0.5
+        eta, in (0, 2).
+    measurement_noise : float or array_like of shape (p,), default 1e-4
+        R, weighting of each output's error (normalised units).
+    dead_zone : float, default 0.0
+        No update while the RMS of e / sqrt(R) is below this.
+    outlier_gate : float, default inf
+        No update when the RMS of e / sqrt(R) exceeds this.
+    """
+
+    learning_rate: float = 0.5
+    measurement_noise: float | np.ndarray = 1e-4
+    dead_zone: float = 0.0
+    outlier_gate: float = math.inf
+
+    #: no covariance to keep open
+    process_noise: float = dataclasses.field(default=0.0, init=False)
+
+    def __post_init__(self):
+        rate = check_positive(self.learning_rate, "learning_rate")
+        if rate >= 2.0:
+            raise ParameterError(f"`learning_rate` must lie in (0, 2) (normalised LMS), got {rate}.")
+        object.__setattr__(self, "learning_rate", rate)
+        r = as_float_array(self.measurement_noise, "measurement_noise")
+        if r.ndim > 1 or np.any(r <= 0):
+            raise ParameterError(f"`measurement_noise` must be a positive number or a vector of them, "
+                                 f"got {np.array2string(r, threshold=10)}.")
+        object.__setattr__(self, "measurement_noise", float(r) if r.ndim == 0 else tuple(r.tolist()))
+        object.__setattr__(self, "dead_zone", check_positive(self.dead_zone, "dead_zone", allow_zero=True))
+        object.__setattr__(self, "outlier_gate", check_real(self.outlier_gate, "outlier_gate", low=0.0,
+                                                            low_open=True, allow_inf=True))
+
+    def noise_vector(self, config: IncrementalConfig) -> np.ndarray:
+        """R as a (p,) vector for ``config``.
+
+        Parameters
+        ----------
+        config : IncrementalConfig
+            The network the rule trains.
+        """
+        return _noise_vector(self.measurement_noise, config)
+
+    def initial_covariance(self, config: IncrementalConfig) -> np.ndarray:
+        """Return an empty placeholder (the rule keeps no covariance), shape (0, 0, 0).
+
+        Parameters
+        ----------
+        config : IncrementalConfig
+            The network the rule trains.
+        """
+        return np.zeros((0, 0, 0))
+
+    def trace_bounds(self, config: IncrementalConfig) -> np.ndarray:
+        """Return an empty placeholder (no covariance), shape (0,).
+
+        Parameters
+        ----------
+        config : IncrementalConfig
+            The network the rule trains.
+        """
+        return np.zeros(0)
+
+
 def _check_inplace(arr, name, shape):
     if not (isinstance(arr, np.ndarray) and arr.dtype == np.float64 and arr.flags.c_contiguous
             and arr.flags.writeable):
@@ -218,7 +300,7 @@ class IncrementalIdentifier:
     ----------
     config : IncrementalConfig
         Structure and declared signal ranges (physical units in, physical out).
-    rule : DecoupledEKF, optional
+    rule : DecoupledEKF or GradientRule, optional
         The learning rule; default ``DecoupledEKF()``.
     rng : numpy.random.Generator or int, optional
         Seed of the initial hidden weights (needed unless ``weights`` is given).
@@ -239,12 +321,13 @@ class IncrementalIdentifier:
     (2, 1)
     """
 
-    def __init__(self, config: IncrementalConfig, rule: DecoupledEKF | None = None, *, rng=None, weights=None):
+    def __init__(self, config: IncrementalConfig, rule: DecoupledEKF | GradientRule | None = None, *, rng=None,
+                 weights=None):
         if not isinstance(config, IncrementalConfig):
             raise ParameterError(f"`config` must be an IncrementalConfig, got {type(config).__name__}.")
         rule = DecoupledEKF() if rule is None else rule
-        if not isinstance(rule, DecoupledEKF):
-            raise ParameterError(f"`rule` must be a DecoupledEKF, got {type(rule).__name__}.")
+        if not isinstance(rule, (DecoupledEKF, GradientRule)):
+            raise ParameterError(f"`rule` must be a DecoupledEKF or a GradientRule, got {type(rule).__name__}.")
         self.config, self.rule = config, rule
         p, m, H, n = config.n_outputs, config.n_inputs, config.n_hidden, config.n_weights
         if weights is None:
@@ -260,7 +343,7 @@ class IncrementalIdentifier:
         self._yn, self._un, self._yn_next, self._y_hat = np.empty(p), np.empty(m), np.empty(p), np.empty(p)
         self._x, self._phi, self._d, self._e = (np.empty(config.block_size), np.empty(config.block_size),
                                                 np.empty(H), np.empty(p))
-        self._ekf = _ekf_buffers(p, n, self._P.shape[1])
+        self._ekf = _ekf_buffers(p, n, max(1, self._P.shape[-1]))
         self._counts = dict.fromkeys(EKF_STATUS, 0)
         self._counts["bounded"] = 0
         self._counts["frozen"] = 0
@@ -344,6 +427,14 @@ class IncrementalIdentifier:
             self._Sh[:] = 0.0
             self._counts["frozen"] += 1
             return "frozen"
+        if isinstance(self.rule, GradientRule):
+            code = _k.gradient_train_step_kernel(
+                self._theta, self._C, self._W, y, u, y_next, cfg.output_mid, cfg.output_half, cfg.input_mid,
+                cfg.input_half, self._h, self._Sh, self._h_new, self._Sh_new, self._Sy, self._yn, self._un,
+                self._yn_next, self._y_hat, self._x, self._phi, self._d, self._e, self._R, self.rule.learning_rate,
+                self.rule.dead_zone, self.rule.outlier_gate)
+            self._counts[EKF_STATUS[code]] += 1
+            return EKF_STATUS[code]
         G, S, L, alpha, M = self._ekf
         code = _k.train_step_kernel(self._theta, self._C, self._W, y, u, y_next, cfg.output_mid, cfg.output_half,
                                     cfg.input_mid, cfg.input_half, self._h, self._Sh, self._h_new, self._Sh_new,
