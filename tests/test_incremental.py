@@ -238,3 +238,47 @@ def test_errors():
         free_run(cfg, np.zeros(cfg.n_weights), [0.0], np.zeros((0, 1)))
     with pytest.raises(ShapeError, match=r"`measured` must have shape \(4, 1\)"):
         output_sensitivities(cfg, np.zeros(cfg.n_weights), np.zeros((3, 1)), np.zeros((4, 1)))
+
+
+@pytest.mark.parametrize("H", [0, 3])
+def test_blocked_jacobian_with_input_taps_matches_finite_differences_of_a_plain_run(H):
+    # The network sees taps u(t), u(t-1), u(t-2) (the neural controller's `input_taps = 3`); tap j of
+    # horizon step t is plan block block_of[t - j], or a fixed past input for t < j.
+    from neurocontrol.nets import _incremental_kernels as _k
+
+    p, m, taps = 2, 2, 3
+    cfg = IncrementalConfig(n_outputs=p, n_inputs=m * taps, n_hidden=H)
+    rng = np.random.default_rng(40 + H)
+    theta = init_incremental_weights(cfg, rng) + rng.normal(0, 0.3, cfg.n_weights)
+    blk = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2], dtype=np.int64)
+    N = blk.size
+    v = rng.uniform(-0.6, 0.6, (3, m))
+    past = rng.uniform(-0.6, 0.6, (taps - 1, m))          # inputs of steps -1 and -2
+    y0, h0 = rng.uniform(-0.5, 0.5, p), rng.uniform(-0.5, 0.5, H)
+
+    def tapped(plan):
+        U = np.empty((N, m * taps))
+        for t in range(N):
+            for j in range(taps):
+                U[t, j * m:(j + 1) * m] = plan[blk[t - j]] if t >= j else past[j - t - 1]
+        return U
+
+    def plain(plan):
+        rec = plain_forward(theta, p, m * taps, H, np.vstack([y0, np.zeros((N, p))]), tapped(plan), h0, False)
+        return np.array([r[3] for r in rec])
+
+    C, W = split_weights(cfg, theta)
+    nc = 3 * m
+    out, J = np.empty((N, p)), np.empty((N, p, nc))
+    _k.blocked_jacobian_kernel(C, W, y0, h0, tapped(v), blk, m, out, J, np.empty(p), np.empty(H),
+                               np.empty((p, nc)), np.empty((p, nc)), np.empty((H, nc)), np.empty((H, nc)),
+                               np.empty(cfg.block_size), np.empty(cfg.block_size))
+    np.testing.assert_allclose(out, plain(v), rtol=0, atol=1e-12)
+    eps = 1e-6
+    for c in range(nc):
+        vp, vm = v.copy(), v.copy()
+        vp.flat[c] += eps
+        vm.flat[c] -= eps
+        fd = (plain(vp) - plain(vm)) / (2 * eps)
+        np.testing.assert_allclose(J[:, :, c], fd, rtol=1e-6, atol=1e-8)
+    assert np.abs(J[:3, :, m:]).max() == 0.0         # blocks 1, 2 start at steps 3, 7: no effect before

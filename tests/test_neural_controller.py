@@ -507,3 +507,34 @@ def test_jacobian_every_reuses_the_jacobian_between_refreshes_only():
     assert runs[3].metrics["success"]
     with pytest.raises(ParameterError, match="jacobian_every"):
         NeuralControllerConfig(jacobian_every=0)
+
+
+def test_input_taps_feed_the_identifier_the_applied_input_history():
+    ctrl = _controller(input_taps=3)
+    env = _hover_env()
+    obs, _ = env.reset(seed=2)
+    ref = np.array([140.0, 1.0])
+    ctrl.reset(obs, ref, seed=2)
+    assert ctrl.identifier.config.n_inputs == 6
+    applied = []
+    for _ in range(120):
+        u = ctrl.step(obs, ref)
+        applied.append(u)
+        obs, *_ = env.step(u)
+    np.testing.assert_array_equal(ctrl._u_prev, np.concatenate(applied[-1:-4:-1]))
+    assert ctrl.identifier.counts["updated"] >= 110
+
+
+def test_with_three_input_taps_a_20_ms_measurement_delay_is_flown():
+    # Claim (docs/neural_controller.md): with the measurement 2 control steps late the plant's
+    # measured response to u(k) appears at k + 3; one input tap cannot represent it and the run
+    # leaves the plant's range after the warm-up (seed 0), three taps fly it.
+    sc = Scenario.from_toml("scenarios/fault_measurement_delay.toml")
+    data = sc.to_dict()
+    data["controller"] = Scenario.from_toml(HOVER).to_dict()["controller"]
+    sc = Scenario.from_dict(data, source="delay:neural", default_name="fault_measurement_delay")
+    one = run_scenario(sc, seed=0)
+    assert not one.metrics["success"]
+    for seed in (0, 1):
+        res = run_scenario(sc.set("controller.input_taps", "3"), seed=seed)
+        assert res.status == "completed" and res.metrics["success"], (seed, res.status)

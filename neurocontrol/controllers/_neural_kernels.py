@@ -302,7 +302,7 @@ def imitator_desired_kernel(C, W, h0, rm, r, preview, reference, y_mid, y_half, 
 
 
 @_strict
-def synthesise_kernel(fresh, C, W, h0, x, mid, half, held, u_mid, u_half, rate_n, block_of,
+def synthesise_kernel(fresh, C, W, h0, x, mid, half, held, hist, u_mid, u_half, rate_n, block_of,
                       rm_phi, rm_g, rm_g_held, rm, r, preview, reference, out_idx, rate_rows, rate_cols,
                       tracked, weights, eval_steps, rho, mu, wr, bound, desired_given,
                       u_prev, plan, yn, u, pred, J, y, h, Sy, Sy2, Sh, Sh2, xb, phi, resp, desired, A, g, L, new,
@@ -314,6 +314,10 @@ def synthesise_kernel(fresh, C, W, h0, x, mid, half, held, u_mid, u_half, rate_n
     (:func:`desired_kernel`), one Gauss-Newton step, then each block clipped
     to the rate ``rate_n`` from the previous block and to [-1, 1] (numpy's
     clip), and ``result`` = the first block in physical units. ``new`` holds the clipped plan.
+    ``hist`` (taps m,) holds the inputs applied at steps k-1, k-2, ...
+    (physical; the identifier's input taps, a non-finite one read as
+    ``held``): horizon step t's tap j is the plan's block ``block_of[t - j]``,
+    or, for t < j, the input applied j - t steps back.
     ``desired_given`` True: ``desired`` already holds the desired trajectory
     (the imitator network's, :func:`imitator_desired_kernel`) and the
     reference model's exact response is not computed.
@@ -328,11 +332,18 @@ def synthesise_kernel(fresh, C, W, h0, x, mid, half, held, u_mid, u_half, rate_n
         plan[c] = u_prev[c % m]
     for i in range(x.shape[0]):
         yn[i] = (x[i] - mid[i]) / half[i]
+    taps = u.shape[1] // m
     for t in range(u.shape[0]):
-        for a in range(m):
-            u[t, a] = plan[block_of[t] * m + a]
+        for j in range(taps):
+            for a in range(m):
+                if t >= j:
+                    u[t, j * m + a] = plan[block_of[t - j] * m + a]
+                else:
+                    back = j - t - 1            # 0: the input of step k-1 (held)
+                    v = hist[back * m + a]
+                    u[t, j * m + a] = (v - u_mid[a]) / u_half[a] if back > 0 and math.isfinite(v) else u_prev[a]
     if fresh:
-        _ik.blocked_jacobian_kernel(C, W, yn, h0, u, block_of, pred, J, y, h, Sy, Sy2, Sh, Sh2, xb, phi)
+        _ik.blocked_jacobian_kernel(C, W, yn, h0, u, block_of, m, pred, J, y, h, Sy, Sy2, Sh, Sh2, xb, phi)
     else:
         _ik.free_run_kernel(C, W, yn, h0, u, pred, hidden, y, h, xb, phi)
     if not desired_given:

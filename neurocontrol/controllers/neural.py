@@ -81,6 +81,9 @@ class NeuralControllerConfig:
         controller's 2-D rule (``kind = "adaptive"``) trains its own network structure.
     learning_rate : float, default 0.5
         Step of ``rtrl_gradient``, in (0, 2).
+    input_taps : int, default 1
+        Inputs the identifier sees per step: ``u(t), u(t-1), ..., u(t - taps + 1)``
+        (more than 1 for a plant or sensor with a delay of a few control steps).
     imitator : {"network", "exact"}, default "network"
         Source of the desired trajectory: the imitator network's free run
         (:class:`~neurocontrol.controllers.imitator.Imitator`), or the
@@ -143,6 +146,7 @@ class NeuralControllerConfig:
     n_hidden: int = 8
     learning_rule: str = "rtrl_ekf"
     learning_rate: float = 0.5
+    input_taps: int = 1
     imitator: str = "network"
     imitator_pretrain: int = 20
     measurement_noise: float = 1e-5
@@ -186,6 +190,7 @@ class NeuralControllerConfig:
                                      f"got low={lo.tolist()}, high={hi.tolist()}.")
         check_int(self.n_hidden, "n_hidden", low=0)
         check_int(self.imitator_pretrain, "imitator_pretrain", low=0)
+        check_int(self.input_taps, "input_taps", low=1)
         if self.learning_rule not in ("rtrl_ekf", "rtrl_gradient", "rls"):
             raise ParameterError(f"`learning_rule` must be \"rtrl_ekf\", \"rtrl_gradient\" or \"rls\", "
                                  f"got {self.learning_rule!r}.")
@@ -336,8 +341,10 @@ class NeuralController(AbstractController):
         self._rate_idx = _ints(config.rate_indices or (-1,) * p, "rate_indices", p, -1, n)
         law = config.law()
         self.law = law
-        self._id_cfg = IncrementalConfig(n_outputs=n, n_inputs=m, n_hidden=config.hidden_units,
-                                         output_range=np.vstack([lo, hi]), input_range=self.input_limits.T)
+        self._taps = config.input_taps
+        self._id_cfg = IncrementalConfig(n_outputs=n, n_inputs=m * self._taps, n_hidden=config.hidden_units,
+                                         output_range=np.vstack([lo, hi]),
+                                         input_range=np.tile(self.input_limits.T, (1, self._taps)))
         self._rule = config.rule()
         self._rule.noise_vector(self._id_cfg)
         ow = np.ones(p) if law.output_weights is None else np.asarray(law.output_weights)
@@ -523,7 +530,7 @@ class NeuralController(AbstractController):
             self.warmup_controller.reset(observation, reference, seed=exc_seed)
         self._k = 0
         self._y_prev = np.full(n, np.nan)           # the identifier's regressor: the blended state x(k-1)
-        self._u_prev = np.full(m, np.nan)
+        self._u_prev = np.full(m * self._taps, np.nan)   # inputs applied at k-1, k-2, ... (the identifier's taps)
         self.filter = MeasurementFilter(n)
         self._x = observation.copy()
         self._rm = np.zeros((len(self.output_indices), 2))
@@ -532,7 +539,7 @@ class NeuralController(AbstractController):
         H = self._id_cfg.n_hidden
         bs, p, q = self._id_cfg.block_size, len(self.output_indices), len(self._tracked)
         # every buffer of the step, allocated once per episode (the order is synthesise_kernel's)
-        self._synth_buf = (np.empty(m), np.empty(nc), np.empty(n), np.empty((N, m)), np.empty((N, n)),
+        self._synth_buf = (np.empty(m), np.empty(nc), np.empty(n), np.empty((N, m * self._taps)), np.empty((N, n)),
                            np.empty((N, n, nc)), np.empty(n), np.empty(H), np.empty((n, nc)), np.empty((n, nc)),
                            np.empty((H, nc)), np.empty((H, nc)), np.empty(bs), np.empty(bs), np.empty((p, N, 2)),
                            np.empty((N, q)), np.empty((nc, nc)), np.empty(nc), np.empty((nc, nc)), np.empty(nc),
@@ -623,7 +630,8 @@ class NeuralController(AbstractController):
             self._imitator.desired(self._rm, r, self._use_preview, reference, cfg.output_mid, cfg.output_half,
                                    self._out_idx, self._rate_rows_a, self._rate_cols, self._im_buf, b[15])
         ok = _nk.synthesise_kernel(fresh, self._C, self._W, self.identifier._h, observation, cfg.output_mid,
-                                   cfg.output_half, held, self._u_mid, self._u_half, self._rate_n, self._block_of,
+                                   cfg.output_half, held, self._u_prev, self._u_mid, self._u_half, self._rate_n,
+                                   self._block_of,
                                    self._rm_phi, self._rm_g, self._rm_g_held, self._rm,
                                    r, self._use_preview, reference, self._out_idx,
                                    self._rate_rows_a, self._rate_cols, self._tracked, self._weights, self._eval,
@@ -634,7 +642,9 @@ class NeuralController(AbstractController):
         return b[-2]
 
     def _applied(self, u):
-        self._u_prev[:] = u                       # the identifier learns from the input actually applied
+        m = self.n_inputs                         # the identifier learns from the inputs actually applied
+        self._u_prev[m:] = self._u_prev[:-m].copy()
+        self._u_prev[:m] = u
 
     def diagnostics(self) -> dict:
         """Return the last step's learning outcome (see :meth:`AbstractController.diagnostics`).

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 import numba
+import numpy as np
 
 from neurocontrol.nets._kernels import JIT_OPTIONS
 
@@ -164,11 +165,14 @@ def sensitivity_step_kernel(C, W, y, u, h, Sy, Sh, teacher, y_next, h_next, Sy_n
 
 
 @_jit
-def _input_sensitivity_step(C, W, h, Sy, Sh, Sy_next, Sh_next, c0, ncur, m):
-    """Advance the input sensitivities one step: the step's input enters columns ``c0 .. c0 + m``.
+def _input_sensitivity_step(C, W, h, Sy, Sh, Sy_next, Sh_next, cols, ncur, m):
+    """Advance the input sensitivities one step: input tap j of the step enters columns ``cols[j] .. + m``.
 
-    ``h`` is the hidden state after the step; only the first ``ncur`` columns
-    (inputs already applied) are touched.
+    The network's input holds ``len(cols)`` taps of m inputs (tap j: the
+    input j steps back); ``cols[j] < 0`` marks a tap that is not a planned
+    input (a fixed past input: no sensitivity). ``h`` is the hidden state
+    after the step; only the first ``ncur`` columns (inputs already applied)
+    are touched.
     """
     p, nb = C.shape
     H = W.shape[0]
@@ -181,8 +185,11 @@ def _input_sensitivity_step(C, W, h, Sy, Sh, Sy_next, Sh_next, c0, ncur, m):
             for j in range(p):
                 acc += W[k, H + j] * Sy[j, c]
             Sh_next[k, c] = acc
-        for a in range(m):
-            Sh_next[k, c0 + a] += W[k, H + p + a]
+        for j in range(cols.shape[0]):
+            c0 = cols[j]
+            if c0 >= 0:
+                for a in range(m):
+                    Sh_next[k, c0 + a] += W[k, H + p + j * m + a]
         dk = 1.0 - h[k] * h[k]
         for c in range(ncur):
             Sh_next[k, c] *= dk
@@ -194,8 +201,11 @@ def _input_sensitivity_step(C, W, h, Sy, Sh, Sy_next, Sh_next, c0, ncur, m):
             for k in range(H):
                 acc += C[i, nz + k] * Sh_next[k, c]
             Sy_next[i, c] = acc
-        for a in range(m):
-            Sy_next[i, c0 + a] += C[i, p + a]
+        for j in range(cols.shape[0]):
+            c0 = cols[j]
+            if c0 >= 0:
+                for a in range(m):
+                    Sy_next[i, c0 + a] += C[i, p + j * m + a]
 
 
 @_jit
@@ -210,6 +220,7 @@ def input_jacobian_kernel(C, W, y0, h0, inputs, outputs, J, y, h, Sy, Sy_next, S
     H = W.shape[0]
     N, m = inputs.shape
     ncol = N * m
+    cols = np.empty(1, np.int64)
     for i in range(p):
         y[i] = y0[i]
         for c in range(ncol):
@@ -220,9 +231,9 @@ def input_jacobian_kernel(C, W, y0, h0, inputs, outputs, J, y, h, Sy, Sy_next, S
             Sh[k, c] = 0.0
     for t in range(N):
         step_kernel(C, W, y, inputs[t], h, y, h, x, phi)   # y, h now at t+1
-        c0 = t * m
-        ncur = c0 + m
-        _input_sensitivity_step(C, W, h, Sy, Sh, Sy_next, Sh_next, c0, ncur, m)
+        cols[0] = t * m
+        ncur = cols[0] + m
+        _input_sensitivity_step(C, W, h, Sy, Sh, Sy_next, Sh_next, cols, ncur, m)
         for i in range(p):
             for c in range(ncur):
                 Sy[i, c] = Sy_next[i, c]
@@ -446,18 +457,24 @@ def gradient_train_step_kernel(theta, C, W, y, u, y_next, y_mid, y_half, u_mid, 
 
 
 @_jit
-def blocked_jacobian_kernel(C, W, y0, h0, inputs, block_of, outputs, J, y, h, Sy, Sy_next, Sh, Sh_next, x, phi):
+def blocked_jacobian_kernel(C, W, y0, h0, inputs, block_of, m, outputs, J, y, h, Sy, Sy_next, Sh, Sh_next, x,
+                            phi):
     """Free run with sensitivities to move-blocked inputs: J[t, :, b m + a] = dy(t+1)/dv_b[a].
 
     The planned input at step t is ``v[block_of[t]]`` (``block_of`` non-decreasing
     int64, starting at 0), so the explicit input terms of step t land on the
-    columns of block ``block_of[t]``; blocks not yet started stay zero. ``J``
+    columns of block ``block_of[t]``; blocks not yet started stay zero. With
+    input taps (``inputs`` (N, taps m): row t holds the inputs of steps t,
+    t - 1, ..., t - taps + 1), tap j of step t lands on block ``block_of[t - j]``,
+    or nowhere when t - j < 0 (an input applied before the horizon). ``J``
     is (N, p, B m); ``Sy``, ``Sy_next`` (p, B m), ``Sh``, ``Sh_next`` (H, B m)
     are scratch buffers; ``outputs[t] = y(t+1)``.
     """
     p, nb = C.shape
     H = W.shape[0]
-    N, m = inputs.shape
+    N = inputs.shape[0]
+    taps = inputs.shape[1] // m
+    cols = np.empty(taps, np.int64)
     ncol = J.shape[2]
     for i in range(p):
         y[i] = y0[i]
@@ -469,9 +486,10 @@ def blocked_jacobian_kernel(C, W, y0, h0, inputs, block_of, outputs, J, y, h, Sy
             Sh[k, c] = 0.0
     for t in range(N):
         step_kernel(C, W, y, inputs[t], h, y, h, x, phi)   # y, h now at t+1
-        c0 = block_of[t] * m
-        ncur = c0 + m
-        _input_sensitivity_step(C, W, h, Sy, Sh, Sy_next, Sh_next, c0, ncur, m)
+        for j in range(taps):
+            cols[j] = block_of[t - j] * m if t >= j else -1
+        ncur = cols[0] + m
+        _input_sensitivity_step(C, W, h, Sy, Sh, Sy_next, Sh_next, cols, ncur, m)
         for i in range(p):
             outputs[t, i] = y[i]
             for c in range(ncur):

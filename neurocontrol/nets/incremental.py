@@ -524,7 +524,7 @@ def blocked_input_jacobian(config: IncrementalConfig, theta, y0, inputs, block_o
     blk = np.ascontiguousarray(blk, dtype=np.int64)
     ncol = (int(blk[-1]) + 1) * m
     outputs, J = np.empty((N, p)), np.empty((N, p, ncol))
-    _k.blocked_jacobian_kernel(C, W, y0, _hidden(config, hidden), inputs, blk, outputs, J, np.empty(p),
+    _k.blocked_jacobian_kernel(C, W, y0, _hidden(config, hidden), inputs, blk, m, outputs, J, np.empty(p),
                                np.empty(H), np.empty((p, ncol)), np.empty((p, ncol)), np.empty((H, ncol)),
                                np.empty((H, ncol)), *_buffers(config))
     return outputs, J
