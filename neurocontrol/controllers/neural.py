@@ -646,6 +646,78 @@ class NeuralController(AbstractController):
         self._u_prev[m:] = self._u_prev[:-m].copy()
         self._u_prev[:m] = u
 
+    # ------------------------------------------------------------------ state I/O
+    _NET_ARRAYS = ("_theta", "_P", "_h", "_Sh", "_y_hat")
+    _FILTER_ARRAYS = ("_raw", "_d2", "_sorted", "_S", "noise_var", "gain")
+    _OWN_ARRAYS = ("_y_prev", "_u_prev", "_x", "_rm", "_plan", "_excitation", "_nominal")
+    _MODES = ("warmup", "predictive")
+
+    def _state_arrays(self):
+        """(key, owner, attribute) of every array that changes during an episode."""
+        out = [(f"identifier.{a}", self.identifier, a) for a in self._NET_ARRAYS]
+        if self._imitator is not None:
+            out += [(f"imitator.{a}", self._imitator.network, a) for a in self._NET_ARRAYS]
+        out += [(f"filter.{a}", self.filter, a) for a in self._FILTER_ARRAYS]
+        out += [(a.lstrip("_"), self, a) for a in self._OWN_ARRAYS]
+        out.append(("jacobian", self._synth_buf, 5))     # reused between refreshes when jacobian_every > 1
+        return out
+
+    def get_state(self) -> dict:
+        """Everything that changes during an episode (see :meth:`AbstractController.get_state`).
+
+        The two networks' weights, covariances, hidden states and sensitivities,
+        the measurement filter, the reference model, the plan and the input
+        history; restoring it continues the run bit-identically.
+        """
+        if not self._ready:
+            raise ParameterError("call reset(observation, reference) before get_state(): there is no state yet.")
+        state = {}
+        for key, owner, attr in self._state_arrays():
+            value = owner[attr] if isinstance(owner, tuple) else getattr(owner, attr)
+            state[key] = np.array(value, dtype=np.float64, copy=True)
+        state.update(k=self._k, n_warmup=self._n_warmup, mode=self._MODES.index(self._mode),
+                     filter_count=self.filter._count,
+                     last_input=np.full(self.n_inputs, np.nan) if self._last_u is None else self._last_u.copy())
+        for name, net in (("identifier", self.identifier), ("imitator", self.imitator)):
+            if net is not None:
+                state.update({f"{name}.counts.{k}": v for k, v in net.counts.items()})
+        if self.warmup_controller is not None:
+            state.update({f"warmup.{k}": v for k, v in self.warmup_controller.get_state().items()})
+        return state
+
+    def set_state(self, state: dict) -> None:
+        """Restore what :meth:`get_state` returned, in place.
+
+        Parameters
+        ----------
+        state : dict
+            A :meth:`get_state` dict of a controller with the same settings
+            (reset once, so the buffers exist).
+        """
+        if not self._ready:
+            raise ParameterError("call reset(observation, reference) once before set_state(), to build the buffers.")
+        expected, got = set(self.get_state()), set(state)
+        if got != expected:
+            raise ParameterError(f"`state` does not fit this controller: missing {sorted(expected - got)}, "
+                                 f"unexpected {sorted(got - expected)}; was it saved from a controller with "
+                                 "other settings?")
+        for key, owner, attr in self._state_arrays():
+            cur = owner[attr] if isinstance(owner, tuple) else getattr(owner, attr)
+            new = as_float_array(state[key], key, cur.shape, finite=False)
+            cur[...] = new                       # in place: the kernels hold views of these buffers
+        self._k, self._n_warmup = int(state["k"]), int(state["n_warmup"])
+        self._mode = self._MODES[int(state["mode"])]
+        self._rate_limit = self._law_rate if self._mode == "predictive" else self._no_rate_limit
+        self.filter._count = int(state["filter_count"])
+        last = np.asarray(state["last_input"], dtype=np.float64)
+        self._last_u = None if not np.all(np.isfinite(last)) else last.copy()
+        for name, net in (("identifier", self.identifier), ("imitator", self.imitator)):
+            if net is not None:
+                net._counts.update({k: int(state[f"{name}.counts.{k}"]) for k in net._counts})
+        self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
+        if self.warmup_controller is not None:
+            self.warmup_controller.set_state({k[7:]: v for k, v in state.items() if k.startswith("warmup.")})
+
     def diagnostics(self) -> dict:
         """Return the last step's learning outcome (see :meth:`AbstractController.diagnostics`).
 
