@@ -679,9 +679,7 @@ class AdaptiveController(AbstractController):
                         raise ParameterError(f"the {prefix.replace('_', ' ')}'s state holds {type(value).__name__} "
                                              f"`{key}`, which get_state cannot save; use RLS or the 2-D rule for "
                                              "checkpoints.")
-        if self.warmup_controller is not None:
-            state.update({f"warmup.{k}": v for k, v in self.warmup_controller.get_state().items()})
-        return state
+        return self._with_warmup_state(state)
 
     def set_state(self, state: dict) -> None:
         """Restore what :meth:`get_state` returned, in place.
@@ -693,12 +691,7 @@ class AdaptiveController(AbstractController):
         """
         if not self._ready:
             raise ParameterError("call reset(observation, reference) once before set_state(), to build the buffers.")
-        expected = set(self.get_state())
-        got = set(state)
-        if got != expected:
-            raise ParameterError(f"`state` does not fit this controller: missing {sorted(expected - got)}, "
-                                 f"unexpected {sorted(got - expected)}; was it saved from a controller with "
-                                 "other settings?")
+        self._check_state_keys(state)
         for name in _STATE_FIELDS:
             self._arena.load(name, state[name])
         for name in ("u", "last_input", "excitation", "nominal"):
@@ -723,5 +716,4 @@ class AdaptiveController(AbstractController):
                         value[...] = state[full]
                     else:
                         setattr(st, key, type(value)(state[full]))
-        if self.warmup_controller is not None:
-            self.warmup_controller.set_state({k[7:]: v for k, v in state.items() if k.startswith("warmup.")})
+        self._restore_warmup_state(state)

@@ -181,6 +181,27 @@ class AbstractController(abc.ABC):
         if state:
             raise ParameterError(f"{type(self).__name__} has no episode state, got keys {sorted(state)}.")
 
+    def _check_state_keys(self, state: dict) -> None:
+        """Raise a named error unless ``state`` has exactly the keys :meth:`get_state` gives now."""
+        expected, got = set(self.get_state()), set(state)
+        if got != expected:
+            raise ParameterError(f"`state` does not fit this controller: missing {sorted(expected - got)}, "
+                                 f"unexpected {sorted(got - expected)}; was it saved from a controller with "
+                                 "other settings?")
+
+    def _with_warmup_state(self, state: dict) -> dict:
+        """Add the warm-up controller's state (keys ``warmup.*``) to ``state`` when there is one; return it."""
+        warm = getattr(self, "warmup_controller", None)
+        if warm is not None:
+            state.update({f"warmup.{k}": v for k, v in warm.get_state().items()})
+        return state
+
+    def _restore_warmup_state(self, state: dict) -> None:
+        """Give the warm-up controller, if any, its ``warmup.*`` entries of ``state``."""
+        warm = getattr(self, "warmup_controller", None)
+        if warm is not None:
+            warm.set_state({k[len("warmup."):]: v for k, v in state.items() if k.startswith("warmup.")})
+
     def diagnostics(self) -> dict:
         """Return what the controller learned at its last step, for the runner to record.
 

@@ -681,9 +681,7 @@ class NeuralController(AbstractController):
         for name, net in (("identifier", self.identifier), ("imitator", self.imitator)):
             if net is not None:
                 state.update({f"{name}.counts.{k}": v for k, v in net.counts.items()})
-        if self.warmup_controller is not None:
-            state.update({f"warmup.{k}": v for k, v in self.warmup_controller.get_state().items()})
-        return state
+        return self._with_warmup_state(state)
 
     def set_state(self, state: dict) -> None:
         """Restore what :meth:`get_state` returned, in place.
@@ -696,11 +694,7 @@ class NeuralController(AbstractController):
         """
         if not self._ready:
             raise ParameterError("call reset(observation, reference) once before set_state(), to build the buffers.")
-        expected, got = set(self.get_state()), set(state)
-        if got != expected:
-            raise ParameterError(f"`state` does not fit this controller: missing {sorted(expected - got)}, "
-                                 f"unexpected {sorted(got - expected)}; was it saved from a controller with "
-                                 "other settings?")
+        self._check_state_keys(state)
         for key, owner, attr in self._state_arrays():
             cur = owner[attr] if isinstance(owner, tuple) else getattr(owner, attr)
             new = as_float_array(state[key], key, cur.shape, finite=False)
@@ -715,8 +709,7 @@ class NeuralController(AbstractController):
             if net is not None:
                 net._counts.update({k: int(state[f"{name}.counts.{k}"]) for k in net._counts})
         self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
-        if self.warmup_controller is not None:
-            self.warmup_controller.set_state({k[7:]: v for k, v in state.items() if k.startswith("warmup.")})
+        self._restore_warmup_state(state)
 
     def diagnostics(self) -> dict:
         """Return the last step's learning outcome (see :meth:`AbstractController.diagnostics`).

@@ -41,8 +41,39 @@ __all__ = ["DecoupledEKF", "GradientRule", "EKF_STATUS", "IncrementalIdentifier"
 EKF_STATUS = ("updated", "dead_zone", "outlier", "non_finite")
 
 
+class _ErrorModel:
+    """What both rules share: R, the dead zone and the outlier gate (validation and R per output)."""
+
+    def _check_error_model(self) -> None:
+        r = as_float_array(self.measurement_noise, "measurement_noise")
+        if r.ndim > 1 or np.any(r <= 0):
+            raise ParameterError(f"`measurement_noise` must be a positive number or a vector of them, "
+                                 f"got {np.array2string(r, threshold=10)}.")
+        object.__setattr__(self, "measurement_noise", float(r) if r.ndim == 0 else tuple(r.tolist()))
+        object.__setattr__(self, "dead_zone", check_positive(self.dead_zone, "dead_zone", allow_zero=True))
+        object.__setattr__(self, "outlier_gate", check_real(self.outlier_gate, "outlier_gate", low=0.0,
+                                                            low_open=True, allow_inf=True))
+
+    def noise_vector(self, config: IncrementalConfig) -> np.ndarray:
+        """R as a (p,) vector for ``config``.
+
+        Parameters
+        ----------
+        config : IncrementalConfig
+            The network the rule trains.
+        """
+        p = config.n_outputs
+        if isinstance(self.measurement_noise, float):
+            return np.full(p, self.measurement_noise)
+        r = np.array(self.measurement_noise)
+        if r.shape != (p,):
+            raise ShapeError(f"`measurement_noise` must be a number or have shape ({p},) for this network, "
+                             f"got {r.shape}.")
+        return r
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class DecoupledEKF:
+class DecoupledEKF(_ErrorModel):
     """The EKF learning rule: covariance prior, noise, and the guards against drift and blow-up.
 
     Parameters
@@ -88,32 +119,15 @@ class DecoupledEKF:
     decoupled: bool = True
 
     def __post_init__(self):
-        r = as_float_array(self.measurement_noise, "measurement_noise")
-        if r.ndim > 1 or np.any(r <= 0):
-            raise ParameterError(f"`measurement_noise` must be a positive number or a vector of them, "
-                                 f"got {np.array2string(r, threshold=10)}.")
-        object.__setattr__(self, "measurement_noise", float(r) if r.ndim == 0 else tuple(r.tolist()))
+        self._check_error_model()
         for name in ("output_covariance", "hidden_covariance"):
             object.__setattr__(self, name, check_positive(getattr(self, name), name))
         object.__setattr__(self, "process_noise", check_positive(self.process_noise, "process_noise",
                                                                  allow_zero=True))
         if self.max_trace is not None:
             object.__setattr__(self, "max_trace", check_positive(self.max_trace, "max_trace"))
-        object.__setattr__(self, "dead_zone", check_positive(self.dead_zone, "dead_zone", allow_zero=True))
-        object.__setattr__(self, "outlier_gate", check_real(self.outlier_gate, "outlier_gate", low=0.0,
-                                                            low_open=True, allow_inf=True))
         if not isinstance(self.decoupled, (bool, np.bool_)):
             raise ParameterError(f"`decoupled` must be True or False, got {self.decoupled!r}.")
-
-    def noise_vector(self, config: IncrementalConfig) -> np.ndarray:
-        """R as a (p,) vector for ``config``.
-
-        Parameters
-        ----------
-        config : IncrementalConfig
-            The network the rule trains.
-        """
-        return _noise_vector(self.measurement_noise, config)
 
     def initial_covariance(self, config: IncrementalConfig) -> np.ndarray:
         """Return the prior covariance blocks, (p + H, bs, bs) decoupled or (1, n, n) global.
@@ -181,19 +195,8 @@ class DecoupledEKF:
         return EKF_STATUS[code]
 
 
-def _noise_vector(measurement_noise, config):
-    p = config.n_outputs
-    if isinstance(measurement_noise, float):
-        return np.full(p, measurement_noise)
-    r = np.array(measurement_noise)
-    if r.shape != (p,):
-        raise ShapeError(f"`measurement_noise` must be a number or have shape ({p},) for this network, "
-                         f"got {r.shape}.")
-    return r
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class GradientRule:
+class GradientRule(_ErrorModel):
     r"""The RTRL gradient rule: a normalised gradient step on the one-step error over exact RTRL sensitivities.
 
     .. math::
@@ -230,24 +233,7 @@ class GradientRule:
         if rate >= 2.0:
             raise ParameterError(f"`learning_rate` must lie in (0, 2) (normalised LMS), got {rate}.")
         object.__setattr__(self, "learning_rate", rate)
-        r = as_float_array(self.measurement_noise, "measurement_noise")
-        if r.ndim > 1 or np.any(r <= 0):
-            raise ParameterError(f"`measurement_noise` must be a positive number or a vector of them, "
-                                 f"got {np.array2string(r, threshold=10)}.")
-        object.__setattr__(self, "measurement_noise", float(r) if r.ndim == 0 else tuple(r.tolist()))
-        object.__setattr__(self, "dead_zone", check_positive(self.dead_zone, "dead_zone", allow_zero=True))
-        object.__setattr__(self, "outlier_gate", check_real(self.outlier_gate, "outlier_gate", low=0.0,
-                                                            low_open=True, allow_inf=True))
-
-    def noise_vector(self, config: IncrementalConfig) -> np.ndarray:
-        """R as a (p,) vector for ``config``.
-
-        Parameters
-        ----------
-        config : IncrementalConfig
-            The network the rule trains.
-        """
-        return _noise_vector(self.measurement_noise, config)
+        self._check_error_model()
 
     def initial_covariance(self, config: IncrementalConfig) -> np.ndarray:
         """Return an empty placeholder (the rule keeps no covariance), shape (0, 0, 0).
