@@ -32,6 +32,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 
 import argparse  # noqa: E402
 import concurrent.futures  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import platform  # noqa: E402
@@ -42,6 +43,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier  # noqa: E402
 from neurocontrol.scenario.core import Scenario  # noqa: E402
 from neurocontrol.simulation.loop import simulate  # noqa: E402
 
@@ -93,11 +95,18 @@ def scenario_for(name: str, row: str, tables) -> Scenario:
     return Scenario.from_dict(data, source=f"{name}:{row}", default_name=name)
 
 
-def fly(sc: Scenario, seed: int):
-    """One run; returns the Result."""
+def fly(sc: Scenario, seed: int, *, with_controller: bool = False):
+    """One run; returns the Result (and the controller, if asked)."""
     s = sc.build(seed)
     if hasattr(s.controller, "set_preview"):
         s.controller.set_preview(s.reference)
+    if with_controller:
+        return fly_built(s), s.controller
+    return fly_built(s)
+
+
+def fly_built(s):
+    """Fly a built scenario."""
     return simulate(s.env, s.controller, s.reference, duration=s.run.duration, seed=s.seed, options=s.options,
                     tolerance=dict(s.run.tolerance) or None, final_window_s=s.run.final_window_s, events=s.events)
 
@@ -117,13 +126,56 @@ def figures(res, post_change: bool):
             "step_us": m["control_step_us"]}
 
 
+def heldout_freerun(res, ctrl):
+    """50-step free-run altitude error (m) on the run's last third of identifiers trained on its first two thirds.
+
+    The controller's identifier structure and rule, and linear least squares
+    (no hidden units, no forgetting), each make one online pass over the
+    measured transitions of the first two thirds, are frozen, and free-run
+    50 steps on the recorded inputs from every 10th step of the last third
+    (hidden state teacher-forced; bench_identifier's protocol, against the
+    measurement). Returns ``{"default": m, "linear": m}`` (None if a
+    prediction left the declared ranges).
+    """
+    from bench_identifier import evaluate
+
+    y, u = np.asarray(res.observations), np.asarray(res.inputs)
+    cfg = ctrl.identifier.config
+    if cfg.n_inputs != u.shape[1] or u.shape[0] < 300:
+        return None
+    k = 2 * u.shape[0] // 3
+    out = {}
+    lin_cfg = dataclasses.replace(cfg, n_hidden=0)
+    lin_rule = DecoupledEKF(measurement_noise=ctrl._rule.measurement_noise, output_covariance=1.0)
+    for label, c, rule in (("default", cfg, ctrl._rule), ("linear", lin_cfg, lin_rule)):
+        ident = IncrementalIdentifier(c, rule, rng=0)
+        ident.fit(y[:k + 1], u[:k])
+        rms, bad = evaluate(c, np.array(ident.weights), y[k:], y[k:], u[k:])
+        out[label] = None if bad else float(rms[1])
+    return out
+
+
 def run_job(job):
     """One (scenario, row, seed) run in a worker; a crashed run counts as a failure, with its reason."""
     name, row, seed = job
     try:
-        return figures(fly(scenario_for(name, row, controller_tables()), seed), name == "plant_change")
+        res, ctrl = fly(scenario_for(name, row, controller_tables()), seed, with_controller=True)
+        out = figures(res, name == "plant_change")
+        if row == "neural" and res.status == "completed":
+            out["freerun_altitude"] = heldout_freerun(res, ctrl)
+        return out
     except Exception as exc:  # noqa: BLE001
         return {"success": False, "rmse": {}, "iae": {}, "step_us": None, "error": repr(exc)}
+
+
+def _freerun_median(runs):
+    """Median held-out free-run altitude error, default and linear, and their median ratio (None: not measured)."""
+    pairs = [r["freerun_altitude"] for r in runs if r.get("freerun_altitude")]
+    pairs = [p for p in pairs if p["default"] is not None and p["linear"] is not None and p["linear"] > 0]
+    if not pairs:
+        return None
+    return {"default": _median([p["default"] for p in pairs]), "linear": _median([p["linear"] for p in pairs]),
+            "ratio": _median([p["default"] / p["linear"] for p in pairs]), "n": len(pairs)}
 
 
 def _median(values):
@@ -165,13 +217,17 @@ def main(argv=None):
                    "rmse_median": {k: _median([r["rmse"].get(k) for r in runs]) for k in outs},
                    "iae_median": {k: _median([r["iae"].get(k) for r in runs]) for k in outs},
                    "step_us_median": _median([r["step_us"] for r in runs]),
+                   "freerun_altitude_median": _freerun_median(runs),
                    "errors": [r["error"] for r in runs if "error" in r][:3],
                    "per_seed": runs}
             out[name][row] = agg
             rm = "  ".join(f"{k} {v:.4g}" for k, v in agg["rmse_median"].items() if v is not None)
+            fr = agg["freerun_altitude_median"]
+            fr_txt = "" if fr is None else (f"  50-step alt {fr['default']:.3g} m vs linear {fr['linear']:.3g} "
+                                            f"(ratio {fr['ratio']:.2f}, n={fr['n']})")
             print(f"{name:13s} {row:14s} success {100 * agg['success_rate']:5.1f} %  rmse {rm}  "
                   f"alt IAE {agg['iae_median'].get('altitude') or float('nan'):.3f}  "
-                  f"step {agg['step_us_median'] or float('nan'):.1f} us", flush=True)
+                  f"step {agg['step_us_median'] or float('nan'):.1f} us{fr_txt}", flush=True)
     elapsed = time.time() - t_start
     print(f"wall time {elapsed:.0f} s")
     if args.quick or args.no_record:

@@ -10,7 +10,8 @@ command         does                                              Python
 ``tune``        Optuna over the scenario's ``[tune]`` table       :func:`neurocontrol.experiments.tuning.tune`
 ``compare``     controller kinds or settings on the same seeds    :func:`neurocontrol.experiments.sweeps.compare`
 ``check``       ``check gradients``: RTRL vs BPTT and FD          :func:`neurocontrol.nets.gradcheck.check_gradients`
-``bench``       short speed benchmarks                            :func:`neurocontrol.experiments.bench.run_benchmarks`
+``bench``       short speed benchmarks (``--ablation``: the        :func:`neurocontrol.experiments.bench.run_benchmarks`
+                neural controller's ablation, source checkout)
 ``plant-demo``  the helicopter open-loop around trim              :func:`plants.helicopter.demo.run_demo`
 ==============  ===============================================  ==========================================
 
@@ -283,6 +284,8 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_bench(args) -> int:
+    if args.ablation:
+        return _bench_ablation(args)
     from neurocontrol.experiments.bench import run_benchmarks
 
     res = run_benchmarks(quick=not args.full)
@@ -309,6 +312,37 @@ def _cmd_plant_demo(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _bench_ablation(args) -> int:
+    """Run the source checkout's ``benchmarks/bench_ablation.py`` (the ablation needs the shipped scenarios)."""
+    import runpy
+    from pathlib import Path
+
+    script = Path(neurocontrol.__file__).resolve().parents[1] / "benchmarks" / "bench_ablation.py"
+    if not script.is_file():
+        raise ParameterError("`bench --ablation` runs benchmarks/bench_ablation.py of a source checkout (it flies "
+                             f"the shipped scenarios/); none next to this installation ({script.parent.parent}). "
+                             "Clone the repository and install it with `pip install -e .`.")
+    argv = ["--seeds", str(args.seeds), "--workers", str(args.workers), "--no-record"]
+    old_argv, old_path = sys.argv, list(sys.path)
+    sys.argv = [str(script), *argv]
+    sys.path.insert(0, str(script.parent))
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv, sys.path[:] = old_argv, old_path
+    return 0
 
 
 def _common(p: argparse.ArgumentParser, *, scenario: bool = True) -> None:
@@ -397,6 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="short speed benchmarks (plant, RTRL step, control step)")
     _common(bench, scenario=False)
     bench.add_argument("--full", action="store_true", help="longer, steadier timings")
+    bench.add_argument("--ablation", action="store_true",
+                       help="instead: the neural controller's ablation table against LQR and PID over the shipped "
+                            "helicopter scenarios (benchmarks/bench_ablation.py of a source checkout; no record)")
+    bench.add_argument("--seeds", type=_positive_int, default=20, help="seeds per cell of --ablation (default 20)")
+    bench.add_argument("--workers", type=_positive_int, default=1, help="processes for --ablation (default 1)")
     bench.set_defaults(func=_cmd_bench)
 
     demo = sub.add_parser("plant-demo", help="fly the helicopter plant open-loop around trim and plot it")

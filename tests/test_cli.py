@@ -182,3 +182,23 @@ def test_compare_vary_settings_one_table():
     assert [r["variant"] for r in data["table"]] == ["kp_alt=0.03", "kp_alt=0.08"]
     assert data["variants"]["kp_alt=0.03"]["controller.kp_alt"] == 0.03
     assert data["seeds"] == [0, 1]
+
+
+def test_bench_ablation_runs_the_checkouts_script_with_the_arguments(monkeypatch, capsys):
+    import runpy
+
+    seen = {}
+
+    def fake_run_path(path, run_name):
+        seen.update(path=path, run_name=run_name, argv=list(sys.argv))
+
+    monkeypatch.setattr(runpy, "run_path", fake_run_path)
+    assert cli.main(["bench", "--ablation", "--seeds", "3", "--workers", "2"]) == 0
+    assert seen["path"].endswith(str(Path("benchmarks") / "bench_ablation.py")) and Path(seen["path"]).is_file()
+    assert seen["run_name"] == "__main__"
+    assert seen["argv"][1:] == ["--seeds", "3", "--workers", "2", "--no-record"]
+    assert sys.argv[1:3] != ["--seeds", "3"]                     # restored
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "--ablation", "--seeds", "0"])
+    assert exc.value.code == 2
+    assert "must be a positive integer" in capsys.readouterr().err
