@@ -11,7 +11,10 @@ the RTRL gradient rule (``learning_rule = "rtrl_gradient"``);
 the same with learning frozen at the end of the warm-up (at the change in the
 plant-change scenario); the shipped adaptive controller; LQR; PID.
 Scenarios: hover, the altitude staircase, an altitude sine at 0.3 Hz, plant
-parameters off nominal, sensor noise doubled, rotor drag up 30 % at 15 s.
+parameters off nominal, sensor noise doubled, and three plant changes at 15 s
+unknown to every controller: rotor drag +30 % (``plant_change``), thrust -20 %
+(``thrust_change``), collective-servo effectiveness -30 % (``servo_loss``, the
+fault scenario's actuator loss).
 Each row flies the same seeds of the same scenario (same plant, initial
 state, noise); the neural rows get the reference as a function of time
 (preview). Columns: success rate, RMSE per output (over the whole run, and
@@ -50,7 +53,7 @@ from neurocontrol.simulation.loop import simulate  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 SC = ROOT / "scenarios"
 RECORD = Path(__file__).resolve().parent / "records" / "ablation.json"
-CHANGE_TIME = 15.0   # s, the rotor-drag change of scenarios/rotor_drag_change.toml
+CHANGE_TIME = 15.0   # s, the plant change of the CHANGES scenarios (and the actuator loss's onset)
 
 #: scenario name -> (file with the adaptive controller, file of the neural variant or None: swap the controller)
 SCENARIOS = {
@@ -60,7 +63,11 @@ SCENARIOS = {
     "off_nominal": (None, "neural_off_nominal.toml"),
     "noise_x2": (None, "neural_noise_doubled.toml"),
     "plant_change": ("rotor_drag_change.toml", None),
+    "thrust_change": ("thrust_change.toml", None),
+    "servo_loss": ("fault_actuator_loss.toml", None),
 }
+#: scenarios whose RMSE is taken after CHANGE_TIME and whose "frozen" row freezes learning there
+CHANGES = ("plant_change", "thrust_change", "servo_loss")
 ROWS = ("neural", "neural exact", "neural H=0", "neural gradient", "neural frozen", "adaptive", "lqr", "pid")
 
 
@@ -87,7 +94,7 @@ def scenario_for(name: str, row: str, tables) -> Scenario:
         elif row == "neural gradient":
             ctrl["learning_rule"] = "rtrl_gradient"
         elif row == "neural frozen":
-            ctrl["learning_until"] = CHANGE_TIME if name == "plant_change" else float(ctrl.get("warmup_duration",
+            ctrl["learning_until"] = CHANGE_TIME if name in CHANGES else float(ctrl.get("warmup_duration",
                                                                                               1.0))
     else:
         ctrl = dict(tables[row])
@@ -160,7 +167,7 @@ def run_job(job):
     name, row, seed = job
     try:
         res, ctrl = fly(scenario_for(name, row, controller_tables()), seed, with_controller=True)
-        out = figures(res, name == "plant_change")
+        out = figures(res, name in CHANGES)
         if row == "neural" and res.status == "completed":
             out["freerun_altitude"] = heldout_freerun(res, ctrl)
         return out
