@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 
 import plants  # noqa: E402, F401  (registers the env)
 from neurocontrol import PIDController  # noqa: E402
+from neurocontrol.controllers.neural import NeuralControllerConfig  # noqa: E402
 from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier  # noqa: E402
 from neurocontrol.nets.incremental import IncrementalConfig, free_run, one_step_predictions  # noqa: E402
 from plants.helicopter import HelicopterParams, observation_bounds, step  # noqa: E402
@@ -117,6 +118,7 @@ def identifiers(noise_var):
         "incremental RTRN H=4, node-decoupled EKF": (4, DecoupledEKF(**robust)),
         "incremental RTRN H=8, node-decoupled EKF": (8, DecoupledEKF(**robust)),
         "incremental RTRN H=4, global EKF": (4, DecoupledEKF(**robust, decoupled=False)),
+        "the neural controller's default identifier (H=8, its rule)": (8, NeuralControllerConfig().rule()),
     }
 
 
