@@ -145,12 +145,30 @@ def test_compare_explains_a_kind_without_defaults():
         registry._REGISTRY.update(saved)
 
 
-def test_this_process_takes_jobs_from_the_back_while_workers_take_the_front(monkeypatch):
+def _slow_here(monkeypatch, record=None):
+    """Make this process's runs 2 s slower (workers are other processes: they are not patched).
+
+    The fork server imports and warms the package first (about 3 s on the CI machine, with bytecode
+    writing off); without the delay this process can finish every short run before a worker exists.
+    """
+    import time
+
     import neurocontrol.experiments._pool as pool_mod
 
+    real = pool_mod.run_job
+
+    def slow(job):
+        if record is not None:
+            record.append(job.seed)
+        time.sleep(2.0)
+        return real(job)
+
+    monkeypatch.setattr(pool_mod, "run_job", slow)
+
+
+def test_this_process_takes_jobs_from_the_back_while_workers_take_the_front(monkeypatch):
     local = []
-    real = pool_mod.run_job   # workers are other processes: this patch records only this process's runs
-    monkeypatch.setattr(pool_mod, "run_job", lambda job: local.append(job.seed) or real(job))
+    _slow_here(monkeypatch, local)
     seeds = list(range(8))
     res = sweep(SCENARIO, seeds, workers=2)
     assert local and len(local) < len(seeds)                       # both sides ran some
@@ -160,7 +178,8 @@ def test_this_process_takes_jobs_from_the_back_while_workers_take_the_front(monk
                                                      for s in seeds]
 
 
-def test_an_error_in_a_worker_is_raised_here_with_its_traceback(tmp_path):
+def test_an_error_in_a_worker_is_raised_here_with_its_traceback(tmp_path, monkeypatch):
+    _slow_here(monkeypatch)
     out = tmp_path / "sw"
     (out / "seed_0").mkdir(parents=True)
     (out / "seed_0" / "result.json").write_text("{}")   # seed 0 (the workers' first job) refuses to overwrite it
