@@ -20,10 +20,10 @@ import numpy as np
 
 from neurocontrol._validation import as_float_array, check_positive
 from neurocontrol.controllers.base import AbstractController
-from neurocontrol.exceptions import ParameterError, TrimError
+from neurocontrol.exceptions import NeurocontrolError, ParameterError, TrimError
 
 __all__ = ["discretize_zoh", "lqr_i_gains", "kalman_gain", "design_lqr_i", "LQRIDesign", "LQRIController",
-           "LQRIConfig", "build_lqr_i", "Trim", "trim_linearisation"]
+           "LQRIConfig", "build_lqr_i", "Trim", "trim_linearisation", "automatic_warmup"]
 
 
 def discretize_zoh(A, B, dt: float) -> tuple[np.ndarray, np.ndarray]:
@@ -504,3 +504,33 @@ def build_lqr_i(config: LQRIConfig, env) -> LQRIController:
     design = design_lqr_i((lin.A, lin.B, C, np.zeros((len(obs_idx), m))), dt=dt, Q=Q, R=R, output_indices=idx,
                           W=W, V=V, x_trim=tr.states, u_trim=tr.inputs, y_trim=y_trim)
     return LQRIController(design, input_limits=lim, output_indices=idx)
+
+
+def automatic_warmup(env, output_indices):
+    """LQR-I on the env's python-control model if its linearisation at the trim is not asymptotically stable.
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        The plant; its unwrapped env may have ``to_iosys()`` or ``sys`` (see
+        :func:`~neurocontrol.controllers.generic.trim_linearisation`).
+    output_indices : sequence of int
+        The controlled outputs within the observation.
+
+    Returns
+    -------
+    LQRIController or None
+        None when the env has no python-control model, no trim holds its
+        set-point, or the linearisation's eigenvalues all have negative real
+        parts (a stable plant starts on the nominal input).
+    """
+    base = env.unwrapped
+    if getattr(base, "sys", None) is None and not callable(getattr(base, "to_iosys", None)):
+        return None
+    try:
+        trim = trim_linearisation(env, output_indices, who="neural (automatic warm-up)")
+    except NeurocontrolError:
+        return None
+    if np.max(np.linalg.eigvals(np.asarray(trim.lin.A, dtype=float)).real) < -1e-9:
+        return None
+    return build_lqr_i(LQRIConfig(output_indices=tuple(output_indices)), env)

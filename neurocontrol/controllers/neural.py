@@ -35,6 +35,7 @@ from neurocontrol._validation import as_float_array, check_int, check_positive
 from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_step
+from neurocontrol.controllers.generic import automatic_warmup
 from neurocontrol.controllers.imitator import Imitator
 from neurocontrol.controllers.measurement_filter import MeasurementFilter
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
@@ -136,6 +137,14 @@ class NeuralControllerConfig:
         predictive law's first held input); None: the middle of the limits.
     warmup_pid : table, optional
         ``[controller.warmup_pid]``: a kind of section ``warmup`` that flies the warm-up.
+    auto_warmup : bool, default True
+        Without a warm-up controller, when the env has a python-control model
+        whose linearisation at the trim is not asymptotically stable (an
+        unstable or integrating plant), :func:`build_neural` makes the warm-up
+        controller LQR with integral action designed on that model
+        (:func:`~neurocontrol.controllers.generic.automatic_warmup`) (the
+        neural controller's only use of a model; it flies the warm-up only).
+        False, or no model: the nominal input plus excitation.
     """
 
     kind: ClassVar[str] = "neural"
@@ -177,6 +186,7 @@ class NeuralControllerConfig:
     excitation_max_hold: tuple[int, ...] = (30, 4)
     nominal_input: tuple[float, ...] | None = None
     warmup_pid: object = dataclasses.field(default=None, metadata={"section": "warmup", "default_kind": "pid"})
+    auto_warmup: bool = True
 
     def __post_init__(self):
         if (self.observation_low is None) != (self.observation_high is None):
@@ -194,6 +204,8 @@ class NeuralControllerConfig:
         if self.learning_rule not in ("rtrl_ekf", "rtrl_gradient", "rls"):
             raise ParameterError(f"`learning_rule` must be \"rtrl_ekf\", \"rtrl_gradient\" or \"rls\", "
                                  f"got {self.learning_rule!r}.")
+        if not isinstance(self.auto_warmup, (bool, np.bool_)):
+            raise ParameterError(f"`auto_warmup` must be true or false, got {self.auto_warmup!r}.")
         if self.imitator not in ("network", "exact"):
             raise ParameterError(f"`imitator` must be \"network\" (the imitator network's prediction) or \"exact\" "
                                  f"(the reference model's response), got {self.imitator!r}.")
@@ -765,4 +777,7 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         if not regs or regs[0].build is None:
             raise ParameterError(f"`warmup_pid` must be a registered warm-up kind, got {type(config.warmup_pid)}.")
         warm = regs[0].build(config.warmup_pid, env)
+    elif config.auto_warmup and config.warmup_duration > 0:
+        warm = automatic_warmup(env, config.output_indices)
     return NeuralController(config, input_limits=limits, dt=dt, warmup_controller=warm)
+
