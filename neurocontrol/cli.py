@@ -129,6 +129,8 @@ def _cmd_run(args) -> int:
     print(f"status     {res.status}" + (f"  ({res.meta['stop_reason']})" if res.meta.get("stop_reason") else ""))
     print(f"success    {_fmt(m['success'])}  (last {_fmt(m['final_window_s'])} s within tolerance)")
     print(f"steps      {m['steps']} x {res.meta['dt']} s")
+    for key, value in res.meta.get("controller_settings", {}).items():
+        print(f"controller {key}: {value}")
     units = res.meta.get("units", {})
     labels = {n: f"{n} [{units[n]}]" if units.get(n) else n for n in m["outputs"]}
     width = max(12, *(len(label) + 2 for label in labels.values()))

@@ -610,3 +610,19 @@ def test_with_the_automatic_warmup_the_default_neural_controller_flies_the_pvtol
     assert sum(r.metrics["success"] for r in auto) == 7
     assert all(r.status == "completed" for r in auto if r.metrics["success"])
     assert sum(r.metrics["success"] for r in off) == 0 and all(r.status != "completed" for r in off)
+
+
+def test_derived_settings_name_the_warmup_and_reach_the_runs_record(capsys):
+    from neurocontrol import cli
+
+    data = Scenario.from_toml("scenarios/pvtol_steps.toml").to_dict()
+    data["controller"] = {"kind": "neural"}
+    auto = Scenario.from_dict(data, source="pvtol:neural", default_name="pvtol_steps").build(0).meta
+    assert auto["controller_settings"]["warmup"].startswith("LQR-I on the plant's python-control model (automatic")
+    assert auto["controller_settings"]["preview_lead_steps"] == [25, 20]      # 2 zeta / omega: 0.5 s, 0.4 s
+    given = Scenario.from_toml(HOVER).build(0).meta["controller_settings"]
+    assert given["warmup"] == "PIDController (given)" and given["warmup_steps"] == 100
+    res = run_scenario(Scenario.from_toml(HOVER).set("run.duration", "1.5"), seed=0)
+    assert res.meta["controller_settings"] == given
+    assert cli.main(["run", HOVER, "--set", "run.duration=1.5"]) == 0
+    assert "controller warmup: PIDController (given)" in capsys.readouterr().out

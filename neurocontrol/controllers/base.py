@@ -181,6 +181,15 @@ class AbstractController(abc.ABC):
         if state:
             raise ParameterError(f"{type(self).__name__} has no episode state, got keys {sorted(state)}.")
 
+    def derived_settings(self) -> dict:
+        """Return the settings the controller chose itself (not given in its configuration), for the run's record.
+
+        Returns a dict of plain values (str, numbers, lists); ``{}`` by default.
+        The scenario runner stores it in the run's ``meta["controller_settings"]``
+        and ``neurocontrol run`` prints it.
+        """
+        return {}
+
     def _check_state_keys(self, state: dict) -> None:
         """Raise a named error unless ``state`` has exactly the keys :meth:`get_state` gives now."""
         expected, got = set(self.get_state()), set(state)

@@ -38,7 +38,7 @@ from neurocontrol.exceptions import ParameterError
 from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier
 from neurocontrol.nets.incremental import IncrementalConfig
 
-__all__ = ["Imitator"]
+__all__ = ["Imitator", "response_matrices"]
 
 
 class Imitator:
@@ -196,3 +196,37 @@ class Imitator:
         _nk.imitator_desired_kernel(net._C, net._W, net._h, state, r, preview, reference, cfg.output_mid,
                                     cfg.output_half, cfg.input_mid, cfg.input_half, mid, half, out_idx, rate_rows,
                                     rate_cols, *buffers, out)
+
+
+def response_matrices(transition, input_matrix, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the reference model's exact response matrices: ``x(t+1) = Phi[t] x(0) + sum_j G[t, j] r(j)``.
+
+    What the imitator learns, computed (``imitator = "exact"``).
+
+    Parameters
+    ----------
+    transition, input_matrix : numpy.ndarray, shapes (p, 2, 2) and (p, 2)
+        The second-order model per output.
+    horizon : int
+        N, steps.
+
+    Returns
+    -------
+    phi : numpy.ndarray, shape (p, N, 2, 2)
+        ``A^(t+1)``.
+    gmat : numpy.ndarray, shape (p, N, N, 2)
+        ``A^(t-j) b`` for ``j <= t``, zero above.
+    """
+    ad, bd = np.asarray(transition, dtype=np.float64), np.asarray(input_matrix, dtype=np.float64)
+    p, N = ad.shape[0], check_int(horizon, "horizon", low=1)
+    phi = np.empty((p, N, 2, 2))
+    gmat = np.zeros((p, N, N, 2))
+    for i in range(p):
+        powers = [np.eye(2)]
+        for _ in range(N):
+            powers.append(ad[i] @ powers[-1])
+        for t in range(N):
+            phi[i, t] = powers[t + 1]
+            for j in range(t + 1):
+                gmat[i, t, j] = powers[t - j] @ bd[i]
+    return phi, gmat

@@ -36,7 +36,7 @@ from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_step
 from neurocontrol.controllers.generic import automatic_warmup
-from neurocontrol.controllers.imitator import Imitator
+from neurocontrol.controllers.imitator import Imitator, response_matrices
 from neurocontrol.controllers.measurement_filter import MeasurementFilter
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 from neurocontrol.nets.ekf import DecoupledEKF, GradientRule, IncrementalIdentifier
@@ -454,19 +454,8 @@ class NeuralController(AbstractController):
                                           dt=self.dt)
         ad, bd = model.transition_matrix, model.input_matrix
         self._rm_ad, self._rm_bd = np.ascontiguousarray(ad), np.ascontiguousarray(bd)
-        N = self.law.horizon
-        phi = np.empty((p, N, 2, 2))
-        gmat = np.zeros((p, N, N, 2))
-        for i in range(p):
-            powers = [np.eye(2)]
-            for _ in range(N):
-                powers.append(ad[i] @ powers[-1])
-            for t in range(N):
-                phi[i, t] = powers[t + 1]
-                for j in range(t + 1):
-                    gmat[i, t, j] = powers[t - j] @ bd[i]
-        self._rm_phi, self._rm_g = phi, gmat
-        self._rm_g_held = gmat.sum(axis=2)
+        self._rm_phi, self._rm_g = response_matrices(ad, bd, self.law.horizon)
+        self._rm_g_held = self._rm_g.sum(axis=2)
 
     @property
     def imitator(self):
@@ -723,6 +712,22 @@ class NeuralController(AbstractController):
         self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
         self._restore_warmup_state(state)
 
+    #: How the warm-up controller was chosen (set by :func:`build_neural`; None: given by the caller).
+    warmup_note: str | None = None
+
+    def derived_settings(self) -> dict:
+        """Return the warm-up controller, warm-up steps, preview lead (steps), hidden units and imitator in use."""
+        if self.warmup_controller is None:
+            warm = "the nominal input plus excitation"
+        else:
+            warm = self.warmup_note or f"{type(self.warmup_controller).__name__} (given)"
+        steps = int(round(self.config.warmup_duration / self.dt))
+        if self.config.warmup_duration > 0:
+            steps = max(steps, 1)                     # as reset: a positive warm-up lasts at least one step
+        return {"warmup": warm, "warmup_steps": steps,
+                "preview_lead_steps": list(self._lead), "identifier_hidden_units": self._id_cfg.n_hidden,
+                "imitator": self.config.imitator}
+
     def diagnostics(self) -> dict:
         """Return the last step's learning outcome (see :meth:`AbstractController.diagnostics`).
 
@@ -779,5 +784,9 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         warm = regs[0].build(config.warmup_pid, env)
     elif config.auto_warmup and config.warmup_duration > 0:
         warm = automatic_warmup(env, config.output_indices)
-    return NeuralController(config, input_limits=limits, dt=dt, warmup_controller=warm)
+    controller = NeuralController(config, input_limits=limits, dt=dt, warmup_controller=warm)
+    if warm is not None and config.warmup_pid is None:
+        controller.warmup_note = ("LQR-I on the plant's python-control model (automatic: its linearisation at the "
+                                  "trim is not asymptotically stable)")
+    return controller
 

@@ -433,6 +433,9 @@ class Scenario:
             raise ScenarioError(f"{self.source}: `run.tolerance` must give every controlled output a tolerance; "
                                 f"missing {', '.join(missing)}.")
         meta = {"scenario": self.name, "scenario_sha256": self.sha256, "scenario_source": self.source}
+        derived = controller.derived_settings() if callable(getattr(controller, "derived_settings", None)) else {}
+        if derived:
+            meta["controller_settings"] = derived
         return Setup(env=env, controller=controller, reference=reference, events=self.events, options=options,
                      run=self.run, seed=seed, meta=meta)
 
