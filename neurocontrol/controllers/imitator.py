@@ -38,7 +38,7 @@ from neurocontrol.exceptions import ParameterError
 from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier
 from neurocontrol.nets.incremental import IncrementalConfig
 
-__all__ = ["Imitator", "response_matrices"]
+__all__ = ["Imitator", "reference_model_step", "response_matrices"]
 
 
 class Imitator:
@@ -147,10 +147,8 @@ class Imitator:
         str
             The network's update outcome.
         """
-        ad, bd = self._ad, self._bd
         self._old[:] = state.reshape(-1)
-        for i in range(state.shape[0]):
-            state[i] = ad[i] @ state[i] + bd[i] * reference[i]
+        reference_model_step(state, self._ad, self._bd, reference)
         self._new[:] = state.reshape(-1)
         self.last_status = self.network.update(self._old, reference, self._new)
         return self.last_status
@@ -230,3 +228,23 @@ def response_matrices(transition, input_matrix, horizon: int) -> tuple[np.ndarra
             for j in range(t + 1):
                 gmat[i, t, j] = powers[t - j] @ bd[i]
     return phi, gmat
+
+
+def reference_model_step(state, transition, input_matrix, reference) -> None:
+    """Advance the reference model's state (p, 2) in place by one step, in numpy's arithmetic.
+
+    The neural controller's and its imitator's step (bit-identical to what both did before);
+    :func:`neurocontrol.reference_model.second_order_step` is the compiled step of the other
+    controllers, which rounds with fused multiply-add and so differs in the last bits.
+
+    Parameters
+    ----------
+    state : numpy.ndarray, shape (p, 2)
+        ``[value, rate]`` per output, overwritten.
+    transition, input_matrix : numpy.ndarray, shapes (p, 2, 2) and (p, 2)
+        The model per output.
+    reference : numpy.ndarray, shape (p,)
+        The set-points of this step.
+    """
+    for i in range(state.shape[0]):
+        state[i] = transition[i] @ state[i] + input_matrix[i] * reference[i]

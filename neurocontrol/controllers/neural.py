@@ -36,7 +36,7 @@ from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_step
 from neurocontrol.controllers.generic import automatic_warmup
-from neurocontrol.controllers.imitator import Imitator, response_matrices
+from neurocontrol.controllers.imitator import Imitator, reference_model_step, response_matrices
 from neurocontrol.controllers.measurement_filter import MeasurementFilter
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 from neurocontrol.nets.ekf import DecoupledEKF, GradientRule, IncrementalIdentifier
@@ -429,6 +429,9 @@ class NeuralController(AbstractController):
         self._no_preview = np.zeros(self._r_shape)
         self._gn_scalars = (float(law.move_penalty), float(law.damping), float(law.range_weight),
                             float(law.range_bound))
+        self._warmup_steps = int(round(config.warmup_duration / dt))
+        if config.warmup_duration > 0:
+            self._warmup_steps = max(self._warmup_steps, 1)   # a positive warm-up shorter than half a period: one step
         self._ready = False
 
     # ------------------------------------------------------------------ setup
@@ -515,9 +518,7 @@ class NeuralController(AbstractController):
         self.identifier = IncrementalIdentifier(self._id_cfg, self._rule, rng=np.random.default_rng(net_seed))
         self._C, self._W = split_weights(self._id_cfg, self.identifier._theta)
         m, n = self.n_inputs, self._n_obs
-        self._n_warmup = int(round(cfg.warmup_duration / self.dt))
-        if cfg.warmup_duration > 0:
-            self._n_warmup = max(self._n_warmup, 1)     # a positive warm-up shorter than half a period: one step
+        self._n_warmup = self._warmup_steps
         if self._n_warmup > 0:
             rng = np.random.default_rng(exc_seed)
             cols = [aprbs(self._n_warmup, low=-self._amp[a] - 1e-12, high=self._amp[a] + 1e-12,
@@ -615,9 +616,7 @@ class NeuralController(AbstractController):
         if self._imitator is not None:
             self._imitator.learn(self._rm, reference)     # the same step, and the imitator learns it
             return
-        ad, bd, x = self._rm_ad, self._rm_bd, self._rm
-        for i in range(x.shape[0]):
-            x[i] = ad[i] @ x[i] + bd[i] * reference[i]
+        reference_model_step(self._rm, self._rm_ad, self._rm_bd, reference)
 
     def _synthesise(self, observation, reference):
         """One Gauss-Newton step from the held plan and the state ``observation``; return the first block's input."""
@@ -721,10 +720,7 @@ class NeuralController(AbstractController):
             warm = "the nominal input plus excitation"
         else:
             warm = self.warmup_note or f"{type(self.warmup_controller).__name__} (given)"
-        steps = int(round(self.config.warmup_duration / self.dt))
-        if self.config.warmup_duration > 0:
-            steps = max(steps, 1)                     # as reset: a positive warm-up lasts at least one step
-        return {"warmup": warm, "warmup_steps": steps,
+        return {"warmup": warm, "warmup_steps": self._warmup_steps,
                 "preview_lead_steps": list(self._lead), "identifier_hidden_units": self._id_cfg.n_hidden,
                 "imitator": self.config.imitator}
 

@@ -225,9 +225,6 @@ class GradientRule(_ErrorModel):
     dead_zone: float = 0.0
     outlier_gate: float = math.inf
 
-    #: no covariance to keep open
-    process_noise: float = dataclasses.field(default=0.0, init=False)
-
     def __post_init__(self):
         rate = check_positive(self.learning_rate, "learning_rate")
         if rate >= 2.0:
