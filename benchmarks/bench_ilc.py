@@ -1,32 +1,36 @@
 """Trial-to-trial learning through the networks: the ablation of the ILC staircase, and its robustness runs.
 
 Runs ``scenarios/ilc_staircase.toml`` (20 s altitude staircase 0.5 -> 1.5 m,
-every trial from the same hover) through :class:`neurocontrol.ilc.ILCRunner`
-with these variants, the same seeds for each:
+every trial from the same hover, adaptive controller) or, with ``--scenario
+ilc_neural``, the same task flown by the neural (two-RTRN) controller,
+through :class:`neurocontrol.ilc.ILCRunner` with these variants, the same
+seeds for each ("the controller" is the scenario's):
 
 - ``network``: norm-optimal ILC on the reference channel whose closed-loop
   model is an RTRN trained by RTRL + EKF over the trials
   (:class:`~neurocontrol.ilc.rtrn_model.ClosedLoopNetworkModel`, 8 hidden
-  units), around the adaptive controller, which carries its weights too;
+  units), around the controller, which carries its weights too;
 - ``network_h0``: the same with a linear network (no hidden units);
 - ``network_reset``: the same as ``network`` with every network reset at each
   trial: the controller restarts from its warm-up and the closed-loop
   network forgets its weights (only the feedforward signal carries over);
 - ``fir``: the same law with a linear FIR least-squares model of the closed
   loop (:class:`~neurocontrol.ilc.network.ClosedLoopFIRModel`, 150 taps);
-- ``p_adaptive``: the P-type set-point law (gains 0.3 / 1.0, lead 30, Q 1.5 Hz)
-  around the adaptive controller;
+- ``p_controller``: the P-type set-point law (gains 0.3 / 1.0, lead 30, Q 1.5 Hz)
+  around the controller;
 - ``p_lqr``: the same P-type law around the helicopter's LQR baseline;
-- ``none``: no ILC (the adaptive controller still carries its weights).
+- ``none``: no ILC (the controller still carries its weights).
 
 Then, for the network law: ``--long`` trials with sensor noise (the
 ``sensor_noise`` scenario's levels) and random vertical gusts that differ
 from trial to trial, and a drag change (+30 %, a8 and a9) before trial 6.
 
 Prints the tables and writes ``benchmarks/records/ilc.json`` and
-``docs/img/ilc_trials.png`` (median RMS altitude error per trial and variant).
+``docs/img/ilc_trials.png`` (median RMS altitude error per trial and variant);
+``ilc_neural.json`` and ``ilc_neural_trials.png`` with ``--scenario ilc_neural``.
 
     python benchmarks/bench_ilc.py                       # seeds 0-19, 10 trials; robustness seeds 0-4
+    python benchmarks/bench_ilc.py --scenario ilc_neural
     python benchmarks/bench_ilc.py --seeds 0:3 --robust-seeds 0 --long 20   # quick look
 """
 
@@ -48,11 +52,12 @@ from neurocontrol.experiments.sweeps import parse_seeds  # noqa: E402
 from neurocontrol.ilc import ILCRunner  # noqa: E402
 from neurocontrol.ilc.scenario_runner import law_for_setup  # noqa: E402
 from neurocontrol.scenario import Scenario  # noqa: E402
+from neurocontrol.scenario.decode import registration_of  # noqa: E402
 from plants.helicopter.baselines import LQRController  # noqa: E402
 
-SCENARIO = ROOT / "scenarios" / "ilc_staircase.toml"
+SCENARIOS = {"ilc_staircase": "ilc", "ilc_neural": "ilc_neural"}    # scenario -> record name
 NOISE = [0.2, 0.002, 0.01, 0.0002, 0.005]       # the sensor_noise scenario's levels
-VARIANTS = ("network", "network_h0", "network_reset", "fir", "p_adaptive", "p_lqr", "none")
+VARIANTS = ("network", "network_h0", "network_reset", "fir", "p_controller", "p_lqr", "none")
 
 
 class DragChange(gym.Wrapper):
@@ -82,16 +87,16 @@ def _spec(variant: str, shipped):
              "network_reset": ("network", {**gains, "memory": 0}),
              "fir": ("norm_optimal", {"taps": 150, "regularization": gains.get("regularization", 0.1),
                                       "q_cutoff_hz": gains.get("q_cutoff_hz", 1.5)}),
-             "p_adaptive": ("p", P_GAINS), "p_lqr": ("p", P_GAINS),
+             "p_controller": ("p", P_GAINS), "p_lqr": ("p", P_GAINS),
              "none": ("p", {**P_GAINS, "gain_rotor_speed": 0.0, "gain_altitude": 0.0})}
     law, g = table[variant]
     return dataclasses.replace(shipped, law=law, gains=g)
 
 
 def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: bool = False,
-        change_before: int | None = None) -> np.ndarray:
+        change_before: int | None = None, scenario: str = "ilc_staircase") -> np.ndarray:
     """Return the (trials, 2) RMS errors of one ILC run (NaN rows after a failed trial)."""
-    sc = Scenario.from_toml(SCENARIO)
+    sc = Scenario.from_toml(ROOT / "scenarios" / f"{scenario}.toml")
     if noise:
         sc = sc.set("plant.disturbances.sensor_noise_std", NOISE)
     if gusts:
@@ -134,6 +139,8 @@ def _median(rows):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="ilc_staircase", choices=sorted(SCENARIOS),
+                        help="the shipped ILC scenario (its controller): ilc_staircase (adaptive), ilc_neural")
     parser.add_argument("--seeds", default="0:20", help="seeds of the ablation (default 0:20, i.e. 0-19)")
     parser.add_argument("--trials", type=int, default=10, help="trials of the ablation (default 10)")
     parser.add_argument("--robust-seeds", default="0:5",
@@ -151,7 +158,7 @@ def main(argv=None) -> int:
         rows = []
         t0 = time.time()
         for s in seeds:
-            rows.append(run(v, s, args.trials))
+            rows.append(run(v, s, args.trials, scenario=args.scenario))
         alt = np.array(rows)[:, :, 1]
         med = _median(alt)
         first = med[0]
@@ -170,13 +177,13 @@ def main(argv=None) -> int:
 
     robust = {}
     if rseeds and args.long > 0:
-        rows = [run("network", s, args.long, noise=True, gusts=True) for s in rseeds]
+        rows = [run("network", s, args.long, noise=True, gusts=True, scenario=args.scenario) for s in rseeds]
         alt = np.array(rows)[:, :, 1]
         ratio = [float(np.nanmax(r[10:]) / np.nanmin(r[:10])) for r in alt]
         robust["noise_gusts"] = {"trials": args.long, "altitude_rms_m": alt.tolist(),
                                  "worst_11_on_over_best_1_10": ratio}
         print(f"noise + gusts, {args.long} trials: worst(11..) / best(1..10) per seed: {np.round(ratio, 2).tolist()}")
-        rows = [run("network", s, args.trials, change_before=6) for s in rseeds]
+        rows = [run("network", s, args.trials, change_before=6, scenario=args.scenario) for s in rseeds]
         alt = np.array(rows)[:, :, 1]
         back = []
         for r in alt:      # trials after the change until every later trial stays within 2x of trial 5
@@ -190,12 +197,15 @@ def main(argv=None) -> int:
 
         names = [v for v in variants if v in ablation]
         meds = np.array([ablation[v]["median_altitude_m"] for v in names]).T
-        plot_trials(meds, ROOT / "docs" / "img" / "ilc_trials.png", names=names, unit="m",
-                    title=f"ILC staircase: median RMS altitude error per trial, seeds {args.seeds}")
+        record = SCENARIOS[args.scenario]
+        plot_trials(meds, ROOT / "docs" / "img" / f"{record}_trials.png", names=names, unit="m",
+                    title=f"{args.scenario}: median RMS altitude error per trial, seeds {args.seeds}")
         figures = {"ablation": ablation, "share_lost_without_memory": share, "robust": robust}
-        write_record("ilc", command=("python benchmarks/bench_ilc.py " + " ".join(argv or sys.argv[1:])).rstrip(),
-                     scenarios=["ilc_staircase"], figures=_json_safe(figures), wall_s=time.time() - t_start,
-                     seeds=seeds, trials=args.trials, robust_seeds=rseeds)
+        shipped = Scenario.from_toml(ROOT / "scenarios" / f"{args.scenario}.toml")
+        kind = registration_of("controller", shipped.controller).kind
+        write_record(record, command=("python benchmarks/bench_ilc.py " + " ".join(argv or sys.argv[1:])).rstrip(),
+                     scenarios=[args.scenario], figures=_json_safe(figures), wall_s=time.time() - t_start,
+                     seeds=seeds, trials=args.trials, robust_seeds=rseeds, controller=kind)
     return 0
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from neurocontrol import registry
 from neurocontrol._validation import as_float_array, check_int, check_positive
 from neurocontrol.controllers import _neural_kernels as _nk
+from neurocontrol.controllers._neural_state import NeuralStateIO
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_step
 from neurocontrol.controllers.generic import automatic_warmup
@@ -260,7 +261,7 @@ class NeuralControllerConfig:
 # ---------------------------------------------------------------- the controller
 
 
-class NeuralController(AbstractController):
+class NeuralController(NeuralStateIO, AbstractController):
     """Predictive control through an incremental RTRN identifier that learns at every step.
 
     Parameters
@@ -646,70 +647,57 @@ class NeuralController(AbstractController):
         self._u_prev[m:] = self._u_prev[:-m].copy()
         self._u_prev[:m] = u
 
-    # ------------------------------------------------------------------ state I/O
-    _NET_ARRAYS = ("_theta", "_P", "_h", "_Sh", "_y_hat")
-    _FILTER_ARRAYS = ("_raw", "_d2", "_sorted", "_S", "noise_var", "gain")
-    _OWN_ARRAYS = ("_y_prev", "_u_prev", "_x", "_rm", "_plan", "_excitation", "_nominal")
-    _MODES = ("warmup", "predictive")
+    # ------------------------------------------------------------------ trials of a repeated task
+    def start_trial(self, observation, reference) -> None:
+        """Start another trial of a repeated task, keeping everything learned.
 
-    def _state_arrays(self):
-        """(key, owner, attribute) of every array that changes during an episode."""
-        out = [(f"identifier.{a}", self.identifier, a) for a in self._NET_ARRAYS]
-        if self._imitator is not None:
-            out += [(f"imitator.{a}", self._imitator.network, a) for a in self._NET_ARRAYS]
-        out += [(f"filter.{a}", self.filter, a) for a in self._FILTER_ARRAYS]
-        out += [(a.lstrip("_"), self, a) for a in self._OWN_ARRAYS]
-        out.append(("jacobian", self._synth_buf, 5))     # reused between refreshes when jacobian_every > 1
-        return out
-
-    def get_state(self) -> dict:
-        """Everything that changes during an episode (see :meth:`AbstractController.get_state`).
-
-        The two networks' weights, covariances, hidden states and sensitivities,
-        the measurement filter, the reference model, the plan and the input
-        history; restoring it continues the run bit-identically.
-        """
-        if not self._ready:
-            raise ParameterError("call reset(observation, reference) before get_state(): there is no state yet.")
-        state = {}
-        for key, owner, attr in self._state_arrays():
-            value = owner[attr] if isinstance(owner, tuple) else getattr(owner, attr)
-            state[key] = np.array(value, dtype=np.float64, copy=True)
-        state.update(k=self._k, n_warmup=self._n_warmup, mode=self._MODES.index(self._mode),
-                     filter_count=self.filter._count,
-                     last_input=np.full(self.n_inputs, np.nan) if self._last_u is None else self._last_u.copy())
-        for name, net in (("identifier", self.identifier), ("imitator", self.imitator)):
-            if net is not None:
-                state.update({f"{name}.counts.{k}": v for k, v in net.counts.items()})
-        return self._with_warmup_state(state)
-
-    def set_state(self, state: dict) -> None:
-        """Restore what :meth:`get_state` returned, in place.
+        Unlike :meth:`reset`, both networks keep their weights and covariances,
+        the measurement filter its noise estimate, and there is no warm-up: the
+        law acts with the learned model from the first step (see
+        :mod:`neurocontrol.ilc`). The networks' hidden states, the reference
+        model, the plan and the input history restart from the new first
+        measurement; the last input is held as the rate limit's reference. No
+        random number is drawn.
 
         Parameters
         ----------
-        state : dict
-            A :meth:`get_state` dict of a controller with the same settings
-            (reset once, so the buffers exist).
+        observation : array_like, shape (n,)
+            The trial's first measurement (finite).
+        reference : array_like, shape (p,)
+            Its first set-points.
         """
         if not self._ready:
-            raise ParameterError("call reset(observation, reference) once before set_state(), to build the buffers.")
-        self._check_state_keys(state)
-        for key, owner, attr in self._state_arrays():
-            cur = owner[attr] if isinstance(owner, tuple) else getattr(owner, attr)
-            new = as_float_array(state[key], key, cur.shape, finite=False)
-            cur[...] = new                       # in place: the kernels hold views of these buffers
-        self._k, self._n_warmup = int(state["k"]), int(state["n_warmup"])
-        self._mode = self._MODES[int(state["mode"])]
-        self._rate_limit = self._law_rate if self._mode == "predictive" else self._no_rate_limit
-        self.filter._count = int(state["filter_count"])
-        last = np.asarray(state["last_input"], dtype=np.float64)
-        self._last_u = None if not np.all(np.isfinite(last)) else last.copy()
-        for name, net in (("identifier", self.identifier), ("imitator", self.imitator)):
+            raise ParameterError("call reset(observation, reference) once before start_trial().")
+        obs = as_float_array(observation, "observation", (self._n_obs,))
+        as_float_array(reference, "reference", (len(self.output_indices),))
+        for net in (self.identifier, self.imitator):
             if net is not None:
-                net._counts.update({k: int(state[f"{name}.counts.{k}"]) for k in net._counts})
+                net.reset_hidden()
+        self._x = obs.copy()
+        self._y_prev[:] = np.nan                 # no transition across the trials' boundary
+        held = self._nominal if self._last_u is None else self._last_u
+        self._u_prev[:] = np.tile(held, self._taps)
+        self._restart_reference_model(obs)
+        self._plan[:] = 0.0
         self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
-        self._restore_warmup_state(state)
+        self.filter.measure(np.full(self._n_obs, np.nan))   # restarts the noise estimate's differences, keeps it
+        self._k = self._n_warmup = 0
+        self._mode, self._status, self._rate_limit = "predictive", "none", self._law_rate
+
+    @property
+    def preview(self) -> Callable | None:
+        """The reference the controller previews (``reference(timepts) -> (T, p)``), None without preview."""
+        return self._preview
+
+    @property
+    def reference_lag_steps(self) -> np.ndarray:
+        """Lag from the reference to the desired response per output, control steps (at least one).
+
+        The reference model's low-frequency delay ``2 zeta / omega``, less the
+        preview lead when the controller previews.
+        """
+        lag = 2.0 * np.asarray(self.config.reference_damping) / np.asarray(self.config.reference_bandwidth) / self.dt
+        return np.maximum(lag - np.asarray(self._lead), 1.0) if self._use_preview else np.maximum(lag, 1.0)
 
     #: How the warm-up controller was chosen (set by :func:`build_neural`; None: given by the caller).
     warmup_note: str | None = None

@@ -38,6 +38,8 @@ Examples
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from neurocontrol._validation import as_float_array, check_int, check_positive
@@ -46,6 +48,7 @@ from neurocontrol.ilc.network import AbstractClosedLoopModel
 from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier
 from neurocontrol.nets.incremental import (
     IncrementalConfig,
+    free_run,
     init_incremental_weights,
     split_weights,
     trajectory_jacobians,
@@ -138,7 +141,12 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
     trial, teacher forced (the measured output at the block start is the
     network's y(t)), with the hidden state restarted at every trial. The
     weights and covariance carry over; with ``memory=False`` they are drawn
-    afresh before each trial.
+    afresh before each trial. A pass whose weights free-run the trial just
+    learned worse than the weights before it (or diverge) is undone: the
+    weights and covariance go back, ``rejected`` counts it, and the trial is
+    linearised with the kept weights. Without this guard, a closed loop that
+    follows its set-points within a block taught the network an unstable
+    output recursion on some seeds, and the law's step collapsed.
     """
 
     def __init__(self, output_range, *, n_hidden: int = 8, block_steps: int = 10, taps: int = 15, tap_spacing: int = 1,
@@ -199,6 +207,7 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
                 C[i, p + i] += a                    # on the newest tap of set-point i
         self.network = IncrementalIdentifier(self.config, rule, weights=theta)
         self.n_trials = 0
+        self.rejected = 0
         self._F = self._G = None
         self._T, self._interp = 0, None
         self._norm_cache = {}
@@ -326,16 +335,27 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
         nb, b = self.blocks(T), self.block_steps
         u = self.tapped(self.block_means(commands) - outputs[0])       # set-points relative to the rest output
         y = outputs[:nb * b + 1:b] - outputs[0]                        # outputs too
-        net = self.network
+        net, cfg = self.network, self.config
+        before = net.snapshot()
         net.reset_hidden()
         net.fit(y, u)
         self.n_trials += 1
-        cfg = self.config
+        yn, un = cfg.normalize_outputs(y), cfg.normalize_inputs(u)
+        if not self._free_run_error(net.weights, yn, un) <= self._free_run_error(before[0], yn, un):
+            net.restore(before)                 # the pass made the free run worse on its own trial: keep the old
+            self.rejected += 1
         self._F, self._G = trajectory_jacobians(cfg, net.weights, cfg.normalize_outputs(y[:-1]),
                                                 cfg.normalize_inputs(u))
         self._T = T
         self._interp = self._interpolation(T)
         self._norm_cache = {}
+
+    def _free_run_error(self, theta, y, u) -> float:
+        """RMS error of the free run with weights ``theta`` on a trial's normalised (y, u); inf if it diverges."""
+        with np.errstate(all="ignore"):
+            out, _ = free_run(self.config, theta, y[0], u)
+            err = float(np.sqrt(np.mean((out - y[1:]) ** 2)))
+        return err if math.isfinite(err) else math.inf
 
     def _linearisation(self):
         if self._F is None:

@@ -120,9 +120,13 @@ def _norm_optimal_from_gains(gains, output_names, law, output_range, seed, prior
 def _reference_lag(controller) -> np.ndarray | None:
     """Return the lag (control steps) of the controller's second-order reference model per output, or None.
 
-    ``2 zeta / omega``: the mean delay of a second-order lag, read from a
+    The controller's ``reference_lag_steps`` when it has one; else
+    ``2 zeta / omega``, the mean delay of a second-order lag, read from a
     config with ``reference_bandwidth`` (rad/s) and ``reference_damping``.
     """
+    lag = getattr(controller, "reference_lag_steps", None)
+    if lag is not None:                 # the controller knows its own lag (e.g. less a preview lead)
+        return np.asarray(lag, dtype=float)
     cfg = getattr(controller, "config", None)
     bw, dz = getattr(cfg, "reference_bandwidth", None), getattr(cfg, "reference_damping", None)
     dt = getattr(controller, "dt", None)

@@ -364,6 +364,23 @@ class IncrementalIdentifier:
         """Number of updates by outcome (:data:`EKF_STATUS`), frozen steps and trace-bounded blocks, a copy."""
         return dict(self._counts)
 
+    def snapshot(self) -> tuple:
+        """Return copies of the weights, the covariance blocks and the counters (see :meth:`restore`)."""
+        return self._theta.copy(), self._P.copy(), dict(self._counts)
+
+    def restore(self, snapshot: tuple) -> None:
+        """Put back the weights, covariance and counters of a :meth:`snapshot` of this network, in place.
+
+        Parameters
+        ----------
+        snapshot : tuple
+            What :meth:`snapshot` returned.
+        """
+        theta, P, counts = snapshot
+        self._theta[...] = theta                 # in place: the kernels hold views of these buffers
+        self._P[...] = P
+        self._counts.update(counts)
+
     def reset_hidden(self) -> None:
         """Zero the hidden state and its sensitivities (e.g. at a new episode); weights are kept."""
         self._h[:] = 0.0

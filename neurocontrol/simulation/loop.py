@@ -65,8 +65,6 @@ TRIAL_STARTS = ("reset", "start_trial")
 
 
 # --------------------------------------------------------------------------- seeds, names, versions
-
-
 class SeedStreams(NamedTuple):
     """Independent random streams derived from one seed (see :func:`seed_streams`)."""
 
@@ -445,6 +443,24 @@ def _check_reference_range(env, output_indices, timepts, refs) -> None:
 
 
 # --------------------------------------------------------------------------- one trial of a repeated task
+def _preview_commands(controller, trial, dt):
+    """Point a previewing controller at a trial's commands (known for the whole trial, last row held beyond it).
+
+    Returns the controller's own preview to restore after the run, None when nothing was swapped.
+    """
+    own = getattr(controller, "preview", None)
+    if trial is None or trial.references is None or own is None or not hasattr(controller, "set_preview"):
+        return None
+    table = np.array(trial.references, dtype=np.float64)
+
+    def commanded(timepts):
+        idx = np.clip(np.rint(np.asarray(timepts, dtype=np.float64) / dt).astype(np.int64), 0, table.shape[0] - 1)
+        return table[idx]
+
+    controller.set_preview(commanded)
+    return own
+
+
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -672,6 +688,7 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
 
     status, stop_reason, stop_kind, k_done = "completed", None, None, 0
     next_event = 0
+    own_preview = _preview_commands(controller, trial, dt)
     bar = _make_progress(n_steps, progress)
     perf = _time.perf_counter_ns
     try:
@@ -729,6 +746,8 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
     finally:
         if bar is not None:
             bar.close()
+        if own_preview is not None:
+            controller.set_preview(own_preview)
 
     T = k_done
     time = timepts[: T + 1]

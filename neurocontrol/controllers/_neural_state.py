@@ -1,0 +1,82 @@
+"""Checkpoints of the neural controller: the arrays that change during an episode, saved and restored in place."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurocontrol._validation import as_float_array
+from neurocontrol.exceptions import ParameterError
+
+__all__ = ["NeuralStateIO"]
+
+
+class NeuralStateIO:
+    """get_state/set_state of :class:`~neurocontrol.controllers.neural.NeuralController` (a mixin).
+
+    Uses the controller's identifier, imitator, measurement filter, input
+    history, reference model, plan and the step's Jacobian buffer.
+    """
+
+    _NET_ARRAYS = ("_theta", "_P", "_h", "_Sh", "_y_hat")
+    _FILTER_ARRAYS = ("_raw", "_d2", "_sorted", "_S", "noise_var", "gain")
+    _OWN_ARRAYS = ("_y_prev", "_u_prev", "_x", "_rm", "_plan", "_excitation", "_nominal")
+    _MODES = ("warmup", "predictive")
+
+    def _state_arrays(self):
+        """(key, owner, attribute) of every array that changes during an episode."""
+        out = [(f"identifier.{a}", self.identifier, a) for a in self._NET_ARRAYS]
+        if self._imitator is not None:
+            out += [(f"imitator.{a}", self._imitator.network, a) for a in self._NET_ARRAYS]
+        out += [(f"filter.{a}", self.filter, a) for a in self._FILTER_ARRAYS]
+        out += [(a.lstrip("_"), self, a) for a in self._OWN_ARRAYS]
+        out.append(("jacobian", self._synth_buf, 5))     # reused between refreshes when jacobian_every > 1
+        return out
+
+    def get_state(self) -> dict:
+        """Everything that changes during an episode (see :meth:`AbstractController.get_state`).
+
+        The two networks' weights, covariances, hidden states and sensitivities,
+        the measurement filter, the reference model, the plan and the input
+        history; restoring it continues the run bit-identically.
+        """
+        if not self._ready:
+            raise ParameterError("call reset(observation, reference) before get_state(): there is no state yet.")
+        state = {}
+        for key, owner, attr in self._state_arrays():
+            value = owner[attr] if isinstance(owner, tuple) else getattr(owner, attr)
+            state[key] = np.array(value, dtype=np.float64, copy=True)
+        state.update(k=self._k, n_warmup=self._n_warmup, mode=self._MODES.index(self._mode),
+                     filter_count=self.filter._count,
+                     last_input=np.full(self.n_inputs, np.nan) if self._last_u is None else self._last_u.copy())
+        for name, net in (("identifier", self.identifier), ("imitator", self.imitator)):
+            if net is not None:
+                state.update({f"{name}.counts.{k}": v for k, v in net.counts.items()})
+        return self._with_warmup_state(state)
+
+    def set_state(self, state: dict) -> None:
+        """Restore what :meth:`get_state` returned, in place.
+
+        Parameters
+        ----------
+        state : dict
+            A :meth:`get_state` dict of a controller with the same settings
+            (reset once, so the buffers exist).
+        """
+        if not self._ready:
+            raise ParameterError("call reset(observation, reference) once before set_state(), to build the buffers.")
+        self._check_state_keys(state)
+        for key, owner, attr in self._state_arrays():
+            cur = owner[attr] if isinstance(owner, tuple) else getattr(owner, attr)
+            new = as_float_array(state[key], key, cur.shape, finite=False)
+            cur[...] = new                       # in place: the kernels hold views of these buffers
+        self._k, self._n_warmup = int(state["k"]), int(state["n_warmup"])
+        self._mode = self._MODES[int(state["mode"])]
+        self._rate_limit = self._law_rate if self._mode == "predictive" else self._no_rate_limit
+        self.filter._count = int(state["filter_count"])
+        last = np.asarray(state["last_input"], dtype=np.float64)
+        self._last_u = None if not np.all(np.isfinite(last)) else last.copy()
+        for name, net in (("identifier", self.identifier), ("imitator", self.imitator)):
+            if net is not None:
+                net._counts.update({k: int(state[f"{name}.counts.{k}"]) for k in net._counts})
+        self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
+        self._restore_warmup_state(state)
