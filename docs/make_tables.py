@@ -264,13 +264,13 @@ def _plants_robust(rec: dict) -> str:
 # --------------------------------------------------------------------------- ILC (bench_ilc.py)
 
 _ILC_LABELS = {
-    "network": "network ILC around adaptive (closed-loop RTRN, 8 hidden units, kept over trials)",
+    "network": "network ILC around {c} (closed-loop RTRN, 8 hidden units, kept over trials)",
     "network_h0": "same, linear network (no hidden units)",
     "network_reset": "same, every network reset at each trial",
     "fir": "same law, linear FIR model of the closed loop",
-    "p_adaptive": "P-type set-point law around adaptive",
+    "p_controller": "P-type set-point law around {c}",
     "p_lqr": "P-type set-point law around LQR",
-    "none": "no ILC (adaptive)",
+    "none": "no ILC ({c})",
 }
 
 
@@ -294,6 +294,7 @@ def _trials_to_stay_within(row, change: int, factor: float):
 
 def _ilc_ablation(rec: dict) -> str:
     f = rec["figures"]
+    ctrl = rec.get("controller", "adaptive")
     ab = f["ablation"]
     trials = rec["trials"]
     cols = [k for k in (1, 2, 3, 5, trials) if k <= trials]
@@ -302,7 +303,7 @@ def _ilc_ablation(rec: dict) -> str:
     for name, a in ab.items():
         med = a["median_altitude_m"]
         reach = a["trials_to_10_percent"]
-        lines.append(f"| {_ILC_LABELS.get(name, name)} | " + " | ".join(_mm(med[k - 1]) for k in cols)
+        lines.append(f"| {_ILC_LABELS.get(name, name).format(c=ctrl)} | " + " | ".join(_mm(med[k - 1]) for k in cols)
                      + f" | {'-' if reach is None else reach} | {a['failed_runs']} |")
     text = "\n".join(lines)
     notes = []
@@ -310,7 +311,7 @@ def _ilc_ablation(rec: dict) -> str:
         net = ab["network"]["median_altitude_m"]
         target = ab.get("p_lqr", {}).get("median_altitude_m", [None])[-1]
         if target is not None:
-            notes.append(f"trial {trials}, network ILC around adaptive: {_mm(net[-1])} mm against "
+            notes.append(f"trial {trials}, network ILC around {ctrl}: {_mm(net[-1])} mm against "
                          f"{_mm(target)} mm for the P-type law around LQR (target <= that: "
                          f"{'met' if net[-1] <= target else 'not met'})")
     if f.get("share_lost_without_memory") is not None:
@@ -339,7 +340,8 @@ def _ilc_ablation(rec: dict) -> str:
                      + f" (target <= 3: {'met' if ok else 'not met'}); largest error after the change / trial 5 = "
                      + ", ".join(f"{p:.1f}" for p in peak))
     seeds = rec["seeds"]
-    head = (f"Median RMS altitude error in mm over seeds {seeds[0]}-{seeds[-1]}, `scenarios/ilc_staircase.toml`; "
+    scenario = next(iter(rec["scenarios"]))
+    head = (f"Median RMS altitude error in mm over seeds {seeds[0]}-{seeds[-1]}, `scenarios/{scenario}.toml`; "
             f"{_provenance(rec)}.\n\n")
     return head + text + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
 
@@ -357,6 +359,8 @@ TABLES = {
     "first-run": ("README.md", ("first_run",), _first_run),
     "ilc-ablation": ("README.md", ("ilc",), _ilc_ablation),
     "ilc-ablation-docs": ("docs/ilc.md", ("ilc",), _ilc_ablation),
+    "ilc-neural": ("README.md", ("ilc_neural",), _ilc_ablation),
+    "ilc-neural-docs": ("docs/ilc.md", ("ilc_neural",), _ilc_ablation),
     **{name: ("README.md", ("plants",), functools.partial(_plant_table, scenario))
        for name, scenario in PLANT_TABLES.items()},
     "plants-change": ("README.md", ("plants_change",), _plants_robust),

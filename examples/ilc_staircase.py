@@ -1,12 +1,14 @@
 """Iterative learning control on the helicopter: a repeated smooth altitude staircase 0.5 -> 1.5 m.
 
-The adaptive two-RTRN controller (default; or the LQR baseline with
-``--controller lqr``) flies the staircase. A norm-optimal ILC law on the
+The adaptive controller (default), the neural two-RTRN predictive controller
+(``--controller neural``; it previews the shifted set-points) or the LQR
+baseline (``--controller lqr``) flies the staircase. A norm-optimal ILC law on the
 reference channel learns, from trial to trial, the set-point shift that removes
 its repeatable tracking error; the closed loop it inverts is a recurrent network
 trained by RTRL + EKF on every trial and kept from trial to trial
-(``--law p``: the model-free P-type law instead). The adaptive controller also
-carries its learned weights from trial to trial (no warm-up after trial 1).
+(``--law p``: the model-free P-type law instead). The adaptive and neural
+controllers also carry their learned weights from trial to trial (no warm-up
+after trial 1).
 Every trial starts from hover at 0.5 m.
 Prints the RMS tracking error per trial and writes two plots: the RMS error per
 trial and the last trial's run.
@@ -14,6 +16,7 @@ trial and the last trial's run.
 Run::
 
     python examples/ilc_staircase.py                       # 10 trials of 20 s, adaptive controller
+    python examples/ilc_staircase.py --controller neural   # the same with the neural controller
     python examples/ilc_staircase.py --controller lqr      # the same with the LQR baseline
     python examples/ilc_staircase.py --law p               # the P-type law instead of the network
     python examples/ilc_staircase.py --trials 2 --duration 4 --out /tmp/ilc
@@ -28,6 +31,7 @@ import gymnasium as gym
 import numpy as np
 
 import plants
+from neurocontrol.controllers.neural import build_neural
 from neurocontrol.ilc import ILCRunner, PTypeILC
 from neurocontrol.ilc.network import NormOptimalILC
 from neurocontrol.ilc.rtrn_model import ClosedLoopNetworkModel
@@ -41,8 +45,11 @@ ROTOR_SPEED = 140.0                                   # rad/s, held
 LEVELS = (0.5, 0.75, 1.0, 1.25, 1.5)                  # m
 TIMES = (0.0, 2.0, 6.0, 10.0, 14.0)                   # s
 SMOOTHING = 2.0                                       # s per transition
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 #: The adaptive controller's settings (signal ranges, warm-up PID) are those of the hover scenario.
-HOVER_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "helicopter_hover.toml"
+HOVER_SCENARIO = SCENARIOS / "helicopter_hover.toml"
+#: The neural controller's settings (signal ranges) are those of the shipped ILC scenario flown by it.
+NEURAL_SCENARIO = SCENARIOS / "ilc_neural.toml"
 
 
 def main(argv=None) -> int:
@@ -50,7 +57,7 @@ def main(argv=None) -> int:
     parser.add_argument("--trials", type=int, default=10, help="number of trials (default 10)")
     parser.add_argument("--duration", type=float, default=20.0, help="trial length in s (default 20)")
     parser.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
-    parser.add_argument("--controller", choices=("adaptive", "lqr"), default="adaptive",
+    parser.add_argument("--controller", choices=("adaptive", "neural", "lqr"), default="adaptive",
                         help="the closed loop the ILC law works around (default adaptive)")
     parser.add_argument("--law", choices=("network", "p"), default="network",
                         help="network: norm-optimal ILC through the closed-loop RTRN (default); p: P-type")
@@ -64,14 +71,23 @@ def main(argv=None) -> int:
     # this stays convergent; gain 1 on both with a 2 Hz filter drove the rotor-speed error up again from trial 5
     # on (to 69 mrad/s by trial 25), the classic slow high-frequency growth that the Q filter exists to stop.
     p_law = PTypeILC([0.3, 1.0], lead=30, q_cutoff_hz=1.5)
-    # The network law: the closed loop's RTRN normalised by the declared output ranges (rotor speed rad/s,
-    # altitude m); the altitude error weighs 100x the rotor-speed error (their trial-1 RMS errors, squared).
-    network_law = NormOptimalILC(ClosedLoopNetworkModel(np.array([[74.25, 0.0], [180.0, 2.0]]), seed=args.seed),
-                                 regularization=0.1, output_weights=(1.0, 100.0), q_cutoff_hz=1.5)
-    law = network_law if args.law == "network" else p_law
     env = gym.make(plants.HELICOPTER_ID)
-    controller = LQRController.from_plant(rotor_speed=ROTOR_SPEED) if args.controller == "lqr" else \
-        build_adaptive(Scenario.from_toml(HOVER_SCENARIO).controller, env)
+    if args.controller == "lqr":
+        controller = LQRController.from_plant(rotor_speed=ROTOR_SPEED)
+    elif args.controller == "neural":
+        controller = build_neural(Scenario.from_toml(NEURAL_SCENARIO).controller, env)
+        controller.set_preview(reference)       # each trial then previews its shifted set-points
+    else:
+        controller = build_adaptive(Scenario.from_toml(HOVER_SCENARIO).controller, env)
+    # The network law: the closed loop's RTRN normalised by the declared output ranges (rotor speed rad/s,
+    # altitude m); each error counted in units of its success band (1.4 rad/s, 2 cm), so the altitude error
+    # weighs 4900x the rotor-speed error. The neural controller previews the set-points, so its loop follows
+    # them within about a step: that is the network's prior (the adaptive loop's lag is learned from trial 1).
+    prior = getattr(controller, "reference_lag_steps", None)
+    network_law = NormOptimalILC(ClosedLoopNetworkModel(np.array([[74.25, 0.0], [180.0, 2.0]]), seed=args.seed,
+                                                        prior_lag=prior),
+                                 regularization=0.1, output_weights=(1 / 1.4**2, 1 / 0.02**2), q_cutoff_hz=1.5)
+    law = network_law if args.law == "network" else p_law
     runner = ILCRunner(env, controller, reference,
                        law=law, trials=args.trials, duration=args.duration,
                        initial_state=trim(ROTOR_SPEED, LEVELS[0]).x, seed=args.seed, channel="reference",

@@ -209,7 +209,8 @@ def test_dead_zone_outlier_and_non_finite_leave_everything_unchanged():
     np.testing.assert_array_equal(ident.weights, w0)
     np.testing.assert_array_equal(ident.covariance, P0)
     np.testing.assert_array_equal(ident2.weights, w0)
-    assert ident.counts == {"updated": 0, "dead_zone": 1, "outlier": 0, "non_finite": 2, "bounded": 0, "frozen": 0}
+    assert ident.counts == {"updated": 0, "dead_zone": 1, "outlier": 0, "non_finite": 2, "bounded": 0, "frozen": 0,
+                            "unstable": 0}
     assert ident.update([0.1, 0.2], [0.3], [0.5, 0.2]) == "updated"
     assert not np.array_equal(ident.weights, w0)
 
@@ -310,3 +311,59 @@ def test_last_prediction_is_the_one_step_prediction_before_the_update():
         assert ident.update(y, u, y_next) == "updated"
         np.testing.assert_allclose(ident.last_prediction, want, rtol=0, atol=1e-12)
         y = y_next
+
+
+# ----------------------------------------------------------------- the growth check
+
+
+def plain_state_map(cfg, theta, y, u, h):
+    """(y(t+1), h(t+1)) of the incremental network from (y, h), plain numpy, normalised units."""
+    p, H, nb = cfg.n_outputs, cfg.n_hidden, cfg.block_size
+    C = theta[:p * nb].reshape(p, nb)
+    W = theta[p * nb:].reshape(H, nb)
+    z = np.concatenate([y, u, [1.0]])
+    hn = np.tanh(W @ np.concatenate([h, z]))
+    return np.concatenate([y + C @ np.concatenate([z, hn]), hn])
+
+
+@pytest.mark.parametrize("H", [0, 4])
+def test_state_jacobian_and_spectral_radius_match_finite_differences_of_a_plain_network(H):
+    cfg = IncrementalConfig(n_outputs=3, n_inputs=2, n_hidden=H)
+    ident = IncrementalIdentifier(cfg, rng=0)
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        ident.update(rng.normal(0, 0.3, 3), rng.normal(0, 0.3, 2), rng.normal(0, 0.3, 3))
+    y, u, h = rng.normal(0, 0.3, 3), rng.normal(0, 0.3, 2), ident.hidden
+    ident.update(y, u, rng.normal(0, 0.3, 3), learn=False)        # the latest transition: from (y, h) with u
+    yn, un = (y - cfg.output_mid) / cfg.output_half, (u - cfg.input_mid) / cfg.input_half
+    z0, eps = np.concatenate([yn, h]), 1e-6
+    J = np.column_stack([(plain_state_map(cfg, ident.weights, *np.split(z0 + d, [3])[:1], un, (z0 + d)[3:])
+                          - plain_state_map(cfg, ident.weights, *np.split(z0 - d, [3])[:1], un, (z0 - d)[3:]))
+                         / (2 * eps) for d in eps * np.eye(3 + H)])
+    np.testing.assert_allclose(ident.state_jacobian(), J, atol=1e-8)
+    assert ident.spectral_radius() == pytest.approx(np.max(np.abs(np.linalg.eigvals(J))), rel=1e-7)
+
+
+def test_growth_limit_keeps_a_linear_model_of_a_growing_system_within_it():
+    # y(t+1) = 1.05 y(t) + u(t): the least-squares model grows 5 % per step; the limit is 1 % per step
+    cfg = IncrementalConfig(n_outputs=1, n_inputs=1, n_hidden=0, output_range=[[-10.0], [10.0]],
+                            input_range=[[-10.0], [10.0]])
+    rng = np.random.default_rng(0)
+    y, u = rng.uniform(-5.0, 5.0, 400), rng.normal(0.0, 1.0, 400)     # transitions from random points
+    free = IncrementalIdentifier(cfg, rng=0)
+    guarded = IncrementalIdentifier(cfg, rng=0, growth_limit=1.01, check_every=5)
+    for t in range(400):
+        free.update([y[t]], [u[t]], [1.05 * y[t] + u[t]])
+        guarded.update([y[t]], [u[t]], [1.05 * y[t] + u[t]])
+    assert free.spectral_radius() > 1.02                  # unguarded, it learns the growth
+    assert guarded.counts["unstable"] > 0
+    assert guarded.spectral_radius() <= 1.01              # linear: the radius does not depend on the point
+    assert free.counts["unstable"] == 0
+
+
+def test_growth_limit_argument_errors():
+    cfg = IncrementalConfig(n_outputs=1, n_inputs=1, n_hidden=2)
+    with pytest.raises(ParameterError, match="growth_limit"):
+        IncrementalIdentifier(cfg, rng=0, growth_limit=-1.0)
+    with pytest.raises(ParameterError, match="check_every"):
+        IncrementalIdentifier(cfg, rng=0, growth_limit=1.1, check_every=0)

@@ -685,9 +685,12 @@ def test_diverging_law_fails_the_run():
 # --------------------------------------------------------------------------- the example
 
 
-def test_example_runs_short(tmp_path):
+@pytest.mark.parametrize("controller", ["adaptive", "neural"])
+def test_example_runs_short(tmp_path, controller):
     out = subprocess.run([sys.executable, str(ROOT / "examples" / "ilc_staircase.py"), "--trials", "2",
-                          "--duration", "4", "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+                          "--duration", "4", "--controller", controller, "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr
     assert "trial  1" in out.stdout and "trial  2" in out.stdout
+    assert f"{controller} controller" in out.stdout
     assert (tmp_path / "ilc_staircase_trials.png").stat().st_size > 0

@@ -209,15 +209,18 @@ def test_learned_network_contracts_at_the_rate_predicted_from_its_h(n_hidden):
 
 
 def test_trial_memory_the_network_keeps_its_weights_and_forgets_them_without_memory():
-    kept, _ = trained_model()
+    # seed 1: its first trial is kept (on seed 0 the noisy first trial's pass free-runs worse than the prior
+    # and is undone, see test_neural_trials.py)
+    kept, _ = trained_model(seed=1)
+    assert kept.rejected == 0
     w1 = np.array(kept.network.weights)
-    forgetful = ClosedLoopNetworkModel(RANGE, seed=0, memory=False)
-    fresh = ClosedLoopNetworkModel(RANGE, seed=0)
+    forgetful = ClosedLoopNetworkModel(RANGE, seed=1, memory=False)
+    fresh = ClosedLoopNetworkModel(RANGE, seed=1)
     rng = np.random.default_rng(9)
     r2 = np.cumsum(rng.normal(0.0, 0.05, (T, 2)), axis=0)
     y2 = np.vstack([np.zeros(2), 0.5 * r2])
-    _, r1 = trained_model()
-    y1 = np.vstack([np.zeros(2), 0.8 * r1 + 0.05 * np.random.default_rng(0).normal(size=(T, 2))])
+    _, r1 = trained_model(seed=1)
+    y1 = np.vstack([np.zeros(2), 0.8 * r1 + 0.05 * np.random.default_rng(1).normal(size=(T, 2))])
     for m in (kept, forgetful):
         if m is forgetful:
             m.learn(r1, y1)

@@ -103,6 +103,12 @@ class NeuralControllerConfig:
         EKF dead zone in noise standard deviations.
     outlier_gate : float, default 10.0
         EKF innovation gate in predicted standard deviations.
+    model_growth_limit : float or None, default 2.0
+        The identifier may not learn a model with a mode that grows by more
+        than this factor over the horizon: its one-step spectral radius is
+        kept at or below ``model_growth_limit ** (1 / horizon)`` (checked
+        every 10 updates; above it, learning goes back to the last model
+        within it; ``IncrementalIdentifier(growth_limit=...)``). None: no check.
     learning_until : float or None, default None
         Run time (s) after which the identifier stops learning (weights
         frozen, hidden state still driven by the measurements); None: never.
@@ -165,6 +171,7 @@ class NeuralControllerConfig:
     hidden_covariance: float = 0.01
     dead_zone: float = 0.0
     outlier_gate: float = 10.0
+    model_growth_limit: float | None = 2.0
     learning_until: float | None = None
     reference_bandwidth: tuple[float, ...] = (4.0, 5.0)
     reference_damping: tuple[float, ...] = (1.0, 1.0)
@@ -210,9 +217,12 @@ class NeuralControllerConfig:
         if self.imitator not in ("network", "exact"):
             raise ParameterError(f"`imitator` must be \"network\" (the imitator network's prediction) or \"exact\" "
                                  f"(the reference model's response), got {self.imitator!r}.")
-        for name in ("learning_until",):
-            if getattr(self, name) is not None:
-                check_positive(getattr(self, name), name, unit="s", allow_zero=True)
+        if self.learning_until is not None:
+            check_positive(self.learning_until, "learning_until", unit="s", allow_zero=True)
+        if self.model_growth_limit is not None and not check_positive(self.model_growth_limit,
+                                                                      "model_growth_limit") >= 1.0:
+            raise ParameterError(f"`model_growth_limit` must be at least 1 (a factor over the horizon), or None; "
+                                 f"got {self.model_growth_limit!r}.")
         check_positive(self.warmup_duration, "warmup_duration", unit="s", allow_zero=True)
         bw = as_float_array(self.reference_bandwidth, "reference_bandwidth", (None,))
         dz = as_float_array(self.reference_damping, "reference_damping", (bw.shape[0],))
@@ -516,7 +526,9 @@ class NeuralController(NeuralStateIO, AbstractController):
             raise NonFiniteError(f"`observation` must be finite at reset, got {observation.tolist()}.")
         ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         net_seed, exc_seed, im_seed = ss.spawn(3)   # spawn(3)'s first two children are spawn(2)'s
-        self.identifier = IncrementalIdentifier(self._id_cfg, self._rule, rng=np.random.default_rng(net_seed))
+        limit = cfg.model_growth_limit
+        self.identifier = IncrementalIdentifier(self._id_cfg, self._rule, rng=np.random.default_rng(net_seed),
+                                                growth_limit=None if limit is None else limit ** (1.0 / cfg.horizon))
         self._C, self._W = split_weights(self._id_cfg, self.identifier._theta)
         m, n = self.n_inputs, self._n_obs
         self._n_warmup = self._warmup_steps
