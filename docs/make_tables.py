@@ -322,13 +322,16 @@ def _ilc_ablation(rec: dict) -> str:
     rob = f.get("robust", {})
     if "noise_gusts" in rob:
         ratios = rob["noise_gusts"]["worst_11_on_over_best_1_10"]
-        worst = max(r for r in ratios if r is not None)
+        worst = max((r for r in ratios if r is not None), default=None)
+        lost = [k for k, row in enumerate(rob["noise_gusts"]["altitude_rms_m"]) if any(v is None for v in row)]
         n = rob["noise_gusts"]["trials"]
         meds = [(_median_of(r[:10]), _median_of(r[n - 10:])) for r in rob["noise_gusts"]["altitude_rms_m"]]
         notes.append(f"{n} trials with sensor noise and per-trial random gusts, seeds "
                      f"{', '.join(map(str, rec['robust_seeds']))}: worst trial of 11-{n} over the best of 1-10 = "
-                     f"{', '.join(f'{r:.2f}' for r in ratios)} (target <= 1.5: "
-                     f"{'met' if worst <= 1.5 else 'not met'}); median of trials 1-10 -> {n - 9}-{n}: "
+                     f"{', '.join('-' if r is None else f'{r:.2f}' for r in ratios)} (target <= 1.5: "
+                     f"{'met' if worst is not None and worst <= 1.5 and not lost else 'not met'}"
+                     + (f"; the plant lost on {len(lost)} of {len(ratios)} seeds" if lost else "")
+                     + f"); median of trials 1-10 -> {n - 9}-{n}: "
                      + ", ".join(f"{_mm(a)} -> {_mm(b)} mm" for a, b in meds))
     if "drag_change_before_6" in rob:
         rows = rob["drag_change_before_6"]["altitude_rms_m"]

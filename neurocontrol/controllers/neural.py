@@ -103,12 +103,14 @@ class NeuralControllerConfig:
         EKF dead zone in noise standard deviations.
     outlier_gate : float, default 10.0
         EKF innovation gate in predicted standard deviations.
-    model_growth_limit : float or None, default 2.0
-        The identifier may not learn a model with a mode that grows by more
-        than this factor over the horizon: its one-step spectral radius is
-        kept at or below ``model_growth_limit ** (1 / horizon)`` (checked
-        every 10 updates; above it, learning goes back to the last model
-        within it; ``IncrementalIdentifier(growth_limit=...)``). None: no check.
+    model_growth_limit : float or None, default None
+        Opt-in: the identifier may not learn a model with a mode that grows
+        by more than this factor over the horizon (e.g. 2.0): its one-step
+        spectral radius is kept at or below ``model_growth_limit ** (1 /
+        horizon)``, checked every 10 updates; above it, learning goes back to
+        the last model within it (``IncrementalIdentifier(growth_limit=...)``).
+        Keeps long noisy flights, but slows re-learning after a plant change
+        (docs/neural_controller.md). None: no check.
     learning_until : float or None, default None
         Run time (s) after which the identifier stops learning (weights
         frozen, hidden state still driven by the measurements); None: never.
@@ -171,7 +173,7 @@ class NeuralControllerConfig:
     hidden_covariance: float = 0.01
     dead_zone: float = 0.0
     outlier_gate: float = 10.0
-    model_growth_limit: float | None = 2.0
+    model_growth_limit: float | None = None
     learning_until: float | None = None
     reference_bandwidth: tuple[float, ...] = (4.0, 5.0)
     reference_damping: tuple[float, ...] = (1.0, 1.0)
