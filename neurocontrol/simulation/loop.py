@@ -461,8 +461,6 @@ def _preview_commands(controller, trial, dt):
     return own
 
 
-
-
 def _readonly(arr: np.ndarray) -> np.ndarray:
     out = np.array(arr, dtype=np.float64, copy=True)
     out.setflags(write=False)
