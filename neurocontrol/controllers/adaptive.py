@@ -553,10 +553,7 @@ class AdaptiveController(AbstractController):
         reference : array_like, shape (p,)
             Its first set-points.
         """
-        if not self._ready:
-            raise ParameterError("call reset(observation, reference) once before start_trial().")
-        obs = as_float_array(observation, "observation", (self._n,))
-        as_float_array(reference, "reference", (len(self.output_indices),))
+        obs = self._trial_start_observation(observation, reference)
         self._restart_reference_model(obs)
         self._arena["have_z"] = 0.0
         self._k = self._n_warmup

@@ -151,6 +151,21 @@ class AbstractController(abc.ABC):
         self._applied(u)
         return u
 
+    def _trial_start_observation(self, observation, reference) -> np.ndarray:
+        """Check the arguments of a ``start_trial`` (after a reset, shapes, finite); return the observation.
+
+        Parameters
+        ----------
+        observation : array_like, shape (n,)
+            The trial's first measurement.
+        reference : array_like, shape (p,)
+            Its first set-points.
+        """
+        if not getattr(self, "_ready", False):
+            raise ParameterError("call reset(observation, reference) once before start_trial().")
+        as_float_array(reference, "reference", (len(self._output_indices),))
+        return as_float_array(observation, "observation", (self._n_obs,))
+
     def _applied(self, u: np.ndarray) -> None:
         """Receive the input actually applied this step (after feedforward and limits); a hook.
 

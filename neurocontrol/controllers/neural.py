@@ -430,8 +430,10 @@ class NeuralController(NeuralStateIO, AbstractController):
         self._out_idx = np.array(self.output_indices, dtype=np.int64)
         self._rate_rows_a = np.array(self._rate_rows, dtype=np.int64)
         self._rate_cols = np.array([self._rate_idx[i] for i in self._rate_rows], dtype=np.int64)
-        if config.preview_lead is None:   # each reference model's low-frequency delay 2 zeta / omega
-            lead_s = 2.0 * np.asarray(config.reference_damping) / np.asarray(config.reference_bandwidth)
+        # each reference model's low-frequency delay 2 zeta / omega (s): the default preview lead
+        self._delay_s = 2.0 * np.asarray(config.reference_damping) / np.asarray(config.reference_bandwidth)
+        if config.preview_lead is None:
+            lead_s = self._delay_s
         else:
             lead_s = np.asarray(config.preview_lead, dtype=np.float64)
         self._lead = [int(round(t / dt)) for t in lead_s]
@@ -680,10 +682,7 @@ class NeuralController(NeuralStateIO, AbstractController):
         reference : array_like, shape (p,)
             Its first set-points.
         """
-        if not self._ready:
-            raise ParameterError("call reset(observation, reference) once before start_trial().")
-        obs = as_float_array(observation, "observation", (self._n_obs,))
-        as_float_array(reference, "reference", (len(self.output_indices),))
+        obs = self._trial_start_observation(observation, reference)
         for net in (self.identifier, self.imitator):
             if net is not None:
                 net.reset_hidden()
@@ -710,7 +709,7 @@ class NeuralController(NeuralStateIO, AbstractController):
         The reference model's low-frequency delay ``2 zeta / omega``, less the
         preview lead when the controller previews.
         """
-        lag = 2.0 * np.asarray(self.config.reference_damping) / np.asarray(self.config.reference_bandwidth) / self.dt
+        lag = self._delay_s / self.dt
         return np.maximum(lag - np.asarray(self._lead), 1.0) if self._use_preview else np.maximum(lag, 1.0)
 
     #: How the warm-up controller was chosen (set by :func:`build_neural`; None: given by the caller).
