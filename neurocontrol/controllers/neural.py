@@ -111,6 +111,13 @@ class NeuralControllerConfig:
         the last model within it (``IncrementalIdentifier(growth_limit=...)``).
         Keeps long noisy flights, but slows re-learning after a plant change
         (docs/neural_controller.md). None: no check.
+    noise_scaled_r : float, default 5.0
+        The identifier's EKF R per observed signal is at least this many
+        times the sensor-noise variance the measurement filter estimates at
+        that step (normalised units; :class:`~neurocontrol.controllers.measurement_filter.MeasurementFilter`),
+        so under noise each update moves the weights less. 0: R is
+        ``measurement_noise`` throughout (docs/neural_controller.md, "Long
+        runs under sensor noise").
     learning_until : float or None, default None
         Run time (s) after which the identifier stops learning (weights
         frozen, hidden state still driven by the measurements); None: never.
@@ -174,6 +181,7 @@ class NeuralControllerConfig:
     dead_zone: float = 0.0
     outlier_gate: float = 10.0
     model_growth_limit: float | None = None
+    noise_scaled_r: float = 5.0
     learning_until: float | None = None
     reference_bandwidth: tuple[float, ...] = (4.0, 5.0)
     reference_damping: tuple[float, ...] = (1.0, 1.0)
@@ -219,6 +227,7 @@ class NeuralControllerConfig:
         if self.imitator not in ("network", "exact"):
             raise ParameterError(f"`imitator` must be \"network\" (the imitator network's prediction) or \"exact\" "
                                  f"(the reference model's response), got {self.imitator!r}.")
+        check_positive(self.noise_scaled_r, "noise_scaled_r", allow_zero=True)
         if self.learning_until is not None:
             check_positive(self.learning_until, "learning_until", unit="s", allow_zero=True)
         if self.model_growth_limit is not None and not check_positive(self.model_growth_limit,
@@ -371,6 +380,7 @@ class NeuralController(NeuralStateIO, AbstractController):
                                          output_range=np.vstack([lo, hi]),
                                          input_range=np.tile(self.input_limits.T, (1, self._taps)))
         self._rule = config.rule()
+        self._noise_r = float(config.noise_scaled_r) if config.learning_rule != "rtrl_gradient" else 0.0
         self._rule.noise_vector(self._id_cfg)
         ow = np.ones(p) if law.output_weights is None else np.asarray(law.output_weights)
         rw = np.zeros(p) if law.rate_weights is None else np.asarray(law.rate_weights)
@@ -534,6 +544,7 @@ class NeuralController(NeuralStateIO, AbstractController):
         self.identifier = IncrementalIdentifier(self._id_cfg, self._rule, rng=np.random.default_rng(net_seed),
                                                 growth_limit=None if limit is None else limit ** (1.0 / cfg.horizon))
         self._C, self._W = split_weights(self._id_cfg, self.identifier._theta)
+        self._R0 = self.identifier._R.copy()
         m, n = self.n_inputs, self._n_obs
         self._n_warmup = self._warmup_steps
         if self._n_warmup > 0:
@@ -615,6 +626,8 @@ class NeuralController(NeuralStateIO, AbstractController):
                                       k >= self._n_warmup, *self._obs_buf, x)
         self._x = x
         self._y_prev[:] = x
+        if self._noise_r > 0.0:                   # R of the identifier's EKF: at least a multiple of the noise
+            np.maximum(self._R0, self._noise_r * f.noise_var, out=ident._R)
         if k < self._n_warmup:
             self._advance_reference_model(reference)
             base = self.warmup_controller.step(observation, reference) if self.warmup_controller is not None \
