@@ -4,7 +4,8 @@ Run:  python benchmarks/bench_plants.py [--seeds 20] [--workers 1] [--plants qua
       [--variant nominal|change|noise] [--no-record]
 
 For each plant's shipped scenario (helicopter hover, quadruple tank at P- and
-P+, planar VTOL steps, Van de Vusse CSTR set-point change) it runs the
+P+, planar VTOL steps, Van de Vusse CSTR set-point change, twin-rotor pitch and yaw
+steps) it runs the
 controller kinds available for any plant through
 :func:`neurocontrol.experiments.sweeps.compare` on the same seeds: the
 adaptive two-network controller (``adaptive``), the neural predictive
@@ -29,7 +30,7 @@ controllers (their settings are those of the nominal task):
   the plant's input gain or mass by 1.3 (:data:`CHANGE_FACTORS`: the pump
   gains k1, k2 of the quadruple tank; the mass m of the planar VTOL; the
   jacket coolant mass m_K of the CSTR, whose inverse is the gain of the
-  jacket heat input Q_K; the helicopter's rotor-thrust term, whose
+  jacket heat input Q_K; the twin-rotor system's motor gains k1, k2; the helicopter's rotor-thrust term, whose
   coefficients a1, a2 scale by 1.3 and a3, a4 under the square root by
   1.3**2, so the thrust per omega**2 at every collective is 1.3 times the
   nominal one: its inputs enter with unit gain, so the rotor's lift is the
@@ -75,6 +76,7 @@ PLANTS = {
     "quadruple tank P+": "quadtank_pplus",
     "planar VTOL": "pvtol_steps",
     "Van de Vusse CSTR": "cstr_setpoint",
+    "twin-rotor MIMO system": "twin_rotor_steps",
 }
 KINDS = ("adaptive", "neural", "lqr_i", "pid_auto", "mrac")
 VARIANTS = ("nominal", "change", "noise")
@@ -84,6 +86,7 @@ CHANGE_FACTORS = {
     "quadtank": {"k1": 1.3, "k2": 1.3},
     "pvtol": {"m": 1.3},
     "cstr": {"m_K": 1.3},
+    "twin_rotor": {"k1": 1.3, "k2": 1.3},
 }
 CHANGE_AT = 1.0 / 3.0      # fraction of the run's duration
 NOISE_FRACTION = 0.01      # sensor-noise std per observation, fraction of its declared range

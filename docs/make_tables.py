@@ -198,6 +198,7 @@ PLANT_TABLES = {
     "plants-quadtank-pplus": "quadtank_pplus",
     "plants-pvtol": "pvtol_steps",
     "plants-cstr": "cstr_setpoint",
+    "plants-twin-rotor": "twin_rotor_steps",
 }
 
 

@@ -39,6 +39,7 @@ BUILTIN = (
      "plants.helicopter.kinds:build_helicopter"),
     ("plant", "quadtank", "plants.quadtank.kinds:QuadTankPlantConfig", "plants.quadtank.kinds:build_quadtank"),
     ("plant", "pvtol", "plants.pvtol.kinds:PVTOLPlantConfig", "plants.pvtol.kinds:build_pvtol"),
+    ("plant", "twin_rotor", "plants.twin_rotor.kinds:TwinRotorPlantConfig", "plants.twin_rotor.kinds:build_twin_rotor"),
     ("plant", "cstr", "plants.cstr.kinds:CSTRPlantConfig", "plants.cstr.kinds:build_cstr"),
     ("reference", "setpoint", "neurocontrol.scenario.kinds:SetpointReferenceConfig",
      "neurocontrol.scenario.kinds:build_setpoint"),

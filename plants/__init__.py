@@ -10,6 +10,7 @@ Importing this package registers the environments with Gymnasium, so that
 | ``neurocontrol/QuadTank-v0``   | :class:`plants.quadtank.QuadTankEnv`     | 1200 steps (20 min at dt=1 s) |
 | ``neurocontrol/PVTOL-v0``      | :class:`plants.pvtol.PVTOLEnv`           | 1000 steps (20 s at dt=0.02 s) |
 | ``neurocontrol/CSTR-v0``       | :class:`plants.cstr.CSTREnv`             | 360 steps (1 h at dt=10 s) |
+| ``neurocontrol/TwinRotor-v0``  | :class:`plants.twin_rotor.TwinRotorEnv`  | 800 steps (40 s at dt=0.05 s) |
 
 ``gymnasium.make_vec("neurocontrol/Helicopter-v0", num_envs=N)`` builds a
 :class:`plants.helicopter.HelicopterVectorEnv` (one compiled batch step for
@@ -37,7 +38,7 @@ from plants.iosys_env import register_env as _register_iosystem_env
 
 __all__ = ["HelicopterEnv", "HelicopterVectorEnv", "HelicopterParams", "trim", "hover_range", "linearize",
            "step", "step_batch", "to_iosys", "HELICOPTER_ID", "IOSystemEnv", "IOSYSTEM_ID", "QUADTANK_ID", "PVTOL_ID",
-           "CSTR_ID", "register_envs"]
+           "CSTR_ID", "TWIN_ROTOR_ID", "register_envs"]
 
 #: Gymnasium id of the helicopter env.
 HELICOPTER_ID = "neurocontrol/Helicopter-v0"
@@ -45,9 +46,11 @@ HELICOPTER_ID = "neurocontrol/Helicopter-v0"
 QUADTANK_ID = "neurocontrol/QuadTank-v0"
 PVTOL_ID = "neurocontrol/PVTOL-v0"
 CSTR_ID = "neurocontrol/CSTR-v0"
+TWIN_ROTOR_ID = "neurocontrol/TwinRotor-v0"
 _BENCHMARKS = ((QUADTANK_ID, "plants.quadtank.env:QuadTankEnv", 1200),
                (PVTOL_ID, "plants.pvtol.env:PVTOLEnv", 1000),
-               (CSTR_ID, "plants.cstr.env:CSTREnv", 360))
+               (CSTR_ID, "plants.cstr.env:CSTREnv", 360),
+               (TWIN_ROTOR_ID, "plants.twin_rotor.env:TwinRotorEnv", 800))
 
 
 def register_envs() -> None:

@@ -295,6 +295,7 @@ CLAIMS = {
     "quadtank_pplus": [("success", succeeds, ())],
     "pvtol_steps": [("success", succeeds, ())],
     "cstr_setpoint": [("success", succeeds, ())],
+    "twin_rotor_steps": [("success", succeeds, ())],
     # the neural controller's ablation scenarios (benchmarks/bench_ablation.py); one seed each, they are slow
     "neural_off_nominal": [("success, seed 0", functools.partial(succeeds, seeds=(0,)), ())],
     "neural_sine_fast": [("runs clean, seed 0", functools.partial(runs_clean, seeds=(0,)), ()),

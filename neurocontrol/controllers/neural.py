@@ -112,12 +112,9 @@ class NeuralControllerConfig:
         Keeps long noisy flights, but slows re-learning after a plant change
         (docs/neural_controller.md). None: no check.
     noise_scaled_r : float, default 5.0
-        The identifier's EKF R per observed signal is at least this many
-        times the sensor-noise variance the measurement filter estimates at
-        that step (normalised units; :class:`~neurocontrol.controllers.measurement_filter.MeasurementFilter`),
-        so under noise each update moves the weights less. 0: R is
-        ``measurement_noise`` throughout (docs/neural_controller.md, "Long
-        runs under sensor noise").
+        The identifier's EKF R per observed signal is at least this many times the sensor-noise variance the
+        measurement filter estimates at that step (normalised), so under noise each update moves the weights
+        less. 0: R is ``measurement_noise`` throughout (docs/neural_controller.md, "Long runs under sensor noise").
     learning_until : float or None, default None
         Run time (s) after which the identifier stops learning (weights
         frozen, hidden state still driven by the measurements); None: never.
