@@ -34,6 +34,7 @@ from neurocontrol import registry
 from neurocontrol._validation import as_float_array, check_int, check_positive
 from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers._neural_state import NeuralStateIO
+from neurocontrol.controllers._output_lags import OutputLags
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_step
 from neurocontrol.controllers.generic import automatic_warmup
@@ -86,6 +87,10 @@ class NeuralControllerConfig:
     input_taps : int, default 1
         Inputs the identifier sees per step: ``u(t), u(t-1), ..., u(t - taps + 1)``
         (more than 1 for a plant or sensor with a delay of a few control steps).
+    output_lags : int, default 0
+        Past measurements of the controlled outputs ``y(t-1), ..., y(t-L)`` the networks see as extra
+        signals (their shift is learned like the rest); for plants measured by their outputs only, whose
+        unmeasured states the one-step model cannot otherwise carry (docs/neural_controller.md).
     imitator : {"network", "exact"}, default "network"
         Source of the desired trajectory: the imitator network's free run
         (:class:`~neurocontrol.controllers.imitator.Imitator`), or the
@@ -169,6 +174,7 @@ class NeuralControllerConfig:
     learning_rule: str = "rtrl_ekf"
     learning_rate: float = 0.5
     input_taps: int = 1
+    output_lags: int = 0
     imitator: str = "network"
     imitator_pretrain: int = 20
     measurement_noise: float = 1e-5
@@ -216,6 +222,7 @@ class NeuralControllerConfig:
         check_int(self.n_hidden, "n_hidden", low=0)
         check_int(self.imitator_pretrain, "imitator_pretrain", low=0)
         check_int(self.input_taps, "input_taps", low=1)
+        check_int(self.output_lags, "output_lags", low=0)
         if self.learning_rule not in ("rtrl_ekf", "rtrl_gradient", "rls"):
             raise ParameterError(f"`learning_rule` must be \"rtrl_ekf\", \"rtrl_gradient\" or \"rls\", "
                                  f"got {self.learning_rule!r}.")
@@ -279,7 +286,7 @@ class NeuralControllerConfig:
 # ---------------------------------------------------------------- the controller
 
 
-class NeuralController(NeuralStateIO, AbstractController):
+class NeuralController(OutputLags, NeuralStateIO, AbstractController):
     """Predictive control through an incremental RTRN identifier that learns at every step.
 
     Parameters
@@ -322,30 +329,16 @@ class NeuralController(NeuralStateIO, AbstractController):
        step (:func:`gauss_newton_step`) gives the new plan; it is clipped to
        the limits and rates, and its first block is proposed.
 
-    **Two networks.** The identifier and the imitator have the same
-    structure (incremental RTRN, ``n_hidden`` tanh units) and the same rule
-    (decoupled EKF over RTRL sensitivities). The imitator learns the
-    reference model, a linear system, so its hidden units carry next to
-    nothing; with ``imitator = "exact"`` the reference model's exact
-    response replaces its prediction (an ablation: what a perfect imitator gives).
-
+    **Two networks** of the same structure and rule: the imitator learns the
+    reference model (``imitator = "exact"``: its exact response, an ablation).
     A non-finite measurement holds the last applied input and skips that
-    transition's learning (the next finite pair resumes it).
-
-    **Sensor noise.** An equation-error identifier fed noisy outputs as
-    regressors is biased (errors in variables): with the sensor noise large
-    against the closed loop's own variation in hover, it learns a spurious
-    pull of every output back to a fixed level and input gains far below the
-    plant's, and the synthesiser over that model oscillates. The blended
-    state ``x`` carries ``K`` times the sensor noise in place of all of it,
-    which shrinks that bias, and gives the synthesiser a start that is not
-    the raw noisy sample.
-
-    **Warm-up length.** ``round(warmup_duration / dt)`` control steps, at
-    least one when ``warmup_duration`` is positive (a 1 s warm-up at a 2 s
-    control period lasts one step). With ``warmup_duration = 0`` the first
-    step is already predictive: its move penalty and rate limit are taken
-    from ``nominal_input``, and the identifier has learned nothing yet.
+    transition's learning (with ``output_lags``, also the next L steps').
+    **Sensor noise**: the blended state ``x`` carries ``K`` times the noise in
+    place of all of it, which shrinks the errors-in-variables bias of the
+    equation-error identifier, and the EKF's R grows with the estimated noise
+    (``noise_scaled_r``; docs/neural_controller.md). **Warm-up**:
+    ``round(warmup_duration / dt)`` steps, at least one when positive; with
+    0 the first step is predictive from ``nominal_input``.
     """
 
     _handles_nonfinite = True
@@ -366,10 +359,15 @@ class NeuralController(NeuralStateIO, AbstractController):
         lo = np.asarray(config.observation_low, dtype=np.float64)
         hi = np.asarray(config.observation_high, dtype=np.float64)
         n, m, p = lo.shape[0], self.n_inputs, len(self.output_indices)
-        self._n_obs = n
+        self._n_obs = n                           # the env's observation; the networks' signals add the lags
         if any(not 0 <= i < n for i in self.output_indices):
             raise ParameterError(f"`output_indices` must lie in [0, {n}), got {self.output_indices}.")
         self._rate_idx = _ints(config.rate_indices or (-1,) * p, "rate_indices", p, -1, n)
+        out = list(self.output_indices)
+        lo, hi = np.concatenate([lo, np.tile(lo[out], config.output_lags)]), \
+            np.concatenate([hi, np.tile(hi[out], config.output_lags)])
+        n = self._n_sig = lo.shape[0]
+        self._lags = np.empty((config.output_lags, p))   # rows: the controlled outputs at t-1, ..., t-L
         law = config.law()
         self.law = law
         self._taps = config.input_taps
@@ -542,7 +540,7 @@ class NeuralController(NeuralStateIO, AbstractController):
                                                 growth_limit=None if limit is None else limit ** (1.0 / cfg.horizon))
         self._C, self._W = split_weights(self._id_cfg, self.identifier._theta)
         self._R0 = self.identifier._R.copy()
-        m, n = self.n_inputs, self._n_obs
+        m, n = self.n_inputs, self._n_sig
         self._n_warmup = self._warmup_steps
         if self._n_warmup > 0:
             rng = np.random.default_rng(exc_seed)
@@ -559,6 +557,7 @@ class NeuralController(NeuralStateIO, AbstractController):
         self._y_prev = np.full(n, np.nan)           # the identifier's regressor: the blended state x(k-1)
         self._u_prev = np.full(m * self._taps, np.nan)   # inputs applied at k-1, k-2, ... (the identifier's taps)
         self.filter = MeasurementFilter(n)
+        observation = self._start_lags(observation)
         self._x = observation.copy()
         self._rm = np.zeros((len(self.output_indices), 2))
         self._restart_reference_model(observation)
@@ -602,6 +601,7 @@ class NeuralController(NeuralStateIO, AbstractController):
         k = self._k
         self._k += 1
         self._status = "none"
+        raw, observation = observation, self._extended(observation)
         finite = math.isfinite(observation.sum())
         if not finite:
             if self._last_u is None:
@@ -627,7 +627,7 @@ class NeuralController(NeuralStateIO, AbstractController):
             np.maximum(self._R0, self._noise_r * f.noise_var, out=ident._R)
         if k < self._n_warmup:
             self._advance_reference_model(reference)
-            base = self.warmup_controller.step(observation, reference) if self.warmup_controller is not None \
+            base = self.warmup_controller.step(raw, reference) if self.warmup_controller is not None \
                 else self._nominal
             return base + self._excitation[k]
         if k == self._n_warmup:
@@ -692,7 +692,7 @@ class NeuralController(NeuralStateIO, AbstractController):
         reference : array_like, shape (p,)
             Its first set-points.
         """
-        obs = self._trial_start_observation(observation, reference)
+        obs = self._start_lags(self._trial_start_observation(observation, reference))
         for net in (self.identifier, self.imitator):
             if net is not None:
                 net.reset_hidden()
@@ -703,7 +703,7 @@ class NeuralController(NeuralStateIO, AbstractController):
         self._restart_reference_model(obs)
         self._plan[:] = 0.0
         self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
-        self.filter.measure(np.full(self._n_obs, np.nan))   # restarts the noise estimate's differences, keeps it
+        self.filter.measure(np.full(self._n_sig, np.nan))   # restarts the noise estimate's differences, keeps it
         self._k = self._n_warmup = 0
         self._mode, self._status, self._rate_limit = "predictive", "none", self._law_rate
 
