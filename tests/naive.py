@@ -186,3 +186,19 @@ def input_jacobian_fd(W, y0, U, bias, act, eps=1e-6):
             Um[j, q] -= eps
             J[:, j, :, q] = (run(Up) - run(Um)) / (2 * eps)
     return J
+
+
+def plain_rk4(f, x, u, dt, substeps, n_steps, params_at):
+    """Classical RK4 with the input held; ``params_at(k)`` gives the parameters of period k; states (n_steps + 1, n)."""
+    out = [np.array(x, dtype=float)]
+    h = dt / substeps
+    for k in range(n_steps):
+        p = params_at(k)
+        for _ in range(substeps):
+            k1 = f(x, u, p)
+            k2 = f(x + h / 2 * k1, u, p)
+            k3 = f(x + h / 2 * k2, u, p)
+            k4 = f(x + h * k3, u, p)
+            x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        out.append(x)
+    return np.array(out)

@@ -14,6 +14,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from naive import plain_rk4
 
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.exceptions import ParameterError
@@ -47,22 +48,6 @@ def _const(value):
     return lambda t: np.asarray(value, dtype=float)
 
 
-def _plain_rk4(f, x, u, dt, substeps, n_steps, params_at):
-    """Classical RK4 with the input held; ``params_at(k)`` gives the parameters of period k."""
-    out = [np.array(x, dtype=float)]
-    h = dt / substeps
-    for k in range(n_steps):
-        p = params_at(k)
-        for _ in range(substeps):
-            k1 = f(x, u, p)
-            k2 = f(x + h / 2 * k1, u, p)
-            k3 = f(x + h / 2 * k2, u, p)
-            k4 = f(x + h * k3, u, p)
-            x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-        out.append(x)
-    return np.array(out)
-
-
 def _quadtank_rhs(h, v, p):
     """Johansson (2000), eq. (1): the four levels, cm/s."""
     q = [p[f"a{i}"] * math.sqrt(2 * p["g"] * max(h[i - 1], 0.0)) for i in range(1, 5)]
@@ -91,9 +76,9 @@ def test_quadtank_outlet_change_matches_a_plain_rk4_with_the_new_value():
     res = simulate(env, Hold(u, [[0, 10], [0, 10]], dt, 2), _const([6.0, 6.0]), duration=n * dt, seed=0,
                    options={"initial_state": x0}, events=[ev])
     changed = {**p0, "a1": 1.5 * p0["a1"], "gamma2": 0.9 * p0["gamma2"]}
-    ref = _plain_rk4(_quadtank_rhs, x0, u, dt, 4, n, lambda k: p0 if k < k_c else changed)
+    ref = plain_rk4(_quadtank_rhs, x0, u, dt, 4, n, lambda k: p0 if k < k_c else changed)
     np.testing.assert_allclose(res.observations, p0["kc"] * ref[:, :2], rtol=1e-12, atol=1e-12)
-    nominal = _plain_rk4(_quadtank_rhs, x0, u, dt, 4, n, lambda k: p0)
+    nominal = plain_rk4(_quadtank_rhs, x0, u, dt, 4, n, lambda k: p0)
     assert np.max(np.abs(p0["kc"] * nominal[k_c + 1:, :2] - res.observations[k_c + 1:])) > 0.05   # it acted
     (record,) = res.meta["events"]
     assert record["step"] == k_c and record["after"]["a1"] == pytest.approx(1.5 * record["before"]["a1"])
@@ -115,9 +100,9 @@ def test_pvtol_mass_change_matches_a_plain_rk4_with_the_new_value():
     res = simulate(env, Hold(u, np.column_stack([lim.low, lim.high]), dt, 2), _const([0.0, 0.0]), duration=n * dt,
                    seed=0, options={"initial_state": x0}, events=[ev])
     changed = {**p0, "m": 5.0, "c": 0.2}
-    ref = _plain_rk4(_pvtol_rhs, x0, u, dt, 2, n, lambda k: p0 if k < k_c else changed)
+    ref = plain_rk4(_pvtol_rhs, x0, u, dt, 2, n, lambda k: p0 if k < k_c else changed)
     np.testing.assert_allclose(res.observations, ref, rtol=1e-11, atol=1e-12)
-    nominal = _plain_rk4(_pvtol_rhs, x0, u, dt, 2, n, lambda k: p0)
+    nominal = plain_rk4(_pvtol_rhs, x0, u, dt, 2, n, lambda k: p0)
     assert np.max(np.abs(nominal[-1] - res.observations[-1])) > 1e-2
 
 
@@ -202,7 +187,7 @@ def test_quadtank_parameter_drift_matches_a_plain_rk4_with_the_ramped_value():
         s = min(1.0, max(0.0, (k * dt - start) / duration))
         return {**p0, "a1": p0["a1"] * (1.0 + (f - 1.0) * s)}
 
-    ref = _plain_rk4(_quadtank_rhs, x0, u, dt, 4, n, params_at)
+    ref = plain_rk4(_quadtank_rhs, x0, u, dt, 4, n, params_at)
     np.testing.assert_allclose(res.observations, p0["kc"] * ref[:, :2], rtol=1e-12, atol=1e-12)
     assert env.unwrapped.params["a1"] == pytest.approx(f * p0["a1"])
     with pytest.raises(ParameterError, match="unknown or non-numeric plant parameter 'a9'"):

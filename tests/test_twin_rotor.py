@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from naive import plain_rk4
 
 import plants
 from neurocontrol.controllers.base import FunctionController
@@ -184,21 +185,6 @@ def test_env_step_equals_input_output_response():
     assert np.max(np.abs(x[[1, 3]])) > 0.05                # the rates really moved (and crossed the friction)
 
 
-def _plain_rk4(f, x, u, dt, substeps, n_steps, params_at):
-    out = [np.array(x, dtype=float)]
-    h = dt / substeps
-    for k in range(n_steps):
-        p = params_at(k)
-        for _ in range(substeps):
-            k1 = f(x, u, p)
-            k2 = f(x + h / 2 * k1, u, p)
-            k3 = f(x + h / 2 * k2, u, p)
-            k4 = f(x + h * k3, u, p)
-            x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-        out.append(x)
-    return np.array(out)
-
-
 def test_a_parameter_change_matches_a_plain_rk4_with_the_new_values():
     env = TwinRotorEnv()
     p0 = {**TABLE_1, "coulomb_velocity": 0.01}
@@ -213,9 +199,9 @@ def test_a_parameter_change_matches_a_plain_rk4_with_the_new_values():
     def f(x, u, p):
         return plain_rhs(x, u, p, smooth_sign(p["coulomb_velocity"]))
 
-    ref = _plain_rk4(f, x0, u, dt, 5, n, lambda k: p0 if k < k_c else changed)
+    ref = plain_rk4(f, x0, u, dt, 5, n, lambda k: p0 if k < k_c else changed)
     np.testing.assert_allclose(res.observations, ref[:, [0, 2]], rtol=1e-11, atol=1e-12)
-    nominal = _plain_rk4(f, x0, u, dt, 5, n, lambda k: p0)
+    nominal = plain_rk4(f, x0, u, dt, 5, n, lambda k: p0)
     assert np.max(np.abs(nominal[-1, [0, 2]] - res.observations[-1])) > 1e-2      # the change acted
     env.reset(seed=0)
     assert {k: env.params[k] for k in p0} == p0                                      # reset restores
