@@ -657,15 +657,18 @@ def test_with_the_growth_check_a_noisy_hover_is_not_lost_to_a_model_that_learned
 @pytest.mark.parametrize("std, scale", [(0.01, 5.0), (1e-5, 5.0), (0.01, 0.0), (0.01, 20.0)])
 def test_the_identifiers_R_is_at_least_a_multiple_of_the_estimated_sensor_noise(std, scale):
     # R per signal = max(measurement_noise, noise_scaled_r * sigma^2), sigma from second differences of the last
-    # 102 normalised measurements (the numpy estimate, not the controller's compiled one).
+    # 102 normalised measurements (the numpy estimate, not the controller's compiled one), once the estimate's
+    # window holds no warm-up step.
     ctrl = _controller(noise_scaled_r=scale)
     lo, hi = np.array(LOW), np.array(HIGH)
     mid, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
     rng = np.random.default_rng(3)
     z = std * rng.standard_normal((300, 5))
     ctrl.reset(mid + half * z[0], np.array([140.0, 1.0]), seed=0)
-    for row in z[1:]:
+    for k, row in enumerate(z[1:], start=1):
         ctrl.step(mid + half * row, np.array([140.0, 1.0]))
+        if k == 199:             # the 100-step warm-up, then a noise window that still holds its excitation
+            assert np.all(ctrl.identifier._R == 1e-5)
     sigma = second_difference_noise_std(z[-102:])
     want = np.maximum(1e-5, scale * sigma ** 2)
     np.testing.assert_allclose(ctrl.identifier._R, want, rtol=1e-9)

@@ -117,9 +117,9 @@ class NeuralControllerConfig:
         Keeps long noisy flights, but slows re-learning after a plant change
         (docs/neural_controller.md). None: no check.
     noise_scaled_r : float, default 5.0
-        The identifier's EKF R per observed signal is at least this many times the sensor-noise variance the
-        measurement filter estimates at that step (normalised), so under noise each update moves the weights
-        less. 0: R is ``measurement_noise`` throughout (docs/neural_controller.md, "Long runs under sensor noise").
+        The identifier's EKF R per signal is at least this many times the filter's sensor-noise variance estimate
+        (normalised; once its window holds no warm-up step), so under noise each update moves the weights less.
+        0: R is ``measurement_noise`` throughout (docs/neural_controller.md, "Long runs under sensor noise").
     learning_until : float or None, default None
         Run time (s) after which the identifier stops learning (weights
         frozen, hidden state still driven by the measurements); None: never.
@@ -623,7 +623,7 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
                                       k >= self._n_warmup, *self._obs_buf, x)
         self._x = x
         self._y_prev[:] = x
-        if self._noise_r > 0.0:                   # R of the identifier's EKF: at least a multiple of the noise
+        if self._noise_r > 0.0 and k >= self._n_warmup + f.window:   # no warm-up excitation in the estimate
             np.maximum(self._R0, self._noise_r * f.noise_var, out=ident._R)
         if k < self._n_warmup:
             self._advance_reference_model(reference)
