@@ -753,3 +753,28 @@ def test_with_output_lags_the_twin_rotor_is_flown_from_its_two_angles():
     assert with_lags.status == "completed" and with_lags.metrics["success"]
     without = run_scenario(_twin(0, warmup_duration="5"), seed=0)
     assert without.status == "failed"
+
+
+def test_a_fresh_controller_restored_from_a_noisy_run_continues_bit_identically():
+    # Past the warm-up and the first clean noise window the identifier's R is scaled to the noise; a new
+    # controller given the state (R and the past outputs included) acts exactly as the original would.
+    sc = Scenario.from_toml(HOVER).set("plant.disturbances.sensor_noise_std", "[0.2, 0.002, 0.01, 0.0002, 0.005]")
+    sc = sc.set("controller.output_lags", "2")
+    setup = sc.build(3)
+    env, ctrl = setup.env, setup.controller
+    obs, _ = env.reset(seed=3, options=setup.options)
+    ref = np.array([140.0, 1.0])
+    ctrl.reset(obs, ref, seed=3)
+    for _ in range(260):
+        obs, *_ = env.step(ctrl.step(obs, ref))
+    assert np.any(ctrl.identifier._R > 1e-5)
+    state = ctrl.get_state()
+    feed, want = [], []
+    for _ in range(60):
+        feed.append(obs)
+        want.append(ctrl.step(obs, ref))
+        obs, *_ = env.step(want[-1])
+    fresh = sc.build(3).controller
+    fresh.reset(feed[0], ref, seed=99)
+    fresh.set_state(state)
+    np.testing.assert_array_equal(np.array([fresh.step(o, ref) for o in feed]), np.array(want))
