@@ -587,7 +587,7 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
 
     @property
     def state(self) -> np.ndarray:
-        """The blended state x(k) of the last step (the measurement itself when not blended), physical units."""
+        """The blended state x(k) of the last step (then the past outputs, with output_lags), physical units."""
         return self._x.copy()
 
     def _learning(self, k: int) -> bool:
