@@ -8,8 +8,8 @@ from typing import ClassVar
 import numpy as np
 
 import plants  # noqa: F401  (registers the env ids)
-from neurocontrol._validation import check_int, check_positive, check_real
 from neurocontrol.scenario.configs import RunConfig
+from plants._kinds import check_common_keys, make_env
 from plants.cstr.params import CSTRParams
 
 __all__ = ["CSTRPlantConfig", "build_cstr"]
@@ -49,11 +49,7 @@ class CSTRPlantConfig:
     output_noise_std: float | tuple[float, ...] = 0.0
 
     def __post_init__(self):
-        check_real(self.dt, "dt", low=0.0, low_open=True, high=120.0, unit="s")
-        check_int(self.substeps, "substeps", low=1)
-        check_positive(self.initial_spread, "initial_spread", unit="K", allow_zero=True)
-        for v in np.atleast_1d(self.output_noise_std):      # one value for all, or one per observation
-            check_positive(float(v), "output_noise_std", allow_zero=True)
+        check_common_keys(self, dt_high=120.0, spread_unit="K")
 
 
 def build_cstr(config: CSTRPlantConfig, run: RunConfig, rng: np.random.Generator):
@@ -74,11 +70,7 @@ def build_cstr(config: CSTRPlantConfig, run: RunConfig, rng: np.random.Generator
     options : dict
         Reset options with the ``initial_state``.
     """
-    import gymnasium as gym
-
-    n_steps = max(1, int(round(run.duration / config.dt)))
-    env = gym.make(config.gym_id, max_episode_steps=n_steps, params=config.params, dt=config.dt,
-                   substeps=config.substeps, setpoint=config.setpoint, output_noise_std=config.output_noise_std)
+    env = make_env(config, run)
     x0 = env.unwrapped.operating_point[0].copy()
     x0[2:] += rng.uniform(-config.initial_spread, config.initial_spread, 2)
     return env, {"initial_state": x0}

@@ -8,9 +8,9 @@ from typing import ClassVar
 import numpy as np
 
 import plants  # noqa: F401  (registers the env ids)
-from neurocontrol._validation import check_int, check_positive, check_real
 from neurocontrol.exceptions import ParameterError
 from neurocontrol.scenario.configs import RunConfig
+from plants._kinds import check_common_keys, make_env
 from plants.quadtank.params import OPERATING_POINTS, QuadTankParams
 
 __all__ = ["QuadTankPlantConfig", "build_quadtank"]
@@ -55,10 +55,7 @@ class QuadTankPlantConfig:
         if self.operating_point not in OPERATING_POINTS:
             raise ParameterError(f"`operating_point` must be one of {sorted(OPERATING_POINTS)}, "
                                  f"got {self.operating_point!r}.")
-        check_real(self.dt, "dt", low=0.0, low_open=True, high=60.0, unit="s")
-        check_int(self.substeps, "substeps", low=1)
-        check_positive(self.initial_spread, "initial_spread", unit="cm", allow_zero=True)
-        check_positive(self.output_noise_std, "output_noise_std", unit="V", allow_zero=True)
+        check_common_keys(self, dt_high=60.0, spread_unit="cm", noise_unit="V")
 
 
 def build_quadtank(config: QuadTankPlantConfig, run: RunConfig, rng: np.random.Generator):
@@ -79,11 +76,6 @@ def build_quadtank(config: QuadTankPlantConfig, run: RunConfig, rng: np.random.G
     options : dict
         Reset options with the ``initial_state``.
     """
-    import gymnasium as gym
-
-    n_steps = max(1, int(round(run.duration / config.dt)))
-    env = gym.make(config.gym_id, max_episode_steps=n_steps, params=config.params,
-                   operating_point=config.operating_point, dt=config.dt, substeps=config.substeps,
-                   setpoint=config.setpoint, output_noise_std=config.output_noise_std)
+    env = make_env(config, run, operating_point=config.operating_point)
     x0 = env.unwrapped.operating_point[0] + rng.uniform(-config.initial_spread, config.initial_spread, 4)
     return env, {"initial_state": np.maximum(x0, 0.0)}
