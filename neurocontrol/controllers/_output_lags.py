@@ -26,5 +26,5 @@ class OutputLags:
             return observation
         ext = np.concatenate([observation, self._lags.ravel()])
         self._lags[1:] = self._lags[:-1]
-        self._lags[0] = observation[list(self.output_indices)]
+        self._lags[0] = observation[self._out_idx]
         return ext

@@ -376,7 +376,7 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
                                          input_range=np.tile(self.input_limits.T, (1, self._taps)))
         self._rule = config.rule()
         self._noise_r = float(config.noise_scaled_r) if config.learning_rule != "rtrl_gradient" else 0.0
-        self._rule.noise_vector(self._id_cfg)
+        self._R0 = self._rule.noise_vector(self._id_cfg)   # checks R's shape; the floor of the noise-scaled R
         ow = np.ones(p) if law.output_weights is None else np.asarray(law.output_weights)
         rw = np.zeros(p) if law.rate_weights is None else np.asarray(law.rate_weights)
         if ow.shape != (p,) or rw.shape != (p,):
@@ -539,7 +539,6 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
         self.identifier = IncrementalIdentifier(self._id_cfg, self._rule, rng=np.random.default_rng(net_seed),
                                                 growth_limit=None if limit is None else limit ** (1.0 / cfg.horizon))
         self._C, self._W = split_weights(self._id_cfg, self.identifier._theta)
-        self._R0 = self.identifier._R.copy()
         m, n = self.n_inputs, self._n_sig
         self._n_warmup = self._warmup_steps
         if self._n_warmup > 0:
