@@ -694,3 +694,57 @@ def test_example_runs_short(tmp_path, controller):
     assert "trial  1" in out.stdout and "trial  2" in out.stdout
     assert f"{controller} controller" in out.stdout
     assert (tmp_path / "ilc_staircase_trials.png").stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- warm-up excitation is not learned
+
+
+class WarmupController(ZeroController):
+    """Zero feedback; reports mode "warmup" for the first ``n_warm`` steps after ``reset`` (never after start_trial)."""
+
+    def __init__(self, n_warm):
+        super().__init__()
+        self.n_warm, self.k, self.warm = n_warm, 0, False
+
+    def _reset_impl(self, observation, reference, seed):
+        self.k, self.warm = 0, True
+
+    def start_trial(self, observation, reference):
+        self.k, self.warm = 0, False
+
+    def _step_impl(self, observation, reference):
+        self.k += 1
+        return np.zeros(self.n_inputs)
+
+    def diagnostics(self):
+        return {"mode": "warmup" if self.warm and self.k <= self.n_warm else "tracking"}
+
+
+class RecordingLaw(ilc.AbstractILCLaw):
+    """Keeps what the runner hands it; the next feedforward is a fixed nonzero signal."""
+
+    def __init__(self):
+        self.seen = []
+
+    def _update_impl(self, feedforward, error, context):
+        self.seen.append((error.copy(), context.excluded))
+        return feedforward + 0.01
+
+
+@pytest.mark.parametrize("carry", [True, False])
+def test_warmup_rows_and_their_settling_are_not_learned_when_the_next_trial_skips_the_warmup(carry):
+    law, n_warm = RecordingLaw(), 7
+    res = ILCRunner(LTIEnv(A1, B1, C1), WarmupController(n_warm), LTI_REF, law=law, trials=3, duration=T * DT,
+                    initial_state=[0.5, 0.5], seed=0, channel="input", carry_weights=carry, keep_trials=True).run()
+    assert res.status == "running" and len(law.seen) == 3
+    for k, (given, excluded) in enumerate(law.seen):
+        tr = res.trial_results[k]
+        full = tr.references[1:] - tr.outputs[1:]          # the trial's error, from its own record
+        np.testing.assert_allclose(res.errors[k], np.sqrt(np.mean(full ** 2, axis=0)))    # reported unmasked
+        if carry and k == 0:                               # trial 1 warmed up, trial 2 will not
+            assert excluded.shape == (T,) and excluded.sum() == 2 * n_warm and excluded[:2 * n_warm].all()
+            np.testing.assert_array_equal(given[:2 * n_warm], 0.0)
+            np.testing.assert_array_equal(given[2 * n_warm:], full[2 * n_warm:])
+        else:                                              # no warm-up in it, or the next trial repeats it
+            assert excluded is None
+            np.testing.assert_array_equal(given, full)

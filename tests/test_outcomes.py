@@ -215,7 +215,7 @@ def dropout_rate(name):
 
 def ilc_reduces_error(name):
     """docs/ilc.md: the network ILC brings the RMS altitude error within 10 % of trial 1 by trial 3 (issue target;
-    measured 3.6 % on seed 0) and to <= 5 % by trial 10 (measured 0.85 %); the last trial succeeds."""
+    measured 3.1 % on seed 0) and to <= 5 % by trial 10 (measured 0.91 %); the last trial succeeds."""
     sc = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml")
     from neurocontrol.scenario import run_scenario
 
@@ -228,13 +228,14 @@ def ilc_reduces_error(name):
 
 
 def ilc_neural_reduces_error(name):
-    """docs/ilc.md: around the neural controller the network ILC brings the RMS altitude error to <= 10 % of trial
-    1 by trial 10 (measured 4.6 % on seed 0, 8.35 -> 0.39 mm) and the last trial succeeds."""
+    """docs/ilc.md: around the neural controller the network ILC brings the RMS altitude error within 10 % of trial
+    1 by trial 3 (issue target; measured 8.1 % on seed 0) and to <= 5 % by trial 10 (measured 3.4 %, 8.35 -> 0.28
+    mm); the last trial succeeds."""
     from neurocontrol.scenario import run_scenario
 
     res = run_scenario(Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml"))
     rms = res.metrics["ilc"]["rms_error"]["altitude"]
-    assert len(rms) == 10 and rms[-1] <= 0.10 * rms[0], rms
+    assert len(rms) == 10 and rms[2] <= 0.10 * rms[0] and rms[-1] <= 0.05 * rms[0], rms
     assert res.metrics["success"]
 
 

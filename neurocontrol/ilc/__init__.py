@@ -23,7 +23,7 @@ from neurocontrol.ilc.laws import (
 from neurocontrol.ilc.network import AbstractClosedLoopModel, ClosedLoopFIRModel, NormOptimalILC
 from neurocontrol.ilc.result import ILCResult
 from neurocontrol.ilc.rtrn_model import ClosedLoopNetworkModel
-from neurocontrol.ilc.runner import ILCRunner
+from neurocontrol.ilc.runner import EXCITATION_MODES, ILCRunner
 
 __all__ = [
     "AbstractILCLaw",
@@ -42,6 +42,7 @@ __all__ = [
     "GradientILC",
     "ILCResult",
     "ILCRunner",
+    "EXCITATION_MODES",
     "AbstractClosedLoopModel",
     "ClosedLoopFIRModel",
     "ClosedLoopNetworkModel",

@@ -153,6 +153,11 @@ class TrialContext:
         The controller of the trial (after the trial: its learned state).
     output_indices : tuple of int
         Which observations are the controlled outputs.
+    excluded : numpy.ndarray of bool, shape (T,), optional
+        Rows of the trial's error that the next trial will not repeat (the
+        controller's warm-up excitation, which later trials skip); the runner
+        passes the law an error that is zero in these rows. None: every row
+        counts.
     """
 
     trial: int
@@ -165,6 +170,7 @@ class TrialContext:
     channel: "AbstractChannel"
     controller: object = None
     output_indices: tuple[int, ...] = ()
+    excluded: np.ndarray | None = None
 
     @property
     def n_steps(self) -> int:

@@ -12,7 +12,10 @@ from neurocontrol.ilc.laws import AbstractILCLaw, TrialContext, _readonly, resol
 from neurocontrol.ilc.result import ILCResult
 from neurocontrol.simulation.loop import TrialSpec, check_loop, seed_streams, signal_names, simulate
 
-__all__ = ["ILCRunner"]
+__all__ = ["EXCITATION_MODES", "ILCRunner"]
+
+#: controller modes (``diagnostics()["mode"]``) that excite the plant instead of tracking the reference
+EXCITATION_MODES = ("warmup", "tuning")
 
 
 class ILCRunner:
@@ -201,8 +204,30 @@ class ILCRunner:
         ctx = TrialContext(trial=k, dt=self.dt, observations=_readonly(result.observations),
                            outputs=_readonly(result.outputs), references=self.references,
                            inputs=_readonly(result.inputs), feedforward=_readonly(v), channel=self.channel,
-                           controller=self.controller, output_indices=self.output_indices)
+                           controller=self.controller, output_indices=self.output_indices,
+                           excluded=self._not_repeated(k, result))
         return ctx, result, None
+
+    def _not_repeated(self, k: int, result) -> np.ndarray | None:
+        """Rows of trial k's error that trial k+1 will not repeat: its excitation and the settling after it.
+
+        A controller in an excitation mode (``diagnostics()["mode"]`` in :data:`EXCITATION_MODES`) at
+        step t drives y(t+1) = error row t with signals unrelated to the reference, and the loop then
+        settles from wherever the excitation left the plant. A trial started by ``start_trial`` skips the
+        excitation, so the next trial repeats neither; a law that corrected them would put a correction
+        where no error comes. The settling is taken as long as the excitation itself (the warm-up is
+        sized to the plant's time scale; on the neural helicopter ILC, half that length measured the
+        same, docs/ilc.md). None when there is nothing to exclude (no excitation, or the next trial
+        repeats it after a ``reset``).
+        """
+        if self._start(k + 1) != "start_trial":
+            return None
+        mask = np.zeros(self.n_steps, dtype=bool)
+        for seg in result.meta.get("modes", ()):
+            if seg["mode"] in EXCITATION_MODES:
+                start, end = seg["start_step"], seg["end_step"]
+                mask[start:end + (end - start)] = True          # the excitation, and as long again to settle
+        return _readonly(mask) if mask.any() else None
 
     # ----------------------------------------------------------------- the run
     def run(self) -> ILCResult:
@@ -232,8 +257,9 @@ class ILCRunner:
             rms = np.sqrt(np.mean(e * e, axis=0))
             rms_rows.append(rms)
             max_rows.append(np.max(np.abs(e), axis=0))
+            learn = e if ctx.excluded is None else np.where(ctx.excluded[:, None], 0.0, e)
             try:
-                v = self.law.update(v, e, ctx)
+                v = self.law.update(v, learn, ctx)
             except (DivergenceError, NonFiniteError):
                 status, stop_reason = "failed", "diverged"
                 break
