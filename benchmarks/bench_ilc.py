@@ -11,6 +11,8 @@ seeds for each ("the controller" is the scenario's):
   (:class:`~neurocontrol.ilc.rtrn_model.ClosedLoopNetworkModel`, 8 hidden
   units), around the controller, which carries its weights too;
 - ``network_h0``: the same with a linear network (no hidden units);
+- ``network_warmup``: the same as ``network`` with the law learning from the
+  controller's warm-up too (``exclude_excitation=False``);
 - ``network_reset``: the same as ``network`` with every network reset at each
   trial: the controller restarts from its warm-up and the closed-loop
   network forgets its weights (only the feedforward signal carries over);
@@ -57,7 +59,7 @@ from plants.helicopter.baselines import LQRController  # noqa: E402
 
 SCENARIOS = {"ilc_staircase": "ilc", "ilc_neural": "ilc_neural"}    # scenario -> record name
 NOISE = [0.2, 0.002, 0.01, 0.0002, 0.005]       # the sensor_noise scenario's levels
-VARIANTS = ("network", "network_h0", "network_reset", "fir", "p_controller", "p_lqr", "none")
+VARIANTS = ("network", "network_h0", "network_warmup", "network_reset", "fir", "p_controller", "p_lqr", "none")
 
 
 class DragChange(gym.Wrapper):
@@ -84,6 +86,7 @@ def _spec(variant: str, shipped):
     gains = dict(shipped.gains)
     table = {"network": ("network", gains),
              "network_h0": ("network", {**gains, "hidden_units": 0}),
+             "network_warmup": ("network", gains),
              "network_reset": ("network", {**gains, "memory": 0}),
              "fir": ("norm_optimal", {"taps": 150, "regularization": gains.get("regularization", 0.1),
                                       "q_cutoff_hz": gains.get("q_cutoff_hz", 1.5)}),
@@ -115,7 +118,8 @@ def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: boo
 
     runner = ILCRunner(env, controller, setup.reference, law=law, trials=trials,
                        duration=sc.run.duration, initial_state=x0, seed=seed, channel="reference",
-                       options=opts or None, callback=callback, carry_weights=variant != "network_reset")
+                       options=opts or None, callback=callback, carry_weights=variant != "network_reset",
+                       exclude_excitation=variant != "network_warmup")
     res = runner.run()
     errors = np.full((trials, 2), np.nan)
     errors[:res.errors.shape[0]] = res.errors

@@ -267,6 +267,7 @@ def _plants_robust(rec: dict) -> str:
 _ILC_LABELS = {
     "network": "network ILC around {c} (closed-loop RTRN, 8 hidden units, kept over trials)",
     "network_h0": "same, linear network (no hidden units)",
+    "network_warmup": "same, the law learning from the controller's warm-up too",
     "network_reset": "same, every network reset at each trial",
     "fir": "same law, linear FIR model of the closed loop",
     "p_controller": "P-type set-point law around {c}",

@@ -731,20 +731,22 @@ class RecordingLaw(ilc.AbstractILCLaw):
         return feedforward + 0.01
 
 
-@pytest.mark.parametrize("carry", [True, False])
-def test_warmup_rows_and_their_settling_are_not_learned_when_the_next_trial_skips_the_warmup(carry):
+@pytest.mark.parametrize("carry, exclude", [(True, True), (False, True), (True, False)])
+def test_warmup_rows_and_their_settling_are_not_learned_when_the_next_trial_skips_the_warmup(carry, exclude):
     law, n_warm = RecordingLaw(), 7
     res = ILCRunner(LTIEnv(A1, B1, C1), WarmupController(n_warm), LTI_REF, law=law, trials=3, duration=T * DT,
-                    initial_state=[0.5, 0.5], seed=0, channel="input", carry_weights=carry, keep_trials=True).run()
+                    initial_state=[0.5, 0.5], seed=0, channel="input", carry_weights=carry, keep_trials=True,
+                    exclude_excitation=exclude).run()
+    assert res.meta["exclude_excitation"] is exclude
     assert res.status == "running" and len(law.seen) == 3
     for k, (given, excluded) in enumerate(law.seen):
         tr = res.trial_results[k]
         full = tr.references[1:] - tr.outputs[1:]          # the trial's error, from its own record
         np.testing.assert_allclose(res.errors[k], np.sqrt(np.mean(full ** 2, axis=0)))    # reported unmasked
-        if carry and k == 0:                               # trial 1 warmed up, trial 2 will not
+        if carry and exclude and k == 0:                   # trial 1 warmed up, trial 2 will not
             assert excluded.shape == (T,) and excluded.sum() == 2 * n_warm and excluded[:2 * n_warm].all()
             np.testing.assert_array_equal(given[:2 * n_warm], 0.0)
             np.testing.assert_array_equal(given[2 * n_warm:], full[2 * n_warm:])
-        else:                                              # no warm-up in it, or the next trial repeats it
+        else:                      # no warm-up in it, the next trial repeats it, or exclusion is off
             assert excluded is None
             np.testing.assert_array_equal(given, full)

@@ -38,3 +38,16 @@ def test_ilc_scenario_rejects_events():
     d["events"] = [{"kind": "parameter_change", "time": 1.0, "factors": {"a8": 1.1}}]
     with pytest.raises(ScenarioError, match=r"\[\[events\]\] cannot be combined with \[ilc\]"):
         run_scenario(Scenario.from_dict(d, source="x.toml").set("run.duration", "2"), seed=0)
+
+
+def test_ilc_scenario_exclude_excitation_reaches_the_runner():
+    sc = Scenario.from_toml(ROOT / "scenarios" / "ilc_staircase.toml").set("ilc.trials", "2").set("run.duration", "4")
+    on = run_scenario(sc, seed=0).metrics["ilc"]["rms_error"]["altitude"]
+    off = run_scenario(sc.set("ilc.exclude_excitation", "false"), seed=0).metrics["ilc"]["rms_error"]["altitude"]
+    assert on[0] == off[0]                 # trial 1 is flown before any update
+    assert on[1] != off[1]                 # the update after it learned from different rows
+
+
+def test_ilc_scenario_rejects_a_non_boolean_exclude_excitation():
+    with pytest.raises(ScenarioError, match="exclude_excitation"):
+        Scenario.from_toml(ROOT / "scenarios" / "ilc_staircase.toml").set("ilc.exclude_excitation", '"yes"')

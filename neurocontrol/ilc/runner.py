@@ -78,6 +78,10 @@ class ILCRunner:
         :func:`~neurocontrol.simulation.simulate`.
     final_window_s : float, default 5.0
         Window of each trial's ``success`` metric, s.
+    exclude_excitation : bool, default True
+        Hand the law a trial's error without the rows of the controller's
+        warm-up excitation and its settling when the next trial skips the
+        warm-up (Notes); False: every row, as measured.
 
     Raises
     ------
@@ -102,6 +106,13 @@ class ILCRunner:
     :class:`TrialContext`. A trial fails (status ``"failed"``) when the
     episode terminates or is truncated, the controller or plant diverges,
     or a measurement is not finite.
+
+    **What the law learns from.** With ``exclude_excitation`` (default), when
+    trial k+1 will start with ``start_trial``, the rows of trial k's error in
+    which the controller was exciting the plant (``diagnostics()["mode"]`` in
+    :data:`EXCITATION_MODES`), and as many rows again after them, are zero in
+    the error given to ``law.update`` and marked in ``TrialContext.excluded``;
+    the reported errors are the full ones.
 
     **Controller contract between trials.** Before trial 1:
     ``controller.reset(y(0), r_c(0), seed=controller_seed)``. Before each
@@ -137,7 +148,7 @@ class ILCRunner:
                  initial_state, seed=None, channel="reference", carry_weights: bool = True, tol: float | None = None,
                  callback: Callable | None = None, initial_feedforward=None, options: Mapping | None = None,
                  repeat_disturbances: bool = False, keep_trials: bool = False, tolerance=None,
-                 final_window_s: float = 5.0):
+                 final_window_s: float = 5.0, exclude_excitation: bool = True):
         loop = check_loop(env, controller, reference, duration)
         if not isinstance(law, AbstractILCLaw):
             raise ParameterError(f"`law` must be an ILC law such as PTypeILC(gain) or GradientILC(step), "
@@ -147,7 +158,7 @@ class ILCRunner:
         self._streams = seed_streams(seed)
         self.channel = resolve_channel(channel)
         for name, flag in (("carry_weights", carry_weights), ("repeat_disturbances", repeat_disturbances),
-                           ("keep_trials", keep_trials)):
+                           ("keep_trials", keep_trials), ("exclude_excitation", exclude_excitation)):
             if not isinstance(flag, (bool, np.bool_)):
                 raise ParameterError(f"`{name}` must be True or False, got {flag!r}.")
         self.tol = None if tol is None else check_positive(tol, "tol", unit="(relative change), or None")
@@ -173,7 +184,7 @@ class ILCRunner:
         self.env, self.controller, self.reference, self.law = env, controller, reference, law
         self.duration, self.dt, self.n_steps = n_steps * dt, dt, n_steps
         self.carry_weights, self.repeat_disturbances = bool(carry_weights), bool(repeat_disturbances)
-        self.keep_trials = bool(keep_trials)
+        self.keep_trials, self.exclude_excitation = bool(keep_trials), bool(exclude_excitation)
         self.callback, self.options, self.tolerance = callback, options, tolerance
         self.output_indices = loop.output_indices
         self.timepts = _readonly(loop.timepts)
@@ -220,7 +231,7 @@ class ILCRunner:
         same, docs/ilc.md). None when there is nothing to exclude (no excitation, or the next trial
         repeats it after a ``reset``).
         """
-        if self._start(k + 1) != "start_trial":
+        if not self.exclude_excitation or self._start(k + 1) != "start_trial":
             return None
         mask = np.zeros(self.n_steps, dtype=bool)
         for seg in result.meta.get("modes", ()):
@@ -278,7 +289,8 @@ class ILCRunner:
         meta = {"seed_entropy": streams.entropy, "plant_seed": streams.plant, "controller_seed": streams.controller,
                 "dt": self.dt, "duration": self.duration, "n_steps": self.n_steps, "law": repr(self.law),
                 "controller": type(self.controller).__name__, "carry_weights": self.carry_weights,
-                "repeat_disturbances": self.repeat_disturbances, "tol": self.tol, "later_trials_start": started}
+                "repeat_disturbances": self.repeat_disturbances, "tol": self.tol, "later_trials_start": started,
+                "exclude_excitation": self.exclude_excitation}
         return ILCResult(errors=np.array(rms_rows), max_errors=np.array(max_rows), status=status,
                          stop_reason=stop_reason, feedforward=v, last_feedforward=applied,
                          output_names=self.output_names, channel=self.channel.name, first_trial=first,

@@ -240,7 +240,8 @@ def run_ilc_scenario(scenario, setup, *, duration, seed, options, tolerance, fin
     law = law_for_setup(spec, setup, seed, tolerance)
     runner = ILCRunner(setup.env, setup.controller, setup.reference, law=law, trials=spec.trials, duration=duration,
                        initial_state=x0, seed=seed, channel="reference", options=opts or None, callback=None,
-                       tolerance=tolerance, final_window_s=final_window_s)
+                       tolerance=tolerance, final_window_s=final_window_s,
+                       exclude_excitation=spec.exclude_excitation)
     res = runner.run()
     last = res.last_trial
     errors = np.asarray(res.errors)

@@ -135,11 +135,16 @@ class ILCSpec:
     gains : dict of str to float, default {}
         The law's gains by name (checked against the law's config when it
         registered one).
+    exclude_excitation : bool, default True
+        The law does not learn from the controller's warm-up excitation (and
+        as long again of settling) when later trials skip it
+        (:class:`~neurocontrol.ilc.ILCRunner`).
     """
 
     trials: int = 10
     law: str = "p"
     gains: dict[str, float] = field(default_factory=dict)
+    exclude_excitation: bool = True
 
     def __post_init__(self):
         check_int(self.trials, "trials", low=1)
@@ -147,6 +152,8 @@ class ILCSpec:
             raise ParameterError(f"`law` must be a law name like 'pd', got {self.law!r}.")
         for name, g in self.gains.items():
             check_real(g, f"gains[{name!r}]")
+        if not isinstance(self.exclude_excitation, bool):
+            raise ParameterError(f"`exclude_excitation` must be true or false, got {self.exclude_excitation!r}.")
 
 
 # =========================================================================== [tune]
