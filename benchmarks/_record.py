@@ -19,7 +19,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RECORDS = ROOT / "benchmarks" / "records"
 
-__all__ = ["RECORDS", "ROOT", "machine", "scenario_hashes", "write_record"]
+__all__ = ["RECORDS", "ROOT", "json_safe", "machine", "scenario_hashes", "write_record"]
+
+
+def json_safe(x):
+    """Return ``x`` with every non-finite float, in nested dicts, lists and tuples, replaced by None."""
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
+        return None
+    return x
 
 
 def machine() -> dict:

@@ -36,15 +36,15 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 import argparse  # noqa: E402
 import concurrent.futures  # noqa: E402
 import dataclasses  # noqa: E402
-import json  # noqa: E402
 import multiprocessing  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import json_safe, write_record  # noqa: E402  (benchmarks are scripts, not a package)
 
 from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier  # noqa: E402
 from neurocontrol.scenario.core import Scenario  # noqa: E402
@@ -52,7 +52,6 @@ from neurocontrol.simulation.loop import simulate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SC = ROOT / "scenarios"
-RECORD = Path(__file__).resolve().parent / "records" / "ablation.json"
 CHANGE_TIME = 15.0   # s, the plant change of the CHANGES scenarios (and the actuator loss's onset)
 
 #: scenario name -> (file with the adaptive controller, file of the neural variant or None: swap the controller)
@@ -239,21 +238,11 @@ def main(argv=None):
     print(f"wall time {elapsed:.0f} s")
     if args.quick or args.no_record:
         return out
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
-                                    text=True).stdout.strip())
-    except OSError:
-        commit, dirty = "unknown", True
-    record = {"command": "python benchmarks/bench_ablation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "commit": commit, "working_tree_dirty": dirty, "seeds": seeds,
-              "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                          "cpus": os.cpu_count(), "processor": platform.processor()},
-              "wall_time_s": elapsed, "results": out}
-    path = RECORD.with_name(f"{args.record}.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1))
-    print(f"wrote {path}")
+    files = {f for n in names for f in SCENARIOS[n] if f} | {"neural_hover.toml", "helicopter_hover.toml"}
+    write_record(args.record, command="python benchmarks/bench_ablation.py " + " ".join(
+                     argv if argv is not None else sys.argv[1:]),
+                 scenarios=sorted(Path(f).stem for f in files), figures={"results": json_safe(out)},
+                 wall_s=elapsed, seeds=seeds)
     return out
 
 

@@ -48,7 +48,7 @@ import gymnasium as gym
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _record import ROOT, write_record  # noqa: E402  (benchmarks are scripts, not a package)
+from _record import ROOT, json_safe, write_record  # noqa: E402  (benchmarks are scripts, not a package)
 
 from neurocontrol.experiments.sweeps import parse_seeds  # noqa: E402
 from neurocontrol.ilc import ILCRunner  # noqa: E402
@@ -126,17 +126,6 @@ def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: boo
     return errors
 
 
-def _json_safe(x):
-    """Replace NaN by None (a failed trial) everywhere in nested lists and dicts."""
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    return x
-
-
 def _median(rows):
     return np.nanmedian(np.array(rows), axis=0)
 
@@ -208,7 +197,7 @@ def main(argv=None) -> int:
         shipped = Scenario.from_toml(ROOT / "scenarios" / f"{args.scenario}.toml")
         kind = registration_of("controller", shipped.controller).kind
         write_record(record, command=("python benchmarks/bench_ilc.py " + " ".join(argv or sys.argv[1:])).rstrip(),
-                     scenarios=[args.scenario], figures=_json_safe(figures), wall_s=time.time() - t_start,
+                     scenarios=[args.scenario], figures=json_safe(figures), wall_s=time.time() - t_start,
                      seeds=seeds, trials=args.trials, robust_seeds=rseeds, controller=kind)
     return 0
 

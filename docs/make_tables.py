@@ -358,6 +358,99 @@ def _ilc_ablation(rec: dict) -> str:
     return head + text + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
 
 
+# --------------------------------------------------------------------------- neural ablation (bench_ablation.py)
+
+def _vs(a, b, unit: str = "", digits: int = 3) -> str:
+    """``a / b unit (r x)``: two medians and their ratio."""
+    if a is None or b is None:
+        return "-"
+    ratio = f" ({a / b:.2f}x)" if b else ""
+    return f"{_g(a, digits)} / {_g(b, digits)}{unit}{ratio}"
+
+
+def _seeds(rec: dict) -> tuple[int, str]:
+    """Number of seeds of an ablation record and how to name them ("seeds 0-19")."""
+    seeds = rec["seeds"] if isinstance(rec["seeds"], list) else list(range(rec["seeds"]))
+    return len(seeds), f"Seeds {min(seeds)}-{max(seeds)}"
+
+
+def _successes(row: dict, n: int) -> int:
+    return int(round(row["success_rate"] * n))
+
+
+def _ablation_summary(rec: dict) -> str:
+    """Neural against LQR per scenario (success, RMSE and altitude IAE medians, ratios within the run)."""
+    (n, named), res = _seeds(rec), rec["figures"]["results"]
+    lines = [f"{named}, medians; {_provenance(rec)}.", "",
+             "| scenario | success neural / LQR | altitude RMSE neural / LQR, m | rotor RMSE neural / LQR, rad/s "
+             "| altitude IAE neural / LQR |", "|---|---|---|---|---|"]
+    for name, rows in res.items():
+        if "neural" not in rows or "lqr" not in rows:
+            continue
+        a, b = rows["neural"], rows["lqr"]
+        lines.append(f"| {name} | {_successes(a, n)} / {_successes(b, n)} "
+                     f"| {_vs(a['rmse_median'].get('altitude'), b['rmse_median'].get('altitude'))} "
+                     f"| {_vs(a['rmse_median'].get('rotor_speed'), b['rmse_median'].get('rotor_speed'))} "
+                     f"| {_vs(a['iae_median'].get('altitude'), b['iae_median'].get('altitude'))} |")
+    lines.append("")
+    lines.append("Rows after a plant change (plant_change, thrust_change, servo_loss): RMSE after the change (15 s).")
+    return "\n".join(lines)
+
+
+def _ablation_frozen(rec: dict) -> str:
+    """The frozen identifier's 50-step free-run error against linear least squares, per scenario."""
+    lines = [f"{_seeds(rec)[1]}; {_provenance(rec)}.", "",
+             "| scenario | neural's identifier (H = 8, its rule) | linear least squares | ratio (median over seeds) |",
+             "|---|---|---|---|"]
+    for name, rows in rec["figures"]["results"].items():
+        f = rows.get("neural", {}).get("freerun_altitude_median")
+        if not f:
+            continue
+        lines.append(f"| {name} | {_g(f['default'] * 1e3, 3)} mm | {_g(f['linear'] * 1e3, 3)} mm "
+                     f"| {f['ratio']:.2f} (n = {f['n']}) |")
+    return "\n".join(lines)
+
+
+def _ablation_gradient(grad: dict, ekf: dict) -> str:
+    """The RTRL gradient rule against the EKF (the ablation's neural row), per scenario."""
+    n, named = _seeds(grad)
+    lines = [f"{named}; gradient: {_provenance(grad)}; EKF: {_provenance(ekf)}.", "",
+             "| scenario | success, gradient / EKF | altitude RMSE, gradient / EKF, m "
+             "| rotor RMSE, gradient / EKF, rad/s |",
+             "|---|---|---|---|"]
+    for name, rows in grad["figures"]["results"].items():
+        g, e = rows.get("neural gradient"), ekf["figures"]["results"].get(name, {}).get("neural")
+        if g is None or e is None:
+            continue
+        lines.append(f"| {name} | {_successes(g, n)} / {_successes(e, _seeds(ekf)[0])} "
+                     f"| {_g(g['rmse_median'].get('altitude'), 3)} / {_g(e['rmse_median'].get('altitude'), 3)} "
+                     f"| {_g(g['rmse_median'].get('rotor_speed'), 3)} / {_g(e['rmse_median'].get('rotor_speed'), 3)} |")
+    return "\n".join(lines)
+
+
+def _ablation_learning(rec: dict) -> str:
+    """Success of neural / frozen / LQR, neural against LQR, and learning against frozen, per scenario."""
+    (n, named), res = _seeds(rec), rec["figures"]["results"]
+    lines = [f"{named}, medians; {_provenance(rec)}.", "",
+             "| scenario | success neural / frozen / LQR | altitude RMSE neural / LQR, m | rotor RMSE neural / LQR, "
+             "rad/s | altitude IAE neural / LQR | learning / frozen RMSE (altitude, rotor) |",
+             "|---|---|---|---|---|---|"]
+    for name, rows in res.items():
+        a, fr, b = rows.get("neural"), rows.get("neural frozen"), rows.get("lqr")
+        if a is None or b is None:
+            continue
+        ra, rf = a["rmse_median"], (fr or {}).get("rmse_median", {})
+        lf = ", ".join(f"{ra[k] / rf[k]:.3f}x" if rf.get(k) else "-" for k in ("altitude", "rotor_speed"))
+        lines.append(f"| {name} | {_successes(a, n)} / {_successes(fr, n) if fr else '-'} / {_successes(b, n)} "
+                     f"| {_vs(ra.get('altitude'), b['rmse_median'].get('altitude'))} "
+                     f"| {_vs(ra.get('rotor_speed'), b['rmse_median'].get('rotor_speed'))} "
+                     f"| {_vs(a['iae_median'].get('altitude'), b['iae_median'].get('altitude'))} | {lf} |")
+    lines.append("")
+    lines.append("Rows after a plant change: RMSE after the change (15 s); the frozen row stops learning there "
+                 "(elsewhere at the end of the warm-up).")
+    return "\n".join(lines)
+
+
 #: name -> (page relative to the root, record names, renderer taking the records in order).
 TABLES = {
     "hover-compare": ("README.md", ("hover",), _hover_compare),
@@ -377,6 +470,11 @@ TABLES = {
        for name, scenario in PLANT_TABLES.items()},
     "plants-change": ("README.md", ("plants_change",), _plants_robust),
     "plants-noise": ("README.md", ("plants_noise",), _plants_robust),
+    "neural-ablation": ("docs/neural_controller.md", ("ablation",), _ablation_summary),
+    "neural-frozen": ("docs/neural_controller.md", ("ablation",), _ablation_frozen),
+    "neural-gradient": ("docs/neural_controller.md", ("ablation_gradient", "ablation"), _ablation_gradient),
+    "neural-ablation-100": ("docs/neural_controller.md", ("ablation_100",), _ablation_learning),
+    "neural-changes-100": ("docs/neural_controller.md", ("ablation_changes_100",), _ablation_learning),
 }
 
 
