@@ -9,6 +9,7 @@ longer matches the shipped file is stale), the machine, and the figures.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -28,7 +29,7 @@ def json_safe(x):
         return {k: json_safe(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [json_safe(v) for v in x]
-    if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
+    if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
 

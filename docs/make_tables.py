@@ -370,31 +370,12 @@ def _vs(a, b, unit: str = "", digits: int = 3) -> str:
 
 def _seeds(rec: dict) -> tuple[int, str]:
     """Number of seeds of an ablation record and how to name them ("seeds 0-19")."""
-    seeds = rec["seeds"] if isinstance(rec["seeds"], list) else list(range(rec["seeds"]))
+    seeds = rec["seeds"]
     return len(seeds), f"Seeds {min(seeds)}-{max(seeds)}"
 
 
 def _successes(row: dict, n: int) -> int:
     return int(round(row["success_rate"] * n))
-
-
-def _ablation_summary(rec: dict) -> str:
-    """Neural against LQR per scenario (success, RMSE and altitude IAE medians, ratios within the run)."""
-    (n, named), res = _seeds(rec), rec["figures"]["results"]
-    lines = [f"{named}, medians; {_provenance(rec)}.", "",
-             "| scenario | success neural / LQR | altitude RMSE neural / LQR, m | rotor RMSE neural / LQR, rad/s "
-             "| altitude IAE neural / LQR |", "|---|---|---|---|---|"]
-    for name, rows in res.items():
-        if "neural" not in rows or "lqr" not in rows:
-            continue
-        a, b = rows["neural"], rows["lqr"]
-        lines.append(f"| {name} | {_successes(a, n)} / {_successes(b, n)} "
-                     f"| {_vs(a['rmse_median'].get('altitude'), b['rmse_median'].get('altitude'))} "
-                     f"| {_vs(a['rmse_median'].get('rotor_speed'), b['rmse_median'].get('rotor_speed'))} "
-                     f"| {_vs(a['iae_median'].get('altitude'), b['iae_median'].get('altitude'))} |")
-    lines.append("")
-    lines.append("Rows after a plant change (plant_change, thrust_change, servo_loss): RMSE after the change (15 s).")
-    return "\n".join(lines)
 
 
 def _ablation_frozen(rec: dict) -> str:
@@ -428,26 +409,35 @@ def _ablation_gradient(grad: dict, ekf: dict) -> str:
     return "\n".join(lines)
 
 
-def _ablation_learning(rec: dict) -> str:
-    """Success of neural / frozen / LQR, neural against LQR, and learning against frozen, per scenario."""
+def _ablation_table(rec: dict, frozen: bool) -> str:
+    """Neural against LQR per scenario (success, RMSE and altitude IAE medians, ratios within the run); with
+    ``frozen``, also the row with learning frozen: its success and learning against frozen."""
     (n, named), res = _seeds(rec), rec["figures"]["results"]
+    head = ("| scenario | success neural / frozen / LQR" if frozen else "| scenario | success neural / LQR") + \
+        " | altitude RMSE neural / LQR, m | rotor RMSE neural / LQR, rad/s | altitude IAE neural / LQR |"
     lines = [f"{named}, medians; {_provenance(rec)}.", "",
-             "| scenario | success neural / frozen / LQR | altitude RMSE neural / LQR, m | rotor RMSE neural / LQR, "
-             "rad/s | altitude IAE neural / LQR | learning / frozen RMSE (altitude, rotor) |",
-             "|---|---|---|---|---|---|"]
+             head + (" learning / frozen RMSE (altitude, rotor) |" if frozen else ""),
+             "|---|---|---|---|---|" + ("---|" if frozen else "")]
     for name, rows in res.items():
         a, fr, b = rows.get("neural"), rows.get("neural frozen"), rows.get("lqr")
         if a is None or b is None:
             continue
-        ra, rf = a["rmse_median"], (fr or {}).get("rmse_median", {})
-        lf = ", ".join(f"{ra[k] / rf[k]:.3f}x" if rf.get(k) else "-" for k in ("altitude", "rotor_speed"))
-        lines.append(f"| {name} | {_successes(a, n)} / {_successes(fr, n) if fr else '-'} / {_successes(b, n)} "
-                     f"| {_vs(ra.get('altitude'), b['rmse_median'].get('altitude'))} "
-                     f"| {_vs(ra.get('rotor_speed'), b['rmse_median'].get('rotor_speed'))} "
-                     f"| {_vs(a['iae_median'].get('altitude'), b['iae_median'].get('altitude'))} | {lf} |")
+        ra = a["rmse_median"]
+        success = f"{_successes(a, n)} / " + (f"{_successes(fr, n) if fr else '-'} / " if frozen else "") + \
+            f"{_successes(b, n)}"
+        line = (f"| {name} | {success} "
+                f"| {_vs(ra.get('altitude'), b['rmse_median'].get('altitude'))} "
+                f"| {_vs(ra.get('rotor_speed'), b['rmse_median'].get('rotor_speed'))} "
+                f"| {_vs(a['iae_median'].get('altitude'), b['iae_median'].get('altitude'))} |")
+        if frozen:
+            rf = (fr or {}).get("rmse_median", {})
+            ratios = (f"{ra[k] / rf[k]:.3f}x" if rf.get(k) else "-" for k in ("altitude", "rotor_speed"))
+            line += " " + ", ".join(ratios) + " |"
+        lines.append(line)
     lines.append("")
     lines.append("Rows after a plant change: RMSE after the change (15 s); the frozen row stops learning there "
-                 "(elsewhere at the end of the warm-up).")
+                 "(elsewhere at the end of the warm-up)." if frozen else
+                 "Rows after a plant change (plant_change, thrust_change, servo_loss): RMSE after the change (15 s).")
     return "\n".join(lines)
 
 
@@ -470,11 +460,13 @@ TABLES = {
        for name, scenario in PLANT_TABLES.items()},
     "plants-change": ("README.md", ("plants_change",), _plants_robust),
     "plants-noise": ("README.md", ("plants_noise",), _plants_robust),
-    "neural-ablation": ("docs/neural_controller.md", ("ablation",), _ablation_summary),
+    "neural-ablation": ("docs/neural_controller.md", ("ablation",), functools.partial(_ablation_table, frozen=False)),
     "neural-frozen": ("docs/neural_controller.md", ("ablation",), _ablation_frozen),
     "neural-gradient": ("docs/neural_controller.md", ("ablation_gradient", "ablation"), _ablation_gradient),
-    "neural-ablation-100": ("docs/neural_controller.md", ("ablation_100",), _ablation_learning),
-    "neural-changes-100": ("docs/neural_controller.md", ("ablation_changes_100",), _ablation_learning),
+    "neural-ablation-100": ("docs/neural_controller.md", ("ablation_100",),
+                            functools.partial(_ablation_table, frozen=True)),
+    "neural-changes-100": ("docs/neural_controller.md", ("ablation_changes_100",),
+                           functools.partial(_ablation_table, frozen=True)),
 }
 
 
