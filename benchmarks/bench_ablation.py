@@ -135,15 +135,16 @@ def figures(res, post_change: bool):
 def heldout_freerun(res, ctrl):
     """50-step free-run altitude error (m) on the run's last third of identifiers trained on its first two thirds.
 
-    The controller's identifier structure and rule, and linear least squares
-    (no hidden units, no forgetting), each make one online pass over the
-    measured transitions of the first two thirds, are frozen, and free-run
+    The controller's identifier structure and rule (trained as the controller
+    trains it: blended regressor, noise-scaled R, ``bench_identifier.train``),
+    and linear least squares (no hidden units, no forgetting), each make one
+    online pass over the measured transitions of the first two thirds, are frozen, and free-run
     50 steps on the recorded inputs from every 10th step of the last third
     (hidden state teacher-forced; bench_identifier's protocol, against the
     measurement). Returns ``{"default": m, "linear": m}`` (None if a
     prediction left the declared ranges).
     """
-    from bench_identifier import evaluate
+    from bench_identifier import evaluate, train
 
     y, u = np.asarray(res.observations), np.asarray(res.inputs)
     cfg = ctrl.identifier.config
@@ -155,7 +156,7 @@ def heldout_freerun(res, ctrl):
     lin_rule = DecoupledEKF(measurement_noise=ctrl._rule.measurement_noise, output_covariance=1.0)
     for label, c, rule in (("default", cfg, ctrl._rule), ("linear", lin_cfg, lin_rule)):
         ident = IncrementalIdentifier(c, rule, rng=0)
-        ident.fit(y[:k + 1], u[:k])
+        train(ident, y[:k + 1], u[:k], as_controller=label == "default")
         rms, bad = evaluate(c, np.array(ident.weights), y[k:], y[k:], u[k:])
         out[label] = None if bad else float(rms[1])
     return out

@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 
 import plants  # noqa: E402, F401  (registers the env)
 from neurocontrol import PIDController  # noqa: E402
+from neurocontrol.controllers.measurement_filter import MeasurementFilter  # noqa: E402
 from neurocontrol.controllers.neural import NeuralControllerConfig  # noqa: E402
 from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier  # noqa: E402
 from neurocontrol.nets.incremental import IncrementalConfig, free_run, one_step_predictions  # noqa: E402
@@ -119,7 +120,42 @@ def identifiers(noise_var):
         "incremental RTRN H=8, node-decoupled EKF": (8, DecoupledEKF(**robust)),
         "incremental RTRN H=4, global EKF": (4, DecoupledEKF(**robust, decoupled=False)),
         "the neural controller's default identifier (H=8, its rule)": (8, NeuralControllerConfig().rule()),
+        AS_CONTROLLER: (8, NeuralControllerConfig().rule()),
     }
+
+
+#: the row trained as the neural controller trains its identifier (see :func:`train`)
+AS_CONTROLLER = "the same, as in the controller (blended regressor, noise-scaled R)"
+
+
+def train(ident, y, u, as_controller: bool) -> None:
+    """One online pass over the episode (``u.shape[0]`` transitions).
+
+    ``as_controller``: the regressor is the neural controller's blended state
+    (``MeasurementFilter``: the measurement blended with the identifier's
+    one-step prediction by the gain from the model-free noise estimate) and the
+    EKF's R per signal is at least ``noise_scaled_r`` times that estimate once
+    its window is full, as ``NeuralController.step`` does after its warm-up;
+    the target is the raw measurement. Otherwise: plain teacher forcing on the
+    measurements with a fixed R.
+    """
+    if not as_controller:
+        for t in range(u.shape[0]):
+            ident.update(y[t], u[t], y[t + 1])
+        return
+    cfg = ident.config
+    filt, scale = MeasurementFilter(cfg.n_outputs), NeuralControllerConfig().noise_scaled_r
+    r0 = ident._R.copy()                       # the rule's R: the floor
+    yn = cfg.normalize_outputs(y)
+    filt.measure(yn[0])
+    x = y[0]
+    for t in range(u.shape[0]):
+        ident.update(x, u[t], y[t + 1])
+        filt.measure(yn[t + 1])
+        pred = (ident.last_prediction - cfg.output_mid) / cfg.output_half
+        x = filt.blend(yn[t + 1], pred) * cfg.output_half + cfg.output_mid
+        if t + 1 >= filt.window:
+            np.maximum(r0, scale * filt.noise_var, out=ident._R)
 
 
 def run(seeds: list[int], quick: bool):
@@ -136,11 +172,10 @@ def run(seeds: list[int], quick: bool):
         for name, (hidden, rule) in identifiers(noise_var).items():
             cfg = make_config(hidden)
             ident = IncrementalIdentifier(cfg, rule, rng=seed)
-            ident.update(y_tr[0], u_tr[0], y_tr[1])   # compile outside the timing
+            IncrementalIdentifier(cfg, rule, rng=seed).update(y_tr[0], u_tr[0], y_tr[1])   # compile, not timed
             t0 = time.perf_counter()
-            for t in range(1, u_tr.shape[0]):
-                ident.update(y_tr[t], u_tr[t], y_tr[t + 1])
-            us = (time.perf_counter() - t0) / (u_tr.shape[0] - 1) * 1e6
+            train(ident, y_tr, u_tr, name == AS_CONTROLLER)
+            us = (time.perf_counter() - t0) / u_tr.shape[0] * 1e6
             rms, bad = evaluate(cfg, np.array(ident.weights), y_te, x_te, u_te)
             c = ident.counts
             r = rows[name]

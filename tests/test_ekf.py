@@ -36,9 +36,16 @@ def plain_nlms(theta, Hm, e, R, rate):
     return theta + rate * (Hm.T @ (e / R)) / (1.0 + np.sum(Hm ** 2 / R[:, None]))
 
 
-def plain_identifier_run(cfg, theta, P_blocks, R, outputs, inputs, rate=None):
-    """Online teacher-forced RTRL + block EKF (or NLMS with ``rate``), plain numpy (weights change every step)."""
+def plain_identifier_run(cfg, theta, P_blocks, R, outputs, inputs, rate=None, q=0.0, detector=None,
+                         max_trace=None):
+    """Online teacher-forced RTRL + block EKF (or NLMS with ``rate``), plain numpy (weights change every step).
+
+    ``detector = (gate, fast, slow)``: q only at the updates after one whose
+    fast mean of log(mean(e^2 / R)) exceeded the slow mean by log(gate) (means
+    over 1/n until n reaches the memory); returns the per-update on flags too.
+    """
     p, H = cfg.n_outputs, cfg.n_hidden
+    means, flags, on = np.zeros(2), [], False
     nz, nb = cfg.n_z, cfg.block_size
     theta = theta.copy()
     blocks = [b.copy() for b in P_blocks]
@@ -59,12 +66,20 @@ def plain_identifier_run(cfg, theta, P_blocks, R, outputs, inputs, rate=None):
         Sy = C[:, nz:] @ Sh
         for i in range(p):
             Sy[i, i * nb:(i + 1) * nb] += phi
+        e = outputs[t + 1] - y_hat
         if rate is None:
-            theta, blocks = plain_ekf(theta, blocks, Sy, outputs[t + 1] - y_hat, R)
+            theta, blocks = plain_ekf(theta, blocks, Sy, e, R, q=q if detector is None or on else 0.0,
+                                      max_trace=max_trace)
         else:
-            theta = plain_nlms(theta, Sy, outputs[t + 1] - y_hat, R, rate)
+            theta = plain_nlms(theta, Sy, e, R, rate)
+        if detector is not None:
+            flags.append(on)
+            lz = np.log(np.mean(e ** 2 / R))
+            for j, memory in enumerate(detector[1:]):
+                means[j] += max(1.0 / memory, 1.0 / (t + 1)) * (lz - means[j])
+            on = means[0] > means[1] + np.log(detector[0])
         h = hn
-    return theta, blocks
+    return (theta, blocks) if detector is None else (theta, blocks, np.array(flags))
 
 
 def spd(rng, n, scale):
@@ -128,6 +143,69 @@ def test_online_identifier_matches_plain_numpy_run(decoupled):
     for b in range(len(blocks_ref)):
         np.testing.assert_allclose(ident.covariance[b], blocks_ref[b], rtol=0,
                                    atol=1e-11 * np.abs(blocks_ref[b]).max())
+
+
+def _changing_plant(rng, T, change_at, p=2):
+    """A linear incremental plant whose input gains double at ``change_at``, with measurement noise."""
+    y = np.zeros((T + 1, p))
+    u = rng.uniform(-1, 1, size=(T, 1))
+    a, b = -0.1 * np.eye(p), np.array([[0.2], [-0.1]])
+    for t in range(T):
+        gain = 2.0 if t >= change_at else 1.0
+        y[t + 1] = y[t] + a @ y[t] + gain * (b @ u[t]) + rng.normal(0, 1e-3, size=p)
+    return y, u
+
+
+def test_change_detector_matches_plain_numpy_run():
+    # q only after the detector signals the change; weights, covariances and on-steps against plain numpy
+    rng = np.random.default_rng(21)
+    cfg = IncrementalConfig(n_outputs=2, n_inputs=1, n_hidden=3)
+    rule = DecoupledEKF(measurement_noise=[1e-5, 2e-5], process_noise=1e-4, change_gate=5.0, change_memory=(4, 60))
+    y, u = _changing_plant(rng, 200, 120)
+    ident = IncrementalIdentifier(cfg, rule, rng=2)
+    th_ref, blocks_ref, flags = plain_identifier_run(cfg, init_incremental_weights(cfg, 2),
+                                                     list(rule.initial_covariance(cfg)), np.array([1e-5, 2e-5]),
+                                                     y, u, q=1e-4, detector=(5.0, 4, 60),
+                                                     max_trace=rule.trace_bounds(cfg))
+    ident.fit(y, u)
+    assert ident.counts["changing"] == flags.sum()
+    assert flags[120:].any() and not flags[60:120].any()      # it signals the change, not the stationary stretch
+    np.testing.assert_allclose(ident.weights, th_ref, rtol=0, atol=1e-10 * np.abs(th_ref).max())
+    for b in range(len(blocks_ref)):
+        np.testing.assert_allclose(ident.covariance[b], blocks_ref[b], rtol=0,
+                                   atol=1e-10 * np.abs(blocks_ref[b]).max())
+
+
+def test_change_gate_keeps_a_stationary_fit_and_reopens_on_a_change():
+    # stationary: no q, the covariance closes like q = 0; after the change it re-learns faster than q = 0
+    rng = np.random.default_rng(22)
+    cfg = IncrementalConfig(n_outputs=2, n_inputs=1, n_hidden=0)
+    y, u = _changing_plant(rng, 4000, 3000)
+    gated = IncrementalIdentifier(cfg, DecoupledEKF(measurement_noise=2e-6, process_noise=1e-4, change_gate=30.0,
+                                                    change_memory=(10, 3000)), rng=0)
+    closed = IncrementalIdentifier(cfg, DecoupledEKF(measurement_noise=2e-6), rng=0)
+    gated.fit(y[:3001], u[:3000])
+    closed.fit(y[:3001], u[:3000])
+    assert gated.counts["changing"] == 0
+    np.testing.assert_array_equal(gated.covariance, closed.covariance)
+    gated.fit(y[3000:3101], u[3000:3100])
+    closed.fit(y[3000:3101], u[3000:3100])
+    assert 0 < gated.counts["changing"] < 100
+    b_new = np.array([0.4, -0.2])          # the doubled input gains, the weights' input column
+    err = {k: np.abs(ident.weights.reshape(2, -1)[:, 2] - b_new).max() for k, ident in
+           (("gated", gated), ("closed", closed))}
+    assert err["gated"] < 0.01 and err["closed"] > 0.15   # re-learnt, against 3 % of the way without q
+
+
+def test_change_detector_arguments():
+    assert DecoupledEKF(change_gate=0).change_gate is None      # 0: q at every update, as None
+    for bad in (0.5, -1.0, "3", True):
+        with pytest.raises(ParameterError, match="change_gate"):
+            DecoupledEKF(change_gate=bad)
+    for bad in ((10,), (10, 5), (0, 10), (1.5, 10), "10,100", (True, 10)):
+        with pytest.raises(ParameterError, match="change_memory"):
+            DecoupledEKF(change_memory=bad)
+    assert DecoupledEKF(change_memory=[5, 50]).change_memory == (5, 50)
 
 
 def test_rtrl_gradient_rule_matches_plain_numpy_run():
@@ -210,7 +288,7 @@ def test_dead_zone_outlier_and_non_finite_leave_everything_unchanged():
     np.testing.assert_array_equal(ident.covariance, P0)
     np.testing.assert_array_equal(ident2.weights, w0)
     assert ident.counts == {"updated": 0, "dead_zone": 1, "outlier": 0, "non_finite": 2, "bounded": 0, "frozen": 0,
-                            "unstable": 0}
+                            "unstable": 0, "changing": 0}
     assert ident.update([0.1, 0.2], [0.3], [0.5, 0.2]) == "updated"
     assert not np.array_equal(ident.weights, w0)
 

@@ -176,6 +176,13 @@ def succeeds(name, seeds=SEEDS):
     assert [r.success for r in rs] == [True] * len(rs)
 
 
+def succeeds_on(name, seeds, low, high):
+    """Success on between ``low`` and ``high`` of ``seeds`` (a documented partial outcome), clean actions."""
+    rs = runs(name, seeds)
+    assert clean(rs)
+    assert low <= sum(r.success for r in rs) <= high, [r.success for r in rs]
+
+
 def runs_clean(name, seeds=SEEDS):
     """Every run completes with no non-finite action and no action outside the limits (success not claimed)."""
     assert clean(runs(name, seeds))
@@ -300,9 +307,10 @@ CLAIMS = {
                          ("tracks the sine, seed 0", lambda n: sine_tracks(n, seeds=(0,)), ()),
                          ("success, seed 0", functools.partial(succeeds, seeds=(0,)), ())],
     "neural_noise_doubled": [("runs clean, seed 0", functools.partial(runs_clean, seeds=(0,)), ()),
-                             # seed 0 holds the bands since the noise-scaled EKF R (it did not before); over seeds
-                             # 0-19 8 do, LQR 14 (docs/neural_controller.md): the scenario's miss stands
-                             ("success, seed 0", functools.partial(succeeds, seeds=(0,)), ())],
+                             # 5 of seeds 0-9 hold the bands (measured with the change detector; LQR about 70 %,
+                             # docs/neural_controller.md): better than a rare success, and the scenario's miss stands
+                             ("success on 4-8 of seeds 0-9",
+                              functools.partial(succeeds_on, seeds=range(10), low=4, high=8), ())],
 }
 
 SHIPPED = sorted(p.stem for p in (ROOT / "scenarios").glob("*.toml"))

@@ -100,8 +100,13 @@ class NeuralControllerConfig:
         reset (holds of 1 to 6 time constants of the slowest reference model).
     measurement_noise : float, default 1e-5
         EKF R, variance of the one-step prediction error in normalised units.
-    process_noise : float, default 1e-7
-        EKF q: keeps the covariance open so the model tracks a changing plant.
+    process_noise : float, default 1e-5
+        EKF q, added while the change detector signals a plant change (at every update with ``change_gate = 0``,
+        then about 1e-7): the covariance reopens so the model re-learns.
+    change_gate, change_memory : float or None, tuple of int, default 30.0, (10, 3000)
+        The change detector (:class:`~neurocontrol.nets.ekf.DecoupledEKF`): on while the geometric mean of the
+        normalised squared one-step error over about 10 updates exceeds 30 times that over about 3000; otherwise
+        q = 0 and the identifier fits all it has seen (docs/neural_controller.md, "Process noise on a change").
     output_covariance, hidden_covariance : float, default 1.0, 0.01
         EKF prior covariance of the output rows and of the hidden weights.
     dead_zone : float, default 0.0
@@ -109,13 +114,9 @@ class NeuralControllerConfig:
     outlier_gate : float, default 10.0
         EKF innovation gate in predicted standard deviations.
     model_growth_limit : float or None, default None
-        Opt-in: the identifier may not learn a model with a mode that grows
-        by more than this factor over the horizon (e.g. 2.0): its one-step
-        spectral radius is kept at or below ``model_growth_limit ** (1 /
-        horizon)``, checked every 10 updates; above it, learning goes back to
-        the last model within it (``IncrementalIdentifier(growth_limit=...)``).
-        Keeps long noisy flights, but slows re-learning after a plant change
-        (docs/neural_controller.md). None: no check.
+        Opt-in: the identifier's one-step spectral radius is kept at or below ``model_growth_limit ** (1 / horizon)``
+        (a mode growing at most this factor over the horizon, e.g. 2.0), checked every 10 updates; above it,
+        learning goes back to the last model within it (``IncrementalIdentifier(growth_limit=...)``). None: no check.
     noise_scaled_r : float, default 5.0
         The identifier's EKF R per signal is at least this many times the filter's sensor-noise variance estimate
         (normalised; once its window holds no warm-up step), so under noise each update moves the weights less.
@@ -178,7 +179,9 @@ class NeuralControllerConfig:
     imitator: str = "network"
     imitator_pretrain: int = 20
     measurement_noise: float = 1e-5
-    process_noise: float = 1e-7
+    process_noise: float = 1e-5
+    change_gate: float | None = 30.0
+    change_memory: tuple[int, int] = (10, 3000)
     output_covariance: float = 1.0
     hidden_covariance: float = 0.01
     dead_zone: float = 0.0
@@ -275,7 +278,8 @@ class NeuralControllerConfig:
                                 dead_zone=self.dead_zone, outlier_gate=self.outlier_gate)
         return DecoupledEKF(measurement_noise=self.measurement_noise, process_noise=self.process_noise,
                             output_covariance=self.output_covariance, hidden_covariance=self.hidden_covariance,
-                            dead_zone=self.dead_zone, outlier_gate=self.outlier_gate)
+                            dead_zone=self.dead_zone, outlier_gate=self.outlier_gate, change_gate=self.change_gate,
+                            change_memory=self.change_memory)
 
     @property
     def hidden_units(self) -> int:
@@ -300,15 +304,12 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
     warmup_controller : AbstractController or None
         Flies the plant during warm-up (APRBS excitation is added to its input).
     preview : callable or None
-        ``preview(timepts) -> (T, p)``: the reference as a function of run time
-        (e.g. a scenario's :class:`~neurocontrol.reference.MultiSignal`); also
-        settable with :meth:`set_preview`. None: the present reference is held
-        over the horizon.
+        ``preview(timepts) -> (T, p)``: the reference as a function of run time (e.g. a scenario's
+        :class:`~neurocontrol.reference.MultiSignal`); also settable with :meth:`set_preview`. None: the present
+        reference is held over the horizon.
     state_filter : bool, default True
-        Blend each measurement with the identifier's one-step prediction
-        (:class:`~neurocontrol.controllers.measurement_filter.MeasurementFilter`)
-        for the identifier's regressor and the synthesiser's starting point;
-        False: both use the raw measurement.
+        Blend each measurement with the identifier's one-step prediction for the identifier's regressor and the
+        synthesiser's start (:class:`~neurocontrol.controllers.measurement_filter.MeasurementFilter`); False: raw.
 
     Notes
     -----

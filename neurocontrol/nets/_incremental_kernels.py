@@ -42,6 +42,7 @@ __all__ = [
     "train_step_kernel",
     "gradient_kernel",
     "gradient_train_step_kernel",
+    "change_kernel",
 ]
 
 _jit = numba.njit(**JIT_OPTIONS)
@@ -500,3 +501,29 @@ def blocked_jacobian_kernel(C, W, y0, h0, inputs, block_of, m, outputs, J, y, h,
         for k in range(H):
             for c in range(ncur):
                 Sh[k, c] = Sh_next[k, c]
+
+
+@_jit
+def change_kernel(e, R, state, a_fast, a_slow, log_gate):
+    """Advance the change detector on one innovation; returns True while it signals a change.
+
+    ``z = mean_i(e_i^2 / R_i)``; ``state = [fast, slow, on, n]``: two
+    exponential means of ``log z`` with weights ``a_fast`` and ``a_slow``
+    (the plain mean of the n values so far while 1/n is larger); on while
+    ``fast > slow + log_gate``
+    (geometric means: a burst of large errors moves them little, a lasting
+    rise of z by orders of magnitude moves the fast one at once). A
+    non-finite z leaves the state as it is.
+    """
+    p = e.shape[0]
+    z = 0.0
+    for i in range(p):
+        z += e[i] * e[i] / R[i]
+    z /= p
+    if math.isfinite(z):
+        lz = math.log(max(z, 1e-300))
+        state[3] += 1.0
+        state[0] += max(a_fast, 1.0 / state[3]) * (lz - state[0])
+        state[1] += max(a_slow, 1.0 / state[3]) * (lz - state[1])
+        state[2] = 1.0 if state[0] > state[1] + log_gate else 0.0
+    return state[2] == 1.0

@@ -89,6 +89,17 @@ class DecoupledEKF(_ErrorModel):
         from a random draw that already makes useful features).
     process_noise : float, default 0.0
         q in P += q I after each update; 0 for a model evaluated frozen.
+    change_gate : float or None, default None
+        None or 0: q after every update. A number g >= 1: q only while the one-step
+        errors signal a change of the plant: while the fast geometric mean of
+        ``z = mean_i(e_i^2 / R_i)`` exceeds g times its slow geometric mean
+        (exponential means of ``log z``, memories ``change_memory``);
+        otherwise q = 0, so the covariance keeps closing and the weights fit
+        all the data seen, not only the last seconds.
+        Used by :class:`IncrementalIdentifier` (``counts["changing"]``: the
+        updates made with q on).
+    change_memory : tuple of int, default (20, 3000)
+        Memories of the fast and slow means, in updates.
     max_trace : float or None, default None
         Bound on the trace of each covariance block (scaled back when
         exceeded); None: the block's initial trace.
@@ -117,9 +128,22 @@ class DecoupledEKF(_ErrorModel):
     dead_zone: float = 0.0
     outlier_gate: float = math.inf
     decoupled: bool = True
+    change_gate: float | None = None
+    change_memory: tuple[int, int] = (20, 3000)
 
     def __post_init__(self):
         self._check_error_model()
+        if self.change_gate is not None:
+            gate = check_real(self.change_gate, "change_gate", low=0.0)
+            if 0.0 < gate < 1.0:
+                raise ParameterError(f"`change_gate` must be 0 (q at every update) or at least 1, got {gate}.")
+            object.__setattr__(self, "change_gate", gate or None)
+        mem = tuple(self.change_memory) if isinstance(self.change_memory, (tuple, list)) else ()
+        if len(mem) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in mem) \
+                or not 1 <= mem[0] < mem[1]:
+            raise ParameterError(f"`change_memory` must be two whole numbers of updates, fast < slow, each at "
+                                 f"least 1 (e.g. (20, 3000)), got {self.change_memory!r}.")
+        object.__setattr__(self, "change_memory", (int(mem[0]), int(mem[1])))
         for name in ("output_covariance", "hidden_covariance"):
             object.__setattr__(self, name, check_positive(getattr(self, name), name))
         object.__setattr__(self, "process_noise", check_positive(self.process_noise, "process_noise",
@@ -351,6 +375,12 @@ class IncrementalIdentifier:
         self._counts["bounded"] = 0
         self._counts["frozen"] = 0
         self._counts["unstable"] = 0
+        self._counts["changing"] = 0
+        # the change detector's [fast, slow, on, updates] (DecoupledEKF.change_gate)
+        self._change = np.zeros(4)
+        gate = getattr(rule, "change_gate", None)
+        self._gate = None if gate is None else (math.log(gate), 1.0 / rule.change_memory[0],
+                                                1.0 / rule.change_memory[1])
         self.growth_limit = None if growth_limit is None else check_positive(growth_limit, "growth_limit")
         self.check_every = check_int(check_every, "check_every", low=1)
         self._good_theta, self._good_P = self._theta.copy(), self._P.copy()   # the model of the last passed check
@@ -385,7 +415,11 @@ class IncrementalIdentifier:
 
     @property
     def counts(self) -> dict:
-        """Number of updates by outcome (:data:`EKF_STATUS`), frozen steps and trace-bounded blocks, a copy."""
+        """Update counts by outcome, a copy.
+
+        Keys: :data:`EKF_STATUS`, ``frozen`` steps, ``bounded`` blocks, growth-check reverts (``unstable``), and
+        the updates made with q on by the change detector (``changing``).
+        """
         return dict(self._counts)
 
     def snapshot(self) -> tuple:
@@ -460,12 +494,20 @@ class IncrementalIdentifier:
             self._counts[EKF_STATUS[code]] += 1
             return EKF_STATUS[code]
         G, S, L, alpha, M = self._ekf
+        q = self.rule.process_noise
+        if self._gate is not None:             # q only while the last innovations signalled a change
+            if self._change[2] == 1.0:
+                self._counts["changing"] += 1
+            else:
+                q = 0.0
         code = _k.train_step_kernel(self._theta, self._C, self._W, y, u, y_next, cfg.output_mid, cfg.output_half,
                                     cfg.input_mid, cfg.input_half, self._h, self._Sh, self._h_new, self._Sh_new,
                                     self._Sy, self._yn, self._un, self._yn_next, self._y_hat, self._x, self._phi,
-                                    self._d, self._e, self._P, self._R, self._max_trace, self.rule.process_noise,
+                                    self._d, self._e, self._P, self._R, self._max_trace, q,
                                     self.rule.dead_zone, self.rule.outlier_gate, G, S, L, alpha, M)
         self._counts[EKF_STATUS[code]] += 1
+        if self._gate is not None and code != _k.SKIP_NON_FINITE:
+            _k.change_kernel(self._e, self._R, self._change, self._gate[1], self._gate[2], self._gate[0])
         if code == _k.UPDATED:
             self._counts["bounded"] += int(alpha[-1])
             if self.growth_limit is not None and self._counts["updated"] % self.check_every == 0:
