@@ -510,10 +510,9 @@ def change_kernel(e, R, state, a_fast, a_slow, log_gate):
     ``z = mean_i(e_i^2 / R_i)``; ``state = [fast, slow, on, n]``: two
     exponential means of ``log z`` with weights ``a_fast`` and ``a_slow``
     (the plain mean of the n values so far while 1/n is larger); on while
-    ``fast > slow + log_gate``
-    (geometric means: a burst of large errors moves them little, a lasting
-    rise of z by orders of magnitude moves the fast one at once). A
-    non-finite z leaves the state as it is.
+    ``fast > slow + log_gate``. Geometric means: a burst of large errors
+    moves them little, a lasting rise of z by orders of magnitude moves the
+    fast one at once. A non-finite z leaves the state as it is.
     """
     p = e.shape[0]
     z = 0.0

@@ -97,8 +97,8 @@ class DecoupledEKF(_ErrorModel):
         otherwise q = 0, so the covariance keeps closing and the weights fit
         all the data seen, not only the last seconds.
         Used by :class:`IncrementalIdentifier` (``counts["changing"]``: the
-        updates made with q on).
-    change_memory : tuple of int, default (20, 3000)
+        update calls made while it was on).
+    change_memory : tuple of int, default (10, 3000)
         Memories of the fast and slow means, in updates.
     max_trace : float or None, default None
         Bound on the trace of each covariance block (scaled back when
@@ -129,7 +129,7 @@ class DecoupledEKF(_ErrorModel):
     outlier_gate: float = math.inf
     decoupled: bool = True
     change_gate: float | None = None
-    change_memory: tuple[int, int] = (20, 3000)
+    change_memory: tuple[int, int] = (10, 3000)
 
     def __post_init__(self):
         self._check_error_model()
@@ -142,7 +142,7 @@ class DecoupledEKF(_ErrorModel):
         if len(mem) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in mem) \
                 or not 1 <= mem[0] < mem[1]:
             raise ParameterError(f"`change_memory` must be two whole numbers of updates, fast < slow, each at "
-                                 f"least 1 (e.g. (20, 3000)), got {self.change_memory!r}.")
+                                 f"least 1 (e.g. (10, 3000)), got {self.change_memory!r}.")
         object.__setattr__(self, "change_memory", (int(mem[0]), int(mem[1])))
         for name in ("output_covariance", "hidden_covariance"):
             object.__setattr__(self, name, check_positive(getattr(self, name), name))
@@ -418,7 +418,7 @@ class IncrementalIdentifier:
         """Update counts by outcome, a copy.
 
         Keys: :data:`EKF_STATUS`, ``frozen`` steps, ``bounded`` blocks, growth-check reverts (``unstable``), and
-        the updates made with q on by the change detector (``changing``).
+        the update calls made while the change detector was on (``changing``).
         """
         return dict(self._counts)
 
