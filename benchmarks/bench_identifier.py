@@ -140,8 +140,7 @@ def train(ident, y, u, as_controller: bool) -> None:
     measurements with a fixed R.
     """
     if not as_controller:
-        for t in range(u.shape[0]):
-            ident.update(y[t], u[t], y[t + 1])
+        ident.fit(y, u)
         return
     cfg = ident.config
     filt, scale = MeasurementFilter(cfg.n_outputs), NeuralControllerConfig().noise_scaled_r
