@@ -41,7 +41,9 @@ controllers (their settings are those of the nominal task):
   observation-space bounds, all finite for these plants): the ``[plant]``
   key ``output_noise_std`` or, for the helicopter, ``[plant.disturbances]
   sensor_noise_std``. Success is judged as the scenario does, on the
-  measured (noisy) outputs.
+  measured (noisy) outputs, and again on the true outputs (the env's
+  noiseless observation, the run's ``metrics["noiseless"]``): with a noise
+  standard deviation near the tolerance no controller passes the first.
 
 Writes ``benchmarks/records/plants.json`` (``plants_change.json``,
 ``plants_noise.json`` for the variants); ``docs/make_tables.py`` makes the
@@ -157,6 +159,14 @@ def iae_after(res: Result, t0: float) -> dict:
     return {o: float(np.sum(0.5 * (a[1:, i] + a[:-1, i]) * np.diff(ts))) for i, o in enumerate(res.output_names)}
 
 
+def _true_outputs(sw, done: list, outputs: list) -> dict:
+    """Success and median IAE judged on the noiseless outputs (the run's ``metrics["noiseless"]``)."""
+    return {"success_true": int(sum(bool(m.get("noiseless", {}).get("success")) and st == "completed"
+                                    for m, st in zip(sw.metrics, sw.statuses))),
+            "iae_true_median": {o: _median([m["noiseless"]["outputs"][o]["iae"] for m in done if "noiseless" in m])
+                                for o in outputs}}
+
+
 def measure(name: str, kind: str, seeds, workers: int, which: str = "nominal") -> dict:
     """Run one scenario (perturbed as ``which`` says) with one controller kind on ``seeds``; return the row."""
     sc, info = perturb(Scenario.from_toml(ROOT / f"{name}.toml"), which)
@@ -173,6 +183,7 @@ def measure(name: str, kind: str, seeds, workers: int, which: str = "nominal") -
     except Exception as exc:  # noqa: BLE001  (a kind that refuses the plant is a row of failures, with the reason)
         return {"n": n, "success": 0, "stopped": n, "iae_median": {}, "step_us_median": None,
                 **({"iae_after_change_median": {}} if which == "change" else {}),
+                **({"success_true": 0, "iae_true_median": {}} if which == "noise" else {}),
                 "error": f"{_cause(exc)}: {str(exc).splitlines()[0]}"}
     done = [m for m, st in zip(sw.metrics, sw.statuses) if st == "completed"]
     outputs = list((sw.metrics[0].get("outputs") or {}))
@@ -188,6 +199,7 @@ def measure(name: str, kind: str, seeds, workers: int, which: str = "nominal") -
             "step_us_median": _median([m.get("control_step_us") for m in sw.metrics]),
             **({"iae_after_change_median": {o: _median(after.get(o, [])) for o in outputs}}
                if which == "change" else {}),
+            **(_true_outputs(sw, done, outputs) if which == "noise" else {}),
             "error": "; ".join(f"{why} ({k} runs)" for why, k in reasons.items()) or None}
 
 
@@ -214,6 +226,9 @@ def main(argv=None):
             rows[kind] = r = measure(name, kind, seeds, args.workers, args.variant)
             iae = "  ".join(f"{o} {v:.4g}" if v is not None else f"{o} -"
                             for o, v in r.get("iae_after_change_median", r["iae_median"]).items())
+            if "success_true" in r:
+                iae = f"(true outputs: success {r['success_true']}, IAE " + "  ".join(
+                    f"{o} {v:.4g}" if v is not None else f"{o} -" for o, v in r["iae_true_median"].items()) + ")"
             step = f"{r['step_us_median']:.1f} us" if r["step_us_median"] is not None else "-"
             print(f"  {kind:<9} success {r['success']:>3}/{r['n']:<3} stopped {r['stopped']:>3}  IAE {iae or '-'}  "
                   f"step {step}  ({time.perf_counter() - t:.0f} s){'  ' + r['error'] if r['error'] else ''}",

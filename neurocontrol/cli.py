@@ -128,6 +128,10 @@ def _cmd_run(args) -> int:
     print(f"seed       {seed}")
     print(f"status     {res.status}" + (f"  ({res.meta['stop_reason']})" if res.meta.get("stop_reason") else ""))
     print(f"success    {_fmt(m['success'])}  (last {_fmt(m['final_window_s'])} s within tolerance)")
+    if "noiseless" in m:
+        true = m["noiseless"]
+        print(f"true       {_fmt(true['success'])}  (judged on the outputs without sensor noise; final error "
+              + ", ".join(f"{n} {_fmt(v['final_error'])}" for n, v in true["outputs"].items()) + ")")
     print(f"steps      {m['steps']} x {res.meta['dt']} s")
     for key, value in res.meta.get("controller_settings", {}).items():
         print(f"controller {key}: {value}")
@@ -151,7 +155,8 @@ def _cmd_run(args) -> int:
 
 
 def _print_summary(summary: dict) -> None:
-    print(f"runs {summary['n']}, success {100 * summary['success_rate']:.0f} %, statuses "
+    true = f" (true outputs {100 * summary['success_true_rate']:.0f} %)" if "success_true_rate" in summary else ""
+    print(f"runs {summary['n']}, success {100 * summary['success_rate']:.0f} %{true}, statuses "
           + ", ".join(f"{k} {v}" for k, v in summary["statuses"].items()))
     print(f"\n{'metric':<30}{'median':>12}{'p10':>12}{'p90':>12}{'min':>12}{'max':>12}")
     rows = [(f"{name}.{k}", s) for name, per in summary["outputs"].items() for k, s in per.items()

@@ -47,7 +47,7 @@ from neurocontrol._validation import as_float_array
 from neurocontrol.exceptions import CheckpointError, ParameterError, ShapeError
 from neurocontrol.plotting import plot_result  # cheap: plotting imports matplotlib inside its functions
 
-__all__ = ["RESULT_STATUSES", "Result", "compute_metrics", "flatten_metrics", "per_output_band"]
+__all__ = ["RESULT_STATUSES", "Result", "compute_metrics", "flatten_metrics", "noiseless_metrics", "per_output_band"]
 
 #: Allowed values of :attr:`Result.status`: ``"completed"`` ran every step,
 #: ``"converged"`` stopped early because a stop criterion was met, ``"failed"``
@@ -700,6 +700,47 @@ def compute_metrics(*, time, outputs, references, inputs, saturated, tolerance, 
         "control_step_us": control_step_us,
         "outputs": per_output,
     }
+
+
+def noiseless_metrics(metrics: Mapping, time, outputs, references, inputs, saturated) -> dict:
+    """Success and errors of the true (noiseless) outputs, judged as ``metrics`` judged the measured ones.
+
+    Parameters
+    ----------
+    metrics : mapping
+        :func:`compute_metrics` of the same run on the measured outputs: its tolerances, settling bands,
+        final window and output names are used.
+    time, outputs, references, inputs, saturated
+        As for :func:`compute_metrics`; ``outputs`` are the controlled outputs without sensor noise
+        (the env's ``info["noiseless_observation"]``).
+
+    Returns
+    -------
+    dict
+        ``success`` (every true ``|e| <= tolerance`` over the final window, no non-finite input) and, per output,
+        ``iae``, ``rmse``, ``max_abs_error``, ``final_error``. Under sensor noise the measured metrics judge the
+        sensor as much as the controller (with a noise standard deviation near the tolerance no controller
+        passes); these judge the plant.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(0.0, 2.0, 0.1); r = np.ones((t.size, 1))
+    >>> noisy = 1.0 + 0.05 * np.cos(40 * t)[:, None]
+    >>> m = compute_metrics(time=t, outputs=noisy, references=r, inputs=np.zeros((t.size - 1, 1)),
+    ...                     saturated=np.zeros((t.size - 1, 1), bool), tolerance=0.02)
+    >>> true = noiseless_metrics(m, t, r, r, np.zeros((t.size - 1, 1)), np.zeros((t.size - 1, 1), bool))
+    >>> m["success"], true["success"]
+    (False, True)
+    """
+    names = list(metrics["outputs"])
+    true = compute_metrics(time=time, outputs=outputs, references=references, inputs=inputs, saturated=saturated,
+                           tolerance=[metrics["outputs"][n]["tolerance"] for n in names], output_names=names,
+                           final_window_s=metrics["final_window_s"],
+                           settle_band=[metrics["outputs"][n]["settle_band"] for n in names])
+    keep = ("iae", "rmse", "max_abs_error", "final_error")
+    return {"success": true["success"],
+            "outputs": {n: {k: v[k] for k in keep} for n, v in true["outputs"].items()}}
 
 
 def flatten_metrics(metrics: Mapping, *, sep: str = ".") -> dict:

@@ -117,7 +117,8 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
     of its update function (then ``dt`` must equal ``sys.dt`` and
     ``substeps`` must be 1). The observation is the selected outputs of the
     output function, plus optional Gaussian sensor noise, clipped to the
-    observation bounds.
+    observation bounds. With noise, ``info["noiseless_observation"]`` is the
+    observation without it (the loop's metrics on the true outputs).
 
     ## Action Space
 
@@ -278,6 +279,7 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
         self._x = np.zeros(n) if not callable(x0) else np.zeros(n)
         self._u = np.zeros(m)
         self._sat = np.zeros(m, dtype=bool)
+        self._clean = None     # the noiseless observation of the last step, when the env adds noise
         self._time = 0.0
         self._steps = 0
         self.render_mode = None
@@ -369,13 +371,18 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
         else:
             y = np.asarray(sys.outfcn(self._time, self._x, u, self._params), dtype=np.float64).reshape(-1)
         y = y[self._out_idx]
+        self._clean = None
         if self._noisy:
+            self._clean = np.clip(y, self._obs_lo, self._obs_hi)
             y = y + self._noise * self.np_random.standard_normal(y.size)
         return np.clip(y, self._obs_lo, self._obs_hi)
 
     def _info(self) -> dict:
-        return {"state": self._x.copy(), "action": self._u.copy(), "saturated": self._sat.copy(),
+        info = {"state": self._x.copy(), "action": self._u.copy(), "saturated": self._sat.copy(),
                 "time": self._time}
+        if self._clean is not None:   # what the sensors would read without their noise (metrics on the true outputs)
+            info["noiseless_observation"] = self._clean.copy()
+        return info
 
     # ------------------------------------------------------------------ Gymnasium API
     def reset(self, *, seed: int | None = None, options: dict | None = None):

@@ -163,7 +163,12 @@ def test_perturbed_plant_records_cover_every_plant_and_kind(variant):
             assert row["success"] + row["stopped"] <= row["n"]
             assert row["error"] or row["stopped"] == 0, f"{scenario} {kind}: runs stopped without a reason"
             assert ("iae_after_change_median" in row) == (variant == "change")
-            assert f"| {row['success']}/{row['n']}" in line
+            assert ("success_true" in row) == (variant == "noise")
+            if variant == "noise":        # success on the measured / on the true outputs
+                assert 0 <= row["success_true"] <= row["n"] and row["success_true"] + row["stopped"] <= row["n"]
+                assert f"| {row['success']} / {row['success_true']} of {row['n']}" in line
+            else:
+                assert f"| {row['success']}/{row['n']}" in line
 
 
 # --------------------------------------------------------------------------- first-run compile notice (_compile.py)

@@ -169,8 +169,9 @@ class SweepResult:
         Returns
         -------
         dict
-            ``n`` (runs), ``success_rate`` (fraction with ``success``),
-            ``statuses`` ({status: count}), then for every numeric top-level
+            ``n`` (runs), ``success_rate`` (fraction with ``success``), under
+            sensor noise ``success_true_rate`` (fraction whose true outputs
+            succeed, ``metrics["noiseless"]``), ``statuses`` ({status: count}), then for every numeric top-level
             metric ``{median, p10, p90, min, max, n}`` (``n`` = runs where it
             is defined; undefined values such as a settling time that never
             happened are left out), and ``outputs`` ``{name: {metric:
@@ -179,6 +180,8 @@ class SweepResult:
         n = self.n
         out: dict = {"n": n, "success_rate": sum(bool(m.get("success")) for m in self.metrics) / n,
                      "statuses": {s: self.statuses.count(s) for s in dict.fromkeys(self.statuses)}}
+        if any("noiseless" in m for m in self.metrics):
+            out["success_true_rate"] = sum(bool(m.get("noiseless", {}).get("success")) for m in self.metrics) / n
         first = self.metrics[0]
         for key, value in first.items():
             if key in ("success", "outputs") or not _is_number(value):

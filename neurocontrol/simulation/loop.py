@@ -1,28 +1,22 @@
 """The one closed loop of the package: controller, Gymnasium plant, reference -> :class:`~neurocontrol.results.Result`.
 
-:func:`simulate` runs the loop of the design (``r(t) -> controller -> u ->
-env.step(u) -> y``) for a fixed duration and records every signal, the
-controller's learning diagnostics and the wall time of each control step. The
-plant integrates itself: the next state always comes from ``env.step``, never
-from a controller or network output, and the controller sees only the
-observations the env returns.
+:func:`simulate` runs the loop of the design (``r(t) -> controller -> u -> env.step(u) -> y``) for a fixed
+duration and records every signal, the controller's learning diagnostics and the wall time of each control
+step. The plant integrates itself: the next state always comes from ``env.step``, never from a controller or
+network output, and the controller sees only the observations the env returns.
 
-Timed events (:class:`ParameterChange`, or any :class:`AbstractEvent`
-subclass) act on the plant between control steps, e.g. a fault that changes
-the drag coefficients half-way through a run. A :class:`TrialSpec` makes the
-run one trial of a repeated task (iterative learning control): how the
-controller starts it and what the controller is given at each step.
+Timed events (:class:`ParameterChange`, or any :class:`AbstractEvent` subclass) act on the plant between
+control steps, e.g. a fault that changes the drag coefficients half-way through a run. A :class:`TrialSpec`
+makes the run one trial of a repeated task (iterative learning control): how the controller starts it and
+what the controller is given at each step.
 
-One seed feeds a :class:`numpy.random.SeedSequence` whose children seed the
-plant (noise, disturbances, random initial state: ``env.reset(seed=...)``),
-the controller (network initialisation, excitation:
-``controller.reset(seed=...)``) and a spare stream that scenario builders use
-for draws outside the env (see :func:`seed_streams`, the only place a root
-seed is split).
+One seed feeds a :class:`numpy.random.SeedSequence` whose children seed the plant (noise, disturbances,
+random initial state: ``env.reset(seed=...)``), the controller (network initialisation, excitation:
+``controller.reset(seed=...)``) and a spare stream that scenario builders use for draws outside the env
+(see :func:`seed_streams`, the only place a root seed is split).
 
-Signal names and units come from the plant's own declarations
-(``observation_names``, ``input_names``, ``units``, see
-:func:`signal_names`); this module knows no plant.
+Signal names and units come from the plant's own declarations (``observation_names``, ``input_names``,
+``units``, see :func:`signal_names`); this module knows no plant.
 
 Examples
 --------
@@ -52,7 +46,7 @@ import numpy as np
 
 from neurocontrol._validation import as_float_array, check_positive
 from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError, ShapeError
-from neurocontrol.results import Result, compute_metrics, per_output_band
+from neurocontrol.results import Result, compute_metrics, noiseless_metrics, per_output_band
 from neurocontrol.simulation.events import AbstractEvent
 
 __all__ = ["simulate", "TrialSpec", "LoopSpec", "check_loop", "episode_steps", "seed_streams", "SeedStreams",
@@ -88,14 +82,13 @@ def seed_streams(seed=None) -> SeedStreams:
     Parameters
     ----------
     seed : int or numpy.random.SeedSequence or None
-        Root seed (a non-negative int). ``None`` draws fresh entropy, which is
-        returned so that the run can be repeated.
+        Root seed (a non-negative int). ``None`` draws fresh entropy, which is returned so that the run can be repeated.
 
     Returns
     -------
     SeedStreams
-        ``plant`` and ``controller`` as non-negative ints (Gymnasium's
-        ``reset`` takes ints), ``spare`` as a SeedSequence, and ``entropy``.
+        ``plant`` and ``controller`` as non-negative ints (Gymnasium's ``reset`` takes ints), ``spare`` as a
+        SeedSequence, and ``entropy``.
 
     Raises
     ------
@@ -104,11 +97,10 @@ def seed_streams(seed=None) -> SeedStreams:
 
     Notes
     -----
-    The children are ``SeedSequence(seed).spawn(3)`` in the order plant,
-    controller, spare, so each stream is statistically independent of the
-    others and adding a draw to one never shifts another. Every run of the
-    package (a :func:`simulate` call, every trial of an ILC run, a scenario's
-    initial-state draw) splits its root seed here.
+    The children are ``SeedSequence(seed).spawn(3)`` in the order plant, controller, spare, so each stream is
+    statistically independent of the others and adding a draw to one never shifts another. Every run of the
+    package (a :func:`simulate` call, every trial of an ILC run, a scenario's initial-state draw) splits its
+    root seed here.
 
     Examples
     --------
@@ -579,8 +571,7 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
         ``terminated``, ``truncated``, ``diagnostics`` and the env's
         ``env_info``.
     progress : bool, default False
-        Show a tqdm progress bar on stderr when stderr is a terminal, tqdm is
-        installed and the run takes longer than about 2 s.
+        Show a tqdm progress bar on stderr (a terminal, tqdm installed, a run longer than about 2 s).
     meta : dict, optional
         Extra JSON-serialisable entries for ``Result.meta`` (e.g. the
         scenario name and hash).
@@ -598,7 +589,9 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
         plant diverged, ``"converged"`` when the callback stopped the run.
         ``metrics`` are those of :func:`~neurocontrol.results.compute_metrics`
         plus ``control_step_us`` (median wall time of ``controller.step`` in
-        microseconds, the one metric that is not reproducible bit for bit).
+        microseconds, the one metric that is not reproducible bit for bit) and, when the env reports
+        ``info["noiseless_observation"]`` (sensor noise), ``noiseless``
+        (:func:`~neurocontrol.results.noiseless_metrics`: success and errors of the true outputs).
         ``meta`` records the seed and its streams, ``dt``, the duration, the
         integrator settings, package versions, units, applied events (and
         those not reached), the controller's modes as run-length segments,
@@ -679,6 +672,10 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
     obs, info = env.reset(seed=plant_seed, options=None if options is None else dict(options))
     obs = np.asarray(obs, dtype=np.float64).ravel()
     observations[0] = obs
+    noiseless = None          # the env's observations without its sensor noise, when it reports them
+    if "noiseless_observation" in info:
+        noiseless = np.full((n_steps + 1, n_obs), np.nan)
+        noiseless[0] = info["noiseless_observation"]
     if trial is not None and trial.start == "start_trial":
         controller.start_trial(obs, ctrl_refs[0])
     else:
@@ -718,6 +715,8 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
                 on_limit = (applied <= low) | (applied >= high)
             saturated[k] = np.asarray(info.get("saturated", False), dtype=bool) | on_limit
             observations[k + 1] = obs
+            if noiseless is not None:
+                noiseless[k + 1] = info.get("noiseless_observation", obs)
             diag = diagnostics() if diagnostics is not None else {}
             pe = float(diag.get("prediction_error", math.nan))
             pred[k] = pe if math.isfinite(pe) else math.nan
@@ -757,8 +756,12 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
                               saturated=saturated[:T], tolerance=tol, output_names=out_names,
                               final_window_s=float(final_window_s), control_step_us=control_step_us)
     metrics["steps"] = T
+    if noiseless is not None:
+        metrics["noiseless"] = noiseless_metrics(metrics, time, noiseless[: T + 1, list(output_indices)],
+                                                 refs[: T + 1], inputs[:T], saturated[:T])
     if status == "failed":
         metrics["success"] = False
+        metrics.get("noiseless", {})["success"] = False
     integrator = {"method": getattr(base, "integrator", None)}
     substeps = getattr(base, "substeps", None)
     if substeps is not None:

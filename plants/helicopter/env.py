@@ -144,7 +144,8 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
     gust_schedule : sequence of (t_start s, duration s, accel m/s^2)
         Deterministic gusts.
     sensor_noise_std : (5,) array
-        Standard deviation of the noise on each measured state.
+        Standard deviation of the noise on each measured state. With noise, ``info["noiseless_observation"]``
+        is the observation without it (the loop's metrics on the true outputs).
     param_perturbation : float
         Relative standard deviation (at most 0.25) of a random factor applied to each of a1..a15 at
         every reset (a fresh plant per episode; factors truncated to [0.25, 1.75], so no sign
@@ -471,8 +472,8 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         self._steps = 0
         self._random_gusts = []
         self._sat[:] = False
-        obs = self._measure(np.clip(self._x, self._obs_bounds[0], self._obs_bounds[1]))
-        return obs, self._info()
+        clean = np.clip(self._x, self._obs_bounds[0], self._obs_bounds[1])
+        return self._measure(clean), self._info(clean)
 
     def step(self, action):
         """Apply ``action`` (throttle, collective_servo) for ``dt`` s; return the Gymnasium 5-tuple.
@@ -499,13 +500,14 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
                                   f"({self._x.tolist()}); check the plant parameters.")
         self._steps += 1
         self._time = self._steps * self.dt
+        clean = obs
         if self._noisy:
             obs = self._measure(obs)
         x = self._x
         ew = x[0] - self._ref0
         ez = x[1] - self._ref1
         reward = -float(self._reward_coef[0] * ew * ew + self._reward_coef[1] * ez * ez)
-        return obs, reward, status == _kernels.STATUS_ROTOR_OUT_OF_RANGE, False, self._info()
+        return obs, reward, status == _kernels.STATUS_ROTOR_OUT_OF_RANGE, False, self._info(clean)
 
     def render(self):
         """Return an RGB image (H, W, 3) of the stand, or None when ``render_mode`` is None."""
@@ -523,9 +525,12 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         self._figure = None
 
     # ---------------------------------------------------------------- helpers
-    def _info(self) -> dict:
-        return {"saturated": self._sat.copy(), "time": self._time, "setpoint": self._setpoint.copy(),
+    def _info(self, clean: np.ndarray) -> dict:
+        info = {"saturated": self._sat.copy(), "time": self._time, "setpoint": self._setpoint.copy(),
                 "state": self._x.copy(), "action": self._u.copy()}
+        if self._noisy:       # what the sensors would read without their noise (metrics on the true outputs)
+            info["noiseless_observation"] = clean.copy()
+        return info
 
     def _measure(self, obs: np.ndarray) -> np.ndarray:
         if self._noisy:
