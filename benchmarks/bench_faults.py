@@ -67,6 +67,7 @@ CASES = {
     "fault_actuator_loss": (15.0, 15.0),
     "fault_stuck_actuator": (17.0, 10.0),
     "fault_sensor_bias": (15.0, 10.0),
+    "fault_sensor_noise": (15.0, 10.0),
     "fault_sensor_dropout": (0.0, 10.0),
     "fault_measurement_delay": (0.0, 10.0),
     "fault_parameter_drift": (30.0, 10.0),

@@ -122,6 +122,7 @@ FAULT_LABELS = {
     "fault_actuator_loss": "30 % collective-servo loss from 15 s, within 15 s",
     "fault_stuck_actuator": "servo stuck 15-17 s during a commanded climb, within 10 s",
     "fault_sensor_bias": "climb rate +0.02 m/s, collective +0.005 rad from 15 s",
+    "fault_sensor_noise": "sensor noise from none to 5x sensor_noise.toml at 15 s, within 10 s",
     "fault_sensor_dropout": "5 % of samples lost",
     "fault_measurement_delay": "20 ms",
     "fault_parameter_drift": "a8, a9 to 1.3x over 10-30 s",

@@ -45,7 +45,8 @@ from gymnasium.utils import RecordConstructorArgs
 from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
 from neurocontrol.exceptions import ParameterError
 
-__all__ = ["SensorBias", "SensorDropout", "MeasurementDelay", "StuckActuator", "ParameterDrift", "apply_faults"]
+__all__ = ["SensorBias", "SensorNoise", "SensorDropout", "MeasurementDelay", "StuckActuator", "ParameterDrift",
+           "apply_faults"]
 
 
 def _window(start, end) -> tuple[float, float]:
@@ -145,6 +146,84 @@ class SensorBias(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
             return observation
         obs = np.asarray(observation, dtype=np.float64).ravel() + self.bias
         return np.clip(obs, self._low, self._high)
+
+
+class SensorNoise(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
+    """Add white Gaussian noise to the measurements during ``[start, end)`` (a degraded sensor).
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        Plant with a Box observation space.
+    std : array_like, shape (n,)
+        Standard deviation per observation entry, observation units (>= 0).
+    start, end : float
+        Active window in s since reset (``end=None``: until the episode ends).
+    seed : int, optional
+        Seed of the wrapper's generator. Default: derived from the seed given
+        to ``reset`` (``SeedSequence([seed, 0x5E0])``), else fresh entropy at the
+        first reset; later seedless resets continue the stream.
+
+    Notes
+    -----
+    Noisy measurements are clipped to the observation space. ``info["noiseless_observation"]`` is the
+    measurement without this noise (or the env's own noiseless observation when it reports one), at every
+    step and at reset, so a run's metrics judge the true outputs too.
+    """
+
+    def __init__(self, env, std, *, start: float = 0.0, end: float | None = None, seed=None):
+        RecordConstructorArgs.__init__(self, std=std, start=start, end=end, seed=seed)
+        gym.ObservationWrapper.__init__(self, env)
+        n = int(np.prod(env.observation_space.shape))
+        self.std = as_float_array(std, "std", (n,)).copy()
+        if np.any(self.std < 0):
+            raise ParameterError(f"`std` must be >= 0 per observation entry, got {self.std.tolist()}.")
+        self.start, self.end = _window(start, end)
+        self._seed = None if seed is None else check_int(seed, "seed", low=0)
+        self._rng = None if seed is None else np.random.default_rng(seed)
+        self._wdt = _dt(env)
+        self._low = np.asarray(env.observation_space.low, dtype=np.float64).ravel()
+        self._high = np.asarray(env.observation_space.high, dtype=np.float64).ravel()
+        self._k = 0
+
+    def reset(self, *, seed=None, options=None):
+        """Reseed the wrapper's generator (see ``seed`` above), restart its clock and reset the env.
+
+        Parameters
+        ----------
+        seed : int, optional
+            Passed on; also seeds the wrapper's generator when it has no seed of its own.
+        options : dict, optional
+            Passed on.
+        """
+        if self._seed is None and seed is not None:
+            self._rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5E0]))
+        elif self._rng is None:
+            self._rng = np.random.default_rng()
+        self._clock_reset()
+        obs, info = self.env.reset(seed=seed, options=options)
+        return self._noisy(obs, info)
+
+    def step(self, action):
+        """Step the env and add the noise if the fault is active.
+
+        Parameters
+        ----------
+        action : array_like
+            Passed on unchanged.
+        """
+        self._clock_tick()
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        obs, info = self._noisy(obs, info)
+        return obs, reward, terminated, truncated, info
+
+    def _noisy(self, obs, info):
+        clean = np.asarray(obs, dtype=np.float64).ravel()
+        info = {**info, "noiseless_observation": np.array(info.get("noiseless_observation", clean), copy=True)}
+        if not (self.start <= self.time < self.end):
+            return obs, info
+        noisy = clean + self.std * self._rng.standard_normal(clean.size)
+        return np.clip(noisy, self._low, self._high).reshape(np.shape(obs)), info
 
 
 class SensorDropout(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
@@ -455,7 +534,8 @@ class ParameterDrift(_Clock, gym.Wrapper, RecordConstructorArgs):
         return out
 
 
-def apply_faults(env, *, sensor_bias=None, delay_steps: int = 0, dropout=None, stuck_actuator=None, drift=None):
+def apply_faults(env, *, sensor_bias=None, delay_steps: int = 0, dropout=None, stuck_actuator=None, drift=None,
+                 sensor_noise=None):
     """Wrap ``env`` in the fault wrappers given, in signal order.
 
     Parameters
@@ -472,11 +552,13 @@ def apply_faults(env, *, sensor_bias=None, delay_steps: int = 0, dropout=None, s
         Keyword arguments of :class:`StuckActuator`.
     drift : dict, optional
         Keyword arguments of :class:`ParameterDrift`.
+    sensor_noise : dict, optional
+        Keyword arguments of :class:`SensorNoise`.
 
     Returns
     -------
     gymnasium.Env
-        ``Dropout(Delay(Bias(StuckActuator(Drift(env)))))`` with the absent ones left out.
+        ``Dropout(Delay(Noise(Bias(StuckActuator(Drift(env))))))`` with the absent ones left out.
     """
     if drift:
         env = ParameterDrift(env, **drift)
@@ -484,6 +566,8 @@ def apply_faults(env, *, sensor_bias=None, delay_steps: int = 0, dropout=None, s
         env = StuckActuator(env, **stuck_actuator)
     if sensor_bias:
         env = SensorBias(env, **sensor_bias)
+    if sensor_noise:
+        env = SensorNoise(env, **sensor_noise)
     if delay_steps:
         env = MeasurementDelay(env, delay_steps)
     if dropout:

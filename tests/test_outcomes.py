@@ -284,6 +284,11 @@ CLAIMS = {
     "fault_stuck_actuator": [("stuck servo bites", bites(15.0), ()),
                              ("recovered 10 s after release", recovers(17.0, 10.0, 15.0), ())],
     "fault_sensor_bias": [("recovered within 10 s", recovers(15.0, 10.0, 15.0), ())],
+    "fault_sensor_noise": [("runs clean", runs_clean, ()),
+                           # bench_faults: the adaptive controller's true rotor speed leaves the band under the
+                           # noise (0/20 recovered); the neural controller recovers (19/20, benchmarks/records)
+                           ("recovered within 10 s", recovers(15.0, 10.0, 15.0),
+                            (pytest.mark.xfail(strict=True, reason="adaptive: 0/20 recovered (faults.json)"),))],
     "fault_sensor_dropout": [("5 % samples lost", dropout_rate, ()),
                              ("recovered within 10 s", recovers(0.0, 10.0, 0.0), ())],
     # bench_faults: 97/100 recovered; seed 4 is one of the misses

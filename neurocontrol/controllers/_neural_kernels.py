@@ -13,12 +13,13 @@ from __future__ import annotations
 import math
 
 import numba
+import numpy as np
 
 from neurocontrol.nets import _incremental_kernels as _ik
 from neurocontrol.nets._kernels import JIT_OPTIONS
 
-__all__ = ["gauss_newton_kernel", "filter_measure_kernel", "filter_blend_kernel", "observe_kernel", "desired_kernel",
-           "imitator_desired_kernel", "synthesise_kernel"]
+__all__ = ["gauss_newton_kernel", "filter_measure_kernel", "filter_blend_kernel", "noise_rise_kernel", "observe_kernel",
+           "desired_kernel", "imitator_desired_kernel", "synthesise_kernel"]
 
 _jit = numba.njit(**JIT_OPTIONS)
 
@@ -129,8 +130,8 @@ def filter_measure_kernel(raw, d2, srt, count, y, noise_var):
     """Take one measurement ``y`` into the sensor-noise estimate; return the new count of second differences.
 
     ``raw`` (3, n) the last three measurements, ``d2`` (W, n) the ring of
-    absolute second differences (slot ``count % W``), ``srt`` (W, n) the same
-    values sorted per column (kept sorted by one insertion per step, so the
+    second differences, signed (slot ``count % W``), ``srt`` (W, n) their
+    absolute values sorted per column (kept sorted by one insertion per step, so the
     median is read, not recomputed). Once ``count >= W``, ``noise_var`` gets
     ``(1.4826 median)^2 / 6`` (numpy's median: the mean of the two middle
     values for even W). A non-finite window skips; a non-finite ``y`` clears ``raw``.
@@ -156,14 +157,15 @@ def filter_measure_kernel(raw, d2, srt, count, y, noise_var):
         return count
     slot = count % w
     for j in range(n):
-        v = abs(raw[2, j] - 2.0 * raw[1, j] + raw[0, j])
-        old = d2[slot, j]
-        d2[slot, j] = v
+        signed = raw[2, j] - 2.0 * raw[1, j] + raw[0, j]
+        v = abs(signed)
+        old = abs(d2[slot, j])
+        d2[slot, j] = signed
         pos = 0
         while pos < w and srt[pos, j] != old:
             pos += 1
         if pos == w:            # not found (cannot happen for finite data): rebuild the column
-            col = d2[:, j].copy()
+            col = np.abs(d2[:, j])
             col.sort()
             for r in range(w):
                 srt[r, j] = col[r]
@@ -186,6 +188,56 @@ def filter_measure_kernel(raw, d2, srt, count, y, noise_var):
             s = _MAD_TO_STD * med
             noise_var[j] = s * s / 6.0
     return count
+
+
+@_strict
+def noise_rise_kernel(d2, count, noise_var, R0, scale, rise, white, col, fast_var, R, up):
+    """Set the EKF's R from the sensor-noise estimates; return True while the noise of most signals has risen.
+
+    ``fast_var[j]`` is ``(1.4826 median |d2|)^2 / 6`` over the last ``fast = len(col)`` second
+    differences of the ring ``d2`` (the window's newest; 0 until ``count >= fast``; ``col`` is scratch).
+    Signal j's noise has risen when ``fast_var[j] > rise * noise_var[j]``, ``scale * fast_var[j] > R0[j]``
+    and those second differences look white: their lag-one correlation ``sum d_t d_(t-1) / sum d_t^2`` is
+    below ``white`` (-2/3 for white noise, near +1 for the smooth transient of a fast move);
+    the noise has risen when that holds for more than half of the signals, and then ``R[j] = scale *
+    fast_var[j]`` on the signals that rose. Elsewhere, and otherwise, ``R[j] = max(R0[j], scale * noise_var[j])``
+    (the window's estimate, as without the check). No rise before the window is full (``count < W``).
+    """
+    n = noise_var.shape[0]
+    w = d2.shape[0]
+    fast = col.shape[0]
+    n_up = 0
+    for j in range(n):
+        fv = 0.0
+        lag = 0.0
+        energy = 0.0
+        if count >= fast:
+            for i in range(fast):
+                d = d2[(count - 1 - i) % w, j]
+                energy += d * d
+                if i > 0:
+                    lag += d * d2[(count - i) % w, j]
+                v = abs(d)
+                pos = i                          # insertion sort of the newest values
+                while pos > 0 and col[pos - 1] > v:
+                    col[pos] = col[pos - 1]
+                    pos -= 1
+                col[pos] = v
+            half = fast // 2
+            med = col[half] / 1.0 if fast % 2 else (col[half - 1] + col[half]) / 2.0
+            sd = _MAD_TO_STD * med
+            fv = sd * sd / 6.0
+        fast_var[j] = fv
+        up[j] = fv > rise * noise_var[j] and scale * fv > R0[j] and lag < white * energy
+        if up[j]:
+            n_up += 1
+    risen = count >= w and 2 * n_up > n            # the window's estimate must be there to compare with
+    for j in range(n):
+        if risen and up[j]:
+            R[j] = scale * fast_var[j]
+        else:
+            R[j] = max(R0[j], scale * noise_var[j])
+    return risen
 
 
 @_strict

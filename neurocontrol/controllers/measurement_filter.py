@@ -18,10 +18,17 @@ from neurocontrol._validation import as_float_array, check_int
 from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.exceptions import ShapeError
 
-__all__ = ["MeasurementFilter", "NOISE_WINDOW", "second_difference_noise_std"]
+__all__ = ["MeasurementFilter", "NOISE_FAST", "NOISE_RISE", "NOISE_WHITE", "NOISE_WINDOW",
+           "second_difference_noise_std"]
 
 #: Samples in the sliding window of the sensor-noise estimate; also the memory (samples) of the innovation variance.
 NOISE_WINDOW = 100
+#: Newest second differences in the fast estimate that tells a rise of the noise (:meth:`MeasurementFilter.scaled_r`).
+NOISE_FAST = 12
+#: A signal's noise has risen when its fast variance estimate exceeds the window's this many times (std tripled).
+NOISE_RISE = 9.0
+#: ... and the lag-one correlation of those second differences is below this (white noise: -2/3; a smooth move: ~+1).
+NOISE_WHITE = -0.25
 #: 1 / Phi^-1(3/4): the median absolute value of a zero-mean normal variable times this is its standard deviation.
 _MAD_TO_STD = _nk._MAD_TO_STD
 
@@ -104,6 +111,9 @@ class MeasurementFilter:
         self._S = np.full(n, np.nan)
         self._a = 1.0 / w
         self.noise_var = np.zeros(n)
+        self.fast_var = np.zeros(n)            # over the newest NOISE_FAST second differences (scaled_r)
+        self._up = np.zeros(n, dtype=np.bool_)
+        self._col = np.empty(min(NOISE_FAST, w))
         self.gain = np.ones(n)
 
     @property
@@ -126,6 +136,51 @@ class MeasurementFilter:
         """
         y = np.ascontiguousarray(as_float_array(y, "y", (self.n_signals,), finite=False))
         self._count = _nk.filter_measure_kernel(self._raw, self._d2, self._sorted, self._count, y, self.noise_var)
+
+    def scaled_r(self, floor, scale: float, out) -> bool:
+        r"""Write into ``out`` a noise variance R per signal for an EKF: ``scale`` times the noise, at least ``floor``.
+
+        The window's estimate lags a rise of the noise by half a window. So the
+        median of the newest :data:`NOISE_FAST` second differences gives a fast
+        estimate ``fast_var`` too; where it exceeds :data:`NOISE_RISE` times the
+        window's, ``scale * fast_var > floor`` and those second differences look white (their lag-one
+        correlation below :data:`NOISE_WHITE`) a signal's noise has risen.
+        When that holds for more than half of the signals (a single signal's
+        roughness also rises with a fast input move), ``out = scale * fast_var``
+        on those signals; elsewhere, and otherwise, ``out = max(floor, scale *
+        noise_var)``. Returns True while the noise has risen so: the one-step
+        errors of a model then grow from the sensors, not from a change of the plant. No rise is
+        signalled before the window is full.
+
+        Parameters
+        ----------
+        floor : numpy.ndarray, shape (n_signals,)
+            The smallest R per signal.
+        scale : float
+            R per unit of estimated noise variance.
+        out : numpy.ndarray, shape (n_signals,)
+            Receives R (float64, contiguous).
+
+        Returns
+        -------
+        bool
+
+        Examples
+        --------
+        >>> f = MeasurementFilter(1)
+        >>> rng = np.random.default_rng(0)
+        >>> for y in 0.001 * rng.standard_normal(120):
+        ...     f.measure([y])
+        >>> R = np.zeros(1)
+        >>> f.scaled_r(np.array([1e-9]), 5.0, R), bool(R[0] == 5.0 * f.noise_var[0])
+        (False, True)
+        >>> for y in 0.01 * rng.standard_normal(12):            # ten times the noise, 12 samples
+        ...     f.measure([y])
+        >>> f.scaled_r(np.array([1e-9]), 5.0, R), bool(R[0] > 10 * 5.0 * f.noise_var[0])
+        (True, True)
+        """
+        return bool(_nk.noise_rise_kernel(self._d2, self._count, self.noise_var, floor, float(scale), NOISE_RISE,
+                                          NOISE_WHITE, self._col, self.fast_var, out, self._up))
 
     def blend(self, y, prediction, *, active: bool = True) -> np.ndarray:
         """Update S with the innovation and return the blended state ``p + K (y - p)``.

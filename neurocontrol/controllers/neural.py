@@ -623,8 +623,9 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
                                       k >= self._n_warmup, *self._obs_buf, x)
         self._x = x
         self._y_prev[:] = x
-        if self._noise_r > 0.0 and k >= self._n_warmup + f.window:   # no warm-up excitation in the estimate
-            np.maximum(self._R0, self._noise_r * f.noise_var, out=ident._R)
+        # R from the noise estimate once no warm-up excitation is in it; a rise of the noise is no plant change
+        if self._noise_r > 0.0 and k >= self._n_warmup + f.window and f.scaled_r(self._R0, self._noise_r, ident._R):
+            ident.restart_change_detector()
         if k < self._n_warmup:
             self._advance_reference_model(reference)
             base = self.warmup_controller.step(raw, reference) if self.warmup_controller is not None \

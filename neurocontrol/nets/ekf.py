@@ -439,6 +439,14 @@ class IncrementalIdentifier:
         self._P[...] = P
         self._counts.update(counts)
 
+    def restart_change_detector(self) -> None:
+        """Start the change detector's means afresh at the next update, its signal off.
+
+        For a new regime of the one-step errors that is not a change of the plant, e.g. a rise of the sensor
+        noise that R follows.
+        """
+        self._change[:] = 0.0
+
     def reset_hidden(self) -> None:
         """Zero the hidden state and its sensitivities (e.g. at a new episode); weights are kept."""
         self._h[:] = 0.0

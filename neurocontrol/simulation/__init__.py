@@ -9,6 +9,7 @@ from neurocontrol.simulation.faults import (
     DropoutConfig,
     FaultsConfig,
     SensorBiasConfig,
+    SensorNoiseConfig,
     StuckActuatorConfig,
     wrap_faults,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "ParameterChange",
     "FaultsConfig",
     "SensorBiasConfig",
+    "SensorNoiseConfig",
     "DropoutConfig",
     "StuckActuatorConfig",
     "DriftConfig",

@@ -3,7 +3,7 @@
 Two ways to inject a fault, both seeded and reproducible:
 
 * ``[plant.faults]`` (:class:`FaultsConfig`) wraps the plant in the
-  Gymnasium wrappers of :mod:`plants.wrappers`: sensor bias, sensor dropout,
+  Gymnasium wrappers of :mod:`plants.wrappers`: sensor bias, sensor noise, sensor dropout,
   measurement delay, a stuck actuator and a slow parameter drift, each with
   its own time window;
 * ``[[events]]`` of kind ``actuator_fault`` (:class:`ActuatorFault`) set the
@@ -42,8 +42,8 @@ from neurocontrol.exceptions import ParameterError
 from neurocontrol.simulation.events import AbstractEvent
 from plants.wrappers import apply_faults
 
-__all__ = ["FaultsConfig", "SensorBiasConfig", "DropoutConfig", "StuckActuatorConfig", "DriftConfig",
-           "ActuatorFault", "wrap_faults"]
+__all__ = ["FaultsConfig", "SensorBiasConfig", "SensorNoiseConfig", "DropoutConfig", "StuckActuatorConfig",
+           "DriftConfig", "ActuatorFault", "wrap_faults"]
 
 
 def _window(start, end) -> None:
@@ -76,6 +76,37 @@ class SensorBiasConfig:
     def __post_init__(self):
         if as_float_array(self.bias, "bias", (None,)).size == 0:
             raise ParameterError("`bias` must give one offset per observation entry, got none.")
+        _window(self.start, self.end)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SensorNoiseConfig:
+    """``[plant.faults.sensor_noise]``: white Gaussian noise on the measurements (:class:`plants.wrappers.SensorNoise`).
+
+    Parameters
+    ----------
+    std : sequence of float
+        Standard deviation per observation entry, observation units (>= 0), on top of any noise of the plant.
+    start : float, default 0.0
+        When the noise starts, s.
+    end : float, optional
+        When it stops, s (absent: until the end).
+
+    Notes
+    -----
+    Its generator is seeded by the run's plant seed. The run's metrics then also judge the true outputs
+    (``metrics["noiseless"]``).
+    """
+
+    std: tuple[float, ...]
+    start: float = 0.0
+    end: float | None = None
+
+    def __post_init__(self):
+        std = as_float_array(self.std, "std", (None,))
+        if np.any(std < 0):
+            raise ParameterError(f"`std` must be >= 0 per observation entry, got {std.tolist()}.")
+        object.__setattr__(self, "std", tuple(float(v) for v in std))
         _window(self.start, self.end)
 
 
@@ -165,6 +196,7 @@ class FaultsConfig:
     Parameters
     ----------
     sensor_bias : SensorBiasConfig, optional
+    sensor_noise : SensorNoiseConfig, optional
     delay_steps : int, default 0
         Measurement delay in control steps (:class:`plants.wrappers.MeasurementDelay`).
     dropout : DropoutConfig, optional
@@ -174,11 +206,12 @@ class FaultsConfig:
     Notes
     -----
     The wrappers stack in signal order: drift and stuck actuator next to the
-    plant, then bias, delay, and dropout next to the controller. Dropout
-    draws from its own generator seeded by the run's plant seed.
+    plant, then bias, noise, delay, and dropout next to the controller. Noise and dropout
+    draw from their own generators seeded by the run's plant seed.
     """
 
     sensor_bias: SensorBiasConfig | None = None
+    sensor_noise: SensorNoiseConfig | None = None
     delay_steps: int = 0
     dropout: DropoutConfig | None = None
     stuck_actuator: StuckActuatorConfig | None = None
@@ -213,6 +246,8 @@ def wrap_faults(env, faults: FaultsConfig | None):
     kw = {}
     if faults.sensor_bias is not None:
         kw["sensor_bias"] = dataclasses.asdict(faults.sensor_bias)
+    if faults.sensor_noise is not None:
+        kw["sensor_noise"] = dataclasses.asdict(faults.sensor_noise)
     if faults.dropout is not None:
         kw["dropout"] = dataclasses.asdict(faults.dropout)
     if faults.stuck_actuator is not None:
