@@ -67,6 +67,17 @@ def _dt(env) -> float:
     return float(dt) if isinstance(dt, numbers.Real) and dt > 0 else 1.0
 
 
+def _reset_rng(own_seed, rng, reset_seed, salt: int):
+    """Return a wrapper's generator at reset.
+
+    Reseeded from ``SeedSequence([reset_seed, salt])`` unless the wrapper has a seed of its own; fresh entropy
+    at the first seedless reset; otherwise the stream goes on.
+    """
+    if own_seed is None and reset_seed is not None:
+        return np.random.default_rng(np.random.SeedSequence([int(reset_seed), salt]))
+    return np.random.default_rng() if rng is None else rng
+
+
 class _Clock:
     """Step counter of a wrapper: the time (s) of the observation about to be returned."""
 
@@ -196,10 +207,7 @@ class SensorNoise(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
         options : dict, optional
             Passed on.
         """
-        if self._seed is None and seed is not None:
-            self._rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5E0]))
-        elif self._rng is None:
-            self._rng = np.random.default_rng()
+        self._rng = _reset_rng(self._seed, self._rng, seed, 0x5E0)
         self._clock_reset()
         obs, info = self.env.reset(seed=seed, options=options)
         return self._noisy(obs, info)
@@ -285,10 +293,7 @@ class SensorDropout(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
         options : dict, optional
             Passed on.
         """
-        if self._seed is None and seed is not None:
-            self._rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5D0]))
-        elif self._rng is None:
-            self._rng = np.random.default_rng()
+        self._rng = _reset_rng(self._seed, self._rng, seed, 0x5D0)
         self._clock_reset()
         self.n_dropped = 0
         obs, info = self.env.reset(seed=seed, options=options)

@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 
 import plants  # noqa: F401
-from neurocontrol.controllers.measurement_filter import (NOISE_FAST, NOISE_RISE, NOISE_WHITE, NOISE_WINDOW,
-                                                         MeasurementFilter)
+from neurocontrol.controllers.measurement_filter import (
+    NOISE_FAST,
+    NOISE_RISE,
+    NOISE_WHITE,
+    NOISE_WINDOW,
+    MeasurementFilter,
+)
 from neurocontrol.exceptions import ParameterError, ScenarioError
 from neurocontrol.nets.ekf import DecoupledEKF, IncrementalConfig, IncrementalIdentifier
 from neurocontrol.scenario import Scenario, run_scenario
@@ -58,35 +63,40 @@ def test_fast_estimate_and_r_match_a_plain_reference():
     assert not [k for k in risen_at if k < 250]                         # no false rise on the stationary part
 
 
-def test_one_signal_alone_does_not_make_a_rise():
-    rng = np.random.default_rng(1)
-    y = 1e-3 * rng.standard_normal((300, 3))
-    y[200:, 0] *= 20.0                                      # one of three signals only
-    f = MeasurementFilter(3)
-    R = np.zeros(3)
+def rise_flags(y):
+    """The flag of ``scaled_r`` at every sample of ``y`` (T, n), floor 1e-12, scale 5; and the final R."""
+    f = MeasurementFilter(y.shape[1])
+    R = np.zeros(y.shape[1])
     flags = []
-    for k in range(300):
-        f.measure(y[k])
-        flags.append(f.scaled_r(np.full(3, 1e-12), 5.0, R))
-    assert not any(flags)
+    for row in y:
+        f.measure(row)
+        flags.append(f.scaled_r(np.full(y.shape[1], 1e-12), 5.0, R))
+    return np.array(flags), R, f
+
+
+def test_one_signal_alone_does_not_make_a_rise():
+    y = 1e-3 * np.random.default_rng(1).standard_normal((300, 3))
+    y[200:, 0] *= 20.0                                      # one of three signals only
+    flags, R, f = rise_flags(y)
+    assert not flags.any()
     np.testing.assert_array_equal(R, np.maximum(1e-12, 5.0 * f.noise_var))
 
 
-def test_a_smooth_fast_move_is_not_taken_for_noise():
-    """Three signals swing fast and smoothly (roughness without noise): no rise; white noise of the same
-    second-difference size is one."""
+def test_a_smooth_fast_move_is_not_taken_for_noise_and_white_noise_as_rough_is():
+    """Three signals swing fast and smoothly from sample 300 (roughness without noise): no rise. White noise
+    whose second differences are as large: a rise."""
     t = np.arange(400) * 0.01
-    y = np.zeros((400, 3)) + 1e-4 * np.random.default_rng(2).standard_normal((400, 3))
-    # a fast oscillation from sample 300, starting smoothly (a measured output does not jump)
-    y[300:] += (1.0 - np.cos(40.0 * (t[300:, None] - t[300]) * (1.0 + 0.1 * np.arange(3)))) * 0.05
-    f = MeasurementFilter(3)
-    R = np.zeros(3)
-    flags = []
-    for k in range(400):
-        f.measure(y[k])
-        flags.append(f.scaled_r(np.full(3, 1e-12), 5.0, R))
-    assert not any(flags[300:330])
-    assert f.fast_var.min() > NOISE_RISE * 1e-7                              # it is rough: only whiteness tells
+    base = 1e-4 * np.random.default_rng(2).standard_normal((400, 3))
+    smooth = base.copy()                                   # starting smoothly: a measured output does not jump
+    smooth[300:] += (1.0 - np.cos(40.0 * (t[300:, None] - t[300]) * (1.0 + 0.1 * np.arange(3)))) * 0.05
+    flags, _, f = rise_flags(smooth)
+    assert not flags[300:330].any()
+    rough = f.fast_var.copy()
+    assert rough.min() > NOISE_RISE * 1e-7                 # it is rough: only the whiteness tells it from noise
+    noisy = base.copy()
+    noisy[300:] += np.sqrt(rough) * np.random.default_rng(3).standard_normal((100, 3))
+    flags, _, _ = rise_flags(noisy)
+    assert flags[300:330].any()
 
 
 def test_restart_change_detector_starts_the_means_afresh():
