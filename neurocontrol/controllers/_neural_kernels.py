@@ -191,7 +191,7 @@ def filter_measure_kernel(raw, d2, srt, count, y, noise_var):
 
 
 @_strict
-def noise_rise_kernel(d2, count, noise_var, R0, scale, rise, white, col, fast_var, R, up):
+def noise_rise_kernel(d2, count, noise_var, R0, scale, rise, white, col, fast_var, R, up, state):
     """Set the EKF's R from the sensor-noise estimates; return True while the noise of most signals has risen.
 
     ``fast_var[j]`` is ``(1.4826 median |d2|)^2 / 6`` over the last ``fast = len(col)`` second
@@ -200,8 +200,11 @@ def noise_rise_kernel(d2, count, noise_var, R0, scale, rise, white, col, fast_va
     and those second differences look white: their lag-one correlation ``sum d_t d_(t-1) / sum d_t^2`` is
     below ``white`` (-2/3 for white noise, near +1 for the smooth transient of a fast move);
     the noise has risen when that holds for more than half of the signals, and then ``R[j] = scale *
-    fast_var[j]`` on the signals that rose. Elsewhere, and otherwise, ``R[j] = max(R0[j], scale * noise_var[j])``
+    fast_var[j]`` on every signal that passes the first two tests (a noisy signal whose own motion hides the
+    whiteness included). Elsewhere, and otherwise, ``R[j] = max(R0[j], scale * noise_var[j])``
     (the window's estimate, as without the check). No rise before the window is full (``count < W``).
+    A rise lasts while the first two tests hold for more than half of the signals (``state[0]``: 1 during a
+    rise), so a step whose vote falls short does not drop R back in the middle of it.
     """
     n = noise_var.shape[0]
     w = d2.shape[0]
@@ -228,13 +231,16 @@ def noise_rise_kernel(d2, count, noise_var, R0, scale, rise, white, col, fast_va
             sd = _MAD_TO_STD * med
             fv = sd * sd / 6.0
         fast_var[j] = fv
-        up[j] = fv > rise * noise_var[j] and scale * fv > R0[j] and lag < white * energy
+        sized = fv > rise * noise_var[j] and scale * fv > R0[j]
+        up[j] = sized and (lag < white * energy or state[0] == 1.0)     # whiteness starts a rise, size keeps it
         if up[j]:
             n_up += 1
     risen = count >= w and 2 * n_up > n            # the window's estimate must be there to compare with
+    state[0] = 1.0 if risen else 0.0
     for j in range(n):
-        if risen and up[j]:
-            R[j] = scale * fast_var[j]
+        fv = fast_var[j]
+        if risen and fv > rise * noise_var[j] and scale * fv > R0[j]:     # whiteness is the vote's, not R's
+            R[j] = scale * fv
         else:
             R[j] = max(R0[j], scale * noise_var[j])
     return risen

@@ -113,6 +113,7 @@ class MeasurementFilter:
         self.noise_var = np.zeros(n)
         self.fast_var = np.zeros(n)            # over the newest NOISE_FAST second differences (scaled_r)
         self._up = np.zeros(n, dtype=np.bool_)
+        self._rise = np.zeros(1)                # 1 while a rise lasts (scaled_r)
         self._col = np.empty(min(NOISE_FAST, w))
         self.gain = np.ones(n)
 
@@ -147,8 +148,9 @@ class MeasurementFilter:
         correlation below :data:`NOISE_WHITE`) a signal's noise has risen.
         When that holds for more than half of the signals (a single signal's
         roughness also rises with a fast input move), ``out = scale * fast_var``
-        on those signals; elsewhere, and otherwise, ``out = max(floor, scale *
-        noise_var)``. Returns True while the noise has risen so: the one-step
+        on every signal that passes the first two tests; elsewhere, and otherwise,
+        ``out = max(floor, scale * noise_var)``. A rise, once started, lasts while the first two tests
+        hold for most signals. Returns True while the noise has risen so: the one-step
         errors of a model then grow from the sensors, not from a change of the plant. No rise is
         signalled before the window is full.
 
@@ -180,7 +182,7 @@ class MeasurementFilter:
         (True, True)
         """
         return bool(_nk.noise_rise_kernel(self._d2, self._count, self.noise_var, floor, float(scale), NOISE_RISE,
-                                          NOISE_WHITE, self._col, self.fast_var, out, self._up))
+                                          NOISE_WHITE, self._col, self.fast_var, out, self._up, self._rise))
 
     def blend(self, y, prediction, *, active: bool = True) -> np.ndarray:
         """Update S with the innovation and return the blended state ``p + K (y - p)``.
