@@ -1,14 +1,14 @@
-"""The fault wrappers for any Gymnasium plant: sensor bias, dropout, delay, a stuck actuator, slow parameter drift.
+"""The fault wrappers for any Gymnasium plant: sensor bias, noise, dropout, delay, a stuck actuator, parameter drift.
 
 Each wrapper models one fault between the plant and the controller and
 leaves the plant's physics alone. They stack in the order a signal travels:
-the plant's measurement gets a bias, is delayed, then dropped on the way to
+the plant's measurement gets a bias and noise, is delayed, then dropped on the way to
 the controller (:func:`apply_faults` builds that chain); the controller's
 action may be held by a stuck actuator before the plant sees it.
 
 Timing: a wrapper counts its own control steps since the last ``reset``, so
 ``start`` and ``end`` (s) are ``steps * dt`` with ``dt = env.unwrapped.dt``
-(1 when the env has none). Randomness (dropout) comes from the wrapper's own
+(1 when the env has none). Randomness (noise, dropout) comes from the wrapper's own
 ``numpy.random.Generator``, seeded from an explicit ``seed`` or, failing
 that, from the seed passed to ``reset`` (a child of it, so the plant's own
 stream is not shifted); no wrapper ever draws from ``env.np_random``.

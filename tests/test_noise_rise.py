@@ -192,3 +192,13 @@ def test_neural_identifier_follows_a_noise_rise_without_signalling_a_plant_chang
     assert restarted and restarted[0] <= onset + NOISE_FAST
     changing = {k: n for k, _, _, n in log}
     assert changing[onset + 300] - changing[raised[0]] <= 10             # no process noise in the new regime
+
+
+def test_scaled_r_names_a_bad_buffer():
+    from neurocontrol.exceptions import ShapeError
+
+    f = MeasurementFilter(2)
+    with pytest.raises(ShapeError, match=r"`out` must be a contiguous float64 array of shape \(2,\)"):
+        f.scaled_r(np.zeros(2), 5.0, np.zeros(3))
+    with pytest.raises(ShapeError, match=r"`floor` must be a contiguous float64 array of shape \(2,\)"):
+        f.scaled_r([0.0, 0.0], 5.0, np.zeros(2))

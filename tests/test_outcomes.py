@@ -286,7 +286,7 @@ CLAIMS = {
     "fault_sensor_bias": [("recovered within 10 s", recovers(15.0, 10.0, 15.0), ())],
     "fault_sensor_noise": [("runs clean", runs_clean, ()),
                            # bench_faults: the adaptive controller's true rotor speed leaves the band under the
-                           # noise (0/20 recovered); the neural controller recovers (19/20, benchmarks/records)
+                           # noise (0/20 recovered); the neural controller recovers (16/20, faults_neural.json)
                            ("recovered within 10 s", recovers(15.0, 10.0, 15.0),
                             (pytest.mark.xfail(strict=True, reason="adaptive: 0/20 recovered (faults.json)"),))],
     "fault_sensor_dropout": [("5 % samples lost", dropout_rate, ()),

@@ -181,6 +181,11 @@ class MeasurementFilter:
         >>> f.scaled_r(np.array([1e-9]), 5.0, R), bool(R[0] > 10 * 5.0 * f.noise_var[0])
         (True, True)
         """
+        n = self.n_signals
+        for name, a in (("floor", floor), ("out", out)):
+            if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.shape == (n,) and a.flags.c_contiguous):
+                raise ShapeError(f"`{name}` must be a contiguous float64 array of shape ({n},), got "
+                                 f"{type(a).__name__} {getattr(a, 'dtype', '')} {getattr(a, 'shape', '')}.")
         return bool(_nk.noise_rise_kernel(self._d2, self._count, self.noise_var, floor, float(scale), NOISE_RISE,
                                           NOISE_WHITE, self._col, self.fast_var, out, self._up, self._rise))
 
