@@ -161,3 +161,16 @@ def test_cli_run_and_sweep_summary_report_the_true_outputs(capsys):
     s = sw.summary()
     assert s["success_true_rate"] == sum(m["noiseless"]["success"] for m in sw.metrics) / 2
     assert "success_true_rate" not in sweep(Scenario.from_toml(hover).set("run.duration", 2.0), [0], workers=1).summary()
+
+
+def test_a_noiseless_observation_of_the_wrong_shape_is_named():
+    from neurocontrol.exceptions import ShapeError
+
+    class Odd(gym.Wrapper):
+        def reset(self, **kw):
+            obs, info = self.env.reset(**kw)
+            return obs, {**info, "noiseless_observation": np.zeros(3)}
+
+    ref = MultiSignal(signals=(Constant(value=1.0),))
+    with pytest.raises(ShapeError, match=r"`info\['noiseless_observation'\]` must have shape \(1,\), got \(3,\)"):
+        simulate(Odd(lag_env(0.1)), Hold(0.5), ref, duration=1.0, seed=0)

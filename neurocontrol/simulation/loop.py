@@ -573,8 +573,7 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
     progress : bool, default False
         Show a tqdm progress bar on stderr (a terminal, tqdm installed, a run longer than about 2 s).
     meta : dict, optional
-        Extra JSON-serialisable entries for ``Result.meta`` (e.g. the
-        scenario name and hash).
+        Extra JSON-serialisable entries for ``Result.meta`` (e.g. the scenario name and hash).
     trial : TrialSpec, optional
         Run as one trial of a repeated task: how the controller starts, the
         reference it is given and the feedforward at each step, whether the
@@ -675,7 +674,8 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
     noiseless = None          # the env's observations without its sensor noise, when it reports them
     if "noiseless_observation" in info:
         noiseless = np.full((n_steps + 1, n_obs), np.nan)
-        noiseless[0] = info["noiseless_observation"]
+        noiseless[0] = as_float_array(info["noiseless_observation"], "info['noiseless_observation']", (n_obs,),
+                                      finite=False)
     if trial is not None and trial.start == "start_trial":
         controller.start_trial(obs, ctrl_refs[0])
     else:
