@@ -67,15 +67,27 @@ def _dt(env) -> float:
     return float(dt) if isinstance(dt, numbers.Real) and dt > 0 else 1.0
 
 
-def _reset_rng(own_seed, rng, reset_seed, salt: int):
-    """Return a wrapper's generator at reset.
+class _Seeded:
+    """A wrapper's own generator: from an explicit seed, else from the seed given to ``reset``.
 
-    Reseeded from ``SeedSequence([reset_seed, salt])`` unless the wrapper has a seed of its own; fresh entropy
-    at the first seedless reset; otherwise the stream goes on.
+    Reseeded at reset from ``SeedSequence([reset_seed, _SALT])`` unless the wrapper has a seed of its own;
+    fresh entropy at the first seedless reset; otherwise the stream goes on. No draw from ``env.np_random``.
     """
-    if own_seed is None and reset_seed is not None:
-        return np.random.default_rng(np.random.SeedSequence([int(reset_seed), salt]))
-    return np.random.default_rng() if rng is None else rng
+
+    _SALT: int
+
+    def _init_seed(self, seed) -> None:
+        self._seed = None if seed is None else check_int(seed, "seed", low=0)
+        self._rng = None if seed is None else np.random.default_rng(self._seed)
+
+    def _reset_seeded(self, seed, options):
+        """Reseed, restart the wrapper's clock and reset the env; return its ``(obs, info)``."""
+        if self._seed is None and seed is not None:
+            self._rng = np.random.default_rng(np.random.SeedSequence([int(seed), self._SALT]))
+        elif self._rng is None:
+            self._rng = np.random.default_rng()
+        self._clock_reset()
+        return self.env.reset(seed=seed, options=options)
 
 
 class _Clock:
@@ -159,7 +171,7 @@ class SensorBias(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
         return np.clip(obs, self._low, self._high)
 
 
-class SensorNoise(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
+class SensorNoise(_Seeded, _Clock, gym.ObservationWrapper, RecordConstructorArgs):
     """Add white Gaussian noise to the measurements during ``[start, end)`` (a degraded sensor).
 
     Parameters
@@ -182,6 +194,8 @@ class SensorNoise(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
     step and at reset, so a run's metrics judge the true outputs too.
     """
 
+    _SALT = 0x5E0
+
     def __init__(self, env, std, *, start: float = 0.0, end: float | None = None, seed=None):
         RecordConstructorArgs.__init__(self, std=std, start=start, end=end, seed=seed)
         gym.ObservationWrapper.__init__(self, env)
@@ -190,8 +204,7 @@ class SensorNoise(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
         if np.any(self.std < 0):
             raise ParameterError(f"`std` must be >= 0 per observation entry, got {self.std.tolist()}.")
         self.start, self.end = _window(start, end)
-        self._seed = None if seed is None else check_int(seed, "seed", low=0)
-        self._rng = None if seed is None else np.random.default_rng(seed)
+        self._init_seed(seed)
         self._wdt = _dt(env)
         self._low = np.asarray(env.observation_space.low, dtype=np.float64).ravel()
         self._high = np.asarray(env.observation_space.high, dtype=np.float64).ravel()
@@ -207,10 +220,7 @@ class SensorNoise(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
         options : dict, optional
             Passed on.
         """
-        self._rng = _reset_rng(self._seed, self._rng, seed, 0x5E0)
-        self._clock_reset()
-        obs, info = self.env.reset(seed=seed, options=options)
-        return self._noisy(obs, info)
+        return self._noisy(*self._reset_seeded(seed, options))
 
     def step(self, action):
         """Step the env and add the noise if the fault is active.
@@ -234,7 +244,7 @@ class SensorNoise(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
         return np.clip(noisy, self._low, self._high).reshape(np.shape(obs)), info
 
 
-class SensorDropout(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
+class SensorDropout(_Seeded, _Clock, gym.ObservationWrapper, RecordConstructorArgs):
     """Lose whole measurement samples at random: the controller gets all-NaN observations with probability p.
 
     Parameters
@@ -263,6 +273,8 @@ class SensorDropout(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
     ``info["dropped"]`` is set in both modes.
     """
 
+    _SALT = 0x5D0
+
     def __init__(self, env, probability: float, *, start: float = 0.0, end: float | None = None, seed=None,
                  hold_last: bool = False):
         RecordConstructorArgs.__init__(self, probability=probability, start=start, end=end, seed=seed,
@@ -270,15 +282,12 @@ class SensorDropout(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
         gym.ObservationWrapper.__init__(self, env)
         self.probability = check_real(probability, "probability", low=0.0, high=1.0)
         self.start, self.end = _window(start, end)
-        if seed is not None:
-            seed = check_int(seed, "seed", low=0)
+        self._init_seed(seed)
         if not isinstance(hold_last, (bool, np.bool_)):
             raise ParameterError(f"`hold_last` must be True or False, got {hold_last!r}.")
         self.hold_last = bool(hold_last)
         self._last_obs = None
         self._dropped = False
-        self._seed = seed
-        self._rng = None if seed is None else np.random.default_rng(seed)
         self._wdt = _dt(env)
         self._k = 0
         self.n_dropped = 0
@@ -293,10 +302,8 @@ class SensorDropout(_Clock, gym.ObservationWrapper, RecordConstructorArgs):
         options : dict, optional
             Passed on.
         """
-        self._rng = _reset_rng(self._seed, self._rng, seed, 0x5D0)
-        self._clock_reset()
         self.n_dropped = 0
-        obs, info = self.env.reset(seed=seed, options=options)
+        obs, info = self._reset_seeded(seed, options)
         self._last_obs = np.array(obs, copy=True)
         return obs, {**info, "dropped": False}     # the first measurement always arrives
 

@@ -18,7 +18,7 @@ class NeuralStateIO:
     """
 
     _NET_ARRAYS = ("_theta", "_P", "_h", "_Sh", "_y_hat", "_good_theta", "_good_P", "_R", "_change")
-    _FILTER_ARRAYS = ("_raw", "_d2", "_sorted", "_S", "noise_var", "gain", "fast_var", "_rise")
+    _FILTER_ARRAYS = ("_raw", "_d2", "_sorted", "_S", "noise_var", "gain", "_rise")  # fast_var: recomputed
     _OWN_ARRAYS = ("_y_prev", "_u_prev", "_x", "_rm", "_plan", "_excitation", "_nominal", "_lags")
     _MODES = ("warmup", "predictive")
 

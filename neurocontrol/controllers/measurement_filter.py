@@ -186,7 +186,11 @@ class MeasurementFilter:
             if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.shape == (n,) and a.flags.c_contiguous):
                 raise ShapeError(f"`{name}` must be a contiguous float64 array of shape ({n},), got "
                                  f"{type(a).__name__} {getattr(a, 'dtype', '')} {getattr(a, 'shape', '')}.")
-        return bool(_nk.noise_rise_kernel(self._d2, self._count, self.noise_var, floor, float(scale), NOISE_RISE,
+        return self._scaled_r(floor, float(scale), out)
+
+    def _scaled_r(self, floor: np.ndarray, scale: float, out: np.ndarray) -> bool:
+        """:meth:`scaled_r` without the argument checks (the controller's step, on its own buffers)."""
+        return bool(_nk.noise_rise_kernel(self._d2, self._count, self.noise_var, floor, scale, NOISE_RISE,
                                           NOISE_WHITE, self._col, self.fast_var, out, self._up, self._rise))
 
     def blend(self, y, prediction, *, active: bool = True) -> np.ndarray:

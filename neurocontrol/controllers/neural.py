@@ -624,7 +624,7 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
         self._x = x
         self._y_prev[:] = x
         # R from the noise estimate once no warm-up excitation is in it; a rise of the noise is no plant change
-        if self._noise_r > 0.0 and k >= self._n_warmup + f.window and f.scaled_r(self._R0, self._noise_r, ident._R):
+        if self._noise_r > 0.0 and k >= self._n_warmup + f.window and f._scaled_r(self._R0, self._noise_r, ident._R):
             ident.restart_change_detector()
         if k < self._n_warmup:
             self._advance_reference_model(reference)
