@@ -14,7 +14,7 @@ import numpy as np
 
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 
-__all__ = ["as_float_array", "check_real", "check_positive", "check_int"]
+__all__ = ["as_float_array", "check_real", "check_positive", "check_int", "check_indices"]
 
 
 def as_float_array(value, name: str, shape: tuple[int | None, ...] | None = None, *,
@@ -162,3 +162,17 @@ def check_int(value, name: str, *, low: int | None = None, high: int | None = No
         raise ParameterError(f"`{name}` must be an integer{' ' + ' and '.join(bounds) if bounds else ''}, "
                              f"got {value!r}.")
     return int(value)
+
+
+def check_indices(value, name: str, n: int, low: int, high: int) -> tuple[int, ...]:
+    """Check ``n`` integers in ``[low, high)`` and return them as a tuple of ints.
+
+    Raises
+    ------
+    ParameterError
+        With a message like "`rate_indices` must give 2 integers in [-1, 5), got (0, 7)."
+    """
+    arr = np.asarray(value)
+    if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer) or np.any(arr < low) or np.any(arr >= high):
+        raise ParameterError(f"`{name}` must give {n} integers in [{low}, {high}), got {value!r}.")
+    return tuple(int(i) for i in arr)

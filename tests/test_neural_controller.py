@@ -618,7 +618,7 @@ def test_derived_settings_name_the_warmup_and_reach_the_runs_record(capsys):
     data = Scenario.from_toml("scenarios/pvtol_steps.toml").to_dict()
     data["controller"] = {"kind": "neural"}
     auto = Scenario.from_dict(data, source="pvtol:neural", default_name="pvtol_steps").build(0).meta
-    assert auto["controller_settings"]["warmup"].startswith("LQR-I on the plant's python-control model (automatic")
+    assert auto["controller_settings"]["warmup"].startswith("LQR-I (output weight 1000) on the plant's python-control model (automatic")
     assert auto["controller_settings"]["preview_lead_steps"] == [25, 20]      # 2 zeta / omega: 0.5 s, 0.4 s
     given = Scenario.from_toml(HOVER).build(0).meta["controller_settings"]
     assert given["warmup"] == "PIDController (given)" and given["warmup_steps"] == 100

@@ -506,7 +506,7 @@ def build_lqr_i(config: LQRIConfig, env) -> LQRIController:
     return LQRIController(design, input_limits=lim, output_indices=idx)
 
 
-def automatic_warmup(env, output_indices):
+def automatic_warmup(env, output_indices, output_weight: float = 1.0):
     """LQR-I on the env's python-control model if its linearisation at the trim is not asymptotically stable.
 
     Parameters
@@ -516,6 +516,8 @@ def automatic_warmup(env, output_indices):
         :func:`~neurocontrol.controllers.generic.trim_linearisation`).
     output_indices : sequence of int
         The controlled outputs within the observation.
+    output_weight : float, default 1.0
+        The LQR-I's output weight relative to the declared ranges (:class:`LQRIConfig`).
 
     Returns
     -------
@@ -533,4 +535,4 @@ def automatic_warmup(env, output_indices):
         return None
     if np.max(np.linalg.eigvals(np.asarray(trim.lin.A, dtype=float)).real) < -1e-9:
         return None
-    return build_lqr_i(LQRIConfig(output_indices=tuple(output_indices)), env)
+    return build_lqr_i(LQRIConfig(output_indices=tuple(output_indices), output_weight=output_weight), env)

@@ -31,7 +31,7 @@ from typing import ClassVar
 import numpy as np
 
 from neurocontrol import registry
-from neurocontrol._validation import as_float_array, check_int, check_positive
+from neurocontrol._validation import as_float_array, check_indices, check_int, check_positive
 from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers._neural_state import NeuralStateIO
 from neurocontrol.controllers._output_lags import OutputLags
@@ -50,13 +50,6 @@ __all__ = ["GaussNewtonLaw", "gauss_newton_step", "NeuralControllerConfig", "Neu
 
 
 # ---------------------------------------------------------------- settings
-
-
-def _ints(value, name, n, low, high):
-    arr = np.asarray(value)
-    if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer) or np.any(arr < low) or np.any(arr >= high):
-        raise ParameterError(f"`{name}` must give {n} integers in [{low}, {high}), got {value!r}.")
-    return tuple(int(i) for i in arr)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -164,6 +157,9 @@ class NeuralControllerConfig:
         (:func:`~neurocontrol.controllers.generic.automatic_warmup`) (the
         neural controller's only use of a model; it flies the warm-up only).
         False, or no model: the nominal input plus excitation.
+    auto_warmup_weight : float, default 1000.0
+        Output weight of that LQR-I, relative to the declared ranges (Bryson's rule; the ``lqr_i`` kind's
+        ``output_weight``): 1000 weighs an error of 3 % of an output's range like an input's full range.
     """
 
     kind: ClassVar[str] = "neural"
@@ -211,6 +207,7 @@ class NeuralControllerConfig:
     nominal_input: tuple[float, ...] | None = None
     warmup_pid: object = dataclasses.field(default=None, metadata={"section": "warmup", "default_kind": "pid"})
     auto_warmup: bool = True
+    auto_warmup_weight: float = 1000.0
 
     def __post_init__(self):
         if (self.observation_low is None) != (self.observation_high is None):
@@ -235,6 +232,7 @@ class NeuralControllerConfig:
             raise ParameterError(f"`imitator` must be \"network\" (the imitator network's prediction) or \"exact\" "
                                  f"(the reference model's response), got {self.imitator!r}.")
         check_positive(self.noise_scaled_r, "noise_scaled_r", allow_zero=True)
+        check_positive(self.auto_warmup_weight, "auto_warmup_weight")
         if self.learning_until is not None:
             check_positive(self.learning_until, "learning_until", unit="s", allow_zero=True)
         if self.model_growth_limit is not None and not check_positive(self.model_growth_limit,
@@ -363,7 +361,7 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
         self._n_obs = n                           # the env's observation; the networks' signals add the lags
         if any(not 0 <= i < n for i in self.output_indices):
             raise ParameterError(f"`output_indices` must lie in [0, {n}), got {self.output_indices}.")
-        self._rate_idx = _ints(config.rate_indices or (-1,) * p, "rate_indices", p, -1, n)
+        self._rate_idx = check_indices(config.rate_indices or (-1,) * p, "rate_indices", p, -1, n)
         out = list(self.output_indices)
         lo, hi = np.concatenate([lo, np.tile(lo[out], config.output_lags)]), \
             np.concatenate([hi, np.tile(hi[out], config.output_lags)])
@@ -728,10 +726,8 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
 
     def derived_settings(self) -> dict:
         """Return the warm-up controller, warm-up steps, preview lead (steps), hidden units and imitator in use."""
-        if self.warmup_controller is None:
-            warm = "the nominal input plus excitation"
-        else:
-            warm = self.warmup_note or f"{type(self.warmup_controller).__name__} (given)"
+        warm = ("the nominal input plus excitation" if self.warmup_controller is None
+                else self.warmup_note or f"{type(self.warmup_controller).__name__} (given)")
         return {"warmup": warm, "warmup_steps": self._warmup_steps,
                 "preview_lead_steps": list(self._lead), "identifier_hidden_units": self._id_cfg.n_hidden,
                 "imitator": self.config.imitator}
@@ -791,10 +787,10 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
             raise ParameterError(f"`warmup_pid` must be a registered warm-up kind, got {type(config.warmup_pid)}.")
         warm = regs[0].build(config.warmup_pid, env)
     elif config.auto_warmup and config.warmup_duration > 0:
-        warm = automatic_warmup(env, config.output_indices)
+        warm = automatic_warmup(env, config.output_indices, output_weight=config.auto_warmup_weight)
     controller = NeuralController(config, input_limits=limits, dt=dt, warmup_controller=warm)
     if warm is not None and config.warmup_pid is None:
-        controller.warmup_note = ("LQR-I on the plant's python-control model (automatic: its linearisation at the "
-                                  "trim is not asymptotically stable)")
+        controller.warmup_note = (f"LQR-I (output weight {config.auto_warmup_weight:g}) on the plant's python-control "
+                                  "model (automatic: its linearisation at the trim is not asymptotically stable)")
     return controller
 
