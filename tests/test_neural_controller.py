@@ -588,6 +588,27 @@ def test_automatic_warmup_is_lqr_i_exactly_for_plants_not_asymptotically_stable(
     assert isinstance(warm, LQRIController) if unstable else warm is None
 
 
+def test_automatic_warmup_weight_reaches_the_lqr_i_and_raises_its_gain():
+    # The setting is the lqr_i kind's output weight (Bryson's rule); a larger one, a larger stabilising gain.
+    from neurocontrol.controllers.generic import LQRIConfig, automatic_warmup, build_lqr_i
+
+    data = Scenario.from_toml("scenarios/pvtol_steps.toml").to_dict()
+    data["controller"] = {"kind": "neural", "auto_warmup_weight": 30.0}
+    setup = Scenario.from_dict(data, source="pvtol:neural", default_name="pvtol_steps").build(0)
+    idx = setup.controller.output_indices
+    own = build_lqr_i(LQRIConfig(output_indices=tuple(idx), output_weight=30.0), setup.env).design
+    np.testing.assert_array_equal(setup.controller.warmup_controller.design.K, own.K)
+    gains = []
+    for w in (1.0, 1000.0):
+        d = automatic_warmup(setup.env, idx, output_weight=w).design     # z[k+1] = z - dt Cc x, u = -K x - Ki z
+        closed = np.block([[d.Ad - d.Bd @ d.K, -d.Bd @ d.Ki], [-d.dt * d.Cc, np.eye(len(idx))]])
+        assert max(abs(np.linalg.eigvals(closed))) < 1.0
+        gains.append(np.linalg.norm(d.K))
+    assert gains[1] > 3.0 * gains[0]
+    with pytest.raises(ParameterError, match="auto_warmup_weight"):
+        NeuralControllerConfig(auto_warmup_weight=0.0)
+
+
 def test_automatic_warmup_needs_a_python_control_model():
     from neurocontrol.controllers.generic import automatic_warmup
 
@@ -597,7 +618,7 @@ def test_automatic_warmup_needs_a_python_control_model():
 def test_with_the_automatic_warmup_the_default_neural_controller_flies_the_pvtol_on_most_seeds():
     # Figure of docs/neural_controller.md ("Warm-up"): the PVTOL is open-loop unstable; with default settings
     # the warm-up on the nominal input loses it on every seed of 0-9 (the env stops the run); with the
-    # automatic LQR-I warm-up (default weights: low gain) 8 of 10 reach the position steps' bands. A change of
+    # automatic LQR-I warm-up (output weight `auto_warmup_weight` = 1000) 8 of 10 reach the position steps' bands. A change of
     # either count is a change of the documented figure.
     from neurocontrol.controllers.generic import LQRIController
 
