@@ -160,6 +160,9 @@ class NeuralControllerConfig:
     auto_warmup_weight : float, default 1000.0
         Output weight of that LQR-I, relative to the declared ranges (Bryson's rule; the ``lqr_i`` kind's
         ``output_weight``): 1000 weighs an error of 3 % of an output's range like an input's full range.
+    auto_warmup_steps : int, default 150
+        With that LQR-I flying it, the warm-up lasts at least this many control steps (``warmup_duration``
+        is raised to it; 0: ``warmup_duration`` as given).
     """
 
     kind: ClassVar[str] = "neural"
@@ -208,6 +211,7 @@ class NeuralControllerConfig:
     warmup_pid: object = dataclasses.field(default=None, metadata={"section": "warmup", "default_kind": "pid"})
     auto_warmup: bool = True
     auto_warmup_weight: float = 1000.0
+    auto_warmup_steps: int = 150
 
     def __post_init__(self):
         if (self.observation_low is None) != (self.observation_high is None):
@@ -233,6 +237,7 @@ class NeuralControllerConfig:
                                  f"(the reference model's response), got {self.imitator!r}.")
         check_positive(self.noise_scaled_r, "noise_scaled_r", allow_zero=True)
         check_positive(self.auto_warmup_weight, "auto_warmup_weight")
+        check_int(self.auto_warmup_steps, "auto_warmup_steps", low=0)
         if self.learning_until is not None:
             check_positive(self.learning_until, "learning_until", unit="s", allow_zero=True)
         if self.model_growth_limit is not None and not check_positive(self.model_growth_limit,
@@ -436,10 +441,7 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
         self._rate_cols = np.array([self._rate_idx[i] for i in self._rate_rows], dtype=np.int64)
         # each reference model's low-frequency delay 2 zeta / omega (s): the default preview lead
         self._delay_s = 2.0 * np.asarray(config.reference_damping) / np.asarray(config.reference_bandwidth)
-        if config.preview_lead is None:
-            lead_s = self._delay_s
-        else:
-            lead_s = np.asarray(config.preview_lead, dtype=np.float64)
+        lead_s = self._delay_s if config.preview_lead is None else np.asarray(config.preview_lead, dtype=np.float64)
         self._lead = [int(round(t / dt)) for t in lead_s]
         self._lead_max = max(self._lead)
         self._preview_steps = np.arange(2 * law.horizon + self._lead_max)
@@ -448,9 +450,8 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
         self._no_preview = np.zeros(self._r_shape)
         self._gn_scalars = (float(law.move_penalty), float(law.damping), float(law.range_weight),
                             float(law.range_bound))
-        self._warmup_steps = int(round(config.warmup_duration / dt))
-        if config.warmup_duration > 0:
-            self._warmup_steps = max(self._warmup_steps, 1)   # a positive warm-up shorter than half a period: one step
+        # a positive warm-up shorter than half a period: one step
+        self._warmup_steps = max(int(round(config.warmup_duration / dt)), int(config.warmup_duration > 0))
         self._ready = False
 
     # ------------------------------------------------------------------ setup
@@ -788,6 +789,8 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         warm = regs[0].build(config.warmup_pid, env)
     elif config.auto_warmup and config.warmup_duration > 0:
         warm = automatic_warmup(env, config.output_indices, output_weight=config.auto_warmup_weight)
+        if warm is not None and config.auto_warmup_steps * dt > config.warmup_duration:
+            config = dataclasses.replace(config, warmup_duration=config.auto_warmup_steps * dt)
     controller = NeuralController(config, input_limits=limits, dt=dt, warmup_controller=warm)
     if warm is not None and config.warmup_pid is None:
         controller.warmup_note = (f"LQR-I (output weight {config.auto_warmup_weight:g}) on the plant's python-control "
