@@ -37,7 +37,7 @@ def _flown(steps=300, seed=3):
 
 def test_start_trial_keeps_both_networks_restarts_their_state_and_skips_the_warmup():
     env, ctrl, x0, reference = _flown()
-    assert ctrl.derived_settings()["warmup_steps"] == 100
+    assert ctrl.derived_settings()["warmup_steps"] == 150      # the automatic warm-up's least length
     before = {name: (net.weights.copy(), net.covariance.copy(), net.counts)
               for name, net in (("identifier", ctrl.identifier), ("imitator", ctrl.imitator))}
     noise = ctrl.filter.noise_var.copy()
@@ -61,7 +61,7 @@ def test_start_trial_keeps_both_networks_restarts_their_state_and_skips_the_warm
 def test_start_trial_draws_nothing_random_two_equal_controllers_fly_the_same_trial():
     runs = []
     for _ in range(2):
-        env, ctrl, x0, reference = _flown(steps=150)
+        env, ctrl, x0, reference = _flown(steps=250)
         obs, _ = env.reset(options={"initial_state": x0})
         refs = reference(np.arange(200) * DT)
         ctrl.start_trial(obs, refs[0])
@@ -177,4 +177,4 @@ def test_ilc_scenario_of_the_neural_controller_starts_later_trials_with_start_tr
     out = runner.run()
     assert out.meta["later_trials_start"] == "start_trial"
     modes = [r.meta["mode_fractions"] for r in out.trial_results]
-    assert modes[0]["warmup"] == pytest.approx(100 / 400) and "warmup" not in modes[1]
+    assert modes[0]["warmup"] == pytest.approx(150 / 400) and "warmup" not in modes[1]
