@@ -4,6 +4,8 @@ linear plant against the spectral radius of (I - L H_true) for the law's L (exac
 Q filter), reproducibility and argument errors."""
 
 import doctest
+import math
+import warnings
 
 import gymnasium as gym
 import numpy as np
@@ -359,6 +361,24 @@ def test_change_test_skips_the_update_after_a_trial_the_model_did_not_foresee_an
     assert np.array_equal(seen[4][1], seen[3][1])                                   # the feedforward is kept
     assert mismatch[5] < 1e-6 and not skipped[5]                                    # trial 5 repeats trial 4
     assert not any(skipped[k] for k in (1, 2, 3, 5, 6, 7))
+
+
+def test_change_test_after_a_trial_without_error_reads_an_infinite_mismatch_without_overflow():
+    # Found by the scenario fuzz test (ilc_neural, seed 3): the last trial's weighted error was ~0, so the ratio
+    # overflowed (a RuntimeWarning, an error under the test settings). Any miss of an error-free trial is infinite.
+    law = NormOptimalILC(ClosedLoopFIRModel(2, prior=np.full((2, 1, 1), 0.1), learn=False), regularization=1.0)
+
+    def ctx(trial):
+        return TrialContext(trial=trial, dt=DT, observations=np.zeros((4, 1)), outputs=np.zeros((4, 1)),
+                            references=np.zeros((4, 1)), inputs=np.zeros((3, 1)), feedforward=np.zeros((3, 1)),
+                            channel=ReferenceChannel())
+
+    law.update(np.zeros((3, 1)), np.zeros((3, 1)), ctx(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept = law.update(np.zeros((3, 1)), np.ones((3, 1)), ctx(2))
+    assert law.last_update["mismatch"] == math.inf and law.last_update["skipped"] is True
+    assert np.array_equal(kept, np.zeros((3, 1)))
 
 
 def test_change_test_can_be_switched_off_and_is_validated():

@@ -34,6 +34,7 @@ array([[1.  , 0.  , 0.  ],
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
@@ -575,8 +576,11 @@ class NormOptimalILC(AbstractILCLaw):
         if self._last and self._last["error"].shape == error.shape:
             # the model (as of the last update) predicts this trial from the last one
             predicted = self._last["error"] - self.model.matvec(feedforward - self._last["feedforward"])
-            scale = max(float(np.linalg.norm(self._last["error"] * w)), np.finfo(float).tiny)
-            mismatch = float(np.linalg.norm((error - predicted) * w)) / scale
+            scale = float(np.linalg.norm(self._last["error"] * w))
+            miss = float(np.linalg.norm((error - predicted) * w))
+            # Python floats: an overflowing ratio is inf, not a warning; a last trial without error: any miss is inf
+            mismatch = miss / scale if scale > 0.0 else (math.inf if miss > 0.0 else 0.0)
+            mismatch = mismatch if math.isfinite(mismatch) else math.inf
         self._last.update(error=np.array(error), feedforward=np.array(feedforward))
         commands, _ = context.channel.commands(context.references[:-1], context.feedforward)
         self.model.learn(commands, context.outputs)
