@@ -303,11 +303,15 @@ def test_argument_errors():
 
 def test_non_finite_step_is_a_divergence_error():
     law = NormOptimalILC(ClosedLoopFIRModel(2, prior=np.full((2, 1, 1), 1e300), learn=False), regularization=1.0)
-    ctx = TrialContext(trial=2, dt=DT, observations=np.zeros((4, 1)), outputs=np.zeros((4, 1)),
-                       references=np.zeros((4, 1)), inputs=np.zeros((3, 1)), feedforward=np.zeros((3, 1)),
-                       channel=ReferenceChannel())
     with pytest.raises(DivergenceError, match="gain is not finite"):
-        law.update(np.zeros((3, 1)), np.ones((3, 1)), ctx)
+        law.update(np.zeros((3, 1)), np.ones((3, 1)), _quiet_context(2))
+
+
+def _quiet_context(trial):
+    """A three-step trial of one channel whose signals are all zero."""
+    return TrialContext(trial=trial, dt=DT, observations=np.zeros((4, 1)), outputs=np.zeros((4, 1)),
+                        references=np.zeros((4, 1)), inputs=np.zeros((3, 1)), feedforward=np.zeros((3, 1)),
+                        channel=ReferenceChannel())
 
 
 def test_the_norm_optimal_law_runs_from_a_scenario_file():
@@ -367,16 +371,10 @@ def test_change_test_after_a_trial_without_error_reads_an_infinite_mismatch_with
     # Found by the scenario fuzz test (ilc_neural, seed 3): the last trial's weighted error was ~0, so the ratio
     # overflowed (a RuntimeWarning, an error under the test settings). Any miss of an error-free trial is infinite.
     law = NormOptimalILC(ClosedLoopFIRModel(2, prior=np.full((2, 1, 1), 0.1), learn=False), regularization=1.0)
-
-    def ctx(trial):
-        return TrialContext(trial=trial, dt=DT, observations=np.zeros((4, 1)), outputs=np.zeros((4, 1)),
-                            references=np.zeros((4, 1)), inputs=np.zeros((3, 1)), feedforward=np.zeros((3, 1)),
-                            channel=ReferenceChannel())
-
-    law.update(np.zeros((3, 1)), np.zeros((3, 1)), ctx(1))
+    law.update(np.zeros((3, 1)), np.zeros((3, 1)), _quiet_context(1))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        kept = law.update(np.zeros((3, 1)), np.ones((3, 1)), ctx(2))
+        kept = law.update(np.zeros((3, 1)), np.ones((3, 1)), _quiet_context(2))
     assert law.last_update["mismatch"] == math.inf and law.last_update["skipped"] is True
     assert np.array_equal(kept, np.zeros((3, 1)))
 

@@ -589,13 +589,16 @@ def test_automatic_warmup_is_lqr_i_exactly_for_plants_not_asymptotically_stable(
     assert isinstance(warm, LQRIController) if unstable else warm is None
 
 
+def _pvtol_neural():
+    """The planar VTOL's shipped task flown by the neural controller with default settings."""
+    return Scenario.from_toml("scenarios/pvtol_steps.toml").set("controller", '{kind = "neural"}')
+
+
 def test_automatic_warmup_weight_reaches_the_lqr_i_and_raises_its_gain():
     # The setting is the lqr_i kind's output weight (Bryson's rule); a larger one, a larger stabilising gain.
     from neurocontrol.controllers.generic import LQRIConfig, automatic_warmup, build_lqr_i
 
-    data = Scenario.from_toml("scenarios/pvtol_steps.toml").to_dict()
-    data["controller"] = {"kind": "neural", "auto_warmup_weight": 30.0}
-    setup = Scenario.from_dict(data, source="pvtol:neural", default_name="pvtol_steps").build(0)
+    setup = _pvtol_neural().set("controller.auto_warmup_weight", "30.0").build(0)
     idx = setup.controller.output_indices
     own = build_lqr_i(LQRIConfig(output_indices=tuple(idx), output_weight=30.0), setup.env).design
     np.testing.assert_array_equal(setup.controller.warmup_controller.design.K, own.K)
@@ -613,9 +616,7 @@ def test_automatic_warmup_weight_reaches_the_lqr_i_and_raises_its_gain():
 def test_the_automatic_warmup_lasts_at_least_auto_warmup_steps():
     # PVTOL (dt 0.02 s): 1 s raised to 150 steps; 0 keeps the given duration; a given warm-up controller or a
     # longer duration is left alone.
-    data = Scenario.from_toml("scenarios/pvtol_steps.toml").to_dict()
-    data["controller"] = {"kind": "neural"}
-    sc = Scenario.from_dict(data, source="pvtol:neural", default_name="pvtol_steps")
+    sc = _pvtol_neural()
     assert sc.build(0).controller.derived_settings()["warmup_steps"] == 150
     assert sc.set("controller.auto_warmup_steps", "0").build(0).controller.derived_settings()["warmup_steps"] == 50
     assert sc.set("controller.warmup_duration", "4.0").build(0).controller.derived_settings()["warmup_steps"] == 200
@@ -637,9 +638,7 @@ def test_with_the_automatic_warmup_the_default_neural_controller_flies_the_pvtol
     # bands. A change of either count is a change of the documented figure.
     from neurocontrol.controllers.generic import LQRIController
 
-    data = Scenario.from_toml("scenarios/pvtol_steps.toml").to_dict()
-    data["controller"] = {"kind": "neural"}
-    sc = Scenario.from_dict(data, source="pvtol:neural", default_name="pvtol_steps")
+    sc = _pvtol_neural()
     assert isinstance(sc.build(0).controller.warmup_controller, LQRIController)
     auto = [run_scenario(sc, seed=seed) for seed in range(10)]
     off = [run_scenario(sc.set("controller.auto_warmup", "false"), seed=seed) for seed in range(10)]
@@ -651,9 +650,7 @@ def test_with_the_automatic_warmup_the_default_neural_controller_flies_the_pvtol
 def test_derived_settings_name_the_warmup_and_reach_the_runs_record(capsys):
     from neurocontrol import cli
 
-    data = Scenario.from_toml("scenarios/pvtol_steps.toml").to_dict()
-    data["controller"] = {"kind": "neural"}
-    auto = Scenario.from_dict(data, source="pvtol:neural", default_name="pvtol_steps").build(0).meta
+    auto = _pvtol_neural().build(0).meta
     assert auto["controller_settings"]["warmup"].startswith("LQR-I (output weight 1000) on the plant's python-control model (automatic")
     assert auto["controller_settings"]["preview_lead_steps"] == [25, 20]      # 2 zeta / omega: 0.5 s, 0.4 s
     given = Scenario.from_toml(HOVER).build(0).meta["controller_settings"]
