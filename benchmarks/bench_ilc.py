@@ -25,7 +25,10 @@ seeds for each ("the controller" is the scenario's):
 
 Then, for the network law: ``--long`` trials with sensor noise (the
 ``sensor_noise`` scenario's levels) and random vertical gusts that differ
-from trial to trial, and a drag change (+30 %, a8 and a9) before trial 6.
+from trial to trial (also with the learning gain fixed at 1,
+``network_fixed_gain``, and without ILC, ``none``: the same draws, so the
+spread the disturbances cause by themselves), and a drag change (+30 %, a8
+and a9) before trial 6.
 
 Prints the tables and writes ``benchmarks/records/ilc.json`` and
 ``docs/img/ilc_trials.png`` (median RMS altitude error per trial and variant);
@@ -88,6 +91,7 @@ def _spec(variant: str, shipped):
              "network_h0": ("network", {**gains, "hidden_units": 0}),
              "network_warmup": ("network", gains),
              "network_reset": ("network", {**gains, "memory": 0}),
+             "network_fixed_gain": ("network", {**gains, "gain_adaptation": 0}),
              "fir": ("norm_optimal", {"taps": 150, "regularization": gains.get("regularization", 0.1),
                                       "q_cutoff_hz": gains.get("q_cutoff_hz", 1.5)}),
              "p_controller": ("p", P_GAINS), "p_lqr": ("p", P_GAINS),
@@ -170,12 +174,17 @@ def main(argv=None) -> int:
 
     robust = {}
     if rseeds and args.long > 0:
-        rows = [run("network", s, args.long, noise=True, gusts=True, scenario=args.scenario) for s in rseeds]
-        alt = np.array(rows)[:, :, 1]
-        ratio = [float(np.nanmax(r[10:]) / np.nanmin(r[:10])) for r in alt]
-        robust["noise_gusts"] = {"trials": args.long, "altitude_rms_m": alt.tolist(),
-                                 "worst_11_on_over_best_1_10": ratio}
-        print(f"noise + gusts, {args.long} trials: worst(11..) / best(1..10) per seed: {np.round(ratio, 2).tolist()}")
+        for v, key in (("network", "noise_gusts"), ("network_fixed_gain", "noise_gusts_fixed_gain"),
+                       ("none", "noise_gusts_no_ilc")):
+            rows = [run(v, s, args.long, noise=True, gusts=True, scenario=args.scenario) for s in rseeds]
+            alt = np.array(rows)[:, :, 1]
+            ratio = [float(np.nanmax(r[10:]) / np.nanmin(r[:10])) for r in alt]
+            late = [float(np.sqrt(np.nanmean(r[10:] ** 2))) for r in alt]
+            robust[key] = {"trials": args.long, "altitude_rms_m": alt.tolist(), "worst_11_on_over_best_1_10": ratio,
+                           "rms_of_trials_11_on_m": late}
+            late_mm = np.round(np.array(late) * 1e3, 2).tolist()
+            print(f"noise + gusts, {args.long} trials, {v}: worst(11..) / best(1..10) per seed: "
+                  f"{np.round(ratio, 2).tolist()}; RMS of trials 11.. (mm): {late_mm}", flush=True)
         rows = [run("network", s, args.trials, change_before=6, scenario=args.scenario) for s in rseeds]
         alt = np.array(rows)[:, :, 1]
         back = []

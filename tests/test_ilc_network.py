@@ -393,3 +393,86 @@ def test_change_test_can_be_switched_off_and_is_validated():
               channel="reference", callback=callback).run()
     with pytest.raises(ParameterError, match="change_threshold"):
         NormOptimalILC(ClosedLoopFIRModel(N_TAPS), change_threshold=0.0)
+
+
+# --------------------------------------------------------------------------- the learning gain set by the trials
+
+
+class NoisyPlantEnv(PlantEnv):
+    """The test plant with white sensor noise of std ``noise`` drawn from the env's seeded generator."""
+
+    noise = 0.05
+
+    def reset(self, *, seed=None, options=None):
+        y, info = super().reset(seed=seed, options=options)
+        return y + self.noise * self.np_random.normal(size=2), info
+
+    def step(self, action):
+        y, *rest = super().step(action)
+        return (y + self.noise * self.np_random.normal(size=2), *rest)
+
+
+def _record_trials(law, env, trials, seed=0):
+    """Run ``trials`` trials; return the per-trial errors e_k (T, 2), the feedforwards v_k and last_update."""
+    seen, feedforwards = [], [np.zeros((T, 2))]
+
+    def callback(k, info):
+        seen.append(dict(law.last_update))
+        feedforwards.append(info["feedforward"])         # the one trial k + 1 flies
+
+    res = ILCRunner(env, PassThrough(), REF, law=law, trials=trials, duration=T * DT, initial_state=np.zeros(2),
+                    seed=seed, channel="reference", keep_trials=True, callback=callback).run()
+    errors = [r.references[1:] - r.outputs[1:] for r in res.trial_results]
+    return errors, feedforwards, seen, res
+
+
+def test_exact_model_predicts_every_reduction_so_the_gain_stays_one_and_the_run_is_unchanged():
+    def law(adapt):
+        return NormOptimalILC(ClosedLoopFIRModel(N_TAPS, prior=true_markov(N_TAPS), learn=False),
+                              regularization=1.0, gain_adaptation=adapt)
+
+    _, _, seen, res = _record_trials(law(True), PlantEnv(), 8)
+    assert seen[0]["rho"] is None
+    assert all(abs(u["rho"] - 1.0) < 1e-9 and u["gain"] == 1.0 for u in seen[1:])
+    np.testing.assert_array_equal(res.errors, run(law(False), trials=8).errors)
+
+
+def test_gain_follows_the_achieved_over_predicted_reduction_computed_with_the_dense_lifted_matrix():
+    """Noise that differs between trials: rho from plain numpy with H = true_lifted, the halving/doubling rule
+    replayed, the gain applied to the step (v_{k+1} - v_k = g (H^T H + lambda I)^-1 H^T e_k, Q = I)."""
+    law = NormOptimalILC(ClosedLoopFIRModel(N_TAPS, prior=true_markov(N_TAPS), learn=False), regularization=1.0)
+    errors, ffs, seen, _ = _record_trials(law, NoisyPlantEnv(), 25)
+    H = true_lifted(T)
+    gain, gains = 1.0, []
+    for k in range(1, len(errors)):
+        e0, e1 = errors[k - 1].ravel(), errors[k].ravel()
+        predicted = e0 - H @ (ffs[k] - ffs[k - 1]).ravel()
+        want, got = e0 @ e0 - predicted @ predicted, e0 @ e0 - e1 @ e1
+        if want > 1e-12 * (e0 @ e0):
+            rho = got / want
+            assert seen[k]["rho"] == pytest.approx(rho, rel=1e-8, abs=1e-10)
+            gain = max(1 / 32, gain / 2) if rho < 0.25 else (min(1.0, 2 * gain) if rho > 0.75 else gain)
+        assert seen[k]["gain"] == gain
+        gains.append(gain)
+    L = law_gain(law, T)
+    for k in range(1, len(errors) - 1):
+        np.testing.assert_allclose((ffs[k + 1] - ffs[k]).ravel(), gains[k - 1] * L @ errors[k].ravel(), atol=1e-9)
+    assert min(gains) < 0.25                     # the noise floor is reached and the gain falls
+
+
+def test_trial_varying_noise_is_not_accumulated_into_the_feedforward():
+    """Past the noise floor a fixed gain keeps correcting noise that will not repeat; the adapted gain stops:
+    the error of trials 21-40 is lower and the feedforward moves less from trial to trial."""
+    def law(adapt):
+        return NormOptimalILC(ClosedLoopFIRModel(N_TAPS, ridge=1e-9), regularization=0.1, gain_adaptation=adapt)
+
+    floor = {}
+    for adapt in (False, True):
+        errors, ffs, seen, _ = _record_trials(law(adapt), NoisyPlantEnv(), 40, seed=1)
+        late = np.sqrt(np.mean([np.mean(e ** 2) for e in errors[20:]]))
+        moves = np.median([np.linalg.norm(ffs[k + 1] - ffs[k]) for k in range(20, 39)])
+        floor[adapt] = late, moves
+    print("late RMS error, median feedforward move (fixed, adapted):", floor[False], floor[True])
+    assert floor[True][0] < 0.95 * floor[False][0]
+    assert floor[True][1] < 0.5 * floor[False][1]
+    assert floor[True][0] > NoisyPlantEnv.noise                    # sensor noise itself cannot be removed

@@ -423,6 +423,21 @@ class NormOptimalILC(AbstractILCLaw):
         disturbance that will not repeat, then does not drive a correction
         for the next trial; a lasting change is consistent from the next
         trial on and learning resumes. None: never skip.
+    gain_adaptation : bool, default True
+        Scale the step by a learning gain g in ``[gain_floor, 1]`` that the
+        trials themselves set, a trust region in the iteration domain: after
+        trial k the model's predicted reduction of the weighted error energy,
+        ``||e_{k-1}||^2 - ||ê_k||^2``, is compared with the achieved one,
+        ``||e_{k-1}||^2 - ||e_k||^2``; their ratio rho below 0.25 halves g,
+        above 0.75 doubles it (at most 1). Where the error is repeatable and
+        the model right, rho is near 1 and g stays 1; where it is mostly noise
+        or disturbances that differ between trials, the update cannot remove
+        it, rho scatters around 0 and g falls, so trial-varying errors are not
+        accumulated into the feedforward. False: g = 1 always.
+    gain_floor : float, default 1/32
+        Least learning gain (in (0, 1]); a loop that becomes repeatable again
+        (e.g. a lasting plant change) gets back to g = 1 in at most
+        ``log2(1 / gain_floor)`` consistent trials.
 
     Notes
     -----
@@ -453,6 +468,8 @@ class NormOptimalILC(AbstractILCLaw):
     cg_rtol: float = 1e-10
     cg_maxiter: int = 1000
     change_threshold: float | None = 3.0
+    gain_adaptation: bool = True
+    gain_floor: float = 1.0 / 32.0
 
     def __post_init__(self):
         if not isinstance(self.model, AbstractClosedLoopModel):
@@ -469,6 +486,11 @@ class NormOptimalILC(AbstractILCLaw):
         if self.change_threshold is not None:
             object.__setattr__(self, "change_threshold", check_real(self.change_threshold, "change_threshold",
                                                                     low=0.0, low_open=True))
+        if not isinstance(self.gain_adaptation, (bool, np.bool_)):
+            raise ParameterError(f"`gain_adaptation` must be True or False, got {self.gain_adaptation!r}.")
+        object.__setattr__(self, "gain_adaptation", bool(self.gain_adaptation))
+        object.__setattr__(self, "gain_floor", check_real(self.gain_floor, "gain_floor", low=0.0, high=1.0,
+                                                          low_open=True))
         object.__setattr__(self, "_last", {})
         object.__setattr__(self, "_q", _q_filter(self.q_cutoff_hz, self.q_order))
         object.__setattr__(self, "q_cutoff_hz", self._q.cutoff_hz)
@@ -480,7 +502,10 @@ class NormOptimalILC(AbstractILCLaw):
         """What the last update used.
 
         ``trial``, ``lam`` (lambda), ``cg_iterations``, ``cg_residual``,
-        ``mismatch`` (the change test's ratio, None at trial 1) and ``skipped``.
+        ``mismatch`` (the change test's ratio, None at trial 1), ``skipped``,
+        ``rho`` (achieved / predicted error-energy reduction of the last
+        step, None when it was not measurable) and ``gain`` (the learning
+        gain applied).
         """
         return dict(self._info)
 
@@ -572,8 +597,8 @@ class NormOptimalILC(AbstractILCLaw):
             self.model.reset()
             self._last.clear()
         w = np.sqrt(self._weights(error.shape[1]))
-        mismatch = None
-        if self._last and self._last["error"].shape == error.shape:
+        mismatch, rho, gain = None, None, self._last.get("gain", 1.0)
+        if "error" in self._last and self._last["error"].shape == error.shape:
             # the model (as of the last update) predicts this trial from the last one
             predicted = self._last["error"] - self.model.matvec(feedforward - self._last["feedforward"])
             scale = float(np.linalg.norm(self._last["error"] * w))
@@ -581,13 +606,30 @@ class NormOptimalILC(AbstractILCLaw):
             # Python floats: an overflowing ratio is inf, not a warning; a last trial without error: any miss is inf
             mismatch = miss / scale if scale > 0.0 else (math.inf if miss > 0.0 else 0.0)
             mismatch = mismatch if math.isfinite(mismatch) else math.inf
-        self._last.update(error=np.array(error), feedforward=np.array(feedforward))
+            rho = _reduction_ratio(scale, float(np.linalg.norm(predicted * w)), float(np.linalg.norm(error * w)))
+        skip = mismatch is not None and self.change_threshold is not None and mismatch > self.change_threshold
+        if self.gain_adaptation and rho is not None and not skip:
+            gain = max(self.gain_floor, 0.5 * gain) if rho < 0.25 else (min(1.0, 2.0 * gain) if rho > 0.75 else gain)
+        self._last.update(error=np.array(error), feedforward=np.array(feedforward), gain=gain)
         commands, _ = context.channel.commands(context.references[:-1], context.feedforward)
         self.model.learn(commands, context.outputs)
-        if mismatch is not None and self.change_threshold is not None and mismatch > self.change_threshold:
+        if skip:
             self._info.clear()
-            self._info.update(trial=context.trial, mismatch=mismatch, skipped=True)
+            self._info.update(trial=context.trial, mismatch=mismatch, skipped=True, rho=rho, gain=gain)
             return np.array(feedforward)
         dv = self.step(error)
-        self._info.update(trial=context.trial, mismatch=mismatch, skipped=False)
-        return self._q(feedforward + dv, context.dt)
+        self._info.update(trial=context.trial, mismatch=mismatch, skipped=False, rho=rho, gain=gain)
+        return self._q(feedforward + gain * dv, context.dt)
+
+
+def _reduction_ratio(before: float, predicted: float, achieved: float) -> float | None:
+    """Return achieved / predicted reduction of the error energy, or None when the step predicted none.
+
+    ``before``, ``predicted`` and ``achieved`` are the weighted error norms of
+    the last trial, of the model's prediction of this trial and of this trial.
+    """
+    want = before ** 2 - predicted ** 2
+    if not math.isfinite(want) or want <= 1e-12 * before ** 2:
+        return None
+    got = before ** 2 - achieved ** 2
+    return got / want if math.isfinite(got) else -math.inf

@@ -86,7 +86,7 @@ def _whole(gains, key, default, low, what="whole number"):
 def _norm_optimal_from_gains(gains, output_names, law, output_range, seed, prior_lag=None,
                              tolerance=None) -> AbstractILCLaw:
     """Build the norm-optimal law of an ``[ilc]`` table with ``law = "norm_optimal"`` or ``"network"``."""
-    common = {"regularization", "q_cutoff_hz"} | {f"weight_{n}" for n in output_names}
+    common = {"regularization", "q_cutoff_hz", "gain_adaptation"} | {f"weight_{n}" for n in output_names}
     own = {"taps"} if law == "norm_optimal" else {"hidden_units", "block_steps", "taps", "tap_spacing", "memory",
                                                   "prior"}
     unknown = sorted(set(gains) - common - own)
@@ -111,10 +111,15 @@ def _norm_optimal_from_gains(gains, output_names, law, output_range, seed, prior
                                        prior_lag=prior_lag if prior else None,
                                        memory=bool(memory))
     cutoff = float(gains.get("q_cutoff_hz", 1.5))
+    adapt = _whole(gains, "gain_adaptation", 1, 0)
+    if adapt > 1:
+        raise ScenarioError(f"`ilc.gains.gain_adaptation` must be 1 (the trials set the learning gain) or 0 (gain 1), "
+                            f"got {adapt}.")
     default = [1.0] * len(output_names) if tolerance is None else [1.0 / float(t) ** 2 for t in tolerance]
     weights = [float(gains.get(f"weight_{n}", d)) for n, d in zip(output_names, default)]
     return NormOptimalILC(model, regularization=float(gains.get("regularization", 0.1)),
-                          output_weights=weights, q_cutoff_hz=cutoff if cutoff > 0 else None)
+                          output_weights=weights, q_cutoff_hz=cutoff if cutoff > 0 else None,
+                          gain_adaptation=bool(adapt))
 
 
 def _reference_lag(controller) -> np.ndarray | None:
