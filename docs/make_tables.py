@@ -346,16 +346,18 @@ def _ilc_ablation(rec: dict) -> str:
                      + (f"; the plant lost on {len(lost)} of {len(ratios)} seeds" if lost else "")
                      + f"); median of trials 1-10 -> {n - 9}-{n}: "
                      + ", ".join(f"{_mm(a)} -> {_mm(b)} mm" for a, b in meds))
-        own = rob["noise_gusts"].get("rms_of_trials_11_on_m")
-        if own is not None:
-            notes.append(f"RMS of trials 11-{n} per seed, network law: " + ", ".join(_mm(v) for v in own) + " mm")
+        def late(key):       # per seed: the median of trials 11..n, and the worst
+            rows = [[v for v in r[10:] if v is not None] for r in rob[key]["altitude_rms_m"]]
+            return ", ".join(f"{_mm(_median_of(r))} / {_mm(max(r, default=None))}" for r in rows)
+
+        notes.append(f"trials 11-{n} per seed, median / worst, network law: {late('noise_gusts')} mm")
         for key, what in (("noise_gusts_fixed_gain", "the same law with its learning gain fixed at 1"),
-                          ("noise_gusts_no_ilc", "no ILC (the spread the noise and gusts cause by themselves)")):
+                          ("noise_gusts_no_ilc", "no ILC")):
             if key in rob:
-                other, rms = rob[key], rob[key].get("rms_of_trials_11_on_m")
+                ratios = rob[key]["worst_11_on_over_best_1_10"]
                 notes.append(f"same draws, {what}: worst of 11-{n} over best of 1-10 = "
-                             + ", ".join("-" if r is None else f"{r:.2f}" for r in other["worst_11_on_over_best_1_10"])
-                             + ("" if rms is None else f"; RMS of trials 11-{n}: " + ", ".join(map(_mm, rms)) + " mm"))
+                             + ", ".join("-" if r is None else f"{r:.2f}" for r in ratios)
+                             + f"; trials 11-{n} median / worst: {late(key)} mm")
     if "drag_change_before_6" in rob:
         rows = rob["drag_change_before_6"]["altitude_rms_m"]
         back = [_trials_to_stay_within(r, 6, 2.0) for r in rows]

@@ -3,6 +3,7 @@ parameters, the matrix-free H and the CG step against dense numpy, the measured 
 linear plant against the spectral radius of (I - L H_true) for the law's L (exact model, wrong-gain model,
 Q filter), reproducibility and argument errors."""
 
+import dataclasses
 import doctest
 import math
 import warnings
@@ -476,3 +477,24 @@ def test_trial_varying_noise_is_not_accumulated_into_the_feedforward():
     assert floor[True][0] < 0.95 * floor[False][0]
     assert floor[True][1] < 0.5 * floor[False][1]
     assert floor[True][0] > NoisyPlantEnv.noise                    # sensor noise itself cannot be removed
+
+
+def test_gain_adaptation_is_a_scenario_key_and_is_validated():
+    from neurocontrol.exceptions import ScenarioError
+    from neurocontrol.ilc.scenario_runner import _law_from_spec
+    from neurocontrol.scenario import Scenario
+
+    spec = Scenario.from_toml("scenarios/ilc_staircase.toml").ilc
+    for law in ("norm_optimal", "network"):
+        rng = [[0.0, 0.0], [200.0, 2.0]]
+        on = _law_from_spec(dataclasses.replace(spec, law=law, gains={}), ["rotor_speed", "altitude"], rng)
+        off = _law_from_spec(dataclasses.replace(spec, law=law, gains={"gain_adaptation": 0}),
+                             ["rotor_speed", "altitude"], rng)
+        assert on.gain_adaptation is True and off.gain_adaptation is False
+        with pytest.raises(ScenarioError, match=r"`ilc.gains.gain_adaptation` must be 1 .* or 0 .*, got 2"):
+            _law_from_spec(dataclasses.replace(spec, law=law, gains={"gain_adaptation": 2}),
+                           ["rotor_speed", "altitude"], rng)
+    with pytest.raises(ParameterError, match="gain_adaptation"):
+        NormOptimalILC(ClosedLoopFIRModel(3), gain_adaptation="yes")
+    with pytest.raises(ParameterError, match="gain_floor"):
+        NormOptimalILC(ClosedLoopFIRModel(3), gain_floor=0.0)

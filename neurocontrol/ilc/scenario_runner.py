@@ -29,15 +29,16 @@ def _law_from_spec(spec, output_names, output_range=None, seed=0, prior_lag=None
     on a :class:`~neurocontrol.ilc.network.ClosedLoopFIRModel` learned from the
     trials, with ``gains`` keys ``taps`` (default 150), ``regularization``
     (default 0.1), ``weight_<output>`` (default ``1 / tolerance**2`` of the
-    run's success band, else 1.0) and ``q_cutoff_hz``
-    (default 1.5; 0 disables the Q filter).
+    run's success band, else 1.0), ``q_cutoff_hz``
+    (default 1.5; 0 disables the Q filter) and ``gain_adaptation`` (default 1:
+    the trials set the learning gain; 0: gain 1).
 
     ``law = "network"``: the same norm-optimal law on a
     :class:`~neurocontrol.ilc.rtrn_model.ClosedLoopNetworkModel`, an RTRN of
     the closed loop trained by RTRL + EKF over the trials, with ``gains``
     keys ``hidden_units`` (default 8), ``block_steps`` (default 10),
     ``taps`` (default 15), ``tap_spacing`` (blocks, default 1), ``regularization``,
-    ``weight_<output>`` and ``q_cutoff_hz`` as above, and ``memory`` (1
+    ``weight_<output>``, ``q_cutoff_hz`` and ``gain_adaptation`` as above, and ``memory`` (1
     keeps the network over the trials, the default; 0 forgets it before each
     trial). The network's ranges are the controlled outputs' declared ranges.
 
