@@ -29,6 +29,8 @@ class NeuralStateIO:
             out += [(f"imitator.{a}", self._imitator.network, a) for a in self._NET_ARRAYS]
         out += [(f"filter.{a}", self.filter, a) for a in self._FILTER_ARRAYS]
         out += [(a.lstrip("_"), self, a) for a in self._OWN_ARRAYS]
+        if self._wu_x.shape[0]:                          # the warm-up check's records (warmup_check > 0)
+            out += [(f"warmup_check.{a}", self, f"_wu_{a}") for a in ("x", "u", "h")]
         out.append(("jacobian", self._synth_buf, 5))     # reused between refreshes when jacobian_every > 1
         return out
 

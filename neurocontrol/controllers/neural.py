@@ -35,6 +35,7 @@ from neurocontrol._validation import as_float_array, check_indices, check_int, c
 from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers._neural_state import NeuralStateIO
 from neurocontrol.controllers._output_lags import OutputLags
+from neurocontrol.controllers._warmup import WarmupHandover
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_step
 from neurocontrol.controllers.generic import automatic_warmup
@@ -43,7 +44,6 @@ from neurocontrol.controllers.measurement_filter import MeasurementFilter
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 from neurocontrol.nets.ekf import DecoupledEKF, GradientRule, IncrementalIdentifier
 from neurocontrol.nets.incremental import IncrementalConfig, split_weights
-from neurocontrol.reference import aprbs
 from neurocontrol.reference_model import SecondOrderReferenceModel
 
 __all__ = ["GaussNewtonLaw", "gauss_newton_step", "NeuralControllerConfig", "NeuralController", "build_neural"]
@@ -293,7 +293,7 @@ class NeuralControllerConfig:
 # ---------------------------------------------------------------- the controller
 
 
-class NeuralController(OutputLags, NeuralStateIO, AbstractController):
+class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractController):
     """Predictive control through an incremental RTRN identifier that learns at every step.
 
     Parameters
@@ -313,6 +313,9 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
     state_filter : bool, default True
         Blend each measurement with the identifier's one-step prediction for the identifier's regressor and the
         synthesiser's start (:class:`~neurocontrol.controllers.measurement_filter.MeasurementFilter`); False: raw.
+    warmup_check, warmup_max_duration : float, float or None
+        0 (default): the warm-up ends after ``warmup_duration``; above 0 it goes on until the identifier predicts it
+        (:mod:`~neurocontrol.controllers._warmup`, Python only), at most ``warmup_max_duration`` s (None: 5 times).
 
     Notes
     -----
@@ -349,7 +352,8 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
 
     def __init__(self, config: NeuralControllerConfig, *, input_limits, dt: float,
                  warmup_controller: AbstractController | None = None, preview: Callable | None = None,
-                 state_filter: bool = True):  # noqa: D107
+                 state_filter: bool = True, warmup_check: float = 0.0,
+                 warmup_max_duration: float | None = None):  # noqa: D107
         if not isinstance(config, NeuralControllerConfig):
             raise ParameterError(f"`config` must be a NeuralControllerConfig, got {type(config).__name__}.")
         super().__init__(input_limits=input_limits, output_indices=config.output_indices, dt=dt)
@@ -452,6 +456,7 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
                             float(law.range_bound))
         # a positive warm-up shorter than half a period: one step
         self._warmup_steps = max(int(round(config.warmup_duration / dt)), int(config.warmup_duration > 0))
+        self._set_warmup_check(warmup_check, warmup_max_duration)
         self._ready = False
 
     # ------------------------------------------------------------------ setup
@@ -541,14 +546,7 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
         self._C, self._W = split_weights(self._id_cfg, self.identifier._theta)
         m, n = self.n_inputs, self._n_sig
         self._n_warmup = self._warmup_steps
-        if self._n_warmup > 0:
-            rng = np.random.default_rng(exc_seed)
-            cols = [aprbs(self._n_warmup, low=-self._amp[a] - 1e-12, high=self._amp[a] + 1e-12,
-                          min_hold=int(cfg.excitation_min_hold[a]), max_hold=int(cfg.excitation_max_hold[a]),
-                          rng=rng, n_channels=1)[:, 0] for a in range(m)]
-            self._excitation = np.column_stack(cols)
-        else:
-            self._excitation = np.zeros((0, m))
+        self._start_warmup(np.random.default_rng(exc_seed))
         self._nominal = self._nominal0.copy()
         if self.warmup_controller is not None:
             self.warmup_controller.reset(observation, reference, seed=exc_seed)
@@ -625,7 +623,7 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
         # R from the noise estimate once no warm-up excitation is in it; a rise of the noise is no plant change
         if self._noise_r > 0.0 and k >= self._n_warmup + f.window and f._scaled_r(self._R0, self._noise_r, ident._R):
             ident.restart_change_detector()
-        if k < self._n_warmup:
+        if self._warmup_goes_on(k, x):
             self._advance_reference_model(reference)
             base = self.warmup_controller.step(raw, reference) if self.warmup_controller is not None \
                 else self._nominal
@@ -726,12 +724,12 @@ class NeuralController(OutputLags, NeuralStateIO, AbstractController):
     warmup_note: str | None = None
 
     def derived_settings(self) -> dict:
-        """Return the warm-up controller, warm-up steps, preview lead (steps), hidden units and imitator in use."""
+        """Return the warm-up controller and steps (check: longest), preview lead (steps), hidden units, imitator."""
         warm = ("the nominal input plus excitation" if self.warmup_controller is None
                 else self.warmup_note or f"{type(self.warmup_controller).__name__} (given)")
-        return {"warmup": warm, "warmup_steps": self._warmup_steps,
-                "preview_lead_steps": list(self._lead), "identifier_hidden_units": self._id_cfg.n_hidden,
-                "imitator": self.config.imitator}
+        return {"warmup": warm, "warmup_steps": self._warmup_steps, "preview_lead_steps": list(self._lead),
+                "identifier_hidden_units": self._id_cfg.n_hidden, "imitator": self.config.imitator,
+                **self._check_settings()}
 
     def diagnostics(self) -> dict:
         """Return the last step's learning outcome (see :meth:`AbstractController.diagnostics`).

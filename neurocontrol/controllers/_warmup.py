@@ -1,0 +1,115 @@
+"""The neural controller's warm-up: its excitation, and the check that ends it once the identifier predicts it.
+
+With ``NeuralController(..., warmup_check=c)``, ``c > 0``, the warm-up does not end after a fixed time.
+At its planned end, and every :data:`CHECK_EVERY` steps after it, the
+identifier's free runs over the synthesiser's horizon, started every half
+horizon along the warm-up so far from the recorded states and fed the inputs
+that were applied, are compared with what was measured; the predictive law
+takes over when their pooled RMS error is at most ``c`` times that of "every
+signal stays where it was" over the same stretches (both in the identifier's
+normalised units), and at the latest after ``warmup_max_duration``. A model that learned one-step transitions in
+a tight loop without learning how the inputs move the plant fails it; so
+does a model whose free run grows without bound.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurocontrol._validation import check_positive
+from neurocontrol.exceptions import ParameterError
+from neurocontrol.nets.incremental import free_run
+from neurocontrol.reference import aprbs
+
+__all__ = ["CHECK_EVERY", "WarmupHandover"]
+
+#: Steps between two checks once the planned warm-up has ended.
+CHECK_EVERY = 10
+
+
+class WarmupHandover:
+    """Warm-up excitation and hand-over check of :class:`~neurocontrol.controllers.neural.NeuralController` (a mixin).
+
+    Uses the controller's config, identifier, input limits and taps;
+    ``_warmup_steps`` is the planned warm-up and ``_warmup_max`` the longest
+    (equal without the check).
+    """
+
+    #: The last check's ratio (free-run error over persistence error), None before a check.
+    warmup_fit: float | None = None
+
+    def _set_warmup_check(self, check: float, longest: float | None) -> None:
+        """Validate the check's settings and size the longest warm-up (at construction)."""
+        self.warmup_check = check_positive(check, "warmup_check", allow_zero=True)
+        planned = self._warmup_steps * self.dt
+        if longest is not None and not check_positive(longest, "warmup_max_duration", unit="s") >= planned - 1e-12:
+            raise ParameterError(f"`warmup_max_duration` ({longest} s) must be at least the warm-up's "
+                                 f"{planned:g} s, or None (5 times it).")
+        longest = 5.0 * planned if longest is None else longest
+        self._warmup_max = max(self._warmup_steps, int(round(longest / self.dt))) if check > 0 else \
+            self._warmup_steps
+
+    def _start_warmup(self, rng) -> None:
+        """Draw the excitation for the longest warm-up and clear the check's records (at reset)."""
+        cfg, m = self.config, self.n_inputs
+
+        def draw(n):
+            return np.column_stack([aprbs(n, low=-self._amp[a] - 1e-12, high=self._amp[a] + 1e-12,
+                                          min_hold=int(cfg.excitation_min_hold[a]),
+                                          max_hold=int(cfg.excitation_max_hold[a]), rng=rng, n_channels=1)[:, 0]
+                                    for a in range(m)])
+
+        # the planned warm-up's draws first: without the check (or when it passes at once) the run is unchanged
+        parts = [draw(self._n_warmup)] if self._n_warmup > 0 else [np.zeros((0, m))]
+        if self._warmup_max > self._n_warmup:
+            parts.append(draw(self._warmup_max - self._n_warmup))
+        self._excitation = np.vstack(parts)
+        rows = self._warmup_max + 1 if self._warmup_max > self._warmup_steps else 0
+        self._wu_x = np.full((rows, self._n_sig), np.nan)
+        self._wu_u = np.full((rows, m * self._taps), np.nan)
+        self._wu_h = np.zeros((rows, self._id_cfg.n_hidden))
+        self.warmup_fit = None
+
+    def _warmup_goes_on(self, k: int, x: np.ndarray) -> bool:
+        """Whether step ``k`` (state ``x``) is still warm-up; records it and, at the planned end, checks the model."""
+        if self._mode == "warmup" and k < self._wu_x.shape[0]:
+            self._wu_x[k] = x
+            self._wu_h[k] = self.identifier._h
+            if k > 0:
+                self._wu_u[k - 1] = self._u_prev            # the input taps applied at step k - 1
+            if k == self._n_warmup and k < self._warmup_max:
+                self.warmup_fit = self._warmup_fit(k)
+                if not self.warmup_fit <= self.warmup_check:      # a NaN fit fails too
+                    self._n_warmup = min(k + CHECK_EVERY, self._warmup_max)
+        return k < self._n_warmup
+
+    def _warmup_fit(self, k: int) -> float:
+        """Horizon-long free runs over the warm-up: their RMS error over persistence's (inf: too few finite steps).
+
+        Free runs of the synthesiser's horizon N (shorter if the records are)
+        start every N/2 steps from the first step after the last non-finite
+        record, each from its recorded state and hidden state with the applied
+        inputs; the errors and the persistence errors are pooled over all.
+        """
+        X, U = self._wu_x[:k + 1], self._wu_u[:k]
+        bad = ~np.isfinite(X).all(axis=1)
+        bad[1:] |= ~np.isfinite(U).all(axis=1)             # y(t+1) needs u(t)
+        s = int(np.flatnonzero(bad)[-1]) + 1 if bad.any() else 0
+        if k - s < CHECK_EVERY:
+            return float("inf")
+        cfg = self._id_cfg
+        xs, us = cfg.normalize_outputs(X), cfg.normalize_inputs(U)
+        n = min(self.law.horizon, k - s)
+        err = base = 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            for a in range(s, k - n + 1, max(n // 2, 1)):
+                pred, _ = free_run(cfg, self.identifier.weights, xs[a], us[a:a + n], self._wu_h[a])
+                err += float(np.sum((pred - xs[a + 1:a + n + 1]) ** 2))
+                base += float(np.sum((xs[a + 1:a + n + 1] - xs[a]) ** 2))
+        return float(np.sqrt(err / base)) if base > 0.0 else float("inf")
+
+    def _check_settings(self) -> dict:
+        """Return the check's entries of ``derived_settings()`` (none without the check)."""
+        if self._warmup_max == self._warmup_steps:
+            return {}
+        return {"warmup_max_steps": self._warmup_max, "warmup_check": self.warmup_check}
