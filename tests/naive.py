@@ -202,3 +202,21 @@ def plain_rk4(f, x, u, dt, substeps, n_steps, params_at):
             x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
         out.append(x)
     return np.array(out)
+
+
+def incremental_free_run(cfg, theta, y0, inputs, h0=None):
+    """The incremental network's free run from (y0, h0) (h0 default zeros), numpy only, normalised units.
+
+    Weights as :func:`neurocontrol.nets.incremental.split_weights` lays them out: C (p, nb) with columns
+    [y, u, 1 | h(t+1)] and W (H, nb) with columns [h(t) | y, u, 1]; y(t+1) = y(t) + C [z; h(t+1)].
+    """
+    p, m, H = cfg.n_outputs, cfg.n_inputs, cfg.n_hidden
+    nb = H + p + m + 1
+    Cw, Ww = theta[:p * nb].reshape(p, nb), theta[p * nb:].reshape(H, nb)
+    y, h, out = np.array(y0, float), np.zeros(H) if h0 is None else np.array(h0, float), []
+    for u in inputs:
+        z = np.concatenate([y, u, [1.0]])
+        h = np.tanh(Ww @ np.concatenate([h, z]))
+        y = y + Cw @ np.concatenate([z, h])
+        out.append(y)
+    return np.array(out)

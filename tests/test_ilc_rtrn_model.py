@@ -6,6 +6,7 @@ import doctest
 
 import numpy as np
 import pytest
+from naive import incremental_free_run as plain_free_run
 from test_ilc_network import DT, REF, PassThrough, PlantEnv, T, lifted_norms, true_lifted
 
 from neurocontrol.exceptions import ParameterError, ScenarioError, ShapeError
@@ -28,22 +29,7 @@ def test_doctests():
     assert result.attempted > 0 and result.failed == 0
 
 
-# --------------------------------------------------------------------------- a plain numpy network
-
-
-def plain_free_run(cfg, theta, y0, inputs):
-    """The incremental network's free run written out with numpy only (no package kernel), normalised units."""
-    p, m, H = cfg.n_outputs, cfg.n_inputs, cfg.n_hidden
-    nb = H + p + m + 1
-    Cw = theta[:p * nb].reshape(p, nb)             # columns [y, u, 1 | h(t+1)]
-    Ww = theta[p * nb:].reshape(H, nb)             # columns [h(t) | y, u, 1]
-    y, h, out = np.array(y0, float), np.zeros(H), []
-    for u in inputs:
-        z = np.concatenate([y, u, [1.0]])
-        h = np.tanh(Ww @ np.concatenate([h, z]))
-        y = y + Cw @ np.concatenate([z, h])
-        out.append(y)
-    return np.array(out)
+# --------------------------------------------------------------------------- a random network (plain free run: naive.py)
 
 
 def random_network(seed, p=2, m=3, H=4):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+from naive import incremental_free_run
 
 import plants  # noqa: F401  (registers the env)
 from neurocontrol.controllers.neural import NeuralController, NeuralControllerConfig
@@ -44,20 +45,6 @@ def _fly(ctrl, env, steps, seed=0, record=None):
     return np.array(inputs), modes
 
 
-def plain_free_run(cfg, theta, y0, h0, inputs):
-    """The incremental network's free run from (y0, h0), numpy only (no package kernel), normalised units."""
-    p, m, H = cfg.n_outputs, cfg.n_inputs, cfg.n_hidden
-    nb = H + p + m + 1
-    Cw, Ww = theta[:p * nb].reshape(p, nb), theta[p * nb:].reshape(H, nb)
-    y, h, out = np.array(y0, float), np.array(h0, float), []
-    for u in inputs:
-        z = np.concatenate([y, u, [1.0]])
-        h = np.tanh(Ww @ np.concatenate([h, z]))
-        y = y + Cw @ np.concatenate([z, h])
-        out.append(y)
-    return np.array(out)
-
-
 def test_a_check_that_passes_at_once_changes_nothing():
     plain, env = _controller()
     checked, env2 = _controller(check=1e9)              # any finite fit passes
@@ -92,7 +79,7 @@ def test_a_check_that_never_passes_runs_the_warm_up_to_its_longest_and_its_ratio
         w = min(n, k)
         err = base = 0.0
         for a in range(0, k - w + 1, max(w // 2, 1)):
-            pred = plain_free_run(cfg, theta, X[a], Hh[a], U[a:a + w])
+            pred = incremental_free_run(cfg, theta, X[a], U[a:a + w], Hh[a])
             err += np.sum((pred - X[a + 1:a + w + 1]) ** 2)
             base += np.sum((X[a + 1:a + w + 1] - X[a]) ** 2)
         assert fit == pytest.approx(np.sqrt(err / base), rel=1e-9)
