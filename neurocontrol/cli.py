@@ -143,6 +143,8 @@ def _cmd_run(args) -> int:
     for name, label in labels.items():
         per = m["outputs"][name]
         print(f"{label:<{width}}" + "".join(f"{_fmt(per.get(c.split()[0])):>16}" for c in cols))
+    if "ilc" in m:
+        _print_ilc(m["ilc"], labels, width)
     print(f"\nsaturation {100 * m['saturation_fraction']:.1f} % of steps    "
           f"control step {_fmt(m['control_step_us'])} us"
           f"    wall time {wall:.2f} s")
@@ -152,6 +154,17 @@ def _cmd_run(args) -> int:
 
 
 # --------------------------------------------------------------------------- sweep, compare
+
+
+def _print_ilc(ilc: dict, labels: dict, width: int) -> None:
+    """Print the RMS error of every trial of an ``[ilc]`` run (the table above is the last trial's)."""
+    law = str(ilc.get("law", "")).split("(")[0]
+    print(f"\nilc        {ilc['trials']} trials, {law}, status {ilc.get('status')}; RMS error per trial "
+          "(the table above is the last trial's)")
+    names = list(ilc["rms_error"])
+    print(f"{'trial':<{width}}" + "".join(f"{labels.get(n, n):>24}" for n in names))
+    for k in range(len(ilc["rms_error"][names[0]])):
+        print(f"{k + 1:<{width}}" + "".join(f"{_fmt(ilc['rms_error'][n][k]):>24}" for n in names))
 
 
 def _print_summary(summary: dict) -> None:

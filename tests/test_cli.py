@@ -202,3 +202,22 @@ def test_bench_ablation_runs_the_checkouts_script_with_the_arguments(monkeypatch
         cli.main(["bench", "--ablation", "--seeds", "0"])
     assert exc.value.code == 2
     assert "must be a positive integer" in capsys.readouterr().err
+
+
+def test_run_of_an_ilc_scenario_prints_every_trial_and_plots_them(tmp_path, capsys):
+    out = tmp_path / "ilc"
+    scenario = str(ROOT / "scenarios" / "ilc_staircase.toml")
+    assert cli.main(["run", scenario, "--set", "ilc.trials=2", "--set", "run.duration=3", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    rms = metrics["ilc"]["rms_error"]
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("ilc        2 trials, NormOptimalILC"))
+    assert lines[head + 1].split() == ["trial", "rotor_speed", "[rad/s]", "altitude", "[m]"]
+    for k in (1, 2):
+        row = lines[head + 1 + k].split()
+        assert row[0] == str(k)
+        assert [float(v) for v in row[1:]] == pytest.approx([rms["rotor_speed"][k - 1], rms["altitude"][k - 1]],
+                                                           rel=1e-3)
+    assert (out / "ilc_trials.png").is_file()
+    assert "ilc_trials.png" in json.loads((out / "manifest.json").read_text())["files"]

@@ -49,7 +49,8 @@ def save_run(result, scenario, out, *, overwrite: bool = False, plots: bool = Tr
     :meth:`Result.to_pandas`), ``metrics.json``, ``scenario.toml`` (the exact
     settings, overrides applied), ``manifest.json`` (scenario hash, seed,
     integrator settings, package versions, status, files) and, with
-    ``plots``, ``result.png``. Every file is written atomically.
+    ``plots``, ``result.png`` (and ``ilc_trials.png``, the RMS error of every
+    trial, for a run with ``[ilc]``). Every file is written atomically.
 
     Parameters
     ----------
@@ -62,7 +63,7 @@ def save_run(result, scenario, out, *, overwrite: bool = False, plots: bool = Tr
     overwrite : bool, default False
         Replace a run already saved there.
     plots : bool, default True
-        Write ``result.png``.
+        Write ``result.png`` (and ``ilc_trials.png``).
     extra_manifest : mapping, optional
         More entries of ``manifest.json`` (e.g. the command line).
 
@@ -91,6 +92,9 @@ def save_run(result, scenario, out, *, overwrite: bool = False, plots: bool = Tr
     if plots:
         result.plot(path=folder / "result.png")
         files.append("result.png")
+        if "ilc" in result.metrics:
+            _plot_ilc(result, scenario.name, folder / "ilc_trials.png")
+            files.append("ilc_trials.png")
     meta = result.meta
     manifest = {
         "format": "neurocontrol.run-manifest",
@@ -111,3 +115,14 @@ def save_run(result, scenario, out, *, overwrite: bool = False, plots: bool = Tr
     }
     atomic_write(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return folder
+
+
+def _plot_ilc(result, name: str, path: Path) -> None:
+    """Write the RMS error of every ILC trial, one line per controlled output (log scale)."""
+    from neurocontrol.plotting import plot_trials
+
+    rms = result.metrics["ilc"]["rms_error"]
+    units = result.meta.get("units", {})
+    names = [f"{n} [{units[n]}]" if units.get(n) else n for n in rms]
+    errors = np.array([[np.nan if v is None else v for v in rms[n]] for n in rms], dtype=float).T
+    plot_trials(errors, path, names=names, title=f"{name}: RMS error per trial (the last trial is the run)")
