@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neurocontrol._files import atomic_write
+from neurocontrol.plotting import plot_trials  # cheap: plotting imports matplotlib inside its functions
 
 __all__ = ["save_run"]
 
@@ -119,8 +120,6 @@ def save_run(result, scenario, out, *, overwrite: bool = False, plots: bool = Tr
 
 def _plot_ilc(result, name: str, path: Path) -> None:
     """Write the RMS error of every ILC trial, one line per controlled output (log scale)."""
-    from neurocontrol.plotting import plot_trials
-
     rms = result.metrics["ilc"]["rms_error"]
     units = result.meta.get("units", {})
     names = [f"{n} [{units[n]}]" if units.get(n) else n for n in rms]
