@@ -10,7 +10,8 @@ changes) with these warm-ups, the same seeds for each:
   predict it (``neurocontrol/controllers/_warmup.py``);
 - ``lqr``, ``lqr+check``: the helicopter's LQR (``LQRController.from_plant``)
   flies the warm-up in place of the PID;
-- ``pid 0.5 s``, ``pid 0.5 s+check``: the PID warm-up of half a second.
+- ``pid 0.5 s``, ``pid 0.5 s+check``: the PID warm-up of half a second;
+- ``lqr alone``: the helicopter's LQR flies the whole run (the reference).
 
 Columns: success, median altitude IAE, and how many runs the check extended
 (and the longest warm-up, in steps). The default seeds, 100-119, are not the
@@ -41,12 +42,18 @@ from bench_ablation import CHANGES, SCENARIOS, controller_tables, figures, fly_b
 from neurocontrol.experiments.sweeps import parse_seeds  # noqa: E402
 from plants.helicopter.baselines import LQRController  # noqa: E402
 
-VARIANTS = ("pid", "pid+check", "lqr", "lqr+check", "pid 0.5 s", "pid 0.5 s+check")
+VARIANTS = ("pid", "pid+check", "lqr", "lqr+check", "pid 0.5 s", "pid 0.5 s+check", "lqr alone")
 NAMES = ("hover", "staircase", "sine_0.3Hz", "off_nominal", "noise_x2", "plant_change", "thrust_change", "servo_loss")
 
 
 def fly(variant: str, name: str, seed: int, check: float) -> dict:
     """One run of scenario ``name`` with the warm-up ``variant``; success, altitude IAE and warm-up steps."""
+    if variant == "lqr alone":
+        setup = scenario_for(name, "lqr", controller_tables()).build(seed)
+        res = fly_built(setup)
+        f = figures(res, name in CHANGES)
+        return {"success": bool(f["success"]) and res.status == "completed", "stopped": res.status != "completed",
+                "altitude_iae": float(f["iae"]["altitude"]), "warmup_steps": 0, "planned_steps": 0}
     sc = scenario_for(name, "neural", controller_tables())
     if variant.startswith("pid 0.5 s"):
         sc = sc.set("controller.warmup_duration", "0.5")

@@ -465,6 +465,35 @@ def _ablation_table(rec: dict, frozen: bool) -> str:
 
 
 #: name -> (page relative to the root, record names, renderer taking the records in order).
+_WARMUP_LABELS = {"pid": "PID, 1 s (shipped)", "pid+check": "PID, 1 s, check", "lqr": "helicopter LQR, 1 s",
+                  "lqr+check": "helicopter LQR, 1 s, check", "pid 0.5 s": "PID, 0.5 s",
+                  "pid 0.5 s+check": "PID, 0.5 s, check", "lqr alone": "LQR alone (no neural controller)"}
+
+
+def _warmup_check(rec: dict) -> str:
+    f = rec["figures"]
+    rows = f["rows"]
+    names = list(next(iter(rows.values())))
+    lines = ["| warm-up | " + " | ".join(names) + " | hover altitude IAE, median |",
+             "|---|" + "--:|" * len(names) + "--:|"]
+    for variant, row in rows.items():
+        cells = []
+        for n in names:
+            c = row[n]
+            cell = f"{c['success']}/{c['n']}"
+            if c["stopped"]:
+                cell += f" ({c['stopped']} stopped)"
+            if c["extended"]:
+                cell += f", {c['extended']} extended (to {c['longest_warmup_steps']} steps)"
+            cells.append(cell)
+        iae = row.get("hover", {}).get("altitude_iae_median")
+        lines.append(f"| {_WARMUP_LABELS.get(variant, variant)} | " + " | ".join(cells) + f" | {_g(iae)} |")
+    seeds = rec["seeds"]
+    return (f"Success over seeds {seeds[0]}-{seeds[-1]} (not the other records' seeds), check threshold "
+            f"{f['check']:g}; \"extended\": runs whose warm-up the check made longer; {_provenance(rec)}.\n\n"
+            + "\n".join(lines))
+
+
 TABLES = {
     "hover-compare": ("README.md", ("hover",), _hover_compare),
     "hover-targets": ("README.md", ("hover",), _hover_targets),
@@ -485,6 +514,7 @@ TABLES = {
     "plants-noise": ("README.md", ("plants_noise",), _plants_robust),
     "neural-ablation": ("docs/neural_controller.md", ("ablation",), functools.partial(_ablation_table, frozen=False)),
     "neural-frozen": ("docs/neural_controller.md", ("ablation",), _ablation_frozen),
+    "warmup-check": ("docs/neural_controller.md", ("warmup_check",), _warmup_check),
     "neural-gradient": ("docs/neural_controller.md", ("ablation_gradient", "ablation"), _ablation_gradient),
     "neural-ablation-100": ("docs/neural_controller.md", ("ablation_100",),
                             functools.partial(_ablation_table, frozen=True)),
