@@ -123,3 +123,23 @@ def test_argument_errors():
         _controller(check=-1.0)
     with pytest.raises(ParameterError, match=r"`warmup_max_duration` \(0.2 s\) must be at least the warm-up's 0.3 s"):
         _controller(check=0.5, longest=0.2)
+
+
+@pytest.mark.parametrize("check", [0.0, 1e-12])
+def test_a_non_finite_measurement_at_the_hand_over_step_still_hands_over(check):
+    """The measurement at the planned end of the warm-up (step 30) is NaN: the input is held there, and the next
+    finite step is the predictive law's first, with the reference model restarted and the law's rate limit; with
+    a check that never passes, the warm-up goes on to its longest (60 steps) all the same."""
+    ctrl, env = _controller(check=check, longest=0.6)
+    obs, _ = env.reset(seed=2, options={"initial_state": [140.0, 1.0, 0.0, 0.12, 0.0]})
+    ctrl.reset(obs, REF, seed=2)
+    modes = []
+    for k in range(80):
+        seen = np.full_like(obs, np.nan) if k == 30 else obs
+        u = ctrl.step(seen, REF)
+        modes.append(ctrl.diagnostics()["mode"])
+        obs, *_ = env.step(u)
+    end = 30 if check == 0.0 else 60
+    first = end + 1 if check == 0.0 else end        # the NaN step itself holds the input in warm-up mode
+    assert modes[:first] == ["warmup"] * first and modes[first:] == ["predictive"] * (80 - first)
+    assert ctrl._rate_limit is ctrl._law_rate

@@ -77,7 +77,7 @@ class WarmupHandover:
             self._wu_h[k] = self.identifier._h
             if k > 0:
                 self._wu_u[k - 1] = self._u_prev            # the input taps applied at step k - 1
-            if k == self._n_warmup and k < self._warmup_max:
+            if self._n_warmup <= k < self._warmup_max:      # the planned end (or the first finite step after it)
                 self.warmup_fit = self._warmup_fit(k)
                 if not self.warmup_fit <= self.warmup_check:      # a NaN fit fails too
                     self._n_warmup = min(k + CHECK_EVERY, self._warmup_max)

@@ -628,7 +628,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
             base = self.warmup_controller.step(raw, reference) if self.warmup_controller is not None \
                 else self._nominal
             return base + self._excitation[k]
-        if k == self._n_warmup:
+        if k == self._n_warmup or self._mode == "warmup":     # the hand-over (later if step n_warmup was not finite)
             self._restart_reference_model(observation)
             self._rate_limit = self._law_rate
             self._mode = "predictive"
