@@ -48,27 +48,23 @@ NAMES = ("hover", "staircase", "sine_0.3Hz", "off_nominal", "noise_x2", "plant_c
 
 def fly(variant: str, name: str, seed: int, check: float) -> dict:
     """One run of scenario ``name`` with the warm-up ``variant``; success, altitude IAE and warm-up steps."""
+    tables = controller_tables()
     if variant == "lqr alone":
-        setup = scenario_for(name, "lqr", controller_tables()).build(seed)
-        res = fly_built(setup)
-        f = figures(res, name in CHANGES)
-        return {"success": bool(f["success"]) and res.status == "completed", "stopped": res.status != "completed",
-                "altitude_iae": float(f["iae"]["altitude"]), "warmup_steps": 0, "planned_steps": 0}
-    sc = scenario_for(name, "neural", controller_tables())
-    if variant.startswith("pid 0.5 s"):
-        sc = sc.set("controller.warmup_duration", "0.5")
-    setup = sc.build(seed)
-    ctrl = setup.controller
-    if variant.startswith("lqr"):
-        ctrl.warmup_controller = LQRController.from_plant(rotor_speed=140.0)
-    if variant.endswith("+check"):
-        ctrl._set_warmup_check(check, None)      # the constructor's argument, on the scenario-built controller
-    ctrl.set_preview(setup.reference)
+        setup = scenario_for(name, "lqr", tables).build(seed)
+    else:
+        sc = scenario_for(name, "neural", tables)
+        setup = (sc.set("controller.warmup_duration", "0.5") if variant.startswith("pid 0.5 s") else sc).build(seed)
+        if variant.startswith("lqr"):
+            setup.controller.warmup_controller = LQRController.from_plant(rotor_speed=140.0)
+        if variant.endswith("+check"):
+            setup.controller._set_warmup_check(check, None)   # the constructor's argument, on the built controller
+        setup.controller.set_preview(setup.reference)
     res = fly_built(setup)
     f = figures(res, name in CHANGES)
+    steps = (getattr(setup.controller, "_n_warmup", 0), getattr(setup.controller, "_warmup_steps", 0))
     return {"success": bool(f["success"]) and res.status == "completed", "stopped": res.status != "completed",
-            "altitude_iae": float(f["iae"]["altitude"]), "warmup_steps": int(ctrl._n_warmup),
-            "planned_steps": int(ctrl._warmup_steps)}
+            "altitude_iae": float(f["iae"]["altitude"]), "warmup_steps": int(steps[0]),
+            "planned_steps": int(steps[1])}
 
 
 def main(argv=None) -> int:

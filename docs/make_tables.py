@@ -464,7 +464,6 @@ def _ablation_table(rec: dict, frozen: bool) -> str:
     return "\n".join(lines)
 
 
-#: name -> (page relative to the root, record names, renderer taking the records in order).
 _WARMUP_LABELS = {"pid": "PID, 1 s (shipped)", "pid+check": "PID, 1 s, check", "lqr": "helicopter LQR, 1 s",
                   "lqr+check": "helicopter LQR, 1 s, check", "pid 0.5 s": "PID, 0.5 s",
                   "pid 0.5 s+check": "PID, 0.5 s, check", "lqr alone": "LQR alone (no neural controller)"}
@@ -494,6 +493,7 @@ def _warmup_check(rec: dict) -> str:
             + "\n".join(lines))
 
 
+#: name -> (page relative to the root, record names, renderer taking the records in order).
 TABLES = {
     "hover-compare": ("README.md", ("hover",), _hover_compare),
     "hover-targets": ("README.md", ("hover",), _hover_targets),
