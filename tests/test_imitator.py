@@ -175,9 +175,9 @@ def _held_setpoint_offset(dead_zone, seed, dt=1.0):
 def test_at_a_held_setpoint_the_desired_trajectory_rests_on_it(seed):
     # Claim (docs/neural_controller.md, "The imitator network"): with the default (no online dead zone) the
     # imitator's 50-step free run from the reference model at rest at a held set-point stays within 1e-5 of
-    # the range of it, so the desired trajectory's fixed point is the set-point. The same network with a dead
-    # zone of 0.1 noise levels (the former default) keeps errors of up to 3e-4 there (measured 1.5e-4-1.7e-3),
-    # which the loop follows as a steady offset.
+    # the range of it, so the desired trajectory's fixed point is the set-point. With a dead zone of 0.1 noise
+    # levels (the former default) one-step errors below 3e-4 are not learned there, and the free run settles
+    # 2.7e-4 to 1.7e-3 off (these seeds), which the loop follows as a steady offset.
     assert _held_setpoint_offset(None, seed) < 1e-5
     assert _held_setpoint_offset(0.1, seed) > 5e-5
 
@@ -185,7 +185,7 @@ def test_at_a_held_setpoint_the_desired_trajectory_rests_on_it(seed):
 def test_the_neural_loop_has_no_steady_offset_at_a_held_setpoint():
     # Claim: on the quadruple tank at P- (scenario file, default neural controller, seed 0) the mean
     # |error| of each level over the last 400 s of 1200 is below 3e-4 cm (0.6 % of the 0.05 cm tolerance);
-    # with the imitator's former dead zone (0.1) the lower-right level settled 1.9e-3 cm off.
+    # with the imitator's former dead zone (0.1) the second level (y2) settled 1.9e-3 cm off.
     data = Scenario.from_toml("scenarios/quadtank_pminus.toml").to_dict()
     data["controller"] = {"kind": "neural"}
     res = run_scenario(Scenario.from_dict(data), 0)
