@@ -184,8 +184,8 @@ def test_at_a_held_setpoint_the_desired_trajectory_rests_on_it(seed):
 
 def test_the_neural_loop_has_no_steady_offset_at_a_held_setpoint():
     # Claim: on the quadruple tank at P- (scenario file, default neural controller, seed 0) the mean
-    # |error| of each level over the last 400 s of 1200 is below 3e-4 cm (0.6 % of the 0.05 cm tolerance);
-    # with the imitator's former dead zone (0.1) the second level (y2) settled 1.9e-3 cm off.
+    # |error| of each level over the last 400 s of 1200 is below 3e-4 V (0.6 % of the 0.05 V tolerance);
+    # with the imitator's former dead zone (0.1) the second level (y2) settled 1.9e-3 V off.
     data = Scenario.from_toml("scenarios/quadtank_pminus.toml").to_dict()
     data["controller"] = {"kind": "neural"}
     res = run_scenario(Scenario.from_dict(data), 0)

@@ -65,7 +65,7 @@ class Imitator:
         Online dead zone of the rule, in noise standard deviations (the
         pre-training learns every transition). An error below it at a held
         set-point is a steady offset of the desired trajectory and so of the
-        loop (0.1 left 2e-3 cm on the quadruple tank, 4 % of its tolerance).
+        loop (0.1 left 2e-3 V on the quadruple tank's level output, 4 % of its tolerance).
 
     Attributes
     ----------
