@@ -46,8 +46,8 @@ class WarmupHandover:
             raise ParameterError(f"`warmup_max_duration` ({longest} s) must be at least the warm-up's "
                                  f"{planned:g} s, or None (5 times it).")
         longest = 5.0 * planned if longest is None else longest
-        self._warmup_max = max(self._warmup_steps, int(round(longest / self.dt))) if check > 0 else \
-            self._warmup_steps
+        self._warmup_max = max(self._warmup_steps, int(round(longest / self.dt))) if self.warmup_check > 0 \
+            else self._warmup_steps
 
     def _start_warmup(self, rng) -> None:
         """Draw the excitation for the longest warm-up and clear the check's records (at reset)."""
