@@ -800,3 +800,49 @@ def test_a_fresh_controller_restored_from_a_noisy_run_continues_bit_identically(
     fresh.reset(feed[0], ref, seed=99)
     fresh.set_state(state)
     np.testing.assert_array_equal(np.array([fresh.step(o, ref) for o in feed]), np.array(want))
+
+
+def test_while_the_change_detector_is_on_the_step_plans_with_the_move_penalty_times_change_caution(tmp_path):
+    # A rotor-drag change of +30 % mid-hover turns the identifier's change detector on. The state of the
+    # default controller (change_caution = 3) at those steps, loaded into a controller with move_penalty 3
+    # and no caution, gives the same input; loaded into one with move_penalty 1 and no caution, another.
+    # Before the change, the default controller flies exactly as one without caution.
+    from neurocontrol.checkpoint import load_checkpoint, save_checkpoint
+
+    ref = np.array([140.0, 1.0])
+    env, plain_env = _hover_env(), _hover_env()
+    obs, _ = env.reset(seed=5)
+    plain_obs, _ = plain_env.reset(seed=5)
+    ctrl, plain = _controller(), _controller(change_caution=1.0)
+    ctrl.reset(obs, ref, seed=5)
+    plain.reset(plain_obs, ref, seed=5)
+    for _ in range(600):
+        u = ctrl.step(obs, ref)
+        np.testing.assert_array_equal(u, plain.step(plain_obs, ref))
+        obs, *_ = env.step(u)
+        plain_obs, *_ = plain_env.step(u)
+    assert not ctrl.identifier.changing and ctrl.identifier.counts["changing"] == 0
+    p = env.unwrapped.params
+    env.unwrapped.set_params(dataclasses.replace(p, a8=1.3 * p.a8, a9=1.3 * p.a9))
+    checked = 0
+    for _ in range(60):
+        if ctrl.identifier.changing and checked < 3:
+            path = save_checkpoint(tmp_path / f"c{checked}.npz", ctrl)
+            stepped = {}
+            for name, kw in (("penalty 3", dict(move_penalty=3.0, change_caution=1.0)),
+                             ("penalty 1", dict(change_caution=1.0))):
+                other = _controller(**kw)
+                other.reset(obs, ref, seed=0)
+                load_checkpoint(path, other)
+                stepped[name] = other.step(obs, ref)
+            u = ctrl.step(obs, ref)
+            np.testing.assert_array_equal(u, stepped["penalty 3"])
+            assert not np.array_equal(u, stepped["penalty 1"])
+            checked += 1
+        else:
+            u = ctrl.step(obs, ref)
+        obs, *_ = env.step(u)
+    assert checked == 3
+    for bad in (0.5, 0.0, float("nan")):
+        with pytest.raises(ParameterError, match="change_caution"):
+            NeuralControllerConfig(change_caution=bad)

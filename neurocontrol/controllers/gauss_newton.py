@@ -121,6 +121,11 @@ class GaussNewtonLaw:
         at every step); 1: every step, the exact Gauss-Newton step. Larger
         values are an approximation that trades tracking quality for step
         cost (docs/neural_controller.md, "Cost").
+    change_caution : float, default 3.0
+        Factor on ``move_penalty`` at the steps where the identifier's change
+        detector is on (a model being re-learned after a plant change plans
+        smaller moves); 1: the same penalty throughout
+        (docs/neural_controller.md, "Caution while the model re-learns").
     """
 
     horizon: int = 50
@@ -133,6 +138,7 @@ class GaussNewtonLaw:
     range_weight: float = 100.0
     range_bound: float = 1.0
     jacobian_every: int = 1
+    change_caution: float = 3.0
 
     def __post_init__(self):
         N = check_int(self.horizon, "horizon", low=1)
@@ -153,6 +159,11 @@ class GaussNewtonLaw:
         for name in ("move_penalty", "damping", "range_weight"):
             object.__setattr__(self, name, check_positive(getattr(self, name), name, allow_zero=True))
         object.__setattr__(self, "range_bound", check_positive(self.range_bound, "range_bound"))
+        caution = check_positive(self.change_caution, "change_caution")
+        if not caution >= 1.0:
+            raise ParameterError(f"`change_caution` must be at least 1 (a factor on `move_penalty` while the model "
+                                 f"re-learns; 1: none), got {self.change_caution!r}.")
+        object.__setattr__(self, "change_caution", caution)
 
     def block_of(self) -> np.ndarray:
         """Block index of every horizon step, shape (N,), int64."""

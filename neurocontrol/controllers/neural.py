@@ -1,17 +1,13 @@
 """The neural predictive controller: an incremental RTRN identifier learning online and a Gauss-Newton synthesiser.
 
-The identifier is :class:`~neurocontrol.nets.ekf.IncrementalIdentifier`
-(``y(t+1) = y(t) + A z(t) + V h(t+1)``, ``h(t+1) = tanh(W [h(t); z(t)])``),
-trained at every control step by the node-decoupled EKF over exact RTRL
-sensitivities. The desired response comes from the imitator
-(:class:`~neurocontrol.controllers.imitator.Imitator`), a second network of
-the identifier's structure and rule that learns the reference model; its free
-run under the (previewed) reference is the desired trajectory
-(``imitator = "exact"``: the reference model's exact response). The synthesiser (:class:`GaussNewtonLaw`,
-:func:`gauss_newton_step`) takes one damped Gauss-Newton step on the tracking
-cost over a horizon, through the identifier's free run and its Jacobian with
-respect to move-blocked inputs. Every scale comes from the declared
-observation ranges and the input limits.
+The identifier is :class:`~neurocontrol.nets.ekf.IncrementalIdentifier` (``y(t+1) = y(t) + A z(t) + V h(t+1)``,
+``h(t+1) = tanh(W [h(t); z(t)])``), trained at every control step by the node-decoupled EKF over exact RTRL
+sensitivities. The desired response comes from the imitator (:class:`~neurocontrol.controllers.imitator.Imitator`),
+a second network of the identifier's structure and rule that learns the reference model; its free run under the
+(previewed) reference is the desired trajectory (``imitator = "exact"``: the reference model's exact response).
+The synthesiser (:class:`GaussNewtonLaw`, :func:`gauss_newton_step`) takes one damped Gauss-Newton step on the
+tracking cost over a horizon, through the identifier's free run and its Jacobian with respect to move-blocked
+inputs. Every scale comes from the declared observation ranges and the input limits.
 
 Against sensor noise, the identifier's regressor and the synthesiser's
 starting point are a blend of the measurement and the identifier's own
@@ -134,6 +130,9 @@ class NeuralControllerConfig:
     jacobian_every : int, default 1
         Recompute the horizon Jacobian every this many predictive steps (1:
         every step, exact; more: an approximation), see :class:`GaussNewtonLaw`.
+    change_caution : float, default 3.0
+        Factor on ``move_penalty`` at the steps where the identifier's change detector is on (a model being
+        re-learned after a plant change plans smaller moves); 1: none. See :class:`GaussNewtonLaw`.
     rate_limit : tuple of float or None
         Largest input change per control step after the warm-up, physical units.
     warmup_duration : float, default 1.0
@@ -202,6 +201,7 @@ class NeuralControllerConfig:
     range_weight: float = 100.0
     range_bound: float = 1.0
     jacobian_every: int = 1
+    change_caution: float = 3.0
     rate_limit: tuple[float, ...] | None = None
     warmup_duration: float = 1.0
     excitation_amplitude: tuple[float, ...] | None = None
@@ -452,8 +452,10 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         self._r_shape = (law.horizon, p)
         self._r_buf = np.empty(self._r_shape)
         self._no_preview = np.zeros(self._r_shape)
-        self._gn_scalars = (float(law.move_penalty), float(law.damping), float(law.range_weight),
-                            float(law.range_bound))
+        # the step's scalars; while the identifier's change detector is on, the move penalty times change_caution
+        self._gn_scalars, self._gn_caution = ((float(law.move_penalty * f), float(law.damping),
+                                               float(law.range_weight), float(law.range_bound))
+                                              for f in (1.0, law.change_caution))
         # a positive warm-up shorter than half a period: one step
         self._warmup_steps = max(int(round(config.warmup_duration / dt)), int(config.warmup_duration > 0))
         self._set_warmup_check(warmup_check, warmup_max_duration)
@@ -660,7 +662,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
                                    self._rm_phi, self._rm_g, self._rm_g_held, self._rm,
                                    r, self._use_preview, reference, self._out_idx,
                                    self._rate_rows_a, self._rate_cols, self._tracked, self._weights, self._eval,
-                                   *self._gn_scalars, given, *b)
+                                   *(self._gn_caution if self.identifier.changing else self._gn_scalars), given, *b)
         if not ok:
             return held.copy()                  # a failed solve holds the input
         self._plan[:] = b[-3]

@@ -422,6 +422,11 @@ class IncrementalIdentifier:
         """
         return dict(self._counts)
 
+    @property
+    def changing(self) -> bool:
+        """Whether the change detector is on (the next update adds the rule's process noise); False without one."""
+        return self._gate is not None and self._change[2] == 1.0
+
     def snapshot(self) -> tuple:
         """Return copies of the weights, the covariance blocks and the counters (see :meth:`restore`)."""
         return self._theta.copy(), self._P.copy(), dict(self._counts)
