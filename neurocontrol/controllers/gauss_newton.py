@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array, check_int, check_positive
+from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
 from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.exceptions import ParameterError, ShapeError
 
@@ -159,11 +159,7 @@ class GaussNewtonLaw:
         for name in ("move_penalty", "damping", "range_weight"):
             object.__setattr__(self, name, check_positive(getattr(self, name), name, allow_zero=True))
         object.__setattr__(self, "range_bound", check_positive(self.range_bound, "range_bound"))
-        caution = check_positive(self.change_caution, "change_caution")
-        if not caution >= 1.0:
-            raise ParameterError(f"`change_caution` must be at least 1 (a factor on `move_penalty` while the model "
-                                 f"re-learns; 1: none), got {self.change_caution!r}.")
-        object.__setattr__(self, "change_caution", caution)
+        object.__setattr__(self, "change_caution", check_real(self.change_caution, "change_caution", low=1.0))
 
     def block_of(self) -> np.ndarray:
         """Block index of every horizon step, shape (N,), int64."""
