@@ -282,3 +282,50 @@ def test_blocked_jacobian_with_input_taps_matches_finite_differences_of_a_plain_
         fd = (plain(vp) - plain(vm)) / (2 * eps)
         np.testing.assert_allclose(J[:, :, c], fd, rtol=1e-6, atol=1e-8)
     assert np.abs(J[:3, :, m:]).max() == 0.0         # blocks 1, 2 start at steps 3, 7: no effect before
+
+
+# ----------------------------------------------------------------- filter units (filter_time_constants)
+
+def test_filter_units_start_as_leaky_filters_of_the_inputs_from_the_same_draw():
+    p, m, H, taus = 2, 2, 5, (2.0, 10.0, 50.0)
+    plain = IncrementalConfig(n_outputs=p, n_inputs=m, n_hidden=H)
+    filt = IncrementalConfig(n_outputs=p, n_inputs=m, n_hidden=H, filter_time_constants=taus)
+    a_theta, b_theta = init_incremental_weights(plain, 3), init_incremental_weights(filt, 3)
+    A0, V0, W0 = unpack(a_theta, p, m, H)
+    A1, V1, W1 = unpack(b_theta, p, m, H)
+    np.testing.assert_array_equal(A1, A0)
+    np.testing.assert_array_equal(V1, V0)
+    np.testing.assert_array_equal(W1[3:], W0[3:])          # the other units keep the random draw
+    for j, tau in enumerate(taus):
+        a = np.exp(-1.0 / tau)
+        expect = np.zeros(H + p + m + 1)
+        expect[j] = a                                       # itself, no other unit
+        expect[H + p:H + p + m] = (1.0 - a) * W0[j, H + p:H + p + m]   # inputs; outputs and bias 0
+        np.testing.assert_allclose(W1[j], expect, rtol=0, atol=0)
+
+
+def test_a_filter_unit_is_a_first_order_low_pass_of_its_inputs():
+    # small-signal step response of unit j: g (1 - a^t) with g = mix . u, against a plain tanh recursion
+    p, m, H, taus = 1, 2, 3, (4.0, 25.0)
+    cfg = IncrementalConfig(n_outputs=p, n_inputs=m, n_hidden=H, filter_time_constants=taus)
+    theta = init_incremental_weights(cfg, 11)
+    _, _, W = unpack(theta, p, m, H)
+    u = np.array([1e-4, -2e-4])          # tanh's cubic term: relative error below g^2 / (3 (1 - a)) ~ 1e-7
+    h, y = np.zeros(H), np.zeros(p)
+    h_plain = np.zeros(H)
+    for t in range(1, 101):
+        z = np.concatenate([y, u, [1.0]])    # the network's y(t): A = V = 0 keeps it at 0
+        y, h = incremental_step(cfg, theta, y, u, h)
+        h_plain = np.tanh(W[:, :H] @ h_plain + W[:, H:] @ z)
+        np.testing.assert_allclose(h, h_plain, rtol=1e-12, atol=1e-15)
+        for j, tau in enumerate(taus):
+            a = np.exp(-1.0 / tau)
+            g = W[j, H + p:H + p + m] @ u / (1.0 - a)
+            np.testing.assert_allclose(h[j], g * (1.0 - a ** t), rtol=1e-6)
+
+
+def test_filter_time_constants_errors():
+    with pytest.raises(ParameterError, match="`filter_time_constants` must hold at most n_hidden=2"):
+        IncrementalConfig(n_outputs=1, n_inputs=1, n_hidden=2, filter_time_constants=(2.0, 5.0, 9.0))
+    with pytest.raises(ParameterError, match="positive time constants"):
+        IncrementalConfig(n_outputs=1, n_inputs=1, n_hidden=2, filter_time_constants=(0.0,))

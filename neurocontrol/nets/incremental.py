@@ -72,6 +72,15 @@ class IncrementalConfig:
         Standard deviation of the initial hidden weights on z (inputs of order one).
     recurrent_init_std : float, default 0.5
         Initial recurrent hidden weights are N(0, recurrent_init_std^2 / H).
+    filter_time_constants : tuple of float, optional
+        Time constants (in steps, each > 0) of hidden units 0, 1, ..., k-1 as
+        *leaky filters of the inputs* at the start: unit j's recurrent weight is
+        ``a_j = exp(-1 / tau_j)`` on itself and 0 on the other units, its weights
+        on the inputs are the random draw times ``1 - a_j`` (unit gain at steady
+        state), on the outputs and the bias 0. In tanh's linear range the unit is
+        a first-order low-pass of a random mix of the inputs, so the network can
+        carry slow states it does not measure. Training changes these weights
+        like any other. Default: none (every unit a random feature).
 
     Attributes
     ----------
@@ -98,6 +107,7 @@ class IncrementalConfig:
     input_range: np.ndarray | None = None
     input_init_std: float = 1.0
     recurrent_init_std: float = 0.5
+    filter_time_constants: tuple[float, ...] | None = None
 
     def __post_init__(self):
         p = check_int(self.n_outputs, "n_outputs", low=1)
@@ -111,6 +121,12 @@ class IncrementalConfig:
                                                                   allow_zero=True))
         object.__setattr__(self, "recurrent_init_std", check_positive(self.recurrent_init_std,
                                                                       "recurrent_init_std", allow_zero=True))
+        if self.filter_time_constants is not None:
+            taus = as_float_array(self.filter_time_constants, "filter_time_constants", (None,))
+            if taus.shape[0] > self.n_hidden or np.any(taus <= 0):
+                raise ParameterError(f"`filter_time_constants` must hold at most n_hidden={self.n_hidden} positive "
+                                     f"time constants (in steps), got {taus.tolist()}.")
+            object.__setattr__(self, "filter_time_constants", tuple(taus.tolist()))
         for name, r in (("output", yr), ("input", ur)):
             mid = np.ascontiguousarray(0.5 * (r[0] + r[1]))
             half = np.ascontiguousarray(0.5 * (r[1] - r[0]))
@@ -202,7 +218,9 @@ def init_incremental_weights(config: IncrementalConfig, rng) -> np.ndarray:
     -------
     numpy.ndarray, shape (n_weights,)
         ``theta``; hidden weights on z are N(0, input_init_std^2), recurrent
-        ones N(0, recurrent_init_std^2 / H).
+        ones N(0, recurrent_init_std^2 / H); then the units named by
+        ``config.filter_time_constants`` are made leaky filters of the inputs
+        (see :class:`IncrementalConfig`; the draw itself is the same).
     """
     config = _check_config(config)
     if rng is None:
@@ -215,6 +233,13 @@ def init_incremental_weights(config: IncrementalConfig, rng) -> np.ndarray:
     if H:
         W[:, :H] = rng.normal(0.0, config.recurrent_init_std / np.sqrt(H), size=(H, H))
         W[:, H:] = rng.normal(0.0, config.input_init_std, size=(H, config.n_z))
+    if config.filter_time_constants:
+        k, p, m = len(config.filter_time_constants), config.n_outputs, config.n_inputs
+        a = np.exp(-1.0 / np.asarray(config.filter_time_constants))
+        mix = W[:k, H + p:H + p + m].copy()
+        W[:k] = 0.0
+        W[np.arange(k), np.arange(k)] = a
+        W[:k, H + p:H + p + m] = (1.0 - a)[:, None] * mix
     return theta
 
 

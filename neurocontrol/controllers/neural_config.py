@@ -1,0 +1,284 @@
+"""Settings of the neural predictive controller (``[controller] kind = "neural"``): :class:`NeuralControllerConfig`.
+
+The controller itself is :class:`neurocontrol.controllers.neural.NeuralController` (docs/neural_controller.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+
+from neurocontrol._validation import as_float_array, check_int, check_positive
+from neurocontrol.controllers.gauss_newton import GaussNewtonLaw
+from neurocontrol.exceptions import ParameterError
+from neurocontrol.nets.ekf import DecoupledEKF, GradientRule
+
+__all__ = ["NeuralControllerConfig"]
+
+
+# ---------------------------------------------------------------- settings
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NeuralControllerConfig:
+    """``[controller] kind = "neural"``: settings of :class:`NeuralController` (ranges, not plant equations).
+
+    Parameters
+    ----------
+    observation_low, observation_high : tuple of float or None
+        Declared range of each measured signal, physical units (mapped onto
+        [-1, 1]); None: the env's observation space (must then be finite).
+    output_indices : tuple of int, default (0, 1)
+        Controlled outputs within the observation.
+    rate_indices : tuple of int, default ()
+        Per controlled output, the observation entry holding its rate, or -1.
+    n_hidden : int, default 8
+        Hidden tanh units of the identifier and of the imitator (0: linear networks).
+    learning_rule : {"rtrl_ekf", "rtrl_gradient", "rls"}, default "rtrl_ekf"
+        The rule of both networks: the node-decoupled EKF over exact RTRL
+        sensitivities (:class:`~neurocontrol.nets.ekf.DecoupledEKF`); a
+        normalised gradient step over the same sensitivities
+        (:class:`~neurocontrol.nets.ekf.GradientRule`, step ``learning_rate``);
+        or the linear baseline, recursive least squares: the EKF on networks
+        without hidden units (``n_hidden`` is then not used). The adaptive
+        controller's 2-D rule (``kind = "adaptive"``) trains its own network structure.
+    learning_rate : float, default 0.5
+        Step of ``rtrl_gradient``, in (0, 2).
+    input_taps : int, default 1
+        Inputs the identifier sees per step: ``u(t), u(t-1), ..., u(t - taps + 1)``
+        (more than 1 for a plant or sensor with a delay of a few control steps).
+    output_lags : int, default 0
+        Past measurements of the controlled outputs ``y(t-1), ..., y(t-L)`` the networks see as extra
+        signals (their shift is learned like the rest); for plants measured by their outputs only, whose
+        unmeasured states the one-step model cannot otherwise carry (docs/neural_controller.md).
+    hidden_filters : int or None, default None
+        How many of the identifier's hidden units start as leaky filters of the inputs
+        (:class:`~neurocontrol.nets.incremental.IncrementalConfig` ``filter_time_constants``), their time
+        constants spread geometrically from 2 control steps to the horizon; the others start as random
+        features. For plants measured by their outputs only, whose slow unmeasured states the random
+        units did not learn to carry (docs/neural_controller.md, "Filter units"). None or 0: none. The
+        imitator's units stay random features.
+    imitator : {"network", "exact"}, default "network"
+        Source of the desired trajectory: the imitator network's free run
+        (:class:`~neurocontrol.controllers.imitator.Imitator`), or the
+        reference model's exact response.
+    imitator_pretrain : int, default 20
+        Random set-points of the imitator's pre-training staircase at each
+        reset (holds of 1 to 6 time constants of the slowest reference model).
+    measurement_noise : float, default 1e-5
+        EKF R, variance of the one-step prediction error in normalised units.
+    process_noise : float, default 1e-5
+        EKF q, added while the change detector signals a plant change (at every update with ``change_gate = 0``,
+        then about 1e-7): the covariance reopens so the model re-learns.
+    change_gate, change_memory : float or None, tuple of int, default 30.0, (10, 3000)
+        The change detector (:class:`~neurocontrol.nets.ekf.DecoupledEKF`): on while the geometric mean of the
+        normalised squared one-step error over about 10 updates exceeds 30 times that over about 3000; otherwise
+        q = 0 and the identifier fits all it has seen (docs/neural_controller.md, "Process noise on a change").
+    output_covariance, hidden_covariance : float, default 1.0, 0.01
+        EKF prior covariance of the output rows and of the hidden weights.
+    dead_zone : float, default 0.0
+        EKF dead zone in noise standard deviations.
+    outlier_gate : float, default 10.0
+        EKF innovation gate in predicted standard deviations.
+    model_growth_limit : float or None, default None
+        Opt-in: the identifier's one-step spectral radius is kept at or below ``model_growth_limit ** (1 / horizon)``
+        (a mode growing at most this factor over the horizon, e.g. 2.0), checked every 10 updates; above it,
+        learning goes back to the last model within it (``IncrementalIdentifier(growth_limit=...)``). None: no check.
+    noise_scaled_r : float, default 5.0
+        The identifier's EKF R per signal is at least this many times the filter's sensor-noise variance estimate
+        (normalised; once its window holds no warm-up step), so under noise each update moves the weights less.
+        0: R is ``measurement_noise`` throughout (docs/neural_controller.md, "Long runs under sensor noise").
+    learning_until : float or None, default None
+        Run time (s) after which the identifier stops learning (weights
+        frozen, hidden state still driven by the measurements); None: never.
+    reference_bandwidth, reference_damping : tuple of float
+        Second-order reference model per controlled output (rad/s, -).
+    preview : bool, default True
+        Use the reference ahead of time when it is known (see
+        :meth:`NeuralController.set_preview`).
+    preview_lead : tuple of float or None, default None
+        With preview, the reference model's input at step k is the reference
+        at ``k dt + lead`` (per controlled output, s, rounded to control
+        steps). None: each output's reference model's low-frequency delay
+        ``2 damping / bandwidth``, so a smooth reference is followed without
+        the model's lag (a step is smoothed around its time instead of after
+        it); 0: the reference model lags the reference.
+    horizon, blocks, stride, output_weights, rate_weights, move_penalty, damping, range_weight, range_bound
+        The synthesiser, see :class:`GaussNewtonLaw`.
+    jacobian_every : int, default 1
+        Recompute the horizon Jacobian every this many predictive steps (1:
+        every step, exact; more: an approximation), see :class:`GaussNewtonLaw`.
+    change_caution : float, default 3.0
+        Factor on ``move_penalty`` at the steps where the identifier's change detector is on (a model being
+        re-learned after a plant change plans smaller moves); 1: none. See :class:`GaussNewtonLaw`.
+    rate_limit : tuple of float or None
+        Largest input change per control step after the warm-up, physical units.
+    warmup_duration : float, default 1.0
+        Seconds of warm-up (warm-up controller or nominal input, plus APRBS),
+        rounded to whole control steps but at least one step when positive;
+        0: no warm-up, the predictive law starts at once from ``nominal_input``.
+    excitation_amplitude : tuple of float or None
+        APRBS amplitude per input, physical units; None: 20 % of each input's half range.
+    excitation_min_hold, excitation_max_hold : tuple of int
+        APRBS hold-time range per input, control steps.
+    nominal_input : tuple of float or None
+        Warm-up input without a warm-up controller (without a warm-up, the
+        predictive law's first held input); None: the middle of the limits.
+    warmup_pid : table, optional
+        ``[controller.warmup_pid]``: a kind of section ``warmup`` that flies the warm-up.
+    auto_warmup : bool, default True
+        Without a warm-up controller, when the env has a python-control model
+        whose linearisation at the trim is not asymptotically stable (an
+        unstable or integrating plant), :func:`build_neural` makes the warm-up
+        controller LQR with integral action designed on that model
+        (:func:`~neurocontrol.controllers.generic.automatic_warmup`) (the
+        neural controller's only use of a model; it flies the warm-up only).
+        False, or no model: the nominal input plus excitation.
+    auto_warmup_weight : float, default 1000.0
+        Output weight of that LQR-I, relative to the declared ranges (Bryson's rule; the ``lqr_i`` kind's
+        ``output_weight``): 1000 weighs an error of 3 % of an output's range like an input's full range.
+    auto_warmup_steps : int, default 150
+        With that LQR-I flying it, the warm-up lasts at least this many control steps (``warmup_duration``
+        is raised to it; 0: ``warmup_duration`` as given).
+    """
+
+    kind: ClassVar[str] = "neural"
+    observation_low: tuple[float, ...] | None = None
+    observation_high: tuple[float, ...] | None = None
+    output_indices: tuple[int, ...] = (0, 1)
+    rate_indices: tuple[int, ...] = ()
+    n_hidden: int = 8
+    learning_rule: str = "rtrl_ekf"
+    learning_rate: float = 0.5
+    input_taps: int = 1
+    output_lags: int = 0
+    hidden_filters: int | None = None
+    imitator: str = "network"
+    imitator_pretrain: int = 20
+    measurement_noise: float = 1e-5
+    process_noise: float = 1e-5
+    change_gate: float | None = 30.0
+    change_memory: tuple[int, int] = (10, 3000)
+    output_covariance: float = 1.0
+    hidden_covariance: float = 0.01
+    dead_zone: float = 0.0
+    outlier_gate: float = 10.0
+    model_growth_limit: float | None = None
+    noise_scaled_r: float = 5.0
+    learning_until: float | None = None
+    reference_bandwidth: tuple[float, ...] = (4.0, 5.0)
+    reference_damping: tuple[float, ...] = (1.0, 1.0)
+    preview: bool = True
+    preview_lead: tuple[float, ...] | None = None
+    horizon: int = 50
+    blocks: tuple[int, ...] = (0, 5, 15, 30)
+    stride: int = 2
+    output_weights: tuple[float, ...] | None = None
+    rate_weights: tuple[float, ...] | None = None
+    move_penalty: float = 1.0
+    damping: float = 1e-4
+    range_weight: float = 100.0
+    range_bound: float = 1.0
+    jacobian_every: int = 1
+    change_caution: float = 3.0
+    rate_limit: tuple[float, ...] | None = None
+    warmup_duration: float = 1.0
+    excitation_amplitude: tuple[float, ...] | None = None
+    excitation_min_hold: tuple[int, ...] = (5, 1)
+    excitation_max_hold: tuple[int, ...] = (30, 4)
+    nominal_input: tuple[float, ...] | None = None
+    warmup_pid: object = dataclasses.field(default=None, metadata={"section": "warmup", "default_kind": "pid"})
+    auto_warmup: bool = True
+    auto_warmup_weight: float = 1000.0
+    auto_warmup_steps: int = 150
+
+    def __post_init__(self):
+        if (self.observation_low is None) != (self.observation_high is None):
+            raise ParameterError("give both `observation_low` and `observation_high`, or neither (then the env's "
+                                 "observation space is used).")
+        if self.observation_low is not None:
+            lo = as_float_array(self.observation_low, "observation_low", (None,))
+            hi = as_float_array(self.observation_high, "observation_high", (lo.shape[0],))
+            if np.any(hi <= lo):
+                raise ParameterError(f"`observation_high` must exceed `observation_low` in every entry, "
+                                     f"got low={lo.tolist()}, high={hi.tolist()}.")
+        check_int(self.n_hidden, "n_hidden", low=0)
+        check_int(self.imitator_pretrain, "imitator_pretrain", low=0)
+        check_int(self.input_taps, "input_taps", low=1)
+        check_int(self.output_lags, "output_lags", low=0)
+        if self.hidden_filters is not None:
+            check_int(self.hidden_filters, "hidden_filters", low=0)
+            if self.hidden_filters > self.hidden_units:
+                raise ParameterError(f"`hidden_filters` must be at most the networks' hidden units "
+                                     f"({self.hidden_units}), got {self.hidden_filters}.")
+        if self.learning_rule not in ("rtrl_ekf", "rtrl_gradient", "rls"):
+            raise ParameterError(f"`learning_rule` must be \"rtrl_ekf\", \"rtrl_gradient\" or \"rls\", "
+                                 f"got {self.learning_rule!r}.")
+        if not isinstance(self.auto_warmup, (bool, np.bool_)):
+            raise ParameterError(f"`auto_warmup` must be true or false, got {self.auto_warmup!r}.")
+        if self.imitator not in ("network", "exact"):
+            raise ParameterError(f"`imitator` must be \"network\" (the imitator network's prediction) or \"exact\" "
+                                 f"(the reference model's response), got {self.imitator!r}.")
+        check_positive(self.noise_scaled_r, "noise_scaled_r", allow_zero=True)
+        check_positive(self.auto_warmup_weight, "auto_warmup_weight")
+        check_int(self.auto_warmup_steps, "auto_warmup_steps", low=0)
+        if self.learning_until is not None:
+            check_positive(self.learning_until, "learning_until", unit="s", allow_zero=True)
+        if self.model_growth_limit is not None and not check_positive(self.model_growth_limit,
+                                                                      "model_growth_limit") >= 1.0:
+            raise ParameterError(f"`model_growth_limit` must be at least 1 (a factor over the horizon), or None; "
+                                 f"got {self.model_growth_limit!r}.")
+        check_positive(self.warmup_duration, "warmup_duration", unit="s", allow_zero=True)
+        bw = as_float_array(self.reference_bandwidth, "reference_bandwidth", (None,))
+        dz = as_float_array(self.reference_damping, "reference_damping", (bw.shape[0],))
+        if np.any(bw <= 0) or np.any(dz <= 0):
+            raise ParameterError(f"`reference_bandwidth` and `reference_damping` must be positive, "
+                                 f"got {bw.tolist()} and {dz.tolist()}.")
+        if self.preview_lead is not None:
+            lead = as_float_array(self.preview_lead, "preview_lead", (bw.shape[0],))
+            if np.any(lead < 0):
+                raise ParameterError(f"`preview_lead` must be non-negative seconds per output, got {lead.tolist()}.")
+        if len(self.output_indices) != bw.shape[0]:
+            raise ParameterError(f"`reference_bandwidth` must have one entry per controlled output "
+                                 f"({len(self.output_indices)}), got {bw.shape[0]}.")
+        if self.excitation_amplitude is not None:
+            amp = as_float_array(self.excitation_amplitude, "excitation_amplitude", (None,))
+            if np.any(amp < 0):
+                raise ParameterError(f"`excitation_amplitude` must be non-negative, got {amp.tolist()}.")
+        lo_h, hi_h = np.asarray(self.excitation_min_hold), np.asarray(self.excitation_max_hold)
+        if lo_h.shape != hi_h.shape or np.any(lo_h < 1) or np.any(hi_h < lo_h):
+            raise ParameterError(f"`excitation_min_hold` and `excitation_max_hold` must give one hold time per "
+                                 f"input with 1 <= min <= max steps, got {self.excitation_min_hold!r} and "
+                                 f"{self.excitation_max_hold!r}.")
+        self.law()
+        self.rule()
+
+    def law(self) -> GaussNewtonLaw:
+        """Return the synthesiser settings as a :class:`GaussNewtonLaw`."""
+        names = [f.name for f in dataclasses.fields(GaussNewtonLaw)]
+        return GaussNewtonLaw(**{n: getattr(self, n) for n in names})
+
+    def rule(self) -> DecoupledEKF | GradientRule:
+        """Return the networks' learning rule (:class:`~neurocontrol.nets.ekf.DecoupledEKF` or ``GradientRule``)."""
+        if self.learning_rule == "rtrl_gradient":
+            return GradientRule(learning_rate=self.learning_rate, measurement_noise=self.measurement_noise,
+                                dead_zone=self.dead_zone, outlier_gate=self.outlier_gate)
+        return DecoupledEKF(measurement_noise=self.measurement_noise, process_noise=self.process_noise,
+                            output_covariance=self.output_covariance, hidden_covariance=self.hidden_covariance,
+                            dead_zone=self.dead_zone, outlier_gate=self.outlier_gate, change_gate=self.change_gate,
+                            change_memory=self.change_memory)
+
+    def filter_time_constants(self) -> tuple[float, ...] | None:
+        """Time constants in control steps of the identifier's filter units (``hidden_filters``), or None."""
+        k = self.hidden_filters or 0
+        if k == 0:
+            return None
+        return tuple(np.geomspace(2.0, max(float(self.horizon), 2.0), k).tolist()) if k > 1 else \
+            (max(float(self.horizon), 2.0),)
+
+    @property
+    def hidden_units(self) -> int:
+        """Hidden units the networks are built with: ``n_hidden``, or 0 for ``learning_rule = "rls"``."""
+        return 0 if self.learning_rule == "rls" else self.n_hidden
