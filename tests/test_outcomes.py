@@ -176,10 +176,14 @@ def succeeds(name, seeds=SEEDS):
     assert [r.success for r in rs] == [True] * len(rs)
 
 
-def succeeds_on(name, seeds, low, high):
-    """Success on between ``low`` and ``high`` of ``seeds`` (a documented partial outcome), clean actions."""
+def succeeds_on(name, seeds, low, high, allow_stopped=False):
+    """Success on between ``low`` and ``high`` of ``seeds`` (a documented partial outcome), clean actions
+    (with ``allow_stopped``, runs the env stopped early are allowed; their actions are still checked)."""
     rs = runs(name, seeds)
-    assert clean(rs)
+    if allow_stopped:
+        assert all(r.nonfinite == 0 and r.violations == 0 for r in rs)
+    else:
+        assert clean(rs)
     assert low <= sum(r.success for r in rs) <= high, [r.success for r in rs]
 
 
@@ -305,6 +309,10 @@ CLAIMS = {
     "pvtol_steps": [("success", succeeds, ())],
     "cstr_setpoint": [("success", succeeds, ())],
     "twin_rotor_steps": [("success", succeeds, ())],
+    # the neural controller with filter units on the twin rotor: 6 of seeds 0-9 and 14 of 0-19 measured, 2 of
+    # 0-9 stopped by the env (docs/neural_controller.md, "Filter units"; 0 of 20 without them, all stopped)
+    "twin_rotor_neural": [("success on 4-8 of seeds 0-9",
+                           functools.partial(succeeds_on, seeds=range(10), low=4, high=8, allow_stopped=True), ())],
     # the neural controller's ablation scenarios (benchmarks/bench_ablation.py); one seed each, they are slow
     "neural_off_nominal": [("success, seed 0", functools.partial(succeeds, seeds=(0,)), ())],
     "neural_sine_fast": [("runs clean, seed 0", functools.partial(runs_clean, seeds=(0,)), ()),
