@@ -307,6 +307,7 @@ CLAIMS = {
     "quadtank_pminus": [("success", succeeds, ())],
     "quadtank_pplus": [("success", succeeds, ())],
     "pvtol_steps": [("success", succeeds, ())],
+    "pvtol_pose": [("success", succeeds, ())],
     "cstr_setpoint": [("success", succeeds, ())],
     "twin_rotor_steps": [("success", succeeds, ())],
     # the neural controller with filter units on the twin rotor: 6 of seeds 0-9 and 14 of 0-19 measured, 2 of

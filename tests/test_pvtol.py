@@ -110,3 +110,30 @@ def test_errors():
         rhs(0.0, np.zeros(6), np.zeros(2), {"mass": 4.0})
     with pytest.raises(ParameterError, match="must be a PVTOLParams"):
         rhs(0.0, np.zeros(6), np.zeros(2), 4.0)
+
+
+def test_measured_pose_only_gives_the_named_state_entries():
+    full, pose = PVTOLEnv(), PVTOLEnv(measured=("x", "y", "theta"), setpoint=(1.0, 0.5))
+    x0 = [0.1, -0.2, 0.05, 0.3, 0.0, -0.1]
+    a, _ = full.reset(seed=0, options={"initial_state": x0})
+    b, _ = pose.reset(seed=0, options={"initial_state": x0})
+    np.testing.assert_array_equal(b, a[:3])
+    u = np.array([0.3, 40.0])
+    for _ in range(20):
+        a = full.step(u)[0]
+        b = pose.step(u)[0]
+    np.testing.assert_array_equal(b, a[:3])
+    np.testing.assert_array_equal(pose.state, full.state)        # the same plant, fewer sensors
+    assert pose.observation_names == ("x", "y", "theta") and pose.observation_space.shape == (3,)
+    np.testing.assert_array_equal(pose.observation_space.high, full.observation_space.high[:3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)   # physical (not normalised) action box
+        check_env(PVTOLEnv(measured=("x", "y", "theta"), output_noise_std=0.01))
+    swap = PVTOLEnv(measured=["x", "y", "thetadot"])
+    assert swap.observation_names == ("x", "y", "thetadot")
+
+
+@pytest.mark.parametrize("measured", [("theta", "x", "y"), ("x", "y", "y"), ("x", "y", "alpha"), ("x",)])
+def test_measured_errors(measured):
+    with pytest.raises(ParameterError, match="`measured` must list distinct state entries"):
+        PVTOLEnv(measured=measured)

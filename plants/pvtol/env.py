@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from neurocontrol._validation import as_float_array
+from neurocontrol.exceptions import ParameterError
 from plants.iosys_env import IOSystemEnv
 from plants.pvtol.dynamics import hover, resolve_params, to_iosys
-from plants.pvtol.params import UNITS, PVTOLParams
+from plants.pvtol.params import STATE_NAMES, UNITS, PVTOLParams
 
 __all__ = ["PVTOLEnv", "POSITION_RANGE"]
 
@@ -39,11 +40,13 @@ class PVTOLEnv(IOSystemEnv):
     ## Observation Space
 
     The full state, clipped to the sensor ranges: x, y in [-20, 20] m, theta in
-    [-pi, pi] rad, velocities in [-20, 20] m/s, pitch rate in [-20, 20] rad/s.
+    [-pi, pi] rad, velocities in [-20, 20] m/s, pitch rate in [-20, 20] rad/s;
+    with ``measured``, only the named entries (e.g. ``("x", "y", "theta")``, the
+    pose: the velocities are then not measured).
 
     ## Rewards
 
-    ``-sum((obs - setpoint)**2)`` over the six observations (set-point: hover).
+    ``-sum((obs - setpoint)**2)`` over the observations (set-point: hover).
 
     ## Starting State
 
@@ -66,8 +69,12 @@ class PVTOLEnv(IOSystemEnv):
         RK4 sub-steps per period.
     setpoint : (float, float), default (0.0, 0.0)
         Set-point of the position (x, y) in m.
-    output_noise_std : float or (6,), default 0.0
+    output_noise_std : float or (n_observed,), default 0.0
         Standard deviation of the sensor noise, in each observation's unit.
+    measured : sequence of str, optional
+        The state entries the sensors give, in this order (default: all six,
+        ``x, y, theta, xdot, ydot, thetadot``); must start with ``x, y`` (the
+        controlled outputs).
 
     Attributes ``observation_names``, ``input_names``, ``units``, ``integrator``,
     ``dt``, ``setpoint`` (of the controlled outputs x, y) and
@@ -83,16 +90,25 @@ class PVTOLEnv(IOSystemEnv):
     """
 
     def __init__(self, params: PVTOLParams | None = None, *, dt: float = 0.02, substeps: int = 2,
-                 setpoint=(0.0, 0.0), output_noise_std=0.0):
+                 setpoint=(0.0, 0.0), output_noise_std=0.0, measured=None):
         prm = resolve_params(params)
         sp = as_float_array(setpoint, "setpoint", (2,))
         x0, u0 = hover(params=prm)
+        idx = list(range(len(STATE_NAMES)))
+        if measured is not None:
+            names = [str(m) for m in (measured if not isinstance(measured, str) else [measured])]
+            if names[:2] != ["x", "y"] or len(set(names)) != len(names) or not set(names) <= set(STATE_NAMES):
+                raise ParameterError(f"`measured` must list distinct state entries of {list(STATE_NAMES)} starting "
+                                     f"with 'x', 'y' (the controlled outputs), got {names}; e.g. "
+                                     f"('x', 'y', 'theta').")
+            idx = [STATE_NAMES.index(m) for m in names]
         big = 2.0 * POSITION_RANGE
-        low = np.array([-big, -big, -np.pi, -big, -big, -big])
+        low = np.array([-big, -big, -np.pi, -big, -big, -big])[idx]
         bounds = [[-POSITION_RANGE, POSITION_RANGE]] * 2 + [[-np.pi / 2, np.pi / 2]] + [[-np.inf, np.inf]] * 3
         super().__init__(to_iosys(prm), dt=dt, substeps=substeps, x0=x0, input_limits=prm.input_limits,
-                         observation_low=low, observation_high=-low, output_noise_std=output_noise_std,
-                         setpoint=np.concatenate([sp, np.zeros(4)]), state_bounds=bounds, units=UNITS)
+                         observation=[STATE_NAMES[i] for i in idx], observation_low=low, observation_high=-low,
+                         output_noise_std=output_noise_std, setpoint=np.concatenate([sp, np.zeros(len(idx) - 2)]),
+                         state_bounds=bounds, units=UNITS)
         self.nominal_params = prm
         self.setpoint = sp
         self.operating_point = (x0, u0)

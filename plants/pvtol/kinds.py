@@ -37,7 +37,10 @@ class PVTOLPlantConfig:
     output_noise_std : float or tuple of 6 floats, default 0.0
         Standard deviation of the sensor noise: one value for every
         observation, or one per observation (x, y, theta, xdot, ydot,
-        thetadot, in their units).
+        thetadot, in their units; with ``measured``, one per measured entry).
+    measured : tuple of str, optional
+        The state entries the sensors give, from ``"x", "y"`` on (default: all six).
+        E.g. ``["x", "y", "theta"]``: the pose, the velocities not measured.
     """
 
     kind: ClassVar[str] = "pvtol"
@@ -48,9 +51,12 @@ class PVTOLPlantConfig:
     setpoint: tuple[float, float] = (0.0, 0.0)
     initial_spread: float = 0.0
     output_noise_std: float | tuple[float, ...] = 0.0
+    measured: tuple[str, ...] | None = None
 
     def __post_init__(self):
         check_common_keys(self, dt_high=1.0, spread_unit="m")
+        if self.measured is not None:
+            object.__setattr__(self, "measured", tuple(str(m) for m in self.measured))
 
 
 def build_pvtol(config: PVTOLPlantConfig, run: RunConfig, rng: np.random.Generator):
@@ -71,7 +77,7 @@ def build_pvtol(config: PVTOLPlantConfig, run: RunConfig, rng: np.random.Generat
     options : dict
         Reset options with the ``initial_state``.
     """
-    env = make_env(config, run)
+    env = make_env(config, run, **({} if config.measured is None else {"measured": config.measured}))
     x0 = env.unwrapped.operating_point[0].copy()
     x0[:2] += rng.uniform(-config.initial_spread, config.initial_spread, 2)
     return env, {"initial_state": x0}
