@@ -310,7 +310,7 @@ CLAIMS = {
     "pvtol_pose": [("success", succeeds, ())],
     "cstr_setpoint": [("success", succeeds, ())],
     "twin_rotor_steps": [("success", succeeds, ())],
-    # the neural controller with filter units on the twin rotor: 6 of seeds 0-9 and 14 of 0-19 measured, 2 of
+    # the neural controller with filter units on the twin rotor: 6 of seeds 0-9, 14 of 0-19, 49 of 0-99 measured, 2 of
     # 0-9 stopped by the env (docs/neural_controller.md, "Filter units"; 0 of 20 without them, all stopped)
     "twin_rotor_neural": [("success on 4-8 of seeds 0-9",
                            functools.partial(succeeds_on, seeds=range(10), low=4, high=8, allow_stopped=True), ())],
