@@ -23,7 +23,8 @@ from neurocontrol.controllers.base import AbstractController
 from neurocontrol.exceptions import NeurocontrolError, ParameterError, TrimError
 
 __all__ = ["discretize_zoh", "lqr_i_gains", "kalman_gain", "design_lqr_i", "LQRIDesign", "LQRIController",
-           "LQRIConfig", "build_lqr_i", "Trim", "trim_linearisation", "automatic_warmup"]
+           "LQRIConfig", "build_lqr_i", "Trim", "trim_linearisation", "automatic_warmup", "model_trim",
+           "gain_sign_steps"]
 
 
 def discretize_zoh(A, B, dt: float) -> tuple[np.ndarray, np.ndarray]:
@@ -506,7 +507,72 @@ def build_lqr_i(config: LQRIConfig, env) -> LQRIController:
     return LQRIController(design, input_limits=lim, output_indices=idx)
 
 
-def automatic_warmup(env, output_indices, output_weight: float = 1.0):
+def model_trim(env, output_indices, who: str = "neural") -> Trim | None:
+    """Return the trim of the env's python-control model that holds its set-point, or None (no model, no trim).
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        The plant (see :func:`trim_linearisation`).
+    output_indices : sequence of int
+        The controlled outputs within the observation.
+    who : str, default "neural"
+        The controller kind asking, for the error messages of the search.
+    """
+    base = env.unwrapped
+    if getattr(base, "sys", None) is None and not callable(getattr(base, "to_iosys", None)):
+        return None
+    try:
+        return trim_linearisation(env, output_indices, who=who)
+    except NeurocontrolError:
+        return None
+
+
+def gain_sign_steps(trim: Trim, dt: float, max_steps: int = 5000) -> int | None:
+    """Control steps after which the step-response gains keep the sign of their steady-state determinant.
+
+    ``G(k)`` is the controlled outputs ``k`` periods after a held unit step of every input (the trim's
+    linearisation, zero-order hold). With a right-half-plane transmission zero, ``det G(k)`` can have the
+    sign opposite to ``det G(inf)`` for short ``k`` (the quadruple tank at P+: up to about 90 s); a
+    predictive law whose horizon ends earlier asks for moves of the wrong sign in that direction.
+
+    Parameters
+    ----------
+    trim : Trim
+        From :func:`trim_linearisation` or :func:`model_trim`.
+    dt : float
+        Control period, s.
+    max_steps : int, default 5000
+        Longest step response computed.
+
+    Returns
+    -------
+    int or None
+        The first ``k`` from which ``det G(k)`` has the steady-state sign up to ``max_steps`` (0: from the
+        start); None when there is no steady state to compare with: inputs and controlled outputs not as
+        many, an eigenvalue with real part >= 0, or a (near) singular steady-state gain.
+    """
+    lin = trim.lin
+    A, B = np.asarray(lin.A, float), np.asarray(lin.B, float)
+    rows = [trim.obs_idx[i] for i in trim.output_indices]
+    C, D = np.asarray(lin.C, float)[rows], np.asarray(lin.D, float)[rows]
+    if C.shape[0] != B.shape[1] or np.max(np.linalg.eigvals(A).real) >= -1e-9:
+        return None
+    g_inf = D - C @ np.linalg.solve(A, B)
+    det_inf = np.linalg.det(g_inf)
+    if abs(det_inf) <= 1e-9 * max(1.0, np.linalg.norm(g_inf) ** g_inf.shape[0]):
+        return None
+    Ad, Bd = discretize_zoh(A, B, dt)
+    x = np.zeros_like(Bd)
+    last_wrong = -1
+    for k in range(1, max_steps + 1):
+        x = Ad @ x + Bd
+        if np.linalg.det(C @ x + D) * det_inf <= 0.0:
+            last_wrong = k
+    return last_wrong + 1
+
+
+def automatic_warmup(env, output_indices, output_weight: float = 1.0, trim: Trim | None = None):
     """LQR-I on the env's python-control model if its linearisation at the trim is not asymptotically stable.
 
     Parameters
@@ -518,6 +584,8 @@ def automatic_warmup(env, output_indices, output_weight: float = 1.0):
         The controlled outputs within the observation.
     output_weight : float, default 1.0
         The LQR-I's output weight relative to the declared ranges (:class:`LQRIConfig`).
+    trim : Trim, optional
+        The model's trim when already found (:func:`model_trim`); default: searched here.
 
     Returns
     -------
@@ -526,12 +594,8 @@ def automatic_warmup(env, output_indices, output_weight: float = 1.0):
         set-point, or the linearisation's eigenvalues all have negative real
         parts (a stable plant starts on the nominal input).
     """
-    base = env.unwrapped
-    if getattr(base, "sys", None) is None and not callable(getattr(base, "to_iosys", None)):
-        return None
-    try:
-        trim = trim_linearisation(env, output_indices, who="neural (automatic warm-up)")
-    except NeurocontrolError:
+    trim = model_trim(env, output_indices, who="neural (automatic warm-up)") if trim is None else trim
+    if trim is None:
         return None
     if np.max(np.linalg.eigvals(np.asarray(trim.lin.A, dtype=float)).real) < -1e-9:
         return None

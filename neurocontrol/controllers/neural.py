@@ -33,7 +33,7 @@ from neurocontrol.controllers._output_lags import OutputLags
 from neurocontrol.controllers._warmup import WarmupHandover
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_step
-from neurocontrol.controllers.generic import automatic_warmup
+from neurocontrol.controllers.generic import automatic_warmup, gain_sign_steps, model_trim
 from neurocontrol.controllers.imitator import Imitator, reference_model_step, response_matrices
 from neurocontrol.controllers.measurement_filter import MeasurementFilter
 from neurocontrol.controllers.neural_config import NeuralControllerConfig
@@ -480,6 +480,8 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
 
     #: How the warm-up controller was chosen (set by :func:`build_neural`; None: given by the caller).
     warmup_note: str | None = None
+    #: Set by :func:`build_neural` when the plant's model says the horizon is too short (None: no finding).
+    horizon_note: str | None = None
 
     def derived_settings(self) -> dict:
         """Return the warm-up controller and steps (check: longest), preview lead (steps), hidden units, imitator."""
@@ -488,6 +490,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         return {"warmup": warm, "warmup_steps": self._warmup_steps, "preview_lead_steps": list(self._lead),
                 "identifier_hidden_units": self._id_cfg.n_hidden, "imitator": self.config.imitator,
                 "identifier_filter_time_constants": list(self._id_cfg.filter_time_constants or ()),
+                **({"horizon_check": self.horizon_note} if self.horizon_note else {}),
                 **self._check_settings()}
 
     def diagnostics(self) -> dict:
@@ -544,13 +547,20 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         if not regs or regs[0].build is None:
             raise ParameterError(f"`warmup_pid` must be a registered warm-up kind, got {type(config.warmup_pid)}.")
         warm = regs[0].build(config.warmup_pid, env)
-    elif config.auto_warmup and config.warmup_duration > 0:
-        warm = automatic_warmup(env, config.output_indices, output_weight=config.auto_warmup_weight)
+    trim = model_trim(env, config.output_indices)
+    if config.warmup_pid is None and config.auto_warmup and config.warmup_duration > 0:
+        warm = automatic_warmup(env, config.output_indices, output_weight=config.auto_warmup_weight, trim=trim)
         if warm is not None and config.auto_warmup_steps * dt > config.warmup_duration:
             config = dataclasses.replace(config, warmup_duration=config.auto_warmup_steps * dt)
     controller = NeuralController(config, input_limits=limits, dt=dt, warmup_controller=warm)
     if warm is not None and config.warmup_pid is None:
         controller.warmup_note = (f"LQR-I (output weight {config.auto_warmup_weight:g}) on the plant's python-control "
                                   "model (automatic: its linearisation at the trim is not asymptotically stable)")
+    k = None if trim is None else gain_sign_steps(trim, dt)
+    if k is not None and k > config.horizon:
+        controller.horizon_note = (f"the horizon ({config.horizon} steps) ends before the plant's step-response gains "
+                                   f"take the sign of their steady state ({k} steps, python-control model at the trim; "
+                                   "a right-half-plane zero): the law may drive the inputs apart "
+                                   "(docs/neural_controller.md, 'The quadruple tank at P+')")
     return controller
 
