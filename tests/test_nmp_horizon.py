@@ -77,3 +77,19 @@ def test_the_neural_controller_reports_a_horizon_shorter_than_the_gains_sign_cha
     assert "horizon_check" not in settings("quadtank_pplus", horizon=120)
     assert "horizon_check" not in settings("quadtank_pminus")
     assert "horizon_check" not in settings("pvtol_steps")          # unstable: no steady state to compare with
+
+
+def test_a_model_that_cannot_be_trimmed_gives_no_horizon_advice_and_no_error(monkeypatch):
+    import neurocontrol.controllers.neural as neural
+    from neurocontrol.scenario.core import Scenario
+
+    def broken(env, output_indices, who="neural"):
+        raise ValueError("the trim search failed")
+
+    monkeypatch.setattr(neural, "model_trim", broken)
+    data = Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus.toml").to_dict()
+    data["controller"] = {"kind": "neural"}
+    built = Scenario.from_dict(data, source="pplus", default_name="pplus").build(0)
+    obs, _ = built.env.reset(seed=0)
+    built.controller.reset(obs, obs[:2], seed=0)
+    assert "horizon_check" not in built.controller.derived_settings()

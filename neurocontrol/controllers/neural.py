@@ -547,7 +547,10 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         if not regs or regs[0].build is None:
             raise ParameterError(f"`warmup_pid` must be a registered warm-up kind, got {type(config.warmup_pid)}.")
         warm = regs[0].build(config.warmup_pid, env)
-    trim = model_trim(env, config.output_indices)
+    try:                                   # the horizon check below is advice: a model it cannot trim gives none
+        trim = model_trim(env, config.output_indices)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+        trim = None
     if config.warmup_pid is None and config.auto_warmup and config.warmup_duration > 0:
         warm = automatic_warmup(env, config.output_indices, output_weight=config.auto_warmup_weight, trim=trim)
         if warm is not None and config.auto_warmup_steps * dt > config.warmup_duration:
