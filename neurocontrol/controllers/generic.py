@@ -507,6 +507,11 @@ def build_lqr_i(config: LQRIConfig, env) -> LQRIController:
     return LQRIController(design, input_limits=lim, output_indices=idx)
 
 
+def _asymptotically_stable(A) -> bool:
+    """Whether every eigenvalue of the continuous-time ``A`` has a real part below -1e-9."""
+    return bool(np.max(np.linalg.eigvals(np.asarray(A, dtype=float)).real) < -1e-9)
+
+
 def model_trim(env, output_indices, who: str = "neural") -> Trim | None:
     """Return the trim of the env's python-control model that holds its set-point, or None (no model, no trim).
 
@@ -556,7 +561,7 @@ def gain_sign_steps(trim: Trim, dt: float, max_steps: int = 5000) -> int | None:
     A, B = np.asarray(lin.A, float), np.asarray(lin.B, float)
     rows = [trim.obs_idx[i] for i in trim.output_indices]
     C, D = np.asarray(lin.C, float)[rows], np.asarray(lin.D, float)[rows]
-    if C.shape[0] != B.shape[1] or np.max(np.linalg.eigvals(A).real) >= -1e-9:
+    if C.shape[0] != B.shape[1] or not _asymptotically_stable(A):
         return None
     g_inf = D - C @ np.linalg.solve(A, B)
     det_inf = np.linalg.det(g_inf)
@@ -567,8 +572,11 @@ def gain_sign_steps(trim: Trim, dt: float, max_steps: int = 5000) -> int | None:
     last_wrong = -1
     for k in range(1, max_steps + 1):
         x = Ad @ x + Bd
-        if np.linalg.det(C @ x + D) * det_inf <= 0.0:
+        g = C @ x + D
+        if np.linalg.det(g) * det_inf <= 0.0:
             last_wrong = k
+        elif np.linalg.norm(g - g_inf) <= 1e-9 * np.linalg.norm(g_inf):
+            break                           # settled at the steady state: the sign cannot change again
     return last_wrong + 1
 
 
@@ -597,6 +605,6 @@ def automatic_warmup(env, output_indices, output_weight: float = 1.0, trim: Trim
     trim = model_trim(env, output_indices, who="neural (automatic warm-up)") if trim is None else trim
     if trim is None:
         return None
-    if np.max(np.linalg.eigvals(np.asarray(trim.lin.A, dtype=float)).real) < -1e-9:
+    if _asymptotically_stable(trim.lin.A):
         return None
     return build_lqr_i(LQRIConfig(output_indices=tuple(output_indices), output_weight=output_weight), env)
