@@ -741,6 +741,35 @@ def test_output_lags_extend_the_networks_signals_with_the_past_outputs():
         NeuralControllerConfig(output_lags=-1)
 
 
+def test_rate_lags_are_every_measured_signals_backward_differences_per_second():
+    # lag_signals = "rates": the extra signals are (x(k-i+1) - x(k-i)) / dt, i = 1..L, of every measured signal
+    # (PVTOL measured by its pose: x, y, theta), checked against a plain difference of the measurements fed in;
+    # their ranges are +- the half range times the output's reference bandwidth (the slowest for the others).
+    sc = Scenario.from_toml("scenarios/pvtol_pose.toml").set("controller", '{kind = "neural"}')
+    sc = sc.set("controller.output_lags", "2").set("controller.lag_signals", '"rates"')
+    setup = sc.build(0)
+    env, ctrl = setup.env, setup.controller
+    ctrl.state_filter = False
+    obs, _ = env.reset(seed=0, options=setup.options)
+    ref = np.array([1.0, 0.5])
+    ctrl.reset(obs, ref, seed=0)
+    assert ctrl.identifier.config.n_outputs == 3 + 3 * 2
+    lo, hi = ctrl.identifier.config.output_range
+    bw = np.array(sc.controller.reference_bandwidth)
+    half = np.array([20.0, 20.0, np.pi])
+    np.testing.assert_allclose(hi[3:], np.tile(half * np.array([bw[0], bw[1], bw.min()]), 2))
+    np.testing.assert_allclose(lo[3:], -hi[3:])
+    seen = [obs] * 3
+    for _ in range(40):
+        u = ctrl.step(obs, ref)
+        seen.insert(0, obs)
+        want = np.concatenate([seen[0], (seen[0] - seen[1]) / env.unwrapped.dt, (seen[1] - seen[2]) / env.unwrapped.dt])
+        np.testing.assert_allclose(ctrl.state, want, rtol=0, atol=1e-12)
+        obs, *_ = env.step(u)
+    with pytest.raises(ParameterError, match="lag_signals"):
+        NeuralControllerConfig(lag_signals="differences")
+
+
 def test_the_identifier_learns_the_shift_of_the_lagged_outputs_and_a_checkpoint_keeps_them():
     setup = _twin(2, warmup_duration="5").build(1)
     env, ctrl = setup.env, setup.controller

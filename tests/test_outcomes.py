@@ -310,9 +310,12 @@ CLAIMS = {
     "pvtol_pose": [("success", succeeds, ())],
     "cstr_setpoint": [("success", succeeds, ())],
     "twin_rotor_steps": [("success", succeeds, ())],
-    # the neural controller with filter units on the twin rotor: 6 of seeds 0-9, 14 of 0-19, 49 of 0-99 measured, 2 of
-    # 0-9 stopped by the env (docs/neural_controller.md, "Filter units"; 0 of 20 without them, all stopped)
-    "twin_rotor_neural": [("success on 4-8 of seeds 0-9",
+    # the neural controller with rate lags on the twin rotor: 10 of seeds 0-9, 98 of 0-99 measured, none stopped
+    # (docs/neural_controller.md, "Rate lags"; 0 of 20 with the defaults, all stopped)
+    "twin_rotor_neural": [("success on 9-10 of seeds 0-9",
+                           functools.partial(succeeds_on, seeds=range(10), low=9, high=10), ())],
+    # ... and on the PVTOL measured by its pose: 6 of seeds 0-9 (2 stopped by the env), 68 of 0-99 measured
+    "pvtol_pose_neural": [("success on 4-8 of seeds 0-9",
                            functools.partial(succeeds_on, seeds=range(10), low=4, high=8, allow_stopped=True), ())],
     # the neural controller's ablation scenarios (benchmarks/bench_ablation.py); one seed each, they are slow
     "neural_off_nominal": [("success, seed 0", functools.partial(succeeds, seeds=(0,)), ())],

@@ -12,19 +12,36 @@ class OutputLags:
 
     The networks' signals at step t are the measurement followed by the
     controlled outputs measured at t-1, ..., t-L (``self._lags``, (L, p), row
-    0 the latest); with L = 0 they are the measurement itself.
+    0 the latest); with L = 0 they are the measurement itself. With
+    ``self._lag_rates`` the extra signals are the outputs' backward differences
+    over the last L steps instead, per second: ``(y(t) - y(t-1)) / dt, ...,
+    (y(t-L+1) - y(t-L)) / dt`` (the same information, the recent rates
+    explicit).
     """
 
     def _start_lags(self, observation):
         """Take the present outputs as the past ones and return the networks' signals (see :meth:`_extended`)."""
-        self._lags[:] = observation[list(self.output_indices)]
+        self._lags[:] = observation[self._lag_idx]
         return self._extended(observation)
 
     def _extended(self, observation):
         """Return the networks' signals for ``observation`` and advance the past outputs by one step."""
         if self._lags.shape[0] == 0:
             return observation
-        ext = np.concatenate([observation, self._lags.ravel()])
+        if self._lag_rates:
+            past = np.concatenate([observation[self._lag_idx][None, :], self._lags])
+            ext = np.concatenate([observation, ((past[:-1] - past[1:]) / self.dt).ravel()])
+        else:
+            ext = np.concatenate([observation, self._lags.ravel()])
         self._lags[1:] = self._lags[:-1]
-        self._lags[0] = observation[self._out_idx]
+        self._lags[0] = observation[self._lag_idx]
         return ext
+
+    def _lag_settings(self) -> str:
+        """One line on the lagged signals for ``derived_settings()``: kind, steps, observation entries, ranges."""
+        hi = self._id_cfg.output_range[1, self._n_obs:self._n_obs + len(self._lag_idx)]
+        kind = "backward differences per second" if self._lag_rates else "past values"
+        return (f"{kind} of observation entries {self._lag_idx.tolist()} over {self._lags.shape[0]} steps, "
+                f"normalised by +-{np.round(hi, 4).tolist()}" if self._lag_rates else
+                f"{kind} of observation entries {self._lag_idx.tolist()} over {self._lags.shape[0]} steps")
+

@@ -127,10 +127,20 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
             raise ParameterError(f"`output_indices` must lie in [0, {n}), got {self.output_indices}.")
         self._rate_idx = check_indices(config.rate_indices or (-1,) * p, "rate_indices", p, -1, n)
         out = list(self.output_indices)
-        lo, hi = np.concatenate([lo, np.tile(lo[out], config.output_lags)]), \
-            np.concatenate([hi, np.tile(hi[out], config.output_lags)])
+        self._lag_rates = config.lag_signals == "rates"
+        if self._lag_rates:     # every measured signal's rate, +- its half range times a reference bandwidth
+            self._lag_idx = np.arange(n, dtype=np.int64)
+            bw = np.full(n, min(config.reference_bandwidth))
+            bw[out] = config.reference_bandwidth
+            span = 0.5 * (hi - lo) * bw
+            lag_lo, lag_hi = -span, span
+        else:                   # the controlled outputs' past values, with their ranges
+            self._lag_idx = np.array(out, dtype=np.int64)
+            lag_lo, lag_hi = lo[out], hi[out]
+        lo, hi = np.concatenate([lo, np.tile(lag_lo, config.output_lags)]), \
+            np.concatenate([hi, np.tile(lag_hi, config.output_lags)])
         n = self._n_sig = lo.shape[0]
-        self._lags = np.empty((config.output_lags, p))   # rows: the controlled outputs at t-1, ..., t-L
+        self._lags = np.empty((config.output_lags, len(self._lag_idx)))   # rows: the lagged signals at t-1, ..., t-L
         law = config.law()
         self.law = law
         self._taps = config.input_taps
@@ -491,6 +501,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
                 "identifier_hidden_units": self._id_cfg.n_hidden, "imitator": self.config.imitator,
                 "identifier_filter_time_constants": list(self._id_cfg.filter_time_constants or ()),
                 **({"horizon_check": self.horizon_note} if self.horizon_note else {}),
+                **({"lags": self._lag_settings()} if self._lags.shape[0] else {}),
                 **self._check_settings()}
 
     def diagnostics(self) -> dict:

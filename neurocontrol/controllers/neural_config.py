@@ -53,6 +53,11 @@ class NeuralControllerConfig:
         Past measurements of the controlled outputs ``y(t-1), ..., y(t-L)`` the networks see as extra
         signals (their shift is learned like the rest); for plants measured by their outputs only, whose
         unmeasured states the one-step model cannot otherwise carry (docs/neural_controller.md).
+    lag_signals : {None, "values", "rates"}, default None
+        What the ``output_lags`` signals are: ``"values"`` (None), the controlled outputs' past values; or
+        ``"rates"``, the backward differences per second ``(x(t-k+1) - x(t-k)) / dt``, k = 1..L, of every
+        measured signal, each normalised to +- its half range times a ``reference_bandwidth`` (the output's
+        own, the slowest for the other signals: the rates the reference model asks for).
     hidden_filters : int or None, default None
         How many of the identifier's hidden units start as leaky filters of the inputs
         (:class:`~neurocontrol.nets.incremental.IncrementalConfig` ``filter_time_constants``), their time
@@ -154,6 +159,7 @@ class NeuralControllerConfig:
     learning_rate: float = 0.5
     input_taps: int = 1
     output_lags: int = 0
+    lag_signals: str | None = None
     hidden_filters: int | None = None
     imitator: str = "network"
     imitator_pretrain: int = 20
@@ -208,6 +214,9 @@ class NeuralControllerConfig:
         check_int(self.imitator_pretrain, "imitator_pretrain", low=0)
         check_int(self.input_taps, "input_taps", low=1)
         check_int(self.output_lags, "output_lags", low=0)
+        if self.lag_signals not in (None, "values", "rates"):
+            raise ParameterError(f"`lag_signals` must be \"values\" (the past outputs) or \"rates\" (their backward "
+                                 f"differences per second), got {self.lag_signals!r}.")
         if self.hidden_filters is not None:
             check_int(self.hidden_filters, "hidden_filters", low=0)
             if self.hidden_filters > self.hidden_units:
