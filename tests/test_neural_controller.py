@@ -721,15 +721,21 @@ def _twin(lags, **keys):
     return sc
 
 
+def _started_unblended(sc, ref, seed=0):
+    """The scenario's env and neural controller after reset, the measurement blend off (state = signals)."""
+    setup = sc.build(seed)
+    env, ctrl = setup.env, setup.controller
+    ctrl.state_filter = False
+    obs, _ = env.reset(seed=seed, options=setup.options)
+    ctrl.reset(obs, ref, seed=seed)
+    return env, ctrl, obs
+
+
 def test_output_lags_extend_the_networks_signals_with_the_past_outputs():
     # With the blend off the networks' state x(k) is [y(k), y_out(k-1), ..., y_out(k-L)], checked against the
     # measurements fed in; the warm-up controller (the automatic LQR-I) still gets the env's observation.
-    setup = _twin(3).build(0)
-    env, ctrl = setup.env, setup.controller
-    ctrl.state_filter = False
-    obs, _ = env.reset(seed=0, options=setup.options)
     ref = np.array([0.1, 0.5])
-    ctrl.reset(obs, ref, seed=0)
+    env, ctrl, obs = _started_unblended(_twin(3), ref)
     assert ctrl.identifier.config.n_outputs == 2 + 2 * 3
     seen = [obs] * 4
     for _ in range(60):
@@ -747,12 +753,8 @@ def test_rate_lags_are_every_measured_signals_backward_differences_per_second():
     # their ranges are +- the half range times the output's reference bandwidth (the slowest for the others).
     sc = Scenario.from_toml("scenarios/pvtol_pose.toml").set("controller", '{kind = "neural"}')
     sc = sc.set("controller.output_lags", "2").set("controller.lag_signals", '"rates"')
-    setup = sc.build(0)
-    env, ctrl = setup.env, setup.controller
-    ctrl.state_filter = False
-    obs, _ = env.reset(seed=0, options=setup.options)
     ref = np.array([1.0, 0.5])
-    ctrl.reset(obs, ref, seed=0)
+    env, ctrl, obs = _started_unblended(sc, ref)
     assert ctrl.identifier.config.n_outputs == 3 + 3 * 2
     lo, hi = ctrl.identifier.config.output_range
     bw = np.array(sc.controller.reference_bandwidth)
@@ -763,7 +765,8 @@ def test_rate_lags_are_every_measured_signals_backward_differences_per_second():
     for _ in range(40):
         u = ctrl.step(obs, ref)
         seen.insert(0, obs)
-        want = np.concatenate([seen[0], (seen[0] - seen[1]) / env.unwrapped.dt, (seen[1] - seen[2]) / env.unwrapped.dt])
+        dt = env.unwrapped.dt
+        want = np.concatenate([seen[0], (seen[0] - seen[1]) / dt, (seen[1] - seen[2]) / dt])
         np.testing.assert_allclose(ctrl.state, want, rtol=0, atol=1e-12)
         obs, *_ = env.step(u)
     with pytest.raises(ParameterError, match="lag_signals"):

@@ -352,7 +352,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
 
     @property
     def state(self) -> np.ndarray:
-        """The blended state x(k) of the last step (then the past outputs, with output_lags), physical units."""
+        """The blended state x(k) of the last step (then the lag signals, with output_lags), physical units."""
         return self._x.copy()
 
     def _learning(self, k: int) -> bool:

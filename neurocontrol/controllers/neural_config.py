@@ -52,7 +52,8 @@ class NeuralControllerConfig:
     output_lags : int, default 0
         Past measurements of the controlled outputs ``y(t-1), ..., y(t-L)`` the networks see as extra
         signals (their shift is learned like the rest); for plants measured by their outputs only, whose
-        unmeasured states the one-step model cannot otherwise carry (docs/neural_controller.md).
+        unmeasured states the one-step model cannot otherwise carry (docs/neural_controller.md). With
+        ``lag_signals = "rates"``, the rates of every measured signal over the last L steps instead.
     lag_signals : {None, "values", "rates"}, default None
         What the ``output_lags`` signals are: ``"values"`` (None), the controlled outputs' past values; or
         ``"rates"``, the backward differences per second ``(x(t-k+1) - x(t-k)) / dt``, k = 1..L, of every
