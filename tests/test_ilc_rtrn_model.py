@@ -2,6 +2,7 @@
 the matrix-free H against its adjoint, the per-trial contraction on a linear plant against the spectral radius
 predicted from the learned H, trial memory, the scenario key, reproducibility and argument errors."""
 
+import dataclasses
 import doctest
 
 import numpy as np
@@ -77,7 +78,8 @@ def trained_model(seed=0, **kw):
     return model, r
 
 
-@pytest.mark.parametrize("kw", [{}, {"n_hidden": 0}, {"block_steps": 7, "taps": 4, "tap_spacing": 2}])
+@pytest.mark.parametrize("kw", [{}, {"n_hidden": 0}, {"block_steps": 7, "taps": 4, "tap_spacing": 2},
+                                {"lead_taps": 5}, {"block_steps": 7, "taps": 4, "tap_spacing": 2, "lead_taps": 40}])
 def test_matvec_and_rmatvec_are_adjoint(kw):
     model, _ = trained_model(**kw)
     rng = np.random.default_rng(5)
@@ -86,7 +88,8 @@ def test_matvec_and_rmatvec_are_adjoint(kw):
     assert abs(lhs - rhs) < 1e-10 * max(1.0, abs(lhs))
 
 
-@pytest.mark.parametrize("kw", [{"block_steps": 1, "taps": 5}, {"block_steps": 5, "taps": 3, "tap_spacing": 2}])
+@pytest.mark.parametrize("kw", [{"block_steps": 1, "taps": 5}, {"block_steps": 5, "taps": 3, "tap_spacing": 2},
+                                {"block_steps": 5, "taps": 3, "tap_spacing": 2, "lead_taps": 3}])
 def test_matvec_is_the_derivative_of_the_networks_free_run_along_its_own_trajectory(kw):
     """When the measured outputs are the network's own free run, H v is its directional derivative."""
     model, r = trained_model(n_hidden=4, input_init_std=1.0, **kw)
@@ -117,6 +120,26 @@ def test_matvec_is_the_derivative_of_the_networks_free_run_along_its_own_traject
         w = (t - k * b) / b if k < nb else 0.0
         expect = ends[k] * (1 - w) + (ends[k + 1] * w if w > 0 else 0.0)
         assert np.allclose(Hv[t - 1], expect, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("L, s, F, T_", [(3, 1, 2, 12), (2, 3, 4, 7), (1, 1, 0, 5), (4, 2, 3, 3)])
+def test_tapped_holds_the_set_points_behind_then_ahead(L, s, F, T_):
+    """Row k of the delay line, by plain indexing: r(k - j s) for j < L (the rest before the trial), then
+    r(k + j s) for j = 1..F (the last row beyond the end); the adjoint used by rmatvec is its transpose."""
+    model = ClosedLoopNetworkModel(RANGE, taps=L, tap_spacing=s, lead_taps=F, seed=0)
+    rng = np.random.default_rng(L + F)
+    r, rest = rng.normal(size=(T_, 2)), rng.normal(size=2)
+    got = model.tapped(r, rest)
+    assert got.shape == (T_, 2 * (L + F))
+    for k in range(T_):
+        want = [r[k - j * s] if k - j * s >= 0 else rest for j in range(L)]
+        want += [r[min(k + j * s, T_ - 1)] for j in range(1, F + 1)]
+        np.testing.assert_array_equal(got[k], np.concatenate(want))
+    g = rng.normal(size=got.shape)
+    lhs = np.sum(model.tapped(r) * g)
+    assert abs(lhs - np.sum(r * model._fold(g))) < 1e-12 * max(1.0, abs(lhs))
+    with pytest.raises(ParameterError, match="lead_taps"):
+        ClosedLoopNetworkModel(RANGE, lead_taps=-1)
 
 
 def test_a_set_point_no_trial_moved_has_no_path_to_the_outputs_without_hidden_units():
@@ -258,3 +281,26 @@ def test_scenario_law_network_builds_the_network_model_and_rejects_unknown_keys(
         run_scenario(bad, seed=0)
     with pytest.raises(ScenarioError, match="memory"):
         run_scenario(sc.set("ilc.gains", {"memory": 2}), seed=0)
+
+
+def test_the_network_law_looks_as_far_ahead_as_the_controller_previews():
+    """Default lead_taps: the previewing neural controller's lead (the reference model's delay 2 zeta / omega,
+    computed here from its config) in blocks, rounded up; 0 around the adaptive controller, which does not
+    preview; a gains key overrides it."""
+    from neurocontrol.ilc.scenario_runner import law_for_setup
+    from neurocontrol.scenario import Scenario
+
+    sc = Scenario.from_toml("scenarios/ilc_neural.toml")
+    setup = sc.build(0)
+    cfg, dt = setup.controller.config, setup.controller.dt
+    lead = 2.0 * np.asarray(cfg.reference_damping) / np.asarray(cfg.reference_bandwidth) / dt
+    np.testing.assert_allclose(setup.controller.reference_lead_steps, np.round(lead))
+    block = dict(sc.ilc.gains).get("block_steps", 10)
+    law = law_for_setup(sc.ilc, setup, 0, dict(sc.run.tolerance))
+    assert law.model.lead_taps == int(np.ceil(np.max(np.round(lead)) / block)) > 0
+    law = law_for_setup(dataclasses.replace(sc.ilc, gains={**dict(sc.ilc.gains), "lead_taps": 0}), setup, 0)
+    assert law.model.lead_taps == 0
+    adaptive = Scenario.from_toml("scenarios/ilc_staircase.toml")
+    assert law_for_setup(adaptive.ilc, adaptive.build(0), 0).model.lead_taps == 0
+    with pytest.raises(ScenarioError, match="lead_taps"):
+        law_for_setup(dataclasses.replace(sc.ilc, gains={"lead_taps": -1}), setup, 0)

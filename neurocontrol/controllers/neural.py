@@ -488,6 +488,16 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         lag = self._delay_s / self.dt
         return np.maximum(lag - np.asarray(self._lead), 1.0) if self._use_preview else np.maximum(lag, 1.0)
 
+    @property
+    def reference_lead_steps(self) -> np.ndarray:
+        """How far ahead the controller reads its reference per output, control steps (0 without preview).
+
+        The preview lead: the desired response of output j at step k follows
+        the reference at ``k + lead_j``, so the closed loop starts to answer a
+        change of its set-points that many steps before it.
+        """
+        return np.asarray(self._lead, dtype=np.float64) if self._use_preview else np.zeros(len(self._lead))
+
     #: How the warm-up controller was chosen (set by :func:`build_neural`; None: given by the caller).
     warmup_note: str | None = None
     #: Set by :func:`build_neural` when the plant's model says the horizon is too short (None: no finding).

@@ -152,7 +152,7 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
     def __init__(self, output_range, *, n_hidden: int = 8, block_steps: int = 10, taps: int = 15, tap_spacing: int = 1,
                  measurement_noise: float = 1e-6, output_covariance: float = 1e-4, hidden_covariance: float = 1e-3,
                  input_init_std: float = 0.1, process_noise: float = 0.0, prior_lag=None, seed=0,
-                 memory: bool = True):
+                 memory: bool = True, lead_taps: int = 0):
         rng = as_float_array(output_range, "output_range", (2, None))
         if np.any(rng[1] <= rng[0]):
             raise ParameterError(f"`output_range` must have low < high for every output, got low={rng[0].tolist()}, "
@@ -162,6 +162,7 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
         self.block_steps = check_int(block_steps, "block_steps", low=1)
         self.taps = check_int(taps, "taps", low=1)
         self.tap_spacing = check_int(tap_spacing, "tap_spacing", low=1)
+        self.lead_taps = check_int(lead_taps, "lead_taps", low=0)
         self.measurement_noise = check_positive(measurement_noise, "measurement_noise")
         self.output_covariance = check_positive(output_covariance, "output_covariance")
         self.hidden_covariance = check_positive(hidden_covariance, "hidden_covariance")
@@ -185,9 +186,10 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
                                      f"({p}), got {np.array2string(np.asarray(prior_lag))}.")
             self.prior_lag = tuple(float(v) for v in lag)
         half = 0.5 * (rng[1] - rng[0]) * np.array([[-1.0], [1.0]])      # changes: centred on zero
-        self.config = IncrementalConfig(n_outputs=p, n_inputs=p * self.taps, n_hidden=self.n_hidden,
+        n_taps = self.taps + self.lead_taps
+        self.config = IncrementalConfig(n_outputs=p, n_inputs=p * n_taps, n_hidden=self.n_hidden,
                                         input_init_std=self.input_init_std, output_range=half,
-                                        input_range=np.tile(half, (1, self.taps)))
+                                        input_range=np.tile(half, (1, n_taps)))
         self.reset()
 
     # ----------------------------------------------------------------- state
@@ -216,6 +218,7 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
         lo, hi = self.output_range
         return (f"{type(self).__name__}(output_range=[{lo.tolist()}, {hi.tolist()}], n_hidden={self.n_hidden}, "
                 f"block_steps={self.block_steps}, taps={self.taps}, tap_spacing={self.tap_spacing}, "
+                f"lead_taps={self.lead_taps}, "
                 f"prior_lag={self.prior_lag}, memory={self.memory})")
 
     @property
@@ -238,7 +241,12 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
 
     # ----------------------------------------------------------------- inputs through the delay line
     def tapped(self, commands, rest=None) -> np.ndarray:
-        """Return the network's inputs for a trial's set-points: the tapped delay line, shape (T, p L).
+        """Return the network's inputs for a trial's set-points: the tapped delay line, shape (T, p (L + F)).
+
+        Columns ``j p .. (j + 1) p`` hold the set-points ``j s`` blocks back
+        (j < L), then ``1 s, ..., F s`` blocks ahead (F = ``lead_taps``; the
+        last row held beyond the end of the trial, as a previewing
+        controller holds it).
 
         Parameters
         ----------
@@ -258,7 +266,11 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
         before = np.zeros(p) if rest is None else as_float_array(rest, "rest", (p,))
         padded = np.vstack([np.repeat(before[None, :], (L - 1) * s, axis=0), r])
         start = (L - 1) * s
-        return np.hstack([padded[start - j * s:start - j * s + T] for j in range(L)])
+        cols = [padded[start - j * s:start - j * s + T] for j in range(L)]
+        if self.lead_taps:
+            ahead = np.vstack([r, np.repeat(r[-1:], self.lead_taps * s, axis=0)])
+            cols += [ahead[j * s:j * s + T] for j in range(1, self.lead_taps + 1)]
+        return np.hstack(cols)
 
     def _fold(self, g: np.ndarray) -> np.ndarray:
         """Adjoint of :meth:`tapped` for a change: (T, p L) gradients on the taps -> (T, p) on the set-points."""
@@ -269,6 +281,12 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
             lag = j * self.tap_spacing
             if lag < T:
                 out[:T - lag] += g[lag:, j * p:(j + 1) * p]
+        for j in range(1, self.lead_taps + 1):        # column L - 1 + j: the set-points j s blocks ahead
+            lead, col = j * self.tap_spacing, (self.taps - 1 + j) * p
+            gj = g[:, col:col + p]
+            if lead < T:
+                out[lead:] += gj[:T - lead]
+            out[T - 1] += gj[max(T - lead, 0):].sum(axis=0)    # beyond the end: the last row, held
         return out
 
     # ----------------------------------------------------------------- blocks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -18,7 +19,7 @@ __all__ = ["law_for_setup", "run_ilc_scenario"]
 
 
 def _law_from_spec(spec, output_names, output_range=None, seed=0, prior_lag=None,
-                   tolerance=None) -> AbstractILCLaw:
+                   tolerance=None, lead=None) -> AbstractILCLaw:
     """Build the ILC law of a scenario's ``[ilc]`` table.
 
     ``law = "p"``: :class:`PTypeILC` with ``gains`` keys ``gain`` (all
@@ -37,7 +38,9 @@ def _law_from_spec(spec, output_names, output_range=None, seed=0, prior_lag=None
     :class:`~neurocontrol.ilc.rtrn_model.ClosedLoopNetworkModel`, an RTRN of
     the closed loop trained by RTRL + EKF over the trials, with ``gains``
     keys ``hidden_units`` (default 8), ``block_steps`` (default 10),
-    ``taps`` (default 15), ``tap_spacing`` (blocks, default 1), ``regularization``,
+    ``taps`` (default 15), ``tap_spacing`` (blocks, default 1), ``lead_taps``
+    (taps ahead, default: the controller's preview lead in blocks, rounded
+    up; 0 without preview), ``regularization``,
     ``weight_<output>``, ``q_cutoff_hz`` and ``gain_adaptation`` as above, and ``memory`` (1
     keeps the network over the trials, the default; 0 forgets it before each
     trial). The network's ranges are the controlled outputs' declared ranges.
@@ -54,6 +57,9 @@ def _law_from_spec(spec, output_names, output_range=None, seed=0, prior_lag=None
         Draw of the network's initial weights (``"network"``).
     prior_lag : array_like of shape (p,), optional
         The closed loop's lag per output in control steps, the network's prior (``"network"``).
+    lead : array_like of shape (p,), optional
+        How far ahead the controller reads its set-points per output, control steps (``"network"``: the
+        default ``lead_taps``).
     tolerance : array_like of shape (p,), optional
         The run's success band per output: the default ``weight_<output>``
         of the norm-optimal laws is ``1 / tolerance**2`` (errors counted in
@@ -65,7 +71,8 @@ def _law_from_spec(spec, output_names, output_range=None, seed=0, prior_lag=None
     """
     gains = dict(spec.gains)
     if spec.law in ("norm_optimal", "network"):
-        return _norm_optimal_from_gains(gains, output_names, spec.law, output_range, seed, prior_lag, tolerance)
+        return _norm_optimal_from_gains(gains, output_names, spec.law, output_range, seed, prior_lag, tolerance,
+                                        lead)
     allowed = {"gain", "lead", "q_cutoff_hz"} | {f"gain_{n}" for n in output_names}
     unknown = sorted(set(gains) - allowed)
     if unknown:
@@ -85,11 +92,11 @@ def _whole(gains, key, default, low, what="whole number"):
 
 
 def _norm_optimal_from_gains(gains, output_names, law, output_range, seed, prior_lag=None,
-                             tolerance=None) -> AbstractILCLaw:
+                             tolerance=None, lead=None) -> AbstractILCLaw:
     """Build the norm-optimal law of an ``[ilc]`` table with ``law = "norm_optimal"`` or ``"network"``."""
     common = {"regularization", "q_cutoff_hz", "gain_adaptation"} | {f"weight_{n}" for n in output_names}
     own = {"taps"} if law == "norm_optimal" else {"hidden_units", "block_steps", "taps", "tap_spacing", "memory",
-                                                  "prior"}
+                                                  "prior", "lead_taps"}
     unknown = sorted(set(gains) - common - own)
     if unknown:
         raise ScenarioError(f"`ilc.gains` has unknown keys {unknown} for law {law!r}; "
@@ -105,10 +112,13 @@ def _norm_optimal_from_gains(gains, output_names, law, output_range, seed, prior
         if memory > 1 or prior > 1:
             raise ScenarioError(f"`ilc.gains.memory` and `ilc.gains.prior` must be 1 or 0, got {memory} and "
                                 f"{prior}.")
+        block = _whole(gains, "block_steps", 10, 1)
+        ahead = 0 if lead is None or not np.size(lead) else int(math.ceil(float(np.max(lead)) / block - 1e-9))
         model = ClosedLoopNetworkModel(output_range, n_hidden=_whole(gains, "hidden_units", 8, 0),
-                                       block_steps=_whole(gains, "block_steps", 10, 1),
+                                       block_steps=block,
                                        taps=_whole(gains, "taps", 15, 1),
-                                       tap_spacing=_whole(gains, "tap_spacing", 1, 1), seed=seed,
+                                       tap_spacing=_whole(gains, "tap_spacing", 1, 1),
+                                       lead_taps=_whole(gains, "lead_taps", ahead, 0), seed=seed,
                                        prior_lag=prior_lag if prior else None,
                                        memory=bool(memory))
     cutoff = float(gains.get("q_cutoff_hz", 1.5))
@@ -139,6 +149,16 @@ def _reference_lag(controller) -> np.ndarray | None:
     if bw is None or dz is None or not dt:
         return None
     return 2.0 * np.asarray(dz, dtype=float) / np.asarray(bw, dtype=float) / float(dt)
+
+
+def _reference_lead(controller) -> np.ndarray | None:
+    """Return how far ahead the controller reads its reference per output (control steps), or None.
+
+    The controller's ``reference_lead_steps`` (a previewing controller's
+    lead); None for a controller without one (it does not anticipate).
+    """
+    lead = getattr(controller, "reference_lead_steps", None)
+    return None if lead is None else np.asarray(lead, dtype=float)
 
 
 def _output_range(setup) -> np.ndarray | None:
@@ -180,7 +200,7 @@ def law_for_setup(spec, setup, seed, tolerance=None) -> AbstractILCLaw:
     names = signal_names(setup.env, setup.controller.output_indices)["output_names"]
     band = None if tolerance is None else per_output_band(tolerance, "tolerance", names)
     return _law_from_spec(spec, names, _output_range(setup), seed_streams(seed).spare.spawn(1)[0],
-                          _reference_lag(setup.controller), band)
+                          _reference_lag(setup.controller), band, _reference_lead(setup.controller))
 
 
 def run_ilc_scenario(scenario, setup, *, duration, seed, options, tolerance, final_window_s, events=(),
