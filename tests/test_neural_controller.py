@@ -771,6 +771,8 @@ def test_rate_lags_are_every_measured_signals_backward_differences_per_second():
         obs, *_ = env.step(u)
     with pytest.raises(ParameterError, match="lag_signals"):
         NeuralControllerConfig(lag_signals="differences")
+    with pytest.raises(ParameterError, match="output_lags"):
+        NeuralControllerConfig(lag_signals="rates")
 
 
 def test_the_identifier_learns_the_shift_of_the_lagged_outputs_and_a_checkpoint_keeps_them():

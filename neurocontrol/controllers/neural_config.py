@@ -218,6 +218,9 @@ class NeuralControllerConfig:
         if self.lag_signals not in (None, "values", "rates"):
             raise ParameterError(f"`lag_signals` must be \"values\" (the past outputs) or \"rates\" (their backward "
                                  f"differences per second), got {self.lag_signals!r}.")
+        if self.lag_signals == "rates" and self.output_lags == 0:
+            raise ParameterError("`lag_signals = \"rates\"` needs `output_lags` >= 1 (the steps of rates the networks "
+                                 "see), got output_lags = 0.")
         if self.hidden_filters is not None:
             check_int(self.hidden_filters, "hidden_filters", low=0)
             if self.hidden_filters > self.hidden_units:
