@@ -13,10 +13,11 @@ class OutputLags:
     The networks' signals at step t are the measurement followed by the
     controlled outputs measured at t-1, ..., t-L (``self._lags``, (L, p), row
     0 the latest); with L = 0 they are the measurement itself. With
-    ``self._lag_rates`` the extra signals are the outputs' backward differences
-    over the last L steps instead, per second: ``(y(t) - y(t-1)) / dt, ...,
-    (y(t-L+1) - y(t-L)) / dt`` (the same information, the recent rates
-    explicit).
+    ``self._lag_rates`` the extra signals are the backward differences per
+    second of every measured signal x over the last L steps instead,
+    ``(x(t) - x(t-1)) / dt, ..., (x(t-L+1) - x(t-L)) / dt`` (``self._lags``
+    then holds the past measurements, (L, n)). ``self._lag_idx`` names the
+    observation entries kept.
     """
 
     def _start_lags(self, observation):
@@ -39,9 +40,9 @@ class OutputLags:
 
     def _lag_settings(self) -> str:
         """One line on the lagged signals for ``derived_settings()``: kind, steps, observation entries, ranges."""
-        hi = self._id_cfg.output_range[1, self._n_obs:self._n_obs + len(self._lag_idx)]
-        kind = "backward differences per second" if self._lag_rates else "past values"
-        return (f"{kind} of observation entries {self._lag_idx.tolist()} over {self._lags.shape[0]} steps, "
-                f"normalised by +-{np.round(hi, 4).tolist()}" if self._lag_rates else
-                f"{kind} of observation entries {self._lag_idx.tolist()} over {self._lags.shape[0]} steps")
-
+        line = (f"{'backward differences per second' if self._lag_rates else 'past values'} of observation entries "
+                f"{self._lag_idx.tolist()} over {self._lags.shape[0]} steps")
+        if self._lag_rates:
+            hi = self._id_cfg.output_range[1, self._n_obs:self._n_obs + len(self._lag_idx)]
+            line += f", normalised by +-{np.round(hi, 4).tolist()}"
+        return line

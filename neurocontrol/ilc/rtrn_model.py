@@ -273,7 +273,7 @@ class ClosedLoopNetworkModel(AbstractClosedLoopModel):
         return np.hstack(cols)
 
     def _fold(self, g: np.ndarray) -> np.ndarray:
-        """Adjoint of :meth:`tapped` for a change: (T, p L) gradients on the taps -> (T, p) on the set-points."""
+        """Adjoint of :meth:`tapped` for a change: (T, p (L + F)) gradients on the taps -> (T, p) on the set-points."""
         T = g.shape[0]
         p = self.output_range.shape[1]
         out = np.zeros((T, p))
