@@ -92,3 +92,14 @@ def test_neural_sine_example_preview_with_lead_removes_the_reference_models_lag(
     assert rms["preview, no lead"] > 0.08 and rms["no preview"] > 0.08, rms
     assert (tmp_path / "neural_sine.png").stat().st_size > 0
     assert "altitude RMS error" in capsys.readouterr().out
+
+
+def test_outputs_only_example_rates_fly_the_twin_rotor_where_the_defaults_lose_it(tmp_path, capsys):
+    """Claims (seed 0, the plant at rest): with the defaults the env stops the run; with the angles' rates as
+    lag signals the run completes within the 5 s bands (0 and 20 of seeds 0-19 on the scenario task)."""
+    mod = load("examples/outputs_only.py")
+    res = mod.main(["--seed", "0", "--out", str(tmp_path)])
+    assert res["defaults"].status == "failed"
+    assert res["rates"].status == "completed" and res["rates"].metrics["success"]
+    assert (tmp_path / "outputs_only.png").stat().st_size > 0
+    assert "rates" in capsys.readouterr().out
