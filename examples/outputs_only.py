@@ -6,13 +6,15 @@ Python with :func:`~neurocontrol.controllers.neural.build_neural` (input limits,
 ranges from the env; the automatic LQR-I warm-up, since the rest trim is not asymptotically stable) and
 flies the task of ``scenarios/twin_rotor_steps.toml`` three ways:
 
-* ``defaults``: the networks see the two angles;
+* ``no lags``: the networks see the two angles only (``lag_signals = "values"``, no ``output_lags``);
 * ``past values``: also the angles at the last 3 steps (``output_lags = 3``);
-* ``rates``: also the angles' backward differences per second over the last 3 steps
-  (``output_lags = 3, lag_signals = "rates"``), the setting of ``scenarios/twin_rotor_neural.toml``.
+* ``default``: also the angles' backward differences per second over the last 2 steps, what the defaults
+  give a plant that measures only its controlled outputs;
+* ``3 steps of rates``: the same over 3 steps (``output_lags = 3, lag_signals = "rates"``), the setting of
+  ``scenarios/twin_rotor_neural.toml``.
 
 Prints each run's status, success and IAE and writes a plot of the angles. Here the plant starts at rest;
-on the scenario files' task (a random start within 0.02 rad) 0, 10 and 20 of seeds 0-19 succeed
+on the scenario files' task (a random start within 0.02 rad) 0, 10, 19 and 20 of seeds 0-19 succeed
 (docs/neural_controller.md, "Rate lags").
 
 Run: ``python examples/outputs_only.py [--seed 0] [--duration 40] [--out runs/example_outputs_only]``
@@ -32,9 +34,10 @@ from neurocontrol.simulation.loop import simulate
 from plants import TWIN_ROTOR_ID
 
 VARIANTS = {
-    "defaults": {},
+    "no lags": {"lag_signals": "values"},
     "past values": {"output_lags": 3},
-    "rates": {"output_lags": 3, "lag_signals": "rates"},
+    "default": {},
+    "3 steps of rates": {"output_lags": 3, "lag_signals": "rates"},
 }
 TOLERANCE = {"pitch": 0.01, "yaw": 0.02}        # rad, over the last 5 s
 
@@ -60,7 +63,7 @@ def main(argv=None):
     results = {v: fly(v, args.seed, args.duration) for v in VARIANTS}
     for v, res in results.items():
         iae = ", ".join(f"{k} {o['iae']:.3f}" for k, o in res.metrics["outputs"].items())
-        print(f"{v:<12} status={res.status:<9} success={'yes' if res.metrics['success'] else 'no ':<3} "
+        print(f"{v:<16} status={res.status:<9} success={'yes' if res.metrics['success'] else 'no ':<3} "
               f"ran {res.time[-1]:5.1f} s  IAE (rad s): {iae}")
 
     import matplotlib

@@ -775,6 +775,24 @@ def test_rate_lags_are_every_measured_signals_backward_differences_per_second():
         NeuralControllerConfig(lag_signals="rates")
 
 
+def test_a_plant_measured_by_its_outputs_only_gets_rate_lags_by_default():
+    # The twin rotor measures pitch and yaw only: with the defaults the networks see AUTO_RATE_LAGS steps of their
+    # rates; explicit lags or lag_signals = "values" keep the former behaviour; the helicopter (five signals,
+    # two controlled) gets none.
+    from neurocontrol.controllers.neural import AUTO_RATE_LAGS
+
+    base = Scenario.from_toml(TWIN).set("controller", '{kind = "neural"}')
+    ctrl = base.build(0).controller
+    assert ctrl._id_cfg.n_outputs == 2 + 2 * AUTO_RATE_LAGS and ctrl._lag_rates
+    assert "automatic" in ctrl.derived_settings()["lags"]
+    values = base.set("controller.lag_signals", '"values"').build(0).controller
+    assert values._id_cfg.n_outputs == 2 and "lags" not in values.derived_settings()
+    three = base.set("controller.output_lags", "3").build(0).controller
+    assert three._id_cfg.n_outputs == 2 + 2 * 3 and not three._lag_rates
+    heli = Scenario.from_toml(HOVER).build(0).controller
+    assert heli._id_cfg.n_outputs == 5 and "lags" not in heli.derived_settings()
+
+
 def test_the_identifier_learns_the_shift_of_the_lagged_outputs_and_a_checkpoint_keeps_them():
     setup = _twin(2, warmup_duration="5").build(1)
     env, ctrl = setup.env, setup.controller
@@ -803,11 +821,11 @@ def test_the_identifier_learns_the_shift_of_the_lagged_outputs_and_a_checkpoint_
 
 def test_with_output_lags_the_twin_rotor_is_flown_from_its_two_angles():
     # Only pitch and yaw are measured; with a 5 s warm-up (the automatic LQR-I) the neural controller loses the
-    # plant on seeds 0-5 without lags and flies 3 of them with 3 lags (5 with q at every update, the default
+    # plant on seeds 0-5 without lags (lag_signals = "values": no automatic rate lags) and flies 3 of them with 3 lags (5 with q at every update, the default
     # before the change detector; docs/neural_controller.md, "Output lags").
     with_lags = [run_scenario(_twin(3, warmup_duration="5", auto_warmup_steps="0"), seed=s) for s in range(6)]
     assert sum(r.status == "completed" and r.metrics["success"] for r in with_lags) >= 3
-    without = [run_scenario(_twin(0, warmup_duration="5"), seed=s) for s in range(6)]
+    without = [run_scenario(_twin(0, warmup_duration="5", lag_signals='"values"'), seed=s) for s in range(6)]
     assert [r.status for r in without] == ["failed"] * 6
 
 

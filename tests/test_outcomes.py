@@ -311,7 +311,7 @@ CLAIMS = {
     "cstr_setpoint": [("success", succeeds, ())],
     "twin_rotor_steps": [("success", succeeds, ())],
     # the neural controller with rate lags on the twin rotor: 10 of seeds 0-9, 98 of 0-99 measured, none stopped
-    # (docs/neural_controller.md, "Rate lags"; 0 of 20 with the defaults, all stopped)
+    # (docs/neural_controller.md, "Rate lags"; 0 of 20 without lags, all stopped)
     "twin_rotor_neural": [("success on 9-10 of seeds 0-9",
                            functools.partial(succeeds_on, seeds=range(10), low=9, high=10), ())],
     # ... and on the PVTOL measured by its pose: 6 of seeds 0-9 (2 stopped by the env), 68 of 0-99 measured

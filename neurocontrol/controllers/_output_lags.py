@@ -41,7 +41,8 @@ class OutputLags:
     def _lag_settings(self) -> str:
         """One line on the lagged signals for ``derived_settings()``: kind, steps, observation entries, ranges."""
         line = (f"{'backward differences per second' if self._lag_rates else 'past values'} of observation entries "
-                f"{self._lag_idx.tolist()} over {self._lags.shape[0]} steps")
+                f"{self._lag_idx.tolist()} over {self._lags.shape[0]} steps"
+                + (" (automatic: the plant measures only its controlled outputs)" if self._lags_auto else ""))
         if self._lag_rates:
             hi = self._id_cfg.output_range[1, self._n_obs:self._n_obs + len(self._lag_idx)]
             line += f", normalised by +-{np.round(hi, 4).tolist()}"

@@ -42,7 +42,12 @@ from neurocontrol.nets.ekf import IncrementalIdentifier
 from neurocontrol.nets.incremental import IncrementalConfig, split_weights
 from neurocontrol.reference_model import SecondOrderReferenceModel
 
-__all__ = ["GaussNewtonLaw", "gauss_newton_step", "NeuralControllerConfig", "NeuralController", "build_neural"]
+__all__ = ["AUTO_RATE_LAGS", "GaussNewtonLaw", "gauss_newton_step", "NeuralControllerConfig", "NeuralController",
+           "build_neural"]
+
+#: Steps of rates the networks see by default when the plant measures only its controlled outputs
+#: (``lag_signals`` None and ``output_lags`` 0; docs/neural_controller.md, "Rate lags").
+AUTO_RATE_LAGS = 2
 
 
 # ---------------------------------------------------------------- the controller
@@ -127,7 +132,11 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
             raise ParameterError(f"`output_indices` must lie in [0, {n}), got {self.output_indices}.")
         self._rate_idx = check_indices(config.rate_indices or (-1,) * p, "rate_indices", p, -1, n)
         out = list(self.output_indices)
-        self._lag_rates = config.lag_signals == "rates"
+        n_lags, kind = config.output_lags, config.lag_signals
+        self._lags_auto = kind is None and n_lags == 0 and sorted(out) == list(range(n))
+        if self._lags_auto:     # the plant measures only the controlled outputs: give the networks their rates
+            n_lags, kind = AUTO_RATE_LAGS, "rates"
+        self._lag_rates = kind == "rates"
         if self._lag_rates:     # every measured signal's rate, +- its half range times a reference bandwidth
             self._lag_idx = np.arange(n, dtype=np.int64)
             bw = np.full(n, min(config.reference_bandwidth))
@@ -137,10 +146,9 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         else:                   # the controlled outputs' past values, with their ranges
             self._lag_idx = np.array(out, dtype=np.int64)
             lag_lo, lag_hi = lo[out], hi[out]
-        lo, hi = np.concatenate([lo, np.tile(lag_lo, config.output_lags)]), \
-            np.concatenate([hi, np.tile(lag_hi, config.output_lags)])
+        lo, hi = np.concatenate([lo, np.tile(lag_lo, n_lags)]), np.concatenate([hi, np.tile(lag_hi, n_lags)])
         n = self._n_sig = lo.shape[0]
-        self._lags = np.empty((config.output_lags, len(self._lag_idx)))   # rows: the lagged signals at t-1, ..., t-L
+        self._lags = np.empty((n_lags, len(self._lag_idx)))   # rows: the lagged signals at t-1, ..., t-L
         law = config.law()
         self.law = law
         self._taps = config.input_taps

@@ -55,10 +55,12 @@ class NeuralControllerConfig:
         unmeasured states the one-step model cannot otherwise carry (docs/neural_controller.md). With
         ``lag_signals = "rates"``, the rates of every measured signal over the last L steps instead.
     lag_signals : {None, "values", "rates"}, default None
-        What the ``output_lags`` signals are: ``"values"`` (None), the controlled outputs' past values; or
+        What the ``output_lags`` signals are: ``"values"``, the controlled outputs' past values; or
         ``"rates"``, the backward differences per second ``(x(t-k+1) - x(t-k)) / dt``, k = 1..L, of every
         measured signal, each normalised to +- its half range times a ``reference_bandwidth`` (the output's
-        own, the slowest for the other signals: the rates the reference model asks for).
+        own, the slowest for the other signals: the rates the reference model asks for). None: the past
+        values, except on a plant that measures only its controlled outputs with ``output_lags = 0``, where
+        the networks see ``AUTO_RATE_LAGS`` (2) steps of rates (``"values"`` with 0 lags turns that off).
     hidden_filters : int or None, default None
         How many of the identifier's hidden units start as leaky filters of the inputs
         (:class:`~neurocontrol.nets.incremental.IncrementalConfig` ``filter_time_constants``), their time
