@@ -493,8 +493,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         The reference model's low-frequency delay ``2 zeta / omega``, less the
         preview lead when the controller previews.
         """
-        lag = self._delay_s / self.dt
-        return np.maximum(lag - np.asarray(self._lead), 1.0) if self._use_preview else np.maximum(lag, 1.0)
+        return np.maximum(self._delay_s / self.dt - self.reference_lead_steps, 1.0)
 
     @property
     def reference_lead_steps(self) -> np.ndarray:
