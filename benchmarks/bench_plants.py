@@ -11,7 +11,10 @@ controller kinds available for any plant through
 adaptive two-network controller (``adaptive``), the neural predictive
 controller (``neural``), LQR with integral action (``lqr_i``) and the
 relay-autotuned PID (``pid_auto``) and the model-reference adaptive
-augmentation of LQR-I (``mrac``). A scenario's own kind keeps the settings
+augmentation of LQR-I (``mrac``); where the plant's source publishes a
+decentralised PI (:data:`PUBLISHED_PI`: the quadruple tank at P-), that PI
+too (``pid_published``, kind ``pid_gains``; no row on the other plants).
+A scenario's own kind keeps the settings
 of its file; the others run with their defaults, the adaptive controller
 given only the env's declared observation ranges, and ``mrac`` keeps the
 file's ``lqr_i`` keys when there are some (it augments that baseline; its
@@ -80,7 +83,12 @@ PLANTS = {
     "Van de Vusse CSTR": "cstr_setpoint",
     "twin-rotor MIMO system": "twin_rotor_steps",
 }
-KINDS = ("adaptive", "neural", "lqr_i", "pid_auto", "mrac")
+KINDS = ("adaptive", "neural", "lqr_i", "pid_auto", "mrac", "pid_published")
+#: scenario stem -> the ``[controller]`` table of the decentralised PI its plant's source publishes
+PUBLISHED_PI = {
+    # Johansson (2000), IEEE TCST 8(3), decentralised control at P-: (K, Ti s) per loop, pump i -> level y_i
+    "quadtank_pminus": {"kind": "pid_gains", "gains": [[3.0, 30.0], [2.7, 40.0]], "pairing": [0, 1]},
+}
 VARIANTS = ("nominal", "change", "noise")
 #: plant kind -> the parameter_change factors of the ``change`` variant (see the module)
 CHANGE_FACTORS = {
@@ -135,7 +143,7 @@ def variant(sc: Scenario, kind: str) -> Scenario:
     if kind_of(type(sc.controller)) == kind:
         return sc
     data = sc.to_dict()
-    table = {"kind": kind}
+    table = dict(PUBLISHED_PI[sc.name]) if kind == "pid_published" else {"kind": kind}
     if kind == "mrac" and kind_of(type(sc.controller)) == "lqr_i":
         table = {**data["controller"], "kind": kind}       # the same baseline, augmented
     if kind == "adaptive":
@@ -175,10 +183,11 @@ def measure(name: str, kind: str, seeds, workers: int, which: str = "nominal") -
     try:
         with tempfile.TemporaryDirectory() as tmp:
             out = tmp if which == "change" else None      # the change variant reads the time series back
-            sw = compare(variant(sc, kind), [kind], seeds, workers=workers, out=out).sweeps[kind]
+            ckind = "pid_gains" if kind == "pid_published" else kind      # the registered kind that flies it
+            sw = compare(variant(sc, kind), [ckind], seeds, workers=workers, out=out).sweeps[ckind]
             for s, st in zip(seeds, sw.statuses):
                 if out is not None and st == "completed":
-                    for o, v in iae_after(Result.load(Path(tmp) / kind / f"seed_{s}"), info["time"]).items():
+                    for o, v in iae_after(Result.load(Path(tmp) / ckind / f"seed_{s}"), info["time"]).items():
                         after.setdefault(o, []).append(v)
     except Exception as exc:  # noqa: BLE001  (a kind that refuses the plant is a row of failures, with the reason)
         return {"n": n, "success": 0, "stopped": n, "iae_median": {}, "step_us_median": None,
@@ -222,6 +231,8 @@ def main(argv=None):
         rows = {}
         print(f"{labels.get(name, name)} ({name}.toml, {args.variant}), seeds 0-{args.seeds - 1}")
         for kind in args.kinds.split(","):
+            if kind == "pid_published" and name not in PUBLISHED_PI:
+                continue
             t = time.perf_counter()
             rows[kind] = r = measure(name, kind, seeds, args.workers, args.variant)
             iae = "  ".join(f"{o} {v:.4g}" if v is not None else f"{o} -"
@@ -230,7 +241,7 @@ def main(argv=None):
                 iae = f"(true outputs: success {r['success_true']}, IAE " + "  ".join(
                     f"{o} {v:.4g}" if v is not None else f"{o} -" for o, v in r["iae_true_median"].items()) + ")"
             step = f"{r['step_us_median']:.1f} us" if r["step_us_median"] is not None else "-"
-            print(f"  {kind:<9} success {r['success']:>3}/{r['n']:<3} stopped {r['stopped']:>3}  IAE {iae or '-'}  "
+            print(f"  {kind:<13} success {r['success']:>3}/{r['n']:<3} stopped {r['stopped']:>3}  IAE {iae or '-'}  "
                   f"step {step}  ({time.perf_counter() - t:.0f} s){'  ' + r['error'] if r['error'] else ''}",
                   flush=True)
         fig[name] = {"plant": labels.get(name, name), "rows": rows,

@@ -258,7 +258,7 @@ def _plants_robust(rec: dict) -> str:
         pert = f["perturbation"]
         what = (f"{_factors(pert['factors'])} at {_g(pert['time'])} s" if change
                 else ", ".join(_g(v, 3) for v in pert["sensor_noise_std"]))
-        cells = " | ".join(_robust_cell(f["rows"][k], key) if k in f["rows"] else "" for k in kinds)
+        cells = " | ".join(_robust_cell(f["rows"][k], key) if k in f["rows"] else "-" for k in kinds)
         lines.append(f"| {f['plant']} (`{scenario}`) | {what} | {cells} |")
     what = ("success / runs; median IAE per output from the change to the end, over the runs that completed"
             if change else "success judged on the measured (noisy) outputs / on the true (noiseless) outputs, of "

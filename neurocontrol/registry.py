@@ -64,6 +64,8 @@ BUILTIN = (
      "neurocontrol.controllers.generic:build_lqr_i"),
     ("controller", "pid_auto", "neurocontrol.controllers.autotune:PIDAutoConfig",
      "neurocontrol.controllers.autotune:build_pid_auto"),
+    ("controller", "pid_gains", "neurocontrol.controllers.pid_gains:PIDGainsConfig",
+     "neurocontrol.controllers.pid_gains:build_pid_gains"),
     ("controller", "mrac", "neurocontrol.controllers.mrac:MRACConfig", "neurocontrol.controllers.mrac:build_mrac"),
     ("controller", "neural", "neurocontrol.controllers.neural:NeuralControllerConfig",
      "neurocontrol.controllers.neural:build_neural"),
