@@ -305,6 +305,8 @@ CLAIMS = {
     "tune_hover": [("success", hover, ())],
     # the published benchmark plants under the generic LQR with integral action (docs/plants.md)
     "quadtank_pminus": [("success", succeeds, ())],
+    # ... and under Johansson's published decentralised PI (kind "pid_gains"): 20/20 in plants.json
+    "quadtank_pminus_pi": [("success", succeeds, ())],
     "quadtank_pplus": [("success", succeeds, ())],
     "pvtol_steps": [("success", succeeds, ())],
     "pvtol_pose": [("success", succeeds, ())],
