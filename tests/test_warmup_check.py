@@ -4,6 +4,8 @@ the incremental network, checkpoints in the middle of an extension, and argument
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -143,3 +145,22 @@ def test_a_non_finite_measurement_at_the_hand_over_step_still_hands_over(check):
     first = end + 1 if check == 0.0 else end        # the NaN step itself holds the input in warm-up mode
     assert modes[:first] == ["warmup"] * first and modes[first:] == ["predictive"] * (80 - first)
     assert ctrl._rate_limit is ctrl._law_rate
+
+
+def test_the_scenario_keys_set_the_check_and_the_arguments_override_them():
+    """``warmup_check`` / ``warmup_max_duration`` in the config fly as the constructor's arguments do."""
+    by_args, env = _controller(check=1e-12, longest=0.6)
+    cfg = dataclasses.replace(by_args.config, warmup_check=1e-12, warmup_max_duration=0.6)
+    limits = np.column_stack([env.action_space.low, env.action_space.high])
+    by_keys = NeuralController(cfg, input_limits=limits, dt=DT)
+    overridden = NeuralController(cfg, input_limits=limits, dt=DT, warmup_check=0.0)
+    env2 = gym.make("neurocontrol/Helicopter-v0", max_episode_steps=100_000)
+    u_args, modes = _fly(by_args, env, 80)
+    u_keys, _ = _fly(by_keys, env2, 80)
+    np.testing.assert_array_equal(u_args, u_keys)
+    assert modes.count("warmup") == 60 and by_keys.derived_settings()["warmup_max_steps"] == 60
+    assert overridden.warmup_check == 0.0 and "warmup_max_steps" not in overridden.derived_settings()
+    with pytest.raises(ParameterError, match="warmup_check"):
+        dataclasses.replace(cfg, warmup_check=-1.0)
+    with pytest.raises(ParameterError, match="warmup_max_duration"):
+        dataclasses.replace(cfg, warmup_max_duration=0.0)

@@ -73,9 +73,10 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
     state_filter : bool, default True
         Blend each measurement with the identifier's one-step prediction for the identifier's regressor and the
         synthesiser's start (:class:`~neurocontrol.controllers.measurement_filter.MeasurementFilter`); False: raw.
-    warmup_check, warmup_max_duration : float, float or None
-        0 (default): the warm-up ends after ``warmup_duration``; above 0 it goes on until the identifier predicts it
-        (:mod:`~neurocontrol.controllers._warmup`, Python only), at most ``warmup_max_duration`` s (None: 5 times).
+    warmup_check, warmup_max_duration : float or None, float or None
+        0: the warm-up ends after ``warmup_duration``; above 0 it goes on until the identifier predicts it
+        (:mod:`~neurocontrol.controllers._warmup`), at most ``warmup_max_duration`` s (None: 5 times). None
+        (default): the config's keys of the same names (0 and 5 times when unset).
 
     Notes
     -----
@@ -112,7 +113,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
 
     def __init__(self, config: NeuralControllerConfig, *, input_limits, dt: float,
                  warmup_controller: AbstractController | None = None, preview: Callable | None = None,
-                 state_filter: bool = True, warmup_check: float = 0.0,
+                 state_filter: bool = True, warmup_check: float | None = None,
                  warmup_max_duration: float | None = None):  # noqa: D107
         if not isinstance(config, NeuralControllerConfig):
             raise ParameterError(f"`config` must be a NeuralControllerConfig, got {type(config).__name__}.")
@@ -232,7 +233,8 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
                                               for f in (1.0, law.change_caution))
         # a positive warm-up shorter than half a period: one step
         self._warmup_steps = max(int(round(config.warmup_duration / dt)), int(config.warmup_duration > 0))
-        self._set_warmup_check(warmup_check, warmup_max_duration)
+        self._set_warmup_check(config.warmup_check or 0.0 if warmup_check is None else warmup_check,
+                               config.warmup_max_duration if warmup_max_duration is None else warmup_max_duration)
         self._ready = False
 
     # ------------------------------------------------------------------ setup

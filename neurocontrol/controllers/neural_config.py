@@ -150,6 +150,13 @@ class NeuralControllerConfig:
     auto_warmup_steps : int, default 150
         With that LQR-I flying it, the warm-up lasts at least this many control steps (``warmup_duration``
         is raised to it; 0: ``warmup_duration`` as given).
+    warmup_check : float or None
+        Hand-over check: the warm-up goes on past ``warmup_duration`` until the identifier's free runs over
+        the horizon predict the warm-up's measurements with at most this times the RMS error of "every signal
+        stays where it was" (checked every 10 steps; docs/neural_controller.md, "The warm-up check"); None or
+        0: off. ``NeuralController(warmup_check=...)`` overrides it.
+    warmup_max_duration : float or None
+        Longest warm-up with the check, s (at least ``warmup_duration``); None: 5 times ``warmup_duration``.
     """
 
     kind: ClassVar[str] = "neural"
@@ -202,6 +209,8 @@ class NeuralControllerConfig:
     auto_warmup: bool = True
     auto_warmup_weight: float = 1000.0
     auto_warmup_steps: int = 150
+    warmup_check: float | None = None
+    warmup_max_duration: float | None = None
 
     def __post_init__(self):
         if (self.observation_low is None) != (self.observation_high is None):
@@ -237,6 +246,10 @@ class NeuralControllerConfig:
             raise ParameterError(f"`imitator` must be \"network\" (the imitator network's prediction) or \"exact\" "
                                  f"(the reference model's response), got {self.imitator!r}.")
         check_positive(self.noise_scaled_r, "noise_scaled_r", allow_zero=True)
+        if self.warmup_check is not None:
+            check_positive(self.warmup_check, "warmup_check", allow_zero=True)
+        if self.warmup_max_duration is not None:
+            check_positive(self.warmup_max_duration, "warmup_max_duration", unit="s")
         check_positive(self.auto_warmup_weight, "auto_warmup_weight")
         check_int(self.auto_warmup_steps, "auto_warmup_steps", low=0)
         if self.learning_until is not None:
