@@ -13,9 +13,13 @@ seeds for each ("the controller" is the scenario's):
 - ``network_h0``: the same with a linear network (no hidden units);
 - ``network_warmup``: the same as ``network`` with the law learning from the
   controller's warm-up too (``exclude_excitation=False``);
+- ``network_signal`` / ``network_held``: the same as ``network`` with the
+  correction kept as a time-indexed signal between the trials
+  (``feedforward_network = 0``) / in the weights of a network of the reference
+  (``1``); the one the scenario ships is ``network`` itself and not run again;
 - ``network_reset``: the same as ``network`` with every network reset at each
-  trial: the controller restarts from its warm-up and the closed-loop
-  network forgets its weights (only the feedforward signal carries over);
+  trial: the controller restarts from its warm-up, the closed-loop network
+  and the network holding the correction forget their weights;
 - ``fir``: the same law with a linear FIR least-squares model of the closed
   loop (:class:`~neurocontrol.ilc.network.ClosedLoopFIRModel`, 150 taps);
 - ``p_controller``: the P-type set-point law (gains 0.3 / 1.0, lead 30, Q 1.5 Hz)
@@ -28,7 +32,11 @@ Then, for the network law: ``--long`` trials with sensor noise (the
 from trial to trial (also with the learning gain fixed at 1,
 ``network_fixed_gain``, and without ILC, ``none``: the same draws, so the
 spread the disturbances cause by themselves), and a drag change (+30 %, a8
-and a9) before trial 6.
+and a9) before trial 6; and the transfer to another task: after the network
+law's trials, the controller with what it learned flies a different staircase
+(:data:`TRANSFER`) once, with no correction, with the correction network's
+output along the new reference, and with the time-indexed correction of the
+old task.
 
 Prints the tables and writes ``benchmarks/records/ilc.json`` and
 ``docs/img/ilc_trials.png`` (median RMS altitude error per trial and variant);
@@ -42,6 +50,7 @@ Prints the tables and writes ``benchmarks/records/ilc.json`` and
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import sys
 import time
@@ -55,14 +64,17 @@ from _record import ROOT, json_safe, write_record  # noqa: E402  (benchmarks are
 
 from neurocontrol.experiments.sweeps import parse_seeds  # noqa: E402
 from neurocontrol.ilc import ILCRunner  # noqa: E402
-from neurocontrol.ilc.scenario_runner import law_for_setup  # noqa: E402
+from neurocontrol.ilc.scenario_runner import FEEDFORWARD_NETWORK, law_for_setup  # noqa: E402
 from neurocontrol.scenario import Scenario  # noqa: E402
 from neurocontrol.scenario.decode import registration_of  # noqa: E402
 from plants.helicopter.baselines import LQRController  # noqa: E402
 
 SCENARIOS = {"ilc_staircase": "ilc", "ilc_neural": "ilc_neural"}    # scenario -> record name
 NOISE = [0.2, 0.002, 0.01, 0.0002, 0.005]       # the sensor_noise scenario's levels
-VARIANTS = ("network", "network_h0", "network_warmup", "network_reset", "fir", "p_controller", "p_lqr", "none")
+VARIANTS = ("network", "network_h0", "network_warmup", "network_signal", "network_held", "network_reset", "fir",
+            "p_controller", "p_lqr", "none")
+#: The transfer task: another altitude staircase (levels in m at times in s), up and down, other step sizes.
+TRANSFER = {"levels": [0.5, 0.8, 1.2, 0.9, 1.4], "times": [0.0, 3.0, 7.0, 11.0, 15.0]}
 
 
 class DragChange(gym.Wrapper):
@@ -91,6 +103,8 @@ def _spec(variant: str, shipped):
              "network_h0": ("network", {**gains, "hidden_units": 0}),
              "network_warmup": ("network", gains),
              "network_reset": ("network", {**gains, "memory": 0}),
+             "network_signal": ("network", {**gains, "feedforward_network": 0}),
+             "network_held": ("network", {**gains, "feedforward_network": 1}),
              "network_fixed_gain": ("network", {**gains, "gain_adaptation": 0}),
              "fir": ("norm_optimal", {"taps": 150, "regularization": gains.get("regularization", 0.1),
                                       "q_cutoff_hz": gains.get("q_cutoff_hz", 1.5)}),
@@ -130,6 +144,40 @@ def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: boo
     return errors
 
 
+def transfer(seed: int, trials: int, scenario: str) -> dict:
+    """RMS altitude error (m) on the :data:`TRANSFER` staircase after ``trials`` network-law trials on the task
+    (the correction held in a network of the reference, whatever the scenario ships).
+
+    One trial each, the controller restored to its state after the trials (``continue_learned``: no warm-up),
+    with: no correction (``none``), the correction network's output along the new reference (``network``),
+    and the old task's time-indexed correction replayed (``old_signal``). NaN for a failed trial.
+    """
+    from neurocontrol.ilc import PTypeILC
+
+    sc = Scenario.from_toml(ROOT / "scenarios" / f"{scenario}.toml")
+    setup = sc.build(seed)
+    law = law_for_setup(_spec("network_held", sc.ilc), setup, seed, dict(sc.run.tolerance))
+    opts = dict(setup.options or {})
+    x0 = opts.pop("initial_state")
+    res = ILCRunner(setup.env, setup.controller, setup.reference, law=law, trials=trials, duration=sc.run.duration,
+                    initial_state=x0, seed=seed, channel="reference", options=opts or None).run()
+    new = sc.set("reference.altitude.levels", TRANSFER["levels"]).set("reference.altitude.times", TRANSFER["times"])
+    ref = new.build(seed).reference
+    n = res.feedforward.shape[0]
+    refs = np.asarray(ref(np.arange(n) * setup.env.unwrapped.dt))
+    state = setup.controller.get_state()
+    out = {"trained_last_trial_m": float(res.errors[-1, 1]) if res.status != "failed" else float("nan")}
+    for name, v in (("none", np.zeros_like(res.feedforward)),
+                    ("network", law.feedforward_network.predict(refs, res.feedforward.shape[1])),
+                    ("old_signal", res.feedforward)):
+        setup.controller.set_state(copy.deepcopy(state))
+        one = ILCRunner(setup.env, setup.controller, ref, law=PTypeILC([0.0] * v.shape[1], lead=1), trials=1,
+                        duration=sc.run.duration, initial_state=x0, seed=seed, channel="reference",
+                        options=opts or None, initial_feedforward=v, continue_learned=True).run()
+        out[name] = float(one.errors[0, 1]) if one.status != "failed" else float("nan")
+    return out
+
+
 def _median(rows):
     return np.nanmedian(np.array(rows), axis=0)
 
@@ -144,14 +192,20 @@ def main(argv=None) -> int:
                         help="seeds of the noise/gust and plant-change runs (default 0:5)")
     parser.add_argument("--long", type=int, default=50, help="trials of the noise/gust run (default 50)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of the variants")
+    parser.add_argument("--no-transfer", dest="transfer", action="store_false",
+                        help="skip the transfer to another staircase")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     seeds, rseeds = parse_seeds(args.seeds), parse_seeds(args.robust_seeds)
     variants = [v for v in args.variants.split(",") if v]
     t_start = time.time()
 
+    shipped = Scenario.from_toml(ROOT / "scenarios" / f"{args.scenario}.toml").ilc.gains
+    held = int(shipped.get("feedforward_network", FEEDFORWARD_NETWORK))
     ablation = {}
     for v in variants:
+        if v == ("network_held" if held else "network_signal"):
+            continue                        # the scenario's own setting: the row "network"
         rows = []
         t0 = time.time()
         for s in seeds:
@@ -171,6 +225,13 @@ def main(argv=None) -> int:
         b = np.array(ablation["network_reset"]["median_altitude_m"])
         share = float(1.0 - (a[0] - b[-1]) / (a[0] - a[-1]))
         print(f"share of the improvement lost without trial memory in the networks: {share:.1%}")
+
+    moved = {}
+    if rseeds and args.transfer:
+        rows = [transfer(s, args.trials, args.scenario) for s in rseeds]
+        moved = {k: [r[k] for r in rows] for k in rows[0]}
+        print("transfer to another staircase, RMS altitude error (mm) per seed: "
+              + "; ".join(f"{k} {np.round(np.array(v) * 1e3, 3).tolist()}" for k, v in moved.items()), flush=True)
 
     robust = {}
     if rseeds and args.long > 0:
@@ -202,7 +263,8 @@ def main(argv=None) -> int:
         record = SCENARIOS[args.scenario]
         plot_trials(meds, ROOT / "docs" / "img" / f"{record}_trials.png", names=names, unit="m",
                     title=f"{args.scenario}: median RMS altitude error per trial, seeds {args.seeds}")
-        figures = {"ablation": ablation, "share_lost_without_memory": share, "robust": robust}
+        figures = {"ablation": ablation, "share_lost_without_memory": share, "robust": robust, "transfer": moved,
+                   "feedforward_network": held}
         shipped = Scenario.from_toml(ROOT / "scenarios" / f"{args.scenario}.toml")
         kind = registration_of("controller", shipped.controller).kind
         write_record(record, command=("python benchmarks/bench_ilc.py " + " ".join(argv or sys.argv[1:])).rstrip(),

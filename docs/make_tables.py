@@ -268,10 +268,15 @@ def _plants_robust(rec: dict) -> str:
 
 # --------------------------------------------------------------------------- ILC (bench_ilc.py)
 
+#: The transfer task's altitude levels (benchmarks/bench_ilc.py, TRANSFER), for the table's note.
+TRANSFER_LEVELS = (0.5, 0.8, 1.2, 0.9, 1.4)
+
 _ILC_LABELS = {
-    "network": "network ILC around {c} (closed-loop RTRN, 8 hidden units, kept over trials)",
+    "network": "network ILC around {c} (closed-loop RTRN, 8 hidden units, kept over trials; the correction {k})",
     "network_h0": "same, linear network (no hidden units)",
     "network_warmup": "same, the law learning from the controller's warm-up too",
+    "network_signal": "same, the correction kept as a time-indexed signal",
+    "network_held": "same, the correction kept in a network of the reference",
     "network_reset": "same, every network reset at each trial",
     "fir": "same law, linear FIR model of the closed loop",
     "p_controller": "P-type set-point law around {c}",
@@ -309,7 +314,9 @@ def _ilc_ablation(rec: dict) -> str:
     for name, a in ab.items():
         med = a["median_altitude_m"]
         reach = a["trials_to_10_percent"]
-        lines.append(f"| {_ILC_LABELS.get(name, name).format(c=ctrl)} | " + " | ".join(_mm(med[k - 1]) for k in cols)
+        kept = "in a network of the reference" if f.get("feedforward_network") else "as a time-indexed signal"
+        lines.append(f"| {_ILC_LABELS.get(name, name).format(c=ctrl, k=kept)} | "
+                     + " | ".join(_mm(med[k - 1]) for k in cols)
                      + f" | {'-' if reach is None else reach} | {a['failed_runs']} |")
     text = "\n".join(lines)
     notes = []
@@ -332,6 +339,15 @@ def _ilc_ablation(rec: dict) -> str:
         notes.append(f"share of the improvement that needs the networks' trial memory: "
                      f"{100 * f['share_lost_without_memory']:.1f} % (the reset variant keeps {100 * share:.1f} % of "
                      f"it; target >= 80 %: {verdict})")
+    moved = f.get("transfer") or {}
+    if moved.get("network"):
+        def mm_list(key):
+            return ", ".join(_mm(v) for v in moved[key])
+
+        notes.append(f"transfer to another staircase (levels {'/'.join(map(str, TRANSFER_LEVELS))} m), one trial with "
+                     f"what the trials taught, seeds {', '.join(map(str, rec['robust_seeds']))}, RMS altitude error: "
+                     f"no correction {mm_list('none')} mm; the correction network's output along the new reference "
+                     f"{mm_list('network')} mm; the old task's time-indexed correction {mm_list('old_signal')} mm")
     rob = f.get("robust", {})
     if "noise_gusts" in rob:
         ratios = rob["noise_gusts"]["worst_11_on_over_best_1_10"]

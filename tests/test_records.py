@@ -236,3 +236,10 @@ def test_compile_progress_reports_each_compiled_kernel():
     assert "compiling numba kernels" in text                       # the notice comes with the first compile
     assert "compiled  1 kernels" in text and "_twice" in text
     assert "1 kernels compiled in" in text
+
+
+def test_the_ilc_tables_name_the_transfer_task_the_benchmark_flies():
+    spec = importlib.util.spec_from_file_location("bench_ilc", ROOT / "benchmarks" / "bench_ilc.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert tuple(MT.TRANSFER_LEVELS) == tuple(bench.TRANSFER["levels"])

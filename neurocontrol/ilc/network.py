@@ -41,6 +41,7 @@ import numpy as np
 
 from neurocontrol._validation import as_float_array, check_int, check_real
 from neurocontrol.exceptions import DivergenceError, ParameterError, ShapeError
+from neurocontrol.ilc.feedforward_net import FeedforwardNetwork
 from neurocontrol.ilc.laws import AbstractChannel, AbstractILCLaw, ReferenceChannel, TrialContext, _q_filter
 
 __all__ = ["AbstractClosedLoopModel", "ClosedLoopFIRModel", "NormOptimalILC"]
@@ -438,6 +439,15 @@ class NormOptimalILC(AbstractILCLaw):
         Least learning gain (in (0, 1]); a loop that becomes repeatable again
         (e.g. a lasting plant change) gets back to g = 1 in at most
         ``log2(1 / gain_floor)`` consistent trials.
+    feedforward_network : FeedforwardNetwork, optional
+        Where the correction is kept between trials. None: a time-indexed
+        signal (the runner replays the returned feedforward). A
+        :class:`~neurocontrol.ilc.feedforward_net.FeedforwardNetwork`: the
+        update starts from the network's output along the trial's reference
+        (``v_k``, what it gave the trial just run), its result is fitted into
+        the network's weights, and the network's output along the reference
+        is returned; the network is reset at trial 1 of a run and, with its
+        ``memory`` off, before every update.
 
     Notes
     -----
@@ -470,6 +480,7 @@ class NormOptimalILC(AbstractILCLaw):
     change_threshold: float | None = 3.0
     gain_adaptation: bool = True
     gain_floor: float = 1.0 / 32.0
+    feedforward_network: FeedforwardNetwork | None = None
 
     def __post_init__(self):
         if not isinstance(self.model, AbstractClosedLoopModel):
@@ -491,6 +502,9 @@ class NormOptimalILC(AbstractILCLaw):
         object.__setattr__(self, "gain_adaptation", bool(self.gain_adaptation))
         object.__setattr__(self, "gain_floor", check_real(self.gain_floor, "gain_floor", low=0.0, high=1.0,
                                                           low_open=True))
+        if self.feedforward_network is not None and not isinstance(self.feedforward_network, FeedforwardNetwork):
+            raise ParameterError(f"`feedforward_network` must be a FeedforwardNetwork or None, "
+                                 f"got {type(self.feedforward_network).__name__}.")
         object.__setattr__(self, "_last", {})
         object.__setattr__(self, "_q", _q_filter(self.q_cutoff_hz, self.q_order))
         object.__setattr__(self, "q_cutoff_hz", self._q.cutoff_hz)
@@ -536,6 +550,10 @@ class NormOptimalILC(AbstractILCLaw):
         self._q.check(dt, n_steps)
         self.model.check(n_channels=n_channels, n_outputs=n_outputs)
         self._weights(n_outputs)
+        net = self.feedforward_network
+        if net is not None and net.n_outputs != n_outputs:
+            raise ShapeError(f"the feedforward network reads {net.n_outputs} reference channels (its "
+                             f"`output_range`); the loop has {n_outputs} controlled outputs.")
 
     def _weights(self, n_outputs: int) -> np.ndarray:
         if self.output_weights is None:
@@ -593,9 +611,16 @@ class NormOptimalILC(AbstractILCLaw):
     def _update_impl(self, feedforward, error, context: TrialContext | None):
         if context is None:
             raise ParameterError("NormOptimalILC learns from the trial: pass a TrialContext (ILCRunner does).")
+        net = self.feedforward_network
+        refs = np.asarray(context.references[:-1])
         if context.trial == 1:
             self.model.reset()
             self._last.clear()
+            if net is not None:
+                net.reset()
+        if net is not None:
+            net.start_trial()
+            feedforward = net.predict(refs, feedforward.shape[1])   # the correction the network holds
         w = np.sqrt(self._weights(error.shape[1]))
         mismatch, rho, gain = None, None, self._last.get("gain", 1.0)
         if "error" in self._last and self._last["error"].shape == error.shape:
@@ -619,7 +644,11 @@ class NormOptimalILC(AbstractILCLaw):
             return np.array(feedforward)
         dv = self.step(error)
         self._info.update(trial=context.trial, mismatch=mismatch, skipped=False, rho=rho, gain=gain)
-        return self._q(feedforward + gain * dv, context.dt)
+        target = self._q(feedforward + gain * dv, context.dt)
+        if net is None:
+            return target
+        net.fit(refs, target)
+        return net.predict(refs, target.shape[1])
 
 
 def _reduction_ratio(before: float, predicted: float, achieved: float) -> float | None:

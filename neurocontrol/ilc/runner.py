@@ -82,6 +82,13 @@ class ILCRunner:
         Hand the law a trial's error without the rows of the controller's
         warm-up excitation and its settling when the next trial skips the
         warm-up (Notes); False: every row, as measured.
+    continue_learned : bool, default False
+        Start trial 1 too with the controller's ``start_trial`` (keeping what
+        it learned before this run, e.g. in a run on another task) instead of
+        ``reset``; needs ``carry_weights`` and a controller with ``start_trial``.
+        With a learned correction for the new task, e.g. the network ILC's
+        ``law.feedforward_network.predict(references)``, as
+        ``initial_feedforward``, trial 1 shows what carries over.
 
     Raises
     ------
@@ -148,7 +155,7 @@ class ILCRunner:
                  initial_state, seed=None, channel="reference", carry_weights: bool = True, tol: float | None = None,
                  callback: Callable | None = None, initial_feedforward=None, options: Mapping | None = None,
                  repeat_disturbances: bool = False, keep_trials: bool = False, tolerance=None,
-                 final_window_s: float = 5.0, exclude_excitation: bool = True):
+                 final_window_s: float = 5.0, exclude_excitation: bool = True, continue_learned: bool = False):
         loop = check_loop(env, controller, reference, duration)
         if not isinstance(law, AbstractILCLaw):
             raise ParameterError(f"`law` must be an ILC law such as PTypeILC(gain) or GradientILC(step), "
@@ -158,9 +165,15 @@ class ILCRunner:
         self._streams = seed_streams(seed)
         self.channel = resolve_channel(channel)
         for name, flag in (("carry_weights", carry_weights), ("repeat_disturbances", repeat_disturbances),
-                           ("keep_trials", keep_trials), ("exclude_excitation", exclude_excitation)):
+                           ("keep_trials", keep_trials), ("exclude_excitation", exclude_excitation),
+                           ("continue_learned", continue_learned)):
             if not isinstance(flag, (bool, np.bool_)):
                 raise ParameterError(f"`{name}` must be True or False, got {flag!r}.")
+        if continue_learned and not (carry_weights and callable(getattr(controller, "start_trial", None))):
+            raise ParameterError(f"`continue_learned` starts trial 1 with the controller's start_trial(), so it "
+                                 f"needs carry_weights=True and a controller that has one "
+                                 f"({type(controller).__name__}: carry_weights={carry_weights}).")
+        self.continue_learned = bool(continue_learned)
         self.tol = None if tol is None else check_positive(tol, "tol", unit="(relative change), or None")
         if callback is not None and not callable(callback):
             raise ParameterError(f"`callback` must be callable as callback(trial, info), got "
@@ -195,7 +208,8 @@ class ILCRunner:
     # ----------------------------------------------------------------- one trial
     def _start(self, k: int) -> str:
         """Return how trial k (1-based) starts the controller: ``"reset"`` or ``"start_trial"``."""
-        carry = k > 1 and self.carry_weights and callable(getattr(self.controller, "start_trial", None))
+        carry = (k > 1 or self.continue_learned) and self.carry_weights and \
+            callable(getattr(self.controller, "start_trial", None))
         return "start_trial" if carry else "reset"
 
     def _trial(self, k: int, v: np.ndarray):
@@ -290,6 +304,7 @@ class ILCRunner:
                 "dt": self.dt, "duration": self.duration, "n_steps": self.n_steps, "law": repr(self.law),
                 "controller": type(self.controller).__name__, "carry_weights": self.carry_weights,
                 "repeat_disturbances": self.repeat_disturbances, "tol": self.tol, "later_trials_start": started,
+                "continue_learned": self.continue_learned,
                 "exclude_excitation": self.exclude_excitation}
         return ILCResult(errors=np.array(rms_rows), max_errors=np.array(max_rows), status=status,
                          stop_reason=stop_reason, feedforward=v, last_feedforward=applied,

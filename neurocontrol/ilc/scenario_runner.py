@@ -8,12 +8,17 @@ import math
 import numpy as np
 
 from neurocontrol.exceptions import ScenarioError
+from neurocontrol.ilc.feedforward_net import FeedforwardNetwork
 from neurocontrol.ilc.laws import AbstractILCLaw, PTypeILC
 from neurocontrol.ilc.network import ClosedLoopFIRModel, NormOptimalILC
 from neurocontrol.ilc.rtrn_model import ClosedLoopNetworkModel
 from neurocontrol.ilc.runner import ILCRunner
 from neurocontrol.results import per_output_band
 from neurocontrol.simulation.loop import seed_streams, signal_names
+
+#: Default of ``[ilc.gains] feedforward_network`` for ``law = "network"`` (1: the correction is kept in a
+#: network of the reference, 0: a time-indexed signal).
+FEEDFORWARD_NETWORK = 1
 
 __all__ = ["law_for_setup", "run_ilc_scenario"]
 
@@ -41,9 +46,14 @@ def _law_from_spec(spec, output_names, output_range=None, seed=0, prior_lag=None
     ``taps`` (default 15), ``tap_spacing`` (blocks, default 1), ``lead_taps``
     (taps ahead, default: the controller's preview lead in blocks, rounded
     up; 0 without preview), ``regularization``,
-    ``weight_<output>``, ``q_cutoff_hz`` and ``gain_adaptation`` as above, and ``memory`` (1
-    keeps the network over the trials, the default; 0 forgets it before each
-    trial). The network's ranges are the controlled outputs' declared ranges.
+    ``weight_<output>``, ``q_cutoff_hz`` and ``gain_adaptation`` as above, ``memory`` (1
+    keeps the networks over the trials, the default; 0 forgets them before each
+    trial) and ``feedforward_network`` (1, the default: the correction is kept
+    in a :class:`~neurocontrol.ilc.feedforward_net.FeedforwardNetwork` of the
+    reference, with ``feedforward_back_steps`` and ``feedforward_ahead_steps``,
+    default twice the closed-loop network's memory ``taps * tap_spacing *
+    block_steps`` each, sampled every ``block_steps``; 0: a time-indexed signal).
+    The networks' ranges are the controlled outputs' declared ranges.
 
     Parameters
     ----------
@@ -96,11 +106,13 @@ def _norm_optimal_from_gains(gains, output_names, law, output_range, seed, prior
     """Build the norm-optimal law of an ``[ilc]`` table with ``law = "norm_optimal"`` or ``"network"``."""
     common = {"regularization", "q_cutoff_hz", "gain_adaptation"} | {f"weight_{n}" for n in output_names}
     own = {"taps"} if law == "norm_optimal" else {"hidden_units", "block_steps", "taps", "tap_spacing", "memory",
-                                                  "prior", "lead_taps"}
+                                                  "prior", "lead_taps", "feedforward_network",
+                                                  "feedforward_back_steps", "feedforward_ahead_steps"}
     unknown = sorted(set(gains) - common - own)
     if unknown:
         raise ScenarioError(f"`ilc.gains` has unknown keys {unknown} for law {law!r}; "
                             f"allowed: {sorted(common | own)}.")
+    net = None
     if law == "norm_optimal":
         model = ClosedLoopFIRModel(n_taps=_whole(gains, "taps", 150, 1))
     else:
@@ -121,6 +133,15 @@ def _norm_optimal_from_gains(gains, output_names, law, output_range, seed, prior
                                        lead_taps=_whole(gains, "lead_taps", ahead, 0), seed=seed,
                                        prior_lag=prior_lag if prior else None,
                                        memory=bool(memory))
+        held = _whole(gains, "feedforward_network", FEEDFORWARD_NETWORK, 0)
+        if held > 1:
+            raise ScenarioError(f"`ilc.gains.feedforward_network` must be 1 (the correction is kept in a network of "
+                                f"the reference) or 0 (a time-indexed signal), got {held}.")
+        if held:
+            span = 2 * model.taps * model.tap_spacing * model.block_steps   # twice the closed-loop model's memory
+            net = FeedforwardNetwork(back_steps=_whole(gains, "feedforward_back_steps", span, 0),
+                                     ahead_steps=_whole(gains, "feedforward_ahead_steps", span, 0),
+                                     stride=model.block_steps, output_range=output_range, memory=bool(memory))
     cutoff = float(gains.get("q_cutoff_hz", 1.5))
     adapt = _whole(gains, "gain_adaptation", 1, 0)
     if adapt > 1:
@@ -130,7 +151,7 @@ def _norm_optimal_from_gains(gains, output_names, law, output_range, seed, prior
     weights = [float(gains.get(f"weight_{n}", d)) for n, d in zip(output_names, default)]
     return NormOptimalILC(model, regularization=float(gains.get("regularization", 0.1)),
                           output_weights=weights, q_cutoff_hz=cutoff if cutoff > 0 else None,
-                          gain_adaptation=bool(adapt))
+                          gain_adaptation=bool(adapt), feedforward_network=net)
 
 
 def _reference_lag(controller) -> np.ndarray | None:

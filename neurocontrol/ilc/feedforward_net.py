@@ -1,0 +1,163 @@
+r"""The trial memory of the network ILC as a network: the set-point correction as a function of the reference.
+
+:class:`NormOptimalILC` computes after each trial the next trial's set-point
+correction ``f_{k+1}(t)`` (T x c). Held as a time-indexed signal, that
+correction belongs to one reference: the runner replays it, and nothing of it
+carries to another task. :class:`FeedforwardNetwork` holds it instead in the
+weights of a network whose input is the reference around each instant, the
+set-points' changes over a window from ``back_steps`` before to
+``ahead_steps`` after it (every ``stride`` steps) and their present levels:
+
+.. math:: f(t) = W\,\phi(t), \qquad \phi(t) = \big[\,\tfrac{r(t+j) - r(t)}{h}\ (j = -B, \dots, A),\ \
+    \tfrac{r(t) - m}{h},\ 1\,\big]
+
+(``m``, ``h``: middle and half range of each controlled output). After every
+trial the law's target ``Q[f_k + g \Delta_k]`` is computed from the network's
+own output ``f_k = W_k \phi`` and the weights are fitted to it by regularised
+least squares, ``W_{k+1} = \arg\min \sum_t |W \phi(t) - f_{k+1}(t)|^2 +
+\lambda |W - W_k|^2`` (the exact minimiser; for a linear network the EKF over
+the trial's samples reaches the same weights); the next trial applies
+``W_{k+1} \phi``. So the correction learned over the trials is in the weights,
+a reset network forgets it, and the weights apply to any reference the next
+trial brings. The network is linear: a learned non-causal filter of the
+reference (the closed loop's approximate inverse needs the set-points ahead).
+
+Examples
+--------
+>>> import numpy as np
+>>> net = FeedforwardNetwork(back_steps=2, ahead_steps=2, stride=1, output_range=[[0.0], [2.0]])
+>>> r = np.repeat([[0.5], [1.5]], 5, axis=0)            # a step at t = 5
+>>> net.features(r).shape                                 # 4 changes (t-2, t-1, t+1, t+2), the level, 1
+(10, 6)
+>>> net.fit(r, 0.1 * (r - 0.5))                           # learn f = 0.1 (r - 0.5)
+>>> bool(np.allclose(net.predict(r), 0.1 * (r - 0.5), atol=1e-6))
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurocontrol._validation import as_float_array, check_int, check_real
+from neurocontrol.exceptions import ParameterError, ShapeError
+
+__all__ = ["FeedforwardNetwork"]
+
+
+class FeedforwardNetwork:
+    """A linear network from the reference around each instant to the set-point correction there.
+
+    Parameters
+    ----------
+    back_steps, ahead_steps : int
+        The window of set-point changes: from ``back_steps`` control steps before each instant to
+        ``ahead_steps`` after it.
+    stride : int
+        Steps between two samples of the window (>= 1).
+    output_range : array_like, shape (2, p)
+        Declared low and high of each controlled output (the features' scale).
+    ridge : float, default 1e-6
+        lambda of the fit, relative to the number of samples: the pull towards the last weights.
+    memory : bool, default True
+        Keep the weights over the trials; False: :meth:`start_trial` forgets them (the ablation without
+        trial memory).
+    """
+
+    def __init__(self, *, back_steps: int, ahead_steps: int, stride: int, output_range, ridge: float = 1e-6,
+                 memory: bool = True):
+        self.back_steps = check_int(back_steps, "back_steps", low=0)
+        self.ahead_steps = check_int(ahead_steps, "ahead_steps", low=0)
+        self.stride = check_int(stride, "stride", low=1)
+        rng = as_float_array(output_range, "output_range", (2, None))
+        if np.any(rng[1] <= rng[0]):
+            raise ParameterError(f"`output_range` must have high > low per output, got {rng.tolist()}.")
+        self._mid, self._half = 0.5 * (rng[0] + rng[1]), 0.5 * (rng[1] - rng[0])
+        self.ridge = check_real(ridge, "ridge", low=0.0)
+        if not isinstance(memory, (bool, np.bool_)):
+            raise ParameterError(f"`memory` must be True or False, got {memory!r}.")
+        self.memory = bool(memory)
+        self._offsets = np.array([j for j in range(-self.back_steps, self.ahead_steps + 1, self.stride) if j != 0]
+                                 or [0], dtype=np.int64)
+        self.weights: np.ndarray | None = None      # (n_features, c); None: not fitted (output 0)
+
+    def __repr__(self):
+        return (f"FeedforwardNetwork(back_steps={self.back_steps}, ahead_steps={self.ahead_steps}, "
+                f"stride={self.stride}, ridge={self.ridge:g}, memory={self.memory})")
+
+    @property
+    def n_outputs(self) -> int:
+        """Reference channels read (the controlled outputs of ``output_range``)."""
+        return int(self._mid.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        """Inputs per instant: the window's changes and the level of every output, and a constant."""
+        return (len(self._offsets) + 1) * self._mid.shape[0] + 1
+
+    def reset(self) -> None:
+        """Forget the weights (the next prediction is zero)."""
+        self.weights = None
+
+    def start_trial(self) -> None:
+        """Forget the weights when ``memory`` is False (the law calls this before each update)."""
+        if not self.memory:
+            self.reset()
+
+    def features(self, references) -> np.ndarray:
+        """Return phi(t) for every row of ``references`` (T, p): the window's changes, the levels, 1.
+
+        Parameters
+        ----------
+        references : array_like, shape (T, p)
+            Set-points of a trial, physical units; the window is clipped at the trial's ends.
+
+        Returns
+        -------
+        numpy.ndarray, shape (T, n_features)
+        """
+        r = as_float_array(references, "references", (None, self._mid.shape[0]))
+        T = r.shape[0]
+        rn = (r - self._mid) / self._half
+        steps = np.arange(T)
+        cols = [rn[np.clip(steps + j, 0, T - 1)] - rn for j in self._offsets]
+        return np.column_stack([*cols, rn, np.ones(T)])
+
+    def predict(self, references, n_channels: int | None = None) -> np.ndarray:
+        """Return the correction ``W phi(t)`` along ``references`` (zeros before the first fit).
+
+        Parameters
+        ----------
+        references : array_like, shape (T, p)
+            Set-points, physical units.
+        n_channels : int, optional
+            Columns of the zero correction before the first fit (default p).
+
+        Returns
+        -------
+        numpy.ndarray, shape (T, c)
+        """
+        phi = self.features(references)
+        if self.weights is None:
+            return np.zeros((phi.shape[0], self._mid.shape[0] if n_channels is None else n_channels))
+        return phi @ self.weights
+
+    def fit(self, references, target) -> None:
+        """Fit the weights to ``target`` along ``references``, pulled towards the last weights by ``ridge``.
+
+        Parameters
+        ----------
+        references : array_like, shape (T, p)
+            Set-points of the trial.
+        target : array_like, shape (T, c)
+            The correction the weights should give along them.
+        """
+        phi = self.features(references)
+        f = as_float_array(target, "target", (phi.shape[0], None))
+        prior = np.zeros((phi.shape[1], f.shape[1])) if self.weights is None else self.weights
+        if prior.shape[1] != f.shape[1]:
+            raise ShapeError(f"`target` must have {prior.shape[1]} channels (as fitted before), got {f.shape[1]}.")
+        lam = self.ridge * phi.shape[0]
+        # (phi^T phi + lam I) W = phi^T f + lam W_prior, solved in the least-squares sense (phi may be rank-poor)
+        a = phi.T @ phi + lam * np.eye(phi.shape[1])
+        b = phi.T @ f + lam * prior
+        self.weights = np.linalg.lstsq(a, b, rcond=None)[0]
