@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from test_ilc_network import DT, N_TAPS, REF, T, PassThrough, PlantEnv, lifted_norms, run
+from test_ilc_network import DT, N_TAPS, REF, PassThrough, PlantEnv, T, lifted_norms, run
 
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.exceptions import ParameterError, ScenarioError, ShapeError
