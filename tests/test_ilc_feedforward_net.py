@@ -182,3 +182,20 @@ def test_scenario_keys_of_the_feedforward_network():
     assert "FeedforwardNetwork(back_steps=300" in repr(law())
     with pytest.raises(ScenarioError, match="feedforward_network"):
         law(feedforward_network=2)
+
+
+def test_trial_one_starts_from_the_feedforward_the_run_was_given():
+    """A run given an initial feedforward (e.g. a correction learned on another task) updates from it."""
+    start = 0.3 * np.asarray(REF(np.arange(T) * DT))
+    seen = {}
+
+    def first(k, info):
+        seen[k] = info["feedforward"]
+
+    for name, net in (("signal", None),
+                      ("network", FeedforwardNetwork(back_steps=40, ahead_steps=40, stride=1, output_range=RANGE))):
+        run(_law(net), trials=1, initial_feedforward=start, callback=first)
+        seen[name] = seen.pop(1)
+    # the network's fit of the signal law's update: equal up to what the window cannot hold
+    assert np.linalg.norm(seen["network"] - seen["signal"]) < 0.01 * np.linalg.norm(seen["signal"])
+    assert np.linalg.norm(seen["signal"] - start) > 0.1 * np.linalg.norm(start)     # the update moved it

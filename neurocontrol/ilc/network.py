@@ -444,10 +444,11 @@ class NormOptimalILC(AbstractILCLaw):
         signal (the runner replays the returned feedforward). A
         :class:`~neurocontrol.ilc.feedforward_net.FeedforwardNetwork`: the
         update starts from the network's output along the trial's reference
-        (``v_k``, what it gave the trial just run), its result is fitted into
-        the network's weights, and the network's output along the reference
-        is returned; the network is reset at trial 1 of a run and, with its
-        ``memory`` off, before every update.
+        (``v_k``, what it gave the trial just run; at trial 1 the run's
+        initial feedforward), its result is fitted into the network's weights,
+        and the network's output along the reference is returned; the network
+        is reset at trial 1 of a run and, with its ``memory`` off, before every
+        later update.
 
     Notes
     -----
@@ -617,8 +618,8 @@ class NormOptimalILC(AbstractILCLaw):
             self.model.reset()
             self._last.clear()
             if net is not None:
-                net.reset()
-        if net is not None:
+                net.reset()                 # trial 1's update starts from the feedforward the run was given
+        elif net is not None:
             net.start_trial()
             feedforward = net.predict(refs, feedforward.shape[1])   # the correction the network holds
         w = np.sqrt(self._weights(error.shape[1]))
