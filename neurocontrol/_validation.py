@@ -14,7 +14,8 @@ import numpy as np
 
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 
-__all__ = ["as_float_array", "check_real", "check_positive", "check_int", "check_indices"]
+__all__ = ["as_float_array", "check_real", "check_positive", "check_int", "check_indices", "env_input_limits",
+           "env_dt"]
 
 
 def as_float_array(value, name: str, shape: tuple[int | None, ...] | None = None, *,
@@ -176,3 +177,48 @@ def check_indices(value, name: str, n: int, low: int, high: int) -> tuple[int, .
     if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer) or np.any(arr < low) or np.any(arr >= high):
         raise ParameterError(f"`{name}` must give {n} integers in [{low}, {high}), got {value!r}.")
     return tuple(int(i) for i in arr)
+
+
+# ---------------------------------------------------------------- env facts shared by controller builders
+
+
+def env_input_limits(env) -> np.ndarray:
+    """Return the actuator limits of an env's action space as an ``(m, 2)`` array of (low, high).
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        An env with a Box action space.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    space = env.action_space
+    return np.column_stack([np.asarray(space.low, dtype=float), np.asarray(space.high, dtype=float)])
+
+
+def env_dt(env, who: str) -> float:
+    """Return the control period ``env.unwrapped.dt`` in s.
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        The plant.
+    who : str
+        What needs it, named in the error message.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ParameterError
+        If the env has no positive ``dt``.
+    """
+    dt = float(getattr(env.unwrapped, "dt", 0.0) or 0.0)
+    if dt <= 0:
+        raise ParameterError(f"{who} needs the env's control period `env.unwrapped.dt` in s; "
+                             f"{type(env.unwrapped).__name__} has none.")
+    return dt

@@ -35,13 +35,13 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
+from neurocontrol._validation import as_float_array, check_int, check_positive, check_real, env_input_limits
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.generic import trim_linearisation
 from neurocontrol.exceptions import DivergenceError, ParameterError
 
 __all__ = ["RelayTuningError", "relative_gain_array", "pair_by_rga", "steady_state_gain", "tuning_rule",
-           "RelayExperiment", "PIDAutoController", "PIDAutoConfig", "build_pid_auto"]
+           "RelayExperiment", "PIDAutoController", "PIDAutoConfig", "build_pid_auto", "trim_gain"]
 
 
 class RelayTuningError(DivergenceError):
@@ -706,6 +706,19 @@ class PIDAutoConfig:
         tuning_rule(1.0, 1.0, self.rule, self.structure)
 
 
+def trim_gain(tr) -> np.ndarray:
+    """Return the steady-state gain (p, m) from the inputs to the controlled outputs of a trim's linearisation.
+
+    Parameters
+    ----------
+    tr : Trim
+        From :func:`~neurocontrol.controllers.generic.trim_linearisation`.
+    """
+    A, B = np.asarray(tr.lin.A, float), np.asarray(tr.lin.B, float)
+    C = np.asarray(tr.lin.C, float)[tr.obs_idx]
+    return steady_state_gain(A, B, C[tr.output_indices])[0]
+
+
 def _check_relay_tunable(A: np.ndarray, name: str) -> None:
     """Refuse a linearisation with an unstable pole or a chain of integrators (a defective pole at 0)."""
     lam = np.linalg.eigvals(A)
@@ -750,14 +763,13 @@ def build_pid_auto(config: PIDAutoConfig, env) -> PIDAutoController:
     """
     base = env.unwrapped
     tr = trim_linearisation(env, config.output_indices, config.design_setpoint, who="pid_auto")
-    A, B = np.asarray(tr.lin.A, float), np.asarray(tr.lin.B, float)
-    C = np.asarray(tr.lin.C, float)[tr.obs_idx]
+    A = np.asarray(tr.lin.A, float)
     idx = tr.output_indices
     _check_relay_tunable(A, tr.sys.name)
-    G, _ = steady_state_gain(A, B, C[idx])
+    G = trim_gain(tr)
     pairing = pair_by_rga(G)
     signs = np.sign([G[i, j] for i, j in enumerate(pairing)])
-    lim = np.column_stack([np.asarray(env.action_space.low, float), np.asarray(env.action_space.high, float)])
+    lim = env_input_limits(env)
     room = np.minimum(tr.inputs - lim[:, 0], lim[:, 1] - tr.inputs)
     d = np.minimum(config.relay_fraction * (lim[:, 1] - lim[:, 0]), 0.9 * room)[list(pairing)]
     if np.any(d <= 0):

@@ -24,7 +24,7 @@ from neurocontrol.exceptions import NeurocontrolError, ParameterError, TrimError
 
 __all__ = ["discretize_zoh", "lqr_i_gains", "kalman_gain", "design_lqr_i", "LQRIDesign", "LQRIController",
            "LQRIConfig", "build_lqr_i", "Trim", "trim_linearisation", "automatic_warmup", "model_trim",
-           "gain_sign_steps"]
+           "gain_sign_steps", "has_model"]
 
 
 def discretize_zoh(A, B, dt: float) -> tuple[np.ndarray, np.ndarray]:
@@ -512,6 +512,18 @@ def _asymptotically_stable(A) -> bool:
     return bool(np.max(np.linalg.eigvals(np.asarray(A, dtype=float)).real) < -1e-9)
 
 
+def has_model(env) -> bool:
+    """Whether the env's unwrapped plant has a python-control model (a ``sys`` attribute or ``to_iosys()``).
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        The plant.
+    """
+    base = env.unwrapped
+    return getattr(base, "sys", None) is not None or callable(getattr(base, "to_iosys", None))
+
+
 def model_trim(env, output_indices, who: str = "neural") -> Trim | None:
     """Return the trim of the env's python-control model that holds its set-point, or None (no model, no trim).
 
@@ -524,8 +536,7 @@ def model_trim(env, output_indices, who: str = "neural") -> Trim | None:
     who : str, default "neural"
         The controller kind asking, for the error messages of the search.
     """
-    base = env.unwrapped
-    if getattr(base, "sys", None) is None and not callable(getattr(base, "to_iosys", None)):
+    if not has_model(env):
         return None
     try:
         return trim_linearisation(env, output_indices, who=who)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from neurocontrol import registry
-from neurocontrol._validation import as_float_array, check_indices
+from neurocontrol._validation import as_float_array, check_indices, env_dt, env_input_limits
 from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers._neural_state import NeuralStateIO
 from neurocontrol.controllers._output_lags import OutputLags
@@ -233,7 +233,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
                                               for f in (1.0, law.change_caution))
         # a positive warm-up shorter than half a period: one step
         self._warmup_steps = max(int(round(config.warmup_duration / dt)), int(config.warmup_duration > 0))
-        self._set_warmup_check(config.warmup_check or 0.0 if warmup_check is None else warmup_check,
+        self._set_warmup_check((config.warmup_check or 0.0) if warmup_check is None else warmup_check,
                                config.warmup_max_duration if warmup_max_duration is None else warmup_max_duration)
         self._ready = False
 
@@ -558,12 +558,8 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
     -------
     NeuralController
     """
-    space = env.action_space
-    limits = np.column_stack([np.asarray(space.low, dtype=float), np.asarray(space.high, dtype=float)])
-    dt = float(getattr(env.unwrapped, "dt", 0.0) or 0.0)
-    if dt <= 0:
-        raise ParameterError(f"the neural controller needs the env's control period `env.unwrapped.dt` in s; "
-                             f"{type(env.unwrapped).__name__} has none.")
+    limits = env_input_limits(env)
+    dt = env_dt(env, "the neural controller")
     if config.observation_low is None:
         obs = env.observation_space
         lo, hi = np.asarray(obs.low, dtype=float), np.asarray(obs.high, dtype=float)

@@ -27,9 +27,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array, check_positive
-from neurocontrol.controllers.autotune import PIDAutoController, pair_by_rga, steady_state_gain
-from neurocontrol.controllers.generic import trim_linearisation
+from neurocontrol._validation import as_float_array, check_positive, env_dt, env_input_limits
+from neurocontrol.controllers.autotune import PIDAutoController, pair_by_rga, trim_gain
+from neurocontrol.controllers.generic import has_model, trim_linearisation
 from neurocontrol.exceptions import ParameterError
 
 __all__ = ["PIDGainsController", "PIDGainsConfig", "build_pid_gains", "check_gains"]
@@ -197,12 +197,12 @@ def build_pid_gains(config: PIDGainsConfig, env) -> PIDGainsController:
         If the plant has no python-control model and ``bias`` or ``pairing`` is not given.
     """
     base = env.unwrapped
-    lim = np.column_stack([np.asarray(env.action_space.low, float), np.asarray(env.action_space.high, float)])
+    lim = env_input_limits(env)
     n_obs = int(np.prod(env.observation_space.shape))
     idx = list(config.output_indices)
     bias, pairing = config.bias, config.pairing
     if bias is None or pairing is None:
-        if getattr(base, "sys", None) is None and not callable(getattr(base, "to_iosys", None)):
+        if not has_model(env):
             raise ParameterError(f"'pid_gains' takes the bias input and the pairing from the plant's python-control "
                                  f"model, and {type(base).__name__} has none: give `bias` (the input at zero error, "
                                  f"{lim.shape[0]} values) and `pairing` (the input of each loop).")
@@ -210,14 +210,9 @@ def build_pid_gains(config: PIDGainsConfig, env) -> PIDGainsController:
         if bias is None:
             bias = tr.inputs
         if pairing is None:
-            A, B = np.asarray(tr.lin.A, float), np.asarray(tr.lin.B, float)
-            C = np.asarray(tr.lin.C, float)[tr.obs_idx]
-            pairing = pair_by_rga(steady_state_gain(A, B, C[tr.output_indices])[0])
+            pairing = pair_by_rga(trim_gain(tr))
     bias = as_float_array(bias, "bias", (lim.shape[0],))
-    dt = float(getattr(base, "dt", 0.0) or 0.0)
-    if dt <= 0:
-        raise ParameterError(f"'pid_gains' needs the env's control period `env.unwrapped.dt` in s; "
-                             f"{type(base).__name__} has none.")
+    dt = env_dt(env, "'pid_gains'")
     return PIDGainsController(input_limits=lim, output_indices=idx, dt=dt, n_observations=n_obs,
                               pairing=pairing, bias=bias, gains=config.gains,
                               derivative_filter=config.derivative_filter)

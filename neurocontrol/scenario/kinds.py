@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from neurocontrol._validation import env_dt, env_input_limits
 from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
 from neurocontrol.controllers.guard import GuardedController, GuardSettings
 from neurocontrol.exceptions import ParameterError
@@ -131,51 +132,6 @@ def build_signals(config: SignalsReferenceConfig, env, output_names) -> MultiSig
     MultiSignal
     """
     return _per_output(config.signals, env, output_names)
-
-
-# ---------------------------------------------------------------- env facts shared by controller builders
-
-
-def env_input_limits(env) -> np.ndarray:
-    """Return the actuator limits of an env's action space as an ``(m, 2)`` array of (low, high).
-
-    Parameters
-    ----------
-    env : gymnasium.Env
-        An env with a Box action space.
-
-    Returns
-    -------
-    numpy.ndarray
-    """
-    space = env.action_space
-    return np.column_stack([np.asarray(space.low, dtype=float), np.asarray(space.high, dtype=float)])
-
-
-def env_dt(env, who: str) -> float:
-    """Return the control period ``env.unwrapped.dt`` in s.
-
-    Parameters
-    ----------
-    env : gymnasium.Env
-        The plant.
-    who : str
-        What needs it, named in the error message.
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    ParameterError
-        If the env has no positive ``dt``.
-    """
-    dt = float(getattr(env.unwrapped, "dt", 0.0) or 0.0)
-    if dt <= 0:
-        raise ParameterError(f"{who} needs the env's control period `env.unwrapped.dt` in s; "
-                             f"{type(env.unwrapped).__name__} has none.")
-    return dt
 
 
 # ---------------------------------------------------------------- the adaptive controller
