@@ -3,16 +3,48 @@
 Run ``python -m tests.golden.hashes --write`` (from the repository root) after a
 deliberate change of behaviour to re-record ``scenario_hashes.json``; the test
 ``tests/test_golden.py`` compares every shipped scenario against it.
+
+The digests are computed in a process whose numerical libraries use fixed
+kernels: OpenBLAS's set :data:`OPENBLAS_CORE` (``OPENBLAS_CORETYPE``) and numpy's
+SIMD loops at most AVX2 (``NPY_DISABLE_CPU_FEATURES`` = :data:`NUMPY_DISABLED`).
+Both pick their kernels by the CPU at run time, and the same run's last bits
+differ between, say, an Intel AVX-512 machine and an AMD one (the LQR designs
+and matrix products go through OpenBLAS, the adaptive controller's tanh and
+atanh through numpy's loops). Run as a script, the module re-starts itself
+with that setting; :func:`pinned_environment` gives it to a caller's
+subprocess. The compiled kernels (numba, strict or FMA-contracted arithmetic)
+gave the same bits on both machines seen.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import os
 import sys
-from pathlib import Path
 
-import numpy as np
+#: OpenBLAS kernel set of the recorded digests: AVX2 and FMA, which every x86-64 machine this project runs on has.
+OPENBLAS_CORE = "Haswell"
+#: numpy's run-time SIMD targets switched off for the digests (those beyond AVX2; absent ones are ignored).
+NUMPY_DISABLED = "X86_V4 AVX512_ICL AVX512_SPR"
+
+
+def pinned_environment(base=None) -> dict:
+    """``base`` (default ``os.environ``) with the kernels of the digests pinned (see the module), single-threaded."""
+    env = dict(os.environ if base is None else base)
+    env.update(OPENBLAS_CORETYPE=OPENBLAS_CORE, NPY_DISABLE_CPU_FEATURES=NUMPY_DISABLED, OPENBLAS_NUM_THREADS="1",
+               OMP_NUM_THREADS="1")
+    return env
+
+
+if __name__ == "__main__" and (os.environ.get("OPENBLAS_CORETYPE"), os.environ.get("NPY_DISABLE_CPU_FEATURES")) \
+        != (OPENBLAS_CORE, NUMPY_DISABLED):
+    # numpy (and its OpenBLAS) must not be loaded before the setting: start again with it
+    os.execve(sys.executable, [sys.executable, "-m", "tests.golden.hashes", *sys.argv[1:]], pinned_environment())
+
+import hashlib  # noqa: E402
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD = Path(__file__).with_name("scenario_hashes.json")
