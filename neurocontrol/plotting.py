@@ -23,7 +23,7 @@ import numpy as np
 from neurocontrol._validation import as_float_array
 from neurocontrol.exceptions import ParameterError, ShapeError
 
-__all__ = ["plot_result", "plot_trials", "plot_sweep"]
+__all__ = ["plot_result", "plot_trials", "plot_sweep", "plot_step_responses"]
 
 # What plot_result reads of a run. Checked by attribute, not by class, because results imports
 # this module (lazily, in Result.plot) and this module must not import results back (no cycle).
@@ -307,6 +307,82 @@ def plot_trials(errors_per_trial, path=None, *, names=None, unit: str | None = N
     ax.grid(True, which="both", alpha=0.3)
     if e.shape[1] > 1:
         ax.legend(loc="best", fontsize="small")
+    return _finish(fig, path, dpi)
+
+
+def plot_step_responses(responses, dt: float, path=None, *, output_names=None, input_names=None, compare=None,
+                        compare_label: str = "plant", horizon: int | None = None,
+                        title: str = "learned step responses (output per unit input)", dpi: int = 120):
+    """Plot step responses, one panel per output and input, optionally over another set (e.g. the plant's).
+
+    Parameters
+    ----------
+    responses : array_like, shape (steps, p, m)
+        Output i per unit of input j, ``steps`` control steps after the step
+        (:meth:`NeuralController.learned_step_response
+        <neurocontrol.controllers.neural.NeuralController.learned_step_response>`).
+    dt : float
+        Control period, s (the time axis).
+    path : str or os.PathLike, optional
+        Save the figure there and close it.
+    output_names, input_names : sequence of str, optional
+        Panel labels (default ``y0, ...`` and ``u0, ...``).
+    compare : array_like, shape (steps', p, m), optional
+        Responses drawn dashed in the same panels (``compare_label`` in the legend).
+    compare_label : str, default "plant"
+        Legend label of ``compare``.
+    horizon : int, optional
+        Draw the synthesiser's horizon (control steps) as a vertical line.
+    title : str
+        Figure title.
+    dpi : int, default 120
+        Resolution when saving.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> s = 1.0 - 0.9 ** np.arange(1, 61)
+    >>> fig = plot_step_responses(s[:, None, None], 0.1, horizon=20)
+    >>> len(fig.axes)
+    1
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    r = as_float_array(responses, "responses", (None, None, None), finite=False)
+    n, p, m = r.shape
+    if n == 0:
+        raise ShapeError("`responses` must hold at least one step.")
+    if not (isinstance(dt, (int, float, np.number)) and math.isfinite(dt) and dt > 0):
+        raise ParameterError(f"`dt` must be a positive number of seconds, got {dt!r}.")
+    outs = [f"y{i}" for i in range(p)] if output_names is None else list(output_names)
+    ins = [f"u{j}" for j in range(m)] if input_names is None else list(input_names)
+    if len(outs) != p or len(ins) != m:
+        raise ShapeError(f"`output_names` and `input_names` must hold {p} and {m} labels, got {len(outs)} and "
+                         f"{len(ins)}.")
+    c = None
+    if compare is not None:
+        c = as_float_array(compare, "compare", (None, p, m), finite=False)
+    fig, axes = _figure((3.4 * m + 0.6, 2.4 * p + 0.6), nrows=p, ncols=m, squeeze=False, sharex=True)
+    t = dt * np.arange(1, n + 1)
+    for i in range(p):
+        for j in range(m):
+            ax = axes[i, j]
+            ax.plot(t, r[:, i, j], lw=1.4, label="learned")
+            if c is not None:
+                ax.plot(dt * np.arange(1, c.shape[0] + 1), c[:, i, j], ls="--", color=_REF_COLOR, lw=1.2,
+                        label=compare_label)
+            if horizon is not None:
+                ax.axvline(dt * horizon, color=_SAT_COLOR, lw=0.8, alpha=0.6, label="horizon")
+            ax.axhline(0.0, color="0.6", lw=0.5)
+            ax.set_title(f"{outs[i]} per unit {ins[j]}", fontsize="small")
+            ax.grid(True, alpha=0.3)
+            if i == p - 1:
+                ax.set_xlabel("time after the step [s]")
+    if c is not None or horizon is not None:
+        axes[0, 0].legend(loc="best", fontsize="x-small")
+    fig.suptitle(title, fontsize="medium")
     return _finish(fig, path, dpi)
 
 

@@ -105,3 +105,17 @@ def test_outputs_only_example_rates_fly_the_twin_rotor_where_the_angles_alone_lo
         assert res[v].status == "completed" and res[v].metrics["success"]
     assert (tmp_path / "outputs_only.png").stat().st_size > 0
     assert "3 steps of rates" in capsys.readouterr().out
+
+
+def test_learned_response_example_shows_the_cstr_input_gain_learned_too_small(tmp_path, capsys):
+    """Claims of its docstring: seed 11 ends outside its band, and the identifier's response of c_B to the
+    dilution rate is about a third of the plant's, at the horizon and after 200 steps."""
+    mod = load("examples/learned_response.py")
+    out = mod.main(["--out", str(tmp_path)])
+    assert out["result"].status == "completed" and not out["result"].metrics["success"]
+    h = out["horizon"]
+    for at in (h - 1, -1):
+        ratio = out["learned"][at, 0, 0] / out["plant"][at, 0, 0]
+        assert 0.2 < ratio < 0.45, ratio
+    assert (tmp_path / "learned_response.png").is_file()
+    assert "settling steps" in capsys.readouterr().out

@@ -204,3 +204,25 @@ def test_saving_lays_out_once_with_the_pixels_of_a_plain_savefig(tmp_path):
     np.testing.assert_array_equal(mpimg.imread(tmp_path / "once.png"), mpimg.imread(tmp_path / "plain.png"))
     fig.savefig(tmp_path / "again.png", dpi=80)  # the returned figure can be saved again, laid out anew
     np.testing.assert_array_equal(mpimg.imread(tmp_path / "again.png"), mpimg.imread(tmp_path / "plain.png"))
+
+
+def test_plot_step_responses_panels_lines_and_errors(tmp_path):
+    from neurocontrol.plotting import plot_step_responses
+
+    r = np.cumsum(np.ones((40, 2, 3)), axis=0)
+    fig = plot_step_responses(r, 0.5, tmp_path / "s.png", output_names=["a", "b"], input_names=["x", "y", "z"],
+                              compare=0.9 * r, horizon=10)
+    assert len(fig.axes) == 6 and (tmp_path / "s.png").is_file()
+    ax = fig.axes[0]
+    assert len(ax.lines) == 4                                     # learned, compare, horizon, zero line
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), 0.5 * np.arange(1, 41))
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), 0.9 * r[:, 0, 0])
+    assert ax.get_title() == "a per unit x"
+    with pytest.raises(ShapeError, match="input_names"):
+        plot_step_responses(r, 0.5, input_names=["x"])
+    with pytest.raises(ShapeError, match="compare"):
+        plot_step_responses(r, 0.5, compare=r[:, :1])
+    with pytest.raises(ParameterError, match="dt"):
+        plot_step_responses(r, 0.0)
+    with pytest.raises(ShapeError, match="responses"):
+        plot_step_responses(r[:, 0], 0.5)

@@ -28,6 +28,7 @@ import numpy as np
 from neurocontrol import registry
 from neurocontrol._validation import as_float_array, check_indices, env_dt, env_input_limits
 from neurocontrol.controllers import _neural_kernels as _nk
+from neurocontrol.controllers import learned_response as _learned
 from neurocontrol.controllers._neural_state import NeuralStateIO
 from neurocontrol.controllers._output_lags import OutputLags
 from neurocontrol.controllers._warmup import WarmupHandover
@@ -522,6 +523,51 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
                 **({"horizon_check": self.horizon_note} if self.horizon_note else {}),
                 **({"lags": self._lag_settings()} if self._lags.shape[0] else {}),
                 **self._check_settings()}
+
+    def learned_step_response(self, steps: int | None = None, amplitude: float = 0.05) -> np.ndarray:
+        """Return the identifier's step response of each controlled output to each input, from the present state.
+
+        What the synthesiser plans through, from where the plant is now: the
+        identifier free-runs ``steps`` control steps from the present state
+        (the last measurement as the controller blended it, the hidden state,
+        the input taps) with the last applied input held, and again with that
+        input, one entry at a time, stepped by ``amplitude`` times its half
+        range from the same step on; the difference
+        per unit of the step is returned. Nothing is learned or changed.
+        Compare with the plant's own response where a model is known, and
+        :func:`~neurocontrol.controllers.learned_response.settling_steps` of it
+        with the horizon (``law.horizon``); docs/neural_controller.md, section
+        "What the identifier learned".
+
+        Parameters
+        ----------
+        steps : int, optional
+            Length of the responses, control steps; default four times the horizon.
+        amplitude : float, default 0.05
+            The step as a fraction of each input's half range, in (0, 1] (the
+            learned model is nonlinear: the response is that of a step this large).
+
+        Returns
+        -------
+        numpy.ndarray, shape (steps, p, m)
+            Output ``output_indices[i]`` per unit of input ``j`` (physical units), ``i`` steps after the step.
+
+        Raises
+        ------
+        ParameterError
+            Before the controller has applied an input (call it after :meth:`step`), or on bad arguments.
+        """
+        if not self._ready or self._last_u is None or not math.isfinite(self._u_prev.sum()):
+            raise ParameterError("the controller has applied no input yet: call learned_step_response() after "
+                                 "reset() and at least one step().")
+        a = float(amplitude) if isinstance(amplitude, (int, float, np.number)) else float("nan")
+        if not 0.0 < a <= 1.0:
+            raise ParameterError(f"`amplitude` must be a fraction of the input's half range in (0, 1], "
+                                 f"got {amplitude!r}.")
+        n = 4 * self.law.horizon if steps is None else steps
+        past = self._u_prev.reshape(self._taps, self.n_inputs)
+        return _learned.learned_step_response(self.identifier, self._x, self.identifier._h, past, self.output_indices,
+                                     a * self._u_half, n)
 
     def diagnostics(self) -> dict:
         """Return the last step's learning outcome (see :meth:`AbstractController.diagnostics`).

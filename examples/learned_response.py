@@ -1,0 +1,92 @@
+"""What the identifier learned: its step responses against the plant's, at the end of a run.
+
+The neural controller plans through its identifier network. This script flies a shipped scenario with
+``kind = "neural"`` (default settings), then asks the controller for the identifier's step response of every
+controlled output to every input from where the run ended
+(:meth:`~neurocontrol.controllers.neural.NeuralController.learned_step_response`) and steps a copy of the
+plant by the same amounts for comparison (the plant's own nonlinear response from the state the run ended in;
+no model of it is used). Prints the responses at the horizon and at the end, how long each takes to settle
+(:func:`~neurocontrol.controllers.learned_response.settling_steps`) against the horizon, and writes a plot.
+
+On ``cstr_setpoint`` seed 11 (a run that ends 0.39 K off its temperature band) the model's response of c_B to
+the dilution rate is about a third of the plant's at the horizon and after 200 steps (docs/neural_controller.md,
+"What the identifier learned").
+
+Run: ``python examples/learned_response.py [--scenario cstr_setpoint] [--seed 11] [--steps 200]
+[--out runs/example_learned_response]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from pathlib import Path
+
+import numpy as np
+
+from neurocontrol.controllers.learned_response import settling_steps
+from neurocontrol.plotting import plot_step_responses
+from neurocontrol.scenario import Scenario
+from neurocontrol.simulation.loop import simulate
+
+ROOT = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def plant_step_response(env, held, step, output_indices, steps: int) -> np.ndarray:
+    """The plant's response (steps, p, m) per unit input: a copy of ``env`` stepped with ``held + step[j]e_j``."""
+    def run(u):
+        e = copy.deepcopy(env)
+        return np.array([np.asarray(e.step(u)[0])[list(output_indices)] for _ in range(steps)])
+    base = run(held)
+    out = np.empty((steps, len(output_indices), len(held)))
+    for j in range(len(held)):
+        u = held.copy()
+        u[j] += step[j]
+        out[:, :, j] = (run(u) - base) / step[j]
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenario", default="cstr_setpoint", help="a shipped scenario's stem (scenarios/<stem>.toml)")
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--steps", type=int, default=200, help="length of the responses, control steps")
+    ap.add_argument("--out", default="runs/example_learned_response")
+    args = ap.parse_args(argv)
+
+    data = Scenario.from_toml(ROOT / f"{args.scenario}.toml").to_dict()
+    data["controller"] = {"kind": "neural"}                      # the defaults, whatever the file flies
+    sc = Scenario.from_dict(data, source=f"{args.scenario}:neural", default_name=args.scenario)
+    setup = sc.build(args.seed)
+    res = simulate(setup.env, setup.controller, setup.reference, duration=sc.run.duration, seed=setup.seed,
+                   options=setup.options, tolerance=dict(sc.run.tolerance) or None,
+                   final_window_s=sc.run.final_window_s, events=setup.events)
+    ctrl = setup.controller
+    print(f"{args.scenario} seed {args.seed}: status {res.status}, success {bool(res.metrics['success'])}")
+
+    amplitude = 0.05
+    learned = ctrl.learned_step_response(args.steps, amplitude=amplitude)
+    plant = plant_step_response(setup.env.unwrapped, np.asarray(res.inputs)[-1], amplitude * ctrl._u_half,
+                                ctrl.output_indices, args.steps)
+    outs, ins = list(res.output_names), list(res.input_names)
+    h = ctrl.law.horizon
+    print(f"step: {amplitude:g} of each input's half range; horizon {h} steps")
+    for i, o in enumerate(outs):
+        for j, u in enumerate(ins):
+            print(f"  {o} per unit {u}: at the horizon learned {learned[h - 1, i, j]: .4g}, plant "
+                  f"{plant[h - 1, i, j]: .4g}; after {args.steps} steps learned {learned[-1, i, j]: .4g}, "
+                  f"plant {plant[-1, i, j]: .4g}")
+    print("settling steps (5 % band), learned:", settling_steps(learned).tolist(),
+          " plant:", settling_steps(plant).tolist())
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_step_responses(learned, ctrl.dt, out / "learned_response.png", output_names=outs, input_names=ins,
+                        compare=plant, horizon=h,
+                        title=f"{args.scenario}, seed {args.seed}: identifier vs plant, per unit input")
+    print(f"wrote {out / 'learned_response.png'}")
+    return {"result": res, "learned": learned, "plant": plant, "horizon": h}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""What the identifier has learned, as step responses: the model the synthesiser plans through, made visible.
+
+:func:`learned_step_response` free-runs an identifier from a given state
+twice per input (the last input held, and that input stepped) and returns the
+difference per unit of the step: the learned step response of every
+controlled output to every input, in physical units, from that operating
+point. :func:`settling_steps` reads how long each response takes to settle,
+for comparing with the synthesiser's horizon. Nothing is learned or changed.
+:meth:`NeuralController.learned_step_response
+<neurocontrol.controllers.neural.NeuralController.learned_step_response>`
+calls it with the controller's present state;
+:func:`neurocontrol.plotting.plot_step_responses` draws the result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurocontrol._validation import as_float_array, check_int, check_real
+from neurocontrol.exceptions import ParameterError
+
+__all__ = ["learned_step_response", "settling_steps"]
+
+
+def learned_step_response(identifier, state, hidden, past_inputs, output_indices, step_size, steps: int):
+    """Return the identifier's step response of the chosen outputs to each input, (steps, p, m).
+
+    Parameters
+    ----------
+    identifier : IncrementalIdentifier
+        The model (its :meth:`~neurocontrol.nets.ekf.IncrementalIdentifier.predict` is used; weights untouched).
+    state : array_like, shape (n_outputs,)
+        The identifier's signals at the present step, physical units.
+    hidden : array_like, shape (n_hidden,)
+        Its hidden state at the present step.
+    past_inputs : array_like, shape (taps, m)
+        The identifier's input taps for the next transition, the latest first (``u(k), u(k-1), ...``): ``u(k)``
+        is the input held, and the one stepped; the older taps are the inputs applied before it.
+    output_indices : sequence of int
+        The signals whose responses are returned (``p`` of them).
+    step_size : array_like, shape (m,)
+        The step of each input, physical units (nonzero).
+    steps : int
+        Length of the responses, control steps.
+
+    Returns
+    -------
+    numpy.ndarray, shape (steps, p, m)
+        ``(y_stepped(k + i) - y_held(k + i)) / step_size[j]`` for i = 1..steps: output per unit of input j.
+    """
+    past = as_float_array(past_inputs, "past_inputs", (None, None))
+    taps, m = past.shape
+    du = as_float_array(step_size, "step_size", (m,))
+    if np.any(du == 0.0):
+        raise ParameterError(f"`step_size` must be nonzero for every input, got {du.tolist()}.")
+    n = check_int(steps, "steps", low=1)
+    idx = list(output_indices)
+
+    def run(u_new):
+        # u(k-taps+1), ..., u(k-1) as applied, then u(k) = ... = u(k+n-1) = u_new; the identifier's input at
+        # step k+i is the tapped vector [u(k+i), u(k+i-1), ..., u(k+i-taps+1)]
+        full = np.vstack([past[1:][::-1], np.repeat(u_new[None, :], n, axis=0)])     # u(k) at row taps - 1
+        rows = full[taps - 1 + np.arange(n)[:, None] - np.arange(taps)[None, :]].reshape(n, taps * m)
+        return identifier.predict(state, rows, hidden)[:, idx]
+
+    held = past[0]
+    base = run(held)
+    out = np.empty((n, len(idx), m))
+    for j in range(m):
+        u = held.copy()
+        u[j] += du[j]
+        out[:, :, j] = (run(u) - base) / du[j]
+    return out
+
+
+def settling_steps(response, band: float = 0.05) -> np.ndarray:
+    """Return, per output and input, the steps a step response takes to stay within ``band`` of its end.
+
+    Parameters
+    ----------
+    response : array_like, shape (steps, p, m)
+        Step responses (:func:`learned_step_response`).
+    band : float, default 0.05
+        Fraction of the response's largest magnitude.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (p, m)
+        The first step i (1-based) after which ``|s(i') - s(end)| <= band * max|s|`` for every i' >= i; 0 for a
+        response that is zero throughout. A value equal to the response's length means it had not settled.
+    """
+    s = as_float_array(response, "response", (None, None, None))
+    b = check_real(band, "band", low=0.0)
+    if not 0.0 < b < 1.0:
+        raise ParameterError(f"`band` must be in (0, 1), got {band!r}.")
+    n = s.shape[0]
+    peak = np.max(np.abs(s), axis=0)
+    outside = np.abs(s - s[-1]) > b * peak                   # (steps, p, m)
+    last_out = n - 1 - np.argmax(outside[::-1], axis=0)      # 0-based index of the last sample outside the band
+    settle = np.where(outside.any(axis=0), np.minimum(last_out + 2, n), 1)
+    return np.where(peak > 0.0, settle, 0).astype(np.int64)
