@@ -221,3 +221,28 @@ def test_run_of_an_ilc_scenario_prints_every_trial_and_plots_them(tmp_path, caps
                                                            rel=1e-3)
     assert (out / "ilc_trials.png").is_file()
     assert "ilc_trials.png" in json.loads((out / "manifest.json").read_text())["files"]
+
+
+def test_run_of_a_neural_scenario_writes_the_learned_step_responses(tmp_path):
+    """The neural kind's run folder holds learned_response.png and result.json's meta the responses it draws:
+    the controller's own learned_step_response at the end of the run (checked against a controller flown the
+    same way by hand); a kind without learned responses writes none."""
+    import numpy as np
+
+    from neurocontrol.scenario import Scenario
+    from neurocontrol.simulation.loop import simulate
+
+    out = tmp_path / "neural"
+    sc_path = "scenarios/neural_hover.toml"
+    assert cli.main(["run", sc_path, "--set", "run.duration=1.5", "--out", str(out), "--json"]) == 0
+    assert (out / "learned_response.png").is_file()
+    meta = json.loads((out / "result.json").read_text())["meta"]["learned_response"]
+    assert meta["horizon"] == 50 and meta["outputs"] == ["rotor_speed", "altitude"] and meta["dt"] == 0.01
+    sc = Scenario.from_toml(sc_path).set("run.duration", "1.5")
+    setup = sc.build(sc.run.seed)
+    simulate(setup.env, setup.controller, setup.reference, duration=1.5, seed=setup.seed, options=setup.options)
+    np.testing.assert_array_equal(np.asarray(meta["response"]), setup.controller.learned_step_response())
+    assert "learned_response.png" in json.loads((out / "manifest.json").read_text())["files"]
+    other = tmp_path / "pid"
+    assert cli.main(["run", HOVER, *SHORT, "--out", str(other), "--json"]) == 0
+    assert not (other / "learned_response.png").exists()

@@ -13,7 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from neurocontrol._files import atomic_write
-from neurocontrol.plotting import plot_trials  # cheap: plotting imports matplotlib inside its functions
+from neurocontrol.plotting import (  # cheap: plotting imports matplotlib inside its functions
+    plot_step_responses,
+    plot_trials,
+)
 
 __all__ = ["save_run"]
 
@@ -51,7 +54,9 @@ def save_run(result, scenario, out, *, overwrite: bool = False, plots: bool = Tr
     settings, overrides applied), ``manifest.json`` (scenario hash, seed,
     integrator settings, package versions, status, files) and, with
     ``plots``, ``result.png`` (and ``ilc_trials.png``, the RMS error of every
-    trial, for a run with ``[ilc]``). Every file is written atomically.
+    trial, for a run with ``[ilc]``; ``learned_response.png``, the identifier's
+    step responses at the end, for a run whose ``result.meta`` holds them:
+    :func:`~neurocontrol.scenario.core.attach_learned_response`). Every file is written atomically.
 
     Parameters
     ----------
@@ -64,7 +69,7 @@ def save_run(result, scenario, out, *, overwrite: bool = False, plots: bool = Tr
     overwrite : bool, default False
         Replace a run already saved there.
     plots : bool, default True
-        Write ``result.png`` (and ``ilc_trials.png``).
+        Write ``result.png`` (and ``ilc_trials.png``, ``learned_response.png``).
     extra_manifest : mapping, optional
         More entries of ``manifest.json`` (e.g. the command line).
 
@@ -96,6 +101,14 @@ def save_run(result, scenario, out, *, overwrite: bool = False, plots: bool = Tr
         if "ilc" in result.metrics:
             _plot_ilc(result, scenario.name, folder / "ilc_trials.png")
             files.append("ilc_trials.png")
+        learned = result.meta.get("learned_response")
+        if learned:
+            plot_step_responses(np.asarray(learned["response"]), learned["dt"], folder / "learned_response.png",
+                                output_names=learned["outputs"], input_names=learned["inputs"],
+                                horizon=learned["horizon"],
+                                title=f"{scenario.name}: the identifier's step responses at the end of the run "
+                                      "(output per unit input)")
+            files.append("learned_response.png")
     meta = result.meta
     manifest = {
         "format": "neurocontrol.run-manifest",

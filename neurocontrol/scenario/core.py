@@ -528,8 +528,32 @@ def run_scenario(scenario, seed: int | None = None, out=None, *, progress: bool 
         result = runner.build(sc, setup, **kwargs)
     else:
         result = simulate(setup.env, setup.controller, setup.reference, **kwargs)
+        attach_learned_response(result, setup.controller)
     if out is not None:
         save_run(result, sc, out, overwrite=overwrite, plots=plots)
     return result
+
+
+def attach_learned_response(result, controller) -> None:
+    """Record the controller's learned step responses at the run's end in ``result.meta["learned_response"]``.
+
+    For a controller with ``learned_step_response`` (the neural kind) that has applied an input: the
+    identifier's response of each controlled output to each input from where the run ended (default length,
+    a step of 5 % of each input's half range), with ``dt``, the synthesiser's ``horizon`` and the names;
+    :func:`save_run` plots it as ``learned_response.png``. Other controllers: nothing.
+    """
+    probe = getattr(controller, "learned_step_response", None)
+    if probe is None:
+        return
+    try:
+        response = probe()
+    except ParameterError:          # no input applied (a run that stopped at its first step)
+        return
+    if not np.all(np.isfinite(response)):
+        return
+    result.meta["learned_response"] = {"dt": float(result.meta.get("dt", controller.dt)),
+                                       "horizon": int(controller.law.horizon), "amplitude": 0.05,
+                                       "outputs": list(result.output_names), "inputs": list(result.input_names),
+                                       "response": response.tolist()}
 
 
