@@ -547,7 +547,7 @@ def attach_learned_response(result, controller) -> None:
         return
     try:
         response = probe()
-    except ParameterError:          # no input applied (a run that stopped at its first step)
+    except NeurocontrolError:       # no input applied (a run that stopped at its first step), or a state it refuses
         return
     if not np.all(np.isfinite(response)):
         return
