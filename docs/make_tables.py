@@ -509,6 +509,27 @@ def _warmup_check(rec: dict) -> str:
             + "\n".join(lines))
 
 
+def _learned_response(rec: dict) -> str:
+    seeds = rec["seeds"]
+    lines = ["| plant | success | response | learned / plant, at the horizon (median, per unit input) "
+             "| error (median) |", "|---|--:|---|---|--:|"]
+    for row in rec["figures"].values():
+        first = True
+        for pair, c in row["pairs"].items():
+            if c["error_median"] is None:
+                continue
+            head = f"{row['plant']} | {row['success']}/{row['n']}" if first else " | "
+            lines.append(f"| {head} | {pair} | {_g(c['learned_median'], 3)} / {_g(c['plant_median'], 3)} | "
+                         f"{c['error_median']:.2f} |")
+            first = False
+        if first:
+            lines.append(f"| {row['plant']} | {row['success']}/{row['n']} | no run completed | - | - |")
+    return (f"Seeds {seeds[0]}-{seeds[-1]}, the neural controller with its defaults on each plant's shipped task "
+            f"(as `benchmarks/bench_plants.py`), responses to a step of {rec['amplitude']:g} of each input's half "
+            f"range from where the completed runs ended; error: |learned - plant| of the responses to the steps, "
+            f"over the output's largest plant response; {_provenance(rec)}.\n\n" + "\n".join(lines))
+
+
 #: name -> (page relative to the root, record names, renderer taking the records in order).
 TABLES = {
     "hover-compare": ("README.md", ("hover",), _hover_compare),
@@ -531,6 +552,7 @@ TABLES = {
     "neural-ablation": ("docs/neural_controller.md", ("ablation",), functools.partial(_ablation_table, frozen=False)),
     "neural-frozen": ("docs/neural_controller.md", ("ablation",), _ablation_frozen),
     "warmup-check": ("docs/neural_controller.md", ("warmup_check",), _warmup_check),
+    "learned-response": ("docs/neural_controller.md", ("learned_response",), _learned_response),
     "neural-gradient": ("docs/neural_controller.md", ("ablation_gradient", "ablation"), _ablation_gradient),
     "neural-ablation-100": ("docs/neural_controller.md", ("ablation_100",),
                             functools.partial(_ablation_table, frozen=True)),
