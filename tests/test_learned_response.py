@@ -133,6 +133,32 @@ def test_controller_method_leaves_the_run_unchanged_and_refuses_bad_calls():
     np.testing.assert_array_equal(ua, ub)                # bit-identical with the query in the middle
     assert probed.shape == (30, 2, 2) and np.all(np.isfinite(probed))
     assert b.controller.learned_step_response().shape == (4 * b.controller.law.horizon, 2, 2)
-    for bad in (0.0, 1.5, "big", float("nan")):
+    for bad in (0.0, 1.5, "big", float("nan"), True):
         with pytest.raises(ParameterError, match="amplitude"):
             b.controller.learned_step_response(10, amplitude=bad)
+
+
+def test_attach_learned_response_takes_any_controller_that_offers_it(tmp_path):
+    from types import SimpleNamespace
+
+    from neurocontrol.plotting import plot_step_responses
+    from neurocontrol.scenario.core import attach_learned_response
+
+    res = SimpleNamespace(meta={"dt": 0.5}, output_names=("a",), input_names=("b",))
+    attach_learned_response(res, object())                              # no such method: nothing recorded
+    assert "learned_response" not in res.meta
+
+    class Refuses:
+        def learned_step_response(self):
+            raise ParameterError("no input yet")
+    attach_learned_response(res, Refuses())                             # refused: nothing recorded, no error
+    assert "learned_response" not in res.meta
+
+    class Offers:                                                       # no `law`: no horizon line
+        def learned_step_response(self):
+            return np.ones((7, 1, 1))
+    attach_learned_response(res, Offers())
+    rec = res.meta["learned_response"]
+    assert rec["horizon"] is None and rec["dt"] == 0.5 and np.asarray(rec["response"]).shape == (7, 1, 1)
+    plot_step_responses(np.asarray(rec["response"]), rec["dt"], tmp_path / "r.png", horizon=rec["horizon"])
+    assert (tmp_path / "r.png").is_file()

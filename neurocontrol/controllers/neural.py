@@ -560,14 +560,15 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         if not self._ready or self._last_u is None or not math.isfinite(self._u_prev.sum()):
             raise ParameterError("the controller has applied no input yet: call learned_step_response() after "
                                  "reset() and at least one step().")
-        a = float(amplitude) if isinstance(amplitude, (int, float, np.number)) else float("nan")
+        real = isinstance(amplitude, (int, float, np.number)) and not isinstance(amplitude, (bool, np.bool_))
+        a = float(amplitude) if real else float("nan")
         if not 0.0 < a <= 1.0:
             raise ParameterError(f"`amplitude` must be a fraction of the input's half range in (0, 1], "
                                  f"got {amplitude!r}.")
         n = 4 * self.law.horizon if steps is None else steps
         past = self._u_prev.reshape(self._taps, self.n_inputs)
-        return _learned.learned_step_response(self.identifier, self._x, self.identifier._h, past, self.output_indices,
-                                     a * self._u_half, n)
+        return _learned.learned_step_response(self.identifier, self._x, self.identifier._h, past,
+                                              self.output_indices, a * self._u_half, n)
 
     def diagnostics(self) -> dict:
         """Return the last step's learning outcome (see :meth:`AbstractController.diagnostics`).

@@ -551,8 +551,9 @@ def attach_learned_response(result, controller) -> None:
         return
     if not np.all(np.isfinite(response)):
         return
-    result.meta["learned_response"] = {"dt": float(result.meta.get("dt", controller.dt)),
-                                       "horizon": int(controller.law.horizon), "amplitude": 0.05,
+    horizon = getattr(getattr(controller, "law", None), "horizon", None)
+    result.meta["learned_response"] = {"dt": float(result.meta["dt"]),
+                                       "horizon": None if horizon is None else int(horizon), "amplitude": 0.05,
                                        "outputs": list(result.output_names), "inputs": list(result.input_names),
                                        "response": response.tolist()}
 
