@@ -33,7 +33,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 
 import argparse  # noqa: E402
 import concurrent.futures  # noqa: E402
-import copy  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -44,24 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import write_record  # noqa: E402
 from bench_plants import PLANTS, ROOT, variant  # noqa: E402
 
+from neurocontrol.controllers.learned_response import env_step_response  # noqa: E402
 from neurocontrol.scenario import Scenario  # noqa: E402
 from neurocontrol.simulation.loop import simulate  # noqa: E402
 
 AMPLITUDE = 0.05      # the step, fraction of each input's half range
-
-
-def plant_response(env, held, step, output_indices, steps: int) -> np.ndarray:
-    """The plant's step responses (steps, p, m) per unit input: a copy of ``env`` stepped with ``held + step_j``."""
-    def run(u):
-        e = copy.deepcopy(env)
-        return np.array([np.asarray(e.step(u)[0], dtype=float)[list(output_indices)] for _ in range(steps)])
-    base = run(held)
-    out = np.empty((steps, len(output_indices), held.shape[0]))
-    for j in range(held.shape[0]):
-        u = held.copy()
-        u[j] += step[j]
-        out[:, :, j] = (run(u) - base) / step[j]
-    return out
 
 
 def measure(job):
@@ -79,7 +65,7 @@ def measure(job):
         return out
     step = AMPLITUDE * ctrl._u_half
     learned = ctrl.learned_step_response(n, amplitude=AMPLITUDE)[-1]
-    plant = plant_response(s.env.unwrapped, np.asarray(res.inputs)[-1], step, ctrl.output_indices, n)[-1]
+    plant = env_step_response(s.env.unwrapped, np.asarray(res.inputs)[-1], step, ctrl.output_indices, n)[-1]
     scale = np.max(np.abs(plant * step), axis=1, keepdims=True)        # the output's largest response to a step
     out.update(learned=learned.tolist(), plant=plant.tolist(),
                error=(np.abs(learned - plant) * step / np.where(scale > 0, scale, np.nan)).tolist())

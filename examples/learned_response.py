@@ -19,31 +19,16 @@ Run: ``python examples/learned_response.py [--scenario cstr_setpoint] [--seed 11
 from __future__ import annotations
 
 import argparse
-import copy
 from pathlib import Path
 
 import numpy as np
 
-from neurocontrol.controllers.learned_response import settling_steps
+from neurocontrol.controllers.learned_response import env_step_response, settling_steps
 from neurocontrol.plotting import plot_step_responses
 from neurocontrol.scenario import Scenario
 from neurocontrol.simulation.loop import simulate
 
 ROOT = Path(__file__).resolve().parent.parent / "scenarios"
-
-
-def plant_step_response(env, held, step, output_indices, steps: int) -> np.ndarray:
-    """The plant's response (steps, p, m) per unit input: a copy of ``env`` stepped with ``held + step[j]e_j``."""
-    def run(u):
-        e = copy.deepcopy(env)
-        return np.array([np.asarray(e.step(u)[0])[list(output_indices)] for _ in range(steps)])
-    base = run(held)
-    out = np.empty((steps, len(output_indices), len(held)))
-    for j in range(len(held)):
-        u = held.copy()
-        u[j] += step[j]
-        out[:, :, j] = (run(u) - base) / step[j]
-    return out
 
 
 def main(argv=None):
@@ -66,7 +51,7 @@ def main(argv=None):
 
     amplitude = 0.05
     learned = ctrl.learned_step_response(args.steps, amplitude=amplitude)
-    plant = plant_step_response(setup.env.unwrapped, np.asarray(res.inputs)[-1], amplitude * ctrl._u_half,
+    plant = env_step_response(setup.env.unwrapped, np.asarray(res.inputs)[-1], amplitude * ctrl._u_half,
                                 ctrl.output_indices, args.steps)
     outs, ins = list(res.output_names), list(res.input_names)
     h = ctrl.law.horizon

@@ -162,3 +162,31 @@ def test_attach_learned_response_takes_any_controller_that_offers_it(tmp_path):
     assert rec["horizon"] is None and rec["dt"] == 0.5 and np.asarray(rec["response"]).shape == (7, 1, 1)
     plot_step_responses(np.asarray(rec["response"]), rec["dt"], tmp_path / "r.png", horizon=rec["horizon"])
     assert (tmp_path / "r.png").is_file()
+
+
+def test_env_step_response_of_a_discrete_linear_plant_is_the_analytic_one():
+    import control
+
+    from neurocontrol.controllers.learned_response import env_step_response
+    from plants.iosys_env import IOSystemEnv
+
+    # x+ = A x + B u, y = x; from x0 with u0 held the response per unit step of input j is
+    # sum_{k<i} A^k B e_j (independent of x0 and u0: the plant is linear)
+    A = np.array([[0.9, 0.05], [0.0, 0.8]])
+    B = np.array([[0.5, 0.1], [0.0, 0.3]])
+    env = IOSystemEnv(control.ss(A, B, np.eye(2), np.zeros((2, 2)), dt=0.1), input_limits=[[-5.0, 5.0]] * 2,
+                      x0=[0.3, -0.2])
+    env.reset(seed=0)
+    env.step(np.array([0.2, 0.1]))
+    before = np.array(env.state, copy=True)
+    got = env_step_response(env, np.array([0.4, -0.1]), np.array([0.5, -0.25]), [0, 1], 20)
+    want = np.empty((20, 2, 2))
+    acc, Ak = np.zeros((2, 2)), np.eye(2)
+    for i in range(20):
+        acc = acc + Ak @ B
+        Ak = A @ Ak
+        want[i] = acc
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(env.state, before)             # the env itself was not stepped
+    with pytest.raises(ParameterError, match="step_size"):
+        env_step_response(env, np.zeros(2), np.array([0.1, 0.0]), [0], 3)

@@ -6,6 +6,8 @@ difference per unit of the step: the learned step response of every
 controlled output to every input, in physical units, from that operating
 point. :func:`settling_steps` reads how long each response takes to settle,
 for comparing with the synthesiser's horizon. Nothing is learned or changed.
+:func:`env_step_response` gives the plant's own responses to compare with,
+model-free: copies of a Gymnasium env stepped from its present state.
 :meth:`NeuralController.learned_step_response
 <neurocontrol.controllers.neural.NeuralController.learned_step_response>`
 calls it with the controller's present state;
@@ -14,12 +16,14 @@ calls it with the controller's present state;
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from neurocontrol._validation import as_float_array, check_int, check_real
 from neurocontrol.exceptions import ParameterError
 
-__all__ = ["learned_step_response", "settling_steps"]
+__all__ = ["env_step_response", "learned_step_response", "settling_steps"]
 
 
 def learned_step_response(identifier, state, hidden, past_inputs, output_indices, step_size, steps: int):
@@ -99,3 +103,48 @@ def settling_steps(response, band: float = 0.05) -> np.ndarray:
     last_out = n - 1 - np.argmax(outside[::-1], axis=0)      # 0-based index of the last sample outside the band
     settle = np.where(outside.any(axis=0), np.minimum(last_out + 2, n), 1)
     return np.where(peak > 0.0, settle, 0).astype(np.int64)
+
+
+def env_step_response(env, held, step_size, output_indices, steps: int) -> np.ndarray:
+    """Return a plant's own step responses, (steps, p, m) per unit input: copies of ``env`` stepped from now.
+
+    Each copy (``copy.deepcopy``) is stepped ``steps`` times with ``held``, and with ``held`` plus
+    ``step_size[j]`` on input ``j``; the difference of the observations' ``output_indices`` entries,
+    divided by the step, is returned. ``env`` itself is not stepped. An env that cannot be copied (an
+    open connection to hardware, say) raises what ``deepcopy`` raises.
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        The plant in its present state (typically ``unwrapped``, so that no time limit ends the copies).
+    held : array_like, shape (m,)
+        The input held, physical units.
+    step_size : array_like, shape (m,)
+        The step of each input (nonzero).
+    output_indices : sequence of int
+        Observation entries returned.
+    steps : int
+        Length of the responses.
+
+    Returns
+    -------
+    numpy.ndarray, shape (steps, p, m)
+    """
+    u0 = as_float_array(held, "held", (None,))
+    du = as_float_array(step_size, "step_size", (u0.shape[0],))
+    if np.any(du == 0.0):
+        raise ParameterError(f"`step_size` must be nonzero for every input, got {du.tolist()}.")
+    n = check_int(steps, "steps", low=1)
+    idx = list(output_indices)
+
+    def run(u):
+        e = copy.deepcopy(env)
+        return np.array([np.asarray(e.step(u)[0], dtype=float)[idx] for _ in range(n)])
+
+    base = run(u0)
+    out = np.empty((n, len(idx), u0.shape[0]))
+    for j in range(u0.shape[0]):
+        u = u0.copy()
+        u[j] += du[j]
+        out[:, :, j] = (run(u) - base) / du[j]
+    return out
