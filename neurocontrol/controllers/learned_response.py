@@ -54,9 +54,6 @@ def learned_step_response(identifier, state, hidden, past_inputs, output_indices
     """
     past = as_float_array(past_inputs, "past_inputs", (None, None))
     taps, m = past.shape
-    du = as_float_array(step_size, "step_size", (m,))
-    if np.any(du == 0.0):
-        raise ParameterError(f"`step_size` must be nonzero for every input, got {du.tolist()}.")
     n = check_int(steps, "steps", low=1)
     idx = list(output_indices)
 
@@ -67,11 +64,19 @@ def learned_step_response(identifier, state, hidden, past_inputs, output_indices
         rows = full[taps - 1 + np.arange(n)[:, None] - np.arange(taps)[None, :]].reshape(n, taps * m)
         return identifier.predict(state, rows, hidden)[:, idx]
 
-    held = past[0]
-    base = run(held)
-    out = np.empty((n, len(idx), m))
-    for j in range(m):
-        u = held.copy()
+    return _per_unit_steps(run, past[0], step_size)
+
+
+def _per_unit_steps(run, held, step_size) -> np.ndarray:
+    """``(run(held + step_j e_j) - run(held)) / step_j`` for every input j, stacked as (steps, p, m)."""
+    u0 = np.asarray(held, dtype=float)
+    du = as_float_array(step_size, "step_size", (u0.shape[0],))
+    if np.any(du == 0.0):
+        raise ParameterError(f"`step_size` must be nonzero for every input, got {du.tolist()}.")
+    base = run(u0)
+    out = np.empty((*base.shape, u0.shape[0]))
+    for j in range(u0.shape[0]):
+        u = u0.copy()
         u[j] += du[j]
         out[:, :, j] = (run(u) - base) / du[j]
     return out
@@ -94,9 +99,7 @@ def settling_steps(response, band: float = 0.05) -> np.ndarray:
         response that is zero throughout. A value equal to the response's length means it had not settled.
     """
     s = as_float_array(response, "response", (None, None, None))
-    b = check_real(band, "band", low=0.0)
-    if not 0.0 < b < 1.0:
-        raise ParameterError(f"`band` must be in (0, 1), got {band!r}.")
+    b = check_real(band, "band", low=0.0, high=1.0, low_open=True, high_open=True)
     n = s.shape[0]
     peak = np.max(np.abs(s), axis=0)
     outside = np.abs(s - s[-1]) > b * peak                   # (steps, p, m)
@@ -131,9 +134,6 @@ def env_step_response(env, held, step_size, output_indices, steps: int) -> np.nd
     numpy.ndarray, shape (steps, p, m)
     """
     u0 = as_float_array(held, "held", (None,))
-    du = as_float_array(step_size, "step_size", (u0.shape[0],))
-    if np.any(du == 0.0):
-        raise ParameterError(f"`step_size` must be nonzero for every input, got {du.tolist()}.")
     n = check_int(steps, "steps", low=1)
     idx = list(output_indices)
 
@@ -141,10 +141,4 @@ def env_step_response(env, held, step_size, output_indices, steps: int) -> np.nd
         e = copy.deepcopy(env)
         return np.array([np.asarray(e.step(u)[0], dtype=float)[idx] for _ in range(n)])
 
-    base = run(u0)
-    out = np.empty((n, len(idx), u0.shape[0]))
-    for j in range(u0.shape[0]):
-        u = u0.copy()
-        u[j] += du[j]
-        out[:, :, j] = (run(u) - base) / du[j]
-    return out
+    return _per_unit_steps(run, u0, step_size)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from neurocontrol import registry
-from neurocontrol._validation import as_float_array, check_indices, env_dt, env_input_limits
+from neurocontrol._validation import as_float_array, check_indices, check_real, env_dt, env_input_limits
 from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers import learned_response as _learned
 from neurocontrol.controllers._neural_state import NeuralStateIO
@@ -560,11 +560,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         if not self._ready or self._last_u is None or not math.isfinite(self._u_prev.sum()):
             raise ParameterError("the controller has applied no input yet: call learned_step_response() after "
                                  "reset() and at least one step().")
-        real = isinstance(amplitude, (int, float, np.number)) and not isinstance(amplitude, (bool, np.bool_))
-        a = float(amplitude) if real else float("nan")
-        if not 0.0 < a <= 1.0:
-            raise ParameterError(f"`amplitude` must be a fraction of the input's half range in (0, 1], "
-                                 f"got {amplitude!r}.")
+        a = check_real(amplitude, "amplitude", low=0.0, high=1.0, low_open=True, unit="(fraction of the half range)")
         n = 4 * self.law.horizon if steps is None else steps
         past = self._u_prev.reshape(self._taps, self.n_inputs)
         return _learned.learned_step_response(self.identifier, self._x, self.identifier._h, past,

@@ -29,8 +29,8 @@ Examples
 >>> r = np.repeat([[0.5], [1.5]], 5, axis=0)            # a step at t = 5
 >>> net.features(r).shape                                 # 4 changes (t-2, t-1, t+1, t+2), the level, 1
 (10, 6)
->>> net.fit(r, 0.1 * (r - 0.5))                           # learn f = 0.1 (r - 0.5)
->>> bool(np.allclose(net.predict(r), 0.1 * (r - 0.5), atol=1e-6))
+>>> fitted = net.fit(r, 0.1 * (r - 0.5))                  # learn f = 0.1 (r - 0.5)
+>>> bool(np.allclose(net.predict(r), 0.1 * (r - 0.5), atol=1e-6)) and bool(np.array_equal(fitted, net.predict(r)))
 True
 """
 
@@ -141,7 +141,7 @@ class FeedforwardNetwork:
             return np.zeros((phi.shape[0], self._mid.shape[0] if n_channels is None else n_channels))
         return phi @ self.weights
 
-    def fit(self, references, target) -> None:
+    def fit(self, references, target) -> np.ndarray:
         """Fit the weights to ``target`` along ``references``, pulled towards the last weights by ``ridge``.
 
         Parameters
@@ -150,6 +150,11 @@ class FeedforwardNetwork:
             Set-points of the trial.
         target : array_like, shape (T, c)
             The correction the weights should give along them.
+
+        Returns
+        -------
+        numpy.ndarray, shape (T, c)
+            The fitted network's correction along ``references`` (:meth:`predict` of them).
         """
         phi = self.features(references)
         f = as_float_array(target, "target", (phi.shape[0], None))
@@ -161,3 +166,4 @@ class FeedforwardNetwork:
         a = phi.T @ phi + lam * np.eye(phi.shape[1])
         b = phi.T @ f + lam * prior
         self.weights = np.linalg.lstsq(a, b, rcond=None)[0]
+        return phi @ self.weights

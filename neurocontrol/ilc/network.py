@@ -648,8 +648,7 @@ class NormOptimalILC(AbstractILCLaw):
         target = self._q(feedforward + gain * dv, context.dt)
         if net is None:
             return target
-        net.fit(refs, target)
-        return net.predict(refs, target.shape[1])
+        return net.fit(refs, target)              # the network's correction along the reference
 
 
 def _reduction_ratio(before: float, predicted: float, achieved: float) -> float | None:
