@@ -530,6 +530,30 @@ def _learned_response(rec: dict) -> str:
             f"over the output's largest plant response; {_provenance(rec)}.\n\n" + "\n".join(lines))
 
 
+# --------------------------------------------------------------------------- gusts (bench_gusts.py)
+
+def _gusts(rec: dict, without: dict) -> str:
+    """The random-gust hover: the neural controller with and without the bias walk, LQR and PID."""
+    f, g = rec["figures"], without["figures"]
+    n = len(rec["seeds"])
+    labels = {"gusts": "gusts", "gusts_noise": "gusts and sensor noise"}
+    lines = ["| task | controller | runs completed | success | runs off by more than "
+             f"{f['excursion_m']} m | largest altitude error, median / worst (m) |", "|---|---|--:|--:|--:|--:|"]
+    for variant, label in labels.items():
+        rows = [("neural", f["results"][variant].get("neural")),
+                ("neural without the bias walk", g["results"][variant].get("neural")),
+                ("LQR", f["results"][variant].get("lqr")), ("PID", f["results"][variant].get("pid"))]
+        for name, r in rows:
+            if r is None:
+                continue
+            lines.append(f"| {label} | {name} | {r['completed']}/{r['runs']} | {r['success']} | {r['excursions']} "
+                         f"| {_g(r['max_altitude_error_median_m'], 3)} / {_g(r['max_altitude_error_worst_m'], 3)} |")
+    return (f"Hover with random vertical gusts (0.1 per s, 0.5 s each, acceleration drawn with a standard "
+            f"deviation of {f['gusts']['gust_amplitude']} m/s^2), {f['duration_s']:.0f} s runs, seeds 0-{n - 1}; "
+            f"largest altitude error after the first 5 s; success on the true outputs under noise; "
+            f"{_provenance(rec)}; without the walk: `{without['command']}`.\n\n" + "\n".join(lines))
+
+
 #: name -> (page relative to the root, record names, renderer taking the records in order).
 TABLES = {
     "hover-compare": ("README.md", ("hover",), _hover_compare),
@@ -553,6 +577,7 @@ TABLES = {
     "neural-frozen": ("docs/neural_controller.md", ("ablation",), _ablation_frozen),
     "warmup-check": ("docs/neural_controller.md", ("warmup_check",), _warmup_check),
     "learned-response": ("docs/neural_controller.md", ("learned_response",), _learned_response),
+    "gusts": ("docs/neural_controller.md", ("gusts", "gusts_no_walk"), _gusts),
     "neural-gradient": ("docs/neural_controller.md", ("ablation_gradient", "ablation"), _ablation_gradient),
     "neural-ablation-100": ("docs/neural_controller.md", ("ablation_100",),
                             functools.partial(_ablation_table, frozen=True)),

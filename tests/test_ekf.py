@@ -37,8 +37,10 @@ def plain_nlms(theta, Hm, e, R, rate):
 
 
 def plain_identifier_run(cfg, theta, P_blocks, R, outputs, inputs, rate=None, q=0.0, detector=None,
-                         max_trace=None):
+                         max_trace=None, walk=None):
     """Online teacher-forced RTRL + block EKF (or NLMS with ``rate``), plain numpy (weights change every step).
+
+    ``walk`` (p,): variance added to each output row's bias weight before every EKF update.
 
     ``detector = (gate, fast, slow)``: q only at the updates after one whose
     fast mean of log(mean(e^2 / R)) exceeded the slow mean by log(gate) (means
@@ -67,6 +69,12 @@ def plain_identifier_run(cfg, theta, P_blocks, R, outputs, inputs, rate=None, q=
         for i in range(p):
             Sy[i, i * nb:(i + 1) * nb] += phi
         e = outputs[t + 1] - y_hat
+        if walk is not None:
+            for i in range(p):
+                if len(blocks) == 1:            # one global block: row i's bias is entry i nb + nz - 1
+                    blocks[0][i * nb + nz - 1, i * nb + nz - 1] += walk[i]
+                else:
+                    blocks[i][nz - 1, nz - 1] += walk[i]
         if rate is None:
             theta, blocks = plain_ekf(theta, blocks, Sy, e, R, q=q if detector is None or on else 0.0,
                                       max_trace=max_trace)
@@ -124,8 +132,10 @@ def test_trace_bound_scales_a_block_back():
         np.testing.assert_allclose(P[b], blocks_ref[b], atol=1e-14)
 
 
+@pytest.mark.parametrize("walk", [None, (3e-3, 1e-2)])
 @pytest.mark.parametrize("decoupled", [True, False])
-def test_online_identifier_matches_plain_numpy_run(decoupled):
+def test_online_identifier_matches_plain_numpy_run(decoupled, walk):
+    # with ``walk``: each output row's bias variance raised before every update (IncrementalIdentifier.bias_walk)
     rng = np.random.default_rng(5)
     cfg = IncrementalConfig(n_outputs=2, n_inputs=1, n_hidden=4)
     rule = DecoupledEKF(measurement_noise=[1e-3, 4e-3], decoupled=decoupled)
@@ -133,16 +143,47 @@ def test_online_identifier_matches_plain_numpy_run(decoupled):
     outputs = np.cumsum(rng.normal(0, 0.05, size=(T + 1, 2)), axis=0)
     inputs = rng.uniform(-1, 1, size=(T, 1))
     ident = IncrementalIdentifier(cfg, rule, rng=9)
+    if walk is not None:
+        ident.bias_walk[:] = walk
     theta0 = init_incremental_weights(cfg, 9)
     np.testing.assert_array_equal(ident.weights, theta0)
     th_ref, blocks_ref = plain_identifier_run(cfg, theta0, list(rule.initial_covariance(cfg)),
-                                              np.array(rule.measurement_noise), outputs, inputs)
+                                              np.array(rule.measurement_noise), outputs, inputs,
+                                              walk=None if walk is None else np.array(walk))
     counts = ident.fit(outputs, inputs)
     assert counts["updated"] == T
     np.testing.assert_allclose(ident.weights, th_ref, rtol=0, atol=1e-11 * np.abs(th_ref).max())
     for b in range(len(blocks_ref)):
         np.testing.assert_allclose(ident.covariance[b], blocks_ref[b], rtol=0,
                                    atol=1e-11 * np.abs(blocks_ref[b]).max())
+    if walk is not None:        # the walk acts: the run without it ends elsewhere
+        plain, _ = plain_identifier_run(cfg, theta0, list(rule.initial_covariance(cfg)),
+                                        np.array(rule.measurement_noise), outputs, inputs)
+        assert np.max(np.abs(plain - th_ref)) > 1e-6
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bias_walk_keeps_a_passing_disturbance_out_of_the_learned_dynamics(seed):
+    # y(t+1) = y + a y + b u + d under feedback u = -2 y (+ a little dither), learned to convergence; then an
+    # additive pulse d for 50 steps. The feedback makes u follow d, so without a walk the pulse is taken as
+    # dynamics (the y coefficient changes sign); with the walk the bias takes it and the dynamics stay.
+    a, b = -0.05, 0.1
+    learned = {}
+    for walk in (0.0, 3e-5):
+        rng = np.random.default_rng(seed)
+        cfg = IncrementalConfig(n_outputs=1, n_inputs=1, n_hidden=0)
+        ident = IncrementalIdentifier(cfg, DecoupledEKF(measurement_noise=1e-5, change_gate=0.0,
+                                                        process_noise=0.0), rng=0)
+        y = np.zeros(1)
+        for t in range(1500):
+            u = np.array([-2.0 * y[0] + 0.05 * rng.standard_normal()])
+            y_next = y + a * y + b * u + (0.02 if 1000 <= t < 1050 else 0.0)
+            ident.bias_walk[:] = walk if t >= 500 else 0.0
+            ident.update(y, u, y_next)
+            y = y_next
+        learned[walk] = ident.weights[:2]                 # [y coefficient, u coefficient]
+    assert np.max(np.abs(learned[3e-5] - [a, b])) < 0.01
+    assert learned[0.0][0] > 0.0                          # the sign of the dynamics lost without the walk
 
 
 def _changing_plant(rng, T, change_at, p=2):

@@ -50,6 +50,10 @@ __all__ = ["AUTO_RATE_LAGS", "GaussNewtonLaw", "gauss_newton_step", "NeuralContr
 #: (``lag_signals`` None and ``output_lags`` 0; docs/neural_controller.md, "Rate lags").
 AUTO_RATE_LAGS = 2
 
+#: A signal counts as noise-free for the bias walk (``disturbance_walk``) while its estimated sensor-noise variance
+#: is below this fraction of the EKF's R floor (docs/neural_controller.md, "Gusts").
+WALK_QUIET = 2e-3
+
 
 # ---------------------------------------------------------------- the controller
 
@@ -161,6 +165,9 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         self._rule = config.rule()
         self._noise_r = float(config.noise_scaled_r) if config.learning_rule != "rtrl_gradient" else 0.0
         self._R0 = self._rule.noise_vector(self._id_cfg)   # checks R's shape; the floor of the noise-scaled R
+        walk = float(config.disturbance_walk) if config.learning_rule != "rtrl_gradient" else 0.0
+        rows = np.unique([i for i in self._rate_idx if i >= 0]).astype(np.intp) if walk > 0 else np.zeros(0, np.intp)
+        self._walk_rows, self._walk_q = rows, walk * self._R0[rows]
         ow = np.ones(p) if law.output_weights is None else np.asarray(law.output_weights)
         rw = np.zeros(p) if law.rate_weights is None else np.asarray(law.rate_weights)
         if ow.shape != (p,) or rw.shape != (p,):
@@ -389,6 +396,8 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
             return self._last_u.copy()
         cfg, f, ident = self._id_cfg, self.filter, self.identifier
         blend = False
+        if self._walk_rows.size:     # from the noise estimate of the last step (so a checkpoint carries it)
+            self._set_walk(k - 1 >= self._n_warmup + f.window, f.noise_var, ident.bias_walk)
         if math.isfinite(self._y_prev.sum()) and math.isfinite(self._u_prev.sum()):
             self._status = ident.update(self._y_prev, self._u_prev, observation, learn=self._learning(k))
             blend = self.state_filter and self._status != "non_finite"
@@ -415,6 +424,14 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         # the reference model's input: the (lead-shifted) previewed reference the synthesiser used
         self._advance_reference_model(self._r_buf[0] if self._use_preview else reference)
         return u
+
+    def _set_walk(self, ready, noise_var, walk):
+        """Set the bias walk of the next update: the rate rows whose estimated noise is below the quiet level."""
+        rows = self._walk_rows
+        if ready:
+            walk[rows] = np.where(noise_var[rows] < WALK_QUIET * self._R0[rows], self._walk_q, 0.0)
+        else:
+            walk[rows] = 0.0
 
     def _advance_reference_model(self, reference):
         if self._imitator is not None:

@@ -98,6 +98,13 @@ class NeuralControllerConfig:
         The identifier's EKF R per signal is at least this many times the filter's sensor-noise variance estimate
         (normalised; once its window holds no warm-up step), so under noise each update moves the weights less.
         0: R is ``measurement_noise`` throughout (docs/neural_controller.md, "Long runs under sensor noise").
+    disturbance_walk : float, default 3.0
+        A random walk on the identifier's biases of the declared rate signals (``rate_indices``): before every
+        update each such bias's variance grows by ``disturbance_walk`` times the EKF's R floor
+        (``measurement_noise``), so the model follows an unmeasured force that comes and goes (a gust, a load)
+        in the bias instead of in the input weights. Only while that signal's estimated sensor noise variance is
+        below 0.2 % of the R floor (a noise-free signal) and once the estimate holds no warm-up step; 0: off
+        (docs/neural_controller.md, "Gusts").
     learning_until : float or None, default None
         Run time (s) after which the identifier stops learning (weights
         frozen, hidden state still driven by the measurements); None: never.
@@ -183,6 +190,7 @@ class NeuralControllerConfig:
     outlier_gate: float = 10.0
     model_growth_limit: float | None = None
     noise_scaled_r: float = 5.0
+    disturbance_walk: float = 3.0
     learning_until: float | None = None
     reference_bandwidth: tuple[float, ...] = (4.0, 5.0)
     reference_damping: tuple[float, ...] = (1.0, 1.0)
@@ -246,6 +254,7 @@ class NeuralControllerConfig:
             raise ParameterError(f"`imitator` must be \"network\" (the imitator network's prediction) or \"exact\" "
                                  f"(the reference model's response), got {self.imitator!r}.")
         check_positive(self.noise_scaled_r, "noise_scaled_r", allow_zero=True)
+        check_positive(self.disturbance_walk, "disturbance_walk", allow_zero=True)
         if self.warmup_check is not None:
             check_positive(self.warmup_check, "warmup_check", allow_zero=True)
         if self.warmup_max_duration is not None:

@@ -326,6 +326,14 @@ class IncrementalIdentifier:
     check_every : int, default 10
         Updates between two checks of ``growth_limit``.
 
+    Attributes
+    ----------
+    bias_walk : numpy.ndarray, shape (p,)
+        Variance (normalised units) added to each output row's bias weight before every EKF update: a random
+        walk of an additive disturbance on that output, so the bias can follow one that comes and goes (zeros,
+        the default: none). Set by the owner between updates (the neural controller sets it per step,
+        docs/neural_controller.md, "Gusts"); not used by the gradient rule.
+
     Notes
     -----
     *Why the growth check.* An equation-error model fed noisy regressors is
@@ -376,6 +384,9 @@ class IncrementalIdentifier:
         self._counts["frozen"] = 0
         self._counts["unstable"] = 0
         self._counts["changing"] = 0
+        # a random walk on the output rows' biases (an additive disturbance per output), variance per update
+        self.bias_walk = np.zeros(p)
+        self._walk_at = self._bias_positions()
         # the change detector's [fast, slow, on, updates] (DecoupledEKF.change_gate)
         self._change = np.zeros(4)
         gate = getattr(rule, "change_gate", None)
@@ -507,6 +518,8 @@ class IncrementalIdentifier:
             self._counts[EKF_STATUS[code]] += 1
             return EKF_STATUS[code]
         G, S, L, alpha, M = self._ekf
+        if self._walk_at is not None and self.bias_walk.any():     # predict: the biases may have moved
+            self._P[self._walk_at] += self.bias_walk
         q = self.rule.process_noise
         if self._gate is not None:             # q only while the last innovations signalled a change
             if self._change[2] == 1.0:
@@ -526,6 +539,17 @@ class IncrementalIdentifier:
             if self.growth_limit is not None and self._counts["updated"] % self.check_every == 0:
                 self._check_growth()
         return EKF_STATUS[code]
+
+    def _bias_positions(self):
+        """Index of each output row's bias variance in the covariance blocks (None without a covariance)."""
+        cfg = self.config
+        if self._P.size == 0:
+            return None
+        p, bs, a = cfg.n_outputs, cfg.block_size, cfg.n_z - 1      # z = [y; u; 1]: the bias is z's last entry
+        if self._P.shape[0] == 1:                                   # one global block
+            idx = np.arange(p) * bs + a
+            return (np.zeros(p, dtype=np.intp), idx, idx)
+        return (np.arange(p), np.full(p, a), np.full(p, a))
 
     def state_jacobian(self) -> np.ndarray:
         """Return ``d(y(t+1), h(t+1)) / d(y(t), h(t))`` at the latest transition, normalised, (p + H, p + H).
