@@ -546,7 +546,7 @@ class IncrementalIdentifier:
         if self._P.size == 0:
             return None
         p, bs, a = cfg.n_outputs, cfg.block_size, cfg.n_z - 1      # z = [y; u; 1]: the bias is z's last entry
-        if self._P.shape[0] == 1:                                   # one global block
+        if self._P.shape[-1] != bs:                                 # one global block over every weight
             idx = np.arange(p) * bs + a
             return (np.zeros(p, dtype=np.intp), idx, idx)
         return (np.arange(p), np.full(p, a), np.full(p, a))
