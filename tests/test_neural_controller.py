@@ -594,6 +594,21 @@ def _pvtol_neural():
     return Scenario.from_toml("scenarios/pvtol_steps.toml").set("controller", '{kind = "neural"}')
 
 
+def test_rate_indices_come_from_the_envs_declared_rates_unless_given():
+    # The PVTOL measuring its full state declares xdot, ydot as the rates of x, y; build_neural takes them for the
+    # controlled outputs (and says so); measuring only x, y, theta it declares none; given indices win.
+    ctrl = _pvtol_neural().build(0).controller
+    assert ctrl._rate_idx == (3, 4) and ctrl._walk_rows.tolist() == [3, 4]
+    assert "observation_rates" in ctrl.derived_settings()["rate_indices"]
+    pose = Scenario.from_toml("scenarios/pvtol_pose_neural.toml").build(0)
+    assert pose.env.unwrapped.observation_rates == (-1, -1, -1)
+    assert pose.controller._rate_idx == (-1, -1) and "rate_indices" not in pose.controller.derived_settings()
+    given = _pvtol_neural().set("controller.rate_indices", "[-1, 4]").build(0).controller
+    assert given._rate_idx == (-1, 4) and "rate_indices" not in given.derived_settings()
+    from plants.pvtol.env import PVTOLEnv
+    assert PVTOLEnv(measured=("x", "y", "ydot", "theta")).observation_rates == (-1, 2, -1, -1)
+
+
 def test_automatic_warmup_weight_reaches_the_lqr_i_and_raises_its_gain():
     # The setting is the lqr_i kind's output weight (Bryson's rule); a larger one, a larger stabilising gain.
     from neurocontrol.controllers.generic import LQRIConfig, automatic_warmup, build_lqr_i

@@ -529,6 +529,8 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
     warmup_note: str | None = None
     #: Set by :func:`build_neural` when the plant's model says the horizon is too short (None: no finding).
     horizon_note: str | None = None
+    #: Where ``rate_indices`` came from when :func:`build_neural` took them from the env (None: given or none).
+    rates_note: str | None = None
 
     def derived_settings(self) -> dict:
         """Return the warm-up controller and steps (check: longest), preview lead (steps), hidden units, imitator."""
@@ -538,6 +540,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
                 "identifier_hidden_units": self._id_cfg.n_hidden, "imitator": self.config.imitator,
                 "identifier_filter_time_constants": list(self._id_cfg.filter_time_constants or ()),
                 **({"horizon_check": self.horizon_note} if self.horizon_note else {}),
+                **({"rate_indices": self.rates_note} if self.rates_note else {}),
                 **({"lags": self._lag_settings()} if self._lags.shape[0] else {}),
                 **self._check_settings()}
 
@@ -627,6 +630,14 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
             raise ParameterError("the env's observation space is unbounded: give `observation_low` and "
                                  "`observation_high` (the declared range of each measured signal).")
         config = dataclasses.replace(config, observation_low=tuple(lo.tolist()), observation_high=tuple(hi.tolist()))
+    rates_note = None
+    declared = getattr(env.unwrapped, "observation_rates", None)
+    if not config.rate_indices and declared is not None:     # the env says which measured signal is which's rate
+        n_obs = len(config.observation_low)
+        rates = tuple(int(declared[i]) if 0 <= i < len(declared) else -1 for i in config.output_indices)
+        if len(declared) == n_obs and any(r >= 0 for r in rates) and all(-1 <= r < n_obs for r in rates):
+            config = dataclasses.replace(config, rate_indices=rates)
+            rates_note = f"{list(rates)} (the env's observation_rates)"
     warm = None
     if config.warmup_pid is not None:
         regs = [r for r in registry.registered("warmup").values() if r.config is type(config.warmup_pid)]
@@ -642,6 +653,7 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         if warm is not None and config.auto_warmup_steps * dt > config.warmup_duration:
             config = dataclasses.replace(config, warmup_duration=config.auto_warmup_steps * dt)
     controller = NeuralController(config, input_limits=limits, dt=dt, warmup_controller=warm)
+    controller.rates_note = rates_note
     if warm is not None and config.warmup_pid is None:
         controller.warmup_note = (f"LQR-I (output weight {config.auto_warmup_weight:g}) on the plant's python-control "
                                   "model (automatic: its linearisation at the trim is not asymptotically stable)")

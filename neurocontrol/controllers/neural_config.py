@@ -33,7 +33,9 @@ class NeuralControllerConfig:
     output_indices : tuple of int, default (0, 1)
         Controlled outputs within the observation.
     rate_indices : tuple of int, default ()
-        Per controlled output, the observation entry holding its rate, or -1.
+        Per controlled output, the observation entry holding its rate, or -1. Empty: :func:`build_neural` takes
+        them from the env's ``observation_rates`` when it declares them (per observation, the index of its rate,
+        or -1), else none.
     n_hidden : int, default 8
         Hidden tanh units of the identifier and of the imitator (0: linear networks).
     learning_rule : {"rtrl_ekf", "rtrl_gradient", "rls"}, default "rtrl_ekf"

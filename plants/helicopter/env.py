@@ -178,6 +178,9 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 100}
     #: Names of the observation entries, in order.
     observation_names: tuple[str, ...] = STATE_NAMES
+    #: Per observation, the index of the observation that is its time derivative, or -1 (altitude: the climb
+    #: rate; collective: the collective rate; rotor speed has no rate sensor).
+    observation_rates: tuple[int, ...] = (-1, 2, -1, 4, -1)
     #: Names of the action entries, in order.
     input_names: tuple[str, ...] = INPUT_NAMES
     #: How the env integrates its state (recorded in every run's manifest).

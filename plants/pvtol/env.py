@@ -14,6 +14,8 @@ __all__ = ["PVTOLEnv", "POSITION_RANGE"]
 
 #: Half-width of the flight box, m: the episode ends when x or y leaves it.
 POSITION_RANGE = 10.0
+#: Each position and the angle, and the state entry that is its time derivative.
+RATE_OF = {"x": "xdot", "y": "ydot", "theta": "thetadot"}
 
 
 class PVTOLEnv(IOSystemEnv):
@@ -77,8 +79,11 @@ class PVTOLEnv(IOSystemEnv):
         controlled outputs).
 
     Attributes ``observation_names``, ``input_names``, ``units``, ``integrator``,
-    ``dt``, ``setpoint`` (of the controlled outputs x, y) and
-    ``operating_point`` (the hover trim ``(x, u)``) describe the plant.
+    ``dt``, ``setpoint`` (of the controlled outputs x, y),
+    ``operating_point`` (the hover trim ``(x, u)``) and ``observation_rates``
+    (per observation, the index of the observation that is its time
+    derivative, or -1; e.g. ``xdot`` for ``x`` when both are measured)
+    describe the plant.
 
     Examples
     --------
@@ -112,3 +117,5 @@ class PVTOLEnv(IOSystemEnv):
         self.nominal_params = prm
         self.setpoint = sp
         self.operating_point = (x0, u0)
+        names = [STATE_NAMES[i] for i in idx]
+        self.observation_rates = tuple(names.index(RATE_OF[n]) if RATE_OF.get(n) in names else -1 for n in names)
