@@ -168,6 +168,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         walk = float(config.disturbance_walk) if config.learning_rule != "rtrl_gradient" else 0.0
         rows = np.unique([i for i in self._rate_idx if i >= 0]).astype(np.intp) if walk > 0 else np.zeros(0, np.intp)
         self._walk_rows, self._walk_q = rows, walk * self._R0[rows]
+        self._walk_quiet = WALK_QUIET * self._R0[rows]    # noise variance below which a rate counts as noise-free
         ow = np.ones(p) if law.output_weights is None else np.asarray(law.output_weights)
         rw = np.zeros(p) if law.rate_weights is None else np.asarray(law.rate_weights)
         if ow.shape != (p,) or rw.shape != (p,):
@@ -429,7 +430,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         """Set the bias walk of the next update: the rate rows whose estimated noise is below the quiet level."""
         rows = self._walk_rows
         if ready:
-            walk[rows] = np.where(noise_var[rows] < WALK_QUIET * self._R0[rows], self._walk_q, 0.0)
+            walk[rows] = np.where(noise_var[rows] < self._walk_quiet, self._walk_q, 0.0)
         else:
             walk[rows] = 0.0
 

@@ -117,5 +117,5 @@ class PVTOLEnv(IOSystemEnv):
         self.nominal_params = prm
         self.setpoint = sp
         self.operating_point = (x0, u0)
-        names = [STATE_NAMES[i] for i in idx]
+        names = list(self.observation_names)
         self.observation_rates = tuple(names.index(RATE_OF[n]) if RATE_OF.get(n) in names else -1 for n in names)
