@@ -609,6 +609,23 @@ def test_rate_indices_come_from_the_envs_declared_rates_unless_given():
     assert PVTOLEnv(measured=("x", "y", "ydot", "theta")).observation_rates == (-1, 2, -1, -1)
 
 
+def _tank_neural(**keys):
+    """The quadruple tank's P- task flown by the neural controller (default settings unless ``keys``)."""
+    table = ", ".join(["kind = \"neural\""] + [f"{k} = {v}" for k, v in keys.items()])
+    return Scenario.from_toml("scenarios/quadtank_pminus.toml").set("controller", "{" + table + "}")
+
+
+@pytest.mark.parametrize("point", [("x", "u"), (np.zeros(4), np.array([3.0])), (np.zeros(3), np.array([3.0, 3.0])),
+                                   (np.zeros(4), np.array([np.nan, 3.0]))])
+def test_a_malformed_operating_point_is_a_named_error_for_the_model_based_baselines(point):
+    from neurocontrol.controllers.generic import trim_linearisation
+
+    env = _tank_neural().build(0).env
+    env.unwrapped.operating_point = point
+    with pytest.raises(ParameterError, match="operating_point"):
+        trim_linearisation(env, (0, 1))
+
+
 def test_automatic_warmup_weight_reaches_the_lqr_i_and_raises_its_gain():
     # The setting is the lqr_i kind's output weight (Bryson's rule); a larger one, a larger stabilising gain.
     from neurocontrol.controllers.generic import LQRIConfig, automatic_warmup, build_lqr_i

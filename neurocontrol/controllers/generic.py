@@ -299,7 +299,7 @@ def trim_linearisation(env, output_indices, design_setpoint=None, *, who: str = 
         raise ParameterError(f"`output_indices` {idx} must index the {len(obs_names)} observations.")
     sp = design_setpoint if design_setpoint is not None else getattr(base, "setpoint", None)
     sp = as_float_array(sp, "design_setpoint", (len(idx),))
-    x0, u0 = getattr(base, "operating_point", (np.zeros(sys.nstates), np.zeros(sys.ninputs)))
+    x0, u0 = _declared_operating_point(base, sys)
     iy = [obs_idx[i] for i in idx]
     y0 = np.asarray(sys.output(0.0, x0, u0, params=sys.params), float).copy()
     y0[iy] = sp
@@ -619,3 +619,21 @@ def automatic_warmup(env, output_indices, output_weight: float = 1.0, trim: Trim
     if _asymptotically_stable(trim.lin.A):
         return None
     return build_lqr_i(LQRIConfig(output_indices=tuple(output_indices), output_weight=output_weight), env)
+
+
+def _declared_operating_point(base, sys) -> tuple[np.ndarray, np.ndarray]:
+    """Return the env's ``operating_point`` ``(x, u)`` as arrays of the model's sizes (zeros when it has none)."""
+    point = getattr(base, "operating_point", None)
+    if point is None:
+        return np.zeros(sys.nstates), np.zeros(sys.ninputs)
+    try:
+        x0, u0 = point
+        x0, u0 = np.asarray(x0, dtype=float), np.asarray(u0, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"the env's `operating_point` must be a pair (x, u) of arrays of numbers, "
+                             f"got {point!r}.") from exc
+    if x0.shape != (sys.nstates,) or u0.shape != (sys.ninputs,) or not (np.all(np.isfinite(x0))
+                                                                     and np.all(np.isfinite(u0))):
+        raise ParameterError(f"the env's `operating_point` (x, u) must hold {sys.nstates} and {sys.ninputs} finite "
+                             f"numbers (the model's states and inputs), got shapes {x0.shape} and {u0.shape}.")
+    return x0, u0
