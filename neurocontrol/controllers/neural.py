@@ -166,7 +166,15 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         self._noise_r = float(config.noise_scaled_r) if config.learning_rule != "rtrl_gradient" else 0.0
         self._R0 = self._rule.noise_vector(self._id_cfg)   # checks R's shape; the floor of the noise-scaled R
         walk = float(config.disturbance_walk) if config.learning_rule != "rtrl_gradient" else 0.0
-        rows = np.unique([i for i in self._rate_idx if i >= 0]).astype(np.intp) if walk > 0 else np.zeros(0, np.intp)
+        given = config.walk_signals
+        if given is not None:
+            arr = np.asarray(given)
+            if arr.ndim != 1:
+                raise ParameterError(f"`walk_signals` must be a list of observation entries in [0, {n}), e.g. [0, 2]; "
+                                     f"got {given!r}.")
+            given = check_indices(arr, "walk_signals", arr.size, 0, n) if arr.size else ()
+        where = [i for i in self._rate_idx if i >= 0] if given is None else given
+        rows = np.unique(where).astype(np.intp) if walk > 0 else np.zeros(0, np.intp)
         self._walk_rows, self._walk_q = rows, walk * self._R0[rows]
         self._walk_quiet = WALK_QUIET * self._R0[rows]    # noise variance below which a rate counts as noise-free
         ow = np.ones(p) if law.output_weights is None else np.asarray(law.output_weights)

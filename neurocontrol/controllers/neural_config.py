@@ -107,6 +107,11 @@ class NeuralControllerConfig:
         in the bias instead of in the input weights. Only while that signal's estimated sensor noise variance is
         below 0.2 % of the R floor (a noise-free signal) and once the estimate holds no warm-up step; 0: off
         (docs/neural_controller.md, "Gusts").
+    walk_signals : tuple of int or None, default None
+        The observation entries whose biases walk (``disturbance_walk``), where unmeasured forces enter; None:
+        the controlled outputs' declared rates (``rate_indices``). E.g. ``[0, 2]`` on the helicopter: the rotor
+        speed (a drag torque) and the climb rate (a vertical force); measured there, not shipped
+        (docs/neural_controller.md, "Gusts": a drag change re-learned far better, a sudden sensor noise lost).
     learning_until : float or None, default None
         Run time (s) after which the identifier stops learning (weights
         frozen, hidden state still driven by the measurements); None: never.
@@ -193,6 +198,7 @@ class NeuralControllerConfig:
     model_growth_limit: float | None = None
     noise_scaled_r: float = 5.0
     disturbance_walk: float = 3.0
+    walk_signals: tuple[int, ...] | None = None
     learning_until: float | None = None
     reference_bandwidth: tuple[float, ...] = (4.0, 5.0)
     reference_damping: tuple[float, ...] = (1.0, 1.0)
