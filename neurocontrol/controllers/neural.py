@@ -170,13 +170,13 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         if given is not None:
             arr = np.asarray(given)
             if arr.ndim != 1:
-                raise ParameterError(f"`walk_signals` must be a list of observation entries in [0, {n}), e.g. [0, 2]; "
-                                     f"got {given!r}.")
-            given = check_indices(arr, "walk_signals", arr.size, 0, n) if arr.size else ()
+                raise ParameterError(f"`walk_signals` must be a list of observation entries in [0, {self._n_obs}), "
+                                     f"e.g. [0, 2]; got {given!r}.")
+            given = check_indices(given, "walk_signals", arr.size, 0, self._n_obs) if arr.size else ()
         where = [i for i in self._rate_idx if i >= 0] if given is None else given
         rows = np.unique(where).astype(np.intp) if walk > 0 else np.zeros(0, np.intp)
         self._walk_rows, self._walk_q = rows, walk * self._R0[rows]
-        self._walk_quiet = WALK_QUIET * self._R0[rows]    # noise variance below which a rate counts as noise-free
+        self._walk_quiet = WALK_QUIET * self._R0[rows]    # noise variance below which a signal counts as noise-free
         ow = np.ones(p) if law.output_weights is None else np.asarray(law.output_weights)
         rw = np.zeros(p) if law.rate_weights is None else np.asarray(law.rate_weights)
         if ow.shape != (p,) or rw.shape != (p,):
@@ -435,7 +435,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         return u
 
     def _set_walk(self, ready, noise_var, walk):
-        """Set the bias walk of the next update: the rate rows whose estimated noise is below the quiet level."""
+        """Set the bias walk of the next update: the walk rows whose estimated noise is below the quiet level."""
         rows = self._walk_rows
         if ready:
             walk[rows] = np.where(noise_var[rows] < self._walk_quiet, self._walk_q, 0.0)
