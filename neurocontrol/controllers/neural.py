@@ -166,13 +166,9 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         self._noise_r = float(config.noise_scaled_r) if config.learning_rule != "rtrl_gradient" else 0.0
         self._R0 = self._rule.noise_vector(self._id_cfg)   # checks R's shape; the floor of the noise-scaled R
         walk = float(config.disturbance_walk) if config.learning_rule != "rtrl_gradient" else 0.0
-        given = config.walk_signals
-        if given is not None:
-            arr = np.asarray(given)
-            if arr.ndim != 1:
-                raise ParameterError(f"`walk_signals` must be a list of observation entries in [0, {self._n_obs}), "
-                                     f"e.g. [0, 2]; got {given!r}.")
-            given = check_indices(given, "walk_signals", arr.size, 0, self._n_obs) if arr.size else ()
+        given = config.walk_signals     # observation entries (check_indices names a bad one)
+        if given is not None and np.size(given):
+            given = check_indices(given, "walk_signals", np.size(given), 0, self._n_obs)
         where = [i for i in self._rate_idx if i >= 0] if given is None else given
         rows = np.unique(where).astype(np.intp) if walk > 0 else np.zeros(0, np.intp)
         self._walk_rows, self._walk_q = rows, walk * self._R0[rows]

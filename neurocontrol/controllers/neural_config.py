@@ -101,7 +101,8 @@ class NeuralControllerConfig:
         (normalised; once its window holds no warm-up step), so under noise each update moves the weights less.
         0: R is ``measurement_noise`` throughout (docs/neural_controller.md, "Long runs under sensor noise").
     disturbance_walk : float, default 3.0
-        A random walk on the identifier's biases of the declared rate signals (``rate_indices``): before every
+        A random walk on the identifier's biases of the declared rate signals (``rate_indices``; or of
+        ``walk_signals`` when given): before every
         update each such bias's variance grows by ``disturbance_walk`` times the EKF's R floor
         (``measurement_noise``), so the model follows an unmeasured force that comes and goes (a gust, a load)
         in the bias instead of in the input weights. Only while that signal's estimated sensor noise variance is
