@@ -328,8 +328,8 @@ def test_dead_zone_outlier_and_non_finite_leave_everything_unchanged():
     np.testing.assert_array_equal(ident.weights, w0)
     np.testing.assert_array_equal(ident.covariance, P0)
     np.testing.assert_array_equal(ident2.weights, w0)
-    assert ident.counts == {"updated": 0, "dead_zone": 1, "outlier": 0, "non_finite": 2, "bounded": 0, "frozen": 0,
-                            "unstable": 0, "changing": 0}
+    assert ident.counts == {"updated": 0, "dead_zone": 1, "outlier": 0, "non_finite": 2, "onset": 0, "held": 0,
+                            "bounded": 0, "frozen": 0, "unstable": 0, "changing": 0}
     assert ident.update([0.1, 0.2], [0.3], [0.5, 0.2]) == "updated"
     assert not np.array_equal(ident.weights, w0)
 

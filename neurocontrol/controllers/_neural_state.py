@@ -19,7 +19,7 @@ class NeuralStateIO:
 
     _NET_ARRAYS = ("_theta", "_P", "_h", "_Sh", "_y_hat", "_good_theta", "_good_P", "_R", "_change")
     _FILTER_ARRAYS = ("_raw", "_d2", "_sorted", "_S", "noise_var", "gain", "_rise")  # fast_var: recomputed
-    _OWN_ARRAYS = ("_y_prev", "_u_prev", "_x", "_rm", "_plan", "_excitation", "_nominal", "_lags")
+    _OWN_ARRAYS = ("_y_prev", "_u_prev", "_x", "_rm", "_plan", "_excitation", "_nominal", "_lags", "_hold")
     _MODES = ("warmup", "predictive")
 
     def _state_arrays(self):
@@ -55,6 +55,17 @@ class NeuralStateIO:
                 state.update({f"{name}.counts.{k}": v for k, v in net.counts.items()})
         return self._with_warmup_state(state)
 
+    #: Keys added after checkpoints were first written, with the value a controller of that time had (no hold).
+    _LATER_KEYS = {"hold": lambda: np.zeros(2), "identifier.counts.onset": lambda: 0,
+                   "identifier.counts.held": lambda: 0, "imitator.counts.onset": lambda: 0,
+                   "imitator.counts.held": lambda: 0}
+
+    def _with_later_keys(self, state: dict) -> dict:
+        """Return ``state`` with the keys of :attr:`_LATER_KEYS` it lacks (a checkpoint of an earlier version)."""
+        missing = {k: make() for k, make in self._LATER_KEYS.items()
+                   if k not in state and (not k.startswith("imitator.") or self.imitator is not None)}
+        return {**state, **missing} if missing else state
+
     def set_state(self, state: dict) -> None:
         """Restore what :meth:`get_state` returned, in place.
 
@@ -66,6 +77,7 @@ class NeuralStateIO:
         """
         if not self._ready:
             raise ParameterError("call reset(observation, reference) once before set_state(), to build the buffers.")
+        state = self._with_later_keys(state)
         self._check_state_keys(state)
         for key, owner, attr in self._state_arrays():
             cur = owner[attr] if isinstance(owner, tuple) else getattr(owner, attr)

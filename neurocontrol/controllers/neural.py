@@ -50,9 +50,19 @@ __all__ = ["AUTO_RATE_LAGS", "GaussNewtonLaw", "gauss_newton_step", "NeuralContr
 #: (``lag_signals`` None and ``output_lags`` 0; docs/neural_controller.md, "Rate lags").
 AUTO_RATE_LAGS = 2
 
-#: A signal counts as noise-free for the bias walk (``disturbance_walk``) while its estimated sensor-noise variance
-#: is below this fraction of the EKF's R floor (docs/neural_controller.md, "Gusts").
+#: A signal counts as noise-free for the bias walk (``disturbance_walk``) and the onset test (``onset_hold``) while
+#: its estimated sensor-noise variance is below this fraction of the EKF's R floor (docs/neural_controller.md, "Gusts").
 WALK_QUIET = 2e-3
+
+#: The onset of sensor noise (``onset_hold``): the mean normalised one-step error must exceed the change detector's
+#: slow level by this factor, once the detector has seen ``ONSET_COUNT`` errors; after a hold that ends without a
+#: rise of the noise, no new one starts for ``ONSET_COOLDOWN`` steps (docs/neural_controller.md, "The onset of
+#: sensor noise").
+ONSET_FACTOR = 100.0
+ONSET_COUNT = 50
+ONSET_COOLDOWN = 200
+#: The onset test needs at least this many measured signals: with fewer, a plant change moves most of them at once too.
+ONSET_SIGNALS = 3
 
 
 # ---------------------------------------------------------------- the controller
@@ -173,6 +183,9 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         rows = np.unique(where).astype(np.intp) if walk > 0 else np.zeros(0, np.intp)
         self._walk_rows, self._walk_q = rows, walk * self._R0[rows]
         self._walk_quiet = WALK_QUIET * self._R0[rows]    # noise variance below which a signal counts as noise-free
+        self._onset_hold = config.onset_hold if config.learning_rule != "rtrl_gradient" and \
+            config.change_gate is not None and self._n_obs >= ONSET_SIGNALS else 0
+        self._quiet = WALK_QUIET * self._R0       # per signal: estimated noise variance of a noise-free signal
         ow = np.ones(p) if law.output_weights is None else np.asarray(law.output_weights)
         rw = np.zeros(p) if law.rate_weights is None else np.asarray(law.rate_weights)
         if ow.shape != (p,) or rw.shape != (p,):
@@ -361,6 +374,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         self._obs_buf = (np.empty(n), np.empty(n))
         self._x_buf = np.empty(n)
         self._plan = np.zeros(nc)
+        self._hold = np.zeros(2)      # [held steps left (-1: until the rise is over), cool-down steps] (onset_hold)
         self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
         if self._imitator is not None:
             self._imitator.reset(np.random.default_rng(im_seed))
@@ -404,7 +418,14 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         if self._walk_rows.size:     # from the noise estimate of the last step (so a checkpoint carries it)
             self._set_walk(k - 1 >= self._n_warmup + f.window, f.noise_var, ident.bias_walk)
         if math.isfinite(self._y_prev.sum()) and math.isfinite(self._u_prev.sum()):
-            self._status = ident.update(self._y_prev, self._u_prev, observation, learn=self._learning(k))
+            learn = self._learning(k)
+            hold, onset = self._onset_plan(k) if learn and self._onset_hold else (False, None)
+            self._status = ident.update(self._y_prev, self._u_prev, observation, learn=learn, hold=hold,
+                                        onset_factor=onset, onset_count=ONSET_COUNT)
+            if self._status == "onset":
+                self._hold[0] = self._onset_hold - 1
+                if self._hold[0] == 0.0:
+                    self._hold[1] = ONSET_COOLDOWN
             blend = self.state_filter and self._status != "non_finite"
         # the filter's noise estimate (measurement of step k, independent of the update) and the blend, one call
         x = self._x_buf
@@ -430,10 +451,45 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         self._advance_reference_model(self._r_buf[0] if self._use_preview else reference)
         return u
 
+    def _onset_plan(self, k):
+        """Return ``(hold, onset_factor)`` of this step's update (``onset_hold``), advancing the hold's counters.
+
+        During a hold nothing is learned. When the filter finds the noise risen, the hold lasts until the rise is
+        over (the window's noise estimate has caught up, and R with it); when the hold's steps are over first, it
+        was a change of the plant: learning goes on and a cool-down follows, in which no hold starts. Otherwise
+        the update tests for an onset once the noise window holds no warm-up step, no rise is on and most signals
+        count as noise-free (their estimated noise variance below ``WALK_QUIET`` of the R floor): under noise R
+        already follows the noise, and a gust moves most signals' errors at once.
+        """
+        hold = self._hold
+        rise = self.filter._rise[0] == 1.0
+        if hold[0] < 0.0:                  # the rise was seen: held until it is over (R then from the new noise)
+            if rise:
+                return True, None
+            hold[0] = 0.0
+            return False, None
+        if hold[0] > 0.0:
+            if rise:
+                hold[0] = -1.0
+                return True, None
+            hold[0] -= 1.0
+            if hold[0] == 0.0:
+                hold[1] = ONSET_COOLDOWN
+            return True, None
+        if hold[1] > 0.0:
+            hold[1] -= 1.0
+            return False, None
+        armed = not rise and k - 1 >= self._n_warmup + self.filter.window and \
+            2 * np.count_nonzero(self.filter.noise_var < self._quiet) > self._quiet.size
+        return False, (ONSET_FACTOR if armed else None)
+
     def _set_walk(self, ready, noise_var, walk):
-        """Set the bias walk of the next update: the walk rows whose estimated noise is below the quiet level."""
+        """Set the bias walk of the next update: the walk rows whose estimated noise is below the quiet level.
+
+        No walk while the filter finds the noise risen (its estimate lags a rise; the walked bias would follow it).
+        """
         rows = self._walk_rows
-        if ready:
+        if ready and self.filter._rise[0] == 0.0:
             walk[rows] = np.where(noise_var[rows] < self._walk_quiet, self._walk_q, 0.0)
         else:
             walk[rows] = 0.0
@@ -601,7 +657,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         """
         if not self._ready:
             return {"prediction_error": float("nan"), "inner_iterations": 0, "mode": "warmup"}
-        seen = self._status in ("updated", "dead_zone", "outlier", "frozen")
+        seen = self._status in ("updated", "dead_zone", "outlier", "frozen", "onset", "held")
         err = float(np.linalg.norm(self._obs_buf[0] - self.identifier._y_hat)) if seen else float("nan")
         imitated = self._imitator is not None and self._imitator.last_status == "updated"
         return {"prediction_error": err, "inner_iterations": int(self._status == "updated") + int(imitated),

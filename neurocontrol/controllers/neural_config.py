@@ -110,9 +110,18 @@ class NeuralControllerConfig:
         (docs/neural_controller.md, "Gusts").
     walk_signals : tuple of int or None, default None
         The observation entries whose biases walk (``disturbance_walk``), where unmeasured forces enter; None:
-        the controlled outputs' declared rates (``rate_indices``). E.g. ``[0, 2]`` on the helicopter: the rotor
-        speed (a drag torque) and the climb rate (a vertical force); measured there, not shipped
-        (docs/neural_controller.md, "Gusts": a drag change re-learned far better, a sudden sensor noise lost).
+        the controlled outputs' declared rates (``rate_indices``). E.g. ``[0, 2]`` on the helicopter (its neural
+        scenarios): the rotor speed (a drag torque) and the climb rate (a vertical force); a drag change is
+        re-learned far better (docs/neural_controller.md, "Gusts"). No walk while the measurement filter finds the
+        sensor noise risen.
+    onset_hold : int, default 12
+        Control steps the identifier does not learn after the onset of sensor noise: a step at which more than
+        half of the signals' one-step errors exceed the EKF's R at once, jumping 100 times above the change
+        detector's slow level, while most signals count as noise-free, starts it; when the measurement filter
+        finds the noise risen within these steps the hold lasts until the rise is over (R has caught up with the
+        new noise), otherwise it ends after them (a change of the plant: learning goes on, and no new hold starts
+        for 200 steps). EKF rule with its change detector and at least 3 measured signals only; 0: off
+        (docs/neural_controller.md, "The onset of sensor noise").
     learning_until : float or None, default None
         Run time (s) after which the identifier stops learning (weights
         frozen, hidden state still driven by the measurements); None: never.
@@ -200,6 +209,7 @@ class NeuralControllerConfig:
     noise_scaled_r: float = 5.0
     disturbance_walk: float = 3.0
     walk_signals: tuple[int, ...] | None = None
+    onset_hold: int = 12
     learning_until: float | None = None
     reference_bandwidth: tuple[float, ...] = (4.0, 5.0)
     reference_damping: tuple[float, ...] = (1.0, 1.0)
@@ -264,6 +274,7 @@ class NeuralControllerConfig:
                                  f"(the reference model's response), got {self.imitator!r}.")
         check_positive(self.noise_scaled_r, "noise_scaled_r", allow_zero=True)
         check_positive(self.disturbance_walk, "disturbance_walk", allow_zero=True)
+        check_int(self.onset_hold, "onset_hold", low=0)
         if self.warmup_check is not None:
             check_positive(self.warmup_check, "warmup_check", allow_zero=True)
         if self.warmup_max_duration is not None:

@@ -32,6 +32,8 @@ __all__ = [
     "SKIP_DEAD_ZONE",
     "SKIP_OUTLIER",
     "SKIP_NON_FINITE",
+    "SKIP_ONSET",
+    "SKIP_HELD",
     "step_kernel",
     "free_run_kernel",
     "teacher_forced_kernel",
@@ -43,6 +45,7 @@ __all__ = [
     "gradient_kernel",
     "gradient_train_step_kernel",
     "change_kernel",
+    "onset_kernel",
 ]
 
 _jit = numba.njit(**JIT_OPTIONS)
@@ -52,6 +55,8 @@ UPDATED = 0
 SKIP_DEAD_ZONE = 1
 SKIP_OUTLIER = 2
 SKIP_NON_FINITE = 3
+SKIP_ONSET = 4
+SKIP_HELD = 5
 
 
 @_jit
@@ -399,18 +404,50 @@ def _teacher_step(C, W, y, u, y_next, y_mid, y_half, u_mid, u_half, h, Sh, h_new
 
 
 @_jit
+def onset_kernel(e, R, change, log_factor, min_count):
+    """Whether the one-step error ``e`` looks like the onset of sensor noise: most signals jump at once.
+
+    True when more than half of the signals have ``e_i^2 > R_i`` and the log of
+    ``z = mean_i(e_i^2 / R_i)`` exceeds the change detector's slow mean
+    (``change[1]``, :func:`change_kernel`) by ``log_factor``, once the detector
+    has seen at least ``min_count`` errors (``change[3]``). A change of the
+    plant moves the errors of the few signals it drives first; a rise of the
+    sensor noise moves every noisy signal's at once.
+    """
+    p = e.shape[0]
+    if change[3] < min_count:
+        return False
+    z = 0.0
+    above = 0
+    for i in range(p):
+        r = e[i] * e[i] / R[i]
+        z += r
+        if r > 1.0:
+            above += 1
+    z /= p
+    return 2 * above > p and z > 0.0 and math.log(z) > change[1] + log_factor
+
+
+@_jit
 def train_step_kernel(theta, C, W, y, u, y_next, y_mid, y_half, u_mid, u_half, h, Sh, h_new, Sh_new, Sy,
                       yn, un, yn_next, y_hat, x, phi, d, e,
-                      P, R, max_trace, q, dead_zone, gate, G, S, L, alpha, M):
+                      P, R, max_trace, q, dead_zone, gate, G, S, L, alpha, M, onset, change):
     """One online identifier update from physical (y(t), u(t), y(t+1)); returns an EKF status code.
 
     Normalises, steps the hidden state with teacher-forced RTRL sensitivities
     (h, Sh advanced in place through the h_new, Sh_new buffers), then applies
     :func:`ekf_kernel` to the one-step error. Non-finite data: nothing moves.
+    ``onset = [mode, log_factor, min_count]``: mode 1 skips the EKF step when
+    :func:`onset_kernel` holds (SKIP_ONSET), mode 2 skips it always (SKIP_HELD);
+    the hidden state and its sensitivities advance as on an outlier.
     """
     if not _teacher_step(C, W, y, u, y_next, y_mid, y_half, u_mid, u_half, h, Sh, h_new, Sh_new, Sy,
                          yn, un, yn_next, y_hat, x, phi, d, e):
         return SKIP_NON_FINITE
+    if onset[0] == 2.0:
+        return SKIP_HELD
+    if onset[0] == 1.0 and onset_kernel(e, R, change, onset[1], onset[2]):
+        return SKIP_ONSET
     return ekf_kernel(theta, P, Sy, e, R, max_trace, q, dead_zone, gate, G, S, L, alpha, M)
 
 

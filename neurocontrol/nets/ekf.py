@@ -38,7 +38,7 @@ from neurocontrol.nets.incremental import (
 __all__ = ["DecoupledEKF", "GradientRule", "EKF_STATUS", "IncrementalIdentifier"]
 
 #: Names of the update outcomes, by kernel status code.
-EKF_STATUS = ("updated", "dead_zone", "outlier", "non_finite")
+EKF_STATUS = ("updated", "dead_zone", "outlier", "non_finite", "onset", "held")
 
 
 class _ErrorModel:
@@ -389,6 +389,7 @@ class IncrementalIdentifier:
         self._walk_at = self._bias_positions()
         # the change detector's [fast, slow, on, updates] (DecoupledEKF.change_gate)
         self._change = np.zeros(4)
+        self._onset = np.zeros(3)      # [mode, log factor, least detector count] of train_step_kernel
         gate = getattr(rule, "change_gate", None)
         self._gate = None if gate is None else (math.log(gate), 1.0 / rule.change_memory[0],
                                                 1.0 / rule.change_memory[1])
@@ -469,7 +470,8 @@ class IncrementalIdentifier:
         self._Sh[:] = 0.0
 
     # ------------------------------------------------------------------ learning
-    def update(self, y, u, y_next, *, learn: bool = True) -> str:
+    def update(self, y, u, y_next, *, learn: bool = True, hold: bool = False, onset_factor: float | None = None,
+               onset_count: int = 50) -> str:
         """Learn from one measured transition and advance the hidden state.
 
         Parameters
@@ -484,6 +486,20 @@ class IncrementalIdentifier:
             False: only advance the hidden state (teacher forced) with the
             weights and covariance frozen; the hidden sensitivities restart
             from zero, so learning may resume later.
+        hold : bool, default False
+            True: compute the one-step error (it feeds the change detector)
+            and advance the hidden state and its sensitivities, but leave the
+            weights and covariance as they are (status ``"held"``); EKF rule only.
+        onset_factor : float, optional
+            Test for the onset of sensor noise before the weight update: when
+            more than half of the signals' normalised errors exceed one
+            (``e_i^2 > R_i``) and their mean ``e^T R^-1 e / p`` is above
+            ``onset_factor`` times the change detector's slow (geometric)
+            level, nothing is learned (status ``"onset"``, as ``hold``). Needs the
+            rule's change detector (``change_gate``) and at least
+            ``onset_count`` errors seen by it; EKF rule only.
+        onset_count : int, default 50
+            See ``onset_factor``.
 
         Returns
         -------
@@ -509,6 +525,9 @@ class IncrementalIdentifier:
             self._Sh[:] = 0.0
             self._counts["frozen"] += 1
             return "frozen"
+        if (hold or onset_factor is not None) and (isinstance(self.rule, GradientRule) or self._gate is None):
+            raise ParameterError("`hold` and `onset_factor` need the EKF rule with its change detector "
+                                 "(DecoupledEKF with change_gate).")
         if isinstance(self.rule, GradientRule):
             code = _k.gradient_train_step_kernel(
                 self._theta, self._C, self._W, y, u, y_next, cfg.output_mid, cfg.output_half, cfg.input_mid,
@@ -518,7 +537,12 @@ class IncrementalIdentifier:
             self._counts[EKF_STATUS[code]] += 1
             return EKF_STATUS[code]
         G, S, L, alpha, M = self._ekf
-        if self._walk_at is not None and self.bias_walk.any():     # predict: the biases may have moved
+        onset = self._onset
+        onset[0] = 2.0 if hold else (1.0 if onset_factor is not None else 0.0)
+        if onset[0] == 1.0:
+            onset[1] = math.log(check_positive(onset_factor, "onset_factor"))
+            onset[2] = onset_count
+        if not hold and self._walk_at is not None and self.bias_walk.any():     # predict: the biases may have moved
             self._P[self._walk_at] += self.bias_walk
         q = self.rule.process_noise
         if self._gate is not None:             # q only while the last innovations signalled a change
@@ -530,7 +554,8 @@ class IncrementalIdentifier:
                                     cfg.input_mid, cfg.input_half, self._h, self._Sh, self._h_new, self._Sh_new,
                                     self._Sy, self._yn, self._un, self._yn_next, self._y_hat, self._x, self._phi,
                                     self._d, self._e, self._P, self._R, self._max_trace, q,
-                                    self.rule.dead_zone, self.rule.outlier_gate, G, S, L, alpha, M)
+                                    self.rule.dead_zone, self.rule.outlier_gate, G, S, L, alpha, M, onset,
+                                    self._change)
         self._counts[EKF_STATUS[code]] += 1
         if self._gate is not None and code != _k.SKIP_NON_FINITE:
             _k.change_kernel(self._e, self._R, self._change, self._gate[1], self._gate[2], self._gate[0])
