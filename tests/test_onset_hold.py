@@ -50,14 +50,12 @@ def _identifier(rule=None, n_hidden=2, p=3):
     return IncrementalIdentifier(cfg, rule or DecoupledEKF(measurement_noise=1e-4, change_gate=30.0), rng=0)
 
 
-def _clean_run(ident, steps, rng, twin=None):
+def _clean_run(ident, steps, rng):
     y = np.zeros(ident.config.n_outputs)
     for _ in range(steps):
         u = rng.uniform(-1, 1, 1)
         y_next = 0.9 * y + 0.1 * u
         ident.update(y, u, y_next)
-        if twin is not None:
-            twin.update(y, u, y_next)
         y = y_next
     return y
 
@@ -110,9 +108,11 @@ def test_hold_and_onset_need_the_ekf_rule_with_its_change_detector():
                 ident.update(y, u, y, **kw)
     with pytest.raises(ParameterError, match="onset_factor"):
         _identifier().update(y, u, y, onset_factor=-1.0)
+    with pytest.raises(ParameterError, match="onset_count"):
+        _identifier().update(y, u, y, onset_factor=100.0, onset_count=-1)
 
 
-def _noise_fault(seed, **controller):
+def _noise_fault(**controller):
     data = Scenario.from_toml("scenarios/fault_sensor_noise.toml").to_dict()
     data["controller"] = {**Scenario.from_toml(HOVER).to_dict()["controller"], **controller}
     return Scenario.from_dict(data, source="fault", default_name="fault_sensor_noise")
@@ -125,7 +125,7 @@ def test_the_onset_of_sensor_noise_is_held_and_the_hover_kept():
     # the run; with it one onset is seen at 15.01 s, learning waits until the rise is over, the inputs stay calm.
     runs = {}
     for hold in (12, 0):
-        sc = _noise_fault(0, onset_hold=hold)
+        sc = _noise_fault(onset_hold=hold)
         built = sc.build(0)
         res = simulate(built.env, built.controller, built.reference, duration=sc.run.duration, seed=built.seed,
                        options=built.options)
@@ -155,7 +155,7 @@ def test_a_controller_restored_during_a_hold_continues_bit_identically():
     def holding(ctrl):                                      # the onset at step 1501, held since
         assert ctrl._status == "held" and ctrl._hold[0] > 0
 
-    run_and_restore(_noise_fault(1), 1, 1503, 40, np.array([140.0, 1.0]), ready=holding)
+    run_and_restore(_noise_fault(), 1, 1503, 40, np.array([140.0, 1.0]), ready=holding)
 
 
 def test_a_hold_ends_on_the_rise_or_after_its_steps_then_cools_down():

@@ -541,7 +541,7 @@ class IncrementalIdentifier:
         onset[0] = 2.0 if hold else (1.0 if onset_factor is not None else 0.0)
         if onset[0] == 1.0:
             onset[1] = math.log(check_positive(onset_factor, "onset_factor"))
-            onset[2] = onset_count
+            onset[2] = check_int(onset_count, "onset_count", low=0)
         if not hold and self._walk_at is not None and self.bias_walk.any():     # predict: the biases may have moved
             self._P[self._walk_at] += self.bias_walk
         q = self.rule.process_noise
