@@ -182,10 +182,10 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         where = [i for i in self._rate_idx if i >= 0] if given is None else given
         rows = np.unique(where).astype(np.intp) if walk > 0 else np.zeros(0, np.intp)
         self._walk_rows, self._walk_q = rows, walk * self._R0[rows]
-        self._walk_quiet = WALK_QUIET * self._R0[rows]    # noise variance below which a signal counts as noise-free
+        self._quiet = WALK_QUIET * self._R0       # per signal: noise variance below which it counts as noise-free
+        self._walk_quiet = self._quiet[rows]
         self._onset_hold = config.onset_hold if config.learning_rule != "rtrl_gradient" and \
             config.change_gate is not None and self._n_obs >= ONSET_SIGNALS else 0
-        self._quiet = WALK_QUIET * self._R0       # per signal: estimated noise variance of a noise-free signal
         ow = np.ones(p) if law.output_weights is None else np.asarray(law.output_weights)
         rw = np.zeros(p) if law.rate_weights is None else np.asarray(law.rate_weights)
         if ow.shape != (p,) or rw.shape != (p,):

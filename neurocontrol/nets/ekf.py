@@ -390,6 +390,7 @@ class IncrementalIdentifier:
         # the change detector's [fast, slow, on, updates] (DecoupledEKF.change_gate)
         self._change = np.zeros(4)
         self._onset = np.zeros(3)      # [mode, log factor, least detector count] of train_step_kernel
+        self._onset_args = None        # the (onset_factor, onset_count) that _onset[1:] holds
         gate = getattr(rule, "change_gate", None)
         self._gate = None if gate is None else (math.log(gate), 1.0 / rule.change_memory[0],
                                                 1.0 / rule.change_memory[1])
@@ -539,9 +540,10 @@ class IncrementalIdentifier:
         G, S, L, alpha, M = self._ekf
         onset = self._onset
         onset[0] = 2.0 if hold else (1.0 if onset_factor is not None else 0.0)
-        if onset[0] == 1.0:
+        if onset[0] == 1.0 and (onset_factor, onset_count) != self._onset_args:   # checked once per new pair
             onset[1] = math.log(check_positive(onset_factor, "onset_factor"))
             onset[2] = check_int(onset_count, "onset_count", low=0)
+            self._onset_args = (onset_factor, onset_count)
         if not hold and self._walk_at is not None and self.bias_walk.any():     # predict: the biases may have moved
             self._P[self._walk_at] += self.bias_walk
         q = self.rule.process_noise
