@@ -1,6 +1,6 @@
 """Random vertical gusts on the helicopter hover: the neural controller against LQR and PID (printed, recorded).
 
-Run:  python benchmarks/bench_gusts.py [--seeds 20] [--duration 120] [--workers 2] [--rows neural,lqr,pid]
+Run:  python benchmarks/bench_gusts.py [--seeds 100] [--duration 120] [--workers 2] [--rows neural,lqr,pid]
       [--set KEY=VALUE ...] [--record NAME | --no-record]
 
 The hover task of the ablation (``scenarios/neural_hover.toml`` for the neural
@@ -110,7 +110,7 @@ def summarise(runs) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 (default 20)")
+    ap.add_argument("--seeds", type=int, default=100, help="seeds 0..N-1 (default 100)")
     ap.add_argument("--duration", type=float, default=120.0, help="s per run (default 120)")
     ap.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {', '.join(ROWS)}")
     ap.add_argument("--set", action="append", dest="overrides", metavar="KEY=VALUE",

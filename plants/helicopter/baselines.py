@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array, check_positive
+from neurocontrol._validation import as_float_array, check_int, check_positive
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.exceptions import ParameterError
 from plants.helicopter.dynamics import linearize, resolve_params, trim
@@ -99,6 +99,12 @@ class PIDGains:
         return PIDGains(**{f.name: getattr(self, f.name) for f in dataclasses.fields(PIDGains)})
 
 
+def _gains(gains, name: str) -> "PIDGains":
+    if not isinstance(gains, PIDGains):
+        raise ParameterError(f"`{name}` must be a PIDGains (e.g. PIDGains(kp_alt=0.05)), got {type(gains).__name__}.")
+    return gains.gains
+
+
 def _plant(params, rotor_speed, altitude):
     """Trim and linearisation of the helicopter model at a hover point."""
     prm = resolve_params(params)
@@ -168,6 +174,12 @@ class PIDController(_IntegratingBaseline):
         (0, :data:`MAX_GAIN`].
     gains : PIDGains, optional
         The seven loop gains; default ``PIDGains()`` (each at most :data:`MAX_GAIN`).
+    start_gains : PIDGains, optional
+        Gains of the first ``start_duration`` seconds after each :meth:`reset` (e.g. stiffer loops that pull
+        the plant in from its initial offset); then ``gains``. At the switch each integrator is rescaled by the
+        ratio of its two integral gains, so the integral actions, and the input, carry on without a jump.
+    start_duration : float, default 0.0
+        Seconds flown with ``start_gains`` (rounded to whole control steps); 0: none.
     pitch_limits : (float, float)
         Range of the collective demand, rad (inside the mechanical stops).
     input_limits : array_like, shape (2, 2)
@@ -198,6 +210,7 @@ class PIDController(_IntegratingBaseline):
     """
 
     def __init__(self, *, trim_input, trim_collective: float, servo_gain: float, gains: PIDGains | None = None,
+                 start_gains: PIDGains | None = None, start_duration: float = 0.0,
                  pitch_limits=(0.0175, 0.245), input_limits=((0.0, 400.0), (-600.0, 600.0)), dt: float = 0.01):
         super().__init__(input_limits=input_limits, output_indices=(_ROTOR, _ALT), dt=dt)
         self._n_obs = 5
@@ -210,15 +223,15 @@ class PIDController(_IntegratingBaseline):
                                  f"input), got {self.trim_input.tolist()}.")
         self.trim_collective = float(as_float_array(trim_collective, "trim_collective", ()))
         self.servo_gain = check_gain(servo_gain, "servo_gain", allow_zero=False)
-        if gains is None:
-            gains = PIDGains()
-        if not isinstance(gains, PIDGains):
-            raise ParameterError(f"`gains` must be a PIDGains (e.g. PIDGains(kp_alt=0.05)), "
-                                 f"got {type(gains).__name__}.")
-        self.gains = gains.gains
-        g = self.gains
-        self.kp_rotor, self.ki_rotor, self.kp_alt, self.ki_alt = g.kp_rotor, g.ki_rotor, g.kp_alt, g.ki_alt
-        self.kd_alt, self.kp_pitch, self.kd_pitch = g.kd_alt, g.kp_pitch, g.kd_pitch
+        self.gains = _gains(PIDGains() if gains is None else gains, "gains")
+        self.start_gains = None if start_gains is None else _gains(start_gains, "start_gains")
+        duration = check_positive(start_duration, "start_duration", unit="s", allow_zero=True)
+        if duration > 0 and self.start_gains is None:
+            raise ParameterError(f"`start_duration` ({duration:g} s) needs `start_gains`, the gains of that start "
+                                 f"(e.g. PIDGains(kp_rotor=20.0)); or set start_duration = 0.")
+        self.start_steps = int(round(duration / self.dt)) if self.start_gains is not None else 0
+        self._k = 0
+        self._use(self.gains)
         lim = as_float_array(pitch_limits, "pitch_limits", (2,))
         if not lim[0] < lim[1]:
             raise ParameterError(f"`pitch_limits` must have lower < upper, got {lim.tolist()}.")
@@ -255,7 +268,39 @@ class PIDController(_IntegratingBaseline):
         return cls(trim_input=tp.u, trim_collective=tp.collective, servo_gain=-lin.A[4, 3], gains=gains,
                    pitch_limits=(th_lo + 1e-3, th_hi - 1e-3), input_limits=prm.input_limits, dt=dt)
 
+    def _use(self, g: PIDGains) -> None:
+        self.kp_rotor, self.ki_rotor, self.kp_alt, self.ki_alt = g.kp_rotor, g.ki_rotor, g.kp_alt, g.ki_alt
+        self.kd_alt, self.kp_pitch, self.kd_pitch = g.kd_alt, g.kp_pitch, g.kd_pitch
+
+    def _reset_impl(self, observation, reference, seed) -> None:
+        super()._reset_impl(observation, reference, seed)
+        self._k = 0
+        self._use(self.start_gains if self.start_steps > 0 else self.gains)
+
+    def get_state(self) -> dict:
+        """Return the controller's state for a checkpoint: the integrators (and the steps since reset, with a start)."""
+        return {"integrators": self._int.copy(), "steps": self._k} if self.start_steps else super().get_state()
+
+    def set_state(self, state: dict) -> None:
+        """Restore the state returned by :meth:`get_state` (a state without ``"steps"``: after the start).
+
+        Parameters
+        ----------
+        state : dict
+            ``{"integrators": array of shape (2,)}``, and ``"steps"`` (int, steps since reset) with a start.
+        """
+        state = dict(state)
+        steps = state.pop("steps", self.start_steps)
+        super().set_state(state)
+        self._k = check_int(steps, "state['steps']", low=0)
+        self._use(self.start_gains if self._k < self.start_steps else self.gains)
+
     def _step_impl(self, observation, reference) -> np.ndarray:
+        if self._k == self.start_steps and self.start_steps > 0:      # the start is over: carry the integral actions
+            for i, (now, then) in enumerate(((self.ki_rotor, self.gains.ki_rotor), (self.ki_alt, self.gains.ki_alt))):
+                self._int[i] *= now / then if then > 0 else 1.0
+            self._use(self.gains)
+        self._k += 1
         y = observation
         lim = self.input_limits
         e_w = reference[0] - y[_ROTOR]

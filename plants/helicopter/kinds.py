@@ -7,6 +7,7 @@ kind ``"pid"``); all are listed in :data:`neurocontrol.registry.BUILTIN`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -300,18 +301,47 @@ class WarmupPIDConfig(PIDGains):
         Approximate hover collective, rad.
     servo_gain : float, default 2700.0
         Approximate static servo gain d u1 / d theta, rad/s^2 per rad.
+    start_duration : float or None, default None
+        Seconds after the start flown with ``start_gains`` in place of the gains above (a quick pull from the
+        initial offset), rounded to control steps; None or 0: none. See
+        :class:`~plants.helicopter.baselines.PIDController`.
+    start_gains : dict of str to float or None, default None
+        The start's gains by name (``kp_rotor``, ``ki_rotor``, ``kp_alt``, ``ki_alt``, ``kd_alt``, ``kp_pitch``,
+        ``kd_pitch``); a gain not named keeps its value above.
     """
 
     kind: ClassVar[str] = "pid"
     trim_input: tuple[float, float] = (170.0, -100.0)
     trim_collective: float = 0.12
     servo_gain: float = 2700.0
+    start_duration: float | None = None
+    start_gains: dict[str, float] | None = None
 
     def __post_init__(self):
         super().__post_init__()
         as_float_array(self.trim_input, "trim_input", (2,))
         check_real(self.trim_collective, "trim_collective")
         check_gain(self.servo_gain, "servo_gain", allow_zero=False)
+        if self.start_duration is not None:
+            check_positive(self.start_duration, "start_duration", unit="s", allow_zero=True)
+        if self.start_gains is not None and not isinstance(self.start_gains, dict):
+            raise ParameterError(f"`start_gains` must be a table of gains by name (e.g. {{kp_rotor = 20.0}}), "
+                                 f"got {self.start_gains!r}.")
+        names = [f.name for f in dataclasses.fields(PIDGains)]
+        unknown = sorted(set(self.start_gains or ()) - set(names))
+        if unknown:
+            raise ParameterError(f"`start_gains` names unknown gains {unknown}; the gains are {names}.")
+        for name, value in (self.start_gains or {}).items():
+            check_gain(value, f"start_gains.{name}")
+        if self.start_duration and not self.start_gains:
+            raise ParameterError(f"`start_duration` ({self.start_duration:g} s) needs `start_gains`, the gains that "
+                                 f"differ at the start (e.g. {{kp_rotor = 20.0}}); or leave it 0.")
+
+    def start(self) -> PIDGains | None:
+        """Return the start's seven gains (the named ones, the others as above), or None without a start."""
+        if not self.start_duration:
+            return None
+        return dataclasses.replace(self.gains, **{k: float(v) for k, v in self.start_gains.items()})
 
 
 def _helicopter(env, kind: str) -> HelicopterEnv:
@@ -378,4 +408,5 @@ def build_warmup_pid(config: WarmupPIDConfig, env) -> PIDController:
     """
     return PIDController(input_limits=env_input_limits(env), dt=env_dt(env, "the warm-up PID"),
                          trim_input=config.trim_input, trim_collective=config.trim_collective,
-                         servo_gain=config.servo_gain, gains=config.gains)
+                         servo_gain=config.servo_gain, gains=config.gains, start_gains=config.start(),
+                         start_duration=config.start_duration or 0.0)
