@@ -336,6 +336,9 @@ class WarmupPIDConfig(PIDGains):
         if self.start_duration and not self.start_gains:
             raise ParameterError(f"`start_duration` ({self.start_duration:g} s) needs `start_gains`, the gains that "
                                  f"differ at the start (e.g. {{kp_rotor = 20.0}}); or leave it 0.")
+        if self.start_gains and not self.start_duration:
+            raise ParameterError("`start_gains` needs `start_duration`, the seconds they fly after the start "
+                                 "(e.g. 0.3); without it they are never used.")
 
     def start(self) -> PIDGains | None:
         """Return the start's seven gains (the named ones, the others as above), or None without a start."""
