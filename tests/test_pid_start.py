@@ -134,19 +134,17 @@ def test_bad_start_keys_of_the_warmup_table_raise_named_errors(kwargs, message):
 def test_a_neural_hover_checkpoint_file_in_the_warmup_start_restores_exactly(tmp_path):
     """The warm-up PID's steps travel in the neural controller's checkpoint file (``warmup.steps``)."""
     from neurocontrol.checkpoint import load_checkpoint, save_checkpoint
+    from tests.restore_check import fly as fly_scenario
 
-    sc = Scenario.from_toml(ROOT / "scenarios" / "neural_hover.toml").set("run.duration", 0.5)
-    a, b = sc.build(0), sc.build(0)
-    obs, info = a.env.reset(seed=0, options=a.options)
-    ref = a.reference(0.0)
-    a.controller.reset(obs, ref)
-    for _ in range(12):                                   # inside the PID's 0.3 s start
-        obs, *_ = a.env.step(a.controller.step(obs, ref))
-    save_checkpoint(tmp_path / "c.npz", a.controller)
-    b.controller.reset(obs, ref)
-    load_checkpoint(tmp_path / "c.npz", b.controller)
-    assert b.controller.warmup_controller.get_state()["steps"] == 12
+    sc = Scenario.from_toml(ROOT / "scenarios" / "neural_hover.toml")
+    ref = SETPOINT
+    env, a, obs = fly_scenario(sc, 0, 12, ref)           # inside the PID's 0.3 s start
+    save_checkpoint(tmp_path / "c.npz", a)
+    b = sc.build(0).controller
+    b.reset(obs, ref, seed=0)
+    load_checkpoint(tmp_path / "c.npz", b)
+    assert b.warmup_controller.get_state()["steps"] == 12
     for _ in range(30):                                   # across the switch at step 30
-        u = a.controller.step(obs, ref)
-        np.testing.assert_array_equal(b.controller.step(obs, ref), u)
-        obs, *_ = a.env.step(u)
+        u = a.step(obs, ref)
+        np.testing.assert_array_equal(b.step(obs, ref), u)
+        obs, *_ = env.step(u)

@@ -123,6 +123,11 @@ class MeasurementFilter:
         return np.sqrt(self.noise_var)
 
     @property
+    def rising(self) -> bool:
+        """Whether a rise of the sensor noise is on (found by :meth:`scaled_r`; over once the window has caught up)."""
+        return self._rise[0] == 1.0
+
+    @property
     def innovation_var(self) -> np.ndarray:
         """S per signal (NaN before the first blend), a copy."""
         return self._S.copy()

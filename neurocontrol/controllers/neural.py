@@ -462,7 +462,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         already follows the noise, and a gust moves most signals' errors at once.
         """
         hold = self._hold
-        rise = self.filter._rise[0] == 1.0
+        rise = self.filter.rising
         if hold[0] < 0.0:                  # the rise was seen: held until it is over (R then from the new noise)
             if rise:
                 return True, None
@@ -489,7 +489,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         No walk while the filter finds the noise risen (its estimate lags a rise; the walked bias would follow it).
         """
         rows = self._walk_rows
-        if ready and self.filter._rise[0] == 0.0:
+        if ready and not self.filter.rising:
             walk[rows] = np.where(noise_var[rows] < self._walk_quiet, self._walk_q, 0.0)
         else:
             walk[rows] = 0.0
