@@ -31,6 +31,8 @@ class NeuralStateIO:
         out += [(a.lstrip("_"), self, a) for a in self._OWN_ARRAYS]
         if self._wu_x.shape[0]:                          # the warm-up check's records (warmup_check > 0)
             out += [(f"warmup_check.{a}", self, f"_wu_{a}") for a in ("x", "u", "h")]
+        if self._probe is not None:                     # probing a steady offset (``probe``)
+            out += [(f"probe.{a}", self._probe, a) for a in ("state", "err", "key")]
         out.append(("jacobian", self._synth_buf, 5))     # reused between refreshes when jacobian_every > 1
         return out
 
@@ -64,6 +66,8 @@ class NeuralStateIO:
         """Return ``state`` with the keys of :attr:`_LATER_KEYS` it lacks (a checkpoint of an earlier version)."""
         missing = {k: make() for k, make in self._LATER_KEYS.items()
                    if k not in state and (not k.startswith("imitator.") or self.imitator is not None)}
+        if self._probe is not None and "probe.state" not in state:    # before the probe: none applied yet
+            missing.update({f"probe.{a}": np.zeros_like(getattr(self._probe, a)) for a in ("state", "err", "key")})
         return {**state, **missing} if missing else state
 
     def set_state(self, state: dict) -> None:

@@ -31,6 +31,7 @@ from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers import learned_response as _learned
 from neurocontrol.controllers._neural_state import NeuralStateIO
 from neurocontrol.controllers._output_lags import OutputLags
+from neurocontrol.controllers._probe import PROBE_DEFAULT, Probe
 from neurocontrol.controllers._warmup import WarmupHandover
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_step
@@ -259,6 +260,10 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
                                               for f in (1.0, law.change_caution))
         # a positive warm-up shorter than half a period: one step
         self._warmup_steps = max(int(round(config.warmup_duration / dt)), int(config.warmup_duration > 0))
+        # probing a steady offset: by default only where the warm-up is too short to show the inputs' effect
+        effect = float(config.probe) if config.probe is not None else \
+            PROBE_DEFAULT if self._warmup_steps < law.horizon else 0.0
+        self._probe = Probe(effect, m, p, law.horizon) if effect > 0.0 else None
         self._set_warmup_check((config.warmup_check or 0.0) if warmup_check is None else warmup_check,
                                config.warmup_max_duration if warmup_max_duration is None else warmup_max_duration)
         self._ready = False
@@ -343,7 +348,8 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         if not np.all(np.isfinite(observation)):
             raise NonFiniteError(f"`observation` must be finite at reset, got {observation.tolist()}.")
         ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        net_seed, exc_seed, im_seed = ss.spawn(3)   # spawn(3)'s first two children are spawn(2)'s
+        # spawn(3)'s first two children are spawn(2)'s; the probe's seed is a fourth child only when it probes
+        net_seed, exc_seed, im_seed, *probe_seed = ss.spawn(3 if self._probe is None else 4)
         limit = cfg.model_growth_limit
         self.identifier = IncrementalIdentifier(self._id_cfg, self._rule, rng=np.random.default_rng(net_seed),
                                                 growth_limit=None if limit is None else limit ** (1.0 / cfg.horizon))
@@ -379,6 +385,8 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         if self._imitator is not None:
             self._imitator.reset(np.random.default_rng(im_seed))
             self._im_buf = self._imitator.buffers(N)
+        if self._probe is not None:
+            self._probe.reset(probe_seed[0])
         self._mode = "warmup" if self._n_warmup > 0 else "predictive"
         self._status = "none"
         self._ready = True
@@ -504,6 +512,9 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         """One Gauss-Newton step from the held plan and the state ``observation``; return the first block's input."""
         cfg = self._id_cfg
         held = self._nominal if self._last_u is None else self._last_u   # no warm-up: start from the nominal input
+        probe = self._probe
+        if probe is not None and self._last_u is not None:
+            held = held - probe.level * self._u_half    # the plan starts from the law's input, not the probe's
         b = self._synth_buf
         fresh = (self._k - 1 - self._n_warmup) % self.law.jacobian_every == 0   # this step's k is self._k - 1
         r = self._preview_horizon(reference, self._k - 1)
@@ -518,10 +529,18 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
                                    r, self._use_preview, reference, self._out_idx,
                                    self._rate_rows_a, self._rate_cols, self._tracked, self._weights, self._eval,
                                    *(self._gn_caution if self.identifier.changing else self._gn_scalars), given, *b)
-        if not ok:
-            return held.copy()                  # a failed solve holds the input
-        self._plan[:] = b[-3]
-        return b[-2]
+        u = held.copy() if not ok else b[-2]      # a failed solve holds the input
+        if ok:
+            self._plan[:] = b[-3]
+        if probe is not None:
+            p, m = len(self.output_indices), self.n_inputs
+            error = (observation[self._out_idx] - reference) / cfg.output_half[self._out_idx]
+            # noise-free: every signal's noise estimate, once it holds no warm-up step, below the walk's quiet level
+            quiet = self._k - 1 >= self._n_warmup + self.filter.window and \
+                bool(np.all(self.filter.noise_var < self._quiet))
+            gain = b[5][-1][self._out_idx].reshape(p, -1, m).sum(axis=1)   # held unit steps, at the horizon
+            u = u + probe.step(error, reference, quiet, gain) * self._u_half
+        return u
 
     def _applied(self, u):
         m = self.n_inputs                         # the identifier learns from the inputs actually applied
@@ -557,6 +576,8 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         self._u_prev[:] = np.tile(held, self._taps)
         self._restart_reference_model(obs)
         self._plan[:] = 0.0
+        if self._probe is not None:
+            self._probe.restart()
         self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
         self.filter.measure(np.full(self._n_sig, np.nan))   # restarts the noise estimate's differences, keeps it
         self._k = self._n_warmup = 0
@@ -603,6 +624,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
                 **({"horizon_check": self.horizon_note} if self.horizon_note else {}),
                 **({"rate_indices": self.rates_note} if self.rates_note else {}),
                 **({"lags": self._lag_settings()} if self._lags.shape[0] else {}),
+                **({"probe": self._probe.effect} if self._probe is not None else {}),
                 **self._check_settings()}
 
     def learned_step_response(self, steps: int | None = None, amplitude: float = 0.05) -> np.ndarray:

@@ -181,6 +181,15 @@ class NeuralControllerConfig:
         0: off. ``NeuralController(warmup_check=...)`` overrides it.
     warmup_max_duration : float or None
         Longest warm-up with the check, s (at least ``warmup_duration``); None: 5 times ``warmup_duration``.
+    probe : float or None, default None
+        Probing a steady offset after the warm-up, the response it aims at (fraction of the outputs' half range; 0:
+        off; None: 1e-3 when the warm-up is shorter than the horizon, as on a stable plant flown without a warm-up
+        controller, else off): once the set-points have held for a horizon and while the mean tracking error over
+        it is not near zero, a small APRBS is added to the synthesised input, each input's level such that the
+        identifier's response at the horizon is ``probe`` of the outputs' half range (at most 3 % of the input's
+        half range), scaled down as that offset falls below 5 times ``probe``; off while any signal shows sensor
+        noise; kept out of the input the next plan starts from (:mod:`neurocontrol.controllers._probe`;
+        docs/neural_controller.md, "Probing a steady offset").
     """
 
     kind: ClassVar[str] = "neural"
@@ -238,6 +247,7 @@ class NeuralControllerConfig:
     auto_warmup_steps: int = 150
     warmup_check: float | None = None
     warmup_max_duration: float | None = None
+    probe: float | None = None
 
     def __post_init__(self):
         if (self.observation_low is None) != (self.observation_high is None):
@@ -279,6 +289,9 @@ class NeuralControllerConfig:
             check_positive(self.warmup_check, "warmup_check", allow_zero=True)
         if self.warmup_max_duration is not None:
             check_positive(self.warmup_max_duration, "warmup_max_duration", unit="s")
+        if self.probe is not None and not check_positive(self.probe, "probe", allow_zero=True) < 1.0:
+            raise ParameterError(f"`probe` must be below 1 (a fraction of the outputs' half range; 1e-3 is the "
+                                 f"automatic level), 0 (off) or None (automatic), got {self.probe!r}.")
         check_positive(self.auto_warmup_weight, "auto_warmup_weight")
         check_int(self.auto_warmup_steps, "auto_warmup_steps", low=0)
         if self.learning_until is not None:
