@@ -624,8 +624,14 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
                 **({"horizon_check": self.horizon_note} if self.horizon_note else {}),
                 **({"rate_indices": self.rates_note} if self.rates_note else {}),
                 **({"lags": self._lag_settings()} if self._lags.shape[0] else {}),
-                **({"probe": self._probe.effect} if self._probe is not None else {}),
+                **({"probe": self._probe_setting()} if self._probe is not None else {}),
                 **self._check_settings()}
+
+    def _probe_setting(self) -> str:
+        why = "given" if self.config.probe is not None else \
+            f"automatic: a warm-up of {self._warmup_steps} step{'s' * (self._warmup_steps != 1)}, shorter than the " \
+            f"horizon of {self.law.horizon}"
+        return f"{self._probe.effect:g} of the outputs' half range at the horizon, while an offset persists ({why})"
 
     def learned_step_response(self, steps: int | None = None, amplitude: float = 0.05) -> np.ndarray:
         """Return the identifier's step response of each controlled output to each input, from the present state.
