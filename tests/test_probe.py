@@ -138,6 +138,15 @@ def test_no_probe_under_sensor_noise():
     assert ctrl._probe.state[1] == 0.0                  # no level was ever drawn
 
 
+def test_no_probe_once_learning_has_stopped():
+    _, ctrl, _ = fly(cstr(probe=0.01, learning_until=300.0), 0, 400, np.array([1.0, 110.0]))
+    drawn = ctrl._probe.state[1]
+    assert drawn > 0                                    # it probed before 300 s (150 steps)
+    _, again, _ = fly(cstr(probe=0.01, learning_until=300.0), 0, 150, np.array([1.0, 110.0]))
+    assert again._probe.state[1] == drawn               # and drew nothing after
+    assert not np.any(ctrl._probe.level)
+
+
 def test_a_checkpoint_taken_while_probing_continues_bit_identically():
     def probing(ctrl):
         assert ctrl._probe.state[1] > 0 and np.any(ctrl._probe.level)

@@ -14,7 +14,8 @@ sequence to the synthesised input while the mean tracking error over the last ho
   moving reference is never probed);
 - each level is held for a random number of steps between a fifth of the horizon and the horizon, with a random
   sign and a magnitude of 0.5-1 times the level;
-- no probe while any measured signal shows sensor noise (its offset is then not what calls for probing);
+- no probe while any measured signal shows sensor noise (its offset is then not what calls for probing), nor
+  once the identifier has stopped learning (``learning_until``: there is nothing left to inform);
 - the probe is kept out of the input the next plan starts from (the controller subtracts it from the applied
   input), while the identifier learns from the input actually applied.
 """
@@ -78,7 +79,7 @@ class Probe:
         """The level applied at the last step, per input (normalised: a fraction of the input's half range)."""
         return self.state[4:4 + self.n_inputs]
 
-    def step(self, error: np.ndarray, reference: np.ndarray, quiet: bool, horizon_gain: np.ndarray) -> np.ndarray:
+    def step(self, error: np.ndarray, reference: np.ndarray, on: bool, horizon_gain: np.ndarray) -> np.ndarray:
         """Record this step's tracking error and return the probe level to add (normalised units, shape (m,)).
 
         Parameters
@@ -87,8 +88,9 @@ class Probe:
             Measured (blended) output minus set-point, each over its half range.
         reference : numpy.ndarray, shape (p,)
             This step's set-points: when any differs from the last step's, the errors start again.
-        quiet : bool
-            Whether every measured signal counts as noise-free.
+        on : bool
+            Whether probing may go on (the controller: every measured signal counts as noise-free and the
+            identifier learns the next transition).
         horizon_gain : numpy.ndarray, shape (p, m)
             The identifier's response at the horizon to a held unit step of each input (normalised units).
         """
@@ -101,7 +103,7 @@ class Probe:
         self.err[pos] = error
         s[2] = (pos + 1) % w
         s[3] = min(s[3] + 1.0, w)
-        if not quiet or s[3] < w:
+        if not on or s[3] < w:
             s[0] = 0.0
             s[4:4 + m] = 0.0
             return s[4:4 + m]

@@ -188,8 +188,8 @@ class NeuralControllerConfig:
         it is not near zero, a small APRBS is added to the synthesised input, each input's level such that the
         identifier's response at the horizon is ``probe`` of the outputs' half range (at most 3 % of the input's
         half range), scaled down as that offset falls below 5 times ``probe``; off while any signal shows sensor
-        noise; kept out of the input the next plan starts from (:mod:`neurocontrol.controllers._probe`;
-        docs/neural_controller.md, "Probing a steady offset").
+        noise or once learning has stopped (``learning_until``); kept out of the input the next plan starts from
+        (:mod:`neurocontrol.controllers._probe`; docs/neural_controller.md, "Probing a steady offset").
     """
 
     kind: ClassVar[str] = "neural"
