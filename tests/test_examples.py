@@ -125,3 +125,16 @@ def test_learned_response_example_shows_the_cstr_input_gain_learned_too_small(tm
     for at in (h - 1, -1):
         ratio = probed["learned"][at, 0, 0] / probed["plant"][at, 0, 0]
         assert 0.7 < ratio < 1.3, ratio
+
+
+def test_probe_offset_example_ends_in_the_band_only_with_the_probe(tmp_path):
+    """Claims of its docstring (seed 11): without the probe the run ends 0.39 K off its temperature band; with
+    it the run ends within its bands."""
+    mod = load("examples/probe_offset.py")
+    res = mod.main(["--out", str(tmp_path)])
+    off, on = res["probe = 0 (off)"], res["default (probe on)"]
+    assert off.status == on.status == "completed"
+    assert not off.metrics["success"] and on.metrics["success"]
+    final_t = off.outputs[-1][1] - off.references[-1][1]
+    assert 0.38 < final_t < 0.40, final_t
+    assert (tmp_path / "probe_offset.png").stat().st_size > 0
