@@ -138,6 +138,24 @@ def test_no_probe_under_sensor_noise():
     assert ctrl._probe.state[1] == 0.0                  # no level was ever drawn
 
 
+def test_a_failed_solve_holds_the_laws_input_without_the_probe(monkeypatch):
+    import neurocontrol.controllers.neural as neural
+
+    ref = np.array([1.0, 110.0])
+    env, ctrl, obs = fly(cstr(probe=0.01), 11, 300, ref)
+    assert np.any(ctrl._probe.level)
+    law = ctrl._last_u - ctrl._probe.level * ctrl._u_half
+
+    def failing(*args):
+        ctrl._synth_buf[5][...] = np.nan          # the horizon Jacobian left non-finite by a failed solve
+        return False
+
+    monkeypatch.setattr(neural._nk, "synthesise_kernel", failing)
+    u = ctrl.step(obs, ref)
+    np.testing.assert_array_equal(u, law)
+    assert not np.any(ctrl._probe.level)
+
+
 def test_no_probe_once_learning_has_stopped():
     _, ctrl, _ = fly(cstr(probe=0.01, learning_until=300.0), 0, 400, np.array([1.0, 110.0]))
     drawn = ctrl._probe.state[1]
