@@ -264,6 +264,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         effect = float(config.probe) if config.probe is not None else \
             PROBE_DEFAULT if self._warmup_steps < law.horizon else 0.0
         self._probe = Probe(effect, m, p, law.horizon) if effect > 0.0 else None
+        self._handover = int(config.handover_steps or 0)
         self._set_warmup_check((config.warmup_check or 0.0) if warmup_check is None else warmup_check,
                                config.warmup_max_duration if warmup_max_duration is None else warmup_max_duration)
         self._ready = False
@@ -381,6 +382,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         self._x_buf = np.empty(n)
         self._plan = np.zeros(nc)
         self._hold = np.zeros(2)      # [held steps left (-1: until the rise is over), cool-down steps] (onset_hold)
+        self._blend = np.zeros(1)     # steps left of blending the warm-up controller out (handover_steps)
         self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
         if self._imitator is not None:
             self._imitator.reset(np.random.default_rng(im_seed))
@@ -451,10 +453,16 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
                 else self._nominal
             return base + self._excitation[k]
         if k == self._n_warmup or self._mode == "warmup":     # the hand-over (later if step n_warmup was not finite)
+            if self._mode == "warmup" and self.warmup_controller is not None:   # not a trial's start
+                self._blend[0] = self._handover
             self._restart_reference_model(observation)
             self._rate_limit = self._law_rate
             self._mode = "predictive"
         u = self._synthesise(x, reference)
+        if self._blend[0] > 0.0:                  # blending the warm-up controller out (handover_steps)
+            a = (self._handover - self._blend[0] + 1.0) / self._handover
+            u = (1.0 - a) * self.warmup_controller.step(raw, reference) + a * u
+            self._blend[0] -= 1.0
         # the reference model's input: the (lead-shifted) previewed reference the synthesiser used
         self._advance_reference_model(self._r_buf[0] if self._use_preview else reference)
         return u
@@ -583,6 +591,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
         self.filter.measure(np.full(self._n_sig, np.nan))   # restarts the noise estimate's differences, keeps it
         self._k = self._n_warmup = 0
+        self._blend[0] = 0.0                     # a trial starts with the predictive law alone
         self._mode, self._status, self._rate_limit = "predictive", "none", self._law_rate
 
     @property
@@ -620,7 +629,8 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         """Return the warm-up controller and steps (check: longest), preview lead (steps), hidden units, imitator."""
         warm = ("the nominal input plus excitation" if self.warmup_controller is None
                 else self.warmup_note or f"{type(self.warmup_controller).__name__} (given)")
-        return {"warmup": warm, "warmup_steps": self._warmup_steps, "preview_lead_steps": list(self._lead),
+        blend = {"handover_steps": self._handover} if self.warmup_controller is not None and self._handover else {}
+        return {"warmup": warm, "warmup_steps": self._warmup_steps, **blend, "preview_lead_steps": list(self._lead),
                 "identifier_hidden_units": self._id_cfg.n_hidden, "imitator": self.config.imitator,
                 "identifier_filter_time_constants": list(self._id_cfg.filter_time_constants or ()),
                 **({"horizon_check": self.horizon_note} if self.horizon_note else {}),
@@ -743,6 +753,8 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         warm = automatic_warmup(env, config.output_indices, output_weight=config.auto_warmup_weight, trim=trim)
         if warm is not None and config.auto_warmup_steps * dt > config.warmup_duration:
             config = dataclasses.replace(config, warmup_duration=config.auto_warmup_steps * dt)
+    if warm is not None and config.warmup_pid is None and config.handover_steps is None:
+        config = dataclasses.replace(config, handover_steps=config.horizon // 2)   # the automatic LQR-I: blended out
     controller = NeuralController(config, input_limits=limits, dt=dt, warmup_controller=warm)
     controller.rates_note = rates_note
     if warm is not None and config.warmup_pid is None:

@@ -181,6 +181,12 @@ class NeuralControllerConfig:
         0: off. ``NeuralController(warmup_check=...)`` overrides it.
     warmup_max_duration : float or None
         Longest warm-up with the check, s (at least ``warmup_duration``); None: 5 times ``warmup_duration``.
+    handover_steps : int or None, default None
+        Control steps over which the warm-up controller is blended out after the hand-over: at the i-th step
+        after it (i = 1 ... K) the input is ``(1 - i/K)`` times the warm-up controller's plus ``i/K`` times the
+        predictive law's (the warm-up controller keeps stepping until then). None: half the horizon when
+        :func:`build_neural` chose the automatic LQR-I (``auto_warmup``), else 0; 0: a switch
+        (docs/neural_controller.md, "A blended hand-over").
     probe : float or None, default None
         Probing a steady offset after the warm-up, the response it aims at (fraction of the outputs' half range; 0:
         off; None: 1e-3 when the warm-up is shorter than the horizon, as on a stable plant flown without a warm-up
@@ -247,6 +253,7 @@ class NeuralControllerConfig:
     auto_warmup_steps: int = 150
     warmup_check: float | None = None
     warmup_max_duration: float | None = None
+    handover_steps: int | None = None
     probe: float | None = None
 
     def __post_init__(self):
@@ -289,6 +296,8 @@ class NeuralControllerConfig:
             check_positive(self.warmup_check, "warmup_check", allow_zero=True)
         if self.warmup_max_duration is not None:
             check_positive(self.warmup_max_duration, "warmup_max_duration", unit="s")
+        if self.handover_steps is not None:
+            check_int(self.handover_steps, "handover_steps", low=0)
         if self.probe is not None and not check_positive(self.probe, "probe", allow_zero=True) < 1.0:
             raise ParameterError(f"`probe` must be below 1 (a fraction of the outputs' half range; 1e-3 is the "
                                  f"automatic level), 0 (off) or None (automatic), got {self.probe!r}.")
