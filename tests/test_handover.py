@@ -50,7 +50,7 @@ def test_the_blend_is_the_written_out_mix_of_the_warm_up_controller_and_the_law(
 
 
 def test_by_default_the_automatic_warm_up_is_blended_out_over_half_the_horizon():
-    assert pvtol().build(0).controller.derived_settings()["handover_steps"] == 25
+    assert pvtol().build(0).controller.derived_settings()["handover_steps"].startswith("25 (automatic:")
     assert "handover_steps" not in pvtol(handover_steps=0).build(0).controller.derived_settings()
     hover = Scenario.from_toml(f"{SCENARIOS}/neural_hover.toml")          # a given warm-up PID: a switch
     assert "handover_steps" not in hover.build(0).controller.derived_settings()

@@ -624,12 +624,16 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
     horizon_note: str | None = None
     #: Where ``rate_indices`` came from when :func:`build_neural` took them from the env (None: given or none).
     rates_note: str | None = None
+    #: Why :func:`build_neural` chose ``handover_steps`` (None: given, or none).
+    handover_note: str | None = None
 
     def derived_settings(self) -> dict:
         """Return the warm-up controller and steps (check: longest), preview lead (steps), hidden units, imitator."""
         warm = ("the nominal input plus excitation" if self.warmup_controller is None
                 else self.warmup_note or f"{type(self.warmup_controller).__name__} (given)")
         blend = {"handover_steps": self._handover} if self.warmup_controller is not None and self._handover else {}
+        if blend and self.handover_note:
+            blend["handover_steps"] = f"{self._handover} ({self.handover_note})"
         return {"warmup": warm, "warmup_steps": self._warmup_steps, **blend, "preview_lead_steps": list(self._lead),
                 "identifier_hidden_units": self._id_cfg.n_hidden, "imitator": self.config.imitator,
                 "identifier_filter_time_constants": list(self._id_cfg.filter_time_constants or ()),
@@ -753,9 +757,12 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         warm = automatic_warmup(env, config.output_indices, output_weight=config.auto_warmup_weight, trim=trim)
         if warm is not None and config.auto_warmup_steps * dt > config.warmup_duration:
             config = dataclasses.replace(config, warmup_duration=config.auto_warmup_steps * dt)
-    if warm is not None and config.warmup_pid is None and config.handover_steps is None:
-        config = dataclasses.replace(config, handover_steps=config.horizon // 2)   # the automatic LQR-I: blended out
+    blended = warm is not None and config.warmup_pid is None and config.handover_steps is None
+    if blended:                                        # the automatic LQR-I: blended out over half the horizon
+        config = dataclasses.replace(config, handover_steps=config.horizon // 2)
     controller = NeuralController(config, input_limits=limits, dt=dt, warmup_controller=warm)
+    if blended:
+        controller.handover_note = "automatic: the LQR-I warm-up blended out over half the horizon"
     controller.rates_note = rates_note
     if warm is not None and config.warmup_pid is None:
         controller.warmup_note = (f"LQR-I (output weight {config.auto_warmup_weight:g}) on the plant's python-control "
