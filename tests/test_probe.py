@@ -58,7 +58,7 @@ def test_the_levels_follow_the_written_out_rule(seed):
     ss = np.random.SeedSequence(100 + seed).spawn(1)[0]
     probe = Probe(PROBE_DEFAULT, 2, 2, 40)
     probe.reset(ss)
-    got = np.array([probe.step(e, r, q, g).copy() for e, r, q, g in zip(errors, references, quiet, gains)])
+    got = np.array([probe.step(e, r, q, lambda g=g: g).copy() for e, r, q, g in zip(errors, references, quiet, gains)])
     want = reference_levels(PROBE_DEFAULT, 40, ss, errors, references, quiet, gains)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)     # the offset's sum is taken in another order
     assert np.count_nonzero(got[:, 0]) > 100          # the history does probe
@@ -76,7 +76,7 @@ def test_a_probe_moves_the_outputs_by_at_most_a_fifth_of_the_offset_and_the_cap(
         probe.reset(np.random.SeedSequence(trial))
         sign = np.where(rng.random(2) < 0.5, -1.0, 1.0)
         for _ in range(window):
-            level = probe.step(offset * sign, np.zeros(2), True, gain)
+            level = probe.step(offset * sign, np.zeros(2), True, lambda: gain)
         assert np.all(np.abs(level) <= PROBE_CAP + 1e-15)
         moved = np.abs(level) * np.abs(gain).max(axis=0)
         assert np.all(moved <= min(effect, offset / PROBE_OFFSET) * (1 + 1e-12))
@@ -88,7 +88,7 @@ def test_no_offset_no_probe():
     probe = Probe(PROBE_DEFAULT, 2, 2, 10)
     probe.reset(np.random.SeedSequence(0))
     for _ in range(30):
-        level = probe.step(np.zeros(2), np.ones(2), True, np.eye(2))
+        level = probe.step(np.zeros(2), np.ones(2), True, lambda: np.eye(2))
         assert not np.any(level)
 
 

@@ -79,7 +79,7 @@ class Probe:
         """The level applied at the last step, per input (normalised: a fraction of the input's half range)."""
         return self.state[4:4 + self.n_inputs]
 
-    def step(self, error: np.ndarray, reference: np.ndarray, on: bool, horizon_gain: np.ndarray) -> np.ndarray:
+    def step(self, error: np.ndarray, reference: np.ndarray, on: bool, horizon_gain) -> np.ndarray:
         """Record this step's tracking error and return the probe level to add (normalised units, shape (m,)).
 
         Parameters
@@ -91,8 +91,9 @@ class Probe:
         on : bool
             Whether probing may go on (the controller: every measured signal counts as noise-free and the
             identifier learns the next transition).
-        horizon_gain : numpy.ndarray, shape (p, m)
-            The identifier's response at the horizon to a held unit step of each input (normalised units).
+        horizon_gain : callable
+            Returns the identifier's response at the horizon to a held unit step of each input (normalised
+            units, shape (p, m)); called only when a level is drawn (no level from a non-finite one).
         """
         s, w, m = self.state, self.window, self.n_inputs
         last = s[4 + m:]
@@ -108,8 +109,11 @@ class Probe:
             s[4:4 + m] = 0.0
             return s[4:4 + m]
         if s[0] <= 0.0:
-            offset = float(np.max(np.abs(self.err[:int(s[3])].mean(axis=0))))
-            gain = np.max(np.abs(horizon_gain), axis=0)
+            gain = np.max(np.abs(horizon_gain()), axis=0)
+            if not np.all(np.isfinite(gain)):
+                s[4:4 + m] = 0.0
+                return s[4:4 + m]
+            offset = float(np.max(np.abs(self.err.mean(axis=0))))      # the window is full here
             top = np.minimum(PROBE_CAP, self.effect / np.maximum(gain, 1e-9))
             amp = top * min(1.0, offset / (PROBE_OFFSET * self.effect))
             rng = np.random.default_rng([*self.key.astype(np.int64).tolist(), int(s[1])])

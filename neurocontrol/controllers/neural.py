@@ -546,9 +546,9 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
             # only after a solve, while the identifier learns, and noise-free: every signal's noise estimate, once
             # it holds no warm-up step, below the walk's quiet level
             k = self._k - 1
-            gain = b[5][-1][self._out_idx].reshape(p, -1, m).sum(axis=1)   # held unit steps, at the horizon
             on = ok and self._learning(k + 1) and k >= self._n_warmup + self.filter.window and \
-                bool(np.all(self.filter.noise_var < self._quiet)) and math.isfinite(gain.sum())
+                bool(np.all(self.filter.noise_var < self._quiet))
+            gain = lambda: b[5][-1][self._out_idx].reshape(p, -1, m).sum(axis=1)   # noqa: E731 held unit steps
             u = u + probe.step(error, reference, on, gain) * self._u_half
         return u
 
