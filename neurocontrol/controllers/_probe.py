@@ -74,6 +74,10 @@ class Probe:
         self.state[4 + self.n_inputs:] = np.nan
         self.err[:] = 0.0
 
+    def at_rest(self) -> bool:
+        """Whether the set-points have held for a whole window and every mean error over it is below ``effect``."""
+        return bool(self.state[3] >= self.window and np.max(np.abs(self.err.mean(axis=0))) < self.effect)
+
     @property
     def level(self) -> np.ndarray:
         """The level applied at the last step, per input (normalised: a fraction of the input's half range)."""

@@ -51,6 +51,9 @@ __all__ = ["AUTO_RATE_LAGS", "GaussNewtonLaw", "gauss_newton_step", "NeuralContr
 #: (``lag_signals`` None and ``output_lags`` 0; docs/neural_controller.md, "Rate lags").
 AUTO_RATE_LAGS = 2
 
+#: The default ``rest_walk`` where the probe is on: the bias variance per update at rest, times the EKF's R floor.
+REST_WALK_DEFAULT = 3.0
+
 #: A signal counts as noise-free for the bias walk (``disturbance_walk``) and the onset test (``onset_hold``) while
 #: its estimated sensor-noise variance is below this fraction of the EKF's R floor (docs/neural_controller.md, "Gusts").
 WALK_QUIET = 2e-3
@@ -264,6 +267,14 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         effect = float(config.probe) if config.probe is not None else \
             PROBE_DEFAULT if self._warmup_steps < law.horizon else 0.0
         self._probe = Probe(effect, m, p, law.horizon) if effect > 0.0 else None
+        # a bias walk at rest on the controlled outputs without a declared rate (the probe's window tells rest)
+        rest = float(REST_WALK_DEFAULT * (self._probe is not None) if config.rest_walk is None else config.rest_walk)
+        if rest > 0.0 and self._probe is None:
+            raise ParameterError(f"`rest_walk` ({rest:g}) needs the probe's error window: set `probe` > 0 "
+                                 f"(e.g. {PROBE_DEFAULT:g}), or `rest_walk = 0`.")
+        rows = [j for j, i in zip(self.output_indices, self._rate_idx) if i < 0 and j not in self._walk_rows]
+        self._rest_rows = np.asarray(rows if rest > 0.0 and config.learning_rule != "rtrl_gradient" else [], np.intp)
+        self._rest_q = rest * self._R0[self._rest_rows]
         self._handover = int(config.handover_steps or 0)
         self._set_warmup_check((config.warmup_check or 0.0) if warmup_check is None else warmup_check,
                                config.warmup_max_duration if warmup_max_duration is None else warmup_max_duration)
@@ -427,6 +438,10 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         blend = False
         if self._walk_rows.size:     # from the noise estimate of the last step (so a checkpoint carries it)
             self._set_walk(k - 1 >= self._n_warmup + f.window, f.noise_var, ident.bias_walk)
+        if self._rest_rows.size:     # from the probe's errors up to the last step, the same noise estimate
+            rest = k - 1 >= self._n_warmup + f.window and self._probe.at_rest() and \
+                bool(np.all(f.noise_var < self._quiet))
+            ident.bias_walk[self._rest_rows] = self._rest_q if rest else 0.0
         if math.isfinite(self._y_prev.sum()) and math.isfinite(self._u_prev.sum()):
             learn = self._learning(k)
             hold, onset = self._onset_plan(k) if learn and self._onset_hold else (False, None)
@@ -641,6 +656,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
                 **({"rate_indices": self.rates_note} if self.rates_note else {}),
                 **({"lags": self._lag_settings()} if self._lags.shape[0] else {}),
                 **({"probe": self._probe_setting()} if self._probe is not None else {}),
+                **({"rest_walk": self._rest_setting()} if self._rest_rows.size else {}),
                 **self._check_settings()}
 
     def _probe_setting(self) -> str:
@@ -648,6 +664,11 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
             f"automatic: a warm-up of {self._warmup_steps} step{'s' * (self._warmup_steps != 1)}, shorter than the " \
             f"horizon of {self.law.horizon}"
         return f"{self._probe.effect:g} of the outputs' half range at the horizon, while an offset persists ({why})"
+
+    def _rest_setting(self) -> str:
+        why = "given" if self.config.rest_walk is not None else "automatic: with the probe"
+        return f"{self._rest_q[0] / self._R0[self._rest_rows[0]]:g} x the R floor per update on the biases of " \
+               f"observation entries {self._rest_rows.tolist()}, while at rest ({why})"
 
     def learned_step_response(self, steps: int | None = None, amplitude: float = 0.05) -> np.ndarray:
         """Return the identifier's step response of each controlled output to each input, from the present state.

@@ -196,6 +196,14 @@ class NeuralControllerConfig:
         half range), scaled down as that offset falls below 5 times ``probe``; off while any signal shows sensor
         noise or once learning has stopped (``learning_until``); kept out of the input the next plan starts from
         (:mod:`neurocontrol.controllers._probe`; docs/neural_controller.md, "Probing a steady offset").
+    rest_walk : float or None, default None
+        A random walk on the identifier's biases of the controlled outputs that have no declared rate while the
+        loop is at rest (None: 3, as ``disturbance_walk``, where the probe is on, else off; 0: off; needs the
+        probe's error window): before an update each such bias's variance grows by ``rest_walk`` times the EKF's
+        R floor when the set-points have held for a horizon, the mean tracking error over it is below ``probe``
+        of the outputs' half range on every output and every signal counts as noise-free. After a long rest the
+        bias is then still free to take a sudden offset (a changed gain at the operating point) instead of the
+        weights the rest never excited (docs/neural_controller.md, "A bias walk at rest").
     """
 
     kind: ClassVar[str] = "neural"
@@ -255,6 +263,7 @@ class NeuralControllerConfig:
     warmup_max_duration: float | None = None
     handover_steps: int | None = None
     probe: float | None = None
+    rest_walk: float | None = None
 
     def __post_init__(self):
         if (self.observation_low is None) != (self.observation_high is None):
@@ -301,6 +310,8 @@ class NeuralControllerConfig:
         if self.probe is not None and not check_positive(self.probe, "probe", allow_zero=True) < 1.0:
             raise ParameterError(f"`probe` must be below 1 (a fraction of the outputs' half range; 1e-3 is the "
                                  f"automatic level), 0 (off) or None (automatic), got {self.probe!r}.")
+        if self.rest_walk is not None:
+            check_positive(self.rest_walk, "rest_walk", allow_zero=True)
         check_positive(self.auto_warmup_weight, "auto_warmup_weight")
         check_int(self.auto_warmup_steps, "auto_warmup_steps", low=0)
         if self.learning_until is not None:
