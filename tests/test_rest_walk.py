@@ -119,6 +119,12 @@ def test_a_checkpoint_taken_at_rest_continues_bit_identically():
 def test_a_rest_walk_without_the_probe_is_named():
     with pytest.raises(ScenarioError, match="`rest_walk` .1. needs the probe's error window: set `probe` > 0"):
         tank(probe=0.0, rest_walk=1.0).build(0)
+    with pytest.raises(ScenarioError, match="`rest_walk` .1. needs the EKF rule and a controlled output without"):
+        tank(rest_walk=1.0, learning_rule="rtrl_gradient").build(0)
+    hover = Scenario.from_toml(f"{SCENARIOS}/neural_hover.toml").set("controller.probe", 1e-3)
+    assert hover.build(0).controller._rest_rows.size == 0          # both outputs walk already or have a rate
+    with pytest.raises(ScenarioError, match="`rest_walk` .2. needs the EKF rule and a controlled output without"):
+        hover.set("controller.rest_walk", 2.0).build(0)
     with pytest.raises(ParameterError, match="rest_walk"):
         NeuralControllerConfig(rest_walk=-1.0)
 

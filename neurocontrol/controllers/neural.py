@@ -269,11 +269,13 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         self._probe = Probe(effect, m, p, law.horizon) if effect > 0.0 else None
         # a bias walk at rest on the controlled outputs without a declared rate (the probe's window tells rest)
         rest = float(REST_WALK_DEFAULT * (self._probe is not None) if config.rest_walk is None else config.rest_walk)
-        if rest > 0.0 and self._probe is None:
-            raise ParameterError(f"`rest_walk` ({rest:g}) needs the probe's error window: set `probe` > 0 "
-                                 f"(e.g. {PROBE_DEFAULT:g}), or `rest_walk = 0`.")
-        rows = [j for j, i in zip(self.output_indices, self._rate_idx) if i < 0 and j not in self._walk_rows]
-        self._rest_rows = np.asarray(rows if rest > 0.0 and config.learning_rule != "rtrl_gradient" else [], np.intp)
+        rows = [j for j, i in zip(self.output_indices, self._rate_idx)     # the gradient rule: no covariance
+                if i < 0 and j not in self._walk_rows and config.learning_rule != "rtrl_gradient"]
+        if rest > 0.0 and config.rest_walk is not None and (self._probe is None or not rows):
+            why = "the probe's error window: set `probe` > 0 (e.g. 1e-3)" if self._probe is None else \
+                "the EKF rule and a controlled output without a declared rate (or `walk_signals`) to walk"
+            raise ParameterError(f"`rest_walk` ({rest:g}) needs {why}; or set `rest_walk = 0`.")
+        self._rest_rows = np.asarray(rows if rest > 0.0 else [], np.intp)
         self._rest_q = rest * self._R0[self._rest_rows]
         self._handover = int(config.handover_steps or 0)
         self._set_warmup_check((config.warmup_check or 0.0) if warmup_check is None else warmup_check,
