@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurocontrol.plotting import plot_compare
 from neurocontrol.scenario import Scenario
 from neurocontrol.scenario.core import run_scenario
 
@@ -45,35 +46,10 @@ def main(argv=None):
         print(f"{name:20s} status {res.status}, success {bool(res.metrics['success'])}, final error "
               + ", ".join(f"{o} {e:+.4g}" for o, e in zip(res.output_names, final)))
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), sharex=True)
-    first = next(iter(results.values()))
-    t = np.asarray(first.time)
-    tol = dict(Scenario.from_toml(SCENARIO).run.tolerance)
-    for i, name in enumerate(first.output_names):
-        ax = axes[0, i]
-        r = np.asarray(first.references)[:, i]
-        ax.plot(t, r, "k--", lw=1, label="set-point")
-        ax.fill_between(t, r - tol[name], r + tol[name], color="0.85", label="success band")
-        for label, res in results.items():
-            ax.plot(t, np.asarray(res.outputs)[:, i], lw=1.2, label=label)
-        ax.set_ylabel(f"{name}, {UNITS.get(name, '-')}")
-    for j, name in enumerate(first.input_names):
-        ax = axes[1, j]
-        for label, res in results.items():
-            ax.step(t[:-1], np.asarray(res.inputs)[:, j], where="post", lw=1, label=label)   # u(k) on [t_k, t_k+1)
-        ax.set_ylabel(f"{name}, {UNITS.get(name, '-')}")
-        ax.set_xlabel("time, s")
-    axes[0, 0].legend(fontsize=8)
-    fig.suptitle(f"Van de Vusse CSTR, seed {args.seed}: the neural controller with and without its probe")
-    fig.tight_layout()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "probe_offset.png", dpi=110)
-    plt.close(fig)
+    plot_compare(results, out / "probe_offset.png", units=UNITS, dpi=110,
+                 title=f"Van de Vusse CSTR, seed {args.seed}: the neural controller with and without its probe")
     print(f"wrote {out / 'probe_offset.png'}")
     return results
 

@@ -23,7 +23,7 @@ import numpy as np
 from neurocontrol._validation import as_float_array
 from neurocontrol.exceptions import ParameterError, ShapeError
 
-__all__ = ["plot_result", "plot_trials", "plot_sweep", "plot_step_responses"]
+__all__ = ["plot_result", "plot_compare", "plot_trials", "plot_sweep", "plot_step_responses"]
 
 # What plot_result reads of a run. Checked by attribute, not by class, because results imports
 # this module (lazily, in Result.plot) and this module must not import results back (no cycle).
@@ -252,6 +252,102 @@ def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] |
                     a.axvline(t_bad, color=_SAT_COLOR, ls="--", lw=1.0)
         title = " — ".join(parts)
     fig.suptitle(title)
+    return _finish(fig, path, dpi)
+
+
+def plot_compare(results: Mapping, path=None, *, tolerance=None, units: Mapping[str, str] | None = None,
+                 marks=(), title: str | None = None, dpi: int = 120):
+    """Plot runs of one task side by side: each output with the first run's reference and band, each input.
+
+    Top row: one panel per controlled output, the first run's reference
+    (dashed) and tolerance band, every run's output; bottom row: one panel per
+    input, every run's input held over its step. A run that ended early (the
+    env stopped it) is drawn as far as it went.
+
+    Parameters
+    ----------
+    results : mapping of str to neurocontrol.results.Result
+        The runs by label (the legend), all with the same outputs and inputs.
+    path : str or os.PathLike, optional
+        Save the figure there and close it.
+    tolerance : float or array_like, shape (p,), optional
+        Half-width of the band; default the first run's metrics' tolerances (no band where there are none).
+    units : mapping of str to str, optional
+        Unit of each output/input by name, for axis labels; default the first run's ``meta["units"]``.
+    marks : sequence of float, default ()
+        Times to mark with a dotted vertical line in every panel (e.g. a plant change).
+    title : str, optional
+        Figure title.
+    dpi : int, default 120
+        Resolution when saving.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neurocontrol.results import Result
+    >>> t = np.linspace(0, 5, 501)
+    >>> runs = {f"k = {k}": Result(time=t, observations=(1 - np.exp(-k * t))[:, None],
+    ...                            outputs=(1 - np.exp(-k * t))[:, None], references=np.ones((501, 1)),
+    ...                            inputs=np.ones((500, 1))) for k in (1, 3)}
+    >>> fig = plot_compare(runs, tolerance=0.05, marks=[2.0])
+    >>> len(fig.axes)
+    2
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    runs = dict(results)
+    if not runs or any(not all(hasattr(r, a) for a in _RESULT_ATTRS) for r in runs.values()):
+        raise ParameterError("`results` must map labels to neurocontrol Results (from simulate or Result.load), "
+                             f"got {[type(r).__name__ for r in runs.values()] or 'none'}.")
+    first = next(iter(runs.values()))
+    names = (first.output_names, first.input_names)
+    if any((r.output_names, r.input_names) != names for r in runs.values()):
+        raise ParameterError("`results` must all have the same outputs and inputs, got "
+                             f"{[(list(r.output_names), list(r.input_names)) for r in runs.values()]}.")
+    p, m = first.n_outputs, first.n_inputs
+    if tolerance is None:
+        metrics_out = first.metrics.get("outputs", {}) if isinstance(first.metrics.get("outputs"), dict) else {}
+        tol = np.array([metrics_out.get(n, {}).get("tolerance") or np.nan for n in first.output_names], float)
+    else:
+        tol = as_float_array(tolerance, "tolerance")
+        tol = np.full(p, float(tol)) if tol.ndim == 0 else tol
+        if tol.shape != (p,) or np.any(tol <= 0):
+            raise ParameterError(f"`tolerance` must be a positive scalar or have shape ({p},), got {tol.tolist()}.")
+    marks = [float(v) for v in as_float_array(marks, "marks").reshape(-1)]
+    units = dict(first.meta.get("units") or {}) if units is None else dict(units)
+    cols = max(p, m)
+    fig, axes = _figure((5.5 * cols, 6.5), nrows=2, ncols=cols, sharex=True, squeeze=False)
+    t = first.time
+    for i, name in enumerate(first.output_names):
+        ax = axes[0, i]
+        r = first.references[:, i]
+        ax.plot(t, r, color=_REF_COLOR, ls="--", lw=1.0, label="set-point")
+        if np.isfinite(tol[i]):
+            ax.fill_between(t, r - tol[i], r + tol[i], color="0.85", lw=0, label="success band")
+        for label, res in runs.items():
+            ax.plot(res.time, res.outputs[:, i], lw=1.2, label=label)
+        ax.set_ylabel(_label(name, units.get(name)))
+    for j, name in enumerate(first.input_names):
+        ax = axes[1, j]
+        for label, res in runs.items():
+            if res.n_steps:
+                _held(ax, res.time[:res.n_steps + 1], res.inputs[:, j], lw=1.0, label=label)
+        ax.set_ylabel(_label(name, units.get(name)))
+        ax.set_xlabel("time [s]")
+    for k in range(p, cols):
+        axes[0, k].set_visible(False)
+    for k in range(m, cols):
+        axes[1, k].set_visible(False)
+    for a in axes.flat:
+        for v in marks:
+            a.axvline(v, color="tab:red", lw=0.8, ls=":")
+        a.grid(True, alpha=0.3)
+    axes[0, 0].legend(loc="best", fontsize="small", framealpha=0.8)
+    if title:
+        fig.suptitle(title)
     return _finish(fig, path, dpi)
 
 

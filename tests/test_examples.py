@@ -67,6 +67,14 @@ def test_api_reference_builds(tmp_path):
     assert "## `controller_iosys(" in text and "Parameters" in text
 
 
+def test_committed_api_reference_is_up_to_date(tmp_path):
+    mod = load("docs/build_api.py")
+    built = {p.name: p.read_text() for p in mod.build(tmp_path)}
+    committed = {p.name: p.read_text() for p in (ROOT / "docs" / "api").glob("*.md")}
+    stale = sorted(n for n in built.keys() | committed.keys() if built.get(n) != committed.get(n))
+    assert not stale, f"docs/api is stale ({', '.join(stale)}): run python docs/build_api.py"
+
+
 def test_hover_adaptive_example_succeeds(tmp_path):
     """Claim (the example's docstring and README): from a random start the adaptive controller brings the
     helicopter to 140 rad/s and 1 m: success over the last 5 s of a 12 s run, within the 1.4 rad/s and 2 cm
@@ -125,6 +133,19 @@ def test_learned_response_example_shows_the_cstr_input_gain_learned_too_small(tm
     for at in (h - 1, -1):
         ratio = probed["learned"][at, 0, 0] / probed["plant"][at, 0, 0]
         assert 0.7 < ratio < 1.3, ratio
+
+
+def test_rest_walk_example_keeps_the_tank_only_with_the_walk(tmp_path):
+    """Claims of its docstring (seed 2): without the walk the env stops the run 13 s after the change, pump 1 at
+    its limit and pump 2 at zero after it; with the walk the run ends within its bands."""
+    mod = load("examples/rest_walk_change.py")
+    res = mod.main(["--out", str(tmp_path)])
+    off, on = res["rest_walk = 0 (off)"], res["default (walk at rest)"]
+    assert off.status == "failed" and off.time[-1] == 413.0
+    after = np.asarray(off.inputs)[np.asarray(off.time)[:len(off.inputs)] > 400.0]
+    assert after[:, 0].max() == 10.0 and after[:, 1].min() == 0.0          # the pumps' limits (0-10 V)
+    assert on.status == "completed" and on.metrics["success"]
+    assert (tmp_path / "rest_walk_change.png").stat().st_size > 0
 
 
 def test_probe_offset_example_ends_in_the_band_only_with_the_probe(tmp_path):

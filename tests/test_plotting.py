@@ -226,3 +226,40 @@ def test_plot_step_responses_panels_lines_and_errors(tmp_path):
         plot_step_responses(r, 0.0)
     with pytest.raises(ShapeError, match="responses"):
         plot_step_responses(r[:, 0], 0.5)
+
+
+def test_plot_compare_panels_runs_and_marks(tmp_path):
+    full = synthetic_result(seed=0)
+    short = synthetic_result(T=120, seed=1)                 # a run the env stopped early
+    three = synthetic_result(p=1, m=3, seed=2)
+    fig = plotting.plot_compare({"a": full, "b": short}, marks=[0.5, 2.0])
+    try:
+        axes = fig.axes
+        assert len(axes) == 4
+        top, bottom = axes[0], axes[2]
+        labels = [ln.get_label() for ln in top.get_lines()]
+        assert labels[:1] == ["set-point"] and labels[1:3] == ["a", "b"]
+        np.testing.assert_array_equal(top.get_lines()[2].get_xdata(), short.time)     # drawn as far as it went
+        np.testing.assert_array_equal(top.get_lines()[1].get_ydata(), full.outputs[:, 0])
+        held = bottom.get_lines()[1]
+        np.testing.assert_array_equal(held.get_xdata(), short.time)
+        np.testing.assert_array_equal(held.get_ydata()[:-1], short.inputs[:, 0])
+        for a in axes:                                       # the marks, dotted, in every panel
+            xs = [ln.get_xdata()[0] for ln in a.get_lines() if ln.get_linestyle() == ":"]
+            assert xs == [0.5, 2.0]
+        assert len(top.collections) == 1                     # the first run's band (its metrics' tolerance)
+    finally:
+        plt.close(fig)
+    fig = plotting.plot_compare({"one": three}, tmp_path / "c.png", title="x")
+    assert_png(tmp_path / "c.png")
+    assert [a.get_visible() for a in fig.axes] == [True, False, False, True, True, True]
+
+
+@pytest.mark.parametrize("results, match", [
+    ({}, r"`results` must map labels to neurocontrol Results"),
+    ({"a": "not a result"}, r"`results` must map labels to neurocontrol Results .* got \['str'\]"),
+    ({"a": synthetic_result(), "b": synthetic_result(p=1)}, r"`results` must all have the same outputs and inputs"),
+])
+def test_plot_compare_errors(results, match):
+    with pytest.raises(ParameterError, match=match):
+        plotting.plot_compare(results)

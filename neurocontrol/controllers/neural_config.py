@@ -199,9 +199,10 @@ class NeuralControllerConfig:
     rest_walk : float or None, default None
         A random walk on the identifier's biases of the controlled outputs that have no declared rate while the
         loop is at rest (None: 3, as ``disturbance_walk``, where the probe is on, else off; 0: off; a value given
-        needs the probe's error window, the EKF rule and such an output): before an update each such bias's variance grows by ``rest_walk`` times the EKF's
-        R floor when the set-points have held for a horizon, the mean tracking error over it is below ``probe``
-        of the outputs' half range on every output and every signal counts as noise-free. After a long rest the
+        needs the probe's error window, the EKF rule and such an output): before an update each such bias's
+        variance grows by ``rest_walk`` times the EKF's R floor when the set-points have held for a horizon, the
+        mean tracking error over it is below ``probe`` of the outputs' half range on every output and every
+        signal counts as noise-free. After a long rest the
         bias is then still free to take a sudden offset (a changed gain at the operating point) instead of the
         weights the rest never excited (docs/neural_controller.md, "A bias walk at rest").
     """
