@@ -107,6 +107,19 @@ def _integer_ticks(axis):
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
+def _tolerances(result, tolerance) -> np.ndarray:
+    """Return the band half-width per output: ``tolerance`` checked, or the metrics' tolerances (NaN: none)."""
+    p = result.n_outputs
+    if tolerance is None:
+        metrics_out = result.metrics.get("outputs", {}) if isinstance(result.metrics.get("outputs"), dict) else {}
+        return np.array([metrics_out.get(n, {}).get("tolerance") or np.nan for n in result.output_names], float)
+    tol = as_float_array(tolerance, "tolerance")
+    tol = np.full(p, float(tol)) if tol.ndim == 0 else tol
+    if tol.shape != (p,) or np.any(tol <= 0):
+        raise ParameterError(f"`tolerance` must be a positive scalar or have shape ({p},), got {tol.tolist()}.")
+    return tol
+
+
 def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] | None = None,
                 title: str | None = None, dpi: int = 120):
     """Plot one closed-loop run.
@@ -154,14 +167,7 @@ def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] |
         raise ParameterError(f"`result` must be a neurocontrol Result (from simulate or Result.load), got "
                              f"{type(result).__name__} without {', '.join(missing)}.")
     p, m = result.n_outputs, result.n_inputs
-    metrics_out = result.metrics.get("outputs", {}) if isinstance(result.metrics.get("outputs"), dict) else {}
-    if tolerance is None:
-        tol = np.array([metrics_out.get(n, {}).get("tolerance") or np.nan for n in result.output_names], float)
-    else:
-        tol = as_float_array(tolerance, "tolerance")
-        tol = np.full(p, float(tol)) if tol.ndim == 0 else tol
-        if tol.shape != (p,) or np.any(tol <= 0):
-            raise ParameterError(f"`tolerance` must be a positive scalar or have shape ({p},), got {tol.tolist()}.")
+    tol = _tolerances(result, tolerance)
     units = dict(result.meta.get("units") or {}) if units is None else dict(units)
     rows = max(p, m) + 1
     fig, axes = _figure((11.0, 1.9 * rows + 1.0), nrows=rows, ncols=2, sharex=True, squeeze=False)
@@ -308,14 +314,7 @@ def plot_compare(results: Mapping, path=None, *, tolerance=None, units: Mapping[
         raise ParameterError("`results` must all have the same outputs and inputs, got "
                              f"{[(list(r.output_names), list(r.input_names)) for r in runs.values()]}.")
     p, m = first.n_outputs, first.n_inputs
-    if tolerance is None:
-        metrics_out = first.metrics.get("outputs", {}) if isinstance(first.metrics.get("outputs"), dict) else {}
-        tol = np.array([metrics_out.get(n, {}).get("tolerance") or np.nan for n in first.output_names], float)
-    else:
-        tol = as_float_array(tolerance, "tolerance")
-        tol = np.full(p, float(tol)) if tol.ndim == 0 else tol
-        if tol.shape != (p,) or np.any(tol <= 0):
-            raise ParameterError(f"`tolerance` must be a positive scalar or have shape ({p},), got {tol.tolist()}.")
+    tol = _tolerances(first, tolerance)
     marks = [float(v) for v in as_float_array(marks, "marks").reshape(-1)]
     units = dict(first.meta.get("units") or {}) if units is None else dict(units)
     cols = max(p, m)
