@@ -273,7 +273,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
                 if i < 0 and j not in self._walk_rows and config.learning_rule != "rtrl_gradient"]
         if rest > 0.0 and config.rest_walk is not None and (self._probe is None or not rows):
             why = "the probe's error window: set `probe` > 0 (e.g. 1e-3)" if self._probe is None else \
-                "the EKF rule and a controlled output without a declared rate (or `walk_signals`) to walk"
+                "the EKF rule and a controlled output without a declared rate that `walk_signals` does not walk"
             raise ParameterError(f"`rest_walk` ({rest:g}) needs {why}; or set `rest_walk = 0`.")
         self._rest_rows = np.asarray(rows if rest > 0.0 else [], np.intp)
         self._rest_q = rest * self._R0[self._rest_rows]
