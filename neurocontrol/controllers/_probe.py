@@ -76,7 +76,11 @@ class Probe:
 
     def at_rest(self) -> bool:
         """Whether the set-points have held for a whole window and every mean error over it is below ``effect``."""
-        return bool(self.state[3] >= self.window and np.max(np.abs(self.err.mean(axis=0))) < self.effect)
+        return bool(self.state[3] >= self.window and self._offset() < self.effect)
+
+    def _offset(self) -> float:
+        """Return the largest absolute mean error over the window."""
+        return float(np.max(np.abs(self.err.mean(axis=0))))
 
     @property
     def level(self) -> np.ndarray:
@@ -117,7 +121,7 @@ class Probe:
             if not np.all(np.isfinite(gain)):
                 s[4:4 + m] = 0.0
                 return s[4:4 + m]
-            offset = float(np.max(np.abs(self.err.mean(axis=0))))      # the window is full here
+            offset = self._offset()                                     # the window is full here
             top = np.minimum(PROBE_CAP, self.effect / np.maximum(gain, 1e-9))
             amp = top * min(1.0, offset / (PROBE_OFFSET * self.effect))
             rng = np.random.default_rng([*self.key.astype(np.int64).tolist(), int(s[1])])

@@ -276,7 +276,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
                 "the EKF rule and a controlled output without a declared rate that `walk_signals` does not walk"
             raise ParameterError(f"`rest_walk` ({rest:g}) needs {why}; or set `rest_walk = 0`.")
         self._rest_rows = np.asarray(rows if rest > 0.0 else [], np.intp)
-        self._rest_q = rest * self._R0[self._rest_rows]
+        self._rest, self._rest_q = rest, rest * self._R0[self._rest_rows]
         self._handover = int(config.handover_steps or 0)
         self._set_warmup_check((config.warmup_check or 0.0) if warmup_check is None else warmup_check,
                                config.warmup_max_duration if warmup_max_duration is None else warmup_max_duration)
@@ -441,8 +441,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         if self._walk_rows.size:     # from the noise estimate of the last step (so a checkpoint carries it)
             self._set_walk(k - 1 >= self._n_warmup + f.window, f.noise_var, ident.bias_walk)
         if self._rest_rows.size:     # from the probe's errors up to the last step, the same noise estimate
-            rest = k - 1 >= self._n_warmup + f.window and self._probe.at_rest() and \
-                bool(np.all(f.noise_var < self._quiet))
+            rest = self._probe.at_rest() and self._noise_free(k - 1)
             ident.bias_walk[self._rest_rows] = self._rest_q if rest else 0.0
         if math.isfinite(self._y_prev.sum()) and math.isfinite(self._u_prev.sum()):
             learn = self._learning(k)
@@ -560,14 +559,15 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         if probe is not None:
             p, m = len(self.output_indices), self.n_inputs
             error = (observation[self._out_idx] - reference) / cfg.output_half[self._out_idx]
-            # only after a solve, while the identifier learns, and noise-free: every signal's noise estimate, once
-            # it holds no warm-up step, below the walk's quiet level
-            k = self._k - 1
-            on = ok and self._learning(k + 1) and k >= self._n_warmup + self.filter.window and \
-                bool(np.all(self.filter.noise_var < self._quiet))
+            # only after a solve, while the identifier learns, and noise-free (this step's k is self._k - 1)
+            on = ok and self._learning(self._k) and self._noise_free(self._k - 1)
             gain = lambda: b[5][-1][self._out_idx].reshape(p, -1, m).sum(axis=1)   # noqa: E731 held unit steps
             u = u + probe.step(error, reference, on, gain) * self._u_half
         return u
+
+    def _noise_free(self, k) -> bool:
+        """Whether every signal's noise estimate, once it holds no warm-up step (at step ``k``), is below quiet."""
+        return k >= self._n_warmup + self.filter.window and bool(np.all(self.filter.noise_var < self._quiet))
 
     def _applied(self, u):
         m = self.n_inputs                         # the identifier learns from the inputs actually applied
@@ -669,7 +669,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
 
     def _rest_setting(self) -> str:
         why = "given" if self.config.rest_walk is not None else "automatic: with the probe"
-        return f"{self._rest_q[0] / self._R0[self._rest_rows[0]]:g} x the R floor per update on the biases of " \
+        return f"{self._rest:g} x the R floor per update on the biases of " \
                f"observation entries {self._rest_rows.tolist()}, while at rest ({why})"
 
     def learned_step_response(self, steps: int | None = None, amplitude: float = 0.05) -> np.ndarray:
