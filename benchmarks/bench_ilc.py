@@ -96,15 +96,17 @@ class DragChange(gym.Wrapper):
 P_GAINS = {"gain_rotor_speed": 0.3, "gain_altitude": 1.0, "lead": 30, "q_cutoff_hz": 1.5}
 
 
-def _spec(variant: str, shipped):
-    """The ``[ilc]`` table of a variant, from the shipped scenario's own (``shipped``)."""
+def _spec(variant: str, shipped, hidden: int = 0):
+    """The ``[ilc]`` table of a variant, from the shipped scenario's own (``shipped``); ``hidden``: the
+    ``feedforward_hidden_units`` of ``network_held``."""
     gains = dict(shipped.gains)
+    held = {**gains, "feedforward_network": 1, **({"feedforward_hidden_units": hidden} if hidden else {})}
     table = {"network": ("network", gains),
              "network_h0": ("network", {**gains, "hidden_units": 0}),
              "network_warmup": ("network", gains),
              "network_reset": ("network", {**gains, "memory": 0}),
              "network_signal": ("network", {**gains, "feedforward_network": 0}),
-             "network_held": ("network", {**gains, "feedforward_network": 1}),
+             "network_held": ("network", held),
              "network_fixed_gain": ("network", {**gains, "gain_adaptation": 0}),
              "fir": ("norm_optimal", {"taps": 150, "regularization": gains.get("regularization", 0.1),
                                       "q_cutoff_hz": gains.get("q_cutoff_hz", 1.5)}),
@@ -115,7 +117,7 @@ def _spec(variant: str, shipped):
 
 
 def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: bool = False,
-        change_before: int | None = None, scenario: str = "ilc_staircase") -> np.ndarray:
+        change_before: int | None = None, scenario: str = "ilc_staircase", hidden: int = 0) -> np.ndarray:
     """Return the (trials, 2) RMS errors of one ILC run (NaN rows after a failed trial)."""
     sc = Scenario.from_toml(ROOT / "scenarios" / f"{scenario}.toml")
     if noise:
@@ -124,7 +126,7 @@ def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: boo
         sc = sc.set("plant.disturbances.gust_rate", 0.1).set("plant.disturbances.gust_amplitude", 2.0)
     setup = sc.build(seed)
     # the law as a scenario run builds it (ranges, prior lag and 1 / tolerance^2 weights from the setup)
-    law = law_for_setup(_spec(variant, sc.ilc), setup, seed, dict(sc.run.tolerance))
+    law = law_for_setup(_spec(variant, sc.ilc, hidden), setup, seed, dict(sc.run.tolerance))
     controller = LQRController.from_plant(rotor_speed=140.0) if variant == "p_lqr" else setup.controller
     env = DragChange(setup.env, 1.3) if change_before else setup.env
     opts = dict(setup.options or {})
@@ -144,7 +146,7 @@ def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: boo
     return errors
 
 
-def transfer(seed: int, trials: int, scenario: str) -> dict:
+def transfer(seed: int, trials: int, scenario: str, hidden: int = 0) -> dict:
     """RMS altitude error (m) on the :data:`TRANSFER` staircase after ``trials`` network-law trials on the task
     (the correction held in a network of the reference, whatever the scenario ships).
 
@@ -156,7 +158,7 @@ def transfer(seed: int, trials: int, scenario: str) -> dict:
 
     sc = Scenario.from_toml(ROOT / "scenarios" / f"{scenario}.toml")
     setup = sc.build(seed)
-    law = law_for_setup(_spec("network_held", sc.ilc), setup, seed, dict(sc.run.tolerance))
+    law = law_for_setup(_spec("network_held", sc.ilc, hidden), setup, seed, dict(sc.run.tolerance))
     opts = dict(setup.options or {})
     x0 = opts.pop("initial_state")
     res = ILCRunner(setup.env, setup.controller, setup.reference, law=law, trials=trials, duration=sc.run.duration,
@@ -194,8 +196,11 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of the variants")
     parser.add_argument("--no-transfer", dest="transfer", action="store_false",
                         help="skip the transfer to another staircase")
+    parser.add_argument("--feedforward-hidden-units", type=int, default=0, metavar="H",
+                        help="hidden units of the correction network in network_held and the transfer (default 0)")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
+    hidden = args.feedforward_hidden_units
     seeds, rseeds = parse_seeds(args.seeds), parse_seeds(args.robust_seeds)
     variants = [v for v in args.variants.split(",") if v]
     t_start = time.time()
@@ -204,12 +209,12 @@ def main(argv=None) -> int:
     held = int(shipped.get("feedforward_network", FEEDFORWARD_NETWORK))
     ablation = {}
     for v in variants:
-        if v == ("network_held" if held else "network_signal"):
+        if v == ("network_signal" if not held else None if hidden else "network_held"):
             continue                        # the scenario's own setting: the row "network"
         rows = []
         t0 = time.time()
         for s in seeds:
-            rows.append(run(v, s, args.trials, scenario=args.scenario))
+            rows.append(run(v, s, args.trials, scenario=args.scenario, hidden=hidden))
         alt = np.array(rows)[:, :, 1]
         med = _median(alt)
         first = med[0]
@@ -228,7 +233,7 @@ def main(argv=None) -> int:
 
     moved = {}
     if rseeds and args.transfer:
-        rows = [transfer(s, args.trials, args.scenario) for s in rseeds]
+        rows = [transfer(s, args.trials, args.scenario, hidden) for s in rseeds]
         moved = {k: [r[k] for r in rows] for k in rows[0]}
         print("transfer to another staircase, RMS altitude error (mm) per seed: "
               + "; ".join(f"{k} {np.round(np.array(v) * 1e3, 3).tolist()}" for k, v in moved.items()), flush=True)
@@ -264,7 +269,7 @@ def main(argv=None) -> int:
         plot_trials(meds, ROOT / "docs" / "img" / f"{record}_trials.png", names=names, unit="m",
                     title=f"{args.scenario}: median RMS altitude error per trial, seeds {args.seeds}")
         figures = {"ablation": ablation, "share_lost_without_memory": share, "robust": robust, "transfer": moved,
-                   "feedforward_network": held}
+                   "feedforward_network": held, **({"feedforward_hidden_units": hidden} if hidden else {})}
         shipped = Scenario.from_toml(ROOT / "scenarios" / f"{args.scenario}.toml")
         kind = registration_of("controller", shipped.controller).kind
         write_record(record, command=("python benchmarks/bench_ilc.py " + " ".join(argv or sys.argv[1:])).rstrip(),

@@ -199,3 +199,124 @@ def test_trial_one_starts_from_the_feedforward_the_run_was_given():
     # the network's fit of the signal law's update: equal up to what the window cannot hold
     assert np.linalg.norm(seen["network"] - seen["signal"]) < 0.01 * np.linalg.norm(seen["signal"])
     assert np.linalg.norm(seen["signal"] - start) > 0.1 * np.linalg.norm(start)     # the update moved it
+
+
+# ---------------------------------------------------------------- hidden units (feedforward_hidden_units)
+
+def _nonlinear_task(seed=5, T_=240):
+    """Set-point steps at random levels; the target correction depends on the level nonlinearly."""
+    rng = np.random.default_rng(seed)
+    r = np.repeat(rng.uniform(-1.8, 1.8, (T_ // 20, 2)), 20, axis=0)
+    f = np.column_stack([0.4 * np.tanh(2.0 * r[:, 0]) * r[:, 1], 0.3 * np.sin(1.5 * r[:, 1])])
+    return r, f
+
+
+def _plain_cost(net, phi, f, prior_w, prior_v, prior_u, lam):
+    """|phi W + tanh(phi U) V - f|^2 + lam (|W - W0|^2 + |V - V0|^2 + |U - U0|^2), written out."""
+    out = phi @ net.weights + np.tanh(phi @ net.hidden_in) @ net.hidden_out
+    return (np.sum((out - f) ** 2) + lam * (np.sum((net.weights - prior_w) ** 2)
+                                           + np.sum((net.hidden_out - prior_v) ** 2)
+                                           + np.sum((net.hidden_in - prior_u) ** 2)))
+
+
+def test_hidden_units_fit_a_nonlinear_correction_the_linear_network_cannot():
+    r, f = _nonlinear_task()
+    linear = FeedforwardNetwork(back_steps=0, ahead_steps=0, stride=1, output_range=RANGE, ridge=1e-4)
+    miss_linear = np.sqrt(np.mean((linear.fit(r, f) - f) ** 2))
+    phi, lam = linear.features(r), 1e-4 * r.shape[0]
+    for seed in range(5):                             # every draw of the hidden units, not one
+        hidden = FeedforwardNetwork(back_steps=0, ahead_steps=0, stride=1, output_range=RANGE, ridge=1e-4,
+                                    hidden_units=6, seed=seed, fit_iterations=60)
+        u0 = hidden.hidden_in.copy()
+        fitted = hidden.fit(r, f)
+        assert np.sqrt(np.mean((fitted - f) ** 2)) < 0.3 * miss_linear
+        assert np.array_equal(hidden.predict(r), fitted)
+        # the cost it reports is the regularised cost of the weights it ends with, below where it started
+        plain = _plain_cost(hidden, phi, f, np.zeros_like(hidden.weights), np.zeros_like(hidden.hidden_out), u0,
+                            lam)
+        assert hidden.fit_info["cost_after"] == pytest.approx(plain, rel=1e-10)
+        assert hidden.fit_info["cost_after"] < hidden.fit_info["cost_before"]
+
+
+def test_one_round_is_the_gauss_newton_step_of_a_finite_difference_jacobian():
+    """fit_iterations = 1: the output layer solved for the first draw, then per unit the damped step
+    -(J^T J + (lam + mu) I)^-1 J^T r with J from central differences of the residual (V fixed)."""
+    r, f = _nonlinear_task(T_=120)
+    net = FeedforwardNetwork(back_steps=2, ahead_steps=2, stride=2, output_range=RANGE, ridge=1e-3,
+                             hidden_units=3, seed=11, fit_iterations=1)
+    phi = net.features(r)
+    T_, nf = phi.shape
+    lam, u0 = 1e-3 * T_, net.hidden_in.copy()
+    x = np.hstack([phi, np.tanh(phi @ u0)])
+    wv = np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ f)     # priors zero at the first fit
+    w, v = wv[:nf], wv[nf:]
+
+    def residual(u):
+        return (phi @ w + np.tanh(phi @ u) @ v - f).ravel()
+
+    mu = 1e-3 * lam + 1e-8 * T_
+    want = u0.copy()
+    for k in range(3):
+        jac = np.empty((T_ * f.shape[1], nf))
+        for i in range(nf):
+            up, dn = u0.copy(), u0.copy()
+            up[i, k] += 1e-6
+            dn[i, k] -= 1e-6
+            jac[:, i] = (residual(up) - residual(dn)) / 2e-6
+        want[:, k] = u0[:, k] - np.linalg.solve(jac.T @ jac + (lam + mu) * np.eye(nf), jac.T @ residual(u0))
+    net.fit(r, f)
+    assert net.fit_info["kept"] == 1                   # this step lowers the cost (else U would be the draw)
+    np.testing.assert_allclose(net.hidden_in, want, rtol=0, atol=1e-7 * np.abs(want).max())
+    # and the output layer is then solved again for the new U
+    x1 = np.hstack([phi, np.tanh(phi @ want)])
+    wv1 = np.linalg.solve(x1.T @ x1 + lam * np.eye(x1.shape[1]), x1.T @ f)
+    np.testing.assert_allclose(np.vstack([net.weights, net.hidden_out]), wv1, atol=1e-6 * np.abs(wv1).max())
+
+
+def test_hidden_units_draw_reset_and_memory():
+    r, f = _nonlinear_task()
+
+    def net(seed, **kw):
+        return FeedforwardNetwork(back_steps=2, ahead_steps=2, stride=1, output_range=RANGE, hidden_units=4,
+                                  seed=seed, **kw)
+
+    a, b, c = net(7), net(7), net(8)
+    assert np.array_equal(a.hidden_in, b.hidden_in) and not np.array_equal(a.hidden_in, c.hidden_in)
+    first = a.hidden_in.copy()
+    fa, fb = a.fit(r, f), b.fit(r, f)
+    assert np.array_equal(fa, fb) and not np.array_equal(a.hidden_in, first)       # the same seed: the same fit
+    a.start_trial()                                                               # memory: kept
+    assert a.hidden_out is not None and not np.array_equal(a.hidden_in, first)
+    lost = net(7, memory=False)
+    lost.fit(r, f)
+    lost.start_trial()                                                            # no memory: back to the draw
+    assert lost.weights is None and lost.hidden_out is None and np.array_equal(lost.hidden_in, first)
+    assert np.all(lost.predict(r) == 0.0)
+    assert "hidden_units=4" in repr(a) and "hidden_units" not in repr(FeedforwardNetwork(
+        back_steps=2, ahead_steps=2, stride=1, output_range=RANGE))
+    with pytest.raises(ParameterError, match="needs `seed`"):
+        FeedforwardNetwork(back_steps=2, ahead_steps=2, stride=1, output_range=RANGE, hidden_units=2)
+    with pytest.raises(ParameterError, match="hidden_units"):
+        FeedforwardNetwork(back_steps=2, ahead_steps=2, stride=1, output_range=RANGE, hidden_units=-1, seed=0)
+    with pytest.raises(ParameterError, match="fit_iterations"):
+        net(0, fit_iterations=0)
+
+
+def test_scenario_key_of_the_hidden_units():
+    sc = Scenario.from_toml("scenarios/ilc_neural.toml")
+    names, rng = ["rotor_speed", "altitude"], np.array([[74.25, 0.0], [180.0, 2.0]])
+
+    def law(seed=0, **gains):
+        spec = dataclasses.replace(sc.ilc, gains={**sc.ilc.gains, **gains})
+        return _law_from_spec(spec, names, rng, seed, None, None, None)
+
+    assert law().feedforward_network.hidden_units == 0
+    net = law(feedforward_hidden_units=5).feedforward_network
+    again = law(feedforward_hidden_units=5).feedforward_network
+    other = law(seed=1, feedforward_hidden_units=5).feedforward_network
+    assert net.hidden_units == 5 and np.array_equal(net.hidden_in, again.hidden_in)
+    assert not np.array_equal(net.hidden_in, other.hidden_in)
+    with pytest.raises(ScenarioError, match="feedforward_hidden_units"):
+        law(feedforward_hidden_units=2, feedforward_network=0)
+    with pytest.raises(ScenarioError, match="feedforward_hidden_units"):
+        law(feedforward_hidden_units=-1)

@@ -19,8 +19,21 @@ least squares, ``W_{k+1} = \arg\min \sum_t |W \phi(t) - f_{k+1}(t)|^2 +
 the trial's samples reaches the same weights); the next trial applies
 ``W_{k+1} \phi``. So the correction learned over the trials is in the weights,
 a reset network forgets it, and the weights apply to any reference the next
-trial brings. The network is linear: a learned non-causal filter of the
-reference (the closed loop's approximate inverse needs the set-points ahead).
+trial brings. With ``hidden_units = 0`` (the default) the network is linear: a
+learned non-causal filter of the reference (the closed loop's approximate
+inverse needs the set-points ahead). With ``hidden_units = H > 0`` it has a
+hidden layer of H tanh units on the same features, trained with the output
+layer:
+
+.. math:: f(t) = W\,\phi(t) + V \tanh\big(U \phi(t)\big),
+
+every weight pulled towards its last value by the same ``ridge``. The fit
+alternates the output layer's exact regularised least squares (``W``, ``V``
+for the present ``U``) with one damped Gauss-Newton step per hidden unit on
+its input weights (node-decoupled, as the identifier's EKF), a step kept only
+when it lowers the regularised cost, for ``fit_iterations`` rounds. ``U``
+starts from a draw of ``seed``, ``V`` at zero (the first fit starts from the
+linear network's).
 
 Examples
 --------
@@ -61,10 +74,17 @@ class FeedforwardNetwork:
     memory : bool, default True
         Keep the weights over the trials; False: :meth:`start_trial` forgets them (the ablation without
         trial memory).
+    hidden_units : int, default 0
+        Tanh units of a hidden layer on the features, trained with the output layer; 0: the linear network.
+    seed : int or numpy.random.SeedSequence, optional
+        Draw of the hidden units' first input weights, ``N(0, 1 / (p + 1))`` each (``p`` outputs: the features'
+        levels and constant are of order one); needed when ``hidden_units > 0``. A reset returns to that draw.
+    fit_iterations : int, default 10
+        Rounds of the hidden layer's fit (output layer, then one step per hidden unit) per trial.
     """
 
     def __init__(self, *, back_steps: int, ahead_steps: int, stride: int, output_range, ridge: float = 1e-6,
-                 memory: bool = True):
+                 memory: bool = True, hidden_units: int = 0, seed=None, fit_iterations: int = 10):
         self.back_steps = check_int(back_steps, "back_steps", low=0)
         self.ahead_steps = check_int(ahead_steps, "ahead_steps", low=0)
         self.stride = check_int(stride, "stride", low=1)
@@ -78,11 +98,25 @@ class FeedforwardNetwork:
         self.memory = bool(memory)
         self._offsets = np.array([j for j in range(-self.back_steps, self.ahead_steps + 1, self.stride) if j != 0]
                                  or [0], dtype=np.int64)
+        self.hidden_units = check_int(hidden_units, "hidden_units", low=0)
+        self.fit_iterations = check_int(fit_iterations, "fit_iterations", low=1)
+        self._u0 = np.zeros((self.n_features, 0))
+        if self.hidden_units:
+            if seed is None:
+                raise ParameterError("`hidden_units` > 0 needs `seed` (an int or a numpy SeedSequence) for the "
+                                     "hidden units' first input weights.")
+            scale = 1.0 / np.sqrt(self._mid.shape[0] + 1.0)
+            self._u0 = np.random.default_rng(seed).normal(0.0, scale, (self.n_features, self.hidden_units))
         self.weights: np.ndarray | None = None      # (n_features, c); None: not fitted (output 0)
+        self.hidden_in = self._u0.copy()             # U, (n_features, H)
+        self.hidden_out: np.ndarray | None = None   # V, (H, c); None: not fitted
+        #: Of the last fit: the rounds run, the hidden-unit steps kept, the regularised cost before and after.
+        self.fit_info: dict = {}
 
     def __repr__(self):
+        hidden = f", hidden_units={self.hidden_units}" if self.hidden_units else ""
         return (f"FeedforwardNetwork(back_steps={self.back_steps}, ahead_steps={self.ahead_steps}, "
-                f"stride={self.stride}, ridge={self.ridge:g}, memory={self.memory})")
+                f"stride={self.stride}, ridge={self.ridge:g}, memory={self.memory}{hidden})")
 
     @property
     def n_outputs(self) -> int:
@@ -95,8 +129,10 @@ class FeedforwardNetwork:
         return (len(self._offsets) + 1) * self._mid.shape[0] + 1
 
     def reset(self) -> None:
-        """Forget the weights (the next prediction is zero)."""
+        """Forget the weights (the next prediction is zero; the hidden units return to their first draw)."""
         self.weights = None
+        self.hidden_out = None
+        self.hidden_in = self._u0.copy()
 
     def start_trial(self) -> None:
         """Forget the weights when ``memory`` is False (the law calls this before each update)."""
@@ -139,7 +175,13 @@ class FeedforwardNetwork:
         phi = self.features(references)
         if self.weights is None:
             return np.zeros((phi.shape[0], self._mid.shape[0] if n_channels is None else n_channels))
-        return phi @ self.weights
+        return self._forward(phi)
+
+    def _forward(self, phi) -> np.ndarray:
+        """Return ``phi W + tanh(phi U) V`` (the linear part alone without hidden units)."""
+        if not self.hidden_units:
+            return phi @ self.weights
+        return phi @ self.weights + np.tanh(phi @ self.hidden_in) @ self.hidden_out
 
     def fit(self, references, target) -> np.ndarray:
         """Fit the weights to ``target`` along ``references``, pulled towards the last weights by ``ridge``.
@@ -162,8 +204,55 @@ class FeedforwardNetwork:
         if prior.shape[1] != f.shape[1]:
             raise ShapeError(f"`target` must have {prior.shape[1]} channels (as fitted before), got {f.shape[1]}.")
         lam = self.ridge * phi.shape[0]
+        if self.hidden_units:
+            return self._fit_hidden(phi, f, prior, lam)
         # (phi^T phi + lam I) W = phi^T f + lam W_prior, solved in the least-squares sense (phi may be rank-poor)
         a = phi.T @ phi + lam * np.eye(phi.shape[1])
         b = phi.T @ f + lam * prior
         self.weights = np.linalg.lstsq(a, b, rcond=None)[0]
         return phi @ self.weights
+
+    def _fit_hidden(self, phi, f, prior_w, lam) -> np.ndarray:
+        """Fit ``W``, ``V`` and ``U`` to ``f``: output layer exact, one damped Gauss-Newton step per hidden unit.
+
+        Minimises ``|phi W + tanh(phi U) V - f|^2 + lam (|W - W0|^2 + |V - V0|^2 + |U - U0|^2)``, the zeros the
+        last weights. Each round solves the output layer for the present ``U``, then steps each unit's column
+        ``u_k`` by ``-(J_k^T J_k + (lam + mu) I)^{-1} g_k`` with ``J_k = (V_k . V_k)^{1/2} diag(1 - h_k^2) phi``
+        (the unit's outputs summed over the channels it feeds) and ``g_k`` the cost's gradient; a round whose
+        steps do not lower the cost is undone and ``mu`` raised tenfold (lowered threefold after one that does).
+        """
+        H, nf = self.hidden_units, phi.shape[1]
+        prior_v = np.zeros((H, f.shape[1])) if self.hidden_out is None else self.hidden_out
+        prior_u = self.hidden_in.copy()
+        prior = np.vstack([prior_w, prior_v])
+        eye = np.eye(nf + H)
+
+        def output_layer(u):
+            x = np.hstack([phi, np.tanh(phi @ u)])
+            wv = np.linalg.lstsq(x.T @ x + lam * eye, x.T @ f + lam * prior, rcond=None)[0]
+            r = x @ wv - f
+            cost = float(np.sum(r * r) + lam * (np.sum((wv - prior) ** 2) + np.sum((u - prior_u) ** 2)))
+            return wv, r, x[:, nf:], cost
+
+        u = prior_u.copy()
+        wv, r, h, cost = output_layer(u)
+        first, mu, kept, rounds = cost, 1e-3 * max(lam, 1e-12) + 1e-8 * phi.shape[0], 0, 0
+        for rounds in range(1, self.fit_iterations + 1):
+            v = wv[nf:]
+            d = 1.0 - h * h
+            trial = u.copy()
+            for k in range(H):
+                s = float(v[k] @ v[k])
+                if s == 0.0:
+                    continue            # a unit the output layer does not use has no gradient
+                grad = phi.T @ (d[:, k] * (r @ v[k])) + lam * (u[:, k] - prior_u[:, k])
+                a = (phi * (s * d[:, k] ** 2)[:, None]).T @ phi + (lam + mu) * np.eye(nf)
+                trial[:, k] = u[:, k] - np.linalg.solve(a, grad)
+            wv_t, r_t, h_t, cost_t = output_layer(trial)
+            if np.isfinite(cost_t) and cost_t < cost:
+                u, wv, r, h, cost, mu, kept = trial, wv_t, r_t, h_t, cost_t, mu / 3.0, kept + 1
+            else:
+                mu *= 10.0
+        self.weights, self.hidden_out, self.hidden_in = wv[:nf], wv[nf:], u
+        self.fit_info = {"rounds": rounds, "kept": kept, "cost_before": first, "cost_after": cost}
+        return self._forward(phi)

@@ -52,7 +52,9 @@ def _law_from_spec(spec, output_names, output_range=None, seed=0, prior_lag=None
     in a :class:`~neurocontrol.ilc.feedforward_net.FeedforwardNetwork` of the
     reference, with ``feedforward_back_steps`` and ``feedforward_ahead_steps``,
     default twice the closed-loop network's memory ``taps * tap_spacing *
-    block_steps`` each, sampled every ``block_steps``; 0: a time-indexed signal).
+    block_steps`` each, sampled every ``block_steps``, and
+    ``feedforward_hidden_units`` tanh units trained with its output layer,
+    default 0: a linear network; 0: a time-indexed signal).
     The networks' ranges are the controlled outputs' declared ranges.
 
     Parameters
@@ -107,7 +109,8 @@ def _norm_optimal_from_gains(gains, output_names, law, output_range, seed, prior
     common = {"regularization", "q_cutoff_hz", "gain_adaptation"} | {f"weight_{n}" for n in output_names}
     own = {"taps"} if law == "norm_optimal" else {"hidden_units", "block_steps", "taps", "tap_spacing", "memory",
                                                   "prior", "lead_taps", "feedforward_network",
-                                                  "feedforward_back_steps", "feedforward_ahead_steps"}
+                                                  "feedforward_back_steps", "feedforward_ahead_steps",
+                                                  "feedforward_hidden_units"}
     unknown = sorted(set(gains) - common - own)
     if unknown:
         raise ScenarioError(f"`ilc.gains` has unknown keys {unknown} for law {law!r}; "
@@ -137,11 +140,19 @@ def _norm_optimal_from_gains(gains, output_names, law, output_range, seed, prior
         if held > 1:
             raise ScenarioError(f"`ilc.gains.feedforward_network` must be 1 (the correction is kept in a network of "
                                 f"the reference) or 0 (a time-indexed signal), got {held}.")
+        hidden = _whole(gains, "feedforward_hidden_units", 0, 0)
+        if hidden and not held:
+            raise ScenarioError("`ilc.gains.feedforward_hidden_units` needs the correction held in the network "
+                                "(`feedforward_network = 1`).")
         if held:
             span = 2 * model.taps * model.tap_spacing * model.block_steps   # twice the closed-loop model's memory
+            # the hidden units' draw: a child of the law's seed, spawned only when there are hidden units
+            draw = (seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)).spawn(1)[0] \
+                if hidden else None
             net = FeedforwardNetwork(back_steps=_whole(gains, "feedforward_back_steps", span, 0),
                                      ahead_steps=_whole(gains, "feedforward_ahead_steps", span, 0),
-                                     stride=model.block_steps, output_range=output_range, memory=bool(memory))
+                                     stride=model.block_steps, output_range=output_range, memory=bool(memory),
+                                     hidden_units=hidden, seed=draw)
     cutoff = float(gains.get("q_cutoff_hz", 1.5))
     adapt = _whole(gains, "gain_adaptation", 1, 0)
     if adapt > 1:
