@@ -45,6 +45,8 @@ Prints the tables and writes ``benchmarks/records/ilc.json`` and
     python benchmarks/bench_ilc.py                       # seeds 0-19, 10 trials; robustness seeds 0-4
     python benchmarks/bench_ilc.py --scenario ilc_neural
     python benchmarks/bench_ilc.py --seeds 0:3 --robust-seeds 0 --long 20   # quick look
+    python benchmarks/bench_ilc.py --variants network_held --feedforward-hidden-units 32 --long 0 --no-record
+                                                         # a correction network with trained hidden units
 """
 
 from __future__ import annotations
