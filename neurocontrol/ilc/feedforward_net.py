@@ -225,7 +225,7 @@ class FeedforwardNetwork:
         prior_v = np.zeros((H, f.shape[1])) if self.hidden_out is None else self.hidden_out
         prior_u = self.hidden_in.copy()
         prior = np.vstack([prior_w, prior_v])
-        eye = np.eye(nf + H)
+        eye, eye_u = np.eye(nf + H), np.eye(nf)
 
         def output_layer(u):
             x = np.hstack([phi, np.tanh(phi @ u)])
@@ -246,7 +246,7 @@ class FeedforwardNetwork:
                 if s == 0.0:
                     continue            # a unit the output layer does not use has no gradient
                 grad = phi.T @ (d[:, k] * (r @ v[k])) + lam * (u[:, k] - prior_u[:, k])
-                a = (phi * (s * d[:, k] ** 2)[:, None]).T @ phi + (lam + mu) * np.eye(nf)
+                a = (phi * (s * d[:, k] ** 2)[:, None]).T @ phi + (lam + mu) * eye_u
                 trial[:, k] = u[:, k] - np.linalg.solve(a, grad)
             wv_t, r_t, h_t, cost_t = output_layer(trial)
             if np.isfinite(cost_t) and cost_t < cost:
