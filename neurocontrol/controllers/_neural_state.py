@@ -19,7 +19,8 @@ class NeuralStateIO:
 
     _NET_ARRAYS = ("_theta", "_P", "_h", "_Sh", "_y_hat", "_good_theta", "_good_P", "_R", "_change")
     _FILTER_ARRAYS = ("_raw", "_d2", "_sorted", "_S", "noise_var", "gain", "_rise")  # fast_var: recomputed
-    _OWN_ARRAYS = ("_y_prev", "_u_prev", "_x", "_rm", "_plan", "_excitation", "_nominal", "_lags", "_hold", "_blend")
+    _OWN_ARRAYS = ("_y_prev", "_u_prev", "_x", "_rm", "_plan", "_excitation", "_nominal", "_lags", "_hold", "_blend",
+                   "_caution")
     _MODES = ("warmup", "predictive")
 
     def _state_arrays(self):
@@ -58,9 +59,9 @@ class NeuralStateIO:
         return self._with_warmup_state(state)
 
     #: Keys added after checkpoints were first written, with the value a controller of that time had (no hold).
-    _LATER_KEYS = {"hold": lambda: np.zeros(2), "blend": lambda: np.zeros(1), "identifier.counts.onset": lambda: 0,
-                   "identifier.counts.held": lambda: 0, "imitator.counts.onset": lambda: 0,
-                   "imitator.counts.held": lambda: 0}
+    _LATER_KEYS = {"hold": lambda: np.zeros(2), "blend": lambda: np.zeros(1), "caution": lambda: np.zeros(1),
+                   "identifier.counts.onset": lambda: 0, "identifier.counts.held": lambda: 0,
+                   "imitator.counts.onset": lambda: 0, "imitator.counts.held": lambda: 0}
 
     def _with_later_keys(self, state: dict) -> dict:
         """Return ``state`` with the keys of :attr:`_LATER_KEYS` it lacks (a checkpoint of an earlier version)."""

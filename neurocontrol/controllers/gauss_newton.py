@@ -107,8 +107,9 @@ class GaussNewtonLaw:
     rate_weights : tuple of float or None, default None
         Weight on tracking the reference model's rate per controlled output
         (needs the output's ``rate_indices`` entry); None: 0 each.
-    move_penalty : float, default 1.0
-        rho on each normalised block move.
+    move_penalty : float, default 0.3
+        rho on each normalised block move (docs/neural_controller.md, "The move penalty, and caution at the
+        start").
     damping : float, default 1e-4
         Levenberg damping mu.
     range_weight : float, default 100.0
@@ -133,7 +134,7 @@ class GaussNewtonLaw:
     stride: int = 2
     output_weights: tuple[float, ...] | None = None
     rate_weights: tuple[float, ...] | None = None
-    move_penalty: float = 1.0
+    move_penalty: float = 0.3
     damping: float = 1e-4
     range_weight: float = 100.0
     range_bound: float = 1.0

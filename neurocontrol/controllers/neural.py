@@ -29,6 +29,7 @@ from neurocontrol import registry
 from neurocontrol._validation import as_float_array, check_indices, check_real, env_dt, env_input_limits
 from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers import learned_response as _learned
+from neurocontrol.controllers._neural_settings import NeuralSettings
 from neurocontrol.controllers._neural_state import NeuralStateIO
 from neurocontrol.controllers._output_lags import OutputLags
 from neurocontrol.controllers._probe import PROBE_DEFAULT, Probe
@@ -54,6 +55,9 @@ AUTO_RATE_LAGS = 2
 #: The default ``rest_walk`` where the probe is on: the bias variance per update at rest, times the EKF's R floor.
 REST_WALK_DEFAULT = 3.0
 
+#: The default ``start_caution`` where the warm-up is shorter than the horizon: horizons of predictive steps.
+START_CAUTION_DEFAULT = 2.0
+
 #: A signal counts as noise-free for the bias walk (``disturbance_walk``) and the onset test (``onset_hold``) while
 #: its estimated sensor-noise variance is below this fraction of the EKF's R floor (docs/neural_controller.md, "Gusts").
 WALK_QUIET = 2e-3
@@ -72,7 +76,7 @@ ONSET_SIGNALS = 3
 # ---------------------------------------------------------------- the controller
 
 
-class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractController):
+class NeuralController(OutputLags, NeuralStateIO, NeuralSettings, WarmupHandover, AbstractController):
     """Predictive control through an incremental RTRN identifier that learns at every step.
 
     Parameters
@@ -267,6 +271,10 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         effect = float(config.probe) if config.probe is not None else \
             PROBE_DEFAULT if self._warmup_steps < law.horizon else 0.0
         self._probe = Probe(effect, m, p, law.horizon) if effect > 0.0 else None
+        # caution at the start: by default only where the warm-up is too short to show the inputs' effect
+        start = float(config.start_caution) if config.start_caution is not None else \
+            START_CAUTION_DEFAULT * (self._warmup_steps < law.horizon)
+        self._start_caution = int(round(start * law.horizon))
         # a bias walk at rest on the controlled outputs without a declared rate (the probe's window tells rest)
         rest = float(REST_WALK_DEFAULT * (self._probe is not None) if config.rest_walk is None else config.rest_walk)
         rows = [j for j, i in zip(self.output_indices, self._rate_idx)     # the gradient rule: no covariance
@@ -396,6 +404,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         self._plan = np.zeros(nc)
         self._hold = np.zeros(2)      # [held steps left (-1: until the rise is over), cool-down steps] (onset_hold)
         self._blend = np.zeros(1)     # steps left of blending the warm-up controller out (handover_steps)
+        self._caution = np.array([float(self._start_caution)])   # predictive steps planned with caution (start)
         self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
         if self._imitator is not None:
             self._imitator.reset(np.random.default_rng(im_seed))
@@ -552,7 +561,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
                                    self._rm_phi, self._rm_g, self._rm_g_held, self._rm,
                                    r, self._use_preview, reference, self._out_idx,
                                    self._rate_rows_a, self._rate_cols, self._tracked, self._weights, self._eval,
-                                   *(self._gn_caution if self.identifier.changing else self._gn_scalars), given, *b)
+                                   *(self._gn_caution if self._cautious() else self._gn_scalars), given, *b)
         u = held.copy() if not ok else b[-2]      # a failed solve holds the input
         if ok:
             self._plan[:] = b[-3]
@@ -564,6 +573,10 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
             gain = lambda: b[5][-1][self._out_idx].reshape(p, -1, m).sum(axis=1)   # noqa: E731 held unit steps
             u = u + probe.step(error, reference, on, gain) * self._u_half
         return u
+
+    def _cautious(self) -> bool:
+        """Whether this step plans with the move penalty times ``change_caution`` (a change on, or the start)."""
+        return self.identifier.changing or self._k - 1 - self._n_warmup < self._caution[0]
 
     def _noise_free(self, k) -> bool:
         """Whether every signal's noise estimate, once it holds no warm-up step (at step ``k``), is below quiet."""
@@ -609,6 +622,7 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         self.filter.measure(np.full(self._n_sig, np.nan))   # restarts the noise estimate's differences, keeps it
         self._k = self._n_warmup = 0
         self._blend[0] = 0.0                     # a trial starts with the predictive law alone
+        self._caution[0] = 0.0                   # ... with the model it has: no start caution
         self._mode, self._status, self._rate_limit = "predictive", "none", self._law_rate
 
     @property
@@ -634,43 +648,6 @@ class NeuralController(OutputLags, NeuralStateIO, WarmupHandover, AbstractContro
         change of its set-points that many steps before it.
         """
         return np.asarray(self._lead, dtype=np.float64) if self._use_preview else np.zeros(len(self._lead))
-
-    #: How the warm-up controller was chosen (set by :func:`build_neural`; None: given by the caller).
-    warmup_note: str | None = None
-    #: Set by :func:`build_neural` when the plant's model says the horizon is too short (None: no finding).
-    horizon_note: str | None = None
-    #: Where ``rate_indices`` came from when :func:`build_neural` took them from the env (None: given or none).
-    rates_note: str | None = None
-    #: Why :func:`build_neural` chose ``handover_steps`` (None: given, or none).
-    handover_note: str | None = None
-
-    def derived_settings(self) -> dict:
-        """Return the warm-up controller and steps (check: longest), preview lead (steps), hidden units, imitator."""
-        warm = ("the nominal input plus excitation" if self.warmup_controller is None
-                else self.warmup_note or f"{type(self.warmup_controller).__name__} (given)")
-        blend = {"handover_steps": self._handover} if self.warmup_controller is not None and self._handover else {}
-        if blend and self.handover_note:
-            blend["handover_steps"] = f"{self._handover} ({self.handover_note})"
-        return {"warmup": warm, "warmup_steps": self._warmup_steps, **blend, "preview_lead_steps": list(self._lead),
-                "identifier_hidden_units": self._id_cfg.n_hidden, "imitator": self.config.imitator,
-                "identifier_filter_time_constants": list(self._id_cfg.filter_time_constants or ()),
-                **({"horizon_check": self.horizon_note} if self.horizon_note else {}),
-                **({"rate_indices": self.rates_note} if self.rates_note else {}),
-                **({"lags": self._lag_settings()} if self._lags.shape[0] else {}),
-                **({"probe": self._probe_setting()} if self._probe is not None else {}),
-                **({"rest_walk": self._rest_setting()} if self._rest_rows.size else {}),
-                **self._check_settings()}
-
-    def _probe_setting(self) -> str:
-        why = "given" if self.config.probe is not None else \
-            f"automatic: a warm-up of {self._warmup_steps} step{'s' * (self._warmup_steps != 1)}, shorter than the " \
-            f"horizon of {self.law.horizon}"
-        return f"{self._probe.effect:g} of the outputs' half range at the horizon, while an offset persists ({why})"
-
-    def _rest_setting(self) -> str:
-        why = "given" if self.config.rest_walk is not None else "automatic: with the probe"
-        return f"{self._rest:g} x the R floor per update on the biases of " \
-               f"observation entries {self._rest_rows.tolist()}, while at rest ({why})"
 
     def learned_step_response(self, steps: int | None = None, amplitude: float = 0.05) -> np.ndarray:
         """Return the identifier's step response of each controlled output to each input, from the present state.

@@ -144,7 +144,13 @@ class NeuralControllerConfig:
         every step, exact; more: an approximation), see :class:`GaussNewtonLaw`.
     change_caution : float, default 3.0
         Factor on ``move_penalty`` at the steps where the identifier's change detector is on (a model being
-        re-learned after a plant change plans smaller moves); 1: none. See :class:`GaussNewtonLaw`.
+        re-learned after a plant change plans smaller moves), and over the start caution below; 1: none. See
+        :class:`GaussNewtonLaw`.
+    start_caution : float or None, default None
+        Horizons of predictive steps after the warm-up planned with ``move_penalty`` times ``change_caution``: a
+        model that has not yet seen its inputs' effect over a horizon plans smaller moves. None: 2 when the
+        warm-up is shorter than the horizon (a stable plant flown without a warm-up controller), else 0; 0: off
+        (docs/neural_controller.md, "The move penalty, and caution at the start").
     rate_limit : tuple of float or None
         Largest input change per control step after the warm-up, physical units.
     warmup_duration : float, default 1.0
@@ -244,12 +250,13 @@ class NeuralControllerConfig:
     stride: int = 2
     output_weights: tuple[float, ...] | None = None
     rate_weights: tuple[float, ...] | None = None
-    move_penalty: float = 1.0
+    move_penalty: float = 0.3
     damping: float = 1e-4
     range_weight: float = 100.0
     range_bound: float = 1.0
     jacobian_every: int = 1
     change_caution: float = 3.0
+    start_caution: float | None = None
     rate_limit: tuple[float, ...] | None = None
     warmup_duration: float = 1.0
     excitation_amplitude: tuple[float, ...] | None = None
@@ -313,6 +320,8 @@ class NeuralControllerConfig:
                                  f"automatic level), 0 (off) or None (automatic), got {self.probe!r}.")
         if self.rest_walk is not None:
             check_positive(self.rest_walk, "rest_walk", allow_zero=True)
+        if self.start_caution is not None:
+            check_positive(self.start_caution, "start_caution", allow_zero=True)
         check_positive(self.auto_warmup_weight, "auto_warmup_weight")
         check_int(self.auto_warmup_steps, "auto_warmup_steps", low=0)
         if self.learning_until is not None:

@@ -1,0 +1,60 @@
+"""What the neural controller chose for itself: the settings ``neurocontrol run`` prints and the manifest records."""
+
+from __future__ import annotations
+
+__all__ = ["NeuralSettings"]
+
+
+class NeuralSettings:
+    """``derived_settings`` of :class:`~neurocontrol.controllers.neural.NeuralController` (a mixin).
+
+    Reads the controller's configuration and what its constructor and
+    :func:`~neurocontrol.controllers.neural.build_neural` derived from it.
+    """
+
+    #: How the warm-up controller was chosen (set by :func:`build_neural`; None: given by the caller).
+    warmup_note: str | None = None
+    #: Set by :func:`build_neural` when the plant's model says the horizon is too short (None: no finding).
+    horizon_note: str | None = None
+    #: Where ``rate_indices`` came from when :func:`build_neural` took them from the env (None: given or none).
+    rates_note: str | None = None
+    #: Why :func:`build_neural` chose ``handover_steps`` (None: given, or none).
+    handover_note: str | None = None
+
+    def derived_settings(self) -> dict:
+        """Return the warm-up controller and steps (check: longest), preview lead (steps), hidden units, imitator."""
+        warm = ("the nominal input plus excitation" if self.warmup_controller is None
+                else self.warmup_note or f"{type(self.warmup_controller).__name__} (given)")
+        blend = {"handover_steps": self._handover} if self.warmup_controller is not None and self._handover else {}
+        if blend and self.handover_note:
+            blend["handover_steps"] = f"{self._handover} ({self.handover_note})"
+        return {"warmup": warm, "warmup_steps": self._warmup_steps, **blend, "preview_lead_steps": list(self._lead),
+                "identifier_hidden_units": self._id_cfg.n_hidden, "imitator": self.config.imitator,
+                "identifier_filter_time_constants": list(self._id_cfg.filter_time_constants or ()),
+                **({"horizon_check": self.horizon_note} if self.horizon_note else {}),
+                **({"rate_indices": self.rates_note} if self.rates_note else {}),
+                **({"lags": self._lag_settings()} if self._lags.shape[0] else {}),
+                **({"probe": self._probe_setting()} if self._probe is not None else {}),
+                **({"rest_walk": self._rest_setting()} if self._rest_rows.size else {}),
+                **({"start_caution": self._start_setting()} if self._start_caution else {}),
+                **self._check_settings()}
+
+    def _short_warmup(self, given) -> str:
+        """Why a setting chosen by the warm-up's length is on: ``given``, or that length against the horizon."""
+        if given is not None:
+            return "given"
+        n = self._warmup_steps
+        return f"automatic: a warm-up of {n} step{'s' * (n != 1)}, shorter than the horizon of {self.law.horizon}"
+
+    def _probe_setting(self) -> str:
+        return f"{self._probe.effect:g} of the outputs' half range at the horizon, while an offset persists " \
+               f"({self._short_warmup(self.config.probe)})"
+
+    def _start_setting(self) -> str:
+        return f"the move penalty x {self.law.change_caution:g} over the first {self._start_caution} predictive " \
+               f"steps ({self._short_warmup(self.config.start_caution)})"
+
+    def _rest_setting(self) -> str:
+        why = "given" if self.config.rest_walk is not None else "automatic: with the probe"
+        return f"{self._rest:g} x the R floor per update on the biases of " \
+               f"observation entries {self._rest_rows.tolist()}, while at rest ({why})"
