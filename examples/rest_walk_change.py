@@ -8,7 +8,7 @@ about 300 s, so the identifier has learned only along one constant regressor.
 
 On seed 2 without the walk (``rest_walk = 0``) one update after the change gives a coupling weight the rest never
 excited the whole innovation, the model's response to a pump step grows a million-fold, the plan drives pump 1 to
-its limit and pump 2 to zero, and the env stops the run 13 s after the change; with the walk the change goes into
+its limit and pump 2 to zero, and the env stops the run 16 s after the change; with the walk the change goes into
 the levels' biases and the run ends within its bands. Prints both runs' status, success and final errors and writes
 a plot of the levels and pumps.
 

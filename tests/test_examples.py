@@ -116,32 +116,30 @@ def test_outputs_only_example_rates_fly_the_twin_rotor_where_the_angles_alone_lo
 
 
 def test_learned_response_example_shows_the_cstr_input_gain_learned_too_small(tmp_path, capsys):
-    """Claims of its docstring: without probing, seed 11 ends outside its band, and the identifier's response of
-    c_B to the dilution rate is about a third of the plant's, at the horizon and after 200 steps; with the
-    default probe it ends in its bands and that response is within 30 % of the plant's (0.86, 1.08)."""
+    """Claims of its docstring: without probing, seed 31 ends outside its band, and the identifier's response of
+    T to the jacket heat is nil at the horizon and 0.04 of the plant's after 200 steps; with the default probe it
+    ends in its bands and that response is within 30 % of the plant's at the horizon (0.88)."""
     mod = load("examples/learned_response.py")
     out = mod.main(["--probe", "0", "--out", str(tmp_path)])
     assert out["result"].status == "completed" and not out["result"].metrics["success"]
     h = out["horizon"]
-    for at in (h - 1, -1):
-        ratio = out["learned"][at, 0, 0] / out["plant"][at, 0, 0]
-        assert 0.2 < ratio < 0.45, ratio
+    ratio = out["learned"][:, 1, 1] / out["plant"][:, 1, 1]
+    assert abs(ratio[h - 1]) < 0.05 and abs(ratio[-1]) < 0.1, ratio[[h - 1, -1]]
     assert (tmp_path / "learned_response.png").is_file()
     assert "settling steps" in capsys.readouterr().out
     probed = mod.main(["--out", str(tmp_path)])
     assert probed["result"].status == "completed" and probed["result"].metrics["success"]
-    for at in (h - 1, -1):
-        ratio = probed["learned"][at, 0, 0] / probed["plant"][at, 0, 0]
-        assert 0.7 < ratio < 1.3, ratio
+    ratio = probed["learned"][h - 1, 1, 1] / probed["plant"][h - 1, 1, 1]
+    assert 0.7 < ratio < 1.3, ratio
 
 
 def test_rest_walk_example_keeps_the_tank_only_with_the_walk(tmp_path):
-    """Claims of its docstring (seed 2): without the walk the env stops the run 13 s after the change, pump 1 at
+    """Claims of its docstring (seed 2): without the walk the env stops the run 16 s after the change, pump 1 at
     its limit and pump 2 at zero after it; with the walk the run ends within its bands."""
     mod = load("examples/rest_walk_change.py")
     res = mod.main(["--out", str(tmp_path)])
     off, on = res["rest_walk = 0 (off)"], res["default (walk at rest)"]
-    assert off.status == "failed" and off.time[-1] == 413.0
+    assert off.status == "failed" and off.time[-1] == 416.0
     after = np.asarray(off.inputs)[np.asarray(off.time)[:len(off.inputs)] > 400.0]
     assert after[:, 0].max() == 10.0 and after[:, 1].min() == 0.0          # the pumps' limits (0-10 V)
     assert on.status == "completed" and on.metrics["success"]
@@ -149,7 +147,7 @@ def test_rest_walk_example_keeps_the_tank_only_with_the_walk(tmp_path):
 
 
 def test_probe_offset_example_ends_in_the_band_only_with_the_probe(tmp_path):
-    """Claims of its docstring (seed 11): without the probe the run ends 0.39 K off its temperature band; with
+    """Claims of its docstring (seed 31): without the probe the run ends 0.88 K above its temperature set-point; with
     it the run ends within its bands."""
     mod = load("examples/probe_offset.py")
     res = mod.main(["--out", str(tmp_path)])
@@ -157,5 +155,5 @@ def test_probe_offset_example_ends_in_the_band_only_with_the_probe(tmp_path):
     assert off.status == on.status == "completed"
     assert not off.metrics["success"] and on.metrics["success"]
     final_t = off.outputs[-1][1] - off.references[-1][1]
-    assert 0.38 < final_t < 0.40, final_t
+    assert 0.87 < final_t < 0.89, final_t
     assert (tmp_path / "probe_offset.png").stat().st_size > 0

@@ -666,9 +666,9 @@ def test_automatic_warmup_needs_a_python_control_model():
 
 def test_with_the_automatic_warmup_the_default_neural_controller_flies_the_pvtol_on_most_seeds():
     # Figure of docs/neural_controller.md ("Warm-up"): the PVTOL is open-loop unstable; with default settings
-    # the warm-up on the nominal input loses it on every seed of 0-9 (the env stops the run); with the
-    # automatic LQR-I warm-up (output weight 1000, at least 150 steps) 10 of 10 reach the position steps'
-    # bands. A change of either count is a change of the documented figure.
+    # the warm-up on the nominal input loses it on 8 of seeds 0-9 (the env stops the run; 2 reach the bands);
+    # with the automatic LQR-I warm-up (output weight 1000, at least 150 steps) 10 of 10 reach the position
+    # steps' bands. A change of either count is a change of the documented figure.
     from neurocontrol.controllers.generic import LQRIController
 
     sc = _pvtol_neural()
@@ -677,7 +677,7 @@ def test_with_the_automatic_warmup_the_default_neural_controller_flies_the_pvtol
     off = [run_scenario(sc.set("controller.auto_warmup", "false"), seed=seed) for seed in range(10)]
     assert sum(r.metrics["success"] for r in auto) == 10
     assert all(r.status == "completed" for r in auto if r.metrics["success"])
-    assert sum(r.metrics["success"] for r in off) == 0 and all(r.status != "completed" for r in off)
+    assert sum(r.metrics["success"] for r in off) == 2 and sum(r.status != "completed" for r in off) == 8
 
 
 def test_derived_settings_name_the_warmup_and_reach_the_runs_record(capsys):
@@ -795,8 +795,9 @@ def test_a_walking_rotor_bias_takes_a_drag_change_the_input_weights_took_before(
 def test_with_the_bias_walk_the_neural_hover_rides_out_random_gusts_that_lost_it_without():
     # Random vertical gusts (0.1 per s, 2 m/s^2, 0.5 s each), noise-free, seed 5 of benchmarks/bench_gusts.py:
     # without the walk (and without the onset hold, which also skips the gust's first updates when it moves most
-    # signals' errors at once) the model takes the gust at 20.7 s into its dynamics, the law saturates and the
-    # altitude runs to the top of its range (1 m off); with the walk the hover is kept within 5 cm.
+    # signals' errors at once) the model takes the gust at 20.7 s into its dynamics and the altitude swings
+    # 0.16 m off (with the move penalty of 1 used before, the law saturated and the altitude ran to the top of
+    # its range, 1 m off); with the walk the hover is kept within 1 cm.
     kept = {}
     for walk, hold in ((3.0, 12), (0.0, 0)):
         sc = (Scenario.from_toml(HOVER).set("run.duration", "30").set("plant.disturbances.gust_rate", "0.1")
@@ -806,8 +807,8 @@ def test_with_the_bias_walk_the_neural_hover_rides_out_random_gusts_that_lost_it
         t = np.asarray(res.time)
         err = np.abs(np.asarray(res.outputs)[:, 1] - np.asarray(res.references)[:, 1])
         kept[walk] = (res.status, float(err[t > 5.0].max()))
-    assert kept[3.0][0] == "completed" and kept[3.0][1] < 0.05, kept
-    assert kept[0.0][0] != "completed" or kept[0.0][1] > 0.2, kept
+    assert kept[3.0][0] == "completed" and kept[3.0][1] < 0.01, kept
+    assert kept[0.0][0] != "completed" or kept[0.0][1] > 0.15, kept
 
 
 def test_with_the_noise_scaled_R_a_noisy_hover_is_kept_without_the_growth_check():
@@ -936,10 +937,12 @@ def test_the_identifier_learns_the_shift_of_the_lagged_outputs_and_a_checkpoint_
 
 def test_with_output_lags_the_twin_rotor_is_flown_from_its_two_angles():
     # Only pitch and yaw are measured; with a 5 s warm-up (the automatic LQR-I) the neural controller loses the
-    # plant on seeds 0-5 without lags (lag_signals = "values": no automatic rate lags) and flies 3 of them with 3 lags (5 with q at every update, the default
+    # plant on seeds 0-5 without lags (lag_signals = "values": no automatic rate lags) and flies all 6 with 3 lags,
+    # 2 of them into the bands (3 with the move penalty of 1 used before, 5 with q at every update, the default
     # before the change detector; docs/neural_controller.md, "Output lags").
     with_lags = [run_scenario(_twin(3, warmup_duration="5", auto_warmup_steps="0"), seed=s) for s in range(6)]
-    assert sum(r.status == "completed" and r.metrics["success"] for r in with_lags) >= 3
+    assert all(r.status == "completed" for r in with_lags)
+    assert sum(r.metrics["success"] for r in with_lags) == 2
     without = [run_scenario(_twin(0, warmup_duration="5", lag_signals='"values"'), seed=s) for s in range(6)]
     assert [r.status for r in without] == ["failed"] * 6
 
@@ -958,8 +961,9 @@ def test_a_fresh_controller_restored_from_a_noisy_run_continues_bit_identically(
 
 def test_while_the_change_detector_is_on_the_step_plans_with_the_move_penalty_times_change_caution(tmp_path):
     # A rotor-drag change of +30 % mid-hover turns the identifier's change detector on. The state of the
-    # default controller (change_caution = 3) at those steps, loaded into a controller with move_penalty 3
-    # and no caution, gives the same input; loaded into one with move_penalty 1 and no caution, another.
+    # default controller (change_caution = 3) at those steps, loaded into a controller with three times the
+    # default move_penalty and no caution, gives the same input; loaded into one with the default and no caution,
+    # another.
     # Before the change, the default controller flies exactly as one without caution.
     from neurocontrol.checkpoint import load_checkpoint, save_checkpoint
 
@@ -983,15 +987,16 @@ def test_while_the_change_detector_is_on_the_step_plans_with_the_move_penalty_ti
         if ctrl.identifier.changing and checked < 3:
             path = save_checkpoint(tmp_path / f"c{checked}.npz", ctrl)
             stepped = {}
-            for name, kw in (("penalty 3", dict(move_penalty=3.0, change_caution=1.0)),
-                             ("penalty 1", dict(change_caution=1.0))):
+            for name, kw in (("penalty x3", dict(move_penalty=3.0 * NeuralControllerConfig().move_penalty,
+                                                   change_caution=1.0)),
+                             ("penalty", dict(change_caution=1.0))):
                 other = _controller(**kw)
                 other.reset(obs, ref, seed=0)
                 load_checkpoint(path, other)
                 stepped[name] = other.step(obs, ref)
             u = ctrl.step(obs, ref)
-            np.testing.assert_array_equal(u, stepped["penalty 3"])
-            assert not np.array_equal(u, stepped["penalty 1"])
+            np.testing.assert_array_equal(u, stepped["penalty x3"])
+            assert not np.array_equal(u, stepped["penalty"])
             checked += 1
         else:
             u = ctrl.step(obs, ref)
