@@ -8,15 +8,7 @@ from neurocontrol.controllers.neural_config import NeuralControllerConfig
 from neurocontrol.exceptions import ParameterError
 from neurocontrol.scenario import Scenario
 from tests.restore_check import run_and_restore
-
-SCENARIOS = "scenarios"
-TANK_REF = np.array([6.631483760, 6.391579195])      # quadtank_pminus.toml's set-points after its step at 10 s
-
-
-def tank(**controller):
-    data = Scenario.from_toml(f"{SCENARIOS}/quadtank_pminus.toml").to_dict()
-    data["controller"] = {"kind": "neural", **controller}
-    return Scenario.from_dict(data, source="test", default_name="quadtank_neural")
+from tests.test_rest_walk import SCENARIOS, TANK_REF, tank
 
 
 def test_the_default_is_on_only_where_the_warmup_is_shorter_than_the_horizon():
