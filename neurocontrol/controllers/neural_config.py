@@ -147,9 +147,9 @@ class NeuralControllerConfig:
         re-learned after a plant change plans smaller moves), and over the start caution below; 1: none. See
         :class:`GaussNewtonLaw`.
     start_caution : float or None, default None
-        Horizons of predictive steps after the warm-up planned with ``move_penalty`` times ``change_caution``: a
-        model that has not yet seen its inputs' effect over a horizon plans smaller moves. None: 2 when the
-        warm-up is shorter than the horizon (a stable plant flown without a warm-up controller), else 0; 0: off
+        Horizons of predictive steps after the warm-up planned with ``move_penalty`` times ``change_caution`` (None:
+        2 when the warm-up is shorter than the horizon, as on a stable plant flown without a warm-up controller,
+        else 0; 0: off): a model that has not yet seen its inputs' effect over a horizon plans smaller moves
         (docs/neural_controller.md, "The move penalty, and caution at the start").
     rate_limit : tuple of float or None
         Largest input change per control step after the warm-up, physical units.
