@@ -14,8 +14,8 @@ import numpy as np
 
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 
-__all__ = ["as_float_array", "check_real", "check_positive", "check_int", "check_indices", "env_input_limits",
-           "env_dt"]
+__all__ = ["as_float_array", "as_seed_sequence", "check_real", "check_positive", "check_int", "check_indices",
+           "env_input_limits", "env_dt"]
 
 
 def as_float_array(value, name: str, shape: tuple[int | None, ...] | None = None, *,
@@ -57,6 +57,17 @@ def as_float_array(value, name: str, shape: tuple[int | None, ...] | None = None
     if finite and not np.all(np.isfinite(arr)):
         raise NonFiniteError(f"`{name}` must be finite, got NaN or inf in {np.array2string(arr, threshold=10)}.")
     return arr
+
+
+def as_seed_sequence(seed) -> np.random.SeedSequence:
+    """Return ``seed`` if it is a :class:`numpy.random.SeedSequence`, else ``SeedSequence(seed)`` (its children spawn).
+
+    Examples
+    --------
+    >>> as_seed_sequence(3).entropy, as_seed_sequence(np.random.SeedSequence(3)).entropy
+    (3, 3)
+    """
+    return seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
 
 
 def _is_real(value) -> bool:

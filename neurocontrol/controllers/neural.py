@@ -26,7 +26,14 @@ from collections.abc import Callable
 import numpy as np
 
 from neurocontrol import registry
-from neurocontrol._validation import as_float_array, check_indices, check_real, env_dt, env_input_limits
+from neurocontrol._validation import (
+    as_float_array,
+    as_seed_sequence,
+    check_indices,
+    check_real,
+    env_dt,
+    env_input_limits,
+)
 from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers import learned_response as _learned
 from neurocontrol.controllers._neural_settings import NeuralSettings
@@ -369,7 +376,7 @@ class NeuralController(OutputLags, NeuralStateIO, NeuralSettings, WarmupHandover
             raise ShapeError(f"`observation` must have shape ({self._n_obs},), got {observation.shape}.")
         if not np.all(np.isfinite(observation)):
             raise NonFiniteError(f"`observation` must be finite at reset, got {observation.tolist()}.")
-        ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        ss = as_seed_sequence(seed)
         # spawn(3)'s first two children are spawn(2)'s; the probe's seed is a fourth child only when it probes
         net_seed, exc_seed, im_seed, *probe_seed = ss.spawn(3 if self._probe is None else 4)
         limit = cfg.model_growth_limit

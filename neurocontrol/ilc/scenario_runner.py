@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from neurocontrol._validation import as_seed_sequence
 from neurocontrol.exceptions import ScenarioError
 from neurocontrol.ilc.feedforward_net import FeedforwardNetwork
 from neurocontrol.ilc.laws import AbstractILCLaw, PTypeILC
@@ -147,8 +148,7 @@ def _norm_optimal_from_gains(gains, output_names, law, output_range, seed, prior
         if held:
             span = 2 * model.taps * model.tap_spacing * model.block_steps   # twice the closed-loop model's memory
             # the hidden units' draw: a child of the law's seed, spawned only when there are hidden units
-            draw = (seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)).spawn(1)[0] \
-                if hidden else None
+            draw = as_seed_sequence(seed).spawn(1)[0] if hidden else None
             net = FeedforwardNetwork(back_steps=_whole(gains, "feedforward_back_steps", span, 0),
                                      ahead_steps=_whole(gains, "feedforward_ahead_steps", span, 0),
                                      stride=model.block_steps, output_range=output_range, memory=bool(memory),
