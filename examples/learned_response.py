@@ -8,13 +8,14 @@ plant by the same amounts for comparison (the plant's own nonlinear response fro
 no model of it is used). Prints the responses at the horizon and at the end, how long each takes to settle
 (:func:`~neurocontrol.controllers.learned_response.settling_steps`) against the horizon, and writes a plot.
 
-On ``cstr_setpoint`` seed 31 with probing off (``--probe 0``: a run that ends 0.88 K off its temperature set-point)
-the model's response of T to the jacket heat is nil at the horizon (-2.3e-6 against the plant's 4.6e-4 K per kJ/h)
-and 0.04 of the plant's after 200 steps (docs/neural_controller.md, "What the identifier learned"); with the default
-probe the run ends in its bands and that response is 0.88 of the plant's at the horizon (0.12 after 200 steps:
-the probe informs the gain the plan uses, not the slow tail; "Probing a steady offset").
+On ``cstr_setpoint`` seed 3 with probing off (``--probe 0``: a run that ends 3.5 K above its temperature set-point)
+the model's response of c_B to the dilution rate has the wrong sign (+0.0044 against the plant's -0.0134 mol/L per
+1/h at the horizon) and that of T to the jacket heat is 0.45 of the plant's (2.1e-4 against 4.6e-4 K per kJ/h;
+docs/neural_controller.md, "What the identifier learned"); with the default probe the run ends in its bands and
+those responses are 0.91 and 0.87 of the plant's at the horizon (the probe informs the gains the plan uses;
+"Probing a steady offset").
 
-Run: ``python examples/learned_response.py [--scenario cstr_setpoint] [--seed 31] [--steps 200] [--probe 0]
+Run: ``python examples/learned_response.py [--scenario cstr_setpoint] [--seed 3] [--steps 200] [--probe 0]
 [--out runs/example_learned_response]``
 """
 
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent / "scenarios"
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", default="cstr_setpoint", help="a shipped scenario's stem (scenarios/<stem>.toml)")
-    ap.add_argument("--seed", type=int, default=31)
+    ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--steps", type=int, default=200, help="length of the responses, control steps")
     ap.add_argument("--probe", type=float, default=None,
                     help="the controller's `probe` (0: probing off; default: the controller's default)")

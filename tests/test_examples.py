@@ -115,39 +115,39 @@ def test_outputs_only_example_rates_fly_the_twin_rotor_where_the_angles_alone_lo
     assert "3 steps of rates" in capsys.readouterr().out
 
 
-def test_learned_response_example_shows_the_cstr_input_gain_learned_too_small(tmp_path, capsys):
-    """Claims of its docstring: without probing, seed 31 ends outside its band, and the identifier's response of
-    T to the jacket heat is nil at the horizon and 0.04 of the plant's after 200 steps; with the default probe it
-    ends in its bands and that response is within 30 % of the plant's at the horizon (0.88)."""
+def test_learned_response_example_shows_the_cstr_input_gains_learned_wrong_without_the_probe(tmp_path, capsys):
+    """Claims of its docstring: without probing, seed 3 ends outside its band, the identifier's response of c_B to
+    the dilution rate has the wrong sign at the horizon and that of T to the jacket heat is 0.45 of the plant's; with
+    the default probe it ends in its bands and both responses are within 15 % of the plant's (0.91, 0.87)."""
     mod = load("examples/learned_response.py")
     out = mod.main(["--probe", "0", "--out", str(tmp_path)])
     assert out["result"].status == "completed" and not out["result"].metrics["success"]
     h = out["horizon"]
-    ratio = out["learned"][:, 1, 1] / out["plant"][:, 1, 1]
-    assert abs(ratio[h - 1]) < 0.05 and abs(ratio[-1]) < 0.1, ratio[[h - 1, -1]]
+    ratio = out["learned"][h - 1] / out["plant"][h - 1]
+    assert ratio[0, 0] < 0.0 and 0.4 < ratio[1, 1] < 0.5, ratio
     assert (tmp_path / "learned_response.png").is_file()
     assert "settling steps" in capsys.readouterr().out
     probed = mod.main(["--out", str(tmp_path)])
     assert probed["result"].status == "completed" and probed["result"].metrics["success"]
-    ratio = probed["learned"][h - 1, 1, 1] / probed["plant"][h - 1, 1, 1]
-    assert 0.7 < ratio < 1.3, ratio
+    ratio = probed["learned"][h - 1] / probed["plant"][h - 1]
+    assert 0.85 < ratio[0, 0] < 1.15 and 0.85 < ratio[1, 1] < 1.15, ratio
 
 
 def test_rest_walk_example_keeps_the_tank_only_with_the_walk(tmp_path):
-    """Claims of its docstring (seed 2): without the walk the env stops the run 16 s after the change, pump 1 at
-    its limit and pump 2 at zero after it; with the walk the run ends within its bands."""
+    """Claims of its docstring (seed 5): without the walk the env stops the run 18 s after the change, the pumps
+    driven to their limits after it (pump 1 to 10 V, pump 2 to zero); with the walk the run ends within its bands."""
     mod = load("examples/rest_walk_change.py")
     res = mod.main(["--out", str(tmp_path)])
     off, on = res["rest_walk = 0 (off)"], res["default (walk at rest)"]
-    assert off.status == "failed" and off.time[-1] == 416.0
+    assert off.status == "failed" and off.time[-1] == 418.0
     after = np.asarray(off.inputs)[np.asarray(off.time)[:len(off.inputs)] > 400.0]
-    assert after[:, 0].max() == 10.0 and after[:, 1].min() == 0.0          # the pumps' limits (0-10 V)
+    assert after[:, 0].max() > 10.0 - 1e-6 and after[:, 1].min() < 1e-6     # the pumps' limits (0-10 V)
     assert on.status == "completed" and on.metrics["success"]
     assert (tmp_path / "rest_walk_change.png").stat().st_size > 0
 
 
 def test_probe_offset_example_ends_in_the_band_only_with_the_probe(tmp_path):
-    """Claims of its docstring (seed 31): without the probe the run ends 0.88 K above its temperature set-point; with
+    """Claims of its docstring (seed 3): without the probe the run ends 3.5 K above its temperature set-point; with
     it the run ends within its bands."""
     mod = load("examples/probe_offset.py")
     res = mod.main(["--out", str(tmp_path)])
@@ -155,5 +155,5 @@ def test_probe_offset_example_ends_in_the_band_only_with_the_probe(tmp_path):
     assert off.status == on.status == "completed"
     assert not off.metrics["success"] and on.metrics["success"]
     final_t = off.outputs[-1][1] - off.references[-1][1]
-    assert 0.87 < final_t < 0.89, final_t
+    assert 3.47 < final_t < 3.49, final_t
     assert (tmp_path / "probe_offset.png").stat().st_size > 0

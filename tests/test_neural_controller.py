@@ -310,8 +310,9 @@ def test_warmup_shorter_than_half_the_control_period_lasts_one_step():
     ctrl.reset(obs, ref, seed=0)
     u0 = ctrl.step(obs, ref)
     assert ctrl.diagnostics()["mode"] == "warmup"
-    mid, amp = np.array([20.0, -4250.0]), 0.2 * np.array([15.0, 4250.0])   # limits [5, 35] 1/h, [-8500, 0] kJ/h
-    assert np.all(np.abs(u0 - mid) <= amp + 1e-9)
+    # around the input the CSTR starts at (its declared operating point: a bumpless start), 20 % of the half ranges
+    start, amp = np.array(env.unwrapped.operating_point[1]), 0.2 * np.array([15.0, 4250.0])   # [5, 35], [-8500, 0]
+    assert np.all(np.abs(u0 - start) <= amp + 1e-9) and np.any(u0 != start)
     obs, *_ = env.step(u0)
     assert np.all(np.isfinite(ctrl.step(obs, ref)))
     assert ctrl.diagnostics()["mode"] == "predictive"

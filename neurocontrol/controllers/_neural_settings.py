@@ -20,11 +20,17 @@ class NeuralSettings:
     rates_note: str | None = None
     #: Why :func:`build_neural` chose ``handover_steps`` (None: given, or none).
     handover_note: str | None = None
+    #: Where :func:`build_neural` took ``nominal_input`` from (None: given, or the middle of the limits).
+    nominal_note: str | None = None
 
     def derived_settings(self) -> dict:
         """Return the warm-up controller and steps (check: longest), preview lead (steps), hidden units, imitator."""
-        warm = ("the nominal input plus excitation" if self.warmup_controller is None
-                else self.warmup_note or f"{type(self.warmup_controller).__name__} (given)")
+        if self.warmup_controller is None:
+            given = self.config.nominal_input is not None
+            why = self.nominal_note or ("given" if given else "the middle of the limits")
+            warm = f"the nominal input {self._nominal0.tolist()} ({why}) plus excitation"
+        else:
+            warm = self.warmup_note or f"{type(self.warmup_controller).__name__} (given)"
         blend = {"handover_steps": self._handover} if self.warmup_controller is not None and self._handover else {}
         if blend and self.handover_note:
             blend["handover_steps"] = f"{self._handover} ({self.handover_note})"
@@ -51,8 +57,10 @@ class NeuralSettings:
                f"({self._short_warmup(self.config.probe)})"
 
     def _start_setting(self) -> str:
+        why = self._short_warmup(self.config.start_caution)
+        why += "" if self.config.start_caution is not None else ", from the middle of the limits"
         return f"the move penalty x {self.law.change_caution:g} over the first {self._start_caution} predictive " \
-               f"steps ({self._short_warmup(self.config.start_caution)})"
+               f"steps ({why})"
 
     def _rest_setting(self) -> str:
         why = "given" if self.config.rest_walk is not None else "automatic: with the probe"

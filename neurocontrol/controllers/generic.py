@@ -24,7 +24,7 @@ from neurocontrol.exceptions import NeurocontrolError, ParameterError, TrimError
 
 __all__ = ["discretize_zoh", "lqr_i_gains", "kalman_gain", "design_lqr_i", "LQRIDesign", "LQRIController",
            "LQRIConfig", "build_lqr_i", "Trim", "trim_linearisation", "automatic_warmup", "model_trim",
-           "gain_sign_steps", "has_model"]
+           "gain_sign_steps", "has_model", "declared_input"]
 
 
 def discretize_zoh(A, B, dt: float) -> tuple[np.ndarray, np.ndarray]:
@@ -637,3 +637,37 @@ def _declared_operating_point(base, sys) -> tuple[np.ndarray, np.ndarray]:
         raise ParameterError(f"the env's `operating_point` (x, u) must hold {sys.nstates} and {sys.ninputs} finite "
                              f"numbers (the model's states and inputs), got shapes {x0.shape} and {u0.shape}.")
     return x0, u0
+
+
+def declared_input(env, limits) -> np.ndarray | None:
+    """Return the input of the env's declared ``operating_point`` ``(x, u)``, or None when it declares none.
+
+    The shipped plants without a warm-up controller start at the steady state of that input; the neural
+    controller takes such a plant over from it (a bumpless start) rather than from the middle of the limits.
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        The plant (``env.unwrapped.operating_point`` is read; nothing else).
+    limits : array_like, shape (m, 2)
+        The input limits (the action space's).
+
+    Raises
+    ------
+    ParameterError
+        When the declared ``u`` is not ``m`` finite numbers within ``limits``.
+    """
+    point = getattr(env.unwrapped, "operating_point", None)
+    if point is None:
+        return None
+    lim = np.asarray(limits, dtype=float)
+    try:
+        u = np.asarray(point[1], dtype=float)
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        raise ParameterError(f"the env's `operating_point` must be a pair (x, u) of arrays of numbers, "
+                             f"got {point!r}.") from exc
+    if u.shape != (lim.shape[0],) or not np.all(np.isfinite(u)) or np.any(u < lim[:, 0]) or np.any(u > lim[:, 1]):
+        raise ParameterError(f"the input of the env's `operating_point` must be {lim.shape[0]} finite numbers within "
+                             f"the input limits {lim.tolist()}, got {u.tolist()}; fix the env's `operating_point` or "
+                             "give the controller's `nominal_input`.")
+    return u

@@ -43,7 +43,7 @@ from neurocontrol.controllers._probe import PROBE_DEFAULT, Probe
 from neurocontrol.controllers._warmup import WarmupHandover
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_step
-from neurocontrol.controllers.generic import automatic_warmup, gain_sign_steps, model_trim
+from neurocontrol.controllers.generic import automatic_warmup, declared_input, gain_sign_steps, model_trim
 from neurocontrol.controllers.imitator import Imitator, reference_model_step, response_matrices
 from neurocontrol.controllers.measurement_filter import MeasurementFilter
 from neurocontrol.controllers.neural_config import NeuralControllerConfig
@@ -62,7 +62,7 @@ AUTO_RATE_LAGS = 2
 #: The default ``rest_walk`` where the probe is on: the bias variance per update at rest, times the EKF's R floor.
 REST_WALK_DEFAULT = 3.0
 
-#: The default ``start_caution`` where the warm-up is shorter than the horizon: horizons of predictive steps.
+#: The default ``start_caution`` where a short warm-up starts from the middle of the limits: horizons of steps.
 START_CAUTION_DEFAULT = 2.0
 
 #: A signal counts as noise-free for the bias walk (``disturbance_walk``) and the onset test (``onset_hold``) while
@@ -135,8 +135,8 @@ class NeuralController(OutputLags, NeuralStateIO, NeuralSettings, WarmupHandover
     place of all of it, which shrinks the errors-in-variables bias of the
     equation-error identifier, and the EKF's R grows with the estimated noise
     (``noise_scaled_r``; docs/neural_controller.md). **Warm-up**:
-    ``round(warmup_duration / dt)`` steps, at least one when positive; with
-    0 the first step is predictive from ``nominal_input``.
+    ``round(warmup_duration / dt)`` steps, at least ``warmup_min_steps`` when
+    positive; with 0 the first step is predictive from ``nominal_input``.
     """
 
     _handles_nonfinite = True
@@ -272,15 +272,18 @@ class NeuralController(OutputLags, NeuralStateIO, NeuralSettings, WarmupHandover
         self._gn_scalars, self._gn_caution = ((float(law.move_penalty * f), float(law.damping),
                                                float(law.range_weight), float(law.range_bound))
                                               for f in (1.0, law.change_caution))
-        # a positive warm-up shorter than half a period: one step
-        self._warmup_steps = max(int(round(config.warmup_duration / dt)), int(config.warmup_duration > 0))
+        # a positive warm-up lasts at least warmup_min_steps (one step of a slow plant shows one excitation level)
+        self._warmup_steps = max(int(round(config.warmup_duration / dt)),
+                                 config.warmup_min_steps * (config.warmup_duration > 0))
         # probing a steady offset: by default only where the warm-up is too short to show the inputs' effect
         effect = float(config.probe) if config.probe is not None else \
             PROBE_DEFAULT if self._warmup_steps < law.horizon else 0.0
         self._probe = Probe(effect, m, p, law.horizon) if effect > 0.0 else None
-        # caution at the start: by default only where the warm-up is too short to show the inputs' effect
+        # caution at the start: by default only where a warm-up too short to show the inputs' effect starts from
+        # the middle of the limits, an input nothing says holds the plant (no warm-up controller, no nominal input)
         start = float(config.start_caution) if config.start_caution is not None else \
-            START_CAUTION_DEFAULT * (self._warmup_steps < law.horizon)
+            START_CAUTION_DEFAULT * (self._warmup_steps < law.horizon and warmup_controller is None
+                                     and config.nominal_input is None)
         self._start_caution = int(round(start * law.horizon))
         # a bias walk at rest on the controlled outputs without a declared rate (the probe's window tells rest)
         rest = float(REST_WALK_DEFAULT * (self._probe is not None) if config.rest_walk is None else config.rest_walk)
@@ -764,6 +767,12 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         warm = automatic_warmup(env, config.output_indices, output_weight=config.auto_warmup_weight, trim=trim)
         if warm is not None and config.auto_warmup_steps * dt > config.warmup_duration:
             config = dataclasses.replace(config, warmup_duration=config.auto_warmup_steps * dt)
+    start_note = None
+    if warm is None and config.nominal_input is None:     # no warm-up controller: take the plant over bumplessly
+        start = declared_input(env, limits)
+        if start is not None:
+            config = dataclasses.replace(config, nominal_input=tuple(start.tolist()))
+            start_note = "the env's operating_point input, a bumpless start"
     blended = warm is not None and config.warmup_pid is None and config.handover_steps is None
     if blended:                                        # the automatic LQR-I: blended out over half the horizon
         config = dataclasses.replace(config, handover_steps=config.horizon // 2)
@@ -771,6 +780,7 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
     if blended:
         controller.handover_note = "automatic: the LQR-I warm-up blended out over half the horizon"
     controller.rates_note = rates_note
+    controller.nominal_note = start_note
     if warm is not None and config.warmup_pid is None:
         controller.warmup_note = (f"LQR-I (output weight {config.auto_warmup_weight:g}) on the plant's python-control "
                                   "model (automatic: its linearisation at the trim is not asymptotically stable)")

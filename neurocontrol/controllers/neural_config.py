@@ -148,22 +148,31 @@ class NeuralControllerConfig:
         :class:`GaussNewtonLaw`.
     start_caution : float or None, default None
         Horizons of predictive steps after the warm-up planned with ``move_penalty`` times ``change_caution`` (None:
-        2 when the warm-up is shorter than the horizon, as on a stable plant flown without a warm-up controller,
-        else 0; 0: off): a model that has not yet seen its inputs' effect over a horizon plans smaller moves
-        (docs/neural_controller.md, "The move penalty, and caution at the start").
+        2 when a warm-up shorter than the horizon starts from the middle of the limits, i.e. without a warm-up
+        controller, ``nominal_input`` or a declared operating point, else 0; 0: off): a model that has not yet seen
+        its inputs' effect over a horizon plans smaller moves (docs/neural_controller.md, "The move penalty, and
+        caution at the start").
     rate_limit : tuple of float or None
         Largest input change per control step after the warm-up, physical units.
     warmup_duration : float, default 1.0
         Seconds of warm-up (warm-up controller or nominal input, plus APRBS),
-        rounded to whole control steps but at least one step when positive;
-        0: no warm-up, the predictive law starts at once from ``nominal_input``.
+        rounded to whole control steps but at least ``warmup_min_steps`` when
+        positive; 0: no warm-up, the predictive law starts at once from
+        ``nominal_input``.
+    warmup_min_steps : int, default 5
+        Fewest control steps of a positive warm-up: on a slow plant 1 s is one
+        step, after which the identifier has seen a single level of the
+        excitation (docs/neural_controller.md, "Where a stable plant starts").
     excitation_amplitude : tuple of float or None
         APRBS amplitude per input, physical units; None: 20 % of each input's half range.
     excitation_min_hold, excitation_max_hold : tuple of int
         APRBS hold-time range per input, control steps.
     nominal_input : tuple of float or None
         Warm-up input without a warm-up controller (without a warm-up, the
-        predictive law's first held input); None: the middle of the limits.
+        predictive law's first held input); None: the input of the env's
+        declared ``operating_point`` (x, u), where the shipped plants start
+        (a bumpless start; :func:`build_neural`, when no warm-up controller
+        flies), else the middle of the limits.
     warmup_pid : table, optional
         ``[controller.warmup_pid]``: a kind of section ``warmup`` that flies the warm-up.
     auto_warmup : bool, default True
@@ -259,6 +268,7 @@ class NeuralControllerConfig:
     start_caution: float | None = None
     rate_limit: tuple[float, ...] | None = None
     warmup_duration: float = 1.0
+    warmup_min_steps: int = 5
     excitation_amplitude: tuple[float, ...] | None = None
     excitation_min_hold: tuple[int, ...] = (5, 1)
     excitation_max_hold: tuple[int, ...] = (30, 4)
@@ -331,6 +341,7 @@ class NeuralControllerConfig:
             raise ParameterError(f"`model_growth_limit` must be at least 1 (a factor over the horizon), or None; "
                                  f"got {self.model_growth_limit!r}.")
         check_positive(self.warmup_duration, "warmup_duration", unit="s", allow_zero=True)
+        check_int(self.warmup_min_steps, "warmup_min_steps", low=1)
         bw = as_float_array(self.reference_bandwidth, "reference_bandwidth", (None,))
         dz = as_float_array(self.reference_damping, "reference_damping", (bw.shape[0],))
         if np.any(bw <= 0) or np.any(dz <= 0):
