@@ -296,10 +296,11 @@ def _cstr_neural(**table):
     return Scenario.from_dict(data, source="cstr:neural", default_name="cstr_setpoint")
 
 
-def test_warmup_shorter_than_half_the_control_period_lasts_one_step():
+@pytest.mark.parametrize("min_steps", [1, 5])
+def test_warmup_shorter_than_half_the_control_period_lasts_warmup_min_steps(min_steps):
     # Regression: the default 1 s warm-up at the CSTR's 2 s period rounded to zero steps and the hand-over
-    # read an input that was never set (TypeError). A positive warm-up now lasts at least one step.
-    sc = _cstr_neural()
+    # read an input that was never set (TypeError). A positive warm-up lasts at least warmup_min_steps (default 5).
+    sc = _cstr_neural(warmup_min_steps=min_steps)
     res = run_scenario(sc, seed=0)
     assert res.status == "completed"
     assert np.all(np.isfinite(res.inputs))
@@ -308,14 +309,17 @@ def test_warmup_shorter_than_half_the_control_period_lasts_one_step():
     obs, _ = env.reset(seed=0, options=setup.options)
     ref = np.array([1.0, 110.0])
     ctrl.reset(obs, ref, seed=0)
-    u0 = ctrl.step(obs, ref)
-    assert ctrl.diagnostics()["mode"] == "warmup"
     # around the input the CSTR starts at (its declared operating point: a bumpless start), 20 % of the half ranges
     start, amp = np.array(env.unwrapped.operating_point[1]), 0.2 * np.array([15.0, 4250.0])   # [5, 35], [-8500, 0]
-    assert np.all(np.abs(u0 - start) <= amp + 1e-9) and np.any(u0 != start)
-    obs, *_ = env.step(u0)
+    for _ in range(min_steps):
+        u = ctrl.step(obs, ref)
+        assert ctrl.diagnostics()["mode"] == "warmup"
+        assert np.all(np.abs(u - start) <= amp + 1e-9) and np.any(u != start)
+        obs, *_ = env.step(u)
     assert np.all(np.isfinite(ctrl.step(obs, ref)))
     assert ctrl.diagnostics()["mode"] == "predictive"
+    with pytest.raises(ParameterError, match="warmup_min_steps"):
+        NeuralControllerConfig(warmup_min_steps=0)
 
 
 @pytest.mark.parametrize("nominal", [(10.0, -7000.0), (30.0, -1000.0)])

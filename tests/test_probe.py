@@ -99,8 +99,10 @@ def cstr(**controller):
 
 
 def test_by_default_the_probe_is_on_only_where_the_warm_up_is_shorter_than_the_horizon():
-    said = cstr().build(0).controller.derived_settings()["probe"]                    # one warm-up step
-    assert said.startswith(f"{PROBE_DEFAULT:g} ") and "automatic: a warm-up of 1 step," in said
+    said = cstr().build(0).controller.derived_settings()["probe"]                    # five warm-up steps
+    assert said.startswith(f"{PROBE_DEFAULT:g} ") and "automatic: a warm-up of 5 steps," in said
+    said = cstr(warmup_min_steps=1).build(0).controller.derived_settings()["probe"]  # one (1 s at dt 2 s)
+    assert "automatic: a warm-up of 1 step," in said
     assert "probe" not in cstr(probe=0.0).build(0).controller.derived_settings()
     assert "probe" not in cstr(warmup_duration=200.0).build(0).controller.derived_settings()   # 100 steps
     hover = Scenario.from_toml(f"{SCENARIOS}/neural_hover.toml")
