@@ -27,7 +27,7 @@ import numpy as np
 __all__ = ["PROBE_CAP", "PROBE_DEFAULT", "PROBE_OFFSET", "Probe"]
 
 #: The default ``probe``: the probe's response at the horizon, fraction of the outputs' half range.
-PROBE_DEFAULT = 1e-3
+PROBE_DEFAULT = 3e-3
 #: The largest probe level, fraction of each input's half range.
 PROBE_CAP = 0.03
 #: The probe has its full level while the offset is at least this many times ``effect``.

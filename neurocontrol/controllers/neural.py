@@ -290,7 +290,7 @@ class NeuralController(OutputLags, NeuralStateIO, NeuralSettings, WarmupHandover
         rows = [j for j, i in zip(self.output_indices, self._rate_idx)     # the gradient rule: no covariance
                 if i < 0 and j not in self._walk_rows and config.learning_rule != "rtrl_gradient"]
         if rest > 0.0 and config.rest_walk is not None and (self._probe is None or not rows):
-            why = "the probe's error window: set `probe` > 0 (e.g. 1e-3)" if self._probe is None else \
+            why = "the probe's error window: set `probe` > 0 (e.g. 3e-3)" if self._probe is None else \
                 "the EKF rule and a controlled output without a declared rate that `walk_signals` does not walk"
             raise ParameterError(f"`rest_walk` ({rest:g}) needs {why}; or set `rest_walk = 0`.")
         self._rest_rows = np.asarray(rows if rest > 0.0 else [], np.intp)

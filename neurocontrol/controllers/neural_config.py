@@ -204,7 +204,7 @@ class NeuralControllerConfig:
         (docs/neural_controller.md, "A blended hand-over").
     probe : float or None, default None
         Probing a steady offset after the warm-up, the response it aims at (fraction of the outputs' half range; 0:
-        off; None: 1e-3 when the warm-up is shorter than the horizon, as on a stable plant flown without a warm-up
+        off; None: 3e-3 when the warm-up is shorter than the horizon, as on a stable plant flown without a warm-up
         controller, else off): once the set-points have held for a horizon and while the mean tracking error over
         it is not near zero, a small APRBS is added to the synthesised input, each input's level such that the
         identifier's response at the horizon is ``probe`` of the outputs' half range (at most 3 % of the input's
@@ -326,7 +326,7 @@ class NeuralControllerConfig:
         if self.handover_steps is not None:
             check_int(self.handover_steps, "handover_steps", low=0)
         if self.probe is not None and not check_positive(self.probe, "probe", allow_zero=True) < 1.0:
-            raise ParameterError(f"`probe` must be below 1 (a fraction of the outputs' half range; 1e-3 is the "
+            raise ParameterError(f"`probe` must be below 1 (a fraction of the outputs' half range; 3e-3 is the "
                                  f"automatic level), 0 (off) or None (automatic), got {self.probe!r}.")
         if self.rest_walk is not None:
             check_positive(self.rest_walk, "rest_walk", allow_zero=True)
