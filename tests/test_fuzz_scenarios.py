@@ -43,7 +43,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neurocontrol.cli import main
-from neurocontrol.exceptions import ParameterError
+from neurocontrol.exceptions import ParameterError, ScenarioError
+from neurocontrol.scenario import Scenario
 from plants.helicopter.baselines import MAX_GAIN, PIDController, PIDGains
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -267,3 +268,14 @@ def test_a_huge_tolerance_runs_cleanly(tmp_path_factory):
 ])
 def test_a_list_kind_is_rejected_by_name(tmp_path_factory, name, table, value):
     assert _check_mutant(tmp_path_factory, name, _with_line(name, table, "kind", value), []) == "rejected"
+
+
+@pytest.mark.parametrize("name, high, unit", [("quadtank_pminus", 10.0, "cm"), ("cstr_setpoint", 90.0, "K"),
+                                              ("pvtol_steps", 20.0, "m"), ("twin_rotor_steps", 0.5, "rad")])
+def test_an_initial_spread_beyond_the_declared_half_range_is_named(name, high, unit):
+    # a spread of 1e308 once overflowed numpy's uniform draw (found by the mutation test above)
+    sc = Scenario.from_toml(f"scenarios/{name}.toml")
+    assert sc.set("plant.initial_spread", str(high)).build(0).env is not None
+    for bad in (high * 1.01, 1e308):
+        with pytest.raises(ScenarioError, match=rf"initial_spread` must be a finite number >= 0 and <= {high:g} {unit}"):
+            sc.set("plant.initial_spread", repr(bad)).build(0)

@@ -33,7 +33,8 @@ class CSTRPlantConfig:
         Default set-point (c_B mol/L, T degC); default the outputs at the start.
     initial_spread : float, default 0.0
         Half-width of a uniform random offset of the start's reactor and
-        jacket temperatures (K, from the run's spare stream).
+        jacket temperatures (K, from the run's spare stream); at most 90 K,
+        the half range the env declares for T.
     output_noise_std : float or tuple of 2 floats, default 0.0
         Standard deviation of the sensor noise: one value for both
         measurements, or one per measurement (c_B mol/L, T K).
@@ -49,7 +50,7 @@ class CSTRPlantConfig:
     output_noise_std: float | tuple[float, ...] = 0.0
 
     def __post_init__(self):
-        check_common_keys(self, dt_high=120.0, spread_unit="K")
+        check_common_keys(self, dt_high=120.0, spread_unit="K", spread_high=90.0)
 
 
 def build_cstr(config: CSTRPlantConfig, run: RunConfig, rng: np.random.Generator):

@@ -33,7 +33,8 @@ class PVTOLPlantConfig:
         Default position set-point (x, y), m.
     initial_spread : float, default 0.0
         Half-width of a uniform random offset of the start's position (m, from
-        the run's spare stream); the start is hover, level and at rest.
+        the run's spare stream; at most 20 m, the half range the env declares
+        for x and y); the start is hover, level and at rest.
     output_noise_std : float or tuple of 6 floats, default 0.0
         Standard deviation of the sensor noise: one value for every
         observation, or one per observation (x, y, theta, xdot, ydot,
@@ -54,7 +55,7 @@ class PVTOLPlantConfig:
     measured: tuple[str, ...] | None = None
 
     def __post_init__(self):
-        check_common_keys(self, dt_high=1.0, spread_unit="m")
+        check_common_keys(self, dt_high=1.0, spread_unit="m", spread_high=20.0)
         if self.measured is not None:
             object.__setattr__(self, "measured", tuple(str(m) for m in self.measured))
 

@@ -36,7 +36,8 @@ class QuadTankPlantConfig:
         Default set-point of (y1, y2), V; default the outputs at the start.
     initial_spread : float, default 0.0
         Half-width of a uniform random offset (cm, from the run's spare stream)
-        added to each level of the steady-state start.
+        added to each level of the steady-state start; at most 10 cm, the half
+        range the env declares for the levels (20 cm).
     output_noise_std : float, default 0.0
         Standard deviation of the level-sensor noise, V.
     """
@@ -55,7 +56,7 @@ class QuadTankPlantConfig:
         if self.operating_point not in OPERATING_POINTS:
             raise ParameterError(f"`operating_point` must be one of {sorted(OPERATING_POINTS)}, "
                                  f"got {self.operating_point!r}.")
-        check_common_keys(self, dt_high=60.0, spread_unit="cm", noise_unit="V")
+        check_common_keys(self, dt_high=60.0, spread_unit="cm", spread_high=10.0, noise_unit="V")
 
 
 def build_quadtank(config: QuadTankPlantConfig, run: RunConfig, rng: np.random.Generator):
