@@ -11,8 +11,8 @@ no model of it is used). Prints the responses at the horizon and at the end, how
 On ``cstr_setpoint`` seed 3 with probing off (``--probe 0``: a run that ends 4.2 K above its temperature set-point)
 the model's response of T to the jacket heat is 0.11 of the plant's at the horizon (5.3e-5 against 4.7e-4 K per
 kJ/h) and that of c_B to the dilution rate 0.24 of it (docs/neural_controller.md, "What the identifier learned");
-with the default probe the run ends in its bands and those responses are 1.08 and 0.60 of the plant's at the
-horizon (the probe informs the gains the plan uses; "Probing a steady offset").
+with the default probe the run ends in its bands and those responses are 1.59 and 0.87 of the plant's at the
+horizon (the probe informs the gains the plan uses, the first now too large; "Probing a steady offset").
 
 Run: ``python examples/learned_response.py [--scenario cstr_setpoint] [--seed 3] [--steps 200] [--probe 0]
 [--out runs/example_learned_response]``
