@@ -621,17 +621,25 @@ def automatic_warmup(env, output_indices, output_weight: float = 1.0, trim: Trim
     return build_lqr_i(LQRIConfig(output_indices=tuple(output_indices), output_weight=output_weight), env)
 
 
-def _declared_operating_point(base, sys) -> tuple[np.ndarray, np.ndarray]:
-    """Return the env's ``operating_point`` ``(x, u)`` as arrays of the model's sizes (zeros when it has none)."""
+def _operating_point_pair(base) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return the env's ``operating_point`` ``(x, u)`` as float arrays, or None when it declares none."""
     point = getattr(base, "operating_point", None)
     if point is None:
-        return np.zeros(sys.nstates), np.zeros(sys.ninputs)
+        return None
     try:
         x0, u0 = point
-        x0, u0 = np.asarray(x0, dtype=float), np.asarray(u0, dtype=float)
+        return np.asarray(x0, dtype=float), np.asarray(u0, dtype=float)
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"the env's `operating_point` must be a pair (x, u) of arrays of numbers, "
                              f"got {point!r}.") from exc
+
+
+def _declared_operating_point(base, sys) -> tuple[np.ndarray, np.ndarray]:
+    """Return the env's ``operating_point`` ``(x, u)`` as arrays of the model's sizes (zeros when it has none)."""
+    pair = _operating_point_pair(base)
+    if pair is None:
+        return np.zeros(sys.nstates), np.zeros(sys.ninputs)
+    x0, u0 = pair
     if x0.shape != (sys.nstates,) or u0.shape != (sys.ninputs,) or not (np.all(np.isfinite(x0))
                                                                      and np.all(np.isfinite(u0))):
         raise ParameterError(f"the env's `operating_point` (x, u) must hold {sys.nstates} and {sys.ninputs} finite "
@@ -655,17 +663,12 @@ def declared_input(env, limits) -> np.ndarray | None:
     Raises
     ------
     ParameterError
-        When the declared ``u`` is not ``m`` finite numbers within ``limits``.
+        When ``operating_point`` is not a pair, or its ``u`` is not ``m`` finite numbers within ``limits``.
     """
-    point = getattr(env.unwrapped, "operating_point", None)
-    if point is None:
+    pair = _operating_point_pair(env.unwrapped)
+    if pair is None:
         return None
-    lim = np.asarray(limits, dtype=float)
-    try:
-        u = np.asarray(point[1], dtype=float)
-    except (TypeError, ValueError, IndexError, KeyError) as exc:
-        raise ParameterError(f"the env's `operating_point` must be a pair (x, u) of arrays of numbers, "
-                             f"got {point!r}.") from exc
+    u, lim = pair[1], np.asarray(limits, dtype=float)
     if u.shape != (lim.shape[0],) or not np.all(np.isfinite(u)) or np.any(u < lim[:, 0]) or np.any(u > lim[:, 1]):
         raise ParameterError(f"the input of the env's `operating_point` must be {lim.shape[0]} finite numbers within "
                              f"the input limits {lim.tolist()}, got {u.tolist()}; fix the env's `operating_point` or "
