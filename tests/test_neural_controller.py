@@ -272,7 +272,7 @@ def test_config_errors(kwargs, match):
 
 def test_controller_errors():
     cfg = NeuralControllerConfig(observation_low=LOW, observation_high=HIGH, rate_weights=(0.0, 1.0))
-    with pytest.raises(ParameterError, match="needs the output's `rate_indices` entry"):
+    with pytest.raises(ParameterError, match="needs the output's rate"):
         NeuralController(cfg, input_limits=[[0, 400], [-600, 600]], dt=0.01)
     with pytest.raises(ParameterError, match="must be given to NeuralController"):
         NeuralController(NeuralControllerConfig(), input_limits=[[0, 400], [-600, 600]], dt=0.01)

@@ -39,6 +39,7 @@ class NeuralSettings:
                 "identifier_filter_time_constants": list(self._id_cfg.filter_time_constants or ()),
                 **({"horizon_check": self.horizon_note} if self.horizon_note else {}),
                 **({"rate_indices": self.rates_note} if self.rates_note else {}),
+                **({"rate_weights": self._rate_weight_setting()} if self._rate_rows else {}),
                 **({"lags": self._lag_settings()} if self._lags.shape[0] else {}),
                 **({"probe": self._probe_setting()} if self._probe is not None else {}),
                 **({"rest_walk": self._rest_setting()} if self._rest_rows.size else {}),
@@ -61,6 +62,12 @@ class NeuralSettings:
         why += "" if self.config.start_caution is not None else ", from the middle of the limits"
         return f"the move penalty x {self.law.change_caution:g} over the first {self._start_caution} predictive " \
                f"steps ({why})"
+
+    def _rate_weight_setting(self) -> str:
+        given = "given" if self.law.rate_weights is not None else "automatic: the outputs' measured rates"
+        names = [f"{self._weights[len(self.output_indices) + c]:g} on output {i}'s rate (signal {j})"
+                 for c, (i, j) in enumerate(zip(self._rate_rows, self._rate_cols.tolist()))]
+        return f"{', '.join(names)} ({given})"
 
     def _rest_setting(self) -> str:
         why = "given" if self.config.rest_walk is not None else "automatic: with the probe"

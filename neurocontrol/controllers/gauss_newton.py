@@ -105,8 +105,11 @@ class GaussNewtonLaw:
     output_weights : tuple of float or None, default None
         Tracking weight per controlled output; None: 1 each.
     rate_weights : tuple of float or None, default None
-        Weight on tracking the reference model's rate per controlled output
-        (needs the output's ``rate_indices`` entry); None: 0 each.
+        Weight on tracking the reference model's rate per controlled output: the
+        output's measured rate (its ``rate_indices`` entry) or, on a plant with
+        rate lags, its backward difference. None: the neural controller's default,
+        0.3 on each output whose rate is measured and 0 on the others
+        (docs/neural_controller.md, "Tracking the measured rates").
     move_penalty : float, default 0.3
         rho on each normalised block move (docs/neural_controller.md, "The move penalty, and caution at the
         start").

@@ -137,8 +137,13 @@ class NeuralControllerConfig:
         ``2 damping / bandwidth``, so a smooth reference is followed without
         the model's lag (a step is smoothed around its time instead of after
         it); 0: the reference model lags the reference.
-    horizon, blocks, stride, output_weights, rate_weights, move_penalty, damping, range_weight, range_bound
+    horizon, blocks, stride, output_weights, move_penalty, damping, range_weight, range_bound
         The synthesiser, see :class:`GaussNewtonLaw`.
+    rate_weights : tuple of float or None, default None
+        Tracking weight of each controlled output's rate against the reference model's rate. None: 0.3 on each
+        output whose rate is measured (``rate_indices``, or the env's ``observation_rates``), 0 on the others; a
+        positive entry needs the output's measured rate or rate lags (docs/neural_controller.md, "Tracking the
+        measured rates").
     jacobian_every : int, default 1
         Recompute the horizon Jacobian every this many predictive steps (1:
         every step, exact; more: an approximation), see :class:`GaussNewtonLaw`.
