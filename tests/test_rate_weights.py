@@ -12,10 +12,12 @@ import pytest
 from scipy.linalg import expm
 
 import plants  # noqa: F401  (registers the envs)
-from neurocontrol.controllers.neural import RATE_WEIGHT_DEFAULT, NeuralController
+from neurocontrol.controllers._tracking import RATE_WEIGHT_DEFAULT
+from neurocontrol.controllers.neural import NeuralController
 from neurocontrol.exceptions import ParameterError
 from neurocontrol.scenario import Scenario
 from neurocontrol.scenario.core import run_scenario
+from neurocontrol.simulation.loop import simulate
 from tests.test_rest_walk import SCENARIOS, TANK_REF, tank
 
 
@@ -31,7 +33,7 @@ def test_the_default_weighs_the_measured_rates_only():
     assert pvtol._weights.tolist() == [1.0, 1.0, RATE_WEIGHT_DEFAULT, RATE_WEIGHT_DEFAULT]
     said = pvtol.derived_settings()["rate_weights"]
     assert said == "0.3 on output 0's rate (signal 3), 0.3 on output 1's rate (signal 4) (automatic: the " \
-                   "outputs' measured rates)"
+                   "outputs' measured rates; off while that signal is noisy)"
     heli = Scenario.from_toml(f"{SCENARIOS}/neural_hover.toml").build(0).controller
     assert heli._tracked.tolist() == [0, 1, 2]                 # rotor speed has no rate sensor; altitude's is entry 2
     tank_ctrl = tank().build(0).controller                     # two levels, no rate measured: nothing added
@@ -56,7 +58,7 @@ def test_with_rate_lags_the_desired_rate_is_the_reference_models_rate():
     ctrl = tank(rate_weights=[0.3, 0.5], imitator="exact", preview=False).build(0).controller
     assert ctrl._tracked.tolist() == [0, 1, 2, 3]
     assert ctrl._weights.tolist() == [1.0, 1.0, 0.3, 0.5]
-    assert "(given)" in ctrl.derived_settings()["rate_weights"]
+    assert "(given; off while that signal is noisy)" in ctrl.derived_settings()["rate_weights"]
     y0 = np.array([5.0, 4.0])
     obs = y0.copy()
     ctrl.reset(obs, TANK_REF, seed=0)
@@ -94,3 +96,19 @@ def test_on_the_pvtol_the_rate_term_damps_the_lateral_ringing():
             vals.append(float(np.sum(0.5 * (e[1:] + e[:-1]) * np.diff(t[t >= 5.0]))))
         late[label] = np.median(vals)
     assert late["default"] < 0.6 * late["off"], late
+
+
+@pytest.mark.parametrize("name, noisy", [("neural_hover", False), ("neural_noise_doubled", True)])
+def test_a_noisy_rate_is_not_tracked(name, noisy):
+    # The climb rate's weight counts while the noise estimate finds the signal noise-free; under the doubled sensor
+    # noise (0.02 m/s on the climb rate) it is 0 once the estimate holds no warm-up step (1.5 s + 100 steps here).
+    sc = Scenario.from_toml(f"{SCENARIOS}/{name}.toml")
+    setup = sc.build(0)
+    ctrl = setup.controller
+    assert ctrl._weights.tolist() == [1.0, 1.0, RATE_WEIGHT_DEFAULT]
+    seen = []
+    simulate(setup.env, ctrl, setup.reference, duration=3.0, seed=setup.seed, options=setup.options,
+             callback=lambda k, info: seen.append(ctrl._step_weights()[2]))
+    start = ctrl._n_warmup + ctrl.filter.window       # the first step whose estimate holds no warm-up step
+    assert all(w == RATE_WEIGHT_DEFAULT for w in seen[:start - 1])
+    assert all(w == (0.0 if noisy else RATE_WEIGHT_DEFAULT) for w in seen[start:])

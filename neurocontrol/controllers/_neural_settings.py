@@ -63,12 +63,6 @@ class NeuralSettings:
         return f"the move penalty x {self.law.change_caution:g} over the first {self._start_caution} predictive " \
                f"steps ({why})"
 
-    def _rate_weight_setting(self) -> str:
-        given = "given" if self.law.rate_weights is not None else "automatic: the outputs' measured rates"
-        names = [f"{self._weights[len(self.output_indices) + c]:g} on output {i}'s rate (signal {j})"
-                 for c, (i, j) in enumerate(zip(self._rate_rows, self._rate_cols.tolist()))]
-        return f"{', '.join(names)} ({given})"
-
     def _rest_setting(self) -> str:
         why = "given" if self.config.rest_walk is not None else "automatic: with the probe"
         return f"{self._rest:g} x the R floor per update on the biases of " \

@@ -40,6 +40,7 @@ from neurocontrol.controllers._neural_settings import NeuralSettings
 from neurocontrol.controllers._neural_state import NeuralStateIO
 from neurocontrol.controllers._output_lags import OutputLags
 from neurocontrol.controllers._probe import PROBE_DEFAULT, Probe
+from neurocontrol.controllers._tracking import Tracking
 from neurocontrol.controllers._warmup import WarmupHandover
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_step
@@ -64,8 +65,6 @@ REST_WALK_DEFAULT = 3.0
 
 #: The default ``start_caution`` where a short warm-up starts from the middle of the limits: horizons of steps.
 START_CAUTION_DEFAULT = 2.0
-#: The default ``rate_weights``: the tracking weight of each controlled output's measured rate (``rate_indices``).
-RATE_WEIGHT_DEFAULT = 0.3
 
 #: A signal counts as noise-free for the bias walk (``disturbance_walk``) and the onset test (``onset_hold``) while
 #: its estimated sensor-noise variance is below this fraction of the EKF's R floor (docs/neural_controller.md, "Gusts").
@@ -85,7 +84,7 @@ ONSET_SIGNALS = 3
 # ---------------------------------------------------------------- the controller
 
 
-class NeuralController(OutputLags, NeuralStateIO, NeuralSettings, WarmupHandover, AbstractController):
+class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, WarmupHandover, AbstractController):
     """Predictive control through an incremental RTRN identifier that learns at every step.
 
     Parameters
@@ -203,28 +202,7 @@ class NeuralController(OutputLags, NeuralStateIO, NeuralSettings, WarmupHandover
         self._walk_quiet = self._quiet[rows]
         self._onset_hold = config.onset_hold if config.learning_rule != "rtrl_gradient" and \
             config.change_gate is not None and self._n_obs >= ONSET_SIGNALS else 0
-        # each controlled output's rate among the networks' signals: the measured rate (``rate_indices``), else its
-        # backward difference when the lags are rates (the first lag block), else none (-1)
-        self._rate_sig = np.array([j if j >= 0 else (self._n_obs + o if self._lag_rates and n_lags > 0 else -1)
-                                   for o, j in zip(out, self._rate_idx)], dtype=np.int64)
-        ow = np.ones(p) if law.output_weights is None else np.asarray(law.output_weights)
-        rw = np.where(np.asarray(self._rate_idx) >= 0, RATE_WEIGHT_DEFAULT, 0.0) if law.rate_weights is None else \
-            np.asarray(law.rate_weights)
-        if ow.shape != (p,) or rw.shape != (p,):
-            raise ParameterError(f"`output_weights` and `rate_weights` must have one entry per controlled output "
-                                 f"({p}), got {law.output_weights!r} and {law.rate_weights!r}.")
-        if np.any((rw > 0) & (self._rate_sig < 0)):
-            raise ParameterError("a positive `rate_weights` entry needs the output's rate: its `rate_indices` entry "
-                                 "(the observation holding it) or rate lags (`lag_signals = \"rates\"` with "
-                                 "`output_lags` >= 1); set one, or give that output rate weight 0.")
-        tracked, weights, self._rate_rows = list(self.output_indices), list(ow), []
-        for i in range(p):
-            if rw[i] > 0:
-                self._rate_rows.append(i)
-                tracked.append(int(self._rate_sig[i]))
-                weights.append(rw[i])
-        self._tracked = np.array(tracked, dtype=np.int64)
-        self._weights = np.array(weights)
+        self._set_tracking(law, n_lags)
         lim = self.input_limits
         self._u_mid, self._u_half = 0.5 * (lim[:, 0] + lim[:, 1]), 0.5 * (lim[:, 1] - lim[:, 0])
         if config.rate_limit is None:
@@ -265,8 +243,6 @@ class NeuralController(OutputLags, NeuralStateIO, NeuralSettings, WarmupHandover
         self._eval = law.eval_steps()
         # constants of the hot path, checked here once (the step passes them to compiled kernels unchecked)
         self._out_idx = np.array(self.output_indices, dtype=np.int64)
-        self._rate_rows_a = np.array(self._rate_rows, dtype=np.int64)
-        self._rate_cols = np.array([self._rate_sig[i] for i in self._rate_rows], dtype=np.int64)
         # each reference model's low-frequency delay 2 zeta / omega (s): the default preview lead
         self._delay_s = 2.0 * np.asarray(config.reference_damping) / np.asarray(config.reference_bandwidth)
         lead_s = self._delay_s if config.preview_lead is None else np.asarray(config.preview_lead, dtype=np.float64)
@@ -578,7 +554,7 @@ class NeuralController(OutputLags, NeuralStateIO, NeuralSettings, WarmupHandover
                                    self._block_of,
                                    self._rm_phi, self._rm_g, self._rm_g_held, self._rm,
                                    r, self._use_preview, reference, self._out_idx,
-                                   self._rate_rows_a, self._rate_cols, self._tracked, self._weights, self._eval,
+                                   self._rate_rows_a, self._rate_cols, self._tracked, self._step_weights(), self._eval,
                                    *(self._gn_caution if self._cautious() else self._gn_scalars), given, *b)
         u = held.copy() if not ok else b[-2]      # a failed solve holds the input
         if ok:
