@@ -46,15 +46,19 @@ class Tracking:
         self._rate_cols = np.array([self._rate_sig[i] for i in self._rate_rows], dtype=np.int64)
 
     def _step_weights(self):
-        """Return the tracking weights of this step: a rate's weight counts only while its signal is noise-free.
+        """Return the tracking weights of this step: a rate's weight counts only once its signal is known noise-free.
 
-        Once the noise estimate holds no warm-up step, the weight of a tracked rate whose estimated sensor-noise
-        variance is at or above the quiet level is 0 (a noisy rate would steer the plan by its noise).
+        A tracked rate's weight is 0 until the noise estimate holds no warm-up step (a window of steps after the
+        warm-up), and then while that signal's estimated sensor-noise variance is at or above the quiet level (a
+        noisy rate would steer the plan by its noise): the rule of the bias walk.
         """
         cols = self._rate_cols
-        if cols.size == 0 or self._k - 1 < self._n_warmup + self.filter.window:
+        if cols.size == 0:
             return self._weights
-        noisy = self.filter.noise_var[cols] >= self._quiet[cols]
+        if self._k - 1 < self._n_warmup + self.filter.window:
+            noisy = np.ones(cols.size, dtype=bool)
+        else:
+            noisy = self.filter.noise_var[cols] >= self._quiet[cols]
         if not noisy.any():
             return self._weights
         weights = self._weights.copy()
@@ -66,4 +70,4 @@ class Tracking:
         given = "given" if self.law.rate_weights is not None else "automatic: the outputs' measured rates"
         names = [f"{self._weights[len(self.output_indices) + c]:g} on output {i}'s rate (signal {j})"
                  for c, (i, j) in enumerate(zip(self._rate_rows, self._rate_cols.tolist()))]
-        return f"{', '.join(names)} ({given}; off while that signal is noisy)"
+        return f"{', '.join(names)} ({given}; from a window of steps after the warm-up, while that signal is noise-free)"
