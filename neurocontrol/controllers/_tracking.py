@@ -70,4 +70,5 @@ class Tracking:
         given = "given" if self.law.rate_weights is not None else "automatic: the outputs' measured rates"
         names = [f"{self._weights[len(self.output_indices) + c]:g} on output {i}'s rate (signal {j})"
                  for c, (i, j) in enumerate(zip(self._rate_rows, self._rate_cols.tolist()))]
-        return f"{', '.join(names)} ({given}; from a window of steps after the warm-up, while that signal is noise-free)"
+        when = "from a window of steps after the warm-up, while that signal is noise-free"
+        return f"{', '.join(names)} ({given}; {when})"
