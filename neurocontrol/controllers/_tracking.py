@@ -23,27 +23,29 @@ class Tracking:
     """
 
     def _set_tracking(self, law, n_lags: int) -> None:
-        """Set ``_rate_sig``, ``_tracked``, ``_weights``, ``_rate_rows`` (and their arrays) from ``law``."""
+        """Set ``_tracked``, ``_weights`` (and ``_weights_off``, its rates at 0), ``_rate_rows``, ``_rate_cols``."""
         out, p = list(self.output_indices), len(self.output_indices)
         # each controlled output's rate among the networks' signals: the measured rate, else its backward
         # difference when the lags are rates, else none (-1)
-        self._rate_sig = np.array([j if j >= 0 else (self._n_obs + o if self._lag_rates and n_lags > 0 else -1)
-                                   for o, j in zip(out, self._rate_idx)], dtype=np.int64)
+        rate_sig = np.array([j if j >= 0 else (self._n_obs + o if self._lag_rates and n_lags > 0 else -1)
+                             for o, j in zip(out, self._rate_idx)], dtype=np.int64)
         ow = np.ones(p) if law.output_weights is None else np.asarray(law.output_weights)
         rw = np.where(np.asarray(self._rate_idx) >= 0, RATE_WEIGHT_DEFAULT, 0.0) if law.rate_weights is None else \
             np.asarray(law.rate_weights)
         if ow.shape != (p,) or rw.shape != (p,):
             raise ParameterError(f"`output_weights` and `rate_weights` must have one entry per controlled output "
                                  f"({p}), got {law.output_weights!r} and {law.rate_weights!r}.")
-        if np.any((rw > 0) & (self._rate_sig < 0)):
+        if np.any((rw > 0) & (rate_sig < 0)):
             raise ParameterError("a positive `rate_weights` entry needs the output's rate: its `rate_indices` entry "
                                  "(the observation holding it) or rate lags (`lag_signals = \"rates\"` with "
                                  "`output_lags` >= 1); set one, or give that output rate weight 0.")
         self._rate_rows = [i for i in range(p) if rw[i] > 0]
-        self._tracked = np.array(out + [int(self._rate_sig[i]) for i in self._rate_rows], dtype=np.int64)
+        self._tracked = np.array(out + [int(rate_sig[i]) for i in self._rate_rows], dtype=np.int64)
         self._weights = np.array(list(ow) + [rw[i] for i in self._rate_rows])
+        self._weights_off = self._weights.copy()
+        self._weights_off[p:] = 0.0
         self._rate_rows_a = np.array(self._rate_rows, dtype=np.int64)
-        self._rate_cols = np.array([self._rate_sig[i] for i in self._rate_rows], dtype=np.int64)
+        self._rate_cols = np.array([rate_sig[i] for i in self._rate_rows], dtype=np.int64)
 
     def _step_weights(self):
         """Return the tracking weights of this step: a rate's weight counts only once its signal is known noise-free.
@@ -56,11 +58,12 @@ class Tracking:
         if cols.size == 0:
             return self._weights
         if self._k - 1 < self._n_warmup + self.filter.window:
-            noisy = np.ones(cols.size, dtype=bool)
-        else:
-            noisy = self.filter.noise_var[cols] >= self._quiet[cols]
+            return self._weights_off
+        noisy = self.filter.noise_var[cols] >= self._quiet[cols]
         if not noisy.any():
             return self._weights
+        if noisy.all():
+            return self._weights_off
         weights = self._weights.copy()
         weights[len(self.output_indices):][noisy] = 0.0
         return weights
