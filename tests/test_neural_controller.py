@@ -36,19 +36,23 @@ LOW = (74.25, 0.0, -3.0, 0.0175, -10.0)
 HIGH = (180.0, 2.0, 3.0, 0.245, 10.0)
 
 
-def _plain_gn(pred, J, plan, u_prev, desired, tracked, weights, eval_steps, rho, mu, wr, bound):
-    """Stack every residual and its Jacobian row explicitly; solve the damped least squares with lstsq."""
+def _plain_gn(pred, J, plan, u_prev, desired, tracked, weights, eval_steps, rho, mu, wr, bound, active=None):
+    """Stack every residual and its Jacobian row explicitly; solve the damped least squares with lstsq.
+
+    ``active`` (len(eval_steps), n) of -1/0/1: the entries whose range excess is penalised, on which side
+    (default: none).
+    """
     m = u_prev.size
     nc = plan.size
     rows, res = [], []
-    for t in eval_steps:
+    for s, t in enumerate(eval_steps):
         for q, i in enumerate(tracked):
             rows.append(np.sqrt(weights[q]) * J[t, i])
             res.append(np.sqrt(weights[q]) * (pred[t, i] - desired[t, q]))
         for i in range(pred.shape[1]):
-            if abs(pred[t, i]) > bound:
+            if active is not None and active[s, i] != 0:
                 rows.append(np.sqrt(wr) * J[t, i])
-                res.append(np.sqrt(wr) * (pred[t, i] - np.sign(pred[t, i]) * bound))
+                res.append(np.sqrt(wr) * (pred[t, i] - active[s, i] * bound))
     for b in range(nc // m):
         for c in range(m):
             row = np.zeros(nc)
@@ -68,11 +72,10 @@ def _plain_gn(pred, J, plan, u_prev, desired, tracked, weights, eval_steps, rho,
     return plan + delta
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_gauss_newton_step_matches_plain_least_squares(seed):
+def _gn_problem(seed, scale):
     rng = np.random.default_rng(seed)
     N, n, m, B = 12, 5, 2, 3
-    pred = rng.normal(0, 0.7, (N, n))          # some entries beyond the bound 1: the range penalty is active
+    pred = rng.normal(0, scale, (N, n))
     J = rng.normal(0, 0.3, (N, n, B * m))
     plan = rng.uniform(-0.5, 0.5, B * m)
     u_prev = rng.uniform(-0.5, 0.5, m)
@@ -80,11 +83,77 @@ def test_gauss_newton_step_matches_plain_least_squares(seed):
     weights = np.array([1.0, 3.0, 0.2])
     desired = rng.normal(0, 0.5, (N, 3))
     eval_steps = np.array([1, 3, 5, 7, 9, 11])
+    return pred, J, plan, u_prev, desired, tracked, weights, eval_steps
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gauss_newton_step_matches_plain_least_squares(seed):
+    args = _gn_problem(seed, 0.7)
+    pred, J, plan, u_prev, desired, tracked, weights, eval_steps = args
+    got = gauss_newton_step(pred, J, plan, u_prev, desired, tracked=tracked, weights=weights, eval_steps=eval_steps,
+                            move_penalty=0.7, damping=1e-3, range_weight=0.0, bound=1.0)
+    want = _plain_gn(*args, 0.7, 1e-3, 0.0, 1.0)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+
+
+def _range_cost(delta, pred, J, plan, u_prev, desired, tracked, weights, eval_steps, rho, mu, wr, bound):
+    """The step's whole cost as a function of the move delta, written out term by term (the range excess a hinge)."""
+    v = plan + delta
+    y = pred + np.einsum("tia,a->ti", J, delta)
+    cost = 0.0
+    for t in eval_steps:
+        cost += float(np.sum(weights * (y[t, tracked] - desired[t]) ** 2))
+        cost += wr * float(np.sum(np.maximum(np.abs(y[t]) - bound, 0.0) ** 2))
+    m = u_prev.size
+    blocks = v.reshape(-1, m)
+    prev = np.vstack([u_prev, blocks[:-1]])
+    return cost + rho * float(np.sum((blocks - prev) ** 2)) + mu * float(delta @ delta)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
+def test_gauss_newton_step_minimises_its_cost_with_the_range_hinge(seed):
+    """With the range penalty on, the step is the minimiser of the linearised cost, hinge included.
+
+    The reference is a general-purpose minimiser (scipy's BFGS from zero) of the cost written out with the hinge,
+    and an exact least-squares solve on the active set that minimiser ends with.
+    """
+    from scipy.optimize import minimize
+
+    args = _gn_problem(seed, 1.2)     # many entries beyond the bound 1
+    pred, J, plan, u_prev, desired, tracked, weights, eval_steps = args
     assert np.any(np.abs(pred[eval_steps]) > 1.0)
     got = gauss_newton_step(pred, J, plan, u_prev, desired, tracked=tracked, weights=weights, eval_steps=eval_steps,
                             move_penalty=0.7, damping=1e-3, range_weight=50.0, bound=1.0)
-    want = _plain_gn(pred, J, plan, u_prev, desired, tracked, weights, eval_steps, 0.7, 1e-3, 50.0, 1.0)
+    best = minimize(_range_cost, np.zeros(plan.size), args=(*args, 0.7, 1e-3, 50.0, 1.0), method="BFGS",
+                    options={"gtol": 1e-10, "maxiter": 10000})
+    np.testing.assert_allclose(got, plan + best.x, rtol=0, atol=1e-5)
+    y = pred + np.einsum("tia,a->ti", J, best.x)
+    active = np.where(y[eval_steps] > 1.0, 1, np.where(y[eval_steps] < -1.0, -1, 0))
+    assert active.any()
+    want = _plain_gn(*args, 0.7, 1e-3, 50.0, 1.0, active=active)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+
+
+def test_gauss_newton_step_range_hinge_is_decided_by_the_step_not_the_held_plan():
+    """A held plan whose prediction leaves the range, a step that brings it back: no range term in the step.
+
+    Linearising the hinge at the held plan would pull those entries to the bound; the step's own prediction
+    is inside, so the step is the one without the range penalty.
+    """
+    N, n = 6, 1
+    J = np.tile(np.array([[[1.0]]]), (N, 1, 1))          # every prediction moves one-for-one with the one input
+    pred = np.full((N, n), 1.5)                          # the held plan predicts 1.5, beyond the bound 1
+    desired = np.zeros((N, 1))                           # the tracking alone wants 0
+    kw = dict(tracked=np.array([0]), weights=np.array([1.0]), eval_steps=np.arange(N), move_penalty=0.0,
+              damping=1e-6)
+    without = gauss_newton_step(pred, J, np.zeros(1), np.zeros(1), desired, range_weight=0.0, bound=1.0, **kw)
+    got = gauss_newton_step(pred, J, np.zeros(1), np.zeros(1), desired, range_weight=100.0, bound=1.0, **kw)
+    np.testing.assert_allclose(without, [-1.5], atol=1e-5)
+    np.testing.assert_allclose(got, without, rtol=0, atol=1e-12)
+    # the hinge linearised at the held plan (1.5 - bound on every row, weight 100) lands elsewhere
+    held = _plain_gn(pred, J, np.zeros(1), np.zeros(1), desired, kw["tracked"], kw["weights"], kw["eval_steps"],
+                     0.0, 1e-6, 100.0, 1.0, active=np.ones((N, n), dtype=int))
+    assert abs(held[0] - (-1.5)) > 0.4
 
 
 def test_gauss_newton_step_rejects_bad_shapes():

@@ -23,28 +23,35 @@ __all__ = ["gauss_newton_kernel", "filter_measure_kernel", "filter_blend_kernel"
 
 _jit = numba.njit(**JIT_OPTIONS)
 
+#: Most solves of one Gauss-Newton step while its range penalty's active set changes (:func:`gauss_newton_kernel`).
+RANGE_SOLVES = 6
+
 
 @_jit
 def gauss_newton_kernel(pred, J, plan, u_prev, desired, tracked, weights, eval_steps, rho, mu, wr, bound,
-                        A, g, L, out):
+                        A, g, L, A0, g0, act, out):
     """One damped Gauss-Newton step: out = plan - (J'QJ + rho D'D + wr Jx'Jx + mu I)^-1 (J'Qe + rho D'(Dv-c) + wr Jx'x).
 
     ``pred`` (N, n), ``J`` (N, n, nc), ``plan`` (nc,) block inputs, ``u_prev`` (m,),
     ``desired`` (N, q) for the ``tracked`` (q,) entries with ``weights`` (q,),
     evaluated at rows ``eval_steps``; the range excess beyond ``bound`` of any
-    predicted entry is penalised with weight ``wr``. ``A``, ``L`` (nc, nc) and
-    ``g`` (nc,) are scratch. Returns False (``out`` undefined) when the normal
-    matrix is not numerically positive definite or not finite.
+    predicted entry is penalised with weight ``wr``, on the entries the step's own
+    linear prediction ``pred + J delta`` puts beyond it (the active set, found by
+    re-solving: at most :data:`RANGE_SOLVES` solves, starting from no entry).
+    ``A``, ``L``, ``A0`` (nc, nc), ``g``, ``g0`` (nc,) and ``act`` (len(eval_steps), n)
+    int8 are scratch. Returns False (``out`` undefined) when the normal matrix is
+    not numerically positive definite or not finite.
     """
     nc = plan.shape[0]
     m = u_prev.shape[0]
     nq = tracked.shape[0]
     n = pred.shape[1]
+    ne = eval_steps.shape[0]
     for a in range(nc):
-        g[a] = 0.0
+        g0[a] = 0.0
         for b in range(nc):
-            A[a, b] = 0.0
-    for s in range(eval_steps.shape[0]):
+            A0[a, b] = 0.0
+    for s in range(ne):
         t = eval_steps[s]
         for q in range(nq):
             i = tracked[q]
@@ -52,23 +59,11 @@ def gauss_newton_kernel(pred, J, plan, u_prev, desired, tracked, weights, eval_s
             e = pred[t, i] - desired[t, q]
             for a in range(nc):
                 ja = w * J[t, i, a]
-                g[a] += ja * e
+                g0[a] += ja * e
                 for b in range(a + 1):
-                    A[a, b] += ja * J[t, i, b]
-        if wr > 0.0:
-            for i in range(n):
-                y = pred[t, i]
-                if y > bound:
-                    x = y - bound
-                elif y < -bound:
-                    x = y + bound
-                else:
-                    continue
-                for a in range(nc):
-                    ja = wr * J[t, i, a]
-                    g[a] += ja * x
-                    for b in range(a + 1):
-                        A[a, b] += ja * J[t, i, b]
+                    A0[a, b] += ja * J[t, i, b]
+        for i in range(n):
+            act[s, i] = 0
     # move penalty: rho sum_b |v_b - v_{b-1}|^2, v_{-1} = u_prev, per input channel
     nblk = nc // m
     for blk in range(nblk):
@@ -76,15 +71,59 @@ def gauss_newton_kernel(pred, J, plan, u_prev, desired, tracked, weights, eval_s
             a = blk * m + c
             prev = u_prev[c] if blk == 0 else plan[a - m]
             d = plan[a] - prev
-            g[a] += rho * d
-            A[a, a] += rho
+            g0[a] += rho * d
+            A0[a, a] += rho
             if blk > 0:
-                g[a - m] -= rho * d
-                A[a - m, a - m] += rho
-                A[a, a - m] -= rho
+                g0[a - m] -= rho * d
+                A0[a - m, a - m] += rho
+                A0[a, a - m] -= rho
     for a in range(nc):
-        A[a, a] += mu
-    # Cholesky of the lower triangle, then two triangular solves
+        A0[a, a] += mu
+    for solve in range(RANGE_SOLVES):
+        for a in range(nc):
+            g[a] = g0[a]
+            for b in range(a + 1):
+                A[a, b] = A0[a, b]
+        if wr > 0.0:        # the range penalty wr (y + J delta - bound)^2 on the active entries
+            for s in range(ne):
+                t = eval_steps[s]
+                for i in range(n):
+                    if act[s, i] == 0:
+                        continue
+                    x = pred[t, i] - bound if act[s, i] > 0 else pred[t, i] + bound
+                    for a in range(nc):
+                        ja = wr * J[t, i, a]
+                        g[a] += ja * x
+                        for b in range(a + 1):
+                            A[a, b] += ja * J[t, i, b]
+        if not _cholesky_solve(A, g, L, out):
+            return False
+        if wr <= 0.0:
+            break
+        changed = False     # out holds delta: the entries its linear prediction puts beyond the bound
+        for s in range(ne):
+            t = eval_steps[s]
+            for i in range(n):
+                y = pred[t, i]
+                for a in range(nc):
+                    y -= J[t, i, a] * out[a]
+                side = 1 if y > bound else (-1 if y < -bound else 0)
+                if side != act[s, i]:
+                    act[s, i] = side
+                    changed = True
+        if not changed:
+            break
+    for i in range(nc):
+        out[i] = plan[i] - out[i]
+        if not math.isfinite(out[i]):
+            return False
+    return True
+
+
+@_jit
+def _cholesky_solve(A, g, L, out):
+    """Solve A out = g by the Cholesky factor L of A's lower triangle; False if A is not positive definite."""
+    nc = g.shape[0]
     for i in range(nc):
         for j in range(i + 1):
             acc = A[i, j]
@@ -106,10 +145,6 @@ def gauss_newton_kernel(pred, J, plan, u_prev, desired, tracked, weights, eval_s
         for k in range(i + 1, nc):
             acc -= L[k, i] * out[k]
         out[i] = acc / L[i, i]
-    for i in range(nc):
-        out[i] = plan[i] - out[i]
-        if not math.isfinite(out[i]):
-            return False
     return True
 
 
@@ -363,8 +398,8 @@ def imitator_desired_kernel(C, W, h0, rm, r, preview, reference, y_mid, y_half, 
 def synthesise_kernel(fresh, C, W, h0, x, mid, half, held, hist, u_mid, u_half, rate_n, block_of,
                       rm_phi, rm_g, rm_g_held, rm, r, preview, reference, out_idx, rate_rows, rate_cols,
                       tracked, weights, eval_steps, rho, mu, wr, bound, desired_given,
-                      u_prev, plan, yn, u, pred, J, y, h, Sy, Sy2, Sh, Sh2, xb, phi, resp, desired, A, g, L, new,
-                      result, hidden):
+                      u_prev, plan, yn, u, pred, J, y, h, Sy, Sy2, Sh, Sh2, xb, phi, resp, desired, A, g, L, A0, g0,
+                      act, new, result, hidden):
     """One predictive step from the held input ``held`` and the state ``x`` (physical); False if the solve failed.
 
     The held plan (``u_prev`` in every block), the identifier's free run with
@@ -408,7 +443,7 @@ def synthesise_kernel(fresh, C, W, h0, x, mid, half, held, hist, u_mid, u_half, 
         desired_kernel(rm_phi, rm_g, rm_g_held, rm, r, preview, reference, mid, half, out_idx, rate_rows, rate_cols,
                        resp, desired)
     if not gauss_newton_kernel(pred, J, plan, u_prev, desired, tracked, weights, eval_steps, rho, mu, wr, bound,
-                               A, g, L, new):
+                               A, g, L, A0, g0, act, new):
         return False
     for blk in range(nc // m):
         for a in range(m):

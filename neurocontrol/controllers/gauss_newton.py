@@ -83,7 +83,8 @@ def gauss_newton_step(prediction, jacobian, plan, u_prev, desired, *, tracked, w
     out = np.empty(nc)
     ok = _nk.gauss_newton_kernel(prediction, jacobian, plan, u_prev, desired, tracked, weights, eval_steps,
                                  float(move_penalty), float(damping), float(range_weight), float(bound),
-                                 np.empty((nc, nc)), np.empty(nc), np.empty((nc, nc)), out)
+                                 np.empty((nc, nc)), np.empty(nc), np.empty((nc, nc)), np.empty((nc, nc)),
+                                 np.empty(nc), np.empty((eval_steps.shape[0], n), dtype=np.int8), out)
     if not ok:
         out[:] = np.nan
     return out

@@ -391,8 +391,9 @@ class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, Warm
         self._synth_buf = (np.empty(m), np.empty(nc), np.empty(n), np.empty((N, m * self._taps)), np.empty((N, n)),
                            np.empty((N, n, nc)), np.empty(n), np.empty(H), np.empty((n, nc)), np.empty((n, nc)),
                            np.empty((H, nc)), np.empty((H, nc)), np.empty(bs), np.empty(bs), np.empty((p, N, 2)),
-                           np.empty((N, q)), np.empty((nc, nc)), np.empty(nc), np.empty((nc, nc)), np.empty(nc),
-                           np.empty(m), np.empty((N, H)))
+                           np.empty((N, q)), np.empty((nc, nc)), np.empty(nc), np.empty((nc, nc)),
+                           np.empty((nc, nc)), np.empty(nc), np.empty((len(self._eval), n), dtype=np.int8),
+                           np.empty(nc), np.empty(m), np.empty((N, H)))
         self._obs_buf = (np.empty(n), np.empty(n))
         self._x_buf = np.empty(n)
         self._plan = np.zeros(nc)
