@@ -542,12 +542,13 @@ def _true_final_rms(seed, state_filter):
 def test_with_doubled_sensor_noise_the_blend_keeps_the_true_outputs_near_the_set_point():
     # Claim (docs/neural_controller.md): with the sensor noise of neural_noise_doubled.toml, seeds 0-2, every
     # run completes and the true altitude's RMS error over the last 5 s is under half the 2 cm band and the
-    # true rotor speed's under 0.5 rad/s (20 seeds: at most 6.5 mm and 0.25 rad/s). Without the blend the
-    # same check fails on at least one of these seeds (20 seeds: altitude RMS up to 0.5 m, two runs lost).
+    # true rotor speed's under 0.5 rad/s (seeds 0-19: at most 3.8 mm and 0.12 rad/s). Without the blend the
+    # same check fails on 7 of seeds 0-19 (altitude RMS up to 0.78 m, on seed 3), none lost (section "The range
+    # penalty's active set": two were lost before it).
     after = [_true_final_rms(seed, True) for seed in (0, 1, 2)]
     assert all(ok and rms[1] < 0.01 and rms[0] < 0.5 for ok, rms in after), after
-    before = [_true_final_rms(seed, False) for seed in (0, 1, 2)]
-    assert not all(ok and rms[1] < 0.01 and rms[0] < 0.5 for ok, rms in before), before
+    ok, rms = _true_final_rms(3, False)
+    assert not (ok and rms[1] < 0.01 and rms[0] < 0.5), (ok, rms)
 
 
 @pytest.mark.parametrize("window", [6, 7])
@@ -605,13 +606,14 @@ def test_input_taps_feed_the_identifier_the_applied_input_history():
 def test_with_three_input_taps_a_20_ms_measurement_delay_is_flown():
     # Claim (docs/neural_controller.md): with the measurement 2 control steps late the plant's
     # measured response to u(k) appears at k + 3; one input tap cannot represent it and the run
-    # leaves the plant's range after the warm-up (seed 0), three taps fly it.
+    # leaves the plant's range after the warm-up on 6 of seeds 0-9 (seed 2 among them; 3 reach the bands),
+    # three taps fly all 10 into the bands.
     sc = Scenario.from_toml("scenarios/fault_measurement_delay.toml")
     data = sc.to_dict()
     data["controller"] = Scenario.from_toml(HOVER).to_dict()["controller"]
     sc = Scenario.from_dict(data, source="delay:neural", default_name="fault_measurement_delay")
-    one = run_scenario(sc, seed=0)
-    assert not one.metrics["success"]
+    one = run_scenario(sc, seed=2)
+    assert one.status == "failed" and not one.metrics["success"]
     for seed in (0, 1):
         res = run_scenario(sc.set("controller.input_taps", "3"), seed=seed)
         assert res.status == "completed" and res.metrics["success"], (seed, res.status)
@@ -740,7 +742,7 @@ def test_automatic_warmup_needs_a_python_control_model():
 
 def test_with_the_automatic_warmup_the_default_neural_controller_flies_the_pvtol_on_most_seeds():
     # Figure of docs/neural_controller.md ("Warm-up"): the PVTOL is open-loop unstable; with default settings
-    # the warm-up on the nominal input loses it on 8 of seeds 0-9 (the env stops the run; 2 reach the bands);
+    # the warm-up on the nominal input loses it on 7 of seeds 0-9 (the env stops the run; 3 reach the bands);
     # with the automatic LQR-I warm-up (output weight 1000, at least 150 steps) 10 of 10 reach the position
     # steps' bands. A change of either count is a change of the documented figure.
     from neurocontrol.controllers.generic import LQRIController
@@ -751,7 +753,7 @@ def test_with_the_automatic_warmup_the_default_neural_controller_flies_the_pvtol
     off = [run_scenario(sc.set("controller.auto_warmup", "false"), seed=seed) for seed in range(10)]
     assert sum(r.metrics["success"] for r in auto) == 10
     assert all(r.status == "completed" for r in auto if r.metrics["success"])
-    assert sum(r.metrics["success"] for r in off) == 2 and sum(r.status != "completed" for r in off) == 8
+    assert sum(r.metrics["success"] for r in off) == 3 and sum(r.status != "completed" for r in off) == 7
 
 
 def test_derived_settings_name_the_warmup_and_reach_the_runs_record(capsys):
@@ -869,9 +871,10 @@ def test_a_walking_rotor_bias_takes_a_drag_change_the_input_weights_took_before(
 def test_with_the_bias_walk_the_neural_hover_rides_out_random_gusts_that_lost_it_without():
     # Random vertical gusts (0.1 per s, 2 m/s^2, 0.5 s each), noise-free, seed 5 of benchmarks/bench_gusts.py:
     # without the walk (and without the onset hold, which also skips the gust's first updates when it moves most
-    # signals' errors at once) the model takes the gust at 20.7 s into its dynamics and the altitude swings
-    # 0.16 m off (with the move penalty of 1 used before, the law saturated and the altitude ran to the top of
-    # its range, 1 m off); with the walk the hover is kept within 1 cm.
+    # signals' errors at once) the model takes the gusts into its dynamics and the altitude swings 3.7 cm off
+    # after 5 s (0.16 m before the range penalty's own active set; with the move penalty of 1 used before, the law
+    # saturated and the altitude ran to the top of its range, 1 m off); with the walk the hover is kept within
+    # 1 cm (seeds 0-19: median of the largest errors 0.6 cm with the walk, 1.9 cm without, every run kept).
     kept = {}
     for walk, hold in ((3.0, 12), (0.0, 0)):
         sc = (Scenario.from_toml(HOVER).set("run.duration", "30").set("plant.disturbances.gust_rate", "0.1")
@@ -882,7 +885,7 @@ def test_with_the_bias_walk_the_neural_hover_rides_out_random_gusts_that_lost_it
         err = np.abs(np.asarray(res.outputs)[:, 1] - np.asarray(res.references)[:, 1])
         kept[walk] = (res.status, float(err[t > 5.0].max()))
     assert kept[3.0][0] == "completed" and kept[3.0][1] < 0.01, kept
-    assert kept[0.0][0] != "completed" or kept[0.0][1] > 0.15, kept
+    assert kept[0.0][0] != "completed" or kept[0.0][1] > 3.0 * kept[3.0][1], kept
 
 
 def test_with_the_noise_scaled_R_a_noisy_hover_is_kept_without_the_growth_check():
@@ -1012,11 +1015,12 @@ def test_the_identifier_learns_the_shift_of_the_lagged_outputs_and_a_checkpoint_
 def test_with_output_lags_the_twin_rotor_is_flown_from_its_two_angles():
     # Only pitch and yaw are measured; with a 5 s warm-up (the automatic LQR-I) the neural controller loses the
     # plant on seeds 0-5 without lags (lag_signals = "values": no automatic rate lags) and flies all 6 with 3 lags,
-    # 2 of them into the bands (3 with the move penalty of 1 used before, 5 with q at every update, the default
-    # before the change detector; docs/neural_controller.md, "Output lags").
+    # 3 of them into the bands (2 before the range penalty's own active set, 3 with the move penalty of 1 used
+    # before, 5 with q at every update, the default before the change detector; docs/neural_controller.md,
+    # "Output lags").
     with_lags = [run_scenario(_twin(3, warmup_duration="5", auto_warmup_steps="0"), seed=s) for s in range(6)]
     assert all(r.status == "completed" for r in with_lags)
-    assert sum(r.metrics["success"] for r in with_lags) == 2
+    assert sum(r.metrics["success"] for r in with_lags) == 3
     without = [run_scenario(_twin(0, warmup_duration="5", lag_signals='"values"'), seed=s) for s in range(6)]
     assert [r.status for r in without] == ["failed"] * 6
 

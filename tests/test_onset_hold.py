@@ -121,9 +121,10 @@ def _noise_fault(**controller):
 def test_the_onset_of_sensor_noise_is_held_and_the_hover_kept():
     # Sensor noise from none to five times scenarios/sensor_noise.toml's at 15 s, the hover's neural table, seed 0:
     # without the hold the identifier learns the first noisy samples with the noise-free R (the filter finds the
-    # rise 7 samples later), its weights jump and the plan swings both inputs between their limits (until the rate
-    # term the env then stopped the run; with it this seed is kept through the swing); with it one onset is seen at
-    # 15.01 s, learning waits until the rise is over, the inputs stay calm.
+    # rise 7 samples later), its weights jump and the plan swings both inputs, in the first second of the noise,
+    # about ten times as far as with the hold (seeds 0-9: 92-400 / 177-965 against 26-54 / 48-74 rotor / collective
+    # input; limit to limit, and until the rate term the env then stopped this seed, before the range penalty's own
+    # active set); with it one onset is seen at 15.01 s, learning waits until the rise is over, the inputs stay calm.
     runs = {}
     for hold in (12, 0):
         sc = _noise_fault(onset_hold=hold)
@@ -136,9 +137,8 @@ def test_the_onset_of_sensor_noise_is_held_and_the_hover_kept():
     status, swing, counts = runs[12]
     assert status == "completed" and swing[1] < 100.0, runs[12]
     assert counts["onset"] == 1 and 12 <= counts["held"] < NOISE_WINDOW + 12, counts    # held through the rise
-    full = np.array([400.0, 1200.0])                  # the rotor and collective inputs' ranges
     assert runs[0][2]["onset"] == 0, runs[0]
-    assert runs[0][0] == "failed" or np.all(runs[0][1] >= 0.9 * full), runs[0]    # limit to limit without the hold
+    assert runs[0][0] == "failed" or np.all(runs[0][1] >= 3.0 * swing), runs[0]    # at least 3x the swing without
 
 
 def test_a_plant_change_is_learned_without_a_hold():

@@ -45,7 +45,9 @@ def gauss_newton_step(prediction, jacobian, plan, u_prev, desired, *, tracked, w
     damping : float
         Levenberg damping mu added to the normal matrix.
     range_weight : float
-        Weight of the soft range penalty on every predicted entry beyond ``bound``.
+        Weight of the soft range penalty on every entry that the step's linear prediction
+        ``prediction + jacobian @ delta`` puts beyond ``bound`` (the active set, re-solved until it no
+        longer changes, at most ``RANGE_SOLVES`` solves).
     bound : float
         Normalised bound of the soft range penalty (1: the declared range).
 
@@ -58,7 +60,9 @@ def gauss_newton_step(prediction, jacobian, plan, u_prev, desired, *, tracked, w
     Notes
     -----
     With ``e = y(v) - d`` on the evaluated steps, ``D`` the block-difference
-    operator and ``x`` the range excess on the active set,
+    operator and ``x`` the range excess of the held plan's prediction on the active set (the entries
+    ``y + J delta`` leaves beyond the bound, for the ``delta`` returned: the minimiser of the linearised
+    cost with its hinge),
 
     .. math::
 
@@ -117,7 +121,8 @@ class GaussNewtonLaw:
     damping : float, default 1e-4
         Levenberg damping mu.
     range_weight : float, default 100.0
-        Weight of the soft penalty on predicted observations beyond the range bound.
+        Weight of the soft penalty on predicted observations beyond the range bound: on those the step's
+        own linear prediction puts there (docs/neural_controller.md, "The range penalty's active set").
     range_bound : float, default 1.0
         Normalised bound of that penalty (1: the declared observation range).
     jacobian_every : int, default 1
