@@ -6,13 +6,13 @@ at rest on by default (docs/neural_controller.md, "A bias walk at rest"). At 400
 (the change variant of ``benchmarks/bench_plants.py``), unknown to the controller. The loop has been at rest for
 about 300 s, so the identifier has learned only along one constant regressor.
 
-On seed 5 without the walk (``rest_walk = 0``) the plan drives pump 2 to 0 V from the third step after the change
-and pump 1 to its 10 V limit from the fourth, and the env stops the run 28 s after the change (6 of seeds 0-99 are
-stopped so, none with the walk); with the walk the change goes into the levels' biases and the run ends within its
-bands. Prints both runs'
+On seed 39 without the walk (``rest_walk = 0``) the plan swings both pumps after the change, holds pump 1 at its
+10 V limit from the 14th step after it (pump 2 mostly there too), and the env stops the run 20 s after the change
+(5 of seeds 0-99 are stopped so, none with the walk); with the walk the change goes into the levels' biases and the
+run ends within its bands. Prints both runs'
 status, success and final errors and writes a plot of the levels and pumps.
 
-Run: ``python examples/rest_walk_change.py [--seed 5] [--out runs/example_rest_walk_change]``
+Run: ``python examples/rest_walk_change.py [--seed 39] [--out runs/example_rest_walk_change]``
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ VARIANTS = {"rest_walk = 0 (off)": {"rest_walk": 0.0}, "default (walk at rest)":
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=39)
     ap.add_argument("--out", default="runs/example_rest_walk_change")
     args = ap.parse_args(argv)
 

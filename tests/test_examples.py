@@ -134,15 +134,14 @@ def test_learned_response_example_shows_the_cstr_input_gains_learned_too_small_w
 
 
 def test_rest_walk_example_keeps_the_tank_only_with_the_walk(tmp_path):
-    """Claims of its docstring (seed 5): without the walk the plan drives pump 2 to 0 V from the third step after the
-    change and pump 1 to its 10 V limit from the fourth, and the env stops the run 28 s after it; with the walk the run
-    ends within its bands."""
+    """Claims of its docstring (seed 39): without the walk the plan holds pump 1 at its 10 V limit from the 14th step
+    after the change and the env stops the run 20 s after it; with the walk the run ends within its bands."""
     mod = load("examples/rest_walk_change.py")
     res = mod.main(["--out", str(tmp_path)])
     off, on = res["rest_walk = 0 (off)"], res["default (walk at rest)"]
-    assert off.status == "failed" and off.time[-1] == 428.0
+    assert off.status == "failed" and off.time[-1] == 420.0
     after = np.asarray(off.inputs)[np.asarray(off.time)[:len(off.inputs)] > 400.0]
-    assert np.all(after[2:8, 1] < 1e-6) and np.all(after[3:8, 0] > 10.0 - 1e-6)   # the pumps' limits (0-10 V)
+    assert np.all(after[13:19, 0] > 10.0 - 1e-6)              # pump 1 at its limit (0-10 V)
     assert on.status == "completed" and on.metrics["success"]
     assert (tmp_path / "rest_walk_change.png").stat().st_size > 0
 

@@ -543,12 +543,12 @@ def test_with_doubled_sensor_noise_the_blend_keeps_the_true_outputs_near_the_set
     # Claim (docs/neural_controller.md): with the sensor noise of neural_noise_doubled.toml, seeds 0-2, every
     # run completes and the true altitude's RMS error over the last 5 s is under half the 2 cm band and the
     # true rotor speed's under 0.5 rad/s (seeds 0-19: at most 3.8 mm and 0.12 rad/s). Without the blend the
-    # same check fails on 7 of seeds 0-19 (altitude RMS up to 0.78 m, on seed 3), none lost (section "The range
-    # penalty's active set": two were lost before it).
+    # same check fails on 7 of seeds 0-19, 2 of them lost (section "The range penalty's active set"; which seeds
+    # fail moves with any change to the loop, so the test counts them over the 20 and asks for at least 4).
     after = [_true_final_rms(seed, True) for seed in (0, 1, 2)]
     assert all(ok and rms[1] < 0.01 and rms[0] < 0.5 for ok, rms in after), after
-    ok, rms = _true_final_rms(3, False)
-    assert not (ok and rms[1] < 0.01 and rms[0] < 0.5), (ok, rms)
+    before = [_true_final_rms(seed, False) for seed in range(20)]
+    assert sum(not (ok and rms[1] < 0.01 and rms[0] < 0.5) for ok, rms in before) >= 4, before
 
 
 @pytest.mark.parametrize("window", [6, 7])
@@ -606,7 +606,7 @@ def test_input_taps_feed_the_identifier_the_applied_input_history():
 def test_with_three_input_taps_a_20_ms_measurement_delay_is_flown():
     # Claim (docs/neural_controller.md): with the measurement 2 control steps late the plant's
     # measured response to u(k) appears at k + 3; one input tap cannot represent it and the run
-    # leaves the plant's range after the warm-up on 6 of seeds 0-9 (seed 2 among them; 3 reach the bands),
+    # leaves the plant's range after the warm-up on 7 of seeds 0-9 (seed 2 among them; 2 reach the bands),
     # three taps fly all 10 into the bands.
     sc = Scenario.from_toml("scenarios/fault_measurement_delay.toml")
     data = sc.to_dict()
@@ -874,7 +874,7 @@ def test_with_the_bias_walk_the_neural_hover_rides_out_random_gusts_that_lost_it
     # signals' errors at once) the model takes the gusts into its dynamics and the altitude swings 3.7 cm off
     # after 5 s (0.16 m before the range penalty's own active set; with the move penalty of 1 used before, the law
     # saturated and the altitude ran to the top of its range, 1 m off); with the walk the hover is kept within
-    # 1 cm (seeds 0-19: median of the largest errors 0.6 cm with the walk, 1.9 cm without, every run kept).
+    # 1 cm (seeds 0-19: median of the largest errors 0.6 cm with the walk, 1.8 cm without, every run kept).
     kept = {}
     for walk, hold in ((3.0, 12), (0.0, 0)):
         sc = (Scenario.from_toml(HOVER).set("run.duration", "30").set("plant.disturbances.gust_rate", "0.1")

@@ -122,7 +122,7 @@ def test_the_onset_of_sensor_noise_is_held_and_the_hover_kept():
     # Sensor noise from none to five times scenarios/sensor_noise.toml's at 15 s, the hover's neural table, seed 0:
     # without the hold the identifier learns the first noisy samples with the noise-free R (the filter finds the
     # rise 7 samples later), its weights jump and the plan swings both inputs, in the first second of the noise,
-    # about ten times as far as with the hold (seeds 0-9: 92-400 / 177-965 against 26-54 / 48-74 rotor / collective
+    # about ten times as far as with the hold (seeds 0-9: 92-400 / 177-702 against 26-54 / 48-74 rotor / collective
     # input; limit to limit, and until the rate term the env then stopped this seed, before the range penalty's own
     # active set); with it one onset is seen at 15.01 s, learning waits until the rise is over, the inputs stay calm.
     runs = {}

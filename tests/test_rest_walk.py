@@ -101,13 +101,13 @@ def test_no_walk_under_sensor_noise_nor_when_off():
 
 
 def test_a_pump_gain_change_after_a_long_rest_is_kept():
-    # seed 5 of the benchmark's change variant: without the walk the pumps go to their limits and the env stops
-    # the run 28 s after the change (6 of seeds 0-99 are stopped so, none with the walk; docs/neural_controller.md,
+    # seed 39 of the benchmark's change variant: without the walk the pumps go to their limits and the env stops
+    # the run 20 s after the change (5 of seeds 0-99 are stopped so, none with the walk; docs/neural_controller.md,
     # "A bias walk at rest", traces the mechanism on a seed of an earlier start)
     change = [{"kind": "parameter_change", "time": 400.0, "factors": {"k1": 1.3, "k2": 1.3}}]
-    without = run_scenario(tank(change, rest_walk=0.0), 5)
+    without = run_scenario(tank(change, rest_walk=0.0), 39)
     assert without.status == "failed" and without.time[-1] < 430.0
-    kept = run_scenario(tank(change), 5)
+    kept = run_scenario(tank(change), 39)
     assert kept.status == "completed" and kept.metrics["success"]
 
 

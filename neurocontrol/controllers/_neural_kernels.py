@@ -24,7 +24,7 @@ __all__ = ["gauss_newton_kernel", "filter_measure_kernel", "filter_blend_kernel"
 _jit = numba.njit(**JIT_OPTIONS)
 
 #: Most solves of one Gauss-Newton step while its range penalty's active set changes (:func:`gauss_newton_kernel`).
-RANGE_SOLVES = 6
+RANGE_SOLVES = 30
 
 
 @_jit
