@@ -1,7 +1,7 @@
 """One comparison per plant: the generic controller kinds on each plant's shipped scenario (printed, and recorded).
 
-Run:  python benchmarks/bench_plants.py [--seeds 20] [--workers 1] [--plants quadtank_pminus,...]
-      [--variant nominal|change|noise] [--no-record]
+Run:  python benchmarks/bench_plants.py [--seeds 20] [--first-seed 0] [--workers 1] [--plants quadtank_pminus,...]
+      [--kinds neural,lqr_i,...] [--variant nominal|change|noise] [--record NAME] [--no-record]
 
 For each plant's shipped scenario (helicopter hover, quadruple tank at P- and
 P+, planar VTOL steps, Van de Vusse CSTR set-point change, twin-rotor pitch and yaw
@@ -21,7 +21,8 @@ file's ``lqr_i`` keys when there are some (it augments that baseline; its
 own keys keep their defaults). A kind that refuses the
 plant when it is built is recorded with the error's class and message and
 counts as failing every seed; a run that stops early (status "failed") is
-not a success. Columns: success count, runs that stopped early, median IAE
+not a success. Columns: success count, runs that stopped early (and, in the
+record, the seeds that missed), median IAE
 per output over the runs that completed, median control step in
 microseconds. L1 adaptive control is not built.
 
@@ -49,8 +50,10 @@ controllers (their settings are those of the nominal task):
   standard deviation near the tolerance no controller passes the first.
 
 Writes ``benchmarks/records/plants.json`` (``plants_change.json``,
-``plants_noise.json`` for the variants); ``docs/make_tables.py`` makes the
-README's per-plant tables from them.
+``plants_noise.json`` for the variants; ``--record`` names another file, e.g.
+the 100-seed runs of issue #15's targets, ``plants_100.json`` and its
+variants); ``docs/make_tables.py`` makes the README's per-plant tables from
+them.
 """
 
 from __future__ import annotations
@@ -190,7 +193,8 @@ def measure(name: str, kind: str, seeds, workers: int, which: str = "nominal") -
                     for o, v in iae_after(Result.load(Path(tmp) / ckind / f"seed_{s}"), info["time"]).items():
                         after.setdefault(o, []).append(v)
     except Exception as exc:  # noqa: BLE001  (a kind that refuses the plant is a row of failures, with the reason)
-        return {"n": n, "success": 0, "stopped": n, "iae_median": {}, "step_us_median": None,
+        return {"n": n, "success": 0, "stopped": n, "missed": [int(s) for s in seeds], "iae_median": {},
+                "step_us_median": None,
                 **({"iae_after_change_median": {}} if which == "change" else {}),
                 **({"success_true": 0, "iae_true_median": {}} if which == "noise" else {}),
                 "error": f"{_cause(exc)}: {str(exc).splitlines()[0]}"}
@@ -204,8 +208,11 @@ def measure(name: str, kind: str, seeds, workers: int, which: str = "nominal") -
     return {"n": n, "success": int(sum(bool(m.get("success")) and st == "completed"
                                        for m, st in zip(sw.metrics, sw.statuses))),
             "stopped": int(sum(st != "completed" for st in sw.statuses)),
+            "missed": [int(s) for s, m, st in zip(seeds, sw.metrics, sw.statuses)
+                       if not (bool(m.get("success")) and st == "completed")],
             "iae_median": {o: _median([m["outputs"][o]["iae"] for m in done]) for o in outputs},
             "step_us_median": _median([m.get("control_step_us") for m in sw.metrics]),
+            "nonfinite_actions": int(sum(m.get("nonfinite_actions", 0) for m in sw.metrics)),
             **({"iae_after_change_median": {o: _median(after.get(o, [])) for o in outputs}}
                if which == "change" else {}),
             **(_true_outputs(sw, done, outputs) if which == "noise" else {}),
@@ -214,22 +221,28 @@ def measure(name: str, kind: str, seeds, workers: int, which: str = "nominal") -
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 (default 20)")
+    ap.add_argument("--seeds", type=int, default=20, help="number of seeds (default 20)")
+    ap.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0): seeds first..first+N-1")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--plants", default=",".join(PLANTS.values()), help="scenario stems, comma-separated")
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--variant", choices=VARIANTS, default="nominal",
                     help="nominal task, +30 %% gain/mass change at a third of the run, or 1 %% sensor noise")
+    ap.add_argument("--record", default=None,
+                    help="record name (default plants, plants_change, plants_noise by the variant)")
     ap.add_argument("--no-record", action="store_true", help="do not write the record (benchmarks/records/)")
     args = ap.parse_args(argv)
-    seeds = list(range(args.seeds))
+    if args.seeds < 1 or args.first_seed < 0:
+        ap.error(f"--seeds must be at least 1 and --first-seed at least 0, got {args.seeds} and {args.first_seed}")
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    named = f"seeds {seeds[0]}-{seeds[-1]}"
     names = args.plants.split(",")
     labels = {v: k for k, v in PLANTS.items()}
     t0 = time.perf_counter()
     fig = {}
     for name in names:
         rows = {}
-        print(f"{labels.get(name, name)} ({name}.toml, {args.variant}), seeds 0-{args.seeds - 1}")
+        print(f"{labels.get(name, name)} ({name}.toml, {args.variant}), {named}")
         for kind in args.kinds.split(","):
             if kind == "pid_published" and name not in PUBLISHED_PI:
                 continue
@@ -251,6 +264,8 @@ def main(argv=None):
     print(f"wall time {wall:.0f} s")
     if not args.no_record:
         command = f"python benchmarks/bench_plants.py --seeds {args.seeds} --workers {args.workers}"
+        if args.first_seed:
+            command += f" --first-seed {args.first_seed}"
         if args.plants != ",".join(PLANTS.values()):
             command += f" --plants {args.plants}"
         if args.kinds != ",".join(KINDS):
@@ -259,7 +274,11 @@ def main(argv=None):
         if args.variant != "nominal":
             command += f" --variant {args.variant}"
             record += f"_{args.variant}"
-        write_record(record, command=command, wall_s=wall, figures=fig, seeds=args.seeds, scenarios=names)
+        if args.record is not None:
+            command += f" --record {args.record}"
+            record = args.record
+        write_record(record, command=command, wall_s=wall, figures=fig, seeds=args.seeds,
+                     first_seed=args.first_seed, scenarios=names)
     return fig
 
 

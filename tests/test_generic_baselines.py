@@ -110,6 +110,19 @@ def test_errors():
         LQRIConfig(input_weight=0.0)
 
 
+def test_a_plant_without_a_set_point_asks_for_the_design_set_point():
+    from plants.iosys_env import IOSystemEnv
+
+    sys = control.nlsys(lambda t, x, u, params: -x + u, None, states=["a", "b"], inputs=["u1", "u2"],
+                        outputs=["a", "b"], name="two_lags")
+    env = IOSystemEnv(sys, dt=0.1, input_limits=[[-1.0, 1.0]] * 2, observation_low=[-2.0, -2.0],
+                      observation_high=[2.0, 2.0])
+    with pytest.raises(ParameterError, match=r"declares none: give `design_setpoint` \(2 values"):
+        build_lqr_i(LQRIConfig(), env)
+    ctrl = build_lqr_i(LQRIConfig(design_setpoint=(0.5, -0.5)), env)      # given: designed at that trim
+    assert np.allclose(ctrl.design.u_trim, [0.5, -0.5])
+
+
 @pytest.mark.parametrize("name", ["quadtank_pminus", "quadtank_pplus", "pvtol_steps", "cstr_setpoint"])
 def test_lqr_i_completes_each_new_plants_standard_task(name):
     sc = Scenario.from_toml(f"scenarios/{name}.toml")

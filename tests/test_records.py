@@ -176,6 +176,91 @@ def test_perturbed_plant_records_cover_every_plant_and_kind(variant):
                 assert f"| {row['success']}/{row['n']}" in line
 
 
+# --------------------------------------------------------------------------- the open issues' targets (README)
+
+def _plant_row(success, iae, n=100, stopped=0, **extra):
+    return {"n": n, "success": success, "stopped": stopped, "missed": list(range(n - success)),
+            "iae_median": iae, "step_us_median": 10.0, "nonfinite_actions": 0, "error": None, **extra}
+
+
+def _targets_records(neural_iae, lqr_iae, success=97, pi_iae=None, after=None):
+    """Synthetic nominal / change / noise records of bench_plants.py for issue #15's table."""
+    head = {"command": "python benchmarks/bench_plants.py --seeds 100", "git_commit": "0" * 40,
+            "measured_at": "2026-01-01", "wall_s": 1.0, "seeds": 100, "first_seed": 0,
+            "machine": {"cpu_count": 2, "load_average_at_end": None}}
+    plants = list(MT._ISSUE15_PLANTS)
+    nominal = {**head, "benchmark": "plants_100", "figures": {}}
+    change = {**head, "benchmark": "plants_change_100", "figures": {}}
+    noise = {**head, "benchmark": "plants_noise_100", "figures": {}}
+    for sc in plants:
+        rows = {"neural": _plant_row(success, dict(neural_iae)), "lqr_i": _plant_row(100, dict(lqr_iae))}
+        if sc == "quadtank_pminus" and pi_iae is not None:
+            rows["pid_published"] = _plant_row(100, dict(pi_iae))
+        nominal["figures"][sc] = {"plant": sc, "rows": rows}
+        a = after if after is not None else neural_iae
+        change["figures"][sc] = {"plant": sc, "perturbation": {"factors": {"k": 1.3}, "time": 1.0},
+                                 "rows": {"neural": _plant_row(success, {}, iae_after_change_median=dict(a)),
+                                          "lqr_i": _plant_row(100, {}, iae_after_change_median=dict(lqr_iae))}}
+        noise["figures"][sc] = {"plant": sc, "perturbation": {"sensor_noise_std": [0.1]},
+                                "rows": {"neural": _plant_row(0, {}, success_true=96, iae_true_median={}),
+                                         "lqr_i": _plant_row(0, {}, success_true=2, iae_true_median={})}}
+    return nominal, change, noise
+
+
+def test_plant_targets_say_met_only_within_every_bound():
+    lines = lambda t: [ln for ln in t.splitlines() if ln.startswith("| ")][1:]      # noqa: E731
+    met = MT._plants_targets(*_targets_records({"y1": 1.5, "y2": 0.2}, {"y1": 1.0, "y2": 1.0}, pi_iae={"y1": 1.5,
+                                                                                                      "y2": 0.3}))
+    rows = lines(met)
+    assert len(rows) == 3 * len(MT._ISSUE15_PLANTS) + 1
+    nominal = rows[:len(MT._ISSUE15_PLANTS)]
+    assert all(r.endswith("| met |") for r in nominal), nominal          # 1.5x LQR-I is within 1.5x; 97 >= 95
+    assert "y1 1.50x, y2 0.20x" in nominal[0] and "vs the published PI: y1 1.00x, y2 0.67x" in nominal[0]
+    assert "missed seeds 0, 1, 2" in nominal[0]
+    change = rows[len(MT._ISSUE15_PLANTS):2 * len(MT._ISSUE15_PLANTS)]
+    assert all(r.endswith("| **not met** |") for r in change)          # y1 after the change is 1.5x LQR-I's
+    noise = rows[2 * len(MT._ISSUE15_PLANTS):-1]
+    assert all(r.endswith("| **not met** |") and "0/100 on the measured outputs, 96 on the true" in r for r in noise)
+    assert rows[-1].endswith("| met |") and "0 non-finite inputs" in rows[-1]
+    nonfinite = _targets_records({"y1": 1.0}, {"y1": 1.0})
+    nonfinite[1]["figures"]["cstr_setpoint"]["rows"]["neural"]["nonfinite_actions"] = 1
+    assert lines(MT._plants_targets(*nonfinite))[-1].endswith("| **not met** |")
+    # one bound crossed each way: above 1.5x LQR-I, above the published PI, too few successes
+    over = lines(MT._plants_targets(*_targets_records({"y1": 1.51, "y2": 0.2}, {"y1": 1.0, "y2": 1.0})))
+    assert all(r.endswith("| **not met** |") for r in over[:len(MT._ISSUE15_PLANTS)])
+    pi = lines(MT._plants_targets(*_targets_records({"y1": 1.0, "y2": 0.2}, {"y1": 1.0, "y2": 1.0},
+                                                    pi_iae={"y1": 0.99, "y2": 1.0})))
+    assert pi[0].endswith("| **not met** |") and pi[1].endswith("| met |")
+    few = lines(MT._plants_targets(*_targets_records({"y1": 1.0}, {"y1": 1.0}, success=94,
+                                                     after={"y1": 0.5})))
+    assert all(r.endswith("| **not met** |") for r in few[:len(MT._ISSUE15_PLANTS)])
+    assert all(r.endswith("| met |") for r in few[len(MT._ISSUE15_PLANTS):2 * len(MT._ISSUE15_PLANTS)])  # 94 >= 90
+
+
+def test_neural_targets_table_reads_the_ablation_record():
+    rec = json.loads((RECORDS / "ablation_100.json").read_text())
+    table = MT.render_table("neural-targets")
+    hover = rec["figures"]["results"]["hover"]
+    ratio = hover["neural"]["iae_median"]["altitude"] / hover["lqr"]["iae_median"]["altitude"]
+    line = next(ln for ln in table.splitlines() if ln.startswith("| hover:"))
+    assert f"{MT._x(ratio)} |" in line
+    assert line.endswith("| met |") == (ratio <= 1.0 and hover["neural"]["success_rate"] * len(rec["seeds"]) >= 99)
+    step = hover["neural"]["step_us_median"] / hover["lqr"]["step_us_median"]
+    line = next(ln for ln in table.splitlines() if ln.startswith("| control step"))
+    assert f"{step:.1f}x" in line and line.endswith("| met |") == (step <= 2.0)
+
+
+def test_bench_plants_first_seed_and_the_seeds_that_missed(capsys):
+    bench = _bench_plants()
+    fig = bench.main(["--seeds", "2", "--first-seed", "5", "--plants", "cstr_setpoint", "--kinds", "lqr_i",
+                      "--no-record"])
+    row = fig["cstr_setpoint"]["rows"]["lqr_i"]
+    assert row["n"] == 2 and row["nonfinite_actions"] == 0
+    assert set(row["missed"]) <= {5, 6} and len(row["missed"]) == row["n"] - row["success"]
+    assert "seeds 5-6" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench.main(["--seeds", "0", "--no-record"])
+
 # --------------------------------------------------------------------------- first-run compile notice (_compile.py)
 
 def test_kernel_modules_are_the_files_with_jitted_functions():

@@ -298,6 +298,10 @@ def trim_linearisation(env, output_indices, design_setpoint=None, *, who: str = 
     if any(not 0 <= i < len(obs_names) for i in idx):
         raise ParameterError(f"`output_indices` {idx} must index the {len(obs_names)} observations.")
     sp = design_setpoint if design_setpoint is not None else getattr(base, "setpoint", None)
+    if sp is None:
+        raise ParameterError(f"the {who!r} baseline is designed at a trim that holds a set-point of the controlled "
+                             f"outputs {idx}, and {type(base).__name__} declares none: give `design_setpoint` "
+                             f"({len(idx)} values, e.g. the reference's final values) or the env a `setpoint`.")
     sp = as_float_array(sp, "design_setpoint", (len(idx),))
     x0, u0 = _declared_operating_point(base, sys)
     iy = [obs_idx[i] for i in idx]

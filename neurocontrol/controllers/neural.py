@@ -47,7 +47,7 @@ from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_s
 from neurocontrol.controllers.generic import automatic_warmup, declared_input, gain_sign_steps, model_trim
 from neurocontrol.controllers.imitator import Imitator, reference_model_step, response_matrices
 from neurocontrol.controllers.measurement_filter import MeasurementFilter
-from neurocontrol.controllers.neural_config import NeuralControllerConfig
+from neurocontrol.controllers.neural_config import NeuralControllerConfig, fit_default
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 from neurocontrol.nets.ekf import IncrementalIdentifier
 from neurocontrol.nets.incremental import IncrementalConfig, split_weights
@@ -212,6 +212,9 @@ class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, Warm
             if np.any(self._law_rate <= 0):
                 raise ParameterError(f"`rate_limit` must be positive per input, got {self._law_rate.tolist()}.")
         self._rate_n = self._law_rate / self._u_half
+        fitted = {name: fit_default(config, name, m) for name in ("excitation_min_hold", "excitation_max_hold")}
+        if any(fitted[name] != tuple(getattr(config, name)) for name in fitted):     # the two-input defaults
+            config = self.config = dataclasses.replace(config, **fitted)
         for name in ("excitation_min_hold", "excitation_max_hold"):
             if len(getattr(config, name)) != m:
                 raise ParameterError(f"`{name}` must have one entry per input ({m}), got {getattr(config, name)!r}.")

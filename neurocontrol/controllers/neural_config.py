@@ -15,7 +15,35 @@ from neurocontrol.controllers.gauss_newton import GaussNewtonLaw
 from neurocontrol.exceptions import ParameterError
 from neurocontrol.nets.ekf import DecoupledEKF, GradientRule
 
-__all__ = ["NeuralControllerConfig"]
+__all__ = ["NeuralControllerConfig", "fit_default"]
+
+
+def fit_default(config, name: str, n: int) -> tuple:
+    """Return ``config.<name>``, fitted to ``n`` entries when it is the field's default and has another length.
+
+    Some defaults are given per output or per input for the two of the first
+    plant; on a plant with ``n`` of them the default's first ``n`` entries are
+    used, the last one repeated when ``n`` is larger. A value that was set
+    (anything but the default) is returned as it is, so a wrong length still
+    gets its error.
+
+    Parameters
+    ----------
+    config : dataclass instance
+        The configuration.
+    name : str
+        The field.
+    n : int
+        Outputs or inputs of the plant.
+    """
+    value = getattr(config, name)
+    if not isinstance(value, (tuple, list)):
+        return value                      # not a sequence: left to the field's own check and error
+    value = tuple(value)
+    field = next(f for f in dataclasses.fields(config) if f.name == name)
+    if value != tuple(field.default) or len(value) == n or n < 1:
+        return value
+    return value[:n] + (value[-1],) * (n - len(value))
 
 
 # ---------------------------------------------------------------- settings
@@ -125,8 +153,12 @@ class NeuralControllerConfig:
     learning_until : float or None, default None
         Run time (s) after which the identifier stops learning (weights
         frozen, hidden state still driven by the measurements); None: never.
-    reference_bandwidth, reference_damping : tuple of float
-        Second-order reference model per controlled output (rad/s, -).
+    reference_bandwidth, reference_damping : tuple of float, default (4.0, 5.0), (1.0, 1.0)
+        Second-order reference model per controlled output (rad/s, -). The
+        defaults are given for two outputs; left at the default on a plant
+        with another number of controlled outputs, they are fitted to it
+        (the first entries, the last one repeated), like the excitation holds
+        per input (:func:`fit_default`).
     preview : bool, default True
         Use the reference ahead of time when it is known (see
         :meth:`NeuralController.set_preview`).
@@ -170,8 +202,10 @@ class NeuralControllerConfig:
         excitation (docs/neural_controller.md, "Where a stable plant starts").
     excitation_amplitude : tuple of float or None
         APRBS amplitude per input, physical units; None: 20 % of each input's half range.
-    excitation_min_hold, excitation_max_hold : tuple of int
-        APRBS hold-time range per input, control steps.
+    excitation_min_hold, excitation_max_hold : tuple of int, default (5, 1), (30, 4)
+        APRBS hold-time range per input, control steps; left at the default
+        on a plant with another number of inputs, fitted to it (the first
+        entries, the last one repeated).
     nominal_input : tuple of float or None
         Warm-up input without a warm-up controller (without a warm-up, the
         predictive law's first held input); None: the input of the env's
@@ -347,7 +381,12 @@ class NeuralControllerConfig:
                                  f"got {self.model_growth_limit!r}.")
         check_positive(self.warmup_duration, "warmup_duration", unit="s", allow_zero=True)
         check_int(self.warmup_min_steps, "warmup_min_steps", low=1)
+        for name in ("reference_bandwidth", "reference_damping"):     # the two-output defaults, fitted to p
+            object.__setattr__(self, name, fit_default(self, name, len(self.output_indices)))
         bw = as_float_array(self.reference_bandwidth, "reference_bandwidth", (None,))
+        if len(self.output_indices) != bw.shape[0]:
+            raise ParameterError(f"`reference_bandwidth` must have one entry per controlled output "
+                                 f"({len(self.output_indices)}), got {bw.shape[0]}.")
         dz = as_float_array(self.reference_damping, "reference_damping", (bw.shape[0],))
         if np.any(bw <= 0) or np.any(dz <= 0):
             raise ParameterError(f"`reference_bandwidth` and `reference_damping` must be positive, "
@@ -356,9 +395,6 @@ class NeuralControllerConfig:
             lead = as_float_array(self.preview_lead, "preview_lead", (bw.shape[0],))
             if np.any(lead < 0):
                 raise ParameterError(f"`preview_lead` must be non-negative seconds per output, got {lead.tolist()}.")
-        if len(self.output_indices) != bw.shape[0]:
-            raise ParameterError(f"`reference_bandwidth` must have one entry per controlled output "
-                                 f"({len(self.output_indices)}), got {bw.shape[0]}.")
         if self.excitation_amplitude is not None:
             amp = as_float_array(self.excitation_amplitude, "excitation_amplitude", (None,))
             if np.any(amp < 0):
