@@ -21,6 +21,16 @@ def test_quick_start_flies_the_hover_task(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "hover.png").stat().st_size > 0
 
 
+def test_own_plant_snippet_flies_a_three_by_three_plant_with_nothing_set_for_it(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert len(blocks) >= 2, "the README's snippet for your own plant is missing"
+    namespace = {"__name__": "readme"}
+    exec(compile(blocks[1], "README.md", "exec"), namespace)
+    assert namespace["result"].metrics["success"] is True     # the text: tracked with nothing set for the plant
+    assert namespace["controller"].config.reference_bandwidth == (4.0, 5.0, 5.0)     # the defaults fitted to 3
+    assert capsys.readouterr().out.startswith("True 20")      # 1 s of warm-up at 50 ms
+
+
 def test_the_two_setup_commands_are_there():
     for marker in ("main-command", "test-command"):
         block = re.search(rf"<!-- {marker} -->\n```\n(.*?)\n```\n<!-- /{marker} -->", README, re.S)
