@@ -683,20 +683,22 @@ def _plants_targets(nominal: dict, change: dict, noise: dict) -> str:
 
 
 
-def _gusts_summary(rec: dict) -> str:
-    """One sentence per task of the gust record: runs completed, in the band, off by more than the excursion."""
+def _gusts_summary(rec: dict, without: dict) -> str:
+    """One sentence per task of the gust records: runs completed, in the band, off by more than the excursion."""
     f = rec["figures"]
     n = len(rec["seeds"])
     names = {"neural": "the neural controller", "lqr": "LQR", "pid": "PID"}
 
-    def cells(variant):
+    def cells(variant, results=f["results"]):
         return "; ".join(f"{names[k]} {r['completed']} completed, {r['success']} in the band, {r['excursions']} off "
                          f"by more than {f['excursion_m']} m (worst {_g(r['max_altitude_error_worst_m'], 2)} m)"
-                         for k, r in f["results"][variant].items() if k in names)
+                         for k, r in results[variant].items() if k in names)
 
+    walkless = {"gusts": {"neural": without["figures"]["results"]["gusts"]["neural"]}}
     return (f"Hover with random vertical gusts, {f['duration_s']:.0f} s, seeds 0-{n - 1} "
             f"(`{rec['command']}`, measured {rec['measured_at']}): without sensor noise {cells('gusts')}. "
-            f"With the sensor noise of `sensor_noise.toml` as well: {cells('gusts_noise')}.")
+            f"With the sensor noise of `sensor_noise.toml` as well: {cells('gusts_noise')}. Without the neural "
+            f"controller's bias walk, no noise: {cells('gusts', walkless)}.")
 
 #: name -> (page relative to the root, record names, renderer taking the records in order).
 TABLES = {
@@ -728,7 +730,7 @@ TABLES = {
     "neural-changes-100": ("docs/neural_controller.md", ("ablation_changes_100",),
                            functools.partial(_ablation_table, frozen=True)),
     "neural-targets": ("README.md", ("ablation_100",), _neural_targets),
-    "gusts-summary": ("README.md", ("gusts",), _gusts_summary),
+    "gusts-summary": ("README.md", ("gusts", "gusts_no_walk"), _gusts_summary),
     "plants-targets": ("README.md", ("plants_100", "plants_change_100", "plants_noise_100"), _plants_targets),
 }
 
