@@ -45,6 +45,7 @@ from neurocontrol.controllers.generic import LQRIConfig, build_lqr_i
 from neurocontrol.controllers.laws import PredictiveLaw
 from neurocontrol.controllers.neural import build_neural
 from neurocontrol.controllers.neural_config import NeuralControllerConfig
+from neurocontrol.exceptions import ParameterError
 from neurocontrol.reference import MultiSignal, Staircase
 from neurocontrol.simulation.loop import simulate
 from plants.iosys_env import IOSystemEnv
@@ -87,7 +88,7 @@ def make_controller(env: IOSystemEnv, kind: str = "neural"):
         # designed at rest; output weight 10 (the default 1 leaves x1 about 4 cm off at the end of each step)
         return build_lqr_i(LQRIConfig(design_setpoint=(0.0, 0.0), output_weight=10.0, integral_weight=1.0), env)
     if kind != "adaptive":
-        raise ValueError(f"unknown controller kind {kind!r}: choose neural, adaptive or lqr_i")
+        raise ParameterError(f"unknown controller kind {kind!r}: choose neural, adaptive or lqr_i")
     return adaptive_controller(env)
 
 

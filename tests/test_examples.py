@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from neurocontrol.exceptions import ParameterError
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,7 +37,7 @@ def test_custom_plant_example_neural_kind_sets_nothing_for_the_plant():
     env = mod.make_env()
     ctrl = mod.make_controller(env, "neural")
     assert ctrl.config.observation_low == tuple(env.observation_space.low.tolist())       # read from the env
-    with pytest.raises(ValueError, match="unknown controller kind"):
+    with pytest.raises(ParameterError, match="unknown controller kind"):
         mod.make_controller(env, "pid")
 
 
