@@ -1,7 +1,7 @@
 """A user's plant module, outside the package, named in scenario files as ``kind = "user_plant_example:..."``.
 
 Importable because tests/ is on ``sys.path`` (pytest puts it there; a
-subprocess gets ``PYTHONPATH``). :func:`coupled_lags` is an env factory (a
+subprocess gets ``PYTHONPATH``). :func:`coupled_lags` and :func:`three_lags` are env factories (a
 python-control system in an ``IOSystemEnv``), :class:`LeakyTankEnv` a plain
 Gymnasium ``Env`` subclass that declares its parameters (a mapping and
 ``set_params``); the rest are deliberately broken plants for the error tests.
@@ -34,6 +34,18 @@ def coupled_lags(*, gain: float = 1.0, tau1: float = 2.0, tau2: float = 3.0, cou
                       setpoint=setpoint)
     env.setpoint = np.asarray(setpoint, dtype=float)
     return env
+
+
+def three_lags(*, dt: float = 0.05):
+    """Three coupled first-order lags driven by three inputs in [-2, 2] (a plant of another size than 2x2)."""
+    import control
+
+    A = np.array([[-1.0, 0.2, 0.0], [0.1, -0.8, 0.3], [0.0, 0.2, -1.2]])
+    B = np.array([[1.0, 0.2, 0.0], [0.0, 1.0, 0.3], [0.2, 0.0, 1.0]])
+    sys = control.nlsys(lambda t, x, u, p: A @ x + B @ u, None, states=["a", "b", "c"], inputs=["u1", "u2", "u3"],
+                        outputs=["a", "b", "c"], name="three_lags")
+    return IOSystemEnv(sys, dt=dt, input_limits=[[-2.0, 2.0]] * 3, observation_low=[-2.0] * 3,
+                       observation_high=[2.0] * 3)
 
 
 class LeakyTankEnv(gym.Env):
