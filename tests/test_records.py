@@ -250,6 +250,21 @@ def test_neural_targets_table_reads_the_ablation_record():
     assert f"{step:.1f}x" in line and line.endswith("| met |") == (step <= 2.0)
 
 
+def test_targets_figure_is_drawn_from_the_records(tmp_path):
+    spec = importlib.util.spec_from_file_location("plot_targets", ROOT / "docs" / "plot_targets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    data = module.figures(*(json.loads((RECORDS / f"{n}.json").read_text())
+                            for n in ("plants_100", "plants_change_100", "plants_noise_100")))
+    nominal = json.loads((RECORDS / "plants_100.json").read_text())["figures"]
+    assert list(data) == list(MT._ISSUE15_PLANTS)            # the plants of the README's table, in its order
+    for sc, d in data.items():
+        assert d["success"][0] == nominal[sc]["rows"]["neural"]["success"]
+    out = module.main(["--out", str(tmp_path / "targets.png")])
+    assert out.stat().st_size > 10_000
+    assert (ROOT / "docs" / "img" / "plants_targets.png").exists()
+
+
 def test_bench_plants_first_seed_and_the_seeds_that_missed(capsys):
     bench = _bench_plants()
     fig = bench.main(["--seeds", "2", "--first-seed", "5", "--plants", "cstr_setpoint", "--kinds", "lqr_i",
