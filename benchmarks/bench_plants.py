@@ -254,8 +254,9 @@ def main(argv=None):
                 iae = f"(true outputs: success {r['success_true']}, IAE " + "  ".join(
                     f"{o} {v:.4g}" if v is not None else f"{o} -" for o, v in r["iae_true_median"].items()) + ")"
             step = f"{r['step_us_median']:.1f} us" if r["step_us_median"] is not None else "-"
+            missed = f"  missed seeds {', '.join(map(str, r['missed']))}" if 0 < len(r["missed"]) <= 10 else ""
             print(f"  {kind:<13} success {r['success']:>3}/{r['n']:<3} stopped {r['stopped']:>3}  IAE {iae or '-'}  "
-                  f"step {step}  ({time.perf_counter() - t:.0f} s){'  ' + r['error'] if r['error'] else ''}",
+                  f"step {step}  ({time.perf_counter() - t:.0f} s){'  ' + r['error'] if r['error'] else ''}{missed}",
                   flush=True)
         fig[name] = {"plant": labels.get(name, name), "rows": rows,
                      **({"perturbation": perturb(Scenario.from_toml(ROOT / f"{name}.toml"), args.variant)[1]}
