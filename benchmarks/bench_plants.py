@@ -205,11 +205,10 @@ def measure(name: str, kind: str, seeds, workers: int, which: str = "nominal") -
         if st != "completed" and r:
             why = re.sub(r" at t=\S+ s", "", r).split(" (")[0]      # the same reason at other times and values
             reasons[why] = reasons.get(why, 0) + 1
-    return {"n": n, "success": int(sum(bool(m.get("success")) and st == "completed"
-                                       for m, st in zip(sw.metrics, sw.statuses))),
+    good = [bool(m.get("success")) and st == "completed" for m, st in zip(sw.metrics, sw.statuses)]
+    return {"n": n, "success": int(sum(good)),
             "stopped": int(sum(st != "completed" for st in sw.statuses)),
-            "missed": [int(s) for s, m, st in zip(seeds, sw.metrics, sw.statuses)
-                       if not (bool(m.get("success")) and st == "completed")],
+            "missed": [int(s) for s, g in zip(seeds, good) if not g],
             "iae_median": {o: _median([m["outputs"][o]["iae"] for m in done]) for o in outputs},
             "step_us_median": _median([m.get("control_step_us") for m in sw.metrics]),
             "nonfinite_actions": int(sum(m.get("nonfinite_actions", 0) for m in sw.metrics)),

@@ -15,23 +15,25 @@ Usage: ``python docs/plot_targets.py [--out docs/img/plants_targets.png]`` from 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORDS = ROOT / "benchmarks" / "records"
 OUT = ROOT / "docs" / "img" / "plants_targets.png"
 
-#: scenario -> short label, in the order of issue #15's table (the twin rotor last: it is held to the same bar).
-PLANTS = {"quadtank_pminus": "tank P-", "quadtank_pplus": "tank P+", "pvtol_steps": "PVTOL",
-          "cstr_setpoint": "CSTR", "twin_rotor_steps": "twin rotor"}
+_spec = importlib.util.spec_from_file_location("make_tables", Path(__file__).with_name("make_tables.py"))
+MT = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(MT)          # the tables' record reader, ratios and plants: one source for both
+
+#: scenario -> short label, in the order of the README's table of issue #15's targets.
+PLANTS = dict(zip(MT._ISSUE15_PLANTS, ("tank P-", "tank P+", "PVTOL", "CSTR", "twin rotor")))
+load = MT.load_record
 
 
-def load(name: str) -> dict:
-    """Read ``benchmarks/records/<name>.json``."""
-    return json.loads((RECORDS / f"{name}.json").read_text())
+def _nan(ratios: dict) -> list:
+    return [np.nan if r is None else r for r in ratios.values()]
 
 
 def figures(nominal: dict, change: dict, noise: dict) -> dict:
@@ -41,13 +43,9 @@ def figures(nominal: dict, change: dict, noise: dict) -> dict:
         a, b = nominal["figures"][sc]["rows"]["neural"], nominal["figures"][sc]["rows"]["lqr_i"]
         ca, cb = change["figures"][sc]["rows"]["neural"], change["figures"][sc]["rows"]["lqr_i"]
         na = noise["figures"][sc]["rows"]["neural"]
-        ratio = [a["iae_median"][o] / b["iae_median"][o] if a["iae_median"].get(o) and b["iae_median"].get(o)
-                 else np.nan for o in b["iae_median"]]
-        after = [ca["iae_after_change_median"][o] / cb["iae_after_change_median"][o]
-                 if ca["iae_after_change_median"].get(o) and cb["iae_after_change_median"].get(o) else np.nan
-                 for o in cb["iae_after_change_median"]]
         out[sc] = {"success": (a["success"], ca["success"], na["success_true"]), "n": a["n"],
-                   "outputs": list(b["iae_median"]), "ratio": ratio, "ratio_after": after}
+                   "outputs": list(a["iae_median"]), "ratio": _nan(MT._ratios(a["iae_median"], b["iae_median"])),
+                   "ratio_after": _nan(MT._ratios(ca["iae_after_change_median"], cb["iae_after_change_median"]))}
     return out
 
 
