@@ -29,8 +29,9 @@ docs/reliability.md.
 ``[controller]`` table replaced by the ``[controller]`` table of
 ``scenarios/neural_hover.toml`` (the neural predictive controller; same plant,
 signal ranges and warm-up; the faults, events, reference and run settings of
-the fault scenario are kept). ``guarded_actuator_loss`` is skipped for this
-kind: its guard wraps the adaptive controller only. Controller settings that a
+the fault scenario are kept). In ``guarded_actuator_loss`` the table replaces
+the guard's ``[controller.inner]`` (the guard's settings and its LQR fallback
+are kept): the neural controller under guard. Controller settings that a
 fault scenario gives beyond the ``[controller]`` of
 ``scenarios/helicopter_hover.toml`` are carried over when the neural kind has a
 key of the same name (note that a same-named key may mean something else:
@@ -38,9 +39,9 @@ key of the same name (note that a same-named key may mean something else:
 EKF innovation gate in predicted standard deviations for the neural kind) and
 dropped otherwise; the run prints both lists, and a ``--set controller.KEY``
 that the neural kind does not have is dropped the same way. The shipped fault
-scenarios set no such keys. A full neural run (every scenario but the skipped
-one, no ``--set``) writes ``benchmarks/records/faults_neural.json`` (the same
-figures, plus the controller, its source and the skipped scenario).
+scenarios set no such keys. A full neural run (every scenario, no ``--set``)
+writes ``benchmarks/records/faults_neural.json`` (the same figures, plus the
+controller and its source).
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ CASES = {
 CONTROLLERS = {"adaptive": ("faults", None), "neural": ("faults_neural", "neural_hover")}
 #: the [controller] table the fault scenarios were written from (their own settings are what differs from it)
 BASELINE = "helicopter_hover"
-#: scenario -> why the neural kind does not fly it
-SKIP_NEURAL = {"guarded_actuator_loss": "its guard wraps the adaptive controller only"}
+#: scenario -> why the neural kind does not fly it (none since the guard wraps the neural controller too)
+SKIP_NEURAL: dict = {}
 
 
 def scenario_for(name: str, controller: str = "adaptive"):
@@ -113,7 +114,15 @@ def scenario_for(name: str, controller: str = "adaptive"):
         raise ScenarioError(f"{name} is not flown by the neural kind: {SKIP_NEURAL[name]}.")
     table = Scenario.from_toml(ROOT / "scenarios" / f"{source}.toml").to_dict()["controller"]
     baseline = Scenario.from_toml(ROOT / "scenarios" / f"{BASELINE}.toml").to_dict()["controller"]
-    return swap_controller(sc, table, baseline=baseline)
+    data = sc.to_dict()
+    if data["controller"]["kind"] != "guarded":
+        return swap_controller(sc, table, baseline=baseline)
+    # under guard: the learning controller inside it is swapped, the guard's settings and fallback are kept
+    own = {"kind": "adaptive", **data["controller"]["inner"]}          # the inner table's default kind
+    inner = Scenario.from_dict({**data, "controller": own}, source=sc.source, default_name=sc.name)
+    swapped, report = swap_controller(inner, table, baseline=baseline)
+    data["controller"]["inner"] = swapped.to_dict()["controller"]
+    return Scenario.from_dict(data, source=sc.source, default_name=sc.name), report
 
 
 class Monitor(gym.Wrapper):
@@ -193,7 +202,7 @@ def main(argv=None):
     ap.add_argument("--only", nargs="*", default=None, help="scenario names (default: all)")
     ap.add_argument("--controller", choices=list(CONTROLLERS), default="adaptive",
                     help="controller kind: the scenarios' own (adaptive) or the [controller] of "
-                         "scenarios/neural_hover.toml (neural; guarded_actuator_loss skipped)")
+                         "scenarios/neural_hover.toml (neural; in guarded_actuator_loss, inside the guard)")
     ap.add_argument("--json", metavar="FILE", help="write every run's record to FILE")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a scenario value in every run (TOML value), e.g. controller.outlier_gate=4")

@@ -123,8 +123,7 @@ FAULT_LABELS = {
     "fault_stuck_actuator": "servo stuck 15-17 s during a commanded climb, within 10 s",
     "fault_sensor_bias": "climb rate +0.02 m/s, collective +0.005 rad from 15 s",
     "fault_sensor_noise": "sensor noise from none to 5x sensor_noise.toml at 15 s, within 10 s",
-    "fault_sensor_dropout": "5 % of samples lost",
-    "fault_measurement_delay": "20 ms",
+    "fault_sensor_dropout": "5 % of samples lost", "fault_measurement_delay": "20 ms",
     "fault_parameter_drift": "a8, a9 to 1.3x over 10-30 s",
     "guarded_actuator_loss": "guarded controller, 30 % servo loss",
 }
@@ -144,8 +143,9 @@ def _faults_table(rec: dict) -> str:
     who = ""
     if rec.get("controller", "adaptive") != "adaptive":
         skipped = "".join(f"; `{k}` not flown ({why})" for k, why in rec.get("skipped", {}).items())
-        who = (f"Controller kind `{rec['controller']}`: each scenario's `[controller]` table replaced by the one of "
-               f"`{rec['controller_table']}`, the faults, events, reference and run settings kept{skipped}. ")
+        who = (f"Controller kind `{rec['controller']}`: each scenario's `[controller]` table (in a guarded one the "
+               f"guard's `[controller.inner]`) replaced by `{rec['controller_table']}`'s, the faults, events, "
+               f"reference and run settings kept{skipped}. ")
     return (who + f"Seeds 0-{n - 1} (fewer than the 100 the benchmark runs by default, to keep the measurement "
             f"short on 2 shared cores); true outputs against the success band; recovery times count from the "
             f"fault's end (persistent faults: its onset; dropout and delay: the start of the run); a negative "

@@ -35,6 +35,7 @@ def _load(name: str, path: Path):
 BENCH = _load("bench_faults", ROOT / "benchmarks" / "bench_faults.py")
 SWAP = sys.modules["_swap"]          # imported by the benchmark from benchmarks/
 FLOWN = [n for n in BENCH.CASES if n not in BENCH.SKIP_NEURAL]
+UNGUARDED = [n for n in FLOWN if Scenario.from_toml(SC / f"{n}.toml").controller.kind != "guarded"]
 
 
 def _wrapper_chain(env) -> list[str]:
@@ -49,7 +50,7 @@ def _neural_table() -> dict:
     return Scenario.from_toml(SC / "neural_hover.toml").to_dict()["controller"]
 
 
-@pytest.mark.parametrize("name", FLOWN)
+@pytest.mark.parametrize("name", UNGUARDED)
 def test_swap_replaces_only_the_controller_and_builds_a_neural_controller(name):
     shipped = Scenario.from_toml(SC / f"{name}.toml")
     swapped, report = BENCH.scenario_for(name, "neural")
@@ -87,12 +88,13 @@ def test_fault_scenarios_set_controller_keys_that_change_with_the_swap():
         SWAP.swap_controller(shipped, {"observation_low": [0.0]})
 
 
-def test_guarded_scenario_is_skipped_for_the_neural_kind(capsys):
-    with pytest.raises(ScenarioError, match="guard"):
-        BENCH.scenario_for("guarded_actuator_loss", "neural")
-    with pytest.raises(SystemExit):
-        BENCH.main(["--controller", "neural", "--only", "guarded_actuator_loss"])
-    assert "skipped guarded_actuator_loss for the neural kind" in capsys.readouterr().out
+def test_guarded_scenario_puts_the_neural_kind_inside_the_guard():
+    sc, report = BENCH.scenario_for("guarded_actuator_loss", "neural")
+    shipped = Scenario.from_toml("scenarios/guarded_actuator_loss.toml")
+    assert sc.controller.inner == Scenario.from_toml("scenarios/neural_hover.toml").controller
+    assert sc.controller.fallback == shipped.controller.fallback
+    assert sc.controller.envelope_low == shipped.controller.envelope_low and report.to_kind == "neural"
+    assert BENCH.SKIP_NEURAL == {}
 
 
 def test_run_one_flies_the_neural_controller_through_a_fault(monkeypatch):
@@ -125,13 +127,13 @@ def test_main_drops_a_set_key_the_neural_kind_lacks_and_writes_no_record(capsys,
     assert [(r["scenario"], r["seed"], r["status"]) for r in runs] == [("fault_sensor_dropout", 0, "completed")]
 
 
-def test_neural_table_names_the_controller_and_has_no_guarded_row():
+def test_neural_table_names_the_controller_and_flies_the_guarded_scenario_inside_the_guard():
     mt = _load("make_tables", ROOT / "docs" / "make_tables.py")
     rec = mt.load_record("faults_neural")
     assert rec["controller"] == "neural" and "--controller neural" in rec["command"]
-    assert set(rec["figures"]["summary"]) == set(FLOWN)
+    assert set(rec["figures"]["summary"]) == set(BENCH.CASES) and not rec.get("skipped")
     assert "neural_hover" in rec["scenarios"]          # a changed neural table makes the record stale
     table = mt.render_table("faults-neural")
-    assert "Controller kind `neural`" in table and "`guarded_actuator_loss` not flown" in table
-    assert "| `guarded_actuator_loss`" not in table
+    assert "Controller kind `neural`" in table and "the guard's `[controller.inner]`" in table
+    assert "| `guarded_actuator_loss`" in table
     assert "Controller kind" not in mt.render_table("faults")

@@ -62,19 +62,23 @@ def test_healthy_hover_never_trips_and_modes_are_reported():
     assert 0 < ctrl.error_level < 1e-3
 
 
-def test_state_round_trip_continues_bit_identically():
-    sc = guarded_scenario()
-    setup = sc.build(0)
+def round_trip(setup, *, flown: int, after: int, env_seed: int = 1):
+    """Fly ``flown`` steps at the hover set-point, save the guard's state; return it and two continuations."""
     env, ctrl = setup.env, setup.controller
-    obs, _ = env.reset(seed=1, options=setup.options)
+    obs, _ = env.reset(seed=env_seed, options=setup.options)
     r = np.array([140.0, 1.0])
     ctrl.reset(obs, r, seed=2)
-    for _ in range(300):
+    for _ in range(flown):
         obs, *_ = env.step(ctrl.step(obs, r))
     state = ctrl.get_state()
-    a = [ctrl.step(obs, r) for _ in range(50)]
+    a = [ctrl.step(obs, r) for _ in range(after)]
     ctrl.set_state(state)
-    b = [ctrl.step(obs, r) for _ in range(50)]
+    b = [ctrl.step(obs, r) for _ in range(after)]
+    return state, a, b
+
+
+def test_state_round_trip_continues_bit_identically():
+    _, a, b = round_trip(guarded_scenario().build(0), flown=300, after=50)
     np.testing.assert_array_equal(a, b)
 
 
@@ -86,7 +90,8 @@ def test_errors():
     ctrl.reset([140.0, 1.0, 0.0, 0.12, 0.0], [140.0, 1.0])
     with pytest.raises(ShapeError, match=r"`observation` must have shape \(5,\), got \(4,\)"):
         ctrl.step([140.0, 1.0, 0.0, 0.12], [140.0, 1.0])
-    with pytest.raises(ParameterError, match=r"`controller` must be an AdaptiveController, got LQRController"):
+    with pytest.raises(ParameterError, match=r"`controller` must be an AdaptiveController or a NeuralController, "
+                                             r"got LQRController"):
         GuardedController(ctrl.fallback, ctrl.fallback)
     with pytest.raises(ParameterError, match=r"unknown guard setting\(s\) \['eror_ratio'\]"):
         GuardedController(ctrl.controller, ctrl.fallback, eror_ratio=3.0)

@@ -268,6 +268,7 @@ CLAIMS = {
     "hover_pid": [("success", hover, ())],
     # added by another engineer during this work; 5 s per run, so two seeds
     "neural_hover": [("success, seeds 0-1", functools.partial(hover, seeds=(0, 1)), ())],
+    "guarded_neural_hover": [("success, seeds 0-1", functools.partial(hover, seeds=(0, 1)), ())],
     "hover_one_step_law": [("fails as documented", one_step_law_fails, ())],
     "altitude_staircase": [("every level reached", staircase, ())],
     "altitude_sine": [("success", sine_success, (SINE_XFAIL,)), ("tracks the sine", sine_tracks, ())],

@@ -97,6 +97,22 @@ def test_a_checkpoint_in_the_start_continues_exactly_and_a_state_without_steps_i
     assert set(pid().get_state()) == {"integrators"}      # the format without a start is unchanged
 
 
+@pytest.mark.parametrize("at", [49, 50, 51])
+def test_a_checkpoint_at_the_switch_continues_exactly(at):
+    # the switch (gains, and the integral actions carried over) happens in the step after start_steps of them
+    obs = observations(90, seed=2)
+    a = pid(start_gains=START, start_duration=0.5)
+    a.reset(obs[0], SETPOINT)
+    for y in obs[:at]:
+        a.step(y, SETPOINT)
+    state = a.get_state()
+    rest_a = np.array([a.step(y, SETPOINT) for y in obs[at:]])
+    b = pid(start_gains=START, start_duration=0.5)
+    b.reset(obs[0], SETPOINT)
+    b.set_state(state)
+    np.testing.assert_array_equal(np.array([b.step(y, SETPOINT) for y in obs[at:]]), rest_a)
+
+
 def test_the_warmup_table_builds_the_start_and_the_neural_hover_flies_one():
     cfg = WarmupPIDConfig(start_duration=0.3, start_gains={"kp_rotor": 20.0, "kd_alt": 0.045})
     assert cfg.start() == dataclasses.replace(PIDGains(), kp_rotor=20.0, kd_alt=0.045)

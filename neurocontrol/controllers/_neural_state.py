@@ -23,6 +23,16 @@ class NeuralStateIO:
                    "_caution")
     _MODES = ("warmup", "predictive")
 
+    @property
+    def identifier_weights(self) -> np.ndarray:
+        """The identifier's weight vector, normalised units (read-only view; the guard checks its norm)."""
+        return self.identifier.weights
+
+    @property
+    def in_warmup(self) -> bool:
+        """True while the warm-up runs (its controller or the nominal input flies the plant), False after it."""
+        return not self._ready or self._mode == "warmup"
+
     def _state_arrays(self):
         """(key, owner, attribute) of every array that changes during an episode."""
         out = [(f"identifier.{a}", self.identifier, a) for a in self._NET_ARRAYS]

@@ -1,17 +1,18 @@
-"""A guard around the adaptive controller: divergence detection, rollback and a fallback controller.
+"""A guard around a learning controller: divergence detection, rollback and a fallback controller.
 
-:class:`GuardedController` wraps an
-:class:`~neurocontrol.controllers.adaptive.AdaptiveController` and a fallback
+:class:`GuardedController` wraps a learning controller (an
+:class:`~neurocontrol.controllers.adaptive.AdaptiveController` or a
+:class:`~neurocontrol.controllers.neural.NeuralController`) and a fallback
 controller (any :class:`~neurocontrol.controllers.base.AbstractController`, e.g.
-a plant's LQR baseline). Every step it checks the adaptive controller's learning and the plant's
-outputs; on trouble it rolls the adaptive controller back to its last good
+a plant's LQR baseline). Every step it checks the learning controller and the plant's
+outputs; on trouble it rolls the learning controller back to its last good
 state and/or hands the plant to the fallback, and it hands back when learning
 has recovered. Every switch is logged (``switches``) and the current mode is
-``diagnostics()["mode"]``: ``"warmup"``, ``"adaptive"`` or ``"fallback"``.
+``diagnostics()["mode"]``: ``"warmup"``, ``"adaptive"`` (the learning controller flies) or ``"fallback"``.
 
-Scenario files: ``[controller] kind = "guarded"`` with the adaptive settings
-in ``[controller.inner]`` and the fallback in ``[controller.fallback]`` (any
-registered controller kind, default ``"lqr"``), see
+Scenario files: ``[controller] kind = "guarded"`` with the learning controller
+in ``[controller.inner]`` (``kind = "adaptive"``, the default, or ``"neural"``) and the fallback in
+``[controller.fallback]`` (any registered controller kind, default ``"lqr"``), see
 :class:`neurocontrol.scenario.kinds.GuardedScenarioConfig` and docs/reliability.md.
 """
 
@@ -27,9 +28,14 @@ import numpy as np
 
 from neurocontrol._validation import as_float_array, check_int, check_positive
 from neurocontrol.controllers.adaptive import AbstractController, AdaptiveController
+from neurocontrol.controllers.neural import NeuralController
 from neurocontrol.exceptions import DivergenceError, ParameterError, ShapeError
 
-__all__ = ["GuardedController", "GuardSettings"]
+__all__ = ["GuardedController", "GuardSettings", "GUARDABLE"]
+
+#: The controller classes a :class:`GuardedController` can wrap (they expose ``identifier_weights``,
+#: ``in_warmup``, ``diagnostics()["prediction_error"]`` and ``get_state``/``set_state``).
+GUARDABLE = (AdaptiveController, NeuralController)
 
 _MODES = ("warmup", "adaptive", "fallback")
 
@@ -47,7 +53,10 @@ class GuardSettings:
     error_ratio : float, default 10.0
         Trip when the identifier's one-step prediction error exceeds
         ``error_ratio * max(level, error_floor)`` for ``trip_steps`` steps in
-        a row; ``level`` is the error's running mean over healthy steps.
+        a row; ``level`` is the error's running mean over healthy steps. No
+        error trip over the first ``level_time`` after the warm-up, while the
+        level is the plain mean of the errors so far (under sensor noise the
+        errors' size is the noise's, which the level must have seen first).
     error_floor : float, default 1e-3
         Floor of the running level (normalised units). Faults the adaptive
         controller learns on its own (30 % actuator loss: errors up to
@@ -56,13 +65,13 @@ class GuardSettings:
         Back to adaptive when the (shadow) prediction error stays below
         ``recover_ratio * max(level, error_floor)`` for ``recover_steps``.
     level_time : float, default 2.0
-        Time constant of the running level, s.
+        Time constant of the running level, s (and how long it is learned before the error check trips).
     trip_steps : int, default 3
         Consecutive bad steps that trip the prediction-error and envelope checks.
     recover_steps : int, default 100
         Consecutive good steps in fallback before handing back (M).
     snapshot_interval : int, default 100
-        Steps between snapshots of the adaptive controller while healthy (N).
+        Steps between snapshots of the learning controller while healthy (N).
     envelope_low, envelope_high : tuple of float, optional
         Allowed range of each controlled output (physical units); leaving it
         trips to the fallback. Absent: no envelope.
@@ -103,29 +112,29 @@ class GuardSettings:
 
 
 class GuardedController(AbstractController):
-    """An adaptive controller under guard: rollback on divergence, a fallback controller, hand-back on recovery.
+    """A learning controller under guard: rollback on divergence, a fallback controller, hand-back on recovery.
 
     Parameters
     ----------
-    controller : AdaptiveController
+    controller : AdaptiveController or NeuralController
         The guarded controller (its limits, outputs and ``dt`` are the guard's).
     fallback : AbstractController or None
-        Flies the plant while the adaptive controller is not trusted (e.g.
+        Flies the plant while the learning controller is not trusted (e.g.
         the helicopter's :class:`~plants.helicopter.baselines.LQRController`); same limits and
         outputs. None: roll back and carry on adaptively (holding the last
-        safe input if the adaptive controller fails at once).
+        safe input if the learning controller fails at once).
     settings : GuardSettings, optional
         Thresholds; keyword arguments override single fields, e.g.
         ``GuardedController(ac, lqr, error_ratio=20.0)``.
 
     Notes
     -----
-    Per step, after the adaptive controller (or, in fallback, the adaptive
+    Per step, after the learning controller (or, in fallback, the learning
     controller in *shadow*: it computes and learns, but from the fallback's
     applied input, by restoring its state and stepping again with a
     feedforward that makes its applied input the fallback's):
 
-    * **divergence** -- the adaptive controller raised (non-finite action),
+    * **divergence** -- the learning controller raised (non-finite action),
       its identifier weights are non-finite or their norm exceeds
       ``weight_norm_limit``: roll back to the older of the last two
       snapshots (taken every ``snapshot_interval`` healthy steps) and switch
@@ -135,7 +144,7 @@ class GuardedController(AbstractController):
       the fallback, keep learning in shadow;
     * in fallback, ``recover_steps`` steps in a row with the shadow error
       below ``recover_ratio`` times the level, healthy weights and outputs in
-      the envelope: hand back to the adaptive controller.
+      the envelope: hand back to the learning controller.
 
     The fallback runs in shadow every step too (its integrators track), and
     gets the last finite measurement when a sample is lost (NaN). Whatever
@@ -152,8 +161,9 @@ class GuardedController(AbstractController):
 
     def __init__(self, controller: AdaptiveController, fallback: AbstractController | None = None,
                  settings: GuardSettings | None = None, **overrides):
-        if not isinstance(controller, AdaptiveController):
-            raise ParameterError(f"`controller` must be an AdaptiveController, got {type(controller).__name__}.")
+        if not isinstance(controller, GUARDABLE):
+            raise ParameterError(f"`controller` must be an AdaptiveController or a NeuralController, got "
+                                 f"{type(controller).__name__}.")
         if fallback is not None and not isinstance(fallback, AbstractController):
             raise ParameterError(f"`fallback` must be an AbstractController (e.g. LQRController) or None, "
                                  f"got {type(fallback).__name__}.")
@@ -185,10 +195,11 @@ class GuardedController(AbstractController):
         self.controller = controller
         self.fallback = fallback
         self.settings = settings
-        self._n_obs = len(controller.config.observation_low)
+        self._n_obs = controller._n_obs
         self._env_lo = None if settings.envelope_low is None else np.array(settings.envelope_low, dtype=float)
         self._env_hi = None if settings.envelope_high is None else np.array(settings.envelope_high, dtype=float)
         self._alpha = min(1.0, self.dt / settings.level_time)
+        self._level_steps = max(1, math.ceil(settings.level_time / self.dt - 1e-9))   # samples before it is used
         self._ready = False
 
     # ------------------------------------------------------------------ views
@@ -207,6 +218,31 @@ class GuardedController(AbstractController):
         """Running level of the identifier's prediction error (normalised units; NaN before the first)."""
         return self._level
 
+    @property
+    def preview(self):
+        """The learning controller's previewed reference (None: none, or it does not preview)."""
+        return getattr(self.controller, "preview", None)
+
+    def set_preview(self, reference) -> None:
+        """Give a reference known ahead to the learning controller and to the fallback, where they preview it.
+
+        Parameters
+        ----------
+        reference : callable or None
+            As :meth:`NeuralController.set_preview
+            <neurocontrol.controllers.neural.NeuralController.set_preview>`.
+        """
+        for c in (self.controller, self.fallback):
+            if c is not None and callable(getattr(c, "set_preview", None)):
+                c.set_preview(reference)
+
+    def derived_settings(self) -> dict:
+        """Return the learning controller's and the fallback's own choices, keyed ``inner ...``/``fallback ...``."""
+        out = {f"inner {k}": v for k, v in self.controller.derived_settings().items()}
+        if self.fallback is not None:
+            out.update({f"fallback {k}": v for k, v in self.fallback.derived_settings().items()})
+        return out
+
     def diagnostics(self) -> dict:
         """Return the inner controller's prediction error and iterations, the guard's mode and switch count."""
         d = self.controller.diagnostics()
@@ -224,6 +260,7 @@ class GuardedController(AbstractController):
         self._switches: list[dict] = []
         self._k = 0
         self._level = math.nan
+        self._n_level = 0
         self._bad = 0
         self._good = 0
         self._trips = 0
@@ -266,7 +303,7 @@ class GuardedController(AbstractController):
 
     # ------------------------------------------------------------------ step
     def _inner_step(self, observation, reference, u_applied=None):
-        """Step the adaptive controller; with ``u_applied``, in shadow (it learns from ``u_applied``)."""
+        """Step the learning controller; with ``u_applied``, in shadow (it learns from ``u_applied``)."""
         ac = self.controller
         try:
             if u_applied is None:
@@ -279,7 +316,7 @@ class GuardedController(AbstractController):
                 ac.step(observation, reference, feedforward=u_applied - u_own)
             return u_own, None
         except (DivergenceError, FloatingPointError, np.linalg.LinAlgError) as exc:
-            return None, f"adaptive controller failed: {' '.join(str(exc).split())[:120]}"
+            return None, f"learning controller failed: {' '.join(str(exc).split())[:120]}"
 
     def _fallback_step(self, observation, reference):
         if self.fallback is None:
@@ -321,14 +358,16 @@ class GuardedController(AbstractController):
             pe = float(diag["prediction_error"])
             warm = diag["mode"] == "warmup"
             outside = self._outside(observation)
+            learning = not warm and math.isfinite(pe) and self._n_level < self._level_steps
+            if learning:          # the level is learned before it is used (in shadow too, after an early trip)
+                self._n_level += 1
+                self._level = pe if self._n_level == 1 else self._level + (pe - self._level) / self._n_level
             if not in_fallback:
-                if not warm and math.isfinite(pe):
+                too_big = False
+                if not warm and not learning and math.isfinite(pe):
                     too_big = pe > self._threshold(s.error_ratio)
                     if not too_big:
-                        self._level = pe if not math.isfinite(self._level) else \
-                            self._level + self._alpha * (pe - self._level)
-                else:
-                    too_big = False
+                        self._level += self._alpha * (pe - self._level)
                 self._bad = self._bad + 1 if (too_big or outside) else 0
                 if self._bad:
                     self._healthy_since_snapshot = False
@@ -342,7 +381,7 @@ class GuardedController(AbstractController):
                 elif self._mode == "warmup" and not self.controller.in_warmup:
                     self._mode = "adaptive"
             else:
-                ok = math.isfinite(pe) and pe <= self._threshold(s.recover_ratio) and not outside
+                ok = not learning and math.isfinite(pe) and pe <= self._threshold(s.recover_ratio) and not outside
                 self._good = self._good + 1 if ok else 0
                 if self._good >= s.recover_steps and self._trips <= s.max_recoveries:
                     self._good = 0
@@ -355,8 +394,10 @@ class GuardedController(AbstractController):
             if self._healthy_since_snapshot:
                 self._snapshots.append((self._k, self.controller.get_state()))
             self._healthy_since_snapshot = True
-        # the action: adaptive when trusted, else the fallback, else hold
-        if self._mode == "fallback":
+        # the action: the mode at the start of the step decides (the learning controller has taken in the input
+        # applied at every step it was not rolled back: its own, or in shadow the fallback's); on a failure the
+        # fallback, else hold
+        if in_fallback:
             u = u_fb
         else:
             u = u_ad if u_ad is not None else (u_fb if self.fallback is not None and failure else None)
@@ -368,7 +409,7 @@ class GuardedController(AbstractController):
         self._u_last = u.copy()
 
     # ------------------------------------------------------------------ state I/O
-    _SCALARS = ("_k", "_level", "_bad", "_good", "_trips", "_healthy_since_snapshot")
+    _SCALARS = ("_k", "_level", "_n_level", "_bad", "_good", "_trips", "_healthy_since_snapshot")
 
     def get_state(self) -> dict:
         """Return the whole state (inner controller, fallback, guard counters, snapshots) for a checkpoint."""
@@ -399,6 +440,9 @@ class GuardedController(AbstractController):
         """
         if not self._ready:
             raise ParameterError("call reset(observation, reference) once before set_state(), to build the buffers.")
+        if "guard.n_level" not in state and "guard.level" in state:     # a checkpoint from before the count
+            learned = math.isfinite(float(state["guard.level"]))
+            state = {**state, "guard.n_level": self._level_steps if learned else 0}
         need = {f"guard.{n[1:]}" for n in self._SCALARS} | {"guard.mode", "guard.switches", "guard.last_obs",
                                                              "guard.u_last", "guard.n_snapshots"}
         missing = sorted(need - set(state))
@@ -413,6 +457,7 @@ class GuardedController(AbstractController):
         self._mode = mode
         self._k, self._bad, self._good, self._trips = (int(state[f"guard.{n}"]) for n in ("k", "bad", "good", "trips"))
         self._level = float(state["guard.level"])
+        self._n_level = int(state["guard.n_level"])
         self._healthy_since_snapshot = bool(state["guard.healthy_since_snapshot"])
         self._switches = json.loads(str(state["guard.switches"]))
         self._last_obs = as_float_array(state["guard.last_obs"], "state['guard.last_obs']", (self._n_obs,)).copy()

@@ -16,7 +16,7 @@ import numpy as np
 
 from neurocontrol._validation import env_dt, env_input_limits
 from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
-from neurocontrol.controllers.guard import GuardedController, GuardSettings
+from neurocontrol.controllers.guard import GUARDABLE, GuardedController, GuardSettings
 from neurocontrol.exceptions import ParameterError
 from neurocontrol.reference import AbstractSignal, Constant, MultiSignal
 from neurocontrol.registry import registered
@@ -201,16 +201,16 @@ class GuardedScenarioConfig(GuardSettings):
 
     Parameters
     ----------
-    inner : AdaptiveScenarioConfig
-        ``[controller.inner]``: the adaptive controller, every key of
-        ``kind = "adaptive"`` (its ``kind`` may be left out).
+    inner : table
+        ``[controller.inner]``: the learning controller, every key of its kind: ``kind = "adaptive"`` (the
+        default when ``kind`` is left out) or ``kind = "neural"``.
     fallback : table, default {kind = "lqr"}
         ``[controller.fallback]``: any registered controller kind, chosen by
         its ``kind`` key; absent: the ``lqr`` kind with its defaults.
     """
 
     kind: ClassVar[str] = "guarded"
-    inner: AdaptiveScenarioConfig
+    inner: object = kind_field("controller", default_kind="adaptive")
     fallback: object = kind_field("controller", default_factory=_default_fallback)
 
 
@@ -228,7 +228,12 @@ def build_guarded(config: GuardedScenarioConfig, env) -> GuardedController:
     -------
     GuardedController
     """
-    inner = registered("controller")["adaptive"].build(config.inner, env)
+    inner_kind = registration_of("controller", config.inner)
+    inner = inner_kind.build(config.inner, env)
+    if not isinstance(inner, GUARDABLE):
+        raise ParameterError(f"[controller.inner] must be a learning controller the guard can watch (kind "
+                             f"'adaptive' or 'neural'), got kind {inner_kind.kind!r}; put a fixed controller in "
+                             f"[controller.fallback] instead.")
     fallback = registration_of("controller", config.fallback).build(config.fallback, env)
     settings = GuardSettings(**{f.name: getattr(config, f.name) for f in dataclasses.fields(GuardSettings)})
     return GuardedController(inner, fallback, settings)

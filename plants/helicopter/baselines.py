@@ -290,10 +290,10 @@ class PIDController(_IntegratingBaseline):
             ``{"integrators": array of shape (2,)}``, and ``"steps"`` (int, steps since reset) with a start.
         """
         state = dict(state)
-        steps = state.pop("steps", self.start_steps)
+        steps = state.pop("steps", self.start_steps + 1)      # without "steps": after the start's switch
         super().set_state(state)
         self._k = check_int(steps, "state['steps']", low=0)
-        self._use(self.start_gains if self._k < self.start_steps else self.gains)
+        self._use(self.start_gains if self._k <= self.start_steps else self.gains)   # switched in step start_steps + 1
 
     def _step_impl(self, observation, reference) -> np.ndarray:
         if self._k == self.start_steps and self.start_steps > 0:      # the start is over: carry the integral actions

@@ -1,0 +1,95 @@
+"""GuardedController around the neural predictive controller: unchanged flight without a trip, the fallback's input
+learned in shadow, hand-back, state I/O, the scenario key and its errors."""
+
+import numpy as np
+import pytest
+
+from neurocontrol.controllers.neural import NeuralController
+from neurocontrol.exceptions import ScenarioError
+from neurocontrol.scenario import Scenario
+from neurocontrol.simulation.loop import simulate
+from tests.test_guard import round_trip
+
+NEURAL = "scenarios/neural_hover.toml"
+
+
+def scenarios(**settings):
+    """The neural hover scenario, and the same with its controller under guard (LQR fallback)."""
+    plain = Scenario.from_toml(NEURAL)
+    d = plain.to_dict()
+    d["controller"] = {"kind": "guarded", "inner": d["controller"], "fallback": {"kind": "lqr"}, **settings}
+    return plain, Scenario.from_dict(d)
+
+
+def fly(sc, duration, seed=0, callback=None):
+    s = sc.build(seed)
+    res = simulate(s.env, s.controller, s.reference, duration=duration, seed=seed, options=s.options,
+                   callback=callback)
+    return res, s.controller
+
+
+def test_without_a_trip_the_guarded_neural_controller_flies_bit_identically():
+    plain, guarded = scenarios()
+    a, _ = fly(plain, 4.0)
+    b, ctrl = fly(guarded, 4.0)
+    assert isinstance(ctrl.controller, NeuralController)
+    assert ctrl.switches == [] and set(b.meta["mode_fractions"]) == {"warmup", "adaptive"}
+    np.testing.assert_array_equal(a.inputs, b.inputs)
+    assert ctrl.preview is not None and ctrl.preview is ctrl.controller.preview      # the scenario's preview passed on
+
+
+def test_envelope_trip_flies_the_fallback_the_network_learns_its_input_and_gets_the_plant_back():
+    # seed 1 starts at 1.26 m, outside the altitude envelope: the LQR flies until the outputs are back in it
+    _, guarded = scenarios(envelope_low=[100.0, 0.9], envelope_high=[175.0, 1.1], recover_steps=100)
+    seen = []
+
+    def check(k, info):
+        ctrl = holder["c"]
+        if ctrl.mode == "fallback":      # in shadow: the identifier's newest input tap is the input applied
+            m = ctrl.n_inputs
+            seen.append(np.array_equal(ctrl.controller._u_prev[:m], ctrl._u_last))
+
+    s = guarded.build(1)
+    holder = {"c": s.controller}
+    res = simulate(s.env, s.controller, s.reference, duration=10.0, seed=1, options=s.options, callback=check)
+    ctrl = s.controller
+    assert res.status == "completed" and np.all(np.isfinite(res.inputs))
+    to = [w["to"] for w in ctrl.switches]
+    assert to[:2] == ["fallback", "adaptive"], ctrl.switches
+    assert "outside the envelope" in ctrl.switches[0]["reason"]
+    assert seen and all(seen)
+    assert ctrl.diagnostics()["mode"] == "adaptive" and res.metrics["success"]
+
+
+def test_state_round_trip_in_fallback_continues_bit_identically():
+    _, guarded = scenarios(envelope_low=[100.0, 0.9], envelope_high=[175.0, 1.1])
+    state, a, b = round_trip(guarded.build(1), flown=60, after=30)
+    assert state["guard.mode"] == "fallback"
+    np.testing.assert_array_equal(a, b)
+
+
+def test_inner_kind_must_be_a_learning_controller():
+    d = Scenario.from_toml(NEURAL).to_dict()
+    sc = Scenario.from_dict({**d, "controller": {"kind": "guarded", "inner": {"kind": "lqr"}}})
+    with pytest.raises(ScenarioError, match=r"\[controller.inner\] must be a learning controller the guard can "
+                                            r"watch \(kind 'adaptive' or 'neural'\), got kind 'lqr'"):
+        sc.build(0)
+    assert Scenario.from_toml_text(sc.to_toml()) == sc
+
+
+def test_derived_settings_name_the_inner_controller_and_the_fallback():
+    _, guarded = scenarios()
+    ctrl = guarded.build(0).controller
+    ctrl.reset(np.array([140.0, 1.0, 0.0, 0.12, 0.0]), np.array([140.0, 1.0]), seed=0)
+    keys = list(ctrl.derived_settings())
+    assert keys and all(k.startswith(("inner ", "fallback ")) for k in keys)
+    assert "inner warmup_steps" in keys
+
+
+def test_shipped_guarded_neural_hover_is_neural_hover_under_guard():
+    shipped = Scenario.from_toml("scenarios/guarded_neural_hover.toml")
+    plain = Scenario.from_toml(NEURAL)
+    assert shipped.controller.inner == plain.controller
+    assert (shipped.plant, shipped.reference, shipped.run.duration, shipped.run.tolerance) == \
+        (plain.plant, plain.reference, plain.run.duration, plain.run.tolerance)
+    assert Scenario.from_toml_text(shipped.to_toml()) == shipped
