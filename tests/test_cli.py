@@ -161,6 +161,17 @@ def test_run_prints_a_readable_summary(capsys):
     assert "altitude [m]" in out and "rotor_speed [rad/s]" in out and "control step" in out
 
 
+def test_run_of_a_guarded_scenario_says_when_the_fallback_flew(capsys):
+    # seed 1 starts at 1.26 m, outside this altitude envelope: the LQR flies until 100 good steps have passed
+    args = ["run", "scenarios/guarded_neural_hover.toml", "--seed", "1", "--set", "run.duration=5",
+            "--set", "controller.envelope_low=[100.0, 0.9]", "--set", "controller.envelope_high=[175.0, 1.1]"]
+    assert cli.main(args) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("modes"))
+    assert "fallback" in line and "the fallback flew 0.03-" in line     # the trip at 0.02 s acts from 0.03 s
+    assert cli.main(["run", "scenarios/guarded_neural_hover.toml", "--set", "run.duration=2"]) == 0
+    assert "modes" not in capsys.readouterr().out          # no line when the fallback never flew
+
+
 def test_failed_tracking_still_exits_zero(capsys):
     assert cli.main(["run", HOVER, "--set", "run.duration=1", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)

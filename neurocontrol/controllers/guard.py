@@ -244,10 +244,14 @@ class GuardedController(AbstractController):
         return out
 
     def diagnostics(self) -> dict:
-        """Return the inner controller's prediction error and iterations, the guard's mode and switch count."""
+        """Return the inner controller's prediction error and iterations, the last step's mode and the switch count.
+
+        ``"mode"`` is the mode that flew the last step; a trip or hand-back decided in it shows from the next
+        step (:attr:`mode` is the mode of the next step).
+        """
         d = self.controller.diagnostics()
         return {"prediction_error": d["prediction_error"], "inner_iterations": d["inner_iterations"],
-                "mode": self._mode, "switches": len(self._switches)}
+                "mode": self._flown, "switches": len(self._switches)}
 
     # ------------------------------------------------------------------ episode
     def _reset_impl(self, observation, reference, seed) -> None:
@@ -257,6 +261,7 @@ class GuardedController(AbstractController):
         if self.fallback is not None:
             self.fallback.reset(observation, reference)
         self._mode = "warmup" if self.controller.in_warmup else "adaptive"
+        self._flown = self._mode
         self._switches: list[dict] = []
         self._k = 0
         self._level = math.nan
@@ -337,7 +342,8 @@ class GuardedController(AbstractController):
         if finite:
             self._last_obs = observation.copy()
         u_fb = self._fallback_step(self._last_obs, reference)
-        in_fallback = self._mode == "fallback"
+        start_mode = self._mode
+        in_fallback = start_mode == "fallback"
         u_ad, failure = self._inner_step(observation, reference, u_fb if in_fallback and u_fb is not None else None)
         if failure is None:
             failure = self._weights_bad()
@@ -398,9 +404,12 @@ class GuardedController(AbstractController):
         # applied at every step it was not rolled back: its own, or in shadow the fallback's); on a failure the
         # fallback, else hold
         if in_fallback:
-            u = u_fb
+            u, self._flown = u_fb, "fallback"
+        elif u_ad is not None:
+            u, self._flown = u_ad, start_mode
         else:
-            u = u_ad if u_ad is not None else (u_fb if self.fallback is not None and failure else None)
+            u = u_fb if self.fallback is not None and failure else None
+            self._flown = "fallback" if u is not None else start_mode
         if u is None or not np.all(np.isfinite(u)):
             u = self._u_last
         return np.array(u, dtype=np.float64)
@@ -454,7 +463,7 @@ class GuardedController(AbstractController):
         mode = str(state["guard.mode"])
         if mode not in _MODES:
             raise ParameterError(f"`state['guard.mode']` must be one of {_MODES}, got {mode!r}.")
-        self._mode = mode
+        self._mode = self._flown = mode
         self._k, self._bad, self._good, self._trips = (int(state[f"guard.{n}"]) for n in ("k", "bad", "good", "trips"))
         self._level = float(state["guard.level"])
         self._n_level = int(state["guard.n_level"])
