@@ -120,6 +120,18 @@ def _tolerances(result, tolerance) -> np.ndarray:
     return tol
 
 
+def _fallback_spans(result) -> list[tuple[float, float]]:
+    """Return the (start, end) times of the steps a guard's fallback flew, from ``result.meta["modes"]``."""
+    t = result.time
+    return [(float(t[s["start_step"]]), float(t[min(s["end_step"], t.size - 1)]))
+            for s in result.meta.get("modes") or () if s.get("mode") == "fallback" and s["start_step"] < t.size]
+
+
+def _shade(ax, spans) -> None:
+    for k, (a, b) in enumerate(spans):
+        ax.axvspan(a, b, color="tab:purple", alpha=0.08, lw=0, label="fallback flew" if k == 0 else None)
+
+
 def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] | None = None,
                 title: str | None = None, dpi: int = 120):
     """Plot one closed-loop run.
@@ -127,7 +139,9 @@ def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] |
     Left column: each controlled output with its reference and tolerance band,
     then the identifier's one-step prediction error (log scale). Right column:
     each input as applied (held over the step) with its limits and the steps
-    where it saturated shaded, then the inner iterations per step.
+    where it saturated shaded, then the inner iterations per step. In a guarded
+    run the spans the fallback controller flew (``result.meta["modes"]``) are
+    shaded on every output and input.
 
     Parameters
     ----------
@@ -172,8 +186,10 @@ def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] |
     rows = max(p, m) + 1
     fig, axes = _figure((11.0, 1.9 * rows + 1.0), nrows=rows, ncols=2, sharex=True, squeeze=False)
     t = result.time
+    fallback = _fallback_spans(result)
     for i, name in enumerate(result.output_names):
         ax = axes[i, 0]
+        _shade(ax, fallback)
         r = result.references[:, i]
         if np.isfinite(tol[i]):
             # a band far wider than the signals covers the axes anyway: drawing it clipped keeps the limits finite
@@ -190,6 +206,7 @@ def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] |
         ax.legend(loc="best", fontsize="small", framealpha=0.8)
     for j, name in enumerate(result.input_names):
         ax = axes[j, 1]
+        _shade(ax, fallback)
         u = result.inputs[:, j]
         if result.n_steps:
             _held(ax, t, u, color="tab:orange", lw=1.4, label="input")

@@ -93,6 +93,30 @@ def test_plot_result_shapes_and_edge_cases(tmp_path, kwargs):
     assert_png(tmp_path / "run.png")
 
 
+def test_plot_result_shades_the_spans_a_guards_fallback_flew():
+    modes = [{"mode": "warmup", "start_step": 0, "end_step": 50}, {"mode": "adaptive", "start_step": 50,
+             "end_step": 120}, {"mode": "fallback", "start_step": 120, "end_step": 200},
+             {"mode": "adaptive", "start_step": 200, "end_step": 250}, {"mode": "fallback", "start_step": 250,
+                                                                       "end_step": 300}]
+    res = synthetic_result(meta={"scenario": "guarded", "modes": modes})
+    def left(patch):          # a Rectangle (newer matplotlib) or a Polygon
+        return patch.get_x() if hasattr(patch, "get_x") else float(np.min(np.asarray(patch.get_xy())[:, 0]))
+
+    fig = plot_result(res)
+    try:
+        for ax in (fig.axes[0], fig.axes[1]):          # an output and an input
+            spans = [p for p in ax.patches if p.get_alpha() == 0.08]
+            assert sorted(round(left(p), 6) for p in spans) == [1.2, 2.5]
+            assert "fallback flew" in [t.get_text() for t in ax.get_legend().get_texts()]
+    finally:
+        plt.close(fig)
+    fig = plot_result(synthetic_result())                # no modes: nothing shaded
+    try:
+        assert not [p for p in fig.axes[0].patches if p.get_alpha() == 0.08]
+    finally:
+        plt.close(fig)
+
+
 def test_plot_result_of_a_diverged_run(tmp_path):
     res = synthetic_result()
     y = res.outputs.copy()
