@@ -44,7 +44,7 @@ ENVELOPES = {
     "quadtank_pminus": ((0.0, 0.0), (10.0, 10.0)),         # the lower levels' declared range (V)
     "quadtank_pplus": ((0.0, 0.0), (10.0, 10.0)),
     "pvtol_steps": ((-10.0, -10.0), (10.0, 10.0)),         # x, y (m)
-    "cstr_setpoint": ((0.0, 20.0), (10.0, 200.0)),         # c_B (mol/l), T (degC)
+    "cstr_setpoint": ((0.0, 20.0), (5.1, 200.0)),          # c_B (mol/l, its declared range), T (degC)
     "twin_rotor_steps": ((-math.pi / 2, -math.pi), (math.pi / 2, math.pi)),   # pitch, yaw (rad)
 }
 DEFAULT_PLANTS = ("helicopter_hover", "quadtank_pminus", "pvtol_steps", "twin_rotor_steps")

@@ -93,3 +93,23 @@ def test_shipped_guarded_neural_hover_is_neural_hover_under_guard():
     assert (shipped.plant, shipped.reference, shipped.run.duration, shipped.run.tolerance) == \
         (plain.plant, plain.reference, plain.run.duration, plain.run.tolerance)
     assert Scenario.from_toml_text(shipped.to_toml()) == shipped
+
+
+def test_bench_guard_builds_the_guarded_noisy_task_and_summarises_runs():
+    from tests.test_bench_faults_neural import ROOT, _load
+
+    bench = _load("bench_guard", ROOT / "benchmarks" / "bench_guard.py")
+    sc = bench.scenario("twin_rotor_steps", "guarded", 0.25, 0)
+    c = sc.controller
+    assert c.inner.kind == "neural" and c.fallback.kind == "lqr_i" and c.max_recoveries == 0
+    np.testing.assert_allclose(c.envelope_low, [-np.pi / 4, -np.pi / 2])
+    np.testing.assert_allclose(c.envelope_high, [np.pi / 4, np.pi / 2])
+    assert sc.plant.output_noise_std and bench.scenario("twin_rotor_steps", "neural", 0.25, 0).controller.kind == \
+        "neural"
+    rows = [{"plant": "p", "kind": "guarded", "seed": s, "stopped": s == 1, "success": False,
+             "success_true": s == 0, "fallback_share": 0.1 * s, "trips": s, "nonfinite_actions": 0} for s in range(3)]
+    f = bench.summarise(rows)["p"]["guarded"]
+    assert (f["n"], f["stopped"], f["success_true"], f["stopped_seeds"]) == (3, 1, 1, [1])
+    assert f["fallback_share_median"] == pytest.approx(0.1) and f["trips_median"] == 1.0
+    with pytest.raises(SystemExit):
+        bench.main(["--plants", "nowhere", "--no-record"])

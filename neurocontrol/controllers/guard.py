@@ -159,7 +159,7 @@ class GuardedController(AbstractController):
     >>> res = run_scenario(sc, seed=0)                                                     # doctest: +SKIP
     """
 
-    def __init__(self, controller: AdaptiveController, fallback: AbstractController | None = None,
+    def __init__(self, controller: AdaptiveController | NeuralController, fallback: AbstractController | None = None,
                  settings: GuardSettings | None = None, **overrides):
         if not isinstance(controller, GUARDABLE):
             raise ParameterError(f"`controller` must be an AdaptiveController or a NeuralController, got "
