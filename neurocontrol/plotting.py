@@ -129,7 +129,7 @@ def _fallback_spans(result) -> list[tuple[float, float]]:
 
 def _shade(ax, spans) -> None:
     for k, (a, b) in enumerate(spans):
-        ax.axvspan(a, b, color="tab:purple", alpha=0.08, lw=0, label="fallback flew" if k == 0 else None)
+        ax.axvspan(a, b, color="tab:purple", alpha=0.12, lw=0, label="fallback flew" if k == 0 else None)
 
 
 def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] | None = None,

@@ -21,6 +21,17 @@ def load(path):
     return mod
 
 
+def test_guarded_neural_example_keeps_a_noisy_hover_the_neural_controller_alone_loses(tmp_path, capsys):
+    """Claim: seed 1 with 1 % sensor noise is stopped by the env when the neural controller flies alone and
+    completes under guard, the fallback having flown part of it (bench_guard: 10 of 20 stopped alone, 1 guarded)."""
+    mod = load("examples/guarded_neural.py")
+    res = mod.main(["--seed", "1", "--out", str(tmp_path)])
+    assert res["neural"].status == "failed" and "terminated by the env" in res["neural"].meta["stop_reason"]
+    assert res["guarded"].status == "completed" and 0.0 < res["guarded"].meta["mode_fractions"]["fallback"] < 1.0
+    assert np.all(np.isfinite(res["guarded"].inputs)) and (tmp_path / "guarded.png").is_file()
+    assert "adaptive -> fallback: outputs outside the envelope" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("kind", ["neural", "adaptive"])
 def test_custom_plant_example_tracks_a_plant_the_controllers_were_not_made_for(kind, capsys):
     """Claim: on a plant defined in the example, the neural kind with its defaults (nothing set for the plant) and

@@ -96,9 +96,18 @@ def test_shipped_guarded_neural_hover_is_neural_hover_under_guard():
 
 
 def test_bench_guard_builds_the_guarded_noisy_task_and_summarises_runs():
-    from tests.test_bench_faults_neural import ROOT, _load
+    import importlib.util
+    import sys
+    from pathlib import Path
 
-    bench = _load("bench_guard", ROOT / "benchmarks" / "bench_guard.py")
+    bench_dir = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench_dir))          # the benchmark imports its siblings
+    try:
+        spec = importlib.util.spec_from_file_location("bench_guard", bench_dir / "bench_guard.py")
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+    finally:
+        sys.path.remove(str(bench_dir))
     sc = bench.scenario("twin_rotor_steps", "guarded", 0.25, 0)
     c = sc.controller
     assert c.inner.kind == "neural" and c.fallback.kind == "lqr_i" and c.max_recoveries == 0
@@ -113,3 +122,23 @@ def test_bench_guard_builds_the_guarded_noisy_task_and_summarises_runs():
     assert f["fallback_share_median"] == pytest.approx(0.1) and f["trips_median"] == 1.0
     with pytest.raises(SystemExit):
         bench.main(["--plants", "nowhere", "--no-record"])
+
+
+def test_envelope_margin_takes_the_envelope_from_the_declared_ranges():
+    from neurocontrol.controllers.guard import GuardedController, GuardSettings
+    from neurocontrol.exceptions import ParameterError
+
+    _, guarded = scenarios(envelope_margin=0.1)
+    ctrl = guarded.build(0).controller
+    # neural_hover declares rotor speed 74.25-180 rad/s and altitude 0-2 m
+    np.testing.assert_allclose(ctrl._env_lo, [74.25 + 10.575, 0.2])
+    np.testing.assert_allclose(ctrl._env_hi, [180.0 - 10.575, 1.8])
+    with pytest.raises(ParameterError, match=r"either `envelope_margin` .* or `envelope_low` and `envelope_high`"):
+        GuardSettings(envelope_margin=0.1, envelope_low=(0.0, 0.0), envelope_high=(1.0, 1.0))
+    for bad in (0.5, -0.1, True, "0.1"):
+        with pytest.raises(ParameterError, match=r"`envelope_margin` must be a fraction in \[0, 0.5\)"):
+            GuardSettings(envelope_margin=bad)
+    with pytest.raises(ScenarioError, match="envelope_margin"):
+        scenarios(envelope_margin=0.7)[1].build(0)
+    pid = Scenario.from_toml("scenarios/hover_pid.toml").build(0).controller
+    assert GuardedController(ctrl.controller, pid, envelope_margin=0.0)._env_hi.tolist() == [180.0, 2.0]

@@ -105,14 +105,14 @@ def test_plot_result_shades_the_spans_a_guards_fallback_flew():
     fig = plot_result(res)
     try:
         for ax in (fig.axes[0], fig.axes[1]):          # an output and an input
-            spans = [p for p in ax.patches if p.get_alpha() == 0.08]
+            spans = [p for p in ax.patches if p.get_alpha() == 0.12]
             assert sorted(round(left(p), 6) for p in spans) == [1.2, 2.5]
             assert "fallback flew" in [t.get_text() for t in ax.get_legend().get_texts()]
     finally:
         plt.close(fig)
     fig = plot_result(synthetic_result())                # no modes: nothing shaded
     try:
-        assert not [p for p in fig.axes[0].patches if p.get_alpha() == 0.08]
+        assert not [p for p in fig.axes[0].patches if p.get_alpha() == 0.12]
     finally:
         plt.close(fig)
 

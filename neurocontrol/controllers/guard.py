@@ -74,7 +74,12 @@ class GuardSettings:
         Steps between snapshots of the learning controller while healthy (N).
     envelope_low, envelope_high : tuple of float, optional
         Allowed range of each controlled output (physical units); leaving it
-        trips to the fallback. Absent: no envelope.
+        trips to the fallback. Absent: no envelope, unless ``envelope_margin``.
+    envelope_margin : float, optional
+        Instead of ``envelope_low``/``envelope_high``: the envelope is each
+        controlled output's declared range (the learning controller's
+        ``observation_low``/``observation_high``) less this fraction of its
+        width at each end, in [0, 0.5).
     max_recoveries : int, default 10
         After this many trips the fallback keeps the plant for good.
     """
@@ -89,6 +94,7 @@ class GuardSettings:
     snapshot_interval: int = 100
     envelope_low: tuple[float, ...] | None = None
     envelope_high: tuple[float, ...] | None = None
+    envelope_margin: float | None = None
     max_recoveries: int = 10
 
     def __post_init__(self):
@@ -103,12 +109,35 @@ class GuardSettings:
         if (self.envelope_low is None) != (self.envelope_high is None):
             raise ParameterError("`envelope_low` and `envelope_high` must be given together (one value per "
                                  "controlled output each).")
+        if self.envelope_margin is not None:
+            if self.envelope_low is not None:
+                raise ParameterError("give either `envelope_margin` (an envelope from the declared ranges) or "
+                                     "`envelope_low` and `envelope_high`, not both.")
+            m = self.envelope_margin
+            if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0.0 <= m < 0.5:
+                raise ParameterError(f"`envelope_margin` must be a fraction in [0, 0.5) of each declared range's "
+                                     f"width, got {m!r}; e.g. 0.1.")
         if self.envelope_low is not None:
             lo = as_float_array(self.envelope_low, "envelope_low", (None,), finite=False)
             hi = as_float_array(self.envelope_high, "envelope_high", (lo.shape[0],), finite=False)
             if np.any(np.isnan(lo)) or np.any(np.isnan(hi)) or np.any(hi <= lo):
                 raise ParameterError(f"`envelope_high` must exceed `envelope_low` in every entry, got "
                                      f"low={lo.tolist()}, high={hi.tolist()}.")
+
+
+def _declared_envelope(controller, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each controlled output's declared range (the controller's observation_low/high) less ``margin`` of its width."""
+    low, high = controller.config.observation_low, controller.config.observation_high
+    if low is None or high is None:
+        raise ParameterError("`envelope_margin` needs the learning controller's declared ranges "
+                             "(observation_low, observation_high); give them, or envelope_low and envelope_high.")
+    idx = list(controller.output_indices)
+    lo, hi = np.asarray(low, dtype=float)[idx], np.asarray(high, dtype=float)[idx]
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        raise ParameterError(f"`envelope_margin` needs finite declared ranges of the controlled outputs, got "
+                             f"low={lo.tolist()}, high={hi.tolist()}; give envelope_low and envelope_high.")
+    pad = margin * (hi - lo)
+    return lo + pad, hi - pad
 
 
 class GuardedController(AbstractController):
@@ -198,6 +227,8 @@ class GuardedController(AbstractController):
         self._n_obs = controller._n_obs
         self._env_lo = None if settings.envelope_low is None else np.array(settings.envelope_low, dtype=float)
         self._env_hi = None if settings.envelope_high is None else np.array(settings.envelope_high, dtype=float)
+        if settings.envelope_margin is not None:
+            self._env_lo, self._env_hi = _declared_envelope(controller, settings.envelope_margin)
         self._alpha = min(1.0, self.dt / settings.level_time)
         self._level_steps = max(1, math.ceil(settings.level_time / self.dt - 1e-9))   # samples before it is used
         self._ready = False
