@@ -237,6 +237,21 @@ def test_a_huge_pid_setting_is_rejected_by_name(tmp_path_factory, name, table, k
     assert _check_mutant(tmp_path_factory, name, _with_line(name, table, key, value), []) == "rejected"
 
 
+# found by the property test: a drag coefficient of 1e308 overflowed the linearisation (a RuntimeWarning deep in
+# numpy); a negative thrust constant was refused by the trim with a message naming no key. The coefficients are now
+# at most 1e6 in magnitude, and the trim's message names them.
+@pytest.mark.parametrize("key, value", [("a6", "1e308"), ("a1", "-1e308"), ("a1", "-1.0")])
+def test_a_huge_or_untrimmable_helicopter_coefficient_is_rejected_by_name(tmp_path_factory, key, value):
+    text = _with_line("reference_all_keys", "[plant.params]", key, value)
+    assert _check_mutant(tmp_path_factory, "reference_all_keys", text, []) == "rejected"
+
+
+# found by the property test: malformed tuning seeds were refused without naming `tune.seeds`
+def test_malformed_tuning_seeds_are_rejected_by_name(tmp_path_factory):
+    assert _check_mutant(tmp_path_factory, "tune_hover", _with_line("tune_hover", "[tune]", "seeds", '"x"'),
+                         []) == "rejected"
+
+
 def test_pid_gain_bound():
     assert PIDGains(kd_pitch=MAX_GAIN).kd_pitch == 1e9          # the bound itself is a gain
     with pytest.raises(ParameterError, match=r"`kd_pitch` must be at most 1e\+09, got 1e\+308"):

@@ -290,7 +290,10 @@ class TuneSpec:
         if not self.params:
             raise ParameterError("`params` must name at least one setting to tune, e.g. "
                                  "\"controller.law.move_penalty\" = {low = 2.0, high = 60.0, log = true}.")
-        parse_seeds(self.seeds)
+        try:
+            parse_seeds(self.seeds)
+        except ParameterError as exc:           # name the key (the loader prefixes its table)
+            raise ParameterError(f"`seeds`: {exc}") from None
         if not isinstance(self.output, str):
             raise ParameterError(f"`output` must be a controlled output's name (or \"\"), got {self.output!r}.")
         check_real(self.failure_weight, "failure_weight", low=0.0)

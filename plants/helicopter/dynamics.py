@@ -289,7 +289,7 @@ def hover_range(params=None) -> tuple[float, float]:
     t_lo = _thrust_coef(p, th_lo)
     if weight <= 0 or t_hi <= 0:
         raise TrimError("no hover trim exists for these parameters: the thrust at the upper collective stop "
-                        "cannot balance a7; check a1..a4 and a7.")
+                        "cannot balance `a7`; check `a1`..`a4` and `a7`.")
     lo = max(w_lo, math.sqrt(weight / t_hi))
     hi = min(w_hi, math.sqrt(weight / t_lo)) if t_lo > 0 else w_hi
     if lo > hi:

@@ -37,6 +37,9 @@ P_THETA_MAX = 19
 N_PARAMS = 20
 
 _COEFFS = tuple(f"a{i}" for i in range(1, 16))
+#: Largest magnitude of a coefficient a1..a15 (the published ones are of order 1e-7 to 1e3; far beyond, the model's
+#: products overflow).
+MAX_COEFF = 1e6
 _RANGES = ("throttle_limits", "collective_servo_limits", "rotor_speed_range", "altitude_range",
            "climb_rate_range", "collective_range", "collective_rate_range")
 
@@ -45,7 +48,8 @@ _RANGES = ("throttle_limits", "collective_servo_limits", "rotor_speed_range", "a
 class HelicopterParams:
     r"""Parameters of the helicopter-on-a-stand model (defaults: the published set).
 
-    All values are in SI units with angles in rad. The model is
+    All values are in SI units with angles in rad; each coefficient a1..a15 is finite and at most
+    :data:`MAX_COEFF` (1e6) in magnitude. The model is
 
     .. math::
 
@@ -161,6 +165,9 @@ class HelicopterParams:
                 raise ParameterError(f"`{name}` must be a real number, got {value!r}.")
             if not math.isfinite(value):
                 raise ParameterError(f"`{name}` must be finite, got {value!r}; pass a finite coefficient.")
+            if abs(value) > MAX_COEFF:
+                raise ParameterError(f"`{name}` must be within +-{MAX_COEFF:g} (the model's coefficients are of order "
+                                     f"1e-7 to 1e3), got {value!r}.")
             object.__setattr__(self, name, float(value))
         if not isinstance(self.published_drag, (bool, np.bool_)):
             raise ParameterError(f"`published_drag` must be True or False, got {self.published_drag!r}.")
