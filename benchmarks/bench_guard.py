@@ -11,9 +11,11 @@ observation's declared range, unknown to the controllers) is flown by
 - ``guarded``: the same controller inside
   :class:`~neurocontrol.controllers.guard.GuardedController` with the generic
   LQR-I (kind ``lqr_i``) as its fallback, the guard's default thresholds, and
-  an envelope on the controlled outputs: the range in which the plant keeps
-  running (:data:`ENVELOPES`, from each env's "Episode End"), shrunk by
-  ``--margin`` of its width at each end.
+  an envelope: the range in which the plant keeps running
+  (:data:`ENVELOPES`, from each env's "Episode End"), shrunk by ``--margin``
+  of its width at each end, on the controlled outputs and, where the env ends
+  an episode on another measured signal (the PVTOL's angle), on that one too
+  (``envelope_signals``).
 
 Printed and recorded per plant and kind: runs stopped by the env, success
 judged on the measured and on the true (noiseless) outputs, and for the guard
@@ -38,14 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import write_record  # noqa: E402
 from bench_plants import ROOT, perturb, variant  # noqa: E402
 
-#: scenario -> (low, high) of each controlled output inside which the env keeps running (its "Episode End")
+#: scenario -> (watched observation entries, low, high) inside which the env keeps running (its "Episode End")
 ENVELOPES = {
-    "helicopter_hover": ((74.25, 0.0), (180.0, 2.0)),      # rotor speed range (terminates); altitude range
-    "quadtank_pminus": ((0.0, 0.0), (10.0, 10.0)),         # the lower levels' declared range (V)
-    "quadtank_pplus": ((0.0, 0.0), (10.0, 10.0)),
-    "pvtol_steps": ((-10.0, -10.0), (10.0, 10.0)),         # x, y (m)
-    "cstr_setpoint": ((0.0, 20.0), (5.1, 200.0)),          # c_B (mol/l, its declared range), T (degC)
-    "twin_rotor_steps": ((-math.pi / 2, -math.pi), (math.pi / 2, math.pi)),   # pitch, yaw (rad)
+    "helicopter_hover": ((0, 1), (74.25, 0.0), (180.0, 2.0)),      # rotor speed range (terminates); altitude
+    "quadtank_pminus": ((0, 1), (0.0, 0.0), (10.0, 10.0)),         # the lower levels' declared range (V)
+    "quadtank_pplus": ((0, 1), (0.0, 0.0), (10.0, 10.0)),
+    "pvtol_steps": ((0, 1, 2), (-10.0, -10.0, -math.pi / 2), (10.0, 10.0, math.pi / 2)),   # x, y (m), theta (rad)
+    "cstr_setpoint": ((0, 1), (0.0, 20.0), (5.1, 200.0)),          # c_B (mol/l, its declared range), T (degC)
+    "twin_rotor_steps": ((0, 1), (-math.pi / 2, -math.pi), (math.pi / 2, math.pi)),   # pitch, yaw (rad)
 }
 DEFAULT_PLANTS = ("helicopter_hover", "quadtank_pminus", "pvtol_steps", "twin_rotor_steps")
 KINDS = ("neural", "guarded")
@@ -59,12 +61,14 @@ def scenario(name: str, kind: str, margin: float, max_recoveries: int):
     neural = variant(sc, "neural")
     if kind == "neural":
         return neural
-    lo, hi = (np.asarray(v, dtype=float) for v in ENVELOPES[name])
+    signals, lo, hi = ENVELOPES[name]
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
     pad = margin * (hi - lo)
     data = neural.to_dict()
     data["controller"] = {"kind": "guarded", "inner": {"kind": "neural", **data["controller"]},
-                          "fallback": {"kind": "lqr_i"}, "envelope_low": (lo + pad).tolist(),
-                          "envelope_high": (hi - pad).tolist(), "max_recoveries": max_recoveries}
+                          "fallback": {"kind": "lqr_i"}, "envelope_signals": list(signals),
+                          "envelope_low": (lo + pad).tolist(), "envelope_high": (hi - pad).tolist(),
+                          "max_recoveries": max_recoveries}
     return Scenario.from_dict(data, source=f"{name}:noise:guarded", default_name=name)
 
 

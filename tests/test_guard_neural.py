@@ -142,3 +142,32 @@ def test_envelope_margin_takes_the_envelope_from_the_declared_ranges():
         scenarios(envelope_margin=0.7)[1].build(0)
     pid = Scenario.from_toml("scenarios/hover_pid.toml").build(0).controller
     assert GuardedController(ctrl.controller, pid, envelope_margin=0.0)._env_hi.tolist() == [180.0, 2.0]
+
+
+def test_envelope_signals_watch_observation_entries_that_are_not_controlled_outputs():
+    from neurocontrol.controllers.guard import GuardedController, GuardSettings
+    from neurocontrol.exceptions import ParameterError
+
+    # the climb rate (entry 2) kept within +-0.05 m/s: the climb from a low start leaves it at once
+    _, guarded = scenarios(envelope_signals=[2], envelope_low=[-0.05], envelope_high=[0.05])
+    res, ctrl = fly(guarded, 3.0, seed=1)
+    assert ctrl._env_idx == [2] and ctrl.switches and "outside the envelope" in ctrl.switches[0]["reason"]
+    assert res.status == "completed" and "fallback" in res.meta["mode_fractions"]
+    # watching the controlled outputs by name is the default, bit for bit
+    a, _ = fly(scenarios(envelope_low=[100.0, 0.9], envelope_high=[175.0, 1.1])[1], 2.0, seed=1)
+    b, _ = fly(scenarios(envelope_signals=[0, 1], envelope_low=[100.0, 0.9], envelope_high=[175.0, 1.1])[1], 2.0,
+               seed=1)
+    np.testing.assert_array_equal(a.inputs, b.inputs)
+    # the margin takes the watched entries' declared ranges: climb rate -3..3 m/s less 10 % at each end
+    ctrl = scenarios(envelope_signals=[2], envelope_margin=0.1)[1].build(0).controller
+    np.testing.assert_allclose([ctrl._env_lo[0], ctrl._env_hi[0]], [-2.4, 2.4])
+    for bad in ([], [-1], [0, 0], [1.5], "2", [True]):
+        with pytest.raises(ParameterError, match=r"`envelope_signals` must be distinct observation indices"):
+            GuardSettings(envelope_signals=bad, envelope_margin=0.1)
+    with pytest.raises(ParameterError, match=r"`envelope_signals` needs an envelope"):
+        GuardSettings(envelope_signals=[2])
+    inner, lqr = ctrl.controller, ctrl.fallback
+    with pytest.raises(ParameterError, match=r"`envelope_signals` \[7\] are not observation entries"):
+        GuardedController(inner, lqr, envelope_signals=[7], envelope_margin=0.1)
+    with pytest.raises(ParameterError, match=r"one value per watched signal \(envelope_signals\) \(1\), got 2"):
+        GuardedController(inner, lqr, envelope_signals=[2], envelope_low=[0.0, 0.0], envelope_high=[1.0, 1.0])

@@ -73,13 +73,17 @@ class GuardSettings:
     snapshot_interval : int, default 100
         Steps between snapshots of the learning controller while healthy (N).
     envelope_low, envelope_high : tuple of float, optional
-        Allowed range of each controlled output (physical units); leaving it
-        trips to the fallback. Absent: no envelope, unless ``envelope_margin``.
+        Allowed range of each watched signal (``envelope_signals``; physical
+        units); leaving it trips to the fallback. Absent: no envelope, unless
+        ``envelope_margin``.
     envelope_margin : float, optional
         Instead of ``envelope_low``/``envelope_high``: the envelope is each
-        controlled output's declared range (the learning controller's
+        watched signal's declared range (the learning controller's
         ``observation_low``/``observation_high``) less this fraction of its
         width at each end, in [0, 0.5).
+    envelope_signals : tuple of int, optional
+        The observation entries the envelope watches (e.g. an attitude that
+        is not a controlled output); absent: the controlled outputs.
     max_recoveries : int, default 10
         After this many trips the fallback keeps the plant for good.
     """
@@ -95,6 +99,7 @@ class GuardSettings:
     envelope_low: tuple[float, ...] | None = None
     envelope_high: tuple[float, ...] | None = None
     envelope_margin: float | None = None
+    envelope_signals: tuple[int, ...] | None = None
     max_recoveries: int = 10
 
     def __post_init__(self):
@@ -117,6 +122,17 @@ class GuardSettings:
             if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0.0 <= m < 0.5:
                 raise ParameterError(f"`envelope_margin` must be a fraction in [0, 0.5) of each declared range's "
                                      f"width, got {m!r}; e.g. 0.1.")
+        if self.envelope_signals is not None:
+            sig = self.envelope_signals
+            if isinstance(sig, (str, bytes)) or not hasattr(sig, "__len__") or len(sig) == 0 or \
+                    any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < 0 for i in sig) or \
+                    len(set(int(i) for i in sig)) != len(sig):
+                raise ParameterError(f"`envelope_signals` must be distinct observation indices (integers >= 0), "
+                                     f"got {sig!r}; e.g. [0, 1, 2].")
+            if self.envelope_low is None and self.envelope_margin is None:
+                raise ParameterError("`envelope_signals` needs an envelope: give `envelope_low` and "
+                                     "`envelope_high`, or `envelope_margin`.")
+            object.__setattr__(self, "envelope_signals", tuple(int(i) for i in sig))
         if self.envelope_low is not None:
             lo = as_float_array(self.envelope_low, "envelope_low", (None,), finite=False)
             hi = as_float_array(self.envelope_high, "envelope_high", (lo.shape[0],), finite=False)
@@ -125,16 +141,15 @@ class GuardSettings:
                                      f"low={lo.tolist()}, high={hi.tolist()}.")
 
 
-def _declared_envelope(controller, margin: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each controlled output's declared range (the controller's observation_low/high) less ``margin`` of its width."""
+def _declared_envelope(controller, margin: float, idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Return the watched signals' declared ranges (observation_low/high) less ``margin`` of their width."""
     low, high = controller.config.observation_low, controller.config.observation_high
     if low is None or high is None:
         raise ParameterError("`envelope_margin` needs the learning controller's declared ranges "
                              "(observation_low, observation_high); give them, or envelope_low and envelope_high.")
-    idx = list(controller.output_indices)
     lo, hi = np.asarray(low, dtype=float)[idx], np.asarray(high, dtype=float)[idx]
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
-        raise ParameterError(f"`envelope_margin` needs finite declared ranges of the controlled outputs, got "
+        raise ParameterError(f"`envelope_margin` needs finite declared ranges of the watched signals, got "
                              f"low={lo.tolist()}, high={hi.tolist()}; give envelope_low and envelope_high.")
     pad = margin * (hi - lo)
     return lo + pad, hi - pad
@@ -217,10 +232,16 @@ class GuardedController(AbstractController):
             if bad:
                 raise ParameterError(f"unknown guard setting(s) {bad}; allowed: {', '.join(sorted(names))}.")
             settings = dataclasses.replace(settings, **overrides)
-        p = len(controller.output_indices)
-        if settings.envelope_low is not None and len(settings.envelope_low) != p:
-            raise ParameterError(f"`envelope_low` and `envelope_high` must give one value per controlled output "
-                                 f"({p}), got {len(settings.envelope_low)}.")
+        watched = list(controller.output_indices) if settings.envelope_signals is None \
+            else list(settings.envelope_signals)
+        bad = [i for i in watched if i >= controller._n_obs]
+        if bad:
+            raise ParameterError(f"`envelope_signals` {bad} are not observation entries (the observation has "
+                                 f"{controller._n_obs}).")
+        what = "controlled output" if settings.envelope_signals is None else "watched signal (envelope_signals)"
+        if settings.envelope_low is not None and len(settings.envelope_low) != len(watched):
+            raise ParameterError(f"`envelope_low` and `envelope_high` must give one value per {what} "
+                                 f"({len(watched)}), got {len(settings.envelope_low)}.")
         self.controller = controller
         self.fallback = fallback
         self.settings = settings
@@ -228,7 +249,8 @@ class GuardedController(AbstractController):
         self._env_lo = None if settings.envelope_low is None else np.array(settings.envelope_low, dtype=float)
         self._env_hi = None if settings.envelope_high is None else np.array(settings.envelope_high, dtype=float)
         if settings.envelope_margin is not None:
-            self._env_lo, self._env_hi = _declared_envelope(controller, settings.envelope_margin)
+            self._env_lo, self._env_hi = _declared_envelope(controller, settings.envelope_margin, watched)
+        self._env_idx = watched
         self._alpha = min(1.0, self.dt / settings.level_time)
         self._level_steps = max(1, math.ceil(settings.level_time / self.dt - 1e-9))   # samples before it is used
         self._ready = False
@@ -328,7 +350,7 @@ class GuardedController(AbstractController):
     def _outside(self, observation) -> bool:
         if self._env_lo is None:
             return False
-        y = observation[list(self.output_indices)]
+        y = observation[self._env_idx]
         return bool(np.any(y < self._env_lo) or np.any(y > self._env_hi))
 
     def _rollback(self) -> str:
