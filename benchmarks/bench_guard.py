@@ -108,6 +108,20 @@ def summarise(rows) -> dict:
     return figures
 
 
+class _Serial:
+    """A stand-in for the process pool with one worker: runs the jobs in this process, in order."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def map(fn, jobs, chunksize=1):
+        return map(fn, jobs)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=20)
@@ -128,11 +142,12 @@ def main(argv=None) -> int:
         ap.error("--seeds and --workers must be >= 1, --margin in [0, 0.5), --max-recoveries >= 0")
     jobs = [(p, k, s, args.margin, args.max_recoveries) for p in plants for k in KINDS for s in range(args.seeds)]
     t0 = time.perf_counter()
-    if args.workers == 1:
-        rows = [run_one(j) for j in jobs]
-    else:
-        with concurrent.futures.ProcessPoolExecutor(args.workers) as pool:
-            rows = list(pool.map(run_one, jobs, chunksize=2))
+    rows = []
+    with concurrent.futures.ProcessPoolExecutor(args.workers) if args.workers > 1 else _Serial() as pool:
+        for row in pool.map(run_one, jobs, chunksize=2):
+            rows.append(row)
+            if len(rows) % max(1, len(jobs) // 10) == 0 or len(rows) == len(jobs):      # progress, to stderr
+                print(f"  {len(rows)}/{len(jobs)} runs, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     wall = time.perf_counter() - t0
     figures = summarise(rows)
     print(f"{len(rows)} runs in {wall:.0f} s; sensor noise 1 % of each declared range; envelope margin "

@@ -171,3 +171,15 @@ def test_envelope_signals_watch_observation_entries_that_are_not_controlled_outp
         GuardedController(inner, lqr, envelope_signals=[7], envelope_margin=0.1)
     with pytest.raises(ParameterError, match=r"one value per watched signal \(envelope_signals\) \(1\), got 2"):
         GuardedController(inner, lqr, envelope_signals=[2], envelope_low=[0.0, 0.0], envelope_high=[1.0, 1.0])
+
+
+def test_a_fallback_that_does_not_fit_the_plant_is_named_and_lqr_i_is_suggested():
+    tank = Scenario.from_toml("scenarios/quadtank_pminus.toml").to_dict()
+    tank["controller"] = {"kind": "guarded", "inner": {"kind": "neural"}}          # the default fallback: "lqr"
+    with pytest.raises(ScenarioError, match=r"\[controller.fallback\] \(kind 'lqr'\): the 'lqr' baseline is "
+                                            r"designed for the helicopter plant.*kind = \"lqr_i\""):
+        Scenario.from_dict(tank).build(0)
+    tank["controller"]["fallback"] = {"kind": "lqr_i"}
+    tank["run"]["duration"] = 30.0
+    res, ctrl = fly(Scenario.from_dict(tank), 30.0)
+    assert res.status == "completed" and isinstance(ctrl.controller, NeuralController) and ctrl.switches == []

@@ -17,7 +17,7 @@ import numpy as np
 from neurocontrol._validation import env_dt, env_input_limits
 from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
 from neurocontrol.controllers.guard import GUARDABLE, GuardedController, GuardSettings
-from neurocontrol.exceptions import ParameterError
+from neurocontrol.exceptions import NeurocontrolError, ParameterError
 from neurocontrol.reference import AbstractSignal, Constant, MultiSignal
 from neurocontrol.registry import registered
 from neurocontrol.scenario.decode import kind_field, registration_of
@@ -234,6 +234,12 @@ def build_guarded(config: GuardedScenarioConfig, env) -> GuardedController:
         raise ParameterError(f"[controller.inner] must be a learning controller the guard can watch (kind "
                              f"'adaptive' or 'neural'), got kind {inner_kind.kind!r}; put a fixed controller in "
                              f"[controller.fallback] instead.")
-    fallback = registration_of("controller", config.fallback).build(config.fallback, env)
+    fallback_kind = registration_of("controller", config.fallback)
+    try:
+        fallback = fallback_kind.build(config.fallback, env)
+    except (NeurocontrolError, ValueError) as exc:
+        raise ParameterError(f"[controller.fallback] (kind {fallback_kind.kind!r}): {exc} For a plant with a "
+                             f"python-control model, [controller.fallback] kind = \"lqr_i\" (LQR with integral "
+                             f"action) fits any of them.") from None
     settings = GuardSettings(**{f.name: getattr(config, f.name) for f in dataclasses.fields(GuardSettings)})
     return GuardedController(inner, fallback, settings)
