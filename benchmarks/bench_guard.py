@@ -20,9 +20,9 @@ observation's declared range, unknown to the controllers) is flown by
 Printed and recorded per plant and kind: runs stopped by the env, success
 judged on the measured and on the true (noiseless) outputs, and for the guard
 the median share of the run the fallback flew and the median number of trips to it.
-The guard keeps what it can: the fallback's own success under this noise is
-the ceiling of the true-output count (``bench_plants.py --variant noise``,
-kind ``lqr_i``). Writes ``benchmarks/records/guard_noise.json``.
+The fallback's own runs under the same noise are in ``bench_plants.py
+--variant noise`` (kind ``lqr_i``). Writes
+``benchmarks/records/guard_noise.json`` (``--record`` names another file).
 """
 
 from __future__ import annotations
