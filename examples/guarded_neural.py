@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def scenarios(noise: float, margin: float) -> tuple[Scenario, Scenario]:
     """The neural hover with sensor noise, alone and under guard (LQR-I fallback, envelope from the ranges)."""
     data = Scenario.from_toml(ROOT / "scenarios" / "neural_hover.toml").to_dict()
-    span = np.asarray(Scenario.from_dict(data).build(0).env.observation_space.high) - \
-        np.asarray(Scenario.from_dict(data).build(0).env.observation_space.low)
+    space = Scenario.from_dict(data).build(0).env.observation_space
+    span = np.asarray(space.high) - np.asarray(space.low)
     data["plant"].setdefault("disturbances", {})["sensor_noise_std"] = (noise * span).tolist()
     alone = Scenario.from_dict(data, default_name="neural_hover_noisy")
     data["controller"] = {"kind": "guarded", "inner": data["controller"], "fallback": {"kind": "lqr_i"},

@@ -134,7 +134,7 @@ def _cmd_run(args) -> int:
               + ", ".join(f"{n} {_fmt(v['final_error'])}" for n, v in true["outputs"].items()) + ")")
     print(f"steps      {m['steps']} x {res.meta['dt']} s")
     if "fallback" in res.meta.get("mode_fractions", {}):       # a guarded run that handed the plant over
-        print(f"modes      {_modes_line(res.meta, res.meta['dt'])}")
+        print(f"modes      {_modes_line(res)}")
     for key, value in res.meta.get("controller_settings", {}).items():
         print(f"controller {key}: {value}")
     units = res.meta.get("units", {})
@@ -155,10 +155,11 @@ def _cmd_run(args) -> int:
     return 0
 
 
-def _modes_line(meta: dict, dt: float, most: int = 5) -> str:
+def _modes_line(res, most: int = 5) -> str:
     """Return the share of each controller mode and the spans the fallback flew (at most ``most`` of them)."""
-    shares = ", ".join(f"{mode} {100 * f:.1f} %" for mode, f in meta["mode_fractions"].items())
-    spans = [(s["start_step"] * dt, s["end_step"] * dt) for s in meta.get("modes", []) if s["mode"] == "fallback"]
+    shares = ", ".join(f"{mode} {100 * f:.1f} %" for mode, f in res.meta["mode_fractions"].items())
+    dt = res.meta["dt"]
+    spans = [(a * dt, b * dt) for a, b in res.mode_spans("fallback")]
     listed = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in spans[:most]) + (f" and {len(spans) - most} more"
                                                                         if len(spans) > most else "")
     return f"{shares}; the fallback flew {listed}"

@@ -121,10 +121,9 @@ def _tolerances(result, tolerance) -> np.ndarray:
 
 
 def _fallback_spans(result) -> list[tuple[float, float]]:
-    """Return the (start, end) times of the steps a guard's fallback flew, from ``result.meta["modes"]``."""
+    """Return the (start, end) times of the steps a guard's fallback flew (:meth:`Result.mode_spans`)."""
     t = result.time
-    return [(float(t[s["start_step"]]), float(t[min(s["end_step"], t.size - 1)]))
-            for s in result.meta.get("modes") or () if s.get("mode") == "fallback" and s["start_step"] < t.size]
+    return [(float(t[a]), float(t[min(b, t.size - 1)])) for a, b in result.mode_spans("fallback") if a < t.size]
 
 
 def _shade(ax, spans) -> None:

@@ -364,6 +364,19 @@ class Result:
             cols[f"obs_{name}"] = self.observations[:, i]
         return pd.DataFrame(cols)
 
+    def mode_spans(self, mode: str) -> list[tuple[int, int]]:
+        """Return ``(start_step, end_step)`` of each stretch of steps the controller flew in ``mode``.
+
+        From ``meta["modes"]`` (e.g. ``"fallback"``: where a guard's fallback flew); empty when the run has none.
+
+        Parameters
+        ----------
+        mode : str
+            A mode name as the controller's ``diagnostics()["mode"]`` reports it.
+        """
+        return [(int(s["start_step"]), int(s["end_step"])) for s in self.meta.get("modes") or ()
+                if s.get("mode") == mode]
+
     def plot(self, **kwargs):
         """Plot the run with :func:`neurocontrol.plotting.plot_result`.
 

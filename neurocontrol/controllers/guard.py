@@ -302,7 +302,7 @@ class GuardedController(AbstractController):
         ``"mode"`` is the mode that flew the last step; a trip or hand-back decided in it shows from the next
         step (:attr:`mode` is the mode of the next step).
         """
-        d = self.controller.diagnostics()
+        d = self._diag if self._diag is not None else self.controller.diagnostics()   # the step's, once computed
         return {"prediction_error": d["prediction_error"], "inner_iterations": d["inner_iterations"],
                 "mode": self._flown, "switches": len(self._switches)}
 
@@ -315,6 +315,7 @@ class GuardedController(AbstractController):
             self.fallback.reset(observation, reference)
         self._mode = "warmup" if self.controller.in_warmup else "adaptive"
         self._flown = self._mode
+        self._diag = None          # the learning controller's diagnostics of the last step, when the checks took them
         self._switches: list[dict] = []
         self._k = 0
         self._level = math.nan
@@ -397,6 +398,7 @@ class GuardedController(AbstractController):
         u_fb = self._fallback_step(self._last_obs, reference)
         start_mode = self._mode
         in_fallback = start_mode == "fallback"
+        self._diag = None
         u_ad, failure = self._inner_step(observation, reference, u_fb if in_fallback and u_fb is not None else None)
         if failure is None:
             failure = self._weights_bad()
@@ -413,7 +415,7 @@ class GuardedController(AbstractController):
                                        "to": self._mode, "reason": reason})
             u_ad = None
         elif finite:
-            diag = self.controller.diagnostics()
+            diag = self._diag = self.controller.diagnostics()
             pe = float(diag["prediction_error"])
             warm = diag["mode"] == "warmup"
             outside = self._outside(observation)
@@ -517,6 +519,7 @@ class GuardedController(AbstractController):
         if mode not in _MODES:
             raise ParameterError(f"`state['guard.mode']` must be one of {_MODES}, got {mode!r}.")
         self._mode = self._flown = mode
+        self._diag = None
         self._k, self._bad, self._good, self._trips = (int(state[f"guard.{n}"]) for n in ("k", "bad", "good", "trips"))
         self._level = float(state["guard.level"])
         self._n_level = int(state["guard.n_level"])
