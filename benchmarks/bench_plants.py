@@ -48,6 +48,9 @@ controllers (their settings are those of the nominal task):
   measured (noisy) outputs, and again on the true outputs (the env's
   noiseless observation, the run's ``metrics["noiseless"]``): with a noise
   standard deviation near the tolerance no controller passes the first.
+  "Perfect tracking" counts the runs whose sensor noise alone stays within
+  the tolerance over the final window: true outputs exactly on the
+  reference would pass on the measured ones in those runs only.
 
 Writes ``benchmarks/records/plants.json`` (``plants_change.json``,
 ``plants_noise.json`` for the variants; ``--record`` names another file, e.g.
@@ -171,9 +174,15 @@ def iae_after(res: Result, t0: float) -> dict:
 
 
 def _true_outputs(sw, done: list, outputs: list) -> dict:
-    """Success and median IAE judged on the noiseless outputs (the run's ``metrics["noiseless"]``)."""
+    """Success and median IAE judged on the noiseless outputs (the run's ``metrics["noiseless"]``), and more.
+
+    ``perfect_tracking`` counts the runs whose sensor noise alone stays within the tolerance over the final
+    window (a stopped run's last window): the most runs that could succeed on the measured outputs.
+    """
     return {"success_true": int(sum(bool(m.get("noiseless", {}).get("success")) and st == "completed"
                                     for m, st in zip(sw.metrics, sw.statuses))),
+            "perfect_tracking": int(sum(bool(m.get("noiseless", {}).get("perfect_tracking_success"))
+                                        for m in sw.metrics)),
             "iae_true_median": {o: _median([m["noiseless"]["outputs"][o]["iae"] for m in done if "noiseless" in m])
                                 for o in outputs}}
 
@@ -196,7 +205,7 @@ def measure(name: str, kind: str, seeds, workers: int, which: str = "nominal") -
         return {"n": n, "success": 0, "stopped": n, "missed": [int(s) for s in seeds], "iae_median": {},
                 "step_us_median": None,
                 **({"iae_after_change_median": {}} if which == "change" else {}),
-                **({"success_true": 0, "iae_true_median": {}} if which == "noise" else {}),
+                **({"success_true": 0, "perfect_tracking": None, "iae_true_median": {}} if which == "noise" else {}),
                 "error": f"{_cause(exc)}: {str(exc).splitlines()[0]}"}
     done = [m for m, st in zip(sw.metrics, sw.statuses) if st == "completed"]
     outputs = list((sw.metrics[0].get("outputs") or {}))
@@ -250,7 +259,8 @@ def main(argv=None):
             iae = "  ".join(f"{o} {v:.4g}" if v is not None else f"{o} -"
                             for o, v in r.get("iae_after_change_median", r["iae_median"]).items())
             if "success_true" in r:
-                iae = f"(true outputs: success {r['success_true']}, IAE " + "  ".join(
+                iae = f"(perfect tracking {r['perfect_tracking'] if r['perfect_tracking'] is not None else '-'}; " \
+                      f"true outputs: success {r['success_true']}, IAE " + "  ".join(
                     f"{o} {v:.4g}" if v is not None else f"{o} -" for o, v in r["iae_true_median"].items()) + ")"
             step = f"{r['step_us_median']:.1f} us" if r["step_us_median"] is not None else "-"
             missed = f"  missed seeds {', '.join(map(str, r['missed']))}" if 0 < len(r["missed"]) <= 10 else ""

@@ -132,6 +132,8 @@ def _cmd_run(args) -> int:
         true = m["noiseless"]
         print(f"true       {_fmt(true['success'])}  (judged on the outputs without sensor noise; final error "
               + ", ".join(f"{n} {_fmt(v['final_error'])}" for n, v in true["outputs"].items()) + ")")
+        if "perfect_tracking_success" in true:
+            print(f"noise      {_noise_line(true, m['outputs'])}")
     print(f"steps      {m['steps']} x {res.meta['dt']} s")
     if "fallback" in res.meta.get("mode_fractions", {}):       # a guarded run that handed the plant over
         print(f"modes      {_modes_line(res)}")
@@ -153,6 +155,16 @@ def _cmd_run(args) -> int:
     if out is not None:
         print(f"written to {out}/")
     return 0
+
+
+def _noise_line(true: dict, outputs: dict) -> str:
+    """Return the sensor noise's RMS per output against its tolerance, and what it leaves a perfect controller."""
+    parts = []
+    for n, v in true["outputs"].items():
+        rms, tol = v.get("noise_rms"), outputs[n]["tolerance"]
+        parts.append(f"{n} {_fmt(rms)}" + (f" ({rms / tol:.2g}x tolerance)" if rms is not None else ""))
+    verdict = "pass" if true["perfect_tracking_success"] else "fail"
+    return f"RMS in the final window: {', '.join(parts)}; perfect tracking would {verdict} on these measurements"
 
 
 def _modes_line(res, most: int = 5) -> str:
@@ -180,7 +192,9 @@ def _print_ilc(ilc: dict, labels: dict, width: int) -> None:
 
 
 def _print_summary(summary: dict) -> None:
-    true = f" (true outputs {100 * summary['success_true_rate']:.0f} %)" if "success_true_rate" in summary else ""
+    true = f" (true outputs {100 * summary['success_true_rate']:.0f} %" + (
+        f"; perfect tracking would reach {100 * summary['perfect_tracking_rate']:.0f} % on the measured ones)"
+        if "perfect_tracking_rate" in summary else ")") if "success_true_rate" in summary else ""
     print(f"runs {summary['n']}, success {100 * summary['success_rate']:.0f} %{true}, statuses "
           + ", ".join(f"{k} {v}" for k, v in summary["statuses"].items()))
     print(f"\n{'metric':<30}{'median':>12}{'p10':>12}{'p90':>12}{'min':>12}{'max':>12}")

@@ -715,7 +715,7 @@ def compute_metrics(*, time, outputs, references, inputs, saturated, tolerance, 
     }
 
 
-def noiseless_metrics(metrics: Mapping, time, outputs, references, inputs, saturated) -> dict:
+def noiseless_metrics(metrics: Mapping, time, outputs, references, inputs, saturated, measured=None) -> dict:
     """Success and errors of the true (noiseless) outputs, judged as ``metrics`` judged the measured ones.
 
     Parameters
@@ -726,6 +726,9 @@ def noiseless_metrics(metrics: Mapping, time, outputs, references, inputs, satur
     time, outputs, references, inputs, saturated
         As for :func:`compute_metrics`; ``outputs`` are the controlled outputs without sensor noise
         (the env's ``info["noiseless_observation"]``).
+    measured : array_like, shape like ``outputs``, optional
+        The measured (noisy) controlled outputs the run's ``metrics`` judged. Given, the sensor noise
+        ``measured - outputs`` is judged too (below).
 
     Returns
     -------
@@ -733,7 +736,10 @@ def noiseless_metrics(metrics: Mapping, time, outputs, references, inputs, satur
         ``success`` (every true ``|e| <= tolerance`` over the final window, no non-finite input) and, per output,
         ``iae``, ``rmse``, ``max_abs_error``, ``final_error``. Under sensor noise the measured metrics judge the
         sensor as much as the controller (with a noise standard deviation near the tolerance no controller
-        passes); these judge the plant.
+        passes); these judge the plant. With ``measured``: per output ``noise_rms``, the RMS of the sensor noise
+        over the final window, and ``perfect_tracking_success``, whether every ``|noise| <= tolerance`` there:
+        the measured success of a run whose true outputs sat exactly on the reference, with this run's noise
+        (False: on the measured outputs no controller could have passed, short of cancelling the noise by luck).
 
     Examples
     --------
@@ -752,8 +758,18 @@ def noiseless_metrics(metrics: Mapping, time, outputs, references, inputs, satur
                            final_window_s=metrics["final_window_s"],
                            settle_band=[metrics["outputs"][n]["settle_band"] for n in names])
     keep = ("iae", "rmse", "max_abs_error", "final_error")
-    return {"success": true["success"],
-            "outputs": {n: {k: v[k] for k in keep} for n, v in true["outputs"].items()}}
+    out = {"success": true["success"], "outputs": {n: {k: v[k] for k in keep} for n, v in true["outputs"].items()}}
+    if measured is not None:
+        t = np.asarray(time, dtype=float)
+        y = np.asarray(outputs, dtype=float)
+        noise = as_float_array(measured, "measured", y.shape, finite=False) - y
+        noise = noise[t >= t[-1] - metrics["final_window_s"] - 1e-12 * max(1.0, abs(t[-1]))]
+        tol = np.array([metrics["outputs"][n]["tolerance"] for n in names])
+        with np.errstate(invalid="ignore", over="ignore"):
+            out["perfect_tracking_success"] = bool(np.all(np.abs(noise) <= tol))      # False for NaN
+            for i, n in enumerate(names):
+                out["outputs"][n]["noise_rms"] = _finite_or_none(np.sqrt(np.mean(noise[:, i] ** 2)))
+    return out
 
 
 def flatten_metrics(metrics: Mapping, *, sep: str = ".") -> dict:

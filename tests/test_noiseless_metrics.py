@@ -95,7 +95,41 @@ def test_true_outputs_pass_where_the_noisy_measurement_fails():
     assert true["rmse"] == pytest.approx(float(np.sqrt(np.mean(e ** 2))), rel=1e-12)
     assert true["max_abs_error"] == pytest.approx(1.0, rel=1e-12)
     assert m["outputs"]["y"]["iae"] > 2 * true["iae"]       # the measured error carries the noise
-    assert set(true) == {"iae", "rmse", "max_abs_error", "final_error"}
+    assert set(true) == {"iae", "rmse", "max_abs_error", "final_error", "noise_rms"}
+
+
+@pytest.mark.parametrize("noise, passes", [(0.3, False), (0.001, True)])
+def test_the_sensor_noise_is_judged_as_a_perfect_tracker_would_be(noise, passes):
+    # the noise is the measured output less the true one (2 x, rebuilt from the reported states), over the
+    # final window: its RMS, and whether every sample of it is within the tolerance
+    ref = MultiSignal(signals=(Constant(value=1.0),))
+    res, x = states_of(lag_env(noise), Hold(0.5), ref, duration=5.0, seed=3, tolerance=0.05, final_window_s=1.0)
+    y_true = np.concatenate([[0.0], 2.0 * x[:, 0]])
+    n = res.outputs[:, 0] - y_true
+    window = [i for i, t in enumerate(res.time) if t >= 4.0 - 1e-9]
+    assert len(window) == 21                                  # 4.0, 4.05, ..., 5.0
+    rms = float(np.sqrt(sum(n[i] ** 2 for i in window) / len(window)))
+    true = res.metrics["noiseless"]
+    assert true["outputs"]["y"]["noise_rms"] == pytest.approx(rms, rel=1e-12)
+    assert true["outputs"]["y"]["noise_rms"] == pytest.approx(noise, rel=0.5)      # the env's std, 21 samples
+    assert true["perfect_tracking_success"] is passes is all(abs(n[i]) <= 0.05 for i in window)
+
+
+def test_the_noise_judgement_needs_the_measured_outputs_of_the_same_shape():
+    from neurocontrol.exceptions import ShapeError
+
+    t = np.arange(0.0, 1.0, 0.1)
+    r = np.ones((t.size, 1))
+    m = {"final_window_s": 0.5, "outputs": {"y": {"tolerance": 0.1, "settle_band": 0.1}}}
+    args = (m, t, r, r, np.zeros((t.size - 1, 1)), np.zeros((t.size - 1, 1), bool))
+    assert "perfect_tracking_success" not in noiseless_metrics(*args)
+    # the window is t = 0.4 ... 0.9 (six samples); the measurement is off by 0.2 at its last four
+    out = noiseless_metrics(*args, measured=r + 0.2 * (t >= 0.55)[:, None])
+    assert out["perfect_tracking_success"] is False
+    assert out["outputs"]["y"]["noise_rms"] == pytest.approx(0.2 * np.sqrt(4 / 6), rel=1e-12)
+    assert noiseless_metrics(*args, measured=r + 0.2 * (t < 0.35)[:, None])["perfect_tracking_success"] is True
+    with pytest.raises(ShapeError, match="measured"):
+        noiseless_metrics(*args, measured=np.ones((t.size, 2)))
 
 
 def test_true_outputs_fail_where_the_plant_is_off():
@@ -154,12 +188,17 @@ def test_cli_run_and_sweep_summary_report_the_true_outputs(capsys):
     assert cli.main(["run", hover, "--seed", "2", "--set", noise]) == 0
     out = capsys.readouterr().out
     assert "\ntrue       yes  (judged on the outputs without sensor noise" in out
+    noise_line = next(line for line in out.splitlines() if line.startswith("noise      "))
+    assert "rotor_speed 0.4" in noise_line and "x tolerance)" in noise_line        # the noise std is 0.4 rad/s
+    assert noise_line.endswith("perfect tracking would pass on these measurements") or \
+        noise_line.endswith("perfect tracking would fail on these measurements")
     assert cli.main(["run", hover, "--seed", "2", "--set", "run.duration=2"]) == 0
     assert "\ntrue " not in capsys.readouterr().out                  # no noise, no line
     sc = Scenario.from_toml(hover).set("plant.disturbances.sensor_noise_std", [0.4, 0.004, 0.02, 0.0004, 0.01])
     sw = sweep(sc.set("run.duration", 2.0), [0, 1], workers=1)
     s = sw.summary()
     assert s["success_true_rate"] == sum(m["noiseless"]["success"] for m in sw.metrics) / 2
+    assert s["perfect_tracking_rate"] == sum(m["noiseless"]["perfect_tracking_success"] for m in sw.metrics) / 2
     assert "success_true_rate" not in sweep(Scenario.from_toml(hover).set("run.duration", 2.0), [0], workers=1).summary()
 
 

@@ -171,7 +171,9 @@ class SweepResult:
         dict
             ``n`` (runs), ``success_rate`` (fraction with ``success``), under
             sensor noise ``success_true_rate`` (fraction whose true outputs
-            succeed, ``metrics["noiseless"]``), ``statuses`` ({status: count}), then for every numeric top-level
+            succeed, ``metrics["noiseless"]``) and ``perfect_tracking_rate`` (fraction whose sensor noise alone
+            is within the tolerance over the final window: the most the measured success can be), ``statuses``
+            ({status: count}), then for every numeric top-level
             metric ``{median, p10, p90, min, max, n}`` (``n`` = runs where it
             is defined; undefined values such as a settling time that never
             happened are left out), and ``outputs`` ``{name: {metric:
@@ -182,6 +184,8 @@ class SweepResult:
                      "statuses": {s: self.statuses.count(s) for s in dict.fromkeys(self.statuses)}}
         if any("noiseless" in m for m in self.metrics):
             out["success_true_rate"] = sum(bool(m.get("noiseless", {}).get("success")) for m in self.metrics) / n
+            out["perfect_tracking_rate"] = sum(bool(m.get("noiseless", {}).get("perfect_tracking_success"))
+                                               for m in self.metrics) / n
         first = self.metrics[0]
         for key, value in first.items():
             if key in ("success", "outputs") or not _is_number(value):

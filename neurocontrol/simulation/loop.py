@@ -758,7 +758,7 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
     metrics["steps"] = T
     if noiseless is not None:
         metrics["noiseless"] = noiseless_metrics(metrics, time, noiseless[: T + 1, list(output_indices)],
-                                                 refs[: T + 1], inputs[:T], saturated[:T])
+                                                 refs[: T + 1], inputs[:T], saturated[:T], measured=outputs)
     if status == "failed":
         metrics["success"] = False
         metrics.get("noiseless", {})["success"] = False
