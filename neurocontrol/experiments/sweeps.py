@@ -184,8 +184,9 @@ class SweepResult:
                      "statuses": {s: self.statuses.count(s) for s in dict.fromkeys(self.statuses)}}
         if any("noiseless" in m for m in self.metrics):
             out["success_true_rate"] = sum(bool(m.get("noiseless", {}).get("success")) for m in self.metrics) / n
-            out["perfect_tracking_rate"] = sum(bool(m.get("noiseless", {}).get("perfect_tracking_success"))
-                                               for m in self.metrics) / n
+            noisy = [m["noiseless"] for m in self.metrics if "noiseless" in m]
+            if all("perfect_tracking_success" in m for m in noisy):     # not in runs saved before it existed
+                out["perfect_tracking_rate"] = sum(bool(m["perfect_tracking_success"]) for m in noisy) / n
         first = self.metrics[0]
         for key, value in first.items():
             if key in ("success", "outputs") or not _is_number(value):
