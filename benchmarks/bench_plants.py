@@ -177,7 +177,7 @@ def _true_outputs(sw, done: list, outputs: list) -> dict:
     """Success and median IAE judged on the noiseless outputs (the run's ``metrics["noiseless"]``), and more.
 
     ``perfect_tracking`` counts the runs whose sensor noise alone stays within the tolerance over the final
-    window (a stopped run's last window): the most runs that could succeed on the measured outputs.
+    window (a stopped run's last window): in effect the most runs that could succeed on the measured outputs.
     """
     return {"success_true": int(sum(bool(m.get("noiseless", {}).get("success")) and st == "completed"
                                     for m, st in zip(sw.metrics, sw.statuses))),

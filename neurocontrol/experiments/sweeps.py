@@ -172,7 +172,7 @@ class SweepResult:
             ``n`` (runs), ``success_rate`` (fraction with ``success``), under
             sensor noise ``success_true_rate`` (fraction whose true outputs
             succeed, ``metrics["noiseless"]``) and ``perfect_tracking_rate`` (fraction whose sensor noise alone
-            is within the tolerance over the final window: the most the measured success can be), ``statuses``
+            is within the tolerance over the final window: in effect the most the measured success can be), ``statuses``
             ({status: count}), then for every numeric top-level
             metric ``{median, p10, p90, min, max, n}`` (``n`` = runs where it
             is defined; undefined values such as a settling time that never
