@@ -127,6 +127,8 @@ def _cmd_run(args) -> int:
     print(f"scenario   {sc.name}  ({sc.source})")
     print(f"seed       {seed}")
     print(f"status     {res.status}" + (f"  ({res.meta['stop_reason']})" if res.meta.get("stop_reason") else ""))
+    if res.meta.get("hint"):
+        print(f"hint       {res.meta['hint']}")
     print(f"success    {_fmt(m['success'])}  (last {_fmt(m['final_window_s'])} s within tolerance)")
     if "noiseless" in m:
         true = m["noiseless"]

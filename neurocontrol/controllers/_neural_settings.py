@@ -22,6 +22,29 @@ class NeuralSettings:
     handover_note: str | None = None
     #: Where :func:`build_neural` took ``nominal_input`` from (None: given, or the middle of the limits).
     nominal_note: str | None = None
+    #: Why :func:`build_neural` could not check the plant's stability for a warm-up flown without feedback (None:
+    #: a warm-up controller flies, the model found the plant stable, or the controller was not built by it).
+    unchecked_note: str | None = None
+
+    def failure_hint(self) -> str | None:
+        """Return why a run the env stopped may have failed, when the warm-up had no feedback; else None.
+
+        :func:`~neurocontrol.simulation.loop.simulate` asks after the env stopped a run (``meta["hint"]``,
+        printed by ``neurocontrol run``): a warm-up without a warm-up controller on a plant whose stability
+        :func:`build_neural` could not check (no python-control model, no trim, ``auto_warmup = false`` or no
+        warm-up) is the first suspect on an unstable or integrating plant.
+        """
+        if self.warmup_controller is not None or self.unchecked_note is None or not self._ready:
+            return None
+        t = self._k * self.dt
+        when = f"during the warm-up, at {t:.4g} s" if self._mode == "warmup" else \
+            f"at {t:.4g} s, {t - self._n_warmup * self.dt:.4g} s after the warm-up ended"
+        return (f"the env stopped the run {when}; no controller flew the warm-up (the nominal input plus "
+                f"excitation, without feedback) and the plant's stability was not checked ({self.unchecked_note}). "
+                "An unstable or integrating plant needs a warm-up controller: `[controller.warmup_pid]` in a "
+                "scenario or `warmup_controller=` in Python; or the automatic LQR-I, which needs `auto_warmup = "
+                "true`, `warmup_duration > 0` and a python-control model on the env (`to_iosys()` or `sys`) "
+                "(docs/neural_controller.md, \"Warm-up on an unstable or integrating plant\").")
 
     def derived_settings(self) -> dict:
         """Return the warm-up controller and steps (check: longest), preview lead (steps), hidden units, imitator."""

@@ -44,7 +44,7 @@ from neurocontrol.controllers._tracking import Tracking
 from neurocontrol.controllers._warmup import WarmupHandover
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_step
-from neurocontrol.controllers.generic import automatic_warmup, declared_input, gain_sign_steps, model_trim
+from neurocontrol.controllers.generic import automatic_warmup, declared_input, gain_sign_steps, has_model, model_trim
 from neurocontrol.controllers.imitator import Imitator, reference_model_step, response_matrices
 from neurocontrol.controllers.measurement_filter import MeasurementFilter
 from neurocontrol.controllers.neural_config import NeuralControllerConfig, fit_default
@@ -769,6 +769,8 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         controller.handover_note = "automatic: the LQR-I warm-up blended out over half the horizon"
     controller.rates_note = rates_note
     controller.nominal_note = start_note
+    if warm is None:                            # a warm-up without feedback: could the model vouch for it?
+        controller.unchecked_note = _unchecked(config, env, trim)
     if warm is not None and config.warmup_pid is None:
         controller.warmup_note = (f"LQR-I (output weight {config.auto_warmup_weight:g}) on the plant's python-control "
                                   "model (automatic: its linearisation at the trim is not asymptotically stable)")
@@ -779,4 +781,17 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
                                    "a right-half-plane zero): the law may drive the inputs apart "
                                    "(docs/neural_controller.md, 'The quadruple tank at P+')")
     return controller
+
+
+def _unchecked(config: NeuralControllerConfig, env, trim) -> str | None:
+    """Why the plant's stability was not checked for a warm-up without a warm-up controller (None: checked, stable)."""
+    if config.warmup_duration <= 0:
+        return "no warm-up: `warmup_duration = 0`"
+    if not config.auto_warmup:
+        return "`auto_warmup = false`"
+    if not has_model(env):
+        return "the env has no python-control model"
+    if trim is None:
+        return "the env's python-control model has no trim that holds the set-point"
+    return None
 

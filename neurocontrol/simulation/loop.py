@@ -583,20 +583,18 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
     Returns
     -------
     Result
-        ``status`` is ``"completed"`` after every step, ``"failed"`` when
-        the plant terminated (left its operating range) or the controller or
-        plant diverged, ``"converged"`` when the callback stopped the run.
-        ``metrics`` are those of :func:`~neurocontrol.results.compute_metrics`
-        plus ``control_step_us`` (median wall time of ``controller.step`` in
-        microseconds, the one metric that is not reproducible bit for bit) and, when the env reports
-        ``info["noiseless_observation"]`` (sensor noise), ``noiseless``
-        (:func:`~neurocontrol.results.noiseless_metrics`: success and errors of the true outputs).
-        ``meta`` records the seed and its streams, ``dt``, the duration, the
-        integrator settings, package versions, units, applied events (and
-        those not reached), the controller's modes as run-length segments,
-        the stop reason (a sentence) and ``stop_kind`` (None,
-        ``"callback"``, ``"terminated"``, ``"truncated"`` or
-        ``"diverged"``), and the trial settings when ``trial`` was given.
+        ``status`` is ``"completed"`` after every step, ``"failed"`` when the plant terminated (left its operating
+        range) or the controller or plant diverged, ``"converged"`` when the callback stopped the run.
+        ``metrics`` are those of :func:`~neurocontrol.results.compute_metrics` plus ``control_step_us`` (median
+        wall time of ``controller.step`` in microseconds, the one metric that is not reproducible bit for bit)
+        and, when the env reports ``info["noiseless_observation"]`` (sensor noise), ``noiseless``
+        (:func:`~neurocontrol.results.noiseless_metrics`: success and errors of the true outputs). ``meta``
+        records the seed and its streams, ``dt``, the duration, the integrator settings, package versions,
+        units, applied events (and those not reached), the controller's modes as run-length segments, the stop
+        reason (a sentence) and ``stop_kind`` (None, ``"callback"``, ``"terminated"``, ``"truncated"`` or
+        ``"diverged"``), the trial settings when ``trial`` was given, and ``hint`` when the env stopped the run
+        and the controller's ``failure_hint()`` gave a sentence (the neural controller after a warm-up without
+        feedback it could not check, :meth:`~neurocontrol.controllers.neural.NeuralController.failure_hint`).
 
     Raises
     ------
@@ -762,6 +760,8 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
     if status == "failed":
         metrics["success"] = False
         metrics.get("noiseless", {})["success"] = False
+    ask = getattr(controller, "failure_hint", None) if stop_kind == "terminated" else None
+    hint = ask() if callable(ask) else None
     integrator = {"method": getattr(base, "integrator", None)}
     substeps = getattr(base, "substeps", None)
     if substeps is not None:
@@ -784,8 +784,8 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
         "events_not_reached": not_reached,
         "modes": _run_length(modes),
         "mode_fractions": {m_: c / T for m_, c in mode_counts.items()} if T else {},
-        "stop_reason": stop_reason,
-        "stop_kind": stop_kind,
+        "stop_reason": stop_reason, "stop_kind": stop_kind,
+        **({"hint": str(hint)} if hint else {}),
         "output_indices": list(output_indices),
     }
     if trial is not None:

@@ -1,0 +1,97 @@
+"""A run the env stops after a warm-up without feedback says why it may have failed (``meta["hint"]``).
+
+The neural controller flies its warm-up without feedback when no warm-up controller is given and
+``build_neural`` finds none (the automatic LQR-I needs a python-control model that shows the plant unstable
+or integrating). When it could not check the plant, a run the env stops carries a hint naming the reason.
+"""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from neurocontrol.controllers.neural import NeuralController, NeuralControllerConfig, build_neural
+from neurocontrol.reference import Constant, MultiSignal
+from neurocontrol.scenario import Scenario
+from neurocontrol.simulation.loop import simulate
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1] / "scenarios"
+REF = MultiSignal(signals=(Constant(value=0.2),))
+
+
+class Unstable(gym.Env):
+    """x(k+1) = 1.3 x(k) + 0.1 u(k), measured; the episode ends when |x| > 1. No python-control model."""
+
+    dt = 0.1
+
+    def __init__(self):
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float64)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float64)
+        self.x = 0.0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = 0.2
+        return np.array([self.x]), {}
+
+    def step(self, action):
+        self.x = 1.3 * self.x + 0.1 * float(np.clip(action[0], -1.0, 1.0))
+        return np.array([self.x]), 0.0, bool(abs(self.x) > 1.0), False, {}
+
+
+def test_an_unstable_plant_without_a_model_is_lost_with_a_hint_that_names_why():
+    env = Unstable()
+    controller = build_neural(NeuralControllerConfig(output_indices=(0,)), env)
+    assert controller.warmup_controller is None
+    assert controller.unchecked_note == "the env has no python-control model"
+    res = simulate(env, controller, REF, duration=20.0, seed=0, tolerance=0.05)
+    assert res.status == "failed" and res.meta["stop_kind"] == "terminated"
+    hint = res.meta["hint"]
+    t = res.time[-1]
+    assert hint.startswith(f"the env stopped the run during the warm-up, at {t:.4g} s;") or \
+        hint.startswith(f"the env stopped the run at {t:.4g} s, ")
+    assert "(the env has no python-control model)" in hint and "`[controller.warmup_pid]`" in hint
+
+
+def test_a_warm_up_controller_or_a_checked_plant_gives_no_hint():
+    class Hold:                                  # any object with reset/step: here a stabilising P law
+        def reset(self, observation, reference, seed=None):
+            pass
+
+        def step(self, observation, reference):
+            return np.clip(-20.0 * (observation[:1] - reference), -1.0, 1.0)
+
+    cfg = NeuralControllerConfig(output_indices=(0,), observation_low=(-1.0,), observation_high=(1.0,))
+    given = NeuralController(cfg, input_limits=((-1.0, 1.0),), dt=0.1, warmup_controller=Hold())
+    res = simulate(Unstable(), given, REF, duration=20.0, seed=0, tolerance=0.05)
+    assert given.unchecked_note is None and given.failure_hint() is None and "hint" not in res.meta
+    given.unchecked_note = "forced"                 # a warm-up controller flew: nothing to suspect, whatever the note
+    assert given.failure_hint() is None
+    # the tank at P+: its model shows it stable, so the warm-up without feedback was checked
+    tank = Scenario.from_toml(ROOT / "quadtank_pplus.toml").set("controller", {"kind": "neural"}).build(0)
+    assert tank.controller.warmup_controller is None and tank.controller.unchecked_note is None
+    # the PVTOL: the automatic LQR-I flies its warm-up
+    pvtol = Scenario.from_toml(ROOT / "pvtol_steps.toml").set("controller", {"kind": "neural"}).build(0)
+    assert pvtol.controller.warmup_controller is not None and pvtol.controller.failure_hint() is None
+
+
+@pytest.mark.parametrize("table, note", [
+    ({"auto_warmup": False}, "`auto_warmup = false`"),
+    ({"warmup_duration": 0.0}, "no warm-up: `warmup_duration = 0`"),
+])
+def test_the_reason_names_the_setting_that_turned_the_check_off(table, note):
+    sc = Scenario.from_toml(ROOT / "pvtol_steps.toml").set("controller", {"kind": "neural", **table})
+    assert sc.build(0).controller.unchecked_note == note
+
+
+def test_cli_run_prints_the_hint(capsys):
+    from neurocontrol import cli
+
+    args = ["run", str(ROOT / "pvtol_steps.toml"), "--seed", "2", "--set",
+            'controller={kind="neural", auto_warmup=false}']
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("hint       "))
+    assert "after the warm-up ended" in line and "(`auto_warmup = false`)" in line
+    assert "hint" not in next(x for x in out.splitlines() if x.startswith("status"))
+    assert cli.main(["run", str(ROOT / "pvtol_steps.toml"), "--seed", "2", "--set", "run.duration=1"]) == 0
+    assert "\nhint " not in capsys.readouterr().out
