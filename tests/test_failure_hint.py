@@ -95,3 +95,33 @@ def test_cli_run_prints_the_hint(capsys):
     assert "hint" not in next(x for x in out.splitlines() if x.startswith("status"))
     assert cli.main(["run", str(ROOT / "pvtol_steps.toml"), "--seed", "2", "--set", "run.duration=1"]) == 0
     assert "\nhint " not in capsys.readouterr().out
+
+
+def _noisy_hover(noise: float) -> Scenario:
+    """The neural hover with sensor noise of ``noise`` times each observation's range."""
+    sc = Scenario.from_toml(ROOT / "neural_hover.toml")
+    space = sc.build(0).env.observation_space
+    return sc.set("plant.disturbances.sensor_noise_std", (noise * (space.high - space.low)).tolist())
+
+
+def _fly(sc: Scenario, seed: int):
+    s = sc.build(seed)
+    res = simulate(s.env, s.controller, s.reference, duration=s.run.duration, seed=seed, options=s.options,
+                   tolerance=dict(s.run.tolerance), final_window_s=s.run.final_window_s)
+    return res, s.controller
+
+
+def test_a_plant_lost_under_sensor_noise_gets_the_noise_hint():
+    res, controller = _fly(_noisy_hover(0.01), 1)            # seed 1: lost at 2.64 s (examples/guarded_neural.py)
+    assert res.status == "failed" and res.meta["stop_kind"] == "terminated"
+    hint = res.meta["hint"]
+    assert hint.startswith(f"the env stopped the run at {res.time[-1]:.4g} s under sensor noise: 5 of the 5 signals")
+    assert "`[controller] kind = \"guarded\"`" in hint
+    # the figure it quotes is the filter's own estimate, over the signals counted noisy
+    top = 100.0 * np.sqrt(controller.filter.noise_var.max())
+    assert f"up to {top:.2g} % of the signal's half range" in hint
+
+
+def test_no_noise_hint_from_a_quiet_run():
+    res, controller = _fly(Scenario.from_toml(ROOT / "neural_hover.toml").set("run.duration", 3.0), 0)
+    assert res.status == "completed" and controller.failure_hint() is None       # asked anyway: quiet signals

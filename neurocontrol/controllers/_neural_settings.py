@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = ["NeuralSettings"]
 
 
@@ -27,16 +29,19 @@ class NeuralSettings:
     unchecked_note: str | None = None
 
     def failure_hint(self) -> str | None:
-        """Return why a run the env stopped may have failed, when the warm-up had no feedback; else None.
+        """Return why a run the env stopped may have failed, when the controller can tell; else None.
 
         :func:`~neurocontrol.simulation.loop.simulate` asks after the env stopped a run (``meta["hint"]``,
-        printed by ``neurocontrol run``): a warm-up without a warm-up controller on a plant whose stability
-        :func:`build_neural` could not check (no python-control model, no trim, ``auto_warmup = false`` or no
-        warm-up) is the first suspect on an unstable or integrating plant.
+        printed by ``neurocontrol run``). Two suspects are named: a warm-up without a warm-up controller on a
+        plant whose stability :func:`build_neural` could not check (no python-control model, no trim,
+        ``auto_warmup = false`` or no warm-up), the first suspect on an unstable or integrating plant; else,
+        after the hand-over, sensor noise (measured signals the noise estimate counts as noisy).
         """
-        if self.warmup_controller is not None or self.unchecked_note is None or not self._ready:
+        if not self._ready:
             return None
         t = self._k * self.dt
+        if self.warmup_controller is not None or self.unchecked_note is None:
+            return self._noise_hint(t)
         when = f"during the warm-up, at {t:.4g} s" if self._mode == "warmup" else \
             f"at {t:.4g} s, {t - self._n_warmup * self.dt:.4g} s after the warm-up ended"
         return (f"the env stopped the run {when}; no controller flew the warm-up (the nominal input plus "
@@ -45,6 +50,23 @@ class NeuralSettings:
                 "scenario or `warmup_controller=` in Python; or the automatic LQR-I, which needs `auto_warmup = "
                 "true`, `warmup_duration > 0` and a python-control model on the env (`to_iosys()` or `sys`) "
                 "(docs/neural_controller.md, \"Warm-up on an unstable or integrating plant\").")
+
+    def _noise_hint(self, t: float) -> str | None:
+        """Return the hint when the predictive law flew under sensor noise (the filter's estimate, once whole)."""
+        f = self.filter
+        if self._mode != "predictive" or not self._k - 1 >= self._n_warmup + f.window:
+            return None
+        noisy = f.noise_var >= self._quiet
+        if not noisy.any():
+            return None
+        top = 100.0 * float(np.sqrt(np.max(f.noise_var[noisy])))
+        return (f"the env stopped the run at {t:.4g} s under sensor noise: {int(noisy.sum())} of the "
+                f"{noisy.size} signals the networks see count as noisy (estimated standard deviation up to "
+                f"{top:.2g} % of the signal's half range). The identifier learns from the noisy measurements, and "
+                "under noise the neural controller loses plants a fixed controller keeps (docs/neural_controller.md, "
+                "\"Sensor noise at 1 % of range: what fails\"); the guard (`[controller] kind = \"guarded\"`, an "
+                "LQR-I fallback) kept most such hover and tank P- runs at 1 % noise, not the twin rotor's or the "
+                "PVTOL's (docs/reliability.md, \"The guard around the neural controller\").")
 
     def derived_settings(self) -> dict:
         """Return the warm-up controller and steps (check: longest), preview lead (steps), hidden units, imitator."""
