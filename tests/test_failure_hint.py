@@ -125,3 +125,13 @@ def test_a_plant_lost_under_sensor_noise_gets_the_noise_hint():
 def test_no_noise_hint_from_a_quiet_run():
     res, controller = _fly(Scenario.from_toml(ROOT / "neural_hover.toml").set("run.duration", 3.0), 0)
     assert res.status == "completed" and controller.failure_hint() is None       # asked anyway: quiet signals
+
+
+def test_a_lost_run_after_a_horizon_check_finding_names_it():
+    # the tank at P+: its model is stable (no warm-up hint) but has a right-half-plane zero the 50-step horizon
+    # does not cover; seed 0 is stopped by the env at 248 s
+    sc = Scenario.from_toml(ROOT / "quadtank_pplus.toml").set("controller", {"kind": "neural"})
+    res, controller = _fly(sc, 0)
+    assert res.status == "failed" and controller.horizon_note
+    assert res.meta["hint"] == (f"the env stopped the run at {res.time[-1]:.4g} s; the horizon check had a finding: "
+                                f"{controller.horizon_note}.")

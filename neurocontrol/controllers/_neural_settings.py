@@ -32,15 +32,18 @@ class NeuralSettings:
         """Return why a run the env stopped may have failed, when the controller can tell; else None.
 
         :func:`~neurocontrol.simulation.loop.simulate` asks after the env stopped a run (``meta["hint"]``,
-        printed by ``neurocontrol run``). Two suspects are named: a warm-up without a warm-up controller on a
-        plant whose stability :func:`build_neural` could not check (no python-control model, no trim,
-        ``auto_warmup = false`` or no warm-up), the first suspect on an unstable or integrating plant; else,
-        after the hand-over, sensor noise (measured signals the noise estimate counts as noisy).
+        printed by ``neurocontrol run``). Three suspects are named, the first that applies: a warm-up without a
+        warm-up controller on a plant whose stability :func:`build_neural` could not check (no python-control
+        model, no trim, ``auto_warmup = false`` or no warm-up), the first suspect on an unstable or integrating
+        plant; the horizon check's finding (a right-half-plane zero the horizon does not cover); after the
+        hand-over, sensor noise (measured signals the noise estimate counts as noisy).
         """
         if not self._ready:
             return None
         t = self._k * self.dt
         if self.warmup_controller is not None or self.unchecked_note is None:
+            if self.horizon_note:
+                return f"the env stopped the run at {t:.4g} s; the horizon check had a finding: {self.horizon_note}."
             return self._noise_hint(t)
         when = f"during the warm-up, at {t:.4g} s" if self._mode == "warmup" else \
             f"at {t:.4g} s, {t - self._n_warmup * self.dt:.4g} s after the warm-up ended"
