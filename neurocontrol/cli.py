@@ -207,6 +207,13 @@ def _print_summary(summary: dict) -> None:
         print(f"{label:<30}" + "".join(f"{_fmt(s.get(k)):>12}" for k in ("median", "p10", "p90", "min", "max")))
 
 
+def _print_hint(res) -> None:
+    """Print how many runs carry a failure hint, and the first one's (the runs' ``meta["hint"]``)."""
+    given = [(s, h) for s, h in zip(res.seeds, res.hints) if h]
+    if given:
+        print(f"\nhint       {len(given)} of {res.n} runs have one; seed {given[0][0]}'s: {given[0][1]}")
+
+
 def _cmd_sweep(args) -> int:
     from neurocontrol.experiments.sweeps import parse_seeds, sweep
 
@@ -222,6 +229,7 @@ def _cmd_sweep(args) -> int:
         return 0
     print(f"scenario {sc.name}: {len(seeds)} seeds ({args.seeds}), {res.workers} worker(s), {res.wall_time_s:.1f} s")
     _print_summary(res.summary())
+    _print_hint(res)
     if args.out:
         print(f"\nwritten to {args.out}/")
     return 0
@@ -239,6 +247,7 @@ def _cmd_sweep_cluster(args, sc, seeds) -> int:
     print(f"scenario {sc.name}: {len(seeds)} seeds ({args.seeds}) on {args.scheduler}, {res.workers} Dask worker(s), "
           f"{res.wall_time_s:.1f} s")
     _print_summary(res.summary())
+    _print_hint(res)
     if args.out:
         print(f"\nwritten to {args.out}/")
     return 0

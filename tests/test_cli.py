@@ -82,7 +82,7 @@ def test_sweep_json(runs):
     s = d["summary"]
     assert s["n"] == 3 and 0.0 <= s["success_rate"] <= 1.0
     assert set(s["outputs"]["altitude"]["rmse"]) == {"median", "p10", "p90", "min", "max", "n"}
-    assert set(d["runs"][0]) == {"seed", "status", "stop_reason", "mode_fractions", "metrics"}
+    assert set(d["runs"][0]) == {"seed", "status", "stop_reason", "hint", "mode_fractions", "metrics"}
 
 
 def test_compare_json(runs):

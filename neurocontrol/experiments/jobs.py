@@ -66,7 +66,8 @@ def run_job(job: Job) -> dict:
     Returns
     -------
     dict
-        ``seed``, ``status``, ``metrics``, ``stop_reason``, ``mode_fractions``, ``units``, ``wall_time_s``.
+        ``seed``, ``status``, ``metrics``, ``stop_reason``, ``hint`` (the run's ``meta["hint"]`` or None),
+        ``mode_fractions``, ``units``, ``wall_time_s``.
     """
     job = Job(*job)
 
@@ -74,8 +75,8 @@ def run_job(job: Job) -> dict:
     t0 = time.perf_counter()
     res = run_scenario(sc, seed=job.seed, out=job.out, plots=False, overwrite=bool(job.overwrite))
     run = {"seed": job.seed, "status": res.status, "metrics": res.metrics, "stop_reason": res.meta.get("stop_reason"),
-           "mode_fractions": res.meta.get("mode_fractions", {}), "units": res.meta.get("units", {}),
-           "wall_time_s": time.perf_counter() - t0}
+           "hint": res.meta.get("hint"), "mode_fractions": res.meta.get("mode_fractions", {}),
+           "units": res.meta.get("units", {}), "wall_time_s": time.perf_counter() - t0}
     if job.out is not None:   # the marker of a finished seed, for --resume: written last, atomically
         atomic_write(Path(job.out) / DONE_FILE, json.dumps({**run, "scenario_sha256": sc.sha256}, indent=2) + "\n")
     return run

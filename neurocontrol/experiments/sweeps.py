@@ -98,6 +98,8 @@ class SweepResult:
     statuses : tuple of str
         ``Result.status`` of each seed.
     stop_reasons : tuple of (str or None)
+    hints : tuple of (str or None)
+        Each run's ``meta["hint"]`` (why a run the env stopped may have failed, when the controller can tell).
     mode_fractions : tuple of dict
         Fraction of steps in each controller mode, per seed.
     wall_time_s : float
@@ -113,6 +115,7 @@ class SweepResult:
     metrics: tuple[dict, ...]
     statuses: tuple[str, ...]
     stop_reasons: tuple = ()
+    hints: tuple = ()
     mode_fractions: tuple = ()
     wall_time_s: float = 0.0
     workers: int = 1
@@ -141,7 +144,7 @@ class SweepResult:
         """
         return cls(scenario=scenario.name, scenario_sha256=scenario.sha256, seeds=tuple(seeds),
                    metrics=tuple(r["metrics"] for r in runs), statuses=tuple(r["status"] for r in runs),
-                   stop_reasons=tuple(r["stop_reason"] for r in runs),
+                   stop_reasons=tuple(r["stop_reason"] for r in runs), hints=tuple(r.get("hint") for r in runs),
                    mode_fractions=tuple(r["mode_fractions"] for r in runs), wall_time_s=wall_time_s,
                    workers=workers, units=dict(runs[0]["units"]))
 
@@ -201,9 +204,10 @@ class SweepResult:
 
     def to_dict(self) -> dict:
         """JSON-serialisable: scenario, hash, seeds, workers, wall time, summary and the per-seed runs."""
-        runs = [{"seed": s, "status": st, "stop_reason": r, "mode_fractions": mf, "metrics": m}
-                for s, st, r, mf, m in zip(self.seeds, self.statuses, self.stop_reasons or [None] * self.n,
-                                           self.mode_fractions or [{}] * self.n, self.metrics)]
+        runs = [{"seed": s, "status": st, "stop_reason": r, "hint": h, "mode_fractions": mf, "metrics": m}
+                for s, st, r, h, mf, m in zip(self.seeds, self.statuses, self.stop_reasons or [None] * self.n,
+                                              self.hints or [None] * self.n, self.mode_fractions or [{}] * self.n,
+                                              self.metrics)]
         return {"scenario": self.scenario, "scenario_sha256": self.scenario_sha256, "seeds": list(self.seeds),
                 "workers": self.workers, "wall_time_s": self.wall_time_s, "summary": self.summary(), "runs": runs}
 
