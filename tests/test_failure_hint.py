@@ -1,9 +1,12 @@
-"""A run the env stops after a warm-up without feedback says why it may have failed (``meta["hint"]``).
+"""A run the env stops says why it may have failed, where the neural controller can tell (``meta["hint"]``).
 
-The neural controller flies its warm-up without feedback when no warm-up controller is given and
-``build_neural`` finds none (the automatic LQR-I needs a python-control model that shows the plant unstable
-or integrating). When it could not check the plant, a run the env stops carries a hint naming the reason.
+Three suspects, the first that applies: a warm-up flown without feedback (no warm-up controller given, and
+``build_neural`` could not check the plant: the automatic LQR-I needs a python-control model that shows the plant
+unstable or integrating); the horizon check's finding (a right-half-plane zero the horizon does not cover); sensor
+noise after the hand-over. Sweeps keep each run's hint, and the command line prints it.
 """
+
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -14,7 +17,7 @@ from neurocontrol.reference import Constant, MultiSignal
 from neurocontrol.scenario import Scenario
 from neurocontrol.simulation.loop import simulate
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1] / "scenarios"
+ROOT = Path(__file__).resolve().parents[1] / "scenarios"
 REF = MultiSignal(signals=(Constant(value=0.2),))
 
 

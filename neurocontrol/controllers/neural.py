@@ -794,4 +794,3 @@ def _unchecked(config: NeuralControllerConfig, env, trim) -> str | None:
     if trim is None:
         return "the env's python-control model has no trim that holds the set-point"
     return None
-
