@@ -199,6 +199,12 @@ def test_cli_run_and_sweep_summary_report_the_true_outputs(capsys):
     s = sw.summary()
     assert s["success_true_rate"] == sum(m["noiseless"]["success"] for m in sw.metrics) / 2
     assert s["perfect_tracking_rate"] == sum(m["noiseless"]["perfect_tracking_success"] for m in sw.metrics) / 2
+    from neurocontrol.experiments.sweeps import compare
+
+    row = compare(sc.set("run.duration", 2.0), ["pid"], [0, 1], workers=1).table()[0]
+    assert row["success_true_rate"] == s["success_true_rate"] and row["perfect_tracking_rate"] == s["perfect_tracking_rate"]
+    assert "success_true_rate" not in compare(Scenario.from_toml(hover).set("run.duration", 2.0), ["pid"], [0],
+                                              workers=1).table()[0]
     for m in sw.metrics:                                       # a sweep saved before the noise was judged
         del m["noiseless"]["perfect_tracking_success"]
     assert "perfect_tracking_rate" not in sw.summary() and "success_true_rate" in sw.summary()

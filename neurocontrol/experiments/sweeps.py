@@ -385,7 +385,8 @@ class Comparison:
         """Return one row per variant with its success rate and the medians of the main metrics.
 
         A row holds ``variant`` (the label), ``controller`` (the label, for a
-        comparison of kinds only), ``n``, ``success_rate``, ``failed`` and, per
+        comparison of kinds only), ``n``, ``success_rate``, ``failed``, under sensor noise
+        ``success_true_rate`` and ``perfect_tracking_rate`` (see :meth:`SweepResult.summary`), and, per
         output, the medians of ``iae``, ``rmse``, ``final_error``,
         ``settling_time`` and ``overshoot``, then the medians of
         ``control_effort``, ``saturation_fraction`` and ``control_step_us``.
@@ -395,6 +396,7 @@ class Comparison:
             s = sw.summary()
             row = {"variant": label, "controller": label, "n": s["n"], "success_rate": s["success_rate"],
                    "failed": s["statuses"].get("failed", 0)}
+            row.update({k: s[k] for k in ("success_true_rate", "perfect_tracking_rate") if k in s})
             for name, per in s["outputs"].items():
                 for key in ("iae", "rmse", "final_error", "settling_time", "overshoot"):
                     if key in per:
