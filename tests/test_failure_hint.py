@@ -154,3 +154,32 @@ def test_sweeps_keep_each_runs_hint_and_the_cli_prints_the_first(capsys):
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("hint       "))
     given = sum(h is not None for h in sw.hints)
     assert line == f"hint       {given} of 2 runs have one; seed 0's: {sw.hints[0]}"
+
+
+def _guarded_pvtol(noise_std: list) -> Scenario:
+    """The PVTOL steps flown by the neural controller inside the guard (LQR-I fallback, envelope 10 % inside
+    the env's x, y and theta ranges), with sensor noise ``noise_std`` per observation."""
+    sc = Scenario.from_toml(ROOT / "pvtol_steps.toml").set("plant.output_noise_std", noise_std)
+    lo, hi = np.array([-10.0, -10.0, -np.pi / 2]), np.array([10.0, 10.0, np.pi / 2])
+    pad = 0.1 * (hi - lo)
+    return sc.set("controller", {"kind": "guarded", "inner": {"kind": "neural"}, "fallback": {"kind": "lqr_i"},
+                                 "envelope_signals": [0, 1, 2], "envelope_low": (lo + pad).tolist(),
+                                 "envelope_high": (hi - pad).tolist()})
+
+
+def test_a_guarded_run_lost_under_the_fallback_says_when_the_guard_tripped():
+    # 1 % sensor noise: the guard trips on the envelope, and the LQR-I cannot catch the vehicle in time
+    res, guard = _fly(_guarded_pvtol([0.4, 0.4, 0.0628, 0.4, 0.4, 0.4]), 0)
+    assert res.status == "failed" and res.meta["modes"][-1]["mode"] == "fallback"
+    trip = [sw for sw in guard.switches if sw["to"] == "fallback"][-1]
+    t = res.time[-1]
+    assert res.meta["hint"].startswith(f"the env stopped the run at {t:.4g} s while the fallback flew, "
+                                       f"{t - trip['time']:.4g} s after the guard handed it the plant "
+                                       f"({trip['reason']}). A late trip")
+    assert "`envelope_margin`" in res.meta["hint"]
+
+
+def test_a_guarded_neural_controller_lost_while_it_flew_gives_its_own_hint_without_the_guard_advice():
+    inner = _fly(_noisy_hover(0.01), 1)[1]                   # lost under noise, alone (the test above)
+    assert "the guard" in inner.failure_hint() and "the guard" not in inner.failure_hint(guarded=True)
+    assert inner.failure_hint(guarded=True).endswith("\"Sensor noise at 1 % of range: what fails\").")

@@ -28,7 +28,7 @@ class NeuralSettings:
     #: a warm-up controller flies, the model found the plant stable, or the controller was not built by it).
     unchecked_note: str | None = None
 
-    def failure_hint(self) -> str | None:
+    def failure_hint(self, guarded: bool = False) -> str | None:
         """Return why a run the env stopped may have failed, when the controller can tell; else None.
 
         :func:`~neurocontrol.simulation.loop.simulate` asks after the env stopped a run (``meta["hint"]``,
@@ -36,7 +36,9 @@ class NeuralSettings:
         warm-up controller on a plant whose stability :func:`build_neural` could not check (no python-control
         model, no trim, ``auto_warmup = false`` or no warm-up), the first suspect on an unstable or integrating
         plant; the horizon check's finding (a right-half-plane zero the horizon does not cover); after the
-        hand-over, sensor noise (measured signals the noise estimate counts as noisy).
+        hand-over, sensor noise (measured signals the noise estimate counts as noisy). ``guarded``: asked by a
+        :class:`~neurocontrol.controllers.guard.GuardedController` around this controller (the noise hint then
+        does not suggest the guard).
         """
         if not self._ready:
             return None
@@ -44,7 +46,7 @@ class NeuralSettings:
         if self.warmup_controller is not None or self.unchecked_note is None:
             if self.horizon_note:
                 return f"the env stopped the run at {t:.4g} s; the horizon check had a finding: {self.horizon_note}."
-            return self._noise_hint(t)
+            return self._noise_hint(t, guarded)
         when = f"during the warm-up, at {t:.4g} s" if self._mode == "warmup" else \
             f"at {t:.4g} s, {t - self._n_warmup * self.dt:.4g} s after the warm-up ended"
         return (f"the env stopped the run {when}; no controller flew the warm-up (the nominal input plus "
@@ -54,7 +56,7 @@ class NeuralSettings:
                 "true`, `warmup_duration > 0` and a python-control model on the env (`to_iosys()` or `sys`) "
                 "(docs/neural_controller.md, \"Warm-up on an unstable or integrating plant\").")
 
-    def _noise_hint(self, t: float) -> str | None:
+    def _noise_hint(self, t: float, guarded: bool) -> str | None:
         """Return the hint when the predictive law flew under sensor noise (the filter's estimate, once whole)."""
         f = self.filter
         if self._mode != "predictive" or not self._k - 1 >= self._n_warmup + f.window:
@@ -67,9 +69,10 @@ class NeuralSettings:
                 f"{noisy.size} signals the networks see count as noisy (estimated standard deviation up to "
                 f"{top:.2g} % of the signal's half range). The identifier learns from the noisy measurements, and "
                 "under noise the neural controller loses plants a fixed controller keeps (docs/neural_controller.md, "
-                "\"Sensor noise at 1 % of range: what fails\"); the guard (`[controller] kind = \"guarded\"`, an "
-                "LQR-I fallback) kept most such hover and tank P- runs at 1 % noise, not the twin rotor's or the "
-                "PVTOL's (docs/reliability.md, \"The guard around the neural controller\").")
+                "\"Sensor noise at 1 % of range: what fails\")" + ("." if guarded else
+                "; the guard (`[controller] kind = \"guarded\"`, an LQR-I fallback) kept most such hover and tank P- "
+                "runs at 1 % noise, not the twin rotor's or the PVTOL's (docs/reliability.md, \"The guard around the "
+                "neural controller\")."))
 
     def derived_settings(self) -> dict:
         """Return the warm-up controller and steps (check: longest), preview lead (steps), hidden units, imitator."""

@@ -306,6 +306,27 @@ class GuardedController(AbstractController):
         return {"prediction_error": d["prediction_error"], "inner_iterations": d["inner_iterations"],
                 "mode": self._flown, "switches": len(self._switches)}
 
+    def failure_hint(self) -> str | None:
+        """Return why a run the env stopped may have failed, when the guard can tell; else None.
+
+        Asked by :func:`~neurocontrol.simulation.loop.simulate` (``meta["hint"]``). Stopped while the fallback
+        flew: when the guard had handed it the plant, and why; stopped while the learning controller flew: its
+        own hint, if it has one (the neural controller's, ``guarded=True``).
+        """
+        if not getattr(self, "_ready", False):
+            return None
+        t = self._k * self.dt
+        if self._flown == "fallback":
+            trip = next((sw for sw in reversed(self._switches) if sw["to"] == "fallback"), None)
+            since = "" if trip is None else \
+                f", {t - trip['time']:.4g} s after the guard handed it the plant ({trip['reason']})"
+            return (f"the env stopped the run at {t:.4g} s while the fallback flew{since}. A late trip leaves the "
+                    "fallback too little room: an envelope further inside the ranges (`envelope_margin`, or "
+                    "`envelope_low` and `envelope_high`) trips earlier; a fallback that cannot hold the plant needs "
+                    "other settings (docs/reliability.md, \"The guard around the neural controller\").")
+        inner = getattr(self.controller, "failure_hint", None)
+        return inner(guarded=True) if callable(inner) else None
+
     # ------------------------------------------------------------------ episode
     def _reset_impl(self, observation, reference, seed) -> None:
         if observation.shape != (self._n_obs,):
