@@ -10,8 +10,9 @@ The guard keeps the plant; it does not make the noisy flight good: with this noi
 their bands with the guard or without (seeds 0-99 of ``benchmarks/bench_guard.py``: 56 runs stopped alone, 5 under
 guard; none in its bands either way).
 
-Prints, for each: the status, success judged on the true (noiseless) outputs, the share of the run each mode flew
-and the guard's switches; writes the guarded run's plot (the fallback's spans shaded) to ``--out``.
+Prints, for each: the status, success judged on the true (noiseless) outputs, the share of the run each mode flew,
+the failure hint of a lost run and the guard's switches; writes the guarded run's plot (the fallback's spans
+shaded) to ``--out``.
 
 Run: ``python examples/guarded_neural.py [--seed 1] [--noise 0.01] [--margin 0.1] [--out runs/guarded_neural]``
 (seed 1: the neural controller alone is stopped by the env; with the guard the run completes.)
@@ -66,6 +67,8 @@ def main(argv=None):
         shares = ", ".join(f"{m} {100 * f:.0f} %" for m, f in res.meta["mode_fractions"].items())
         print(f"{name:8s} {res.status:9s} true-output success {true}; modes: {shares}"
               + (f"; stopped: {res.meta['stop_reason']}" if res.meta.get("stop_reason") else ""))
+        if res.meta.get("hint"):                   # why the run may have been lost, as far as the controller can tell
+            print(f"         hint: {res.meta['hint']}")
         for sw in getattr(ctrl, "switches", []):
             print(f"         {sw['time']:6.2f} s  {sw['from']} -> {sw['to']}: {sw['reason']}")
     if args.out is not None:

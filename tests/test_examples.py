@@ -29,7 +29,9 @@ def test_guarded_neural_example_keeps_a_noisy_hover_the_neural_controller_alone_
     assert res["neural"].status == "failed" and "terminated by the env" in res["neural"].meta["stop_reason"]
     assert res["guarded"].status == "completed" and 0.0 < res["guarded"].meta["mode_fractions"]["fallback"] < 1.0
     assert np.all(np.isfinite(res["guarded"].inputs)) and (tmp_path / "guarded.png").is_file()
-    assert "adaptive -> fallback: outputs outside the envelope" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "adaptive -> fallback: outputs outside the envelope" in out
+    assert f"         hint: {res['neural'].meta['hint']}" in out and "under sensor noise" in res["neural"].meta["hint"]
 
 
 @pytest.mark.parametrize("kind", ["neural", "adaptive"])
