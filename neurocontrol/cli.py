@@ -120,7 +120,8 @@ def _cmd_run(args) -> int:
         save_run(res, sc, out, overwrite=True, extra_manifest={"command": ["neurocontrol", *sys.argv[1:]],
                                                              "wall_time_s": wall})
     if args.json:
-        payload = {**res.metrics, "scenario": sc.name, "seed": seed, "wall_time_s": wall, "status": res.status}
+        payload = {**res.metrics, "scenario": sc.name, "seed": seed, "wall_time_s": wall, "status": res.status,
+                   "stop_reason": res.meta.get("stop_reason"), "hint": res.meta.get("hint")}
         print(_json_dump(_finite_or_none(payload)))
         return 0
     m = res.metrics

@@ -6,6 +6,7 @@ unstable or integrating); the horizon check's finding (a right-half-plane zero t
 noise after the hand-over. Sweeps keep each run's hint, and the command line prints it.
 """
 
+import json
 from pathlib import Path
 
 import gymnasium as gym
@@ -98,6 +99,9 @@ def test_cli_run_prints_the_hint(capsys):
     assert "hint" not in next(x for x in out.splitlines() if x.startswith("status"))
     assert cli.main(["run", str(ROOT / "pvtol_steps.toml"), "--seed", "2", "--set", "run.duration=1"]) == 0
     assert "\nhint " not in capsys.readouterr().out
+    assert cli.main([*args, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["hint"] == line.removeprefix("hint       ") and payload["stop_reason"].startswith("terminated")
 
 
 def _noisy_hover(noise: float) -> Scenario:
