@@ -669,7 +669,7 @@ def _plants_targets(nominal: dict, change: dict, noise: dict) -> str:
     for scenario, label in _ISSUE15_PLANTS.items():
         a, b = noise["figures"][scenario]["rows"]["neural"], noise["figures"][scenario]["rows"]["lqr_i"]
         nonfinite += a.get("nonfinite_actions", 0)
-        alone = f"{a.get('perfect_tracking', '-')} / {b.get('perfect_tracking', '-')}"   # the noise within tolerance
+        alone = f"{a.get('perfect_tracking', '-')} of its runs, {b.get('perfect_tracking', '-')} of LQR-I's"
         lines.append(f"| sensor noise at 1 % of range: >= 95/100 | {label} | {a['success']}/{a['n']} on the measured "
                      f"outputs, {a['success_true']} on the true ones ({a['stopped']} stopped); LQR-I {b['success']} "
                      f"and {b['success_true']}; the noise alone within tolerance {alone} | "
