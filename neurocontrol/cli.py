@@ -195,9 +195,11 @@ def _print_ilc(ilc: dict, labels: dict, width: int) -> None:
 
 
 def _print_summary(summary: dict) -> None:
-    true = f" (true outputs {100 * summary['success_true_rate']:.0f} %" + (
-        f"; perfect tracking would reach {100 * summary['perfect_tracking_rate']:.0f} % on the measured ones)"
-        if "perfect_tracking_rate" in summary else ")") if "success_true_rate" in summary else ""
+    true = ""
+    if "success_true_rate" in summary:                  # sensor noise: the true outputs, and perfect tracking's share
+        ideal = summary.get("perfect_tracking_rate")
+        true = f" (true outputs {100 * summary['success_true_rate']:.0f} %" + ("" if ideal is None else
+               f"; perfect tracking would reach {100 * ideal:.0f} % on the measured ones") + ")"
     print(f"runs {summary['n']}, success {100 * summary['success_rate']:.0f} %{true}, statuses "
           + ", ".join(f"{k} {v}" for k, v in summary["statuses"].items()))
     print(f"\n{'metric':<30}{'median':>12}{'p10':>12}{'p90':>12}{'min':>12}{'max':>12}")

@@ -542,6 +542,10 @@ def per_output_band(value, name: str, names: Sequence[str], references: np.ndarr
     return arr
 
 
+def _final_window(time: np.ndarray, window: float) -> np.ndarray:     # the success judgement's last `window` s
+    return time >= time[-1] - window - 1e-12 * max(1.0, abs(time[-1]))
+
+
 def _finite_or_none(x) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
@@ -657,7 +661,7 @@ def compute_metrics(*, time, outputs, references, inputs, saturated, tolerance, 
         control_step_us = float(as_float_array(control_step_us, "control_step_us"))
 
     t_rel = time - time[0]
-    in_window = time >= time[-1] - window - 1e-12 * max(1.0, abs(time[-1]))
+    in_window = _final_window(time, window)
     with np.errstate(invalid="ignore", over="ignore"):
         errors = outputs - references
         abs_e = np.abs(errors)
@@ -727,8 +731,7 @@ def noiseless_metrics(metrics: Mapping, time, outputs, references, inputs, satur
         As for :func:`compute_metrics`; ``outputs`` are the controlled outputs without sensor noise
         (the env's ``info["noiseless_observation"]``).
     measured : array_like, shape like ``outputs``, optional
-        The measured (noisy) controlled outputs the run's ``metrics`` judged. Given, the sensor noise
-        ``measured - outputs`` is judged too (below).
+        The measured (noisy) controlled outputs the run's ``metrics`` judged; the noise ``measured - outputs``.
 
     Returns
     -------
@@ -736,10 +739,9 @@ def noiseless_metrics(metrics: Mapping, time, outputs, references, inputs, satur
         ``success`` (every true ``|e| <= tolerance`` over the final window, no non-finite input) and, per output,
         ``iae``, ``rmse``, ``max_abs_error``, ``final_error``. Under sensor noise the measured metrics judge the
         sensor as much as the controller (with a noise standard deviation near the tolerance no controller
-        passes); these judge the plant. With ``measured``: per output ``noise_rms``, the RMS of the sensor noise
-        over the final window, and ``perfect_tracking_success``, whether every ``|noise| <= tolerance`` there:
-        the measured success of a run whose true outputs sat exactly on the reference, with this run's noise
-        (False: on the measured outputs no controller could have passed, short of cancelling the noise by luck).
+        passes); these judge the plant. With ``measured``: per output ``noise_rms``, the noise's RMS over the
+        final window, and ``perfect_tracking_success``, whether every ``|noise| <= tolerance`` there: the measured
+        success of true outputs exactly on the reference (False: no controller could have passed, but by luck).
 
     Examples
     --------
@@ -753,18 +755,16 @@ def noiseless_metrics(metrics: Mapping, time, outputs, references, inputs, satur
     (False, True)
     """
     names = list(metrics["outputs"])
+    tol = [metrics["outputs"][n]["tolerance"] for n in names]
     true = compute_metrics(time=time, outputs=outputs, references=references, inputs=inputs, saturated=saturated,
-                           tolerance=[metrics["outputs"][n]["tolerance"] for n in names], output_names=names,
-                           final_window_s=metrics["final_window_s"],
+                           tolerance=tol, output_names=names, final_window_s=metrics["final_window_s"],
                            settle_band=[metrics["outputs"][n]["settle_band"] for n in names])
     keep = ("iae", "rmse", "max_abs_error", "final_error")
     out = {"success": true["success"], "outputs": {n: {k: v[k] for k in keep} for n, v in true["outputs"].items()}}
     if measured is not None:
-        t = np.asarray(time, dtype=float)
         y = np.asarray(outputs, dtype=float)
-        noise = as_float_array(measured, "measured", y.shape, finite=False) - y
-        noise = noise[t >= t[-1] - metrics["final_window_s"] - 1e-12 * max(1.0, abs(t[-1]))]
-        tol = np.array([metrics["outputs"][n]["tolerance"] for n in names])
+        window = _final_window(np.asarray(time, dtype=float), metrics["final_window_s"])
+        noise = (as_float_array(measured, "measured", y.shape, finite=False) - y)[window]
         with np.errstate(invalid="ignore", over="ignore"):
             out["perfect_tracking_success"] = bool(np.all(np.abs(noise) <= tol))      # False for NaN
             for i, n in enumerate(names):
