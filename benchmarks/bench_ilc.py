@@ -30,8 +30,10 @@ seeds for each ("the controller" is the scenario's):
 Then, for the network law: ``--long`` trials with sensor noise (the
 ``sensor_noise`` scenario's levels) and random vertical gusts that differ
 from trial to trial (also with the learning gain fixed at 1,
-``network_fixed_gain``, and without ILC, ``none``: the same draws, so the
-spread the disturbances cause by themselves), and a drag change (+30 %, a8
+``network_fixed_gain``; with the correction frozen after trial 10,
+``network_frozen``, so what the later trials' learning adds; and without ILC,
+``none``: the same draws, so the spread the disturbances cause by
+themselves), and a drag change (+30 %, a8
 and a9) before trial 6; and the transfer to another task: after the network
 law's trials, the controller with what it learned flies a different staircase
 (:data:`TRANSFER`) once, with no correction, with the correction network's
@@ -66,6 +68,7 @@ from _record import ROOT, json_safe, write_record  # noqa: E402  (benchmarks are
 
 from neurocontrol.experiments.sweeps import parse_seeds  # noqa: E402
 from neurocontrol.ilc import ILCRunner  # noqa: E402
+from neurocontrol.ilc.laws import AbstractILCLaw  # noqa: E402
 from neurocontrol.ilc.scenario_runner import FEEDFORWARD_NETWORK, law_for_setup  # noqa: E402
 from neurocontrol.scenario import Scenario  # noqa: E402
 from neurocontrol.scenario.decode import registration_of  # noqa: E402
@@ -75,8 +78,26 @@ SCENARIOS = {"ilc_staircase": "ilc", "ilc_neural": "ilc_neural"}    # scenario -
 NOISE = [0.2, 0.002, 0.01, 0.0002, 0.005]       # the sensor_noise scenario's levels
 VARIANTS = ("network", "network_h0", "network_warmup", "network_signal", "network_held", "network_reset", "fir",
             "p_controller", "p_lqr", "none")
+#: Trials after which ``network_frozen`` stops learning (the noise/gust runs' ratio compares the later trials with
+#: the best of these).
+FROZEN_AFTER = 10
 #: The transfer task: another altitude staircase (levels in m at times in s), up and down, other step sizes.
 TRANSFER = {"levels": [0.5, 0.8, 1.2, 0.9, 1.4], "times": [0.0, 3.0, 7.0, 11.0, 15.0]}
+
+
+class FrozenAfter(AbstractILCLaw):
+    """A law that learns in trials 1..``trials`` and then replays the feedforward it reached (the controller still
+    learns within each trial)."""
+
+    def __init__(self, law: AbstractILCLaw, trials: int):
+        self.law, self.trials = law, trials
+
+    def check(self, **kwargs):
+        """Check as the wrapped law does."""
+        return self.law.check(**kwargs)
+
+    def _update_impl(self, feedforward, error, context):
+        return self.law.update(feedforward, error, context) if context.trial <= self.trials else feedforward
 
 
 class DragChange(gym.Wrapper):
@@ -110,6 +131,7 @@ def _spec(variant: str, shipped, hidden: int = 0):
              "network_signal": ("network", {**gains, "feedforward_network": 0}),
              "network_held": ("network", held),
              "network_fixed_gain": ("network", {**gains, "gain_adaptation": 0}),
+             "network_frozen": ("network", gains),
              "fir": ("norm_optimal", {"taps": 150, "regularization": gains.get("regularization", 0.1),
                                       "q_cutoff_hz": gains.get("q_cutoff_hz", 1.5)}),
              "p_controller": ("p", P_GAINS), "p_lqr": ("p", P_GAINS),
@@ -129,6 +151,8 @@ def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: boo
     setup = sc.build(seed)
     # the law as a scenario run builds it (ranges, prior lag and 1 / tolerance^2 weights from the setup)
     law = law_for_setup(_spec(variant, sc.ilc, hidden), setup, seed, dict(sc.run.tolerance))
+    if variant == "network_frozen":
+        law = FrozenAfter(law, FROZEN_AFTER)
     controller = LQRController.from_plant(rotor_speed=140.0) if variant == "p_lqr" else setup.controller
     env = DragChange(setup.env, 1.3) if change_before else setup.env
     opts = dict(setup.options or {})
@@ -243,7 +267,7 @@ def main(argv=None) -> int:
     robust = {}
     if rseeds and args.long > 0:
         for v, key in (("network", "noise_gusts"), ("network_fixed_gain", "noise_gusts_fixed_gain"),
-                       ("none", "noise_gusts_no_ilc")):
+                       ("network_frozen", "noise_gusts_frozen"), ("none", "noise_gusts_no_ilc")):
             rows = [run(v, s, args.long, noise=True, gusts=True, scenario=args.scenario) for s in rseeds]
             alt = np.array(rows)[:, :, 1]
             ratio = [float(np.nanmax(r[10:]) / np.nanmin(r[:10])) for r in alt]

@@ -16,9 +16,12 @@ from __future__ import annotations
 import functools
 import json
 import re
-import statistics
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _ilc_tables  # noqa: E402  (docs/ holds scripts, not a package)
+from _ilc_tables import TRANSFER_LEVELS  # noqa: E402,F401  (checked against the bench in the tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "benchmarks" / "records"
@@ -266,126 +269,8 @@ def _plants_robust(rec: dict) -> str:
 
 # --------------------------------------------------------------------------- ILC (bench_ilc.py)
 
-#: The transfer task's altitude levels (benchmarks/bench_ilc.py, TRANSFER), for the table's note.
-TRANSFER_LEVELS = (0.5, 0.8, 1.2, 0.9, 1.4)
-
-_ILC_LABELS = {
-    "network": "network ILC around {c} (closed-loop RTRN, 8 hidden units, kept over trials; the correction {k})",
-    "network_h0": "same, linear network (no hidden units)",
-    "network_warmup": "same, the law learning from the controller's warm-up too",
-    "network_signal": "same, the correction kept as a time-indexed signal",
-    "network_held": "same, the correction kept in a network of the reference",
-    "network_reset": "same, every network reset at each trial",
-    "fir": "same law, linear FIR model of the closed loop",
-    "p_controller": "P-type set-point law around {c}",
-    "p_lqr": "P-type set-point law around LQR",
-    "none": "no ILC ({c})",
-}
-
-
-def _median_of(values):
-    vals = [v for v in values if v is not None]         # None: a failed trial
-    return statistics.median(vals) if vals else None
-
-
-def _mm(v) -> str:
-    return "-" if v is None else f"{1000 * v:.3g}"
-
-
-def _trials_to_stay_within(row, change: int, factor: float):
-    """Count the trials from trial ``change`` on until every later one is within ``factor`` x the trial before it."""
-    ref = factor * row[change - 2]
-    for k in range(change, len(row) + 1):
-        if all(v is not None and v <= ref for v in row[k - 1:]):
-            return k - change + 1
-    return None
-
-
 def _ilc_ablation(rec: dict) -> str:
-    f = rec["figures"]
-    ctrl = rec.get("controller", "adaptive")
-    ab = f["ablation"]
-    trials = rec["trials"]
-    cols = [k for k in (1, 2, 3, 5, trials) if k <= trials]
-    lines = ["| variant | " + " | ".join(f"trial {k}" for k in cols) + " | trials to 10 % of trial 1 | failed runs |",
-             "|---|" + "--:|" * len(cols) + "--:|--:|"]
-    for name, a in ab.items():
-        med = a["median_altitude_m"]
-        reach = a["trials_to_10_percent"]
-        kept = "in a network of the reference" if f.get("feedforward_network") else "as a time-indexed signal"
-        lines.append(f"| {_ILC_LABELS.get(name, name).format(c=ctrl, k=kept)} | "
-                     + " | ".join(_mm(med[k - 1]) for k in cols)
-                     + f" | {'-' if reach is None else reach} | {a['failed_runs']} |")
-    text = "\n".join(lines)
-    notes = []
-    if "network" in ab:
-        net = ab["network"]["median_altitude_m"]
-        target = ab.get("p_lqr", {}).get("median_altitude_m", [None])[-1]
-        if target is not None:
-            notes.append(f"trial {trials}, network ILC around {ctrl}: {_mm(net[-1])} mm against "
-                         f"{_mm(target)} mm for the P-type law around LQR (target <= that: "
-                         f"{'met' if net[-1] <= target else 'not met'})")
-    if f.get("share_lost_without_memory") is not None:
-        share = 1.0 - f["share_lost_without_memory"]
-        verdict = "met" if f["share_lost_without_memory"] >= 0.8 else "not met"
-        lost = ab.get("network_reset", {}).get("failed_runs", 0)
-        if lost and verdict == "met":   # partly the reset variant failing, not a correction held in weights
-            n_runs = len(ab["network_reset"]["altitude_rms_m"])
-            verdict = (f"met on the figure, but {lost} of the reset variant's {n_runs} runs lost the plant: "
-                       "without trial memory the law fails rather than the correction living in the networks' "
-                       "weights")
-        notes.append(f"share of the improvement that needs the networks' trial memory: "
-                     f"{100 * f['share_lost_without_memory']:.1f} % (the reset variant keeps {100 * share:.1f} % of "
-                     f"it; target >= 80 %: {verdict})")
-    moved = f.get("transfer") or {}
-    if moved.get("network"):
-        def mm_list(key):
-            return ", ".join(_mm(v) for v in moved[key])
-
-        notes.append(f"transfer to another staircase (levels {'/'.join(map(str, TRANSFER_LEVELS))} m), one trial with "
-                     f"what the trials taught, seeds {', '.join(map(str, rec['robust_seeds']))}, RMS altitude error: "
-                     f"no correction {mm_list('none')} mm; the correction network's output along the new reference "
-                     f"{mm_list('network')} mm; the old task's time-indexed correction {mm_list('old_signal')} mm")
-    rob = f.get("robust", {})
-    if "noise_gusts" in rob:
-        ratios = rob["noise_gusts"]["worst_11_on_over_best_1_10"]
-        worst = max((r for r in ratios if r is not None), default=None)
-        lost = [k for k, row in enumerate(rob["noise_gusts"]["altitude_rms_m"]) if any(v is None for v in row)]
-        n = rob["noise_gusts"]["trials"]
-        meds = [(_median_of(r[:10]), _median_of(r[n - 10:])) for r in rob["noise_gusts"]["altitude_rms_m"]]
-        notes.append(f"{n} trials with sensor noise and per-trial random gusts, seeds "
-                     f"{', '.join(map(str, rec['robust_seeds']))}: worst trial of 11-{n} over the best of 1-10 = "
-                     f"{', '.join('-' if r is None else f'{r:.2f}' for r in ratios)} (target <= 1.5: "
-                     f"{'met' if worst is not None and worst <= 1.5 and not lost else 'not met'}"
-                     + (f"; the plant lost on {len(lost)} of {len(ratios)} seeds" if lost else "")
-                     + f"); median of trials 1-10 -> {n - 9}-{n}: "
-                     + ", ".join(f"{_mm(a)} -> {_mm(b)} mm" for a, b in meds))
-        def late(key):       # per seed: the median of trials 11..n, and the worst
-            rows = [[v for v in r[10:] if v is not None] for r in rob[key]["altitude_rms_m"]]
-            return ", ".join(f"{_mm(_median_of(r))} / {_mm(max(r, default=None))}" for r in rows)
-
-        notes.append(f"trials 11-{n} per seed, median / worst, network law: {late('noise_gusts')} mm")
-        for key, what in (("noise_gusts_fixed_gain", "the same law with its learning gain fixed at 1"),
-                          ("noise_gusts_no_ilc", "no ILC")):
-            if key in rob:
-                ratios = rob[key]["worst_11_on_over_best_1_10"]
-                notes.append(f"same draws, {what}: worst of 11-{n} over best of 1-10 = "
-                             + ", ".join("-" if r is None else f"{r:.2f}" for r in ratios)
-                             + f"; trials 11-{n} median / worst: {late(key)} mm")
-    if "drag_change_before_6" in rob:
-        rows = rob["drag_change_before_6"]["altitude_rms_m"]
-        back = [_trials_to_stay_within(r, 6, 2.0) for r in rows]
-        ok = all(b is not None and b <= 3 for b in back)
-        peak = [max(r[5:]) / r[4] for r in rows]
-        notes.append("drag a8, a9 +30 % before trial 6: trials after the change until the error stays within 2x "
-                     "of trial 5's = " + ", ".join("not by the last trial" if b is None else str(b) for b in back)
-                     + f" (target <= 3: {'met' if ok else 'not met'}); largest error after the change / trial 5 = "
-                     + ", ".join(f"{p:.1f}" for p in peak))
-    seeds = rec["seeds"]
-    scenario = next(iter(rec["scenarios"]))
-    head = (f"Median RMS altitude error in mm over seeds {seeds[0]}-{seeds[-1]}, `scenarios/{scenario}.toml`; "
-            f"{_provenance(rec)}.\n\n")
-    return head + text + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
+    return _ilc_tables.ilc_ablation(rec, _provenance(rec))
 
 
 # --------------------------------------------------------------------------- neural ablation (bench_ablation.py)

@@ -8,6 +8,7 @@ the figures in the docs are stale and must be re-measured.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import re
@@ -345,3 +346,19 @@ def test_the_ilc_tables_name_the_transfer_task_the_benchmark_flies():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     assert tuple(MT.TRANSFER_LEVELS) == tuple(bench.TRANSFER["levels"])
+
+
+def test_the_ilc_gust_note_pairs_each_trial_with_the_same_trial_without_ilc():
+    rec = copy.deepcopy(MT.load_record("ilc_neural"))
+    rob = rec["figures"]["robust"]
+    law, none = rob["noise_gusts"]["altitude_rms_m"], rob["noise_gusts_no_ilc"]["altitude_rms_m"]
+    n = len(law[0])
+    for r, q in zip(law, none):                 # the law halves every trial of the run without it ...
+        r[:] = [0.5 * v for v in q]
+    law[0][19] = 2.0 * none[0][19]              # ... but one, which it doubles
+    law[1][3] = 3.0 * none[1][3]                # trials 1-10 are not counted
+    line = next(s for s in MT._ilc_ablation(rec).split("\n") if "trial by trial" in s)
+    seeds = len(law)
+    assert f"trials 11-{n}, network law over no ILC on the same draws" in line
+    assert "largest per seed 2.00, " + ", ".join(["0.50"] * (seeds - 1)) + "," in line
+    assert f"trials the law made worse: 1 of {seeds * (n - 10)}" in line
