@@ -33,7 +33,10 @@ from trial to trial (also with the learning gain fixed at 1,
 ``network_fixed_gain``; with the correction frozen after trial 10,
 ``network_frozen``, so what the later trials' learning adds; and without ILC,
 ``none``: the same draws, so the spread the disturbances cause by
-themselves), and a drag change (+30 %, a8
+themselves; from that run also each trial's error less the mean error of the
+50 trials, the part no trial-to-trial law can learn, whose worst-to-best
+ratio is what a law that removed the rest exactly would show if the loop were
+linear), and a drag change (+30 %, a8
 and a9) before trial 6; and the transfer to another task: after the network
 law's trials, the controller with what it learned flies a different staircase
 (:data:`TRANSFER`) once, with no correction, with the correction network's
@@ -141,8 +144,13 @@ def _spec(variant: str, shipped, hidden: int = 0):
 
 
 def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: bool = False,
-        change_before: int | None = None, scenario: str = "ilc_staircase", hidden: int = 0) -> np.ndarray:
-    """Return the (trials, 2) RMS errors of one ILC run (NaN rows after a failed trial)."""
+        change_before: int | None = None, scenario: str = "ilc_staircase", hidden: int = 0,
+        trial_varying: bool = False):
+    """Return the (trials, 2) RMS errors of one ILC run (NaN rows after a failed trial).
+
+    With ``trial_varying`` also the (trials,) RMS altitude error of each trial less the mean error of all trials
+    (step by step): the part of the error that differs from trial to trial (NaN if a trial failed).
+    """
     sc = Scenario.from_toml(ROOT / "scenarios" / f"{scenario}.toml")
     if noise:
         sc = sc.set("plant.disturbances.sensor_noise_std", NOISE)
@@ -165,11 +173,17 @@ def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: boo
     runner = ILCRunner(env, controller, setup.reference, law=law, trials=trials,
                        duration=sc.run.duration, initial_state=x0, seed=seed, channel="reference",
                        options=opts or None, callback=callback, carry_weights=variant != "network_reset",
-                       exclude_excitation=variant != "network_warmup")
+                       exclude_excitation=variant != "network_warmup", keep_trials=trial_varying)
     res = runner.run()
     errors = np.full((trials, 2), np.nan)
     errors[:res.errors.shape[0]] = res.errors
-    return errors
+    if not trial_varying:
+        return errors
+    varying = np.full(trials, np.nan)
+    if res.status != "failed" and len(res.trial_results) == trials:
+        e = np.array([r.references[1:, 1] - r.outputs[1:, 1] for r in res.trial_results])
+        varying = np.sqrt(np.mean((e - e.mean(axis=0)) ** 2, axis=1))
+    return errors, varying
 
 
 def transfer(seed: int, trials: int, scenario: str, hidden: int = 0) -> dict:
@@ -268,7 +282,11 @@ def main(argv=None) -> int:
     if rseeds and args.long > 0:
         for v, key in (("network", "noise_gusts"), ("network_fixed_gain", "noise_gusts_fixed_gain"),
                        ("network_frozen", "noise_gusts_frozen"), ("none", "noise_gusts_no_ilc")):
-            rows = [run(v, s, args.long, noise=True, gusts=True, scenario=args.scenario) for s in rseeds]
+            varying = v == "none"
+            rows = [run(v, s, args.long, noise=True, gusts=True, scenario=args.scenario, trial_varying=varying)
+                    for s in rseeds]
+            if varying:
+                rows, parts = zip(*rows)
             alt = np.array(rows)[:, :, 1]
             ratio = [float(np.nanmax(r[10:]) / np.nanmin(r[:10])) for r in alt]
             late = [float(np.sqrt(np.nanmean(r[10:] ** 2))) for r in alt]
@@ -277,6 +295,11 @@ def main(argv=None) -> int:
             late_mm = np.round(np.array(late) * 1e3, 2).tolist()
             print(f"noise + gusts, {args.long} trials, {v}: worst(11..) / best(1..10) per seed: "
                   f"{np.round(ratio, 2).tolist()}; RMS of trials 11.. (mm): {late_mm}", flush=True)
+            if varying:     # what a law that removed exactly the repeated error would leave (a linear loop's)
+                part = [float(np.nanmax(r[10:]) / np.nanmin(r[:10])) for r in parts]
+                robust[key].update(trial_varying_rms_m=np.array(parts).tolist(), trial_varying_ratio=part)
+                print(f"  the part that differs from trial to trial: worst(11..) / best(1..10) per seed: "
+                      f"{np.round(part, 2).tolist()}", flush=True)
         rows = [run("network", s, args.trials, change_before=6, scenario=args.scenario) for s in rseeds]
         alt = np.array(rows)[:, :, 1]
         back = []
