@@ -362,3 +362,15 @@ def test_the_ilc_gust_note_pairs_each_trial_with_the_same_trial_without_ilc():
     assert f"trials 11-{n}, network law over no ILC on the same draws" in line
     assert "largest per seed 2.00, " + ", ".join(["0.50"] * (seeds - 1)) + "," in line
     assert f"trials the law made worse: 1 of {seeds * (n - 10)}" in line
+
+
+def test_the_ilc_gust_note_gives_the_trial_varying_part_and_counts_the_seeds_above_the_target():
+    rec = copy.deepcopy(MT.load_record("ilc_neural"))
+    none = rec["figures"]["robust"]["noise_gusts_no_ilc"]
+    seeds = len(none["altitude_rms_m"])
+    none["trial_varying_ratio"] = [2.0, 1.5] + [1.2] * (seeds - 3) + [None]
+    line = next(s for s in MT._ilc_ablation(rec).split("\n") if "differs from trial to trial" in s)
+    assert "best of 1-10 = 2.00, 1.50, " + ", ".join(["1.20"] * (seeds - 3)) + ", -;" in line
+    assert f"above 1.5 on 1 of {seeds} seeds" in line
+    del none["trial_varying_ratio"]           # a record without the figure has no such line
+    assert "differs from trial to trial" not in MT._ilc_ablation(rec)
