@@ -283,8 +283,12 @@ def main(argv=None) -> int:
         for v, key in (("network", "noise_gusts"), ("network_fixed_gain", "noise_gusts_fixed_gain"),
                        ("network_frozen", "noise_gusts_frozen"), ("none", "noise_gusts_no_ilc")):
             varying = v == "none"
-            rows = [run(v, s, args.long, noise=True, gusts=True, scenario=args.scenario, trial_varying=varying)
-                    for s in rseeds]
+            rows = []
+            for n, s in enumerate(rseeds, 1):       # minutes per seed around the neural controller: say how far
+                rows.append(run(v, s, args.long, noise=True, gusts=True, scenario=args.scenario,
+                                trial_varying=varying))
+                print(f"  {v}: seed {s} done ({n} of {len(rseeds)}, {time.time() - t_start:.0f} s)", file=sys.stderr,
+                      flush=True)
             if varying:
                 rows, parts = zip(*rows)
             alt = np.array(rows)[:, :, 1]
