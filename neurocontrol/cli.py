@@ -140,6 +140,8 @@ def _cmd_run(args) -> int:
     print(f"steps      {m['steps']} x {res.meta['dt']} s")
     if "fallback" in res.meta.get("mode_fractions", {}):       # a guarded run that handed the plant over
         print(f"modes      {_modes_line(res)}")
+    elif _ended_starting(res):      # the run ended before the controller's own law took over (e.g. a relay test)
+        print(f"modes      {_ended_starting(res)}")
     for key, value in res.meta.get("controller_settings", {}).items():
         print(f"controller {key}: {value}")
     units = res.meta.get("units", {})
@@ -178,6 +180,20 @@ def _modes_line(res, most: int = 5) -> str:
     listed = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in spans[:most]) + (f" and {len(spans) - most} more"
                                                                         if len(spans) > most else "")
     return f"{shares}; the fallback flew {listed}"
+
+
+def _ended_starting(res) -> str | None:
+    """Say so when the run ended with the controller still in a start-up mode (warm-up, tuning), else None."""
+    from neurocontrol.ilc.runner import EXCITATION_MODES
+
+    segments = res.meta.get("modes") or []
+    if not segments or segments[-1]["mode"] not in EXCITATION_MODES:
+        return None
+    last = segments[-1]
+    shares = ", ".join(f"{mode} {100 * f:.1f} %" for mode, f in res.meta["mode_fractions"].items())
+    return (f"{shares}; the run ended with the controller still in its '{last['mode']}' phase (from "
+            f"{last['start_step'] * res.meta['dt']:.4g} s on), so its tuned or learned law never flew: lengthen the "
+            "run, or see that phase's settings in the controller kind's docs")
 
 
 # --------------------------------------------------------------------------- sweep, compare
