@@ -374,3 +374,20 @@ def test_the_ilc_gust_note_gives_the_trial_varying_part_and_counts_the_seeds_abo
     assert f"above 1.5 on 1 of {seeds} seeds" in line
     del none["trial_varying_ratio"]           # a record without the figure has no such line
     assert "differs from trial to trial" not in MT._ilc_ablation(rec)
+
+
+def test_ilc_gust_figure_is_drawn_from_the_records(tmp_path):
+    spec = importlib.util.spec_from_file_location("plot_ilc_gusts", ROOT / "docs" / "plot_ilc_gusts.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name in module.RECORDS:
+        rec = json.loads((RECORDS / f"{name}.json").read_text())
+        robust, data = rec["figures"]["robust"], module.figures(rec)
+        # the bars are the ratios the benchmark recorded, the dashed line's are the trial-varying part's
+        assert data["noise_gusts"]["ratio"] == pytest.approx(robust["noise_gusts"]["worst_11_on_over_best_1_10"])
+        assert data["trial_varying"]["ratio"] == pytest.approx(robust["noise_gusts_no_ilc"]["trial_varying_ratio"])
+        rows = robust["noise_gusts_frozen"]["altitude_rms_m"]
+        assert data["noise_gusts_frozen"]["median_mm"][0] == pytest.approx(1e3 * sorted(r[0] for r in rows)[len(rows) // 2])
+    out = module.main(["--out", str(tmp_path / "gusts.png")])
+    assert out.stat().st_size > 10_000
+    assert (ROOT / "docs" / "img" / "ilc_gusts.png").exists()
