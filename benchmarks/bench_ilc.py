@@ -45,7 +45,8 @@ old task.
 
 Prints the tables and writes ``benchmarks/records/ilc.json`` and
 ``docs/img/ilc_trials.png`` (median RMS altitude error per trial and variant);
-``ilc_neural.json`` and ``ilc_neural_trials.png`` with ``--scenario ilc_neural``.
+``ilc_neural.json`` and ``ilc_neural_trials.png`` with ``--scenario ilc_neural``; with the noise/gust runs,
+``docs/img/ilc_gusts.png`` from both records again (``docs/plot_ilc_gusts.py``).
 
     python benchmarks/bench_ilc.py                       # seeds 0-19, 10 trials; robustness seeds 0-4
     python benchmarks/bench_ilc.py --scenario ilc_neural
@@ -328,6 +329,13 @@ def main(argv=None) -> int:
         write_record(record, command=("python benchmarks/bench_ilc.py " + " ".join(argv or sys.argv[1:])).rstrip(),
                      scenarios=[args.scenario], figures=json_safe(figures), wall_s=time.time() - t_start,
                      seeds=seeds, trials=args.trials, robust_seeds=rseeds, controller=kind)
+        if robust and all((ROOT / "benchmarks" / "records" / f"{n}.json").exists() for n in SCENARIOS.values()):
+            import importlib.util  # docs/ holds scripts, not a package: the gust figure from both records
+
+            spec = importlib.util.spec_from_file_location("plot_ilc_gusts", ROOT / "docs" / "plot_ilc_gusts.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            module.main([])
     return 0
 
 
