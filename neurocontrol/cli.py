@@ -138,10 +138,11 @@ def _cmd_run(args) -> int:
         if "perfect_tracking_success" in true:
             print(f"noise      {_noise_line(true, m['outputs'])}")
     print(f"steps      {m['steps']} x {res.meta['dt']} s")
+    starting = _ended_starting(res)     # the run ended before the controller's own law took over (a relay test)
     if "fallback" in res.meta.get("mode_fractions", {}):       # a guarded run that handed the plant over
         print(f"modes      {_modes_line(res)}")
-    elif _ended_starting(res):      # the run ended before the controller's own law took over (e.g. a relay test)
-        print(f"modes      {_ended_starting(res)}")
+    elif starting:
+        print(f"modes      {starting}")
     for key, value in res.meta.get("controller_settings", {}).items():
         print(f"controller {key}: {value}")
     units = res.meta.get("units", {})
