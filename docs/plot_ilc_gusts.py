@@ -16,7 +16,7 @@ Usage: ``python docs/plot_ilc_gusts.py [--out docs/img/ilc_gusts.png]`` from the
 
 from __future__ import annotations
 
-import argparse
+import importlib.util
 import json
 from pathlib import Path
 
@@ -24,6 +24,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "img" / "ilc_gusts.png"
+
+_spec = importlib.util.spec_from_file_location("plot_targets", Path(__file__).with_name("plot_targets.py"))
+_TARGETS = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_TARGETS)    # the figure scripts' command line (docs/ holds scripts, not a package)
 #: record -> the controller it flies around.
 RECORDS = {"ilc_neural": "neural controller", "ilc": "adaptive controller"}
 #: the record's key of each series, its label and colour; "trial_varying" is read from the run without ILC.
@@ -97,13 +101,11 @@ def plot(data: dict, seeds: dict, path) -> None:
 
 def main(argv=None) -> Path:
     """Write the figure; return its path."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=OUT)
-    args = ap.parse_args(argv)
-    records = {n: json.loads((ROOT / "benchmarks" / "records" / f"{n}.json").read_text()) for n in RECORDS}
-    plot({n: figures(r) for n, r in records.items()}, {n: r["robust_seeds"] for n, r in records.items()}, args.out)
-    print(f"wrote {args.out}")
-    return args.out
+    def draw(path):
+        records = {n: json.loads((ROOT / "benchmarks" / "records" / f"{n}.json").read_text()) for n in RECORDS}
+        plot({n: figures(r) for n, r in records.items()}, {n: r["robust_seeds"] for n, r in records.items()}, path)
+
+    return _TARGETS.write_figure(argv, __doc__, OUT, draw)
 
 
 if __name__ == "__main__":

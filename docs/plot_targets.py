@@ -93,15 +93,23 @@ def plot(fig_data: dict, path) -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> Path:
-    """Write the figure; return its path."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=OUT)
+def write_figure(argv, doc: str, default: Path, draw) -> Path:
+    """Parse ``--out`` (default ``default``), call ``draw(path)``, say where it went and return the path.
+
+    The command line of the figure scripts in ``docs/``; ``doc`` is the script's module docstring.
+    """
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=default)
     args = ap.parse_args(argv)
-    data = figures(load("plants_100"), load("plants_change_100"), load("plants_noise_100"))
-    plot(data, args.out)
+    draw(args.out)
     print(f"wrote {args.out}")
     return args.out
+
+
+def main(argv=None) -> Path:
+    """Write the figure; return its path."""
+    return write_figure(argv, __doc__, OUT, lambda path: plot(
+        figures(load("plants_100"), load("plants_change_100"), load("plants_noise_100")), path))
 
 
 if __name__ == "__main__":
