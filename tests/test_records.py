@@ -391,3 +391,24 @@ def test_ilc_gust_figure_is_drawn_from_the_records(tmp_path):
     out = module.main(["--out", str(tmp_path / "gusts.png")])
     assert out.stat().st_size > 10_000
     assert (ROOT / "docs" / "img" / "ilc_gusts.png").exists()
+
+
+def test_the_share_verdict_looks_past_trial_10_when_the_reset_variant_cycles():
+    rec = copy.deepcopy(MT.load_record("ilc_neural"))
+    f = rec["figures"]
+    law = [0.057] + [0.01 * 0.5 ** k for k in range(9)]              # the law with memory, trial 10 ~ 0.04 mm
+    f["ablation"]["network"]["median_altitude_m"] = law
+
+    def share_line(reset):
+        f["ablation"]["network_reset"]["median_altitude_m"] = reset
+        f["share_lost_without_memory"] = 1.0 - (law[0] - reset[-1]) / (law[0] - law[-1])    # as bench_ilc.py
+        return next(s for s in MT._ilc_ablation(rec).split("\n") if s.startswith("- share"))
+
+    cycle = [0.057, 0.0078, 0.0547] * 3 + [0.057]         # one update every third trial: trial 10 has none
+    line = share_line(cycle)
+    assert line.startswith("- share of the improvement that needs the networks' trial memory: 100.0 %")
+    assert "met on trial 10's figure only" in line and "its trial 2 keeps 86." in line and line.endswith("not met)")
+    line = share_line([0.057] * 10)                        # nothing carries without memory: met, plainly
+    assert line.endswith("target >= 80 %: met)")
+    line = share_line([0.057] + [0.05] * 9)                # a little carries: its best trial keeps 12 %: still met
+    assert line.endswith("target >= 80 %: met)")
