@@ -26,6 +26,10 @@ _ILC_LABELS = {
 }
 
 
+def _ratios(values) -> str:
+    return ", ".join("-" if r is None else f"{r:.2f}" for r in values)      # None: a seed that lost the plant
+
+
 def _median_of(values):
     vals = [v for v in values if v is not None]         # None: a failed trial
     return statistics.median(vals) if vals else None
@@ -109,7 +113,7 @@ def ilc_ablation(rec: dict, provenance: str) -> str:
         meds = [(_median_of(r[:10]), _median_of(r[n - 10:])) for r in rob["noise_gusts"]["altitude_rms_m"]]
         notes.append(f"{n} trials with sensor noise and per-trial random gusts, seeds "
                      f"{', '.join(map(str, rec['robust_seeds']))}: worst trial of 11-{n} over the best of 1-10 = "
-                     f"{', '.join('-' if r is None else f'{r:.2f}' for r in ratios)} (target <= 1.5: "
+                     f"{_ratios(ratios)} (target <= 1.5: "
                      f"{'met' if worst is not None and worst <= 1.5 and not lost else 'not met'}"
                      + (f"; the plant lost on {len(lost)} of {len(ratios)} seeds" if lost else "")
                      + f"); median of trials 1-10 -> {n - 9}-{n}: "
@@ -125,14 +129,14 @@ def ilc_ablation(rec: dict, provenance: str) -> str:
             if key in rob:
                 ratios = rob[key]["worst_11_on_over_best_1_10"]
                 notes.append(f"same draws, {what}: worst of 11-{n} over best of 1-10 = "
-                             + ", ".join("-" if r is None else f"{r:.2f}" for r in ratios)
+                             + _ratios(ratios)
                              + f"; trials 11-{n} median / worst: {late(key)} mm")
         part = rob.get("noise_gusts_no_ilc", {}).get("trial_varying_ratio")
         if part:                            # the error that differs between trials: no trial-to-trial law removes it
             above = sum(r is not None and r > 1.5 for r in part)
             notes.append(f"same draws, no ILC, each trial's error less the mean error of the {n} trials (the part that "
                          f"differs from trial to trial, which no trial-to-trial law removes): worst of 11-{n} over "
-                         "best of 1-10 = " + ", ".join("-" if r is None else f"{r:.2f}" for r in part)
+                         "best of 1-10 = " + _ratios(part)
                          + f"; a law that removed exactly the rest would show that, were the loop linear: above 1.5 on "
                          f"{above} of {len(part)} seeds")
         if "noise_gusts_no_ilc" in rob:     # trial by trial: the same noise and gusts with and without the law

@@ -38,25 +38,26 @@ SERIES = (("noise_gusts", "network law", "tab:blue"),
 TARGET = 1.5
 
 
-def _rows(robust: dict, key: str) -> np.ndarray | None:
-    """The (seeds, trials) RMS altitude errors of one series in m (NaN: a failed trial), or None if not recorded."""
+def _series(robust: dict, key: str) -> tuple | None:
+    """One series' recorded (seeds, trials) RMS altitude errors (m) and per-seed ratios, or None if not recorded."""
     if key == "trial_varying":
-        rows = robust.get("noise_gusts_no_ilc", {}).get("trial_varying_rms_m")
+        none = robust.get("noise_gusts_no_ilc", {})
+        rows, ratios = none.get("trial_varying_rms_m"), none.get("trial_varying_ratio")
     else:
-        rows = robust.get(key, {}).get("altitude_rms_m")
-    return None if rows is None else np.array([[np.nan if v is None else v for v in r] for r in rows], float)
+        rows, ratios = robust.get(key, {}).get("altitude_rms_m"), robust.get(key, {}).get("worst_11_on_over_best_1_10")
+    return None if rows is None else (rows, ratios)
 
 
 def figures(record: dict) -> dict:
     """Per series of one record: the per-trial median over the seeds (mm) and each seed's worst(11..) / best(1..10)."""
-    robust = record["figures"]["robust"]
     out = {}
     for key, _, _ in SERIES:
-        rows = _rows(robust, key)
-        if rows is None:
+        found = _series(record["figures"]["robust"], key)
+        if found is None:
             continue
+        rows = np.array([[np.nan if v is None else v for v in r] for r in found[0]], float)   # NaN: a failed trial
         out[key] = {"median_mm": (1e3 * np.nanmedian(rows, axis=0)).tolist(),
-                    "ratio": (np.nanmax(rows[:, 10:], axis=1) / np.nanmin(rows[:, :10], axis=1)).tolist()}
+                    "ratio": [np.nan if r is None else r for r in found[1]]}
     return out
 
 

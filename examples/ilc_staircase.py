@@ -90,8 +90,8 @@ def main(argv=None) -> int:
     # (`feedforward_network`), so that it carries to another reference; here it stays a time-indexed signal, the
     # runner replaying it (docs/ilc.md).
     prior = getattr(controller, "reference_lag_steps", None)
-    gains = {"neural": lambda: Scenario.from_toml(NEURAL_SCENARIO).ilc.gains,
-             "adaptive": lambda: Scenario.from_toml(ADAPTIVE_ILC_SCENARIO).ilc.gains}.get(args.controller, dict)()
+    shipped = {"neural": NEURAL_SCENARIO, "adaptive": ADAPTIVE_ILC_SCENARIO}.get(args.controller)
+    gains = Scenario.from_toml(shipped).ilc.gains if shipped else {}
     network_law = NormOptimalILC(ClosedLoopNetworkModel(np.array([[74.25, 0.0], [180.0, 2.0]]), seed=args.seed,
                                                         prior_lag=prior),
                                  regularization=gains.get("regularization", 0.1),

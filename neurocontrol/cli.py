@@ -173,9 +173,14 @@ def _noise_line(true: dict, outputs: dict) -> str:
     return f"RMS in the final window: {', '.join(parts)}; perfect tracking would {verdict} on these measurements"
 
 
+def _mode_shares(res) -> str:
+    """Return the share of the run each controller mode flew, as ``"mode 12.5 %, ..."``."""
+    return ", ".join(f"{mode} {100 * f:.1f} %" for mode, f in res.meta["mode_fractions"].items())
+
+
 def _modes_line(res, most: int = 5) -> str:
     """Return the share of each controller mode and the spans the fallback flew (at most ``most`` of them)."""
-    shares = ", ".join(f"{mode} {100 * f:.1f} %" for mode, f in res.meta["mode_fractions"].items())
+    shares = _mode_shares(res)
     dt = res.meta["dt"]
     spans = [(a * dt, b * dt) for a, b in res.mode_spans("fallback")]
     listed = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in spans[:most]) + (f" and {len(spans) - most} more"
@@ -191,8 +196,7 @@ def _ended_starting(res) -> str | None:
     if not segments or segments[-1]["mode"] not in EXCITATION_MODES:
         return None
     last = segments[-1]
-    shares = ", ".join(f"{mode} {100 * f:.1f} %" for mode, f in res.meta["mode_fractions"].items())
-    return (f"{shares}; the run ended with the controller still in its '{last['mode']}' phase (from "
+    return (f"{_mode_shares(res)}; the run ended with the controller still in its '{last['mode']}' phase (from "
             f"{last['start_step'] * res.meta['dt']:.4g} s on), so its tuned or learned law never flew: lengthen the "
             "run, or see that phase's settings in the controller kind's docs")
 
