@@ -1,4 +1,4 @@
-"""The first-run notice and progress of numba kernel compilation (cold on-disk cache, once per install).
+"""The numba kernels' on-disk cache: kept in step with the sources, and the first-run notice and progress.
 
 The kernels are compiled lazily, on their first call, and cached on disk next
 to their source (``__pycache__/*.nbi``/``*.nbc``, or under ``NUMBA_CACHE_DIR``).
@@ -6,24 +6,36 @@ On a fresh install the first run therefore spends seconds compiling before it
 flies; :func:`cache_is_cold` tells that from the file system alone (without
 importing numba, so the notice comes within a second of the command), and
 :class:`CompileProgress` reports each kernel as numba finishes it.
+
+Numba checks a cached kernel against its own source file only: a kernel that
+calls a kernel of another file (the controllers' kernels call the networks')
+keeps the callee's old machine code after that file changes. So
+:func:`clear_stale_kernels`, called when :mod:`neurocontrol._jit` is first
+imported (before any kernel runs), removes every cached kernel of the project
+when the kernel sources differ from those the cache was built from (a digest
+kept beside the cache), and they are compiled afresh.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
 import time
 from pathlib import Path
 
-__all__ = ["CompileProgress", "cache_is_cold", "kernel_modules"]
+__all__ = ["CompileProgress", "cache_is_cold", "clear_stale_kernels", "kernel_modules"]
 
 #: Packages whose modules may hold numba kernels (the package itself and the plants package next to it).
 _ROOT = Path(__file__).resolve().parent
 _PACKAGES = (_ROOT, _ROOT.parent / "plants")
 
 #: A kernel module decorates at least one function with one of the project's numba decorators.
-_DECORATOR = re.compile(r"^@(?:_?jit|plant_jit)\b", re.MULTILINE)
+_DECORATOR = re.compile(r"^@(?:_?jit|plant_jit|_strict)\b", re.MULTILINE)
+
+#: The file, in the cache folder, that holds the digest of the kernel sources the cache was built from.
+_STAMP = "neurocontrol-kernels.sha256"
 
 
 def kernel_modules(packages=_PACKAGES) -> list[Path]:
@@ -37,7 +49,8 @@ def kernel_modules(packages=_PACKAGES) -> list[Path]:
     Returns
     -------
     list of pathlib.Path
-        Sorted paths of the ``*.py`` files with a ``@jit``/``@_jit``/``@plant_jit`` decorated function.
+        Sorted paths of the ``*.py`` files with a ``@jit``/``@_jit``/``@plant_jit``/``@_strict`` decorated
+        function.
     """
     found = []
     for pkg in packages:
@@ -53,13 +66,88 @@ def kernel_modules(packages=_PACKAGES) -> list[Path]:
     return found
 
 
-def _index_files(source: Path, cache_dir: str | None) -> list[Path]:
-    """Numba's index files for the kernels of ``source`` (in-tree ``__pycache__`` or under ``cache_dir``)."""
-    pattern = f"{source.stem}.*.nbi"
+def _cache_folders(source: Path, cache_dir: str | None) -> list[Path]:
+    """List the folders where numba caches the kernels of ``source`` (``__pycache__`` or under ``cache_dir``)."""
     if cache_dir:
         # numba names the folder after the source folder's name plus a hash of its full path
-        return [p for d in Path(cache_dir).glob(f"{source.parent.name}_*") for p in d.glob(pattern)]
-    return list((source.parent / "__pycache__").glob(pattern))
+        return list(Path(cache_dir).glob(f"{source.parent.name}_*"))
+    return [source.parent / "__pycache__"]
+
+
+def _index_files(source: Path, cache_dir: str | None) -> list[Path]:
+    """Numba's index files for the kernels of ``source``."""
+    return [p for d in _cache_folders(source, cache_dir) for p in d.glob(f"{source.stem}.*.nbi")]
+
+
+def _sources_digest(modules) -> str:
+    """SHA-256 over the kernel sources' names and contents, in a fixed order."""
+    h = hashlib.sha256()
+    for path in sorted(Path(m) for m in modules):
+        h.update(path.name.encode())
+        h.update(b"\0")
+        h.update(path.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _cached_files(source: Path, cache_dir: str | None) -> list[Path]:
+    """Numba's index and code files for the kernels of ``source``."""
+    return [p for d in _cache_folders(source, cache_dir) for pattern in (f"{source.stem}.*.nbi", f"{source.stem}.*.nbc")
+            for p in d.glob(pattern)]
+
+
+def clear_stale_kernels(modules=None, *, cache_dir: str | None = None, stamp_dir=None) -> int:
+    """Remove every cached kernel when the kernel sources differ from those the cache was built from.
+
+    Numba invalidates a cached kernel when its own source file changes, not
+    when a kernel it calls (in another file) does. This keeps a digest of all
+    kernel sources beside the cache; when it differs (or is missing while
+    cached kernels exist), the cached kernels of every kernel module are
+    removed and the new digest is written, so each kernel is compiled again
+    from the present sources at its next call. Failing to read or write the
+    cache folder (a read-only install) leaves everything as it is.
+
+    Parameters
+    ----------
+    modules : sequence of path-like, optional
+        Kernel source files (default: :func:`kernel_modules`).
+    cache_dir : str, optional
+        Numba's cache folder (default: the ``NUMBA_CACHE_DIR`` environment
+        variable; unset means the ``__pycache__`` folder next to each source).
+    stamp_dir : path-like, optional
+        Where the digest is kept (default: ``cache_dir``, or the package's
+        ``__pycache__`` folder).
+
+    Returns
+    -------
+    int
+        The number of cached files removed.
+    """
+    if cache_dir is None:
+        cache_dir = os.environ.get("NUMBA_CACHE_DIR") or None
+    modules = kernel_modules() if modules is None else [Path(m) for m in modules]
+    if stamp_dir is None:
+        stamp_dir = Path(cache_dir) if cache_dir else _ROOT / "__pycache__"
+    stamp = Path(stamp_dir) / _STAMP
+    try:
+        digest = _sources_digest(modules)
+        if stamp.is_file() and stamp.read_text(encoding="ascii").strip() == digest:
+            return 0
+        removed = 0
+        for source in modules:
+            for path in _cached_files(source, cache_dir):
+                try:
+                    path.unlink()
+                    removed += 1
+                except FileNotFoundError:       # another process removed it first
+                    pass
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        tmp = stamp.with_name(f"{stamp.name}.{os.getpid()}.tmp")
+        tmp.write_text(digest + "\n", encoding="ascii")
+        os.replace(tmp, stamp)                  # atomic: a concurrent reader sees the old digest or the new one
+        return removed
+    except OSError:
+        return 0
 
 
 def cache_is_cold(modules=None, *, cache_dir: str | None = None) -> bool:

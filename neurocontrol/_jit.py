@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import numba
 
+from neurocontrol._compile import clear_stale_kernels
+
 __all__ = ["JIT_OPTIONS", "PLANT_JIT_OPTIONS", "jit", "plant_jit"]
+
+# Before any kernel is compiled or loaded: drop cached kernels built from other sources (numba checks a kernel's
+# own file only, not the files of the kernels it calls).
+clear_stale_kernels()
 
 #: Learning and control kernels: floating-point contraction to fused multiply-add only (no reassociation), so
 #: results agree with plain references to rounding.

@@ -316,6 +316,55 @@ def test_cache_is_cold_follows_the_index_files(tmp_path):
     assert not cache_is_cold(mods, cache_dir=str(tmp_path / "cache"))
 
 
+def test_clear_stale_kernels_follows_every_kernel_source(tmp_path):
+    from neurocontrol._compile import clear_stale_kernels
+
+    pkg = tmp_path / "pkg"
+    cache = pkg / "__pycache__"
+    cache.mkdir(parents=True)
+    callee, caller = pkg / "_callee.py", pkg / "_caller.py"
+    callee.write_text("@jit\ndef f(x):\n    return x\n")
+    caller.write_text("@jit\ndef g(x):\n    return f(x)\n")
+    mods = [callee, caller]
+
+    def cached():
+        names = ("_callee.f-1.py311.nbi", "_callee.f-1.py311.1.nbc", "_caller.g-1.py311.nbi", "_caller.g-1.py311.1.nbc")
+        for name in names:
+            (cache / name).write_bytes(b"")
+        return {p.name for p in cache.iterdir() if p.suffix in (".nbi", ".nbc")}
+
+    assert len(cached()) == 4
+    assert clear_stale_kernels(mods, cache_dir="", stamp_dir=cache) == 4     # no digest yet: cache of unknown sources
+    assert (cache / "neurocontrol-kernels.sha256").is_file()
+    assert len(cached()) == 4
+    assert clear_stale_kernels(mods, cache_dir="", stamp_dir=cache) == 0     # same sources: kept
+    assert len(list(cache.glob("*.nb*"))) == 4
+    callee.write_text("@jit\ndef f(x):\n    return 2 * x\n")              # only the callee's file changes
+    assert clear_stale_kernels(mods, cache_dir="", stamp_dir=cache) == 4     # the caller's cached code goes too
+    assert not list(cache.glob("*.nb*"))
+    user = tmp_path / "numba_cache" / "pkg_0123abcd"                         # NUMBA_CACHE_DIR's layout
+    user.mkdir(parents=True)
+    (user / "_caller.g-1.py311.nbi").write_bytes(b"")
+    assert clear_stale_kernels(mods, cache_dir=str(tmp_path / "numba_cache")) == 1
+    assert (tmp_path / "numba_cache" / "neurocontrol-kernels.sha256").is_file()
+    assert clear_stale_kernels(mods, cache_dir=str(tmp_path / "numba_cache")) == 0
+
+
+def test_clear_stale_kernels_leaves_a_read_only_cache_alone(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from neurocontrol._compile import clear_stale_kernels
+
+    src = tmp_path / "_k.py"
+    src.write_text("@jit\ndef f(x):\n    return x\n")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(Path, "write_text", refuse)
+    assert clear_stale_kernels([src], cache_dir="", stamp_dir=tmp_path / "c") == 0
+
+
 def test_compile_progress_reports_each_compiled_kernel():
     import io
 

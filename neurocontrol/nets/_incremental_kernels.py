@@ -130,44 +130,55 @@ def sensitivity_step_kernel(C, W, y, u, h, Sy, Sh, teacher, y_next, h_next, Sy_n
     for k in range(H):
         d[k] = 1.0 - h_next[k] * h_next[k]
     col0 = p * nb if teacher else 0
+    # The loops below run over row slices from index 0, so numba can see the indices are not negative and
+    # vectorises them; each entry still sums its terms in the same order (bit for bit the plain loops).
     # hidden units: Sh' = D (W_h Sh + W_y Sy + e_k x^T)
     for k in range(H):
+        row = Sh_next[k]
         for c in range(n_theta):
-            Sh_next[k, c] = 0.0
+            row[c] = 0.0
+        tail = Sh_next[k, col0:]
         for l in range(H):
             w = W[k, l]
-            for c in range(col0, n_theta):
-                Sh_next[k, c] += w * Sh[l, c]
+            src = Sh[l, col0:]
+            for c in range(tail.shape[0]):
+                tail[c] += w * src[c]
         if not teacher:
             for j in range(p):
                 w = W[k, H + j]
+                src = Sy[j]
                 for c in range(n_theta):
-                    Sh_next[k, c] += w * Sy[j, c]
+                    row[c] += w * src[c]
         base = p * nb + k * nb
         for j in range(nb):
-            Sh_next[k, base + j] += x[j]
+            row[base + j] += x[j]
         dk = d[k]
-        for c in range(col0, n_theta):
-            Sh_next[k, c] *= dk
+        for c in range(tail.shape[0]):
+            tail[c] *= dk
     # outputs: Sy' = Sy + A_y Sy + V Sh' + e_i phi^T
     for i in range(p):
+        row = Sy_next[i]
         if teacher:
             for c in range(n_theta):
-                Sy_next[i, c] = 0.0
+                row[c] = 0.0
         else:
+            src = Sy[i]
             for c in range(n_theta):
-                Sy_next[i, c] = Sy[i, c]
+                row[c] = src[c]
             for j in range(p):
                 a = C[i, j]
+                src = Sy[j]
                 for c in range(n_theta):
-                    Sy_next[i, c] += a * Sy[j, c]
+                    row[c] += a * src[c]
+        tail = Sy_next[i, col0:]
         for k in range(H):
             v = C[i, nz + k]
-            for c in range(col0, n_theta):
-                Sy_next[i, c] += v * Sh_next[k, c]
+            src = Sh_next[k, col0:]
+            for c in range(tail.shape[0]):
+                tail[c] += v * src[c]
         base = i * nb
         for j in range(nb):
-            Sy_next[i, base + j] += phi[j]
+            row[base + j] += phi[j]
 
 
 @_jit
@@ -285,6 +296,13 @@ def ekf_kernel(theta, P, Hm, e, R, max_trace, q, dead_zone, gate, G, S, L, alpha
     (SKIP_NON_FINITE), mean(e^2 / R) < dead_zone^2 (SKIP_DEAD_ZONE),
     e^T S^-1 e / p > gate^2 (SKIP_OUTLIER). ``alpha[p]`` returns the number
     of blocks whose trace was bounded (alpha has length p + 1).
+
+    Buffers: ``G`` (p, n) holds G^T, ``S``, ``L`` (p, p), ``M`` (p + 1, bs)
+    (its last row is scratch). Each P_b must be symmetric, as
+    :meth:`DecoupledEKF.initial_covariance` gives it and every update keeps it
+    (row c of P_b is read for its column c). The loops run over contiguous
+    slices from index 0 so that they vectorise, and every entry sums its terms
+    in the order of the formula's plain loops.
     """
     nblk, bs, _ = P.shape
     p = e.shape[0]
@@ -299,21 +317,42 @@ def ekf_kernel(theta, P, Hm, e, R, max_trace, q, dead_zone, gate, G, S, L, alpha
                 return SKIP_NON_FINITE
     if r2 < dead_zone * dead_zone * p:
         return SKIP_DEAD_ZONE
-    for b in range(nblk):
-        off = b * bs
-        for a in range(bs):
-            for i in range(p):
-                acc = 0.0
-                for c in range(bs):
-                    acc += P[b, a, c] * Hm[i, off + c]
-                G[off + a, i] = acc
     n_theta = nblk * bs
-    for i in range(p):
-        for j in range(i + 1):
-            acc = 0.0
+    for b in range(nblk):          # G_b^T[i, a] = sum_c P_b[a, c] H_b[i, c], c ascending
+        off = b * bs
+        for i in range(p):
+            gt = G[i, off:off + bs]
+            for a in range(bs):
+                gt[a] = 0.0
+            for c in range(bs):
+                hv = Hm[i, off + c]
+                prow = P[b, c]
+                for a in range(bs):
+                    gt[a] += prow[a] * hv
+    for i in range(p):             # S = H G (lower triangle), the columns c ascending, four entries at a time
+        hrow = Hm[i]
+        for j0 in range(0, i + 1, 4):
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            g0 = G[j0]
+            g1 = G[min(j0 + 1, i)]
+            g2 = G[min(j0 + 2, i)]
+            g3 = G[min(j0 + 3, i)]
             for c in range(n_theta):
-                acc += Hm[i, c] * G[c, j]
-            S[i, j] = acc
+                hv = hrow[c]
+                s0 += hv * g0[c]
+                s1 += hv * g1[c]
+                s2 += hv * g2[c]
+                s3 += hv * g3[c]
+            S[i, j0] = s0
+            if j0 + 1 <= i:
+                S[i, j0 + 1] = s1
+            if j0 + 2 <= i:
+                S[i, j0 + 2] = s2
+            if j0 + 3 <= i:
+                S[i, j0 + 3] = s3
     for i in range(p):   # mirror the computed lower triangle: S is symmetric by construction
         S[i, i] += R[i]
         for j in range(i + 1, p):
@@ -339,26 +378,37 @@ def ekf_kernel(theta, P, Hm, e, R, max_trace, q, dead_zone, gate, G, S, L, alpha
     for c in range(n_theta):
         acc = 0.0
         for i in range(p):
-            acc += G[c, i] * alpha[i]
+            acc += G[i, c] * alpha[i]
         theta[c] += acc
     bounded = 0
+    acc_row = M[p]
     for b in range(nblk):
         off = b * bs
-        for a in range(bs):   # M = L^-1 G_b^T, column a
-            for i in range(p):
-                acc = G[off + a, i]
-                for k in range(i):
-                    acc -= L[i, k] * M[k, a]
-                M[i, a] = acc / L[i, i]
+        for i in range(p):     # M = L^-1 G_b^T, row by row
+            row = M[i]
+            gt = G[i, off:off + bs]
+            for a in range(bs):
+                row[a] = gt[a]
+            for k in range(i):
+                lik = L[i, k]
+                prev = M[k]
+                for a in range(bs):
+                    row[a] -= lik * prev[a]
+            lii = L[i, i]
+            for a in range(bs):
+                row[a] = row[a] / lii
         tr = 0.0
-        for a in range(bs):
-            for c in range(a, bs):
-                acc = 0.0
-                for i in range(p):
-                    acc += M[i, a] * M[i, c]
-                v = 0.5 * (P[b, a, c] + P[b, c, a]) - acc
-                P[b, a, c] = v
-                P[b, c, a] = v
+        for a in range(bs):    # row a of P_b - M^T M, whole (a product commutes, so the result stays symmetric)
+            for c in range(bs):
+                acc_row[c] = 0.0
+            for i in range(p):
+                mia = M[i, a]
+                mrow = M[i]
+                for c in range(bs):
+                    acc_row[c] += mia * mrow[c]
+            prow = P[b, a]
+            for c in range(bs):
+                prow[c] = prow[c] - acc_row[c]
             P[b, a, a] += q
             tr += P[b, a, a]
         if tr > max_trace[b]:
@@ -505,39 +555,128 @@ def blocked_jacobian_kernel(C, W, y0, h0, inputs, block_of, m, outputs, J, y, h,
     input taps (``inputs`` (N, taps m): row t holds the inputs of steps t,
     t - 1, ..., t - taps + 1), tap j of step t lands on block ``block_of[t - j]``,
     or nowhere when t - j < 0 (an input applied before the horizon). ``J``
-    is (N, p, B m); ``Sy``, ``Sy_next`` (p, B m), ``Sh``, ``Sh_next`` (H, B m)
-    are scratch buffers; ``outputs[t] = y(t+1)``.
+    is (N, p, B m); ``Sy``, ``Sy_next`` (p B m entries), ``Sh``, ``Sh_next``
+    (H B m entries) are contiguous scratch buffers (used column-major, one
+    column's p or H entries together); ``outputs[t] = y(t+1)``.
+
+    The network is stepped with its weight matrices transposed, one input
+    entry (or one sensitivity column) at a time across all units, so the
+    loops vectorise; each unit's sum runs over its terms in the order of
+    :func:`step_kernel` and :func:`_input_sensitivity_step` (bit for bit
+    their results).
     """
     p, nb = C.shape
     H = W.shape[0]
+    nz = nb - H
     N = inputs.shape[0]
     taps = inputs.shape[1] // m
     cols = np.empty(taps, np.int64)
     ncol = J.shape[2]
+    WT = np.empty((nb, H))
+    CT = np.empty((nb, p))
+    for k in range(H):
+        for j in range(nb):
+            WT[j, k] = W[k, j]
+    for i in range(p):
+        for j in range(nb):
+            CT[j, i] = C[i, j]
+    ShT = Sh.reshape(-1)[:ncol * H].reshape((ncol, H))
+    ShT_next = Sh_next.reshape(-1)[:ncol * H].reshape((ncol, H))
+    SyT = Sy.reshape(-1)[:ncol * p].reshape((ncol, p))
+    SyT_next = Sy_next.reshape(-1)[:ncol * p].reshape((ncol, p))
+    d = np.empty(H)
     for i in range(p):
         y[i] = y0[i]
-        for c in range(ncol):
-            Sy[i, c] = 0.0
     for k in range(H):
         h[k] = h0[k]
-        for c in range(ncol):
-            Sh[k, c] = 0.0
+    for c in range(ncol):
+        for k in range(H):
+            ShT[c, k] = 0.0
+        for i in range(p):
+            SyT[c, i] = 0.0
     for t in range(N):
-        step_kernel(C, W, y, inputs[t], h, y, h, x, phi)   # y, h now at t+1
+        # the step: x = [h; y; u; 1], h <- tanh(W x), y <- y + C [y; u; 1; h]
+        for k in range(H):
+            x[k] = h[k]
+        for i in range(p):
+            x[H + i] = y[i]
+        for a in range(inputs.shape[1]):
+            x[H + p + a] = inputs[t, a]
+        x[H + nz - 1] = 1.0
+        for k in range(H):
+            h[k] = 0.0
+        for j in range(nb):
+            xj = x[j]
+            for k in range(H):
+                h[k] += WT[j, k] * xj
+        for k in range(H):
+            h[k] = math.tanh(h[k])
+        for j in range(nz):
+            phi[j] = x[H + j]
+        for k in range(H):
+            phi[nz + k] = h[k]
+        for i in range(p):
+            y[i] = x[H + i]
+        for j in range(nb):
+            pj = phi[j]
+            for i in range(p):
+                y[i] += CT[j, i] * pj
+        # the sensitivities of the started blocks' columns
         for j in range(taps):
             cols[j] = block_of[t - j] * m if t >= j else -1
         ncur = cols[0] + m
-        _input_sensitivity_step(C, W, h, Sy, Sh, Sy_next, Sh_next, cols, ncur, m)
+        for k in range(H):
+            d[k] = 1.0 - h[k] * h[k]
+        for c in range(ncur):
+            for k in range(H):
+                ShT_next[c, k] = 0.0
+            for l in range(H):
+                s = ShT[c, l]
+                for k in range(H):
+                    ShT_next[c, k] += WT[l, k] * s
+            for j in range(p):
+                s = SyT[c, j]
+                for k in range(H):
+                    ShT_next[c, k] += WT[H + j, k] * s
+        for j in range(taps):
+            c0 = cols[j]
+            if c0 >= 0:
+                for a in range(m):
+                    r = H + p + j * m + a
+                    for k in range(H):
+                        ShT_next[c0 + a, k] += WT[r, k]
+        for c in range(ncur):
+            for k in range(H):
+                ShT_next[c, k] *= d[k]
+        for c in range(ncur):
+            for i in range(p):
+                SyT_next[c, i] = SyT[c, i]
+            for j in range(p):
+                s = SyT[c, j]
+                for i in range(p):
+                    SyT_next[c, i] += CT[j, i] * s
+            for k in range(H):
+                s = ShT_next[c, k]
+                for i in range(p):
+                    SyT_next[c, i] += CT[nz + k, i] * s
+        for j in range(taps):
+            c0 = cols[j]
+            if c0 >= 0:
+                for a in range(m):
+                    r = p + j * m + a
+                    for i in range(p):
+                        SyT_next[c0 + a, i] += CT[r, i]
         for i in range(p):
             outputs[t, i] = y[i]
             for c in range(ncur):
-                Sy[i, c] = Sy_next[i, c]
-                J[t, i, c] = Sy_next[i, c]
+                J[t, i, c] = SyT_next[c, i]
             for c in range(ncur, ncol):
                 J[t, i, c] = 0.0
-        for k in range(H):
-            for c in range(ncur):
-                Sh[k, c] = Sh_next[k, c]
+        for c in range(ncur):
+            for i in range(p):
+                SyT[c, i] = SyT_next[c, i]
+            for k in range(H):
+                ShT[c, k] = ShT_next[c, k]
 
 
 @_jit

@@ -195,7 +195,8 @@ class DecoupledEKF(_ErrorModel):
         theta : numpy.ndarray, shape (n_weights,)
             The weights, float64 C-contiguous, changed in place.
         covariance : numpy.ndarray
-            From :meth:`initial_covariance` (or a previous update), changed in place.
+            From :meth:`initial_covariance` (or a previous update), changed in place; each block symmetric, as
+            those are.
         sensitivities : array_like, shape (p, n_weights)
             d y_hat(t+1) / d theta.
         error : array_like, shape (p,)
@@ -287,7 +288,8 @@ def _check_inplace(arr, name, shape):
 
 
 def _ekf_buffers(p, n, bs):
-    return np.empty((n, p)), np.empty((p, p)), np.empty((p, p)), np.empty(p + 1), np.empty((p, bs))
+    """Return the scratch of :func:`~neurocontrol.nets._incremental_kernels.ekf_kernel`: G^T, S, L, alpha, M."""
+    return np.empty((p, n)), np.empty((p, p)), np.empty((p, p)), np.empty(p + 1), np.empty((p + 1, bs))
 
 
 def _vec(x, name, n):
