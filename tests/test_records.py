@@ -350,6 +350,41 @@ def test_clear_stale_kernels_follows_every_kernel_source(tmp_path):
     assert clear_stale_kernels(mods, cache_dir=str(tmp_path / "numba_cache")) == 0
 
 
+def test_a_changed_callee_reaches_its_cached_caller(tmp_path):
+    """With real numba caching: after the callee's file changes, the caller runs the new callee."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    pkg = tmp_path / "kpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    callee = pkg / "callee.py"
+    callee.write_text("import numba\n\n@numba.njit(cache=True)\ndef f():\n    return 1\n")
+    (pkg / "caller.py").write_text("import numba\nfrom kpkg.callee import f\n\n"
+                                   "@numba.njit(cache=True)\ndef g():\n    return f()\n")
+    script = textwrap.dedent(f"""
+        from neurocontrol._compile import clear_stale_kernels
+        clear_stale_kernels([{str(callee)!r}, {str(pkg / "caller.py")!r}], cache_dir="", stamp_dir={str(pkg)!r})
+        from kpkg.caller import g
+        print(g())
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    env.pop("NUMBA_CACHE_DIR", None)
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return int(out.stdout.split()[-1])
+
+    assert run() == 1
+    assert list((pkg / "__pycache__").glob("caller.g-*.nbi"))              # the caller's code is cached
+    callee.write_text("import numba\n\n@numba.njit(cache=True)\ndef f():\n    return 2\n")
+    os.utime(callee, (callee.stat().st_mtime + 5, callee.stat().st_mtime + 5))
+    assert run() == 2                                                      # not the cached caller's old f
+
+
 def test_clear_stale_kernels_leaves_a_read_only_cache_alone(tmp_path, monkeypatch):
     from pathlib import Path
 
