@@ -559,11 +559,14 @@ def blocked_jacobian_kernel(C, W, y0, h0, inputs, block_of, m, outputs, J, y, h,
     (H B m entries) are contiguous scratch buffers (used column-major, one
     column's p or H entries together); ``outputs[t] = y(t+1)``.
 
-    The network is stepped with its weight matrices transposed, one input
-    entry (or one sensitivity column) at a time across all units, so the
-    loops vectorise; each unit's sum runs over its terms in the order of
-    :func:`step_kernel` and :func:`_input_sensitivity_step` (bit for bit
-    their results).
+    The network is stepped with its weight matrices transposed (copies made
+    once per call, with the hidden units' slopes: about ``(H + p + 1) (H + p
+    + m + 1)`` numbers), one input entry (or one sensitivity column) at a time
+    across all units, so the loops vectorise; each unit's sum runs over its
+    terms in the order of :func:`step_kernel` and
+    :func:`_input_sensitivity_step` (bit for bit their results). Without the
+    copies (reading the weights across units with a stride) it measured
+    slower than the plain loops.
     """
     p, nb = C.shape
     H = W.shape[0]
