@@ -105,7 +105,8 @@ def clear_stale_kernels(modules=None, *, cache_dir: str | None = None, stamp_dir
     cached kernels exist), the cached kernels of every kernel module are
     removed and the new digest is written, so each kernel is compiled again
     from the present sources at its next call. Failing to read or write the
-    cache folder (a read-only install) leaves everything as it is.
+    cache folder (a read-only install) leaves everything as it is; numba's
+    own fallback there, a cache folder per user, is not looked at.
 
     Parameters
     ----------
