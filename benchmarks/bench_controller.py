@@ -11,14 +11,18 @@ for the imitator's share of the cost, with the reference model's exact
 response in its place (``neural_exact``); ``--jacobian-every K`` adds a row
 for the approximate synthesiser that recomputes the horizon Jacobian every K
 steps. The controllers' episodes alternate, so a busy machine slows all alike.
+``--breakdown`` adds one more neural episode with a timer around each
+compiled kernel the step calls and prints each kernel's mean time per step and
+the rest of the step (the controller's Python).
 
-Run: ``python benchmarks/bench_controller.py [--episodes 5] [--jacobian-every 5]``
+Run: ``python benchmarks/bench_controller.py [--episodes 5] [--jacobian-every 5] [--breakdown]``
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import time
 from pathlib import Path
 
@@ -68,11 +72,70 @@ def neural_episode(seed, jacobian_every=1, imitator="network"):
     return time.perf_counter() - t0, res
 
 
+#: The compiled kernels of one neural control step, as (module, name): each is called through its module.
+STEP_KERNELS = (("neurocontrol.nets._incremental_kernels", "train_step_kernel"),
+                ("neurocontrol.nets._incremental_kernels", "change_kernel"),
+                ("neurocontrol.controllers._neural_kernels", "observe_kernel"),
+                ("neurocontrol.controllers._neural_kernels", "imitator_desired_kernel"),
+                ("neurocontrol.controllers._neural_kernels", "synthesise_kernel"))
+
+
+def breakdown(seed=0):
+    """Mean microseconds per control step in each kernel of :data:`STEP_KERNELS`, and in the whole step.
+
+    One run of :func:`neural_episode` with a timer around each kernel and around the controller's ``step``; a
+    kernel's time counts only while a step runs (not the imitator's pretraining at reset). Returns
+    ``({kernel: us per step}, step us, steps)``.
+    """
+    spent, clock = {}, {"in_step": False, "step": 0.0, "steps": 0}
+    saved = []
+
+    def timed(module, name):
+        fn = getattr(module, name)
+        saved.append((module, name, fn))
+
+        def wrapper(*args):
+            if not clock["in_step"]:
+                return fn(*args)
+            t = time.perf_counter()
+            out = fn(*args)
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - t
+            return out
+        setattr(module, name, wrapper)
+
+    from neurocontrol.controllers.neural import NeuralController
+    step = NeuralController.step
+
+    def timed_step(self, *args, **kwargs):
+        clock["in_step"] = True
+        t = time.perf_counter()
+        try:
+            return step(self, *args, **kwargs)
+        finally:
+            clock["step"] += time.perf_counter() - t
+            clock["steps"] += 1
+            clock["in_step"] = False
+
+    try:
+        for module, name in STEP_KERNELS:
+            timed(importlib.import_module(module), name)
+        NeuralController.step = timed_step
+        neural_episode(seed)
+    finally:
+        NeuralController.step = step
+        for module, name, fn in saved:
+            setattr(module, name, fn)
+    n = max(clock["steps"], 1)
+    return {name: spent.get(name, 0.0) / n * 1e6 for _, name in STEP_KERNELS}, clock["step"] / n * 1e6, n
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--episodes", type=int, default=5)
     ap.add_argument("--jacobian-every", type=int, default=1,
                     help="also time the neural controller with jacobian_every = K (an approximation)")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time each compiled kernel of the neural step in one more episode")
     args = ap.parse_args(argv)
     runs = {"adaptive": lambda s: episode(adaptive, s), "lqr": lambda s: episode(LQRController.from_plant, s),
             "neural": neural_episode, "neural_exact": lambda s: neural_episode(s, imitator="exact")}
@@ -105,6 +168,13 @@ def main(argv=None):
         print(f"{name} / lqr median step: {st / lqr:.2f} (issue #13 target <= 2)")
     print(f"plant env step (gymnasium.make): {plant_us:.1f} us")
     print("targets: adaptive median step <= 50 us (goal 20 us); 30 s episode <= 0.5 s")
+    if args.breakdown:
+        per_kernel, step_us, n = breakdown()
+        print(f"neural step, mean of {n} steps with a timer around each kernel: {step_us:.1f} us")
+        for name, us in per_kernel.items():
+            print(f"  {name:<24} {us:6.1f} us per step")
+        rest = step_us - sum(per_kernel.values())
+        print(f"  {'the rest (Python)':<24} {rest:6.1f} us per step ({rest / step_us:.0%})")
 
 
 if __name__ == "__main__":

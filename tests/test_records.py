@@ -496,3 +496,23 @@ def test_the_share_verdict_looks_past_trial_10_when_the_reset_variant_cycles():
     assert line.endswith("target >= 80 %: met)")
     line = share_line([0.057] + [0.05] * 9)                # a little carries: its best trial keeps 12 %: still met
     assert line.endswith("target >= 80 %: met)")
+
+
+# --------------------------------------------------------------------------- the control step's cost, by kernel
+
+def test_controller_benchmark_breakdown_times_each_kernel_and_puts_them_back():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_controller", ROOT / "benchmarks" / "bench_controller.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    originals = {(m, n): getattr(importlib.import_module(m), n) for m, n in bench.STEP_KERNELS}
+    per_kernel, step_us, steps = bench.breakdown(seed=0)
+    assert steps == 3000                                            # the 30 s hover at 0.01 s
+    assert set(per_kernel) == {n for _, n in bench.STEP_KERNELS}
+    assert all(v > 0.0 for v in per_kernel.values())                # every kernel runs within the steps
+    assert sum(per_kernel.values()) < step_us                       # the kernels are part of the step
+    for (m, n), fn in originals.items():                            # the timers are gone afterwards
+        assert getattr(importlib.import_module(m), n) is fn
+    from neurocontrol.controllers.neural import NeuralController
+    assert NeuralController.step.__name__ == "step"
