@@ -111,7 +111,8 @@ def clear_stale_kernels(modules=None, *, cache_dir: str | None = None, stamp_dir
     Parameters
     ----------
     modules : sequence of path-like, optional
-        Kernel source files (default: :func:`kernel_modules`).
+        Kernel source files (default: :func:`kernel_modules`, whose digest
+        also covers ``neurocontrol/_jit.py``, the compile flags).
     cache_dir : str, optional
         Numba's cache folder (default: the ``NUMBA_CACHE_DIR`` environment
         variable; unset means the ``__pycache__`` folder next to each source).
@@ -126,12 +127,16 @@ def clear_stale_kernels(modules=None, *, cache_dir: str | None = None, stamp_dir
     """
     if cache_dir is None:
         cache_dir = os.environ.get("NUMBA_CACHE_DIR") or None
-    modules = kernel_modules() if modules is None else [Path(m) for m in modules]
+    if modules is None:
+        modules = kernel_modules()
+        sources = modules + [_ROOT / "_jit.py"]        # the compile flags, in no kernel module
+    else:
+        modules = sources = [Path(m) for m in modules]
     if stamp_dir is None:
         stamp_dir = Path(cache_dir) if cache_dir else _ROOT / "__pycache__"
     stamp = Path(stamp_dir) / _STAMP
     try:
-        digest = _sources_digest(modules)
+        digest = _sources_digest(sources)
         if stamp.is_file() and stamp.read_text(encoding="ascii").strip() == digest:
             return 0
         removed = 0
