@@ -69,8 +69,10 @@ def kernel_modules(packages=_PACKAGES) -> list[Path]:
 def _cache_folders(source: Path, cache_dir: str | None) -> list[Path]:
     """List the folders where numba caches the kernels of ``source`` (``__pycache__`` or under ``cache_dir``)."""
     if cache_dir:
-        # numba names the folder after the source folder's name plus a hash of its full path
-        return list(Path(cache_dir).glob(f"{source.parent.name}_*"))
+        # numba's folder: the source folder's name and the SHA-1 of its absolute path (numba.core.caching,
+        # _CacheLocator.get_suitable_cache_subpath), so another project's folder of the same name is not this one
+        folder = os.path.dirname(os.path.abspath(source))
+        return [Path(cache_dir) / f"{os.path.basename(folder)}_{hashlib.sha1(folder.encode()).hexdigest()}"]
     return [source.parent / "__pycache__"]
 
 

@@ -308,7 +308,9 @@ def test_cache_is_cold_follows_the_index_files(tmp_path):
     assert not cache_is_cold(mods, cache_dir="")                   # compiled; the never-called module does not count
     os.utime(src, (index.stat().st_mtime + 10, index.stat().st_mtime + 10))
     assert cache_is_cold(mods, cache_dir="")                       # source edited after compiling: stale
-    user = tmp_path / "cache" / "pkg_0123abcd"
+    from numba.core.caching import _CacheLocator
+
+    user = tmp_path / "cache" / _CacheLocator.get_suitable_cache_subpath(str(src))   # numba's own naming
     user.mkdir(parents=True)
     assert cache_is_cold(mods, cache_dir=str(tmp_path / "cache"))  # NUMBA_CACHE_DIR: its own, empty, folder
     (user / "_kernels.f-1.py311.nbi").write_bytes(b"")
@@ -342,10 +344,16 @@ def test_clear_stale_kernels_follows_every_kernel_source(tmp_path):
     callee.write_text("@jit\ndef f(x):\n    return 2 * x\n")              # only the callee's file changes
     assert clear_stale_kernels(mods, cache_dir="", stamp_dir=cache) == 4     # the caller's cached code goes too
     assert not list(cache.glob("*.nb*"))
-    user = tmp_path / "numba_cache" / "pkg_0123abcd"                         # NUMBA_CACHE_DIR's layout
+    from numba.core.caching import _CacheLocator
+
+    user = tmp_path / "numba_cache" / _CacheLocator.get_suitable_cache_subpath(str(caller))   # NUMBA_CACHE_DIR's
     user.mkdir(parents=True)
     (user / "_caller.g-1.py311.nbi").write_bytes(b"")
+    other = tmp_path / "numba_cache" / "pkg_0123abcd"             # another project's folder of the same name
+    other.mkdir()
+    (other / "_caller.g-1.py311.nbi").write_bytes(b"")
     assert clear_stale_kernels(mods, cache_dir=str(tmp_path / "numba_cache")) == 1
+    assert (other / "_caller.g-1.py311.nbi").is_file()
     assert (tmp_path / "numba_cache" / "neurocontrol-kernels.sha256").is_file()
     assert clear_stale_kernels(mods, cache_dir=str(tmp_path / "numba_cache")) == 0
 
