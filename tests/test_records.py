@@ -22,14 +22,15 @@ ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "benchmarks" / "records"
 
 
-def _make_tables():
-    spec = importlib.util.spec_from_file_location("make_tables", ROOT / "docs" / "make_tables.py")
+def _script(path: str):
+    """Load a script of the repository (``docs/`` and ``benchmarks/`` hold scripts, not packages) as a module."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-MT = _make_tables()
+MT = _script("docs/make_tables.py")
 USED_RECORDS = sorted({r for _, records, _ in MT.TABLES.values() for r in records})
 PAGES = sorted({page for page, _, _ in MT.TABLES.values()})
 
@@ -96,10 +97,7 @@ def test_a_stale_scenario_hash_is_detected():
 # --------------------------------------------------------------------------- per-plant tables (bench_plants.py)
 
 def _bench_plants():
-    spec = importlib.util.spec_from_file_location("bench_plants", ROOT / "benchmarks" / "bench_plants.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _script("benchmarks/bench_plants.py")
 
 
 def _kinds(bench, scenario) -> list:
@@ -252,9 +250,7 @@ def test_neural_targets_table_reads_the_ablation_record():
 
 
 def test_targets_figure_is_drawn_from_the_records(tmp_path):
-    spec = importlib.util.spec_from_file_location("plot_targets", ROOT / "docs" / "plot_targets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _script("docs/plot_targets.py")
     data = module.figures(*(json.loads((RECORDS / f"{n}.json").read_text())
                             for n in ("plants_100", "plants_change_100", "plants_noise_100")))
     nominal = json.loads((RECORDS / "plants_100.json").read_text())["figures"]
@@ -434,9 +430,7 @@ def test_compile_progress_reports_each_compiled_kernel():
 
 
 def test_the_ilc_tables_name_the_transfer_task_the_benchmark_flies():
-    spec = importlib.util.spec_from_file_location("bench_ilc", ROOT / "benchmarks" / "bench_ilc.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _script("benchmarks/bench_ilc.py")
     assert tuple(MT.TRANSFER_LEVELS) == tuple(bench.TRANSFER["levels"])
 
 
@@ -469,9 +463,7 @@ def test_the_ilc_gust_note_gives_the_trial_varying_part_and_counts_the_seeds_abo
 
 
 def test_ilc_gust_figure_is_drawn_from_the_records(tmp_path):
-    spec = importlib.util.spec_from_file_location("plot_ilc_gusts", ROOT / "docs" / "plot_ilc_gusts.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _script("docs/plot_ilc_gusts.py")
     for name in module.RECORDS:
         rec = json.loads((RECORDS / f"{name}.json").read_text())
         robust, data = rec["figures"]["robust"], module.figures(rec)
@@ -509,11 +501,7 @@ def test_the_share_verdict_looks_past_trial_10_when_the_reset_variant_cycles():
 # --------------------------------------------------------------------------- the control step's cost, by kernel
 
 def test_controller_benchmark_breakdown_times_each_kernel_and_puts_them_back():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_controller", ROOT / "benchmarks" / "bench_controller.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _script("benchmarks/bench_controller.py")
     originals = {(m, n): getattr(importlib.import_module(m), n) for m, n in bench.STEP_KERNELS}
     per_kernel, step_us, steps = bench.breakdown(seed=0)
     assert steps == 3000                                            # the 30 s hover at 0.01 s
