@@ -76,11 +76,6 @@ def _cache_folders(source: Path, cache_dir: str | None) -> list[Path]:
     return [source.parent / "__pycache__"]
 
 
-def _index_files(source: Path, cache_dir: str | None) -> list[Path]:
-    """Numba's index files for the kernels of ``source``."""
-    return [p for d in _cache_folders(source, cache_dir) for p in d.glob(f"{source.stem}.*.nbi")]
-
-
 def _sources_digest(modules) -> str:
     """SHA-256 over the kernel sources' names and contents, in a fixed order."""
     h = hashlib.sha256()
@@ -92,10 +87,10 @@ def _sources_digest(modules) -> str:
     return h.hexdigest()
 
 
-def _cached_files(source: Path, cache_dir: str | None) -> list[Path]:
-    """Numba's index and code files for the kernels of ``source``."""
-    return [p for d in _cache_folders(source, cache_dir) for pattern in (f"{source.stem}.*.nbi", f"{source.stem}.*.nbc")
-            for p in d.glob(pattern)]
+def _cached_files(source: Path, cache_dir: str | None, suffixes=(".nbi", ".nbc")) -> list[Path]:
+    """Numba's cached files for the kernels of ``source``: index (``.nbi``) and code (``.nbc``) by default."""
+    return [p for d in _cache_folders(source, cache_dir) for suffix in suffixes
+            for p in d.glob(f"{source.stem}.*{suffix}")]
 
 
 def clear_stale_kernels(modules=None, *, cache_dir: str | None = None, stamp_dir=None) -> int:
@@ -184,7 +179,7 @@ def cache_is_cold(modules=None, *, cache_dir: str | None = None) -> bool:
         cache_dir = os.environ.get("NUMBA_CACHE_DIR") or None
     any_index = False
     for source in (kernel_modules() if modules is None else [Path(m) for m in modules]):
-        index = _index_files(source, cache_dir)
+        index = _cached_files(source, cache_dir, (".nbi",))
         if index:
             any_index = True
             if max(p.stat().st_mtime for p in index) < source.stat().st_mtime:
