@@ -215,3 +215,52 @@ def test_imitator_argument_errors():
     with pytest.raises(ParameterError, match="reference model"):
         Imitator(np.zeros((2, 3, 3)), np.array(bd), vr, vr, n_hidden=2, rule=DecoupledEKF(), hold_steps=(1, 2),
                  pretrain=1)
+
+
+def _fma_exact(a, b, c):
+    """``a * b + c`` rounded once: exact rational arithmetic, then one rounding to float64."""
+    from fractions import Fraction
+    return float(Fraction(a) * Fraction(b) + Fraction(c))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_reference_model_step_rounds_as_written(seed):
+    """Each row is fma(a_k0, x_0, a_k1 x_1) + b_k r: checked in exact rational arithmetic on random models."""
+    from neurocontrol.controllers.imitator import reference_model_step
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        p = int(rng.integers(1, 6))
+        a = rng.standard_normal((p, 2, 2))
+        b = rng.standard_normal((p, 2))
+        r = rng.standard_normal(p) * 10.0
+        x = rng.standard_normal((p, 2))
+        got = x.copy()
+        reference_model_step(got, a, b, r)
+        want = np.array([[_fma_exact(a[i, k, 0], x[i, 0], a[i, k, 1] * x[i, 1]) + b[i, k] * r[i] for k in range(2)]
+                         for i in range(p)])
+        assert np.array_equal(got, want)
+
+
+def test_the_reference_model_step_is_numpys_expression_where_numpy_rounds_so():
+    """Where numpy's 2x2 matrix-vector product is the fused form (its OpenBLAS here), the step equals numpy's own.
+
+    Skipped on a build whose product rounds otherwise: there the step keeps the rounding the golden digests hold.
+    """
+    from neurocontrol.controllers.imitator import reference_model_step
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((4, 2, 2))
+    b = rng.standard_normal((4, 2))
+    r = rng.standard_normal(4)
+    x = rng.standard_normal((4, 2))
+    fused = all((a[i] @ x[i])[k] == _fma_exact(a[i, k, 0], x[i, 0], a[i, k, 1] * x[i, 1])
+                for i in range(4) for k in range(2))
+    if not fused:
+        pytest.skip("numpy's 2x2 matrix-vector product does not round as one fused multiply-add on this build")
+    for _ in range(500):
+        x = rng.standard_normal((4, 2))
+        want = np.stack([a[i] @ x[i] + b[i] * r[i] for i in range(4)])
+        got = x.copy()
+        reference_model_step(got, a, b, r)
+        assert np.array_equal(got, want)
+        r = rng.standard_normal(4) * 5.0
+        b = rng.standard_normal((4, 2))

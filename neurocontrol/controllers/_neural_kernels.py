@@ -14,12 +14,15 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
 
 from neurocontrol.nets import _incremental_kernels as _ik
 from neurocontrol.nets._kernels import JIT_OPTIONS
 
 __all__ = ["gauss_newton_kernel", "filter_measure_kernel", "filter_blend_kernel", "noise_rise_kernel", "observe_kernel",
-           "desired_kernel", "imitator_desired_kernel", "synthesise_kernel"]
+           "desired_kernel", "imitator_desired_kernel", "synthesise_kernel", "reference_model_kernel"]
 
 _jit = numba.njit(**JIT_OPTIONS)
 
@@ -155,6 +158,35 @@ def _cholesky_solve(A, g, L, out):
 # controller's step gives the same bits as its former numpy glue. The contracted kernels it calls
 # (blocked_jacobian_kernel, gauss_newton_kernel) keep their own flags.
 _strict = numba.njit(**dict(JIT_OPTIONS, fastmath=False))
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """Return ``a * b + c`` rounded once (LLVM's ``llvm.fma.f64``; float64 arguments)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        f64 = ir.DoubleType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [f64], ir.FunctionType(f64, [f64, f64, f64]))
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+@_strict
+def reference_model_kernel(state, transition, input_matrix, reference):
+    """Advance the reference model's state (p, 2) in place: ``x_i <- A_i x_i + b_i r_i`` per output.
+
+    Rounds as numpy's ``transition[i] @ state[i] + input_matrix[i] * reference[i]`` does with the OpenBLAS
+    this project is built against (its 2x2 matrix-vector product gives ``fma(a_k0, x_0, a_k1 x_1)`` per row;
+    checked in tests/test_neural_kernels.py), then the product ``b_ik r_i`` rounded and added.
+    """
+    for i in range(state.shape[0]):
+        s0 = state[i, 0]
+        s1 = state[i, 1]
+        r = reference[i]
+        state[i, 0] = _fma(transition[i, 0, 0], s0, transition[i, 0, 1] * s1) + input_matrix[i, 0] * r
+        state[i, 1] = _fma(transition[i, 1, 0], s0, transition[i, 1, 1] * s1) + input_matrix[i, 1] * r
+
 
 #: 1 / Phi^-1(3/4) (as :data:`neurocontrol.controllers.measurement_filter._MAD_TO_STD`).
 _MAD_TO_STD = 1.482602218505602

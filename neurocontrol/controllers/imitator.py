@@ -232,20 +232,21 @@ def response_matrices(transition, input_matrix, horizon: int) -> tuple[np.ndarra
 
 
 def reference_model_step(state, transition, input_matrix, reference) -> None:
-    """Advance the reference model's state (p, 2) in place by one step, in numpy's arithmetic.
+    """Advance the reference model's state (p, 2) in place by one step (compiled; no checks).
 
-    The neural controller's and its imitator's step (bit-identical to what both did before);
+    The neural controller's and its imitator's step:
+    :func:`~neurocontrol.controllers._neural_kernels.reference_model_kernel`, which rounds as numpy's
+    ``transition[i] @ state[i] + input_matrix[i] * reference[i]`` does here (what both computed before);
     :func:`neurocontrol.reference_model.second_order_step` is the compiled step of the other
-    controllers, which rounds with fused multiply-add and so differs in the last bits.
+    controllers, which rounds with fused multiply-add throughout and so differs in the last bits.
 
     Parameters
     ----------
     state : numpy.ndarray, shape (p, 2)
-        ``[value, rate]`` per output, overwritten.
+        ``[value, rate]`` per output (float64), overwritten.
     transition, input_matrix : numpy.ndarray, shapes (p, 2, 2) and (p, 2)
-        The model per output.
+        The model per output (float64).
     reference : numpy.ndarray, shape (p,)
-        The set-points of this step.
+        The set-points of this step (float64).
     """
-    for i in range(state.shape[0]):
-        state[i] = transition[i] @ state[i] + input_matrix[i] * reference[i]
+    _nk.reference_model_kernel(state, transition, input_matrix, reference)
