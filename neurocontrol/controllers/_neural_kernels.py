@@ -159,6 +159,7 @@ def _cholesky_solve(A, g, L, out):
 # (blocked_jacobian_kernel, gauss_newton_kernel) keep their own flags.
 _strict = numba.njit(**dict(JIT_OPTIONS, fastmath=False))
 
+
 @intrinsic
 def _fma(typingctx, a, b, c):
     """Return ``a * b + c`` rounded once (LLVM's ``llvm.fma.f64``; float64 arguments)."""
@@ -178,7 +179,7 @@ def reference_model_kernel(state, transition, input_matrix, reference):
 
     Rounds as numpy's ``transition[i] @ state[i] + input_matrix[i] * reference[i]`` does with the OpenBLAS
     this project is built against (its 2x2 matrix-vector product gives ``fma(a_k0, x_0, a_k1 x_1)`` per row;
-    checked in tests/test_neural_kernels.py), then the product ``b_ik r_i`` rounded and added.
+    checked in tests/test_imitator.py), then the product ``b_ik r_i`` rounded and added.
     """
     for i in range(state.shape[0]):
         s0 = state[i, 0]
