@@ -22,7 +22,8 @@ from neurocontrol.nets import _incremental_kernels as _ik
 from neurocontrol.nets._kernels import JIT_OPTIONS
 
 __all__ = ["gauss_newton_kernel", "filter_measure_kernel", "filter_blend_kernel", "noise_rise_kernel", "observe_kernel",
-           "desired_kernel", "imitator_desired_kernel", "synthesise_kernel", "reference_model_kernel"]
+           "desired_kernel", "imitator_desired_kernel", "synthesise_kernel", "reference_model_kernel",
+           "outside_kernel"]
 
 _jit = numba.njit(**JIT_OPTIONS)
 
@@ -187,6 +188,15 @@ def reference_model_kernel(state, transition, input_matrix, reference):
         r = reference[i]
         state[i, 0] = _fma(transition[i, 0, 0], s0, transition[i, 0, 1] * s1) + input_matrix[i, 0] * r
         state[i, 1] = _fma(transition[i, 1, 0], s0, transition[i, 1, 1] * s1) + input_matrix[i, 1] * r
+
+
+@_strict
+def outside_kernel(x, lo, hi):
+    """Return True when an entry of ``x`` is not within ``[lo, hi]`` (NaN included: it compares false)."""
+    for i in range(x.shape[0]):
+        if not (lo[i] <= x[i] <= hi[i]):
+            return True
+    return False
 
 
 #: 1 / Phi^-1(3/4) (as :data:`neurocontrol.controllers.measurement_filter._MAD_TO_STD`).

@@ -39,6 +39,7 @@ from neurocontrol.controllers import learned_response as _learned
 from neurocontrol.controllers._neural_settings import NeuralSettings
 from neurocontrol.controllers._neural_state import NeuralStateIO
 from neurocontrol.controllers._output_lags import OutputLags
+from neurocontrol.controllers._plausible import GLITCH_RANGES, lost_sample, plausible_bounds
 from neurocontrol.controllers._probe import PROBE_DEFAULT, Probe
 from neurocontrol.controllers._tracking import Tracking
 from neurocontrol.controllers._warmup import WarmupHandover
@@ -53,8 +54,8 @@ from neurocontrol.nets.ekf import IncrementalIdentifier
 from neurocontrol.nets.incremental import IncrementalConfig, split_weights
 from neurocontrol.reference_model import SecondOrderReferenceModel
 
-__all__ = ["AUTO_RATE_LAGS", "GaussNewtonLaw", "gauss_newton_step", "NeuralControllerConfig", "NeuralController",
-           "build_neural"]
+__all__ = ["AUTO_RATE_LAGS", "GLITCH_RANGES", "GaussNewtonLaw", "gauss_newton_step", "NeuralControllerConfig",
+           "NeuralController", "build_neural"]
 
 #: Steps of rates the networks see by default when the plant measures only its controlled outputs
 #: (``lag_signals`` None and ``output_lags`` 0; docs/neural_controller.md, "Rate lags").
@@ -113,11 +114,10 @@ class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, Warm
     -----
     Per control step k (time ``k dt``), normalised units:
 
-    1. the identifier learns the transition ``(x(k-1), u(k-1)) -> y(k)``
-       (RTRL + decoupled EKF) and its hidden state advances to ``h(k)``;
-       ``x(k) = p + K (y(k) - p)`` is the measurement blended with the
-       identifier's prediction ``p`` of it (K = 1 during the warm-up and
-       without noise; :class:`~neurocontrol.controllers.measurement_filter.MeasurementFilter`);
+    1. the identifier learns the transition ``(x(k-1), u(k-1)) -> y(k)`` (RTRL + decoupled EKF) and its hidden
+       state advances to ``h(k)``; ``x(k) = p + K (y(k) - p)`` is the measurement blended with the identifier's
+       prediction ``p`` of it (K = 1 during the warm-up and without noise;
+       :class:`~neurocontrol.controllers.measurement_filter.MeasurementFilter`);
     2. warm-up: ``u = baseline + APRBS``; afterwards
     3. the desired trajectory ``d(k+1..k+N)`` is the imitator network's
        free run from the reference model's present state under the
@@ -128,16 +128,14 @@ class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, Warm
        step (:func:`gauss_newton_step`) gives the new plan; it is clipped to
        the limits and rates, and its first block is proposed.
 
-    **Two networks** of the same structure and rule: the imitator learns the
-    reference model (``imitator = "exact"``: its exact response, an ablation).
-    A non-finite measurement holds the last applied input and skips that
-    transition's learning (with ``output_lags``, also the next L steps').
-    **Sensor noise**: the blended state ``x`` carries ``K`` times the noise in
-    place of all of it, which shrinks the errors-in-variables bias of the
-    equation-error identifier, and the EKF's R grows with the estimated noise
-    (``noise_scaled_r``; docs/neural_controller.md). **Warm-up**:
-    ``round(warmup_duration / dt)`` steps, at least ``warmup_min_steps`` when
-    positive; with 0 the first step is predictive from ``nominal_input``.
+    **Two networks** of the same structure and rule: the imitator learns the reference model (``imitator =
+    "exact"``: its exact response, an ablation). A lost sample (a non-finite measurement, or a glitch: an entry
+    beyond :data:`GLITCH_RANGES` half ranges of its declared range) holds the last applied input and skips that
+    transition's learning (with ``output_lags``, also the next L steps'). **Sensor noise**: the blended state
+    ``x`` carries ``K`` times the noise in place of all of it, which shrinks the errors-in-variables bias of the
+    equation-error identifier, and the EKF's R grows with the estimated noise (``noise_scaled_r``;
+    docs/neural_controller.md). **Warm-up**: ``round(warmup_duration / dt)`` steps, at least
+    ``warmup_min_steps`` when positive; with 0 the first step is predictive from ``nominal_input``.
     """
 
     _handles_nonfinite = True
@@ -160,6 +158,7 @@ class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, Warm
         hi = np.asarray(config.observation_high, dtype=np.float64)
         n, m, p = lo.shape[0], self.n_inputs, len(self.output_indices)
         self._n_obs = n                           # the env's observation; the networks' signals add the lags
+        self._plausible = plausible_bounds(lo, hi)     # beyond them a value is a glitch (GLITCH_RANGES)
         if any(not 0 <= i < n for i in self.output_indices):
             raise ParameterError(f"`output_indices` must lie in [0, {n}), got {self.output_indices}.")
         self._rate_idx = check_indices(config.rate_indices or (-1,) * p, "rate_indices", p, -1, n)
@@ -366,6 +365,7 @@ class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, Warm
             raise ShapeError(f"`observation` must have shape ({self._n_obs},), got {observation.shape}.")
         if not np.all(np.isfinite(observation)):
             raise NonFiniteError(f"`observation` must be finite at reset, got {observation.tolist()}.")
+        lost_sample(observation, self._plausible, cfg, "at reset")
         ss = as_seed_sequence(seed)
         # spawn(3)'s first two children are spawn(2)'s; the probe's seed is a fourth child only when it probes
         net_seed, exc_seed, im_seed, *probe_seed = ss.spawn(3 if self._probe is None else 4)
@@ -433,6 +433,9 @@ class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, Warm
         k = self._k
         self._k += 1
         self._status = "none"
+        if _nk.outside_kernel(observation, *self._plausible):     # NaN, inf or a glitch: a lost sample
+            first = self._last_u is None and "at the first step"          # no input to hold: name the entry
+            observation = lost_sample(observation, self._plausible, self.config, first)
         raw, observation = observation, self._extended(observation)
         finite = math.isfinite(observation.sum())
         if not finite:
@@ -604,7 +607,8 @@ class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, Warm
         reference : array_like, shape (p,)
             Its first set-points.
         """
-        obs = self._start_lags(self._trial_start_observation(observation, reference))
+        obs = self._trial_start_observation(observation, reference)
+        obs = self._start_lags(lost_sample(obs, self._plausible, self.config, "at a trial's start"))
         for net in (self.identifier, self.imitator):
             if net is not None:
                 net.reset_hidden()
