@@ -285,3 +285,16 @@ def test_quadtank_pminus_reaches_the_scenario_tolerance(seed):
     assert res.metrics["success"], res.metrics["outputs"]
     modes = [seg["mode"] for seg in res.meta["modes"]]
     assert modes == ["tuning", "pid"]
+
+
+def test_a_wild_measurement_while_listening_is_a_relay_tuning_error():
+    """An overflowing noise estimate gives no hysteresis: a named RelayTuningError (it was a ParameterError on
+    ``hysteresis`` from deep inside), which ends a run as failed."""
+    ctrl = PIDAutoController(input_limits=[[0.0, 2.0]], output_indices=[0], dt=0.1, n_observations=1, pairing=[0],
+                             signs=[1.0], trim_input=[1.0], relay_amplitude=[0.5], hysteresis_floor=[0.01],
+                             listen_steps=5)
+    ctrl.reset([0.0], [0.0])
+    for y in (0.0, 1e300, -1e300, 1e300):
+        ctrl.step([y], [0.0])
+    with pytest.raises(RelayTuningError, match=r"first 5 samples is not finite \(\[inf\]\): a wild measurement"):
+        ctrl.step([0.0], [0.0])

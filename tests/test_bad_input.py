@@ -112,3 +112,19 @@ def test_a_run_too_long_for_its_control_period_is_a_named_error():
         sc.build(0)
     with pytest.raises(ScenarioError, match=r"`plant.dt` must be a finite number > 0 and <= 1 s, got 1e\+300"):
         Scenario.from_toml("scenarios/hover_pid.toml").set("plant.dt", "1e300")
+
+
+def test_a_finite_proposal_whose_sum_overflows_is_clipped_not_called_divergent():
+    """Finite entries whose sum overflows are finite: clipped, not called divergent (the check once summed them)."""
+    from neurocontrol.controllers.base import AbstractController
+
+    class Huge(AbstractController):
+        def _reset_impl(self, observation, reference, seed):
+            pass
+
+        def _step_impl(self, observation, reference):
+            return np.array([1e308, 1e308])
+
+    ctrl = Huge(input_limits=[[0.0, 400.0], [-600.0, 600.0]], output_indices=(0, 1), dt=0.01)
+    ctrl.reset(OBS, R)
+    np.testing.assert_array_equal(ctrl.step(OBS, R), [400.0, 600.0])

@@ -77,6 +77,42 @@ def test_corrupted_measurements_never_give_the_neural_controller_a_bad_action(ne
             break
 
 
+@pytest.fixture(scope="module")
+def baselines():
+    data = Scenario.from_toml("scenarios/twin_rotor_steps.toml").to_dict()
+    return {kind: Scenario.from_dict({**data, "controller": {**data["controller"], "kind": kind}}).build(0)
+            for kind in ("lqr_i", "mrac")}
+
+
+@settings(max_examples=20, **SETTINGS)
+@example(kind="mrac", corrupt=[(0, 2.5267236596194305e307)], seed=0, start=1)   # found: it raised NonFiniteError
+@given(kind=st.sampled_from(["lqr_i", "mrac"]), corrupt=st.lists(st.tuples(st.integers(0, 1), floats), min_size=1,
+       max_size=20), seed=st.integers(0, 50), start=st.integers(1, 100))
+def test_corrupted_measurements_give_a_baseline_a_good_action_or_a_divergence_error(baselines, kind, corrupt, seed,
+                                                                                      start):
+    """The generic LQR-I and MRAC (twin rotor) take a wild value as a measurement: a finite action within limits, or
+    (documented) DivergenceError when their state overflows; no other error."""
+    setup = baselines[kind]
+    ctrl, env = setup.controller, setup.env
+    obs, _ = env.reset(seed=seed)
+    ref = np.asarray(setup.reference(np.array([0.0]))[0], dtype=float)
+    ctrl.reset(obs, ref, seed=seed)
+    lim = ctrl.input_limits
+    for k in range(start + 30):
+        meas = obs.copy()
+        if k >= start:
+            i, v = corrupt[k % len(corrupt)]
+            meas[i] = v
+        try:
+            with np.errstate(all="ignore"):
+                u = ctrl.step(meas, ref)
+        except NeurocontrolError as exc:
+            assert type(exc).__name__ == "DivergenceError", exc
+            return
+        assert np.all(np.isfinite(u)) and np.all(u >= lim[:, 0]) and np.all(u <= lim[:, 1])
+        obs, *_ = env.step(u)
+
+
 @settings(max_examples=40, **SETTINGS)
 @given(actions=st.lists(st.tuples(floats, floats), min_size=1, max_size=30))
 def test_random_actions_on_the_env(actions):

@@ -10,11 +10,20 @@ from neurocontrol.controllers.arena import F, I, view1, view2, view3
 from neurocontrol.nets._kernels import TANH, _jit, rls_kernel, two_d_kernel
 from neurocontrol.reference_model import second_order_step
 
-__all__ = ["adaptive_step_kernel", "denormalize_kernel", "fill_desired_kernel", "limit_input_kernel",
-           "predictive_kernel"]
+__all__ = ["adaptive_step_kernel", "all_finite_kernel", "denormalize_kernel", "fill_desired_kernel",
+           "limit_input_kernel", "predictive_kernel"]
 
 
 # --------------------------------------------------------------------------- input limits
+
+@_jit
+def all_finite_kernel(x):
+    """Return whether every entry of ``x`` is finite (no sum, so no overflow of finite entries, and no warning)."""
+    for i in range(x.shape[0]):
+        if not math.isfinite(x[i]):
+            return False
+    return True
+
 
 @_jit
 def limit_input_kernel(proposal, feedforward, use_feedforward, u_prev, rate_limit, lo, hi, out):

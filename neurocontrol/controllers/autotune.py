@@ -573,7 +573,12 @@ class PIDAutoController(AbstractController):
         if self._phase == "listen":
             self._listen[self._k] = y
             if self._k == self.listen_steps - 1:
-                noise = np.std(np.diff(self._listen, 2, axis=0), axis=0) / math.sqrt(6.0)
+                with np.errstate(all="ignore"):
+                    noise = np.std(np.diff(self._listen, 2, axis=0), axis=0) / math.sqrt(6.0)
+                if not np.all(np.isfinite(noise)):
+                    raise RelayTuningError(f"the noise estimated over the first {self.listen_steps} samples is not "
+                                           f"finite ({noise.tolist()}): a wild measurement while listening, so no "
+                                           "relay hysteresis can be set.")
                 self._eps = np.maximum(self.hysteresis_noise * noise, self.hysteresis_floor)
                 self._phase = "relay"
                 self._start_relay()

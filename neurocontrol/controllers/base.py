@@ -8,12 +8,11 @@ subclass: e.g. the adaptive controller's warm-up controller.
 from __future__ import annotations
 
 import abc
-import math
 
 import numpy as np
 
 from neurocontrol._validation import as_float_array, check_positive
-from neurocontrol.controllers._kernels import limit_input_kernel
+from neurocontrol.controllers._kernels import all_finite_kernel, limit_input_kernel
 from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError, ShapeError
 
 __all__ = ["AbstractController", "FunctionController"]
@@ -124,20 +123,20 @@ class AbstractController(abc.ABC):
             obs = as_float_array(observation, "observation", (None,), finite=False)
         if self._n_obs is not None and obs.shape[0] != self._n_obs:
             raise ShapeError(f"`observation` must have shape ({self._n_obs},), got {obs.shape}.")
-        if not self._handles_nonfinite and not math.isfinite(obs.sum()):
+        if not self._handles_nonfinite and not all_finite_kernel(obs):
             # a lost or corrupted sample: hold the last applied input rather than act on garbage
             if self._last_u is None:
                 raise NonFiniteError(f"`observation` must be finite at the first step, got {obs.tolist()}.")
             return self._last_u.copy()
         p = len(self._output_indices)
         if not (type(reference) is np.ndarray and reference.dtype == _F64 and reference.shape == (p,)
-                and math.isfinite(reference.sum())):
+                and all_finite_kernel(reference)):
             reference = as_float_array(reference, "reference", (p,))
         ff = None if feedforward is None else as_float_array(feedforward, "feedforward", (self.n_inputs,))
         proposal = self._step_impl(obs, reference)
         if type(proposal) is not np.ndarray or proposal.dtype != _F64:
             proposal = np.asarray(proposal, dtype=np.float64)
-        if proposal.shape != (self.n_inputs,) or not math.isfinite(proposal.sum()):
+        if proposal.shape != (self.n_inputs,) or not all_finite_kernel(proposal):
             raise DivergenceError(f"controller produced a non-finite or mis-shaped action {proposal!r}; "
                                   "enable a guard with a fallback controller to keep flying.")
         # the one place inputs are limited: u = limit(proposal + feedforward), rate first, then range

@@ -259,8 +259,10 @@ class MRACController(LQRIController):
         self._err = float(np.sqrt(max(e @ self.P @ e, 0.0)))
         if self._adapt_next:
             phi = self._phi_prev
-            grad = -self.adaptation_gain * np.outer(phi, self._PB.T @ e) / (self._rho * (1.0 + phi @ phi))
-            self._theta = projected_step(self._theta, grad, self.parameter_bound)
+            with np.errstate(all="ignore"):       # a wild measurement can overflow the step: then no adaptation
+                grad = -self.adaptation_gain * np.outer(phi, self._PB.T @ e) / (self._rho * (1.0 + phi @ phi))
+            if np.all(np.isfinite(grad)):
+                self._theta = projected_step(self._theta, grad, self.parameter_bound)
         phi = np.concatenate([xi / self.scales, (u_bl - d.u_trim) / self._span_u, [1.0]])
         u_ad = self._span_u * (self._theta.T @ phi)
         self._phi_prev = phi
