@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import plants  # noqa: F401
-from neurocontrol.exceptions import NeurocontrolError
+from neurocontrol.exceptions import DivergenceError, NeurocontrolError
 from neurocontrol.scenario import Scenario
 
 OBS = np.array([140.0, 1.0, 0.0, 0.12, 0.0])
@@ -48,6 +48,33 @@ def test_corrupted_observations_never_give_a_bad_action(controllers, corrupt, se
             assert np.all(np.isfinite(u)) and np.all(u >= lim[:, 0]) and np.all(u <= lim[:, 1])
 
 
+def _fly_corrupted(ctrl, env, ref, corrupt, seed, start, steps, *, divergence_ok=False):
+    """Fly ``env`` under ``ctrl``, the measurement entries replaced from step ``start`` on (cycling ``corrupt``).
+
+    Every action must be finite and within the limits. With ``divergence_ok`` a DivergenceError (documented: a
+    controller whose state overflows) ends the run; any other error fails the test.
+    """
+    obs, _ = env.reset(seed=seed)
+    ctrl.reset(obs, ref, seed=seed)
+    lim = ctrl.input_limits
+    for k in range(start + steps):
+        meas = obs.copy()
+        if k >= start:
+            i, v = corrupt[k % len(corrupt)]
+            meas[i] = v
+        try:
+            with np.errstate(all="ignore"):
+                u = ctrl.step(meas, ref)
+        except DivergenceError:
+            if divergence_ok:
+                return
+            raise
+        assert np.all(np.isfinite(u)) and np.all(u >= lim[:, 0]) and np.all(u <= lim[:, 1])
+        obs, _, terminated, _, _ = env.step(u)
+        if terminated:
+            break
+
+
 @pytest.fixture(scope="module")
 def neural():
     setup = Scenario.from_toml("scenarios/neural_hover.toml").build(0)
@@ -61,20 +88,7 @@ def neural():
 def test_corrupted_measurements_never_give_the_neural_controller_a_bad_action(neural, corrupt, seed, start):
     """NaN, inf or wild values from any step on (the warm-up's included): no error, a finite action within limits."""
     ctrl, env = neural
-    obs, _ = env.reset(seed=seed)
-    ctrl.reset(obs, R, seed=seed)
-    lim = ctrl.input_limits
-    for k in range(start + 40):
-        meas = obs.copy()
-        if k >= start:
-            i, v = corrupt[k % len(corrupt)]
-            meas[i] = v
-        with np.errstate(all="ignore"):
-            u = ctrl.step(meas, R)
-        assert np.all(np.isfinite(u)) and np.all(u >= lim[:, 0]) and np.all(u <= lim[:, 1])
-        obs, _, terminated, _, _ = env.step(u)
-        if terminated:
-            break
+    _fly_corrupted(ctrl, env, R, corrupt, seed, start, 40)
 
 
 @pytest.fixture(scope="module")
@@ -93,24 +107,8 @@ def test_corrupted_measurements_give_a_baseline_a_good_action_or_a_divergence_er
     """The generic LQR-I and MRAC (twin rotor) take a wild value as a measurement: a finite action within limits, or
     (documented) DivergenceError when their state overflows; no other error."""
     setup = baselines[kind]
-    ctrl, env = setup.controller, setup.env
-    obs, _ = env.reset(seed=seed)
     ref = np.asarray(setup.reference(np.array([0.0]))[0], dtype=float)
-    ctrl.reset(obs, ref, seed=seed)
-    lim = ctrl.input_limits
-    for k in range(start + 30):
-        meas = obs.copy()
-        if k >= start:
-            i, v = corrupt[k % len(corrupt)]
-            meas[i] = v
-        try:
-            with np.errstate(all="ignore"):
-                u = ctrl.step(meas, ref)
-        except NeurocontrolError as exc:
-            assert type(exc).__name__ == "DivergenceError", exc
-            return
-        assert np.all(np.isfinite(u)) and np.all(u >= lim[:, 0]) and np.all(u <= lim[:, 1])
-        obs, *_ = env.step(u)
+    _fly_corrupted(setup.controller, setup.env, ref, corrupt, seed, start, 30, divergence_ok=True)
 
 
 @settings(max_examples=40, **SETTINGS)
