@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 
 __all__ = ["as_float_array", "as_seed_sequence", "check_real", "check_positive", "check_int", "check_indices",
-           "env_input_limits", "env_dt"]
+           "env_input_limits", "env_dt", "check_memory", "MEMORY_SHARE", "check_substeps", "MAX_SUBSTEPS"]
+
+#: Share of the machine's physical memory the arrays of one object may take; settings that size them beyond it are
+#: refused with a named error rather than left to fail in an allocation (or to the system's out-of-memory killer).
+MEMORY_SHARE = 0.5
+
+#: Most integration sub-steps a plant takes per control period: a sub-step of dt / 10,000 resolves whatever the
+#: control period can; a larger number is a typo that would make every control step take minutes.
+MAX_SUBSTEPS = 10_000
 
 
 def as_float_array(value, name: str, shape: tuple[int | None, ...] | None = None, *,
@@ -233,3 +242,34 @@ def env_dt(env, who: str) -> float:
         raise ParameterError(f"{who} needs the env's control period `env.unwrapped.dt` in s; "
                              f"{type(env.unwrapped).__name__} has none.")
     return dt
+
+
+def _physical_memory() -> float:
+    """Return the machine's physical memory in bytes (8 GiB where the system does not say)."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 8.0 * 2 ** 30
+
+
+def check_memory(n_floats: float, what: str, fix: str) -> None:
+    """Raise ParameterError when ``n_floats`` float64 numbers exceed :data:`MEMORY_SHARE` of the physical memory.
+
+    Parameters
+    ----------
+    n_floats : float
+        How many float64 numbers the object's arrays hold (an estimate of the largest ones).
+    what : str
+        What needs them, as the message's subject (e.g. "the identifier network (5 outputs, 2 inputs, 8 hidden units)").
+    fix : str
+        Which settings size them, and what to do.
+    """
+    need, have = 8.0 * float(n_floats), _physical_memory()
+    if not need <= MEMORY_SHARE * have:      # also refuses a size that overflowed to inf or nan
+        raise ParameterError(f"{what} would need about {need / 2 ** 30:.3g} GiB of memory, more than "
+                             f"{MEMORY_SHARE:.0%} of this machine's {have / 2 ** 30:.3g} GiB; {fix}")
+
+
+def check_substeps(value) -> int:
+    """Check a plant's integration sub-steps per control period: an integer in ``[1, MAX_SUBSTEPS]``."""
+    return check_int(value, "substeps", low=1, high=MAX_SUBSTEPS)

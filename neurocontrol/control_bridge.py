@@ -46,7 +46,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from neurocontrol._validation import check_int, check_positive
+from neurocontrol._validation import check_positive, check_substeps
 from neurocontrol.exceptions import ParameterError, ShapeError
 from plants.iosys_env import rk4_step
 
@@ -401,7 +401,7 @@ def sample_iosys(sys, *, dt: float, substeps: int = 1, name: str | None = None):
     ------
     ParameterError
         If ``sys`` is not a continuous-time system, ``dt`` is not positive or
-        ``substeps`` not a positive integer.
+        ``substeps`` not an integer in ``[1, MAX_SUBSTEPS]``.
     """
     import control
 
@@ -410,7 +410,7 @@ def sample_iosys(sys, *, dt: float, substeps: int = 1, name: str | None = None):
         raise ParameterError(f"`sys` must be a continuous-time control.NonlinearIOSystem, got "
                              f"{type(sys).__name__} with dt={getattr(sys, 'dt', None)!r}.")
     dt = check_positive(dt, "dt", unit="s")
-    substeps = check_int(substeps, "substeps", low=1)
+    substeps = check_substeps(substeps)
     f, g, nout = sys.updfcn, sys.outfcn, sys.noutputs
 
     def updfcn(t, x, u, params):

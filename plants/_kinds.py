@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurocontrol._validation import check_int, check_positive, check_real
+from neurocontrol._validation import check_positive, check_real, check_substeps
 
 __all__ = ["check_common_keys", "make_env"]
 
@@ -27,7 +27,7 @@ def check_common_keys(config, *, dt_high: float, spread_unit: str, spread_high: 
         Unit of ``output_noise_std`` (for the error message).
     """
     check_real(config.dt, "dt", low=0.0, low_open=True, high=dt_high, unit="s")
-    check_int(config.substeps, "substeps", low=1)
+    check_substeps(config.substeps)
     if spread_high is None:
         check_positive(config.initial_spread, "initial_spread", unit=spread_unit, allow_zero=True)
     else:

@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
+from neurocontrol._validation import as_float_array, check_positive, check_real, check_substeps
 from neurocontrol.exceptions import DivergenceError, NonFiniteError, ParameterError, ShapeError
 
 __all__ = ["IOSystemEnv", "rk4_step", "IOSYSTEM_ID", "register_env"]
@@ -218,7 +218,7 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ParameterError(f"`sys` must have at least one input and one output, got {m} inputs and "
                                  f"{q} outputs.")
         self.discrete = bool(sys.isdtime(strict=True))
-        substeps = check_int(substeps, "substeps", low=1)
+        substeps = check_substeps(substeps)
         if self.discrete:
             sys_dt = None if sys.dt is True else float(sys.dt)
             if dt is None:

@@ -42,7 +42,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.utils import RecordConstructorArgs
 
-from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
+from neurocontrol._validation import as_float_array, check_int, check_memory, check_positive, check_real
 from neurocontrol.exceptions import ParameterError
 
 __all__ = ["SensorBias", "SensorNoise", "SensorDropout", "MeasurementDelay", "StuckActuator", "ParameterDrift",
@@ -355,6 +355,9 @@ class MeasurementDelay(gym.ObservationWrapper, RecordConstructorArgs):
         RecordConstructorArgs.__init__(self, steps=steps)
         gym.ObservationWrapper.__init__(self, env)
         self.steps = check_int(steps, "steps", low=0)
+        n = int(np.prod(env.observation_space.shape or (1,)))
+        check_memory((self.steps + 1.0) * (n + 14.0), f"a measurement delay of {self.steps} steps",   # an array each
+                     "the delay line holds one measurement per step of delay: give a delay shorter than the run.")
         self._buffer: deque = deque(maxlen=self.steps + 1)
 
     def reset(self, **kwargs):

@@ -130,9 +130,9 @@ def test_bridge_errors():
         sample_iosys(to_sampled_iosys(), dt=0.01)
     with pytest.raises(ParameterError, match=r"`dt` must be a finite number > 0 s, got 0.0"):
         sample_iosys(to_iosys(), dt=0.0)
-    with pytest.raises(ParameterError, match=r"`substeps` must be an integer >= 1, got 0"):
+    with pytest.raises(ParameterError, match=r"`substeps` must be an integer >= 1 and <= 10000, got 0"):
         sample_iosys(to_iosys(), dt=0.01, substeps=0)
-    with pytest.raises(ParameterError, match=r"`substeps` must be an integer >= 1, got 0"):
+    with pytest.raises(ParameterError, match=r"`substeps` must be an integer >= 1 and <= 10000, got 0"):
         to_sampled_iosys(substeps=0)
     with pytest.raises(ParameterError, match=r"`dt` must be a finite number > 0 s, got -0.01"):
         to_sampled_iosys(dt=-0.01)

@@ -208,7 +208,7 @@ def test_rhs_and_step_reject_bad_arguments():
         rhs(0.0, x, u, [1.0])
     with pytest.raises(ParameterError, match=r"`dt` must be a finite number > 0 s, got 0\."):
         step(x, u, dt=0)
-    with pytest.raises(ParameterError, match=r"`substeps` must be an integer >= 1, got 2\.5"):
+    with pytest.raises(ParameterError, match=r"`substeps` must be an integer >= 1 and <= 10000, got 2\.5"):
         step(x, u, substeps=2.5)
     with pytest.raises(ParameterError, match=r"`accel` must be a finite number m/s\^2, got inf"):
         step(x, u, accel=math.inf)

@@ -141,7 +141,7 @@ def test_reset_options_are_validated():
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"dt": 0.0}, ParameterError, r"`dt` must be a finite number > 0 s, got 0\.0\."),
-    ({"substeps": 0}, ParameterError, r"`substeps` must be an integer >= 1, got 0\."),
+    ({"substeps": 0}, ParameterError, r"`substeps` must be an integer >= 1 and <= 10000, got 0\."),
     ({"setpoint": (50.0, 1.0)}, OutOfRangeError, r"`setpoint` rotor speed must be in \[89\.4467, 180\.0000\]"),
     ({"reward_weights": (-1.0, 1.0)}, ParameterError, r"`reward_weights` must be non-negative and not both zero"),
     ({"gust_rate": -1.0}, ParameterError, r"`gust_rate` must be a finite number >= 0 1/s, got -1\.0\."),

@@ -118,7 +118,7 @@ def test_rk4_step_order():
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(dt=None), ParameterError, r"`dt` is required for a continuous-time system"),
     (dict(dt=-1.0), ParameterError, r"`dt` must be a finite number > 0 s, got -1\.0\."),
-    (dict(substeps=0), ParameterError, r"`substeps` must be an integer >= 1, got 0\."),
+    (dict(substeps=0), ParameterError, r"`substeps` must be an integer >= 1 and <= 10000, got 0\."),
     (dict(input_limits=[[1.0, -1.0]]), ParameterError, r"`input_limits` must have lower < upper"),
     (dict(input_limits=[[0.0, 1.0], [0.0, 1.0]]), ShapeError, r"`input_limits` must have shape \(1, 2\)"),
     (dict(observation=["nope"]), ParameterError, r"`observation` names unknown signal 'nope'"),

@@ -48,7 +48,7 @@ from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_s
 from neurocontrol.controllers.generic import automatic_warmup, declared_input, gain_sign_steps, has_model, model_trim
 from neurocontrol.controllers.imitator import Imitator, reference_model_step, response_matrices
 from neurocontrol.controllers.measurement_filter import MeasurementFilter
-from neurocontrol.controllers.neural_config import NeuralControllerConfig, fit_default
+from neurocontrol.controllers.neural_config import NeuralControllerConfig, check_controller_memory, fit_default
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 from neurocontrol.nets.ekf import IncrementalIdentifier
 from neurocontrol.nets.incremental import IncrementalConfig, split_weights
@@ -177,17 +177,17 @@ class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, Warm
         else:                   # the controlled outputs' past values, with their ranges
             self._lag_idx = np.array(out, dtype=np.int64)
             lag_lo, lag_hi = lo[out], hi[out]
+        law, self._rule, self._taps = config.law(), config.rule(), config.input_taps
+        self.law = law
+        # a named error before any array is sized by these settings, not a failed allocation
+        check_controller_memory(config, law, n + n_lags * len(self._lag_idx), m * self._taps, self._rule, m)
         lo, hi = np.concatenate([lo, np.tile(lag_lo, n_lags)]), np.concatenate([hi, np.tile(lag_hi, n_lags)])
         n = self._n_sig = lo.shape[0]
         self._lags = np.empty((n_lags, len(self._lag_idx)))   # rows: the lagged signals at t-1, ..., t-L
-        law = config.law()
-        self.law = law
-        self._taps = config.input_taps
         self._id_cfg = IncrementalConfig(n_outputs=n, n_inputs=m * self._taps, n_hidden=config.hidden_units,
                                          output_range=np.vstack([lo, hi]),
                                          input_range=np.tile(self.input_limits.T, (1, self._taps)),
                                          filter_time_constants=config.filter_time_constants())
-        self._rule = config.rule()
         self._noise_r = float(config.noise_scaled_r) if config.learning_rule != "rtrl_gradient" else 0.0
         self._R0 = self._rule.noise_vector(self._id_cfg)   # checks R's shape; the floor of the noise-scaled R
         walk = float(config.disturbance_walk) if config.learning_rule != "rtrl_gradient" else 0.0
@@ -243,8 +243,7 @@ class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, Warm
                                       pretrain=config.imitator_pretrain)
         self._block_of = law.block_of()
         self._eval = law.eval_steps()
-        # constants of the hot path, checked here once (the step passes them to compiled kernels unchecked)
-        self._out_idx = np.array(self.output_indices, dtype=np.int64)
+        self._out_idx = np.array(self.output_indices, dtype=np.int64)     # hot-path constants, checked here once
         # each reference model's low-frequency delay 2 zeta / omega (s): the default preview lead
         self._delay_s = 2.0 * np.asarray(config.reference_damping) / np.asarray(config.reference_bandwidth)
         lead_s = self._delay_s if config.preview_lead is None else np.asarray(config.preview_lead, dtype=np.float64)

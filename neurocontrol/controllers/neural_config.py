@@ -10,12 +10,39 @@ from typing import ClassVar
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array, check_int, check_positive
+from neurocontrol._validation import as_float_array, check_int, check_memory, check_positive
 from neurocontrol.controllers.gauss_newton import GaussNewtonLaw
 from neurocontrol.exceptions import ParameterError
-from neurocontrol.nets.ekf import DecoupledEKF, GradientRule
+from neurocontrol.nets.ekf import DecoupledEKF, GradientRule, network_floats
 
-__all__ = ["NeuralControllerConfig", "fit_default"]
+__all__ = ["NeuralControllerConfig", "fit_default", "check_controller_memory"]
+
+
+def check_controller_memory(config, law: GaussNewtonLaw, n_signals: int, n_network_inputs: int, rule,
+                            n_inputs: int) -> None:
+    """Refuse settings whose arrays would not fit in memory, before any is allocated (a named ParameterError).
+
+    Counts the two networks (the identifier's size twice: the imitator's is at most that), the horizon's
+    buffers (its Jacobian to the planned inputs) and the reference model's response matrices over the horizon
+    (``2 p N^2`` numbers).
+
+    Parameters
+    ----------
+    config : NeuralControllerConfig
+    law : GaussNewtonLaw
+    n_signals, n_network_inputs : int
+        The identifier's outputs (the observation and its lags) and inputs (the plant's inputs times the taps).
+    rule : DecoupledEKF or GradientRule
+    n_inputs : int
+        The plant's inputs.
+    """
+    N, H, n = float(law.horizon), config.hidden_units, n_signals
+    planned = len(law.blocks) * n_inputs
+    response = 2.0 * len(config.output_indices) * N * (N + 2.0)
+    check_memory(2.0 * network_floats(n, n_network_inputs, H, rule) + N * n * (planned + 3.0)
+                 + N * (H + n_network_inputs) + response,
+                 f"the neural controller ({n} signals, {n_network_inputs} network inputs, {H} hidden units, a "
+                 f"horizon of {law.horizon} steps)", "lower `horizon`, `n_hidden`, `output_lags` or `input_taps`.")
 
 
 def fit_default(config, name: str, n: int) -> tuple:

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array, check_int, check_real
+from neurocontrol._validation import as_float_array, check_int, check_memory, check_real
 from neurocontrol.exceptions import ParameterError, ShapeError
 
 __all__ = ["FeedforwardNetwork"]
@@ -96,9 +96,14 @@ class FeedforwardNetwork:
         if not isinstance(memory, (bool, np.bool_)):
             raise ParameterError(f"`memory` must be True or False, got {memory!r}.")
         self.memory = bool(memory)
+        self.hidden_units = check_int(hidden_units, "hidden_units", low=0)
+        window = range(-self.back_steps, self.ahead_steps + 1, self.stride)
+        nf = ((len(window) - (0 in window) or 1) + 1) * self._mid.shape[0] + 1      # n_features, before building
+        check_memory(2.0 * (nf + self.hidden_units) ** 2, f"the correction network ({nf:.0f} features, "
+                     f"{self.hidden_units} hidden units)", "lower its window (`feedforward_back_steps`, "
+                     "`feedforward_ahead_steps`) or `feedforward_hidden_units`.")
         self._offsets = np.array([j for j in range(-self.back_steps, self.ahead_steps + 1, self.stride) if j != 0]
                                  or [0], dtype=np.int64)
-        self.hidden_units = check_int(hidden_units, "hidden_units", low=0)
         self.fit_iterations = check_int(fit_iterations, "fit_iterations", low=1)
         self._u0 = np.zeros((self.n_features, 0))
         if self.hidden_units:

@@ -24,10 +24,11 @@ import math
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
+from neurocontrol._validation import as_float_array, check_int, check_memory, check_positive, check_real
 from neurocontrol.exceptions import ParameterError, ShapeError
 from neurocontrol.nets import _incremental_kernels as _k
 from neurocontrol.nets.incremental import (
+    NETWORK_SIZE_FIX,
     IncrementalConfig,
     free_run,
     init_incremental_weights,
@@ -35,7 +36,7 @@ from neurocontrol.nets.incremental import (
     split_weights,
 )
 
-__all__ = ["DecoupledEKF", "GradientRule", "EKF_STATUS", "IncrementalIdentifier"]
+__all__ = ["DecoupledEKF", "GradientRule", "EKF_STATUS", "IncrementalIdentifier", "network_floats"]
 
 #: Names of the update outcomes, by kernel status code.
 EKF_STATUS = ("updated", "dead_zone", "outlier", "non_finite", "onset", "held")
@@ -292,6 +293,23 @@ def _ekf_buffers(p, n, bs):
     return np.empty((p, n)), np.empty((p, p)), np.empty((p, p)), np.empty(p + 1), np.empty((p + 1, bs))
 
 
+def network_floats(n_outputs: int, n_inputs: int, n_hidden: int, rule) -> float:
+    """Return about how many float64 numbers an :class:`IncrementalIdentifier` of this size trained by ``rule`` holds.
+
+    Its covariance and the copy the growth check keeps (none for the gradient rule), the hidden and output
+    sensitivities and the EKF's scratch, the weights (``n_outputs``, ``n_inputs``, ``n_hidden``: p, m, H of
+    :class:`~neurocontrol.nets.incremental.IncrementalConfig`).
+    """
+    p, H = float(n_outputs), float(n_hidden)
+    bs = H + p + n_inputs + 1.0                      # the weights into one unit
+    n = (p + H) * bs
+    if isinstance(rule, GradientRule):
+        cov = 0.0
+    else:
+        cov = (p + H) * bs * bs if rule.decoupled else n * n
+    return 2.0 * cov + (2.0 * H + 2.0 * p + 3.0) * n
+
+
 def _vec(x, name, n):
     if type(x) is np.ndarray and x.dtype == np.float64 and x.shape == (n,) and x.flags.c_contiguous:
         return x
@@ -367,6 +385,8 @@ class IncrementalIdentifier:
             raise ParameterError(f"`rule` must be a DecoupledEKF or a GradientRule, got {type(rule).__name__}.")
         self.config, self.rule = config, rule
         p, m, H, n = config.n_outputs, config.n_inputs, config.n_hidden, config.n_weights
+        check_memory(network_floats(p, m, H, rule), f"a network with {p} outputs, {m} inputs and {H} hidden units "
+                     f"({n} weights)", NETWORK_SIZE_FIX)
         if weights is None:
             self._theta = init_incremental_weights(config, rng)
         else:

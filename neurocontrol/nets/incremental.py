@@ -21,7 +21,7 @@ import dataclasses
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array, check_int, check_positive
+from neurocontrol._validation import as_float_array, check_int, check_memory, check_positive
 from neurocontrol.exceptions import ParameterError, ShapeError
 from neurocontrol.nets import _incremental_kernels as _k
 
@@ -37,6 +37,11 @@ __all__ = [
     "blocked_input_jacobian",
     "trajectory_jacobians",
 ]
+
+
+#: The settings that size a network, named in the error when its arrays would not fit in memory.
+NETWORK_SIZE_FIX = ("lower its hidden units, or the signals, lags and taps that size it (the neural controller's "
+                    "`n_hidden`, `output_lags`, `input_taps`; an ILC's `gains` `hidden_units`, `taps`, `lead_taps`).")
 
 
 def _range(value, name: str, n: int) -> np.ndarray:
@@ -112,7 +117,10 @@ class IncrementalConfig:
     def __post_init__(self):
         p = check_int(self.n_outputs, "n_outputs", low=1)
         m = check_int(self.n_inputs, "n_inputs", low=0)
-        check_int(self.n_hidden, "n_hidden", low=0)
+        H = check_int(self.n_hidden, "n_hidden", low=0)
+        n = (p + H) * (H + p + m + 1)                # the weights: their RTRL sensitivities hold (H + p) n numbers
+        check_memory((2.0 * H + 2.0 * p + 3.0) * n, f"a network with {p} outputs, {m} inputs and {H} hidden units "
+                     f"({n} weights)", NETWORK_SIZE_FIX)
         yr = _range(self.output_range, "output_range", p)
         ur = _range(self.input_range, "input_range", m)
         object.__setattr__(self, "output_range", yr)

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
+from neurocontrol._validation import as_float_array, check_positive, check_real, check_substeps
 from neurocontrol.exceptions import OutOfRangeError, ParameterError, TrimError
 from plants._params import ParamsResolver
 from plants.helicopter import _kernels
@@ -128,7 +128,7 @@ def step(x, u, params=None, dt: float = 0.01, substeps: int = 5, *, accel: float
     x = as_float_array(x, "x", (5,))
     u = as_float_array(u, "u", (2,))
     dt = check_positive(dt, "dt", unit="s")
-    substeps = check_int(substeps, "substeps", low=1)
+    substeps = check_substeps(substeps)
     accel = check_real(accel, "accel", unit="m/s^2")
     out = np.empty(5)
     _kernels.step_kernel(x, u, p, accel, dt, substeps, out)
@@ -169,7 +169,7 @@ def step_batch(x, u, params=None, dt: float = 0.01, substeps: int = 5, *, accel=
     u = as_float_array(u, "u", (n, 2))
     d = np.zeros(n) if accel is None else as_float_array(accel, "accel", (n,))
     dt = check_positive(dt, "dt", unit="s")
-    substeps = check_int(substeps, "substeps", low=1)
+    substeps = check_substeps(substeps)
     if out is None:
         out = np.empty((n, 5))
     elif not (isinstance(out, np.ndarray) and out.dtype == np.float64 and out.shape == (n, 5)

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
+from neurocontrol._validation import as_float_array, check_positive, check_real, check_substeps
 from neurocontrol.exceptions import DivergenceError, NonFiniteError, OutOfRangeError, ParameterError, TrimError
 from plants.helicopter import _kernels
 from plants.helicopter.dynamics import _trim_collective, hover_range, resolve_params, trim
@@ -195,7 +195,7 @@ class HelicopterEnv(gym.Env[np.ndarray, np.ndarray]):
         #: Unit of every observation and input, by name.
         self.units: dict[str, str] = dict(UNITS)
         self.dt = check_positive(dt, "dt", unit="s")
-        self.substeps = check_int(substeps, "substeps", low=1)
+        self.substeps = check_substeps(substeps)
         self._default_setpoint = self._check_setpoint(setpoint)
         w = as_float_array(reward_weights, "reward_weights", (2,))
         if np.any(w < 0) or w.sum() <= 0:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:   # imported when called: python-control takes about a second 
 
 import numpy as np
 
-from neurocontrol._validation import check_int, check_positive
+from neurocontrol._validation import check_positive, check_substeps
 from plants.helicopter import _kernels
 from plants.helicopter.dynamics import output, resolve_params, rhs
 from plants.helicopter.params import INPUT_NAMES, STATE_NAMES
@@ -115,7 +115,7 @@ def to_sampled_iosys(params=None, *, dt: float = 0.01, substeps: int = 5,
 
     pvec = resolve_params(params).to_vector()
     dt = check_positive(dt, "dt", unit="s")
-    substeps = check_int(substeps, "substeps", low=1)
+    substeps = check_substeps(substeps)
 
     def updfcn(t, x, u, params):
         out = np.empty(5)

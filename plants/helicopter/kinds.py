@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 import plants  # noqa: F401  (registers the env ids)
-from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
+from neurocontrol._validation import as_float_array, check_positive, check_real, check_substeps
 from neurocontrol.exceptions import NeurocontrolError, ParameterError
 from neurocontrol.scenario.configs import RunConfig
 from neurocontrol.scenario.kinds import env_dt, env_input_limits
@@ -160,7 +160,7 @@ class HelicopterPlantConfig:
 
     def __post_init__(self):
         check_real(self.dt, "dt", low=0.0, low_open=True, high=_MAX_DT, unit="s")
-        check_int(self.substeps, "substeps", low=1)
+        check_substeps(self.substeps)
 
 
 def build_helicopter(config: HelicopterPlantConfig, run: RunConfig, rng: np.random.Generator):
