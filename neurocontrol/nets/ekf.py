@@ -297,8 +297,14 @@ def network_floats(n_outputs: int, n_inputs: int, n_hidden: int, rule) -> float:
     """Return about how many float64 numbers an :class:`IncrementalIdentifier` of this size trained by ``rule`` holds.
 
     Its covariance and the copy the growth check keeps (none for the gradient rule), the hidden and output
-    sensitivities and the EKF's scratch, the weights (``n_outputs``, ``n_inputs``, ``n_hidden``: p, m, H of
-    :class:`~neurocontrol.nets.incremental.IncrementalConfig`).
+    sensitivities and the EKF's scratch, the weights.
+
+    Parameters
+    ----------
+    n_outputs, n_inputs, n_hidden : int
+        p, m and H of :class:`~neurocontrol.nets.incremental.IncrementalConfig`.
+    rule : DecoupledEKF or GradientRule
+        The rule (node-decoupled or global covariance, or none).
     """
     p, H = float(n_outputs), float(n_hidden)
     bs = H + p + n_inputs + 1.0                      # the weights into one unit
