@@ -24,12 +24,12 @@ import math
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array, check_int, check_memory, check_positive, check_real
+from neurocontrol._validation import as_float_array, check_int, check_positive, check_real
 from neurocontrol.exceptions import ParameterError, ShapeError
 from neurocontrol.nets import _incremental_kernels as _k
 from neurocontrol.nets.incremental import (
-    NETWORK_SIZE_FIX,
     IncrementalConfig,
+    check_network_memory,
     free_run,
     init_incremental_weights,
     input_jacobian,
@@ -293,11 +293,19 @@ def _ekf_buffers(p, n, bs):
     return np.empty((p, n)), np.empty((p, p)), np.empty((p, p)), np.empty(p + 1), np.empty((p + 1, bs))
 
 
+def _covariance_floats(rule):
+    """Return ``(n, bs) -> numbers`` of ``rule``'s covariance and the copy the growth check keeps (0: no covariance)."""
+    if isinstance(rule, GradientRule):
+        return lambda n, bs: 0.0
+    return (lambda n, bs: 2.0 * n * bs) if rule.decoupled else (lambda n, bs: 2.0 * n * n)
+
+
 def network_floats(n_outputs: int, n_inputs: int, n_hidden: int, rule) -> float:
     """Return about how many float64 numbers an :class:`IncrementalIdentifier` of this size trained by ``rule`` holds.
 
     Its covariance and the copy the growth check keeps (none for the gradient rule), the hidden and output
-    sensitivities and the EKF's scratch, the weights.
+    sensitivities and the EKF's scratch, the weights (what :func:`~neurocontrol.nets.incremental.check_network_memory`
+    checks).
 
     Parameters
     ----------
@@ -307,13 +315,9 @@ def network_floats(n_outputs: int, n_inputs: int, n_hidden: int, rule) -> float:
         The rule (node-decoupled or global covariance, or none).
     """
     p, H = float(n_outputs), float(n_hidden)
-    bs = H + p + n_inputs + 1.0                      # the weights into one unit
+    bs = H + p + n_inputs + 1.0
     n = (p + H) * bs
-    if isinstance(rule, GradientRule):
-        cov = 0.0
-    else:
-        cov = (p + H) * bs * bs if rule.decoupled else n * n
-    return 2.0 * cov + (2.0 * H + 2.0 * p + 3.0) * n
+    return _covariance_floats(rule)(n, bs) + (2.0 * H + 2.0 * p + 3.0) * n
 
 
 def _vec(x, name, n):
@@ -391,8 +395,7 @@ class IncrementalIdentifier:
             raise ParameterError(f"`rule` must be a DecoupledEKF or a GradientRule, got {type(rule).__name__}.")
         self.config, self.rule = config, rule
         p, m, H, n = config.n_outputs, config.n_inputs, config.n_hidden, config.n_weights
-        check_memory(network_floats(p, m, H, rule), f"a network with {p} outputs, {m} inputs and {H} hidden units "
-                     f"({n} weights)", NETWORK_SIZE_FIX)
+        check_network_memory(p, m, H, _covariance_floats(rule))
         if weights is None:
             self._theta = init_incremental_weights(config, rng)
         else:

@@ -36,12 +36,29 @@ __all__ = [
     "input_jacobian",
     "blocked_input_jacobian",
     "trajectory_jacobians",
+    "check_network_memory",
 ]
 
 
-#: The settings that size a network, named in the error when its arrays would not fit in memory.
-NETWORK_SIZE_FIX = ("lower its hidden units, or the signals, lags and taps that size it (the neural controller's "
-                    "`n_hidden`, `output_lags`, `input_taps`; an ILC's `gains` `hidden_units`, `taps`, `lead_taps`).")
+def check_network_memory(p: int, m: int, H: int, covariance_floats=None) -> None:
+    """Refuse a network whose arrays would not fit in memory (a ParameterError naming the settings that size it).
+
+    Counts its weights' RTRL sensitivities, the EKF's scratch and the weights, and its rule's covariance.
+
+    Parameters
+    ----------
+    p, m, H : int
+        Outputs, inputs and hidden units (:class:`IncrementalConfig`).
+    covariance_floats : callable, optional
+        ``(n, bs) -> numbers`` of the rule's covariance for ``n`` weights in blocks of ``bs``; None: none.
+    """
+    bs = H + p + m + 1                               # the weights into one unit
+    n = (p + H) * bs
+    cov = 0.0 if covariance_floats is None else float(covariance_floats(float(n), float(bs)))
+    floats = cov + (2.0 * H + 2.0 * p + 3.0) * n
+    check_memory(floats, f"a network with {p} outputs, {m} inputs and {H} hidden units ({n} weights)",
+                 "lower its hidden units, or the signals, lags and taps that size it (the neural controller's "
+                 "`n_hidden`, `output_lags`, `input_taps`; an ILC's `gains` `hidden_units`, `taps`, `lead_taps`).")
 
 
 def _range(value, name: str, n: int) -> np.ndarray:
@@ -117,10 +134,7 @@ class IncrementalConfig:
     def __post_init__(self):
         p = check_int(self.n_outputs, "n_outputs", low=1)
         m = check_int(self.n_inputs, "n_inputs", low=0)
-        H = check_int(self.n_hidden, "n_hidden", low=0)
-        n = (p + H) * (H + p + m + 1)                # the weights: their RTRL sensitivities hold (H + p) n numbers
-        check_memory((2.0 * H + 2.0 * p + 3.0) * n, f"a network with {p} outputs, {m} inputs and {H} hidden units "
-                     f"({n} weights)", NETWORK_SIZE_FIX)
+        check_network_memory(p, m, check_int(self.n_hidden, "n_hidden", low=0))   # before any array is sized
         yr = _range(self.output_range, "output_range", p)
         ur = _range(self.input_range, "input_range", m)
         object.__setattr__(self, "output_range", yr)
