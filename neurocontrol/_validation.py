@@ -16,7 +16,8 @@ import numpy as np
 from neurocontrol.exceptions import NonFiniteError, ParameterError, ShapeError
 
 __all__ = ["as_float_array", "as_seed_sequence", "check_real", "check_positive", "check_int", "check_indices",
-           "env_input_limits", "env_dt", "check_memory", "MEMORY_SHARE", "check_substeps", "MAX_SUBSTEPS"]
+           "env_input_limits", "env_dt", "env_setpoint", "check_memory", "MEMORY_SHARE", "check_substeps",
+           "MAX_SUBSTEPS"]
 
 #: Share of the machine's physical memory the arrays of one object may take; settings that size them beyond it are
 #: refused with a named error rather than left to fail in an allocation (or to the system's out-of-memory killer).
@@ -242,6 +243,39 @@ def env_dt(env, who: str) -> float:
         raise ParameterError(f"{who} needs the env's control period `env.unwrapped.dt` in s; "
                              f"{type(env.unwrapped).__name__} has none.")
     return dt
+
+
+def env_setpoint(env, output_indices) -> np.ndarray | None:
+    """Return the set-point the env declares for the controlled outputs, or None when it declares none.
+
+    An env declares ``env.unwrapped.setpoint`` either with one value per controlled output (the shipped plants) or
+    with one value per observation (:class:`plants.iosys_env.IOSystemEnv`'s ``setpoint``, which also sets its
+    reward); the controlled entries are taken from the latter.
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        The plant.
+    output_indices : sequence of int
+        The controlled outputs within the observation.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        One value per controlled output; None when the env declares no set-point or one of another length.
+    """
+    base = env.unwrapped
+    sp = getattr(base, "setpoint", None)
+    if sp is None:
+        return None
+    sp = np.asarray(sp, dtype=np.float64).ravel()
+    idx = [int(i) for i in output_indices]
+    if sp.shape == (len(idx),):
+        return sp
+    n_obs = len(getattr(base, "observation_names", ()) or ()) or int(np.prod(base.observation_space.shape))
+    if sp.shape == (n_obs,) and all(0 <= i < n_obs for i in idx):
+        return sp[idx]
+    return None
 
 
 def _physical_memory() -> float:

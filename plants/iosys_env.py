@@ -175,7 +175,8 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
     state_bounds : (n, 2)
         Terminate when the state leaves them.
     setpoint : (p,)
-        For the reward.
+        Set-point of the observed outputs: the reward's, and (as ``env.setpoint``) the default design set-point of
+        the generic baselines and the default reference.
     params : dict, optional
         Overrides of the system's ``params``, passed to its update and output functions.
     units : dict name -> unit string
@@ -272,6 +273,9 @@ class IOSystemEnv(gym.Env[np.ndarray, np.ndarray]):
         self._state_bounds = None if state_bounds is None else as_float_array(state_bounds, "state_bounds", (n, 2),
                                                                              finite=False)
         self._setpoint = None if setpoint is None else as_float_array(setpoint, "setpoint", (p,))
+        #: Declared set-point of the observed outputs (or None): the reward's, and the default design set-point of the
+        #: generic baselines and the default reference (a subclass may narrow it to its controlled outputs).
+        self.setpoint = None if self._setpoint is None else self._setpoint.copy()
         if callable(x0):
             self._x0 = x0
         else:

@@ -117,10 +117,34 @@ def test_a_plant_without_a_set_point_asks_for_the_design_set_point():
                         outputs=["a", "b"], name="two_lags")
     env = IOSystemEnv(sys, dt=0.1, input_limits=[[-1.0, 1.0]] * 2, observation_low=[-2.0, -2.0],
                       observation_high=[2.0, 2.0])
-    with pytest.raises(ParameterError, match=r"declares none: give `design_setpoint` \(2 values"):
+    with pytest.raises(ParameterError, match=r"declares none \(a `setpoint` of one value per controlled output or "
+                       r"per observation\): give `design_setpoint` \(2 values"):
         build_lqr_i(LQRIConfig(), env)
     ctrl = build_lqr_i(LQRIConfig(design_setpoint=(0.5, -0.5)), env)      # given: designed at that trim
     assert np.allclose(ctrl.design.u_trim, [0.5, -0.5])
+
+
+def test_a_set_point_given_to_iosystemenv_is_the_design_set_point_of_the_controlled_outputs():
+    # IOSystemEnv's `setpoint` has one value per observation (it also sets the reward); the generic baselines design
+    # at its controlled entries, and the scenario's reference takes its left-out outputs from it.
+    from neurocontrol.scenario.kinds import SetpointReferenceConfig, build_setpoint
+    from plants.iosys_env import IOSystemEnv
+
+    sys = control.nlsys(lambda t, x, u, params: -x + np.array([u[0], u[1], 0.5 * (u[0] + u[1])]), None,
+                        states=["a", "b", "c"], inputs=["u1", "u2"], outputs=["a", "b", "c"], name="three_lags")
+    kw = dict(dt=0.1, input_limits=[[-1.0, 1.0]] * 2, observation_low=[-2.0] * 3, observation_high=[2.0] * 3)
+    env = IOSystemEnv(sys, setpoint=[0.4, -0.2, 0.1], **kw)
+    np.testing.assert_array_equal(env.unwrapped.setpoint, [0.4, -0.2, 0.1])
+    for idx, u_trim in (((0, 1), [0.4, -0.2]), ((1, 2), [0.4, -0.2]), ((2, 0), [0.4, -0.2])):   # the one trim
+        ctrl = build_lqr_i(LQRIConfig(output_indices=idx), env)
+        np.testing.assert_allclose(ctrl.design.u_trim, u_trim, atol=1e-9)
+        np.testing.assert_allclose(ctrl.design.y_trim[list(idx)], np.array([0.4, -0.2, 0.1])[list(idx)], atol=1e-9)
+    ref = build_setpoint(SetpointReferenceConfig(values={"b": 0.3}), env, ["c", "b"])
+    np.testing.assert_array_equal(ref(0.0), [0.1, 0.3])          # c from the env's set-point, b given
+    assert build_lqr_i(LQRIConfig(design_setpoint=(0.0, 0.0)), env).design.u_trim == pytest.approx([0.0, 0.0])
+    with pytest.raises(ParameterError, match=r"declares none"):   # one per observation, or per controlled output
+        env.unwrapped.setpoint = np.array([0.1, 0.2, 0.3, 0.4])
+        build_lqr_i(LQRIConfig(), env)
 
 
 @pytest.mark.parametrize("name", ["quadtank_pminus", "quadtank_pplus", "pvtol_steps", "cstr_setpoint"])

@@ -18,7 +18,7 @@ from typing import ClassVar, NamedTuple
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array, check_positive
+from neurocontrol._validation import as_float_array, check_positive, env_setpoint
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.exceptions import NeurocontrolError, ParameterError, TrimError
 
@@ -297,11 +297,13 @@ def trim_linearisation(env, output_indices, design_setpoint=None, *, who: str = 
     idx = [int(i) for i in output_indices]
     if any(not 0 <= i < len(obs_names) for i in idx):
         raise ParameterError(f"`output_indices` {idx} must index the {len(obs_names)} observations.")
-    sp = design_setpoint if design_setpoint is not None else getattr(base, "setpoint", None)
+    sp = design_setpoint if design_setpoint is not None else env_setpoint(env, idx)
     if sp is None:
+        plural = "s" * (len(idx) != 1)
         raise ParameterError(f"the {who!r} baseline is designed at a trim that holds a set-point of the controlled "
-                             f"outputs {idx}, and {type(base).__name__} declares none: give `design_setpoint` "
-                             f"({len(idx)} values, e.g. the reference's final values) or the env a `setpoint`.")
+                             f"outputs {idx}, and {type(base).__name__} declares none (a `setpoint` of one value per "
+                             f"controlled output or per observation): give `design_setpoint` ({len(idx)} value{plural},"
+                             f" e.g. the reference's final values) or the env a `setpoint`.")
     sp = as_float_array(sp, "design_setpoint", (len(idx),))
     x0, u0 = _declared_operating_point(base, sys)
     iy = [obs_idx[i] for i in idx]

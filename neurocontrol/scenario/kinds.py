@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from neurocontrol._validation import env_dt, env_input_limits
+from neurocontrol._validation import env_dt, env_input_limits, env_setpoint
 from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
 from neurocontrol.controllers.guard import GUARDABLE, GuardedController, GuardSettings
 from neurocontrol.exceptions import NeurocontrolError, ParameterError
@@ -71,11 +71,12 @@ class SignalsReferenceConfig:
 
 
 def _plant_setpoint(env, output_names) -> np.ndarray | None:
-    sp = getattr(env.unwrapped, "setpoint", None)
-    if sp is None:
-        return None
-    sp = np.asarray(sp, dtype=np.float64).ravel()
-    return sp if sp.shape == (len(output_names),) else None
+    names = list(getattr(env.unwrapped, "observation_names", ()) or ())
+    if all(name in names for name in output_names):
+        return env_setpoint(env, [names.index(name) for name in output_names])
+    sp = getattr(env.unwrapped, "setpoint", None)        # outputs not named among the observations
+    sp = None if sp is None else np.asarray(sp, dtype=np.float64).ravel()
+    return sp if sp is not None and sp.shape == (len(output_names),) else None
 
 
 def _per_output(values: Mapping, env, output_names) -> MultiSignal:
