@@ -12,14 +12,18 @@ import numpy as np
 import pytest
 
 import plants  # noqa: F401
+from neurocontrol.controllers.autotune import PIDAutoConfig, build_pid_auto
 from neurocontrol.controllers.generic import (
     LQRIConfig,
     LQRIController,
+    automatic_warmup,
     build_lqr_i,
     design_lqr_i,
     discretize_zoh,
+    gain_sign_steps,
     kalman_gain,
     lqr_i_gains,
+    trim_linearisation,
 )
 from neurocontrol.exceptions import ParameterError
 from neurocontrol.scenario.core import Scenario, run_scenario
@@ -145,6 +149,97 @@ def test_a_set_point_given_to_iosystemenv_is_the_design_set_point_of_the_control
     with pytest.raises(ParameterError, match=r"declares none"):   # one per observation, or per controlled output
         env.unwrapped.setpoint = np.array([0.1, 0.2, 0.3, 0.4])
         build_lqr_i(LQRIConfig(), env)
+
+
+def _lags_env(rhs, n_in, *, dt=0.1, setpoint, discrete=False, **kw):
+    from plants.iosys_env import IOSystemEnv
+
+    n = len(setpoint)
+    names = [f"y{i}" for i in range(n)]
+    sys = control.nlsys(rhs, None, states=names, inputs=[f"u{j}" for j in range(n_in)], outputs=names,
+                        dt=dt if discrete else 0, name="lags")
+    return IOSystemEnv(sys, dt=dt, setpoint=setpoint, observation_low=[-5.0] * n, observation_high=[5.0] * n, **kw)
+
+
+def test_a_trim_the_search_starts_near_is_found():
+    # MINPACK reports "not making good progress" when it starts where the residuals are already ~0; the trim is judged
+    # by its residuals. Two carts on hardening springs (examples/custom_plant.py), positions held at (0.5, -0.4).
+    import importlib.util
+    from pathlib import Path
+
+    from plants.iosys_env import IOSystemEnv
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "custom_plant.py"
+    spec = importlib.util.spec_from_file_location("custom_plant", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    env = IOSystemEnv(module.make_plant(), dt=0.01, input_limits=[[-10.0, 10.0]] * 2, observation=["x1", "x2"],
+                      setpoint=[0.5, -0.4])
+    tr = trim_linearisation(env, (0, 1))
+    p = module.PARAMS       # the forces that hold the springs there, at rest
+    x1, x2 = 0.5, -0.4
+    np.testing.assert_allclose(tr.inputs, [p["k1"] * x1 + p["kn"] * x1 ** 3 + p["kc"] * (x1 - x2),
+                                           p["k2"] * x2 + p["kn"] * x2 ** 3 + p["kc"] * (x2 - x1)], atol=1e-9)
+    np.testing.assert_allclose(tr.states, [x1, x2, 0.0, 0.0], atol=1e-9)
+
+
+def test_a_discrete_time_model_is_trimmed_at_a_fixed_point_and_not_sampled_again():
+    Ad = np.array([[0.9, 0.05], [0.0, 0.8]])
+    Bd = np.array([[0.1, 0.0], [0.05, 0.2]])
+    env = _lags_env(lambda t, x, u, params: Ad @ x + Bd @ u, 2, setpoint=[1.0, 0.5], discrete=True,
+                    input_limits=[[-2.0, 2.0]] * 2)
+    tr = trim_linearisation(env, (0, 1))
+    assert tr.discrete and tr.stable()
+    u = np.linalg.solve(Bd, (np.eye(2) - Ad) @ [1.0, 0.5])          # x = Ad x + Bd u at x = (1, 0.5)
+    np.testing.assert_allclose(tr.inputs, u, atol=1e-12)
+    A_s, B_s = tr.sampled(0.1)       # python-control linearises by finite differences: within 1e-8
+    np.testing.assert_allclose(A_s, Ad, atol=1e-8)
+    np.testing.assert_allclose(B_s, Bd, atol=1e-8)
+    ctrl = build_lqr_i(LQRIConfig(), env)
+    np.testing.assert_allclose(ctrl.design.Ad, Ad, atol=1e-8)         # the model's own matrices, not held again
+    np.testing.assert_allclose(ctrl.design.Bd, Bd, atol=1e-8)
+    assert automatic_warmup(env, (0, 1)) is None                     # a stable discrete plant needs no warm-up LQR-I
+    # its gains bring the plant to the set-point (the default weights are soft: 300 s)
+    obs, _ = env.reset(seed=0)
+    r = np.array([1.0, 0.5])
+    ctrl.reset(obs, r)
+    for _ in range(3000):
+        obs, *_ = env.step(ctrl.step(obs, r))
+    np.testing.assert_allclose(obs, [1.0, 0.5], atol=1e-4)
+    with pytest.raises(ParameterError, match="'pid_auto' sizes its relay experiments from the poles of a "
+                                             "continuous-time model"):
+        build_pid_auto(PIDAutoConfig(), env)
+
+
+def test_gain_sign_steps_of_a_discrete_model_against_python_controls_step_response():
+    # A discrete 2x2 plant whose step-response determinant changes sign (the fast direct paths against slower,
+    # larger cross paths), checked against python-control's step response of the same matrices.
+    Ad = np.diag([0.5, 0.95, 0.5, 0.95])
+    Bd = np.array([[1.0, 0.0], [0.0, 0.12], [0.0, 1.0], [0.12, 0.0]])
+    Cd = np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]])
+    env = _lags_env(lambda t, x, u, params: Ad @ x + Bd @ u, 2, setpoint=[0.0, 0.0, 0.0, 0.0], discrete=True,
+                    input_limits=[[-1.0, 1.0]] * 2, observation=["y0", "y1", "y2", "y3"])
+    tr = trim_linearisation(env, (0, 2))
+    tr = tr._replace(lin=control.ss(Ad, Bd, np.vstack([Cd[0], np.zeros(4), Cd[1], np.zeros(4)]), 0, 0.1))
+    k = gain_sign_steps(tr, 0.1)
+    resp = control.step_response(control.ss(Ad, Bd, Cd, 0, 0.1), T=np.arange(0, 60) * 0.1).outputs   # (2, 2, T)
+    dets = np.array([np.linalg.det(resp[:, :, t]) for t in range(1, 60)])     # after t held steps
+    final = np.linalg.det(Cd @ np.linalg.solve(np.eye(4) - Ad, Bd))
+    wrong = np.flatnonzero(dets * final <= 0)
+    assert wrong.size and k == wrong[-1] + 2                         # the first k from which the sign is kept
+
+
+def test_an_over_actuated_plant_is_trimmed_with_its_extra_inputs_held():
+    env = _lags_env(lambda t, x, u, params: -x + np.array([u[0] + 0.5 * u[2], u[1] + 0.5 * u[2]]), 3,
+                    setpoint=[0.4, -0.2], input_limits=[[-1.0, 1.0], [-1.0, 1.0], [0.0, 2.0]])
+    tr = trim_linearisation(env, (0, 1))
+    np.testing.assert_allclose(tr.inputs, [0.4 - 0.5, -0.2 - 0.5, 1.0], atol=1e-9)   # u3 at its limits' middle
+    build_lqr_i(LQRIConfig(), env)
+    under = _lags_env(lambda t, x, u, params: -x + np.array([u[0], 0.5 * u[0]]), 1, setpoint=[0.4, -0.2],
+                      input_limits=[[-1.0, 1.0]])
+    with pytest.raises(ParameterError, match=r"holds 2 controlled outputs at a set-point with 1 input: a trim needs "
+                                             r"at least as many inputs as controlled outputs"):
+        build_lqr_i(LQRIConfig(), under)
 
 
 @pytest.mark.parametrize("name", ["quadtank_pminus", "quadtank_pplus", "pvtol_steps", "cstr_setpoint"])

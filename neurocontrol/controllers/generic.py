@@ -250,6 +250,32 @@ class Trim(NamedTuple):
     inputs: np.ndarray           # trim input
     lin: object                  # control.StateSpace, the linearisation at (states, inputs), all outputs
 
+    @property
+    def discrete(self) -> bool:
+        """Whether the model is a discrete-time system (its linearisation then maps x(k) to x(k+1))."""
+        return bool(self.lin.isdtime(strict=True))
+
+    def sampled(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(Ad, Bd)``, the linearisation over a control period ``dt`` (zero-order hold).
+
+        A discrete-time model's is returned as it is.
+
+        Parameters
+        ----------
+        dt : float
+            Control period, s.
+        """
+        A, B = np.asarray(self.lin.A, dtype=np.float64), np.asarray(self.lin.B, dtype=np.float64)
+        return (A, B) if self.discrete else discretize_zoh(A, B, dt)
+
+    def stable(self) -> bool:
+        """Whether the linearisation is asymptotically stable.
+
+        Every eigenvalue's real part below -1e-9, or in discrete time its modulus below 1 - 1e-9.
+        """
+        lam = np.linalg.eigvals(np.asarray(self.lin.A, dtype=np.float64))
+        return bool(np.max(np.abs(lam)) < 1.0 - 1e-9) if self.discrete else bool(np.max(lam.real) < -1e-9)
+
 
 def trim_linearisation(env, output_indices, design_setpoint=None, *, who: str = "lqr_i") -> Trim:
     """Find the trim of ``env.unwrapped``'s python-control model that holds a set-point, and linearise there.
@@ -260,7 +286,10 @@ def trim_linearisation(env, output_indices, design_setpoint=None, *, who: str = 
         A plant whose unwrapped env has ``to_iosys()`` (or a ``sys`` attribute),
         ``observation_names`` among the system's outputs, a ``setpoint`` (or
         ``design_setpoint``) and optionally ``operating_point`` (x, u), the
-        trim search's start.
+        trim search's start. With more inputs than controlled outputs the
+        inputs beyond the first ``p`` are held (at the declared operating input,
+        else the middle of their limits), so the trim is unique. A discrete-time
+        model's trim is a fixed point ``x = f(x, u)``.
     output_indices : sequence of int
         The controlled outputs within the observation.
     design_setpoint : sequence of float, optional
@@ -275,7 +304,8 @@ def trim_linearisation(env, output_indices, design_setpoint=None, *, who: str = 
     Raises
     ------
     ParameterError
-        If the env has no python-control model or the names or indices do not match.
+        If the env has no python-control model, the names or indices do not match, or there are fewer inputs than
+        controlled outputs.
     TrimError
         If no trim holds the set-point.
     """
@@ -305,14 +335,33 @@ def trim_linearisation(env, output_indices, design_setpoint=None, *, who: str = 
                              f"controlled output or per observation): give `design_setpoint` ({len(idx)} value{plural},"
                              f" e.g. the reference's final values) or the env a `setpoint`.")
     sp = as_float_array(sp, "design_setpoint", (len(idx),))
+    m = sys.ninputs
+    if len(idx) > m:
+        raise ParameterError(f"the {who!r} baseline holds {len(idx)} controlled outputs at a set-point with "
+                             f"{m} input{'s' * (m != 1)}: a trim needs at least as many inputs as controlled outputs; "
+                             "control fewer outputs (`output_indices`).")
     x0, u0 = _declared_operating_point(base, sys)
+    held = list(range(len(idx), m))      # more inputs than outputs: the last ones held, the trim unique
+    if held and _operating_point_pair(base) is None:
+        lim = np.column_stack([np.asarray(env.action_space.low, float), np.asarray(env.action_space.high, float)])
+        u0[held] = np.where(np.all(np.isfinite(lim[held]), axis=1), lim[held].mean(axis=1), u0[held])
     iy = [obs_idx[i] for i in idx]
     y0 = np.asarray(sys.output(0.0, x0, u0, params=sys.params), float).copy()
     y0[iy] = sp
-    op = control.find_operating_point(sys, initial_state=x0, inputs=u0, outputs=y0, output_indices=iy,
-                                      params=sys.params, return_result=True)
-    if not op.result.success or np.max(np.abs(sys.updfcn(0.0, op.states, op.inputs, sys.params))) > 1e-6 * (
-            1 + np.max(np.abs(op.states))):
+    try:
+        op = control.find_operating_point(sys, initial_state=x0, inputs=u0, outputs=y0, output_indices=iy,
+                                          input_indices=held or None, params=sys.params, return_result=True)
+    except (ValueError, TypeError, ArithmeticError, np.linalg.LinAlgError) as exc:
+        raise TrimError(f"the trim search of {sys.name} for the design set-point {sp.tolist()} failed: {exc}; give "
+                        "another `design_setpoint`.") from exc
+    # judged by its residuals, not by the root finder's flag: started where the residuals are already ~0, MINPACK
+    # may report "not making good progress" on an exact trim
+    xs, us = np.asarray(op.states, dtype=np.float64), np.asarray(op.inputs, dtype=np.float64)
+    drift = np.asarray(sys.updfcn(0.0, xs, us, sys.params), dtype=np.float64) - (xs if sys.isdtime(strict=True) else 0)
+    miss = np.asarray(sys.output(0.0, xs, us, params=sys.params), dtype=np.float64)[iy] - sp
+    held = np.max(np.abs(drift)) <= 1e-6 * (1 + np.max(np.abs(xs)))        # False when NaN
+    met = np.max(np.abs(miss)) <= 1e-6 * (1 + np.max(np.abs(sp)))
+    if not (held and met):
         raise TrimError(f"no trim of {sys.name} holds the design set-point {sp.tolist()}: {op.result.message}; "
                         "give another `design_setpoint`.")
     lin = sys.linearize(op.states, op.inputs, params=sys.params)
@@ -489,6 +538,8 @@ def build_lqr_i(config: LQRIConfig, env) -> LQRIController:
     TrimError
         If no trim holds the design set-point.
     """
+    import control
+
     base = env.unwrapped
     tr = trim_linearisation(env, config.output_indices, config.design_setpoint, who="lqr_i")
     sys, obs_idx, lin, idx = tr.sys, tr.obs_idx, tr.lin, tr.output_indices
@@ -504,18 +555,15 @@ def build_lqr_i(config: LQRIConfig, env) -> LQRIController:
     Q = np.block([[Qx, np.zeros((n, len(idx)))],
                   [np.zeros((len(idx), n)), np.diag(config.integral_weight / span_y[idx] ** 2)]])
     R = np.diag(config.input_weight / span_u ** 2)
-    Ad, Bd = discretize_zoh(lin.A, lin.B, dt)
+    Ad, Bd = tr.sampled(dt)
     W = Bd @ np.diag((config.process_noise * span_u) ** 2) @ Bd.T + 1e-12 * np.eye(n)
     V = np.diag((config.measurement_noise * span_y) ** 2)
     y_trim = np.asarray(sys.output(0.0, tr.states, tr.inputs, params=sys.params), float)[obs_idx]
-    design = design_lqr_i((lin.A, lin.B, C, np.zeros((len(obs_idx), m))), dt=dt, Q=Q, R=R, output_indices=idx,
-                          W=W, V=V, x_trim=tr.states, u_trim=tr.inputs, y_trim=y_trim)
+    D0 = np.zeros((len(obs_idx), m))
+    plant = control.ss(Ad, Bd, C, D0, dt) if tr.discrete else (lin.A, lin.B, C, D0)
+    design = design_lqr_i(plant, dt=dt, Q=Q, R=R, output_indices=idx, W=W, V=V, x_trim=tr.states, u_trim=tr.inputs,
+                          y_trim=y_trim)
     return LQRIController(design, input_limits=lim, output_indices=idx)
-
-
-def _asymptotically_stable(A) -> bool:
-    """Whether every eigenvalue of the continuous-time ``A`` has a real part below -1e-9."""
-    return bool(np.max(np.linalg.eigvals(np.asarray(A, dtype=float)).real) < -1e-9)
 
 
 def has_model(env) -> bool:
@@ -575,16 +623,18 @@ def gain_sign_steps(trim: Trim, dt: float, max_steps: int = 5000) -> int | None:
         many, an eigenvalue with real part >= 0, or a (near) singular steady-state gain.
     """
     lin = trim.lin
-    A, B = np.asarray(lin.A, float), np.asarray(lin.B, float)
+    Ad, Bd = trim.sampled(dt)
     rows = [trim.obs_idx[i] for i in trim.output_indices]
     C, D = np.asarray(lin.C, float)[rows], np.asarray(lin.D, float)[rows]
-    if C.shape[0] != B.shape[1] or not _asymptotically_stable(A):
+    if C.shape[0] != Bd.shape[1] or not trim.stable():
         return None
-    g_inf = D - C @ np.linalg.solve(A, B)
+    if trim.discrete:                   # the held steps' steady state
+        g_inf = D + C @ np.linalg.solve(np.eye(Ad.shape[0]) - Ad, Bd)
+    else:
+        g_inf = D - C @ np.linalg.solve(np.asarray(lin.A, float), np.asarray(lin.B, float))
     det_inf = np.linalg.det(g_inf)
     if abs(det_inf) <= 1e-9 * max(1.0, np.linalg.norm(g_inf) ** g_inf.shape[0]):
         return None
-    Ad, Bd = discretize_zoh(A, B, dt)
     x = np.zeros_like(Bd)
     last_wrong = -1
     for k in range(1, max_steps + 1):
@@ -622,7 +672,7 @@ def automatic_warmup(env, output_indices, output_weight: float = 1.0, trim: Trim
     trim = model_trim(env, output_indices, who="neural (automatic warm-up)") if trim is None else trim
     if trim is None:
         return None
-    if _asymptotically_stable(trim.lin.A):
+    if trim.stable():
         return None
     return build_lqr_i(LQRIConfig(output_indices=tuple(output_indices), output_weight=output_weight), env)
 
