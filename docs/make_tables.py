@@ -586,6 +586,29 @@ def _gusts_summary(rec: dict, without: dict) -> str:
             f"With the sensor noise of `sensor_noise.toml` as well: {cells('gusts_noise')}. Without the neural "
             f"controller's bias walk, no noise: {cells('gusts', walkless)}.")
 
+# --------------------------------------------------------------------------- unseen plants (bench_unseen_plants.py)
+
+def _unseen_plants(nominal: dict, noise: dict) -> str:
+    """Plants no default was chosen on: success and median IAE, neural defaults and the generic LQR-I."""
+    def iae(row, key):
+        return ", ".join(f"{o} {_g(v, 3)}" for o, v in row[key].items()) if row[key] else "-"
+
+    lines = ["| plant | neural: success | LQR-I: success | median IAE, neural | median IAE, LQR-I | with sensor noise: "
+             "true outputs in band, neural / LQR-I | median IAE of the true outputs, neural | same, LQR-I |",
+             "|---|--:|--:|---|---|--:|---|---|"]
+    for name, row in nominal["figures"].items():
+        nn, nl = row["neural"], row["lqr_i"]
+        zn, zl = noise["figures"][name]["neural"], noise["figures"][name]["lqr_i"]
+        lines.append(f"| `{name}` | {_count(nn)} | {_count(nl)} | {iae(nn, 'iae_median')} | {iae(nl, 'iae_median')} "
+                     f"| {zn['true_success']} / {zl['true_success']} | {iae(zn, 'true_iae_median')} "
+                     f"| {iae(zl, 'true_iae_median')} |")
+    n = len(nominal["seeds"])
+    return (f"Seeds 0-{n - 1} per plant and controller; success on the measured outputs (without noise they are the "
+            f"true ones); a success count with `(k stopped)` when the env ended runs. Sensor noise "
+            f"{noise['noise']:g} of each observation's declared range (no controller can then pass on the measured "
+            f"outputs: none did). {_provenance(nominal)} {_provenance(noise)}\n\n" + "\n".join(lines))
+
+
 #: name -> (page relative to the root, record names, renderer taking the records in order).
 TABLES = {
     "hover-compare": ("README.md", ("hover",), _hover_compare),
@@ -618,6 +641,7 @@ TABLES = {
     "neural-targets": ("README.md", ("ablation_100",), _neural_targets),
     "gusts-summary": ("README.md", ("gusts", "gusts_no_walk"), _gusts_summary),
     "plants-targets": ("README.md", ("plants_100", "plants_change_100", "plants_noise_100"), _plants_targets),
+    "unseen-plants": ("docs/plants.md", ("unseen_plants", "unseen_plants_noise"), _unseen_plants),
 }
 
 

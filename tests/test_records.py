@@ -9,6 +9,7 @@ the figures in the docs are stale and must be re-measured.
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib.util
 import json
 import re
@@ -52,11 +53,16 @@ def test_page_tables_equal_their_records(page):
 @pytest.mark.parametrize("record", USED_RECORDS)
 def test_record_is_not_stale(record):
     rec = json.loads((RECORDS / f"{record}.json").read_text())
-    assert rec["scenarios"], "a record names the shipped scenarios it ran"
+    sources = rec.get("sources", {})
+    assert rec["scenarios"] or sources, "a record names the shipped scenarios it ran, or the files defining its plants"
     for name, digest in rec["scenarios"].items():
         shipped = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml").sha256
         assert digest == shipped, (f"{record}.json was measured on another {name}.toml; re-run "
                                    f"`{rec['command']}` and `python docs/make_tables.py`")
+    for path, digest in sources.items():
+        assert digest == hashlib.sha256((ROOT / path).read_bytes()).hexdigest(), (
+            f"{record}.json was measured with another {path}; re-run `{rec['command']}` and "
+            "`python docs/make_tables.py`")
 
 
 @pytest.mark.parametrize("record", USED_RECORDS)
