@@ -14,8 +14,8 @@ Prints, for each: the status, success judged on the true (noiseless) outputs, th
 the failure hint of a lost run and the guard's switches; writes the guarded run's plot (the fallback's spans
 shaded) to ``--out``.
 
-Run: ``python examples/guarded_neural.py [--seed 1] [--noise 0.01] [--margin 0.1] [--out runs/guarded_neural]``
-(seed 1: the neural controller alone is stopped by the env; with the guard the run completes.)
+Run: ``python examples/guarded_neural.py [--seed 4] [--noise 0.01] [--margin 0.1] [--out runs/guarded_neural]``
+(seed 4: the neural controller alone is stopped by the env; with the guard the run completes.)
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def fly(sc: Scenario, seed: int):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=4)
     ap.add_argument("--noise", type=float, default=0.01, help="sensor noise std, fraction of each range")
     ap.add_argument("--margin", type=float, default=0.1, help="envelope: declared ranges less this fraction")
     ap.add_argument("--out", default=None, help="folder for the guarded run's plot (default: none)")

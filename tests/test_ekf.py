@@ -308,6 +308,47 @@ def test_without_hidden_units_the_rule_is_recursive_least_squares():
     assert np.abs(Wr - A_true).max() < 0.05   # and it identifies the system
 
 
+def test_reweighing_the_past_is_rls_run_with_the_new_r_and_a_scaled_prior():
+    # Without hidden units the covariance after T updates with R = r is (I / p0 + sum z z^T / r)^-1. Reweighed from
+    # r_s to r_b = k r_s (the controller's first R from the noise estimate) it is (I / (k p0) + sum z z^T / r_b)^-1:
+    # the data weighed as if R had been r_b throughout, the prior k times wider. Plain numpy reference.
+    rng = np.random.default_rng(12)
+    p, m, T = 3, 2, 300
+    r_s, p0 = 1e-5, 1.0
+    r_b = np.array([4e-4, 1e-5, 2.5e-4])          # the second output measured noise-free: its row unchanged
+    cfg = IncrementalConfig(n_outputs=p, n_inputs=m, n_hidden=0)
+    ident = IncrementalIdentifier(cfg, DecoupledEKF(measurement_noise=r_s, output_covariance=p0), rng=0)
+    y = np.cumsum(rng.normal(0, 0.05, size=(T + 1, p)), axis=0)
+    u = rng.uniform(-1, 1, size=(T, m))
+    ident.fit(y, u)
+    theta = ident.weights.copy()
+    ident._R[:] = r_b                              # R as the controller sets it from the noise estimate
+    ident.reweigh_past(np.full(p, r_s))
+    Z = np.column_stack([y[:-1], u, np.ones(T)])
+    for i in range(p):
+        k = r_b[i] / r_s
+        want = np.linalg.inv(np.eye(Z.shape[1]) / (k * p0) + Z.T @ Z / r_b[i])
+        np.testing.assert_allclose(ident.covariance[i], want, rtol=1e-8, atol=0)
+    np.testing.assert_array_equal(ident.weights, theta)          # the weights are not touched
+
+
+def test_reweighing_scales_hidden_blocks_by_the_mean_ratio_within_the_trace_bounds():
+    cfg = IncrementalConfig(n_outputs=2, n_inputs=1, n_hidden=3)
+    ident = IncrementalIdentifier(cfg, DecoupledEKF(measurement_noise=1e-5), rng=0)
+    rng = np.random.default_rng(3)
+    ident.fit(np.cumsum(rng.normal(0, 0.05, size=(201, 2)), axis=0), rng.uniform(-1, 1, size=(200, 1)))
+    before = ident.covariance.copy()
+    ident._R[:] = [3e-5, 1e-4]                     # ratios 3 and 10, mean 6.5
+    ident.reweigh_past([1e-5, 1e-5])
+    bound = ident._max_trace
+    for b, factor in enumerate([3.0, 10.0, 6.5, 6.5, 6.5]):
+        want = before[b] * factor
+        if np.trace(want) > bound[b]:
+            want *= bound[b] / np.trace(want)
+        np.testing.assert_allclose(ident.covariance[b], want, rtol=1e-12, atol=0)
+    assert np.all(np.trace(ident.covariance, axis1=1, axis2=2) <= bound * (1 + 1e-12))
+
+
 # ----------------------------------------------------------------- guards
 
 def test_dead_zone_outlier_and_non_finite_leave_everything_unchanged():

@@ -22,10 +22,10 @@ def load(path):
 
 
 def test_guarded_neural_example_keeps_a_noisy_hover_the_neural_controller_alone_loses(tmp_path, capsys):
-    """Claim: seed 1 with 1 % sensor noise is stopped by the env when the neural controller flies alone and
-    completes under guard, the fallback having flown part of it (bench_guard: 56 of 100 stopped alone, 5 guarded)."""
+    """Claim: seed 4 with 1 % sensor noise is stopped by the env when the neural controller flies alone and
+    completes under guard, the fallback having flown part of it (bench_guard, docs/reliability.md)."""
     mod = load("examples/guarded_neural.py")
-    res = mod.main(["--seed", "1", "--out", str(tmp_path)])
+    res = mod.main(["--seed", "4", "--out", str(tmp_path)])
     assert res["neural"].status == "failed" and "terminated by the env" in res["neural"].meta["stop_reason"]
     assert res["guarded"].status == "completed" and 0.0 < res["guarded"].meta["mode_fractions"]["fallback"] < 1.0
     assert np.all(np.isfinite(res["guarded"].inputs)) and (tmp_path / "guarded.png").is_file()

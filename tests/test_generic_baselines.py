@@ -206,8 +206,8 @@ def test_a_discrete_time_model_is_trimmed_at_a_fixed_point_and_not_sampled_again
     for _ in range(3000):
         obs, *_ = env.step(ctrl.step(obs, r))
     np.testing.assert_allclose(obs, [1.0, 0.5], atol=1e-4)
-    with pytest.raises(ParameterError, match="'pid_auto' sizes its relay experiments from the poles of a "
-                                             "continuous-time model"):
+    with pytest.raises(ParameterError, match=r"'pid_auto' \(its relay experiments are sized from the model's poles\) "
+                                             r"needs a continuous-time model, and lags is a discrete-time system"):
         build_pid_auto(PIDAutoConfig(), env)
 
 

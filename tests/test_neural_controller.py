@@ -606,13 +606,13 @@ def test_input_taps_feed_the_identifier_the_applied_input_history():
 def test_with_three_input_taps_a_20_ms_measurement_delay_is_flown():
     # Claim (docs/neural_controller.md): with the measurement 2 control steps late the plant's
     # measured response to u(k) appears at k + 3; one input tap cannot represent it and the run
-    # leaves the plant's range after the warm-up on 7 of seeds 0-9 (seed 2 among them; 2 reach the bands),
+    # leaves the plant's range after the warm-up on 7 of seeds 0-9 (seed 0 among them; 1 reaches the bands),
     # three taps fly all 10 into the bands.
     sc = Scenario.from_toml("scenarios/fault_measurement_delay.toml")
     data = sc.to_dict()
     data["controller"] = Scenario.from_toml(HOVER).to_dict()["controller"]
     sc = Scenario.from_dict(data, source="delay:neural", default_name="fault_measurement_delay")
-    one = run_scenario(sc, seed=2)
+    one = run_scenario(sc, seed=0)
     assert one.status == "failed" and not one.metrics["success"]
     for seed in (0, 1):
         res = run_scenario(sc.set("controller.input_taps", "3"), seed=seed)

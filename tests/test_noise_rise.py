@@ -202,3 +202,40 @@ def test_scaled_r_names_a_bad_buffer():
         f.scaled_r(np.zeros(2), 5.0, np.zeros(3))
     with pytest.raises(ShapeError, match=r"`floor` must be a contiguous float64 array of shape \(2,\)"):
         f.scaled_r([0.0, 0.0], 5.0, np.zeros(2))
+
+
+def test_the_updates_before_r_is_set_from_the_noise_are_reweighed_once():
+    # docs/neural_controller.md, "The default: R from the estimated noise": at the first step whose noise window
+    # holds no warm-up step, R moves from its floor to the measured noise and the covariance of the updates made
+    # before is scaled with it (IncrementalIdentifier.reweigh_past, checked against plain RLS in test_ekf.py); once,
+    # and never without noise. Two lags of bench_unseen_plants, flown by the neural controller's defaults.
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_unseen_plants.py"
+    spec = importlib.util.spec_from_file_location("bench_unseen_plants", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for noise, want in ((0.005, 1), (0.0, 0)):
+        task = bench.discrete(noise)
+        ctrl = bench.controller(task, "neural")
+        calls = []
+        obs, _ = task.env.reset(seed=0)
+        ref = task.reference()
+        ctrl.reset(obs, ref(0.0))
+        ident = ctrl.identifier
+        plain = ident.reweigh_past
+
+        def spy(R_before, ident=ident, plain=plain):
+            calls.append((ctrl._k, np.array(R_before), ident._R.copy()))
+            plain(R_before)
+
+        ident.reweigh_past = spy
+        for k in range(200):
+            obs, *_ = task.env.step(ctrl.step(obs, ref(k * task.env.dt)))
+        assert len(calls) == want
+        if want:
+            k, R_before, R = calls[0]
+            assert k - 1 == ctrl._n_warmup + ctrl.filter.window          # the step counter is past that step
+            np.testing.assert_array_equal(R_before, ctrl._R0)
+            assert np.all(R > 10 * R_before)                             # 0.5 % of the range: far above the floor

@@ -721,8 +721,7 @@ def trim_gain(tr) -> np.ndarray:
     """
     A, B = np.asarray(tr.lin.A, float), np.asarray(tr.lin.B, float)
     C = np.asarray(tr.lin.C, float)[tr.obs_idx]
-    if tr.discrete:       # x(k+1) - x(k) = (A - I) x + B u: the same steady state, integrators at 0
-        A = A - np.eye(A.shape[0])
+    A = A - np.eye(A.shape[0]) if tr.discrete else A    # x(k+1) - x(k) = (A - I) x + B u: same steady state
     return steady_state_gain(A, B, C[tr.output_indices])[0]
 
 
@@ -762,17 +761,14 @@ def build_pid_auto(config: PIDAutoConfig, env) -> PIDAutoController:
     Raises
     ------
     ParameterError
-        If the env has no python-control model or a discrete-time one, the plant
-        cannot be relay-tuned loop by loop (unstable, a chain of integrators, no
-        positive pairing), or the trim input sits at a limit.
+        If the env has no python-control model or a discrete-time one, the plant cannot be relay-tuned loop by
+        loop (unstable, a chain of integrators, no positive pairing), or the trim input sits at a limit.
     TrimError
         If no trim holds the set-point.
     """
     base = env.unwrapped
     tr = trim_linearisation(env, config.output_indices, config.design_setpoint, who="pid_auto")
-    if tr.discrete:
-        raise ParameterError(f"'pid_auto' sizes its relay experiments from the poles of a continuous-time model, and "
-                             f"{tr.sys.name} is a discrete-time system; choose 'lqr_i', or 'pid_gains' with gains.")
+    tr.require_continuous("'pid_auto' (its relay experiments are sized from the model's poles)")
     A = np.asarray(tr.lin.A, float)
     idx = tr.output_indices
     _check_relay_tunable(A, tr.sys.name)

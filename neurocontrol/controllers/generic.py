@@ -268,6 +268,18 @@ class Trim(NamedTuple):
         A, B = np.asarray(self.lin.A, dtype=np.float64), np.asarray(self.lin.B, dtype=np.float64)
         return (A, B) if self.discrete else discretize_zoh(A, B, dt)
 
+    def require_continuous(self, what: str) -> None:
+        """Raise a :class:`~neurocontrol.exceptions.ParameterError` when the model is discrete-time.
+
+        Parameters
+        ----------
+        what : str
+            What needs a continuous-time model, for the message.
+        """
+        if self.discrete:
+            raise ParameterError(f"{what} needs a continuous-time model, and {self.sys.name} is a discrete-time "
+                                 "system; choose 'lqr_i', or 'pid_gains' with gains.")
+
     def stable(self) -> bool:
         """Whether the linearisation is asymptotically stable.
 

@@ -38,6 +38,14 @@ from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers import learned_response as _learned
 from neurocontrol.controllers._neural_settings import NeuralSettings
 from neurocontrol.controllers._neural_state import NeuralStateIO
+from neurocontrol.controllers._noise import (  # noqa: F401 (ONSET_FACTOR: the onset test's constants, here too)
+    ONSET_COOLDOWN,
+    ONSET_COUNT,
+    ONSET_FACTOR,
+    ONSET_SIGNALS,
+    WALK_QUIET,
+    SensorNoise,
+)
 from neurocontrol.controllers._output_lags import OutputLags
 from neurocontrol.controllers._plausible import GLITCH_RANGES, lost_sample, plausible_bounds
 from neurocontrol.controllers._probe import PROBE_DEFAULT, Probe
@@ -67,25 +75,13 @@ REST_WALK_DEFAULT = 3.0
 #: The default ``start_caution`` where a short warm-up starts from the middle of the limits: horizons of steps.
 START_CAUTION_DEFAULT = 2.0
 
-#: A signal counts as noise-free for the bias walk (``disturbance_walk``) and the onset test (``onset_hold``) while
-#: its estimated sensor-noise variance is below this fraction of the EKF's R floor (docs/neural_controller.md, "Gusts").
-WALK_QUIET = 2e-3
-
-#: The onset of sensor noise (``onset_hold``): the mean normalised one-step error must exceed the change detector's
-#: slow level by this factor, once the detector has seen ``ONSET_COUNT`` errors; after a hold that ends without a
-#: rise of the noise, no new one starts for ``ONSET_COOLDOWN`` steps (docs/neural_controller.md, "The onset of
-#: sensor noise").
-ONSET_FACTOR = 100.0
-ONSET_COUNT = 50
-ONSET_COOLDOWN = 200
-#: The onset test needs at least this many measured signals: with fewer, a plant change moves most of them at once too.
-ONSET_SIGNALS = 3
 
 
 # ---------------------------------------------------------------- the controller
 
 
-class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, WarmupHandover, AbstractController):
+class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralSettings, WarmupHandover,
+                       AbstractController):
     """Predictive control through an incremental RTRN identifier that learns at every step.
 
     Parameters
@@ -108,7 +104,7 @@ class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, Warm
     warmup_check, warmup_max_duration : float or None, float or None
         0: the warm-up ends after ``warmup_duration``; above 0 it goes on until the identifier predicts it
         (:mod:`~neurocontrol.controllers._warmup`), at most ``warmup_max_duration`` s (None: 5 times). None
-        (default): the config's keys of the same names (0 and 5 times when unset).
+        (default): the config's keys (0 and 5 times when unset).
 
     Notes
     -----
@@ -133,9 +129,10 @@ class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, Warm
     beyond :data:`GLITCH_RANGES` half ranges of its declared range) holds the last applied input and skips that
     transition's learning (with ``output_lags``, also the next L steps'). **Sensor noise**: the blended state
     ``x`` carries ``K`` times the noise in place of all of it, which shrinks the errors-in-variables bias of the
-    equation-error identifier, and the EKF's R grows with the estimated noise (``noise_scaled_r``;
-    docs/neural_controller.md). **Warm-up**: ``round(warmup_duration / dt)`` steps, at least
-    ``warmup_min_steps`` when positive; with 0 the first step is predictive from ``nominal_input``.
+    equation-error identifier, and the EKF's R grows with the estimated noise (``noise_scaled_r``; the covariance of
+    the updates made before, at R's floor, is scaled with it; docs/neural_controller.md). **Warm-up**:
+    ``round(warmup_duration / dt)`` steps, at least ``warmup_min_steps`` when positive; with 0 the first step is
+    predictive from ``nominal_input``.
     """
 
     _handles_nonfinite = True
@@ -469,9 +466,7 @@ class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, Warm
                                       k >= self._n_warmup, *self._obs_buf, x)
         self._x = x
         self._y_prev[:] = x
-        # R from the noise estimate once no warm-up excitation is in it; a rise of the noise is no plant change
-        if self._noise_r > 0.0 and k >= self._n_warmup + f.window and f._scaled_r(self._R0, self._noise_r, ident._R):
-            ident.restart_change_detector()
+        self._noise_r_step(k)
         if self._warmup_goes_on(k, x):
             self._advance_reference_model(reference)
             base = self.warmup_controller.step(raw, reference) if self.warmup_controller is not None \
@@ -491,49 +486,6 @@ class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, Warm
         # the reference model's input: the (lead-shifted) previewed reference the synthesiser used
         self._advance_reference_model(self._r_buf[0] if self._use_preview else reference)
         return u
-
-    def _onset_plan(self, k):
-        """Return ``(hold, onset_factor)`` of this step's update (``onset_hold``), advancing the hold's counters.
-
-        During a hold nothing is learned. When the filter finds the noise risen, the hold lasts until the rise is
-        over (the window's noise estimate has caught up, and R with it); when the hold's steps are over first, it
-        was a change of the plant: learning goes on and a cool-down follows, in which no hold starts. Otherwise
-        the update tests for an onset once the noise window holds no warm-up step, no rise is on and most signals
-        count as noise-free (their estimated noise variance below ``WALK_QUIET`` of the R floor): under noise R
-        already follows the noise, and a gust moves most signals' errors at once.
-        """
-        hold = self._hold
-        rise = self.filter.rising
-        if hold[0] < 0.0:                  # the rise was seen: held until it is over (R then from the new noise)
-            if rise:
-                return True, None
-            hold[0] = 0.0
-            return False, None
-        if hold[0] > 0.0:
-            if rise:
-                hold[0] = -1.0
-                return True, None
-            hold[0] -= 1.0
-            if hold[0] == 0.0:
-                hold[1] = ONSET_COOLDOWN
-            return True, None
-        if hold[1] > 0.0:
-            hold[1] -= 1.0
-            return False, None
-        armed = not rise and k - 1 >= self._n_warmup + self.filter.window and \
-            2 * np.count_nonzero(self.filter.noise_var < self._quiet) > self._quiet.size
-        return False, (ONSET_FACTOR if armed else None)
-
-    def _set_walk(self, ready, noise_var, walk):
-        """Set the bias walk of the next update: the walk rows whose estimated noise is below the quiet level.
-
-        No walk while the filter finds the noise risen (its estimate lags a rise; the walked bias would follow it).
-        """
-        rows = self._walk_rows
-        if ready and not self.filter.rising:
-            walk[rows] = np.where(noise_var[rows] < self._walk_quiet, self._walk_q, 0.0)
-        else:
-            walk[rows] = 0.0
 
     def _advance_reference_model(self, reference):
         if self._imitator is not None:
@@ -577,10 +529,6 @@ class NeuralController(OutputLags, Tracking, NeuralStateIO, NeuralSettings, Warm
     def _cautious(self) -> bool:
         """Whether this step plans with the move penalty times ``change_caution`` (a change on, or the start)."""
         return self.identifier.changing or self._k - 1 - self._n_warmup < self._caution[0]
-
-    def _noise_free(self, k) -> bool:
-        """Whether every signal's noise estimate, once it holds no warm-up step (at step ``k``), is below quiet."""
-        return k >= self._n_warmup + self.filter.window and bool(np.all(self.filter.noise_var < self._quiet))
 
     def _applied(self, u):
         m = self.n_inputs                         # the identifier learns from the inputs actually applied

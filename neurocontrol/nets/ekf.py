@@ -496,6 +496,34 @@ class IncrementalIdentifier:
         """
         self._change[:] = 0.0
 
+    def reweigh_past(self, R_before) -> None:
+        """Scale the covariance as if the updates so far had been made with today's R instead of ``R_before``.
+
+        With no process noise the EKF's covariance is R times the inverse of the information the updates
+        gathered, so updates made under an R k times too small left it k times too small, and every later
+        sample counts k times less than each of them. Output row ``i``'s block is scaled by
+        ``R[i] / R_before[i]``, the hidden units' blocks (their weights learn from every output) by the mean of
+        those ratios, a single global block by that mean; each block stays within its trace bound.
+
+        Parameters
+        ----------
+        R_before : array_like, shape (p,)
+            The R the past updates used, normalised units.
+        """
+        if self._P.size == 0:
+            return
+        p = self.config.n_outputs
+        ratio = self._R / as_float_array(R_before, "R_before", (p,))
+        P = self._P
+        if P.shape[0] == 1 and P.shape[-1] != self.config.block_size:      # one global block
+            P *= float(np.mean(ratio))
+        else:
+            P[:p] *= ratio[:, None, None]
+            P[p:] *= float(np.mean(ratio))
+        trace = np.trace(P, axis1=1, axis2=2)
+        over = trace > self._max_trace
+        P[over] *= (self._max_trace[over] / trace[over])[:, None, None]
+
     def reset_hidden(self) -> None:
         """Zero the hidden state and its sensitivities (e.g. at a new episode); weights are kept."""
         self._h[:] = 0.0
