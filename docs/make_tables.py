@@ -606,7 +606,7 @@ def _unseen_plants(nominal: dict, noise: dict) -> str:
     return (f"Seeds 0-{n - 1} per plant and controller; success on the measured outputs (without noise they are the "
             f"true ones); a success count with `(k stopped)` when the env ended runs. Sensor noise "
             f"{noise['noise']:g} of each observation's declared range (no controller can then pass on the measured "
-            f"outputs: none did). {_provenance(nominal)} {_provenance(noise)}\n\n" + "\n".join(lines))
+            f"outputs: none did). {_provenance(nominal)}; with the noise: {_provenance(noise)}.\n\n" + "\n".join(lines))
 
 
 #: name -> (page relative to the root, record names, renderer taking the records in order).

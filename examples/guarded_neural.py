@@ -7,7 +7,7 @@ ranges less ``--margin`` of their width at each end), its identifier diverges or
 the generic LQR-I flies while the neural controller keeps learning in shadow, and hands back after 100 good steps.
 
 The guard keeps the plant; it does not make the noisy flight good: with this noise the true outputs end outside
-their bands with the guard or without (seeds 0-99 of ``benchmarks/bench_guard.py``: 56 runs stopped alone, 5 under
+their bands with the guard or without (seeds 0-99 of ``benchmarks/bench_guard.py``: 36 runs stopped alone, 1 under
 guard; none in its bands either way).
 
 Prints, for each: the status, success judged on the true (noiseless) outputs, the share of the run each mode flew,

@@ -371,9 +371,9 @@ def trim_linearisation(env, output_indices, design_setpoint=None, *, who: str = 
     xs, us = np.asarray(op.states, dtype=np.float64), np.asarray(op.inputs, dtype=np.float64)
     drift = np.asarray(sys.updfcn(0.0, xs, us, sys.params), dtype=np.float64) - (xs if sys.isdtime(strict=True) else 0)
     miss = np.asarray(sys.output(0.0, xs, us, params=sys.params), dtype=np.float64)[iy] - sp
-    held = np.max(np.abs(drift)) <= 1e-6 * (1 + np.max(np.abs(xs)))        # False when NaN
+    at_rest = np.max(np.abs(drift)) <= 1e-6 * (1 + np.max(np.abs(xs)))        # False when NaN
     met = np.max(np.abs(miss)) <= 1e-6 * (1 + np.max(np.abs(sp)))
-    if not (held and met):
+    if not (at_rest and met):
         raise TrimError(f"no trim of {sys.name} holds the design set-point {sp.tolist()}: {op.result.message}; "
                         "give another `design_setpoint`.")
     lin = sys.linearize(op.states, op.inputs, params=sys.params)
