@@ -208,7 +208,8 @@ def test_the_updates_before_r_is_set_from_the_noise_are_reweighed_once():
     # docs/neural_controller.md, "The default: R from the estimated noise": at the first step whose noise window
     # holds no warm-up step, R moves from its floor to the measured noise and the covariance of the updates made
     # before is scaled with it (IncrementalIdentifier.reweigh_past, checked against plain RLS in test_ekf.py); once,
-    # and never without noise. Two lags of bench_unseen_plants, flown by the neural controller's defaults.
+    # not again at a later trial's start, and never without noise. Two lags of bench_unseen_plants, flown by the
+    # neural controller's defaults.
     import importlib.util
     from pathlib import Path
 
@@ -239,3 +240,7 @@ def test_the_updates_before_r_is_set_from_the_noise_are_reweighed_once():
             assert k - 1 == ctrl._n_warmup + ctrl.filter.window          # the step counter is past that step
             np.testing.assert_array_equal(R_before, ctrl._R0)
             assert np.all(R > 10 * R_before)                             # 0.5 % of the range: far above the floor
+        ctrl.start_trial(obs, ref(0.0))       # a later trial: R is already the noise's, nothing is reweighed again
+        for k in range(200):
+            obs, *_ = task.env.step(ctrl.step(obs, ref(k * task.env.dt)))
+        assert len(calls) == want

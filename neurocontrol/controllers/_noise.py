@@ -35,15 +35,20 @@ class SensorNoise:
         """Set the EKF's R from the noise estimate once the noise window holds no warm-up step (step ``k``).
 
         A rise of the noise is no plant change: the change detector restarts. At the first such step the
-        updates made before, at R's floor, are reweighed to the R measured
-        (:meth:`~neurocontrol.nets.ekf.IncrementalIdentifier.reweigh_past`).
+        updates made before at R's floor are reweighed to the R measured
+        (:meth:`~neurocontrol.nets.ekf.IncrementalIdentifier.reweigh_past`): the rows whose R was still at the
+        floor, so not again at a later trial's start, where R is the one the trials before measured.
         """
         f, ident = self.filter, self.identifier
         if self._noise_r > 0.0 and k >= self._n_warmup + f.window:
+            first = k == self._n_warmup + f.window
+            before = ident._R.copy() if first else None
             if f._scaled_r(self._R0, self._noise_r, ident._R):
                 ident.restart_change_detector()
-            if k == self._n_warmup + f.window and np.any(ident._R > self._R0):
-                ident.reweigh_past(self._R0)
+            if first:
+                floor = before <= self._R0
+                if np.any(floor & (ident._R > before)):
+                    ident.reweigh_past(np.where(floor, before, ident._R))
 
     def _onset_plan(self, k):
         """Return ``(hold, onset_factor)`` of this step's update (``onset_hold``), advancing the hold's counters.
