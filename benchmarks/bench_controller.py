@@ -105,6 +105,7 @@ def breakdown(seed=0):
 
     from neurocontrol.controllers.neural import NeuralController
     step = NeuralController.step
+    own = "step" in vars(NeuralController)       # else inherited: put back by deleting the timer, not by copying it
 
     def timed_step(self, *args, **kwargs):
         clock["in_step"] = True
@@ -122,7 +123,10 @@ def breakdown(seed=0):
         NeuralController.step = timed_step
         neural_episode(seed)
     finally:
-        NeuralController.step = step
+        if own:
+            NeuralController.step = step
+        else:
+            del NeuralController.step
         for module, name, fn in saved:
             setattr(module, name, fn)
     n = max(clock["steps"], 1)

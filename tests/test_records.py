@@ -507,8 +507,11 @@ def test_the_share_verdict_looks_past_trial_10_when_the_reset_variant_cycles():
 # --------------------------------------------------------------------------- the control step's cost, by kernel
 
 def test_controller_benchmark_breakdown_times_each_kernel_and_puts_them_back():
+    from neurocontrol.controllers.neural import NeuralController
+
     bench = _script("benchmarks/bench_controller.py")
     originals = {(m, n): getattr(importlib.import_module(m), n) for m, n in bench.STEP_KERNELS}
+    own = dict(vars(NeuralController))
     per_kernel, step_us, steps = bench.breakdown(seed=0)
     assert steps == 3000                                            # the 30 s hover at 0.01 s
     assert set(per_kernel) == {n for _, n in bench.STEP_KERNELS}
@@ -516,5 +519,5 @@ def test_controller_benchmark_breakdown_times_each_kernel_and_puts_them_back():
     assert sum(per_kernel.values()) < step_us                       # the kernels are part of the step
     for (m, n), fn in originals.items():                            # the timers are gone afterwards
         assert getattr(importlib.import_module(m), n) is fn
-    from neurocontrol.controllers.neural import NeuralController
     assert NeuralController.step.__name__ == "step"
+    assert dict(vars(NeuralController)) == own          # the class as it was: an inherited step is not copied in
