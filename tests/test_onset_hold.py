@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from restore_check import fly, run_and_restore
 
+from neurocontrol.controllers._noise import ONSET_COOLDOWN, ONSET_COUNT, ONSET_FACTOR
 from neurocontrol.controllers.measurement_filter import NOISE_WINDOW
-from neurocontrol.controllers.neural import ONSET_COOLDOWN, ONSET_COUNT, ONSET_FACTOR
 from neurocontrol.exceptions import ParameterError
 from neurocontrol.nets import _incremental_kernels as _k
 from neurocontrol.nets.ekf import DecoupledEKF, GradientRule, IncrementalIdentifier

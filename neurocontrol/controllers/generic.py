@@ -18,7 +18,7 @@ from typing import ClassVar, NamedTuple
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array, check_positive, env_setpoint
+from neurocontrol._validation import as_float_array, check_positive, env_input_limits, env_setpoint
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.exceptions import NeurocontrolError, ParameterError, TrimError
 
@@ -355,7 +355,7 @@ def trim_linearisation(env, output_indices, design_setpoint=None, *, who: str = 
     x0, u0 = _declared_operating_point(base, sys)
     held = list(range(len(idx), m))      # more inputs than outputs: the last ones held, the trim unique
     if held and _operating_point_pair(base) is None:
-        lim = np.column_stack([np.asarray(env.action_space.low, float), np.asarray(env.action_space.high, float)])
+        lim = env_input_limits(env)
         u0[held] = np.where(np.all(np.isfinite(lim[held]), axis=1), lim[held].mean(axis=1), u0[held])
     iy = [obs_idx[i] for i in idx]
     y0 = np.asarray(sys.output(0.0, x0, u0, params=sys.params), float).copy()
@@ -555,7 +555,7 @@ def build_lqr_i(config: LQRIConfig, env) -> LQRIController:
     base = env.unwrapped
     tr = trim_linearisation(env, config.output_indices, config.design_setpoint, who="lqr_i")
     sys, obs_idx, lin, idx = tr.sys, tr.obs_idx, tr.lin, tr.output_indices
-    lim = np.column_stack([np.asarray(env.action_space.low, float), np.asarray(env.action_space.high, float)])
+    lim = env_input_limits(env)
     dt = float(base.dt)
     n, m = sys.nstates, sys.ninputs
     C = np.asarray(lin.C)[obs_idx]

@@ -38,14 +38,7 @@ from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers import learned_response as _learned
 from neurocontrol.controllers._neural_settings import NeuralSettings
 from neurocontrol.controllers._neural_state import NeuralStateIO
-from neurocontrol.controllers._noise import (  # noqa: F401 (ONSET_FACTOR: the onset test's constants, here too)
-    ONSET_COOLDOWN,
-    ONSET_COUNT,
-    ONSET_FACTOR,
-    ONSET_SIGNALS,
-    WALK_QUIET,
-    SensorNoise,
-)
+from neurocontrol.controllers._noise import ONSET_COOLDOWN, ONSET_COUNT, ONSET_SIGNALS, WALK_QUIET, SensorNoise
 from neurocontrol.controllers._output_lags import OutputLags
 from neurocontrol.controllers._plausible import GLITCH_RANGES, lost_sample, plausible_bounds
 from neurocontrol.controllers._probe import PROBE_DEFAULT, Probe
