@@ -158,10 +158,13 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         if self._lags_auto:     # the plant measures only the controlled outputs: give the networks their rates
             n_lags, kind = AUTO_RATE_LAGS, "rates"
         self._lag_rates = kind == "rates"
-        if self._lag_rates:     # every measured signal's rate, +- its half range times a reference bandwidth
+        if self._lag_rates:     # every measured signal's rate, +- its half range times a bandwidth
             self._lag_idx = np.arange(n, dtype=np.int64)
-            bw = np.full(n, min(config.reference_bandwidth))
-            bw[out] = config.reference_bandwidth
+            if config.lag_bandwidth is not None:
+                bw = np.full(n, float(config.lag_bandwidth))
+            else:                # the reference model's: the output's own, the slowest for the other signals
+                bw = np.full(n, min(config.reference_bandwidth))
+                bw[out] = config.reference_bandwidth
             span = 0.5 * (hi - lo) * bw
             lag_lo, lag_hi = -span, span
         else:                   # the controlled outputs' past values, with their ranges

@@ -118,6 +118,12 @@ class NeuralControllerConfig:
         own, the slowest for the other signals: the rates the reference model asks for). None: the past
         values, except on a plant that measures only its controlled outputs with ``output_lags = 0``, where
         the networks see ``AUTO_RATE_LAGS`` (2) steps of rates (``"values"`` with 0 lags turns that off).
+    lag_bandwidth : float or None, default None
+        With rate lags, the bandwidth (rad/s) that normalises every rate to +- its signal's half range
+        times it, in place of the ``reference_bandwidth`` values: a rate that crosses the half range in
+        ``1 / lag_bandwidth`` seconds counts as 1. For a plant much slower than the reference model, whose
+        rates would otherwise sit near zero in the networks' inputs, e.g. ``1 / (horizon dt)``
+        (docs/neural_controller.md, "The quadruple tank at P+"). None: the reference bandwidths.
     hidden_filters : int or None, default None
         How many of the identifier's hidden units start as leaky filters of the inputs
         (:class:`~neurocontrol.nets.incremental.IncrementalConfig` ``filter_time_constants``), their time
@@ -299,6 +305,7 @@ class NeuralControllerConfig:
     input_taps: int = 1
     output_lags: int = 0
     lag_signals: str | None = None
+    lag_bandwidth: float | None = None
     hidden_filters: int | None = None
     imitator: str = "network"
     imitator_pretrain: int = 20
@@ -369,6 +376,8 @@ class NeuralControllerConfig:
         if self.lag_signals == "rates" and self.output_lags == 0:
             raise ParameterError("`lag_signals = \"rates\"` needs `output_lags` >= 1 (the steps of rates the networks "
                                  "see), got output_lags = 0.")
+        if self.lag_bandwidth is not None:
+            check_positive(self.lag_bandwidth, "lag_bandwidth")
         if self.hidden_filters is not None:
             check_int(self.hidden_filters, "hidden_filters", low=0)
             if self.hidden_filters > self.hidden_units:
