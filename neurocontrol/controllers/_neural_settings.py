@@ -18,6 +18,8 @@ class NeuralSettings:
     warmup_note: str | None = None
     #: Set by :func:`build_neural` when the plant's model says the horizon is too short (None: no finding).
     horizon_note: str | None = None
+    #: What :func:`build_neural` gave the networks for the long-run gains (``long_run_signals``; None: nothing).
+    long_run_note: str | None = None
     #: Where ``rate_indices`` came from when :func:`build_neural` took them from the env (None: given or none).
     rates_note: str | None = None
     #: Why :func:`build_neural` chose ``handover_steps`` (None: given, or none).
@@ -92,6 +94,7 @@ class NeuralSettings:
                 **({"rate_indices": self.rates_note} if self.rates_note else {}),
                 **({"rate_weights": self._rate_weight_setting()} if self._rate_rows else {}),
                 **({"lags": self._lag_settings()} if self._lags.shape[0] else {}),
+                **({"long_run_signals": self.long_run_note} if self.long_run_note else {}),
                 **({"probe": self._probe_setting()} if self._probe is not None else {}),
                 **({"rest_walk": self._rest_setting()} if self._rest_rows.size else {}),
                 **({"start_caution": self._start_setting()} if self._start_caution else {}),

@@ -55,8 +55,8 @@ from neurocontrol.nets.ekf import IncrementalIdentifier
 from neurocontrol.nets.incremental import IncrementalConfig, split_weights
 from neurocontrol.reference_model import SecondOrderReferenceModel
 
-__all__ = ["AUTO_RATE_LAGS", "GLITCH_RANGES", "GaussNewtonLaw", "gauss_newton_step", "NeuralControllerConfig",
-           "NeuralController", "build_neural"]
+__all__ = ["AUTO_RATE_LAGS", "GLITCH_RANGES", "auto_rate_lags", "GaussNewtonLaw", "gauss_newton_step",
+           "NeuralControllerConfig", "NeuralController", "build_neural"]
 
 #: Steps of rates the networks see by default when the plant measures only its controlled outputs
 #: (``lag_signals`` None and ``output_lags`` 0; docs/neural_controller.md, "Rate lags").
@@ -154,7 +154,7 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         self._rate_idx = check_indices(config.rate_indices or (-1,) * p, "rate_indices", p, -1, n)
         out = list(self.output_indices)
         n_lags, kind = config.output_lags, config.lag_signals
-        self._lags_auto = kind is None and n_lags == 0 and sorted(out) == list(range(n))
+        self._lags_auto = auto_rate_lags(config, n)
         if self._lags_auto:     # the plant measures only the controlled outputs: give the networks their rates
             n_lags, kind = AUTO_RATE_LAGS, "rates"
         self._lag_rates = kind == "rates"
@@ -708,6 +708,11 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         if start is not None:
             config = dataclasses.replace(config, nominal_input=tuple(start.tolist()))
             start_note = "the env's operating_point input, a bumpless start"
+    k = None if trim is None else gain_sign_steps(trim, dt)
+    long_run = (k is not None and k > config.horizon and config.long_run_signals and config.input_taps == 1
+                and config.lag_bandwidth is None and auto_rate_lags(config, len(config.observation_low)))
+    if long_run:        # the slow states behind the sign change: the previous input, rates at the horizon's scale
+        config = dataclasses.replace(config, input_taps=2, lag_bandwidth=1.0 / (config.horizon * dt))
     blended = warm is not None and config.warmup_pid is None and config.handover_steps is None
     if blended:                                        # the automatic LQR-I: blended out over half the horizon
         config = dataclasses.replace(config, handover_steps=config.horizon // 2)
@@ -721,13 +726,30 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
     if warm is not None and config.warmup_pid is None:
         controller.warmup_note = (f"LQR-I (output weight {config.auto_warmup_weight:g}) on the plant's python-control "
                                   "model (automatic: its linearisation at the trim is not asymptotically stable)")
-    k = None if trim is None else gain_sign_steps(trim, dt)
     if k is not None and k > config.horizon:
         controller.horizon_note = (f"the horizon ({config.horizon} steps) ends before the plant's step-response gains "
                                    f"take the sign of their steady state ({k} steps, python-control model at the trim; "
                                    "a right-half-plane zero): the law may drive the inputs apart "
                                    "(docs/neural_controller.md, 'The quadruple tank at P+')")
+    if long_run:
+        controller.long_run_note = (f"two input taps and rate lags at +- half range x {config.lag_bandwidth:.4g} rad/s "
+                                    f"(one half range per horizon) (automatic: the gains take their steady-state "
+                                    f"sign after {k} steps, beyond the horizon)")
     return controller
+
+
+def auto_rate_lags(config: NeuralControllerConfig, n_obs: int) -> bool:
+    """Whether the networks get the automatic rate lags: the plant measures only its controlled outputs.
+
+    Parameters
+    ----------
+    config : NeuralControllerConfig
+        The settings (``output_lags`` 0 and ``lag_signals`` unset: nothing given).
+    n_obs : int
+        Entries of the env's observation.
+    """
+    return config.lag_signals is None and config.output_lags == 0 and \
+        sorted(config.output_indices) == list(range(n_obs))
 
 
 def _unchecked(config: NeuralControllerConfig, env, trim) -> str | None:
