@@ -5,7 +5,8 @@ At P+ the determinant of the step-response gains ``G(k)`` is positive for short 
 the right long-run gains. ``scenarios/quadtank_pplus_neural.toml`` gets them from a 300 s excitation warm-up
 with two input taps and rate lags normalised by ``lag_bandwidth``. The reference is python-control's own step
 response of the plant's discretised linearisation at the trim, which shares no code with the controller
-(docs/neural_controller.md, "The quadruple tank at P+").
+(docs/neural_controller.md, "The quadruple tank at P+"). Where the model's horizon check fires on a plant measured
+by its outputs only, ``build_neural`` gives the networks those signals by default (``long_run_signals``).
 """
 
 from __future__ import annotations
@@ -84,3 +85,47 @@ def test_lag_bandwidth_sets_the_rate_lags_range():
 def test_lag_bandwidth_must_be_positive(bad):
     with pytest.raises((ParameterError, ScenarioError), match="lag_bandwidth"):
         Scenario.from_toml(SCENARIO).set("controller.lag_bandwidth", bad).build(0)
+
+
+# ---------------------------------------------------------------- long_run_signals: the default on such plants
+
+
+def _built(name: str, **changes):
+    data = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml").to_dict()
+    data["controller"] = {"kind": "neural", **changes}
+    return Scenario.from_dict(data, source=name, default_name=name).build(0).controller
+
+
+@pytest.mark.parametrize("name, dt, sign_steps", [("quadtank_pplus", 1.0, 90), ("cstr_setpoint", 2.0, 235)])
+def test_long_run_signals_where_the_model_turns_the_gains_sign_after_the_horizon(name, dt, sign_steps):
+    """The tank at P+ and the CSTR (measured by their outputs only; the model's gains take their sign after the
+    horizon of 50 steps): two input taps, rate lags at one half range per horizon, and the settings say so."""
+    ctrl = _built(name)
+    assert ctrl.config.input_taps == 2 and ctrl.config.lag_bandwidth == pytest.approx(1.0 / (50 * dt), rel=1e-12)
+    assert ctrl._id_cfg.n_inputs == 2 * 2                               # u(t), u(t-1) of two inputs
+    lo, hi = ctrl._id_cfg.output_range
+    half = 0.5 * (np.asarray(ctrl.config.observation_high) - np.asarray(ctrl.config.observation_low))
+    np.testing.assert_allclose(hi[2:4], half / (50 * dt), rtol=1e-12)
+    note = ctrl.derived_settings()["long_run_signals"]
+    assert "two input taps" in note and f"after {sign_steps} steps" in note
+
+
+@pytest.mark.parametrize("name, changes", [
+    ("quadtank_pminus", {}),                                  # no sign change
+    ("twin_rotor_steps", {}),                                 # no sign change (and a warm-up controller)
+    ("quadtank_pplus", {"horizon": 100}),                     # the horizon covers the 90 steps
+    ("quadtank_pplus", {"long_run_signals": False}),          # turned off
+    ("quadtank_pplus", {"input_taps": 3}),                    # given settings are kept
+    ("quadtank_pplus", {"lag_bandwidth": 0.5}),
+    ("quadtank_pplus", {"lag_signals": "values"}),            # no automatic rate lags
+])
+def test_no_long_run_signals_otherwise(name, changes):
+    ctrl = _built(name, **changes)
+    assert "long_run_signals" not in ctrl.derived_settings()
+    assert ctrl.config.input_taps == changes.get("input_taps", 1)
+    assert ctrl.config.lag_bandwidth == changes.get("lag_bandwidth")
+
+
+def test_long_run_signals_must_be_a_boolean():
+    with pytest.raises((ParameterError, ScenarioError), match="long_run_signals"):
+        _built("quadtank_pplus", long_run_signals="yes")
