@@ -78,8 +78,10 @@ def plot(fig_data: dict, path) -> None:
             for vals, marker, color in ((d["ratio"], "o", "tab:blue"), (d["ratio_after"], "x", "tab:orange")):
                 if np.isfinite(vals[j]):
                     right.plot(k + dx, vals[j], marker, color=color, markersize=7)
-            right.annotate(out, (k + dx, d["ratio"][j] if np.isfinite(d["ratio"][j]) else 1.0), fontsize=7,
-                           xytext=(3, 3), textcoords="offset points")
+            if np.isfinite(d["ratio"][j]):
+                right.annotate(out, (k + dx, d["ratio"][j]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        if not np.any(np.isfinite(d["ratio"])):        # no run completed: no ratio to draw
+            right.annotate("no run\ncompleted", (k, 1.0), fontsize=7, ha="center", va="center", color="0.4")
     right.axhline(1.5, color="tab:blue", linestyle="--", linewidth=1, label="nominal bound 1.5x")
     right.axhline(1.0, color="tab:orange", linestyle="--", linewidth=1, label="after the change: <= LQR-I's")
     right.plot([], [], "o", color="tab:blue", label="nominal (runs that completed)")
@@ -88,7 +90,7 @@ def plot(fig_data: dict, path) -> None:
     right.set_xticks(x, list(PLANTS.values()))
     right.set_ylabel("median IAE, neural / LQR-I")
     right.set_title("IAE per output against LQR-I")
-    right.legend(loc="upper right", fontsize=8)
+    right.legend(loc="upper left", fontsize=7, framealpha=0.9)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -709,7 +709,7 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
             config = dataclasses.replace(config, nominal_input=tuple(start.tolist()))
             start_note = "the env's operating_point input, a bumpless start"
     k = None if trim is None else gain_sign_steps(trim, dt)
-    long_run = (k is not None and k > config.horizon and config.long_run_signals and config.input_taps == 1
+    long_run = (k is not None and k > config.horizon and config.long_run_signals is not False and config.input_taps == 1
                 and config.lag_bandwidth is None and auto_rate_lags(config, len(config.observation_low)))
     if long_run:        # the slow states behind the sign change: the previous input, rates at the horizon's scale
         config = dataclasses.replace(config, input_taps=2, lag_bandwidth=1.0 / (config.horizon * dt))

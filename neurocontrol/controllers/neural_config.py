@@ -125,14 +125,14 @@ class NeuralControllerConfig:
         rates would otherwise sit near zero in the networks' inputs, e.g. ``1 / (horizon dt)``
         (docs/neural_controller.md, "The quadruple tank at P+"). None: the reference bandwidths, or
         ``long_run_signals``' choice.
-    long_run_signals : bool, default True
+    long_run_signals : bool or None, default None
         On a plant measured by its controlled outputs only (the automatic rate lags) whose python-control model
         shows the step-response gains' determinant taking its steady-state sign only after the horizon
         (:func:`~neurocontrol.controllers.generic.gain_sign_steps`; the horizon check), with ``input_taps`` and
         ``lag_bandwidth`` at their defaults, :func:`build_neural` gives the networks what the long-run gains
         need: two input taps and rate lags at one half range per horizon (``lag_bandwidth = 1 / (horizon
         dt)``); ``derived_settings()["long_run_signals"]`` says so (docs/neural_controller.md, "The quadruple
-        tank at P+"). False: never.
+        tank at P+"). None (automatic) or True: so; False: never.
     hidden_filters : int or None, default None
         How many of the identifier's hidden units start as leaky filters of the inputs
         (:class:`~neurocontrol.nets.incremental.IncrementalConfig` ``filter_time_constants``), their time
@@ -315,7 +315,7 @@ class NeuralControllerConfig:
     output_lags: int = 0
     lag_signals: str | None = None
     lag_bandwidth: float | None = None
-    long_run_signals: bool = True
+    long_run_signals: bool | None = None
     hidden_filters: int | None = None
     imitator: str = "network"
     imitator_pretrain: int = 20
@@ -396,9 +396,11 @@ class NeuralControllerConfig:
         if self.learning_rule not in ("rtrl_ekf", "rtrl_gradient", "rls"):
             raise ParameterError(f"`learning_rule` must be \"rtrl_ekf\", \"rtrl_gradient\" or \"rls\", "
                                  f"got {self.learning_rule!r}.")
-        for name in ("auto_warmup", "long_run_signals"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ParameterError(f"`{name}` must be true or false, got {getattr(self, name)!r}.")
+        if not isinstance(self.auto_warmup, (bool, np.bool_)):
+            raise ParameterError(f"`auto_warmup` must be true or false, got {self.auto_warmup!r}.")
+        if self.long_run_signals is not None and not isinstance(self.long_run_signals, (bool, np.bool_)):
+            raise ParameterError(f"`long_run_signals` must be true or false (or absent: automatic), "
+                                 f"got {self.long_run_signals!r}.")
         if self.imitator not in ("network", "exact"):
             raise ParameterError(f"`imitator` must be \"network\" (the imitator network's prediction) or \"exact\" "
                                  f"(the reference model's response), got {self.imitator!r}.")
