@@ -129,3 +129,9 @@ def test_no_long_run_signals_otherwise(name, changes):
 def test_long_run_signals_must_be_a_boolean():
     with pytest.raises((ParameterError, ScenarioError), match="long_run_signals"):
         _built("quadtank_pplus", long_run_signals="yes")
+
+
+def test_lag_bandwidth_without_rate_lags_is_an_error():
+    """Given where the networks see no rate lags (past values instead), it would do nothing: a named error says so."""
+    with pytest.raises((ParameterError, ScenarioError), match="lag_bandwidth.*no|normalises rate lags"):
+        _built("quadtank_pplus", lag_signals="values", output_lags=2, lag_bandwidth=0.02)

@@ -168,6 +168,11 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
             span = 0.5 * (hi - lo) * bw
             lag_lo, lag_hi = -span, span
         else:                   # the controlled outputs' past values, with their ranges
+            if config.lag_bandwidth is not None:
+                raise ParameterError("`lag_bandwidth` normalises rate lags, and this controller's networks see none "
+                                     "(the plant measures more than its controlled outputs, or `lag_signals` is "
+                                     "\"values\"): give `output_lags` >= 1 with `lag_signals = \"rates\"`, or drop "
+                                     "`lag_bandwidth`.")
             self._lag_idx = np.array(out, dtype=np.int64)
             lag_lo, lag_hi = lo[out], hi[out]
         law, self._rule, self._taps = config.law(), config.rule(), config.input_taps
