@@ -185,3 +185,16 @@ def test_probe_offset_example_ends_in_the_band_only_with_the_probe(tmp_path):
     assert 0.79 < final_t < 0.81, final_t
     assert -0.0129 < off.outputs[-1][0] - off.references[-1][0] < -0.0127
     assert (tmp_path / "probe_offset.png").stat().st_size > 0
+
+
+def test_nmp_tank_example_learns_the_long_run_sign_only_with_the_scenario_settings(tmp_path, capsys):
+    """Claims of its docstring (seed 0): det G(150) of the plant -1.23; the scenario's settings -1.28, one input tap
+    +2.51, the reference model's rate scale +2.08; the whole run ends in its bands."""
+    mod = load("examples/nmp_tank.py")
+    out = mod.main(["--out", str(tmp_path)])
+    at150 = {name: det[149] for name, det in out["determinants"].items()}
+    assert at150 == pytest.approx({"plant (python-control)": -1.23, "scenario's settings": -1.28,
+                                   "one input tap": 2.51, "reference-bandwidth rate lags": 2.08}, abs=0.01)
+    assert out["result"].status == "completed" and out["result"].metrics["success"]
+    assert (tmp_path / "nmp_tank.png").stat().st_size > 0
+    assert "det G at 50 / 150 / 300 s" in capsys.readouterr().out
