@@ -96,18 +96,35 @@ def _built(name: str, **changes):
     return Scenario.from_dict(data, source=name, default_name=name).build(0).controller
 
 
+def slowest_mode_steps(name: str) -> float:
+    """The slowest time constant, in control steps, of the env's python-control linearisation at the trim: computed
+    here with python-control's own linearize, c2d and poles (the controller uses generic.Trim)."""
+    env = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml").build(0).env.unwrapped
+    x0, u0 = env.operating_point
+    sampled = control.c2d(control.linearize(env.sys, x0, u0), env.dt)
+    return -1.0 / np.log(np.max(np.abs(sampled.poles())))
+
+
 @pytest.mark.parametrize("name, dt, sign_steps", [("quadtank_pplus", 1.0, 90), ("cstr_setpoint", 2.0, 235)])
 def test_long_run_signals_where_the_model_turns_the_gains_sign_after_the_horizon(name, dt, sign_steps):
     """The tank at P+ and the CSTR (measured by their outputs only; the model's gains take their sign after the
-    horizon of 50 steps): two input taps, rate lags at one half range per horizon, and the settings say so."""
+    horizon of 50 steps): a horizon of at least the slowest time constant, two input taps, rate lags at one half
+    range per horizon, and the settings say so."""
     ctrl = _built(name)
-    assert ctrl.config.input_taps == 2 and ctrl.config.lag_bandwidth == pytest.approx(1.0 / (50 * dt), rel=1e-12)
+    horizon = int(np.ceil(slowest_mode_steps(name)))
+    assert horizon > 50 and ctrl.law.horizon == ctrl.config.horizon == horizon
+    assert ctrl.config.input_taps == 2 and ctrl.config.lag_bandwidth == pytest.approx(1.0 / (horizon * dt), rel=1e-12)
     assert ctrl._id_cfg.n_inputs == 2 * 2                               # u(t), u(t-1) of two inputs
     lo, hi = ctrl._id_cfg.output_range
     half = 0.5 * (np.asarray(ctrl.config.observation_high) - np.asarray(ctrl.config.observation_low))
-    np.testing.assert_allclose(hi[2:4], half / (50 * dt), rtol=1e-12)
+    np.testing.assert_allclose(hi[2:4], half / (horizon * dt), rtol=1e-12)
     note = ctrl.derived_settings()["long_run_signals"]
-    assert "two input taps" in note and f"after {sign_steps} steps" in note
+    assert f"a horizon of {horizon} steps" in note and "two input taps" in note and f"after {sign_steps} steps" in note
+
+
+def test_a_longer_given_horizon_is_kept():
+    ctrl = _built("cstr_setpoint", horizon=200)           # past the slowest mode (132 steps), short of the 235
+    assert ctrl.law.horizon == 200 and ctrl.config.lag_bandwidth == pytest.approx(1.0 / 400.0, rel=1e-12)
 
 
 @pytest.mark.parametrize("name, changes", [
@@ -124,6 +141,7 @@ def test_no_long_run_signals_otherwise(name, changes):
     assert "long_run_signals" not in ctrl.derived_settings()
     assert ctrl.config.input_taps == changes.get("input_taps", 1)
     assert ctrl.config.lag_bandwidth == changes.get("lag_bandwidth")
+    assert ctrl.law.horizon == changes.get("horizon", 50)
 
 
 def test_long_run_signals_must_be_a_boolean():

@@ -13,6 +13,7 @@ designs it at the trim of ``env.unwrapped.to_iosys()`` for the env's set-point.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -24,7 +25,7 @@ from neurocontrol.exceptions import NeurocontrolError, ParameterError, TrimError
 
 __all__ = ["discretize_zoh", "lqr_i_gains", "kalman_gain", "design_lqr_i", "LQRIDesign", "LQRIController",
            "LQRIConfig", "build_lqr_i", "Trim", "trim_linearisation", "automatic_warmup", "model_trim",
-           "gain_sign_steps", "has_model", "declared_input"]
+           "gain_sign_steps", "slowest_time_constant_steps", "has_model", "declared_input"]
 
 
 def discretize_zoh(A, B, dt: float) -> tuple[np.ndarray, np.ndarray]:
@@ -657,6 +658,27 @@ def gain_sign_steps(trim: Trim, dt: float, max_steps: int = 5000) -> int | None:
         elif np.linalg.norm(g - g_inf) <= 1e-9 * np.linalg.norm(g_inf):
             break                           # settled at the steady state: the sign cannot change again
     return last_wrong + 1
+
+
+def slowest_time_constant_steps(trim: Trim, dt: float) -> float | None:
+    """Control steps of the slowest mode of a stable model's sampled linearisation: ``-1 / ln(max |eig(Ad)|)``.
+
+    Parameters
+    ----------
+    trim : Trim
+        From :func:`trim_linearisation` or :func:`model_trim`.
+    dt : float
+        Control period, s.
+
+    Returns
+    -------
+    float or None
+        None when the linearisation is not asymptotically stable (no slowest time constant).
+    """
+    if not trim.stable():
+        return None
+    rho = float(np.max(np.abs(np.linalg.eigvals(trim.sampled(dt)[0]))))
+    return -1.0 / math.log(rho) if rho > 0.0 else 0.0
 
 
 def automatic_warmup(env, output_indices, output_weight: float = 1.0, trim: Trim | None = None):

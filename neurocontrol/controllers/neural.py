@@ -46,7 +46,14 @@ from neurocontrol.controllers._tracking import Tracking
 from neurocontrol.controllers._warmup import WarmupHandover
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_step
-from neurocontrol.controllers.generic import automatic_warmup, declared_input, gain_sign_steps, has_model, model_trim
+from neurocontrol.controllers.generic import (
+    automatic_warmup,
+    declared_input,
+    gain_sign_steps,
+    has_model,
+    model_trim,
+    slowest_time_constant_steps,
+)
 from neurocontrol.controllers.imitator import Imitator, reference_model_step, response_matrices
 from neurocontrol.controllers.measurement_filter import MeasurementFilter
 from neurocontrol.controllers.neural_config import NeuralControllerConfig, check_controller_memory, fit_default
@@ -713,11 +720,13 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         if start is not None:
             config = dataclasses.replace(config, nominal_input=tuple(start.tolist()))
             start_note = "the env's operating_point input, a bumpless start"
-    k = None if trim is None else gain_sign_steps(trim, dt)
+    k, horizon0 = (None if trim is None else gain_sign_steps(trim, dt)), config.horizon
     long_run = (k is not None and k > config.horizon and config.long_run_signals is not False and config.input_taps == 1
                 and config.lag_bandwidth is None and auto_rate_lags(config, len(config.observation_low)))
-    if long_run:        # the slow states behind the sign change: the previous input, rates at the horizon's scale
-        config = dataclasses.replace(config, input_taps=2, lag_bandwidth=1.0 / (config.horizon * dt))
+    if long_run:        # the slow states behind the sign change: a plan over the slowest mode, the previous input,
+        tau = slowest_time_constant_steps(trim, dt)     # rates at the horizon's scale
+        horizon = max(config.horizon, math.ceil(tau)) if tau is not None else config.horizon
+        config = dataclasses.replace(config, horizon=horizon, input_taps=2, lag_bandwidth=1.0 / (horizon * dt))
     blended = warm is not None and config.warmup_pid is None and config.handover_steps is None
     if blended:                                        # the automatic LQR-I: blended out over half the horizon
         config = dataclasses.replace(config, handover_steps=config.horizon // 2)
@@ -737,9 +746,11 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
                                    "a right-half-plane zero): the law may drive the inputs apart "
                                    "(docs/neural_controller.md, 'The quadruple tank at P+')")
     if long_run:
-        controller.long_run_note = (f"two input taps and rate lags at +- half range x {config.lag_bandwidth:.4g} rad/s "
-                                    f"(one half range per horizon) (automatic: the gains take their steady-state "
-                                    f"sign after {k} steps, beyond the horizon)")
+        controller.long_run_note = (f"a horizon of {config.horizon} steps (at least the model's slowest time "
+                                    f"constant), two input taps and rate lags at +- half range x "
+                                    f"{config.lag_bandwidth:.4g} rad/s (one half range per horizon) (automatic: the "
+                                    f"gains take their steady-state sign after {k} steps, beyond the horizon of "
+                                    f"{horizon0})")
     return controller
 
 
