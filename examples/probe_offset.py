@@ -8,12 +8,12 @@ steps or never; by default (``probe`` None: 1e-3 here, since the warm-up is shor
 is added to the inputs while an offset persists under set-points held for a horizon, sized by the identifier's
 own horizon gain (docs/neural_controller.md, "Probing a steady offset").
 
-On seed 2 the run without the probe ends with a steady offset, 0.80 K above its temperature set-point (the band is
-0.2 K) and 0.013 mol/L below its c_B set-point (band 0.01), its inputs still; with it the run ends within its
-bands. Over seeds 0-99 without the probe 84 runs succeed, with it 98. Prints both runs' status, success and final
-errors and writes a plot of the outputs and inputs.
+On seed 43 the run without the probe ends with a steady offset, 0.017 mol/L above its c_B set-point (the band is
+0.01 mol/L; the temperature 0.15 K below its own, within its 0.2 K band), its inputs still; with it the run ends
+within its bands. Over seeds 0-99 without the probe 95 runs succeed, with it 98. Prints both runs' status, success
+and final errors and writes a plot of the outputs and inputs.
 
-Run: ``python examples/probe_offset.py [--seed 2] [--out runs/example_probe_offset]``
+Run: ``python examples/probe_offset.py [--seed 43] [--out runs/example_probe_offset]``
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ UNITS = {"c_B": "mol/L", "T": "degC", "dilution_rate": "1/h", "jacket_heat": "kJ
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seed", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=43)
     ap.add_argument("--out", default="runs/example_probe_offset")
     args = ap.parse_args(argv)
 

@@ -740,10 +740,11 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
     if warm is not None and config.warmup_pid is None:
         controller.warmup_note = (f"LQR-I (output weight {config.auto_warmup_weight:g}) on the plant's python-control "
                                   "model (automatic: its linearisation at the trim is not asymptotically stable)")
-    if k is not None and k > config.horizon:
-        controller.horizon_note = (f"the horizon ({config.horizon} steps) ends before the plant's step-response gains "
-                                   f"take the sign of their steady state ({k} steps, python-control model at the trim; "
-                                   "a right-half-plane zero): the law may drive the inputs apart "
+    if k is not None and k > horizon0:
+        raised = f"; long_run_signals raised it to {config.horizon} steps" if config.horizon != horizon0 else ""
+        controller.horizon_note = (f"the horizon ({horizon0} steps) ends before the plant's step-response gains take "
+                                   f"the sign of their steady state ({k} steps, python-control model at the trim; a "
+                                   f"right-half-plane zero){raised}: the law may drive the inputs apart "
                                    "(docs/neural_controller.md, 'The quadruple tank at P+')")
     if long_run:
         controller.long_run_note = (f"a horizon of {config.horizon} steps (at least the model's slowest time "
