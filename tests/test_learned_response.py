@@ -3,6 +3,8 @@ controller's state left untouched."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -152,6 +154,15 @@ def test_attach_learned_response_takes_any_controller_that_offers_it(tmp_path):
         def learned_step_response(self):
             raise ParameterError("no input yet")
     attach_learned_response(res, Refuses())                             # refused: nothing recorded, no error
+    assert "learned_response" not in res.meta
+
+    class Diverges:                                                     # a free run that overflows: dropped quietly
+        def learned_step_response(self):
+            big = np.full((7, 1, 1), 1e308)
+            return (big * 10.0) - (big * 10.0)                          # inf - inf: NaN, and numpy's warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                  # any warning would fail the test
+        attach_learned_response(res, Diverges())
     assert "learned_response" not in res.meta
 
     class Offers:                                                       # no `law`: no horizon line

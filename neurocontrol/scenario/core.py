@@ -546,7 +546,8 @@ def attach_learned_response(result, controller) -> None:
     if probe is None:
         return
     try:
-        response = probe()
+        with np.errstate(over="ignore", invalid="ignore"):     # a free run that diverges is dropped just below
+            response = probe()
     except NeurocontrolError:       # no input applied (a run that stopped at its first step), or a state it refuses
         return
     if not np.all(np.isfinite(response)):
