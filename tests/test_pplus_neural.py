@@ -153,3 +153,15 @@ def test_lag_bandwidth_without_rate_lags_is_an_error():
     """Given where the networks see no rate lags (past values instead), it would do nothing: a named error says so."""
     with pytest.raises((ParameterError, ScenarioError), match="lag_bandwidth.*no|normalises rate lags"):
         _built("quadtank_pplus", lag_signals="values", output_lags=2, lag_bandwidth=0.02)
+
+
+def test_the_raised_horizon_is_capped_at_four_times_the_given_one():
+    """The P+ tank sampled at 0.1 s: its slowest mode is about 910 steps, its gains' sign change about 900; the
+    horizon is raised to 4 x 50 = 200 steps, not 910."""
+    from neurocontrol.controllers.neural import LONG_RUN_HORIZON_CAP, NeuralControllerConfig, build_neural
+
+    env = QuadTankEnv(operating_point="P+", dt=0.1)
+    ctrl = build_neural(NeuralControllerConfig(), env)
+    assert LONG_RUN_HORIZON_CAP == 4 and ctrl.law.horizon == 200
+    assert ctrl.config.lag_bandwidth == pytest.approx(1.0 / (200 * 0.1), rel=1e-12)
+    assert "a horizon of 200 steps" in ctrl.derived_settings()["long_run_signals"]

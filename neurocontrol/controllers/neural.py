@@ -62,8 +62,12 @@ from neurocontrol.nets.ekf import IncrementalIdentifier
 from neurocontrol.nets.incremental import IncrementalConfig, split_weights
 from neurocontrol.reference_model import SecondOrderReferenceModel
 
-__all__ = ["AUTO_RATE_LAGS", "GLITCH_RANGES", "auto_rate_lags", "GaussNewtonLaw", "gauss_newton_step",
-           "NeuralControllerConfig", "NeuralController", "build_neural"]
+__all__ = ["AUTO_RATE_LAGS", "GLITCH_RANGES", "LONG_RUN_HORIZON_CAP", "auto_rate_lags", "GaussNewtonLaw",
+           "gauss_newton_step", "NeuralControllerConfig", "NeuralController", "build_neural"]
+
+#: ``long_run_signals`` raise the horizon to the model's slowest time constant, at most this many times the horizon
+#: given (the default's 50 steps: 200), so that a very slow mode does not make the step arbitrarily slow.
+LONG_RUN_HORIZON_CAP = 4
 
 #: Steps of rates the networks see by default when the plant measures only its controlled outputs
 #: (``lag_signals`` None and ``output_lags`` 0; docs/neural_controller.md, "Rate lags").
@@ -725,7 +729,8 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
                 and config.lag_bandwidth is None and auto_rate_lags(config, len(config.observation_low)))
     if long_run:        # the slow states behind the sign change: a plan over the slowest mode, the previous input,
         tau = slowest_time_constant_steps(trim, dt)     # rates at the horizon's scale
-        horizon = max(config.horizon, math.ceil(tau)) if tau is not None else config.horizon
+        horizon = config.horizon if tau is None else \
+            max(config.horizon, min(math.ceil(tau), LONG_RUN_HORIZON_CAP * config.horizon))
         config = dataclasses.replace(config, horizon=horizon, input_taps=2, lag_bandwidth=1.0 / (horizon * dt))
     blended = warm is not None and config.warmup_pid is None and config.handover_steps is None
     if blended:                                        # the automatic LQR-I: blended out over half the horizon
@@ -747,8 +752,9 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
                                    f"right-half-plane zero){raised}: the law may drive the inputs apart "
                                    "(docs/neural_controller.md, 'The quadruple tank at P+')")
     if long_run:
-        controller.long_run_note = (f"a horizon of {config.horizon} steps (at least the model's slowest time "
-                                    f"constant), two input taps and rate lags at +- half range x "
+        controller.long_run_note = (f"a horizon of {config.horizon} steps (the model's slowest time constant, at "
+                                    f"most {LONG_RUN_HORIZON_CAP}x the horizon given), two input taps and rate lags at "
+                                    f"+- half range x "
                                     f"{config.lag_bandwidth:.4g} rad/s (one half range per horizon) (automatic: the "
                                     f"gains take their steady-state sign after {k} steps, beyond the horizon of "
                                     f"{horizon0})")

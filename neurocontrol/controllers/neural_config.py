@@ -129,10 +129,11 @@ class NeuralControllerConfig:
         On a plant measured by its controlled outputs only (the automatic rate lags) whose python-control model
         shows the step-response gains' determinant taking its steady-state sign only after the horizon
         (:func:`~neurocontrol.controllers.generic.gain_sign_steps`; the horizon check), with ``input_taps`` and
-        ``lag_bandwidth`` at their defaults, :func:`build_neural` gives the networks what the long-run gains
-        need: two input taps and rate lags at one half range per horizon (``lag_bandwidth = 1 / (horizon
-        dt)``); ``derived_settings()["long_run_signals"]`` says so (docs/neural_controller.md, "The quadruple
-        tank at P+"). None (automatic) or True: so; False: never.
+        ``lag_bandwidth`` at their defaults, :func:`build_neural` raises the horizon to the model's slowest time
+        constant (at most ``LONG_RUN_HORIZON_CAP`` (4) times the horizon given) and gives the networks what the
+        long-run gains need: two input taps and rate lags at one half range per horizon (``lag_bandwidth = 1 /
+        (horizon dt)``); ``derived_settings()["long_run_signals"]`` says so (docs/neural_controller.md, "The
+        quadruple tank at P+"). None (automatic) or True: so; False: never.
     hidden_filters : int or None, default None
         How many of the identifier's hidden units start as leaky filters of the inputs
         (:class:`~neurocontrol.nets.incremental.IncrementalConfig` ``filter_time_constants``), their time
