@@ -104,7 +104,11 @@ def test_by_default_the_probe_is_on_only_where_the_warm_up_is_shorter_than_the_h
     said = cstr(warmup_min_steps=1).build(0).controller.derived_settings()["probe"]  # one (1 s at dt 2 s)
     assert "automatic: a warm-up of 1 step," in said
     assert "probe" not in cstr(probe=0.0).build(0).controller.derived_settings()
-    assert "probe" not in cstr(warmup_duration=200.0).build(0).controller.derived_settings()   # 100 steps
+    # a warm-up of 150 steps covers the horizon (132 steps here: long_run_signals raise it from 50), 100 do not
+    assert "probe" not in cstr(warmup_duration=300.0).build(0).controller.derived_settings()
+    assert "automatic: a warm-up of 100 steps, shorter than the horizon of 132" in \
+        cstr(warmup_duration=200.0).build(0).controller.derived_settings()["probe"]
+    assert "probe" not in cstr(warmup_duration=200.0, long_run_signals=False).build(0).controller.derived_settings()
     hover = Scenario.from_toml(f"{SCENARIOS}/neural_hover.toml")
     assert "probe" not in hover.build(0).controller.derived_settings()
     assert hover.set("controller.probe", 0.002).build(0).controller.derived_settings()["probe"].startswith("0.002 ")
