@@ -53,7 +53,10 @@ def learned_determinants(changes: dict, seed: int) -> np.ndarray:
     """``det G(k)`` of the identifier's step responses at the end of the warm-up, k = 1..STEPS."""
     table = Scenario.from_toml(SCENARIO).to_dict()
     for key, value in changes.items():
-        table["controller"].pop(key) if value is None else table["controller"].update({key: value})
+        if value is None:
+            del table["controller"][key]
+        else:
+            table["controller"][key] = value
     setup = Scenario.from_dict(table, source=str(SCENARIO), default_name="quadtank_pplus_neural").build(seed)
     env, controller = setup.env, setup.controller
     y, _ = env.reset(seed=seed, options=setup.options)

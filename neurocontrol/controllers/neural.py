@@ -725,13 +725,7 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
             config = dataclasses.replace(config, nominal_input=tuple(start.tolist()))
             start_note = "the env's operating_point input, a bumpless start"
     k, horizon0 = (None if trim is None else gain_sign_steps(trim, dt)), config.horizon
-    long_run = (k is not None and k > config.horizon and config.long_run_signals is not False and config.input_taps == 1
-                and config.lag_bandwidth is None and auto_rate_lags(config, len(config.observation_low)))
-    if long_run:        # the slow states behind the sign change: a plan over the slowest mode, the previous input,
-        tau = slowest_time_constant_steps(trim, dt)     # rates at the horizon's scale
-        horizon = config.horizon if tau is None else \
-            max(config.horizon, min(math.ceil(tau), LONG_RUN_HORIZON_CAP * config.horizon))
-        config = dataclasses.replace(config, horizon=horizon, input_taps=2, lag_bandwidth=1.0 / (horizon * dt))
+    config, long_run_note = _long_run_signals(config, trim, k, dt)
     blended = warm is not None and config.warmup_pid is None and config.handover_steps is None
     if blended:                                        # the automatic LQR-I: blended out over half the horizon
         config = dataclasses.replace(config, handover_steps=config.horizon // 2)
@@ -751,14 +745,29 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
                                    f"the sign of their steady state ({k} steps, python-control model at the trim; a "
                                    f"right-half-plane zero){raised}: the law may drive the inputs apart "
                                    "(docs/neural_controller.md, 'The quadruple tank at P+')")
-    if long_run:
-        controller.long_run_note = (f"a horizon of {config.horizon} steps (the model's slowest time constant, at "
-                                    f"most {LONG_RUN_HORIZON_CAP}x the horizon given), two input taps and rate lags at "
-                                    f"+- half range x "
-                                    f"{config.lag_bandwidth:.4g} rad/s (one half range per horizon) (automatic: the "
-                                    f"gains take their steady-state sign after {k} steps, beyond the horizon of "
-                                    f"{horizon0})")
+    controller.long_run_note = long_run_note
     return controller
+
+
+def _long_run_signals(config: NeuralControllerConfig, trim, sign_steps: int | None, dt: float):
+    """Return ``config`` with ``long_run_signals``' choices, and the note saying so (None: it does not fire).
+
+    It fires on a plant measured by its controlled outputs only whose model's gains take their steady-state sign
+    (``sign_steps``, :func:`~neurocontrol.controllers.generic.gain_sign_steps`, which needs a stable model)
+    after the horizon, with ``input_taps`` and ``lag_bandwidth`` left at their defaults.
+    """
+    if (sign_steps is None or sign_steps <= config.horizon or config.long_run_signals is False
+            or config.input_taps != 1 or config.lag_bandwidth is not None
+            or not auto_rate_lags(config, len(config.observation_low))):
+        return config, None
+    # the slow states behind the sign change: a plan over the slowest mode, the previous input, rates at its scale
+    tau = slowest_time_constant_steps(trim, dt)          # a float: sign_steps exists only for a stable model
+    horizon = max(config.horizon, min(math.ceil(tau), LONG_RUN_HORIZON_CAP * config.horizon))
+    note = (f"a horizon of {horizon} steps (the model's slowest time constant, at most {LONG_RUN_HORIZON_CAP}x the "
+            f"horizon given), two input taps and rate lags at +- half range x {1.0 / (horizon * dt):.4g} rad/s (one "
+            f"half range per horizon) (automatic: the gains take their steady-state sign after {sign_steps} steps, "
+            f"beyond the horizon of {config.horizon})")
+    return dataclasses.replace(config, horizon=horizon, input_taps=2, lag_bandwidth=1.0 / (horizon * dt)), note
 
 
 def auto_rate_lags(config: NeuralControllerConfig, n_obs: int) -> bool:
