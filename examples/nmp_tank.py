@@ -4,7 +4,9 @@ At Johansson's P+ operating point the quadruple tank has a right-half-plane zero
 step-response gains ``G(k)`` (the two lower levels ``k`` seconds after a held unit step of each pump) is
 positive for short ``k`` and negative from about 90 s on. A predictive law must plan past that, through a model
 whose long-run gains are right. ``scenarios/quadtank_pplus_neural.toml`` gets them from a 300 s excitation
-warm-up with two input taps and rate lags at the tank's own scale (``lag_bandwidth``).
+warm-up with two input taps and rate lags at the tank's own scale (``lag_bandwidth``). The neural defaults derive
+settings of the same kind from the plant's python-control model (``long_run_signals``: a 276 s warm-up at 0.25 V and
+a 184-step horizon; docs/neural_controller.md, "Non-minimum-phase plants: the identification warm-up").
 
 This script flies that warm-up three ways (the scenario's settings; one input tap; the rate lags normalised by
 the reference model's bandwidths, as the defaults do on a plant the horizon check does not flag), asks each

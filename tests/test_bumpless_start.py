@@ -95,3 +95,20 @@ def test_an_env_that_declares_no_operating_point_starts_from_the_middle():
     assert declared_input(env, [[0.0, 10.0], [0.0, 10.0]]) is None
     ctrl = build_neural(NeuralControllerConfig(output_indices=(0, 1)), env)
     assert ctrl.config.nominal_input is None and ctrl._start_caution == 2 * ctrl.law.horizon
+
+
+def test_an_open_loop_warm_up_holds_its_excitation_back_near_the_ends_of_the_declared_range():
+    """The tank's levels are declared on 0-10 V (the middle 5 V, half range 5 V): the excitation is added at 5.5 V and
+    at 8.9 V (0.78 of the half range above the middle), held back at 9.1 V and at 0.9 V (0.82); the warm-up's draws
+    are the same either way."""
+    from neurocontrol.controllers._warmup import EXCITATION_BACKOFF
+
+    assert EXCITATION_BACKOFF == 0.8
+    for level, near in ((5.5, False), (8.9, False), (9.1, True), (0.9, True)):
+        setup = tank(warmup_duration=20.0).build(0)
+        ctrl, obs = setup.controller, np.array([5.0, 5.0])
+        ctrl.reset(obs, TANK_REF, seed=0)
+        ctrl.step(obs, TANK_REF)
+        u = ctrl.step(np.array([5.0, level]), TANK_REF)                 # step 1, still in the warm-up
+        assert np.any(ctrl._excitation[1] != 0.0)
+        np.testing.assert_array_equal(u, np.asarray(ctrl.config.nominal_input) + (0.0 if near else ctrl._excitation[1]))

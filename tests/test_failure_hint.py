@@ -136,8 +136,9 @@ def test_no_noise_hint_from_a_quiet_run():
 
 def test_a_lost_run_after_a_horizon_check_finding_names_it():
     # the tank at P+: its model is stable (no warm-up hint) but has a right-half-plane zero the 50-step horizon
-    # does not cover (long_run_signals raise it to 92 steps, not enough); seed 0 is stopped by the env at 349 s
-    sc = Scenario.from_toml(ROOT / "quadtank_pplus.toml").set("controller", {"kind": "neural"})
+    # does not cover; with long_run_signals off, seed 0 is stopped by the env at 248 s
+    sc = Scenario.from_toml(ROOT / "quadtank_pplus.toml").set("controller", {"kind": "neural",
+                                                                         "long_run_signals": False})
     res, controller = _fly(sc, 0)
     assert res.status == "failed" and controller.horizon_note
     assert res.meta["hint"] == (f"the env stopped the run at {res.time[-1]:.4g} s; the horizon check had a finding: "
@@ -148,13 +149,14 @@ def test_sweeps_keep_each_runs_hint_and_the_cli_prints_the_first(capsys):
     from neurocontrol import cli
     from neurocontrol.experiments.sweeps import sweep
 
-    tank = Scenario.from_toml(ROOT / "quadtank_pplus.toml").set("controller", {"kind": "neural"})
+    tank = Scenario.from_toml(ROOT / "quadtank_pplus.toml").set("controller", {"kind": "neural",
+                                                                           "long_run_signals": False})
     sw = sweep(tank.set("run.duration", 400.0), [0, 1], workers=1)
     res, _ = _fly(tank.set("run.duration", 400.0), 0)
     assert sw.statuses[0] == "failed" and sw.hints[0] == res.meta["hint"]
     assert [r["hint"] for r in sw.to_dict()["runs"]] == list(sw.hints)
     assert cli.main(["sweep", str(ROOT / "quadtank_pplus.toml"), "--seeds", "0:2", "--workers", "1", "--set",
-                     'controller={kind="neural"}', "--set", "run.duration=400"]) == 0
+                     'controller={kind="neural", long_run_signals=false}', "--set", "run.duration=400"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("hint       "))
     given = sum(h is not None for h in sw.hints)
     assert line == f"hint       {given} of 2 runs have one; seed 0's: {sw.hints[0]}"

@@ -10,6 +10,10 @@ signal stays where it was" over the same stretches (both in the identifier's
 normalised units), and at the latest after ``warmup_max_duration``. A model that learned one-step transitions in
 a tight loop without learning how the inputs move the plant fails it; so
 does a model whose free run grows without bound.
+
+A warm-up flown without a warm-up controller (the nominal input plus excitation, open loop) holds its excitation
+back, at the nominal input, on every step at which a controlled output is beyond :data:`EXCITATION_BACKOFF` of its
+declared half range from the middle of the range.
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ from neurocontrol.exceptions import ParameterError
 from neurocontrol.nets.incremental import free_run
 from neurocontrol.reference import aprbs
 
-__all__ = ["CHECK_EVERY", "WarmupHandover"]
+__all__ = ["CHECK_EVERY", "EXCITATION_BACKOFF", "WarmupHandover"]
 
 #: Steps between two checks once the planned warm-up has ended.
 CHECK_EVERY = 10
+#: An open-loop warm-up's excitation is held back while a controlled output is beyond this fraction of its
+#: declared half range from the middle (normalised units).
+EXCITATION_BACKOFF = 0.8
 
 
 class WarmupHandover:

@@ -36,6 +36,7 @@ from neurocontrol._validation import (
 )
 from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers import learned_response as _learned
+from neurocontrol.controllers._long_run import LONG_RUN_HORIZON_CAP, auto_rate_lags, long_run_signals
 from neurocontrol.controllers._neural_settings import NeuralSettings
 from neurocontrol.controllers._neural_state import NeuralStateIO
 from neurocontrol.controllers._noise import ONSET_COOLDOWN, ONSET_COUNT, ONSET_SIGNALS, WALK_QUIET, SensorNoise
@@ -43,7 +44,7 @@ from neurocontrol.controllers._output_lags import OutputLags
 from neurocontrol.controllers._plausible import GLITCH_RANGES, lost_sample, plausible_bounds
 from neurocontrol.controllers._probe import PROBE_DEFAULT, Probe
 from neurocontrol.controllers._tracking import Tracking
-from neurocontrol.controllers._warmup import WarmupHandover
+from neurocontrol.controllers._warmup import EXCITATION_BACKOFF, WarmupHandover
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_step
 from neurocontrol.controllers.generic import (
@@ -52,7 +53,6 @@ from neurocontrol.controllers.generic import (
     gain_sign_steps,
     has_model,
     model_trim,
-    slowest_time_constant_steps,
 )
 from neurocontrol.controllers.imitator import Imitator, reference_model_step, response_matrices
 from neurocontrol.controllers.measurement_filter import MeasurementFilter
@@ -65,9 +65,6 @@ from neurocontrol.reference_model import SecondOrderReferenceModel
 __all__ = ["AUTO_RATE_LAGS", "GLITCH_RANGES", "LONG_RUN_HORIZON_CAP", "auto_rate_lags", "GaussNewtonLaw",
            "gauss_newton_step", "NeuralControllerConfig", "NeuralController", "build_neural"]
 
-#: ``long_run_signals`` raise the horizon to the model's slowest time constant, at most this many times the horizon
-#: given (the default's 50 steps: 200), so that a very slow mode does not make the step arbitrarily slow.
-LONG_RUN_HORIZON_CAP = 4
 
 #: Steps of rates the networks see by default when the plant measures only its controlled outputs
 #: (``lag_signals`` None and ``output_lags`` 0; docs/neural_controller.md, "Rate lags").
@@ -481,9 +478,12 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         self._noise_r_step(k)
         if self._warmup_goes_on(k, x):
             self._advance_reference_model(reference)
-            base = self.warmup_controller.step(raw, reference) if self.warmup_controller is not None \
-                else self._nominal
-            return base + self._excitation[k]
+            if self.warmup_controller is not None:
+                return self.warmup_controller.step(raw, reference) + self._excitation[k]
+            # open loop: the excitation backs off while a controlled output is near the end of its declared range
+            o = self._out_idx
+            near = np.max(np.abs(x[o] - cfg.output_mid[o]) / cfg.output_half[o]) > EXCITATION_BACKOFF
+            return self._nominal + (0.0 if near else 1.0) * self._excitation[k]
         if k == self._n_warmup or self._mode == "warmup":     # the hand-over (later if step n_warmup was not finite)
             if self._mode == "warmup" and self.warmup_controller is not None:   # not a trial's start
                 self._blend[0] = self._handover
@@ -725,7 +725,7 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
             config = dataclasses.replace(config, nominal_input=tuple(start.tolist()))
             start_note = "the env's operating_point input, a bumpless start"
     k, horizon0 = (None if trim is None else gain_sign_steps(trim, dt)), config.horizon
-    config, long_run_note = _long_run_signals(config, trim, k, dt)
+    config, long_run_note = long_run_signals(config, trim, k, dt, 0.5 * (limits[:, 1] - limits[:, 0]))
     blended = warm is not None and config.warmup_pid is None and config.handover_steps is None
     if blended:                                        # the automatic LQR-I: blended out over half the horizon
         config = dataclasses.replace(config, handover_steps=config.horizon // 2)
@@ -741,47 +741,14 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
                                   "model (automatic: its linearisation at the trim is not asymptotically stable)")
     if k is not None and k > horizon0:
         raised = f"; long_run_signals raised it to {config.horizon} steps" if config.horizon != horizon0 else ""
+        risk = "the plan past it rests on the long-run gains the networks learned" if config.horizon >= k else \
+            "the law may drive the inputs apart"
         controller.horizon_note = (f"the horizon ({horizon0} steps) ends before the plant's step-response gains take "
                                    f"the sign of their steady state ({k} steps, python-control model at the trim; a "
-                                   f"right-half-plane zero){raised}: the law may drive the inputs apart "
+                                   f"right-half-plane zero){raised}: {risk} "
                                    "(docs/neural_controller.md, 'The quadruple tank at P+')")
     controller.long_run_note = long_run_note
     return controller
-
-
-def _long_run_signals(config: NeuralControllerConfig, trim, sign_steps: int | None, dt: float):
-    """Return ``config`` with ``long_run_signals``' choices, and the note saying so (None: it does not fire).
-
-    It fires on a plant measured by its controlled outputs only whose model's gains take their steady-state sign
-    (``sign_steps``, :func:`~neurocontrol.controllers.generic.gain_sign_steps`, which needs a stable model)
-    after the horizon, with ``input_taps`` and ``lag_bandwidth`` left at their defaults.
-    """
-    if (sign_steps is None or sign_steps <= config.horizon or config.long_run_signals is False
-            or config.input_taps != 1 or config.lag_bandwidth is not None
-            or not auto_rate_lags(config, len(config.observation_low))):
-        return config, None
-    # the slow states behind the sign change: a plan over the slowest mode, the previous input, rates at its scale
-    tau = slowest_time_constant_steps(trim, dt)          # a float: sign_steps exists only for a stable model
-    horizon = max(config.horizon, min(math.ceil(tau), LONG_RUN_HORIZON_CAP * config.horizon))
-    note = (f"a horizon of {horizon} steps (the model's slowest time constant, at most {LONG_RUN_HORIZON_CAP}x the "
-            f"horizon given), two input taps and rate lags at +- half range x {1.0 / (horizon * dt):.4g} rad/s (one "
-            f"half range per horizon) (automatic: the gains take their steady-state sign after {sign_steps} steps, "
-            f"beyond the horizon of {config.horizon})")
-    return dataclasses.replace(config, horizon=horizon, input_taps=2, lag_bandwidth=1.0 / (horizon * dt)), note
-
-
-def auto_rate_lags(config: NeuralControllerConfig, n_obs: int) -> bool:
-    """Whether the networks get the automatic rate lags: the plant measures only its controlled outputs.
-
-    Parameters
-    ----------
-    config : NeuralControllerConfig
-        The settings (``output_lags`` 0 and ``lag_signals`` unset: nothing given).
-    n_obs : int
-        Entries of the env's observation.
-    """
-    return config.lag_signals is None and config.output_lags == 0 and \
-        sorted(config.output_indices) == list(range(n_obs))
 
 
 def _unchecked(config: NeuralControllerConfig, env, trim) -> str | None:

@@ -126,14 +126,19 @@ class NeuralControllerConfig:
         (docs/neural_controller.md, "The quadruple tank at P+"). None: the reference bandwidths, or
         ``long_run_signals``' choice.
     long_run_signals : bool or None, default None
-        On a plant measured by its controlled outputs only (the automatic rate lags) whose python-control model
-        shows the step-response gains' determinant taking its steady-state sign only after the horizon
-        (:func:`~neurocontrol.controllers.generic.gain_sign_steps`; the horizon check), with ``input_taps`` and
-        ``lag_bandwidth`` at their defaults, :func:`build_neural` raises the horizon to the model's slowest time
-        constant (at most ``LONG_RUN_HORIZON_CAP`` (4) times the horizon given) and gives the networks what the
-        long-run gains need: two input taps and rate lags at one half range per horizon (``lag_bandwidth = 1 /
-        (horizon dt)``); ``derived_settings()["long_run_signals"]`` says so (docs/neural_controller.md, "The
-        quadruple tank at P+"). None (automatic) or True: so; False: never.
+        On a plant measured by its controlled outputs only (the automatic rate lags) whose python-control model is
+        stable at the trim, with ``input_taps`` and ``lag_bandwidth`` at their defaults, :func:`build_neural` gives
+        the networks what the long-run gains need: two input taps and rate lags at one half range per horizon
+        (``lag_bandwidth = 1 / (horizon dt)``), and a horizon and start fitted to the model. Where its slowest
+        right-half-plane transmission zero ``z`` (rad/s) acts within its slowest time constant ``tau`` (s),
+        ``z tau >= 1`` (the tank at P+): an identification warm-up of 3 ``tau`` of open-loop excitation at 5 % of
+        each input's half range, holds of ``tau / 9`` to ``2 tau / 3``, and a horizon of 2 ``tau``, each only
+        where its keys are at their defaults. Else, where the step-response gains' determinant takes its
+        steady-state sign only after the horizon (:func:`~neurocontrol.controllers.generic.gain_sign_steps`; the
+        horizon check; the CSTR): a horizon of ``tau``. A raised horizon is at most ``LONG_RUN_HORIZON_CAP`` (4)
+        times the one given. ``derived_settings()["long_run_signals"]`` says what was chosen
+        (docs/neural_controller.md, "The quadruple tank at P+" and "Non-minimum-phase plants: the
+        identification warm-up"). None (automatic) or True: so; False: never.
     hidden_filters : int or None, default None
         How many of the identifier's hidden units start as leaky filters of the inputs
         (:class:`~neurocontrol.nets.incremental.IncrementalConfig` ``filter_time_constants``), their time
