@@ -120,15 +120,21 @@ def _tolerances(result, tolerance) -> np.ndarray:
     return tol
 
 
-def _fallback_spans(result) -> list[tuple[float, float]]:
-    """Return the (start, end) times of the steps a guard's fallback flew (:meth:`Result.mode_spans`)."""
+def _mode_spans(result, mode: str) -> list[tuple[float, float]]:
+    """Return the (start, end) times of the steps flown in ``mode`` (:meth:`Result.mode_spans`)."""
     t = result.time
-    return [(float(t[a]), float(t[min(b, t.size - 1)])) for a, b in result.mode_spans("fallback") if a < t.size]
+    return [(float(t[a]), float(t[min(b, t.size - 1)])) for a, b in result.mode_spans(mode) if a < t.size]
 
 
-def _shade(ax, spans) -> None:
-    for k, (a, b) in enumerate(spans):
-        ax.axvspan(a, b, color="tab:purple", alpha=0.12, lw=0, label="fallback flew" if k == 0 else None)
+#: How the spans of a mode are shaded: colour, opacity, legend label.
+_MODE_SHADES = {"warmup": ("0.5", 0.1, "warm-up"), "fallback": ("tab:purple", 0.12, "fallback flew")}
+
+
+def _shade(ax, spans: dict) -> None:
+    for mode, found in spans.items():
+        color, alpha, label = _MODE_SHADES[mode]
+        for k, (a, b) in enumerate(found):
+            ax.axvspan(a, b, color=color, alpha=alpha, lw=0, label=label if k == 0 else None)
 
 
 def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] | None = None,
@@ -140,7 +146,7 @@ def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] |
     each input as applied (held over the step) with its limits and the steps
     where it saturated shaded, then the inner iterations per step. In a guarded
     run the spans the fallback controller flew (``result.meta["modes"]``) are
-    shaded on every output and input.
+    shaded on every output and input, and in every run the warm-up's (grey).
 
     Parameters
     ----------
@@ -185,10 +191,10 @@ def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] |
     rows = max(p, m) + 1
     fig, axes = _figure((11.0, 1.9 * rows + 1.0), nrows=rows, ncols=2, sharex=True, squeeze=False)
     t = result.time
-    fallback = _fallback_spans(result)
+    shaded = {mode: _mode_spans(result, mode) for mode in _MODE_SHADES}
     for i, name in enumerate(result.output_names):
         ax = axes[i, 0]
-        _shade(ax, fallback)
+        _shade(ax, shaded)
         r = result.references[:, i]
         if np.isfinite(tol[i]):
             # a band far wider than the signals covers the axes anyway: drawing it clipped keeps the limits finite
@@ -205,7 +211,7 @@ def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] |
         ax.legend(loc="best", fontsize="small", framealpha=0.8)
     for j, name in enumerate(result.input_names):
         ax = axes[j, 1]
-        _shade(ax, fallback)
+        _shade(ax, shaded)
         u = result.inputs[:, j]
         if result.n_steps:
             _held(ax, t, u, color="tab:orange", lw=1.4, label="input")

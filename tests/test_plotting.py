@@ -93,7 +93,7 @@ def test_plot_result_shapes_and_edge_cases(tmp_path, kwargs):
     assert_png(tmp_path / "run.png")
 
 
-def test_plot_result_shades_the_spans_a_guards_fallback_flew():
+def test_plot_result_shades_the_spans_a_guards_fallback_flew_and_the_warm_up():
     modes = [{"mode": "warmup", "start_step": 0, "end_step": 50}, {"mode": "adaptive", "start_step": 50,
              "end_step": 120}, {"mode": "fallback", "start_step": 120, "end_step": 200},
              {"mode": "adaptive", "start_step": 200, "end_step": 250}, {"mode": "fallback", "start_step": 250,
@@ -108,11 +108,14 @@ def test_plot_result_shades_the_spans_a_guards_fallback_flew():
             spans = [p for p in ax.patches if p.get_alpha() == 0.12]
             assert sorted(round(left(p), 6) for p in spans) == [1.2, 2.5]
             assert "fallback flew" in [t.get_text() for t in ax.get_legend().get_texts()]
+            warm = [p for p in ax.patches if p.get_alpha() == 0.1]          # the warm-up, grey
+            assert [round(left(p), 6) for p in warm] == [0.0] and "warm-up" in \
+                [t.get_text() for t in ax.get_legend().get_texts()]
     finally:
         plt.close(fig)
     fig = plot_result(synthetic_result())                # no modes: nothing shaded
     try:
-        assert not [p for p in fig.axes[0].patches if p.get_alpha() == 0.12]
+        assert not [p for p in fig.axes[0].patches if p.get_alpha() in (0.1, 0.12)]
     finally:
         plt.close(fig)
 
