@@ -171,8 +171,8 @@ def test_slowest_rhp_zero_is_python_controls(name):
 
 
 def test_slowest_rhp_zero_of_an_analytic_system():
-    """G(s) = diag((1 - s/3) / (s + 1), (2 - s) / (s + 2)) (s = 3 and s = 2 are its zeros): the slowest is 2; the
-    first entry alone (s + 1 in its numerator) has none."""
+    """G(s) = diag((1 - s/3) / (s + 1), (2 - s) / (s + 2)) (s = 3 and s = 2 are its zeros): the slowest is 2;
+    (s + 1) / ((s + 1)(s + 2)), whose only zero is at -1, has none."""
     from neurocontrol.controllers._long_run import slowest_rhp_zero
     from neurocontrol.controllers.generic import Trim
 
