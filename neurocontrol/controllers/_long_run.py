@@ -62,10 +62,8 @@ def slowest_rhp_zero(trim: Trim) -> float | None:
         The smallest real part among the zeros with real part > 0 (their time scale is ``1 / zero``); None when
         there is none, the model is discrete-time, or inputs and controlled outputs are not as many.
     """
-    lin = trim.lin
-    rows = [trim.obs_idx[i] for i in trim.output_indices]
-    A, B = np.asarray(lin.A, float), np.asarray(lin.B, float)
-    C, D = np.asarray(lin.C, float)[rows], np.asarray(lin.D, float)[rows]
+    A, B = np.asarray(trim.lin.A, float), np.asarray(trim.lin.B, float)
+    C, D = trim.controlled_rows()
     if trim.discrete or C.shape[0] != B.shape[1]:
         return None
     n, m = A.shape[0], B.shape[1]

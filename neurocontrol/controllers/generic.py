@@ -281,6 +281,11 @@ class Trim(NamedTuple):
             raise ParameterError(f"{what} needs a continuous-time model, and {self.sys.name} is a discrete-time "
                                  "system; choose 'lqr_i', or 'pid_gains' with gains.")
 
+    def controlled_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(C, D)`` of the linearisation restricted to the controlled outputs' rows."""
+        rows = [self.obs_idx[i] for i in self.output_indices]
+        return np.asarray(self.lin.C, dtype=np.float64)[rows], np.asarray(self.lin.D, dtype=np.float64)[rows]
+
     def stable(self) -> bool:
         """Whether the linearisation is asymptotically stable.
 
@@ -637,8 +642,7 @@ def gain_sign_steps(trim: Trim, dt: float, max_steps: int = 5000) -> int | None:
     """
     lin = trim.lin
     Ad, Bd = trim.sampled(dt)
-    rows = [trim.obs_idx[i] for i in trim.output_indices]
-    C, D = np.asarray(lin.C, float)[rows], np.asarray(lin.D, float)[rows]
+    C, D = trim.controlled_rows()
     if C.shape[0] != Bd.shape[1] or not trim.stable():
         return None
     if trim.discrete:                   # the held steps' steady state
