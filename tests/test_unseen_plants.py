@@ -42,6 +42,6 @@ def test_the_generic_lqr_i_is_designed_for_every_plant():
 def test_long_run_signals_fire_on_none_of_them():
     # docs/neural_controller.md, "The default where the horizon check fires": of the shipped plants and these eight,
     # only the CSTR and the tank at P+ have gains that take their steady-state sign after the horizon, and only the
-    # tank at P+ a right-half-plane zero within its slowest time constant
+    # tank at P+ a right-half-plane zero within twice its slowest time constant
     for name, make in bench.PLANTS.items():
         assert "long_run_signals" not in bench.controller(make(), "neural").derived_settings(), name

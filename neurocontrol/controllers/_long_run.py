@@ -15,13 +15,18 @@ import scipy.linalg
 from neurocontrol.controllers.generic import Trim, slowest_time_constant_steps
 from neurocontrol.controllers.neural_config import NeuralControllerConfig
 
-__all__ = ["LONG_RUN_HORIZON_CAP", "IDENTIFICATION_WARMUP", "IDENTIFICATION_AMPLITUDE", "auto_rate_lags",
+__all__ = ["LONG_RUN_HORIZON_CAP", "ZERO_WITHIN", "IDENTIFICATION_WARMUP", "IDENTIFICATION_AMPLITUDE", "auto_rate_lags",
            "slowest_rhp_zero", "long_run_signals"]
 
 #: ``long_run_signals`` raise the horizon to the model's slowest time constant (twice it before an identification
 #: warm-up), at most this many times the horizon given (the default's 50 steps: 200), so that a very slow mode does
 #: not make the step arbitrarily slow.
 LONG_RUN_HORIZON_CAP = 4
+#: The identification warm-up fires where the slowest right-half-plane zero ``z`` (rad/s) times the slowest time
+#: constant ``tau`` (s) is at least this: the zero's time scale ``1 / z`` is within twice ``tau`` (chosen on the
+#: quadruple tank at nine valve settings, ``z tau`` 0.26-4.88; docs/neural_controller.md, "Non-minimum-phase plants:
+#: the identification warm-up").
+ZERO_WITHIN = 0.5
 #: The identification warm-up lasts this many of the model's slowest time constants.
 IDENTIFICATION_WARMUP = 3.0
 #: Its excitation amplitude, a fraction of each input's half range (the default warm-up's is 0.2).
@@ -85,9 +90,9 @@ def long_run_signals(config: NeuralControllerConfig, trim: Trim | None, sign_ste
     defaults, whose python-control model is stable at the trim. Two cases:
 
     - **a right-half-plane zero within the plant's dynamics** (the slowest one, times the slowest time constant,
-      at least 1): an identification warm-up of ``IDENTIFICATION_WARMUP`` slowest time constants of open-loop
-      excitation (``IDENTIFICATION_AMPLITUDE`` of each input's half range, holds of a ninth to two thirds of the
-      time constant), and a horizon of twice the time constant; each only where its keys were left at their
+      at least ``ZERO_WITHIN``): an identification warm-up of ``IDENTIFICATION_WARMUP`` slowest time constants of
+      open-loop excitation (``IDENTIFICATION_AMPLITUDE`` of each input's half range, holds of a ninth to two thirds
+      of the time constant), and a horizon of twice the time constant; each only where its keys were left at their
       defaults;
     - else, **gains that take their steady-state sign after the horizon** (``sign_steps``,
       :func:`~neurocontrol.controllers.generic.gain_sign_steps`): a horizon of the slowest time constant.
@@ -116,11 +121,12 @@ def long_run_signals(config: NeuralControllerConfig, trim: Trim | None, sign_ste
     zero = slowest_rhp_zero(trim)
     cap = LONG_RUN_HORIZON_CAP * config.horizon
     changes, said = {}, []
-    if zero is not None and zero * tau * dt >= 1.0:
+    if zero is not None and zero * tau * dt >= ZERO_WITHIN:
         # the zero acts within the plant's own time scale: the long-run gains need data a closed loop does not give
         horizon = max(config.horizon, min(math.ceil(2.0 * tau), cap)) \
             if config.horizon == _DEFAULTS["horizon"] else config.horizon
-        why = (f"a right-half-plane zero at {zero:.4g} rad/s, within the slowest time constant of {tau * dt:.4g} s")
+        why = (f"a right-half-plane zero at {zero:.4g} rad/s (a time scale of {1.0 / zero:.4g} s), within twice the "
+               f"slowest time constant of {tau * dt:.4g} s")
         if config.warmup_duration == _DEFAULTS["warmup_duration"] and config.warmup_pid is None:
             changes["warmup_duration"] = math.ceil(IDENTIFICATION_WARMUP * tau) * dt
             said.append(f"an identification warm-up of {changes['warmup_duration']:.4g} s ({IDENTIFICATION_WARMUP:g} "

@@ -130,9 +130,9 @@ class NeuralControllerConfig:
         stable at the trim, with ``input_taps`` and ``lag_bandwidth`` at their defaults, :func:`build_neural` gives
         the networks what the long-run gains need: two input taps and rate lags at one half range per horizon
         (``lag_bandwidth = 1 / (horizon dt)``), and a horizon and start fitted to the model. Where its slowest
-        right-half-plane transmission zero ``z`` (rad/s) acts within its slowest time constant ``tau`` (s),
-        ``z tau >= 1`` (the tank at P+): an identification warm-up of 3 ``tau`` of open-loop excitation at 5 % of
-        each input's half range, holds of ``tau / 9`` to ``2 tau / 3``, and a horizon of 2 ``tau``, each only
+        right-half-plane transmission zero ``z`` (rad/s) acts within twice its slowest time constant ``tau``
+        (s), ``z tau >= 0.5`` (the tank at P+): an identification warm-up of 3 ``tau`` of open-loop excitation at
+        5 % of each input's half range, holds of ``tau / 9`` to ``2 tau / 3``, and a horizon of 2 ``tau``, each only
         where its keys are at their defaults. Else, where the step-response gains' determinant takes its
         steady-state sign only after the horizon (:func:`~neurocontrol.controllers.generic.gain_sign_steps`; the
         horizon check; the CSTR): a horizon of ``tau``. A raised horizon is at most ``LONG_RUN_HORIZON_CAP`` (4)
