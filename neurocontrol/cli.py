@@ -378,8 +378,13 @@ def _cmd_bench(args) -> int:
           f"batched {p['batch_plant_steps_per_s']:,.0f} plant-steps/s (N={p['batch_size']})")
     for row in res["rtrl"]:
         print(f"rtrl      exact RTRL step, {row['n_units']:>3} units: {row['us_per_step']:.2f} us")
-    for kind, row in res["control_step"].items():
+    steps = res["control_step"]
+    for kind in ("pid", "lqr"):
+        row = steps[kind]
         print(f"control   {kind} controller.step: {_fmt(row['control_step_us'])} us (median of {row['steps']})")
+    row = steps["neural"]
+    print(f"control   neural controller.step: {_fmt(row['control_step_us'])} us (median of its {row['steps']} "
+          f"predictive steps after the warm-up), {_fmt(steps['neural_over_lqr'])}x lqr's in this run")
     print(f"machine   {res['machine']['processor']}, {res['machine']['cpu_count']} CPUs, Python "
           f"{res['machine']['python']}; {res['wall_time_s']:.1f} s. Careful figures: benchmarks/bench_*.py")
     return 0

@@ -107,7 +107,11 @@ def test_bench_json(runs):
     d = json.loads(proc.stdout)
     assert d["plant"]["env_steps_per_s"] > 0 and d["plant"]["batch_plant_steps_per_s"] > 0
     assert [r["n_units"] for r in d["rtrl"]] == [5, 16] and all(r["us_per_step"] > 0 for r in d["rtrl"])
-    assert set(d["control_step"]) == {"pid", "lqr"} and d["quick"] is True
+    steps = d["control_step"]
+    assert set(steps) == {"pid", "lqr", "neural", "neural_over_lqr"} and d["quick"] is True
+    # the neural row times the predictive law only: 4 s at 10 ms less the automatic LQR-I warm-up's 150 steps
+    assert steps["neural"]["steps"] == 250 and steps["neural"]["control_step_us"] > 0
+    assert steps["neural_over_lqr"] == pytest.approx(steps["neural"]["control_step_us"] / steps["lqr"]["control_step_us"])
 
 
 def test_bad_input_is_one_line_without_traceback_and_debug_raises(runs):

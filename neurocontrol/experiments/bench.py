@@ -1,4 +1,4 @@
-"""Short speed benchmarks for ``neurocontrol bench``: the plant, one RTRL step, and the control step.
+"""Short speed benchmarks for ``neurocontrol bench``: the plant, one RTRL step, and the control steps.
 
 Quick forms (about a second each) of ``benchmarks/bench_plant.py`` and
 ``benchmarks/bench_rtrl.py``, which stay the reference for careful
@@ -25,6 +25,7 @@ from neurocontrol.nets.rtrl import ExactRTRL
 from neurocontrol.nets.rtrn import RTRNConfig, stack_z
 from neurocontrol.registry import registered
 from neurocontrol.scenario import Scenario, run_scenario
+from neurocontrol.simulation.loop import simulate
 
 __all__ = ["bench_rtrl", "bench_control_step", "run_benchmarks"]
 
@@ -67,18 +68,41 @@ def bench_rtrl(sizes=(5, 8, 16, 32), n_inputs: int = 3, rounds: int = 3) -> list
     return rows
 
 
-def bench_control_step(seconds: float = 2.0) -> dict:
-    """Median wall time of one ``controller.step`` (us) of each baseline in a closed hover loop.
+def _timed(controller) -> list:
+    """Wrap ``controller.step`` (on the instance) to record each call's wall time (ns) and the mode it ended in."""
+    inner, record = controller.step, []
+
+    def step(*args, **kwargs):
+        t0 = time.perf_counter_ns()
+        u = inner(*args, **kwargs)
+        record.append((time.perf_counter_ns() - t0, controller.diagnostics().get("mode")))
+        return u
+
+    controller.step = step
+    return record
+
+
+def bench_control_step(seconds: float = 2.0, neural_seconds: float = 4.0) -> dict:
+    """Median wall time of one ``controller.step`` (us) of the baselines and the neural controller in a hover loop.
+
+    Every loop runs through :func:`~neurocontrol.simulation.loop.simulate` (seed 0, the helicopter holding its
+    set-point). The neural controller runs with its defaults; its median is over the steps of its predictive law
+    only, after the warm-up its builder chose (the automatic LQR-I on this plant). ``neural_over_lqr`` is the ratio
+    of the two medians measured in this call (issue #13's figure; ``benchmarks/bench_controller.py`` measures it
+    more carefully).
 
     Parameters
     ----------
     seconds : float, default 2.0
-        Simulated time of each closed loop, s.
+        Simulated time of each baseline's loop, s.
+    neural_seconds : float, default 4.0
+        Simulated time of the neural controller's loop, s (its warm-up included).
 
     Returns
     -------
     dict
-        ``{kind: {"control_step_us": ..., "steps": ...}}`` for ``pid`` and ``lqr``.
+        ``{kind: {"control_step_us": ..., "steps": ...}}`` for ``pid``, ``lqr`` and ``neural`` (its ``steps``
+        counts the predictive steps timed), and ``neural_over_lqr``.
     """
     base = Scenario.from_dict({"plant": {"kind": "helicopter"}, "reference": {"kind": "setpoint"},
                                "controller": {"kind": "pid"}, "run": {"duration": float(seconds)}},
@@ -87,6 +111,15 @@ def bench_control_step(seconds: float = 2.0) -> dict:
     for kind in ("pid", "lqr"):
         res = run_scenario(base.set("controller.kind", kind), seed=0)
         out[kind] = {"control_step_us": res.metrics["control_step_us"], "steps": res.n_steps}
+    sc = base.set("controller.kind", "neural").set("run.duration", float(neural_seconds))
+    setup = sc.build(0)
+    record = _timed(setup.controller)
+    simulate(setup.env, setup.controller, setup.reference, duration=sc.run.duration, seed=setup.seed,
+             options=setup.options, events=setup.events, meta=setup.meta)
+    law = [ns for ns, mode in record if mode == "predictive"]
+    out["neural"] = {"control_step_us": float(np.median(law)) / 1e3 if law else None, "steps": len(law)}
+    lqr, neural = out["lqr"]["control_step_us"], out["neural"]["control_step_us"]
+    out["neural_over_lqr"] = neural / lqr if neural and lqr else None
     return out
 
 
@@ -119,7 +152,7 @@ def run_benchmarks(quick: bool = True) -> dict:
     res = {
         "plant": _bench_plants(steps=5_000 if quick else 100_000, rounds=2 if quick else 5),
         "rtrl": bench_rtrl(sizes=(5, 16) if quick else (5, 8, 16, 32, 64), rounds=2 if quick else 5),
-        "control_step": bench_control_step(seconds=2.0 if quick else 30.0),
+        "control_step": bench_control_step(seconds=2.0 if quick else 30.0, neural_seconds=4.0 if quick else 30.0),
         "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count()},
         "quick": bool(quick),
