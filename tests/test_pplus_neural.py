@@ -186,6 +186,20 @@ def test_slowest_rhp_zero_of_an_analytic_system():
     assert slowest_rhp_zero(trim_of(control.tf([1.0, 1.0], [1.0, 3.0, 2.0]))) is None
 
 
+def test_slowest_rhp_zero_is_none_where_the_rule_does_not_apply():
+    """No zero is reported for a discrete-time model (its zeros are not in rad/s) or for inputs and controlled
+    outputs that are not as many (no square pencil), even where the system has a right-half-plane zero."""
+    from neurocontrol.controllers._long_run import slowest_rhp_zero
+    from neurocontrol.controllers.generic import Trim
+
+    nmp = control.ss(control.tf([-1.0, 2.0], [1.0, 2.0]))           # a zero at s = 2
+    assert slowest_rhp_zero(Trim(None, [0], [0], None, None, nmp)) == pytest.approx(2.0, rel=1e-9)
+    discrete = control.c2d(nmp, 0.1)
+    assert slowest_rhp_zero(Trim(None, [0], [0], None, None, discrete)) is None
+    two_inputs = control.ss(nmp.A, np.hstack([nmp.B, nmp.B]), nmp.C, np.hstack([nmp.D, nmp.D]))
+    assert slowest_rhp_zero(Trim(None, [0], [0], None, None, two_inputs)) is None
+
+
 def test_the_identification_warm_up_at_p_plus():
     """The P+ tank's zero (0.0128 rad/s) times its slowest time constant (92 s) is 1.17: three time constants of
     open-loop excitation at 5 % of the pumps' half range (0.25 V), holds of a ninth to two thirds of it."""
