@@ -260,11 +260,9 @@ def test_the_defaults_hold_the_tank_at_p_plus():
 
 def _tank(gamma1: float, gamma2: float) -> QuadTankEnv:
     """The tank at P+ with other valve settings (its start: the steady state of P+'s pump voltages)."""
-    import dataclasses
-
     from plants.quadtank.params import QuadTankParams
 
-    return QuadTankEnv(dataclasses.replace(QuadTankParams.at("P+"), gamma1=gamma1, gamma2=gamma2), operating_point="P+")
+    return QuadTankEnv(QuadTankParams.at("P+", gamma1=gamma1, gamma2=gamma2), operating_point="P+")
 
 
 @pytest.mark.parametrize("gammas, z_tau, fires", [((0.425, 0.40), 0.92, True), ((0.45, 0.45), 0.52, True),

@@ -69,13 +69,13 @@ def bench_rtrl(sizes=(5, 8, 16, 32), n_inputs: int = 3, rounds: int = 3) -> list
 
 
 def _timed(controller) -> list:
-    """Wrap ``controller.step`` (on the instance) to record each call's wall time (ns) and the mode it ended in."""
+    """Wrap ``controller.step`` (on the instance) to record each call's wall time (ns), one entry per step."""
     inner, record = controller.step, []
 
     def step(*args, **kwargs):
         t0 = time.perf_counter_ns()
         u = inner(*args, **kwargs)
-        record.append((time.perf_counter_ns() - t0, controller.diagnostics().get("mode")))
+        record.append(time.perf_counter_ns() - t0)
         return u
 
     controller.step = step
@@ -114,9 +114,9 @@ def bench_control_step(seconds: float = 2.0, neural_seconds: float = 4.0) -> dic
     sc = base.set("controller.kind", "neural").set("run.duration", float(neural_seconds))
     setup = sc.build(0)
     record = _timed(setup.controller)
-    simulate(setup.env, setup.controller, setup.reference, duration=sc.run.duration, seed=setup.seed,
-             options=setup.options, events=setup.events, meta=setup.meta)
-    law = [ns for ns, mode in record if mode == "predictive"]
+    res = simulate(setup.env, setup.controller, setup.reference, duration=sc.run.duration, seed=setup.seed,
+                   options=setup.options, events=setup.events, meta=setup.meta)
+    law = [ns for a, b in res.mode_spans("predictive") for ns in record[a:b]]
     out["neural"] = {"control_step_us": float(np.median(law)) / 1e3 if law else None, "steps": len(law)}
     lqr, neural = out["lqr"]["control_step_us"], out["neural"]["control_step_us"]
     out["neural_over_lqr"] = neural / lqr if neural and lqr else None
