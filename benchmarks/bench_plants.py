@@ -14,6 +14,11 @@ relay-autotuned PID (``pid_auto``) and the model-reference adaptive
 augmentation of LQR-I (``mrac``); where the plant's source publishes a
 decentralised PI (:data:`PUBLISHED_PI`: the quadruple tank at P-), that PI
 too (``pid_published``, kind ``pid_gains``; no row on the other plants).
+Not in the default ``--kinds``: ``neural_no_model``, the neural kind with
+``auto_warmup = false`` and ``long_run_signals = false``, which are the
+settings it derives for an env that has no python-control model (no
+automatic LQR-I warm-up, no horizon or identification warm-up read from a
+linearisation): what a user's plant without a model gets.
 A scenario's own kind keeps the settings
 of its file; the others run with their defaults, the adaptive controller
 given only the env's declared observation ranges, and ``mrac`` keeps the
@@ -90,6 +95,11 @@ PLANTS = {
     "twin-rotor MIMO system": "twin_rotor_steps",
 }
 KINDS = ("adaptive", "neural", "lqr_i", "pid_auto", "mrac", "pid_published")
+#: pseudo-kinds (not in the default ``--kinds``) -> the ``[controller]`` table that flies them
+PSEUDO_KINDS = {
+    # the neural kind as an env without a python-control model makes it: nothing read from a linearisation
+    "neural_no_model": {"kind": "neural", "auto_warmup": False, "long_run_signals": False},
+}
 #: scenario stem -> the ``[controller]`` table of the decentralised PI its plant's source publishes
 PUBLISHED_PI = {
     # Johansson (2000), IEEE TCST 8(3), decentralised control at P-: (K, Ti s) per loop, pump i -> level y_i
@@ -149,7 +159,7 @@ def variant(sc: Scenario, kind: str) -> Scenario:
     if kind_of(type(sc.controller)) == kind:
         return sc
     data = sc.to_dict()
-    table = dict(PUBLISHED_PI[sc.name]) if kind == "pid_published" else {"kind": kind}
+    table = dict(PUBLISHED_PI[sc.name]) if kind == "pid_published" else dict(PSEUDO_KINDS.get(kind, {"kind": kind}))
     if kind == "mrac" and kind_of(type(sc.controller)) == "lqr_i":
         table = {**data["controller"], "kind": kind}       # the same baseline, augmented
     if kind == "adaptive":
@@ -195,7 +205,7 @@ def measure(name: str, kind: str, seeds, workers: int, which: str = "nominal") -
     try:
         with tempfile.TemporaryDirectory() as tmp:
             out = tmp if which == "change" else None      # the change variant reads the time series back
-            ckind = "pid_gains" if kind == "pid_published" else kind      # the registered kind that flies it
+            ckind = "pid_gains" if kind == "pid_published" else PSEUDO_KINDS.get(kind, {"kind": kind})["kind"]
             sw = compare(variant(sc, kind), [ckind], seeds, workers=workers, out=out).sweeps[ckind]
             for s, st in zip(seeds, sw.statuses):
                 if out is not None and st == "completed":

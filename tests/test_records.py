@@ -521,3 +521,29 @@ def test_controller_benchmark_breakdown_times_each_kernel_and_puts_them_back():
         assert getattr(importlib.import_module(m), n) is fn
     assert NeuralController.step.__name__ == "step"
     assert dict(vars(NeuralController)) == own          # the class as it was: an inherited step is not copied in
+
+
+@pytest.mark.parametrize("scenario", ["quadtank_pplus", "pvtol_steps"])
+def test_neural_no_model_flies_what_an_env_without_a_model_gets(scenario, monkeypatch):
+    # the pseudo-kind's two keys off against the neural defaults built with the model taken away
+    import dataclasses
+
+    import neurocontrol.controllers.generic as generic
+    import neurocontrol.controllers.neural as neural
+
+    bench = _bench_plants()
+    sc = Scenario.from_toml(ROOT / "scenarios" / f"{scenario}.toml")
+    with_model = bench.variant(sc, "neural").build(0).controller
+    no_model = bench.variant(sc, "neural_no_model").build(0).controller
+    assert (with_model.warmup_controller is not None) or (with_model.long_run_note is not None)
+
+    def no_trim(*args, **kwargs):
+        raise ValueError("no python-control model")
+
+    monkeypatch.setattr(neural, "model_trim", no_trim)
+    monkeypatch.setattr(generic, "model_trim", lambda *args, **kwargs: None)
+    hidden = bench.variant(sc, "neural").build(0).controller
+    assert no_model.warmup_controller is None and hidden.warmup_controller is None
+    assert no_model.long_run_note is None and hidden.long_run_note is None
+    keys = {"auto_warmup": True, "long_run_signals": None}
+    assert dataclasses.replace(no_model.config, **keys) == dataclasses.replace(hidden.config, **keys)
