@@ -571,8 +571,8 @@ def _plants_targets(nominal: dict, change: dict, noise: dict) -> str:
 
 def _plants_no_model(nominal: dict, no_model: dict) -> str:
     """The neural kind's shipped tasks with and without what it reads from the env's python-control model."""
-    lines = ["| plant | with the model: success, IAE vs LQR-I | without it: success, IAE vs LQR-I | what the model gave |",
-             "|---|---|---|---|"]
+    lines = ["| plant | with the model: success, IAE vs LQR-I | without it: success, IAE vs LQR-I "
+             "| what the model gave |", "|---|---|---|---|"]
     for scenario, label in {"helicopter_hover": "helicopter", **_ISSUE15_PLANTS}.items():
         rows = nominal["figures"][scenario]["rows"]
         a, lqr = rows["neural"], rows["lqr_i"]
