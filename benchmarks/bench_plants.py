@@ -15,10 +15,10 @@ augmentation of LQR-I (``mrac``); where the plant's source publishes a
 decentralised PI (:data:`PUBLISHED_PI`: the quadruple tank at P-), that PI
 too (``pid_published``, kind ``pid_gains``; no row on the other plants).
 Not in the default ``--kinds``: ``neural_no_model``, the neural kind with
-``auto_warmup = false`` and ``long_run_signals = false``, which are the
-settings it derives for an env that has no python-control model (no
-automatic LQR-I warm-up, no horizon or identification warm-up read from a
-linearisation): what a user's plant without a model gets.
+``plant_model = false``: it reads nothing from the env's python-control model
+(no automatic LQR-I warm-up designed on it, no ``long_run_signals``, and an
+``identified_warmup`` where the plant measures more than its controlled
+outputs), as for an env that has none: what a user's plant without a model gets.
 A scenario's own kind keeps the settings
 of its file; the others run with their defaults, the adaptive controller
 given only the env's declared observation ranges, and ``mrac`` keeps the
@@ -98,7 +98,7 @@ KINDS = ("adaptive", "neural", "lqr_i", "pid_auto", "mrac", "pid_published")
 #: pseudo-kinds (not in the default ``--kinds``) -> the ``[controller]`` table that flies them
 PSEUDO_KINDS = {
     # the neural kind as an env without a python-control model makes it: nothing read from a linearisation
-    "neural_no_model": {"kind": "neural", "auto_warmup": False, "long_run_signals": False},
+    "neural_no_model": {"kind": "neural", "plant_model": False},
 }
 #: scenario stem -> the ``[controller]`` table of the decentralised PI its plant's source publishes
 PUBLISHED_PI = {

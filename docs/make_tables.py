@@ -581,16 +581,16 @@ def _plants_no_model(nominal: dict, no_model: dict) -> str:
         lines.append(f"| {label} | {cells[0]} | {cells[1]} | {_NO_MODEL_GAVE.get(scenario, 'nothing')} |")
     seeds = f"seeds {no_model.get('first_seed', 0)}-{no_model.get('first_seed', 0) + no_model['seeds'] - 1}"
     return (f"The neural kind's defaults on each plant's shipped task, {seeds}, with the settings it reads from the "
-            "env's python-control model (`plants_100`) and without them (`auto_warmup = false`, "
-            "`long_run_signals = false`: what an env without a model gets); medians over the runs that completed; "
+            "env's python-control model (`plants_100`) and without them (`plant_model = false`: what an env "
+            "without a model gets); medians over the runs that completed; "
             f"IAE ratios per output against LQR-I's in `plants_100`; {_provenance(no_model)}.\n\n" + "\n".join(lines))
 
 
 #: scenario -> what the neural kind's defaults read from its env's python-control model there
 _NO_MODEL_GAVE = {
-    "helicopter_hover": "an automatic LQR-I warm-up (the altitude integrates)",
+    "helicopter_hover": "an automatic LQR-I warm-up (the altitude integrates); without: the identified warm-up",
     "quadtank_pplus": "`long_run_signals`: an identification warm-up, a horizon of 184 steps, two input taps",
-    "pvtol_steps": "an automatic LQR-I warm-up (a chain of integrators)",
+    "pvtol_steps": "an automatic LQR-I warm-up (a chain of integrators); without: the identified warm-up",
     "cstr_setpoint": "`long_run_signals`: a horizon of 132 steps, two input taps",
     "twin_rotor_steps": "an automatic LQR-I warm-up (its linearisation is not asymptotically stable)",
 }

@@ -525,7 +525,7 @@ def test_controller_benchmark_breakdown_times_each_kernel_and_puts_them_back():
 
 @pytest.mark.parametrize("scenario", ["quadtank_pplus", "pvtol_steps"])
 def test_neural_no_model_flies_what_an_env_without_a_model_gets(scenario, monkeypatch):
-    # the pseudo-kind's two keys off against the neural defaults built with the model taken away
+    # the pseudo-kind's `plant_model = false` against the neural defaults built with the model taken away
     import dataclasses
 
     import neurocontrol.controllers.generic as generic
@@ -545,5 +545,5 @@ def test_neural_no_model_flies_what_an_env_without_a_model_gets(scenario, monkey
     hidden = bench.variant(sc, "neural").build(0).controller
     assert no_model.warmup_controller is None and hidden.warmup_controller is None
     assert no_model.long_run_note is None and hidden.long_run_note is None
-    keys = {"auto_warmup": True, "long_run_signals": None}
-    assert dataclasses.replace(no_model.config, **keys) == dataclasses.replace(hidden.config, **keys)
+    assert dataclasses.replace(no_model.config, plant_model=None) == hidden.config
+    assert (no_model._stabiliser is not None) == (hidden._stabiliser is not None) == (scenario == "pvtol_steps")

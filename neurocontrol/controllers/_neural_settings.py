@@ -51,6 +51,15 @@ class NeuralSettings:
             return self._noise_hint(t, guarded)
         when = f"during the warm-up, at {t:.4g} s" if self._mode == "warmup" else \
             f"at {t:.4g} s, {t - self._n_warmup * self.dt:.4g} s after the warm-up ended"
+        s = self._stabiliser
+        if s is not None:
+            flew = (f"LQR-I on a linear model fitted to the warm-up's transitions flew it (from {s.engaged_at} "
+                    "transitions)") if s.engaged else ("no controller flew it: the linear model fitted to its "
+                                                       "transitions decayed, or never had enough of them")
+            return (f"the env stopped the run {when}; the plant's stability was not checked ({self.unchecked_note}) "
+                    f"and {flew} (`identified_warmup`). A warm-up controller for this plant may keep it: "
+                    "`[controller.warmup_pid]` in a scenario or `warmup_controller=` in Python "
+                    "(docs/neural_controller.md, \"Warm-up without a model\").")
         return (f"the env stopped the run {when}; no controller flew the warm-up (the nominal input plus "
                 f"excitation, without feedback) and the plant's stability was not checked ({self.unchecked_note}). "
                 "An unstable or integrating plant needs a warm-up controller: `[controller.warmup_pid]` in a "
@@ -82,9 +91,14 @@ class NeuralSettings:
             given = self.config.nominal_input is not None
             why = self.nominal_note or ("given" if given else "the middle of the limits")
             warm = f"the nominal input {self._nominal0.tolist()} ({why}) plus excitation"
+            if self._stabiliser is not None:
+                warm += (", flown by LQR-I on a linear model fitted to the warm-up's transitions once that model does "
+                         f"not decay within the warm-up (identified_warmup, {self._stabiliser.lags} lag"
+                         f"{'s' * (self._stabiliser.lags > 1)})")
         else:
             warm = self.warmup_note or f"{type(self.warmup_controller).__name__} (given)"
-        blend = {"handover_steps": self._handover} if self.warmup_controller is not None and self._handover else {}
+        flown = self.warmup_controller is not None or self._stabiliser is not None
+        blend = {"handover_steps": self._handover} if flown and self._handover else {}
         if blend and self.handover_note:
             blend["handover_steps"] = f"{self._handover} ({self.handover_note})"
         return {"warmup": warm, "warmup_steps": self._warmup_steps, **blend, "preview_lead_steps": list(self._lead),

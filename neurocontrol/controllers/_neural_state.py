@@ -66,6 +66,8 @@ class NeuralStateIO:
         for name, net in (("identifier", self.identifier), ("imitator", self.imitator)):
             if net is not None:
                 state.update({f"{name}.counts.{k}": v for k, v in net.counts.items()})
+        if self._stabiliser is not None:
+            state.update({f"identified.{k}": v for k, v in self._stabiliser.get_state().items()})
         return self._with_warmup_state(state)
 
     #: Keys added after checkpoints were first written, with the value a controller of that time had (no hold).
@@ -108,4 +110,7 @@ class NeuralStateIO:
             if net is not None:
                 net._counts.update({k: int(state[f"{name}.counts.{k}"]) for k in net._counts})
         self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
+        if self._stabiliser is not None:
+            self._stabiliser.set_state({k[len("identified."):]: v for k, v in state.items()
+                                        if k.startswith("identified.")})
         self._restore_warmup_state(state)

@@ -54,6 +54,7 @@ from neurocontrol.controllers.generic import (
     has_model,
     model_trim,
 )
+from neurocontrol.controllers.identified_warmup import IdentifiedLQRI
 from neurocontrol.controllers.imitator import Imitator, reference_model_step, response_matrices
 from neurocontrol.controllers.measurement_filter import MeasurementFilter
 from neurocontrol.controllers.neural_config import NeuralControllerConfig, check_controller_memory, fit_default
@@ -287,6 +288,17 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         self._rest_rows = np.asarray(rows if rest > 0.0 else [], np.intp)
         self._rest, self._rest_q = rest, rest * self._R0[self._rest_rows]
         self._handover = int(config.handover_steps or 0)
+        # an open-loop warm-up flown by LQR-I on a model fitted to its own transitions (identified_warmup)
+        self._stabiliser = None
+        if config.identified_warmup and warmup_controller is None and self._warmup_steps > 0:
+            self._stabiliser = IdentifiedLQRI(
+                input_limits=self.input_limits, output_indices=self.output_indices, dt=dt,
+                observation_low=config.observation_low, observation_high=config.observation_high,
+                nominal_input=self._nominal0,
+                lags=1 if any(r >= 0 for r in self._rate_idx) else 3, slow_s=self._warmup_steps * dt,
+                output_weight=config.auto_warmup_weight)
+            if config.handover_steps is None:
+                self._handover = law.horizon // 2
         self._set_warmup_check((config.warmup_check or 0.0) if warmup_check is None else warmup_check,
                                config.warmup_max_duration if warmup_max_duration is None else warmup_max_duration)
         self._ready = False
@@ -384,6 +396,8 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         self._nominal = self._nominal0.copy()
         if self.warmup_controller is not None:
             self.warmup_controller.reset(observation, reference, seed=exc_seed)
+        if self._stabiliser is not None:
+            self._stabiliser.reset(observation, reference)
         self._k = 0
         self._y_prev = np.full(n, np.nan)           # the identifier's regressor: the blended state x(k-1)
         self._u_prev = np.full(m * self._taps, np.nan)   # inputs applied at k-1, k-2, ... (the identifier's taps)
@@ -447,6 +461,8 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
             if self._last_u is None:
                 raise NonFiniteError(f"`observation` must be finite at the first step, got {observation.tolist()}.")
             self._y_prev[:] = np.nan               # the next transition is unknown: skip its learning
+            if self._stabiliser is not None:
+                self._stabiliser.lost_sample()
             self.filter.measure(observation)        # non-finite: restarts the noise estimate's differences
             ahead = self._mode == "predictive" and self._use_preview
             self._advance_reference_model(self._preview_horizon(reference, k)[0] if ahead else reference)
@@ -480,12 +496,16 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
             self._advance_reference_model(reference)
             if self.warmup_controller is not None:
                 return self.warmup_controller.step(raw, reference) + self._excitation[k]
+            if self._stabiliser is not None:      # fits its model; flies the plant once the fit does not decay
+                u = self._stabiliser.step(raw, reference)
+                if self._stabiliser.engaged:
+                    return u + self._excitation[k]
             # open loop: the excitation backs off while a controlled output is near the end of its declared range
             o = self._out_idx
             near = np.max(np.abs(x[o] - cfg.output_mid[o]) / cfg.output_half[o]) > EXCITATION_BACKOFF
             return self._nominal + (0.0 if near else 1.0) * self._excitation[k]
         if k == self._n_warmup or self._mode == "warmup":     # the hand-over (later if step n_warmup was not finite)
-            if self._mode == "warmup" and self.warmup_controller is not None:   # not a trial's start
+            if self._mode == "warmup" and self._flying_warmup() is not None:   # not a trial's start
                 self._blend[0] = self._handover
             self._restart_reference_model(observation)
             self._rate_limit = self._law_rate
@@ -493,7 +513,7 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         u = self._synthesise(x, reference)
         if self._blend[0] > 0.0:                  # blending the warm-up controller out (handover_steps)
             a = (self._handover - self._blend[0] + 1.0) / self._handover
-            u = (1.0 - a) * self.warmup_controller.step(raw, reference) + a * u
+            u = (1.0 - a) * self._flying_warmup().step(raw, reference) + a * u
             self._blend[0] -= 1.0
         # the reference model's input: the (lead-shifted) previewed reference the synthesiser used
         self._advance_reference_model(self._r_buf[0] if self._use_preview else reference)
@@ -542,7 +562,15 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         """Whether this step plans with the move penalty times ``change_caution`` (a change on, or the start)."""
         return self.identifier.changing or self._k - 1 - self._n_warmup < self._caution[0]
 
+    def _flying_warmup(self):
+        """Return the warm-up's controller: the given one, the engaged identified LQR-I, or None (open loop)."""
+        if self.warmup_controller is not None:
+            return self.warmup_controller
+        return self._stabiliser if self._stabiliser is not None and self._stabiliser.engaged else None
+
     def _applied(self, u):
+        if self._stabiliser is not None:          # its fit needs the input applied, excitation and limits included
+            self._stabiliser.observe_input(u)
         m = self.n_inputs                         # the identifier learns from the inputs actually applied
         self._u_prev[m:] = self._u_prev[:-m].copy()
         self._u_prev[:m] = u
@@ -710,14 +738,19 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         if not regs or regs[0].build is None:
             raise ParameterError(f"`warmup_pid` must be a registered warm-up kind, got {type(config.warmup_pid)}.")
         warm = regs[0].build(config.warmup_pid, env)
+    reads_model = config.plant_model is None or bool(config.plant_model)
     try:                                   # the horizon check below is advice: a model it cannot trim gives none
-        trim = model_trim(env, config.output_indices)
+        trim = model_trim(env, config.output_indices) if reads_model else None
     except (ValueError, ArithmeticError, np.linalg.LinAlgError):
         trim = None
-    if config.warmup_pid is None and config.auto_warmup and config.warmup_duration > 0:
+    automatic = config.warmup_pid is None and config.auto_warmup and config.warmup_duration > 0
+    if automatic and reads_model:
         warm = automatic_warmup(env, config.output_indices, output_weight=config.auto_warmup_weight, trim=trim)
         if warm is not None and config.auto_warmup_steps * dt > config.warmup_duration:
             config = dataclasses.replace(config, warmup_duration=config.auto_warmup_steps * dt)
+    if config.identified_warmup is None:   # no model read: a fitted one, where the measurements carry the state
+        config = dataclasses.replace(config, identified_warmup=bool(
+            automatic and warm is None and trim is None and any(r >= 0 for r in config.rate_indices)))
     start_note = None
     if warm is None and config.nominal_input is None:     # no warm-up controller: take the plant over bumplessly
         start = declared_input(env, limits)
@@ -757,6 +790,8 @@ def _unchecked(config: NeuralControllerConfig, env, trim) -> str | None:
         return "no warm-up: `warmup_duration = 0`"
     if not config.auto_warmup:
         return "`auto_warmup = false`"
+    if not (config.plant_model is None or bool(config.plant_model)):
+        return "`plant_model = false`"
     if not has_model(env):
         return "the env has no python-control model"
     if trim is None:

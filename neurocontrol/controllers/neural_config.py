@@ -267,9 +267,28 @@ class NeuralControllerConfig:
         whose linearisation at the trim is not asymptotically stable (an
         unstable or integrating plant), :func:`build_neural` makes the warm-up
         controller LQR with integral action designed on that model
-        (:func:`~neurocontrol.controllers.generic.automatic_warmup`) (the
-        neural controller's only use of a model; it flies the warm-up only).
-        False, or no model: the nominal input plus excitation.
+        (:func:`~neurocontrol.controllers.generic.automatic_warmup`; it flies
+        the warm-up only). Without a model (or ``plant_model = false``), see
+        ``identified_warmup``. False: the nominal input plus excitation.
+    identified_warmup : bool or None, default None
+        An open-loop warm-up (no warm-up controller) flown with
+        :class:`~neurocontrol.controllers.identified_warmup.IdentifiedLQRI`: a
+        linear model of the measured signals fitted to the warm-up's transitions
+        so far, and LQR-I on it from the first fit that does not decay within the
+        warm-up (unstable or integrating), blended out over half the horizon after
+        the hand-over (docs/neural_controller.md, "Warm-up without a model").
+        None: where :func:`build_neural` read no model (the env has none, or
+        ``plant_model = false``), ``auto_warmup`` is on and a controlled
+        output's rate is measured (``rate_indices``, or the env's
+        ``observation_rates``): the measured signals then carry the state and
+        the fit takes one lag of them. True: on every open-loop warm-up (three
+        lags where no rate is measured; on the twin rotor, measured by its
+        outputs only, that lost more runs than the open loop); False: never.
+    plant_model : bool or None, default None
+        False: :func:`build_neural` reads nothing from the env's python-control
+        model (no ``auto_warmup`` LQR-I, no ``long_run_signals``, no horizon
+        check), as for an env without one. None or true: it reads it where
+        the env has one.
     auto_warmup_weight : float, default 1000.0
         Output weight of that LQR-I, relative to the declared ranges (Bryson's rule; the ``lqr_i`` kind's
         ``output_weight``): 1000 weighs an error of 3 % of an output's range like an input's full range.
@@ -364,6 +383,8 @@ class NeuralControllerConfig:
     nominal_input: tuple[float, ...] | None = None
     warmup_pid: object = dataclasses.field(default=None, metadata={"section": "warmup", "default_kind": "pid"})
     auto_warmup: bool = True
+    identified_warmup: bool | None = None
+    plant_model: bool | None = None
     auto_warmup_weight: float = 1000.0
     auto_warmup_steps: int = 150
     warmup_check: float | None = None
@@ -404,6 +425,11 @@ class NeuralControllerConfig:
                                  f"got {self.learning_rule!r}.")
         if not isinstance(self.auto_warmup, (bool, np.bool_)):
             raise ParameterError(f"`auto_warmup` must be true or false, got {self.auto_warmup!r}.")
+        if self.plant_model is not None and not isinstance(self.plant_model, (bool, np.bool_)):
+            raise ParameterError(f"`plant_model` must be true or false (or absent: true), got {self.plant_model!r}.")
+        if self.identified_warmup is not None and not isinstance(self.identified_warmup, (bool, np.bool_)):
+            raise ParameterError(f"`identified_warmup` must be true or false (or absent: automatic), "
+                                 f"got {self.identified_warmup!r}.")
         if self.long_run_signals is not None and not isinstance(self.long_run_signals, (bool, np.bool_)):
             raise ParameterError(f"`long_run_signals` must be true or false (or absent: automatic), "
                                  f"got {self.long_run_signals!r}.")
