@@ -181,3 +181,13 @@ def test_a_warmup_controller_or_a_model_keeps_the_identified_warmup_off():
     for key in ("identified_warmup", "plant_model"):
         with pytest.raises(ParameterError, match=key):
             NeuralControllerConfig(**{key: "yes"})
+
+
+def test_a_lost_run_says_the_identified_warmup_flew_it():
+    from neurocontrol.scenario import run_scenario
+
+    res = run_scenario(_pvtol(), seed=10)            # stopped 0.02 s after the warm-up (found by running seeds 0-39)
+    assert res.status == "failed"
+    hint = res.meta["hint"]
+    assert "`plant_model = false`" in hint and "identified_warmup" in hint
+    assert "flown by LQR-I on a linear model fitted to its transitions, from the fit on 12 of them" in hint

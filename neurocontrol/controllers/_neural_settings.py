@@ -53,9 +53,10 @@ class NeuralSettings:
             f"at {t:.4g} s, {t - self._n_warmup * self.dt:.4g} s after the warm-up ended"
         s = self._stabiliser
         if s is not None:
-            flew = (f"LQR-I on a linear model fitted to the warm-up's transitions flew it (from {s.engaged_at} "
-                    "transitions)") if s.engaged else ("no controller flew it: the linear model fitted to its "
-                                                       "transitions decayed, or never had enough of them")
+            flew = (f"the warm-up was flown by LQR-I on a linear model fitted to its transitions, from the fit on "
+                    f"{s.engaged_at} of them") if s.engaged else (
+                "no controller flew the warm-up: the linear model fitted to its transitions decayed, or never had "
+                "enough of them")
             return (f"the env stopped the run {when}; the plant's stability was not checked ({self.unchecked_note}) "
                     f"and {flew} (`identified_warmup`). A warm-up controller for this plant may keep it: "
                     "`[controller.warmup_pid]` in a scenario or `warmup_controller=` in Python "
