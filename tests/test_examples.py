@@ -198,3 +198,15 @@ def test_nmp_tank_example_learns_the_long_run_sign_only_with_the_scenario_settin
     assert out["result"].status == "completed" and out["result"].metrics["success"]
     assert (tmp_path / "nmp_tank.png").stat().st_size > 0
     assert "det G at 50 / 150 / 300 s" in capsys.readouterr().out
+
+
+def test_plant_without_model_example_keeps_the_pendulums_only_with_the_identified_warmup(capsys):
+    # Claim (the example's docstring): on a plant with no python-control model the defaults' identified warm-up
+    # keeps every run; the open-loop warm-up loses every one within a second.
+    mod = load("examples/plant_without_model.py")
+    counts = mod.main(["--seeds", "3", "--duration", "8"])
+    assert counts == {"identified warm-up": (3, 3), "open-loop warm-up": (0, 0)}
+    env = mod.TwinPendulum()
+    assert not hasattr(env, "to_iosys") and not hasattr(env, "sys")
+    ctrl = mod.build_neural(mod.NeuralControllerConfig(output_indices=(0, 1)), env)
+    assert ctrl._stabiliser is not None and ctrl.unchecked_note == "the env has no python-control model"
