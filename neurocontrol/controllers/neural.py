@@ -569,8 +569,8 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         return self._stabiliser if self._stabiliser is not None and self._stabiliser.engaged else None
 
     def _applied(self, u):
-        if self._stabiliser is not None:          # its fit needs the input applied, excitation and limits included
-            self._stabiliser.observe_input(u)
+        if self._stabiliser is not None and (self._mode == "warmup" or self._blend[0] > 0.0):
+            self._stabiliser.observe_input(u)     # its fit needs the input applied, excitation and limits included
         m = self.n_inputs                         # the identifier learns from the inputs actually applied
         self._u_prev[m:] = self._u_prev[:-m].copy()
         self._u_prev[:m] = u
