@@ -111,6 +111,23 @@ def test_a_fit_that_decays_within_the_warmup_leaves_the_plant_open_loop():
     assert not ctrl.engaged and ctrl.radius == pytest.approx(0.5, abs=1e-6)
 
 
+def test_the_fit_keeps_the_latest_transitions_only():
+    A, B, c = _unstable()
+    ctrl = _controller(fit_after=10, memory=25)
+    x = np.zeros(3)
+    ctrl.reset(x, np.zeros(2))
+    rng = np.random.default_rng(4)
+    kept = []
+    for _ in range(60):
+        ctrl.step(x, np.zeros(2))
+        u = rng.uniform(-0.5, 0.5, 2)
+        ctrl.observe_input(u)
+        kept.append((u / 2.0).tolist())
+        x = A @ x + B @ u + c
+    assert len(ctrl._phis) == 25
+    np.testing.assert_array_equal([p[3:5] for p in ctrl._phis], kept[-26:-1])   # the inputs of the last 25
+
+
 def test_a_lost_sample_restarts_the_regressors():
     ctrl = _controller()
     ctrl.reset(np.zeros(3), np.zeros(2))
@@ -129,7 +146,8 @@ def test_a_lost_sample_restarts_the_regressors():
 @pytest.mark.parametrize("kw,match", [(dict(observation_high=[5.0, -4.0, 3.0]), "must exceed"),
                                       (dict(output_indices=[0, 3]), "within the 3 observation"),
                                       (dict(lags=0), "lags"), (dict(nominal_input=[0.0]), "nominal_input"),
-                                      (dict(output_weight=-1.0), "output_weight")])
+                                      (dict(output_weight=-1.0), "output_weight"),
+                                      (dict(fit_after=20, memory=10), "memory")])
 def test_bad_settings_are_named(kw, match):
     with pytest.raises((ParameterError, ShapeError), match=match):
         _controller(**kw)

@@ -63,12 +63,14 @@ class IdentifiedLQRI(AbstractController):
         Transitions before the first fit; default the regressors per signal plus three.
     refit_every : int, default 5
         Steps between two fits.
+    memory : int, default 2000
+        The fit uses at most this many of the latest transitions (a long run forgets the oldest).
     """
 
     def __init__(self, *, input_limits, output_indices, dt: float, observation_low, observation_high,
                  nominal_input, lags: int = 1, slow_s: float = 1.0, output_weight: float = 1000.0,
                  integral_weight: float = 0.01, input_weight: float = 1.0, state_weight: float = 1e-6,
-                 ridge: float = 1e-6, fit_after: int | None = None, refit_every: int = 5):
+                 ridge: float = 1e-6, fit_after: int | None = None, refit_every: int = 5, memory: int = 2000):
         super().__init__(input_limits=input_limits, output_indices=output_indices, dt=dt)
         lo = as_float_array(observation_low, "observation_low", (None,))
         hi = as_float_array(observation_high, "observation_high", (lo.shape[0],))
@@ -93,6 +95,7 @@ class IdentifiedLQRI(AbstractController):
         self._n_phi = self._n_x + m + 1
         self.fit_after = self._n_phi + 3 if fit_after is None else check_int(fit_after, "fit_after", low=1)
         self.refit_every = check_int(refit_every, "refit_every", low=1)
+        self.memory = check_int(memory, "memory", low=self.fit_after)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -147,6 +150,8 @@ class IdentifiedLQRI(AbstractController):
                 self._phis.append(np.concatenate([self._state(), (self._u_applied - self._u_mid) / self._u_half,
                                                   [1.0]]))
                 self._targets.append(yn - self._y_hist[-1])
+                if len(self._phis) > self.memory:
+                    del self._phis[0], self._targets[0]
             self._u_hist.append((self._u_applied - self._u_mid) / self._u_half)
             self._u_hist = self._u_hist[-self.lags:]
         self._y_hist.append(yn)
