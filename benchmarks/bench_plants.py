@@ -17,8 +17,8 @@ too (``pid_published``, kind ``pid_gains``; no row on the other plants).
 Not in the default ``--kinds``: ``neural_no_model``, the neural kind with
 ``plant_model = false``: it reads nothing from the env's python-control model
 (no automatic LQR-I warm-up designed on it, no ``long_run_signals``, and an
-``identified_warmup`` where the plant measures more than its controlled
-outputs), as for an env that has none: what a user's plant without a model gets.
+``identified_warmup`` where a controlled output's rate is measured), as for
+an env that has none: what a user's plant without a model gets.
 A scenario's own kind keeps the settings
 of its file; the others run with their defaults, the adaptive controller
 given only the env's declared observation ranges, and ``mrac`` keeps the
