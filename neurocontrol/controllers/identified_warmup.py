@@ -107,8 +107,6 @@ class IdentifiedLQRI(AbstractController):
         self._z = np.zeros(len(self.output_indices))
         self._law = None                             # (K, Ki, A, B, c) of the last fit that took the plant
         self._k = 0
-        #: True once a fit has taken the plant (it keeps it to the end of the episode).
-        self.engaged = False
         #: Spectral radius of the last fit (None before the first).
         self.radius: float | None = None
         #: Transitions the last fit used.
@@ -209,8 +207,13 @@ class IdentifiedLQRI(AbstractController):
             return                                    # not stabilisable as fitted: keep the last law
         if np.all(np.isfinite(K)) and np.all(np.isfinite(Ki)):
             self._law = (K, Ki, A, B, c)
-            if not self.engaged:
-                self.engaged, self.engaged_at = True, N
+            if self.engaged_at is None:
+                self.engaged_at = N
+
+    @property
+    def engaged(self) -> bool:
+        """True once a fit has taken the plant (it keeps it to the end of the episode)."""
+        return self.engaged_at is not None
 
     def derived_settings(self) -> dict:
         """Return the lags, whether and after how many transitions a fit took the plant, and the last fit's radius."""
@@ -230,7 +233,7 @@ class IdentifiedLQRI(AbstractController):
                  "u_applied": nan.copy() if self._u_applied is None else self._u_applied.copy(),
                  "z": self._z.copy(), "proposal": self._proposal.copy(),
                  "last_input": nan.copy() if self._last_u is None else self._last_u.copy(),
-                 "k": self._k, "law": float(self._law is not None), "engaged_at": -1 if self.engaged_at is None
+                 "k": self._k, "engaged_at": -1 if self.engaged_at is None
                  else self.engaged_at, "radius": np.nan if self.radius is None else self.radius,
                  "fitted_on": self.fitted_on}
         state.update({f"law.{name}": np.array(a, dtype=float, copy=True) for name, a in zip("K Ki A B c".split(), law)})
@@ -246,6 +249,7 @@ class IdentifiedLQRI(AbstractController):
         """
         self._check_state_keys(state)
         n, m = self._n_obs, self.n_inputs
+
         def rows(key, w):
             return [np.array(r, dtype=float) for r in as_float_array(state[key], key, (None, w), finite=False)]
 
@@ -259,10 +263,9 @@ class IdentifiedLQRI(AbstractController):
         self._last_u = None if not np.all(np.isfinite(last)) else last.copy()
         self._k, self.fitted_on = int(state["k"]), int(state["fitted_on"])
         self.engaged_at = None if int(state["engaged_at"]) < 0 else int(state["engaged_at"])
-        self.engaged = self.engaged_at is not None
         self.radius = None if not math.isfinite(float(state["radius"])) else float(state["radius"])
         self._law = tuple(np.array(state[f"law.{name}"], dtype=float) for name in "K Ki A B c".split()) \
-            if float(state["law"]) else None
+            if self.engaged else None           # a law exists from the fit that took the plant on
 
 
 def _companion(theta: np.ndarray, n: int, m: int, L: int):

@@ -738,13 +738,12 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         if not regs or regs[0].build is None:
             raise ParameterError(f"`warmup_pid` must be a registered warm-up kind, got {type(config.warmup_pid)}.")
         warm = regs[0].build(config.warmup_pid, env)
-    reads_model = config.plant_model is None or bool(config.plant_model)
     try:                                   # the horizon check below is advice: a model it cannot trim gives none
-        trim = model_trim(env, config.output_indices) if reads_model else None
+        trim = model_trim(env, config.output_indices) if config.reads_plant_model else None
     except (ValueError, ArithmeticError, np.linalg.LinAlgError):
         trim = None
     automatic = config.warmup_pid is None and config.auto_warmup and config.warmup_duration > 0
-    if automatic and reads_model:
+    if automatic and config.reads_plant_model:
         warm = automatic_warmup(env, config.output_indices, output_weight=config.auto_warmup_weight, trim=trim)
         if warm is not None and config.auto_warmup_steps * dt > config.warmup_duration:
             config = dataclasses.replace(config, warmup_duration=config.auto_warmup_steps * dt)
@@ -790,7 +789,7 @@ def _unchecked(config: NeuralControllerConfig, env, trim) -> str | None:
         return "no warm-up: `warmup_duration = 0`"
     if not config.auto_warmup:
         return "`auto_warmup = false`"
-    if not (config.plant_model is None or bool(config.plant_model)):
+    if not config.reads_plant_model:
         return "`plant_model = false`"
     if not has_model(env):
         return "the env has no python-control model"

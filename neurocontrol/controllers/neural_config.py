@@ -488,6 +488,11 @@ class NeuralControllerConfig:
         self.law()
         self.rule()
 
+    @property
+    def reads_plant_model(self) -> bool:
+        """Whether :func:`build_neural` may read the env's python-control model (``plant_model`` not false)."""
+        return self.plant_model is None or bool(self.plant_model)
+
     def law(self) -> GaussNewtonLaw:
         """Return the synthesiser settings as a :class:`GaussNewtonLaw`."""
         names = [f.name for f in dataclasses.fields(GaussNewtonLaw)]
