@@ -8,7 +8,8 @@ warm-up with two input taps and rate lags at the tank's own scale (``lag_bandwid
 settings of the same kind from the plant's python-control model (``long_run_signals``: a 276 s warm-up at 0.25 V and
 a 184-step horizon; docs/neural_controller.md, "Non-minimum-phase plants: the identification warm-up").
 
-This script flies that warm-up three ways (the scenario's settings; one input tap; the rate lags normalised by
+This script flies that warm-up three ways, each around the start's trim (``warmup_feedforward = false``: the
+scenario's own warm-up moves its input with the reference step at 10 s) (the scenario's settings; one input tap; the rate lags normalised by
 the reference model's bandwidths, as the defaults do on a plant the horizon check does not flag), asks each
 identifier for its step responses at the warm-up's end
 (:meth:`~neurocontrol.controllers.neural.NeuralController.learned_step_response`), and plots ``det G(k)`` of
@@ -54,6 +55,9 @@ def plant_determinants(steps: int) -> np.ndarray:
 def learned_determinants(changes: dict, seed: int) -> np.ndarray:
     """``det G(k)`` of the identifier's step responses at the end of the warm-up, k = 1..STEPS."""
     table = Scenario.from_toml(SCENARIO).to_dict()
+    # the warm-up around the trim the plant's curve is linearised at: its input does not follow the reference step
+    # at 10 s, as the scenario's own warm-up does by default (``warmup_feedforward``)
+    table["controller"]["warmup_feedforward"] = False
     for key, value in changes.items():
         if value is None:
             del table["controller"][key]

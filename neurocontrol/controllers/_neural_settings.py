@@ -26,6 +26,8 @@ class NeuralSettings:
     handover_note: str | None = None
     #: Where :func:`build_neural` took ``nominal_input`` from (None: given, or the middle of the limits).
     nominal_note: str | None = None
+    #: Where :func:`build_neural` took ``warmup_feedforward`` from (None: given to the constructor, or none).
+    warmup_feedforward_note: str | None = None
     #: Why :func:`build_neural` could not check the plant's stability for a warm-up flown without feedback (None:
     #: a warm-up controller flies, the model found the plant stable, or the controller was not built by it).
     unchecked_note: str | None = None
@@ -96,6 +98,10 @@ class NeuralSettings:
                 warm += (", flown by LQR-I on a linear model fitted to the warm-up's transitions once that model does "
                          f"not decay within the warm-up (identified_warmup, {self._stabiliser.lags} lag"
                          f"{'s' * (self._stabiliser.lags > 1)})")
+            if self._ff_gain is not None:
+                how = "given" if self.warmup_feedforward_note is None else self.warmup_feedforward_note
+                warm += (f"; the nominal input moves with the reference by {np.round(self._ff_gain, 4).tolist()} "
+                         f"per unit of each controlled output's reference move (warmup_feedforward, {how})")
         else:
             warm = self.warmup_note or f"{type(self.warmup_controller).__name__} (given)"
         flown = self.warmup_controller is not None or self._stabiliser is not None

@@ -44,6 +44,8 @@ class NeuralStateIO:
             out += [(f"warmup_check.{a}", self, f"_wu_{a}") for a in ("x", "u", "h")]
         if self._probe is not None:                     # probing a steady offset (``probe``)
             out += [(f"probe.{a}", self._probe, a) for a in ("state", "err", "key")]
+        if self._ff_gain is not None:                   # the feed-forward's reference at reset
+            out.append(("feedforward.r0", self, "_ff_r0"))
         out.append(("jacobian", self._synth_buf, 5))     # reused between refreshes when jacobian_every > 1
         return out
 
@@ -79,6 +81,8 @@ class NeuralStateIO:
         """Return ``state`` with the keys of :attr:`_LATER_KEYS` it lacks (a checkpoint of an earlier version)."""
         missing = {k: make() for k, make in self._LATER_KEYS.items()
                    if k not in state and (not k.startswith("imitator.") or self.imitator is not None)}
+        if self._ff_gain is not None and "feedforward.r0" not in state:    # before warmup_feedforward: none
+            missing["feedforward.r0"] = self._ff_r0.copy()
         if self._probe is not None and "probe.state" not in state:    # before the probe: none applied yet
             missing.update({f"probe.{a}": np.zeros_like(getattr(self._probe, a)) for a in ("state", "err", "key")})
         return {**state, **missing} if missing else state

@@ -21,11 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from neurocontrol._validation import check_positive
+from neurocontrol.controllers.generic import has_model
 from neurocontrol.exceptions import ParameterError
 from neurocontrol.nets.incremental import free_run
 from neurocontrol.reference import aprbs
 
-__all__ = ["CHECK_EVERY", "EXCITATION_BACKOFF", "WarmupHandover"]
+__all__ = ["CHECK_EVERY", "EXCITATION_BACKOFF", "WarmupHandover", "unchecked_reason"]
 
 #: Steps between two checks once the planned warm-up has ended.
 CHECK_EVERY = 10
@@ -90,6 +91,18 @@ class WarmupHandover:
                     self._n_warmup = min(k + CHECK_EVERY, self._warmup_max)
         return k < self._n_warmup
 
+    def _open_loop_input(self, k: int, x: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """Return the input of open-loop warm-up step ``k``, state ``x``.
+
+        The nominal input (moved with the reference by the feed-forward gain, within the limits) plus the
+        excitation, held back while a controlled output is near the end of its declared range.
+        """
+        cfg, o = self._id_cfg, self._out_idx
+        near = np.max(np.abs(x[o] - cfg.output_mid[o]) / cfg.output_half[o]) > EXCITATION_BACKOFF
+        nominal = self._nominal if self._ff_gain is None else np.clip(
+            self._nominal + self._ff_gain @ (reference - self._ff_r0), self.input_limits[:, 0], self.input_limits[:, 1])
+        return nominal + (0.0 if near else 1.0) * self._excitation[k]
+
     def _warmup_fit(self, k: int) -> float:
         """Horizon-long free runs over the warm-up: their RMS error over persistence's (inf: too few finite steps).
 
@@ -120,3 +133,28 @@ class WarmupHandover:
         if self._warmup_max == self._warmup_steps:
             return {}
         return {"warmup_max_steps": self._warmup_max, "warmup_check": self.warmup_check}
+
+
+def unchecked_reason(config, env, trim) -> str | None:
+    """Return why the plant's stability was not checked for a warm-up flown without feedback (None: checked, stable).
+
+    Parameters
+    ----------
+    config : NeuralControllerConfig
+        The settings :func:`~neurocontrol.controllers.neural.build_neural` built the controller with.
+    env : gymnasium.Env
+        The plant.
+    trim : Trim or None
+        The trim of the env's python-control model it read (None: none).
+    """
+    if config.warmup_duration <= 0:
+        return "no warm-up: `warmup_duration = 0`"
+    if not config.auto_warmup:
+        return "`auto_warmup = false`"
+    if not config.reads_plant_model:
+        return "`plant_model = false`"
+    if not has_model(env):
+        return "the env has no python-control model"
+    if trim is None:
+        return "the env's python-control model has no trim that holds the set-point"
+    return None

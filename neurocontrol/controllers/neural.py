@@ -36,7 +36,12 @@ from neurocontrol._validation import (
 )
 from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers import learned_response as _learned
-from neurocontrol.controllers._long_run import LONG_RUN_HORIZON_CAP, auto_rate_lags, long_run_signals
+from neurocontrol.controllers._long_run import (
+    LONG_RUN_HORIZON_CAP,
+    auto_rate_lags,
+    long_run_signals,
+    warmup_feedforward_gain,
+)
 from neurocontrol.controllers._neural_settings import NeuralSettings
 from neurocontrol.controllers._neural_state import NeuralStateIO
 from neurocontrol.controllers._noise import ONSET_COOLDOWN, ONSET_COUNT, ONSET_SIGNALS, WALK_QUIET, SensorNoise
@@ -44,14 +49,13 @@ from neurocontrol.controllers._output_lags import OutputLags
 from neurocontrol.controllers._plausible import GLITCH_RANGES, lost_sample, plausible_bounds
 from neurocontrol.controllers._probe import PROBE_DEFAULT, Probe
 from neurocontrol.controllers._tracking import Tracking
-from neurocontrol.controllers._warmup import EXCITATION_BACKOFF, WarmupHandover
+from neurocontrol.controllers._warmup import WarmupHandover, unchecked_reason
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.gauss_newton import GaussNewtonLaw, gauss_newton_step
 from neurocontrol.controllers.generic import (
     automatic_warmup,
     declared_input,
     gain_sign_steps,
-    has_model,
     model_trim,
 )
 from neurocontrol.controllers.identified_warmup import IdentifiedLQRI
@@ -107,6 +111,10 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         0: the warm-up ends after ``warmup_duration``; above 0 it goes on until the identifier predicts it
         (:mod:`~neurocontrol.controllers._warmup`), at most ``warmup_max_duration`` s (None: 5 times). None
         (default): the config's keys (0 and 5 times when unset).
+    warmup_feedforward : array_like, shape (m, p), optional
+        An open-loop warm-up's (no warm-up controller) input moves per unit of reference move, physical units: its
+        nominal input is ``nominal_input + warmup_feedforward (r - r(0))`` within the limits, ``r(0)`` the reference at
+        reset (:func:`build_neural` gives the model's steady-state inverse; config key ``warmup_feedforward``).
 
     Notes
     -----
@@ -142,7 +150,7 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
     def __init__(self, config: NeuralControllerConfig, *, input_limits, dt: float,
                  warmup_controller: AbstractController | None = None, preview: Callable | None = None,
                  state_filter: bool = True, warmup_check: float | None = None,
-                 warmup_max_duration: float | None = None):  # noqa: D107
+                 warmup_max_duration: float | None = None, warmup_feedforward=None):  # noqa: D107
         if not isinstance(config, NeuralControllerConfig):
             raise ParameterError(f"`config` must be a NeuralControllerConfig, got {type(config).__name__}.")
         super().__init__(input_limits=input_limits, output_indices=config.output_indices, dt=dt)
@@ -230,6 +238,8 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         self._nominal0 = self._u_mid.copy() if config.nominal_input is None else \
             as_float_array(config.nominal_input, "nominal_input", (m,))
         self.warmup_controller = warmup_controller
+        self._ff_gain = None if warmup_feedforward is None else \
+            as_float_array(warmup_feedforward, "warmup_feedforward", (m, p))
         self._preview = None
         self._use_preview = False
         self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
@@ -393,7 +403,7 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         m, n = self.n_inputs, self._n_sig
         self._n_warmup = self._warmup_steps
         self._start_warmup(np.random.default_rng(exc_seed))
-        self._nominal = self._nominal0.copy()
+        self._nominal, self._ff_r0 = self._nominal0.copy(), reference.copy()
         if self.warmup_controller is not None:
             self.warmup_controller.reset(observation, reference, seed=exc_seed)
         if self._stabiliser is not None:
@@ -500,10 +510,7 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
                 u = self._stabiliser.step(raw, reference)
                 if self._stabiliser.engaged:
                     return u + self._excitation[k]
-            # open loop: the excitation backs off while a controlled output is near the end of its declared range
-            o = self._out_idx
-            near = np.max(np.abs(x[o] - cfg.output_mid[o]) / cfg.output_half[o]) > EXCITATION_BACKOFF
-            return self._nominal + (0.0 if near else 1.0) * self._excitation[k]
+            return self._open_loop_input(k, x, reference)
         if k == self._n_warmup or self._mode == "warmup":     # the hand-over (later if step n_warmup was not finite)
             if self._mode == "warmup" and self._flying_warmup() is not None:   # not a trial's start
                 self._blend[0] = self._handover
@@ -761,13 +768,20 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
     blended = warm is not None and config.warmup_pid is None and config.handover_steps is None
     if blended:                                        # the automatic LQR-I: blended out over half the horizon
         config = dataclasses.replace(config, handover_steps=config.horizon // 2)
-    controller = NeuralController(config, input_limits=limits, dt=dt, warmup_controller=warm)
+    ff = warmup_feedforward_gain(trim) if warm is None and config.warmup_feedforward is not False else None
+    if ff is None and config.warmup_feedforward:
+        raise ParameterError("`warmup_feedforward = true` needs the env's python-control model, stable at the trim "
+                             "with a steady-state gain of full rank, and no warm-up controller; drop the key.")
+    controller = NeuralController(config, input_limits=limits, dt=dt, warmup_controller=warm, warmup_feedforward=ff)
     if blended:
         controller.handover_note = "automatic: the LQR-I warm-up blended out over half the horizon"
     controller.rates_note = rates_note
     controller.nominal_note = start_note
+    if ff is not None:
+        controller.warmup_feedforward_note = ("automatic: " if config.warmup_feedforward is None else "") + \
+            "the inverse of the steady-state gain of the env's python-control model at the trim"
     if warm is None:                            # a warm-up without feedback: could the model vouch for it?
-        controller.unchecked_note = _unchecked(config, env, trim)
+        controller.unchecked_note = unchecked_reason(config, env, trim)
     if warm is not None and config.warmup_pid is None:
         controller.warmup_note = (f"LQR-I (output weight {config.auto_warmup_weight:g}) on the plant's python-control "
                                   "model (automatic: its linearisation at the trim is not asymptotically stable)")
@@ -782,17 +796,3 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
     controller.long_run_note = long_run_note
     return controller
 
-
-def _unchecked(config: NeuralControllerConfig, env, trim) -> str | None:
-    """Why the plant's stability was not checked for a warm-up without a warm-up controller (None: checked, stable)."""
-    if config.warmup_duration <= 0:
-        return "no warm-up: `warmup_duration = 0`"
-    if not config.auto_warmup:
-        return "`auto_warmup = false`"
-    if not config.reads_plant_model:
-        return "`plant_model = false`"
-    if not has_model(env):
-        return "the env has no python-control model"
-    if trim is None:
-        return "the env's python-control model has no trim that holds the set-point"
-    return None

@@ -284,6 +284,15 @@ class NeuralControllerConfig:
         the fit takes one lag of them. True: on every open-loop warm-up (three
         lags where no rate is measured; on the twin rotor, measured by its
         outputs only, that lost more runs than the open loop); False: never.
+    warmup_feedforward : bool or None, default None
+        An open-loop warm-up (no warm-up controller flies it)
+        moves its nominal input with the reference by the inverse of the
+        steady-state gain of the env's python-control model at the trim, so a
+        reference step during a long warm-up is followed in steady state by the
+        model (docs/neural_controller.md, "Feed-forward in an open-loop warm-up").
+        None: wherever :func:`build_neural` reads a model whose linearisation is
+        stable at the trim with a steady-state gain of full rank; true: the
+        same, an error where there is none; false: the nominal input is held.
     plant_model : bool or None, default None
         False: :func:`build_neural` reads nothing from the env's python-control
         model (no ``auto_warmup`` LQR-I, no ``long_run_signals``, no horizon
@@ -384,6 +393,7 @@ class NeuralControllerConfig:
     warmup_pid: object = dataclasses.field(default=None, metadata={"section": "warmup", "default_kind": "pid"})
     auto_warmup: bool = True
     identified_warmup: bool | None = None
+    warmup_feedforward: bool | None = None
     plant_model: bool | None = None
     auto_warmup_weight: float = 1000.0
     auto_warmup_steps: int = 150
@@ -430,6 +440,9 @@ class NeuralControllerConfig:
         if self.identified_warmup is not None and not isinstance(self.identified_warmup, (bool, np.bool_)):
             raise ParameterError(f"`identified_warmup` must be true or false (or absent: automatic), "
                                  f"got {self.identified_warmup!r}.")
+        if self.warmup_feedforward is not None and not isinstance(self.warmup_feedforward, (bool, np.bool_)):
+            raise ParameterError(f"`warmup_feedforward` must be true or false (or absent: automatic), "
+                                 f"got {self.warmup_feedforward!r}.")
         if self.long_run_signals is not None and not isinstance(self.long_run_signals, (bool, np.bool_)):
             raise ParameterError(f"`long_run_signals` must be true or false (or absent: automatic), "
                                  f"got {self.long_run_signals!r}.")
