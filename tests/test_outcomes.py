@@ -318,8 +318,9 @@ CLAIMS = {
     "twin_rotor_neural": [("success on 9-10 of seeds 0-9",
                            functools.partial(succeeds_on, seeds=range(10), low=9, high=10), ())],
     # ... and on the tank at P+ with an identification warm-up, taps, rate-lag bandwidth and a 200-step horizon: 10 of
-    # seeds 0-9, 99 of 0-99 and 100 of 100-199 measured, none stopped (docs/neural_controller.md, "The quadruple tank
-    # at P+"; the defaults now derive settings of this kind: tests/test_pplus_neural.py)
+    # seeds 0-9, 100 of 0-99 and 99 of 100-199 measured with the warm-up's feed-forward (99 of 0-99 without), none
+    # stopped (docs/neural_controller.md, "The quadruple tank at P+"; the defaults now derive settings of this kind:
+    # tests/test_pplus_neural.py)
     "quadtank_pplus_neural": [("success on 9-10 of seeds 0-9",
                                functools.partial(succeeds_on, seeds=range(10), low=9, high=10), ())],
     # ... and on the PVTOL measured by its pose: 6 of seeds 0-9 (2 stopped by the env), 68 of 0-99 measured
