@@ -8,10 +8,10 @@ warm-up with two input taps and rate lags at the tank's own scale (``lag_bandwid
 settings of the same kind from the plant's python-control model (``long_run_signals``: a 276 s warm-up at 0.25 V and
 a 184-step horizon; docs/neural_controller.md, "Non-minimum-phase plants: the identification warm-up").
 
-This script flies that warm-up three ways, each around the start's trim (``warmup_feedforward = false``: the
-scenario's own warm-up moves its input with the reference step at 10 s) (the scenario's settings; one input tap; the rate lags normalised by
-the reference model's bandwidths, as the defaults do on a plant the horizon check does not flag), asks each
-identifier for its step responses at the warm-up's end
+This script flies that warm-up three ways (the scenario's settings; one input tap; the rate lags normalised by
+the reference model's bandwidths, as the defaults do on a plant the horizon check does not flag), each around the
+start's trim (``warmup_feedforward = false``; the scenario's own warm-up moves its input with the reference step at
+10 s), asks each identifier for its step responses at the warm-up's end
 (:meth:`~neurocontrol.controllers.neural.NeuralController.learned_step_response`), and plots ``det G(k)`` of
 each against the plant's, computed by python-control from its discretised linearisation. Then it flies the
 whole scenario once with its settings. Prints ``det G`` at 50, 150 and 300 s of each and the run's outcome.
