@@ -283,7 +283,8 @@ class NeuralControllerConfig:
         ``observation_rates``): the measured signals then carry the state and
         the fit takes one lag of them. True: on every open-loop warm-up (three
         lags where no rate is measured; on the twin rotor, measured by its
-        outputs only, that lost more runs than the open loop); False: never.
+        outputs only, that keeps about as many runs as the open loop); False:
+        never.
     warmup_feedforward : bool or None, default None
         An open-loop warm-up (no warm-up controller flies it)
         moves its nominal input with the reference by the inverse of the
