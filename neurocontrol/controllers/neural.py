@@ -795,4 +795,3 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
                                    "(docs/neural_controller.md, 'The quadruple tank at P+')")
     controller.long_run_note = long_run_note
     return controller
-
