@@ -88,7 +88,7 @@ def test_the_open_loop_warmup_input_moves_by_the_gain_times_the_reference_move()
         r = r0 + (move if k >= 5 else 0.0)
         expected = held.step(obs, r) + ff._ff_gain @ (r - r0)
         np.testing.assert_allclose(ff.step(obs, r), expected, rtol=0, atol=1e-12)
-    assert "warmup_feedforward, automatic" in ff.derived_settings()["warmup"]
+    assert "(automatic: a right-half-plane zero" in ff.derived_settings()["warmup"]
 
 
 def test_the_moved_input_stays_within_the_limits():
@@ -116,6 +116,28 @@ def test_a_checkpoint_keeps_the_reference_at_reset():
     other.set_state(older)
 
 
+def test_on_by_default_only_where_a_right_half_plane_zero_acts_within_twice_tau():
+    """P+ (``z tau = 1.17``) and the valves (0.45, 0.45) (0.52) get it; (0.475, 0.475) (0.26), the tank at P- (no
+    right-half-plane zero) and the CSTR (0.095) do not, unless asked. ``z tau`` from python-control's own zeros and
+    poles of the linearisation."""
+    from plants.quadtank.params import QuadTankParams
+
+    def z_tau(env):
+        x0, u0 = env.operating_point
+        lin = control.linearize(env.sys, x0, u0)
+        lin = control.ss(lin.A, lin.B, lin.C[:2], lin.D[:2])
+        zeros = [z.real for z in np.atleast_1d(control.zeros(lin)) if z.real > 0]
+        return min(zeros) * max(-1.0 / p.real for p in control.poles(lin)) if zeros else 0.0
+
+    for gammas, on in (((0.43, 0.34), True), ((0.45, 0.45), True), ((0.475, 0.475), False)):
+        env = QuadTankEnv(QuadTankParams.at("P+", gamma1=gammas[0], gamma2=gammas[1]), operating_point="P+")
+        assert bool(z_tau(env) >= 0.5) is on
+        assert (build_neural(NeuralControllerConfig(), env)._ff_gain is not None) is on, gammas
+    for env in (QuadTankEnv(operating_point="P-"), CSTREnv()):
+        assert build_neural(NeuralControllerConfig(), env)._ff_gain is None
+        assert build_neural(NeuralControllerConfig(warmup_feedforward=True), env)._ff_gain is not None
+
+
 def test_true_needs_a_model_with_a_stable_trim():
     with pytest.raises(ParameterError, match="warmup_feedforward = true.*python-control model"):
         build_neural(NeuralControllerConfig(plant_model=False, warmup_feedforward=True),
@@ -123,7 +145,8 @@ def test_true_needs_a_model_with_a_stable_trim():
     with pytest.raises(ParameterError, match="warmup_feedforward = true"):
         build_neural(NeuralControllerConfig(warmup_feedforward=True), PVTOLEnv())
     ctrl = build_neural(NeuralControllerConfig(warmup_feedforward=True), QuadTankEnv(operating_point="P-"))
-    assert "warmup_feedforward, the inverse" in ctrl.derived_settings()["warmup"]
+    said = ctrl.derived_settings()["warmup"]
+    assert "warmup_feedforward, the inverse" in said and "automatic" not in said
 
 
 def test_warmup_feedforward_must_be_a_boolean():

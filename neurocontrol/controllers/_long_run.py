@@ -16,7 +16,8 @@ from neurocontrol.controllers.generic import Trim, slowest_time_constant_steps
 from neurocontrol.controllers.neural_config import NeuralControllerConfig
 
 __all__ = ["LONG_RUN_HORIZON_CAP", "ZERO_WITHIN", "IDENTIFICATION_WARMUP", "IDENTIFICATION_AMPLITUDE", "auto_rate_lags",
-           "slowest_rhp_zero", "long_run_signals", "steady_state_gain", "warmup_feedforward_gain"]
+           "slowest_rhp_zero", "zero_within_dynamics", "long_run_signals", "steady_state_gain",
+           "warmup_feedforward_gain"]
 
 #: ``long_run_signals`` raise the horizon to the model's slowest time constant (twice it before an identification
 #: warm-up), at most this many times the horizon given (the default's 50 steps: 200), so that a very slow mode does
@@ -80,6 +81,26 @@ def slowest_rhp_zero(trim: Trim) -> float | None:
     scale = 1e-9 * max(1.0, float(np.max(np.abs(pencil))))
     rhp = [float(z.real) for z in zeros if np.isfinite(z) and z.real > scale and abs(z) < 1e12 * (1 + m)]
     return min(rhp) if rhp else None
+
+
+def zero_within_dynamics(trim: Trim | None, dt: float) -> bool:
+    """Whether the model's slowest right-half-plane zero acts within twice its slowest time constant.
+
+    ``z tau >= ZERO_WITHIN``, ``z`` from :func:`slowest_rhp_zero` (rad/s) and ``tau`` the slowest time constant (s)
+    of a stable trim: where ``long_run_signals`` flies an identification warm-up, and where ``warmup_feedforward``
+    is on by default.
+
+    Parameters
+    ----------
+    trim : Trim or None
+        From :func:`~neurocontrol.controllers.generic.model_trim` (None: no model, False).
+    dt : float
+        Control period, s.
+    """
+    if trim is None:
+        return False
+    tau, zero = slowest_time_constant_steps(trim, dt), slowest_rhp_zero(trim)
+    return tau is not None and zero is not None and zero * tau * dt >= ZERO_WITHIN
 
 
 def steady_state_gain(trim: Trim) -> np.ndarray | None:
@@ -161,7 +182,7 @@ def long_run_signals(config: NeuralControllerConfig, trim: Trim | None, sign_ste
     zero = slowest_rhp_zero(trim)
     cap = LONG_RUN_HORIZON_CAP * config.horizon
     changes, said = {}, []
-    if zero is not None and zero * tau * dt >= ZERO_WITHIN:
+    if zero_within_dynamics(trim, dt):
         # the zero acts within the plant's own time scale: the long-run gains need data a closed loop does not give
         horizon = max(config.horizon, min(math.ceil(2.0 * tau), cap)) \
             if config.horizon == _DEFAULTS["horizon"] else config.horizon

@@ -41,6 +41,7 @@ from neurocontrol.controllers._long_run import (
     auto_rate_lags,
     long_run_signals,
     warmup_feedforward_gain,
+    zero_within_dynamics,
 )
 from neurocontrol.controllers._neural_settings import NeuralSettings
 from neurocontrol.controllers._neural_state import NeuralStateIO
@@ -768,7 +769,8 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
     blended = warm is not None and config.warmup_pid is None and config.handover_steps is None
     if blended:                                        # the automatic LQR-I: blended out over half the horizon
         config = dataclasses.replace(config, handover_steps=config.horizon // 2)
-    ff = warmup_feedforward_gain(trim) if warm is None and config.warmup_feedforward is not False else None
+    auto_ff = config.warmup_feedforward is None and zero_within_dynamics(trim, dt)    # where it was measured to help
+    ff = warmup_feedforward_gain(trim) if warm is None and (config.warmup_feedforward or auto_ff) else None
     if ff is None and config.warmup_feedforward:
         raise ParameterError("`warmup_feedforward = true` needs the env's python-control model, stable at the trim "
                              "with a steady-state gain of full rank, and no warm-up controller; drop the key.")
@@ -778,8 +780,9 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
     controller.rates_note = rates_note
     controller.nominal_note = start_note
     if ff is not None:
-        controller.warmup_feedforward_note = ("automatic: " if config.warmup_feedforward is None else "") + \
-            "the inverse of the steady-state gain of the env's python-control model at the trim"
+        controller.warmup_feedforward_note = "the inverse of the steady-state gain of the env's python-control " \
+            "model at the trim" + (" (automatic: a right-half-plane zero within twice the slowest time constant)"
+                                   if auto_ff else "")
     if warm is None:                            # a warm-up without feedback: could the model vouch for it?
         controller.unchecked_note = unchecked_reason(config, env, trim)
     if warm is not None and config.warmup_pid is None:

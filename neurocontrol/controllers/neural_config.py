@@ -291,9 +291,13 @@ class NeuralControllerConfig:
         steady-state gain of the env's python-control model at the trim, so a
         reference step during a long warm-up is followed in steady state by the
         model (docs/neural_controller.md, "Feed-forward in an open-loop warm-up").
-        None: wherever :func:`build_neural` reads a model whose linearisation is
-        stable at the trim with a steady-state gain of full rank; true: the
-        same, an error where there is none; false: the nominal input is held.
+        None: where :func:`build_neural` reads a model that is stable at the
+        trim, has a steady-state gain of full rank, and whose slowest
+        right-half-plane zero acts within twice its slowest time constant (the
+        identification warm-up's plants, where it was measured to help; on the
+        CSTR, whose gains turn with the operating point, it moved an input the
+        wrong way). True: wherever there is such a model (an error where there
+        is none); false: the nominal input is held.
     plant_model : bool or None, default None
         False: :func:`build_neural` reads nothing from the env's python-control
         model (no ``auto_warmup`` LQR-I, no ``long_run_signals``, no horizon
