@@ -152,3 +152,20 @@ def test_true_needs_a_model_with_a_stable_trim():
 def test_warmup_feedforward_must_be_a_boolean():
     with pytest.raises(ParameterError, match="warmup_feedforward"):
         NeuralControllerConfig(warmup_feedforward="yes")
+
+
+def test_the_figures_of_the_docs_plot(tmp_path):
+    """docs/plot_pplus_feedforward.py, seed 0: both runs in their bands; IAE y1 120 / 222, y2 46 / 115 V s (its caption
+    in docs/neural_controller.md)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "plot_pplus_feedforward.py"
+    spec = importlib.util.spec_from_file_location("plot_pplus_feedforward", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    said = mod.summary(mod.runs(0))
+    (on, iae_on), (off, iae_off) = said["with the feed-forward (default)"], said["without it"]
+    assert on and off
+    assert iae_on == pytest.approx({"y1": 120.4, "y2": 46.3}, abs=0.1)
+    assert iae_off == pytest.approx({"y1": 222.2, "y2": 115.2}, abs=0.1)

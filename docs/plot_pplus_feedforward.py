@@ -1,0 +1,98 @@
+"""Draw the tank at P+ with and without the warm-up's feed-forward: docs/img/pplus_feedforward.png.
+
+The shipped P+ task (``scenarios/quadtank_pplus.toml``: +0.5 V step of y1 at 10 s) flown by the neural kind with
+its defaults, seed 0, once as it is (``warmup_feedforward`` on: the 276 s identification warm-up's input follows
+the step through the inverse of the model's steady-state gain) and once with ``warmup_feedforward = false``. Left:
+the two levels with their references and success bands; right: the pumps. The warm-up is shaded. The caption's
+figures (docs/neural_controller.md, "Feed-forward in an open-loop warm-up") are printed, and checked by
+``tests/test_warmup_feedforward.py``.
+
+Usage: ``python docs/plot_pplus_feedforward.py [--out docs/img/pplus_feedforward.png]`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from neurocontrol.scenario import Scenario, run_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "img" / "pplus_feedforward.png"
+
+_spec = importlib.util.spec_from_file_location("plot_targets", Path(__file__).with_name("plot_targets.py"))
+_TARGETS = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_TARGETS)    # the figure scripts' command line (docs/ holds scripts, not a package)
+#: label -> the controller table flown
+VARIANTS = {"with the feed-forward (default)": {"kind": "neural"},
+            "without it": {"kind": "neural", "warmup_feedforward": False}}
+
+
+def runs(seed: int = 0) -> dict:
+    """Fly both variants on ``seed``; return label -> Result."""
+    base = Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus.toml")
+    return {label: run_scenario(base.set("controller", table), seed) for label, table in VARIANTS.items()}
+
+
+def summary(results: dict) -> dict:
+    """Return label -> (success, IAE per output) of each run of :func:`runs`."""
+    out = {}
+    for label, res in results.items():
+        iae = {o: float(v["iae"]) for o, v in res.metrics["outputs"].items()}
+        out[label] = (bool(res.metrics["success"]), iae)
+    return out
+
+
+def draw(path: Path, results: dict, warmup_s: float) -> None:
+    """Plot the runs of :func:`runs` into ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(10, 5.6), sharex=True, layout="constrained")
+    colours = ("tab:blue", "tab:orange")
+    first = next(iter(results.values()))
+    t, r = np.asarray(first.time), np.asarray(first.references)
+    for i, name in enumerate(first.output_names):
+        ax = axes[i, 0]
+        ax.fill_between(t, r[:, i] - 0.05, r[:, i] + 0.05, color="tab:green", alpha=0.15, label="band +-0.05 V")
+        ax.plot(t, r[:, i], "k--", linewidth=1, label="reference")
+        for (label, res), c in zip(results.items(), colours):
+            ax.plot(res.time, np.asarray(res.outputs)[:, i], color=c, linewidth=1.3,
+                    label=f"{label}: IAE {res.metrics['outputs'][name]['iae']:.0f} V s")
+        ax.set_ylabel(f"{name} [V]")
+        ax.legend(fontsize=7, loc="lower right")
+    for j in range(2):
+        ax = axes[j, 1]
+        for (label, res), c in zip(results.items(), colours):
+            ax.step(res.time[:len(res.inputs)], np.asarray(res.inputs)[:, j], where="post", color=c, linewidth=1,
+                    label=label)
+        ax.set_ylabel(f"pump {j + 1} [V]")
+        ax.legend(fontsize=7, loc="upper right")
+    for ax in axes.flat:
+        ax.axvspan(0.0, warmup_s, color="0.5", alpha=0.12, linewidth=0)
+        ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("time [s] (shaded: the identification warm-up)")
+    fig.suptitle("quadruple tank at P+, seed 0, neural defaults: the warm-up's input with and without the feed-forward")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> Path:
+    """Fly, print the caption's figures, and write the figure; return its path."""
+    results = runs(0)
+    ctrl = Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus.toml").set(
+        "controller", {"kind": "neural"}).build(0).controller
+    warmup_s = ctrl.derived_settings()["warmup_steps"] * ctrl.dt
+    for label, (ok, iae) in summary(results).items():
+        print(f"{label}: success {ok}, IAE " + ", ".join(f"{o} {v:.1f}" for o, v in iae.items()))
+    return _TARGETS.write_figure(argv, __doc__, OUT, lambda path: draw(path, results, warmup_s))
+
+
+if __name__ == "__main__":
+    main()
