@@ -12,7 +12,7 @@ Usage: ``python docs/plot_pplus_feedforward.py [--out docs/img/pplus_feedforward
 
 from __future__ import annotations
 
-import importlib.util
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +21,6 @@ from neurocontrol.scenario import Scenario, run_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "img" / "pplus_feedforward.png"
-
-_spec = importlib.util.spec_from_file_location("plot_targets", Path(__file__).with_name("plot_targets.py"))
-_TARGETS = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_TARGETS)    # the figure scripts' command line (docs/ holds scripts, not a package)
 #: label -> the controller table flown
 VARIANTS = {"with the feed-forward (default)": {"kind": "neural"},
             "without it": {"kind": "neural", "warmup_feedforward": False}}
@@ -84,14 +80,18 @@ def draw(path: Path, results: dict, warmup_s: float) -> None:
 
 
 def main(argv=None) -> Path:
-    """Fly, print the caption's figures, and write the figure; return its path."""
+    """Fly, print the caption's figures, and write the figure (``--out``); return its path."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=OUT)
+    out = ap.parse_args(argv).out
     results = runs(0)
-    ctrl = Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus.toml").set(
-        "controller", {"kind": "neural"}).build(0).controller
-    warmup_s = ctrl.derived_settings()["warmup_steps"] * ctrl.dt
     for label, (ok, iae) in summary(results).items():
         print(f"{label}: success {ok}, IAE " + ", ".join(f"{o} {v:.1f}" for o, v in iae.items()))
-    return _TARGETS.write_figure(argv, __doc__, OUT, lambda path: draw(path, results, warmup_s))
+    ctrl = Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus.toml").set(
+        "controller", {"kind": "neural"}).build(0).controller
+    draw(out, results, ctrl.derived_settings()["warmup_steps"] * ctrl.dt)
+    print(f"wrote {out}")
+    return out
 
 
 if __name__ == "__main__":
