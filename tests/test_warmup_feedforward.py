@@ -11,7 +11,7 @@ import control
 import numpy as np
 import pytest
 
-from neurocontrol.controllers._long_run import steady_state_gain, warmup_feedforward_gain
+from neurocontrol.controllers._long_run import warmup_feedforward_gain
 from neurocontrol.controllers.generic import Trim, model_trim
 from neurocontrol.controllers.neural import NeuralControllerConfig, build_neural
 from neurocontrol.exceptions import ParameterError
@@ -31,19 +31,19 @@ def _python_control_dcgain(env, outputs):
 @pytest.mark.parametrize("env, outputs", [(QuadTankEnv(operating_point="P+"), [0, 1]),
                                           (QuadTankEnv(operating_point="P-"), [0, 1]),
                                           (CSTREnv(), None)])
-def test_steady_state_gain_is_python_controls_dcgain(env, outputs):
+def test_the_trims_steady_gain_is_python_controls_dcgain(env, outputs):
     outputs = list(NeuralControllerConfig().output_indices) if outputs is None else outputs
     expected, trim = _python_control_dcgain(env, outputs)
-    np.testing.assert_allclose(steady_state_gain(trim), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(trim.steady_gain(), expected, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(warmup_feedforward_gain(trim) @ expected, np.eye(len(outputs)), atol=1e-9)
 
 
-def test_steady_state_gain_of_a_discrete_system():
+def test_the_steady_gain_of_a_discrete_system():
     """``C (I - A)^-1 B + D`` against python-control's dcgain of a sampled first-order lag (gain 2)."""
     lag = control.c2d(control.ss(control.tf([2.0], [5.0, 1.0])), 0.5)
     trim = Trim(None, [0], [0], None, None, lag)
-    assert steady_state_gain(trim)[0, 0] == pytest.approx(float(control.dcgain(lag)), rel=1e-12)
-    assert steady_state_gain(trim)[0, 0] == pytest.approx(2.0, rel=1e-12)
+    assert trim.steady_gain()[0, 0] == pytest.approx(float(control.dcgain(lag)), rel=1e-12)
+    assert trim.steady_gain()[0, 0] == pytest.approx(2.0, rel=1e-12)
 
 
 def test_no_gain_without_a_stable_trim_or_with_too_few_inputs():

@@ -16,8 +16,7 @@ from neurocontrol.controllers.generic import Trim, slowest_time_constant_steps
 from neurocontrol.controllers.neural_config import NeuralControllerConfig
 
 __all__ = ["LONG_RUN_HORIZON_CAP", "ZERO_WITHIN", "IDENTIFICATION_WARMUP", "IDENTIFICATION_AMPLITUDE", "auto_rate_lags",
-           "slowest_rhp_zero", "zero_within_dynamics", "long_run_signals", "steady_state_gain",
-           "warmup_feedforward_gain"]
+           "slowest_rhp_zero", "zero_within_dynamics", "long_run_signals", "warmup_feedforward_gain"]
 
 #: ``long_run_signals`` raise the horizon to the model's slowest time constant (twice it before an identification
 #: warm-up), at most this many times the horizon given (the default's 50 steps: 200), so that a very slow mode does
@@ -103,29 +102,11 @@ def zero_within_dynamics(trim: Trim | None, dt: float) -> bool:
     return tau is not None and zero is not None and zero * tau * dt >= ZERO_WITHIN
 
 
-def steady_state_gain(trim: Trim) -> np.ndarray | None:
-    """Return the steady-state gain of the trim's linearisation, controlled outputs per input, shape (p, m).
-
-    ``D - C A^-1 B`` in continuous time, ``C (I - A)^-1 B + D`` in discrete time; None where ``A`` (``I - A``) is
-    singular to working precision (an integrating plant has no steady-state gain).
-
-    Parameters
-    ----------
-    trim : Trim
-        From :func:`~neurocontrol.controllers.generic.model_trim`.
-    """
-    A, B = np.asarray(trim.lin.A, float), np.asarray(trim.lin.B, float)
-    C, D = trim.controlled_rows()
-    M = np.eye(A.shape[0]) - A if trim.discrete else -A
-    if np.linalg.cond(M) > 1e12:
-        return None
-    return C @ np.linalg.solve(M, B) + D
-
-
 def warmup_feedforward_gain(trim: Trim | None) -> np.ndarray | None:
     """Return the open-loop warm-up's feed-forward gain, inputs per controlled output, shape (m, p), or None.
 
-    The minimum-norm right inverse of :func:`steady_state_gain` at a stable trim: the input move that, by the
+    The minimum-norm right inverse of the steady-state gain (:meth:`~neurocontrol.controllers.generic.Trim.steady_gain`)
+    at a stable trim: the input move that, by the
     model, holds the controlled outputs moved by a unit each in steady state. None without a model, at an unstable
     or integrating trim, with fewer inputs than controlled outputs, or where the gain is singular (condition
     number above 1e8).
@@ -137,8 +118,8 @@ def warmup_feedforward_gain(trim: Trim | None) -> np.ndarray | None:
     """
     if trim is None or not trim.stable():
         return None
-    G = steady_state_gain(trim)
-    if G is None or G.shape[0] > G.shape[1] or not np.all(np.isfinite(G)) or np.linalg.cond(G) > 1e8:
+    G = trim.steady_gain()
+    if G.shape[0] > G.shape[1] or not np.all(np.isfinite(G)) or np.linalg.cond(G) > 1e8:
         return None
     return np.linalg.pinv(G)
 

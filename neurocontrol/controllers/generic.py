@@ -286,6 +286,18 @@ class Trim(NamedTuple):
         rows = [self.obs_idx[i] for i in self.output_indices]
         return np.asarray(self.lin.C, dtype=np.float64)[rows], np.asarray(self.lin.D, dtype=np.float64)[rows]
 
+    def steady_gain(self) -> np.ndarray:
+        """Return the steady-state gain from the inputs to the controlled outputs, shape (p, m), of a stable trim.
+
+        ``D - C A^-1 B`` in continuous time, ``D + C (I - A)^-1 B`` in discrete time (the linearisation's matrices,
+        the controlled outputs' rows); the caller checks :meth:`stable` first.
+        """
+        A, B = np.asarray(self.lin.A, dtype=np.float64), np.asarray(self.lin.B, dtype=np.float64)
+        C, D = self.controlled_rows()
+        if self.discrete:                   # the held steps' steady state
+            return D + C @ np.linalg.solve(np.eye(A.shape[0]) - A, B)
+        return D - C @ np.linalg.solve(A, B)
+
     def stable(self) -> bool:
         """Whether the linearisation is asymptotically stable.
 
@@ -640,15 +652,11 @@ def gain_sign_steps(trim: Trim, dt: float, max_steps: int = 5000) -> int | None:
         start); None when there is no steady state to compare with: inputs and controlled outputs not as
         many, an eigenvalue with real part >= 0, or a (near) singular steady-state gain.
     """
-    lin = trim.lin
     Ad, Bd = trim.sampled(dt)
     C, D = trim.controlled_rows()
     if C.shape[0] != Bd.shape[1] or not trim.stable():
         return None
-    if trim.discrete:                   # the held steps' steady state
-        g_inf = D + C @ np.linalg.solve(np.eye(Ad.shape[0]) - Ad, Bd)
-    else:
-        g_inf = D - C @ np.linalg.solve(np.asarray(lin.A, float), np.asarray(lin.B, float))
+    g_inf = trim.steady_gain()
     det_inf = np.linalg.det(g_inf)
     if abs(det_inf) <= 1e-9 * max(1.0, np.linalg.norm(g_inf) ** g_inf.shape[0]):
         return None
