@@ -15,8 +15,9 @@ import scipy.linalg
 from neurocontrol.controllers.generic import Trim, slowest_time_constant_steps
 from neurocontrol.controllers.neural_config import NeuralControllerConfig
 
-__all__ = ["LONG_RUN_HORIZON_CAP", "ZERO_WITHIN", "IDENTIFICATION_WARMUP", "IDENTIFICATION_AMPLITUDE", "auto_rate_lags",
-           "slowest_rhp_zero", "zero_within_dynamics", "long_run_signals", "warmup_feedforward_gain"]
+__all__ = ["LONG_RUN_HORIZON_CAP", "ZERO_WITHIN", "IDENTIFICATION_WARMUP", "IDENTIFICATION_AMPLITUDE",
+           "IDENTIFICATION_REPLAY", "auto_rate_lags", "slowest_rhp_zero", "zero_within_dynamics", "long_run_signals",
+           "warmup_feedforward_gain"]
 
 #: ``long_run_signals`` raise the horizon to the model's slowest time constant (twice it before an identification
 #: warm-up), at most this many times the horizon given (the default's 50 steps: 200), so that a very slow mode does
@@ -31,6 +32,9 @@ ZERO_WITHIN = 0.5
 IDENTIFICATION_WARMUP = 3.0
 #: Its excitation amplitude, a fraction of each input's half range (the default warm-up's is 0.2).
 IDENTIFICATION_AMPLITUDE = 0.05
+#: Passes of the identifier over the identification warm-up's transitions at the hand-over (``warmup_replay``),
+#: besides the online one (docs/neural_controller.md, "Replaying the warm-up").
+IDENTIFICATION_REPLAY = 2
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(NeuralControllerConfig)}
 
@@ -134,7 +138,8 @@ def long_run_signals(config: NeuralControllerConfig, trim: Trim | None, sign_ste
     - **a right-half-plane zero within the plant's dynamics** (the slowest one, times the slowest time constant,
       at least ``ZERO_WITHIN``): an identification warm-up of ``IDENTIFICATION_WARMUP`` slowest time constants of
       open-loop excitation (``IDENTIFICATION_AMPLITUDE`` of each input's half range, holds of a ninth to two thirds
-      of the time constant), and a horizon of twice the time constant; each only where its keys were left at their
+      of the time constant) whose transitions the identifier learns ``IDENTIFICATION_REPLAY`` more times at the
+      hand-over, and a horizon of twice the time constant; each only where its keys were left at their
       defaults;
     - else, **gains that take their steady-state sign after the horizon** (``sign_steps``,
       :func:`~neurocontrol.controllers.generic.gain_sign_steps`): a horizon of the slowest time constant.
@@ -173,6 +178,9 @@ def long_run_signals(config: NeuralControllerConfig, trim: Trim | None, sign_ste
             changes["warmup_duration"] = math.ceil(IDENTIFICATION_WARMUP * tau) * dt
             said.append(f"an identification warm-up of {changes['warmup_duration']:.4g} s ({IDENTIFICATION_WARMUP:g} "
                         "slowest time constants)")
+            if config.warmup_replay is None:
+                changes["warmup_replay"] = IDENTIFICATION_REPLAY
+                said.append(f"its transitions learned {IDENTIFICATION_REPLAY} more times at the hand-over")
             if config.excitation_amplitude is None:
                 changes["excitation_amplitude"] = tuple((IDENTIFICATION_AMPLITUDE * half_range).tolist())
                 said.append(f"excitation +-{IDENTIFICATION_AMPLITUDE:g} of each input's half range")

@@ -83,6 +83,8 @@ class NeuralStateIO:
                    if k not in state and (not k.startswith("imitator.") or self.imitator is not None)}
         if self._ff_gain is not None and "feedforward.r0" not in state:    # before warmup_feedforward: none
             missing["feedforward.r0"] = self._ff_r0.copy()
+        if self._wu_x.shape[0] and "warmup_check.x" not in state:   # before warmup_replay: no records to replay
+            missing.update({f"warmup_check.{a}": np.full_like(getattr(self, f"_wu_{a}"), np.nan) for a in "xuh"})
         if self._probe is not None and "probe.state" not in state:    # before the probe: none applied yet
             missing.update({f"probe.{a}": np.zeros_like(getattr(self._probe, a)) for a in ("state", "err", "key")})
         return {**state, **missing} if missing else state

@@ -11,6 +11,10 @@ normalised units), and at the latest after ``warmup_max_duration``. A model that
 a tight loop without learning how the inputs move the plant fails it; so
 does a model whose free run grows without bound.
 
+With ``warmup_replay = n``, ``n > 0``, the identifier learns the warm-up's recorded transitions ``n`` more times
+at the hand-over (:meth:`WarmupHandover._replay_warmup`): one online pass of the EKF over a few time constants of
+data leaves a slow plant's long-run gains far from converged, and further passes move them nearer.
+
 A warm-up flown without a warm-up controller (the nominal input plus excitation, open loop) holds its excitation
 back, at the nominal input, on every step at which a controlled output is beyond :data:`EXCITATION_BACKOFF` of its
 declared half range from the middle of the range.
@@ -72,7 +76,7 @@ class WarmupHandover:
         if self._warmup_max > self._n_warmup:
             parts.append(draw(self._warmup_max - self._n_warmup))
         self._excitation = np.vstack(parts)
-        rows = self._warmup_max + 1 if self._warmup_max > self._warmup_steps else 0
+        rows = self._warmup_max + 1 if self._warmup_max > self._warmup_steps or self._replay > 0 else 0
         self._wu_x = np.full((rows, self._n_sig), np.nan)
         self._wu_u = np.full((rows, m * self._taps), np.nan)
         self._wu_h = np.zeros((rows, self._id_cfg.n_hidden))
@@ -90,6 +94,30 @@ class WarmupHandover:
                 if not self.warmup_fit <= self.warmup_check:      # a NaN fit fails too
                     self._n_warmup = min(k + CHECK_EVERY, self._warmup_max)
         return k < self._n_warmup
+
+    def _replay_warmup(self, k: int) -> None:
+        """Learn the warm-up's transitions 1..``k`` again, ``warmup_replay`` times (at the hand-over, step ``k``).
+
+        Each pass restarts the identifier's hidden state and sensitivities and learns, in order, every
+        transition the online pass learned (finite, and learned by ``learning_until``), so the last pass ends
+        with the hidden state at step ``k``. The covariance, the counts and the change detector's means are then
+        put back as they were: one pass's information, and the replays only move the weights on.
+        """
+        if self._replay <= 0 or k >= self._wu_x.shape[0]:
+            return
+        ident, X, U = self.identifier, self._wu_x, self._wu_u
+        keep = (ident._P.copy(), ident._change.copy(), dict(ident._counts))
+        bias_walk = ident.bias_walk.copy()
+        ident.bias_walk[:] = 0.0                     # no bias walk between replayed steps
+        ok = [t for t in range(1, k + 1) if self._learning(t) and np.isfinite(X[t - 1]).all()
+              and np.isfinite(U[t - 1]).all() and np.isfinite(X[t]).all()]
+        for _ in range(self._replay):
+            ident.reset_hidden()
+            for t in ok:
+                ident.update(X[t - 1], U[t - 1], X[t])
+        ident._P[...], ident._change[...] = keep[0], keep[1]
+        ident._counts.update(keep[2])
+        ident.bias_walk[:] = bias_walk
 
     def _open_loop_input(self, k: int, x: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """Return the input of open-loop warm-up step ``k``, state ``x``.

@@ -83,7 +83,6 @@ REST_WALK_DEFAULT = 3.0
 START_CAUTION_DEFAULT = 2.0
 
 
-
 # ---------------------------------------------------------------- the controller
 
 
@@ -298,7 +297,7 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
             raise ParameterError(f"`rest_walk` ({rest:g}) needs {why}; or set `rest_walk = 0`.")
         self._rest_rows = np.asarray(rows if rest > 0.0 else [], np.intp)
         self._rest, self._rest_q = rest, rest * self._R0[self._rest_rows]
-        self._handover = int(config.handover_steps or 0)
+        self._handover, self._replay = int(config.handover_steps or 0), int(config.warmup_replay or 0)
         # an open-loop warm-up flown by LQR-I on a model fitted to its own transitions (identified_warmup)
         self._stabiliser = None
         if config.identified_warmup and warmup_controller is None and self._warmup_steps > 0:
@@ -513,8 +512,9 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
                     return u + self._excitation[k]
             return self._open_loop_input(k, x, reference)
         if k == self._n_warmup or self._mode == "warmup":     # the hand-over (later if step n_warmup was not finite)
-            if self._mode == "warmup" and self._flying_warmup() is not None:   # not a trial's start
-                self._blend[0] = self._handover
+            if self._mode == "warmup":              # not a trial's start: learn the warm-up again (warmup_replay)
+                self._replay_warmup(k)
+                self._blend[0] = self._handover if self._flying_warmup() is not None else 0.0
             self._restart_reference_model(observation)
             self._rate_limit = self._law_rate
             self._mode = "predictive"

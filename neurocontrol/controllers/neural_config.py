@@ -298,6 +298,15 @@ class NeuralControllerConfig:
         CSTR, whose gains turn with the operating point, it moved an input the
         wrong way). True: wherever there is such a model (an error where there
         is none); false: the nominal input is held.
+    warmup_replay : int or None, default None
+        Passes of the identifier's learning rule over the warm-up's recorded
+        transitions at the hand-over, after the pass made online: each pass
+        restarts the hidden state and learns every transition of the warm-up
+        again, in order, ending where the run is; the covariance, the counts
+        and the change detector are put back as the online pass left them,
+        so the replays move the weights only (docs/neural_controller.md,
+        "Replaying the warm-up"). None: 2 where ``long_run_signals`` makes
+        the warm-up an identification warm-up, else 0.
     plant_model : bool or None, default None
         False: :func:`build_neural` reads nothing from the env's python-control
         model (no ``auto_warmup`` LQR-I, no ``long_run_signals``, no horizon
@@ -399,6 +408,7 @@ class NeuralControllerConfig:
     auto_warmup: bool = True
     identified_warmup: bool | None = None
     warmup_feedforward: bool | None = None
+    warmup_replay: int | None = None
     plant_model: bool | None = None
     auto_warmup_weight: float = 1000.0
     auto_warmup_steps: int = 150
@@ -448,6 +458,8 @@ class NeuralControllerConfig:
         if self.warmup_feedforward is not None and not isinstance(self.warmup_feedforward, (bool, np.bool_)):
             raise ParameterError(f"`warmup_feedforward` must be true or false (or absent: automatic), "
                                  f"got {self.warmup_feedforward!r}.")
+        if self.warmup_replay is not None:
+            check_int(self.warmup_replay, "warmup_replay", low=0)
         if self.long_run_signals is not None and not isinstance(self.long_run_signals, (bool, np.bool_)):
             raise ParameterError(f"`long_run_signals` must be true or false (or absent: automatic), "
                                  f"got {self.long_run_signals!r}.")
