@@ -24,9 +24,10 @@ STEP = np.array([0.5, 0.0])      # the P+ task's reference step (V), at step 10
 def _fly(controllers, env, seed, steps, log=None, lose=()):
     """Step ``controllers`` (reset alike) on copies of ``env`` through ``steps`` steps of the P+ reference step.
 
-    ``log``: a list that gets ``(k, y, u, x)`` for every transition ``(y, u)`` the first controller's identifier
-    learns during its warm-up, at step ``k``, and ``x`` its state after that step (logged around its ``update``,
-    which is put back at the end, and from its ``state``). ``lose``: steps whose measurement is lost (NaN).
+    ``log``: a list that gets ``(k, y, u, x, learn)`` for every transition ``(y, u)`` the first controller's
+    identifier takes in during its warm-up, at step ``k``, ``x`` its state after that step and ``learn`` the flag
+    it was given (logged around its ``update``, which is put back at the end, and from its ``state``).
+    ``lose``: steps whose measurement is lost (NaN).
     """
     envs = [copy.deepcopy(env) for _ in controllers]
     obs = [e.reset(seed=seed)[0] for e in envs]
@@ -36,12 +37,12 @@ def _fly(controllers, env, seed, steps, log=None, lose=()):
     first = controllers[0]
     learned = []
     if log is not None:
-        learn = first.identifier.update
+        take_in = first.identifier.update
 
         def logged(y, u, y_next, **kw):
             if first.in_warmup:
-                learned.append((np.array(y), np.array(u)))
-            return learn(y, u, y_next, **kw)
+                learned.append((np.array(y), np.array(u), kw.get("learn", True)))
+            return take_in(y, u, y_next, **kw)
         first.identifier.update = logged
     try:
         for k in range(steps):
@@ -50,21 +51,24 @@ def _fly(controllers, env, seed, steps, log=None, lose=()):
                 obs[i] = e.step(c.step(np.full_like(obs[i], np.nan) if k in lose else obs[i],
                                        r0 + STEP * (k >= 10)))[0]
             if log is not None and len(learned) > before:
-                log.append((k, *learned[-1], first.state))
+                y, u, learn = learned[-1]
+                log.append((k, y, u, first.state, learn))
     finally:
         first.identifier.__dict__.pop("update", None)
 
 
-@pytest.mark.parametrize("lose", [(), (40, 41, 120)])
-def test_the_replays_are_the_rules_own_updates_over_the_logged_warmup(lose):
+@pytest.mark.parametrize("lose, until", [((), None), ((40, 41, 120), None), ((), 150.0)])
+def test_the_replays_are_the_rules_own_updates_over_the_logged_warmup(lose, until):
     """Through the hand-over step: the weights and hidden state are those of two more passes of ``update`` over the
     logged transitions, each from a restarted hidden state, from the online pass's model; the covariance and the
-    counts are the online pass's. Lost samples: the transitions the online pass skipped are skipped again.
+    counts are the online pass's. Lost samples: the transitions the online pass skipped are skipped again; with
+    ``learning_until`` inside the warm-up, those it froze advance the hidden state only, again.
 
     A replayed transition's target is the state the controller took the measurement in as (``state``: in the
     warm-up the measurement itself, to rounding), the next transition's regressor."""
     env = QuadTankEnv(operating_point="P+")
-    once, twice, third = (build_neural(NeuralControllerConfig(warmup_replay=n), env) for n in (0, 2, 0))
+    once, twice, third = (build_neural(NeuralControllerConfig(warmup_replay=n, learning_until=until), env)
+                          for n in (0, 2, 0))
     n = once.derived_settings()["warmup_steps"]
     assert n == twice.derived_settings()["warmup_steps"] > 100
     log = []
@@ -78,11 +82,12 @@ def test_the_replays_are_the_rules_own_updates_over_the_logged_warmup(lose):
     reference.bias_walk[:] = 0.0
     for _ in range(2):
         reference.reset_hidden()
-        for _k, y, u, x in log:
-            reference.update(y, u, x)
+        for _k, y, u, x, learn in log:
+            reference.update(y, u, x, learn=learn)
     np.testing.assert_array_equal(twice.identifier.weights, reference.weights)
     np.testing.assert_array_equal(twice.identifier.hidden, reference.hidden)
     assert not np.array_equal(twice.identifier.weights, once.identifier.weights)
+    assert (until is None) == all(learn for *_, learn in log)
     np.testing.assert_array_equal(twice.identifier.covariance, once.identifier.covariance)
     assert twice.identifier.counts == once.identifier.counts
 

@@ -98,10 +98,12 @@ class WarmupHandover:
     def _replay_warmup(self, k: int) -> None:
         """Learn the warm-up's transitions 1..``k`` again, ``warmup_replay`` times (at the hand-over, step ``k``).
 
-        Each pass restarts the identifier's hidden state and sensitivities and learns, in order, every
-        transition the online pass learned (finite, and learned by ``learning_until``), so the last pass ends
-        with the hidden state at step ``k``. The covariance, the counts and the change detector's means are then
-        put back as they were: one pass's information, and the replays only move the weights on.
+        Each pass restarts the identifier's hidden state and sensitivities and takes in, in order, every
+        transition the online pass took in (the finite ones; those ``learning_until`` froze only advance the
+        hidden state, as they did online), so the last pass ends with the hidden state at step ``k``. The
+        covariance, the counts and the change detector's means are then put back as they were: one pass's
+        information, and the replays only move the weights on. Nothing is replayed when the hand-over comes
+        after the records end (a lost sample at the end of the longest warm-up).
         """
         if self._replay <= 0 or k >= self._wu_x.shape[0]:
             return
@@ -109,12 +111,12 @@ class WarmupHandover:
         keep = (ident._P.copy(), ident._change.copy(), dict(ident._counts))
         bias_walk = ident.bias_walk.copy()
         ident.bias_walk[:] = 0.0                     # no bias walk between replayed steps
-        ok = [t for t in range(1, k + 1) if self._learning(t) and np.isfinite(X[t - 1]).all()
-              and np.isfinite(U[t - 1]).all() and np.isfinite(X[t]).all()]
+        seen = [(t, self._learning(t)) for t in range(1, k + 1)
+                if np.isfinite(X[t - 1]).all() and np.isfinite(U[t - 1]).all() and np.isfinite(X[t]).all()]
         for _ in range(self._replay):
             ident.reset_hidden()
-            for t in ok:
-                ident.update(X[t - 1], U[t - 1], X[t])
+            for t, learn in seen:
+                ident.update(X[t - 1], U[t - 1], X[t], learn=learn)
         ident._P[...], ident._change[...] = keep[0], keep[1]
         ident._counts.update(keep[2])
         ident.bias_walk[:] = bias_walk
