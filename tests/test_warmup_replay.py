@@ -1,8 +1,9 @@
 """Replaying the warm-up (``warmup_replay``): the identifier learns the warm-up's transitions again at the hand-over.
 
 References: a plain loop of the identifier's own ``update`` over the transitions logged while the warm-up ran (not
-the controller's records), from a copy of the model the online pass left; the python-control model's steady-state
-gain for what the replays buy (docs/neural_controller.md, "Replaying the warm-up").
+the controller's records), run on the identifier of a third controller flown alike without replays (the model the
+online pass left); the python-control model's steady-state gain for what the replays buy (docs/plot_pplus_replay.py;
+docs/neural_controller.md, "Replaying the warm-up").
 """
 
 from __future__ import annotations
