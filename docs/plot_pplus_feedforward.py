@@ -26,19 +26,44 @@ VARIANTS = {"with the feed-forward (default)": {"kind": "neural"},
             "without it": {"kind": "neural", "warmup_feedforward": False}}
 
 
-def runs(seed: int = 0) -> dict:
-    """Fly both variants on ``seed``; return label -> Result."""
-    base = Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus.toml")
-    return {label: run_scenario(base.set("controller", table), seed) for label, table in VARIANTS.items()}
+def scenario(table: dict) -> Scenario:
+    """The shipped P+ task flown by the controller ``table``."""
+    return Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus.toml").set("controller", table)
+
+
+def runs(seed: int = 0, variants: dict = VARIANTS) -> dict:
+    """Fly ``variants`` (label -> controller table) on ``seed``; return label -> Result."""
+    return {label: run_scenario(scenario(table), seed) for label, table in variants.items()}
 
 
 def summary(results: dict) -> dict:
     """Return label -> (success, IAE per output) of each run of :func:`runs`."""
-    out = {}
-    for label, res in results.items():
-        iae = {o: float(v["iae"]) for o, v in res.metrics["outputs"].items()}
-        out[label] = (bool(res.metrics["success"]), iae)
-    return out
+    return {label: (bool(res.metrics["success"]), {o: float(v["iae"]) for o, v in res.metrics["outputs"].items()})
+            for label, res in results.items()}
+
+
+def print_summary(results: dict, prefix: str = "") -> None:
+    """Print :func:`summary`, one line per run."""
+    for label, (ok, iae) in summary(results).items():
+        print(f"{prefix}{label}: success {ok}, IAE " + ", ".join(f"{o} {v:.1f}" for o, v in iae.items()))
+
+
+def warmup_seconds() -> float:
+    """The identification warm-up of the neural defaults on the P+ task, s."""
+    ctrl = scenario({"kind": "neural"}).build(0).controller
+    return ctrl.derived_settings()["warmup_steps"] * ctrl.dt
+
+
+def draw_levels(ax, results: dict, i: int, colours) -> None:
+    """Draw output ``i`` of every run of :func:`runs` on ``ax``, with its reference, band and IAE."""
+    first = next(iter(results.values()))
+    name, t, r = first.output_names[i], np.asarray(first.time), np.asarray(first.references)
+    ax.fill_between(t, r[:, i] - 0.05, r[:, i] + 0.05, color="tab:green", alpha=0.15, label="band +-0.05 V")
+    ax.plot(t, r[:, i], "k--", linewidth=1, label="reference")
+    for (label, res), c in zip(results.items(), colours):
+        ax.plot(res.time, np.asarray(res.outputs)[:, i], color=c, linewidth=1.3,
+                label=f"{label}: IAE {res.metrics['outputs'][name]['iae']:.0f} V s")
+    ax.set_ylabel(f"{name} [V]")
 
 
 def draw(path: Path, results: dict, warmup_s: float) -> None:
@@ -50,17 +75,9 @@ def draw(path: Path, results: dict, warmup_s: float) -> None:
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 5.6), sharex=True, layout="constrained")
     colours = ("tab:blue", "tab:orange")
-    first = next(iter(results.values()))
-    t, r = np.asarray(first.time), np.asarray(first.references)
-    for i, name in enumerate(first.output_names):
-        ax = axes[i, 0]
-        ax.fill_between(t, r[:, i] - 0.05, r[:, i] + 0.05, color="tab:green", alpha=0.15, label="band +-0.05 V")
-        ax.plot(t, r[:, i], "k--", linewidth=1, label="reference")
-        for (label, res), c in zip(results.items(), colours):
-            ax.plot(res.time, np.asarray(res.outputs)[:, i], color=c, linewidth=1.3,
-                    label=f"{label}: IAE {res.metrics['outputs'][name]['iae']:.0f} V s")
-        ax.set_ylabel(f"{name} [V]")
-        ax.legend(fontsize=7, loc="lower right")
+    for i in range(2):
+        draw_levels(axes[i, 0], results, i, colours)
+        axes[i, 0].legend(fontsize=7, loc="lower right")
     for j in range(2):
         ax = axes[j, 1]
         for (label, res), c in zip(results.items(), colours):
@@ -79,17 +96,19 @@ def draw(path: Path, results: dict, warmup_s: float) -> None:
     plt.close(fig)
 
 
+def out_path(argv, doc: str, default: Path) -> Path:
+    """Parse a figure script's command line (``--out``, default ``default``; ``doc``'s first line describes it)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=default)
+    return ap.parse_args(argv).out
+
+
 def main(argv=None) -> Path:
     """Fly, print the caption's figures, and write the figure (``--out``); return its path."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=OUT)
-    out = ap.parse_args(argv).out
+    out = out_path(argv, __doc__, OUT)
     results = runs(0)
-    for label, (ok, iae) in summary(results).items():
-        print(f"{label}: success {ok}, IAE " + ", ".join(f"{o} {v:.1f}" for o, v in iae.items()))
-    ctrl = Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus.toml").set(
-        "controller", {"kind": "neural"}).build(0).controller
-    draw(out, results, ctrl.derived_settings()["warmup_steps"] * ctrl.dt)
+    print_summary(results)
+    draw(out, results, warmup_seconds())
     print(f"wrote {out}")
     return out
 

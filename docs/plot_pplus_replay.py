@@ -13,14 +13,16 @@ Usage: ``python docs/plot_pplus_replay.py [--out docs/img/pplus_replay.png]`` fr
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from neurocontrol.controllers.generic import model_trim
-from neurocontrol.scenario import Scenario, run_scenario
 from neurocontrol.simulation.loop import simulate
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import plot_pplus_feedforward as ff  # noqa: E402  (docs/ holds scripts, not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "img" / "pplus_replay.png"
@@ -31,18 +33,17 @@ RUN_SEED = 14
 GAIN_SEEDS = range(8)
 
 
-def _scenario(table: dict) -> Scenario:
-    return Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus.toml").set("controller", table)
+summary = ff.summary
 
 
 def runs(seed: int = RUN_SEED) -> dict:
-    """Fly both variants on ``seed``; return label -> Result."""
-    return {label: run_scenario(_scenario(table), seed) for label, table in VARIANTS.items()}
+    """Fly ``VARIANTS`` on ``seed``; return label -> Result."""
+    return ff.runs(seed, VARIANTS)
 
 
 def gain_error(table: dict, seed: int) -> float:
     """The learned long-run gains' relative error one step after the hand-over, on ``seed``, flying ``table``."""
-    sc = _scenario(table)
+    sc = ff.scenario(table)
     setup = sc.build(seed)
     ctrl = setup.controller
     end = ctrl.derived_settings()["warmup_steps"] + 1
@@ -62,14 +63,8 @@ def gain_errors(seeds=GAIN_SEEDS) -> dict:
     return {label: [gain_error(table, s) for s in seeds] for label, table in VARIANTS.items()}
 
 
-def summary(results: dict) -> dict:
-    """Return label -> (success, IAE per output) of each run of :func:`runs`."""
-    return {label: (bool(res.metrics["success"]), {o: float(v["iae"]) for o, v in res.metrics["outputs"].items()})
-            for label, res in results.items()}
-
-
 def draw(path: Path, results: dict, errors: dict, warmup_s: float) -> None:
-    """Plot the runs of :func:`runs` and the errors of :func:`gain_errors` into ``path``."""
+    """Plot the runs of :func:`runs` (``VARIANTS``) and the errors of :func:`gain_errors` into ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,21 +73,13 @@ def draw(path: Path, results: dict, errors: dict, warmup_s: float) -> None:
     fig = plt.figure(figsize=(10, 5.6), layout="constrained")
     grid = fig.add_gridspec(2, 2, width_ratios=(1.6, 1.0))
     colours = ("tab:blue", "tab:orange")
-    first = next(iter(results.values()))
-    t, r = np.asarray(first.time), np.asarray(first.references)
-    for i, name in enumerate(first.output_names):
+    for i in range(2):
         ax = fig.add_subplot(grid[i, 0])
-        ax.fill_between(t, r[:, i] - 0.05, r[:, i] + 0.05, color="tab:green", alpha=0.15, label="band +-0.05 V")
-        ax.plot(t, r[:, i], "k--", linewidth=1, label="reference")
-        for (label, res), c in zip(results.items(), colours):
-            ax.plot(res.time, np.asarray(res.outputs)[:, i], color=c, linewidth=1.3,
-                    label=f"{label}: IAE {res.metrics['outputs'][name]['iae']:.0f} V s")
+        ff.draw_levels(ax, results, i, colours)
         ax.axvspan(0.0, warmup_s, color="0.5", alpha=0.12, linewidth=0)
-        ax.set_ylabel(f"{name} [V]")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
-        if i == len(first.output_names) - 1:
-            ax.set_xlabel(f"time [s], seed {RUN_SEED} (shaded: the identification warm-up)")
+    ax.set_xlabel(f"time [s], seed {RUN_SEED} (shaded: the identification warm-up)")
     ax = fig.add_subplot(grid[:, 1])
     seeds = np.arange(len(next(iter(errors.values()))))
     for k, ((label, errs), c) in enumerate(zip(errors.items(), colours)):
@@ -113,17 +100,13 @@ def draw(path: Path, results: dict, errors: dict, warmup_s: float) -> None:
 
 def main(argv=None) -> Path:
     """Fly, print the caption's figures, and write the figure (``--out``); return its path."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=OUT)
-    out = ap.parse_args(argv).out
+    out = ff.out_path(argv, __doc__, OUT)
     results = runs()
-    for label, (ok, iae) in summary(results).items():
-        print(f"seed {RUN_SEED}, {label}: success {ok}, IAE " + ", ".join(f"{o} {v:.1f}" for o, v in iae.items()))
+    ff.print_summary(results, prefix=f"seed {RUN_SEED}, ")
     errors = gain_errors()
     for label, errs in errors.items():
         print(f"{label}: gain errors " + ", ".join(f"{e:.2f}" for e in errs) + f"; median {np.median(errs):.2f}")
-    ctrl = _scenario({"kind": "neural"}).build(0).controller
-    draw(out, results, errors, ctrl.derived_settings()["warmup_steps"] * ctrl.dt)
+    draw(out, results, errors, ff.warmup_seconds())
     print(f"wrote {out}")
     return out
 
