@@ -100,26 +100,16 @@ class WarmupHandover:
 
         Each pass restarts the identifier's hidden state and sensitivities and takes in, in order, every
         transition the online pass took in (the finite ones; those ``learning_until`` froze only advance the
-        hidden state, as they did online), so the last pass ends with the hidden state at step ``k``. The
-        covariance, the counts and the change detector's means are then put back as they were: one pass's
-        information, and the replays only move the weights on. Nothing is replayed when the hand-over comes
-        after the records end (a lost sample at the end of the longest warm-up).
+        hidden state, as they did online), so the last pass ends with the hidden state at step ``k``
+        (:meth:`~neurocontrol.nets.ekf.IncrementalIdentifier.relearn`: the replays move the weights only). Nothing is
+        replayed when the hand-over comes after the records end (a lost sample at the end of the longest warm-up).
         """
         if self._replay <= 0 or k >= self._wu_x.shape[0]:
             return
-        ident, X, U = self.identifier, self._wu_x, self._wu_u
-        keep = (ident._P.copy(), ident._change.copy(), dict(ident._counts))
-        bias_walk = ident.bias_walk.copy()
-        ident.bias_walk[:] = 0.0                     # no bias walk between replayed steps
-        seen = [(t, self._learning(t)) for t in range(1, k + 1)
-                if np.isfinite(X[t - 1]).all() and np.isfinite(U[t - 1]).all() and np.isfinite(X[t]).all()]
-        for _ in range(self._replay):
-            ident.reset_hidden()
-            for t, learn in seen:
-                ident.update(X[t - 1], U[t - 1], X[t], learn=learn)
-        ident._P[...], ident._change[...] = keep[0], keep[1]
-        ident._counts.update(keep[2])
-        ident.bias_walk[:] = bias_walk
+        X, U = self._wu_x, self._wu_u
+        self.identifier.relearn([(X[t - 1], U[t - 1], X[t], self._learning(t)) for t in range(1, k + 1)
+                                 if np.isfinite(X[t - 1]).all() and np.isfinite(U[t - 1]).all()
+                                 and np.isfinite(X[t]).all()], self._replay)
 
     def _open_loop_input(self, k: int, x: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """Return the input of open-loop warm-up step ``k``, state ``x``.

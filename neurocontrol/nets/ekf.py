@@ -524,6 +524,34 @@ class IncrementalIdentifier:
         over = trace > self._max_trace
         P[over] *= (self._max_trace[over] / trace[over])[:, None, None]
 
+    def relearn(self, transitions, passes: int) -> None:
+        """Learn recorded transitions again, ``passes`` times, moving the weights only.
+
+        Each pass restarts the hidden state and its sensitivities and calls :meth:`update` on every
+        ``(y, u, y_next, learn)`` of ``transitions`` in order, with no bias walk between them; afterwards the
+        covariance, the counters and the change detector's means are put back as they were, so the information
+        the covariance holds is that of the pass that first took the transitions in. The hidden state is the one
+        the last transition leaves.
+
+        Parameters
+        ----------
+        transitions : sequence of tuple
+            ``(y, u, y_next, learn)`` as :meth:`update` takes them (``learn`` False: the hidden state only moves on).
+        passes : int
+            How many times (0: nothing).
+        """
+        if passes <= 0:
+            return
+        _, P, counts = self.snapshot()
+        change, walk = self._change.copy(), self.bias_walk.copy()
+        self.bias_walk[:] = 0.0
+        for _ in range(passes):
+            self.reset_hidden()
+            for y, u, y_next, learn in transitions:
+                self.update(y, u, y_next, learn=learn)
+        self._P[...], self._change[...], self.bias_walk[:] = P, change, walk
+        self._counts.update(counts)
+
     def reset_hidden(self) -> None:
         """Zero the hidden state and its sensitivities (e.g. at a new episode); weights are kept."""
         self._h[:] = 0.0
