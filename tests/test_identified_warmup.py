@@ -184,6 +184,26 @@ def test_a_state_taken_during_the_identified_warmup_continues_bit_identically(be
     run_and_restore(_pvtol(), 3, before, 60, np.array([0.0, 0.0]), ready=engaged)
 
 
+def test_a_checkpoint_with_the_earlier_law_key_is_restored():
+    """Checkpoints of the first identified warm-up carried ``identified.law`` (whether a fit had taken the plant),
+    which ``engaged_at`` now tells: such a state restores, and the run goes on as from today's state."""
+    sc = _pvtol()
+    ref = np.array([0.0, 0.0])
+    first, second, third = (sc.build(3).controller for _ in range(3))
+    env = sc.build(3).env
+    obs, _ = env.reset(seed=3)
+    first.reset(obs, ref, seed=3)
+    for _ in range(45):
+        obs = env.step(first.step(obs, ref))[0]
+    state = first.get_state()
+    old = {**state, "identified.law": float(first._stabiliser.engaged)}
+    for ctrl, st in ((second, state), (third, old)):
+        ctrl.reset(obs, ref, seed=9)
+        ctrl.set_state(st)
+    for _ in range(20):
+        np.testing.assert_array_equal(second.step(obs, ref), third.step(obs, ref))
+
+
 def test_a_warmup_controller_or_a_model_keeps_the_identified_warmup_off():
     sc = Scenario.from_toml("scenarios/pvtol_steps.toml")
     data = sc.to_dict()

@@ -78,7 +78,11 @@ class NeuralStateIO:
                    "imitator.counts.onset": lambda: 0, "imitator.counts.held": lambda: 0}
 
     def _with_later_keys(self, state: dict) -> dict:
-        """Return ``state`` with the keys of :attr:`_LATER_KEYS` it lacks (a checkpoint of an earlier version)."""
+        """Return ``state`` with the keys of :attr:`_LATER_KEYS` it lacks (a checkpoint of an earlier version).
+
+        Also drops ``identified.law``, which an earlier identified warm-up wrote (its ``engaged_at`` tells it now).
+        """
+        state = {k: v for k, v in state.items() if k != "identified.law"}
         missing = {k: make() for k, make in self._LATER_KEYS.items()
                    if k not in state and (not k.startswith("imitator.") or self.imitator is not None)}
         if self._ff_gain is not None and "feedforward.r0" not in state:    # before warmup_feedforward: none

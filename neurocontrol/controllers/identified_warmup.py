@@ -247,6 +247,7 @@ class IdentifiedLQRI(AbstractController):
         state : dict
             A :meth:`get_state` dict of a controller with the same settings.
         """
+        state = {k: v for k, v in state.items() if k != "law"}     # written before `engaged_at` told it
         self._check_state_keys(state)
         n, m = self._n_obs, self.n_inputs
 
