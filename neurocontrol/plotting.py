@@ -127,7 +127,8 @@ def _mode_spans(result, mode: str) -> list[tuple[float, float]]:
 
 
 #: How the spans of a mode are shaded: colour, opacity, legend label.
-_MODE_SHADES = {"warmup": ("0.5", 0.1, "warm-up"), "fallback": ("tab:purple", 0.12, "fallback flew")}
+_MODE_SHADES = {"warmup": ("0.5", 0.1, "warm-up"), "fallback": ("tab:purple", 0.12, "fallback flew"),
+                "reidentify": ("tab:orange", 0.1, "re-identification")}
 
 
 def _shade(ax, spans: dict) -> None:
@@ -146,7 +147,8 @@ def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] |
     each input as applied (held over the step) with its limits and the steps
     where it saturated shaded, then the inner iterations per step. In a guarded
     run the spans the fallback controller flew (``result.meta["modes"]``) are
-    shaded on every output and input, and in every run the warm-up's (grey).
+    shaded on every output and input, and in every run the warm-up's (grey) and the neural controller's
+    re-identifications after a change (orange, ``change_reidentify``).
 
     Parameters
     ----------

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from neurocontrol._validation import check_real
+from neurocontrol.controllers import learned_response as _learned
+from neurocontrol.exceptions import ParameterError
 
 __all__ = ["NeuralSettings"]
 
@@ -142,3 +148,45 @@ class NeuralSettings:
         why = "given" if self.config.rest_walk is not None else "automatic: with the probe"
         return f"{self._rest:g} x the R floor per update on the biases of " \
                f"observation entries {self._rest_rows.tolist()}, while at rest ({why})"
+
+    def learned_step_response(self, steps: int | None = None, amplitude: float = 0.05) -> np.ndarray:
+        """Return the identifier's step response of each controlled output to each input, from the present state.
+
+        What the synthesiser plans through, from where the plant is now: the
+        identifier free-runs ``steps`` control steps from the present state
+        (the last measurement as the controller blended it, the hidden state,
+        the input taps) with the last applied input held, and again with that
+        input, one entry at a time, stepped by ``amplitude`` times its half
+        range from the same step on; the difference
+        per unit of the step is returned. Nothing is learned or changed.
+        Compare with the plant's own response where a model is known, and
+        :func:`~neurocontrol.controllers.learned_response.settling_steps` of it
+        with the horizon (``law.horizon``); docs/neural_controller.md, section
+        "What the identifier learned".
+
+        Parameters
+        ----------
+        steps : int, optional
+            Length of the responses, control steps; default four times the horizon.
+        amplitude : float, default 0.05
+            The step as a fraction of each input's half range, in (0, 1] (the
+            learned model is nonlinear: the response is that of a step this large).
+
+        Returns
+        -------
+        numpy.ndarray, shape (steps, p, m)
+            Output ``output_indices[i]`` per unit of input ``j`` (physical units), ``i`` steps after the step.
+
+        Raises
+        ------
+        ParameterError
+            Before the controller has applied an input (call it after :meth:`step`), or on bad arguments.
+        """
+        if not self._ready or self._last_u is None or not math.isfinite(self._u_prev.sum()):
+            raise ParameterError("the controller has applied no input yet: call learned_step_response() after "
+                                 "reset() and at least one step().")
+        a = check_real(amplitude, "amplitude", low=0.0, high=1.0, low_open=True, unit="(fraction of the half range)")
+        n = 4 * self.law.horizon if steps is None else steps
+        past = self._u_prev.reshape(self._taps, self.n_inputs)
+        return _learned.learned_step_response(self.identifier, self._x, self.identifier._h, past,
+                                              self.output_indices, a * self._u_half, n)

@@ -46,6 +46,8 @@ class NeuralStateIO:
             out += [(f"probe.{a}", self._probe, a) for a in ("state", "err", "key")]
         if self._ff_gain is not None:                   # the feed-forward's reference at reset
             out.append(("feedforward.r0", self, "_ff_r0"))
+        if self._reid is not None:                       # re-identification after a change (change_reidentify)
+            out += self._reid.state_arrays()
         out.append(("jacobian", self._synth_buf, 5))     # reused between refreshes when jacobian_every > 1
         return out
 
@@ -89,6 +91,8 @@ class NeuralStateIO:
             missing["feedforward.r0"] = self._ff_r0.copy()
         if self._wu_x.shape[0] and "warmup_check.x" not in state:   # before warmup_replay: no records to replay
             missing.update({f"warmup_check.{a}": np.full_like(getattr(self, f"_wu_{a}"), np.nan) for a in "xuh"})
+        if self._reid is not None and "reidentify.counters" not in state:    # before change_reidentify: no trip
+            missing.update(self._reid.fresh_state())
         if self._probe is not None and "probe.state" not in state:    # before the probe: none applied yet
             missing.update({f"probe.{a}": np.zeros_like(getattr(self._probe, a)) for a in ("state", "err", "key")})
         return {**state, **missing} if missing else state

@@ -117,11 +117,19 @@ class WarmupHandover:
         The nominal input (moved with the reference by the feed-forward gain, within the limits) plus the
         excitation, held back while a controlled output is near the end of its declared range.
         """
-        cfg, o = self._id_cfg, self._out_idx
-        near = np.max(np.abs(x[o] - cfg.output_mid[o]) / cfg.output_half[o]) > EXCITATION_BACKOFF
         nominal = self._nominal if self._ff_gain is None else np.clip(
             self._nominal + self._ff_gain @ (reference - self._ff_r0), self.input_limits[:, 0], self.input_limits[:, 1])
-        return nominal + (0.0 if near else 1.0) * self._excitation[k]
+        return self._held_back(x, nominal, k)
+
+    def _held_back(self, x: np.ndarray, nominal: np.ndarray, j: int) -> np.ndarray:
+        """Return ``nominal`` plus the excitation's row ``j``, held back near the end of a controlled output's range.
+
+        Held back while a controlled output of ``x`` is beyond :data:`EXCITATION_BACKOFF` of its declared half range
+        (the open-loop warm-up's rule, and re-identification's).
+        """
+        cfg, o = self._id_cfg, self._out_idx
+        near = np.max(np.abs(x[o] - cfg.output_mid[o]) / cfg.output_half[o]) > EXCITATION_BACKOFF
+        return nominal + (0.0 if near else 1.0) * self._excitation[j]
 
     def _warmup_fit(self, k: int) -> float:
         """Horizon-long free runs over the warm-up: their RMS error over persistence's (inf: too few finite steps).

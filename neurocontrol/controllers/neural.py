@@ -30,12 +30,10 @@ from neurocontrol._validation import (
     as_float_array,
     as_seed_sequence,
     check_indices,
-    check_real,
     env_dt,
     env_input_limits,
 )
 from neurocontrol.controllers import _neural_kernels as _nk
-from neurocontrol.controllers import learned_response as _learned
 from neurocontrol.controllers._long_run import (
     LONG_RUN_HORIZON_CAP,
     auto_rate_lags,
@@ -49,6 +47,7 @@ from neurocontrol.controllers._noise import ONSET_COOLDOWN, ONSET_COUNT, ONSET_S
 from neurocontrol.controllers._output_lags import OutputLags
 from neurocontrol.controllers._plausible import GLITCH_RANGES, lost_sample, plausible_bounds
 from neurocontrol.controllers._probe import PROBE_DEFAULT, Probe
+from neurocontrol.controllers._reidentify import Reidentification
 from neurocontrol.controllers._tracking import Tracking
 from neurocontrol.controllers._warmup import WarmupHandover, unchecked_reason
 from neurocontrol.controllers.base import AbstractController
@@ -146,6 +145,8 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
     """
 
     _handles_nonfinite = True
+    #: The identifier's outcomes after which its one-step error is this step's.
+    _SEEN = ("updated", "dead_zone", "outlier", "frozen", "onset", "held")
 
     def __init__(self, config: NeuralControllerConfig, *, input_limits, dt: float,
                  warmup_controller: AbstractController | None = None, preview: Callable | None = None,
@@ -311,6 +312,13 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
                 self._handover = law.horizon // 2
         self._set_warmup_check((config.warmup_check or 0.0) if warmup_check is None else warmup_check,
                                config.warmup_max_duration if warmup_max_duration is None else warmup_max_duration)
+        if config.change_reidentify and (warmup_controller is not None or self._stabiliser is not None
+                                         or self._warmup_steps == 0):
+            raise ParameterError("`change_reidentify = true` flies the plant open loop again: it needs an open-loop "
+                                 "warm-up (warmup_duration > 0, no warm-up controller, a stable plant); drop the key.")
+        self._reid = None if not config.change_reidentify else Reidentification(
+            n_weights=self._id_cfg.n_weights, n_hidden=self._id_cfg.n_hidden, n_signals=self._n_sig,
+            n_taps=m * self._taps, n_inputs=m, n_outputs=p, steps=self._warmup_steps, passes=self._replay)
         self._ready = False
 
     # ------------------------------------------------------------------ setup
@@ -438,6 +446,8 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
             self._im_buf = self._imitator.buffers(N)
         if self._probe is not None:
             self._probe.reset(probe_seed[0])
+        if self._reid is not None:
+            self._reid.reset(self.identifier._P)
         self._mode = "warmup" if self._n_warmup > 0 else "predictive"
         self._status = "none"
         self._ready = True
@@ -518,6 +528,13 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
             self._restart_reference_model(observation)
             self._rate_limit = self._law_rate
             self._mode = "predictive"
+        reid = self._reid                         # re-identification after a change (change_reidentify)
+        if reid is not None and (reid.active or reid.watch(self, self._status in self._SEEN, x, k)):
+            u = reid.phase_input(self, k, x, reference, self._learning(k))
+            if u is not None:
+                self._advance_reference_model(reference)
+                return u
+            self._restart_reference_model(observation)
         u = self._synthesise(x, reference)
         if self._blend[0] > 0.0:                  # blending the warm-up controller out (handover_steps)
             a = (self._handover - self._blend[0] + 1.0) / self._handover
@@ -646,48 +663,6 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         """
         return np.asarray(self._lead, dtype=np.float64) if self._use_preview else np.zeros(len(self._lead))
 
-    def learned_step_response(self, steps: int | None = None, amplitude: float = 0.05) -> np.ndarray:
-        """Return the identifier's step response of each controlled output to each input, from the present state.
-
-        What the synthesiser plans through, from where the plant is now: the
-        identifier free-runs ``steps`` control steps from the present state
-        (the last measurement as the controller blended it, the hidden state,
-        the input taps) with the last applied input held, and again with that
-        input, one entry at a time, stepped by ``amplitude`` times its half
-        range from the same step on; the difference
-        per unit of the step is returned. Nothing is learned or changed.
-        Compare with the plant's own response where a model is known, and
-        :func:`~neurocontrol.controllers.learned_response.settling_steps` of it
-        with the horizon (``law.horizon``); docs/neural_controller.md, section
-        "What the identifier learned".
-
-        Parameters
-        ----------
-        steps : int, optional
-            Length of the responses, control steps; default four times the horizon.
-        amplitude : float, default 0.05
-            The step as a fraction of each input's half range, in (0, 1] (the
-            learned model is nonlinear: the response is that of a step this large).
-
-        Returns
-        -------
-        numpy.ndarray, shape (steps, p, m)
-            Output ``output_indices[i]`` per unit of input ``j`` (physical units), ``i`` steps after the step.
-
-        Raises
-        ------
-        ParameterError
-            Before the controller has applied an input (call it after :meth:`step`), or on bad arguments.
-        """
-        if not self._ready or self._last_u is None or not math.isfinite(self._u_prev.sum()):
-            raise ParameterError("the controller has applied no input yet: call learned_step_response() after "
-                                 "reset() and at least one step().")
-        a = check_real(amplitude, "amplitude", low=0.0, high=1.0, low_open=True, unit="(fraction of the half range)")
-        n = 4 * self.law.horizon if steps is None else steps
-        past = self._u_prev.reshape(self._taps, self.n_inputs)
-        return _learned.learned_step_response(self.identifier, self._x, self.identifier._h, past,
-                                              self.output_indices, a * self._u_half, n)
-
     def diagnostics(self) -> dict:
         """Return the last step's learning outcome (see :meth:`AbstractController.diagnostics`).
 
@@ -698,11 +673,11 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         """
         if not self._ready:
             return {"prediction_error": float("nan"), "inner_iterations": 0, "mode": "warmup"}
-        seen = self._status in ("updated", "dead_zone", "outlier", "frozen", "onset", "held")
+        seen = self._status in self._SEEN
         err = float(np.linalg.norm(self._obs_buf[0] - self.identifier._y_hat)) if seen else float("nan")
         imitated = self._imitator is not None and self._imitator.last_status == "updated"
         return {"prediction_error": err, "inner_iterations": int(self._status == "updated") + int(imitated),
-                "mode": self._mode}
+                "mode": "reidentify" if self._reid is not None and self._reid.active else self._mode}
 
 
 # ---------------------------------------------------------------- scenario builder

@@ -1,0 +1,249 @@
+"""Re-identification after a change (``change_reidentify``) on the quadruple tank at P+.
+
+References: a plain re-implementation of the trip rule over the logged one-step errors; the phase's input law
+checked step by step against the logged inputs, errors and excitation; a plain loop of the identifier's own
+``update`` over the transitions logged while the phase ran, for the hand-back's replays; the run with the key off
+for what it buys (docs/neural_controller.md, "Re-identification after a change").
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurocontrol.controllers import _reidentify as R
+from neurocontrol.controllers.neural import NeuralControllerConfig, build_neural
+from neurocontrol.exceptions import ParameterError
+from neurocontrol.scenario import Scenario, run_scenario
+from plants.quadtank.env import QuadTankEnv
+
+ROOT = Path(__file__).resolve().parents[1]
+STEP = np.array([0.5, 0.0])      # the P+ task's reference step (V), at step 10
+CHANGE_AT = 400                  # the pump gains x1.3 from this step on
+
+
+def _change(env):
+    p = env.unwrapped.params
+    env.unwrapped.set_params({"k1": 1.3 * p["k1"], "k2": 1.3 * p["k2"]})
+
+
+def _norm(e):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.linalg.norm(e))
+
+
+def _fly(c, env, seed, steps, log=None, start=0, obs=None):
+    """Fly ``c`` on ``env`` (reset here unless ``obs`` is given) from step ``start`` to ``steps``; return the last
+    measurement. ``log`` gets per step a dict of what the tests read."""
+    r0 = np.asarray(QuadTankEnv(operating_point="P+").setpoint, dtype=float)
+    if obs is None:
+        obs = env.reset(seed=seed)[0]
+        c.reset(obs, r0, seed=seed)
+    taken, online = [], [0]
+    if log is not None:
+        take_in = c.identifier.update
+
+        def logged(y, u, y_next, **kw):
+            out = take_in(y, u, y_next, **kw)
+            if online[0]:                       # the step's own update, not a replay's
+                online[0] = 0
+                taken.append((np.array(y), np.array(u), np.array(y_next), kw.get("learn", True)))
+            return out
+        c.identifier.update = logged
+    try:
+        for k in range(start, steps):
+            if k == CHANGE_AT:
+                _change(env)
+            n, online[0] = len(taken), 1
+            r = r0 + STEP * (k >= 10)
+            u = c.step(obs, r)
+            if log is not None:
+                d = c.diagnostics()
+                rec = {"k": k, "u": u.copy(), "r": r, "x": c.state, "mode": d["mode"], "status": c._status,
+                       "err": _norm(c.identifier._e), "theta": c.identifier._theta.copy(),
+                       "nominal": c._reid.nominal.copy(), "counters": c._reid.counters.copy(),
+                       "taken": taken[n:]}
+                if log and log[-1]["mode"] == "reidentify" and d["mode"] == "predictive":    # the hand-back step
+                    rec["P"] = c.identifier._P.copy()
+                if c._reid.active and c._reid.counters[3] == c._reid.steps:     # the next step hands back
+                    rec["state"] = c.get_state()
+                log.append(rec)
+            obs = env.step(u)[0]
+    finally:
+        c.identifier.__dict__.pop("update", None)
+    return obs
+
+
+@pytest.fixture(scope="module")
+def flown():
+    env = QuadTankEnv(operating_point="P+")
+    c = build_neural(NeuralControllerConfig(), env)
+    assert c.config.change_reidentify is True and c._reid is not None      # automatic with the identification warm-up
+    log = []
+    _fly(c, env, seed=4, steps=CHANGE_AT + 60 + c._reid.steps, log=log)
+    return c, log
+
+
+def _trip_step(log, seen=("updated", "dead_zone", "outlier", "frozen", "onset", "held")):
+    """The trip rule, written out: a list as the level's window, from the first step after the warm-up."""
+    window, above, taken, snaps = [], 0, 0, 0
+    for rec in log:
+        if rec["mode"] == "warmup" or rec["status"] not in seen:
+            continue
+        level = np.mean(window[-R.LEVEL_STEPS:]) if taken >= R.LEVEL_STEPS else np.inf
+        if rec["err"] > R.TRIP_RATIO * max(level, 1e-12):
+            above += 1
+            if above >= R.TRIP_STEPS and snaps >= R.SNAPSHOTS:
+                return rec["k"]
+            continue
+        above = 0
+        window.append(rec["err"])
+        taken += 1
+        snaps += taken % R.SNAPSHOT_EVERY == 0
+    return None
+
+
+def test_the_trip_is_the_rule_over_the_logged_errors(flown):
+    c, log = flown
+    k0 = _trip_step(log)
+    assert k0 is not None and CHANGE_AT < k0 <= CHANGE_AT + 5           # within a few steps of the change
+    modes = [rec["mode"] for rec in log]
+    assert modes[k0] == "reidentify" and modes[k0 - 1] == "predictive"
+    assert c._reid.count == 1 and c._reid.last_trip == pytest.approx(k0 * c.dt)
+    # no trip before the change: the level is the closed loop's own
+    assert _trip_step(log[:CHANGE_AT]) is None
+
+
+def test_the_rollback_and_the_phase_follow_the_documented_law(flown):
+    c, log = flown
+    k0, reid = _trip_step(log), c._reid
+    T, ginv, lo, hi = reid.steps / 3.0, reid.gain_inverse, c.input_limits[:, 0], c.input_limits[:, 1]
+    assert T == reid.integral_steps and np.all(np.isfinite(ginv)) and np.any(ginv != 0.0)
+    # the weights go back to those of 30-40 steps before the trip
+    back = [j for j in range(k0 - 41, k0 - 29) if np.array_equal(log[k0]["theta"], log[j]["theta"])]
+    assert back, "the trip's weights are none of those 30-40 steps before it"
+    # the nominal input starts at the input applied before that snapshot, and integrates the errors
+    start = [log[j - 1]["u"] for j in back]
+    e0 = log[k0]["r"] - log[k0]["x"][list(c.output_indices)]
+    assert any(np.array_equal(log[k0]["nominal"], np.clip(s + ginv @ e0 / T, lo, hi)) for s in start)
+    exc = c._excitation
+    for j in range(reid.steps):
+        rec = log[k0 + j]
+        assert rec["mode"] == "reidentify"
+        if j:
+            e = rec["r"] - rec["x"][list(c.output_indices)]
+            np.testing.assert_array_equal(rec["nominal"], np.clip(log[k0 + j - 1]["nominal"] + ginv @ e / T, lo, hi))
+        o = list(c.output_indices)
+        near = np.max(np.abs(rec["x"][o] - c._id_cfg.output_mid[o]) / c._id_cfg.output_half[o]) > 0.8
+        np.testing.assert_array_equal(rec["u"], np.clip(rec["nominal"] + (not near) * exc[j], lo, hi))
+    assert log[k0 + reid.steps]["mode"] == "predictive"                  # the hand-back: the law flies again
+
+
+def test_the_hand_back_replays_are_the_rules_own_updates_over_the_logged_phase(flown):
+    c, log = flown
+    k0, reid = _trip_step(log), c._reid
+    kh = k0 + reid.steps
+    # the identifier as the step before the hand-back left it (a checkpoint), then the hand-back step's own update
+    env = QuadTankEnv(operating_point="P+")
+    d = build_neural(NeuralControllerConfig(), env)
+    d.reset(env.reset(seed=4)[0], np.asarray(env.setpoint, float), seed=4)
+    d.set_state(log[kh - 1]["state"])
+    ref = d.identifier
+    (y, u, y_next, learn), = log[kh]["taken"]
+    ref.update(y, u, y_next, learn=learn)
+    # transitions of phase steps 1..steps: the regressor and input the identifier took in, the state as target
+    trans = []
+    for k in range(k0 + 1, kh + 1):
+        (y, u, _, learn), = log[k]["taken"]
+        trans.append((y, u, log[k]["x"], learn))
+    P, counts = ref._P.copy(), dict(ref.counts)
+    walk = ref.bias_walk.copy()
+    ref.bias_walk[:] = 0.0
+    for _ in range(reid.passes):
+        ref._h[:] = 0.0
+        ref._Sh[:] = 0.0
+        for y, u, x, learn in trans:
+            ref.update(y, u, x, learn=learn)
+    ref.bias_walk[:] = walk
+    assert reid.passes == 2 and counts["updated"] > 0
+    np.testing.assert_array_equal(log[kh]["theta"], ref._theta)
+    np.testing.assert_array_equal(log[kh]["P"], P)         # the replays move the weights only
+
+
+def test_the_covariance_goes_back_to_the_start_at_the_trip():
+    env = QuadTankEnv(operating_point="P+")
+    c = build_neural(NeuralControllerConfig(), env)
+    log = []
+    _fly(c, env, seed=4, steps=CHANGE_AT + 10, log=log)
+    k0 = _trip_step(log)
+    assert k0 is not None
+    # the trip step: after the rollback, the covariance is the one the run started with, before any update
+    np.testing.assert_array_equal(c._reid.initial_covariance.shape, c.identifier._P.shape)
+    start = build_neural(NeuralControllerConfig(), env)
+    start.reset(QuadTankEnv(operating_point="P+").reset(seed=4)[0], np.asarray(env.setpoint, float), seed=4)
+    np.testing.assert_array_equal(c._reid.initial_covariance, start.identifier._P)
+
+
+def test_a_checkpoint_in_the_phase_goes_on_bit_identically():
+    env = QuadTankEnv(operating_point="P+")
+    c = build_neural(NeuralControllerConfig(), env)
+    obs = _fly(c, env, seed=4, steps=CHANGE_AT + 50)
+    assert c._reid.active
+    state, e2 = c.get_state(), copy.deepcopy(env)
+    d = build_neural(NeuralControllerConfig(), env)
+    d.reset(obs, np.asarray(env.setpoint, float), seed=9)
+    d.set_state(state)
+    o1 = o2 = obs
+    r = np.asarray(env.setpoint, float) + STEP
+    for _ in range(c._reid.steps):                   # through the hand-back and beyond
+        u1, u2 = c.step(o1, r), d.step(o2, r)
+        np.testing.assert_array_equal(u1, u2)
+        o1, o2 = env.step(u1)[0], e2.step(u2)[0]
+    assert not c._reid.active and not d._reid.active
+    np.testing.assert_array_equal(c.identifier.weights, d.identifier.weights)
+    # a checkpoint written before change_reidentify existed: no trip yet, the fresh arrays
+    old = {k: v for k, v in state.items() if not k.startswith("reidentify.")}
+    d.set_state(old)
+    assert not d._reid.active and d._reid.count == 0 and d._reid.last_trip is None
+
+
+def _pplus_change(seed, **keys):
+    sc = Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus.toml")
+    data = sc.to_dict()
+    data["controller"] = {"kind": "neural", **keys}
+    data["events"] = [{"kind": "parameter_change", "time": 400.0, "factors": {"k1": 1.3, "k2": 1.3}}]
+    return run_scenario(Scenario.from_dict(data, source="test", default_name=sc.name), seed=seed)
+
+
+def test_the_shipped_task_with_its_change_is_held_with_it_and_lost_without():
+    on, off = _pplus_change(4), _pplus_change(4, change_reidentify=False)
+    assert on.status == "completed" and on.metrics["success"]
+    assert off.status != "completed" or not off.metrics["success"]
+
+
+def test_no_trip_on_the_nominal_task():
+    env = QuadTankEnv(operating_point="P+")
+    c = build_neural(NeuralControllerConfig(), env)
+    obs = env.reset(seed=0)[0]
+    r0 = np.asarray(env.setpoint, float)
+    c.reset(obs, r0, seed=0)
+    for k in range(900):
+        obs = env.step(c.step(obs, r0 + STEP * (k >= 10)))[0]
+    assert c._reid.count == 0 and c.diagnostics()["mode"] == "predictive"
+
+
+def test_settings_and_errors():
+    env = QuadTankEnv(operating_point="P+")
+    c = build_neural(NeuralControllerConfig(), env)
+    assert "change_reidentify" in c.derived_settings()["long_run_signals"]
+    assert build_neural(NeuralControllerConfig(change_reidentify=False), env)._reid is None
+    with pytest.raises(ParameterError, match="change_reidentify"):
+        NeuralControllerConfig(change_reidentify="yes")
+    with pytest.raises(ParameterError, match="open-loop warm-up"):
+        build_neural(NeuralControllerConfig(change_reidentify=True, warmup_duration=0.0), env)
+    minus = QuadTankEnv(operating_point="P-")            # no identification warm-up: off unless asked
+    assert build_neural(NeuralControllerConfig(), minus)._reid is None
+    assert build_neural(NeuralControllerConfig(change_reidentify=True), minus)._reid is not None
