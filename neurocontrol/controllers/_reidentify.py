@@ -110,11 +110,11 @@ class Reidentification:
               "rec_u", "rec_learn")
 
     def state_arrays(self):
-        """(key, owner, attribute) of the arrays a checkpoint carries."""
+        """Return (key, owner, attribute) of the arrays a checkpoint carries."""
         return [(f"reidentify.{a}", self, a) for a in self._NAMES]
 
     def fresh_state(self) -> dict:
-        """The arrays as a reset leaves them (also for a checkpoint written before ``change_reidentify``)."""
+        """Return the arrays as a reset leaves them (also for a checkpoint written before ``change_reidentify``)."""
         out = {f"reidentify.{a}": np.zeros_like(getattr(self, a)) for a in self._NAMES}
         out["reidentify.counters"][3], out["reidentify.counters"][5] = -1.0, np.nan
         out["reidentify.rec_x"][:], out["reidentify.rec_u"][:] = np.nan, np.nan
