@@ -181,7 +181,7 @@ class Reidentification:
         c[4] += 1.0
         c[5] = k * controller.dt
 
-    def phase_input(self, controller, k: int, x: np.ndarray, reference: np.ndarray, learned: bool):
+    def phase_input(self, controller, k: int, x: np.ndarray, reference: np.ndarray, learned: bool, seen: bool):
         """Record step ``k`` of the phase; return its input, or None when the phase has just ended (hand-back).
 
         Parameters
@@ -195,12 +195,14 @@ class Reidentification:
             The controlled outputs' set-points.
         learned : bool
             Whether this step's transition was learned (``learning_until``).
+        seen : bool
+            Whether the identifier took this step's transition in (False after a lost sample: the replays skip it).
         """
         c, j = self.counters, int(self.counters[3])
         self.rec_x[j] = x
         self.rec_learn[j] = float(learned)
         if j > 0:
-            self.rec_u[j - 1] = controller._u_prev
+            self.rec_u[j - 1] = controller._u_prev if seen else np.nan
         if j >= self.steps:                            # the hand-back: learn the phase again, the law flies
             X, U, L = self.rec_x, self.rec_u, self.rec_learn
             controller.identifier.relearn([(X[t - 1], U[t - 1], X[t], bool(L[t])) for t in range(1, j + 1)

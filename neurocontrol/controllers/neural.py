@@ -529,8 +529,9 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
             self._rate_limit = self._law_rate
             self._mode = "predictive"
         reid = self._reid                         # re-identification after a change (change_reidentify)
-        if reid is not None and (reid.active or reid.watch(self, self._status in self._SEEN, x, k)):
-            u = reid.phase_input(self, k, x, reference, self._learning(k))
+        seen = self._status in self._SEEN
+        if reid is not None and (reid.active or reid.watch(self, seen, x, k)):
+            u = reid.phase_input(self, k, x, reference, self._learning(k), seen)
             if u is not None:
                 self._advance_reference_model(reference)
                 return u

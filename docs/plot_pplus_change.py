@@ -1,0 +1,100 @@
+"""Draw the tank at P+ through its pump-gain change with and without re-identification: docs/img/pplus_change.png.
+
+The shipped P+ task (``scenarios/quadtank_pplus.toml``) with the pump gains k1, k2 x1.3 at 400 s (the change variant
+of ``benchmarks/bench_plants.py``), flown by the neural kind with its defaults (``change_reidentify`` on there: the
+identifier's one-step error trips 3 steps after the change, and the plant is re-identified in open loop for the
+warm-up's 276 s) and with ``change_reidentify = false``. Seed 4. Left: the two levels with their references and
+success bands; right: the pumps. Shaded: the identification warm-up (grey) and the re-identification (orange). The
+caption's figures (docs/neural_controller.md, "Re-identification after a change") are printed, and checked by
+``tests/test_reidentify.py``.
+
+Usage: ``python docs/plot_pplus_change.py [--out docs/img/pplus_change.png]`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from neurocontrol.scenario import run_scenario
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import plot_pplus_feedforward as ff  # noqa: E402  (docs/ holds scripts, not a package)
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "img" / "pplus_change.png"
+#: label -> the controller table flown
+VARIANTS = {"with re-identification (default)": {"kind": "neural"},
+            "without it": {"kind": "neural", "change_reidentify": False}}
+RUN_SEED = 4
+CHANGE = {"kind": "parameter_change", "time": 400.0, "factors": {"k1": 1.3, "k2": 1.3}}
+
+
+def runs(seed: int = RUN_SEED) -> dict:
+    """Fly ``VARIANTS`` through the change on ``seed``; return label -> Result."""
+    return {label: run_scenario(ff.scenario(table).set("events", [CHANGE]), seed)
+            for label, table in VARIANTS.items()}
+
+
+def summary(results: dict) -> dict:
+    """Return label -> (status, success, IAE per output, re-identification spans in s) of each run."""
+    out = {}
+    for label, res in results.items():
+        dt = float(res.meta["dt"])
+        out[label] = (res.status, bool(res.metrics.get("success")),
+                      {o: float(v["iae"]) for o, v in res.metrics["outputs"].items()},
+                      [(a * dt, b * dt) for a, b in res.mode_spans("reidentify")])
+    return out
+
+
+def draw(path: Path, results: dict, warmup_s: float) -> None:
+    """Plot the runs of :func:`runs` into ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(10, 5.6), sharex=True, layout="constrained")
+    colours = ("tab:blue", "tab:red")
+    for i in range(2):
+        ff.draw_levels(axes[i, 0], results, i, colours)
+        axes[i, 0].legend(fontsize=7, loc="upper left")
+    for j in range(2):
+        ax = axes[j, 1]
+        for (label, res), c in zip(results.items(), colours):
+            ax.step(res.time[:len(res.inputs)], np.asarray(res.inputs)[:, j], where="post", color=c, linewidth=1,
+                    label=label)
+        ax.set_ylabel(f"pump {j + 1} [V]")
+        ax.legend(fontsize=7, loc="upper right")
+    spans = next(iter(summary(results).values()))[3]
+    for ax in axes.flat:
+        ax.axvspan(0.0, warmup_s, color="0.5", alpha=0.12, linewidth=0)
+        for a, b in spans:
+            ax.axvspan(a, b, color="tab:orange", alpha=0.12, linewidth=0)
+        ax.axvline(CHANGE["time"], color="k", linewidth=0.8, linestyle=":")
+        ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("time [s]")
+    fig.suptitle(f"quadruple tank at P+, seed {RUN_SEED}, neural defaults: the pump-gain change with and without "
+                 "re-identification\n(grey: the warm-up; dotted: pump gains x1.3; orange: the re-identification)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> Path:
+    """Fly, print the caption's figures, and write the figure (``--out``); return its path."""
+    out = ff.out_path(argv, __doc__, OUT)
+    results = runs()
+    for label, (status, ok, iae, spans) in summary(results).items():
+        print(f"{label}: {status}, success {ok}, IAE " + ", ".join(f"{o} {v:.1f}" for o, v in iae.items())
+              + f", re-identified {spans}")
+    draw(out, results, ff.warmup_seconds())
+    print(f"wrote {out}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
