@@ -16,8 +16,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from neurocontrol.scenario import run_scenario
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,23 +49,7 @@ def summary(results: dict) -> dict:
 
 def draw(path: Path, results: dict, warmup_s: float) -> None:
     """Plot the runs of :func:`runs` into ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 2, figsize=(10, 5.6), sharex=True, layout="constrained")
-    colours = ("tab:blue", "tab:red")
-    for i in range(2):
-        ff.draw_levels(axes[i, 0], results, i, colours)
-        axes[i, 0].legend(fontsize=7, loc="upper left")
-    for j in range(2):
-        ax = axes[j, 1]
-        for (label, res), c in zip(results.items(), colours):
-            ax.step(res.time[:len(res.inputs)], np.asarray(res.inputs)[:, j], where="post", color=c, linewidth=1,
-                    label=label)
-        ax.set_ylabel(f"pump {j + 1} [V]")
-        ax.legend(fontsize=7, loc="upper right")
+    fig, axes = ff.draw_runs(results, ("tab:blue", "tab:red"), legend_loc="upper left")
     spans = next(iter(summary(results).values()))[3]
     for ax in axes.flat:
         ax.axvspan(0.0, warmup_s, color="0.5", alpha=0.12, linewidth=0)
@@ -79,21 +61,18 @@ def draw(path: Path, results: dict, warmup_s: float) -> None:
         ax.set_xlabel("time [s]")
     fig.suptitle(f"quadruple tank at P+, seed {RUN_SEED}, neural defaults: the pump-gain change with and without "
                  "re-identification\n(grey: the warm-up; dotted: pump gains x1.3; orange: the re-identification)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    ff.save(fig, path)
 
 
 def main(argv=None) -> Path:
     """Fly, print the caption's figures, and write the figure (``--out``); return its path."""
-    out = ff.out_path(argv, __doc__, OUT)
-    results = runs()
-    for label, (status, ok, iae, spans) in summary(results).items():
-        print(f"{label}: {status}, success {ok}, IAE " + ", ".join(f"{o} {v:.1f}" for o, v in iae.items())
-              + f", re-identified {spans}")
-    draw(out, results, ff.warmup_seconds())
-    print(f"wrote {out}")
-    return out
+    def fly():
+        results = runs()
+        for label, (status, ok, iae, spans) in summary(results).items():
+            print(f"{label}: {status}, success {ok}, IAE " + ", ".join(f"{o} {v:.1f}" for o, v in iae.items())
+                  + f", re-identified {spans}")
+        return results
+    return ff.figure(argv, __doc__, OUT, fly, lambda out, results: draw(out, results, ff.warmup_seconds()))
 
 
 if __name__ == "__main__":

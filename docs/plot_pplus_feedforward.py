@@ -66,18 +66,17 @@ def draw_levels(ax, results: dict, i: int, colours) -> None:
     ax.set_ylabel(f"{name} [V]")
 
 
-def draw(path: Path, results: dict, warmup_s: float) -> None:
-    """Plot the runs of :func:`runs` into ``path``."""
+def draw_runs(results: dict, colours, legend_loc: str = "lower right"):
+    """Return a 2x2 figure and its axes: the two levels of every run of :func:`runs` (left) and the pumps (right)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 5.6), sharex=True, layout="constrained")
-    colours = ("tab:blue", "tab:orange")
     for i in range(2):
         draw_levels(axes[i, 0], results, i, colours)
-        axes[i, 0].legend(fontsize=7, loc="lower right")
+        axes[i, 0].legend(fontsize=7, loc=legend_loc)
     for j in range(2):
         ax = axes[j, 1]
         for (label, res), c in zip(results.items(), colours):
@@ -85,15 +84,28 @@ def draw(path: Path, results: dict, warmup_s: float) -> None:
                     label=label)
         ax.set_ylabel(f"pump {j + 1} [V]")
         ax.legend(fontsize=7, loc="upper right")
+    return fig, axes
+
+
+def save(fig, path: Path) -> None:
+    """Write ``fig`` to ``path`` (its folder made) and close it."""
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def draw(path: Path, results: dict, warmup_s: float) -> None:
+    """Plot the runs of :func:`runs` into ``path``."""
+    fig, axes = draw_runs(results, ("tab:blue", "tab:orange"))
     for ax in axes.flat:
         ax.axvspan(0.0, warmup_s, color="0.5", alpha=0.12, linewidth=0)
         ax.grid(alpha=0.3)
     for ax in axes[1]:
         ax.set_xlabel("time [s] (shaded: the identification warm-up)")
     fig.suptitle("quadruple tank at P+, seed 0, neural defaults: the warm-up's input with and without the feed-forward")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path)
 
 
 def out_path(argv, doc: str, default: Path) -> Path:
@@ -103,14 +115,21 @@ def out_path(argv, doc: str, default: Path) -> Path:
     return ap.parse_args(argv).out
 
 
-def main(argv=None) -> Path:
-    """Fly, print the caption's figures, and write the figure (``--out``); return its path."""
-    out = out_path(argv, __doc__, OUT)
-    results = runs(0)
-    print_summary(results)
-    draw(out, results, warmup_seconds())
+def figure(argv, doc: str, default: Path, fly, draw_to) -> Path:
+    """A figure script's run: parse ``--out``, ``fly()`` (it prints the caption's figures), ``draw_to(path, flown)``."""
+    out = out_path(argv, doc, default)
+    draw_to(out, fly())
     print(f"wrote {out}")
     return out
+
+
+def main(argv=None) -> Path:
+    """Fly, print the caption's figures, and write the figure (``--out``); return its path."""
+    def fly():
+        results = runs(0)
+        print_summary(results)
+        return results
+    return figure(argv, __doc__, OUT, fly, lambda out, results: draw(out, results, warmup_seconds()))
 
 
 if __name__ == "__main__":

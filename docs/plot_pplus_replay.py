@@ -93,22 +93,19 @@ def draw(path: Path, results: dict, errors: dict, warmup_s: float) -> None:
     ax.legend(fontsize=7, loc="upper right")
     fig.suptitle("quadruple tank at P+, neural defaults: the identification warm-up learned twice more at the "
                  "hand-over, and without")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    ff.save(fig, path)
 
 
 def main(argv=None) -> Path:
     """Fly, print the caption's figures, and write the figure (``--out``); return its path."""
-    out = ff.out_path(argv, __doc__, OUT)
-    results = runs()
-    ff.print_summary(results, prefix=f"seed {RUN_SEED}, ")
-    errors = gain_errors()
-    for label, errs in errors.items():
-        print(f"{label}: gain errors " + ", ".join(f"{e:.2f}" for e in errs) + f"; median {np.median(errs):.2f}")
-    draw(out, results, errors, ff.warmup_seconds())
-    print(f"wrote {out}")
-    return out
+    def fly():
+        results = runs()
+        ff.print_summary(results, prefix=f"seed {RUN_SEED}, ")
+        errors = gain_errors()
+        for label, errs in errors.items():
+            print(f"{label}: gain errors " + ", ".join(f"{e:.2f}" for e in errs) + f"; median {np.median(errs):.2f}")
+        return results, errors
+    return ff.figure(argv, __doc__, OUT, fly, lambda out, made: draw(out, *made, ff.warmup_seconds()))
 
 
 if __name__ == "__main__":

@@ -258,3 +258,13 @@ def test_settings_and_errors():
     minus = QuadTankEnv(operating_point="P-")            # no identification warm-up: off unless asked
     assert build_neural(NeuralControllerConfig(), minus)._reid is None
     assert build_neural(NeuralControllerConfig(change_reidentify=True), minus)._reid is not None
+
+
+def test_a_trial_start_ends_the_phase_and_starts_a_new_level():
+    env = QuadTankEnv(operating_point="P+")
+    c = build_neural(NeuralControllerConfig(), env)
+    obs = _fly(c, env, seed=4, steps=CHANGE_AT + 50)
+    assert c._reid.active
+    c.start_trial(obs, np.asarray(env.setpoint, float))
+    assert not c._reid.active and c._reid.counters[0] == 0 and c.diagnostics()["mode"] == "predictive"
+    assert c._reid.initial_covariance is not None

@@ -633,6 +633,8 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         self._plan[:] = 0.0
         if self._probe is not None:
             self._probe.restart()
+        if self._reid is not None:               # a new level from the trial's own errors; a phase ends with its trial
+            self._reid.reset()
         self._preview_cache, self._preview_k0 = np.empty((0, 0)), 0
         self.filter.measure(np.full(self._n_sig, np.nan))   # restarts the noise estimate's differences, keeps it
         self._k = self._n_warmup = 0
