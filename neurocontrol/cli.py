@@ -141,6 +141,8 @@ def _cmd_run(args) -> int:
     starting = _ended_starting(res)     # the run ended before the controller's own law took over (a relay test)
     if "fallback" in res.meta.get("mode_fractions", {}):       # a guarded run that handed the plant over
         print(f"modes      {_modes_line(res)}")
+    elif "reidentify" in res.meta.get("mode_fractions", {}):   # the neural controller re-identified after a change
+        print(f"modes      {_modes_line(res, 'reidentify', 'the plant was re-identified in open loop')}")
     elif starting:
         print(f"modes      {starting}")
     for key, value in res.meta.get("controller_settings", {}).items():
@@ -178,14 +180,14 @@ def _mode_shares(res) -> str:
     return ", ".join(f"{mode} {100 * f:.1f} %" for mode, f in res.meta["mode_fractions"].items())
 
 
-def _modes_line(res, most: int = 5) -> str:
-    """Return the share of each controller mode and the spans the fallback flew (at most ``most`` of them)."""
+def _modes_line(res, mode: str = "fallback", what: str = "the fallback flew", most: int = 5) -> str:
+    """Return the share of each controller mode and the spans of ``mode`` (at most ``most`` of them)."""
     shares = _mode_shares(res)
     dt = res.meta["dt"]
-    spans = [(a * dt, b * dt) for a, b in res.mode_spans("fallback")]
+    spans = [(a * dt, b * dt) for a, b in res.mode_spans(mode)]
     listed = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in spans[:most]) + (f" and {len(spans) - most} more"
                                                                         if len(spans) > most else "")
-    return f"{shares}; the fallback flew {listed}"
+    return f"{shares}; {what} {listed}"
 
 
 def _ended_starting(res) -> str | None:

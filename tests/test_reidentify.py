@@ -268,3 +268,15 @@ def test_a_trial_start_ends_the_phase_and_starts_a_new_level():
     c.start_trial(obs, np.asarray(env.setpoint, float))
     assert not c._reid.active and c._reid.counters[0] == 0 and c.diagnostics()["mode"] == "predictive"
     assert c._reid.initial_covariance is not None
+
+
+def test_the_shipped_scenario_and_what_run_prints(capsys):
+    """``scenarios/quadtank_pplus_change.toml`` (the task of docs/plot_pplus_change.py as a file): ``neurocontrol run``
+    says when the plant was re-identified, and the setting among long_run_signals' choices."""
+    from neurocontrol import cli
+
+    assert cli.main(["run", str(ROOT / "scenarios" / "quadtank_pplus_change.toml"), "--seed", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "success    yes" in out
+    assert "the plant was re-identified in open loop 403.00-679.00 s" in out
+    assert "(change_reidentify)" in out
