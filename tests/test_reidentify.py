@@ -182,17 +182,19 @@ def test_the_hand_back_replays_are_the_rules_own_updates_over_the_logged_phase(l
     np.testing.assert_array_equal(log[kh]["P"], P)         # the replays move the weights only
 
 
-def test_the_covariance_goes_back_to_the_start_at_the_trip():
+def test_the_covariance_goes_back_to_the_start_at_the_trip(flown):
+    """At the end of the trip's step (no update after the rollback yet) the identifier's covariance is the one a
+    fresh controller starts the run with; one step before, it is not."""
+    k0 = _trip_step(flown[1])
     env = QuadTankEnv(operating_point="P+")
-    c = build_neural(NeuralControllerConfig(), env)
-    log = []
-    _fly(c, env, seed=4, steps=CHANGE_AT + 10, log=log)
-    k0 = _trip_step(log)
-    assert k0 is not None
-    # the trip step: after the rollback, the covariance is the one the run started with, before any update
-    np.testing.assert_array_equal(c._reid.initial_covariance.shape, c.identifier._P.shape)
     start = build_neural(NeuralControllerConfig(), env)
     start.reset(QuadTankEnv(operating_point="P+").reset(seed=4)[0], np.asarray(env.setpoint, float), seed=4)
+    c = build_neural(NeuralControllerConfig(), env)
+    obs = _fly(c, env, seed=4, steps=k0)
+    assert not c._reid.active and not np.array_equal(c.identifier._P, start.identifier._P)
+    _fly(c, env, seed=4, steps=k0 + 1, start=k0, obs=obs)
+    assert c._reid.active
+    np.testing.assert_array_equal(c.identifier._P, start.identifier._P)
     np.testing.assert_array_equal(c._reid.initial_covariance, start.identifier._P)
 
 
