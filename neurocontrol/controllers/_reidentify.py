@@ -79,16 +79,13 @@ class Reidentification:
         self.rec_x = np.full((self.steps + 1, n_signals), np.nan)
         self.rec_u = np.full((self.steps + 1, n_taps), np.nan)
         self.rec_learn = np.zeros(self.steps + 1)
-        self.initial_covariance = None
         self.reset()
 
     # ------------------------------------------------------------------ episode
-    def reset(self, covariance=None) -> None:
-        """Forget the level, snapshots and any phase (at the controller's reset); keep ``covariance`` to go back to."""
+    def reset(self) -> None:
+        """Forget the level, snapshots and any phase (at the controller's reset and a trial's start)."""
         for key, value in self.fresh_state().items():
             getattr(self, key[len("reidentify."):])[...] = value
-        if covariance is not None:
-            self.initial_covariance = np.array(covariance, copy=True)
 
     @property
     def active(self) -> bool:
@@ -165,8 +162,8 @@ class Reidentification:
         ident, c = controller.identifier, self.counters
         i = int(c[2]) % SNAPSHOTS                      # the oldest of the ring
         ident._theta[:] = self.snap_theta[i]            # in place: the kernels hold views of it
-        if self.initial_covariance is not None and ident._P.size:
-            ident._P[...] = self.initial_covariance
+        if ident._P.size:                              # the rule's prior, as the run started (none: gradient rule)
+            ident._P[...] = ident.rule.initial_covariance(ident.config)
         m = controller.n_inputs
         past = self.snap_u[i].reshape(-1, m)
         G = _learned.learned_step_response(ident, self.snap_x[i], self.snap_h[i], past, controller.output_indices,

@@ -447,7 +447,7 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         if self._probe is not None:
             self._probe.reset(probe_seed[0])
         if self._reid is not None:
-            self._reid.reset(self.identifier._P)
+            self._reid.reset()
         self._mode = "warmup" if self._n_warmup > 0 else "predictive"
         self._status = "none"
         self._ready = True
