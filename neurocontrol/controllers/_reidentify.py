@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurocontrol.controllers import learned_response as _learned
+from neurocontrol.controllers._warmup import recorded_transitions
 
 __all__ = ["TRIP_RATIO", "TRIP_STEPS", "LEVEL_STEPS", "SNAPSHOT_EVERY", "SNAPSHOTS", "Reidentification"]
 
@@ -201,10 +202,7 @@ class Reidentification:
         if j > 0:
             self.rec_u[j - 1] = controller._u_prev if seen else np.nan
         if j >= self.steps:                            # the hand-back: learn the phase again, the law flies
-            X, U, L = self.rec_x, self.rec_u, self.rec_learn
-            controller.identifier.relearn([(X[t - 1], U[t - 1], X[t], bool(L[t])) for t in range(1, j + 1)
-                                           if np.isfinite(X[t - 1]).all() and np.isfinite(U[t - 1]).all()
-                                           and np.isfinite(X[t]).all()], self.passes)
+            controller.identifier.relearn(recorded_transitions(self.rec_x, self.rec_u, self.rec_learn, j), self.passes)
             c[3] = -1.0
             c[0] = c[1] = c[2] = 0.0                   # a new level and new snapshots, from the new model
             return None

@@ -30,13 +30,25 @@ from neurocontrol.exceptions import ParameterError
 from neurocontrol.nets.incremental import free_run
 from neurocontrol.reference import aprbs
 
-__all__ = ["CHECK_EVERY", "EXCITATION_BACKOFF", "WarmupHandover", "unchecked_reason"]
+__all__ = ["CHECK_EVERY", "EXCITATION_BACKOFF", "WarmupHandover", "recorded_transitions", "unchecked_reason"]
 
 #: Steps between two checks once the planned warm-up has ended.
 CHECK_EVERY = 10
 #: An open-loop warm-up's excitation is held back while a controlled output is beyond this fraction of its
 #: declared half range from the middle (normalised units).
 EXCITATION_BACKOFF = 0.8
+
+
+def recorded_transitions(states, inputs, learn, k: int) -> list:
+    """Return the recorded transitions ``(states[t-1], inputs[t-1], states[t], learn[t])``, t = 1..``k``, to replay.
+
+    Only those whose three rows are finite: the ones the online pass took in (a lost sample, or a non-finite rate
+    lag, left a NaN row, and the online pass skipped that transition). The warm-up's replays and re-identification's
+    hand-back (:mod:`neurocontrol.controllers._reidentify`) take them to
+    :meth:`~neurocontrol.nets.ekf.IncrementalIdentifier.relearn`.
+    """
+    return [(states[t - 1], inputs[t - 1], states[t], bool(learn[t])) for t in range(1, k + 1)
+            if np.isfinite(states[t - 1]).all() and np.isfinite(inputs[t - 1]).all() and np.isfinite(states[t]).all()]
 
 
 class WarmupHandover:
@@ -106,10 +118,8 @@ class WarmupHandover:
         """
         if self._replay <= 0 or k >= self._wu_x.shape[0]:
             return
-        X, U = self._wu_x, self._wu_u
-        self.identifier.relearn([(X[t - 1], U[t - 1], X[t], self._learning(t)) for t in range(1, k + 1)
-                                 if np.isfinite(X[t - 1]).all() and np.isfinite(U[t - 1]).all()
-                                 and np.isfinite(X[t]).all()], self._replay)
+        learn = [self._learning(t) for t in range(k + 1)]
+        self.identifier.relearn(recorded_transitions(self._wu_x, self._wu_u, learn, k), self._replay)
 
     def _open_loop_input(self, k: int, x: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """Return the input of open-loop warm-up step ``k``, state ``x``.
