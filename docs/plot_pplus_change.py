@@ -1,12 +1,13 @@
-"""Draw the tank at P+ through its pump-gain change with and without re-identification: docs/img/pplus_change.png.
+"""Draw the tank at P+ through its pump-gain change, re-identified two ways and not at all: docs/img/pplus_change.png.
 
 The shipped P+ task (``scenarios/quadtank_pplus.toml``) with the pump gains k1, k2 x1.3 at 400 s (the change variant
 of ``benchmarks/bench_plants.py``), flown by the neural kind with its defaults (``change_reidentify`` on there: the
-identifier's one-step error trips 3 steps after the change, and the plant is re-identified in open loop for the
-warm-up's 276 s) and with ``change_reidentify = false``. Seed 4. Left: the two levels with their references and
-success bands; right: the pumps. Shaded: the identification warm-up (grey) and the re-identification (orange). The
-caption's figures (docs/neural_controller.md, "Re-identification after a change") are printed, and checked by
-``tests/test_reidentify.py``.
+identifier's one-step error trips 3 steps after the change, its weights go back to before it, and for the warm-up's
+276 steps only one gain factor per pump is learned while the law flies), with ``change_reidentify = "open_loop"``
+(the plant re-identified in open loop over those steps) and with ``change_reidentify = false``. Seed 4. Left: the
+two levels with their references and success bands; right: the pumps. Shaded: the identification warm-up (grey) and
+the steps after the trip (orange). The caption's figures (docs/neural_controller.md, "Re-identification after a
+change") are printed, and checked by ``tests/test_reidentify.py``.
 
 Usage: ``python docs/plot_pplus_change.py [--out docs/img/pplus_change.png]`` from the repository root.
 """
@@ -24,8 +25,9 @@ import plot_pplus_feedforward as ff  # noqa: E402  (docs/ holds scripts, not a p
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "img" / "pplus_change.png"
 #: label -> the controller table flown
-VARIANTS = {"with re-identification (default)": {"kind": "neural"},
-            "without it": {"kind": "neural", "change_reidentify": False}}
+VARIANTS = {"input gains re-learned (default)": {"kind": "neural"},
+            "re-identified in open loop": {"kind": "neural", "change_reidentify": "open_loop"},
+            "neither": {"kind": "neural", "change_reidentify": False}}
 RUN_SEED = 4
 CHANGE = {"kind": "parameter_change", "time": 400.0, "factors": {"k1": 1.3, "k2": 1.3}}
 
@@ -37,19 +39,19 @@ def runs(seed: int = RUN_SEED) -> dict:
 
 
 def summary(results: dict) -> dict:
-    """Return label -> (status, success, IAE per output, re-identification spans in s) of each run."""
+    """Return label -> (status, success, IAE per output, spans in s of the open-loop phase or the gains' learning)."""
     out = {}
     for label, res in results.items():
         dt = float(res.meta["dt"])
         out[label] = (res.status, bool(res.metrics.get("success")),
                       {o: float(v["iae"]) for o, v in res.metrics["outputs"].items()},
-                      [(a * dt, b * dt) for a, b in res.mode_spans("reidentify")])
+                      [(a * dt, b * dt) for mode in ("reidentify", "gains") for a, b in res.mode_spans(mode)])
     return out
 
 
 def draw(path: Path, results: dict, warmup_s: float) -> None:
     """Plot the runs of :func:`runs` into ``path``."""
-    fig, axes = ff.draw_runs(results, ("tab:blue", "tab:red"), legend_loc="upper left")
+    fig, axes = ff.draw_runs(results, ("tab:blue", "tab:orange", "tab:red"), legend_loc="upper left")
     spans = next(iter(summary(results).values()))[3]
     for ax in axes.flat:
         ax.axvspan(0.0, warmup_s, color="0.5", alpha=0.12, linewidth=0)
@@ -59,8 +61,8 @@ def draw(path: Path, results: dict, warmup_s: float) -> None:
         ax.grid(alpha=0.3)
     for ax in axes[1]:
         ax.set_xlabel("time [s]")
-    fig.suptitle(f"quadruple tank at P+, seed {RUN_SEED}, neural defaults: the pump-gain change with and without "
-                 "re-identification\n(grey: the warm-up; dotted: pump gains x1.3; orange: the re-identification)")
+    fig.suptitle(f"quadruple tank at P+, seed {RUN_SEED}, neural defaults: the pump-gain change, re-identified two ways "
+                 "and not at all\n(grey: the warm-up; dotted: pump gains x1.3; orange: the steps after the trip)")
     ff.save(fig, path)
 
 
@@ -70,7 +72,7 @@ def main(argv=None) -> Path:
         results = runs()
         for label, (status, ok, iae, spans) in summary(results).items():
             print(f"{label}: {status}, success {ok}, IAE " + ", ".join(f"{o} {v:.1f}" for o, v in iae.items())
-                  + f", re-identified {spans}")
+                  + f", after the trip {spans}")
         return results
     return ff.figure(argv, __doc__, OUT, fly, lambda out, results: draw(out, results, ff.warmup_seconds()))
 

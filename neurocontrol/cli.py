@@ -143,6 +143,8 @@ def _cmd_run(args) -> int:
         print(f"modes      {_modes_line(res)}")
     elif "reidentify" in res.meta.get("mode_fractions", {}):   # the neural controller re-identified after a change
         print(f"modes      {_modes_line(res, 'reidentify', 'the plant was re-identified in open loop')}")
+    elif "gains" in res.meta.get("mode_fractions", {}):        # ... or re-learned its input gains after one
+        print(f"modes      {_modes_line(res, 'gains', 'the input gains were re-learned after a change')}")
     elif starting:
         print(f"modes      {starting}")
     for key, value in res.meta.get("controller_settings", {}).items():

@@ -128,7 +128,8 @@ def _mode_spans(result, mode: str) -> list[tuple[float, float]]:
 
 #: How the spans of a mode are shaded: colour, opacity, legend label.
 _MODE_SHADES = {"warmup": ("0.5", 0.1, "warm-up"), "fallback": ("tab:purple", 0.12, "fallback flew"),
-                "reidentify": ("tab:orange", 0.1, "re-identification")}
+                "reidentify": ("tab:orange", 0.1, "re-identification"),
+                "gains": ("tab:green", 0.08, "input gains re-learned")}
 
 
 def _shade(ax, spans: dict) -> None:
@@ -148,7 +149,8 @@ def plot_result(result, path=None, *, tolerance=None, units: Mapping[str, str] |
     where it saturated shaded, then the inner iterations per step. In a guarded
     run the spans the fallback controller flew (``result.meta["modes"]``) are
     shaded on every output and input, and in every run the warm-up's (grey) and the neural controller's
-    re-identifications after a change (orange, ``change_reidentify``).
+    re-identifications after a change (``change_reidentify``: orange in open loop, green while the input gains are
+    re-learned).
 
     Parameters
     ----------

@@ -99,13 +99,14 @@ def test_most_signals_jumping_at_once_is_an_onset_and_one_signal_is_not():
     assert fresh.update(y, u, noisy, onset_factor=ONSET_FACTOR) != "onset"
 
 
-def test_hold_and_onset_need_the_ekf_rule_with_its_change_detector():
+def test_hold_needs_the_ekf_rule_and_onset_its_change_detector():
     y, u = np.zeros(3), np.zeros(1)
+    with pytest.raises(ParameterError, match="`hold` needs the EKF rule"):
+        _identifier(GradientRule(learning_rate=0.1)).update(y, u, y, hold=True)
+    assert _identifier(DecoupledEKF(change_gate=None)).update(y, u, y, hold=True) == "held"
     for rule in (GradientRule(learning_rate=0.1), DecoupledEKF(change_gate=None)):
-        ident = _identifier(rule)
-        for kw in ({"hold": True}, {"onset_factor": 100.0}):
-            with pytest.raises(ParameterError, match="need the EKF rule with its change detector"):
-                ident.update(y, u, y, **kw)
+        with pytest.raises(ParameterError, match="`onset_factor` needs the EKF rule with its change detector"):
+            _identifier(rule).update(y, u, y, onset_factor=100.0)
     with pytest.raises(ParameterError, match="onset_factor"):
         _identifier().update(y, u, y, onset_factor=-1.0)
     with pytest.raises(ParameterError, match="onset_count"):

@@ -1,9 +1,11 @@
 """Re-identification after a change (``change_reidentify``) on the quadruple tank at P+.
 
-References: a plain re-implementation of the trip rule over the logged one-step errors; the phase's input law
-checked step by step against the logged inputs, errors and excitation; a plain loop of the identifier's own
-``update`` over the transitions logged while the phase ran, for the hand-back's replays; the run with the key off
-for what it buys (docs/neural_controller.md, "Re-identification after a change").
+References: a plain re-implementation of the trip rule over the logged one-step errors. For ``"open_loop"``: the
+phase's input law checked step by step against the logged inputs, errors and excitation; a plain loop of the
+identifier's own ``update`` over the transitions logged while the phase ran, for the hand-back's replays. For
+``"gains"`` (the default): the network fed ``a u`` in physical units for the reparametrised weights; central finite
+differences of a plain teacher-forced run for the factors' sensitivities; the EKF step written out in numpy. The
+runs with the key off, and LQR-I, for what it buys (docs/neural_controller.md, "Re-identification after a change").
 """
 
 from __future__ import annotations
@@ -76,10 +78,12 @@ def _fly(c, env, seed, steps, log=None, start=0, obs=None, lose=()):
     return obs
 
 
-def _flown(lose=()):
+OPEN = NeuralControllerConfig(change_reidentify="open_loop")
+
+
+def _flown(lose=(), config=OPEN):
     env = QuadTankEnv(operating_point="P+")
-    c = build_neural(NeuralControllerConfig(), env)
-    assert c.config.change_reidentify is True and c._reid is not None      # automatic with the identification warm-up
+    c = build_neural(config, env)
     log = []
     _fly(c, env, seed=4, steps=CHANGE_AT + 60 + c._reid.steps, log=log, lose=lose)
     return c, log
@@ -159,7 +163,7 @@ def test_the_hand_back_replays_are_the_rules_own_updates_over_the_logged_phase(l
     assert kh == k0 + reid.steps if not lose else kh > k0 + reid.steps + len(lose)
     # the identifier as the step before the hand-back left it (a checkpoint), then the hand-back step's own update
     env = QuadTankEnv(operating_point="P+")
-    d = build_neural(NeuralControllerConfig(), env)
+    d = build_neural(OPEN, env)
     d.reset(env.reset(seed=4)[0], np.asarray(env.setpoint, float), seed=4)
     d.set_state(log[kh - 1]["state"])
     ref = d.identifier
@@ -187,9 +191,9 @@ def test_the_covariance_goes_back_to_the_start_at_the_trip(flown):
     fresh controller starts the run with; one step before, it is not."""
     k0 = _trip_step(flown[1])
     env = QuadTankEnv(operating_point="P+")
-    start = build_neural(NeuralControllerConfig(), env)
+    start = build_neural(OPEN, env)
     start.reset(QuadTankEnv(operating_point="P+").reset(seed=4)[0], np.asarray(env.setpoint, float), seed=4)
-    c = build_neural(NeuralControllerConfig(), env)
+    c = build_neural(OPEN, env)
     obs = _fly(c, env, seed=4, steps=k0)
     assert not c._reid.active and not np.array_equal(c.identifier._P, start.identifier._P)
     _fly(c, env, seed=4, steps=k0 + 1, start=k0, obs=obs)
@@ -197,43 +201,50 @@ def test_the_covariance_goes_back_to_the_start_at_the_trip(flown):
     np.testing.assert_array_equal(c.identifier._P, start.identifier._P)
 
 
-def test_a_checkpoint_in_the_phase_goes_on_bit_identically():
+@pytest.mark.parametrize("config", [OPEN, NeuralControllerConfig()], ids=["open_loop", "gains"])
+def test_a_checkpoint_in_the_phase_goes_on_bit_identically(config):
     env = QuadTankEnv(operating_point="P+")
-    c = build_neural(NeuralControllerConfig(), env)
+    c = build_neural(config, env)
     obs = _fly(c, env, seed=4, steps=CHANGE_AT + 50)
-    assert c._reid.active
+    assert c._reid.active or c._reid.adapting
     state, e2 = c.get_state(), copy.deepcopy(env)
-    d = build_neural(NeuralControllerConfig(), env)
+    d = build_neural(config, env)
     d.reset(obs, np.asarray(env.setpoint, float), seed=9)
     d.set_state(state)
     o1 = o2 = obs
     r = np.asarray(env.setpoint, float) + STEP
-    for _ in range(c._reid.steps):                   # through the hand-back and beyond
+    for _ in range(c._reid.gain_steps):              # through the hand-back (the gains' last step) and beyond
         u1, u2 = c.step(o1, r), d.step(o2, r)
         np.testing.assert_array_equal(u1, u2)
         o1, o2 = env.step(u1)[0], e2.step(u2)[0]
-    assert not c._reid.active and not d._reid.active
+    assert not (c._reid.active or c._reid.adapting) and not (d._reid.active or d._reid.adapting)
     np.testing.assert_array_equal(c.identifier.weights, d.identifier.weights)
     # a checkpoint written before change_reidentify existed: no trip yet, the fresh arrays
     old = {k: v for k, v in state.items() if not k.startswith("reidentify.")}
     d.set_state(old)
     assert not d._reid.active and d._reid.count == 0 and d._reid.last_trip is None
+    # ... and one written before the "gains" mode: its phase goes on, nothing learned of the gains
+    d.set_state({k: v for k, v in state.items() if k[len("reidentify."):] not in R.Reidentification.GAIN_NAMES})
+    assert not d._reid.adapting and d._reid.count == 1
 
 
 def test_the_docs_figure_the_shipped_task_held_with_it_and_lost_without():
     """docs/plot_pplus_change.py (its caption in docs/neural_controller.md): seed 4 of the shipped P+ task with the
-    pump gains x1.3 at 400 s ends in its bands with re-identification (one, from 403 to 679 s; IAE y1 587, y2 485
-    V s), and the env stops the run without it."""
+    pump gains x1.3 at 400 s ends in its bands with the gains re-learned (from 403 to 679 s; IAE over the run y1 102,
+    y2 27 V s) and with the open-loop re-identification (403 to 679 s; IAE y1 587, y2 485 V s), and the env stops
+    the run without either."""
     import importlib.util
 
     path = ROOT / "docs" / "plot_pplus_change.py"
     spec = importlib.util.spec_from_file_location("plot_pplus_change", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    (status_on, on, iae_on, spans_on), (status_off, off, _, spans_off) = mod.summary(mod.runs()).values()
-    assert status_on == "completed" and on and spans_on == [(403.0, 679.0)]
-    assert iae_on == pytest.approx({"y1": 586.6, "y2": 484.5}, abs=0.1)
-    assert status_off == "failed" and not off and spans_off == []
+    gains, open_loop, neither = mod.summary(mod.runs()).values()
+    for status, ok, _, spans in (gains, open_loop):
+        assert status == "completed" and ok and spans == [(403.0, 679.0)]
+    assert gains[2] == pytest.approx({"y1": 101.9, "y2": 26.9}, abs=0.1)
+    assert open_loop[2] == pytest.approx({"y1": 586.6, "y2": 484.5}, abs=0.1)
+    assert neither[0] == "failed" and not neither[1] and neither[3] == []
 
 
 def test_no_trip_on_the_nominal_task():
@@ -252,31 +263,173 @@ def test_settings_and_errors():
     c = build_neural(NeuralControllerConfig(), env)
     assert "change_reidentify" in c.derived_settings()["long_run_signals"]
     assert build_neural(NeuralControllerConfig(change_reidentify=False), env)._reid is None
+    assert c.config.change_reidentify is True and c._reid.mode == "gains"    # automatic with the identification warm-up
     with pytest.raises(ParameterError, match="change_reidentify"):
         NeuralControllerConfig(change_reidentify="yes")
     with pytest.raises(ParameterError, match="open-loop warm-up"):
-        build_neural(NeuralControllerConfig(change_reidentify=True, warmup_duration=0.0), env)
+        build_neural(NeuralControllerConfig(change_reidentify="open_loop", warmup_duration=0.0), env)
+    assert build_neural(NeuralControllerConfig(change_reidentify=True, warmup_duration=0.0), env)._reid is not None
+    with pytest.raises(ParameterError, match="rtrl_ekf"):
+        build_neural(NeuralControllerConfig(change_reidentify="gains", learning_rule="rtrl_gradient"), env)
     minus = QuadTankEnv(operating_point="P-")            # no identification warm-up: off unless asked
     assert build_neural(NeuralControllerConfig(), minus)._reid is None
-    assert build_neural(NeuralControllerConfig(change_reidentify=True), minus)._reid is not None
+    assert build_neural(NeuralControllerConfig(change_reidentify="gains"), minus)._reid.mode == "gains"
+    assert build_neural(NeuralControllerConfig(change_reidentify="open_loop"), minus)._reid.mode == "open_loop"
 
 
-def test_a_trial_start_ends_the_phase_and_starts_a_new_level():
+@pytest.mark.parametrize("config", [OPEN, NeuralControllerConfig()], ids=["open_loop", "gains"])
+def test_a_trial_start_ends_the_phase_and_starts_a_new_level(config):
     env = QuadTankEnv(operating_point="P+")
-    c = build_neural(NeuralControllerConfig(), env)
+    c = build_neural(config, env)
     obs = _fly(c, env, seed=4, steps=CHANGE_AT + 50)
-    assert c._reid.active
+    assert c.diagnostics()["mode"] == ("reidentify" if config is OPEN else "gains")
+    weights = c.identifier.weights.copy()
     c.start_trial(obs, np.asarray(env.setpoint, float))
-    assert not c._reid.active and c._reid.counters[0] == 0 and c.diagnostics()["mode"] == "predictive"
+    assert not (c._reid.active or c._reid.adapting) and c._reid.counters[0] == 0
+    assert c.diagnostics()["mode"] == "predictive" and c.input_gains is None
+    np.testing.assert_array_equal(c.identifier.weights, weights)     # the weights learned so far are kept
 
 
 def test_the_shipped_scenario_and_what_run_prints(capsys):
     """``scenarios/quadtank_pplus_change.toml`` (the task of docs/plot_pplus_change.py as a file): ``neurocontrol run``
-    says when the plant was re-identified, and the setting among long_run_signals' choices."""
+    says when the input gains were re-learned, and the setting among long_run_signals' choices."""
     from neurocontrol import cli
 
     assert cli.main(["run", str(ROOT / "scenarios" / "quadtank_pplus_change.toml"), "--seed", "4"]) == 0
     out = capsys.readouterr().out
     assert "success    yes" in out
-    assert "the plant was re-identified in open loop 403.00-679.00 s" in out
+    assert "the input gains were re-learned after a change 403.00-679.00 s" in out
     assert "(change_reidentify)" in out
+
+
+# ---------------------------------------------------------------- mode "gains": the input gains re-learned
+
+
+def _net(seed=0):
+    """A network with two plant inputs over two taps, off-centre input ranges, and every weight non-zero."""
+    from neurocontrol.nets.incremental import IncrementalConfig
+
+    cfg = IncrementalConfig(n_outputs=3, n_inputs=4, n_hidden=5, output_range=[[-2.0, 0.0, 1.0], [3.0, 4.0, 2.0]],
+                            input_range=[[0.0, 1.0, 0.0, 1.0], [10.0, 3.0, 10.0, 3.0]])
+    rng = np.random.default_rng(seed)
+    theta = 0.3 * rng.standard_normal(cfg.n_weights)
+    T = 40
+    u = rng.uniform([0.0, 1.0], [10.0, 3.0], size=(T + 1, 2))
+    U = np.hstack([u[1:], u[:-1]])                   # tap 0: u(t), tap 1: u(t - 1)
+    Y = rng.uniform([-2.0, 0.0, 1.0], [3.0, 4.0, 2.0], size=(T + 1, 3))
+    return cfg, theta, U, Y
+
+
+def test_the_gain_directions_are_the_network_fed_the_scaled_inputs():
+    """``theta + D (a - 1)`` on the inputs ``u`` predicts what ``theta`` predicts on ``a u`` (physical units)."""
+    from neurocontrol.nets.incremental import one_step_predictions
+
+    cfg, theta, U, Y = _net()
+    a = np.array([1.3, 0.8])
+    D = R.gain_directions(cfg, theta, 2)
+    got = one_step_predictions(cfg, theta + D @ (a - 1.0), cfg.normalize_outputs(Y[:-1]), cfg.normalize_inputs(U))
+    want = one_step_predictions(cfg, theta, cfg.normalize_outputs(Y[:-1]), cfg.normalize_inputs(U * np.tile(a, 2)))
+    np.testing.assert_allclose(got[0], want[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-12)
+    plain = one_step_predictions(cfg, theta, cfg.normalize_outputs(Y[:-1]), cfg.normalize_inputs(U))[0]
+    assert np.abs(got[0] - plain).max() > 1e-2          # the factors matter
+
+
+def test_the_factors_sensitivities_are_central_differences_of_a_plain_run():
+    """The identifier's RTRL sensitivities times ``D`` (what the factors' EKF uses) against central differences
+    of a teacher-forced run of the network, the factors moved by +-1e-6."""
+    from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier
+    from neurocontrol.nets.incremental import one_step_predictions
+
+    cfg, theta, U, Y = _net(1)
+    ident = IncrementalIdentifier(cfg, DecoupledEKF(change_gate=None), weights=theta)
+    for t in range(U.shape[0]):
+        assert ident.update(Y[t], U[t], Y[t + 1], hold=True) == "held"
+    D = R.gain_directions(cfg, theta, 2)
+    J = ident._Sy @ D
+    yn, un, eps = cfg.normalize_outputs(Y[:-1]), cfg.normalize_inputs(U), 1e-6
+    for j in range(2):
+        step = eps * np.eye(2)[j]
+        hi = one_step_predictions(cfg, theta + D @ step, yn, un)[0][-1]
+        lo = one_step_predictions(cfg, theta - D @ step, yn, un)[0][-1]
+        np.testing.assert_allclose(J[:, j], (hi - lo) / (2 * eps), rtol=1e-6, atol=1e-9)
+    assert np.abs(J).max() > 1e-3                       # the inputs matter to the prediction
+
+
+def test_the_factors_ekf_step_written_out():
+    """:meth:`Reidentification.learn_gains` against the EKF on the factors in plain numpy, over a twin identifier's
+    held updates."""
+    from neurocontrol.nets.ekf import DecoupledEKF, IncrementalIdentifier
+
+    cfg, theta, U, Y = _net(2)
+    ident = IncrementalIdentifier(cfg, DecoupledEKF(), weights=theta)
+    reid = R.Reidentification(n_weights=cfg.n_weights, n_hidden=5, n_signals=3, n_taps=4, n_inputs=2, n_outputs=3,
+                              steps=10, passes=0)
+    reid.gain_base[:], reid.gain_dirs[...] = theta, R.gain_directions(cfg, theta, 2)
+    reid.gain_cov[...], reid.gain_left[0] = np.eye(2) * R.GAIN_PRIOR_STD ** 2, 200.0
+    ref = IncrementalIdentifier(cfg, DecoupledEKF(), weights=theta)     # a copy would not keep the weights' views
+    a, P = np.ones(2), np.eye(2) * R.GAIN_PRIOR_STD ** 2
+    for t in range(U.shape[0]):
+        assert reid.learn_gains(ident, Y[t], U[t], Y[t + 1], learn=True, hold=False) == "updated"
+        ref.update(Y[t], U[t], Y[t + 1], hold=True)
+        J = ref._Sy @ reid.gain_dirs
+        K = P @ J.T @ np.linalg.inv(J @ P @ J.T + np.diag(ref._R))
+        a = a + K @ ref._e
+        P = (np.eye(2) - K @ J) @ P
+        ref._theta[:] = theta + reid.gain_dirs @ (a - 1.0)
+        # inv in place of solve: rounding that 40 recursive steps on random data carry to about 1e-9
+        np.testing.assert_allclose(reid.gain, a, rtol=1e-7)
+        np.testing.assert_allclose(reid.gain_cov, P, rtol=1e-7, atol=1e-12)
+        np.testing.assert_allclose(ident._theta, ref._theta, rtol=1e-7, atol=1e-12)
+    assert reid.gain_left[0] == 200.0 - U.shape[0] and not np.allclose(a, 1.0)
+    # held (the onset of sensor noise): the hidden state moves on, the factors and weights do not
+    before = reid.gain.copy(), ident._theta.copy()
+    assert reid.learn_gains(ident, Y[0], U[0], Y[1], learn=True, hold=True) == "held"
+    np.testing.assert_array_equal(reid.gain, before[0])
+    np.testing.assert_array_equal(ident._theta, before[1])
+
+
+@pytest.fixture(scope="module")
+def flown_gains():
+    return _flown(config=NeuralControllerConfig())
+
+
+def test_the_pump_gains_are_learned_and_the_identifier_takes_over_again(flown_gains):
+    """Seed 4 of the P+ change (the default mode): the trip rolls back, the law flies while the two factors are
+    learned, each within 2 % of the 1.3 the pumps were given; then the identifier's own updates move every weight."""
+    c, log = flown_gains
+    k0, reid = _trip_step(log), c._reid
+    assert k0 is not None and CHANGE_AT < k0 <= CHANGE_AT + 5
+    back = [j for j in range(k0 - 41, k0 - 29) if np.array_equal(reid.gain_base, log[j]["theta"])]
+    assert back, "the factors' base weights are none of those 30-40 steps before the trip"
+    modes = [rec["mode"] for rec in log]
+    end = k0 + reid.gain_steps                   # the step after the last one learned by the factors
+    assert modes[k0 - 1] == "predictive" and set(modes[k0:end]) == {"gains"} and modes[end] == "predictive"
+    base, D = reid.gain_base, reid.gain_dirs
+    # the weights of every step in between are theta(a) for some factors: a least-squares fit leaves nothing
+    for k in (k0 + 1, k0 + 50, end - 1):
+        a = np.linalg.lstsq(D, log[k]["theta"] - base, rcond=None)[0] + 1.0
+        np.testing.assert_allclose(base + D @ (a - 1.0), log[k]["theta"], rtol=0, atol=1e-12)
+    a_end = np.linalg.lstsq(D, log[end - 1]["theta"] - base, rcond=None)[0] + 1.0
+    np.testing.assert_allclose(a_end, [1.3, 1.3], rtol=0.02)
+    a = np.linalg.lstsq(D, log[end + 20]["theta"] - base, rcond=None)[0] + 1.0
+    assert np.abs(base + D @ (a - 1.0) - log[end + 20]["theta"]).max() > 1e-8   # the identifier's own update again
+    assert all(u.shape == (2,) and np.all(np.isfinite(u)) for u in (rec["u"] for rec in log))
+
+
+def test_the_gains_beat_lqr_i_after_the_change():
+    """The shipped task's seed 4 (scenarios/quadtank_pplus_change.toml): the IAE from the change on is below that of
+    the scenario's LQR-I on the same seed (issue #15's row for this change), per level."""
+    from neurocontrol.scenario import Scenario, run_scenario
+
+    sc = Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus_change.toml")
+
+    def iae_after(res):
+        t, e = np.asarray(res.time), np.abs(np.asarray(res.outputs) - np.asarray(res.references))
+        keep = t >= CHANGE_AT
+        return np.trapezoid(e[keep], t[keep], axis=0)
+
+    neural = run_scenario(sc, 4)
+    lqr = run_scenario(sc.set("controller", {"kind": "lqr_i"}), 4)
+    assert neural.metrics["success"] and lqr.status == "completed"
+    assert np.all(iae_after(neural) < iae_after(lqr))

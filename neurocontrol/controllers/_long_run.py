@@ -139,8 +139,8 @@ def long_run_signals(config: NeuralControllerConfig, trim: Trim | None, sign_ste
       at least ``ZERO_WITHIN``): an identification warm-up of ``IDENTIFICATION_WARMUP`` slowest time constants of
       open-loop excitation (``IDENTIFICATION_AMPLITUDE`` of each input's half range, holds of a ninth to two thirds
       of the time constant) whose transitions the identifier learns ``IDENTIFICATION_REPLAY`` more times at the
-      hand-over, flown again after a change (``change_reidentify``), and a horizon of twice the time constant; each
-      only where its keys were left at their defaults;
+      hand-over, with the input gains re-learned after a change (``change_reidentify``), and a horizon of twice
+      the time constant; each only where its keys were left at their defaults;
     - else, **gains that take their steady-state sign after the horizon** (``sign_steps``,
       :func:`~neurocontrol.controllers.generic.gain_sign_steps`): a horizon of the slowest time constant.
 
@@ -183,8 +183,8 @@ def long_run_signals(config: NeuralControllerConfig, trim: Trim | None, sign_ste
                 said.append(f"its transitions learned {IDENTIFICATION_REPLAY} more times at the hand-over")
             if config.change_reidentify is None:
                 changes["change_reidentify"] = True
-                said.append("the same open-loop identification again when the one-step error trips after the "
-                            "hand-over (change_reidentify)")
+                said.append("the input gains re-learned in closed loop from the weights before it when the "
+                            "one-step error trips after the hand-over (change_reidentify)")
             if config.excitation_amplitude is None:
                 changes["excitation_amplitude"] = tuple((IDENTIFICATION_AMPLITUDE * half_range).tolist())
                 said.append(f"excitation +-{IDENTIFICATION_AMPLITUDE:g} of each input's half range")

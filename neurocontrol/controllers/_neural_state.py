@@ -93,6 +93,9 @@ class NeuralStateIO:
             missing.update({f"warmup_check.{a}": np.full_like(getattr(self, f"_wu_{a}"), np.nan) for a in "xuh"})
         if self._reid is not None and "reidentify.counters" not in state:    # before change_reidentify: no trip
             missing.update(self._reid.fresh_state())
+        elif self._reid is not None and "reidentify.gain" not in state:    # before its "gains" mode: none learned
+            missing.update({k: v for k, v in self._reid.fresh_state().items()
+                            if k[len("reidentify."):] in self._reid.GAIN_NAMES})
         if self._probe is not None and "probe.state" not in state:    # before the probe: none applied yet
             missing.update({f"probe.{a}": np.zeros_like(getattr(self._probe, a)) for a in ("state", "err", "key")})
         return {**state, **missing} if missing else state

@@ -312,13 +312,20 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
                 self._handover = law.horizon // 2
         self._set_warmup_check((config.warmup_check or 0.0) if warmup_check is None else warmup_check,
                                config.warmup_max_duration if warmup_max_duration is None else warmup_max_duration)
-        if config.change_reidentify and (warmup_controller is not None or self._stabiliser is not None
-                                         or self._warmup_steps == 0):
-            raise ParameterError("`change_reidentify = true` flies the plant open loop again: it needs an open-loop "
-                                 "warm-up (warmup_duration > 0, no warm-up controller, a stable plant); drop the key.")
+        reid_mode = "open_loop" if config.change_reidentify == "open_loop" else "gains"
+        if config.change_reidentify and reid_mode == "open_loop" and (
+                warmup_controller is not None or self._stabiliser is not None or self._warmup_steps == 0):
+            raise ParameterError("`change_reidentify = \"open_loop\"` flies the plant open loop again: it needs an "
+                                 "open-loop warm-up (warmup_duration > 0, no warm-up controller, a stable plant); "
+                                 "use \"gains\" (or true) or drop the key.")
+        if config.change_reidentify and reid_mode == "gains" and config.learning_rule == "rtrl_gradient":
+            raise ParameterError("`change_reidentify` re-learns the input gains from the EKF rule's one-step errors "
+                                 "and sensitivities: it needs `learning_rule = \"rtrl_ekf\"` (or \"rls\"); drop "
+                                 "the key or change the rule.")
         self._reid = None if not config.change_reidentify else Reidentification(
             n_weights=self._id_cfg.n_weights, n_hidden=self._id_cfg.n_hidden, n_signals=self._n_sig,
-            n_taps=m * self._taps, n_inputs=m, n_outputs=p, steps=self._warmup_steps, passes=self._replay)
+            n_taps=m * self._taps, n_inputs=m, n_outputs=p, steps=self._warmup_steps, passes=self._replay,
+            mode=reid_mode)
         self._ready = False
 
     # ------------------------------------------------------------------ setup
@@ -457,6 +464,15 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         self._rm[:, 1] = [observation[j] if j >= 0 else 0.0 for j in self._rate_idx]
 
     @property
+    def input_gains(self) -> np.ndarray | None:
+        """The input gain factors learned since the last trip (``change_reidentify = "gains"``), else None.
+
+        Factor ``j`` multiplies input ``j`` as the identifier sees it, relative to the weights the trip rolled back
+        to (1: unchanged).
+        """
+        return None if self._reid is None else self._reid.gains
+
+    @property
     def state(self) -> np.ndarray:
         """The blended state x(k) of the last step (then the lag signals, with output_lags), physical units."""
         return self._x.copy()
@@ -497,8 +513,12 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         if math.isfinite(self._y_prev.sum()) and math.isfinite(self._u_prev.sum()):
             learn = self._learning(k)
             hold, onset = self._onset_plan(k) if learn and self._onset_hold else (False, None)
-            self._status = ident.update(self._y_prev, self._u_prev, observation, learn=learn, hold=hold,
-                                        onset_factor=onset, onset_count=ONSET_COUNT)
+            if self._reid is not None and self._reid.adapting:      # after a trip: the input gains only
+                self._status = self._reid.learn_gains(ident, self._y_prev, self._u_prev, observation, learn=learn,
+                                                      hold=hold)
+            else:
+                self._status = ident.update(self._y_prev, self._u_prev, observation, learn=learn, hold=hold,
+                                            onset_factor=onset, onset_count=ONSET_COUNT)
             if self._status == "onset":
                 self._hold[0] = self._onset_hold - 1
                 if self._hold[0] == 0.0:
@@ -680,7 +700,7 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         err = float(np.linalg.norm(self._obs_buf[0] - self.identifier._y_hat)) if seen else float("nan")
         imitated = self._imitator is not None and self._imitator.last_status == "updated"
         return {"prediction_error": err, "inner_iterations": int(self._status == "updated") + int(imitated),
-                "mode": "reidentify" if self._reid is not None and self._reid.active else self._mode}
+                "mode": (self._reid is not None and self._reid.mode_now) or self._mode}
 
 
 # ---------------------------------------------------------------- scenario builder

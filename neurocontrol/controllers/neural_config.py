@@ -307,20 +307,24 @@ class NeuralControllerConfig:
         so the replays move the weights only (docs/neural_controller.md,
         "Replaying the warm-up"). None: 2 where ``long_run_signals`` makes
         the warm-up an identification warm-up, else 0.
-    change_reidentify : bool or None, default None
-        After the hand-over, re-identify the plant in open loop when the
-        identifier's one-step error trips (10 times its level of the last 100
-        steps, 3 steps in a row): the weights go back to those of 30-40 steps
-        before, the covariance to its start, and for as many steps as the
-        planned warm-up the input is the warm-up's excitation around a nominal
-        input that integrates the outputs' errors through the inverse of the
-        long-run gain the kept weights give; then the identifier learns those
-        transitions ``warmup_replay`` more times and the law flies again
-        (:mod:`neurocontrol.controllers._reidentify`; docs/neural_controller.md,
-        "Re-identification after a change"). Needs an open-loop warm-up (no
-        warm-up controller: a stable plant). None: on where
-        ``long_run_signals`` makes the warm-up an identification warm-up,
-        else off.
+    change_reidentify : bool, "gains", "open_loop" or None, default None
+        After the hand-over, when the identifier's one-step error trips (10
+        times its level of the last 100 steps, 3 steps in a row), its weights
+        go back to those of 30-40 steps before, and then (``true`` is
+        ``"gains"``): ``"gains"``, the predictive law flies on while only one
+        gain factor per plant input is learned (an EKF on the factors over the
+        identifier's RTRL sensitivities; the rest of the weights stay as they
+        were) for as many steps as the planned warm-up (at least 100), then
+        the identifier's own update again; ``"open_loop"``, the covariance goes back to its start and for
+        as many steps as the planned warm-up the input is the warm-up's
+        excitation around a nominal input that integrates the outputs' errors
+        through the inverse of the long-run gain the kept weights give, then
+        the identifier learns those transitions ``warmup_replay`` more times
+        and the law flies again (needs an open-loop warm-up: no warm-up
+        controller, a stable plant). (:mod:`neurocontrol.controllers._reidentify`;
+        docs/neural_controller.md, "Re-identification after a change".) None:
+        ``"gains"`` where ``long_run_signals`` makes the warm-up an
+        identification warm-up, else off.
     plant_model : bool or None, default None
         False: :func:`build_neural` reads nothing from the env's python-control
         model (no ``auto_warmup`` LQR-I, no ``long_run_signals``, no horizon
@@ -423,7 +427,7 @@ class NeuralControllerConfig:
     identified_warmup: bool | None = None
     warmup_feedforward: bool | None = None
     warmup_replay: int | None = None
-    change_reidentify: bool | None = None
+    change_reidentify: bool | str | None = None
     plant_model: bool | None = None
     auto_warmup_weight: float = 1000.0
     auto_warmup_steps: int = 150
@@ -475,9 +479,10 @@ class NeuralControllerConfig:
                                  f"got {self.warmup_feedforward!r}.")
         if self.warmup_replay is not None:
             check_int(self.warmup_replay, "warmup_replay", low=0)
-        if self.change_reidentify is not None and not isinstance(self.change_reidentify, (bool, np.bool_)):
-            raise ParameterError(f"`change_reidentify` must be true or false (or absent: automatic), "
-                                 f"got {self.change_reidentify!r}.")
+        if self.change_reidentify is not None and not isinstance(self.change_reidentify, (bool, np.bool_)) \
+                and self.change_reidentify not in ("gains", "open_loop"):
+            raise ParameterError(f"`change_reidentify` must be true (the same as \"gains\"), \"gains\", "
+                                 f"\"open_loop\" or false (or absent: automatic), got {self.change_reidentify!r}.")
         if self.long_run_signals is not None and not isinstance(self.long_run_signals, (bool, np.bool_)):
             raise ParameterError(f"`long_run_signals` must be true or false (or absent: automatic), "
                                  f"got {self.long_run_signals!r}.")

@@ -575,9 +575,10 @@ class IncrementalIdentifier:
             weights and covariance frozen; the hidden sensitivities restart
             from zero, so learning may resume later.
         hold : bool, default False
-            True: compute the one-step error (it feeds the change detector)
-            and advance the hidden state and its sensitivities, but leave the
-            weights and covariance as they are (status ``"held"``); EKF rule only.
+            True: compute the one-step error (it feeds the change detector,
+            if any) and advance the hidden state and its sensitivities, but
+            leave the weights and covariance as they are (status ``"held"``);
+            EKF rule only.
         onset_factor : float, optional
             Test for the onset of sensor noise before the weight update: when
             more than half of the signals' normalised errors exceed one
@@ -613,8 +614,10 @@ class IncrementalIdentifier:
             self._Sh[:] = 0.0
             self._counts["frozen"] += 1
             return "frozen"
-        if (hold or onset_factor is not None) and (isinstance(self.rule, GradientRule) or self._gate is None):
-            raise ParameterError("`hold` and `onset_factor` need the EKF rule with its change detector "
+        if hold and isinstance(self.rule, GradientRule):
+            raise ParameterError("`hold` needs the EKF rule (DecoupledEKF); the gradient rule has no held update.")
+        if onset_factor is not None and (isinstance(self.rule, GradientRule) or self._gate is None):
+            raise ParameterError("`onset_factor` needs the EKF rule with its change detector "
                                  "(DecoupledEKF with change_gate).")
         if isinstance(self.rule, GradientRule):
             code = _k.gradient_train_step_kernel(
