@@ -5,9 +5,10 @@ of ``benchmarks/bench_plants.py``), flown by the neural kind with its defaults (
 identifier's one-step error trips 3 steps after the change, its weights go back to before it, and for the warm-up's
 276 steps only one gain factor per pump is learned while the law flies), with ``change_reidentify = "open_loop"``
 (the plant re-identified in open loop over those steps) and with ``change_reidentify = false``. Seed 4. Left: the
-two levels with their references and success bands; right: the pumps. Shaded: the identification warm-up (grey) and
-the steps after the trip (orange). The caption's figures (docs/neural_controller.md, "Re-identification after a
-change") are printed, and checked by ``tests/test_reidentify.py``.
+two levels with their references and success bands; right: the pumps. Shaded: the identification warm-up (grey)
+and, after the trip, the default's steps of gain factors (green, lower half) and the open-loop phase (orange, upper
+half). The caption's figures (docs/neural_controller.md, "Re-identification after a change") are printed, and
+checked by ``tests/test_reidentify.py``.
 
 Usage: ``python docs/plot_pplus_change.py [--out docs/img/pplus_change.png]`` from the repository root.
 """
@@ -52,17 +53,18 @@ def summary(results: dict) -> dict:
 def draw(path: Path, results: dict, warmup_s: float) -> None:
     """Plot the runs of :func:`runs` into ``path``."""
     fig, axes = ff.draw_runs(results, ("tab:blue", "tab:orange", "tab:red"), legend_loc="upper left")
-    spans = next(iter(summary(results).values()))[3]
+    gains, open_loop = [v[3] for v in list(summary(results).values())[:2]]
     for ax in axes.flat:
         ax.axvspan(0.0, warmup_s, color="0.5", alpha=0.12, linewidth=0)
-        for a, b in spans:
-            ax.axvspan(a, b, color="tab:orange", alpha=0.12, linewidth=0)
+        for (a, b), y0, color in [(s, 0.0, "tab:green") for s in gains] + [(s, 0.5, "tab:orange") for s in open_loop]:
+            ax.axvspan(a, b, ymin=y0, ymax=y0 + 0.5, color=color, alpha=0.12, linewidth=0)
         ax.axvline(CHANGE["time"], color="k", linewidth=0.8, linestyle=":")
         ax.grid(alpha=0.3)
     for ax in axes[1]:
         ax.set_xlabel("time [s]")
-    fig.suptitle(f"quadruple tank at P+, seed {RUN_SEED}, neural defaults: the pump-gain change, re-identified two ways "
-                 "and not at all\n(grey: the warm-up; dotted: pump gains x1.3; orange: the steps after the trip)")
+    fig.suptitle(f"quadruple tank at P+, seed {RUN_SEED}, neural defaults: the pump-gain change, re-identified two "
+                 "ways and not at all\n(grey: warm-up; dotted: pumps x1.3; green, lower half: gain factors learned; "
+                 "orange, upper half: open-loop phase)", fontsize=10)
     ff.save(fig, path)
 
 

@@ -141,13 +141,13 @@ class Reidentification:
         self.rec_u = np.full((self.steps + 1, n_taps), np.nan)
         self.rec_learn = np.zeros(self.steps + 1)
         # mode "gains": the kept weights, their directions per input factor, the factors, their covariance, and
-        # the transitions left to learn them from (0: not learning them)
+        # [transitions left to learn them from (0: not learning them), the error level before the trip]
         self.gain_steps = max(self.steps, LEVEL_STEPS)
         self.gain_base = np.zeros(n_weights)
         self.gain_dirs = np.zeros((n_weights, m))
         self.gain = np.ones(m)
         self.gain_cov = np.zeros((m, m))
-        self.gain_left = np.zeros(1)
+        self.gain_left = np.zeros(2)
         self.reset()
 
     # ------------------------------------------------------------------ episode
@@ -264,7 +264,7 @@ class Reidentification:
             self.gain_dirs[...] = gain_directions(ident.config, self.gain_base, m)
             self.gain[:] = 1.0
             self.gain_cov[...] = np.eye(m) * GAIN_PRIOR_STD ** 2
-            self.gain_left[0] = self.gain_steps
+            self.gain_left[:] = self.gain_steps, float(np.mean(self.errors))
             c[0] = c[2] = 0.0                          # a new level and new snapshots, from the adapted model
             return
         if ident._P.size:                              # the rule's prior, as the run started (none: gradient rule)
@@ -279,6 +279,10 @@ class Reidentification:
         self.nominal[:] = past[0]
         self.rec_x[:], self.rec_u[:], self.rec_learn[:] = np.nan, np.nan, 0.0
         c[3] = 0.0
+
+    def _level_back(self) -> bool:
+        """Whether the error level since the trip is full and within ``TRIP_RATIO`` times the level before it."""
+        return self.counters[0] >= LEVEL_STEPS and float(np.mean(self.errors)) <= TRIP_RATIO * self.gain_left[1]
 
     def learn_gains(self, ident, y, u, y_next, *, learn: bool, hold: bool) -> str:
         """Take one transition in while the gains are learned (mode ``"gains"``); return the identifier's status.
@@ -301,6 +305,8 @@ class Reidentification:
         status = ident.update(y, u, y_next, learn=learn, hold=learn)
         if status != "non_finite":
             self.gain_left[0] -= 1.0                    # the last one: the identifier's own update from the next on
+            if self.gain_left[0] <= 0.0 and not self._level_back():
+                self.gain_left[0] = 1.0                 # not yet: the factors go on, one step at a time
         if status != "held" or hold:
             return status
         with np.errstate(over="ignore", invalid="ignore"):
