@@ -590,9 +590,9 @@ def _plants_no_model(nominal: dict, no_model: dict) -> str:
 _NO_MODEL_GAVE = {
     "helicopter_hover": "an automatic LQR-I warm-up (the altitude integrates); without: the identified warm-up",
     "quadtank_pplus": "`long_run_signals`: an identification warm-up (learned twice more at the hand-over, "
-                      "`warmup_replay`; flown again after a change, `change_reidentify`), a horizon of 184 steps, "
-                      "two input taps; `warmup_feedforward`: the warm-up's input follows the reference by the model's "
-                      "steady-state gain",
+                      "`warmup_replay`; its input gains re-learned after a change, `change_reidentify`), a horizon "
+                      "of 184 steps, two input taps; `warmup_feedforward`: the warm-up's input follows the reference "
+                      "by the model's steady-state gain",
     "pvtol_steps": "an automatic LQR-I warm-up (a chain of integrators); without: the identified warm-up",
     "cstr_setpoint": "`long_run_signals`: a horizon of 132 steps, two input taps",
     "twin_rotor_steps": "an automatic LQR-I warm-up (its linearisation is not asymptotically stable)",

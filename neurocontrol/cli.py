@@ -144,7 +144,10 @@ def _cmd_run(args) -> int:
     elif "reidentify" in res.meta.get("mode_fractions", {}):   # the neural controller re-identified after a change
         print(f"modes      {_modes_line(res, 'reidentify', 'the plant was re-identified in open loop')}")
     elif "gains" in res.meta.get("mode_fractions", {}):        # ... or re-learned its input gains after one
-        print(f"modes      {_modes_line(res, 'gains', 'the input gains were re-learned after a change')}")
+        factors = res.meta.get("controller_notes", {}).get("input_gains") or []
+        learned = ", ".join(f"{n} x{a:.3g}" for n, a in zip(res.input_names, factors))
+        print(f"modes      {_modes_line(res, 'gains', 'the input gains were re-learned after a change')}"
+              + (f" (factors learned: {learned})" if learned else ""))
     elif starting:
         print(f"modes      {starting}")
     for key, value in res.meta.get("controller_settings", {}).items():

@@ -256,6 +256,7 @@ def test_no_trip_on_the_nominal_task():
     for k in range(900):
         obs = env.step(c.step(obs, r0 + STEP * (k >= 10)))[0]
     assert c._reid.count == 0 and c.diagnostics()["mode"] == "predictive"
+    assert c.run_notes() == {} and c.input_gains is None
 
 
 def test_settings_and_errors():
@@ -298,7 +299,11 @@ def test_the_shipped_scenario_and_what_run_prints(capsys):
     assert cli.main(["run", str(ROOT / "scenarios" / "quadtank_pplus_change.toml"), "--seed", "4"]) == 0
     out = capsys.readouterr().out
     assert "success    yes" in out
-    assert "the input gains were re-learned after a change 403.00-1200.00 s" in out
+    import re
+
+    found = re.search(r"the input gains were re-learned after a change 403\.00-1200\.00 s \(factors learned: "
+                      r"v1 x([0-9.]+), v2 x([0-9.]+)\)", out)
+    assert found and np.allclose([float(found[1]), float(found[2])], 1.3, atol=0.02)
     assert "(change_reidentify)" in out
 
 

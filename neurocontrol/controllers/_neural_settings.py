@@ -38,6 +38,26 @@ class NeuralSettings:
     #: a warm-up controller flies, the model found the plant stable, or the controller was not built by it).
     unchecked_note: str | None = None
 
+    @property
+    def input_gains(self) -> np.ndarray | None:
+        """The input gain factors being learned after a trip (``change_reidentify = "gains"``), else None.
+
+        Factor ``j`` multiplies input ``j`` as the identifier sees it, relative to the weights the trip rolled back
+        to (1: unchanged).
+        """
+        return None if self._reid is None else self._reid.gains
+
+    def run_notes(self) -> dict:
+        """Return what a run's record should say of the run as it ended (``meta["controller_notes"]``; {}: nothing).
+
+        After a trip of ``change_reidentify = "gains"``: ``input_gains``, the factors learned since the last one
+        (whether or not the identifier's own update has taken over since).
+        """
+        reid = self._reid
+        if reid is None or reid.mode != "gains" or reid.count == 0:
+            return {}
+        return {"input_gains": [float(a) for a in reid.gain]}
+
     def failure_hint(self, guarded: bool = False) -> str | None:
         """Return why a run the env stopped may have failed, when the controller can tell; else None.
 

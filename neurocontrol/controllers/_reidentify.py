@@ -24,9 +24,10 @@ Then one of two ways (``mode``):
   ``N(1, GAIN_PRIOR_STD^2)`` per input, R the identifier's, no process noise) learns it from every transition the
   identifier takes in, which advances its hidden state and sensitivities without its own weight update
   (``update(hold=True)``); the weights are then ``theta(a)``. The predictive law flies throughout. After as many
-  transitions as the planned warm-up (at least :data:`LEVEL_STEPS`) the identifier's own update takes over again,
-  from the adapted weights and the covariance it had at the trip. A change of an actuator's gain is what the
-  factors can learn; the rest is left to that update.
+  transitions as the planned warm-up (at least :data:`LEVEL_STEPS`), and once the level of the errors since the
+  trip is within :data:`TRIP_RATIO` times the level before it, the identifier's own update takes over again, from
+  the adapted weights and the covariance it had at the trip (until then the factors go on). A change of an
+  actuator's gain is what the factors can learn; the rest is left to that update.
 - ``"open_loop"``: **the plant flown in open loop.** The covariance goes back to the one the run started with.
   For as many steps as the planned warm-up, the input is a nominal input plus the warm-up's own excitation (held
   back near the end of an output's declared range, as in the warm-up). The nominal input starts at the input
@@ -117,6 +118,13 @@ class Reidentification:
         Replays of the phase's transitions at the hand-back (``warmup_replay``).
     mode : {"gains", "open_loop"}, default "gains"
         What follows a trip (see the module).
+
+    Attributes
+    ----------
+    gain_steps : int
+        Transitions the factors learn from before the hand-back may come: ``steps``, at least :data:`LEVEL_STEPS`.
+    gain_left : numpy.ndarray, shape (2,)
+        Transitions left to the factors (0: not learning them), and the error level before the trip.
     """
 
     def __init__(self, *, n_weights: int, n_hidden: int, n_signals: int, n_taps: int, n_inputs: int,
@@ -292,7 +300,8 @@ class Reidentification:
         or ``hold`` (the onset of sensor noise holds learning), one EKF step on the factors follows,
         ``K = P J^T (J P J^T + R)^-1``, ``a += K e``, ``P -= K J P`` with ``J = S D``, and the weights become
         ``theta(a)``; the status is then ``"updated"``. Each transition taken in counts towards
-        :attr:`gain_steps`; after the last, :attr:`adapting` is False and the identifier's own update takes over.
+        :attr:`gain_steps`; after the last, once the error level is back (:meth:`_level_back`), :attr:`adapting` is
+        False and the identifier's own update takes over.
 
         Parameters
         ----------

@@ -464,15 +464,6 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         self._rm[:, 1] = [observation[j] if j >= 0 else 0.0 for j in self._rate_idx]
 
     @property
-    def input_gains(self) -> np.ndarray | None:
-        """The input gain factors learned since the last trip (``change_reidentify = "gains"``), else None.
-
-        Factor ``j`` multiplies input ``j`` as the identifier sees it, relative to the weights the trip rolled back
-        to (1: unchanged).
-        """
-        return None if self._reid is None else self._reid.gains
-
-    @property
     def state(self) -> np.ndarray:
         """The blended state x(k) of the last step (then the lag signals, with output_lags), physical units."""
         return self._x.copy()

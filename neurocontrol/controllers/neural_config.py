@@ -314,8 +314,9 @@ class NeuralControllerConfig:
         ``"gains"``): ``"gains"``, the predictive law flies on while only one
         gain factor per plant input is learned (an EKF on the factors over the
         identifier's RTRL sensitivities; the rest of the weights stay as they
-        were) for as many steps as the planned warm-up (at least 100), then
-        the identifier's own update again; ``"open_loop"``, the covariance goes back to its start and for
+        were) for as many steps as the planned warm-up (at least 100) and
+        until the error level is back within 10 times the one before the
+        trip, then the identifier's own update again; ``"open_loop"``, the covariance goes back to its start and for
         as many steps as the planned warm-up the input is the warm-up's
         excitation around a nominal input that integrates the outputs' errors
         through the inverse of the long-run gain the kept weights give, then

@@ -592,9 +592,9 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
         records the seed and its streams, ``dt``, the duration, the integrator settings, package versions,
         units, applied events (and those not reached), the controller's modes as run-length segments, the stop
         reason (a sentence) and ``stop_kind`` (None, ``"callback"``, ``"terminated"``, ``"truncated"`` or
-        ``"diverged"``), the trial settings when ``trial`` was given, and ``hint`` when the env stopped the run
-        and the controller's ``failure_hint()`` gave a sentence (the neural controller after a warm-up without
-        feedback it could not check, :meth:`~neurocontrol.controllers.neural.NeuralController.failure_hint`).
+        ``"diverged"``), the trial settings when ``trial`` was given, ``hint`` when the env stopped the run and the
+        controller's ``failure_hint()`` gave a sentence (:meth:`~neurocontrol.controllers.neural.NeuralController.
+        failure_hint`), and ``controller_notes``, what its ``run_notes()`` returned at the end when not empty.
 
     Raises
     ------
@@ -748,8 +748,7 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
     time = timepts[: T + 1]
     obs_arr = observations[: T + 1]
     outputs = obs_arr[:, list(output_indices)]
-    steps_us = step_ns[:T] / 1e3
-    control_step_us = float(np.median(steps_us)) if T else None
+    control_step_us = float(np.median(step_ns[:T] / 1e3)) if T else None
     metrics = compute_metrics(time=time, outputs=outputs, references=refs[: T + 1], inputs=inputs[:T],
                               saturated=saturated[:T], tolerance=tol, output_names=out_names,
                               final_window_s=float(final_window_s), control_step_us=control_step_us)
@@ -762,8 +761,7 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
         metrics.get("noiseless", {})["success"] = False
     ask = getattr(controller, "failure_hint", None) if stop_kind == "terminated" else None
     hint = ask() if callable(ask) else None
-    integrator = {"method": getattr(base, "integrator", None)}
-    substeps = getattr(base, "substeps", None)
+    integrator, substeps = {"method": getattr(base, "integrator", None)}, getattr(base, "substeps", None)
     if substeps is not None:
         integrator.update(substeps=int(substeps), substep_s=dt / int(substeps))
     mode_counts = {m_: modes.count(m_) for m_ in dict.fromkeys(modes)}
@@ -786,6 +784,8 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
         "mode_fractions": {m_: c / T for m_, c in mode_counts.items()} if T else {},
         "stop_reason": stop_reason, "stop_kind": stop_kind,
         **({"hint": str(hint)} if hint else {}),
+        **({"controller_notes": n} if callable(getattr(controller, "run_notes", None)) and (n := controller.run_notes())
+           else {}),
         "output_indices": list(output_indices),
     }
     if trial is not None:
