@@ -173,6 +173,22 @@ def test_rest_walk_example_keeps_the_tank_only_with_the_walk(tmp_path):
     assert (tmp_path / "rest_walk_change.png").stat().st_size > 0
 
 
+def test_pump_gain_change_example_learns_the_pumps_factors_in_its_own_loop(tmp_path, capsys):
+    """Claims of its docstring (seed 0): the mode turns "gains" within 3 steps of the change at 400 s, the factors
+    end their learning within 1 % of the 1.3 the script gave the pumps (1.298, 1.301), the identifier takes over
+    again, and the last 100 s stay within the 0.05 V band."""
+    mod = load("examples/pump_gain_change.py")
+    log = mod.main(["--out", str(tmp_path)])
+    modes = list(log["mode"])
+    first = modes.index("gains")
+    assert mod.CHANGE_AT < first <= mod.CHANGE_AT + 3 and modes[-1] == "predictive"
+    learned = log["gains"][~np.isnan(log["gains"][:, 0])]
+    np.testing.assert_allclose(learned[-1], [1.3, 1.3], rtol=0.01)
+    assert np.abs(log["y"][-100:] - log["r"][-100:]).max() < 0.05
+    assert (tmp_path / "pump_gain_change.png").stat().st_size > 0
+    assert "mode gains       factors x1.29" in capsys.readouterr().out
+
+
 def test_probe_offset_example_ends_in_the_band_only_with_the_probe(tmp_path):
     """Claims of its docstring (seed 43): without the probe the run ends 0.017 mol/L above its c_B set-point and
     0.15 K below its temperature set-point; with it the run ends within its bands."""
