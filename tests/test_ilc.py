@@ -700,11 +700,12 @@ def test_example_runs_short(tmp_path, controller):
 
 
 class WarmupController(ZeroController):
-    """Zero feedback; reports mode "warmup" for the first ``n_warm`` steps after ``reset`` (never after start_trial)."""
+    """Zero feedback; reports ``mode`` ("warmup" unless given) for the first ``n_warm`` steps after ``reset`` (never
+    after start_trial), "tracking" after them."""
 
-    def __init__(self, n_warm):
+    def __init__(self, n_warm, mode="warmup"):
         super().__init__()
-        self.n_warm, self.k, self.warm = n_warm, 0, False
+        self.n_warm, self.k, self.warm, self.mode = n_warm, 0, False, mode
 
     def _reset_impl(self, observation, reference, seed):
         self.k, self.warm = 0, True
@@ -717,7 +718,7 @@ class WarmupController(ZeroController):
         return np.zeros(self.n_inputs)
 
     def diagnostics(self):
-        return {"mode": "warmup" if self.warm and self.k <= self.n_warm else "tracking"}
+        return {"mode": self.mode if self.warm and self.k <= self.n_warm else "tracking"}
 
 
 class RecordingLaw(ilc.AbstractILCLaw):
@@ -731,10 +732,13 @@ class RecordingLaw(ilc.AbstractILCLaw):
         return feedforward + 0.01
 
 
-@pytest.mark.parametrize("carry, exclude", [(True, True), (False, True), (True, False)])
-def test_warmup_rows_and_their_settling_are_not_learned_when_the_next_trial_skips_the_warmup(carry, exclude):
+@pytest.mark.parametrize("carry, exclude, mode", [(True, True, "warmup"), (False, True, "warmup"),
+                                                   (True, False, "warmup"), (True, True, "reidentify"),
+                                                   (True, True, "tuning")])
+def test_warmup_rows_and_their_settling_are_not_learned_when_the_next_trial_skips_the_warmup(carry, exclude, mode):
+    """Also the other excitation modes: the neural controller's open-loop re-identification, a relay test."""
     law, n_warm = RecordingLaw(), 7
-    res = ILCRunner(LTIEnv(A1, B1, C1), WarmupController(n_warm), LTI_REF, law=law, trials=3, duration=T * DT,
+    res = ILCRunner(LTIEnv(A1, B1, C1), WarmupController(n_warm, mode), LTI_REF, law=law, trials=3, duration=T * DT,
                     initial_state=[0.5, 0.5], seed=0, channel="input", carry_weights=carry, keep_trials=True,
                     exclude_excitation=exclude).run()
     assert res.meta["exclude_excitation"] is exclude

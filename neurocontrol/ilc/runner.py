@@ -14,8 +14,9 @@ from neurocontrol.simulation.loop import TrialSpec, check_loop, seed_streams, si
 
 __all__ = ["EXCITATION_MODES", "ILCRunner"]
 
-#: controller modes (``diagnostics()["mode"]``) that excite the plant instead of tracking the reference
-EXCITATION_MODES = ("warmup", "tuning")
+#: controller modes (``diagnostics()["mode"]``) that excite the plant instead of tracking the reference (the
+#: neural controller's warm-up and open-loop re-identification after a change, an autotuned PID's relay test)
+EXCITATION_MODES = ("warmup", "tuning", "reidentify")
 
 
 class ILCRunner:
