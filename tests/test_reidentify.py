@@ -481,3 +481,18 @@ def test_the_gains_beat_lqr_i_after_the_change():
     lqr = [run_scenario(sc.set("controller", {"kind": "lqr_i"}), s) for s in range(5)]
     assert all(r.metrics["success"] for r in neural) and all(r.status == "completed" for r in lqr)
     assert np.all(np.median([iae_after(r) for r in neural], axis=0) < np.median([iae_after(r) for r in lqr], axis=0))
+
+
+def test_a_second_change_trips_again_and_its_own_factors_are_learned():
+    """The shipped task run to 1600 s with a second change at 800 s (pump 1 x0.7, pump 2 x0.9 on top of the first
+    x1.3), seed 0: the error trips again 3 steps after it, the factors are learned from the weights the first ones
+    left, so they come out as the second change's own (within 1 %), and the run ends in its bands."""
+    from neurocontrol.scenario import Scenario, run_scenario
+
+    sc = Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus_change.toml")
+    second = {"kind": "parameter_change", "time": 800.0, "factors": {"k1": 0.7, "k2": 0.9}}
+    res = run_scenario(sc.set("events", [*sc.to_dict()["events"], second]).set("run.duration", 1600.0), 0)
+    spans = res.mode_spans("gains")
+    assert res.status == "completed" and res.metrics["success"]
+    assert len(spans) == 2 and spans[0][0] == 403 and spans[1][0] == 803
+    np.testing.assert_allclose(res.meta["controller_notes"]["input_gains"], [0.7, 0.9], rtol=0.01)
