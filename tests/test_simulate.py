@@ -435,3 +435,25 @@ def test_stop_kind_is_recorded():
     assert simulate(ScalarEnv(), Echo(), Constant(value=0.5), duration=0.2, seed=0).meta["stop_kind"] is None
     res = simulate(ScalarEnv(), Echo(), Constant(value=0.5), duration=0.5, seed=0, callback=lambda k, i: k < 1)
     assert res.meta["stop_kind"] == "callback"
+
+
+class NotingController(SpyController):
+    """A SpyController with ``run_notes``: the number of steps it flew (none: an empty dict)."""
+
+    def __init__(self, quiet=False):
+        super().__init__()
+        self.quiet = quiet
+
+    def run_notes(self):
+        return {} if self.quiet else {"steps_flown": len(self.refs)}
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_controllers_run_notes_are_recorded_at_the_end_unless_empty(quiet):
+    res = simulate(gym.make(ID), NotingController(quiet), HOVER, duration=0.5, seed=0)
+    if quiet:
+        assert "controller_notes" not in res.meta
+    else:
+        assert res.meta["controller_notes"] == {"steps_flown": 50}       # asked after the last step
+    plain = simulate(gym.make(ID), SpyController(), HOVER, duration=0.5, seed=0)
+    assert "controller_notes" not in plain.meta                          # a controller without the hook
