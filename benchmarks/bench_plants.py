@@ -18,7 +18,10 @@ Not in the default ``--kinds``: ``neural_no_model``, the neural kind with
 ``plant_model = false``: it reads nothing from the env's python-control model
 (no automatic LQR-I warm-up designed on it, no ``long_run_signals``, and an
 ``identified_warmup`` where a controlled output's rate is measured), as for
-an env that has none: what a user's plant without a model gets.
+an env that has none: what a user's plant without a model gets; and
+``neural_identified``, the neural kind with ``plant_model = "identified"``:
+no model read either, a linear model fitted to an open-loop identification
+experiment flown on the env before the run in its place.
 A scenario's own kind keeps the settings
 of its file; the others run with their defaults, the adaptive controller
 given only the env's declared observation ranges, and ``mrac`` keeps the
@@ -99,6 +102,8 @@ KINDS = ("adaptive", "neural", "lqr_i", "pid_auto", "mrac", "pid_published")
 PSEUDO_KINDS = {
     # the neural kind as an env without a python-control model makes it: nothing read from a linearisation
     "neural_no_model": {"kind": "neural", "plant_model": False},
+    # the same env without a model, with the linear model of an identification experiment before the run in its place
+    "neural_identified": {"kind": "neural", "plant_model": "identified"},
 }
 #: scenario stem -> the ``[controller]`` table of the decentralised PI its plant's source publishes
 PUBLISHED_PI = {

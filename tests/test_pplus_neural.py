@@ -192,8 +192,9 @@ def test_slowest_rhp_zero_of_an_analytic_system():
 
 
 def test_slowest_rhp_zero_is_none_where_the_rule_does_not_apply():
-    """No zero is reported for a discrete-time model (its zeros are not in rad/s) or for inputs and controlled
-    outputs that are not as many (no square pencil), even where the system has a right-half-plane zero."""
+    """No zero is reported for a discrete-time model whose zero acts within a few periods (here 0.2 rad per period,
+    above DISCRETE_ZERO_LIMIT; slower ones: tests/test_identify.py) or for inputs and controlled outputs that are not
+    as many (no square pencil), even where the system has a right-half-plane zero."""
     from neurocontrol.controllers._long_run import slowest_rhp_zero
     from neurocontrol.controllers.generic import Trim
 

@@ -15,9 +15,9 @@ import scipy.linalg
 from neurocontrol.controllers.generic import Trim, slowest_time_constant_steps
 from neurocontrol.controllers.neural_config import NeuralControllerConfig
 
-__all__ = ["LONG_RUN_HORIZON_CAP", "ZERO_WITHIN", "IDENTIFICATION_WARMUP", "IDENTIFICATION_AMPLITUDE",
-           "IDENTIFICATION_REPLAY", "auto_rate_lags", "slowest_rhp_zero", "zero_within_dynamics", "long_run_signals",
-           "warmup_feedforward_gain"]
+__all__ = ["DISCRETE_ZERO_LIMIT", "LONG_RUN_HORIZON_CAP", "ZERO_WITHIN", "IDENTIFICATION_WARMUP",
+           "IDENTIFICATION_AMPLITUDE", "IDENTIFICATION_REPLAY", "auto_rate_lags", "slowest_rhp_zero",
+           "zero_within_dynamics", "long_run_signals", "warmup_feedforward_gain"]
 
 #: ``long_run_signals`` raise the horizon to the model's slowest time constant (twice it before an identification
 #: warm-up), at most this many times the horizon given (the default's 50 steps: 200), so that a very slow mode does
@@ -28,6 +28,9 @@ LONG_RUN_HORIZON_CAP = 4
 #: quadruple tank at nine valve settings, ``z tau`` 0.26-4.88; docs/neural_controller.md, "Non-minimum-phase plants:
 #: the identification warm-up").
 ZERO_WITHIN = 0.5
+#: A discrete-time model's right-half-plane zero counts only if slower than this many radians per control period
+#: (a time scale of ten periods; :func:`slowest_rhp_zero`).
+DISCRETE_ZERO_LIMIT = 0.1
 #: The identification warm-up lasts this many of the model's slowest time constants.
 IDENTIFICATION_WARMUP = 3.0
 #: Its excitation amplitude, a fraction of each input's half range (the default warm-up's is 0.2).
@@ -57,7 +60,11 @@ def slowest_rhp_zero(trim: Trim) -> float | None:
     """Return the slowest right-half-plane transmission zero (rad/s) from the inputs to the controlled outputs, or None.
 
     The finite generalised eigenvalues ``s`` of the Rosenbrock pencil ``[[A - s I, B], [C, D]]`` of the trim's
-    continuous-time linearisation, with as many controlled outputs as inputs.
+    continuous-time linearisation, with as many controlled outputs as inputs. For a discrete-time one (sampling
+    time ``T``), the pencil's zeros ``z`` with ``|z| > 1`` in the right half of the z-plane count, as
+    ``ln|z| / T`` (``z = exp(s T)``; the zeros that sampling adds lie near the negative real axis), if slower than
+    :data:`DISCRETE_ZERO_LIMIT` ``/ T``: a faster zero acts within a few control periods, and in a model fitted to
+    data (``plant_model = "identified"``) such zeros are the fit's, wandering from one fit to the next.
 
     Parameters
     ----------
@@ -69,11 +76,11 @@ def slowest_rhp_zero(trim: Trim) -> float | None:
     -------
     float or None
         The smallest real part among the zeros with real part > 0 (their time scale is ``1 / zero``); None when
-        there is none, the model is discrete-time, or inputs and controlled outputs are not as many.
+        there is none, or inputs and controlled outputs are not as many.
     """
     A, B = np.asarray(trim.lin.A, float), np.asarray(trim.lin.B, float)
     C, D = trim.controlled_rows()
-    if trim.discrete or C.shape[0] != B.shape[1]:
+    if C.shape[0] != B.shape[1]:
         return None
     n, m = A.shape[0], B.shape[1]
     pencil = np.block([[A, B], [C, D]])
@@ -82,7 +89,13 @@ def slowest_rhp_zero(trim: Trim) -> float | None:
     with np.errstate(divide="ignore", invalid="ignore"):
         zeros = scipy.linalg.eigvals(pencil, mass)
     scale = 1e-9 * max(1.0, float(np.max(np.abs(pencil))))
-    rhp = [float(z.real) for z in zeros if np.isfinite(z) and z.real > scale and abs(z) < 1e12 * (1 + m)]
+    finite = [z for z in zeros if np.isfinite(z) and abs(z) < 1e12 * (1 + m)]
+    if trim.discrete:
+        period = float(trim.lin.dt)
+        rhp = [math.log(abs(z)) / period for z in finite
+               if 1.0 + scale < abs(z) < math.exp(DISCRETE_ZERO_LIMIT) and abs(np.angle(z)) < 0.5 * math.pi]
+    else:
+        rhp = [float(z.real) for z in finite if z.real > scale]
     return min(rhp) if rhp else None
 
 

@@ -37,6 +37,8 @@ class NeuralSettings:
     #: Why :func:`build_neural` could not check the plant's stability for a warm-up flown without feedback (None:
     #: a warm-up controller flies, the model found the plant stable, or the controller was not built by it).
     unchecked_note: str | None = None
+    #: What the identification experiment of ``plant_model = "identified"`` gave (None: none flown).
+    identified_note: str | None = None
 
     @property
     def input_gains(self) -> np.ndarray | None:
@@ -137,6 +139,7 @@ class NeuralSettings:
         return {"warmup": warm, "warmup_steps": self._warmup_steps, **blend, "preview_lead_steps": list(self._lead),
                 "identifier_hidden_units": self._id_cfg.n_hidden, "imitator": self.config.imitator,
                 "identifier_filter_time_constants": list(self._id_cfg.filter_time_constants or ()),
+                **({"plant_model": self.identified_note} if self.identified_note else {}),
                 **({"horizon_check": self.horizon_note} if self.horizon_note else {}),
                 **({"rate_indices": self.rates_note} if self.rates_note else {}),
                 **({"rate_weights": self._rate_weight_setting()} if self._rate_rows else {}),

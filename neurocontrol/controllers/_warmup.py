@@ -189,6 +189,8 @@ def unchecked_reason(config, env, trim) -> str | None:
         return "no warm-up: `warmup_duration = 0`"
     if not config.auto_warmup:
         return "`auto_warmup = false`"
+    if config.plant_model == "identified":
+        return None if trim is not None and trim.stable() else "the identification experiment gave no stable model"
     if not config.reads_plant_model:
         return "`plant_model = false`"
     if not has_model(env):

@@ -34,6 +34,7 @@ from neurocontrol._validation import (
     env_input_limits,
 )
 from neurocontrol.controllers import _neural_kernels as _nk
+from neurocontrol.controllers._identify import identified_trim
 from neurocontrol.controllers._long_run import (
     LONG_RUN_HORIZON_CAP,
     auto_rate_lags,
@@ -739,6 +740,8 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         trim = model_trim(env, config.output_indices) if config.reads_plant_model else None
     except (ValueError, ArithmeticError, np.linalg.LinAlgError):
         trim = None
+    identified = None if config.plant_model != "identified" else identified_trim(
+        env, config.output_indices, limits, dt, config.observation_low, config.observation_high)
     automatic = config.warmup_pid is None and config.auto_warmup and config.warmup_duration > 0
     if automatic and config.reads_plant_model:
         warm = automatic_warmup(env, config.output_indices, output_weight=config.auto_warmup_weight, trim=trim)
@@ -747,6 +750,7 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
     if config.identified_warmup is None:   # no model read: a fitted one, where the measurements carry the state
         config = dataclasses.replace(config, identified_warmup=bool(
             automatic and warm is None and trim is None and any(r >= 0 for r in config.rate_indices)))
+    trim = trim if identified is None else identified.trim       # the experiment's fit from here on
     start_note = None
     if warm is None and config.nominal_input is None:     # no warm-up controller: take the plant over bumplessly
         start = declared_input(env, limits)
@@ -769,9 +773,9 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
     controller.rates_note = rates_note
     controller.nominal_note = start_note
     if ff is not None:
-        controller.warmup_feedforward_note = "the inverse of the steady-state gain of the env's python-control " \
-            "model at the trim" + (" (automatic: a right-half-plane zero within twice the slowest time constant)"
-                                   if auto_ff else "")
+        source = "the identified model" if identified else "the env's python-control model at the trim"
+        controller.warmup_feedforward_note = f"the inverse of the steady-state gain of {source}" + \
+            (" (automatic: a right-half-plane zero within twice the slowest time constant)" if auto_ff else "")
     if warm is None:                            # a warm-up without feedback: could the model vouch for it?
         controller.unchecked_note = unchecked_reason(config, env, trim)
     if warm is not None and config.warmup_pid is None:
@@ -782,8 +786,10 @@ def build_neural(config: NeuralControllerConfig, env) -> NeuralController:
         risk = "the plan past it rests on the long-run gains the networks learned" if config.horizon >= k else \
             "the law may drive the inputs apart"
         controller.horizon_note = (f"the horizon ({horizon0} steps) ends before the plant's step-response gains take "
-                                   f"the sign of their steady state ({k} steps, python-control model at the trim; a "
+                                   f"the sign of their steady state ({k} steps, "
+                                   f"{'the identified model' if identified else 'python-control model at the trim'}; a "
                                    f"right-half-plane zero){raised}: {risk} "
                                    "(docs/neural_controller.md, 'The quadruple tank at P+')")
     controller.long_run_note = long_run_note
+    controller.identified_note = None if identified is None else identified.note
     return controller

@@ -326,11 +326,16 @@ class NeuralControllerConfig:
         docs/neural_controller.md, "Re-identification after a change".) None:
         ``"gains"`` where ``long_run_signals`` makes the warm-up an
         identification warm-up, else off.
-    plant_model : bool or None, default None
+    plant_model : bool, str or None, default None
         False: :func:`build_neural` reads nothing from the env's python-control
         model (no ``auto_warmup`` LQR-I, no ``long_run_signals``, no horizon
         check), as for an env without one. None or true: it reads it where
-        the env has one.
+        the env has one. ``"identified"``: it reads none, and flies an
+        identification experiment on the env before the run instead, whose
+        fitted linear model stands in for the env's in ``long_run_signals``, the
+        horizon check and ``warmup_feedforward``
+        (:mod:`neurocontrol.controllers._identify`; docs/neural_controller.md,
+        "A model identified before the run").
     auto_warmup_weight : float, default 1000.0
         Output weight of that LQR-I, relative to the declared ranges (Bryson's rule; the ``lqr_i`` kind's
         ``output_weight``): 1000 weighs an error of 3 % of an output's range like an input's full range.
@@ -429,7 +434,7 @@ class NeuralControllerConfig:
     warmup_feedforward: bool | None = None
     warmup_replay: int | None = None
     change_reidentify: bool | str | None = None
-    plant_model: bool | None = None
+    plant_model: bool | str | None = None
     auto_warmup_weight: float = 1000.0
     auto_warmup_steps: int = 150
     warmup_check: float | None = None
@@ -470,8 +475,10 @@ class NeuralControllerConfig:
                                  f"got {self.learning_rule!r}.")
         if not isinstance(self.auto_warmup, (bool, np.bool_)):
             raise ParameterError(f"`auto_warmup` must be true or false, got {self.auto_warmup!r}.")
-        if self.plant_model is not None and not isinstance(self.plant_model, (bool, np.bool_)):
-            raise ParameterError(f"`plant_model` must be true or false (or absent: true), got {self.plant_model!r}.")
+        if self.plant_model is not None and not isinstance(self.plant_model, (bool, np.bool_)) \
+                and self.plant_model != "identified":
+            raise ParameterError(f"`plant_model` must be true, false or \"identified\" (or absent: true), got "
+                                 f"{self.plant_model!r}.")
         if self.identified_warmup is not None and not isinstance(self.identified_warmup, (bool, np.bool_)):
             raise ParameterError(f"`identified_warmup` must be true or false (or absent: automatic), "
                                  f"got {self.identified_warmup!r}.")
@@ -544,8 +551,8 @@ class NeuralControllerConfig:
 
     @property
     def reads_plant_model(self) -> bool:
-        """Whether :func:`build_neural` may read the env's python-control model (``plant_model`` not false)."""
-        return self.plant_model is None or bool(self.plant_model)
+        """Whether :func:`build_neural` may read the env's python-control model (``plant_model`` None or true)."""
+        return self.plant_model is None or self.plant_model is True or self.plant_model is np.True_
 
     def law(self) -> GaussNewtonLaw:
         """Return the synthesiser settings as a :class:`GaussNewtonLaw`."""

@@ -1,0 +1,215 @@
+"""``plant_model = "identified"``: a linear model fitted to an identification experiment flown before the run.
+
+For an env without a python-control model (or whose model is not to be read), :func:`identified_trim` flies an
+open-loop experiment on the env itself before the run: it resets the env with :data:`IDENTIFY_SEED`, holds the
+input the env declares (``operating_point``; else the middle of the limits) plus an APRBS excitation of
+:data:`IDENTIFY_AMPLITUDE` of each input's half range (holds of :data:`IDENTIFY_HOLDS` steps), held back while a
+controlled output is beyond :data:`~neurocontrol.controllers._warmup.EXCITATION_BACKOFF` of its declared half range.
+Every :data:`FIT_EVERY` steps from :data:`IDENTIFY_MIN_STEPS` on it fits, by least squares in the declared ranges'
+normalised units,
+
+``y(t+1) = A_1 y(t) + ... + A_L y(t-L+1) + B_1 u(t) + ... + B_L u(t-L+1) + c``
+
+over every measured signal (``L`` = :data:`ARX_LAGS`), and ends once the fit is stable and the experiment has lasted
+:data:`IDENTIFY_SPANS` of its slowest time constant (two fits in a row agreeing within :data:`TAU_AGREEMENT`), or
+after :data:`IDENTIFY_MAX_STEPS`. The fit, written as a discrete-time state-space model in physical units (state:
+the last ``L`` measurements and the last ``L - 1`` inputs), stands in for the env's model in everything
+:func:`~neurocontrol.controllers.neural.build_neural` derives from one (``long_run_signals``, the horizon check,
+``warmup_feedforward``). The run itself resets the env again with its own seed.
+
+Nothing here knows the plant's equations: the control period, the input limits, the declared observation ranges
+and the measurements. A plant the experiment cannot fly open loop (the env stops it, or the fit does not decay)
+gives no model, and the note says why.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import control
+import numpy as np
+
+from neurocontrol.controllers._warmup import EXCITATION_BACKOFF
+from neurocontrol.controllers.generic import Trim, declared_input
+from neurocontrol.reference import aprbs
+
+__all__ = ["ARX_LAGS", "FIT_EVERY", "IDENTIFY_AMPLITUDE", "IDENTIFY_HOLDS", "IDENTIFY_MAX_STEPS",
+           "IDENTIFY_MIN_STEPS", "IDENTIFY_SEED", "IDENTIFY_SPANS", "TAU_AGREEMENT", "Identified", "fit_arx",
+           "identification_experiment", "identified_trim"]
+
+#: The seed of the experiment's env reset and excitation (the same experiment for every run seed).
+IDENTIFY_SEED = 0
+#: Excitation amplitude, a fraction of each input's half range (that of the identification warm-up).
+IDENTIFY_AMPLITUDE = 0.05
+#: Shortest and longest hold of the excitation, steps.
+IDENTIFY_HOLDS = (5, 50)
+#: Steps before the first fit.
+IDENTIFY_MIN_STEPS = 100
+#: Steps between two fits.
+FIT_EVERY = 25
+#: The experiment lasts this many of the fit's slowest time constants.
+IDENTIFY_SPANS = 3.0
+#: Two fits in a row whose slowest time constants differ by less than this fraction settle the experiment's length.
+TAU_AGREEMENT = 0.2
+#: The longest experiment, steps.
+IDENTIFY_MAX_STEPS = 3000
+#: Lags ``L`` of the fitted model.
+ARX_LAGS = 2
+#: Ridge weight of the fit per regressor and transition (normalised units): a prior of zero for directions the
+#: data do not excite.
+RIDGE = 1e-12
+
+
+class Identified(NamedTuple):
+    """What the experiment gave: the fitted trim (None: no model), its length and the note that says so."""
+
+    trim: Trim | None
+    steps: int
+    note: str
+
+
+def fit_arx(Y, U, lags: int, dt: float, mid, half, input_mid, input_half, ridge: float = RIDGE):
+    """Fit ``y(t+1) = sum_i A_i y(t-i) + sum_j B_j u(t-j) + c`` by ridge least squares; return a state-space model.
+
+    Parameters
+    ----------
+    Y : array_like, shape (T + 1, n)
+        Measured signals ``y(0) .. y(T)``, physical units.
+    U : array_like, shape (T, m)
+        Applied inputs ``u(0) .. u(T - 1)``.
+    lags : int
+        ``L`` >= 1.
+    dt : float
+        Control period, s (the model's sampling time).
+    mid, half, input_mid, input_half : array_like
+        The declared ranges' middles and half ranges: the fit is made in these normalised units.
+    ridge : float, default :data:`RIDGE`
+
+    Returns
+    -------
+    control.StateSpace
+        Discrete time, physical units; state ``[y(t), ..., y(t-L+1), u(t-1), ..., u(t-L+1)]``, outputs ``y(t)``.
+    """
+    Y, U = np.asarray(Y, dtype=np.float64), np.asarray(U, dtype=np.float64)
+    mid, half = np.asarray(mid, dtype=np.float64), np.asarray(half, dtype=np.float64)
+    umid, uhalf = np.asarray(input_mid, dtype=np.float64), np.asarray(input_half, dtype=np.float64)
+    yn, un = (Y - mid) / half, (U - umid) / uhalf
+    T, n, m, s = U.shape[0], Y.shape[1], U.shape[1], lags - 1
+    rows = [np.concatenate([yn[t - i] for i in range(lags)] + [un[t - j] for j in range(lags)] + [[1.0]])
+            for t in range(s, T)]
+    phi, target = np.asarray(rows), yn[s + 1:T + 1]
+    k = phi.shape[1]
+    if ridge > 0.0:                       # the ridge as extra rows: least squares on phi itself, not its normal matrix
+        phi = np.vstack([phi, math.sqrt(ridge * phi.shape[0]) * np.eye(k)])
+        target = np.vstack([target, np.zeros((k, n))])
+    theta = np.linalg.lstsq(phi, target, rcond=None)[0].T      # (n, k)
+    order = lags * n + (lags - 1) * m
+    A, B = np.zeros((order, order)), np.zeros((order, m))
+    for i in range(lags):                                        # the newest measurement's row
+        A[:n, i * n:(i + 1) * n] = theta[:, i * n:(i + 1) * n]
+    B[:n] = theta[:, lags * n:lags * n + m]
+    for j in range(1, lags):
+        A[:n, lags * n + (j - 1) * m:lags * n + j * m] = theta[:, lags * n + j * m:lags * n + (j + 1) * m]
+    for i in range(1, lags):                                     # the older measurements: a shift
+        A[i * n:(i + 1) * n, (i - 1) * n:i * n] = np.eye(n)
+    if lags > 1:                                                 # the older inputs: u(t) enters, then a shift
+        B[lags * n:lags * n + m] = np.eye(m)
+        for j in range(2, lags):
+            A[lags * n + (j - 1) * m:lags * n + j * m, lags * n + (j - 2) * m:lags * n + (j - 1) * m] = np.eye(m)
+    C = np.zeros((n, order))
+    C[:, :n] = np.eye(n)
+    scale = np.concatenate([np.tile(half, lags), np.tile(uhalf, lags - 1)])     # x_physical = scale * x_normalised
+    A = A * scale[:, None] / scale[None, :]
+    B = B * scale[:, None] / uhalf[None, :]
+    C = C / scale[None, :] * half[:, None]
+    return control.ss(A, B, C, np.zeros((n, m)), dt)
+
+
+def _slowest_steps(sys) -> float | None:
+    """Return the slowest mode of a discrete model in control steps (None: not asymptotically stable)."""
+    rho = float(np.max(np.abs(np.linalg.eigvals(np.asarray(sys.A)))))
+    if not rho < 1.0 - 1e-9:
+        return None
+    return -1.0 / math.log(rho) if rho > 0.0 else 0.0
+
+
+def identification_experiment(env, output_indices, limits, dt: float, low, high):
+    """Fly the experiment (see the module) on ``env``; return ``(Y, U, model or None, why)``.
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        The plant; it is reset with :data:`IDENTIFY_SEED` and stepped open loop.
+    output_indices : sequence of int
+        The controlled outputs within the observation (the excitation's back-off watches them).
+    limits : numpy.ndarray, shape (m, 2)
+        Input limits.
+    dt : float
+        Control period, s.
+    low, high : array_like, shape (n,)
+        Declared range of every measured signal.
+    """
+    lo, hi = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    mid, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
+    umid, uhalf = 0.5 * (limits[:, 0] + limits[:, 1]), 0.5 * (limits[:, 1] - limits[:, 0])
+    start = declared_input(env, limits)
+    nominal = umid.copy() if start is None else np.asarray(start, dtype=np.float64)
+    rng = np.random.default_rng(IDENTIFY_SEED)
+    amp = IDENTIFY_AMPLITUDE * uhalf
+    excitation = np.column_stack([aprbs(IDENTIFY_MAX_STEPS, low=-a, high=a, min_hold=IDENTIFY_HOLDS[0],
+                                        max_hold=IDENTIFY_HOLDS[1], rng=rng, n_channels=1)[:, 0] for a in amp])
+    obs, _ = env.reset(seed=IDENTIFY_SEED)
+    out = list(output_indices)
+    Y, U = [np.asarray(obs, dtype=np.float64).ravel()], []
+    model, last_tau, why = None, None, f"it did not settle within {IDENTIFY_MAX_STEPS} steps"
+    for k in range(IDENTIFY_MAX_STEPS):
+        x = Y[-1]
+        near = np.max(np.abs(x[out] - mid[out]) / half[out]) > EXCITATION_BACKOFF
+        u = np.clip(nominal + (0.0 if near else 1.0) * excitation[k], limits[:, 0], limits[:, 1])
+        obs, _, terminated, truncated, _ = env.step(u)
+        obs = np.asarray(obs, dtype=np.float64).ravel()
+        if not np.all(np.isfinite(obs)):
+            return Y, U, None, f"a non-finite measurement at step {k + 1}"
+        Y.append(obs)
+        U.append(u)
+        if terminated or truncated:
+            return Y, U, None, f"the env ended the experiment's episode at step {k + 1} (open loop)"
+        steps = k + 1
+        if steps < IDENTIFY_MIN_STEPS or steps % FIT_EVERY:
+            continue
+        model = fit_arx(np.asarray(Y), np.asarray(U), ARX_LAGS, dt, mid, half, umid, uhalf)
+        tau = _slowest_steps(model)
+        if tau is not None and last_tau is not None and steps >= IDENTIFY_SPANS * tau \
+                and abs(tau - last_tau) <= TAU_AGREEMENT * last_tau:
+            return Y, U, model, None
+        last_tau = tau
+    if model is not None and _slowest_steps(model) is None:
+        why = "its fit has a mode that does not decay (an unstable or integrating plant)"
+    return Y, U, None, why
+
+
+def identified_trim(env, output_indices, limits, dt: float, low, high) -> Identified:
+    """Return the :class:`~neurocontrol.controllers.generic.Trim` of the experiment's fit and its note (the module).
+
+    Its linearisation is the fit itself, whose outputs are every measured signal; its ``inputs`` the input the
+    experiment held, its ``states`` None (nothing reads them).
+
+    Parameters
+    ----------
+    env, output_indices, limits, dt, low, high
+        As :func:`identification_experiment`.
+    """
+    Y, U, model, why = identification_experiment(env, output_indices, limits, dt, low, high)
+    steps = len(U)
+    head = f"an identification experiment of {steps} steps ({steps * dt:.4g} s, open loop, before the run)"
+    if model is None:
+        return Identified(None, steps, f"{head} gave no model: {why}")
+    start = declared_input(env, limits)
+    u0 = 0.5 * (limits[:, 0] + limits[:, 1]) if start is None else np.asarray(start, dtype=np.float64)
+    n = np.asarray(model.C).shape[0]
+    trim = Trim(sys=model, obs_idx=list(range(n)), output_indices=list(output_indices), states=None, inputs=u0,
+                lin=model)
+    tau = _slowest_steps(model)
+    return Identified(trim, steps, f"{head}: a linear model with {ARX_LAGS} lags fitted to it, slowest time "
+                                   f"constant {tau * dt:.4g} s")

@@ -1,0 +1,150 @@
+"""``plant_model = "identified"``: a linear model fitted to an identification experiment flown before the run.
+
+References that share no code with :mod:`neurocontrol.controllers._identify`: a plain recursion of the ARX
+equations, python-control's simulation of the fitted state-space model, and python-control's linearisation of
+the env's own model (time constant, zeros) for the quadruple tank at P+.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import control
+import numpy as np
+import pytest
+
+from neurocontrol.controllers._identify import fit_arx, identified_trim
+from neurocontrol.controllers._long_run import DISCRETE_ZERO_LIMIT, slowest_rhp_zero
+from neurocontrol.controllers.generic import Trim, gain_sign_steps
+from neurocontrol.controllers.neural_config import NeuralControllerConfig
+from neurocontrol.exceptions import ParameterError, ScenarioError
+from neurocontrol.scenario import Scenario
+from plants.quadtank.env import QuadTankEnv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _arx_data(rng, T=400):
+    """Data of a known stable two-lag, two-input, two-output ARX system with an offset: (Y, U, A1, A2, B1, B2)."""
+    A1 = np.array([[1.2, 0.1], [-0.05, 0.9]])
+    A2 = np.array([[-0.35, 0.0], [0.02, -0.1]])
+    B1 = np.array([[0.5, 0.1], [0.0, 0.3]])
+    B2 = np.array([[0.2, -0.1], [0.1, 0.05]])
+    c = np.array([0.3, -0.2])
+    U = rng.uniform(-1.0, 1.0, size=(T, 2))
+    Y = np.zeros((T + 1, 2))
+    for t in range(1, T):
+        Y[t + 1] = A1 @ Y[t] + A2 @ Y[t - 1] + B1 @ U[t] + B2 @ U[t - 1] + c
+    return Y, U, A1, A2, B1, B2
+
+
+def test_fit_arx_recovers_a_known_system_as_python_control_simulates_it():
+    """Noise-free data of a two-lag ARX system: the fitted model's step response (python-control) is the plain
+    recursion's without the offset, in physical units, also when the fit is made in other normalised units."""
+    Y, U, A1, A2, B1, B2 = _arx_data(np.random.default_rng(3))
+    model = fit_arx(Y[1:], U[1:], 2, 0.5, mid=[1.0, -2.0], half=[3.0, 0.5], input_mid=[0.2, 0.0],
+                    input_half=[2.0, 4.0], ridge=0.0)
+    assert model.isdtime(strict=True) and model.dt == 0.5
+    n = 30
+    steps = np.zeros((n + 1, 2))
+    u = np.array([1.0, -0.5])
+    for t in range(n):                                         # the recursion from rest, the step held from t = 0
+        prev = steps[t - 1] if t >= 1 else np.zeros(2)
+        steps[t + 1] = A1 @ steps[t] + A2 @ prev + B1 @ u + (B2 @ u if t >= 1 else 0.0)
+    resp = control.forced_response(model, T=np.arange(n + 1) * 0.5, U=np.tile(u, (n + 1, 1)).T)
+    np.testing.assert_allclose(np.asarray(resp.outputs).T, steps, atol=1e-9)
+
+
+def test_slowest_rhp_zero_of_a_discrete_model_is_python_controls_mapped_to_rad_per_s():
+    """A discrete model's right-half-plane zero counts as ``ln|z| / T`` (python-control's zeros are the reference)
+    when slower than DISCRETE_ZERO_LIMIT per period; a faster one and a minimum-phase model give None."""
+    T = 1.0
+    slow = control.c2d(control.ss(control.tf([-20.0, 1.0], [100.0, 20.0, 1.0])), T)      # zero at s = 0.05
+    want = [math.log(abs(z)) / T for z in control.zeros(slow) if abs(z) > 1 and z.real > 0]
+    assert slowest_rhp_zero(Trim(slow, [0], [0], None, None, slow)) == pytest.approx(min(want), rel=1e-9)
+    assert min(want) == pytest.approx(0.05, rel=0.02)
+    fast = control.c2d(control.ss(control.tf([-1.0, 2.0], [1.0, 2.0])), 0.1)                # 0.2 rad per period
+    assert 2.0 * 0.1 > DISCRETE_ZERO_LIMIT
+    assert slowest_rhp_zero(Trim(fast, [0], [0], None, None, fast)) is None
+    minimum = control.c2d(control.ss(control.tf([20.0, 1.0], [100.0, 20.0, 1.0])), T)
+    assert slowest_rhp_zero(Trim(minimum, [0], [0], None, None, minimum)) is None
+
+
+def _pplus():
+    env = QuadTankEnv(operating_point="P+")
+    limits = np.array(env.action_space.low).reshape(-1, 1)
+    limits = np.hstack([limits, np.array(env.action_space.high).reshape(-1, 1)])
+    return env, limits
+
+
+def test_the_experiment_at_p_plus_finds_the_plants_time_constant_zero_and_sign_change():
+    """At P+ the fit's slowest time constant, right-half-plane zero and the steps after which the gains take
+    their steady-state sign are within 15, 5 and 5 % of those of python-control's linearisation of the env's own
+    model (92 s, 0.0128 rad/s, 90 steps)."""
+    env, limits = _pplus()
+    got = identified_trim(env, [0, 1], limits, 1.0, env.observation_space.low, env.observation_space.high)
+    assert got.trim is not None and got.trim.stable() and "identification experiment" in got.note
+    x0, u0 = env.operating_point
+    lin = control.linearize(env.sys, x0, u0)
+    tau = -1.0 / np.log(np.max(np.abs(control.c2d(lin, 1.0).poles())))
+    zero = min(float(z.real) for z in lin.zeros() if z.real > 0)
+    fitted_tau = -1.0 / np.log(np.max(np.abs(np.linalg.eigvals(np.asarray(got.trim.lin.A)))))
+    assert fitted_tau == pytest.approx(tau, rel=0.15)
+    assert slowest_rhp_zero(got.trim) == pytest.approx(zero, rel=0.05)
+    resp = control.step_response(control.c2d(lin, 1.0), T=np.arange(301))
+    g = np.asarray(resp.outputs)
+    dets = np.array([np.linalg.det(g[:, :, k]) for k in range(301)])
+    want = int(np.flatnonzero(dets * dets[-1] <= 0)[-1]) + 1
+    assert gain_sign_steps(got.trim, 1.0) == pytest.approx(want, rel=0.05)
+
+
+def test_an_experiment_the_env_ends_gives_no_model_and_says_why():
+    """The planar VTOL falls within seconds open loop: no model, and the note names the end."""
+    env = Scenario.from_toml(ROOT / "scenarios" / "pvtol_steps.toml").build(0).env
+    limits = np.column_stack([env.action_space.low, env.action_space.high])
+    got = identified_trim(env, [0, 1], limits, env.unwrapped.dt, env.observation_space.low,
+                          env.observation_space.high)
+    assert got.trim is None and "gave no model" in got.note and "ended the experiment" in got.note
+
+
+def _built(name, **changes):
+    data = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml").to_dict()
+    data["controller"] = {"kind": "neural", **changes}
+    return Scenario.from_dict(data, source=name, default_name=name).build(0).controller
+
+
+def test_build_neural_derives_the_p_plus_settings_from_the_identified_model():
+    """Without reading the env's model, the P+ tank gets the long-run signals from the fit: a horizon of twice its
+    time constant (capped at 200), two input taps, the identification warm-up; the settings say where from.
+    Built twice, the same."""
+    ctrl = _built("quadtank_pplus", plant_model="identified")
+    assert ctrl.law.horizon == 200 and ctrl.config.input_taps == 2 and ctrl._warmup_steps > 250
+    settings = ctrl.derived_settings()
+    assert "identification experiment" in settings["plant_model"]
+    assert "the identified model" in settings["horizon_check"]
+    assert "the identified model" in settings["warmup"]
+    again = _built("quadtank_pplus", plant_model="identified")
+    assert again.derived_settings() == settings
+    plain = _built("quadtank_pplus", plant_model=False)
+    assert plain.law.horizon == 50 and "plant_model" not in plain.derived_settings()
+
+
+def test_the_identified_p_plus_tank_is_held():
+    """Seed 0 of the P+ task with the identified model in place of the env's: the run ends in its bands."""
+    from neurocontrol.simulation.loop import simulate
+
+    data = Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus.toml").to_dict()
+    data["controller"] = {"kind": "neural", "plant_model": "identified"}
+    s = Scenario.from_dict(data, source="pplus", default_name="pplus").build(0)
+    res = simulate(s.env, s.controller, s.reference, duration=s.run.duration, seed=s.seed, options=s.options,
+                   tolerance=dict(s.run.tolerance) or None, final_window_s=s.run.final_window_s)
+    assert res.metrics["success"]
+
+
+def test_plant_model_takes_true_false_or_identified_only():
+    """Another string is refused with a message that names the choices, from the config and from a scenario."""
+    with pytest.raises(ParameterError, match='true, false or "identified"'):
+        NeuralControllerConfig(plant_model="fitted")
+    with pytest.raises(ScenarioError, match='true, false or "identified"'):
+        _built("quadtank_pplus", plant_model="fitted")
