@@ -14,7 +14,7 @@ import control
 import numpy as np
 import pytest
 
-from neurocontrol.controllers._identify import fit_arx, identified_trim
+from neurocontrol.controllers._identify import FIT_MIN, _normalised, _theta, fit_arx, free_run_fit, identified_trim
 from neurocontrol.controllers._long_run import DISCRETE_ZERO_LIMIT, slowest_rhp_zero
 from neurocontrol.controllers.generic import Trim, gain_sign_steps
 from neurocontrol.controllers.neural_config import NeuralControllerConfig
@@ -54,6 +54,39 @@ def test_fit_arx_recovers_a_known_system_as_python_control_simulates_it():
         steps[t + 1] = A1 @ steps[t] + A2 @ prev + B1 @ u + (B2 @ u if t >= 1 else 0.0)
     resp = control.forced_response(model, T=np.arange(n + 1) * 0.5, U=np.tile(u, (n + 1, 1)).T)
     np.testing.assert_allclose(np.asarray(resp.outputs).T, steps, atol=1e-9)
+
+
+def test_episodes_are_fitted_without_a_transition_across_them():
+    """Two stretches of the same system's data, 100 steps apart, as two episodes give the model of the whole; glued
+    into one array (a transition that never happened) they do not."""
+    Y, U, *_ = _arx_data(np.random.default_rng(5))
+    ranges = dict(mid=[0.0, 0.0], half=[1.0, 1.0], input_mid=[0.0, 0.0], input_half=[1.0, 1.0], ridge=0.0)
+    whole = fit_arx(Y[1:], U[1:], 2, 1.0, **ranges)
+    cut = fit_arx([Y[1:201], Y[300:]], [U[1:200], U[300:]], 2, 1.0, **ranges)
+    np.testing.assert_allclose(cut.A, whole.A, atol=1e-8)
+    np.testing.assert_allclose(cut.B, whole.B, atol=1e-8)
+    glued = np.vstack([Y[1:201], Y[300:]])        # one array across the cut: transitions that never happened
+    bad = fit_arx(glued, np.vstack([U[1:200], U[299:]]), 2, 1.0, **ranges)
+    assert np.max(np.abs(np.asarray(bad.A) - np.asarray(whole.A))) > 1e-3
+
+
+def test_the_free_run_fit_is_one_for_the_true_model_and_less_for_another():
+    """free_run_fit against a plain check: the exact coefficients reproduce the data (1 to rounding); halving the
+    input gains leaves a fit well below FIT_MIN's 0.5 on one output."""
+    Y, U, *_ = _arx_data(np.random.default_rng(7))
+    episodes = _normalised(Y[1:], U[1:], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [1.0, 1.0])
+    theta = _theta(episodes, 2, 0.0)
+    assert free_run_fit(theta, episodes, 2, [0, 1]) == pytest.approx(1.0, abs=1e-9)
+    worse = theta.copy()
+    worse[:, 4:8] *= 0.5
+    y, u = episodes[0]
+    ys = y.copy()
+    for t in range(1, u.shape[0]):                 # the free run written out
+        ys[t + 1] = worse @ np.concatenate([ys[t], ys[t - 1], u[t], u[t - 1], [1.0]])
+    want = min(1.0 - np.linalg.norm(y[2:, i] - ys[2:, i]) / np.linalg.norm(y[2:, i] - y[2:, i].mean())
+               for i in range(2))
+    assert free_run_fit(worse, episodes, 2, [0, 1]) == pytest.approx(want, rel=1e-12)
+    assert want < FIT_MIN
 
 
 def test_slowest_rhp_zero_of_a_discrete_model_is_python_controls_mapped_to_rad_per_s():
@@ -108,6 +141,25 @@ def test_an_experiment_the_env_ends_gives_no_model_and_says_why():
     assert got.trim is None and "gave no model" in got.note and "ended the experiment" in got.note
 
 
+def test_a_noisy_experiment_gives_no_model_and_says_why():
+    """Under sensor noise as large as the tank's success band (0.1 V) the least-squares fit's free run misses the
+    levels (fit below FIT_MIN): no model, and the note gives the figure."""
+    env = QuadTankEnv(operating_point="P+", output_noise_std=0.1)
+    limits = np.column_stack([env.action_space.low, env.action_space.high])
+    got = identified_trim(env, [0, 1], limits, 1.0, env.observation_space.low, env.observation_space.high)
+    assert got.trim is None and "free run reproduces the controlled outputs to" in got.note
+
+
+def test_the_experiment_goes_on_after_the_episodes_time_limit():
+    """The CSTR's episode ends at 1800 s (900 steps) before the fit settles: the experiment goes on in a new
+    episode and the note counts them."""
+    env = Scenario.from_toml(ROOT / "scenarios" / "cstr_setpoint.toml").build(0).env
+    limits = np.column_stack([env.action_space.low, env.action_space.high])
+    got = identified_trim(env, [0, 1], limits, env.unwrapped.dt, env.observation_space.low,
+                          env.observation_space.high)
+    assert got.steps > 900 and "over 2 episodes" in got.note
+
+
 def _built(name, **changes):
     data = Scenario.from_toml(ROOT / "scenarios" / f"{name}.toml").to_dict()
     data["controller"] = {"kind": "neural", **changes}
@@ -139,6 +191,21 @@ def test_the_identified_p_plus_tank_is_held():
     s = Scenario.from_dict(data, source="pplus", default_name="pplus").build(0)
     res = simulate(s.env, s.controller, s.reference, duration=s.run.duration, seed=s.seed, options=s.options,
                    tolerance=dict(s.run.tolerance) or None, final_window_s=s.run.final_window_s)
+    assert res.metrics["success"]
+
+
+def test_a_change_soon_after_the_identified_hand_over_trips():
+    """The identified model's warm-up hands over at 309 s, 91 s before the pump gains change (x1.3 at 400 s): the
+    trip, armed after LEVEL_MIN errors, fires within a few steps and the factors come out near 1.3 (seed 0)."""
+    from neurocontrol.scenario import run_scenario
+
+    data = Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus_change.toml").to_dict()
+    data["controller"] = {"kind": "neural", "plant_model": "identified"}
+    res = run_scenario(Scenario.from_dict(data, source="change", default_name="change"), 0)
+    gains = [m for m in res.meta["modes"] if m["mode"] == "gains"]
+    handover = res.meta["modes"][0]["end_step"]
+    assert handover == 309 and gains and 400 < gains[0]["start_step"] <= 405
+    np.testing.assert_allclose(res.meta["controller_notes"]["input_gains"], [1.3, 1.3], atol=0.02)
     assert res.metrics["success"]
 
 

@@ -100,7 +100,7 @@ def _trip_step(log, seen=("updated", "dead_zone", "outlier", "frozen", "onset", 
     for rec in log:
         if rec["mode"] == "warmup" or rec["status"] not in seen:
             continue
-        level = np.mean(window[-R.LEVEL_STEPS:]) if taken >= R.LEVEL_STEPS else np.inf
+        level = np.mean(window[-R.LEVEL_STEPS:]) if taken >= R.LEVEL_MIN else np.inf
         if rec["err"] > R.TRIP_RATIO * max(level, 1e-12):
             above += 1
             if above >= R.TRIP_STEPS and snaps >= R.SNAPSHOTS:
@@ -408,7 +408,7 @@ def _level_back(log, k0, k):
         window, out = [], []
         for rec in recs:
             if rec["status"] in seen and rec["mode"] != "warmup":
-                level = np.mean(window[-R.LEVEL_STEPS:]) if len(window) >= R.LEVEL_STEPS else np.inf
+                level = np.mean(window[-R.LEVEL_STEPS:]) if len(window) >= R.LEVEL_MIN else np.inf
                 if rec["err"] <= R.TRIP_RATIO * max(level, 1e-12):
                     window.append(rec["err"])
                     out.append(rec["err"])

@@ -7,8 +7,8 @@ hand-over:
 
 - **The trip.** The norm of the identifier's one-step error (normalised units) is compared with the mean of the
   last :data:`LEVEL_STEPS` errors below the trip (the level); :data:`TRIP_STEPS` errors in a row above
-  :data:`TRIP_RATIO` times the level trip it, once the level holds :data:`LEVEL_STEPS` errors taken since the
-  hand-over (or since the last trip's phase).
+  :data:`TRIP_RATIO` times the level trip it, once the level holds :data:`LEVEL_MIN` errors taken since the
+  hand-over (or since the last trip's phase; so a change soon after the hand-over does not enter the level).
 - **The rollback.** Every :data:`SNAPSHOT_EVERY` errors below the trip the weights, hidden state, blended state
   and input taps are kept, the last :data:`SNAPSHOTS` of them; at the trip the identifier's weights go back to the
   oldest (30-40 steps before it, before the change).
@@ -44,14 +44,16 @@ plant's equations.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from neurocontrol.controllers import learned_response as _learned
 from neurocontrol.controllers._warmup import recorded_transitions
 from neurocontrol.nets.incremental import split_weights
 
-__all__ = ["TRIP_RATIO", "TRIP_STEPS", "LEVEL_STEPS", "SNAPSHOT_EVERY", "SNAPSHOTS", "GAIN_PRIOR_STD", "MODES",
-           "Reidentification", "gain_directions"]
+__all__ = ["TRIP_RATIO", "TRIP_STEPS", "LEVEL_STEPS", "LEVEL_MIN", "SNAPSHOT_EVERY", "SNAPSHOTS", "GAIN_PRIOR_STD",
+           "MODES", "Reidentification", "gain_directions"]
 
 #: An error this many times the level counts towards the trip.
 TRIP_RATIO = 10.0
@@ -59,6 +61,8 @@ TRIP_RATIO = 10.0
 TRIP_STEPS = 3
 #: Errors in the level (a running window); the trip waits until it is full.
 LEVEL_STEPS = 100
+#: Errors the level needs before the trip is armed (a change soon after the hand-over must not enter the level).
+LEVEL_MIN = 40
 #: Errors below the trip between two snapshots of the identifier.
 SNAPSHOT_EVERY = 10
 #: Snapshots kept; the trip rolls back to the oldest.
@@ -238,8 +242,7 @@ class Reidentification:
         ident, c = controller.identifier, self.counters
         with np.errstate(over="ignore", invalid="ignore"):
             err = float(np.linalg.norm(ident._e))
-        full = c[0] >= LEVEL_STEPS
-        level = float(np.mean(self.errors)) if full else np.inf
+        level = self._level()
         if not np.isfinite(err):
             return False
         if err > TRIP_RATIO * max(level, 1e-12):
@@ -272,7 +275,7 @@ class Reidentification:
             self.gain_dirs[...] = gain_directions(ident.config, self.gain_base, m)
             self.gain[:] = 1.0
             self.gain_cov[...] = np.eye(m) * GAIN_PRIOR_STD ** 2
-            self.gain_left[:] = self.gain_steps, float(np.mean(self.errors))
+            self.gain_left[:] = self.gain_steps, self._level()
             c[0] = c[2] = 0.0                          # a new level and new snapshots, from the adapted model
             return
         if ident._P.size:                              # the rule's prior, as the run started (none: gradient rule)
@@ -287,6 +290,11 @@ class Reidentification:
         self.nominal[:] = past[0]
         self.rec_x[:], self.rec_u[:], self.rec_learn[:] = np.nan, np.nan, 0.0
         c[3] = 0.0
+
+    def _level(self) -> float:
+        """Return the mean of the level's window (the last :data:`LEVEL_STEPS` errors taken; inf before LEVEL_MIN)."""
+        taken = min(int(self.counters[0]), LEVEL_STEPS)
+        return float(np.mean(self.errors[:taken])) if taken >= LEVEL_MIN else math.inf
 
     def _level_back(self) -> bool:
         """Whether the error level since the trip is full and within ``TRIP_RATIO`` times the level before it."""
