@@ -569,21 +569,24 @@ def _plants_targets(nominal: dict, change: dict, noise: dict) -> str:
 
 
 
-def _plants_no_model(nominal: dict, no_model: dict) -> str:
+def _plants_no_model(nominal: dict, no_model: dict, identified: dict) -> str:
     """The neural kind's shipped tasks with and without what it reads from the env's python-control model."""
     lines = ["| plant | with the model: success, IAE vs LQR-I | without it: success, IAE vs LQR-I "
-             "| what the model gave |", "|---|---|---|---|"]
+             "| `plant_model = \"identified\"`: success, IAE vs LQR-I | what the model gave |", "|---|---|---|---|---|"]
     for scenario, label in {"helicopter_hover": "helicopter", **_ISSUE15_PLANTS}.items():
         rows = nominal["figures"][scenario]["rows"]
         a, lqr = rows["neural"], rows["lqr_i"]
         b = no_model["figures"][scenario]["rows"]["neural_no_model"]
-        cells = [f"{_count(r)}; {_ratio_text(_ratios(r['iae_median'], lqr['iae_median']))}" for r in (a, b)]
-        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {_NO_MODEL_GAVE.get(scenario, 'nothing')} |")
+        c = identified["figures"][scenario]["rows"]["neural_identified"]
+        cells = [f"{_count(r)}; {_ratio_text(_ratios(r['iae_median'], lqr['iae_median']))}" for r in (a, b, c)]
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {cells[2]} | {_NO_MODEL_GAVE.get(scenario, 'nothing')} |")
     seeds = f"seeds {no_model.get('first_seed', 0)}-{no_model.get('first_seed', 0) + no_model['seeds'] - 1}"
     return (f"The neural kind's defaults on each plant's shipped task, {seeds}, with the settings it reads from the "
-            "env's python-control model (`plants_100`) and without them (`plant_model = false`: what an env "
-            "without a model gets); medians over the runs that completed; "
-            f"IAE ratios per output against LQR-I's in `plants_100`; {_provenance(no_model)}.\n\n" + "\n".join(lines))
+            "env's python-control model (`plants_100`), without them (`plant_model = false`: what an env "
+            "without a model gets) and with a model identified before the run in their place (`plant_model = "
+            "\"identified\"`, opt-in); medians over the runs that completed; "
+            f"IAE ratios per output against LQR-I's in `plants_100`; {_provenance(no_model)}; "
+            f"{_provenance(identified)}.\n\n" + "\n".join(lines))
 
 
 #: scenario -> what the neural kind's defaults read from its env's python-control model there
@@ -672,7 +675,7 @@ TABLES = {
     "gusts-summary": ("README.md", ("gusts", "gusts_no_walk"), _gusts_summary),
     "plants-targets": ("README.md", ("plants_100", "plants_change_100", "plants_noise_100"), _plants_targets),
     "unseen-plants": ("docs/plants.md", ("unseen_plants", "unseen_plants_noise"), _unseen_plants),
-    "plants-no-model": ("README.md", ("plants_100", "plants_no_model_100"), _plants_no_model),
+    "plants-no-model": ("README.md", ("plants_100", "plants_no_model_100", "plants_identified_100"), _plants_no_model),
 }
 
 
