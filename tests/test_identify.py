@@ -215,3 +215,18 @@ def test_plant_model_takes_true_false_or_identified_only():
         NeuralControllerConfig(plant_model="fitted")
     with pytest.raises(ScenarioError, match='true, false or "identified"'):
         _built("quadtank_pplus", plant_model="fitted")
+
+
+def test_a_stopped_run_without_a_model_points_to_the_identified_model():
+    """The P+ tank without a model (`plant_model = false`, seed 0) is stopped after its warm-up; the run's hint
+    names `plant_model = "identified"`. With the identified model the hint does not suggest it again."""
+    from neurocontrol.scenario import run_scenario
+
+    data = Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus.toml").to_dict()
+    data["controller"] = {"kind": "neural", "plant_model": False}
+    res = run_scenario(Scenario.from_dict(data, source="pplus", default_name="pplus"), 0)
+    assert res.status == "failed" and 'plant_model = "identified"' in res.meta["hint"]
+    ctrl = _built("quadtank_pplus", plant_model="identified")
+    ctrl.unchecked_note = "forced for the test"
+    ctrl._ready, ctrl._k, ctrl._mode, ctrl._n_warmup = True, 10, "predictive", 5
+    assert "identified" not in (ctrl.failure_hint() or "")

@@ -91,12 +91,19 @@ class NeuralSettings:
                     f"and {flew} (`identified_warmup`). A warm-up controller for this plant may keep it: "
                     "`[controller.warmup_pid]` in a scenario or `warmup_controller=` in Python "
                     "(docs/neural_controller.md, \"Warm-up without a model\").")
+        cfg = self.config
+        outputs_only = sorted(cfg.output_indices) == list(range(len(cfg.observation_low)))
+        slow = (" A stable plant measured by its outputs only is lost the same way after the warm-up when a slow "
+                "right-half-plane zero acts beyond the horizon: `plant_model = \"identified\"` derives the horizon "
+                "and input taps from a linear model fitted to an identification experiment before the run "
+                "(docs/neural_controller.md, \"A model identified before the run\").") \
+            if outputs_only and cfg.plant_model != "identified" else ""
         return (f"the env stopped the run {when}; no controller flew the warm-up (the nominal input plus "
                 f"excitation, without feedback) and the plant's stability was not checked ({self.unchecked_note}). "
                 "An unstable or integrating plant needs a warm-up controller: `[controller.warmup_pid]` in a "
                 "scenario or `warmup_controller=` in Python; or the automatic LQR-I, which needs `auto_warmup = "
                 "true`, `warmup_duration > 0` and a python-control model on the env (`to_iosys()` or `sys`) "
-                "(docs/neural_controller.md, \"Warm-up on an unstable or integrating plant\").")
+                "(docs/neural_controller.md, \"Warm-up on an unstable or integrating plant\")." + slow)
 
     def _noise_hint(self, t: float, guarded: bool) -> str | None:
         """Return the hint when the predictive law flew under sensor noise (the filter's estimate, once whole)."""
