@@ -397,6 +397,43 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_identify(args) -> int:
+    from pathlib import Path
+
+    from neurocontrol.controllers._long_run import slowest_rhp_zero
+    from neurocontrol.controllers.generic import gain_sign_steps, model_trim, slowest_time_constant_steps
+    from neurocontrol.identification import identify
+
+    sc = _load(args)
+    built = sc.build(sc.run.seed)
+    out = tuple(built.controller.output_indices)
+    ident = identify(built.env, out)
+    trim = model_trim(built.env, list(out), who="identify")
+    ref = None if trim is None or not trim.stable() else {
+        "slowest_time_constant_s": slowest_time_constant_steps(trim, ident.dt) * ident.dt,
+        "rhp_zero": slowest_rhp_zero(trim), "sign_steps": gain_sign_steps(trim, ident.dt)}
+    found = {"scenario": sc.name, "note": ident.note, "model": ident.model is not None,
+             "slowest_time_constant_s": ident.slowest_time_constant_s, "rhp_zero": ident.rhp_zero,
+             "sign_steps": ident.sign_steps, "free_run_fit": ident.free_run_fit,
+             "steady_gain": None if ident.steady_gain is None else ident.steady_gain.tolist(), "env_model": ref}
+    if args.out is not None:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        ident.plot(Path(args.out) / "identification.png")
+    if args.json:
+        print(_json_dump(_finite_or_none(found)))
+        return 0 if ident.model is not None else 1
+    print(f"scenario   {sc.name}  ({sc.source})")
+    print(f"experiment {ident.note}")
+    for key, label in (("slowest_time_constant_s", "slowest time constant [s]"),
+                       ("rhp_zero", "right-half-plane zero [rad/s]"), ("sign_steps", "gains' sign settled after")):
+        env_says = "" if ref is None else f"   (the env's python-control model: {_fmt(ref[key])})"
+        print(f"{label:<31}{_fmt(found[key])}{env_says}")
+    print(f"{'free-run fit':<31}{_fmt(ident.free_run_fit)}  (accepted at >= 0.5)")
+    if args.out is not None:
+        print(f"written to {args.out}/identification.png")
+    return 0 if ident.model is not None else 1
+
+
 def _cmd_plant_demo(args: argparse.Namespace) -> int:
     from neurocontrol.registry import registered
 
@@ -530,6 +567,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", type=_positive_int, default=20, help="seeds per cell of --ablation (default 20)")
     bench.add_argument("--workers", type=_positive_int, default=1, help="processes for --ablation (default 1)")
     bench.set_defaults(func=_cmd_bench)
+
+    ident = sub.add_parser("identify", help="fit a linear model to an open-loop experiment on a scenario's plant",
+                           description=(
+        "identify: fly the open-loop identification experiment of `plant_model = \"identified\"` on the scenario's "
+        "plant, fit a two-lag linear model, and print its slowest time constant, right-half-plane zero, the steps "
+        "after which its gains take their steady-state sign and its free-run fit (beside the env's python-control "
+        "model's, where it has one); exit 1 when the fit is not accepted."))
+    _common(ident)
+    ident.add_argument("--out", default=None, help="folder for the plot identification.png")
+    ident.set_defaults(func=_cmd_identify)
 
     demo = sub.add_parser("plant-demo", help="fly the helicopter plant open-loop around trim and plot it")
     demo.add_argument("--out", default="runs/plant-demo", help="folder for the plots (default: %(default)s)")

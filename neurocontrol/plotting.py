@@ -23,7 +23,7 @@ import numpy as np
 from neurocontrol._validation import as_float_array
 from neurocontrol.exceptions import ParameterError, ShapeError
 
-__all__ = ["plot_result", "plot_compare", "plot_trials", "plot_sweep", "plot_step_responses"]
+__all__ = ["plot_result", "plot_compare", "plot_trials", "plot_sweep", "plot_step_responses", "plot_identification"]
 
 # What plot_result reads of a run. Checked by attribute, not by class, because results imports
 # this module (lazily, in Result.plot) and this module must not import results back (no cycle).
@@ -589,4 +589,56 @@ def plot_sweep(metric_values: Mapping, path=None, *, units: Mapping[str, str] | 
         _integer_ticks(ax.yaxis)
         ax.grid(True, alpha=0.3)
     fig.suptitle(title)
+    return _finish(fig, path, dpi)
+
+
+def plot_identification(identification, path=None, *, output_names=None, dpi: int = 120):
+    """Plot an identification experiment's controlled outputs against its fit's free run, one panel per output.
+
+    Parameters
+    ----------
+    identification : neurocontrol.identification.Identification
+        From :func:`neurocontrol.identification.identify`.
+    path : str or os.PathLike, optional
+        Save the figure there and close it.
+    output_names : sequence of str, optional
+        Panel labels, one per controlled output (default ``y<i>``, ``i`` the observation entry).
+    dpi : int, default 120
+        Resolution when saving.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ident = identification
+    out = list(ident.output_indices)
+    names = [f"y{i}" for i in out] if output_names is None else list(output_names)
+    if len(names) != len(out):
+        raise ShapeError(f"`output_names` must hold {len(out)} labels, got {len(names)}.")
+    p, m = len(out), ident.inputs[0].shape[1]
+    fig, axes = _figure((8.0, 2.0 * (p + m) + 0.8), nrows=p + m, ncols=1, squeeze=False, sharex=True)
+    start = 0
+    for e, y in enumerate(ident.measured):
+        t = ident.dt * (start + np.arange(y.shape[0]))
+        for k, i in enumerate(out):
+            ax = axes[k, 0]
+            ax.plot(t, y[:, i], color=_REF_COLOR, lw=2.4, alpha=0.5, label="measured" if e == 0 else None)
+            if ident.simulated:
+                ax.plot(t, ident.simulated[e][:, i], lw=1.0, color="C0",
+                        label="the fit's free run" if e == 0 else None)
+        u = ident.inputs[e]
+        for j in range(m if u.shape[0] else 0):
+            _held(axes[p + j, 0], t[:u.shape[0] + 1], u[:, j], lw=1.0, color="C2")
+        if e > 0:
+            for ax in axes[:, 0]:
+                ax.axvline(t[0], color="0.6", lw=0.6, ls=":")
+        start += y.shape[0]
+    for k, name in enumerate([*names, *(f"input u{j}" for j in range(m))]):
+        axes[k, 0].set_ylabel(name)
+        axes[k, 0].grid(True, alpha=0.3)
+    axes[-1, 0].set_xlabel("time in the experiment [s]")
+    axes[0, 0].legend(loc="best", fontsize="x-small")
+    fit = "-" if ident.free_run_fit is None else f"{ident.free_run_fit:.3f}"
+    fig.suptitle(f"identification experiment ({'model' if ident.model is not None else 'no model'}; free-run fit "
+                 f"{fit})", fontsize="medium")
     return _finish(fig, path, dpi)

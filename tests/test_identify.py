@@ -230,3 +230,56 @@ def test_a_stopped_run_without_a_model_points_to_the_identified_model():
     ctrl.unchecked_note = "forced for the test"
     ctrl._ready, ctrl._k, ctrl._mode, ctrl._n_warmup = True, 10, "predictive", 5
     assert "identified" not in (ctrl.failure_hint() or "")
+
+
+def test_identify_describes_the_fit_and_plots_the_experiment(tmp_path):
+    """neurocontrol.identification.identify on the P+ tank: the fit's time constant, zero and sign change beside
+    the python-control linearisation's (as in the experiment's test above), its free run over the measured levels,
+    and the figure (one panel per controlled output and per input)."""
+    from neurocontrol.identification import identify
+
+    env = QuadTankEnv(operating_point="P+")
+    ident = identify(env)
+    assert ident.model is not None and ident.output_indices == (0, 1) and ident.episodes == 1
+    x0, u0 = env.operating_point
+    lin = control.linearize(env.sys, x0, u0)
+    tau = -1.0 / np.log(np.max(np.abs(control.c2d(lin, 1.0).poles())))
+    assert ident.slowest_time_constant_s == pytest.approx(tau, rel=0.15)
+    assert ident.rhp_zero == pytest.approx(min(float(z.real) for z in lin.zeros() if z.real > 0), rel=0.05)
+    assert ident.free_run_fit > 0.99 and len(ident.simulated) == len(ident.measured) == 1
+    y, ys = ident.measured[0], ident.simulated[0]
+    assert ys.shape == y.shape and np.max(np.abs(ys[2:] - y[2:])) < 0.02         # volts, over 325 s
+    fig = ident.plot(tmp_path / "identification.png")
+    assert len(fig.axes) == 4 and (tmp_path / "identification.png").stat().st_size > 0
+
+
+def test_identify_refuses_what_it_cannot_use():
+    import gymnasium as gym
+
+    from neurocontrol.identification import identify
+
+    with pytest.raises(ParameterError, match="output_indices"):
+        identify(QuadTankEnv(operating_point="P+"), [0, 5])
+
+    class Unbounded(gym.Env):
+        observation_space = gym.spaces.Box(-np.inf, np.inf, (2,))
+        action_space = gym.spaces.Box(-1.0, 1.0, (1,))
+        dt = 0.1
+
+    with pytest.raises(ParameterError, match="unbounded"):
+        identify(Unbounded())
+
+
+def test_the_identify_command_prints_the_fit_beside_the_envs_model(tmp_path, capsys):
+    """`neurocontrol identify`: JSON with the fit and the env's model's figures, the plot written, exit 0; a plant the
+    experiment cannot fly (the PVTOL) exits 1 and says why."""
+    import json
+
+    from neurocontrol.cli import main
+
+    assert main(["identify", str(ROOT / "scenarios" / "quadtank_pplus.toml"), "--json", "--out", str(tmp_path)]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["model"] and found["sign_steps"] == pytest.approx(found["env_model"]["sign_steps"], abs=5)
+    assert (tmp_path / "identification.png").stat().st_size > 0
+    assert main(["identify", str(ROOT / "scenarios" / "pvtol_steps.toml")]) == 1
+    assert "gave no model: the env ended the experiment" in capsys.readouterr().out

@@ -36,8 +36,8 @@ from neurocontrol.controllers.generic import Trim, declared_input
 from neurocontrol.reference import aprbs
 
 __all__ = ["ARX_LAGS", "FIT_EVERY", "FIT_MIN", "IDENTIFY_AMPLITUDE", "IDENTIFY_HOLDS", "IDENTIFY_MAX_STEPS",
-           "IDENTIFY_MIN_STEPS", "IDENTIFY_SEED", "IDENTIFY_SPANS", "TAU_AGREEMENT", "Identified", "fit_arx",
-           "free_run_fit", "identification_experiment", "identified_trim"]
+           "IDENTIFY_MIN_STEPS", "IDENTIFY_SEED", "IDENTIFY_SPANS", "TAU_AGREEMENT", "Experiment", "Identified",
+           "fit_arx", "free_run_fit", "free_runs", "identification_experiment", "identified_trim"]
 
 #: The seed of the experiment's env reset and excitation (the same experiment for every run seed).
 IDENTIFY_SEED = 0
@@ -63,6 +63,25 @@ FIT_MIN = 0.5
 #: Ridge weight of the fit per regressor and transition (normalised units): a prior of zero for directions the
 #: data do not excite.
 RIDGE = 1e-12
+
+
+class Experiment(NamedTuple):
+    """What :func:`identification_experiment` flew and fitted.
+
+    ``Y`` and ``U``: per episode, the measurements ``(T_e + 1, n)`` and applied inputs ``(T_e, m)``; ``model``: the
+    accepted fit (None: none); ``fitted`` and ``theta``: the last fit made, accepted or not (None: none made), as a
+    state-space model and as ARX coefficients in normalised units; ``fit``: its free-run fit (None: not checked);
+    ``why``: why there is no model (None: there is one); ``ranges``: ``(mid, half, input_mid, input_half)``.
+    """
+
+    Y: list
+    U: list
+    model: object
+    fitted: object
+    theta: object
+    fit: float | None
+    why: str | None
+    ranges: tuple
 
 
 class Identified(NamedTuple):
@@ -153,6 +172,22 @@ def fit_arx(Y, U, lags: int, dt: float, mid, half, input_mid, input_half, ridge:
     return _state_space(theta, lags, dt, half, input_half)
 
 
+def free_runs(theta, episodes: list, lags: int) -> list:
+    """Return the ARX model ``theta`` run on each episode's inputs alone from its first ``lags`` measurements.
+
+    ``episodes`` as :func:`_normalised` gives them; each run has the shape of the episode's measurements (its first
+    ``lags`` rows are the measured ones), in the same normalised units.
+    """
+    runs = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for yn, un in episodes:
+            ys = np.array(yn, dtype=np.float64)
+            for t in range(lags - 1, un.shape[0]):
+                ys[t + 1] = theta @ _regressor(ys, un, t, lags)
+            runs.append(ys)
+    return runs
+
+
 def free_run_fit(theta, episodes: list, lags: int, outputs) -> float:
     """Return the worst, over ``outputs``, of ``1 - |y - y_sim| / |y - mean(y)|`` of the fit's free run (1: exact).
 
@@ -160,15 +195,11 @@ def free_run_fit(theta, episodes: list, lags: int, outputs) -> float:
     (normalised units, :func:`_normalised`); the norms are over the steps after those, every episode pooled.
     -inf when the free run is not finite.
     """
-    out, runs = list(outputs), []
+    out = list(outputs)
+    runs = free_runs(theta, episodes, lags)
     with np.errstate(over="ignore", invalid="ignore"):
-        for yn, un in episodes:
-            ys = np.array(yn, dtype=np.float64)
-            for t in range(lags - 1, un.shape[0]):
-                ys[t + 1] = theta @ _regressor(ys, un, t, lags)
-            runs.append((yn[lags:, out], ys[lags:, out]))
-        measured = np.concatenate([r[0] for r in runs])
-        err = np.sum((measured - np.concatenate([r[1] for r in runs])) ** 2, axis=0)
+        measured = np.concatenate([yn[lags:, out] for yn, _ in episodes])
+        err = np.sum((measured - np.concatenate([ys[lags:, out] for ys in runs])) ** 2, axis=0)
         dev = np.sum((measured - measured.mean(axis=0)) ** 2, axis=0)
         fit = 1.0 - np.sqrt(err / np.maximum(dev, 1e-300))
     return float(np.min(fit)) if np.all(np.isfinite(fit)) else -math.inf
@@ -183,9 +214,9 @@ def _slowest_steps(sys) -> float | None:
 
 
 def identification_experiment(env, output_indices, limits, dt: float, low, high):
-    """Fly the experiment (see the module) on ``env``; return ``(Y, U, model or None, why)``.
+    """Fly the experiment (see the module) on ``env``; return an :class:`Experiment`.
 
-    ``Y`` and ``U`` are lists with one list of measurements and one of inputs per episode: when the env's time
+    ``Y`` and ``U`` hold one array of measurements and one of inputs per episode: when the env's time
     limit ends an episode (``truncated``), the experiment goes on in a new one (reset with the next seed), and no
     fitted transition spans two. An episode the env ends otherwise (``terminated``) ends it without a model.
 
@@ -214,7 +245,12 @@ def identification_experiment(env, output_indices, limits, dt: float, low, high)
     obs, _ = env.reset(seed=IDENTIFY_SEED)
     out = list(output_indices)
     Y, U = [[np.asarray(obs, dtype=np.float64).ravel()]], [[]]       # per episode
-    model, last_tau, why = None, None, f"it did not settle within {IDENTIFY_MAX_STEPS} steps"
+    model, theta, fit, last_tau = None, None, None, None
+
+    def done(accepted, why):
+        return Experiment([np.asarray(y) for y in Y], [np.asarray(u).reshape(-1, len(uhalf)) for u in U],
+                          accepted, model, theta, fit, why, (mid, half, umid, uhalf))
+
     for k in range(IDENTIFY_MAX_STEPS):
         x = Y[-1][-1]
         near = np.max(np.abs(x[out] - mid[out]) / half[out]) > EXCITATION_BACKOFF
@@ -222,11 +258,11 @@ def identification_experiment(env, output_indices, limits, dt: float, low, high)
         obs, _, terminated, truncated, _ = env.step(u)
         obs = np.asarray(obs, dtype=np.float64).ravel()
         if not np.all(np.isfinite(obs)):
-            return Y, U, None, f"a non-finite measurement at step {k + 1}"
+            return done(None, f"a non-finite measurement at step {k + 1}")
         Y[-1].append(obs)
         U[-1].append(u)
         if terminated:
-            return Y, U, None, f"the env ended the experiment at step {k + 1} (open loop)"
+            return done(None, f"the env ended the experiment at step {k + 1} (open loop)")
         if truncated:                           # the episode's time limit: the experiment goes on in a new one
             obs, _ = env.reset(seed=IDENTIFY_SEED + len(Y))
             Y.append([np.asarray(obs, dtype=np.float64).ravel()])
@@ -243,14 +279,14 @@ def identification_experiment(env, output_indices, limits, dt: float, low, high)
                 and abs(tau - last_tau) <= TAU_AGREEMENT * last_tau:
             fit = free_run_fit(theta, episodes, ARX_LAGS, out)
             if fit >= FIT_MIN:
-                return Y, U, model, None
-            return Y, U, None, (f"its fit's free run reproduces the controlled outputs to {fit:.2f} only (at least "
-                                f"{FIT_MIN:g} needed: 1 - |error| / |deviation from the mean|; sensor noise or a "
-                                "plant the two-lag linear model does not describe)")
+                return done(model, None)
+            return done(None, f"its fit's free run reproduces the controlled outputs to {fit:.2f} only (at least "
+                              f"{FIT_MIN:g} needed: 1 - |error| / |deviation from the mean|; sensor noise or a "
+                              "plant the two-lag linear model does not describe)")
         last_tau = tau
     if model is not None and _slowest_steps(model) is None:
-        why = "its fit has a mode that does not decay (an unstable or integrating plant)"
-    return Y, U, None, why
+        return done(None, "its fit has a mode that does not decay (an unstable or integrating plant)")
+    return done(None, f"it did not settle within {IDENTIFY_MAX_STEPS} steps")
 
 
 def identified_trim(env, output_indices, limits, dt: float, low, high) -> Identified:
@@ -264,8 +300,9 @@ def identified_trim(env, output_indices, limits, dt: float, low, high) -> Identi
     env, output_indices, limits, dt, low, high
         As :func:`identification_experiment`.
     """
-    Y, U, model, why = identification_experiment(env, output_indices, limits, dt, low, high)
-    steps, episodes = sum(len(u) for u in U), sum(1 for u in U if u)
+    exp = identification_experiment(env, output_indices, limits, dt, low, high)
+    model, why = exp.model, exp.why
+    steps, episodes = sum(len(u) for u in exp.U), sum(1 for u in exp.U if len(u))
     over = f" over {episodes} episodes" if episodes > 1 else ""
     head = f"an identification experiment of {steps} steps ({steps * dt:.4g} s{over}, open loop, before the run)"
     if model is None:
