@@ -327,15 +327,14 @@ class NeuralControllerConfig:
         ``"gains"`` where ``long_run_signals`` makes the warm-up an
         identification warm-up, else off.
     plant_model : bool, str or None, default None
-        False: :func:`build_neural` reads nothing from the env's python-control
-        model (no ``auto_warmup`` LQR-I, no ``long_run_signals``, no horizon
-        check), as for an env without one. None or true: it reads it where
-        the env has one. ``"identified"``: it reads none, and flies an
-        identification experiment on the env before the run instead, whose
-        fitted linear model stands in for the env's in ``long_run_signals``, the
-        horizon check and ``warmup_feedforward``
-        (:mod:`neurocontrol.controllers._identify`; docs/neural_controller.md,
-        "A model identified before the run").
+        Where :func:`build_neural` takes a plant model from: none with false (no
+        ``auto_warmup`` LQR-I, no ``long_run_signals``, no horizon check, as for
+        an env without one), the env's python-control model with None or true
+        (where the env has one), and with ``"identified"`` a linear model fitted
+        to an identification experiment flown on the env before the run, which
+        stands in for the env's in ``long_run_signals``, the horizon check and
+        ``warmup_feedforward`` (:mod:`neurocontrol.controllers._identify`;
+        docs/neural_controller.md, "A model identified before the run").
     auto_warmup_weight : float, default 1000.0
         Output weight of that LQR-I, relative to the declared ranges (Bryson's rule; the ``lqr_i`` kind's
         ``output_weight``): 1000 weighs an error of 3 % of an output's range like an input's full range.
