@@ -82,8 +82,20 @@ class Identification:
     inputs: list
 
     def plot(self, path=None, **kwargs):
-        """Plot the experiment against the fit's free run (:func:`neurocontrol.plotting.plot_identification`)."""
-        from neurocontrol.plotting import plot_identification
+        """Plot the experiment against the fit's free run (:func:`neurocontrol.plotting.plot_identification`).
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            Save the figure there and close it.
+        **kwargs
+            Passed to :func:`~neurocontrol.plotting.plot_identification` (``output_names``, ``dpi``).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from neurocontrol.plotting import plot_identification  # matplotlib only when a figure is asked for
 
         return plot_identification(self, path, **kwargs)
 
