@@ -4,7 +4,9 @@ For an env without a python-control model (or whose model is not to be read), :f
 open-loop experiment on the env itself before the run: it resets the env with :data:`IDENTIFY_SEED`, holds the
 input the env declares (``operating_point``; else the middle of the limits) plus an APRBS excitation of
 :data:`IDENTIFY_AMPLITUDE` of each input's half range (holds of :data:`IDENTIFY_HOLDS` steps), held back while a
-controlled output is beyond :data:`~neurocontrol.controllers._warmup.EXCITATION_BACKOFF` of its declared half range.
+controlled output is beyond :data:`~neurocontrol.controllers._warmup.EXCITATION_BACKOFF` of its declared half range
+from the middle (or, for a plant that starts beyond that, :data:`START_MARGIN` beyond its start, at most
+:data:`BACKOFF_MAX`).
 Every :data:`FIT_EVERY` steps from :data:`IDENTIFY_MIN_STEPS` on it fits, by least squares in the declared ranges'
 normalised units,
 
@@ -47,6 +49,11 @@ IDENTIFY_SEED = 0
 IDENTIFY_AMPLITUDE = 0.05
 #: Shortest and longest hold of the excitation, steps.
 IDENTIFY_HOLDS = (5, 50)
+#: Where the plant starts beyond the back-off (EXCITATION_BACKOFF of a controlled output's half range from the
+#: middle), the excitation is held back only beyond this much more of the half range than the start, at most
+#: BACKOFF_MAX: a plant whose declared operating point lies near the end of a range is still excited.
+START_MARGIN = 0.05
+BACKOFF_MAX = 0.95
 #: Steps before the first fit.
 IDENTIFY_MIN_STEPS = 100
 #: Steps between two fits.
@@ -248,6 +255,9 @@ def identification_experiment(env, output_indices, limits, dt: float, low, high)
     obs, _ = env.reset(seed=IDENTIFY_SEED)
     out = list(output_indices)
     Y, U = [[np.asarray(obs, dtype=np.float64).ravel()]], [[]]       # per episode
+    # the back-off: beyond EXCITATION_BACKOFF of the half range, or a little beyond where the plant starts
+    start_at = np.abs(Y[0][0][out] - mid[out]) / half[out]
+    backoff = np.minimum(np.maximum(EXCITATION_BACKOFF, start_at + START_MARGIN), BACKOFF_MAX)
     model, theta, fit, last_tau = None, None, None, None
 
     def done(accepted, why):
@@ -256,7 +266,7 @@ def identification_experiment(env, output_indices, limits, dt: float, low, high)
 
     for k in range(IDENTIFY_MAX_STEPS):
         x = Y[-1][-1]
-        near = np.max(np.abs(x[out] - mid[out]) / half[out]) > EXCITATION_BACKOFF
+        near = np.any(np.abs(x[out] - mid[out]) / half[out] > backoff)
         u = np.clip(nominal + (0.0 if near else 1.0) * excitation[k], limits[:, 0], limits[:, 1])
         obs, _, terminated, truncated, _ = env.step(u)
         obs = np.asarray(obs, dtype=np.float64).ravel()
