@@ -433,7 +433,8 @@ def plot_trials(errors_per_trial, path=None, *, names=None, unit: str | None = N
 
 def plot_step_responses(responses, dt: float, path=None, *, output_names=None, input_names=None, compare=None,
                         compare_label: str = "plant", horizon: int | None = None,
-                        title: str = "learned step responses (output per unit input)", dpi: int = 120):
+                        title: str = "learned step responses (output per unit input)", label: str = "learned",
+                        dpi: int = 120):
     """Plot step responses, one panel per output and input, optionally over another set (e.g. the plant's).
 
     Parameters
@@ -456,6 +457,8 @@ def plot_step_responses(responses, dt: float, path=None, *, output_names=None, i
         Draw the synthesiser's horizon (control steps) as a vertical line.
     title : str
         Figure title.
+    label : str, default "learned"
+        Legend label of ``responses``.
     dpi : int, default 120
         Resolution when saving.
 
@@ -490,7 +493,7 @@ def plot_step_responses(responses, dt: float, path=None, *, output_names=None, i
     for i in range(p):
         for j in range(m):
             ax = axes[i, j]
-            ax.plot(t, r[:, i, j], lw=1.4, label="learned")
+            ax.plot(t, r[:, i, j], lw=1.4, label=label)
             if c is not None:
                 ax.plot(dt * np.arange(1, c.shape[0] + 1), c[:, i, j], ls="--", color=_REF_COLOR, lw=1.2,
                         label=compare_label)

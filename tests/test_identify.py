@@ -305,3 +305,21 @@ def test_a_plant_that_starts_near_a_ranges_end_is_still_excited():
     tau = -1.0 / np.log(np.max(np.abs(control.c2d(control.linearize(env.unwrapped.sys, x0, u0), 1.0).poles())))
     fitted = -1.0 / np.log(np.max(np.abs(np.linalg.eigvals(np.asarray(exp.model.A)))))
     assert fitted == pytest.approx(tau, rel=0.25)
+
+
+def test_the_docs_figures_of_the_identified_p_plus_model(tmp_path):
+    """docs/plot_identified.py (docs/neural_controller.md, "A model identified before the run"): both figures are
+    written, and the fit's steady-state gain is within 5 % of python-control's linearisation of the env's model."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("plot_identified", ROOT / "docs" / "plot_identified.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    ident = mod.main(["--out", str(tmp_path)])
+    assert (tmp_path / "identified_pplus.png").stat().st_size > 0
+    assert (tmp_path / "identified_pplus_steps.png").stat().st_size > 0
+    base = Scenario.from_toml(ROOT / "scenarios" / "quadtank_pplus.toml").build(0).env.unwrapped
+    x0, u0 = base.operating_point
+    lin = control.linearize(base.sys, x0, u0)
+    gain = -np.asarray(lin.C)[:2] @ np.linalg.solve(np.asarray(lin.A), np.asarray(lin.B))
+    np.testing.assert_allclose(ident.steady_gain, gain, rtol=0.05)
