@@ -36,7 +36,8 @@ import control
 import numpy as np
 
 from neurocontrol.controllers._warmup import EXCITATION_BACKOFF
-from neurocontrol.controllers.generic import Trim, declared_input
+from neurocontrol.controllers.generic import Trim, declared_input, slowest_time_constant_steps
+from neurocontrol.controllers.identified_warmup import _companion
 from neurocontrol.reference import aprbs
 
 __all__ = ["ARX_LAGS", "FIT_EVERY", "FIT_MIN", "IDENTIFY_AMPLITUDE", "IDENTIFY_HOLDS", "IDENTIFY_MAX_STEPS",
@@ -130,23 +131,17 @@ def _theta(episodes: list, lags: int, ridge: float) -> np.ndarray:
 
 
 def _state_space(theta, lags: int, dt: float, half, input_half):
-    """Return the ARX coefficients ``theta`` (normalised units) as a discrete-time state-space model, physical units."""
+    """Return the ARX coefficients ``theta`` (normalised units) as a discrete-time state-space model, physical units.
+
+    The companion form of :func:`~neurocontrol.controllers.identified_warmup._companion`, its rows taken from
+    ``theta``'s columns ``[y(t) .. y(t-L+1), u(t) .. u(t-L+1), 1]``, scaled to the declared ranges.
+    """
     half, uhalf = np.asarray(half, dtype=np.float64), np.asarray(input_half, dtype=np.float64)
     n, m = half.shape[0], uhalf.shape[0]
-    order = lags * n + (lags - 1) * m
-    A, B = np.zeros((order, order)), np.zeros((order, m))
-    for i in range(lags):                                        # the newest measurement's row
-        A[:n, i * n:(i + 1) * n] = theta[:, i * n:(i + 1) * n]
-    B[:n] = theta[:, lags * n:lags * n + m]
-    for j in range(1, lags):
-        A[:n, lags * n + (j - 1) * m:lags * n + j * m] = theta[:, lags * n + j * m:lags * n + (j + 1) * m]
-    for i in range(1, lags):                                     # the older measurements: a shift
-        A[i * n:(i + 1) * n, (i - 1) * n:i * n] = np.eye(n)
-    if lags > 1:                                                 # the older inputs: u(t) enters, then a shift
-        B[lags * n:lags * n + m] = np.eye(m)
-        for j in range(2, lags):
-            A[lags * n + (j - 1) * m:lags * n + j * m, lags * n + (j - 2) * m:lags * n + (j - 1) * m] = np.eye(m)
-    C = np.zeros((n, order))
+    ny = lags * n                         # [y lags | u(t) | older u | 1] -> [y lags | older u | u(t) | 1]
+    rows = np.concatenate([theta[:, :ny], theta[:, ny + m:ny + lags * m], theta[:, ny:ny + m], theta[:, -1:]], axis=1)
+    A, B, _ = _companion(rows.T, n, m, lags, difference=False)
+    C = np.zeros((n, A.shape[0]))
     C[:, :n] = np.eye(n)
     scale = np.concatenate([np.tile(half, lags), np.tile(uhalf, lags - 1)])     # x_physical = scale * x_normalised
     A = A * scale[:, None] / scale[None, :]
@@ -217,10 +212,7 @@ def free_run_fit(theta, episodes: list, lags: int, outputs) -> float:
 
 def _slowest_steps(sys) -> float | None:
     """Return the slowest mode of a discrete model in control steps (None: not asymptotically stable)."""
-    rho = float(np.max(np.abs(np.linalg.eigvals(np.asarray(sys.A)))))
-    if not rho < 1.0 - 1e-9:
-        return None
-    return -1.0 / math.log(rho) if rho > 0.0 else 0.0
+    return slowest_time_constant_steps(Trim(sys, [], [], None, None, sys), float(sys.dt))
 
 
 def identification_experiment(env, output_indices, limits, dt: float, low, high):

@@ -269,14 +269,19 @@ class IdentifiedLQRI(AbstractController):
             if self.engaged else None           # a law exists from the fit that took the plant on
 
 
-def _companion(theta: np.ndarray, n: int, m: int, L: int):
-    """Return ``(A, B, c)`` of the fitted difference model, state [y(k) .. y(k-L+1), u(k-1) .. u(k-L+1)]."""
+def _companion(theta: np.ndarray, n: int, m: int, L: int, difference: bool = True):
+    """Return ``(A, B, c)`` of the fitted model, state [y(k) .. y(k-L+1), u(k-1) .. u(k-L+1)].
+
+    ``theta`` (d, n): rows for the state's entries, then u(k), then the constant. ``difference``: the fit is of
+    ``y(k+1) - y(k)`` (this module's); else of ``y(k+1)`` (:mod:`neurocontrol.controllers._identify`'s).
+    """
     n_x = n * L + m * (L - 1)
     A = np.zeros((n_x, n_x))
     B = np.zeros((n_x, m))
     c = np.zeros(n_x)
     A[:n, :n_x] = theta[:n_x].T
-    A[:n, :n] += np.eye(n)                       # the fit is of y(k+1) - y(k)
+    if difference:
+        A[:n, :n] += np.eye(n)                   # the fit is of y(k+1) - y(k)
     B[:n] = theta[n_x:n_x + m].T
     c[:n] = theta[n_x + m]
     for j in range(1, L):                        # y(k-j) <- y(k-j+1)
