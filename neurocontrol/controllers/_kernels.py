@@ -10,8 +10,9 @@ from neurocontrol.controllers.arena import F, I, view1, view2, view3
 from neurocontrol.nets._kernels import TANH, _jit, rls_kernel, two_d_kernel
 from neurocontrol.reference_model import second_order_step
 
-__all__ = ["adaptive_step_kernel", "all_finite_kernel", "denormalize_kernel", "fill_desired_kernel",
-           "limit_input_kernel", "predictive_kernel"]
+__all__ = ["adaptive_step_kernel", "all_finite_kernel", "count_at_least_kernel", "count_below_kernel",
+           "denormalize_kernel", "fill_desired_kernel", "fill_preview_kernel", "finite_sum_kernel",
+           "limit_input_kernel", "predictive_kernel", "set_walk_kernel"]
 
 
 # --------------------------------------------------------------------------- input limits
@@ -23,6 +24,59 @@ def all_finite_kernel(x):
         if not math.isfinite(x[i]):
             return False
     return True
+
+
+@_jit
+def finite_sum_kernel(x):
+    """Return whether the sum of ``x``'s entries is finite (``math.isfinite(x.sum())`` up to the order of the sum)."""
+    total = 0.0
+    for i in range(x.shape[0]):
+        total += x[i]
+    return math.isfinite(total)
+
+
+# --------------------------------------------------------------------------- the neural controller's per-step glue
+
+@_jit
+def count_below_kernel(a, b):
+    """Return ``np.count_nonzero(a < b)`` of two 1-D arrays."""
+    n = 0
+    for i in range(a.shape[0]):
+        if a[i] < b[i]:
+            n += 1
+    return n
+
+
+@_jit
+def count_at_least_kernel(a, b, index):
+    """Return ``np.count_nonzero(a[index] >= b[index])``."""
+    n = 0
+    for i in index:
+        if a[i] >= b[i]:
+            n += 1
+    return n
+
+
+@_jit
+def set_walk_kernel(on, rows, noise_var, quiet, q, walk):
+    """``walk[rows[j]] = q[j]`` where ``on`` and ``noise_var[rows[j]] < quiet[j]``, else 0 (the bias walk's rows)."""
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        walk[r] = q[j] if on and noise_var[r] < quiet[j] else 0.0
+
+
+@_jit
+def fill_preview_kernel(cache, off, lead, reference, r):
+    """Fill the reference model's input over the horizon, r (N, p), from the preview cache.
+
+    ``r[:, j] = cache[off + lead[j]:off + lead[j] + N, j]``, and row 0 of a column without lead is the present
+    ``reference[j]``.
+    """
+    for j in range(r.shape[1]):
+        for i in range(r.shape[0]):
+            r[i, j] = cache[off + lead[j] + i, j]
+        if lead[j] == 0:
+            r[0, j] = reference[j]
 
 
 @_jit

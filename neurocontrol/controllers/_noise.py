@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from neurocontrol.controllers._kernels import count_below_kernel, set_walk_kernel
+
 __all__ = ["SensorNoise", "WALK_QUIET", "ONSET_FACTOR", "ONSET_COUNT", "ONSET_COOLDOWN", "ONSET_SIGNALS"]
 
 #: A signal counts as noise-free for the bias walk (``disturbance_walk``) and the onset test (``onset_hold``) while
@@ -79,7 +81,7 @@ class SensorNoise:
             hold[1] -= 1.0
             return False, None
         armed = not rise and k - 1 >= self._n_warmup + self.filter.window and \
-            2 * np.count_nonzero(self.filter.noise_var < self._quiet) > self._quiet.size
+            2 * count_below_kernel(self.filter.noise_var, self._quiet) > self._quiet.size
         return False, (ONSET_FACTOR if armed else None)
 
     def _set_walk(self, ready, noise_var, walk):
@@ -87,11 +89,8 @@ class SensorNoise:
 
         No walk while the filter finds the noise risen (its estimate lags a rise; the walked bias would follow it).
         """
-        rows = self._walk_rows
-        if ready and not self.filter.rising:
-            walk[rows] = np.where(noise_var[rows] < self._walk_quiet, self._walk_q, 0.0)
-        else:
-            walk[rows] = 0.0
+        set_walk_kernel(ready and not self.filter.rising, self._walk_rows, noise_var, self._walk_quiet, self._walk_q,
+                        walk)
 
     def _noise_free(self, k) -> bool:
         """Whether every signal's noise estimate, once it holds no warm-up step (at step ``k``), is below quiet."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from neurocontrol.controllers._kernels import count_at_least_kernel
 from neurocontrol.exceptions import ParameterError
 
 __all__ = ["RATE_WEIGHT_DEFAULT", "Tracking"]
@@ -59,11 +60,12 @@ class Tracking:
             return self._weights
         if self._k - 1 < self._n_warmup + self.filter.window:
             return self._weights_off
-        noisy = self.filter.noise_var[cols] >= self._quiet[cols]
-        if not noisy.any():
+        n_noisy = count_at_least_kernel(self.filter.noise_var, self._quiet, cols)
+        if n_noisy == 0:
             return self._weights
-        if noisy.all():
+        if n_noisy == cols.size:
             return self._weights_off
+        noisy = self.filter.noise_var[cols] >= self._quiet[cols]
         weights = self._weights.copy()
         weights[len(self.output_indices):][noisy] = 0.0
         return weights

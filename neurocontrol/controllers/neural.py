@@ -35,6 +35,7 @@ from neurocontrol._validation import (
 )
 from neurocontrol.controllers import _neural_kernels as _nk
 from neurocontrol.controllers._identify import identified_trim
+from neurocontrol.controllers._kernels import fill_preview_kernel, finite_sum_kernel
 from neurocontrol.controllers._long_run import (
     LONG_RUN_HORIZON_CAP,
     auto_rate_lags,
@@ -267,6 +268,7 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         self._delay_s = 2.0 * np.asarray(config.reference_damping) / np.asarray(config.reference_bandwidth)
         lead_s = self._delay_s if config.preview_lead is None else np.asarray(config.preview_lead, dtype=np.float64)
         self._lead = [int(round(t / dt)) for t in lead_s]
+        self._lead_a = np.array(self._lead, dtype=np.int64)
         self._lead_max = max(self._lead)
         self._preview_steps = np.arange(2 * law.horizon + self._lead_max)
         self._r_shape = (law.horizon, p)
@@ -395,10 +397,7 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
             r[:] = self._preview_cache[off:off + N]
             r[0] = reference
             return r
-        for j, lead in enumerate(self._lead):
-            r[:, j] = self._preview_cache[off + lead:off + lead + N, j]
-            if lead == 0:
-                r[0, j] = reference[j]
+        fill_preview_kernel(self._preview_cache, off, self._lead_a, reference, r)
         return r
 
     # ------------------------------------------------------------------ episode
@@ -484,7 +483,7 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
             first = self._last_u is None and "at the first step"          # no input to hold: name the entry
             observation = lost_sample(observation, self._plausible, self.config, first)
         raw, observation = observation, self._extended(observation)
-        finite = math.isfinite(observation.sum())
+        finite = finite_sum_kernel(observation)
         if not finite:
             if self._last_u is None:
                 raise NonFiniteError(f"`observation` must be finite at the first step, got {observation.tolist()}.")
@@ -502,7 +501,7 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         if self._rest_rows.size:     # from the probe's errors up to the last step, the same noise estimate
             rest = self._probe.at_rest() and self._noise_free(k - 1)
             ident.bias_walk[self._rest_rows] = self._rest_q if rest else 0.0
-        if math.isfinite(self._y_prev.sum()) and math.isfinite(self._u_prev.sum()):
+        if finite_sum_kernel(self._y_prev) and finite_sum_kernel(self._u_prev):
             learn = self._learning(k)
             hold, onset = self._onset_plan(k) if learn and self._onset_hold else (False, None)
             if self._reid is not None and self._reid.adapting:      # after a trip: the input gains only
@@ -689,7 +688,8 @@ class NeuralController(OutputLags, Tracking, SensorNoise, NeuralStateIO, NeuralS
         if not self._ready:
             return {"prediction_error": float("nan"), "inner_iterations": 0, "mode": "warmup"}
         seen = self._status in self._SEEN
-        err = float(np.linalg.norm(self._obs_buf[0] - self.identifier._y_hat)) if seen else float("nan")
+        d = self._obs_buf[0] - self.identifier._y_hat
+        err = math.sqrt(d.dot(d)) if seen else float("nan")      # np.linalg.norm's own sum
         imitated = self._imitator is not None and self._imitator.last_status == "updated"
         return {"prediction_error": err, "inner_iterations": int(self._status == "updated") + int(imitated),
                 "mode": (self._reid is not None and self._reid.mode_now) or self._mode}

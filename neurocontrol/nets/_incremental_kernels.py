@@ -46,6 +46,7 @@ __all__ = [
     "gradient_train_step_kernel",
     "change_kernel",
     "onset_kernel",
+    "bias_walk_kernel",
 ]
 
 _jit = numba.njit(**JIT_OPTIONS)
@@ -705,3 +706,16 @@ def change_kernel(e, R, state, a_fast, a_slow, log_gate):
         state[1] += max(a_slow, 1.0 / state[3]) * (lz - state[1])
         state[2] = 1.0 if state[0] > state[1] + log_gate else 0.0
     return state[2] == 1.0
+
+
+@_jit
+def bias_walk_kernel(P, block, row, col, walk):
+    """Add ``walk[i]`` to ``P[block[i], row[i], col[i]]`` for every i, if any walk is nonzero (the EKF's predict).
+
+    The positions are distinct (one bias variance per output), so this is numpy's ``P[block, row, col] += walk``.
+    """
+    for i in range(walk.shape[0]):
+        if walk[i] != 0.0:
+            for j in range(walk.shape[0]):
+                P[block[j], row[j], col[j]] += walk[j]
+            return

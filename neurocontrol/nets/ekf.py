@@ -634,8 +634,8 @@ class IncrementalIdentifier:
             onset[1] = math.log(check_positive(onset_factor, "onset_factor"))
             onset[2] = check_int(onset_count, "onset_count", low=0)
             self._onset_args = (onset_factor, onset_count)
-        if not hold and self._walk_at is not None and self.bias_walk.any():     # predict: the biases may have moved
-            self._P[self._walk_at] += self.bias_walk
+        if not hold and self._walk_at is not None:     # predict: the biases may have moved (if any walk is set)
+            _k.bias_walk_kernel(self._P, *self._walk_at, self.bias_walk)
         q = self.rule.process_noise
         if self._gate is not None:             # q only while the last innovations signalled a change
             if self._change[2] == 1.0:
