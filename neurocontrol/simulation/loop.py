@@ -707,7 +707,7 @@ def simulate(env, controller, reference, *, duration: float, seed=None, options:
                 status, stop_kind, stop_reason = "failed", "diverged", f"plant diverged at t={t_k + dt:.4g} s: {exc}"
                 break
             obs = np.asarray(obs, dtype=np.float64).ravel()
-            applied = np.asarray(info.get("action", np.clip(u, low, high)), dtype=np.float64).ravel()
+            applied = np.asarray(info["action"] if "action" in info else np.clip(u, low, high), float).ravel()
             inputs[k] = applied
             with np.errstate(invalid="ignore"):
                 on_limit = (applied <= low) | (applied >= high)
