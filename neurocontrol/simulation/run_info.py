@@ -20,6 +20,7 @@ __all__ = ["SeedStreams", "seed_streams", "package_versions", "signal_names"]
 
 _VERSIONED = ("numpy", "scipy", "gymnasium", "control", "numba", "neurocontrol")
 
+
 class SeedStreams(NamedTuple):
     """Independent random streams derived from one seed (see :func:`seed_streams`)."""
 
