@@ -400,18 +400,16 @@ def _cmd_bench(args) -> int:
 def _cmd_identify(args) -> int:
     from pathlib import Path
 
-    from neurocontrol.controllers._long_run import slowest_rhp_zero
-    from neurocontrol.controllers.generic import gain_sign_steps, model_trim, slowest_time_constant_steps
-    from neurocontrol.identification import identify
+    from neurocontrol.controllers.generic import model_trim
+    from neurocontrol.identification import identify, model_figures
 
     sc = _load(args)
     built = sc.build(sc.run.seed)
     out = tuple(built.controller.output_indices)
     ident = identify(built.env, out)
     trim = model_trim(built.env, list(out), who="identify")
-    ref = None if trim is None or not trim.stable() else {
-        "slowest_time_constant_s": slowest_time_constant_steps(trim, ident.dt) * ident.dt,
-        "rhp_zero": slowest_rhp_zero(trim), "sign_steps": gain_sign_steps(trim, ident.dt)}
+    ref = None if trim is None or not trim.stable() else \
+        {k: v for k, v in model_figures(trim, ident.dt).items() if k != "steady_gain"}
     found = {"scenario": sc.name, "note": ident.note, "model": ident.model is not None,
              "slowest_time_constant_s": ident.slowest_time_constant_s, "rhp_zero": ident.rhp_zero,
              "sign_steps": ident.sign_steps, "free_run_fit": ident.free_run_fit,

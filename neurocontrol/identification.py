@@ -26,10 +26,10 @@ import numpy as np
 from neurocontrol._validation import env_dt, env_input_limits
 from neurocontrol.controllers import _identify
 from neurocontrol.controllers._long_run import slowest_rhp_zero
-from neurocontrol.controllers.generic import Trim, gain_sign_steps
+from neurocontrol.controllers.generic import Trim, gain_sign_steps, slowest_time_constant_steps
 from neurocontrol.exceptions import ParameterError
 
-__all__ = ["Identification", "identify"]
+__all__ = ["Identification", "identify", "model_figures"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,30 @@ class Identification:
         return plot_identification(self, path, **kwargs)
 
 
+def model_figures(trim: Trim, dt: float) -> dict:
+    """Return what the identification reports of a linear model, the fit's or the env's own.
+
+    Parameters
+    ----------
+    trim : Trim
+        The model at its trim (:func:`~neurocontrol.controllers.generic.model_trim`, or the fit's).
+    dt : float
+        Control period, s.
+
+    Returns
+    -------
+    dict
+        ``slowest_time_constant_s``, ``rhp_zero`` (rad/s), ``sign_steps`` and ``steady_gain`` (controlled
+        outputs per input); each None where it does not exist (all but the zero when the model is not
+        asymptotically stable).
+    """
+    stable = trim.stable()
+    steps = slowest_time_constant_steps(trim, dt)
+    return {"slowest_time_constant_s": None if steps is None else steps * dt, "rhp_zero": slowest_rhp_zero(trim),
+            "sign_steps": gain_sign_steps(trim, dt) if stable else None,
+            "steady_gain": trim.steady_gain() if stable else None}
+
+
 def identify(env, output_indices=None) -> Identification:
     """Fly the identification experiment on ``env`` and describe the fitted model (see the module).
 
@@ -125,25 +149,16 @@ def identify(env, output_indices=None) -> Identification:
         raise ParameterError(f"`output_indices` must name observation entries 0..{low.shape[0] - 1}, got {out}.")
     limits, dt = env_input_limits(env), env_dt(env, "identification")
     exp = _identify.identification_experiment(env, out, limits, dt, low, high)
-    steps, episodes = sum(len(u) for u in exp.U), sum(1 for u in exp.U if len(u))
-    tau = zero = sign = gain = None
+    figures = dict.fromkeys(("slowest_time_constant_s", "rhp_zero", "sign_steps", "steady_gain"))
     simulated = []
     if exp.fitted is not None:
-        trim = Trim(exp.fitted, list(range(low.shape[0])), list(out), None, None, exp.fitted)
-        steps_tau = _identify._slowest_steps(exp.fitted)
-        tau = None if steps_tau is None else steps_tau * dt
-        zero = slowest_rhp_zero(trim)
-        if trim.stable():
-            sign, gain = gain_sign_steps(trim, dt), trim.steady_gain()
-        mid, half, umid, uhalf = exp.ranges
-        kept = [(y, u) for y, u in zip(exp.Y, exp.U) if len(u) >= _identify.ARX_LAGS]
-        runs = _identify.free_runs(exp.theta, _identify._normalised([y for y, _ in kept], [u for _, u in kept], mid,
-                                                                      half, umid, uhalf), _identify.ARX_LAGS)
-        simulated = [mid + half * r for r in runs]
+        figures = model_figures(Trim(exp.fitted, list(range(low.shape[0])), list(out), None, None, exp.fitted), dt)
+        mid, half = exp.ranges[:2]
+        simulated = [mid + half * r for r in _identify.free_runs(exp.theta, exp.fit_episodes(), _identify.ARX_LAGS)]
     shown = [(y, u) for y, u in zip(exp.Y, exp.U) if len(u) >= _identify.ARX_LAGS or not simulated]
-    head = f"an identification experiment of {steps} steps ({steps * dt:.4g} s" + \
-        (f" over {episodes} episodes" if episodes > 1 else "") + ", open loop)"
+    head = exp.head(dt)
     note = f"{head}: a linear model with {_identify.ARX_LAGS} lags" if exp.model is not None else \
         f"{head} gave no model: {exp.why}"
-    return Identification(exp.model, exp.fitted, note, dt, out, steps, episodes, tau, zero, sign, gain, exp.fit,
-                          [y for y, _ in shown], simulated, [u for _, u in shown])
+    return Identification(exp.model, exp.fitted, note, dt, out, exp.steps, sum(1 for u in exp.U if len(u)),
+                          figures["slowest_time_constant_s"], figures["rhp_zero"], figures["sign_steps"],
+                          figures["steady_gain"], exp.fit, [y for y, _ in shown], simulated, [u for _, u in shown])

@@ -42,7 +42,7 @@ from neurocontrol.reference import aprbs
 
 __all__ = ["ARX_LAGS", "FIT_EVERY", "FIT_MIN", "IDENTIFY_AMPLITUDE", "IDENTIFY_HOLDS", "IDENTIFY_MAX_STEPS",
            "IDENTIFY_MIN_STEPS", "IDENTIFY_SEED", "IDENTIFY_SPANS", "TAU_AGREEMENT", "Experiment", "Identified",
-           "fit_arx", "free_run_fit", "free_runs", "identification_experiment", "identified_trim"]
+           "fit_arx", "fit_episodes", "free_run_fit", "free_runs", "identification_experiment", "identified_trim"]
 
 #: The seed of the experiment's env reset and excitation (the same experiment for every run seed).
 IDENTIFY_SEED = 0
@@ -94,6 +94,29 @@ class Experiment(NamedTuple):
     why: str | None
     ranges: tuple
 
+    @property
+    def steps(self) -> int:
+        """Steps flown, every episode."""
+        return sum(len(u) for u in self.U)
+
+    def head(self, dt: float, when: str = "") -> str:
+        """Return the note's opening, ``an identification experiment of N steps (T s[ over E episodes], open loop...)``.
+
+        Parameters
+        ----------
+        dt : float
+            Control period, s.
+        when : str, default ""
+            Appended inside the brackets (e.g. ``", before the run"``).
+        """
+        episodes = sum(1 for u in self.U if len(u))
+        over = f" over {episodes} episodes" if episodes > 1 else ""
+        return f"an identification experiment of {self.steps} steps ({self.steps * dt:.4g} s{over}, open loop{when})"
+
+    def fit_episodes(self) -> list:
+        """Return the episodes long enough to fit, normalised (:func:`fit_episodes`)."""
+        return fit_episodes(self.Y, self.U, self.ranges)
+
 
 class Identified(NamedTuple):
     """What the experiment gave: the fitted trim (None: no model), its length and the note that says so."""
@@ -112,17 +135,38 @@ def _normalised(Y, U, mid, half, input_mid, input_half) -> list:
             for y, u in episodes]
 
 
+def fit_episodes(Y, U, ranges) -> list:
+    """Return the episodes with at least :data:`ARX_LAGS` inputs, normalised: what the fit and its free run use.
+
+    Parameters
+    ----------
+    Y, U : list of array_like
+        Per episode, the measurements and the inputs, physical units.
+    ranges : tuple
+        ``(mid, half, input_mid, input_half)``, as :attr:`Experiment.ranges`.
+    """
+    kept = [(np.asarray(y), np.asarray(u)) for y, u in zip(Y, U) if len(u) >= ARX_LAGS]
+    return _normalised([y for y, _ in kept], [u for _, u in kept], *ranges)
+
+
 def _regressor(yn, un, t: int, lags: int) -> np.ndarray:
     return np.concatenate([yn[t - i] for i in range(lags)] + [un[t - j] for j in range(lags)] + [[1.0]])
 
 
+def _regressors(yn, un, lags: int) -> np.ndarray:
+    """Return the rows :func:`_regressor` gives for ``t = lags - 1 .. T - 1`` at once, shape (T - lags + 1, k)."""
+    s, T = lags - 1, un.shape[0]
+    if T <= s:                                   # too short for one transition
+        return np.zeros((0, lags * (yn.shape[1] + un.shape[1]) + 1))
+    cols = [yn[s - i:T - i] for i in range(lags)] + [un[s - j:T - j] for j in range(lags)]
+    return np.hstack(cols + [np.ones((T - s, 1))])
+
+
 def _theta(episodes: list, lags: int, ridge: float) -> np.ndarray:
     """Least-squares ARX coefficients in normalised units, shape (n, lags (n + m) + 1), over every episode."""
-    rows, targets, s = [], [], lags - 1
-    for yn, un in episodes:
-        rows += [_regressor(yn, un, t, lags) for t in range(s, un.shape[0])]
-        targets.append(yn[s + 1:un.shape[0] + 1])
-    phi, target = np.asarray(rows), np.concatenate(targets)
+    s = lags - 1
+    phi = np.vstack([_regressors(yn, un, lags) for yn, un in episodes])
+    target = np.concatenate([yn[s + 1:un.shape[0] + 1] for yn, un in episodes])
     n, k = target.shape[1], phi.shape[1]
     if ridge > 0.0:                       # the ridge as extra rows: least squares on phi itself, not its normal matrix
         phi = np.vstack([phi, math.sqrt(ridge * phi.shape[0]) * np.eye(k)])
@@ -275,8 +319,7 @@ def identification_experiment(env, output_indices, limits, dt: float, low, high)
         steps = k + 1
         if steps < IDENTIFY_MIN_STEPS or steps % FIT_EVERY:
             continue
-        episodes = _normalised([np.asarray(y) for y, u in zip(Y, U) if len(u) >= ARX_LAGS],
-                               [np.asarray(u) for u in U if len(u) >= ARX_LAGS], mid, half, umid, uhalf)
+        episodes = fit_episodes(Y, U, (mid, half, umid, uhalf))
         theta = _theta(episodes, ARX_LAGS, RIDGE)
         model = _state_space(theta, ARX_LAGS, dt, half, uhalf)
         tau = _slowest_steps(model)
@@ -306,12 +349,9 @@ def identified_trim(env, output_indices, limits, dt: float, low, high) -> Identi
         As :func:`identification_experiment`.
     """
     exp = identification_experiment(env, output_indices, limits, dt, low, high)
-    model, why = exp.model, exp.why
-    steps, episodes = sum(len(u) for u in exp.U), sum(1 for u in exp.U if len(u))
-    over = f" over {episodes} episodes" if episodes > 1 else ""
-    head = f"an identification experiment of {steps} steps ({steps * dt:.4g} s{over}, open loop, before the run)"
+    model, steps, head = exp.model, exp.steps, exp.head(dt, ", before the run")
     if model is None:
-        return Identified(None, steps, f"{head} gave no model: {why}")
+        return Identified(None, steps, f"{head} gave no model: {exp.why}")
     start = declared_input(env, limits)
     u0 = 0.5 * (limits[:, 0] + limits[:, 1]) if start is None else np.asarray(start, dtype=np.float64)
     n = np.asarray(model.C).shape[0]
