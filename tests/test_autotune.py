@@ -11,16 +11,15 @@ from scipy.linalg import expm
 
 import plants  # noqa: F401
 from neurocontrol.controllers.autotune import (
-    PIDAutoConfig,
     PIDAutoController,
     RelayExperiment,
     RelayTuningError,
-    build_pid_auto,
     pair_by_rga,
     relative_gain_array,
     steady_state_gain,
     tuning_rule,
 )
+from neurocontrol.controllers.pid_auto import PIDAutoConfig, build_pid_auto
 from neurocontrol.exceptions import ParameterError
 from neurocontrol.scenario.core import Scenario, run_scenario
 
@@ -264,22 +263,24 @@ def test_an_open_loop_unstable_plant_is_refused_with_the_reason():
     sc = Scenario.from_toml("scenarios/pvtol_steps.toml")
     env = sc.build(0).env
     with pytest.raises(ParameterError, match="chain of integrators.*lqr_i"):
-        build_pid_auto(PIDAutoConfig(), env)
+        build_pid_auto(PIDAutoConfig(method="relay"), env)
 
 
 # --------------------------------------------------------------------------- the closed loop
 
 def test_quadtank_pminus_pairing_and_signs_from_the_model():
-    ctrl = build_pid_auto(PIDAutoConfig(), Scenario.from_toml("scenarios/quadtank_pminus.toml").build(0).env)
+    relay = PIDAutoConfig(method="relay")
+    ctrl = build_pid_auto(relay, Scenario.from_toml("scenarios/quadtank_pminus.toml").build(0).env)
     assert ctrl.pairing == (0, 1) and ctrl.signs.tolist() == [1.0, 1.0]
     np.testing.assert_allclose(ctrl.relay_amplitude, [1.0, 1.0])      # 10 % of the 0-10 V range
-    ctrl = build_pid_auto(PIDAutoConfig(), Scenario.from_toml("scenarios/quadtank_pplus.toml").build(0).env)
+    ctrl = build_pid_auto(relay, Scenario.from_toml("scenarios/quadtank_pplus.toml").build(0).env)
     assert ctrl.pairing == (1, 0)                                     # P+: negative diagonal RGA, cross pairing
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_quadtank_pminus_reaches_the_scenario_tolerance(seed):
-    sc = Scenario.from_toml("scenarios/quadtank_pminus.toml").set("controller.kind", "pid_auto")
+    sc = Scenario.from_toml("scenarios/quadtank_pminus.toml").set("controller.kind", "pid_auto") \
+        .set("controller.method", "relay")
     res = run_scenario(sc, seed=seed)
     assert res.status == "completed"
     assert res.metrics["success"], res.metrics["outputs"]

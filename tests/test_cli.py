@@ -266,7 +266,8 @@ def test_run_of_a_neural_scenario_writes_the_learned_step_responses(tmp_path):
 
 def test_run_says_when_it_ended_before_the_controller_took_over(capsys):
     # the relay-tuned PID on the CSTR: the set-point moves at 60 s before the relay has switched back (docs/plants.md)
-    args = ["run", "scenarios/cstr_setpoint.toml", "--set", 'controller.kind="pid_auto"', "--set", "run.duration=300"]
+    args = ["run", "scenarios/cstr_setpoint.toml", "--set", 'controller.kind="pid_auto"', "--set",
+            'controller.method="relay"', "--set", "run.duration=300"]
     assert cli.main(args) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("modes"))
     assert line.startswith("modes      tuning 100.0 %;") and "still in its 'tuning' phase (from 0 s on)" in line

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import plants  # noqa: F401
-from neurocontrol.controllers.autotune import PIDAutoConfig, build_pid_auto
+from neurocontrol.controllers.pid_auto import PIDAutoConfig, build_pid_auto
 from neurocontrol.controllers.generic import (
     LQRIConfig,
     LQRIController,
@@ -208,7 +208,7 @@ def test_a_discrete_time_model_is_trimmed_at_a_fixed_point_and_not_sampled_again
     np.testing.assert_allclose(obs, [1.0, 0.5], atol=1e-4)
     with pytest.raises(ParameterError, match=r"'pid_auto' \(its relay experiments are sized from the model's poles\) "
                                              r"needs a continuous-time model, and lags is a discrete-time system"):
-        build_pid_auto(PIDAutoConfig(), env)
+        build_pid_auto(PIDAutoConfig(method="relay"), env)
 
 
 def test_gain_sign_steps_of_a_discrete_model_against_python_controls_step_response():

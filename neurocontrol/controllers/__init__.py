@@ -1,13 +1,14 @@
-"""Controllers: the interface, the adaptive two-network controller, its laws, the guard, the relay-tuned PID, MRAC."""
+"""Controllers: the interface, the adaptive two-network controller, its laws, the guard, the automatic PID, MRAC."""
 
 from __future__ import annotations
 
 from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
-from neurocontrol.controllers.autotune import PIDAutoConfig, PIDAutoController
+from neurocontrol.controllers.autotune import PIDAutoController
 from neurocontrol.controllers.base import AbstractController, FunctionController
 from neurocontrol.controllers.guard import GuardedController, GuardSettings
 from neurocontrol.controllers.laws import AbstractLaw, LawContext, OneStepLaw, PredictiveLaw
 from neurocontrol.controllers.mrac import MRACConfig, MRACController
+from neurocontrol.controllers.pid_auto import ModelPIDController, PIDAutoConfig
 
 __all__ = [
     "AbstractController",
@@ -22,6 +23,7 @@ __all__ = [
     "GuardSettings",
     "PIDAutoController",
     "PIDAutoConfig",
+    "ModelPIDController",
     "MRACController",
     "MRACConfig",
 ]

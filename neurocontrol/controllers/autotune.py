@@ -20,28 +20,24 @@ from the relative gain array (:func:`relative_gain_array`,
 linearisation at the trim (:func:`neurocontrol.controllers.generic.trim_linearisation`),
 which also gives each loop's sign and the relay's bias input.
 
-Scenario kind ``[controller] kind = "pid_auto"`` (:class:`PIDAutoConfig`,
-:func:`build_pid_auto`). A plant that is open-loop unstable or holds a chain
-of integrators cannot be relay-tuned one loop at a time with the others open;
-the builder refuses it with a :class:`~neurocontrol.exceptions.ParameterError`.
+Scenario kind ``[controller] kind = "pid_auto"`` with ``method = "relay"``
+(:mod:`neurocontrol.controllers.pid_auto`; its default method designs the
+loops on the model instead, :mod:`neurocontrol.controllers.pid_design`).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
-from typing import ClassVar, Literal
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array, check_int, check_positive, check_real, env_input_limits
+from neurocontrol._validation import as_float_array, check_int, check_positive
 from neurocontrol.controllers.base import AbstractController
-from neurocontrol.controllers.generic import trim_linearisation
 from neurocontrol.exceptions import DivergenceError, ParameterError
 
 __all__ = ["RelayTuningError", "relative_gain_array", "pair_by_rga", "steady_state_gain", "tuning_rule",
-           "RelayExperiment", "PIDAutoController", "PIDAutoConfig", "build_pid_auto", "trim_gain"]
+           "RelayExperiment", "PIDAutoController", "trim_gain"]
 
 
 class RelayTuningError(DivergenceError):
@@ -638,79 +634,6 @@ class PIDAutoController(AbstractController):
             raise ParameterError(f"PIDAutoController state lacks key {exc}; pass a dict from get_state().") from None
 
 
-# =========================================================================== scenario kind
-
-
-@dataclass(frozen=True, kw_only=True)
-class PIDAutoConfig:
-    """``[controller] kind = "pid_auto"``: :class:`PIDAutoController`, paired and biased at the model's trim.
-
-    The python-control model is used for the trim (relay bias), the pairing
-    (relative gain array of the steady-state gain), each loop's sign and the
-    relay's time budget; the PID settings come from the relay experiments on
-    the plant itself.
-
-    Parameters
-    ----------
-    output_indices : tuple of int, default (0, 1)
-        Controlled outputs within the observation.
-    design_setpoint : tuple of float, optional
-        Controlled-output values of the trim; default ``env.unwrapped.setpoint``.
-    rule : {"tyreus_luyben", "ziegler_nichols"}, default "tyreus_luyben"
-        Tuning rule (see :func:`tuning_rule`).
-    structure : {"pi", "pid"}, default "pi"
-        Controller structure.
-    relay_fraction : float, default 0.1
-        Relay amplitude as a fraction of each input's range, capped at 90 % of
-        the room between the trim input and its nearer limit.
-    hysteresis_noise : float, default 3.0
-        Hysteresis in estimated output-noise standard deviations.
-    hysteresis_floor : float, default 0.001
-        Smallest hysteresis, as a fraction of the output's declared range
-        (of ``max(1, |trim output|)`` when the range is unbounded).
-    listen_steps : int, default 20
-        Samples at the trim input for the noise estimate.
-    range_margin : float, default 0.05
-        Fraction of each output's declared range kept clear during the relay.
-    derivative_filter : float, default 10.0
-        ``N``: the derivative filter's time constant is ``Td / N``.
-    discard_cycles : int, default 1
-        Relay cycles discarded as the transient.
-    measure_cycles : int, default 3
-        Relay cycles averaged.
-    relay_timeout : float, default 10.0
-        Time budget of each loop's relay, in slowest open-loop time constants
-        of the linearisation (1000 control periods if it has none).
-    """
-
-    kind: ClassVar[str] = "pid_auto"
-    output_indices: tuple[int, ...] = (0, 1)
-    design_setpoint: tuple[float, ...] | None = None
-    rule: Literal["tyreus_luyben", "ziegler_nichols"] = "tyreus_luyben"
-    structure: Literal["pi", "pid"] = "pi"
-    relay_fraction: float = 0.1
-    hysteresis_noise: float = 3.0
-    hysteresis_floor: float = 0.001
-    listen_steps: int = 20
-    range_margin: float = 0.05
-    derivative_filter: float = 10.0
-    discard_cycles: int = 1
-    measure_cycles: int = 3
-    relay_timeout: float = 10.0
-
-    def __post_init__(self):
-        check_real(self.relay_fraction, "relay_fraction", low=0.0, high=1.0, low_open=True)
-        check_real(self.range_margin, "range_margin", low=0.0, high=0.5, high_open=True)
-        for name in ("hysteresis_noise", "hysteresis_floor"):
-            check_positive(getattr(self, name), name, allow_zero=True)
-        for name in ("derivative_filter", "relay_timeout"):
-            check_positive(getattr(self, name), name)
-        check_int(self.listen_steps, "listen_steps", low=3)
-        check_int(self.discard_cycles, "discard_cycles", low=0)
-        check_int(self.measure_cycles, "measure_cycles", low=1)
-        tuning_rule(1.0, 1.0, self.rule, self.structure)
-
-
 def trim_gain(tr) -> np.ndarray:
     """Return the steady-state gain (p, m) from the inputs to the controlled outputs of a trim's linearisation.
 
@@ -723,78 +646,3 @@ def trim_gain(tr) -> np.ndarray:
     C = np.asarray(tr.lin.C, float)[tr.obs_idx]
     A = A - np.eye(A.shape[0]) if tr.discrete else A    # x(k+1) - x(k) = (A - I) x + B u: same steady state
     return steady_state_gain(A, B, C[tr.output_indices])[0]
-
-
-def _check_relay_tunable(A: np.ndarray, name: str) -> None:
-    """Refuse a linearisation with an unstable pole or a chain of integrators (a defective pole at 0)."""
-    lam = np.linalg.eigvals(A)
-    scale = max(1.0, float(np.abs(lam).max(initial=0.0)))
-    tol = 1e-6 * scale
-    unstable = lam[lam.real > tol]
-    n_zero = int(np.sum(np.abs(lam) <= tol))
-    chain = n_zero > A.shape[0] - np.linalg.matrix_rank(A, tol=1e-9 * scale)
-    if unstable.size or chain:
-        why = (f"unstable poles {np.round(unstable, 4).tolist()}" if unstable.size else
-               f"a chain of integrators ({n_zero} poles at s = 0, fewer independent ones)")
-        raise ParameterError(f"'pid_auto' tunes each loop by a relay experiment with the other loops open, which "
-                             f"needs an open-loop stable plant (single integrators allowed); the linearisation of "
-                             f"{name} at the trim has {why}. Stabilise it first or choose a multivariable kind such "
-                             "as 'lqr_i'.")
-
-
-def build_pid_auto(config: PIDAutoConfig, env) -> PIDAutoController:
-    """Pair, bias and size the relay-tuned PID for ``env`` from its python-control model at the trim.
-
-    Parameters
-    ----------
-    config : PIDAutoConfig
-        The table.
-    env : gymnasium.Env
-        A plant whose unwrapped env has ``to_iosys()`` (see
-        :func:`neurocontrol.controllers.generic.trim_linearisation`), ``dt``,
-        an action space with finite limits and optionally finite observation bounds.
-
-    Returns
-    -------
-    PIDAutoController
-
-    Raises
-    ------
-    ParameterError
-        If the env has no python-control model or a discrete-time one, the plant cannot be relay-tuned loop by
-        loop (unstable, a chain of integrators, no positive pairing), or the trim input sits at a limit.
-    TrimError
-        If no trim holds the set-point.
-    """
-    base = env.unwrapped
-    tr = trim_linearisation(env, config.output_indices, config.design_setpoint, who="pid_auto")
-    tr.require_continuous("'pid_auto' (its relay experiments are sized from the model's poles)")
-    A = np.asarray(tr.lin.A, float)
-    idx = tr.output_indices
-    _check_relay_tunable(A, tr.sys.name)
-    G = trim_gain(tr)
-    pairing = pair_by_rga(G)
-    signs = np.sign([G[i, j] for i, j in enumerate(pairing)])
-    lim = env_input_limits(env)
-    room = np.minimum(tr.inputs - lim[:, 0], lim[:, 1] - tr.inputs)
-    d = np.minimum(config.relay_fraction * (lim[:, 1] - lim[:, 0]), 0.9 * room)[list(pairing)]
-    if np.any(d <= 0):
-        raise ParameterError(f"the trim input {tr.inputs.tolist()} sits at a limit of {lim.tolist()}, so a relay "
-                             "cannot swing around it; give another `design_setpoint`.")
-    lo = np.asarray(env.observation_space.low, float)[idx]
-    hi = np.asarray(env.observation_space.high, float)[idx]
-    span = hi - lo
-    y_trim = np.asarray(tr.sys.output(0.0, tr.states, tr.inputs, params=tr.sys.params), float)[tr.obs_idx][idx]
-    floor = config.hysteresis_floor * np.where(np.isfinite(span), span, np.maximum(1.0, np.abs(y_trim)))
-    dt = float(base.dt)
-    rates = -np.linalg.eigvals(A).real
-    rates = rates[rates > 1e-9 * max(1.0, float(np.abs(rates).max(initial=0.0)))]
-    budget = config.relay_timeout / float(rates.min()) if rates.size else 1000.0 * dt
-    return PIDAutoController(input_limits=lim, output_indices=idx, dt=dt, n_observations=len(tr.obs_idx),
-                             pairing=pairing, signs=signs, trim_input=tr.inputs, relay_amplitude=d,
-                             hysteresis_floor=floor, output_range=np.column_stack([lo, hi]),
-                             hysteresis_noise=config.hysteresis_noise, listen_steps=config.listen_steps,
-                             range_margin=config.range_margin, rule=config.rule, structure=config.structure,
-                             derivative_filter=config.derivative_filter, discard_cycles=config.discard_cycles,
-                             measure_cycles=config.measure_cycles,
-                             relay_max_steps=max(1, math.ceil(budget / dt)))
