@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import plants  # noqa: F401
-from neurocontrol.controllers.pid_auto import PIDAutoConfig, build_pid_auto
 from neurocontrol.controllers.generic import (
     LQRIConfig,
     LQRIController,
@@ -25,6 +24,7 @@ from neurocontrol.controllers.generic import (
     lqr_i_gains,
     trim_linearisation,
 )
+from neurocontrol.controllers.pid_auto import PIDAutoConfig, build_pid_auto
 from neurocontrol.exceptions import ParameterError
 from neurocontrol.scenario.core import Scenario, run_scenario
 

@@ -211,7 +211,7 @@ def test_the_tanks_loops_leave_a_stable_closed_loop_by_python_control():
         env = Scenario.from_toml(f"scenarios/{name}.toml").build(0).env
         ctrl = build_pid_auto(PIDAutoConfig(), env)
         assert isinstance(ctrl, ModelPIDController)
-        from neurocontrol.controllers.generic import trim_linearisation   # the test's own view of the model
+        from neurocontrol.controllers.generic import trim_linearisation  # the test's own view of the model
 
         tr = trim_linearisation(env, (0, 1))
         Ad, Bd = tr.sampled(float(env.unwrapped.dt))
