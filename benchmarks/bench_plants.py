@@ -9,8 +9,8 @@ steps) it runs the
 controller kinds available for any plant through
 :func:`neurocontrol.experiments.sweeps.compare` on the same seeds: the
 adaptive two-network controller (``adaptive``), the neural predictive
-controller (``neural``), LQR with integral action (``lqr_i``) and the
-relay-autotuned PID (``pid_auto``) and the model-reference adaptive
+controller (``neural``), LQR with integral action (``lqr_i``), the
+automatically tuned PID (``pid_auto``, its loops designed on the model) and the model-reference adaptive
 augmentation of LQR-I (``mrac``); where the plant's source publishes a
 decentralised PI (:data:`PUBLISHED_PI`: the quadruple tank at P-), that PI
 too (``pid_published``, kind ``pid_gains``; no row on the other plants).

@@ -1,4 +1,4 @@
-"""Plants no setting was chosen on: the neural controller's defaults against the generic LQR-I.
+"""Plants no setting was chosen on: the neural controller's defaults against the generic LQR-I and PID.
 
 Run:  python benchmarks/bench_unseen_plants.py [--seeds 20] [--noise 0.005] [--workers 2] [--plants a,b]
       [--no-record]
@@ -22,7 +22,9 @@ Each flies a staircase of four set-points per output (known ahead: the neural co
 success judged over the last eighth of the run within a tolerance per output. The neural controller is built
 with ``NeuralControllerConfig(output_indices=...)`` and nothing else; the generic LQR-I with
 ``LQRIConfig(output_indices=...)`` at the env's declared set-point (its default weights; it is given the
-python-control model, the neural controller is not). ``--noise F`` adds sensor noise of ``F`` times each
+python-control model, the neural controller is not), and the generic PID with
+``PIDAutoConfig(output_indices=...)`` (its loops designed on that model; a plant it refuses is a row of refused
+runs with the reason). ``--noise F`` adds sensor noise of ``F`` times each
 observation's declared range (success is then also judged on the true outputs). Prints, per plant and
 controller, the successes, stopped runs and the median IAE per output (of the true outputs); writes
 ``benchmarks/records/unseen_plants.json`` (or ``unseen_plants_noise.json``), table in docs/plants.md.
@@ -53,11 +55,13 @@ from _record import ROOT, write_record  # noqa: E402
 from neurocontrol.controllers.generic import LQRIConfig, build_lqr_i  # noqa: E402
 from neurocontrol.controllers.neural import build_neural  # noqa: E402
 from neurocontrol.controllers.neural_config import NeuralControllerConfig  # noqa: E402
+from neurocontrol.controllers.pid_auto import PIDAutoConfig, build_pid_auto  # noqa: E402
+from neurocontrol.exceptions import ParameterError  # noqa: E402
 from neurocontrol.reference import MultiSignal, Staircase  # noqa: E402
 from neurocontrol.simulation.loop import simulate  # noqa: E402
 from plants.iosys_env import IOSystemEnv  # noqa: E402
 
-KINDS = ("neural", "lqr_i")
+KINDS = ("neural", "lqr_i", "pid_auto")
 
 
 class Task(NamedTuple):
@@ -198,13 +202,16 @@ PLANTS = {f.__name__: f for f in (two_carts, heated_zones, three_states, two_lev
 
 
 def controller(task: Task, kind: str):
-    """The controller ``kind`` for ``task`` with its defaults: ``neural`` (the reference previewed) or ``lqr_i``."""
+    """The controller ``kind`` for ``task`` with its defaults: ``neural`` (the reference previewed), ``lqr_i`` or
+    ``pid_auto``."""
     if kind == "neural":
         ctrl = build_neural(NeuralControllerConfig(output_indices=task.output_indices), task.env)
         ctrl.set_preview(task.reference())
         return ctrl
     if kind == "lqr_i":
         return build_lqr_i(LQRIConfig(output_indices=task.output_indices), task.env)
+    if kind == "pid_auto":
+        return build_pid_auto(PIDAutoConfig(output_indices=task.output_indices), task.env)
     raise ValueError(f"unknown kind {kind!r}; choose one of {KINDS}")
 
 
@@ -212,7 +219,12 @@ def fly(name: str, kind: str, seed: int, noise: float = 0.0) -> dict:
     """One run of plant ``name`` under ``kind``: status, success (measured, and true under noise), IAE per output."""
     task = PLANTS[name](noise)
     names = task.env.observation_names
-    res = simulate(task.env, controller(task, kind), task.reference(), duration=task.duration, seed=seed,
+    try:
+        ctrl = controller(task, kind)
+    except ParameterError as exc:            # a kind that refuses the plant: a row of refused runs, with the reason
+        return {"seed": seed, "status": "refused", "success": False, "true_success": False, "iae": {}, "true_iae": {},
+                "error": str(exc).splitlines()[0]}
+    res = simulate(task.env, ctrl, task.reference(), duration=task.duration, seed=seed,
                    tolerance={names[i]: task.tolerance for i in task.output_indices},
                    final_window_s=task.duration / 8)
     m = res.metrics
@@ -231,13 +243,15 @@ def _job(job):
 def summarise(runs: list) -> dict:
     """Successes, stopped runs and the median IAE per output (completed runs) of one plant and controller."""
     done = [r for r in runs if r["status"] == "completed"]
-    outputs = list(runs[0]["iae"]) if runs else []
+    outputs = list(done[0]["iae"]) if done else []
+    refused = [r["error"] for r in runs if r["status"] == "refused"]
     def medians(key):
         return {o: float(np.median([r[key][o] for r in done])) if done else None for o in outputs}
 
     return {"n": len(runs), "success": sum(r["success"] for r in runs),
-            "true_success": sum(r["true_success"] for r in runs), "stopped": len(runs) - len(done),
-            "iae_median": medians("iae"), "true_iae_median": medians("true_iae")}
+            "true_success": sum(r["true_success"] for r in runs), "stopped": len(runs) - len(done) - len(refused),
+            "iae_median": medians("iae"), "true_iae_median": medians("true_iae"),
+            **({"refused": len(refused), "error": refused[0]} if refused else {})}
 
 
 def main(argv=None):
@@ -263,8 +277,9 @@ def main(argv=None):
             row = figures[p][k] = summarise([r for (jp, jk, _, _), r in zip(jobs, runs) if (jp, jk) == (p, k)])
             iae = ", ".join(f"{o} {v:.3g}" if v is not None else f"{o} -" for o, v in row["true_iae_median"].items())
             true = f", true outputs {row['true_success']}/{row['n']}" if args.noise else ""
-            print(f"{p:14s} {k:7s} success {row['success']:2d}/{row['n']}{true}, stopped {row['stopped']}, "
-                  f"median IAE{' of the true outputs' * bool(args.noise)}: {iae}", flush=True)
+            why = f" (refused: {row['error']})" if row.get("refused") else ""
+            print(f"{p:14s} {k:8s} success {row['success']:2d}/{row['n']}{true}, stopped {row['stopped']}, "
+                  f"median IAE{' of the true outputs' * bool(args.noise)}: {iae}{why}", flush=True)
     wall = time.perf_counter() - t0
     print(f"{len(jobs)} runs in {wall:.0f} s")
     if not args.no_record and args.plants == ",".join(PLANTS):

@@ -622,24 +622,30 @@ def _gusts_summary(rec: dict, without: dict) -> str:
 # --------------------------------------------------------------------------- unseen plants (bench_unseen_plants.py)
 
 def _unseen_plants(nominal: dict, noise: dict) -> str:
-    """Plants no default was chosen on: success and median IAE, neural defaults and the generic LQR-I."""
+    """Plants no default was chosen on: success and median IAE of the neural defaults and the generic baselines."""
     def iae(row, key):
         return ", ".join(f"{o} {_g(v, 3)}" for o, v in row[key].items()) if row[key] else "-"
 
-    lines = ["| plant | neural: success | LQR-I: success | median IAE, neural | median IAE, LQR-I | with sensor noise: "
-             "true outputs in band, neural / LQR-I | median IAE of the true outputs, neural | same, LQR-I |",
-             "|---|--:|--:|---|---|--:|---|---|"]
+    kinds = [k for k in ("neural", "lqr_i", "pid_auto") if k in next(iter(nominal["figures"].values()))]
+    label = {"neural": "neural", "lqr_i": "LQR-I", "pid_auto": "PID (`pid_auto`)"}
+    head = " | ".join(f"{label[k]}: success" for k in kinds) + " | " + " | ".join(f"median IAE, {label[k]}"
+                                                                                 for k in kinds)
+    lines = [f"| plant | {head} |", "|---|" + "--:|" * len(kinds) + "---|" * len(kinds)]
     for name, row in nominal["figures"].items():
-        nn, nl = row["neural"], row["lqr_i"]
-        zn, zl = noise["figures"][name]["neural"], noise["figures"][name]["lqr_i"]
-        lines.append(f"| `{name}` | {_count(nn)} | {_count(nl)} | {iae(nn, 'iae_median')} | {iae(nl, 'iae_median')} "
-                     f"| {zn['true_success']} / {zl['true_success']} | {iae(zn, 'true_iae_median')} "
-                     f"| {iae(zl, 'true_iae_median')} |")
+        lines.append(f"| `{name}` | " + " | ".join(_count(row[k]) for k in kinds) + " | "
+                     + " | ".join(iae(row[k], "iae_median") for k in kinds) + " |")
+    head = " | ".join(f"{label[k]}: true outputs in band" for k in kinds) + " | " + " | ".join(
+        f"median IAE of the true outputs, {label[k]}" for k in kinds)
+    noisy = [f"| plant | {head} |", "|---|" + "--:|" * len(kinds) + "---|" * len(kinds)]
+    for name, row in noise["figures"].items():
+        noisy.append(f"| `{name}` | " + " | ".join(str(row[k]["true_success"]) for k in kinds) + " | "
+                     + " | ".join(iae(row[k], "true_iae_median") for k in kinds) + " |")
     n = len(nominal["seeds"])
     return (f"Seeds 0-{n - 1} per plant and controller; success on the measured outputs (without noise they are the "
-            f"true ones); a success count with `(k stopped)` when the env ended runs. Sensor noise "
-            f"{noise['noise']:g} of each observation's declared range (no controller can then pass on the measured "
-            f"outputs: none did). {_provenance(nominal)}; with the noise: {_provenance(noise)}.\n\n" + "\n".join(lines))
+            f"true ones); a success count with `(k stopped)` when the env ended runs. {_provenance(nominal)}.\n\n"
+            + "\n".join(lines) + f"\n\nWith sensor noise of {noise['noise']:g} of each observation's declared range "
+            f"(no controller can then pass on the measured outputs: none did). {_provenance(noise)}.\n\n"
+            + "\n".join(noisy))
 
 
 #: name -> (page relative to the root, record names, renderer taking the records in order).
