@@ -23,7 +23,8 @@ import numpy as np
 from neurocontrol._validation import as_float_array
 from neurocontrol.exceptions import ParameterError, ShapeError
 
-__all__ = ["plot_result", "plot_compare", "plot_trials", "plot_sweep", "plot_step_responses", "plot_identification"]
+__all__ = ["plot_result", "plot_compare", "plot_trials", "plot_sweep", "plot_step_responses", "plot_identification",
+           "plot_loop_shapes"]
 
 # What plot_result reads of a run. Checked by attribute, not by class, because results imports
 # this module (lazily, in Result.plot) and this module must not import results back (no cycle).
@@ -644,4 +645,59 @@ def plot_identification(identification, path=None, *, output_names=None, dpi: in
     fit = "-" if ident.free_run_fit is None else f"{ident.free_run_fit:.3f}"
     fig.suptitle(f"identification experiment ({'model' if ident.model is not None else 'no model'}; free-run fit "
                  f"{fit})", fontsize="medium")
+    return _finish(fig, path, dpi)
+
+
+def plot_loop_shapes(shapes: Mapping, path=None, *, title: str = "PI/PID loops on the model", dpi: int = 120):
+    """Plot each loop's ``|S|`` and ``|T|`` against frequency, with the bound it was designed for.
+
+    Parameters
+    ----------
+    shapes : mapping
+        :meth:`ModelPIDController.loop_shapes <neurocontrol.controllers.pid_auto.ModelPIDController.loop_shapes>`:
+        ``frequency`` (rad/s, n), ``S`` and ``T`` (k loops by n), ``outputs`` and ``inputs`` (k), ``bound``.
+    path : str or os.PathLike, optional
+        Save the figure there and close it.
+    title : str
+        Figure title.
+    dpi : int, default 120
+        Resolution when saving.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> w = np.geomspace(0.01, 10.0, 50)
+    >>> L = 1.0 / (1j * w)
+    >>> fig = plot_loop_shapes({"frequency": w, "S": [np.abs(1 / (1 + L))], "T": [np.abs(L / (1 + L))],
+    ...                         "outputs": ["y"], "inputs": [0], "bound": 1.7})
+    >>> len(fig.axes)
+    1
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    try:
+        w = as_float_array(shapes["frequency"], "shapes['frequency']", (None,))
+        S = as_float_array(shapes["S"], "shapes['S']", (None, w.shape[0]), finite=False)
+        T = as_float_array(shapes["T"], "shapes['T']", (S.shape[0], w.shape[0]), finite=False)
+        outputs, inputs, bound = list(shapes["outputs"]), list(shapes["inputs"]), float(shapes["bound"])
+    except KeyError as exc:
+        raise ParameterError(f"`shapes` lacks {exc}; pass ModelPIDController.loop_shapes().") from None
+    if len(outputs) != S.shape[0] or len(inputs) != S.shape[0]:
+        raise ShapeError(f"`shapes` must name {S.shape[0]} outputs and inputs, got {len(outputs)} and {len(inputs)}.")
+    k = S.shape[0]
+    fig, axes = _figure((6.0, 2.4 * k + 0.6), nrows=k, ncols=1, squeeze=False, sharex=True)
+    for i in range(k):
+        ax = axes[i, 0]
+        ax.loglog(w, S[i], lw=1.4, label="|S|")
+        ax.loglog(w, T[i], lw=1.4, label="|T|")
+        ax.axhline(bound, color=_SAT_COLOR, ls="--", lw=0.9, label=f"bound {bound:g}")
+        ax.set_title(f"loop {outputs[i]} (input {inputs[i]}), every other loop closed", fontsize="small")
+        ax.set_ylabel("gain")
+        ax.set_ylim(bottom=1e-3)           # the low-frequency |S| falls off by decades; the peaks are what matter
+        ax.grid(True, which="both", alpha=0.3)
+    axes[-1, 0].set_xlabel("frequency [rad/s]")
+    axes[0, 0].legend(loc="best", fontsize="x-small")
+    fig.suptitle(title, fontsize="medium")
     return _finish(fig, path, dpi)

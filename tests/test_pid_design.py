@@ -25,11 +25,13 @@ from neurocontrol.controllers.pid_design import (
     close_loops,
     design_loop,
     design_loops,
+    loop_sensitivities,
     pid_frequency_response,
     pid_state_space,
 )
 from neurocontrol.controllers.pid_gains import PIDGainsController
 from neurocontrol.exceptions import ParameterError
+from neurocontrol.plotting import plot_loop_shapes
 from neurocontrol.scenario.core import Scenario, run_scenario
 
 BOUND = 1.7
@@ -259,6 +261,44 @@ def test_a_discrete_time_model_is_designed_at_its_own_period():
     env.unwrapped.dt = 0.2             # an env whose own period disagrees with its model's (IOSystemEnv refuses one)
     with pytest.raises(ParameterError, match=r"steps every 0.1 s and the env every 0.2 s"):
         build_pid_auto(PIDAutoConfig(), env)
+
+
+def test_each_loops_sensitivity_with_the_others_closed_is_python_controls_input_sensitivity():
+    # broken at its input with every other loop closed, loop i's S is the transfer from a disturbance added at its
+    # input to that input, in the whole closed loop: I + K(z) G_cl(z), diagonal entry of the loop's input
+    env = Scenario.from_toml("scenarios/quadtank_pplus.toml").build(0).env
+    ctrl = build_pid_auto(PIDAutoConfig(), env)
+    Ad, Bd, Cd = ctrl.model
+    dt = float(env.unwrapped.dt)
+    w = np.array([1e-3, 0.02, 0.1, 0.5, 2.0])
+    _, S, T = loop_sensitivities(Ad, Bd, Cd, ctrl.design, dt, w=w)
+    plant = control.ss(Ad, Bd, Cd, np.zeros((2, 2)), dt)
+    K = None
+    for lp in ctrl.design:                                   # in the order of the outputs: K's inputs are (y1, y2)
+        k = control.ss(*pid_state_space(lp.kc, lp.ti, lp.td, dt, 10.0), dt)
+        K = k if K is None else control.append(K, k)
+    rows = np.argsort([lp.input for lp in ctrl.design])
+    K = control.ss(K.A, K.B, K.C[rows], K.D[rows], dt)        # outputs in the order of the inputs
+    cl = control.feedback(plant, K, sign=1)
+    for n, ww in enumerate(w):
+        z = np.exp(1j * ww * dt)
+        U = np.eye(2) + K(z) @ cl(z)
+        for k, lp in enumerate(ctrl.design):
+            assert S[k, n] == pytest.approx(abs(U[lp.input, lp.input]), rel=1e-7)
+            assert T[k, n] == pytest.approx(abs(1.0 - U[lp.input, lp.input]), rel=1e-7)
+    shapes = ctrl.loop_shapes()
+    assert max(shapes["T"][1]) > 1.8 > BOUND       # the P+ tank's second loop: 1.9 once the first is closed too
+    assert "1.9 with every other loop closed" in ctrl.derived_settings()["loop y2"]
+
+
+def test_a_saved_pid_run_holds_its_loop_shapes_and_their_plot(tmp_path):
+    sc = Scenario.from_toml("scenarios/quadtank_pminus.toml").set("controller.kind", "pid_auto") \
+        .set("run.duration", 20.0)
+    res = run_scenario(sc, seed=0, out=tmp_path / "run")
+    assert set(res.meta["loop_shapes"]) == {"frequency", "S", "T", "outputs", "inputs", "bound"}
+    assert (tmp_path / "run" / "loop_shapes.png").stat().st_size > 0
+    with pytest.raises(ParameterError, match="lacks 'bound'"):
+        plot_loop_shapes({k: v for k, v in res.meta["loop_shapes"].items() if k != "bound"})
 
 
 # --------------------------------------------------------------------------- bad settings and plants

@@ -21,7 +21,7 @@ import numpy as np
 from neurocontrol._validation import check_int, check_positive, check_real, env_input_limits
 from neurocontrol.controllers.autotune import PIDAutoController, pair_by_rga, trim_gain, tuning_rule
 from neurocontrol.controllers.generic import trim_linearisation
-from neurocontrol.controllers.pid_design import LoopDesign, design_loops
+from neurocontrol.controllers.pid_design import LoopDesign, design_loops, loop_sensitivities
 from neurocontrol.controllers.pid_gains import PIDGainsController
 from neurocontrol.exceptions import ParameterError
 
@@ -120,8 +120,9 @@ class ModelPIDController(PIDGainsController):
     """The loops of :func:`~neurocontrol.controllers.pid_design.design_loops`, flying from the first step.
 
     A :class:`~neurocontrol.controllers.pid_gains.PIDGainsController` that keeps its design: ``design`` (one
-    :class:`~neurocontrol.controllers.pid_design.LoopDesign` per controlled output) and the bound it was designed
-    for, reported by :meth:`derived_settings` (printed by ``neurocontrol run``, kept in the run's record).
+    :class:`~neurocontrol.controllers.pid_design.LoopDesign` per controlled output), the bound it was designed
+    for and the sampled model it was designed on, reported by :meth:`derived_settings` (printed by
+    ``neurocontrol run``, kept in the run's record) and :meth:`loop_shapes` (plotted as ``loop_shapes.png``).
 
     Parameters
     ----------
@@ -131,24 +132,45 @@ class ModelPIDController(PIDGainsController):
         The bound they were designed for.
     names : sequence of str
         The controlled outputs' names.
+    model : tuple of numpy.ndarray
+        ``(Ad, Bd, Cd)``, the sampled linearisation they were designed on (controlled outputs' rows).
     **kwargs
         As :class:`~neurocontrol.controllers.pid_gains.PIDGainsController`, without ``gains`` (from ``design``).
     """
 
-    def __init__(self, *, design, max_sensitivity: float, names, **kwargs):
+    def __init__(self, *, design, max_sensitivity: float, names, model, **kwargs):
         self.design = tuple(design)
         self.max_sensitivity = float(max_sensitivity)
         self.names = tuple(str(n) for n in names)
+        self.model = tuple(np.array(a, dtype=np.float64) for a in model)
         super().__init__(gains=[[lp.kc, lp.ti, lp.td] for lp in self.design], **kwargs)
+        self._shapes = None
+
+    def loop_shapes(self) -> dict:
+        """Return each loop's ``|S|`` and ``|T|`` on the model with every other loop closed, and the bound.
+
+        Keys: ``frequency`` (rad/s), ``S``, ``T`` (lists per loop), ``outputs``, ``inputs`` (the loop's input),
+        ``bound`` (:func:`~neurocontrol.controllers.pid_design.loop_sensitivities`).
+        """
+        if self._shapes is None:
+            w, S, T = loop_sensitivities(*self.model, self.design, self.dt, self.derivative_filter)
+            # a frequency where 1 + L vanishes is written as a peak of 1e12 (the record is strict JSON)
+            S, T = (np.nan_to_num(a, nan=1e12, posinf=1e12) for a in (S, T))
+            self._shapes = {"frequency": w.tolist(), "S": S.tolist(), "T": T.tolist(), "outputs": list(self.names),
+                            "inputs": [lp.input for lp in self.design], "bound": self.max_sensitivity}
+        return self._shapes
 
     def derived_settings(self) -> dict:
-        """Return each loop's designed settings and sensitivity peak, one line per controlled output."""
+        """Return each loop's designed settings and sensitivity peaks, one line per controlled output."""
+        shapes = self.loop_shapes()
         out = {}
-        for lp, name in zip(self.design, self.names):
+        for k, (lp, name) in enumerate(zip(self.design, self.names)):
             kind = "PID" if lp.td > 0 else "PI"
             td = f", Td {lp.td:.4g} s" if lp.td > 0 else ""
+            whole = max(max(shapes["S"][k]), max(shapes["T"][k]))
             out[f"loop {name}"] = (f"{kind} on input {lp.input}: Kc {lp.kc:.4g}, Ti {lp.ti:.4g} s{td} "
-                                   f"(max |S|, |T| {lp.sensitivity_peak:.3g}, bound {self.max_sensitivity:g})")
+                                   f"(max |S|, |T| {lp.sensitivity_peak:.3g} as designed, bound "
+                                   f"{self.max_sensitivity:g}; {whole:.3g} with every other loop closed)")
         return out
 
 
@@ -193,7 +215,7 @@ def _build_model(config: PIDAutoConfig, env) -> ModelPIDController:
             raise
         raise ParameterError(f"{exc} The linearisation of {tr.sys.name} at the trim has {why}, which one loop per "
                              "output may not be able to stabilise.") from None
-    return ModelPIDController(design=design, max_sensitivity=config.max_sensitivity, names=names,
+    return ModelPIDController(design=design, max_sensitivity=config.max_sensitivity, names=names, model=(Ad, Bd, Cd),
                               input_limits=env_input_limits(env), output_indices=tr.output_indices, dt=dt,
                               n_observations=len(tr.obs_idx), pairing=pairing, bias=tr.inputs,
                               derivative_filter=config.derivative_filter)

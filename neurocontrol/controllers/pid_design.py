@@ -35,7 +35,8 @@ import numpy as np
 
 from neurocontrol.exceptions import ParameterError
 
-__all__ = ["LoopDesign", "pid_state_space", "pid_frequency_response", "close_loops", "design_loop", "design_loops"]
+__all__ = ["LoopDesign", "pid_state_space", "pid_frequency_response", "close_loops", "design_loop", "design_loops",
+           "frequency_grid", "loop_sensitivities"]
 
 #: Derivative times tried for a PID, in control periods (log-spaced).
 TD_GRID = np.geomspace(0.5, 2000.0, 12)
@@ -154,6 +155,54 @@ def close_loops(Ad, Bd, Cd, loops, dt: float, n_filter: float) -> tuple[np.ndarr
     return A, B, C
 
 
+def frequency_grid(dt: float, n: int = N_FREQUENCIES) -> np.ndarray:
+    """Return the design's frequencies (rad/s): ``n`` log-spaced from ``LOW_FREQUENCY`` times Nyquist's to it.
+
+    Parameters
+    ----------
+    dt : float
+        Control period, s.
+    n : int, default N_FREQUENCIES
+        How many.
+    """
+    return np.geomspace(LOW_FREQUENCY, 1.0, n) * math.pi / dt
+
+
+def loop_sensitivities(Ad, Bd, Cd, loops, dt: float, n_filter: float = 10.0, w=None):
+    """Return ``(w, S, T)``: each loop's ``|S|`` and ``|T|`` with **every other loop closed**, shapes (k, len(w)).
+
+    The loop is broken at its input: ``L = P K`` with ``P`` the path from its input to its output through the
+    plant with the other loops closed, ``K`` its own PI/PID. The design bounds this only for the loop closed last
+    (the others were designed with the later loops open), so this is what the whole loop keeps of each bound.
+
+    Parameters
+    ----------
+    Ad, Bd, Cd : numpy.ndarray
+        The sampled plant (see :func:`close_loops`).
+    loops : sequence of LoopDesign
+        The designed loops.
+    dt : float
+        Control period, s.
+    n_filter : float, default 10.0
+        ``N`` of the derivative filter.
+    w : numpy.ndarray, optional
+        Frequencies, rad/s (default :func:`frequency_grid`).
+    """
+    Ad, Bd, Cd = (np.asarray(a, dtype=float) for a in (Ad, Bd, Cd))
+    w = frequency_grid(dt) if w is None else np.asarray(w, dtype=float)
+    z = np.exp(1j * w * dt)
+    S = np.empty((len(loops), w.shape[0]))
+    T = np.empty_like(S)
+    for k, lp in enumerate(loops):
+        A, B, C = close_loops(Ad, Bd, Cd, [o for o in loops if o is not lp], dt, n_filter)
+        L = _frequency_response(A, B[:, lp.input], C[lp.output], z) * pid_frequency_response(lp.kc, lp.ti, lp.td, dt,
+                                                                                             n_filter, z)
+        with np.errstate(all="ignore"):
+            S[k] = np.abs(1.0 / (1.0 + L))
+            T[k] = np.abs(L / (1.0 + L))
+    return w, S, T
+
+
 def _frequency_response(A, b, c, z) -> np.ndarray:
     """``c (z I - A)^-1 b`` at each point of ``z`` (a SISO path)."""
     n = A.shape[0]
@@ -175,8 +224,7 @@ class _Loop:
         self.A, B, C = close_loops(Ad, Bd, Cd, closed, dt, n_filter)
         self.b, self.c = B[:, input_], C[output]
         self.before = _counts(self.A)
-        w = np.geomspace(LOW_FREQUENCY, 1.0, N_FREQUENCIES) * math.pi / dt
-        self.z = np.exp(1j * w * dt)
+        self.z = np.exp(1j * frequency_grid(dt) * dt)
         self.P = sign * _frequency_response(self.A, self.b, self.c, self.z)
         self.sign, self.output, self.input = sign, output, input_
         self._cache: dict = {}

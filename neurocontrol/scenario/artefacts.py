@@ -14,6 +14,7 @@ import numpy as np
 
 from neurocontrol._files import atomic_write
 from neurocontrol.plotting import (  # cheap: plotting imports matplotlib inside its functions
+    plot_loop_shapes,
     plot_step_responses,
     plot_trials,
 )
@@ -56,7 +57,8 @@ def save_run(result, scenario, out, *, overwrite: bool = False, plots: bool = Tr
     ``plots``, ``result.png`` (and ``ilc_trials.png``, the RMS error of every
     trial, for a run with ``[ilc]``; ``learned_response.png``, the identifier's
     step responses at the end, for a run whose ``result.meta`` holds them:
-    :func:`~neurocontrol.scenario.core.attach_learned_response`). Every file is written atomically.
+    :func:`~neurocontrol.scenario.core.attach_learned_response`; ``loop_shapes.png``, a model-designed PID's
+    sensitivities: :func:`~neurocontrol.scenario.core.attach_loop_shapes`). Every file is written atomically.
 
     Parameters
     ----------
@@ -69,7 +71,7 @@ def save_run(result, scenario, out, *, overwrite: bool = False, plots: bool = Tr
     overwrite : bool, default False
         Replace a run already saved there.
     plots : bool, default True
-        Write ``result.png`` (and ``ilc_trials.png``, ``learned_response.png``).
+        Write ``result.png`` (and ``ilc_trials.png``, ``learned_response.png``, ``loop_shapes.png``).
     extra_manifest : mapping, optional
         More entries of ``manifest.json`` (e.g. the command line).
 
@@ -109,6 +111,10 @@ def save_run(result, scenario, out, *, overwrite: bool = False, plots: bool = Tr
                                 title=f"{scenario.name}: the identifier's step responses at the end of the run "
                                       "(output per unit input)")
             files.append("learned_response.png")
+        if result.meta.get("loop_shapes"):
+            plot_loop_shapes(result.meta["loop_shapes"], folder / "loop_shapes.png",
+                             title=f"{scenario.name}: |S| and |T| of each loop on the model it was designed on")
+            files.append("loop_shapes.png")
     meta = result.meta
     manifest = {
         "format": "neurocontrol.run-manifest",

@@ -529,9 +529,28 @@ def run_scenario(scenario, seed: int | None = None, out=None, *, progress: bool 
     else:
         result = simulate(setup.env, setup.controller, setup.reference, **kwargs)
         attach_learned_response(result, setup.controller)
+        attach_loop_shapes(result, setup.controller)
     if out is not None:
         save_run(result, sc, out, overwrite=overwrite, plots=plots)
     return result
+
+
+def attach_loop_shapes(result, controller) -> None:
+    """Record a model-designed PID's loop shapes in ``result.meta["loop_shapes"]`` (plotted as ``loop_shapes.png``).
+
+    For a controller with ``loop_shapes`` (``pid_auto``'s model method,
+    :class:`~neurocontrol.controllers.pid_auto.ModelPIDController`); other controllers: nothing.
+
+    Parameters
+    ----------
+    result : Result
+        The run.
+    controller : object
+        Its controller.
+    """
+    shapes = getattr(controller, "loop_shapes", None)
+    if callable(shapes):
+        result.meta["loop_shapes"] = shapes()
 
 
 def attach_learned_response(result, controller) -> None:
