@@ -190,6 +190,27 @@ def test_a_pid_beats_the_pi_where_the_plant_has_a_second_lag():
     assert peak <= BOUND * 1.002
 
 
+@pytest.mark.parametrize("structure", ["pi", "auto"])
+def test_a_noise_gain_bound_is_met_and_active_by_python_controls_frequency_response(structure):
+    a, b, delay, dt = 0.9, 0.25, 1, 1.0
+    A, B, C = _first_order_with_delay(a, b, delay, dt)
+    free = design_loop(A, B, C, [], 0, 0, 1.0, dt, structure=structure)
+    w = np.geomspace(1e-5, 1.0, 20000) * math.pi / dt
+
+    def noise_peak(lp):
+        plant, ctrl, _ = _python_control_loop(A, B, C, dt, lp)
+        P = control.frequency_response(plant, w).complex.squeeze()
+        K = -control.frequency_response(ctrl, w).complex.squeeze()
+        return np.max(np.abs(K / (1.0 + P * K)))
+
+    g = 0.3 * noise_peak(free)                                  # a bound the free design breaks
+    lp = design_loop(A, B, C, [], 0, 0, 1.0, dt, structure=structure, max_noise_gain=g)
+    assert lp is not None and lp.kc / lp.ti < free.kc / free.ti
+    assert 0.98 * g <= noise_peak(lp) <= 1.002 * g
+    plant, ctrl, cl = _python_control_loop(A, B, C, dt, lp)
+    assert np.max(np.abs(cl.poles())) < 1.0
+
+
 @settings(max_examples=25, deadline=None)
 @given(a=st.floats(0.0, 0.995), b=st.floats(0.01, 5.0), delay=st.integers(0, 3), sign=st.sampled_from([-1.0, 1.0]),
        integrating=st.booleans())
@@ -305,7 +326,8 @@ def test_a_saved_pid_run_holds_its_loop_shapes_and_their_plot(tmp_path):
 
 @pytest.mark.parametrize("kw, match", [
     ({"method": "ziegler"}, "method"), ({"structure": "pd"}, "structure"), ({"max_sensitivity": 1.0}, "above 1"),
-    ({"method": "relay", "structure": "auto"}, "needs `method = 'model'`"),
+    ({"method": "relay", "structure": "auto"}, "needs `method = 'model'`"), ({"noise_gain": 0.0}, "noise_gain"),
+    ({"method": "relay", "noise_gain": 3.0}, "relay method has none"),
 ])
 def test_bad_settings_are_named(kw, match):
     with pytest.raises(ParameterError, match=match):
@@ -316,6 +338,20 @@ def test_a_plant_one_loop_per_output_cannot_hold_is_refused_with_the_reason():
     env = Scenario.from_toml("scenarios/pvtol_steps.toml").build(0).env
     with pytest.raises(ParameterError, match=r"no PI or PID setting keeps the loop of x .*chain of integrators"):
         build_pid_auto(PIDAutoConfig(), env)
+
+
+def test_a_noise_gain_in_ranges_needs_declared_output_ranges():
+    from plants.iosys_env import IOSystemEnv
+
+    sys = control.nlsys(lambda t, x, u, params: -x + u, None, states=["y"], inputs=["u"], outputs=["y"], name="lag")
+    env = IOSystemEnv(sys, dt=0.1, setpoint=[0.5], input_limits=[[-2.0, 2.0]])
+    build_pid_auto(PIDAutoConfig(output_indices=(0,)), env)                   # no bound: no range needed
+    with pytest.raises(ParameterError, match=r"`noise_gain` is in ranges.*declare finite observation bounds"):
+        build_pid_auto(PIDAutoConfig(output_indices=(0,), noise_gain=3.0), env)
+    env = IOSystemEnv(sys, dt=0.1, setpoint=[0.5], input_limits=[[-2.0, 2.0]], observation_low=[-1.0],
+                      observation_high=[1.0])
+    ctrl = build_pid_auto(PIDAutoConfig(output_indices=(0,), noise_gain=3.0), env)
+    assert "noise gain at most 3 in ranges" in ctrl.derived_settings()["loop y"]
 
 
 def test_design_loops_names_a_bad_structure():

@@ -51,6 +51,11 @@ class PIDAutoConfig:
         PI's integral gain. None: ``"auto"`` for the model method, ``"pi"`` for the relay.
     max_sensitivity : float, default 1.7
         Model method: bound on each loop's sensitivity and complementary sensitivity peaks (> 1).
+    noise_gain : float or None, default None
+        Model method: bound on how much of each output's measurement noise reaches its input, ``|K S|`` at every
+        frequency in ranges (an output's noise of 1 % of its declared range moves the input by at most
+        ``noise_gain`` % of the input's range). Needs finite declared output ranges. None: no bound (the loops
+        are as fast as ``max_sensitivity`` allows, and pass sensor noise on: docs/plants.md).
     rule : {"tyreus_luyben", "ziegler_nichols"}, default "tyreus_luyben"
         Relay method: tuning rule (see :func:`~neurocontrol.controllers.autotune.tuning_rule`).
     relay_fraction : float, default 0.1
@@ -82,6 +87,7 @@ class PIDAutoConfig:
     design_setpoint: tuple[float, ...] | None = None
     structure: Literal["pi", "pid", "auto"] | None = None
     max_sensitivity: float = 1.7
+    noise_gain: float | None = None
     rule: Literal["tyreus_luyben", "ziegler_nichols"] = "tyreus_luyben"
     relay_fraction: float = 0.1
     hysteresis_noise: float = 3.0
@@ -104,6 +110,11 @@ class PIDAutoConfig:
         if not check_real(self.max_sensitivity, "max_sensitivity") > 1.0:
             raise ParameterError(f"`max_sensitivity` must be above 1 (a sensitivity peak), got {self.max_sensitivity}; "
                                  "1.4-2 are usual.")
+        if self.noise_gain is not None:
+            check_positive(self.noise_gain, "noise_gain")
+            if self.method == "relay":
+                raise ParameterError("`noise_gain` bounds the model method's design; the relay method has none. "
+                                     "Leave it out or choose `method = 'model'`.")
         check_real(self.relay_fraction, "relay_fraction", low=0.0, high=1.0, low_open=True)
         check_real(self.range_margin, "range_margin", low=0.0, high=0.5, high_open=True)
         for name in ("hysteresis_noise", "hysteresis_floor"):
@@ -134,13 +145,16 @@ class ModelPIDController(PIDGainsController):
         The controlled outputs' names.
     model : tuple of numpy.ndarray
         ``(Ad, Bd, Cd)``, the sampled linearisation they were designed on (controlled outputs' rows).
+    noise_gain : float, optional
+        The noise-gain bound they were designed for, in ranges (``PIDAutoConfig.noise_gain``), for the record.
     **kwargs
         As :class:`~neurocontrol.controllers.pid_gains.PIDGainsController`, without ``gains`` (from ``design``).
     """
 
-    def __init__(self, *, design, max_sensitivity: float, names, model, **kwargs):
+    def __init__(self, *, design, max_sensitivity: float, names, model, noise_gain=None, **kwargs):
         self.design = tuple(design)
         self.max_sensitivity = float(max_sensitivity)
+        self.noise_gain = None if noise_gain is None else float(noise_gain)
         self.names = tuple(str(n) for n in names)
         self.model = tuple(np.array(a, dtype=np.float64) for a in model)
         super().__init__(gains=[[lp.kc, lp.ti, lp.td] for lp in self.design], **kwargs)
@@ -170,19 +184,21 @@ class ModelPIDController(PIDGainsController):
             whole = max(max(shapes["S"][k]), max(shapes["T"][k]))
             out[f"loop {name}"] = (f"{kind} on input {lp.input}: Kc {lp.kc:.4g}, Ti {lp.ti:.4g} s{td} "
                                    f"(max |S|, |T| {lp.sensitivity_peak:.3g} as designed, bound "
-                                   f"{self.max_sensitivity:g}; {whole:.3g} with every other loop closed)")
+                                   f"{self.max_sensitivity:g}; {whole:.3g} with every other loop closed"
+                                   + (f"; noise gain at most {self.noise_gain:g} in ranges" if self.noise_gain else "")
+                                   + ")")
         return out
 
 
 @functools.lru_cache(maxsize=32)
 def _designed(key: tuple) -> tuple[LoopDesign, ...]:
     """:func:`design_loops` on the matrices in ``key`` (bytes and shapes): every seed of a sweep designs once."""
-    (ad, bd, cd, n, m, p), pairing, signs, dt, structure, bound, n_filter, names = key
+    (ad, bd, cd, n, m, p), pairing, signs, dt, structure, bound, n_filter, names, noise = key
     Ad = np.frombuffer(ad).reshape(n, n)
     Bd = np.frombuffer(bd).reshape(n, m)
     Cd = np.frombuffer(cd).reshape(p, n)
     return tuple(design_loops(Ad, Bd, Cd, pairing, signs, dt, structure=structure, max_sensitivity=bound,
-                              n_filter=n_filter, names=names))
+                              n_filter=n_filter, names=names, max_noise_gain=noise))
 
 
 def _build_model(config: PIDAutoConfig, env) -> ModelPIDController:
@@ -204,9 +220,18 @@ def _build_model(config: PIDAutoConfig, env) -> ModelPIDController:
     signs = tuple(float(np.sign(G[i, j])) for i, j in enumerate(pairing))
     obs = tuple(getattr(base, "observation_names", ()))
     names = tuple(obs[i] if i < len(obs) else f"output {i}" for i in tr.output_indices)
+    lim = env_input_limits(env)
+    noise = None
+    if config.noise_gain is not None:
+        space = env.observation_space
+        span = (np.asarray(space.high, float) - np.asarray(space.low, float))[list(tr.output_indices)]
+        if not np.all(np.isfinite(span)) or np.any(span <= 0):
+            raise ParameterError(f"`noise_gain` is in ranges, and the controlled outputs' declared ranges are "
+                                 f"{span.tolist()}; declare finite observation bounds or leave `noise_gain` out.")
+        noise = tuple(float(config.noise_gain * (lim[j, 1] - lim[j, 0]) / span[i]) for i, j in enumerate(pairing))
     arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in (Ad, Bd, Cd)]
     key = ((*(a.tobytes() for a in arrays), Bd.shape[0], Bd.shape[1], Cd.shape[0]), tuple(pairing), signs, dt,
-           config.structure or "auto", float(config.max_sensitivity), float(config.derivative_filter), names)
+           config.structure or "auto", float(config.max_sensitivity), float(config.derivative_filter), names, noise)
     try:
         design = _designed(key)
     except ParameterError as exc:
@@ -216,7 +241,8 @@ def _build_model(config: PIDAutoConfig, env) -> ModelPIDController:
         raise ParameterError(f"{exc} The linearisation of {tr.sys.name} at the trim has {why}, which one loop per "
                              "output may not be able to stabilise.") from None
     return ModelPIDController(design=design, max_sensitivity=config.max_sensitivity, names=names, model=(Ad, Bd, Cd),
-                              input_limits=env_input_limits(env), output_indices=tr.output_indices, dt=dt,
+                              noise_gain=config.noise_gain,
+                              input_limits=lim, output_indices=tr.output_indices, dt=dt,
                               n_observations=len(tr.obs_idx), pairing=pairing, bias=tr.inputs,
                               derivative_filter=config.derivative_filter)
 

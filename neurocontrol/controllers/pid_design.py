@@ -219,8 +219,8 @@ def _counts(A) -> tuple[int, int]:
 class _Loop:
     """The search for one loop: the plant as the loop sees it, and its feasibility test."""
 
-    def __init__(self, Ad, Bd, Cd, closed, output, input_, sign, dt, n_filter, bound):
-        self.dt, self.n_filter, self.bound = dt, n_filter, bound
+    def __init__(self, Ad, Bd, Cd, closed, output, input_, sign, dt, n_filter, bound, noise_gain=None):
+        self.dt, self.n_filter, self.bound, self.noise_gain = dt, n_filter, bound, noise_gain
         self.A, B, C = close_loops(Ad, Bd, Cd, closed, dt, n_filter)
         self.b, self.c = B[:, input_], C[output]
         self.before = _counts(self.A)
@@ -230,7 +230,7 @@ class _Loop:
         self._cache: dict = {}
 
     def peak(self, kp, ki, td):
-        """``max(|S|, |T|)`` over the grid with the loop closed by ``(kp, ki, td)``."""
+        """Return ``max(|S|, |T|)`` over the grid with the loop closed by ``(kp, ki, td)``."""
         L = self.P * pid_frequency_response(kp, kp / ki, td, self.dt, self.n_filter, self.z)
         with np.errstate(all="ignore"):
             s = np.abs(1.0 / (1.0 + L))
@@ -249,14 +249,35 @@ class _Loop:
         return out <= self.before[0] and on <= self.before[1] + 1
 
     def _bases(self, td):
-        """``(Q, R)`` with ``L = kp Q + ki R``: ``Q = P (1 + td d(z))``, ``R = P dt / (z - 1)``."""
+        """``(kb, ka, Q, R)``: the controller ``K = kp kb + ki ka`` and the loop ``L = P K = kp Q + ki R``."""
         if td not in self._cache:
-            q = self.P.copy()
+            kb = np.ones_like(self.z)
             if td > 0:
                 tf, zi = td / self.n_filter, 1.0 / self.z
-                q = q * (1.0 + td * (1.0 - zi) / (tf + self.dt - tf * zi))
-            self._cache[td] = (q, self.P * self.dt / (self.z - 1.0))
+                kb = kb + td * (1.0 - zi) / (tf + self.dt - tf * zi)
+            ka = self.dt / (self.z - 1.0)
+            self._cache[td] = (kb, ka, self.P * kb, self.P * ka)
         return self._cache[td]
+
+    def _noise_limit(self, kp, kb, ka, one, R) -> np.ndarray | None:
+        """Per frequency, the first ``ki > 0`` with ``|K| > noise_gain |1 + L|`` (inf: none; None: fails at 0).
+
+        ``f(ki) = |kp kb + ki ka|^2 - g^2 |1 + kp Q + ki R|^2 <= 0`` must hold at 0; whether the parabola opens up
+        (then ``f <= 0`` up to its larger root) or down (then ``f > 0`` between two positive roots), the first root
+        where it fails is ``(-b + sqrt(disc)) / (2 a)``.
+        """
+        g2 = self.noise_gain * self.noise_gain
+        k0 = kp * kb
+        a = (ka * ka.conj()).real - g2 * (R * R.conj()).real
+        b = 2.0 * ((k0 * ka.conj()).real - g2 * (one * R.conj()).real)
+        c0 = (k0 * k0.conj()).real - g2 * (one * one.conj()).real
+        if np.any(c0 > 0.0) or not np.all(np.isfinite(c0)):
+            return None
+        disc = b * b - 4.0 * a * c0
+        lin = np.abs(a) <= 1e-12 * (np.abs(b) + 1e-300)
+        root = np.where(lin, np.where(b > 0.0, -c0 / b, np.inf),
+                        np.where(disc >= 0.0, (-b + np.sqrt(np.maximum(disc, 0.0))) / (2.0 * a), np.inf))
+        return np.where(root > 0.0, root, np.inf)
 
     def best_ki(self, kp, td) -> float:
         """Return the largest ``ki`` at ``kp`` with every ``ki`` below it within the bound, loop stable (0: none).
@@ -267,7 +288,7 @@ class _Loop:
         all frequencies is where the bound is first reached; the loop's stability is checked just below it
         (bisection on ``log ki`` below it if it is not stable there).
         """
-        Q, R = self._bases(td)
+        kb, ka, Q, R = self._bases(td)
         M2 = self.bound * self.bound
         c = kp * Q
         r2 = (R * R.conj()).real
@@ -282,6 +303,11 @@ class _Loop:
                 disc = b * b - 4.0 * a * c0
                 root = np.where((disc > 0.0) & (b < 0.0) & (a > 0.0), (-b - np.sqrt(disc)) / (2.0 * a), np.inf)
                 first = np.minimum(first, root)
+            if self.noise_gain is not None:
+                noise = self._noise_limit(kp, kb, ka, one, R)
+                if noise is None:
+                    return 0.0                          # the proportional part alone passes too much noise
+                first = np.minimum(first, noise)
         hi = min(float(first.min()), kp / self.dt * 1e3)
         if not hi > 0.0:
             return 0.0
@@ -318,7 +344,8 @@ class _Loop:
 
 
 def design_loop(Ad, Bd, Cd, closed, output: int, input_: int, sign: float, dt: float, *, structure: str = "pi",
-                max_sensitivity: float = 1.7, n_filter: float = 10.0) -> LoopDesign | None:
+                max_sensitivity: float = 1.7, n_filter: float = 10.0,
+                max_noise_gain: float | None = None) -> LoopDesign | None:
     """Design one loop on the plant with ``closed`` loops closed; None when no setting meets the bound.
 
     Parameters
@@ -338,8 +365,11 @@ def design_loop(Ad, Bd, Cd, closed, output: int, input_: int, sign: float, dt: f
         Bound on ``max(|S|, |T|)`` over frequency.
     n_filter : float, default 10.0
         ``N`` of the derivative filter.
+    max_noise_gain : float, optional
+        Bound on ``|K S|`` over frequency (input units per output unit): how much of the measurement's noise
+        reaches the input. None: no bound.
     """
-    loop = _Loop(Ad, Bd, Cd, closed, output, input_, sign, dt, n_filter, max_sensitivity)
+    loop = _Loop(Ad, Bd, Cd, closed, output, input_, sign, dt, n_filter, max_sensitivity, max_noise_gain)
     pi = (*loop.search(0.0), 0.0) if structure != "pid" else (0.0, 0.0, 0.0)
     pid = (0.0, 0.0, 0.0)
     if structure != "pi":
@@ -354,7 +384,7 @@ def design_loop(Ad, Bd, Cd, closed, output: int, input_: int, sign: float, dt: f
 
 
 def design_loops(Ad, Bd, Cd, pairing, signs, dt: float, *, structure: str = "pi", max_sensitivity: float = 1.7,
-                 n_filter: float = 10.0, names=None) -> list[LoopDesign]:
+                 n_filter: float = 10.0, names=None, max_noise_gain=None) -> list[LoopDesign]:
     """Design every loop, fastest first, each on the plant with the earlier ones closed; check the whole loop.
 
     Parameters
@@ -376,6 +406,8 @@ def design_loops(Ad, Bd, Cd, pairing, signs, dt: float, *, structure: str = "pi"
         ``N`` of the derivative filter.
     names : sequence of str, optional
         The controlled outputs' names, for the messages.
+    max_noise_gain : sequence of float, optional
+        Per loop, the bound on ``|K S|`` (input units per output unit; :func:`design_loop`). None: no bound.
 
     Returns
     -------
@@ -394,17 +426,20 @@ def design_loops(Ad, Bd, Cd, pairing, signs, dt: float, *, structure: str = "pi"
     p = Cd.shape[0]
     names = [f"output {i}" for i in range(p)] if names is None else list(names)
     kw = {"structure": structure, "max_sensitivity": max_sensitivity, "n_filter": n_filter}
-    alone = [design_loop(Ad, Bd, Cd, [], i, int(pairing[i]), float(signs[i]), dt, **kw) for i in range(p)]
+    noise = [None] * p if max_noise_gain is None else [float(g) for g in max_noise_gain]
+    alone = [design_loop(Ad, Bd, Cd, [], i, int(pairing[i]), float(signs[i]), dt, max_noise_gain=noise[i], **kw)
+             for i in range(p)]
     order = sorted(range(p), key=lambda i: (alone[i].ti if alone[i] is not None else math.inf, i))
     closed: list[LoopDesign] = []
     for i in order:
-        lp = design_loop(Ad, Bd, Cd, closed, i, int(pairing[i]), float(signs[i]), dt, **kw)
+        lp = design_loop(Ad, Bd, Cd, closed, i, int(pairing[i]), float(signs[i]), dt, max_noise_gain=noise[i], **kw)
         if lp is None:
             what = "PI or PID" if structure == "auto" else structure.upper()
             raise ParameterError(
                 f"no {what} setting keeps the loop of {names[i]} (input {pairing[i]}) within a "
-                f"sensitivity peak of {max_sensitivity:g} with {len(closed)} other loop(s) closed; raise "
-                "`max_sensitivity`, or choose a multivariable kind such as 'lqr_i'.")
+                f"sensitivity peak of {max_sensitivity:g}{' and its noise gain' * (noise[i] is not None)} with "
+                f"{len(closed)} other loop(s) closed; raise `max_sensitivity`"
+                f"{' or `noise_gain`' * (noise[i] is not None)}, or choose a multivariable kind such as 'lqr_i'.")
         closed.append(lp)
     A, _, _ = close_loops(Ad, Bd, Cd, closed, dt, n_filter)
     rho = float(np.max(np.abs(np.linalg.eigvals(A))))
