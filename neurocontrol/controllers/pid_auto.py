@@ -301,29 +301,7 @@ def _check_relay_tunable(A: np.ndarray, name: str) -> None:
 
 
 def _build_relay(config: PIDAutoConfig, env) -> PIDAutoController:
-    """Pair, bias and size the relay-tuned PID for ``env`` from its python-control model at the trim.
-
-    Parameters
-    ----------
-    config : PIDAutoConfig
-        The table.
-    env : gymnasium.Env
-        A plant whose unwrapped env has ``to_iosys()`` (see
-        :func:`neurocontrol.controllers.generic.trim_linearisation`), ``dt``,
-        an action space with finite limits and optionally finite observation bounds.
-
-    Returns
-    -------
-    PIDAutoController
-
-    Raises
-    ------
-    ParameterError
-        If the env has no python-control model or a discrete-time one, the plant cannot be relay-tuned loop by
-        loop (unstable, a chain of integrators, no positive pairing), or the trim input sits at a limit.
-    TrimError
-        If no trim holds the set-point.
-    """
+    """Pair, bias and size the relay-tuned PID from the model at the trim (see :func:`build_pid_auto`)."""
     base = env.unwrapped
     tr = trim_linearisation(env, config.output_indices, config.design_setpoint, who="pid_auto")
     tr.require_continuous("'pid_auto' (its relay experiments are sized from the model's poles)")
