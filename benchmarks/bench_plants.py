@@ -26,7 +26,9 @@ A scenario's own kind keeps the settings
 of its file; the others run with their defaults, the adaptive controller
 given only the env's declared observation ranges, and ``mrac`` keeps the
 file's ``lqr_i`` keys when there are some (it augments that baseline; its
-own keys keep their defaults). A kind that refuses the
+own keys keep their defaults); ``pid_auto`` is designed at the file's
+``design_setpoint`` when it gives one (the CSTR's: where the file's LQR-I is
+linearised; its other keys keep their defaults). A kind that refuses the
 plant when it is built is recorded with the error's class and message and
 counts as failing every seed; a run that stops early (status "failed") is
 not a success. Columns: success count, runs that stopped early (and, in the
@@ -167,6 +169,8 @@ def variant(sc: Scenario, kind: str) -> Scenario:
     table = dict(PUBLISHED_PI[sc.name]) if kind == "pid_published" else dict(PSEUDO_KINDS.get(kind, {"kind": kind}))
     if kind == "mrac" and kind_of(type(sc.controller)) == "lqr_i":
         table = {**data["controller"], "kind": kind}       # the same baseline, augmented
+    if kind == "pid_auto" and data["controller"].get("design_setpoint") is not None:
+        table["design_setpoint"] = data["controller"]["design_setpoint"]     # linearised where the file's baseline is
     if kind == "adaptive":
         space = sc.build(0).env.observation_space
         table.update(observation_low=[float(v) for v in space.low], observation_high=[float(v) for v in space.high])
