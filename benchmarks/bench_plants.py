@@ -21,7 +21,8 @@ Not in the default ``--kinds``: ``neural_no_model``, the neural kind with
 an env that has none: what a user's plant without a model gets; and
 ``neural_identified``, the neural kind with ``plant_model = "identified"``:
 no model read either, a linear model fitted to an open-loop identification
-experiment flown on the env before the run in its place.
+experiment flown on the env before the run in its place; and
+``pid_auto_identified``, the PID designed on that experiment's model.
 A scenario's own kind keeps the settings
 of its file; the others run with their defaults, the adaptive controller
 given only the env's declared observation ranges, and ``mrac`` keeps the
@@ -106,6 +107,8 @@ PSEUDO_KINDS = {
     "neural_no_model": {"kind": "neural", "plant_model": False},
     # the same env without a model, with the linear model of an identification experiment before the run in its place
     "neural_identified": {"kind": "neural", "plant_model": "identified"},
+    # the generic PID designed on that experiment's model in place of the env's
+    "pid_auto_identified": {"kind": "pid_auto", "plant_model": "identified"},
 }
 #: scenario stem -> the ``[controller]`` table of the decentralised PI its plant's source publishes
 PUBLISHED_PI = {

@@ -220,7 +220,7 @@ def test_nmp_tank_example_learns_the_long_run_sign_only_with_the_scenario_settin
 def test_identified_model_example_holds_the_plant_only_with_the_identified_model():
     """Claims of its docstring: the env has no model; the experiment's fit has the plant's slowest time constant
     (T = 50 s) and right-half-plane zero (analytic: det G(s) is proportional to 1 - T s, a zero at 1 / T); with it
-    the runs end in their bands, without it they do not (seeds 0-1)."""
+    the runs end in their bands, without it they do not, and the PID designed on it keeps them too (seeds 0-1)."""
     from neurocontrol.controllers._identify import identified_trim
     from neurocontrol.controllers._long_run import slowest_rhp_zero
     from neurocontrol.controllers.generic import has_model
@@ -233,7 +233,7 @@ def test_identified_model_example_holds_the_plant_only_with_the_identified_model
     tau = -1.0 / np.log(np.max(np.abs(np.linalg.eigvals(np.asarray(got.trim.lin.A)))))
     assert tau == pytest.approx(mod.T, rel=0.01)
     assert slowest_rhp_zero(got.trim) == pytest.approx(1.0 / mod.T, rel=0.02)
-    assert mod.main(["--seeds", "2"]) == {"identified model": 2, "no model": 0}
+    assert mod.main(["--seeds", "2"]) == {"identified model": 2, "no model": 0, "PID, identified": 2}
 
 
 def test_plant_without_model_example_keeps_the_pendulums_only_with_the_identified_warmup(capsys):

@@ -327,7 +327,9 @@ def test_a_saved_pid_run_holds_its_loop_shapes_and_their_plot(tmp_path):
 @pytest.mark.parametrize("kw, match", [
     ({"method": "ziegler"}, "method"), ({"structure": "pd"}, "structure"), ({"max_sensitivity": 1.0}, "above 1"),
     ({"method": "relay", "structure": "auto"}, "needs `method = 'model'`"), ({"noise_gain": 0.0}, "noise_gain"),
-    ({"method": "relay", "noise_gain": 3.0}, "relay method has none"),
+    ({"method": "relay", "noise_gain": 3.0}, "relay method has none"), ({"plant_model": "fitted"}, "plant_model"),
+    ({"plant_model": "identified", "method": "relay"}, "needs `method = 'model'`"),
+    ({"plant_model": "identified", "design_setpoint": (1.0, 2.0)}, "no `design_setpoint`"),
 ])
 def test_bad_settings_are_named(kw, match):
     with pytest.raises(ParameterError, match=match):
@@ -352,6 +354,28 @@ def test_a_noise_gain_in_ranges_needs_declared_output_ranges():
                       observation_high=[1.0])
     ctrl = build_pid_auto(PIDAutoConfig(output_indices=(0,), noise_gain=3.0), env)
     assert "noise gain at most 3 in ranges" in ctrl.derived_settings()["loop y"]
+
+
+def test_an_env_without_a_model_gets_loops_designed_on_an_identification_experiment():
+    # the held-out plant of examples/identified_model.py: a plain gymnasium.Env, no python-control model
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "identified_model.py"
+    spec = importlib.util.spec_from_file_location("identified_model_example", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with pytest.raises(ParameterError, match=r"SlowNonMinimumPhase has none.*plant_model = 'identified'"):
+        build_pid_auto(PIDAutoConfig(), mod.SlowNonMinimumPhase())
+    ctrl = build_pid_auto(PIDAutoConfig(plant_model="identified"), mod.SlowNonMinimumPhase())
+    assert ctrl.derived_settings()["plant_model"].startswith("an identification experiment of 175 steps")
+    res, _ = mod.fly(0, "identified", "pid_auto")
+    assert res.status == "completed" and res.metrics["success"]
+    # a plant the experiment cannot fit is refused with the experiment's reason
+    env = Scenario.from_toml("scenarios/pvtol_steps.toml").build(0).env
+    with pytest.raises(ParameterError, match=r"plant_model = 'identified'`: an identification experiment .* gave no "
+                                             r"model: the env ended the experiment"):
+        build_pid_auto(PIDAutoConfig(plant_model="identified"), env)
 
 
 def test_design_loops_names_a_bad_structure():

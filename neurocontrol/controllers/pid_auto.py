@@ -1,6 +1,8 @@
 """``[controller] kind = "pid_auto"``: decentralised PI/PID loops paired by the RGA and tuned automatically.
 
-Two methods, both paired, signed and biased at the trim of the plant's python-control model:
+Two methods, both paired, signed and biased at the trim of the plant's python-control model (or, with
+``plant_model = "identified"``, of a linear model fitted to an identification experiment flown on the env itself
+before the run: :mod:`neurocontrol.controllers._identify`, as the neural kind's):
 
 - ``method = "model"`` (default): the loops are designed before the run on the model's linearisation sampled at
   the control period, for the largest integral gain under a bound on each loop's sensitivity peak
@@ -19,8 +21,9 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from neurocontrol._validation import check_int, check_positive, check_real, env_input_limits
+from neurocontrol.controllers._identify import identified_trim
 from neurocontrol.controllers.autotune import PIDAutoController, pair_by_rga, trim_gain, tuning_rule
-from neurocontrol.controllers.generic import trim_linearisation
+from neurocontrol.controllers.generic import has_model, trim_linearisation
 from neurocontrol.controllers.pid_design import LoopDesign, design_loops, loop_sensitivities
 from neurocontrol.controllers.pid_gains import PIDGainsController
 from neurocontrol.exceptions import ParameterError
@@ -46,6 +49,12 @@ class PIDAutoConfig:
         Controlled outputs within the observation.
     design_setpoint : tuple of float, optional
         Controlled-output values of the trim; default ``env.unwrapped.setpoint``.
+    plant_model : {"env", "identified"}, default "env"
+        The model the model method designs on: the env's python-control model, or a two-lag linear model fitted to
+        an open-loop identification experiment flown on the env before the run (the neural kind's
+        ``plant_model = "identified"``; an episode of the env, the same experiment for every seed), for an env
+        without a model. The identified model is at the experiment's operating input, so ``design_setpoint``
+        does not apply.
     structure : {"pi", "pid", "auto"} or None, default None
         Controller structure. ``"auto"`` (model method only): per loop the PID where it more than doubles the
         PI's integral gain. None: ``"auto"`` for the model method, ``"pi"`` for the relay.
@@ -85,6 +94,7 @@ class PIDAutoConfig:
     method: Literal["model", "relay"] = "model"
     output_indices: tuple[int, ...] = (0, 1)
     design_setpoint: tuple[float, ...] | None = None
+    plant_model: Literal["env", "identified"] = "env"
     structure: Literal["pi", "pid", "auto"] | None = None
     max_sensitivity: float = 1.7
     noise_gain: float | None = None
@@ -102,6 +112,11 @@ class PIDAutoConfig:
     def __post_init__(self):
         if self.method not in ("model", "relay"):
             raise ParameterError(f"`method` must be 'model' or 'relay', got {self.method!r}.")
+        if self.plant_model not in ("env", "identified"):
+            raise ParameterError(f"`plant_model` must be 'env' or 'identified', got {self.plant_model!r}.")
+        if self.plant_model == "identified" and (self.method == "relay" or self.design_setpoint is not None):
+            raise ParameterError("`plant_model = 'identified'` designs on the experiment's fit, at its operating "
+                                 "input: it needs `method = 'model'` and no `design_setpoint`.")
         if self.structure not in (None, "pi", "pid", "auto"):
             raise ParameterError(f"`structure` must be 'pi', 'pid' or 'auto', got {self.structure!r}.")
         if self.method == "relay" and self.structure == "auto":
@@ -147,12 +162,15 @@ class ModelPIDController(PIDGainsController):
         ``(Ad, Bd, Cd)``, the sampled linearisation they were designed on (controlled outputs' rows).
     noise_gain : float, optional
         The noise-gain bound they were designed for, in ranges (``PIDAutoConfig.noise_gain``), for the record.
+    model_note : str, optional
+        Where the model came from when it is not the env's (the identification experiment's note), for the record.
     **kwargs
         As :class:`~neurocontrol.controllers.pid_gains.PIDGainsController`, without ``gains`` (from ``design``).
     """
 
-    def __init__(self, *, design, max_sensitivity: float, names, model, noise_gain=None, **kwargs):
+    def __init__(self, *, design, max_sensitivity: float, names, model, noise_gain=None, model_note=None, **kwargs):
         self.design = tuple(design)
+        self.model_note = model_note
         self.max_sensitivity = float(max_sensitivity)
         self.noise_gain = None if noise_gain is None else float(noise_gain)
         self.names = tuple(str(n) for n in names)
@@ -177,7 +195,7 @@ class ModelPIDController(PIDGainsController):
     def derived_settings(self) -> dict:
         """Return each loop's designed settings and sensitivity peaks, one line per controlled output."""
         shapes = self.loop_shapes()
-        out = {}
+        out = {} if self.model_note is None else {"plant_model": self.model_note}
         for k, (lp, name) in enumerate(zip(self.design, self.names)):
             kind = "PID" if lp.td > 0 else "PI"
             td = f", Td {lp.td:.4g} s" if lp.td > 0 else ""
@@ -204,8 +222,26 @@ def _designed(key: tuple) -> tuple[LoopDesign, ...]:
 def _build_model(config: PIDAutoConfig, env) -> ModelPIDController:
     """Design the loops on the model's sampled linearisation at the trim."""
     base = env.unwrapped
-    tr = trim_linearisation(env, config.output_indices, config.design_setpoint, who="pid_auto")
     dt = float(base.dt)
+    lim = env_input_limits(env)
+    note = None
+    if config.plant_model == "identified":
+        space = env.observation_space
+        low, high = np.asarray(space.low, float), np.asarray(space.high, float)
+        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+            raise ParameterError("`plant_model = 'identified'` fits the experiment in the declared observation "
+                                 f"ranges, and they are not finite ({low.tolist()}, {high.tolist()}); declare them.")
+        found = identified_trim(env, config.output_indices, lim, dt, low, high)
+        if found.trim is None:
+            raise ParameterError(f"'pid_auto' with `plant_model = 'identified'`: {found.note}. Give the env a "
+                                 "python-control model, or choose a kind that needs none ('neural').")
+        tr, note = found.trim, found.note
+    else:
+        if not has_model(env):
+            raise ParameterError(f"'pid_auto' designs on the plant's python-control model, and "
+                                 f"{type(base).__name__} has none: give it one (`to_iosys()`), or set "
+                                 "`plant_model = 'identified'` to fit one to an experiment on the env.")
+        tr = trim_linearisation(env, config.output_indices, config.design_setpoint, who="pid_auto")
     if tr.discrete and not math.isclose(float(tr.lin.dt), dt, rel_tol=1e-9):
         raise ParameterError(f"the discrete-time model of {tr.sys.name} steps every {tr.lin.dt} s and the env every "
                              f"{dt} s; 'pid_auto' designs on the model at the control period, so they must agree.")
@@ -220,7 +256,6 @@ def _build_model(config: PIDAutoConfig, env) -> ModelPIDController:
     signs = tuple(float(np.sign(G[i, j])) for i, j in enumerate(pairing))
     obs = tuple(getattr(base, "observation_names", ()))
     names = tuple(obs[i] if i < len(obs) else f"output {i}" for i in tr.output_indices)
-    lim = env_input_limits(env)
     noise = None
     if config.noise_gain is not None:
         space = env.observation_space
@@ -241,7 +276,7 @@ def _build_model(config: PIDAutoConfig, env) -> ModelPIDController:
         raise ParameterError(f"{exc} The linearisation of {tr.sys.name} at the trim has {why}, which one loop per "
                              "output may not be able to stabilise.") from None
     return ModelPIDController(design=design, max_sensitivity=config.max_sensitivity, names=names, model=(Ad, Bd, Cd),
-                              noise_gain=config.noise_gain,
+                              noise_gain=config.noise_gain, model_note=note,
                               input_limits=lim, output_indices=tr.output_indices, dt=dt,
                               n_observations=len(tr.obs_idx), pairing=pairing, bias=tr.inputs,
                               derivative_filter=config.derivative_filter)
