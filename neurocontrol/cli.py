@@ -324,6 +324,8 @@ def _cmd_compare(args) -> int:
     print(f"scenario {sc.name}: {' | '.join(comp.sweeps)} on {len(seeds)} seeds ({args.seeds}), "
           f"{comp.wall_time_s:.1f} s (medians over seeds)\n")
     print(comp.format_table())
+    for kind, why in comp.skipped.items():
+        print(f"left out: {kind} ({why})")
     if args.out:
         print(f"\nwritten to {args.out}/ (comparison.json, comparison.png, one folder per variant)")
     return 0
@@ -523,7 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
         "table."))
     _common(cmp_)
     cmp_.add_argument("--controllers", default=None, metavar="K1,K2",
-                      help="controller kinds (default: adaptive,lqr,pid; with --vary: the scenario's own)")
+                      help="controller kinds (default: the scenario's own, neural, lqr_i and pid_auto, leaving out "
+                           "those that refuse the plant; with --vary: the scenario's own)")
     cmp_.add_argument("--vary", action="append", metavar="KEY=V1,V2",
                       help="compare these values of one setting, e.g. controller.law.move_penalty=5,15,45 "
                            "(repeatable: every combination)")

@@ -89,8 +89,8 @@ def test_sweep_json(runs):
 def test_compare_json(runs):
     proc = runs[0]['compare']
     d = json.loads(proc.stdout)
-    assert set(d) == {"scenario", "seeds", "wall_time_s", "table", "variants", "controllers"}
-    assert [row["controller"] for row in d["table"]] == ["lqr", "pid"]
+    assert set(d) == {"scenario", "seeds", "wall_time_s", "table", "variants", "controllers", "skipped"}
+    assert [row["controller"] for row in d["table"]] == ["lqr", "pid"] and d["skipped"] == {}
     assert d["table"][0]["n"] == 2 and "altitude.rmse" in d["table"][0]
     assert set(d["controllers"]) == {"lqr", "pid"} and d["controllers"]["pid"]["n"] == 2
 

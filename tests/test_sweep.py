@@ -97,6 +97,21 @@ def test_compare_runs_each_controller_on_identical_seeds(tmp_path):
     assert (tmp_path / "cmp" / "comparison.png").is_file() and (tmp_path / "cmp" / "pid" / "sweep.json").is_file()
 
 
+def test_compare_by_default_flies_the_scenarios_kind_and_the_kinds_built_for_any_plant():
+    # the tank at P- (its own kind lqr_i, which the default set holds too): own kind first, each kind once
+    tank = Scenario.from_toml("scenarios/quadtank_pminus.toml").set("run.duration", 30.0)
+    comp = compare(tank, seeds=[0], workers=1)
+    assert list(comp.sweeps) == ["lqr_i", "neural", "pid_auto"] and comp.skipped == {}
+    assert json.loads(json.dumps(comp.to_dict()))["skipped"] == {}
+    # the PVTOL: the PID refuses it; by default it is left out with the reason, named it is an error
+    pvtol = Scenario.from_toml("scenarios/pvtol_steps.toml").set("run.duration", 2.0)
+    comp = compare(pvtol, seeds=[0], workers=1)
+    assert list(comp.sweeps) == ["lqr_i", "neural"]
+    assert "chain of integrators" in comp.skipped["pid_auto"]
+    with pytest.raises(ScenarioError, match="chain of integrators"):
+        compare(pvtol, ["lqr_i", "pid_auto"], [0], workers=1)
+
+
 def test_compare_and_sweep_errors():
     with pytest.raises(ScenarioError, match=r"unknown kind 'mpc' at `controller.kind`; registered controller kinds"):
         compare(SCENARIO, ["lqr", "mpc"], range(2), workers=1)

@@ -47,9 +47,11 @@ from neurocontrol.registry import kind_of
 from neurocontrol.results import flatten_metrics
 from neurocontrol.scenario import as_scenario, check_seeds, parse_seeds
 
-__all__ = ["sweep", "compare", "SweepResult", "Comparison", "parse_seeds", "check_seeds", "STAT_KEYS",
+__all__ = ["sweep", "compare", "SweepResult", "Comparison", "parse_seeds", "check_seeds", "STAT_KEYS", "DEFAULT_KINDS",
            "forkserver_preload", "default_workers", "MainGuardError", "WorkerError", "MIN_PARALLEL_RUNS"]
 
+#: The kinds :func:`compare` flies beside the scenario's own when none are named: those built for any plant.
+DEFAULT_KINDS = ("neural", "lqr_i", "pid_auto")
 #: Statistics reported for each numeric metric by :meth:`SweepResult.summary`.
 STAT_KEYS = ("median", "p10", "p90", "min", "max")
 #: Metrics plotted by :meth:`SweepResult.plot` (per-output ones for every output).
@@ -373,6 +375,8 @@ class Comparison:
     wall_time_s : float
     variants : dict of str to dict
         By label: the settings that variant changes (``{"controller.kind": "lqr"}``, ...).
+    skipped : dict of str to str
+        Kinds of the default set that refuse the scenario's plant, with the reason (none when kinds were named).
     """
 
     scenario: str
@@ -380,6 +384,7 @@ class Comparison:
     sweeps: dict
     wall_time_s: float = 0.0
     variants: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
 
     def table(self) -> list[dict]:
         """Return one row per variant with its success rate and the medians of the main metrics.
@@ -430,7 +435,7 @@ class Comparison:
         """JSON-serialisable: scenario, seeds, wall time, the table, each variant's settings and summary."""
         return {"scenario": self.scenario, "seeds": list(self.seeds), "wall_time_s": self.wall_time_s,
                 "table": self.table(), "variants": {k: dict(v) for k, v in self.variants.items()},
-                "controllers": {k: sw.summary() for k, sw in self.sweeps.items()}}
+                "controllers": {k: sw.summary() for k, sw in self.sweeps.items()}, "skipped": dict(self.skipped)}
 
     def to_pandas(self):
         """Return the :meth:`table` as a DataFrame indexed by variant."""
@@ -545,8 +550,10 @@ def compare(scenario, controllers: Sequence[str] | str | None = None, seeds: Ite
     controllers : sequence of str or str, optional
         Registered controller kinds (a string: comma-separated). A kind other
         than the scenario's own runs with its default settings; the scenario's
-        own kind keeps its settings. Default: ``adaptive, lqr, pid`` without
-        ``vary``, else the scenario's own controller only.
+        own kind keeps its settings. Default without ``vary``: the scenario's
+        own kind and :data:`DEFAULT_KINDS` (the kinds built for any plant), leaving
+        out, in ``Comparison.skipped`` with the reason, those that refuse the
+        plant; with ``vary``: the scenario's own controller only.
     seeds : iterable of int
     vary : dict of str to sequence, or str or sequence of str, optional
         Settings to compare: dotted scenario keys (as for
@@ -584,9 +591,10 @@ def compare(scenario, controllers: Sequence[str] | str | None = None, seeds: Ite
     import itertools
 
     sc = as_scenario(scenario)
+    by_default = controllers is None and vary is None
     if controllers is None:
-
-        controllers = [kind_of(type(sc.controller))] if vary is not None else ["adaptive", "lqr", "pid"]
+        own = kind_of(type(sc.controller))
+        controllers = [own] if vary is not None else list(dict.fromkeys([own, *DEFAULT_KINDS]))
     if isinstance(controllers, str):
         controllers = [c.strip() for c in controllers.split(",") if c.strip()]
     controllers = list(controllers)
@@ -617,8 +625,15 @@ def compare(scenario, controllers: Sequence[str] | str | None = None, seeds: Ite
             settings[label] = {"controller.kind": kind, **{k: val for k, val in zip(table, combo)}}
     if len(variants) != len(controllers) * len(combos):
         raise ParameterError(f"`vary` repeats a value: the variants {list(variants)} are not distinct.")
-    for v in variants.values():
-        v.build(seeds[0])
+    skipped = {}
+    for label, v in list(variants.items()):
+        try:
+            v.build(seeds[0])
+        except ScenarioError as exc:
+            if not by_default or label == controllers[0]:
+                raise
+            skipped[label] = str(exc).splitlines()[0]          # a default kind that refuses this plant
+            del variants[label], settings[label]
     jobs, spans = [], {}
     for label, v in variants.items():
         start = len(jobs)
@@ -630,7 +645,8 @@ def compare(scenario, controllers: Sequence[str] | str | None = None, seeds: Ite
     used = getattr(runs, "workers_used", 1)
     sweeps = {label: SweepResult.from_runs(variants[label], seeds, runs[a:b], wall, used)
               for label, (a, b) in spans.items()}
-    comp = Comparison(scenario=sc.name, seeds=seeds, sweeps=sweeps, wall_time_s=wall, variants=settings)
+    comp = Comparison(scenario=sc.name, seeds=seeds, sweeps=sweeps, wall_time_s=wall, variants=settings,
+                      skipped=skipped)
     if out is not None:
         folder = Path(out)
         for label, sw in sweeps.items():
