@@ -381,3 +381,5 @@ def test_an_env_without_a_model_gets_loops_designed_on_an_identification_experim
 def test_design_loops_names_a_bad_structure():
     with pytest.raises(ParameterError, match="structure"):
         design_loops(np.eye(1) * 0.5, np.ones((1, 1)), np.ones((1, 1)), [0], [1.0], 0.1, structure="p")
+    with pytest.raises(ParameterError, match="structure"):
+        design_loop(np.eye(1) * 0.5, np.ones((1, 1)), np.ones((1, 1)), [], 0, 0, 1.0, 0.1, structure="pd")

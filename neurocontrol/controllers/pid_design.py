@@ -369,6 +369,8 @@ def design_loop(Ad, Bd, Cd, closed, output: int, input_: int, sign: float, dt: f
         Bound on ``|K S|`` over frequency (input units per output unit): how much of the measurement's noise
         reaches the input. None: no bound.
     """
+    if structure not in ("pi", "pid", "auto"):
+        raise ParameterError(f"`structure` must be 'pi', 'pid' or 'auto', got {structure!r}.")
     loop = _Loop(Ad, Bd, Cd, closed, output, input_, sign, dt, n_filter, max_sensitivity, max_noise_gain)
     pi = (*loop.search(0.0), 0.0) if structure != "pid" else (0.0, 0.0, 0.0)
     pid = (0.0, 0.0, 0.0)
