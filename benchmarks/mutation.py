@@ -45,12 +45,12 @@ TESTS = ("tests/test_rules_laws_reference.py", "tests/test_learning.py", "tests/
 IGNORE = shutil.ignore_patterns(".venv", ".git", "__pycache__", ".hypothesis", "*.pyc", "mutants")
 
 
-def list_mutants(copy: Path) -> list[tuple[str, object]]:
+def list_mutants(copy: Path, targets=TARGETS) -> list[tuple[str, object]]:
     """Every mutmut mutant of the target files, as (file, RelativeMutationID)."""
     import mutmut
 
     out = []
-    for name in TARGETS:
+    for name in targets:
         src = (copy / name).read_text()
         ctx = mutmut.Context(source=src, filename=name, dict_synonyms=[])
         out += [(name, mid) for mid in mutmut.list_mutations(ctx)]
@@ -86,6 +86,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=120.0, help="s per mutant")
     ap.add_argument("--tests", nargs="*", default=list(TESTS))
+    ap.add_argument("--targets", nargs="*", default=list(TARGETS), help="files to mutate (default: the rules and laws)")
     ap.add_argument("--jobs", type=int, default=1, help="mutants run at a time, each in its own copy")
     ap.add_argument("--copy", help="work in this directory (made from the repository); default: a temp dir")
     ap.add_argument("--json", help="write the record here")
@@ -109,7 +110,7 @@ def main(argv=None) -> int:
         return 2
     print(f"baseline: subset passes ({time.perf_counter() - t0:.1f} s, includes numba compilation)", flush=True)
 
-    mutants = list_mutants(copies[0])
+    mutants = list_mutants(copies[0], args.targets)
     rng = random.Random(args.seed)
     chosen = sorted(rng.sample(range(len(mutants)), args.sample)) if 0 < args.sample < len(mutants) \
         else list(range(len(mutants)))
@@ -155,7 +156,7 @@ def main(argv=None) -> int:
                "wall_s": round(wall, 1), "jobs": args.jobs,
                "per_file": {n: {"run": sum(r["file"] == n for r in rows),
                                 "killed": sum(r["file"] == n and r["status"].startswith("killed") for r in rows)}
-                            for n in TARGETS}}
+                            for n in args.targets}}
     print(json.dumps(summary, indent=1))
     if args.json:
         command = "python benchmarks/mutation.py " + " ".join(argv if argv is not None else sys.argv[1:])

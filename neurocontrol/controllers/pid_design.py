@@ -332,7 +332,10 @@ class _Loop:
         mag = mag[np.isfinite(mag) & (mag > 0)]
         if mag.size == 0:
             return 0.0, 0.0
-        grid = np.geomspace(0.1 / mag.max(), 10.0 / mag.min(), N_GAINS)
+        low = 0.1 / mag.max()
+        if self.noise_gain is not None:        # |K S| tends to kp |S| at high frequency: a tight bound needs a low kp
+            low = min(low, 0.01 * self.noise_gain)
+        grid = np.geomspace(low, 10.0 / mag.min(), N_GAINS)
         kis = np.array([self.best_ki(kp, td) for kp in grid])
         best = int(np.argmax(kis))
         if kis[best] <= 0.0:
