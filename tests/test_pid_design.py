@@ -417,7 +417,26 @@ def test_design_loops_gives_pi_loops_when_asked():
 
 
 def test_design_loops_names_a_bad_structure():
-    with pytest.raises(ParameterError, match="structure"):
+    with pytest.raises(ParameterError, match=r"^`structure` must be 'pi', 'pid' or 'auto', got 'p'\.$"):
         design_loops(np.eye(1) * 0.5, np.ones((1, 1)), np.ones((1, 1)), [0], [1.0], 0.1, structure="p")
-    with pytest.raises(ParameterError, match="structure"):
+    with pytest.raises(ParameterError, match=r"^`structure` must be 'pi', 'pid' or 'auto', got 'pd'\.$"):
         design_loop(np.eye(1) * 0.5, np.ones((1, 1)), np.ones((1, 1)), [], 0, 0, 1.0, 0.1, structure="pd")
+
+
+def test_a_mode_no_loop_reaches_is_named():
+    # an integrator the input does not drive: the loop is designed, the whole loop keeps the mode on the circle
+    A, B, C = np.diag([0.9, 1.0]), np.array([[1.0], [0.0]]), np.array([[1.0, 0.0]])
+    assert design_loop(A, B, C, [], 0, 0, 1.0, 0.1) is not None
+    with pytest.raises(ParameterError, match=r"^the designed loops leave a mode of modulus 1 on or outside the unit "
+                                             r"circle \(the plant has a mode that no loop stabilises\); choose a "
+                                             r"multivariable kind such as 'lqr_i'\.$"):
+        design_loops(A, B, C, [0], [1.0], 0.1)
+
+
+def test_a_loop_with_no_setting_within_its_bounds_is_named_with_them():
+    env = Scenario.from_toml("scenarios/pvtol_steps.toml").build(0).env
+    with pytest.raises(ParameterError, match=r"^no PI or PID setting keeps the loop of x \(input 0\) within a "
+                                             r"sensitivity peak of 1.7 and its noise gain with 1 other loop\(s\) "
+                                             r"closed; raise `max_sensitivity` or `noise_gain`, or choose a "
+                                             r"multivariable kind such as 'lqr_i'\. The linearisation"):
+        build_pid_auto(PIDAutoConfig(noise_gain=3.0), env)
