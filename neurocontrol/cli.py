@@ -121,7 +121,8 @@ def _cmd_run(args) -> int:
                                                              "wall_time_s": wall})
     if args.json:
         payload = {**res.metrics, "scenario": sc.name, "seed": seed, "wall_time_s": wall, "status": res.status,
-                   "stop_reason": res.meta.get("stop_reason"), "hint": res.meta.get("hint")}
+                   "stop_reason": res.meta.get("stop_reason"), "hint": res.meta.get("hint"),
+                   "controller_settings": res.meta.get("controller_settings", {})}
         print(_json_dump(_finite_or_none(payload)))
         return 0
     m = res.metrics

@@ -50,7 +50,8 @@ def test_run_json_and_out_folder(runs, capsys):
     payload = json.loads(proc.stdout)  # the whole stdout is one JSON object
     expected_metrics = {"success", "steps", "final_window_s", "saturation_fraction", "nonfinite_actions",
                         "control_effort", "control_energy", "control_step_us", "outputs"}
-    assert set(payload) == expected_metrics | {"scenario", "seed", "wall_time_s", "status", "stop_reason", "hint"}
+    assert set(payload) == expected_metrics | {"scenario", "seed", "wall_time_s", "status", "stop_reason", "hint",
+                                               "controller_settings"}
     assert payload["stop_reason"] is None and payload["hint"] is None
     assert payload["scenario"] == "hover_pid" and payload["seed"] == 5 and payload["steps"] == 200
     assert payload["status"] == "completed" and payload["wall_time_s"] > 0

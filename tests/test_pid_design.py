@@ -10,6 +10,7 @@ plants with delays (Hypothesis) get loops that keep all three; the shipped tanks
 and plants are named.
 """
 
+import json
 import math
 
 import control
@@ -336,6 +337,8 @@ def test_a_saved_pid_run_holds_its_loop_shapes_and_their_plot(tmp_path):
     res = run_scenario(sc, seed=0, out=tmp_path / "run")
     assert set(res.meta["loop_shapes"]) == {"frequency", "S", "T", "outputs", "inputs", "bound"}
     assert (tmp_path / "run" / "loop_shapes.png").stat().st_size > 0
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["controller_settings"] == res.meta["controller_settings"] and "loop y1" in manifest["controller_settings"]
     with pytest.raises(ParameterError, match="lacks 'bound'"):
         plot_loop_shapes({k: v for k, v in res.meta["loop_shapes"].items() if k != "bound"})
 

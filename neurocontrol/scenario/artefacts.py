@@ -131,6 +131,7 @@ def save_run(result, scenario, out, *, overwrite: bool = False, plots: bool = Tr
         "versions": meta.get("versions"),
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "files": files,
+        **({"controller_settings": meta["controller_settings"]} if meta.get("controller_settings") else {}),
         **dict(extra_manifest or {}),
     }
     atomic_write(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
