@@ -20,7 +20,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from neurocontrol._validation import check_int, check_positive, check_real, env_input_limits
+from neurocontrol._validation import check_int, check_positive, check_real, env_dt, env_input_limits
 from neurocontrol.controllers._identify import identified_trim
 from neurocontrol.controllers.autotune import PIDAutoController, pair_by_rga, trim_gain, tuning_rule
 from neurocontrol.controllers.generic import has_model, trim_linearisation
@@ -222,7 +222,7 @@ def _designed(key: tuple) -> tuple[LoopDesign, ...]:
 def _build_model(config: PIDAutoConfig, env) -> ModelPIDController:
     """Design the loops on the model's sampled linearisation at the trim."""
     base = env.unwrapped
-    dt = float(base.dt)
+    dt = env_dt(env, "'pid_auto'")
     lim = env_input_limits(env)
     note = None
     if config.plant_model == "identified":
