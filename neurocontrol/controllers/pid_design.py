@@ -197,10 +197,14 @@ def loop_sensitivities(Ad, Bd, Cd, loops, dt: float, n_filter: float = 10.0, w=N
         A, B, C = close_loops(Ad, Bd, Cd, [o for o in loops if o is not lp], dt, n_filter)
         L = _frequency_response(A, B[:, lp.input], C[lp.output], z) * pid_frequency_response(lp.kc, lp.ti, lp.td, dt,
                                                                                              n_filter, z)
-        with np.errstate(all="ignore"):
-            S[k] = np.abs(1.0 / (1.0 + L))
-            T[k] = np.abs(L / (1.0 + L))
+        S[k], T[k] = _sensitivities(L)
     return w, S, T
+
+
+def _sensitivities(L) -> tuple[np.ndarray, np.ndarray]:
+    """``|S| = |1 / (1 + L)|`` and ``|T| = |L / (1 + L)|`` of a loop's frequency response ``L``."""
+    with np.errstate(all="ignore"):
+        return np.abs(1.0 / (1.0 + L)), np.abs(L / (1.0 + L))
 
 
 def _frequency_response(A, b, c, z) -> np.ndarray:
@@ -231,11 +235,8 @@ class _Loop:
 
     def peak(self, kp, ki, td):
         """Return ``max(|S|, |T|)`` over the grid with the loop closed by ``(kp, ki, td)``."""
-        L = self.P * pid_frequency_response(kp, kp / ki, td, self.dt, self.n_filter, self.z)
-        with np.errstate(all="ignore"):
-            s = np.abs(1.0 / (1.0 + L))
-            t = np.abs(L / (1.0 + L))
-        return float(np.max(np.maximum(s, t)))
+        S, T = _sensitivities(self.P * pid_frequency_response(kp, kp / ki, td, self.dt, self.n_filter, self.z))
+        return float(np.max(np.maximum(S, T)))
 
     def stable(self, kp, ki, td) -> bool:
         """Whether closing the loop by ``(kp, ki, td)`` pushes no mode out of the unit circle."""
