@@ -22,7 +22,11 @@ an env that has none: what a user's plant without a model gets; and
 ``neural_identified``, the neural kind with ``plant_model = "identified"``:
 no model read either, a linear model fitted to an open-loop identification
 experiment flown on the env before the run in its place; and
-``pid_auto_identified``, the PID designed on that experiment's model.
+``pid_auto_identified``, the PID designed on that experiment's model; and
+``lqr_i_observer``, LQR-I with ``observer = "always"`` (its Kalman filter on
+every measurement, not only where states are unmeasured) and
+``measurement_noise`` at the ``noise`` variant's 1 %, over the file's own
+``lqr_i`` keys: the model-based baseline told the sensors' noise.
 A scenario's own kind keeps the settings
 of its file; the others run with their defaults, the adaptive controller
 given only the env's declared observation ranges, and ``mrac`` keeps the
@@ -101,6 +105,7 @@ PLANTS = {
     "twin-rotor MIMO system": "twin_rotor_steps",
 }
 KINDS = ("adaptive", "neural", "lqr_i", "pid_auto", "mrac", "pid_published")
+NOISE_FRACTION = 0.01      # sensor-noise std per observation, fraction of its declared range
 #: pseudo-kinds (not in the default ``--kinds``) -> the ``[controller]`` table that flies them
 PSEUDO_KINDS = {
     # the neural kind as an env without a python-control model makes it: nothing read from a linearisation
@@ -109,6 +114,9 @@ PSEUDO_KINDS = {
     "neural_identified": {"kind": "neural", "plant_model": "identified"},
     # the generic PID designed on that experiment's model in place of the env's
     "pid_auto_identified": {"kind": "pid_auto", "plant_model": "identified"},
+    # LQR-I with its Kalman filter on every measurement, told the noise variant's level (over the file's own
+    # lqr_i settings where the file flies lqr_i)
+    "lqr_i_observer": {"kind": "lqr_i", "observer": "always", "measurement_noise": NOISE_FRACTION},
 }
 #: scenario stem -> the ``[controller]`` table of the decentralised PI its plant's source publishes
 PUBLISHED_PI = {
@@ -125,7 +133,6 @@ CHANGE_FACTORS = {
     "twin_rotor": {"k1": 1.3, "k2": 1.3},
 }
 CHANGE_AT = 1.0 / 3.0      # fraction of the run's duration
-NOISE_FRACTION = 0.01      # sensor-noise std per observation, fraction of its declared range
 
 
 def _cause(exc: BaseException) -> str:
@@ -170,6 +177,8 @@ def variant(sc: Scenario, kind: str) -> Scenario:
         return sc
     data = sc.to_dict()
     table = dict(PUBLISHED_PI[sc.name]) if kind == "pid_published" else dict(PSEUDO_KINDS.get(kind, {"kind": kind}))
+    if kind == "lqr_i_observer" and data["controller"]["kind"] == "lqr_i":
+        table = {**data["controller"], **table}       # the file's baseline, with its observer on every measurement
     if kind == "mrac" and kind_of(type(sc.controller)) == "lqr_i":
         table = {**data["controller"], "kind": kind}       # the same baseline, augmented
     if kind == "pid_auto" and data["controller"].get("design_setpoint") is not None:

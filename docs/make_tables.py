@@ -522,7 +522,7 @@ _ISSUE15_PLANTS = {"quadtank_pminus": "quadruple tank P-", "quadtank_pplus": "qu
                    "twin_rotor_steps": "twin-rotor MIMO system (same bar)"}
 
 
-def _plants_targets(nominal: dict, change: dict, noise: dict) -> str:
+def _plants_targets(nominal: dict, change: dict, noise: dict, observer: dict | None = None) -> str:
     """Issue #15's targets over 100 seeds: the neural kind (its defaults) against LQR-I and the published PI."""
     lines = ["| target (issue #15) | plant | measured, neural | |", "|---|---|---|---|"]
     nonfinite = 0
@@ -555,9 +555,13 @@ def _plants_targets(nominal: dict, change: dict, noise: dict) -> str:
         a, b = noise["figures"][scenario]["rows"]["neural"], noise["figures"][scenario]["rows"]["lqr_i"]
         nonfinite += a.get("nonfinite_actions", 0)
         alone = f"{a.get('perfect_tracking', '-')} of its runs, {b.get('perfect_tracking', '-')} of LQR-I's"
+        told = "" if observer is None else \
+            f" ({observer['figures'][scenario]['rows']['lqr_i_observer']['success_true']} on the true ones with its " \
+            "Kalman filter told the noise)"
         lines.append(f"| sensor noise at 1 % of range: >= 95/100 | {label} | {a['success']}/{a['n']} on the measured "
                      f"outputs, {a['success_true']} on the true ones ({a['stopped']} stopped); LQR-I {b['success']} "
-                     f"and {b['success_true']}; the noise alone within tolerance {alone} | "
+                     f"and {b['success_true']}{told}; "
+                     f"the noise alone within tolerance {alone} | "
                      f"{_met(a['success'] >= 0.95 * a['n'])} |")
     lines.append(f"| no crash or non-finite input | all of the above | {nonfinite} non-finite inputs; no run raised "
                  "(a run the env stops is counted as stopped above); limit violations are counted by the fault "
@@ -565,7 +569,30 @@ def _plants_targets(nominal: dict, change: dict, noise: dict) -> str:
     seeds = f"seeds {nominal.get('first_seed', 0)}-{nominal.get('first_seed', 0) + nominal['seeds'] - 1}"
     return (f"The neural kind with its defaults on each plant's shipped task, {seeds}; medians over the runs that "
             f"completed; IAE ratios per output; {_provenance(nominal)}; the change: `{change['command']}`; the "
-            f"noise: `{noise['command']}`.\n\n" + "\n".join(lines))
+            f"noise: `{noise['command']}`" + ("" if observer is None else f"; LQR-I told the noise: "
+                                               f"`{observer['command']}`") + ".\n\n" + "\n".join(lines))
+
+
+def _lqr_noise(noise: dict, observer: dict) -> str:
+    """LQR-I under 1 % sensor noise as shipped and with its Kalman filter on every measurement, told the noise."""
+    lines = ["| plant | LQR-I as shipped: true outputs in band, IAE | told the noise, filter on every measurement: "
+             "true outputs in band, IAE |", "|---|---|---|"]
+    for scenario, f in observer["figures"].items():
+        b, o = noise["figures"][scenario]["rows"]["lqr_i"], f["rows"]["lqr_i_observer"]
+
+        def iae(row):
+            return ", ".join(f"{k} {v:.3g}" if v is not None else f"{k} -" for k, v in row["iae_true_median"].items())
+
+        lines.append(f"| {f['plant']} | {b['success_true']}/{b['n']}{_stopped(b)}; {iae(b)} | "
+                     f"{o['success_true']}/{o['n']}{_stopped(o)}; {iae(o)} |")
+    return (f"Sensor noise of 1 % of each observation's range, seeds {observer.get('first_seed', 0)}-"
+            f"{observer.get('first_seed', 0) + observer['seeds'] - 1}: success judged on the true (noise-free) "
+            f"outputs, median IAE of the true outputs over the runs that completed; {_provenance(noise)}; "
+            f"{_provenance(observer)}.\n\n" + "\n".join(lines))
+
+
+def _stopped(row: dict) -> str:
+    return f" ({row['stopped']} stopped)" if row["stopped"] else ""
 
 
 
@@ -679,7 +706,9 @@ TABLES = {
                            functools.partial(_ablation_table, frozen=True)),
     "neural-targets": ("README.md", ("ablation_100",), _neural_targets),
     "gusts-summary": ("README.md", ("gusts", "gusts_no_walk"), _gusts_summary),
-    "plants-targets": ("README.md", ("plants_100", "plants_change_100", "plants_noise_100"), _plants_targets),
+    "plants-targets": ("README.md", ("plants_100", "plants_change_100", "plants_noise_100",
+                                     "plants_noise_observer_100"), _plants_targets),
+    "lqr-noise": ("docs/plants.md", ("plants_noise_100", "plants_noise_observer_100"), _lqr_noise),
     "unseen-plants": ("docs/plants.md", ("unseen_plants", "unseen_plants_noise"), _unseen_plants),
     "plants-no-model": ("README.md", ("plants_100", "plants_no_model_100", "plants_identified_100"), _plants_no_model),
 }

@@ -249,3 +249,80 @@ def test_lqr_i_completes_each_new_plants_standard_task(name):
     for seed in (0, 1):
         res = run_scenario(sc, seed=seed)
         assert res.status == "completed" and res.metrics["success"], (name, seed, res.metrics["outputs"])
+
+
+def _closed_loop_output_variance(design, V, n_out):
+    """Stationary variance of the true controlled outputs under white sensor noise ``V``, from a Lyapunov equation.
+
+    Written from the control law's equations (plain numpy, no controller code): state ``[x, x_prior, z]``, reference
+    and trims zero, no saturation; without an observer the estimate is ``C^-1 y``.
+    """
+    import scipy.linalg
+
+    Ad, Bd, C, Cc, K, Ki, M, dt = design.Ad, design.Bd, design.C, design.Cc, design.K, design.Ki, design.M, design.dt
+    n, q, p = Ad.shape[0], C.shape[0], Cc.shape[0]
+    if M is None:   # x_post = C^-1 (C x + v)
+        Px, Pp, Pv = np.eye(n), np.zeros((n, n)), np.linalg.inv(C)
+    else:           # x_post = (I - M C) x_prior + M (C x + v)
+        Px, Pp, Pv = M @ C, np.eye(n) - M @ C, M
+    # u = -K x_post - Ki z; x' = Ad x + Bd u; x_prior' = Ad x_post + Bd u; z' = z - dt (Cc x + Cc C^-1... ) measured
+    sel = np.eye(q)[:p]     # the controlled outputs are the first p measurements here
+    rows_u = np.hstack([-K @ Px, -K @ Pp, -Ki])
+    F = np.vstack([
+        np.hstack([Ad, np.zeros((n, n)), np.zeros((n, p))]) + Bd @ rows_u,
+        np.hstack([Ad @ Px, Ad @ Pp, np.zeros((n, p))]) + Bd @ rows_u,
+        np.hstack([-dt * Cc, np.zeros((p, n)), np.eye(p)]),
+    ])
+    G = np.vstack([-Bd @ K @ Pv, Ad @ Pv - Bd @ K @ Pv, -dt * sel])
+    S = scipy.linalg.solve_discrete_lyapunov(F, G @ V @ G.T)
+    return np.diag(Cc @ S[:n, :n] @ Cc.T)[:n_out]
+
+
+@pytest.mark.parametrize("observer", [False, True])
+def test_noisy_closed_loop_variance_matches_the_lyapunov_equation(observer):
+    """Every state measured with white noise: the controller's simulated true-output variance is the analytic one."""
+    A, B, _, _ = random_plant(7, n=3, m=2)
+    C = np.eye(3)
+    dt, sigma = 0.05, 0.05
+    Ad, Bd = discretize_zoh(A, B, dt)
+    V = sigma ** 2 * np.eye(3)
+    design = design_lqr_i(control.ss(A, B, C, np.zeros((3, 2))), dt=dt, Q=np.diag([10.0, 10.0, 0.1, 1.0, 1.0]),
+                          R=0.1 * np.eye(2), output_indices=[0, 1], W=0.01 * Bd @ Bd.T + 1e-9 * np.eye(3), V=V,
+                          observer=observer)
+    assert (design.M is not None) == observer
+    want = _closed_loop_output_variance(design, V, 2)
+    ctrl = LQRIController(design, input_limits=[[-1e6, 1e6]] * 2, output_indices=[0, 1])
+    rng = np.random.default_rng(11)
+    x = np.zeros(3)
+    ctrl.reset(C @ x + sigma * rng.standard_normal(3), [0.0, 0.0])
+    out = []
+    for _ in range(60000):
+        u = ctrl.step(C @ x + sigma * rng.standard_normal(3), [0.0, 0.0])
+        x = Ad @ x + Bd @ u
+        out.append(x[:2].copy())
+    got = np.var(np.asarray(out)[1000:], axis=0)
+    np.testing.assert_allclose(got, want, rtol=0.1)
+
+
+def test_observer_always_filters_noise_a_state_inverse_passes():
+    """The same plant and weights: the Kalman filter on every measurement leaves the true outputs less noise."""
+    A, B, _, _ = random_plant(7, n=3, m=2)
+    C, dt = np.eye(3), 0.05
+    Ad, Bd = discretize_zoh(A, B, dt)
+    V = 0.05 ** 2 * np.eye(3)
+    var = {}
+    for observer in (False, True):
+        d = design_lqr_i(control.ss(A, B, C, np.zeros((3, 2))), dt=dt, Q=np.diag([10.0, 10.0, 0.1, 1.0, 1.0]),
+                         R=0.1 * np.eye(2), output_indices=[0, 1], W=0.01 * Bd @ Bd.T + 1e-9 * np.eye(3), V=V,
+                         observer=observer)
+        var[observer] = _closed_loop_output_variance(d, V, 2)
+    assert np.all(var[True] < 0.5 * var[False]), var
+
+
+def test_observer_key_builds_the_filter_and_names_a_bad_value():
+    env = Scenario.from_toml("scenarios/pvtol_steps.toml").build(0).env
+    assert build_lqr_i(LQRIConfig(), env).design.M is None            # every state measured: C inverted
+    d = build_lqr_i(LQRIConfig(observer="always", measurement_noise=0.01), env).design
+    assert d.M is not None and d.M.shape == (6, 6)
+    with pytest.raises(ParameterError, match='`observer` must be "always"'):
+        LQRIConfig(observer="on")

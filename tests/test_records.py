@@ -547,3 +547,18 @@ def test_neural_no_model_flies_what_an_env_without_a_model_gets(scenario, monkey
     assert no_model.long_run_note is None and hidden.long_run_note is None
     assert dataclasses.replace(no_model.config, plant_model=None) == hidden.config
     assert (no_model._stabiliser is not None) == (hidden._stabiliser is not None) == (scenario == "pvtol_steps")
+
+
+def test_plant_targets_give_lqr_i_told_the_noise_and_the_lqr_noise_table_both_counts():
+    nominal, change, noise = _targets_records({"y1": 1.0}, {"y1": 1.0})
+    observer = {**noise, "benchmark": "plants_noise_observer_100", "figures": {
+        sc: {"plant": sc, "rows": {"lqr_i_observer": _plant_row(0, {}, success_true=80 + i,
+                                                                 iae_true_median={"y1": 2.0})}}
+        for i, sc in enumerate(MT._ISSUE15_PLANTS)}}
+    rows = [ln for ln in MT._plants_targets(nominal, change, noise, observer).splitlines() if "sensor noise" in ln]
+    assert [("LQR-I 0 and 2 (%d on the true ones with its Kalman filter told the noise)" % (80 + i)) in r
+            for i, r in enumerate(rows)] == [True] * len(MT._ISSUE15_PLANTS)
+    assert all(r.endswith("| **not met** |") for r in rows)          # the baseline's count never meets the target
+    table = [ln for ln in MT._lqr_noise(noise, observer).splitlines() if ln.startswith("| ")][1:]
+    assert len(table) == len(MT._ISSUE15_PLANTS)
+    assert table[0].startswith(f"| {list(MT._ISSUE15_PLANTS)[0]} | 2/") and "| 80/" in table[0] and "y1 2" in table[0]

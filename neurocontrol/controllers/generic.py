@@ -188,7 +188,7 @@ def _matrices(plant, dt):
 
 
 def design_lqr_i(plant, *, dt: float, Q, R, output_indices, W=None, V=None, x_trim=None, u_trim=None,
-                 y_trim=None) -> LQRIDesign:
+                 y_trim=None, observer: bool = False) -> LQRIDesign:
     """Design an LQR with integral action (and a Kalman filter if the measurements do not give the state).
 
     Parameters
@@ -211,6 +211,10 @@ def design_lqr_i(plant, *, dt: float, Q, R, output_indices, W=None, V=None, x_tr
         Measurement-noise covariance; default ``1e-4 I``.
     x_trim, u_trim, y_trim : array_like, optional
         The trim the deviations are taken from (default zeros).
+    observer : bool, default False
+        Design the Kalman filter even where the measurements give the state
+        (``C`` square and invertible), to filter noisy measurements through the
+        model instead of inverting ``C``.
 
     Returns
     -------
@@ -231,7 +235,7 @@ def design_lqr_i(plant, *, dt: float, Q, R, output_indices, W=None, V=None, x_tr
     Cc = C[idx]
     K, Ki = lqr_i_gains(Ad, Bd, Cc, dt, Q, R)
     M = None
-    if not (q == n and np.linalg.matrix_rank(C) == n):
+    if observer or not (q == n and np.linalg.matrix_rank(C) == n):
         W = Bd @ Bd.T + 1e-9 * np.eye(n) if W is None else W
         V = 1e-4 * np.eye(q) if V is None else V
         M = kalman_gain(Ad, C, W, V)
@@ -526,6 +530,12 @@ class LQRIConfig:
         Input-disturbance standard deviation of the observer, relative to each input's range.
     design_setpoint : tuple of float, optional
         Controlled-output values of the design trim; default ``env.unwrapped.setpoint``.
+    observer : {"always"}, optional
+        ``"always"``: a steady-state Kalman filter on every plant, which filters
+        sensor noise through the model (set ``measurement_noise`` to the
+        sensors' noise). Default: the filter only where the measurements do not
+        give the state, else the measurements are the state (docs/plants.md,
+        "LQR-I under sensor noise: a Kalman filter on every measurement").
     """
 
     kind: ClassVar[str] = "lqr_i"
@@ -537,11 +547,15 @@ class LQRIConfig:
     measurement_noise: float = 1e-3
     process_noise: float = 0.01
     design_setpoint: tuple[float, ...] | None = None
+    observer: str | None = None
 
     def __post_init__(self):
         for name in ("output_weight", "integral_weight", "input_weight", "measurement_noise", "process_noise"):
             check_positive(getattr(self, name), name)
         check_positive(self.state_weight, "state_weight", allow_zero=True)
+        if self.observer is not None and self.observer != "always":
+            raise ParameterError(f"`observer` must be \"always\" (a Kalman filter on every measurement) or left out "
+                                 f"(the measurements give the state where they can), got {self.observer!r}.")
 
 
 def build_lqr_i(config: LQRIConfig, env) -> LQRIController:
@@ -592,7 +606,7 @@ def build_lqr_i(config: LQRIConfig, env) -> LQRIController:
     D0 = np.zeros((len(obs_idx), m))
     plant = control.ss(Ad, Bd, C, D0, dt) if tr.discrete else (lin.A, lin.B, C, D0)
     design = design_lqr_i(plant, dt=dt, Q=Q, R=R, output_indices=idx, W=W, V=V, x_trim=tr.states, u_trim=tr.inputs,
-                          y_trim=y_trim)
+                          y_trim=y_trim, observer=config.observer == "always")
     return LQRIController(design, input_limits=lim, output_indices=idx)
 
 

@@ -340,6 +340,8 @@ class MRACConfig(LQRIConfig):
         Observer: input-disturbance standard deviation relative to each input's range.
     design_setpoint : tuple of float, optional
         Controlled-output values of the design trim; default ``env.unwrapped.setpoint``.
+    observer : {"always"}, optional
+        Baseline: ``"always"`` runs the Kalman filter on every measurement (``lqr_i``'s key).
     adaptation_gain : float, default 1.0
         Normalised adaptation gain ``gamma`` (scale-free: an error one step of an input offset would cause moves
         the adaptive input by about ``gamma`` times that offset).
