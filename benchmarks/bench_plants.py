@@ -26,7 +26,9 @@ experiment flown on the env before the run in its place; and
 ``lqr_i_observer``, LQR-I with ``observer = "always"`` (its Kalman filter on
 every measurement, not only where states are unmeasured) and
 ``measurement_noise`` at the ``noise`` variant's 1 %, over the file's own
-``lqr_i`` keys: the model-based baseline told the sensors' noise.
+``lqr_i`` keys: the model-based baseline told the sensors' noise; and
+``neural_filtered``, ``pid_auto_filtered``: the neural kind and the PID behind
+the env model's Kalman filter (``kind = "filtered"``), told the same noise.
 A scenario's own kind keeps the settings
 of its file; the others run with their defaults, the adaptive controller
 given only the env's declared observation ranges, and ``mrac`` keeps the
@@ -117,6 +119,9 @@ PSEUDO_KINDS = {
     # LQR-I with its Kalman filter on every measurement, told the noise variant's level (over the file's own
     # lqr_i settings where the file flies lqr_i)
     "lqr_i_observer": {"kind": "lqr_i", "observer": "always", "measurement_noise": NOISE_FRACTION},
+    # the neural kind and the PID behind the env model's Kalman filter, told the noise variant's level
+    "neural_filtered": {"kind": "filtered", "inner": {"kind": "neural"}, "measurement_noise": NOISE_FRACTION},
+    "pid_auto_filtered": {"kind": "filtered", "inner": {"kind": "pid_auto"}, "measurement_noise": NOISE_FRACTION},
 }
 #: scenario stem -> the ``[controller]`` table of the decentralised PI its plant's source publishes
 PUBLISHED_PI = {
@@ -183,6 +188,10 @@ def variant(sc: Scenario, kind: str) -> Scenario:
         table = {**data["controller"], "kind": kind}       # the same baseline, augmented
     if kind == "pid_auto" and data["controller"].get("design_setpoint") is not None:
         table["design_setpoint"] = data["controller"]["design_setpoint"]     # linearised where the file's baseline is
+    if table["kind"] == "filtered" and data["controller"].get("design_setpoint") is not None:
+        table["design_setpoint"] = data["controller"]["design_setpoint"]     # the filter's model too
+        if table["inner"]["kind"] == "pid_auto":
+            table["inner"] = {**table["inner"], "design_setpoint": data["controller"]["design_setpoint"]}
     if kind == "adaptive":
         space = sc.build(0).env.observation_space
         table.update(observation_low=[float(v) for v in space.low], observation_high=[float(v) for v in space.high])

@@ -573,21 +573,43 @@ def _plants_targets(nominal: dict, change: dict, noise: dict, observer: dict | N
                                                f"`{observer['command']}`") + ".\n\n" + "\n".join(lines))
 
 
-def _lqr_noise(noise: dict, observer: dict) -> str:
-    """LQR-I under 1 % sensor noise as shipped and with its Kalman filter on every measurement, told the noise."""
-    lines = ["| plant | LQR-I as shipped: true outputs in band, IAE | told the noise, filter on every measurement: "
-             "true outputs in band, IAE |", "|---|---|---|"]
+def _noise_filters(noise: dict, observer: dict, filtered: dict, pid: dict) -> str:
+    """Under 1 % sensor noise: each kind as it is and behind a filter through the env's model, told the noise."""
+    cols = [(noise, "neural"), (filtered, "neural_filtered"), (pid, "pid_auto"), (filtered, "pid_auto_filtered"),
+            (noise, "lqr_i"), (observer, "lqr_i_observer")]
+    lines = ["| plant | neural | neural, `filtered` | pid_auto | pid_auto, `filtered` | LQR-I | LQR-I, `observer = "
+             "\"always\"` |", "|---|---|---|---|---|---|---|"]
     for scenario, f in observer["figures"].items():
-        b, o = noise["figures"][scenario]["rows"]["lqr_i"], f["rows"]["lqr_i_observer"]
+        cells = []
+        for rec, kind in cols:
+            row = rec["figures"][scenario]["rows"][kind]
+            cells.append("refused" if row.get("error", "") and row["error"].startswith(("Scenario", "Parameter"))
+                         else f"{row['success_true']}{_stopped(row)}")
+        lines.append(f"| {f['plant']} | " + " | ".join(cells) + " |")
+    seeds = f"seeds {observer.get('first_seed', 0)}-{observer.get('first_seed', 0) + observer['seeds'] - 1}"
+    return (f"Sensor noise of 1 % of each observation's range, {seeds}: runs whose true (noise-free) outputs end in "
+            f"their bands (runs the env stopped); {'; '.join(_provenance(r) for r in (noise, filtered, pid, observer))}."
+            "\n\n" + "\n".join(lines))
 
-        def iae(row):
-            return ", ".join(f"{k} {v:.3g}" if v is not None else f"{k} -" for k, v in row["iae_true_median"].items())
 
-        lines.append(f"| {f['plant']} | {b['success_true']}/{b['n']}{_stopped(b)}; {iae(b)} | "
-                     f"{o['success_true']}/{o['n']}{_stopped(o)}; {iae(o)} |")
-    return (f"Sensor noise of 1 % of each observation's range, seeds {observer.get('first_seed', 0)}-"
-            f"{observer.get('first_seed', 0) + observer['seeds'] - 1}: success judged on the true (noise-free) "
-            f"outputs, median IAE of the true outputs over the runs that completed; {_provenance(noise)}; "
+def _filters_nominal(nominal: dict, observer: dict, filtered: dict) -> str:
+    """Without noise: what the filters cost on the nominal tasks (success and IAE, the same seeds)."""
+    pairs = [(nominal, "neural", filtered, "neural_filtered"), (nominal, "pid_auto", filtered, "pid_auto_filtered"),
+             (observer, "lqr_i", observer, "lqr_i_observer")]
+    lines = ["| plant | neural -> `filtered` | pid_auto -> `filtered` | LQR-I -> `observer = \"always\"` |",
+             "|---|---|---|---|"]
+
+    def cell(row):
+        if row.get("error", "") and row["error"].startswith(("Scenario", "Parameter")):
+            return "refused"
+        return f"{_count(row)}, " + ", ".join(f"{k} {v:.3g}" if v is not None else f"{k} -"
+                                              for k, v in row["iae_median"].items())
+
+    for scenario, f in filtered["figures"].items():
+        lines.append(f"| {f['plant']} | " + " | ".join(
+            f"{cell(a['figures'][scenario]['rows'][ka])} -> {cell(b['figures'][scenario]['rows'][kb])}"
+            for a, ka, b, kb in pairs) + " |")
+    return (f"No noise, the nominal tasks, success and median IAE; {_provenance(nominal)}; {_provenance(filtered)}; "
             f"{_provenance(observer)}.\n\n" + "\n".join(lines))
 
 
@@ -708,7 +730,9 @@ TABLES = {
     "gusts-summary": ("README.md", ("gusts", "gusts_no_walk"), _gusts_summary),
     "plants-targets": ("README.md", ("plants_100", "plants_change_100", "plants_noise_100",
                                      "plants_noise_observer_100"), _plants_targets),
-    "lqr-noise": ("docs/plants.md", ("plants_noise_100", "plants_noise_observer_100"), _lqr_noise),
+    "noise-filters": ("docs/plants.md", ("plants_noise_100", "plants_noise_observer_100", "plants_noise_filtered_100",
+                                         "plants_noise_pid_100"), _noise_filters),
+    "filters-nominal": ("docs/plants.md", ("plants", "plants_observer", "plants_filtered"), _filters_nominal),
     "unseen-plants": ("docs/plants.md", ("unseen_plants", "unseen_plants_noise"), _unseen_plants),
     "plants-no-model": ("README.md", ("plants_100", "plants_no_model_100", "plants_identified_100"), _plants_no_model),
 }

@@ -58,6 +58,8 @@ BUILTIN = (
      "neurocontrol.scenario.kinds:build_adaptive"),
     ("controller", "guarded", "neurocontrol.scenario.kinds:GuardedScenarioConfig",
      "neurocontrol.scenario.kinds:build_guarded"),
+    ("controller", "filtered", "neurocontrol.scenario.kinds:FilteredConfig",
+     "neurocontrol.scenario.kinds:build_filtered"),
     ("controller", "pid", "plants.helicopter.kinds:PIDConfig", "plants.helicopter.kinds:build_pid"),
     ("controller", "lqr", "plants.helicopter.kinds:LQRConfig", "plants.helicopter.kinds:build_lqr"),
     ("controller", "lqr_i", "neurocontrol.controllers.generic:LQRIConfig",

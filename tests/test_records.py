@@ -549,16 +549,36 @@ def test_neural_no_model_flies_what_an_env_without_a_model_gets(scenario, monkey
     assert (no_model._stabiliser is not None) == (hidden._stabiliser is not None) == (scenario == "pvtol_steps")
 
 
-def test_plant_targets_give_lqr_i_told_the_noise_and_the_lqr_noise_table_both_counts():
+def test_plant_targets_give_lqr_i_told_the_noise_and_the_noise_filter_tables_every_count():
     nominal, change, noise = _targets_records({"y1": 1.0}, {"y1": 1.0})
-    observer = {**noise, "benchmark": "plants_noise_observer_100", "figures": {
-        sc: {"plant": sc, "rows": {"lqr_i_observer": _plant_row(0, {}, success_true=80 + i,
-                                                                 iae_true_median={"y1": 2.0})}}
-        for i, sc in enumerate(MT._ISSUE15_PLANTS)}}
+    plants = list(MT._ISSUE15_PLANTS)
+
+    def record(name, kinds, **extra):
+        return {**noise, "benchmark": name, "figures": {
+            sc: {"plant": sc, "rows": {k: _plant_row(0, {"y1": 2.0 + j}, stopped=j, success_true=10 * j + i, **extra)
+                                       for j, k in enumerate(kinds)}} for i, sc in enumerate(plants)}}
+
+    observer = record("plants_noise_observer_100", ["lqr_i_observer"], iae_true_median={"y1": 2.0})
     rows = [ln for ln in MT._plants_targets(nominal, change, noise, observer).splitlines() if "sensor noise" in ln]
-    assert [("LQR-I 0 and 2 (%d on the true ones with its Kalman filter told the noise)" % (80 + i)) in r
-            for i, r in enumerate(rows)] == [True] * len(MT._ISSUE15_PLANTS)
+    assert [("LQR-I 0 and 2 (%d on the true ones with its Kalman filter told the noise)" % i) in r
+            for i, r in enumerate(rows)] == [True] * len(plants)
     assert all(r.endswith("| **not met** |") for r in rows)          # the baseline's count never meets the target
-    table = [ln for ln in MT._lqr_noise(noise, observer).splitlines() if ln.startswith("| ")][1:]
-    assert len(table) == len(MT._ISSUE15_PLANTS)
-    assert table[0].startswith(f"| {list(MT._ISSUE15_PLANTS)[0]} | 2/") and "| 80/" in table[0] and "y1 2" in table[0]
+    filtered = record("plants_noise_filtered_100", ["neural_filtered", "pid_auto_filtered"])
+    pid = record("plants_noise_pid_100", ["pid_auto"])
+    pid["figures"][plants[2]]["rows"]["pid_auto"]["error"] = "ScenarioError (ParameterError): no PI"
+    table = [ln for ln in MT._noise_filters(noise, observer, filtered, pid).splitlines() if ln.startswith("| ")][1:]
+    assert len(table) == len(plants)
+    # neural 96, neural filtered 0 + i, pid 0 + i, pid filtered 10 + i (1 stopped), LQR-I 2, LQR-I told 0 + i
+    assert table[1] == f"| {plants[1]} | 96 | 1 | 1 | 11 (1 stopped) | 2 | 1 |"
+    assert "| refused |" in table[2]
+    nom = {**nominal, "figures": {sc: {"plant": sc, "rows": {
+        "neural": _plant_row(20, {"y1": 1.0}), "pid_auto": _plant_row(20, {"y1": 3.0})}} for sc in plants}}
+    obs_nom = {**nominal, "figures": {sc: {"plant": sc, "rows": {
+        "lqr_i": _plant_row(20, {"y1": 5.0}), "lqr_i_observer": _plant_row(19, {"y1": 6.0}, stopped=1)}}
+        for sc in plants}}
+    filt_nom = {**nominal, "figures": {sc: {"plant": sc, "rows": {
+        "neural_filtered": _plant_row(0, {"y1": 2.0}), "pid_auto_filtered": _plant_row(20, {"y1": 4.0})}}
+        for sc in plants}}
+    lines = [ln for ln in MT._filters_nominal(nom, obs_nom, filt_nom).splitlines() if ln.startswith("| ")][1:]
+    assert lines[0] == (f"| {plants[0]} | 20/100, y1 1 -> 0/100, y1 2 | 20/100, y1 3 -> 20/100, y1 4 | "
+                        f"20/100, y1 5 -> 19/100 (1 stopped), y1 6 |")

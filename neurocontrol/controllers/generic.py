@@ -285,6 +285,12 @@ class Trim(NamedTuple):
             raise ParameterError(f"{what} needs a continuous-time model, and {self.sys.name} is a discrete-time "
                                  "system; choose 'lqr_i', or 'pid_gains' with gains.")
 
+    def measured(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(C, y_trim)``: the linearisation's output matrix and the trim's outputs, rows the observations."""
+        C = np.asarray(self.lin.C, dtype=np.float64)[self.obs_idx]
+        y = np.asarray(self.sys.output(0.0, self.states, self.inputs, params=self.sys.params), float)[self.obs_idx]
+        return C, y
+
     def controlled_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(C, D)`` of the linearisation restricted to the controlled outputs' rows."""
         rows = [self.obs_idx[i] for i in self.output_indices]
@@ -590,7 +596,7 @@ def build_lqr_i(config: LQRIConfig, env) -> LQRIController:
     lim = env_input_limits(env)
     dt = float(base.dt)
     n, m = sys.nstates, sys.ninputs
-    C = np.asarray(lin.C)[obs_idx]
+    C, y_trim = tr.measured()
     span_y = np.asarray(env.observation_space.high, float) - np.asarray(env.observation_space.low, float)
     span_u = lim[:, 1] - lim[:, 0]
     Cc = C[idx]
@@ -602,7 +608,6 @@ def build_lqr_i(config: LQRIConfig, env) -> LQRIController:
     Ad, Bd = tr.sampled(dt)
     W = Bd @ np.diag((config.process_noise * span_u) ** 2) @ Bd.T + 1e-12 * np.eye(n)
     V = np.diag((config.measurement_noise * span_y) ** 2)
-    y_trim = np.asarray(sys.output(0.0, tr.states, tr.inputs, params=sys.params), float)[obs_idx]
     D0 = np.zeros((len(obs_idx), m))
     plant = control.ss(Ad, Bd, C, D0, dt) if tr.discrete else (lin.A, lin.B, C, D0)
     design = design_lqr_i(plant, dt=dt, Q=Q, R=R, output_indices=idx, W=W, V=V, x_trim=tr.states, u_trim=tr.inputs,

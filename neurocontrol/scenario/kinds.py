@@ -1,4 +1,4 @@
-"""The plant-independent built-in kinds: the set-point references and the adaptive and guarded controllers.
+"""The plant-independent built-in kinds: the set-point references, the adaptive, guarded and filtered controllers.
 
 Plant-specific kinds (the helicopter plant, its PID and LQR baselines and the
 warm-up PID) live with their plant and are listed in
@@ -14,9 +14,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from neurocontrol._validation import env_dt, env_input_limits, env_setpoint
+from neurocontrol._validation import check_positive, env_dt, env_input_limits, env_setpoint
 from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
 from neurocontrol.controllers.guard import GUARDABLE, GuardedController, GuardSettings
+from neurocontrol.controllers.prefilter import KalmanPrefilter, design_prefilter
 from neurocontrol.exceptions import NeurocontrolError, ParameterError
 from neurocontrol.reference import AbstractSignal, Constant, MultiSignal
 from neurocontrol.registry import registered
@@ -31,6 +32,8 @@ __all__ = [
     "build_signals",
     "build_adaptive",
     "build_guarded",
+    "FilteredConfig",
+    "build_filtered",
     "env_input_limits",
     "env_dt",
 ]
@@ -244,3 +247,65 @@ def build_guarded(config: GuardedScenarioConfig, env) -> GuardedController:
                              f"action) fits any of them.") from None
     settings = GuardSettings(**{f.name: getattr(config, f.name) for f in dataclasses.fields(GuardSettings)})
     return GuardedController(inner, fallback, settings)
+
+
+# ---------------------------------------------------------------- a Kalman filter in front of any controller
+
+
+@dataclass(frozen=True, kw_only=True)
+class FilteredConfig:
+    """``[controller] kind = "filtered"``: any controller kind behind the env model's Kalman filter.
+
+    The filter is :class:`~neurocontrol.controllers.prefilter.KalmanPrefilter`.
+
+    Parameters
+    ----------
+    inner : table
+        ``[controller.inner]``: the controller the filtered measurements go to, every key of its kind
+        (``kind = "neural"`` when left out).
+    measurement_noise : float, default 0.01
+        The sensors' noise standard deviation, relative to each observation's range.
+    process_noise : float, default 0.01
+        The filter's white input noise, relative to each input's range.
+    disturbance_noise : float, default 1e-4
+        Each step of the filter's input-disturbance random walk, relative to each input's range.
+    design_setpoint : tuple of float, optional
+        The controlled outputs at the trim the model is linearised at; default ``env.unwrapped.setpoint``.
+    """
+
+    kind: ClassVar[str] = "filtered"
+    inner: object = kind_field("controller", default_kind="neural")
+    measurement_noise: float = 0.01
+    process_noise: float = 0.01
+    disturbance_noise: float = 1e-4
+    design_setpoint: tuple[float, ...] | None = None
+
+    def __post_init__(self):
+        for name in ("measurement_noise", "process_noise", "disturbance_noise"):
+            check_positive(getattr(self, name), name)
+
+
+def build_filtered(config: FilteredConfig, env) -> KalmanPrefilter:
+    """Build the inner controller for ``env`` and put the model's Kalman filter in front of it.
+
+    Parameters
+    ----------
+    config : FilteredConfig
+        The table.
+    env : gymnasium.Env
+        A plant with a python-control model.
+
+    Returns
+    -------
+    KalmanPrefilter
+    """
+    inner_kind = registration_of("controller", config.inner)
+    if inner_kind.kind == "filtered":
+        raise ParameterError("[controller.inner] of a filtered controller must be another kind than 'filtered'.")
+    inner = inner_kind.build(config.inner, env)
+    setpoint = config.design_setpoint
+    if setpoint is None:        # where the inner controller is designed, when it says (lqr_i, pid_auto)
+        setpoint = getattr(config.inner, "design_setpoint", None)
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+              if f.name in ("measurement_noise", "process_noise", "disturbance_noise")}
+    return KalmanPrefilter(inner, design_prefilter(env, inner.output_indices, design_setpoint=setpoint, **fields))
