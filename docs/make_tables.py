@@ -587,9 +587,9 @@ def _noise_filters(noise: dict, observer: dict, filtered: dict, pid: dict) -> st
                          else f"{row['success_true']}{_stopped(row)}")
         lines.append(f"| {f['plant']} | " + " | ".join(cells) + " |")
     seeds = f"seeds {observer.get('first_seed', 0)}-{observer.get('first_seed', 0) + observer['seeds'] - 1}"
+    sources = "; ".join(_provenance(r) for r in (noise, filtered, pid, observer))
     return (f"Sensor noise of 1 % of each observation's range, {seeds}: runs whose true (noise-free) outputs end in "
-            f"their bands (runs the env stopped); {'; '.join(_provenance(r) for r in (noise, filtered, pid, observer))}."
-            "\n\n" + "\n".join(lines))
+            f"their bands (runs the env stopped); {sources}.\n\n" + "\n".join(lines))
 
 
 def _filters_nominal(nominal: dict, observer: dict, filtered: dict) -> str:
