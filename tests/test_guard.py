@@ -105,7 +105,7 @@ def test_errors():
         GuardedController(ctrl.controller, ctrl.fallback, envelope_low=(0.0,), envelope_high=(1.0,))
     d = Scenario.from_toml(HOVER).to_dict()
     with pytest.raises(ScenarioError, match=r"unknown kind 'mpc' at `controller\.fallback\.kind`; allowed: adaptive, "
-                                            r"guarded, lqr, lqr_i, mrac, neural, pid, pid_auto, pid_gains\."):
+                                            r"filtered, guarded, lqr, lqr_i, mrac, neural, pid, pid_auto, pid_gains\."):
         Scenario.from_dict({**d, "controller": {"kind": "guarded", "inner": d["controller"],
                                                 "fallback": {"kind": "mpc"}}})
     with pytest.raises(ScenarioError, match=r"missing key `controller\.fallback\.kind`; set it to one of"):

@@ -157,3 +157,10 @@ def test_errors_are_named():
     with pytest.raises(ScenarioError, match="must be another kind than 'filtered'"):
         _noisy({"kind": "filtered", "inner": {"kind": "filtered", "inner": {"kind": "pid_auto"}}}, 0)
     assert isinstance(d, PrefilterDesign)
+
+
+def test_the_filtered_neural_kind_keeps_the_noisy_tank_in_its_bands():
+    """The default inner kind, as in benchmarks/records/plants_noise_filtered_100.json (100 of 100 there)."""
+    res = _noisy({"kind": "filtered", "inner": {}, "measurement_noise": 0.01}, 0)      # inner kind left out
+    assert res.status == "completed" and res.metrics["noiseless"]["success"], res.metrics["noiseless"]["outputs"]
+    assert "identifier_hidden_units" in res.meta["controller_settings"]        # the neural kind's own settings

@@ -1,4 +1,4 @@
-"""Controllers: the interface, the adaptive two-network controller, its laws, the guard, the automatic PID, MRAC."""
+"""Controllers: the interface, the adaptive controller, its laws, the guard, the PIDs, MRAC, the model's prefilter."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from neurocontrol.controllers.guard import GuardedController, GuardSettings
 from neurocontrol.controllers.laws import AbstractLaw, LawContext, OneStepLaw, PredictiveLaw
 from neurocontrol.controllers.mrac import MRACConfig, MRACController
 from neurocontrol.controllers.pid_auto import ModelPIDController, PIDAutoConfig
+from neurocontrol.controllers.prefilter import KalmanPrefilter, design_prefilter
 
 __all__ = [
     "AbstractController",
@@ -26,4 +27,6 @@ __all__ = [
     "ModelPIDController",
     "MRACController",
     "MRACConfig",
+    "KalmanPrefilter",
+    "design_prefilter",
 ]

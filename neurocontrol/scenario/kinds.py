@@ -270,7 +270,8 @@ class FilteredConfig:
     disturbance_noise : float, default 1e-4
         Each step of the filter's input-disturbance random walk, relative to each input's range.
     design_setpoint : tuple of float, optional
-        The controlled outputs at the trim the model is linearised at; default ``env.unwrapped.setpoint``.
+        The controlled outputs at the trim the model is linearised at; default the inner controller's
+        ``design_setpoint`` where it has one (``lqr_i``, ``pid_auto``), else ``env.unwrapped.setpoint``.
     """
 
     kind: ClassVar[str] = "filtered"
@@ -306,6 +307,7 @@ def build_filtered(config: FilteredConfig, env) -> KalmanPrefilter:
     setpoint = config.design_setpoint
     if setpoint is None:        # where the inner controller is designed, when it says (lqr_i, pid_auto)
         setpoint = getattr(config.inner, "design_setpoint", None)
-    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
-              if f.name in ("measurement_noise", "process_noise", "disturbance_noise")}
-    return KalmanPrefilter(inner, design_prefilter(env, inner.output_indices, design_setpoint=setpoint, **fields))
+    design = design_prefilter(env, inner.output_indices, measurement_noise=config.measurement_noise,
+                              process_noise=config.process_noise, disturbance_noise=config.disturbance_noise,
+                              design_setpoint=setpoint)
+    return KalmanPrefilter(inner, design)
