@@ -28,7 +28,9 @@ every measurement, not only where states are unmeasured) and
 ``measurement_noise`` at the ``noise`` variant's 1 %, over the file's own
 ``lqr_i`` keys: the model-based baseline told the sensors' noise; and
 ``neural_filtered``, ``pid_auto_filtered``: the neural kind and the PID behind
-the env model's Kalman filter (``kind = "filtered"``), told the same noise.
+the env model's Kalman filter (``kind = "filtered"``), told the same noise;
+``neural_filtered_estimate``, ``pid_auto_filtered_estimate``: the same with
+the noise estimated from each run's first 50 measurements.
 A scenario's own kind keeps the settings
 of its file; the others run with their defaults, the adaptive controller
 given only the env's declared observation ranges, and ``mrac`` keeps the
@@ -122,6 +124,9 @@ PSEUDO_KINDS = {
     # the neural kind and the PID behind the env model's Kalman filter, told the noise variant's level
     "neural_filtered": {"kind": "filtered", "inner": {"kind": "neural"}, "measurement_noise": NOISE_FRACTION},
     "pid_auto_filtered": {"kind": "filtered", "inner": {"kind": "pid_auto"}, "measurement_noise": NOISE_FRACTION},
+    # the same, the noise estimated from each run's first 50 measurements instead of told
+    "neural_filtered_estimate": {"kind": "filtered", "inner": {"kind": "neural"}, "measurement_noise": "estimate"},
+    "pid_auto_filtered_estimate": {"kind": "filtered", "inner": {"kind": "pid_auto"}, "measurement_noise": "estimate"},
 }
 #: scenario stem -> the ``[controller]`` table of the decentralised PI its plant's source publishes
 PUBLISHED_PI = {

@@ -71,15 +71,17 @@ def test_the_inner_controller_sees_the_kalman_recursion_stepped_by_hand():
 
 
 def _open_loop(env, ctrl, steps, seed, params):
+    """Hold the inner controller's input; return the true observations and the filter's estimates of them."""
     obs, info = env.reset(seed=seed)
     env.unwrapped.set_params(params)               # from now until the next reset; the filter's model does not know
     ctrl.reset(obs, env.unwrapped.setpoint)
     true, filt = [], []
     for _ in range(steps):
+        now = info.get("noiseless_observation", obs)     # a noise-free env: the observation itself
         u = ctrl.step(obs, env.unwrapped.setpoint)
-        obs, _, _, _, info = env.step(u)
-        true.append(info["noiseless_observation"])
+        true.append(now)
         filt.append(ctrl.filtered())
+        obs, _, _, _, info = env.step(u)
     return np.asarray(true), np.asarray(filt)
 
 
@@ -152,7 +154,8 @@ def test_errors_are_named():
     ctrl.reset(d.y_trim, [1.0, 1.0])
     with pytest.raises(ShapeError, match=r"`observation` must have shape \(2,\)"):
         ctrl.step([1.0, 2.0, 3.0], [1.0, 1.0])
-    with pytest.raises(ParameterError, match="needs 'filter.prior' and 'filter.post'"):
+    with pytest.raises(ParameterError, match=r"`state` does not fit this controller: missing \['filter.post', "
+                                             r"'filter.prior'\]"):
         ctrl.set_state({})
     with pytest.raises(ScenarioError, match="must be another kind than 'filtered'"):
         _noisy({"kind": "filtered", "inner": {"kind": "filtered", "inner": {"kind": "pid_auto"}}}, 0)
@@ -164,3 +167,48 @@ def test_the_filtered_neural_kind_keeps_the_noisy_tank_in_its_bands():
     res = _noisy({"kind": "filtered", "inner": {}, "measurement_noise": 0.01}, 0)      # inner kind left out
     assert res.status == "completed" and res.metrics["noiseless"]["success"], res.metrics["noiseless"]["outputs"]
     assert "identifier_hidden_units" in res.meta["controller_settings"]        # the neural kind's own settings
+
+
+def test_an_estimated_noise_designs_the_gain_the_stated_noise_would():
+    env = QuadTankEnv(output_noise_std=NOISE)
+    d = design_prefilter(env, [0, 1], measurement_noise=0.05)          # a wrong level, replaced by the estimate
+    ctrl = KalmanPrefilter(_hold(env.unwrapped.operating_point[1]), d, noise_window=50)
+    obs, _ = env.reset(seed=2)
+    ctrl.reset(obs, env.unwrapped.setpoint)
+    for k in range(80):
+        # the reset's measurement and 48 steps' are the window; the 49th step's completes it
+        assert np.all(np.isnan(ctrl.estimated_noise)) == (k < 49)
+        obs, *_ = env.step(ctrl.step(obs, env.unwrapped.setpoint))
+    est = ctrl.estimated_noise
+    np.testing.assert_allclose(est, NOISE, rtol=0.35)                    # 50 samples of a 0.1 V noise
+    told = design_prefilter(env, [0, 1], measurement_noise=0.01)
+    np.testing.assert_allclose(d.with_noise(np.full(2, NOISE)).M, told.M, rtol=1e-12)
+    assert "estimated from the first 50 measurements" in ctrl.derived_settings()["prefilter"]
+
+
+def test_without_noise_the_estimating_filter_passes_the_measurements_nearly_as_they_are():
+    env = QuadTankEnv()
+    ctrl = KalmanPrefilter(_hold(env.unwrapped.operating_point[1]), design_prefilter(env, [0, 1]), noise_window=20)
+    true, filt = _open_loop(env, ctrl, 300, 0, {"k1": 1.3 * env.unwrapped.params["k1"]})
+    np.testing.assert_array_equal(ctrl.estimated_noise, KalmanPrefilter.NOISE_FLOOR * 10.0)   # at the floor
+    # within 0.1 % of the 10 V range, a tenth of the 1 % noise the filter is for (measured: 0.002 V at most)
+    assert np.max(np.abs(filt - true)[20:]) < 0.001 * 10.0, np.max(np.abs(filt - true)[20:])
+
+
+@pytest.mark.parametrize("stop", [10, 40])     # within the window, after it
+def test_the_estimating_filter_state_round_trip_continues_bit_identically(stop):
+    env = QuadTankEnv(output_noise_std=NOISE)
+    d = design_prefilter(env, [0, 1])
+    a, b = (KalmanPrefilter(_hold([3.0, 3.1]), d, noise_window=25) for _ in range(2))
+    obs, _ = env.reset(seed=5)
+    sp = env.unwrapped.setpoint
+    for c in (a, b):
+        c.reset(obs, sp)
+    for _ in range(stop):
+        obs, *_ = env.step(a.step(obs, sp))
+    b.set_state(a.get_state())
+    for _ in range(30):
+        a.step(obs, sp)
+        b.step(obs, sp)
+        assert np.array_equal(a.filtered(), b.filtered())
+        obs, *_ = env.step(np.array([3.0, 3.1]))

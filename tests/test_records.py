@@ -564,12 +564,15 @@ def test_plant_targets_give_lqr_i_told_the_noise_and_the_noise_filter_tables_eve
             for i, r in enumerate(rows)] == [True] * len(plants)
     assert all(r.endswith("| **not met** |") for r in rows)          # the baseline's count never meets the target
     filtered = record("plants_noise_filtered_100", ["neural_filtered", "pid_auto_filtered"])
+    estimate = record("plants_noise_filtered_estimate_100", ["pid_auto_filtered_estimate", "neural_filtered_estimate"])
     pid = record("plants_noise_pid_100", ["pid_auto"])
     pid["figures"][plants[2]]["rows"]["pid_auto"]["error"] = "ScenarioError (ParameterError): no PI"
-    table = [ln for ln in MT._noise_filters(noise, observer, filtered, pid).splitlines() if ln.startswith("| ")][1:]
+    table = [ln for ln in MT._noise_filters(noise, observer, filtered, pid, estimate).splitlines()
+             if ln.startswith("| ")][1:]
     assert len(table) == len(plants)
-    # neural 96, neural filtered 0 + i, pid 0 + i, pid filtered 10 + i (1 stopped), LQR-I 2, LQR-I told 0 + i
-    assert table[1] == f"| {plants[1]} | 96 | 1 | 1 | 11 (1 stopped) | 2 | 1 |"
+    # neural 96; filtered told 0 + i, estimated 10 + i (1 stopped); pid 0 + i; told 10 + i (1 stopped), estimated
+    # 0 + i; LQR-I 2; told 0 + i
+    assert table[1] == f"| {plants[1]} | 96 | 1 | 11 (1 stopped) | 1 | 11 (1 stopped) | 1 | 2 | 1 |"
     assert "| refused |" in table[2]
     nom = {**nominal, "figures": {sc: {"plant": sc, "rows": {
         "neural": _plant_row(20, {"y1": 1.0}), "pid_auto": _plant_row(20, {"y1": 3.0})}} for sc in plants}}
@@ -579,6 +582,10 @@ def test_plant_targets_give_lqr_i_told_the_noise_and_the_noise_filter_tables_eve
     filt_nom = {**nominal, "figures": {sc: {"plant": sc, "rows": {
         "neural_filtered": _plant_row(0, {"y1": 2.0}), "pid_auto_filtered": _plant_row(20, {"y1": 4.0})}}
         for sc in plants}}
-    lines = [ln for ln in MT._filters_nominal(nom, obs_nom, filt_nom).splitlines() if ln.startswith("| ")][1:]
-    assert lines[0] == (f"| {plants[0]} | 20/100, y1 1 -> 0/100, y1 2 | 20/100, y1 3 -> 20/100, y1 4 | "
-                        f"20/100, y1 5 -> 19/100 (1 stopped), y1 6 |")
+    est_nom = {**nominal, "figures": {sc: {"plant": sc, "rows": {
+        "neural_filtered_estimate": _plant_row(18, {"y1": 7.0}), "pid_auto_filtered_estimate": _plant_row(
+            0, {}, error="ScenarioError (ParameterError): no PI")}} for sc in plants}}
+    lines = [ln for ln in MT._filters_nominal(nom, obs_nom, filt_nom, est_nom).splitlines() if ln.startswith("| ")][1:]
+    assert lines[:3] == [f"| {plants[0]} | neural | 20/100, y1 1 | 0/100, y1 2 | 18/100, y1 7 |",
+                         f"| {plants[0]} | pid_auto | 20/100, y1 3 | 20/100, y1 4 | refused |",
+                         f"| {plants[0]} | lqr_i | 20/100, y1 5 | 19/100 (1 stopped), y1 6 | - |"]

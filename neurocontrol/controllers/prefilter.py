@@ -21,13 +21,14 @@ of any controller".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from neurocontrol._validation import as_float_array, check_positive, env_input_limits
+from neurocontrol._validation import as_float_array, check_int, check_positive, env_input_limits
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.generic import kalman_gain, trim_linearisation
+from neurocontrol.controllers.measurement_filter import second_difference_noise_std
 from neurocontrol.exceptions import ParameterError, ShapeError
 
 __all__ = ["PrefilterDesign", "design_prefilter", "KalmanPrefilter"]
@@ -51,6 +52,10 @@ class PrefilterDesign:
         The trim's inputs.
     y_trim : numpy.ndarray, shape (q,)
         The trim's observations.
+    W : numpy.ndarray, shape (n + m, n + m)
+        The process-noise covariance the gain was designed with.
+    span_y : numpy.ndarray, shape (q,)
+        Each observation's declared range (the unit of the relative noise levels).
     """
 
     A: np.ndarray
@@ -59,6 +64,21 @@ class PrefilterDesign:
     M: np.ndarray
     u_trim: np.ndarray
     y_trim: np.ndarray
+    W: np.ndarray
+    span_y: np.ndarray
+
+    def with_noise(self, std) -> "PrefilterDesign":
+        """Return the same filter with its gain designed for the measurement noise ``std`` (physical units).
+
+        Parameters
+        ----------
+        std : array_like, shape (q,)
+            Each observation's noise standard deviation; positive.
+        """
+        std = as_float_array(std, "std", (self.C.shape[0],))
+        if np.any(std <= 0.0):
+            raise ParameterError(f"`std` must be positive for every observation, got {std.tolist()}.")
+        return replace(self, M=kalman_gain(self.A, self.C, self.W, np.diag(std ** 2)))
 
     def initial(self, observation: np.ndarray) -> np.ndarray:
         """Return the least-squares state of one measurement (disturbances 0), the filter's start.
@@ -127,7 +147,7 @@ def design_prefilter(env, output_indices, *, measurement_noise: float = 0.01, pr
     W[n:, n:] = np.diag((disturbance_noise * span_u) ** 2)
     V = np.diag((measurement_noise * span_y) ** 2)
     M = kalman_gain(A, Ca, W, V)
-    return PrefilterDesign(A, B, Ca, M, np.asarray(tr.inputs, float).copy(), y_trim)
+    return PrefilterDesign(A, B, Ca, M, np.asarray(tr.inputs, float).copy(), y_trim, W, span_y)
 
 
 class KalmanPrefilter(AbstractController):
@@ -142,6 +162,15 @@ class KalmanPrefilter(AbstractController):
         The inner controller; it sees the filtered observations.
     design : PrefilterDesign
         From :func:`design_prefilter`; its rows are the observation entries.
+    noise_window : int, optional
+        Estimate the sensors' noise instead of taking the design's: over the
+        first ``noise_window`` measurements of an episode the filter runs with
+        the design's gain (a provisional noise level); then each observation's
+        noise standard deviation is estimated from those measurements' second
+        differences
+        (:func:`~neurocontrol.controllers.measurement_filter.second_difference_noise_std`,
+        at least ``NOISE_FLOOR`` of its range) and the gain is designed for it
+        (:meth:`PrefilterDesign.with_noise`), the estimate going on from where it is.
 
     Examples
     --------
@@ -157,8 +186,10 @@ class KalmanPrefilter(AbstractController):
     """
 
     _handles_nonfinite = True
+    #: The least noise standard deviation an estimate gives, relative to each observation's range.
+    NOISE_FLOOR = 1e-4
 
-    def __init__(self, controller: AbstractController, design: PrefilterDesign):
+    def __init__(self, controller: AbstractController, design: PrefilterDesign, *, noise_window: int | None = None):
         if not isinstance(controller, AbstractController):
             raise ParameterError(f"`controller` must be a neurocontrol controller, got {type(controller).__name__}.")
         if not isinstance(design, PrefilterDesign):
@@ -171,9 +202,13 @@ class KalmanPrefilter(AbstractController):
                          dt=controller.dt)
         self.controller = controller
         self.design = design
+        self.noise_window = None if noise_window is None else check_int(noise_window, "noise_window", low=10)
         self._n_obs = design.C.shape[0]
         self._prior = np.zeros(design.A.shape[0])
         self._post = self._prior.copy()
+        self._active = design           # the design in use: with noise_window, the provisional one until estimated
+        self._window: list = []
+        self._noise = np.full(self._n_obs, np.nan)                    # the estimated noise (physical units)
 
     def __getattr__(self, name):
         # only reached for attributes the wrapper lacks; "controller" guards against recursion before __init__ ends
@@ -183,6 +218,11 @@ class KalmanPrefilter(AbstractController):
             return self._start_trial
         return getattr(self.controller, name)
 
+    @property
+    def estimated_noise(self) -> np.ndarray:
+        """The noise standard deviation per observation the gain was designed for after the window (NaN before)."""
+        return self._noise.copy()
+
     def filtered(self) -> np.ndarray:
         """Return the filtered observation of the last step (physical units)."""
         return self.design.y_trim + self.design.C @ self._post
@@ -191,8 +231,17 @@ class KalmanPrefilter(AbstractController):
         obs = as_float_array(observation, "observation", (None,), finite=False)
         if obs.shape != (self._n_obs,):
             raise ShapeError(f"`observation` must have shape ({self._n_obs},), got {obs.shape}.")
-        d = self.design
-        if np.all(np.isfinite(obs)):
+        finite = bool(np.all(np.isfinite(obs)))
+        if self.noise_window is not None and not np.all(np.isfinite(self._noise)):      # still estimating the noise
+            if finite:
+                self._window.append(obs.copy())
+            if len(self._window) == self.noise_window:
+                self._noise = np.maximum(second_difference_noise_std(np.asarray(self._window)),
+                                         self.NOISE_FLOOR * self.design.span_y)
+                self._active = self.design.with_noise(self._noise)
+                self._window = []
+        d = self._active
+        if finite:
             self._post = self._prior + d.M @ (obs - d.y_trim - d.C @ self._prior)
         else:                   # a lost sample: the prediction stands in for it
             self._post = self._prior.copy()
@@ -202,6 +251,8 @@ class KalmanPrefilter(AbstractController):
         obs = as_float_array(observation, "observation", (self._n_obs,))
         self._prior = self.design.initial(obs)
         self._post = self._prior.copy()
+        if self.noise_window is not None:       # a new episode estimates its noise again
+            self._active, self._window, self._noise = self.design, [obs.copy()], np.full(self._n_obs, np.nan)
         return self.filtered()
 
     def reset(self, observation, reference, *, seed=None) -> None:
@@ -250,15 +301,23 @@ class KalmanPrefilter(AbstractController):
         return self.controller.diagnostics()
 
     def derived_settings(self) -> dict:
-        """Return the inner controller's derived settings and the filter's disturbance estimate size."""
-        return {**self.controller.derived_settings(),
-                "prefilter": f"steady-state Kalman filter, {self.design.A.shape[0] - self.n_inputs} model states and "
-                             f"{self.n_inputs} input disturbances"}
+        """Return the inner controller's derived settings and the filter's size (and noise estimate)."""
+        text = (f"steady-state Kalman filter, {self.design.A.shape[0] - self.n_inputs} model states and "
+                f"{self.n_inputs} input disturbances")
+        if self.noise_window is not None:
+            text += f"; the sensors' noise estimated from the first {self.noise_window} measurements of the episode"
+            if np.all(np.isfinite(self._noise)):
+                text += f": {np.round(self._noise / self.design.span_y, 5).tolist()} of the ranges"
+        return {**self.controller.derived_settings(), "prefilter": text}
 
     def get_state(self) -> dict:
-        """Return the inner controller's state (keys ``inner.*``) and the filter's (``filter.prior``, ``.post``)."""
-        return {**{f"inner.{k}": v for k, v in self.controller.get_state().items()},
-                "filter.prior": self._prior.copy(), "filter.post": self._post.copy()}
+        """Return the inner controller's state (keys ``inner.*``) and the filter's (keys ``filter.*``)."""
+        state = {**{f"inner.{k}": v for k, v in self.controller.get_state().items()},
+                 "filter.prior": self._prior.copy(), "filter.post": self._post.copy()}
+        if self.noise_window is not None:
+            state["filter.noise"] = self._noise.copy()
+            state["filter.window"] = np.asarray(self._window, dtype=float).reshape(-1, self._n_obs)
+        return state
 
     def set_state(self, state: dict) -> None:
         """Restore :meth:`get_state`'s dict.
@@ -266,11 +325,14 @@ class KalmanPrefilter(AbstractController):
         Parameters
         ----------
         state : dict
-            Keys ``inner.*``, ``filter.prior`` and ``filter.post``.
+            Keys ``inner.*`` and ``filter.*``.
         """
-        if "filter.prior" not in state or "filter.post" not in state:
-            raise ParameterError(f"a filtered controller's state needs 'filter.prior' and 'filter.post', got keys "
-                                 f"{sorted(state)}.")
+        self._check_state_keys(state)
         self.controller.set_state({k[len("inner."):]: v for k, v in state.items() if k.startswith("inner.")})
         self._prior = as_float_array(state["filter.prior"], "filter.prior", self._prior.shape).copy()
         self._post = as_float_array(state["filter.post"], "filter.post", self._post.shape).copy()
+        if self.noise_window is not None:
+            self._noise = as_float_array(state["filter.noise"], "filter.noise", (self._n_obs,), finite=False).copy()
+            self._window = [row.copy() for row in as_float_array(state["filter.window"], "filter.window",
+                                                                  (None, self._n_obs))]
+            self._active = self.design.with_noise(self._noise) if np.all(np.isfinite(self._noise)) else self.design

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from neurocontrol._validation import check_positive, env_dt, env_input_limits, env_setpoint
+from neurocontrol._validation import check_int, check_positive, env_dt, env_input_limits, env_setpoint
 from neurocontrol.controllers.adaptive import AdaptiveController, AdaptiveControllerConfig
 from neurocontrol.controllers.guard import GUARDABLE, GuardedController, GuardSettings
 from neurocontrol.controllers.prefilter import KalmanPrefilter, design_prefilter
@@ -263,8 +263,11 @@ class FilteredConfig:
     inner : table
         ``[controller.inner]``: the controller the filtered measurements go to, every key of its kind
         (``kind = "neural"`` when left out).
-    measurement_noise : float, default 0.01
-        The sensors' noise standard deviation, relative to each observation's range.
+    measurement_noise : float or "estimate", default 0.01
+        The sensors' noise standard deviation, relative to each observation's range; ``"estimate"``: estimated
+        from the first ``noise_window`` measurements of each episode, filtered meanwhile as for a noise of 0.01.
+    noise_window : int, default 50
+        Measurements the noise is estimated from (with ``measurement_noise = "estimate"``), at least 10.
     process_noise : float, default 0.01
         The filter's white input noise, relative to each input's range.
     disturbance_noise : float, default 1e-4
@@ -276,13 +279,21 @@ class FilteredConfig:
 
     kind: ClassVar[str] = "filtered"
     inner: object = kind_field("controller", default_kind="neural")
-    measurement_noise: float = 0.01
+    measurement_noise: float | str = 0.01
+    noise_window: int = 50
     process_noise: float = 0.01
     disturbance_noise: float = 1e-4
     design_setpoint: tuple[float, ...] | None = None
 
     def __post_init__(self):
-        for name in ("measurement_noise", "process_noise", "disturbance_noise"):
+        if isinstance(self.measurement_noise, str):
+            if self.measurement_noise != "estimate":
+                raise ParameterError(f"`measurement_noise` must be a positive number (the sensors' noise relative to "
+                                     f"each observation's range) or \"estimate\", got {self.measurement_noise!r}.")
+        else:
+            check_positive(self.measurement_noise, "measurement_noise")
+        check_int(self.noise_window, "noise_window", low=10)
+        for name in ("process_noise", "disturbance_noise"):
             check_positive(getattr(self, name), name)
 
 
@@ -307,7 +318,8 @@ def build_filtered(config: FilteredConfig, env) -> KalmanPrefilter:
     setpoint = config.design_setpoint
     if setpoint is None:        # where the inner controller is designed, when it says (lqr_i, pid_auto)
         setpoint = getattr(config.inner, "design_setpoint", None)
-    design = design_prefilter(env, inner.output_indices, measurement_noise=config.measurement_noise,
-                              process_noise=config.process_noise, disturbance_noise=config.disturbance_noise,
-                              design_setpoint=setpoint)
-    return KalmanPrefilter(inner, design)
+    estimate = config.measurement_noise == "estimate"
+    design = design_prefilter(env, inner.output_indices, process_noise=config.process_noise,
+                              measurement_noise=0.01 if estimate else config.measurement_noise,   # until estimated
+                              disturbance_noise=config.disturbance_noise, design_setpoint=setpoint)
+    return KalmanPrefilter(inner, design, noise_window=config.noise_window if estimate else None)
