@@ -29,7 +29,7 @@ from neurocontrol._validation import as_float_array, check_int, check_positive, 
 from neurocontrol.controllers.base import AbstractController
 from neurocontrol.controllers.generic import kalman_gain, trim_linearisation
 from neurocontrol.controllers.measurement_filter import second_difference_noise_std
-from neurocontrol.exceptions import ParameterError, ShapeError
+from neurocontrol.exceptions import ParameterError
 
 __all__ = ["PrefilterDesign", "design_prefilter", "KalmanPrefilter"]
 
@@ -209,6 +209,7 @@ class KalmanPrefilter(AbstractController):
         self._active = design           # the design in use: with noise_window, the provisional one until estimated
         self._window: list = []
         self._noise = np.full(self._n_obs, np.nan)                    # the estimated noise (physical units)
+        self._inner_feedforward = None                                # the feedforward of the step in progress
 
     def __getattr__(self, name):
         # only reached for attributes the wrapper lacks; "controller" guards against recursion before __init__ ends
@@ -227,10 +228,7 @@ class KalmanPrefilter(AbstractController):
         """Return the filtered observation of the last step (physical units)."""
         return self.design.y_trim + self.design.C @ self._post
 
-    def _measure(self, observation) -> np.ndarray:
-        obs = as_float_array(observation, "observation", (None,), finite=False)
-        if obs.shape != (self._n_obs,):
-            raise ShapeError(f"`observation` must have shape ({self._n_obs},), got {obs.shape}.")
+    def _measure(self, obs: np.ndarray) -> np.ndarray:
         finite = bool(np.all(np.isfinite(obs)))
         if self.noise_window is not None and not np.all(np.isfinite(self._noise)):      # still estimating the noise
             if finite:
@@ -255,19 +253,8 @@ class KalmanPrefilter(AbstractController):
             self._active, self._window, self._noise = self.design, [obs.copy()], np.full(self._n_obs, np.nan)
         return self.filtered()
 
-    def reset(self, observation, reference, *, seed=None) -> None:
-        """Start the filter at the first measurement's least-squares state and reset the inner controller on it.
-
-        Parameters
-        ----------
-        observation : array_like, shape (q,)
-            The first measurement.
-        reference : array_like, shape (p,)
-            The first set-points.
-        seed : int or numpy.random.SeedSequence, optional
-            The inner controller's seed.
-        """
-        self._last_u = None
+    def _reset_impl(self, observation, reference, seed) -> None:
+        # the filter starts at the first measurement's least-squares state; the inner controller is reset on it
         self.controller.reset(self._start(observation), reference, seed=seed)
 
     def _start_trial(self, observation, reference) -> None:
@@ -283,18 +270,16 @@ class KalmanPrefilter(AbstractController):
         reference : array_like, shape (p,)
             Set-points of the controlled outputs.
         feedforward : array_like, shape (m,), optional
-            Passed to the inner controller.
+            Passed to the inner controller, which limits the input with it (the wrapper adds none of its own).
         """
-        u = self.controller.step(self._measure(observation), reference, feedforward)
+        self._inner_feedforward = feedforward
+        return super().step(observation, reference)
+
+    def _step_impl(self, observation, reference) -> np.ndarray:
+        return self.controller.step(self._measure(observation), reference, self._inner_feedforward)
+
+    def _applied(self, u: np.ndarray) -> None:
         self._prior = self.design.A @ self._post + self.design.B @ (u - self.design.u_trim)
-        self._last_u = u
-        return u
-
-    def _reset_impl(self, observation, reference, seed) -> None:     # pragma: no cover (reset is overridden)
-        raise NotImplementedError
-
-    def _step_impl(self, observation, reference) -> np.ndarray:      # pragma: no cover (step is overridden)
-        raise NotImplementedError
 
     def diagnostics(self) -> dict:
         """Return the inner controller's diagnostics."""
