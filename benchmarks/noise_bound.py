@@ -100,7 +100,7 @@ def success_bound(sigma: float, n: int, spread: float, tol: float) -> float:
     return float(value)
 
 
-def pvtol_bound(noise_fraction: float = 0.01, scenario: str = "scenarios/pvtol_steps.toml") -> dict:
+def pvtol_bound(noise_fraction: float = 0.01, scenario: str = "scenarios/pvtol_steps.toml", sigma=None) -> dict:
     """Return the PVTOL task's numbers and bounds under sensor noise of ``noise_fraction`` of each range.
 
     Parameters
@@ -109,6 +109,8 @@ def pvtol_bound(noise_fraction: float = 0.01, scenario: str = "scenarios/pvtol_s
         The noise's standard deviation as a fraction of each observation's declared range.
     scenario : str
         The task (path from the project's root).
+    sigma : float or sequence of float, optional
+        The noise's standard deviation on x and y in m (one value for both), in place of ``noise_fraction``.
     """
     from neurocontrol.scenario import Scenario
 
@@ -122,10 +124,13 @@ def pvtol_bound(noise_fraction: float = 0.01, scenario: str = "scenarios/pvtol_s
            "initial_spread": float(sc.plant.initial_spread), "outputs": {}}
     joint = 1.0
     for i, name in enumerate(("x", "y")):
-        sigma = noise_fraction * float(space.high[i] - space.low[i])
+        if sigma is None:
+            std = noise_fraction * float(space.high[i] - space.low[i])
+        else:
+            std = float(np.broadcast_to(np.asarray(sigma, dtype=float), (2,))[i])
         tol = float(sc.run.tolerance[name])
-        b = success_bound(sigma, n, out["initial_spread"], tol)
-        out["outputs"][name] = {"sigma": sigma, "posterior_std": sigma / math.sqrt(n), "tolerance": tol, "bound": b}
+        b = success_bound(std, n, out["initial_spread"], tol)
+        out["outputs"][name] = {"sigma": std, "posterior_std": std / math.sqrt(n), "tolerance": tol, "bound": b}
         joint *= b
     out["bound"] = joint
     out["expected_of_100"] = 100.0 * joint

@@ -14,6 +14,7 @@ Usage: ``python docs/make_tables.py [--check]`` from the repository root.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import re
 import sys
@@ -522,6 +523,19 @@ _ISSUE15_PLANTS = {"quadtank_pminus": "quadruple tank P-", "quadtank_pplus": "qu
                    "twin_rotor_steps": "twin-rotor MIMO system (same bar)"}
 
 
+def _noise_bound_text(scenario: str, std: list) -> str:
+    """The bound of ``benchmarks/noise_bound.py`` on the PVTOL's true outputs under this noise ('' elsewhere)."""
+    if scenario != "pvtol_steps":
+        return ""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "noise_bound.py"      # not ROOT: the tests move it
+    spec = importlib.util.spec_from_file_location("noise_bound", script)
+    nb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nb)
+    b = nb.pvtol_bound(sigma=std[:2])          # the record's noise on x and y (one value: both)
+    return (f"; on the true ones no controller can: at most {b['expected_of_100']:.0f} of 100 expected with an exact "
+            f"model (`benchmarks/noise_bound.py`)")
+
+
 def _plants_targets(nominal: dict, change: dict, noise: dict, observer: dict | None = None) -> str:
     """Issue #15's targets over 100 seeds: the neural kind (its defaults) against LQR-I and the published PI."""
     lines = ["| target (issue #15) | plant | measured, neural | |", "|---|---|---|---|"]
@@ -558,10 +572,11 @@ def _plants_targets(nominal: dict, change: dict, noise: dict, observer: dict | N
         told = "" if observer is None else \
             f" ({observer['figures'][scenario]['rows']['lqr_i_observer']['success_true']} on the true ones with its " \
             "Kalman filter told the noise)"
+        bound = _noise_bound_text(scenario, noise["figures"][scenario]["perturbation"]["sensor_noise_std"])
         lines.append(f"| sensor noise at 1 % of range: >= 95/100 | {label} | {a['success']}/{a['n']} on the measured "
                      f"outputs, {a['success_true']} on the true ones ({a['stopped']} stopped); LQR-I {b['success']} "
                      f"and {b['success_true']}{told}; "
-                     f"the noise alone within tolerance {alone} | "
+                     f"the noise alone within tolerance {alone}{bound} | "
                      f"{_met(a['success'] >= 0.95 * a['n'])} |")
     lines.append(f"| no crash or non-finite input | all of the above | {nonfinite} non-finite inputs; no run raised "
                  "(a run the env stops is counted as stopped above); limit violations are counted by the fault "

@@ -85,8 +85,8 @@ def test_bad_arguments_are_named():
 
 
 def test_pvtol_dynamics_do_not_read_the_position_and_only_the_position_is_drawn():
-    from plants.pvtol.dynamics import rhs
     from neurocontrol.scenario import Scenario
+    from plants.pvtol.dynamics import rhs
 
     rng = np.random.default_rng(5)
     for _ in range(20):
@@ -112,3 +112,10 @@ def test_pvtol_task_under_one_percent_noise_cannot_reach_95_of_100():
     assert all(o["sigma"] == pytest.approx(0.4) for o in b["outputs"].values())
     assert 0.8 < b["bound"] < 0.9
     assert b["p_at_least_95_of_100"] < 0.01
+
+
+def test_pvtol_bound_takes_the_noise_in_metres_too():
+    by_fraction = NB.pvtol_bound(0.01)
+    by_sigma = NB.pvtol_bound(sigma=[0.4, 0.4])
+    assert by_sigma["bound"] == pytest.approx(by_fraction["bound"], rel=1e-12)
+    assert NB.pvtol_bound(sigma=0.2)["bound"] == pytest.approx(NB.pvtol_bound(0.005)["bound"], rel=1e-12)
