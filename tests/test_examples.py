@@ -1,11 +1,10 @@
 """The ecosystem examples run (short options) and do what they claim; the API docs build."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from project_scripts import load_script
 
 from neurocontrol.exceptions import ParameterError
 
@@ -13,12 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load(path):
-    name = Path(path).stem
-    spec = importlib.util.spec_from_file_location(name, ROOT / path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod          # so that pickled top-level factories resolve in worker processes
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(path, register=True)     # registered: pickled top-level factories resolve in workers
 
 
 def test_guarded_neural_example_keeps_a_noisy_hover_the_neural_controller_alone_loses(tmp_path, capsys):

@@ -5,23 +5,14 @@ Monte Carlo of the posterior computed on a grid from raw samples (no closed form
 bound rests on (dynamics that do not read the position, a start at rest with only the position drawn).
 """
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from project_scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _script(path: str):
-    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-NB = _script("benchmarks/noise_bound.py")
+NB = load_script("benchmarks/noise_bound.py")
 
 
 def _grid_posterior(m, s, a, x):

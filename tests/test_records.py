@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 import pytest
+from project_scripts import load_script
 
 from neurocontrol.scenario import Scenario
 
@@ -23,12 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "benchmarks" / "records"
 
 
-def _script(path: str):
-    """Load a script of the repository (``docs/`` and ``benchmarks/`` hold scripts, not packages) as a module."""
-    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_script = load_script
 
 
 MT = _script("docs/make_tables.py")
