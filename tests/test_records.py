@@ -24,10 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "benchmarks" / "records"
 
 
-_script = load_script
 
 
-MT = _script("docs/make_tables.py")
+MT = load_script("docs/make_tables.py")
 USED_RECORDS = sorted({r for _, records, _ in MT.TABLES.values() for r in records})
 PAGES = sorted({page for page, _, _ in MT.TABLES.values()})
 
@@ -99,7 +98,7 @@ def test_a_stale_scenario_hash_is_detected():
 # --------------------------------------------------------------------------- per-plant tables (bench_plants.py)
 
 def _bench_plants():
-    return _script("benchmarks/bench_plants.py")
+    return load_script("benchmarks/bench_plants.py")
 
 
 def _kinds(bench, scenario) -> list:
@@ -252,7 +251,7 @@ def test_neural_targets_table_reads_the_ablation_record():
 
 
 def test_targets_figure_is_drawn_from_the_records(tmp_path):
-    module = _script("docs/plot_targets.py")
+    module = load_script("docs/plot_targets.py")
     data = module.figures(*(json.loads((RECORDS / f"{n}.json").read_text())
                             for n in ("plants_100", "plants_change_100", "plants_noise_100")))
     nominal = json.loads((RECORDS / "plants_100.json").read_text())["figures"]
@@ -432,7 +431,7 @@ def test_compile_progress_reports_each_compiled_kernel():
 
 
 def test_the_ilc_tables_name_the_transfer_task_the_benchmark_flies():
-    bench = _script("benchmarks/bench_ilc.py")
+    bench = load_script("benchmarks/bench_ilc.py")
     assert tuple(MT.TRANSFER_LEVELS) == tuple(bench.TRANSFER["levels"])
 
 
@@ -465,7 +464,7 @@ def test_the_ilc_gust_note_gives_the_trial_varying_part_and_counts_the_seeds_abo
 
 
 def test_ilc_gust_figure_is_drawn_from_the_records(tmp_path):
-    module = _script("docs/plot_ilc_gusts.py")
+    module = load_script("docs/plot_ilc_gusts.py")
     for name in module.RECORDS:
         rec = json.loads((RECORDS / f"{name}.json").read_text())
         robust, data = rec["figures"]["robust"], module.figures(rec)
@@ -505,7 +504,7 @@ def test_the_share_verdict_looks_past_trial_10_when_the_reset_variant_cycles():
 def test_controller_benchmark_breakdown_times_each_kernel_and_puts_them_back():
     from neurocontrol.controllers.neural import NeuralController
 
-    bench = _script("benchmarks/bench_controller.py")
+    bench = load_script("benchmarks/bench_controller.py")
     originals = {(m, n): getattr(importlib.import_module(m), n) for m, n in bench.STEP_KERNELS}
     own = dict(vars(NeuralController))
     per_kernel, step_us, steps = bench.breakdown(seed=0)

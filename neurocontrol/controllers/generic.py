@@ -4,8 +4,8 @@ The design functions take a python-control system or plain matrices, never a
 plant name: :func:`design_lqr_i` linearises nothing itself (give it the
 linearisation and its trim), :func:`lqr_i_gains` solves the discrete Riccati
 equation of the plant augmented with the integrals of the output errors, and
-:func:`kalman_gain` the steady-state filter gain for the states that are not
-measured. :class:`LQRIController` runs the design (reference feedforward from
+:func:`~neurocontrol.controllers.observer.kalman_gain` (re-exported here) the steady-state filter gain for the
+states that are not measured. :class:`LQRIController` runs the design (reference feedforward from
 the linear model, integrators frozen while an input saturates). The scenario
 kind ``[controller] kind = "lqr_i"`` (:class:`LQRIConfig`, :func:`build_lqr_i`)
 designs it at the trim of ``env.unwrapped.to_iosys()`` for the env's set-point.
@@ -21,11 +21,12 @@ import numpy as np
 
 from neurocontrol._validation import as_float_array, check_positive, env_input_limits, env_setpoint
 from neurocontrol.controllers.base import AbstractController
+from neurocontrol.controllers.observer import kalman_gain, noise_covariances
 from neurocontrol.exceptions import NeurocontrolError, ParameterError, TrimError
 
-__all__ = ["discretize_zoh", "lqr_i_gains", "kalman_gain", "design_lqr_i", "LQRIDesign", "LQRIController",
-           "LQRIConfig", "build_lqr_i", "Trim", "trim_linearisation", "automatic_warmup", "model_trim",
-           "gain_sign_steps", "slowest_time_constant_steps", "has_model", "declared_input"]
+__all__ = ["discretize_zoh", "lqr_i_gains", "kalman_gain", "noise_covariances", "design_lqr_i", "LQRIDesign",
+           "LQRIController", "LQRIConfig", "build_lqr_i", "Trim", "trim_linearisation", "automatic_warmup",
+           "model_trim", "gain_sign_steps", "slowest_time_constant_steps", "has_model", "declared_input"]
 
 
 def discretize_zoh(A, B, dt: float) -> tuple[np.ndarray, np.ndarray]:
@@ -111,40 +112,6 @@ def lqr_i_gains(Ad, Bd, Cc, dt: float, Q, R) -> tuple[np.ndarray, np.ndarray]:
                              "R > 0.") from None
     G = np.linalg.solve(R + Ba.T @ P @ Ba, Ba.T @ P @ Aa)
     return G[:, :n], G[:, n:]
-
-
-def kalman_gain(Ad, C, W, V) -> np.ndarray:
-    """Return the steady-state Kalman filter gain ``M`` (n, q): ``x_post = x_prior + M (y - C x_prior)``.
-
-    Parameters
-    ----------
-    Ad : array_like, shape (n, n)
-        Discrete state matrix.
-    C : array_like, shape (q, n)
-        Measured outputs.
-    W : array_like, shape (n, n)
-        Process-noise covariance (positive semi-definite).
-    V : array_like, shape (q, q)
-        Measurement-noise covariance (positive definite).
-
-    Raises
-    ------
-    ParameterError
-        If the Riccati equation has no solution (an undetectable pair ``(Ad, C)``).
-    """
-    from scipy.linalg import solve_discrete_are
-
-    Ad = as_float_array(Ad, "Ad", (None, None))
-    n = Ad.shape[0]
-    C = as_float_array(C, "C", (None, n))
-    W = as_float_array(W, "W", (n, n))
-    V = as_float_array(V, "V", (C.shape[0], C.shape[0]))
-    try:
-        P = solve_discrete_are(Ad.T, C.T, W, V)   # prior covariance
-    except (np.linalg.LinAlgError, ValueError) as exc:
-        raise ParameterError(f"the Kalman filter Riccati equation has no solution ({exc}); the measured outputs "
-                             "must make the plant detectable and V must be positive definite.") from None
-    return P @ C.T @ np.linalg.inv(C @ P @ C.T + V)
 
 
 class LQRIDesign(NamedTuple):
@@ -606,8 +573,7 @@ def build_lqr_i(config: LQRIConfig, env) -> LQRIController:
                   [np.zeros((len(idx), n)), np.diag(config.integral_weight / span_y[idx] ** 2)]])
     R = np.diag(config.input_weight / span_u ** 2)
     Ad, Bd = tr.sampled(dt)
-    W = Bd @ np.diag((config.process_noise * span_u) ** 2) @ Bd.T + 1e-12 * np.eye(n)
-    V = np.diag((config.measurement_noise * span_y) ** 2)
+    W, V = noise_covariances(Bd, span_u, span_y, config.process_noise, config.measurement_noise)
     D0 = np.zeros((len(obs_idx), m))
     plant = control.ss(Ad, Bd, C, D0, dt) if tr.discrete else (lin.A, lin.B, C, D0)
     design = design_lqr_i(plant, dt=dt, Q=Q, R=R, output_indices=idx, W=W, V=V, x_trim=tr.states, u_trim=tr.inputs,

@@ -27,8 +27,9 @@ import numpy as np
 
 from neurocontrol._validation import as_float_array, check_int, check_positive, env_input_limits
 from neurocontrol.controllers.base import AbstractController
-from neurocontrol.controllers.generic import kalman_gain, trim_linearisation
+from neurocontrol.controllers.generic import trim_linearisation
 from neurocontrol.controllers.measurement_filter import second_difference_noise_std
+from neurocontrol.controllers.observer import kalman_gain, noise_covariances
 from neurocontrol.exceptions import ParameterError
 
 __all__ = ["PrefilterDesign", "design_prefilter", "KalmanPrefilter"]
@@ -142,10 +143,10 @@ def design_prefilter(env, output_indices, *, measurement_noise: float = 0.01, pr
     A = np.block([[Ad, Bd], [np.zeros((m, n)), np.eye(m)]])
     B = np.vstack([Bd, np.zeros((m, m))])
     Ca = np.hstack([C, np.zeros((q, m))])
+    Wx, V = noise_covariances(Bd, span_u, span_y, process_noise, measurement_noise)     # as lqr_i's filter
     W = np.zeros((n + m, n + m))
-    W[:n, :n] = Bd @ np.diag((process_noise * span_u) ** 2) @ Bd.T + 1e-12 * np.eye(n)
+    W[:n, :n] = Wx
     W[n:, n:] = np.diag((disturbance_noise * span_u) ** 2)
-    V = np.diag((measurement_noise * span_y) ** 2)
     M = kalman_gain(A, Ca, W, V)
     return PrefilterDesign(A, B, Ca, M, np.asarray(tr.inputs, float).copy(), y_trim, W, span_y)
 
