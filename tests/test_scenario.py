@@ -91,7 +91,7 @@ class MechConfig:
     """Every supported field type, for a controller kind registered by the tests."""
 
     kind: ClassVar[str] = "mech"
-    rate: float = 1.0
+    rate: float = dataclasses.field(default=1.0, metadata={"aliases": ("speed",)})   # a file may write `speed`
     count: int = 3
     enabled: bool = True
     label: str = "x"
@@ -178,10 +178,33 @@ def test_generic_mechanism_decodes_every_supported_type(mech_registered):
     ({"inner": {"kind": "x"}}, r"`controller.inner.kind` must be absent: this table has no kinds, got 'x'"),
     ({"either": [1]}, r"`controller.either` must be a number or a string, got an array \[1\]"),
     ({"rate": -1.0}, r"`controller.rate` must be positive, got -1.0"),
+    ({"speed": -1.0}, r"`controller.speed` must be positive, got -1.0"),            # named as written
+    ({"speed": "x"}, r"`controller.speed` must be a number, got a string 'x'"),
+    ({"speed": 2.0, "rate": 2.0}, r"`controller.speed` and `controller.rate` are the same setting; give one"),
 ])
 def test_generic_mechanism_errors_name_file_key_and_allowed(mech_registered, table, match):
     with pytest.raises(ScenarioError, match=r"^mech.toml: " + match):
         Scenario.from_dict(base(controller={"kind": "mech", **table}), source="mech.toml")
+
+
+def test_a_field_alias_sets_the_field_and_round_trips_under_the_field_name(mech_registered):
+    sc = Scenario.from_dict(base(controller={"kind": "mech", "speed": 2.5}))
+    assert sc.controller == MechConfig(rate=2.5)
+    assert sc.to_dict()["controller"]["rate"] == 2.5 and "speed" not in sc.to_dict()["controller"]
+    assert Scenario.from_toml_text(sc.to_toml()) == sc
+    assert sc.set("controller.speed", 3).controller.rate == 3.0      # --set by the other name replaces the value
+    assert sc.set("controller.rate", 4).controller.rate == 4.0
+
+
+def test_the_neural_kind_takes_hidden_units_for_n_hidden():
+    """Issue #13 names the key `hidden_units`; the config's field is `n_hidden`: both spellings set it."""
+    for key in ("hidden_units", "n_hidden"):
+        c = Scenario.from_dict(base(controller={"kind": "neural", key: 4})).controller
+        assert c.n_hidden == 4 and c.hidden_units == 4
+    sc = Scenario.from_dict(base(controller={"kind": "neural", "n_hidden": 2}))
+    assert sc.set("controller.hidden_units", 6).controller.n_hidden == 6
+    with pytest.raises(ScenarioError, match=r"`controller.hidden_units` must be an integer >= 0, got -1"):
+        Scenario.from_dict(base(controller={"kind": "neural", "hidden_units": -1}))
 
 
 def test_register_validates_and_lists(mech_registered):

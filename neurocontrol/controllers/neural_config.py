@@ -92,7 +92,8 @@ class NeuralControllerConfig:
         them from the env's ``observation_rates`` when it declares them (per observation, the index of its rate,
         or -1), else none.
     n_hidden : int, default 8
-        Hidden tanh units of the identifier and of the imitator (0: linear networks).
+        Hidden tanh units of the identifier and of the imitator (0: linear networks; a scenario file may write
+        ``hidden_units`` in its place).
     learning_rule : {"rtrl_ekf", "rtrl_gradient", "rls"}, default "rtrl_ekf"
         The rule of both networks: the node-decoupled EKF over exact RTRL
         sensitivities (:class:`~neurocontrol.nets.ekf.DecoupledEKF`); a
@@ -379,7 +380,7 @@ class NeuralControllerConfig:
     observation_high: tuple[float, ...] | None = None
     output_indices: tuple[int, ...] = (0, 1)
     rate_indices: tuple[int, ...] = ()
-    n_hidden: int = 8
+    n_hidden: int = dataclasses.field(default=8, metadata={"aliases": ("hidden_units",)})
     learning_rule: str = "rtrl_ekf"
     learning_rate: float = 0.5
     input_taps: int = 1

@@ -357,6 +357,7 @@ class Scenario:
         elif isinstance(node, dict):
             if last == "kind" and node.get("kind") != value:
                 node.clear()
+            node.pop(_field_named(self, parts[:-1], last), None)   # another name of the same setting, if any
             node[last] = value
         else:
             raise ScenarioError(f"{self.source}: `--set {key}`: `{'.'.join(parts[:-1])}` is a value, not a table.")
@@ -578,3 +579,19 @@ def attach_learned_response(result, controller) -> None:
                                        "response": response.tolist()}
 
 
+
+
+def _field_named(scenario: "Scenario", table: list[str], key: str) -> str | None:
+    """Return the field that ``key`` names by another name (``metadata["aliases"]``) in the table at ``table``.
+
+    None where ``key`` is no such name or the scenario's object at ``table`` is no dataclass.
+    """
+    obj: Any = scenario
+    for part in table:
+        if isinstance(obj, (list, tuple)) and part.isdigit() and int(part) < len(obj):
+            obj = obj[int(part)]
+        else:
+            obj = getattr(obj, part, None)
+    if not dataclasses.is_dataclass(obj):
+        return None
+    return next((f.name for f in dataclasses.fields(obj) if key in f.metadata.get("aliases", ())), None)

@@ -279,6 +279,25 @@ class _Decoder:
         return self.dataclass(table, kinds[kind].config, path, allow_kind=False,
                               label=f"{kinds[kind].config.__name__} ({section} kind {kind!r})")
 
+    def _resolve_aliases(self, value: dict, fields, path: str) -> tuple[dict, dict]:
+        """Rename every key a field declares as another name of it (``metadata["aliases"]``) to the field's name.
+
+        Returns the table and ``{field name: the name the table used}`` (so an error names the key as written).
+        Both names in one table is an error, since they set the same thing.
+        """
+        aliases = {a: f.name for f in fields for a in f.metadata.get("aliases", ())}
+        if not aliases.keys() & value.keys():
+            return value, {}
+        out, written = {}, {}
+        for key, v in value.items():
+            name = aliases.get(key, key)
+            if name != key:
+                if name in value:
+                    raise self.fail(f"`{path}.{key}` and `{path}.{name}` are the same setting; give one of them.")
+                written[name] = key
+            out[name] = v
+        return out, written
+
     def dataclass(self, value, cls: type, path: str, *, label: str | None = None, allow_kind: bool = True):
         """Decode a table into the frozen dataclass ``cls``; the table's keys are its init fields."""
         if not isinstance(value, dict):
@@ -293,6 +312,7 @@ class _Decoder:
         inline = [f for f in fields if f.metadata.get("inline")]
         own_kind = kind_of(cls) if allow_kind else None
         kwargs, rest = {}, {}
+        value, written = self._resolve_aliases(value, fields, path)
         for key, v in value.items():
             if key == "kind" and "kind" not in names:
                 if own_kind is None or v != own_kind:
@@ -301,11 +321,11 @@ class _Decoder:
                 continue
             if key in names and not (inline and key == inline[0].name):
                 f = next(f for f in fields if f.name == key)
+                at = f"{path}.{written.get(key, key)}"        # the key as the table wrote it
                 if f.metadata.get("section"):
-                    kwargs[key] = self.registered_kind(v, f.metadata["section"], f.metadata.get("default_kind"),
-                                                       f"{path}.{key}")
+                    kwargs[key] = self.registered_kind(v, f.metadata["section"], f.metadata.get("default_kind"), at)
                 else:
-                    kwargs[key] = self.value(v, hints[key], f"{path}.{key}")
+                    kwargs[key] = self.value(v, hints[key], at)
             elif inline:
                 rest[key] = v
             else:
@@ -329,7 +349,10 @@ class _Decoder:
         try:
             return cls(**kwargs)
         except (ValueError, TypeError) as exc:
-            raise self.fail(_qualify(str(exc), path, names)) from None
+            message = str(exc)
+            for name, key in written.items():       # name the key as the table wrote it
+                message = message.replace(f"`{name}`", f"`{key}`")
+            raise self.fail(_qualify(message, path, names | set(written.values()))) from None
 
     @staticmethod
     def _optional(hint) -> bool:
