@@ -195,7 +195,9 @@ def test_the_neural_loop_has_no_steady_offset_at_a_held_setpoint():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(learning_rule="two_d"), "`learning_rule` must be"),
+    (dict(learning_rule="two_d"), r"`learning_rule` must be .* got 'two_d'\. The 2-D rule trains the adaptive "
+                                  r"controller's networks: `kind = \"adaptive\"`"),
+    (dict(learning_rule="ekf"), r"`learning_rule` must be .* got 'ekf'\.$"),
     (dict(imitator="perfect"), "`imitator` must be"),
     (dict(imitator_pretrain=-1), "imitator_pretrain"),
 ])

@@ -471,8 +471,11 @@ class NeuralControllerConfig:
                 raise ParameterError(f"`hidden_filters` must be at most the networks' hidden units "
                                      f"({self.hidden_units}), got {self.hidden_filters}.")
         if self.learning_rule not in ("rtrl_ekf", "rtrl_gradient", "rls"):
+            hint = (" The 2-D rule trains the adaptive controller's networks: `kind = \"adaptive\"`, whose "
+                    "imitator learns by it by default (`[controller.imitator_rule] kind = \"two_d\"`, and the "
+                    "same table for `identifier_rule`)." if self.learning_rule == "two_d" else "")
             raise ParameterError(f"`learning_rule` must be \"rtrl_ekf\", \"rtrl_gradient\" or \"rls\", "
-                                 f"got {self.learning_rule!r}.")
+                                 f"got {self.learning_rule!r}.{hint}")
         if not isinstance(self.auto_warmup, (bool, np.bool_)):
             raise ParameterError(f"`auto_warmup` must be true or false, got {self.auto_warmup!r}.")
         if self.plant_model is not None and not isinstance(self.plant_model, (bool, np.bool_)) \
