@@ -472,8 +472,8 @@ class NeuralControllerConfig:
                                      f"({self.hidden_units}), got {self.hidden_filters}.")
         if self.learning_rule not in ("rtrl_ekf", "rtrl_gradient", "rls"):
             hint = (" The 2-D rule trains the adaptive controller's networks: `kind = \"adaptive\"`, whose "
-                    "imitator learns by it by default (`[controller.imitator_rule] kind = \"two_d\"`, and the "
-                    "same table for `identifier_rule`)." if self.learning_rule == "two_d" else "")
+                    "imitator learns by it by default (`[controller.imitator_rule] kind = \"two_d\"`; "
+                    "`[controller.identifier_rule]` takes it too)." if self.learning_rule == "two_d" else "")
             raise ParameterError(f"`learning_rule` must be \"rtrl_ekf\", \"rtrl_gradient\" or \"rls\", "
                                  f"got {self.learning_rule!r}.{hint}")
         if not isinstance(self.auto_warmup, (bool, np.bool_)):

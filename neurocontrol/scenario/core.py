@@ -579,8 +579,6 @@ def attach_learned_response(result, controller) -> None:
                                        "response": response.tolist()}
 
 
-
-
 def _field_named(scenario: "Scenario", table: list[str], key: str) -> str | None:
     """Return the field that ``key`` names by another name (``metadata["aliases"]``) in the table at ``table``.
 

@@ -292,8 +292,9 @@ class _Decoder:
         for key, v in value.items():
             name = aliases.get(key, key)
             if name != key:
-                if name in value:
-                    raise self.fail(f"`{path}.{key}` and `{path}.{name}` are the same setting; give one of them.")
+                if name in value or name in out:      # the field's own name, or another of its names, as well
+                    other = name if name in value else written[name]
+                    raise self.fail(f"`{path}.{key}` and `{path}.{other}` are the same setting; give one of them.")
                 written[name] = key
             out[name] = v
         return out, written
