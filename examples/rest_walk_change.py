@@ -6,13 +6,15 @@ at rest on by default (docs/neural_controller.md, "A bias walk at rest"). At 400
 (the change variant of ``benchmarks/bench_plants.py``), unknown to the controller. The loop has been at rest for
 about 300 s, so the identifier has learned only along one constant regressor.
 
-On seed 39 without the walk (``rest_walk = 0``) the plan swings both pumps after the change, holds pump 1 at its
-10 V limit from the 14th step after it (pump 2 mostly there too), and the env stops the run 20 s after the change
-(5 of seeds 0-99 are stopped so, none with the walk); with the walk the change goes into the levels' biases and the
-run ends within its bands. Prints both runs'
-status, success and final errors and writes a plot of the levels and pumps.
+Without the walk (``rest_walk = 0``) a few runs are lost after the change: the plan swings both pumps, holds one
+at a limit, and the env stops the run within about 20 s (4-5 of seeds 0-99; none with the walk). Which seeds
+those are differs between machines, since after the change the runs are chaotic and the last bits of a run depend
+on the machine's numerical kernels: seed 39 on the machine this example was written on, seeds 33, 40, 68 and 95 on
+another. So by default the example flies the first of ``CANDIDATES`` that the env stops without the walk, then the
+same seed with the walk, which ends within its bands. Prints both runs' status, success and final errors and writes
+a plot of the levels and pumps.
 
-Run: ``python examples/rest_walk_change.py [--seed 39] [--out runs/example_rest_walk_change]``
+Run: ``python examples/rest_walk_change.py [--seed N] [--out runs/example_rest_walk_change]``
 """
 
 from __future__ import annotations
@@ -29,21 +31,38 @@ from neurocontrol.scenario.core import run_scenario
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "quadtank_pminus.toml"
 CHANGE = {"kind": "parameter_change", "time": 400.0, "factors": {"k1": 1.3, "k2": 1.3}}
 VARIANTS = {"rest_walk = 0 (off)": {"rest_walk": 0.0}, "default (walk at rest)": {}}
+#: Seeds the env stopped after the change without the walk, in two measurements of seeds 0-99 on two machines.
+CANDIDATES = (39, 33, 40, 68, 95)
+
+
+def scenario(name: str) -> Scenario:
+    """The P- tank task with the pump-gain change, flown by the neural controller of variant ``name``."""
+    data = Scenario.from_toml(SCENARIO).to_dict()
+    data["events"] = [CHANGE]
+    data["controller"] = {"kind": "neural", **VARIANTS[name]}
+    return Scenario.from_dict(data, source=f"quadtank_pminus:{name}", default_name="quadtank_pminus")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seed", type=int, default=39)
+    ap.add_argument("--seed", type=int, default=None,
+                    help=f"the seed (default: the first of {list(CANDIDATES)} that is lost without the walk)")
     ap.add_argument("--out", default="runs/example_rest_walk_change")
     args = ap.parse_args(argv)
 
-    data = Scenario.from_toml(SCENARIO).to_dict()
-    data["events"] = [CHANGE]
-    results = {}
-    for name, keys in VARIANTS.items():
-        data["controller"] = {"kind": "neural", **keys}
-        sc = Scenario.from_dict(data, source=f"quadtank_pminus:{name}", default_name="quadtank_pminus")
-        res = results[name] = run_scenario(sc, args.seed)
+    off, on = VARIANTS
+    results, seed = {}, args.seed
+    for candidate in ([seed] if seed is not None else CANDIDATES):
+        results[off] = run_scenario(scenario(off), candidate)
+        seed = candidate
+        if results[off].status != "completed":
+            break
+    else:
+        if args.seed is None:
+            print(f"none of seeds {list(CANDIDATES)} is lost without the walk on this machine; showing seed {seed}")
+    results[on] = run_scenario(scenario(on), seed)
+    print(f"seed {seed}")
+    for name, res in results.items():
         final = np.asarray(res.outputs)[-1] - np.asarray(res.references)[-1]
         print(f"{name:24s} status {res.status} at {res.time[-1]:g} s, success {bool(res.metrics['success'])}, "
               "final error " + ", ".join(f"{o} {e:+.4g} V" for o, e in zip(res.output_names, final)))
@@ -52,10 +71,10 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     plot_compare(results, out / "rest_walk_change.png", units={n: "V" for n in ("y1", "y2", "v1", "v2")},
                  marks=[CHANGE["time"]], dpi=110,
-                 title=f"Quadruple tank P-, seed {args.seed}: pump gains x1.3 at {CHANGE['time']:g} s (dotted), "
+                 title=f"Quadruple tank P-, seed {seed}: pump gains x1.3 at {CHANGE['time']:g} s (dotted), "
                        "the neural controller with and without its bias walk at rest")
     print(f"wrote {out / 'rest_walk_change.png'}")
-    return results
+    return {"seed": seed, **results}
 
 
 if __name__ == "__main__":

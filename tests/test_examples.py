@@ -156,14 +156,17 @@ def test_learned_response_example_shows_the_cstr_input_gains_learned_too_small_w
 
 
 def test_rest_walk_example_keeps_the_tank_only_with_the_walk(tmp_path):
-    """Claims of its docstring (seed 39): without the walk the plan holds pump 1 at its 10 V limit from the 14th step
-    after the change and the env stops the run 20 s after it; with the walk the run ends within its bands."""
+    """Claims of its docstring: on the first of its candidate seeds that the env stops without the walk, the run is
+    stopped within about 20 s of the change with a pump at a limit; with the walk the same seed ends within its
+    bands. (Which candidate that is depends on the machine: the runs are chaotic after the change.)"""
     mod = load("examples/rest_walk_change.py")
     res = mod.main(["--out", str(tmp_path)])
     off, on = res["rest_walk = 0 (off)"], res["default (walk at rest)"]
-    assert off.status == "failed" and off.time[-1] == 420.0
-    after = np.asarray(off.inputs)[np.asarray(off.time)[:len(off.inputs)] > 400.0]
-    assert np.all(after[13:19, 0] > 10.0 - 1e-6)              # pump 1 at its limit (0-10 V)
+    assert res["seed"] in mod.CANDIDATES
+    assert off.status == "failed" and 400.0 < off.time[-1] <= 430.0
+    t = np.asarray(off.time)[:len(off.inputs)]
+    after = np.asarray(off.inputs)[t > 400.0]
+    assert np.any((after <= 1e-6) | (after >= 10.0 - 1e-6))          # a pump at a limit (0-10 V)
     assert on.status == "completed" and on.metrics["success"]
     assert (tmp_path / "rest_walk_change.png").stat().st_size > 0
 

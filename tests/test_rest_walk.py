@@ -101,13 +101,17 @@ def test_no_walk_under_sensor_noise_nor_when_off():
 
 
 def test_a_pump_gain_change_after_a_long_rest_is_kept():
-    # seed 39 of the benchmark's change variant: without the walk the pumps go to their limits and the env stops
-    # the run 20 s after the change (5 of seeds 0-99 are stopped so, none with the walk; docs/neural_controller.md,
-    # "A bias walk at rest", traces the mechanism on a seed of an earlier start)
+    # without the walk the pumps go to their limits and the env stops a few runs within about 20 s of the change
+    # (4-5 of seeds 0-99; docs/neural_controller.md, "A bias walk at rest"); which ones differs between machines
+    # (chaotic runs, the machine's numerical kernels): seed 39 on one, 33, 40, 68 and 95 on another. The first of
+    # them lost without the walk is kept with it.
     change = [{"kind": "parameter_change", "time": 400.0, "factors": {"k1": 1.3, "k2": 1.3}}]
-    without = run_scenario(tank(change, rest_walk=0.0), 39)
-    assert without.status == "failed" and without.time[-1] < 430.0
-    kept = run_scenario(tank(change), 39)
+    for seed in (39, 33, 40, 68, 95):
+        without = run_scenario(tank(change, rest_walk=0.0), seed)
+        if without.status != "completed":
+            break
+    assert without.status == "failed" and without.time[-1] < 430.0, "none of the seeds is lost without the walk"
+    kept = run_scenario(tank(change), seed)
     assert kept.status == "completed" and kept.metrics["success"]
 
 
