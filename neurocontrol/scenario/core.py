@@ -78,7 +78,7 @@ from neurocontrol.reference import MultiSignal
 from neurocontrol.registry import _load_builtins, _plugin_note, kind_of, registered
 from neurocontrol.scenario.artefacts import save_run
 from neurocontrol.scenario.configs import ILCSpec, RunConfig, TuneSpec
-from neurocontrol.scenario.decode import _Decoder
+from neurocontrol.scenario.decode import _Decoder, field_aliases
 from neurocontrol.scenario.encode import _encode, _Table, to_toml_text
 from neurocontrol.scenario.keys import describe_kind
 from neurocontrol.scenario.user_plant import ImportedPlantConfig, build_imported_plant, is_import_kind
@@ -592,4 +592,4 @@ def _field_named(scenario: "Scenario", table: list[str], key: str) -> str | None
             obj = getattr(obj, part, None)
     if not dataclasses.is_dataclass(obj):
         return None
-    return next((f.name for f in dataclasses.fields(obj) if key in f.metadata.get("aliases", ())), None)
+    return field_aliases(dataclasses.fields(obj)).get(key)

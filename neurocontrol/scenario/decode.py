@@ -19,7 +19,7 @@ from typing import Any, Literal, Union
 from neurocontrol.exceptions import ParameterError, ScenarioError
 from neurocontrol.registry import _plugin_note, kind_of, registered, subclass_kinds
 
-__all__ = ["decode_table", "kind_field", "registration_of"]
+__all__ = ["decode_table", "field_aliases", "kind_field", "registration_of"]
 
 
 def kind_field(section: str, *, default_kind: str | None = None, default=dataclasses.MISSING,
@@ -285,7 +285,7 @@ class _Decoder:
         Returns the table and ``{field name: the name the table used}`` (so an error names the key as written).
         Both names in one table is an error, since they set the same thing.
         """
-        aliases = {a: f.name for f in fields for a in f.metadata.get("aliases", ())}
+        aliases = field_aliases(fields)
         if not aliases.keys() & value.keys():
             return value, {}
         out, written = {}, {}
@@ -358,6 +358,17 @@ class _Decoder:
     @staticmethod
     def _optional(hint) -> bool:
         return typing.get_origin(hint) in (Union, types.UnionType) and type(None) in typing.get_args(hint)
+
+
+def field_aliases(fields) -> dict:
+    """Return ``{other name: field name}`` for the ``fields`` that declare other names (``metadata["aliases"]``).
+
+    Parameters
+    ----------
+    fields : iterable of dataclasses.Field
+        E.g. ``dataclasses.fields(cls)``.
+    """
+    return {a: f.name for f in fields for a in f.metadata.get("aliases", ())}
 
 
 def _qualify(message: str, path: str, names) -> str:
