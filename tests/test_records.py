@@ -24,8 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "benchmarks" / "records"
 
 
-
-
 MT = load_script("docs/make_tables.py")
 USED_RECORDS = sorted({r for _, records, _ in MT.TABLES.values() for r in records})
 PAGES = sorted({page for page, _, _ in MT.TABLES.values()})
