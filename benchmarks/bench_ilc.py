@@ -17,9 +17,18 @@ seeds for each ("the controller" is the scenario's):
   correction kept as a time-indexed signal between the trials
   (``feedforward_network = 0``) / in the weights of a network of the reference
   (``1``); the one the scenario ships is ``network`` itself and not run again;
-- ``network_reset``: the same as ``network`` with every network reset at each
-  trial: the controller restarts from its warm-up, the closed-loop network
-  and the network holding the correction forget their weights;
+- ``network_fresh``: the same as ``network`` with every network as new at
+  the start of every trial: the controller restarts from its warm-up, the law
+  learns from the trial and fits its update into the correction network as
+  usual, and then the closed-loop network and the correction network are
+  reset before the next trial (:class:`FreshEachTrial`), so nothing a network
+  learned crosses a trial boundary (a correction kept as a time-indexed
+  signal is not a network's and carries: ``network_signal_fresh``, the
+  same with the correction kept as a signal, shows what that keeps);
+- ``network_reset``: the same with the networks forgetting before each
+  update instead: the controller restarts from its warm-up, the closed-loop
+  network learns the last trial alone and the correction network holds that
+  one update for the next trial (one trial's memory);
 - ``fir``: the same law with a linear FIR least-squares model of the closed
   loop (:class:`~neurocontrol.ilc.network.ClosedLoopFIRModel`, 150 taps);
 - ``p_controller``: the P-type set-point law (gains 0.3 / 1.0, lead 30, Q 1.5 Hz)
@@ -80,8 +89,10 @@ from plants.helicopter.baselines import LQRController  # noqa: E402
 
 SCENARIOS = {"ilc_staircase": "ilc", "ilc_neural": "ilc_neural"}    # scenario -> record name
 NOISE = [0.2, 0.002, 0.01, 0.0002, 0.005]       # the sensor_noise scenario's levels
-VARIANTS = ("network", "network_h0", "network_warmup", "network_signal", "network_held", "network_reset", "fir",
-            "p_controller", "p_lqr", "none")
+VARIANTS = ("network", "network_h0", "network_warmup", "network_signal", "network_held", "network_fresh",
+            "network_signal_fresh", "network_reset", "fir", "p_controller", "p_lqr", "none")
+#: The variants whose controller restarts from its warm-up in every trial (its networks forget too).
+FORGETFUL = ("network_reset", "network_fresh", "network_signal_fresh")
 #: Trials after which ``network_frozen`` stops learning (the noise/gust runs' ratio compares the later trials with
 #: the best of these).
 FROZEN_AFTER = 10
@@ -102,6 +113,33 @@ class FrozenAfter(AbstractILCLaw):
 
     def _update_impl(self, feedforward, error, context):
         return self.law.update(feedforward, error, context) if context.trial <= self.trials else feedforward
+
+
+class FreshEachTrial(AbstractILCLaw):
+    """A network law whose networks are all new at the start of every trial (the ablation without trial memory).
+
+    The law meets every trial as its first (its closed-loop model, its correction network and what it kept of the
+    trial before are reset), learns from it and fits its update into its correction network as it always does;
+    then its closed-loop model and its correction network are reset again, and the next trial flies with what the
+    new correction network gives along the reference (zero). A law that keeps its correction as a time-indexed
+    signal (no correction network) returns that signal as it is: it is not a network's memory.
+    """
+
+    def __init__(self, law: AbstractILCLaw):
+        self.law = law
+
+    def check(self, **kwargs):
+        """Check as the wrapped law does."""
+        return self.law.check(**kwargs)
+
+    def _update_impl(self, feedforward, error, context):
+        out = self.law.update(feedforward, error, dataclasses.replace(context, trial=1))
+        net = self.law.feedforward_network
+        if net is None:
+            return out
+        net.reset()
+        self.law.model.reset()
+        return net.predict(context.references[:-1], out.shape[1])
 
 
 class DragChange(gym.Wrapper):
@@ -132,6 +170,8 @@ def _spec(variant: str, shipped, hidden: int = 0):
              "network_h0": ("network", {**gains, "hidden_units": 0}),
              "network_warmup": ("network", gains),
              "network_reset": ("network", {**gains, "memory": 0}),
+             "network_fresh": ("network", {**gains, "memory": 0}),
+             "network_signal_fresh": ("network", {**gains, "memory": 0, "feedforward_network": 0}),
              "network_signal": ("network", {**gains, "feedforward_network": 0}),
              "network_held": ("network", held),
              "network_fixed_gain": ("network", {**gains, "gain_adaptation": 0}),
@@ -162,6 +202,8 @@ def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: boo
     law = law_for_setup(_spec(variant, sc.ilc, hidden), setup, seed, dict(sc.run.tolerance))
     if variant == "network_frozen":
         law = FrozenAfter(law, FROZEN_AFTER)
+    if variant in ("network_fresh", "network_signal_fresh"):
+        law = FreshEachTrial(law)
     controller = LQRController.from_plant(rotor_speed=140.0) if variant == "p_lqr" else setup.controller
     env = DragChange(setup.env, 1.3) if change_before else setup.env
     opts = dict(setup.options or {})
@@ -173,7 +215,7 @@ def run(variant: str, seed: int, trials: int, *, noise: bool = False, gusts: boo
 
     runner = ILCRunner(env, controller, setup.reference, law=law, trials=trials,
                        duration=sc.run.duration, initial_state=x0, seed=seed, channel="reference",
-                       options=opts or None, callback=callback, carry_weights=variant != "network_reset",
+                       options=opts or None, callback=callback, carry_weights=variant not in FORGETFUL,
                        exclude_excitation=variant != "network_warmup", keep_trials=trial_varying)
     res = runner.run()
     errors = np.full((trials, 2), np.nan)
@@ -265,12 +307,16 @@ def main(argv=None) -> int:
                        "failed_runs": int(np.sum(np.any(np.isnan(alt), axis=1))), "seconds": time.time() - t0}
         print(f"{v:14s} median altitude RMS per trial (mm): {np.round(med * 1e3, 2).tolist()}  "
               f"trials to 10 %: {reach}  ({time.time() - t0:.0f} s)", flush=True)
-    share = None
-    if "network" in ablation and "network_reset" in ablation:
-        a = np.array(ablation["network"]["median_altitude_m"])
-        b = np.array(ablation["network_reset"]["median_altitude_m"])
-        share = float(1.0 - (a[0] - b[-1]) / (a[0] - a[-1]))
-        print(f"share of the improvement lost without trial memory in the networks: {share:.1%}")
+    shares = {}
+    for v, key, what in (("network_fresh", "share_lost_without_memory", "without trial memory in the networks"),
+                         ("network_reset", "share_lost_keeping_last_update", "keeping only the last trial's update"),
+                         ("network_signal_fresh", "share_lost_signal_fresh",
+                          "without trial memory in the networks, the correction kept as a signal")):
+        if "network" in ablation and v in ablation:
+            a = np.array(ablation["network"]["median_altitude_m"])
+            b = np.array(ablation[v]["median_altitude_m"])
+            shares[key] = float(1.0 - (a[0] - b[-1]) / (a[0] - a[-1]))
+            print(f"share of the improvement lost {what}: {shares[key]:.1%}")
 
     moved = {}
     if rseeds and args.transfer:
@@ -322,7 +368,7 @@ def main(argv=None) -> int:
         record = SCENARIOS[args.scenario]
         plot_trials(meds, ROOT / "docs" / "img" / f"{record}_trials.png", names=names, unit="m",
                     title=f"{args.scenario}: median RMS altitude error per trial, seeds {args.seeds}")
-        figures = {"ablation": ablation, "share_lost_without_memory": share, "robust": robust, "transfer": moved,
+        figures = {"ablation": ablation, **shares, "robust": robust, "transfer": moved,
                    "feedforward_network": held, **({"feedforward_hidden_units": hidden} if hidden else {})}
         shipped = Scenario.from_toml(ROOT / "scenarios" / f"{args.scenario}.toml")
         kind = registration_of("controller", shipped.controller).kind

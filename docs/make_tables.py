@@ -274,6 +274,10 @@ def _ilc_ablation(rec: dict) -> str:
     return _ilc_tables.ilc_ablation(rec, _provenance(rec))
 
 
+def _ilc_targets(adaptive: dict, neural: dict) -> str:
+    return _ilc_tables.ilc_targets(adaptive, neural, f"{_provenance(adaptive)}; {_provenance(neural)}")
+
+
 # --------------------------------------------------------------------------- neural ablation (bench_ablation.py)
 
 def _vs(a, b, unit: str = "", digits: int = 3) -> str:
@@ -738,6 +742,7 @@ TABLES = {
     "ilc-ablation-docs": ("docs/ilc.md", ("ilc",), _ilc_ablation),
     "ilc-neural": ("README.md", ("ilc_neural",), _ilc_ablation),
     "ilc-neural-docs": ("docs/ilc.md", ("ilc_neural",), _ilc_ablation),
+    "ilc-targets": ("README.md", ("ilc", "ilc_neural"), _ilc_targets),
     **{name: ("README.md", ("plants",), functools.partial(_plant_table, scenario))
        for name, scenario in PLANT_TABLES.items()},
     "plants-change": ("README.md", ("plants_change",), _plants_robust),

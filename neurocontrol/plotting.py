@@ -377,6 +377,12 @@ def plot_compare(results: Mapping, path=None, *, tolerance=None, units: Mapping[
     return _finish(fig, path, dpi)
 
 
+#: Most lines of :func:`plot_trials` whose legend goes inside the axes; more get it beside them.
+_LEGEND_INSIDE = 6
+#: Line style and marker of each group of ten lines in :func:`plot_trials` (the colour cycle's length).
+_GROUP_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"))
+
+
 def plot_trials(errors_per_trial, path=None, *, names=None, unit: str | None = None,
                 title: str = "iterative learning: tracking error per trial", dpi: int = 120):
     """Plot an error norm per ILC trial on a log scale.
@@ -418,16 +424,21 @@ def plot_trials(errors_per_trial, path=None, *, names=None, unit: str | None = N
     names = [f"y{i}" for i in range(e.shape[1])] if names is None else list(names)
     if len(names) != e.shape[1]:
         raise ShapeError(f"`names` must hold {e.shape[1]} labels (one per column), got {len(names)}.")
-    fig, ax = _figure((6.4, 3.8))
+    beside = e.shape[1] > _LEGEND_INSIDE          # many lines: the legend beside the axes, not over the lines
+    fig, ax = _figure((8.6, 3.8) if beside else (6.4, 3.8))
     trials = np.arange(1, e.shape[0] + 1)
     for i, name in enumerate(names):
-        ax.semilogy(trials, np.where(e[:, i] > 0, e[:, i], np.nan), marker="o", ms=4, lw=1.3, label=name)
+        group = (i // 10) % len(_GROUP_STYLES)      # the colour cycle has ten colours: each ten get a new style
+        ls, marker = _GROUP_STYLES[group]
+        ax.semilogy(trials, np.where(e[:, i] > 0, e[:, i], np.nan), ls=ls, marker=marker, ms=4, lw=1.3, label=name)
     _integer_ticks(ax.xaxis)
     ax.set_xlabel("trial")
     ax.set_ylabel(_label("error norm", unit))
     ax.set_title(title, fontsize="medium")
     ax.grid(True, which="both", alpha=0.3)
-    if e.shape[1] > 1:
+    if beside:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    elif e.shape[1] > 1:
         ax.legend(loc="best", fontsize="small")
     return _finish(fig, path, dpi)
 

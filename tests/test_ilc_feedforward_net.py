@@ -133,6 +133,22 @@ def test_without_memory_the_correction_is_the_last_update_only():
     assert lifted_norms(res)[3] > 1.2 * lifted_norms(kept)[3]
 
 
+def test_the_ablation_with_every_network_new_each_trial_carries_only_a_signal():
+    """The ILC benchmark's variant without trial memory in the networks (``FreshEachTrial``): with the correction
+    held in a network every trial flies as trial 1 (the law still computed its updates); with the correction kept
+    as a signal, the signal carries from trial to trial and the error falls although every network is new."""
+    from project_scripts import load_script
+
+    fresh = load_script("benchmarks/bench_ilc.py").FreshEachTrial
+    law = _law(FeedforwardNetwork(back_steps=40, ahead_steps=40, stride=1, output_range=RANGE))
+    held = run(fresh(law), trials=4)
+    first = run(_law(FeedforwardNetwork(back_steps=40, ahead_steps=40, stride=1, output_range=RANGE)), trials=1)
+    np.testing.assert_allclose(held.errors, np.repeat(first.errors, 4, axis=0), rtol=1e-12)
+    assert law.last_update["trial"] == 1 and law.last_update["cg_iterations"] > 0    # it learned; nothing carried
+    signal = lifted_norms(run(fresh(_law()), trials=4))
+    assert signal[-1] < 0.5 * signal[0]
+
+
 class Learner(AbstractController):
     """A pass-through controller that counts how each trial starts it."""
 

@@ -156,6 +156,25 @@ def test_plot_trials(tmp_path):
     assert_png(tmp_path / "gaps.png")
 
 
+def test_plot_trials_tells_eleven_lines_apart_and_keeps_the_legend_off_them(tmp_path):
+    """Beyond the colour cycle's ten colours the lines differ in style (the ILC ablation has eleven variants), and
+    with more than six lines the legend sits beside the axes, not over the lines."""
+    e = np.outer(0.8 ** np.arange(10), np.arange(1.0, 12.0))
+    fig = plot_trials(e, tmp_path / "many.png", names=[f"v{i}" for i in range(11)])
+    assert_png(tmp_path / "many.png")
+    lines = fig.axes[0].get_lines()
+    pairs = {(ln.get_color(), ln.get_linestyle(), ln.get_marker()) for ln in lines}
+    assert len(pairs) == 11
+    legend = fig.axes[0].get_legend()
+    assert legend.get_bbox_to_anchor().x0 > fig.axes[0].get_window_extent().x1      # right of the axes
+    few = plot_trials(e[:, :3], names=["a", "b", "c"])
+    ax = few.axes[0]
+    assert ax.get_legend().get_bbox_to_anchor().x0 < ax.get_window_extent().x1      # placed within the axes
+    import matplotlib.pyplot as plt
+
+    plt.close(few)
+
+
 def test_plot_sweep(tmp_path):
     rng = np.random.default_rng(0)
     values = {

@@ -481,20 +481,80 @@ def test_the_share_verdict_looks_past_trial_10_when_the_reset_variant_cycles():
     f = rec["figures"]
     law = [0.057] + [0.01 * 0.5 ** k for k in range(9)]              # the law with memory, trial 10 ~ 0.04 mm
     f["ablation"]["network"]["median_altitude_m"] = law
+    for key in ("share_lost_keeping_last_update", "share_lost_signal_fresh"):
+        f.pop(key, None)
 
     def share_line(reset):
-        f["ablation"]["network_reset"]["median_altitude_m"] = reset
+        f["ablation"].setdefault("network_fresh", copy.deepcopy(f["ablation"]["network"]))
+        f["ablation"]["network_fresh"]["median_altitude_m"] = reset
         f["share_lost_without_memory"] = 1.0 - (law[0] - reset[-1]) / (law[0] - law[-1])    # as bench_ilc.py
         return next(s for s in MT._ilc_ablation(rec).split("\n") if s.startswith("- share"))
 
     cycle = [0.057, 0.0078, 0.0547] * 3 + [0.057]         # one update every third trial: trial 10 has none
     line = share_line(cycle)
-    assert line.startswith("- share of the improvement that needs the networks' trial memory: 100.0 %")
+    assert line.startswith("- share of the improvement that needs the networks' trial memory (every network as new "
+                           "at the start of every trial): 100.0 %")
     assert "met on trial 10's figure only" in line and "its trial 2 keeps 86." in line and line.endswith("not met)")
     line = share_line([0.057] * 10)                        # nothing carries without memory: met, plainly
     assert line.endswith("target >= 80 %: met)")
     line = share_line([0.057] + [0.05] * 9)                # a little carries: its best trial keeps 12 %: still met
     assert line.endswith("target >= 80 %: met)")
+
+
+def test_the_ilc_table_gives_each_share_with_the_variant_it_comes_from():
+    rec = copy.deepcopy(MT.load_record("ilc_neural"))
+    f = rec["figures"]
+    law = [0.05, 0.01, 0.005, 0.004, 0.003, 0.002, 0.002, 0.002, 0.002, 0.001]
+    f["ablation"]["network"]["median_altitude_m"] = law
+    rows = {"network_fresh": [0.05] * 10, "network_reset": [0.05, 0.01] * 5, "network_signal_fresh": [0.05] + [0.002] * 9}
+    for name, row in rows.items():
+        f["ablation"][name] = {**copy.deepcopy(f["ablation"]["network"]), "median_altitude_m": row}
+    f["share_lost_without_memory"], f["share_lost_keeping_last_update"], f["share_lost_signal_fresh"] = 1.0, 0.2, 0.02
+    text = MT._ilc_ablation(rec)
+    assert "every network as new at the start of every trial): 100.0 % (the variant keeps 0.0 % of it; target >= 80 " \
+           "%: met)" in text
+    assert "(one trial's memory): 20.0 % (the variant keeps 80.0 % of it)" in text        # a comparison, not judged
+    assert "(the signal, not a network, carries): 2.0 % (the variant keeps 98.0 % of it)" in text
+    f["share_lost_keeping_last_update"] = 0.9                   # its last trial reads 90 %, its best trial far less
+    text = MT._ilc_ablation(rec)
+    assert "(one trial's memory): 90.0 % (the variant keeps 10.0 % of it; its trials go 50, 10, 50, 10 ... mm, and " \
+           "its trial 2 keeps 81.6 % of the improvement, a share of 18.4 %)" in text
+    assert "| same, every network as new at the start of every trial |" in text
+
+
+def test_the_ilc_targets_table_judges_each_row_from_both_records():
+    recs = [copy.deepcopy(MT.load_record(n)) for n in ("ilc", "ilc_neural")]
+
+    def table():
+        return {line.split(" | ")[0][2:]: line for line in MT._ilc_targets(*recs).split("\n") if line.startswith("| ")}
+
+    for rec in recs:
+        f = rec["figures"]
+        f["share_lost_without_memory"], f["share_lost_keeping_last_update"], f["share_lost_signal_fresh"] = 1.0, 0.3, 0.05
+        f["robust"]["noise_gusts"]["worst_11_on_over_best_1_10"] = [1.2] * len(rec["robust_seeds"])
+        f["robust"]["drag_change_before_6"]["trials_to_stay_within_2x_trial5"] = [1] * len(rec["robust_seeds"])
+    rows = table()
+    trial = next(r for k, r in rows.items() if k.startswith("trial-"))
+    assert trial.endswith("| met |")
+    assert next(r for k, r in rows.items() if k.startswith("share")).endswith("| 100.0 % | 100.0 % | met |")
+    assert next(r for k, r in rows.items() if "one trial's memory" in k).endswith(" | |")
+    for rec in recs:                                        # a cycle's best trial is given beside the last one's
+        law = rec["figures"]["ablation"]["network"]["median_altitude_m"]
+        rec["figures"]["ablation"]["network_reset"]["median_altitude_m"] = [law[0], 0.5 * law[0]] * 5
+        rec["figures"]["share_lost_keeping_last_update"] = 0.99
+    row = next(r for k, r in table().items() if "one trial's memory" in k)
+    assert row.count("99.0 % (") == 2 and row.count("% by its trial 2)") == 2 and row.endswith(" | |")
+    assert next(r for k, r in rows.items() if "per-trial random gust" in k).endswith("| met |")
+    # each row fails on either record
+    lqr = recs[1]["figures"]["ablation"]["p_lqr"]["median_altitude_m"][-1]
+    recs[1]["figures"]["ablation"]["network"]["median_altitude_m"][-1] = 1.01 * lqr
+    recs[0]["figures"]["share_lost_without_memory"] = 0.79
+    recs[1]["figures"]["robust"]["noise_gusts"]["worst_11_on_over_best_1_10"][2] = 1.51
+    recs[0]["figures"]["robust"]["drag_change_before_6"]["trials_to_stay_within_2x_trial5"][0] = None
+    recs[1]["figures"]["ablation"]["network"]["trials_to_10_percent"] = 4
+    rows = table()
+    for key in ("trial-", "trials to reach", "share", "50 trials", "drag"):
+        assert next(r for k, r in rows.items() if k.startswith(key)).endswith("| **not met** |"), key
 
 
 # --------------------------------------------------------------------------- the control step's cost, by kernel
