@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import statistics
 
-__all__ = ["TRANSFER_LEVELS", "ilc_ablation", "ilc_targets"]
+__all__ = ["SHARE_VARIANTS", "TRANSFER_LEVELS", "ilc_ablation", "ilc_targets"]
 
 #: The transfer task's altitude levels (benchmarks/bench_ilc.py, TRANSFER), for the table's note.
 TRANSFER_LEVELS = (0.5, 0.8, 1.2, 0.9, 1.4)
@@ -39,6 +39,11 @@ def _median_of(values):
 
 def _mm(v) -> str:
     return "-" if v is None else f"{1000 * v:.3g}"
+
+
+#: The record's share figures and the ablation variant each compares with the law (bench_ilc.py).
+SHARE_VARIANTS = {"share_lost_without_memory": "network_fresh", "share_lost_keeping_last_update": "network_reset",
+                  "share_lost_signal_fresh": "network_signal_fresh"}
 
 
 def _trials_to_stay_within(row, change: int, factor: float):
@@ -111,17 +116,15 @@ def ilc_ablation(rec: dict, provenance: str) -> str:
                          f"{_mm(target)} mm for the P-type law around LQR (target <= that: "
                          f"{'met' if net[-1] <= target else 'not met'})")
     law = ab.get("network", {}).get("median_altitude_m") or []
-    if f.get("share_lost_without_memory") is not None:
-        notes.append("share of the improvement that needs the networks' trial memory (every network as new at the "
-                     "start of every trial): " + _share(f["share_lost_without_memory"], ab, "network_fresh", law))
-    if f.get("share_lost_keeping_last_update") is not None:
-        notes.append("the same with the networks forgetting before each update instead, so that the last trial's "
-                     "update carries to the next (one trial's memory): "
-                     + _share(f["share_lost_keeping_last_update"], ab, "network_reset", law, judged=False))
-    if f.get("share_lost_signal_fresh") is not None:
-        notes.append("the correction kept as a time-indexed signal, every network as new at the start of every trial "
-                     "(the signal, not a network, carries): " + _share(f["share_lost_signal_fresh"], ab,
-                                                                       "network_signal_fresh", law, judged=False))
+    for key, intro, judged in (
+            ("share_lost_without_memory", "share of the improvement that needs the networks' trial memory (every "
+             "network as new at the start of every trial)", True),
+            ("share_lost_keeping_last_update", "the same with the networks forgetting before each update instead, so "
+             "that the last trial's update carries to the next (one trial's memory)", False),
+            ("share_lost_signal_fresh", "the correction kept as a time-indexed signal, every network as new at the "
+             "start of every trial (the signal, not a network, carries)", False)):
+        if f.get(key) is not None:
+            notes.append(f"{intro}: {_share(f[key], ab, SHARE_VARIANTS[key], law, judged=judged)}")
     moved = f.get("transfer") or {}
     if moved.get("network"):
         def mm_list(key):
@@ -237,10 +240,8 @@ def ilc_targets(adaptive: dict, neural: dict, provenance: str) -> str:
         cells = {}
         for k, rec in recs.items():
             cells[k] = f"{100 * rec['figures'][key]:.1f} %"
-            variant = {"share_lost_without_memory": "network_fresh", "share_lost_keeping_last_update": "network_reset",
-                       "share_lost_signal_fresh": "network_signal_fresh"}[key]
             ab = rec["figures"]["ablation"]
-            best = _best_trial_share(ab, variant, ab["network"]["median_altitude_m"])
+            best = _best_trial_share(ab, SHARE_VARIANTS[key], ab["network"]["median_altitude_m"])
             if best is not None and best[1] < rec["figures"][key] - 0.05:
                 cells[k] += f" ({100 * best[1]:.1f} % by its trial {best[0]})"
         if judged:
