@@ -387,6 +387,10 @@ def plot_trials(errors_per_trial, path=None, *, names=None, unit: str | None = N
                 title: str = "iterative learning: tracking error per trial", dpi: int = 120):
     """Plot an error norm per ILC trial on a log scale.
 
+    Each column is a line; beyond the colour cycle's ten colours each group of
+    ten gets its own line style and marker, and with more than six lines the
+    legend sits beside the axes.
+
     Parameters
     ----------
     errors_per_trial : array_like, shape (K,) or (K, p)

@@ -170,8 +170,6 @@ def test_plot_trials_tells_eleven_lines_apart_and_keeps_the_legend_off_them(tmp_
     few = plot_trials(e[:, :3], names=["a", "b", "c"])
     ax = few.axes[0]
     assert ax.get_legend().get_bbox_to_anchor().x0 < ax.get_window_extent().x1      # placed within the axes
-    import matplotlib.pyplot as plt
-
     plt.close(few)
 
 
