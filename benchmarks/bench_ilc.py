@@ -170,8 +170,8 @@ def _spec(variant: str, shipped, hidden: int = 0):
              "network_h0": ("network", {**gains, "hidden_units": 0}),
              "network_warmup": ("network", gains),
              "network_reset": ("network", {**gains, "memory": 0}),
-             "network_fresh": ("network", {**gains, "memory": 0}),
-             "network_signal_fresh": ("network", {**gains, "memory": 0, "feedforward_network": 0}),
+             "network_fresh": ("network", gains),                     # FreshEachTrial does the forgetting
+             "network_signal_fresh": ("network", {**gains, "feedforward_network": 0}),
              "network_signal": ("network", {**gains, "feedforward_network": 0}),
              "network_held": ("network", held),
              "network_fixed_gain": ("network", {**gains, "gain_adaptation": 0}),

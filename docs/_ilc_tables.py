@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import statistics
 
-__all__ = ["SHARE_VARIANTS", "TRANSFER_LEVELS", "ilc_ablation", "ilc_targets"]
+__all__ = ["SHARE_VARIANTS", "TRANSFER_LEVELS", "ilc_ablation", "ilc_targets", "verdict"]
 
 #: The transfer task's altitude levels (benchmarks/bench_ilc.py, TRANSFER), for the table's note.
 TRANSFER_LEVELS = (0.5, 0.8, 1.2, 0.9, 1.4)
@@ -76,19 +76,19 @@ def _share(lost: float, ab: dict, variant: str, law: list, judged: bool = True) 
             keeps += (f"; its trials go {', '.join(_mm(v) for v in reset[:4])} ... mm, and its trial {best[0]} keeps "
                       f"{100 * (1.0 - best[1]):.1f} % of the improvement, a share of {100 * best[1]:.1f} %")
         return keeps + ")"
-    verdict = "met" if lost >= 0.8 else "not met"
+    judgement = "met" if lost >= 0.8 else "not met"
     failed = ab.get(variant, {}).get("failed_runs", 0)
-    if failed and verdict == "met":   # partly the variant failing, not a correction held in weights
+    if failed and judgement == "met":   # partly the variant failing, not a correction held in weights
         n_runs = len(ab[variant]["altitude_rms_m"])
-        verdict = (f"met on the figure, but {failed} of the variant's {n_runs} runs lost the plant: without trial "
+        judgement = (f"met on the figure, but {failed} of the variant's {n_runs} runs lost the plant: without trial "
                    "memory the law fails rather than the correction living in the networks' weights")
-    if verdict == "met" and best is not None and best[1] < 0.8:
+    if judgement == "met" and best is not None and best[1] < 0.8:
         reset = ab[variant]["median_altitude_m"]
-        verdict = (f"met on trial {len(reset)}'s figure only: the variant's trials go "
+        judgement = (f"met on trial {len(reset)}'s figure only: the variant's trials go "
                    f"{', '.join(_mm(v) for v in reset[:4])} ... mm, and its trial {best[0]} keeps "
                    f"{100 * (1.0 - best[1]):.1f} % of the improvement, a share of {100 * best[1]:.1f} % by that trial: "
                    "not met")
-    return f"{keeps}; target >= 80 %: {verdict})"
+    return f"{keeps}; target >= 80 %: {judgement})"
 
 
 def ilc_ablation(rec: dict, provenance: str) -> str:
@@ -192,7 +192,8 @@ def ilc_ablation(rec: dict, provenance: str) -> str:
     return head + text + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
 
 
-def _met(ok: bool) -> str:
+def verdict(ok: bool) -> str:
+    """A targets table's verdict cell: "met" or "**not met**"."""
     return "met" if ok else "**not met**"
 
 
@@ -212,7 +213,7 @@ def ilc_targets(adaptive: dict, neural: dict, provenance: str) -> str:
              "|---|---|---|---|"]
 
     def row(what, cells, ok):
-        lines.append(f"| {what} | {cells['adaptive']} | {cells['neural']} | {_met(ok)} |")
+        lines.append(f"| {what} | {cells['adaptive']} | {cells['neural']} | {verdict(ok)} |")
 
     cells, ok = {}, True
     for k, rec in recs.items():

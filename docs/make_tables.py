@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _ilc_tables  # noqa: E402  (docs/ holds scripts, not a package)
 from _ilc_tables import TRANSFER_LEVELS  # noqa: E402,F401  (checked against the bench in the tests)
+from _ilc_tables import verdict as _met  # noqa: E402  (the targets tables' "met" / "**not met**")
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "benchmarks" / "records"
@@ -443,10 +444,6 @@ def _gusts(rec: dict, without: dict) -> str:
 
 
 # --------------------------------------------------------------------------- open issues' targets (README)
-
-def _met(ok: bool) -> str:
-    return "met" if ok else "**not met**"
-
 
 def _ratio(a, b):
     return None if a is None or not b else a / b

@@ -31,6 +31,7 @@ from neurocontrol.scenario.core import run_scenario
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "quadtank_pminus.toml"
 CHANGE = {"kind": "parameter_change", "time": 400.0, "factors": {"k1": 1.3, "k2": 1.3}}
 VARIANTS = {"rest_walk = 0 (off)": {"rest_walk": 0.0}, "default (walk at rest)": {}}
+OFF, ON = VARIANTS
 #: Seeds the env stopped after the change without the walk, in two measurements of seeds 0-99 on two machines.
 CANDIDATES = (39, 33, 40, 68, 95)
 
@@ -43,6 +44,15 @@ def scenario(name: str) -> Scenario:
     return Scenario.from_dict(data, source=f"quadtank_pminus:{name}", default_name="quadtank_pminus")
 
 
+def first_lost(seeds):
+    """Return ``(seed, result)``: the first of ``seeds`` whose run without the walk is stopped (or the last)."""
+    for seed in seeds:
+        result = run_scenario(scenario(OFF), seed)
+        if result.status != "completed":
+            break
+    return seed, result
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=None,
@@ -50,17 +60,14 @@ def main(argv=None):
     ap.add_argument("--out", default="runs/example_rest_walk_change")
     args = ap.parse_args(argv)
 
-    off, on = VARIANTS
-    results, seed = {}, args.seed
-    for candidate in ([seed] if seed is not None else CANDIDATES):
-        results[off] = run_scenario(scenario(off), candidate)
-        seed = candidate
-        if results[off].status != "completed":
-            break
-    else:
-        if args.seed is None:
+    results = {}
+    if args.seed is None:
+        seed, results[OFF] = first_lost(CANDIDATES)
+        if results[OFF].status == "completed":
             print(f"none of seeds {list(CANDIDATES)} is lost without the walk on this machine; showing seed {seed}")
-    results[on] = run_scenario(scenario(on), seed)
+    else:
+        seed, results[OFF] = args.seed, run_scenario(scenario(OFF), args.seed)
+    results[ON] = run_scenario(scenario(ON), seed)
     print(f"seed {seed}")
     for name, res in results.items():
         final = np.asarray(res.outputs)[-1] - np.asarray(res.references)[-1]

@@ -106,13 +106,10 @@ def test_a_pump_gain_change_after_a_long_rest_is_kept():
     # (4-5 of seeds 0-99; docs/neural_controller.md, "A bias walk at rest"); which ones differs between machines
     # (chaotic runs, the machine's numerical kernels): the example's candidates. The first of them lost without the
     # walk is kept with it.
-    change = [{"kind": "parameter_change", "time": 400.0, "factors": {"k1": 1.3, "k2": 1.3}}]
-    for seed in load_script("examples/rest_walk_change.py").CANDIDATES:
-        without = run_scenario(tank(change, rest_walk=0.0), seed)
-        if without.status != "completed":
-            break
+    example = load_script("examples/rest_walk_change.py")
+    seed, without = example.first_lost(example.CANDIDATES)          # the tank, the change, no walk
     assert without.status == "failed" and without.time[-1] < 430.0, "none of the seeds is lost without the walk"
-    kept = run_scenario(tank(change), seed)
+    kept = run_scenario(tank([example.CHANGE]), seed)
     assert kept.status == "completed" and kept.metrics["success"]
 
 
